@@ -1,0 +1,9 @@
+//! laer's functional core: the domain types and every computation over them.
+//! Pure functions over plain data: no I/O, no async, no database.
+
+pub mod dedup;
+pub mod model;
+pub mod money;
+pub mod parse;
+
+pub use money::Money;

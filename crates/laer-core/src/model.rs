@@ -1,0 +1,352 @@
+//! The data model: records as they enter laer (`New*`) and as they are read back.
+//!
+//! Ids named `*_id: i64` are laer's own ids; `external_id` is the id the record
+//! has in the system it came from, kept so that re-imports update instead of duplicate.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAccount {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub segment: Option<String>,
+    pub channel: Option<String>,
+    pub country: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    /// Any further attributes from the source, for segmenting.
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    #[serde(flatten)]
+    pub fields: NewAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewContact {
+    pub external_id: String,
+    pub account_id: i64,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub title: Option<String>,
+    /// The customer team the person belongs to, e.g. executive, network, security, application.
+    pub stakeholder_team: Option<String>,
+    /// The person's role towards us, e.g. executive_sponsor, champion, decision_maker, user.
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewProductUser {
+    pub external_id: String,
+    pub account_id: i64,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub department: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSubscription {
+    pub external_id: String,
+    pub account_id: i64,
+    pub product: String,
+    pub start_date: NaiveDate,
+    /// First day the line is no longer active; `None` while it runs.
+    pub end_date: Option<NaiveDate>,
+    pub mrr: Money,
+    pub quantity: Option<f64>,
+    pub units: Option<String>,
+    pub bill_period_months: i32,
+    pub discount: Option<f64>,
+}
+
+impl NewSubscription {
+    /// Whether the line is active on `day`: it has started and has not yet ended
+    /// (the reference definition of *Fighting Churn With Data*, listing 2.1).
+    pub fn is_active_on(&self, day: NaiveDate) -> bool {
+        self.start_date <= day && self.end_date.is_none_or(|end| end > day)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: i64,
+    #[serde(flatten)]
+    pub fields: NewSubscription,
+}
+
+/// The MRR of the given lines on `day`: the sum over the lines active that day.
+pub fn mrr_on<'a>(lines: impl IntoIterator<Item = &'a NewSubscription>, day: NaiveDate) -> Money {
+    lines.into_iter().filter(|l| l.is_active_on(day)).map(|l| l.mrr).sum()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEventType {
+    pub external_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub account_id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub event_type_id: i64,
+    /// The product user's external id, when the source names one.
+    pub user_ref: Option<String>,
+    pub value: Option<f64>,
+    /// Identifies the event among those of its account at the same instant; see [`crate::dedup`].
+    pub dedup_key: i64,
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The accepted spellings, for error messages.
+            pub fn expected() -> String {
+                [$($text),+].join(", ")
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                let wanted = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+                match wanted.as_str() {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("expected one of {}, found {s:?}", $name::expected())),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What a support case is about. A how-to case means a user could not get value:
+    /// adoption work, not only support work.
+    CaseKind { Defect = "defect", HowTo = "how_to", Question = "question", FeatureRequest = "feature_request", Other = "other" }
+);
+
+text_enum!(CaseStatus { Open = "open", Pending = "pending", Resolved = "resolved", Closed = "closed" });
+
+text_enum!(MeetingStatus { Scheduled = "scheduled", Held = "held", Missed = "missed", Cancelled = "cancelled" });
+
+text_enum!(
+    /// NPS scores run 0–10, CSAT scores 1–5.
+    SurveyKind { Nps = "nps", Csat = "csat" }
+);
+
+text_enum!(TaskStatus { Open = "open", Done = "done", Cancelled = "cancelled" });
+
+text_enum!(
+    /// Internal roles of the coverage model.
+    TeamRole {
+        AccountExecutive = "account_executive",
+        Csm = "csm",
+        RenewalSpecialist = "renewal_specialist",
+        ExpansionSpecialist = "expansion_specialist",
+        CsLeader = "cs_leader",
+        CsOps = "cs_ops",
+        Admin = "admin",
+    }
+);
+
+impl SurveyKind {
+    pub fn score_range(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            SurveyKind::Nps => 0..=10,
+            SurveyKind::Csat => 1..=5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSupportCase {
+    pub external_id: String,
+    pub account_id: i64,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// 1 (critical) to 4 (low).
+    pub severity: i32,
+    pub kind: CaseKind,
+    pub status: CaseStatus,
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMeeting {
+    pub external_id: String,
+    pub account_id: i64,
+    pub held_at: DateTime<Utc>,
+    pub stakeholder_team: Option<String>,
+    /// e.g. onboarding, check_in, qbr, ebr, training.
+    pub kind: Option<String>,
+    pub status: MeetingStatus,
+    pub duration_minutes: Option<i32>,
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSurveyResponse {
+    pub external_id: String,
+    pub account_id: i64,
+    pub contact_ref: Option<String>,
+    pub survey: SurveyKind,
+    pub score: i32,
+    pub responded_at: DateTime<Utc>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutcome {
+    pub external_id: String,
+    pub account_id: i64,
+    pub name: String,
+    pub unit: Option<String>,
+    pub baseline: f64,
+    pub target: f64,
+    pub start_date: Option<NaiveDate>,
+    pub target_date: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutcomeMeasurement {
+    pub outcome_id: i64,
+    pub measured_on: NaiveDate,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTeamMember {
+    pub external_id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub roles: Vec<TeamRole>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    pub external_id: String,
+    pub account_id: Option<i64>,
+    pub assignee_id: Option<i64>,
+    pub title: String,
+    pub due_on: Option<NaiveDate>,
+    pub status: TaskStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+}
+
+/// Row counts of every entity, as `laer status` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityCounts {
+    pub accounts: i64,
+    pub contacts: i64,
+    pub product_users: i64,
+    pub subscriptions: i64,
+    pub event_types: i64,
+    pub events: i64,
+    pub support_cases: i64,
+    pub meetings: i64,
+    pub survey_responses: i64,
+    pub outcomes: i64,
+    pub outcome_measurements: i64,
+    pub team_members: i64,
+    pub tasks: i64,
+    pub audit_entries: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(start: &str, end: Option<&str>, mrr: i64) -> NewSubscription {
+        NewSubscription {
+            external_id: "s".into(),
+            account_id: 1,
+            product: "p".into(),
+            start_date: start.parse().unwrap(),
+            end_date: end.map(|e| e.parse().unwrap()),
+            mrr: Money::from_units(mrr).unwrap(),
+            quantity: None,
+            units: None,
+            bill_period_months: 1,
+            discount: None,
+        }
+    }
+
+    #[test]
+    fn a_line_is_active_from_its_start_until_the_day_before_its_end() {
+        let l = line("2024-01-10", Some("2024-02-10"), 100);
+        let day = |d: &str| d.parse::<NaiveDate>().unwrap();
+        assert!(!l.is_active_on(day("2024-01-09")));
+        assert!(l.is_active_on(day("2024-01-10")));
+        assert!(l.is_active_on(day("2024-02-09")));
+        assert!(!l.is_active_on(day("2024-02-10")));
+        assert!(line("2024-01-10", None, 1).is_active_on(day("2099-01-01")));
+    }
+
+    #[test]
+    fn mrr_sums_the_active_lines() {
+        let lines = [
+            line("2024-01-01", Some("2024-02-01"), 100),
+            line("2024-01-15", None, 50),
+            line("2024-03-01", None, 7),
+        ];
+        let on = |d: &str| mrr_on(&lines, d.parse().unwrap());
+        assert_eq!(on("2023-12-31"), Money::ZERO);
+        assert_eq!(on("2024-01-20"), Money::from_units(150).unwrap());
+        assert_eq!(on("2024-02-01"), Money::from_units(50).unwrap());
+        assert_eq!(on("2024-03-01"), Money::from_units(57).unwrap());
+    }
+
+    #[test]
+    fn text_enums_accept_common_spellings() {
+        assert_eq!("How-To".parse::<CaseKind>(), Ok(CaseKind::HowTo));
+        assert_eq!("how to".parse::<CaseKind>(), Ok(CaseKind::HowTo));
+        assert_eq!(" NPS ".parse::<SurveyKind>(), Ok(SurveyKind::Nps));
+        let err = "maybe".parse::<MeetingStatus>().unwrap_err();
+        assert!(err.contains("scheduled, held, missed, cancelled"), "{err}");
+    }
+
+    #[test]
+    fn every_enum_value_round_trips_through_text() {
+        for role in TeamRole::ALL {
+            assert_eq!(role.as_str().parse::<TeamRole>(), Ok(*role));
+        }
+        for kind in CaseKind::ALL {
+            assert_eq!(kind.to_string().parse::<CaseKind>(), Ok(*kind));
+        }
+    }
+}

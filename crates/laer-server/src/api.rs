@@ -1,0 +1,119 @@
+//! The REST API under `/api/v1`, and `/healthz`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use laer_core::Money;
+use laer_core::model::{Account, Subscription, mrr_on};
+use laer_store::{AccountPage, Backend};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{ApiError, AppState};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1_000;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/accounts", get(list_accounts))
+        .route("/api/v1/accounts/{id}", get(get_account))
+        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+}
+
+async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.store.ping().await?;
+    let database = match state.store.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    Ok(Json(json!({"status": "ok", "database": database})))
+}
+
+/// Parses an optional numeric query parameter, naming it when it does not parse.
+fn query_number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<T>().map_err(|_| {
+                ApiError::bad_request(
+                    format!("query parameter {name} must be a whole number"),
+                    json!({"parameter": name, "value": v}),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `GET /api/v1/accounts?limit=N&after=ID[&external_id=X]`: accounts in id order.
+async fn list_accounts(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<AccountPage>, ApiError> {
+    for name in params.keys() {
+        if !["limit", "after", "external_id"].contains(&name.as_str()) {
+            return Err(ApiError::bad_request(
+                format!("unknown query parameter {name}; expected limit, after, external_id"),
+                json!({"parameter": name}),
+            ));
+        }
+    }
+    let limit = query_number::<u32>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            format!("limit must be between 1 and {MAX_PAGE}"),
+            json!({"parameter": "limit", "value": limit}),
+        ));
+    }
+    let after = query_number::<i64>(&params, "after")?;
+    if let Some(external_id) = params.get("external_id") {
+        let accounts: Vec<Account> = state
+            .store
+            .account_by_external_id(external_id)
+            .await?
+            .into_iter()
+            .collect();
+        let total = accounts.len() as i64;
+        return Ok(Json(AccountPage {
+            accounts,
+            next_after: None,
+            total,
+        }));
+    }
+    Ok(Json(state.store.accounts_page(after, limit).await?))
+}
+
+#[derive(Serialize)]
+struct AccountDetail {
+    #[serde(flatten)]
+    account: Account,
+    /// MRR today: the sum over subscription lines active today.
+    mrr: Money,
+    subscriptions: Vec<Subscription>,
+}
+
+/// `GET /api/v1/accounts/{id}`: one account by laer id, with its subscription lines.
+async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountDetail>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::bad_request(
+            "account id must be a whole number (laer's id; find by external id with /api/v1/accounts?external_id=)",
+            json!({"id": id}),
+        )
+    })?;
+    let account = state
+        .store
+        .account(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
+    let subscriptions = state.store.subscriptions_of(id).await?;
+    let mrr = mrr_on(subscriptions.iter().map(|s| &s.fields), Utc::now().date_naive());
+    Ok(Json(AccountDetail {
+        account,
+        mrr,
+        subscriptions,
+    }))
+}

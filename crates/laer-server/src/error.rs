@@ -1,0 +1,39 @@
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use laer_store::StoreError;
+use serde_json::{Value, json};
+
+/// An error answered as `{"error": "...", "details": ...}` with a fitting status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { message: String, details: Value },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, details: Value) -> ApiError {
+        ApiError::BadRequest {
+            message: message.into(),
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, details) = match &self {
+            ApiError::BadRequest { details, .. } => (StatusCode::BAD_REQUEST, details.clone()),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "request failed in the store");
+                (StatusCode::INTERNAL_SERVER_ERROR, Value::Null)
+            }
+        };
+        (status, Json(json!({"error": self.to_string(), "details": details}))).into_response()
+    }
+}

@@ -1,0 +1,51 @@
+//! laer's HTTP server: health check and the REST API (the web UI joins here).
+
+mod api;
+mod error;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use laer_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Shared by every request handler. Holds no state of its own beyond the store, so
+/// any number of nodes can serve the same database.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The whole HTTP application.
+pub fn router(store: Store) -> Router {
+    api::routes().with_state(AppState { store })
+}
+
+/// A bound, not yet running server: bind first to learn the port (port 0 picks a free one).
+pub struct Server {
+    listener: TcpListener,
+    app: Router,
+}
+
+impl Server {
+    pub async fn bind(addr: &str, store: Store) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server {
+            listener,
+            app: router(store),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,123 @@
+//! laer's persistence: one [`Store`] over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Everything above this crate uses the same methods whichever backend runs. SQL
+//! differs between the backends only where their dialects do; the statements are
+//! built in one place ([`sql`]) and each backend module supplies the binding.
+
+mod error;
+mod postgres;
+mod read;
+mod sql;
+mod sqlite;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use sqlx::{PgPool, SqlitePool};
+
+pub use error::StoreError;
+pub use read::AccountPage;
+pub use write::{IdLookup, WriteCount, WriteTx};
+
+/// Which database engine a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to laer's database, migrated to the current schema.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+#[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), creating an
+    /// SQLite file and its directory when missing, and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let pool = if let Some(path) = sqlite_path(url) {
+            Pool::Sqlite(sqlite::connect(&path).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Pool::Postgres(postgres::connect(url).await?)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(url)));
+        };
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes every connection; an SQLite file is checkpointed.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// The file path of an `sqlite:` URL, or `None` for another scheme.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    Some(Path::new(path).to_path_buf())
+}
+
+/// The URL with any password replaced, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some(PathBuf::from("/tmp/a.db")));
+        assert_eq!(sqlite_path("sqlite://data/a.db"), Some(PathBuf::from("data/a.db")));
+        assert_eq!(sqlite_path("sqlite:a.db?mode=rwc"), Some(PathBuf::from("a.db")));
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://laer:secret@db:5432/laer"),
+            "postgres://laer:***@db:5432/laer"
+        );
+        assert_eq!(redact("postgres://db/laer"), "postgres://db/laer");
+    }
+}

@@ -1,0 +1,254 @@
+//! Reads: the same SQL on both backends, decoded into the core's types.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use laer_core::Money;
+use laer_core::model::{Account, EntityCounts, NewAccount, NewSubscription, Subscription};
+use serde::Serialize;
+
+use sqlx::AssertSqlSafe;
+
+use crate::sql::Dialect;
+use crate::{Pool, Store, StoreError};
+
+/// Runs the same statement on whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => {
+                let $dialect = Dialect::Sqlite;
+                $body
+            }
+            Pool::Postgres($pool) => {
+                let $dialect = Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+/// One page of accounts, in id order, and where the next page starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPage {
+    pub accounts: Vec<Account>,
+    /// Pass as `after` to fetch the next page; `None` on the last page.
+    pub next_after: Option<i64>,
+    pub total: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: i64,
+    external_id: String,
+    name: Option<String>,
+    segment: Option<String>,
+    channel: Option<String>,
+    country: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    attributes: String,
+}
+
+impl AccountRow {
+    fn into_account(self) -> Result<Account, StoreError> {
+        let attributes: BTreeMap<String, String> = serde_json::from_str(&self.attributes)
+            .map_err(|e| StoreError::Corrupt(format!("attributes of account {}: {e}", self.id)))?;
+        Ok(Account {
+            id: self.id,
+            fields: NewAccount {
+                external_id: self.external_id,
+                name: self.name,
+                segment: self.segment,
+                channel: self.channel,
+                country: self.country,
+                date_of_birth: self.date_of_birth,
+                attributes,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    id: i64,
+    account_id: i64,
+    external_id: String,
+    product: String,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    mrr: i64,
+    quantity: Option<f64>,
+    units: Option<String>,
+    bill_period_months: i32,
+    discount: Option<f64>,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, external_id, name, segment, channel, country, date_of_birth, CAST(attributes AS TEXT) AS attributes";
+
+/// Every table `laer status` counts, by its key in [`EntityCounts`].
+const COUNTED_TABLES: [&str; 14] = [
+    "accounts",
+    "contacts",
+    "product_users",
+    "subscriptions",
+    "event_types",
+    "events",
+    "support_cases",
+    "meetings",
+    "survey_responses",
+    "outcomes",
+    "outcome_measurements",
+    "team_members",
+    "tasks",
+    "audit_entries",
+];
+
+impl Store {
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool, _d| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Row counts of every entity.
+    pub async fn counts(&self) -> Result<EntityCounts, StoreError> {
+        let sql = COUNTED_TABLES
+            .iter()
+            .map(|t| format!("(SELECT COUNT(*) FROM {t}) AS {t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {sql}");
+        let values: Vec<i64> = on_pool!(self, |pool, _d| {
+            let row = sqlx::query(AssertSqlSafe(sql.as_str())).fetch_one(pool).await?;
+            use sqlx::Row;
+            (0..COUNTED_TABLES.len())
+                .map(|i| row.try_get::<i64, _>(i))
+                .collect::<Result<_, _>>()?
+        });
+        let [
+            accounts,
+            contacts,
+            product_users,
+            subscriptions,
+            event_types,
+            events,
+            support_cases,
+            meetings,
+            survey_responses,
+            outcomes,
+            outcome_measurements,
+            team_members,
+            tasks,
+            audit_entries,
+        ] = values[..]
+        else {
+            return Err(StoreError::Corrupt(
+                "count query returned the wrong number of columns".into(),
+            ));
+        };
+        Ok(EntityCounts {
+            accounts,
+            contacts,
+            product_users,
+            subscriptions,
+            event_types,
+            events,
+            support_cases,
+            meetings,
+            survey_responses,
+            outcomes,
+            outcome_measurements,
+            team_members,
+            tasks,
+            audit_entries,
+        })
+    }
+
+    /// Up to `limit` accounts with an id greater than `after`, in id order.
+    pub async fn accounts_page(&self, after: Option<i64>, limit: u32) -> Result<AccountPage, StoreError> {
+        let after = after.unwrap_or(i64::MIN);
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
+        let (rows, total): (Vec<AccountRow>, i64) = on_pool!(self, |pool, d| {
+            let rows = sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+                .fetch_all(pool)
+                .await?;
+            let total = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+                .fetch_one(pool)
+                .await?;
+            (rows, total)
+        });
+        let mut accounts = rows
+            .into_iter()
+            .map(AccountRow::into_account)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_after = if accounts.len() > limit as usize {
+            accounts.truncate(limit as usize);
+            accounts.last().map(|a| a.id)
+        } else {
+            None
+        };
+        Ok(AccountPage {
+            accounts,
+            next_after,
+            total,
+        })
+    }
+
+    pub async fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
+        let row: Option<AccountRow> = on_pool!(self, |pool, d| {
+            sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(AccountRow::into_account).transpose()
+    }
+
+    pub async fn account_by_external_id(&self, external_id: &str) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE external_id = ?");
+        let row: Option<AccountRow> = on_pool!(self, |pool, d| {
+            sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
+                .bind(external_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(AccountRow::into_account).transpose()
+    }
+
+    /// The account's subscription lines, oldest first.
+    pub async fn subscriptions_of(&self, account_id: i64) -> Result<Vec<Subscription>, StoreError> {
+        let sql = "SELECT id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \
+                   bill_period_months, discount FROM subscriptions WHERE account_id = ? \
+                   ORDER BY start_date, product, id";
+        let rows: Vec<SubscriptionRow> = on_pool!(self, |pool, d| {
+            sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+                .bind(account_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| Subscription {
+                id: r.id,
+                fields: NewSubscription {
+                    external_id: r.external_id,
+                    account_id: r.account_id,
+                    product: r.product,
+                    start_date: r.start_date,
+                    end_date: r.end_date,
+                    mrr: Money::from_ten_thousandths(r.mrr),
+                    quantity: r.quantity,
+                    units: r.units,
+                    bill_period_months: r.bill_period_months,
+                    discount: r.discount,
+                },
+            })
+            .collect())
+    }
+}

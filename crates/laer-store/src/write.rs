@@ -1,0 +1,627 @@
+//! Writes, always inside one transaction: a file that fails validation leaves nothing.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use laer_core::model::{
+    NewAccount, NewAuditEntry, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome, NewOutcomeMeasurement,
+    NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
+};
+use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
+
+use crate::sql::{Dialect, OnConflict, Table, Value};
+use crate::{Pool, Store, StoreError, postgres, sqlite};
+
+/// What a write did: rows inserted or changed, and rows already stored as they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteCount {
+    pub written: u64,
+    pub unchanged: u64,
+}
+
+impl std::ops::AddAssign for WriteCount {
+    fn add_assign(&mut self, other: WriteCount) {
+        self.written += other.written;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// An open write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+pub enum WriteTx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// The external-id-to-id lookups that imports resolve references with.
+#[derive(Debug, Clone, Copy)]
+pub enum IdLookup {
+    Accounts,
+    EventTypesByExternalId,
+    EventTypesByName,
+    Outcomes,
+    TeamMembers,
+}
+
+impl IdLookup {
+    fn sql(self) -> &'static str {
+        match self {
+            IdLookup::Accounts => "SELECT external_id, id FROM accounts",
+            IdLookup::EventTypesByExternalId => "SELECT external_id, id FROM event_types",
+            IdLookup::EventTypesByName => "SELECT name, id FROM event_types",
+            IdLookup::Outcomes => "SELECT external_id, id FROM outcomes",
+            IdLookup::TeamMembers => "SELECT external_id, id FROM team_members",
+        }
+    }
+}
+
+impl Store {
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => WriteTx::Sqlite(pool.begin().await?),
+            Pool::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+const ACCOUNTS: Table = Table {
+    name: "accounts",
+    columns: &[
+        "external_id",
+        "name",
+        "segment",
+        "channel",
+        "country",
+        "date_of_birth",
+        "attributes",
+    ],
+    json_columns: &["attributes"],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const CONTACTS: Table = Table {
+    name: "contacts",
+    columns: &[
+        "external_id",
+        "account_id",
+        "name",
+        "email",
+        "title",
+        "stakeholder_team",
+        "role",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const PRODUCT_USERS: Table = Table {
+    name: "product_users",
+    columns: &["external_id", "account_id", "email", "name", "department", "created_at"],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const SUBSCRIPTIONS: Table = Table {
+    name: "subscriptions",
+    columns: &[
+        "external_id",
+        "account_id",
+        "product",
+        "start_date",
+        "end_date",
+        "mrr",
+        "quantity",
+        "units",
+        "bill_period_months",
+        "discount",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const EVENT_TYPES: Table = Table {
+    name: "event_types",
+    columns: &["external_id", "name"],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const EVENTS: Table = Table {
+    name: "events",
+    columns: &[
+        "account_id",
+        "occurred_at",
+        "dedup_key",
+        "event_type_id",
+        "user_ref",
+        "value",
+    ],
+    json_columns: &[],
+    key: &["account_id", "occurred_at", "dedup_key"],
+    on_conflict: OnConflict::Ignore,
+};
+const SUPPORT_CASES: Table = Table {
+    name: "support_cases",
+    columns: &[
+        "external_id",
+        "account_id",
+        "opened_at",
+        "closed_at",
+        "severity",
+        "kind",
+        "status",
+        "subject",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const MEETINGS: Table = Table {
+    name: "meetings",
+    columns: &[
+        "external_id",
+        "account_id",
+        "held_at",
+        "stakeholder_team",
+        "kind",
+        "status",
+        "duration_minutes",
+        "notes",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const SURVEY_RESPONSES: Table = Table {
+    name: "survey_responses",
+    columns: &[
+        "external_id",
+        "account_id",
+        "contact_ref",
+        "survey",
+        "score",
+        "responded_at",
+        "comment",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const OUTCOMES: Table = Table {
+    name: "outcomes",
+    columns: &[
+        "external_id",
+        "account_id",
+        "name",
+        "unit",
+        "baseline",
+        "target",
+        "start_date",
+        "target_date",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const OUTCOME_MEASUREMENTS: Table = Table {
+    name: "outcome_measurements",
+    columns: &["outcome_id", "measured_on", "value"],
+    json_columns: &[],
+    key: &["outcome_id", "measured_on"],
+    on_conflict: OnConflict::Update,
+};
+const TEAM_MEMBERS: Table = Table {
+    name: "team_members",
+    columns: &["external_id", "name", "email", "roles"],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+const TASKS: Table = Table {
+    name: "tasks",
+    columns: &[
+        "external_id",
+        "account_id",
+        "assignee_id",
+        "title",
+        "due_on",
+        "status",
+        "created_at",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    on_conflict: OnConflict::Update,
+};
+
+fn text(s: &Option<String>) -> Value {
+    Value::Text(s.clone())
+}
+
+fn id(i: i64) -> Value {
+    Value::Int(Some(i))
+}
+
+fn name(s: &str) -> Value {
+    Value::Text(Some(s.to_string()))
+}
+
+fn account_row(a: &NewAccount) -> Vec<Value> {
+    let attributes = serde_json::to_string(&a.attributes).unwrap_or_else(|_| "{}".to_string());
+    vec![
+        name(&a.external_id),
+        text(&a.name),
+        text(&a.segment),
+        text(&a.channel),
+        text(&a.country),
+        Value::Date(a.date_of_birth),
+        Value::Json(attributes),
+    ]
+}
+
+fn contact_row(c: &NewContact) -> Vec<Value> {
+    vec![
+        name(&c.external_id),
+        id(c.account_id),
+        text(&c.name),
+        text(&c.email),
+        text(&c.title),
+        text(&c.stakeholder_team),
+        text(&c.role),
+    ]
+}
+
+fn product_user_row(u: &NewProductUser) -> Vec<Value> {
+    vec![
+        name(&u.external_id),
+        id(u.account_id),
+        text(&u.email),
+        text(&u.name),
+        text(&u.department),
+        Value::time(u.created_at),
+    ]
+}
+
+fn subscription_row(s: &NewSubscription) -> Vec<Value> {
+    vec![
+        name(&s.external_id),
+        id(s.account_id),
+        name(&s.product),
+        Value::Date(Some(s.start_date)),
+        Value::Date(s.end_date),
+        id(s.mrr.ten_thousandths()),
+        Value::Float(s.quantity),
+        text(&s.units),
+        id(i64::from(s.bill_period_months)),
+        Value::Float(s.discount),
+    ]
+}
+
+fn event_type_row(t: &NewEventType) -> Vec<Value> {
+    vec![name(&t.external_id), name(&t.name)]
+}
+
+fn support_case_row(c: &NewSupportCase) -> Vec<Value> {
+    vec![
+        name(&c.external_id),
+        id(c.account_id),
+        Value::time(Some(c.opened_at)),
+        Value::time(c.closed_at),
+        id(i64::from(c.severity)),
+        name(c.kind.as_str()),
+        name(c.status.as_str()),
+        text(&c.subject),
+    ]
+}
+
+fn meeting_row(m: &NewMeeting) -> Vec<Value> {
+    vec![
+        name(&m.external_id),
+        id(m.account_id),
+        Value::time(Some(m.held_at)),
+        text(&m.stakeholder_team),
+        text(&m.kind),
+        name(m.status.as_str()),
+        Value::Int(m.duration_minutes.map(i64::from)),
+        text(&m.notes),
+    ]
+}
+
+fn survey_response_row(r: &NewSurveyResponse) -> Vec<Value> {
+    vec![
+        name(&r.external_id),
+        id(r.account_id),
+        text(&r.contact_ref),
+        name(r.survey.as_str()),
+        id(i64::from(r.score)),
+        Value::time(Some(r.responded_at)),
+        text(&r.comment),
+    ]
+}
+
+fn outcome_row(o: &NewOutcome) -> Vec<Value> {
+    vec![
+        name(&o.external_id),
+        id(o.account_id),
+        name(&o.name),
+        text(&o.unit),
+        Value::Float(Some(o.baseline)),
+        Value::Float(Some(o.target)),
+        Value::Date(o.start_date),
+        Value::Date(o.target_date),
+    ]
+}
+
+fn outcome_measurement_row(m: &NewOutcomeMeasurement) -> Vec<Value> {
+    vec![
+        id(m.outcome_id),
+        Value::Date(Some(m.measured_on)),
+        Value::Float(Some(m.value)),
+    ]
+}
+
+fn team_member_row(t: &NewTeamMember) -> Vec<Value> {
+    let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
+    vec![
+        name(&t.external_id),
+        name(&t.name),
+        text(&t.email),
+        Value::Text(Some(roles.join(","))),
+    ]
+}
+
+fn task_row(t: &NewTask) -> Vec<Value> {
+    vec![
+        name(&t.external_id),
+        Value::Int(t.account_id),
+        Value::Int(t.assignee_id),
+        name(&t.title),
+        Value::Date(t.due_on),
+        name(t.status.as_str()),
+        Value::time(Some(t.created_at)),
+    ]
+}
+
+fn event_row(e: &NewEvent) -> Vec<Value> {
+    vec![
+        id(e.account_id),
+        Value::Int(Some(e.occurred_at.timestamp_micros())),
+        id(e.dedup_key),
+        id(e.event_type_id),
+        text(&e.user_ref),
+        Value::Float(e.value),
+    ]
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit().await?,
+            WriteTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.rollback().await?,
+            WriteTx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// External id (or name) to laer id, for resolving references in imported rows.
+    pub async fn id_lookup(&mut self, lookup: IdLookup) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = match self {
+            WriteTx::Sqlite(tx) => sqlx::query_as(lookup.sql()).fetch_all(&mut **tx).await?,
+            WriteTx::Postgres(tx) => sqlx::query_as(lookup.sql()).fetch_all(&mut **tx).await?,
+        };
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn write_rows(&mut self, table: &Table, rows: Vec<Vec<Value>>) -> Result<WriteCount, StoreError> {
+        let mut count = WriteCount::default();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let batch: Vec<Vec<Value>> = rows.by_ref().take(table.batch_rows()).collect();
+            let n = batch.len() as u64;
+            let affected = match self {
+                WriteTx::Sqlite(tx) => {
+                    let sql = table.insert_sql(Dialect::Sqlite, batch.len());
+                    let query = batch
+                        .into_iter()
+                        .flatten()
+                        .fold(sqlx::query(AssertSqlSafe(sql)), sqlite::bind);
+                    query.execute(&mut **tx).await?.rows_affected()
+                }
+                WriteTx::Postgres(tx) => {
+                    let sql = table.insert_sql(Dialect::Postgres, batch.len());
+                    let query = batch
+                        .into_iter()
+                        .flatten()
+                        .fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
+                    query.execute(&mut **tx).await?.rows_affected()
+                }
+            };
+            count += WriteCount {
+                written: affected,
+                unchanged: n - affected.min(n),
+            };
+        }
+        Ok(count)
+    }
+
+    pub async fn upsert_accounts(&mut self, rows: &[NewAccount]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&ACCOUNTS, rows.iter().map(account_row).collect()).await
+    }
+
+    pub async fn upsert_contacts(&mut self, rows: &[NewContact]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&CONTACTS, rows.iter().map(contact_row).collect()).await
+    }
+
+    pub async fn upsert_product_users(&mut self, rows: &[NewProductUser]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&PRODUCT_USERS, rows.iter().map(product_user_row).collect())
+            .await
+    }
+
+    pub async fn upsert_subscriptions(&mut self, rows: &[NewSubscription]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&SUBSCRIPTIONS, rows.iter().map(subscription_row).collect())
+            .await
+    }
+
+    pub async fn upsert_event_types(&mut self, rows: &[NewEventType]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&EVENT_TYPES, rows.iter().map(event_type_row).collect())
+            .await
+    }
+
+    pub async fn upsert_support_cases(&mut self, rows: &[NewSupportCase]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&SUPPORT_CASES, rows.iter().map(support_case_row).collect())
+            .await
+    }
+
+    pub async fn upsert_meetings(&mut self, rows: &[NewMeeting]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&MEETINGS, rows.iter().map(meeting_row).collect()).await
+    }
+
+    pub async fn upsert_survey_responses(&mut self, rows: &[NewSurveyResponse]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&SURVEY_RESPONSES, rows.iter().map(survey_response_row).collect())
+            .await
+    }
+
+    pub async fn upsert_outcomes(&mut self, rows: &[NewOutcome]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&OUTCOMES, rows.iter().map(outcome_row).collect()).await
+    }
+
+    pub async fn upsert_outcome_measurements(
+        &mut self,
+        rows: &[NewOutcomeMeasurement],
+    ) -> Result<WriteCount, StoreError> {
+        self.write_rows(
+            &OUTCOME_MEASUREMENTS,
+            rows.iter().map(outcome_measurement_row).collect(),
+        )
+        .await
+    }
+
+    pub async fn upsert_team_members(&mut self, rows: &[NewTeamMember]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&TEAM_MEMBERS, rows.iter().map(team_member_row).collect())
+            .await
+    }
+
+    pub async fn upsert_tasks(&mut self, rows: &[NewTask]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&TASKS, rows.iter().map(task_row).collect()).await
+    }
+
+    /// Inserts usage events; an event already stored (same account, instant and key) is kept.
+    pub async fn insert_events(&mut self, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
+        match self {
+            WriteTx::Sqlite(_) => self.write_rows(&EVENTS, rows.iter().map(event_row).collect()).await,
+            WriteTx::Postgres(tx) => copy_events(tx, rows).await,
+        }
+    }
+
+    pub async fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<(), StoreError> {
+        let details = entry.details.to_string();
+        let at = entry.at.timestamp_micros();
+        match self {
+            WriteTx::Sqlite(tx) => {
+                sqlx::query("INSERT INTO audit_entries (at, actor, action, details) VALUES (?, ?, ?, ?)")
+                    .bind(at)
+                    .bind(&entry.actor)
+                    .bind(&entry.action)
+                    .bind(details)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            WriteTx::Postgres(tx) => {
+                sqlx::query(
+                    "INSERT INTO audit_entries (at, actor, action, details) VALUES ($1, $2, $3, CAST($4 AS JSONB))",
+                )
+                .bind(at)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(details)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL takes events fastest through COPY into a staging table, then one
+/// set-based insert that skips events already stored.
+async fn copy_events(tx: &mut Transaction<'static, Postgres>, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
+    if rows.is_empty() {
+        return Ok(WriteCount::default());
+    }
+    sqlx::query(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage \
+         (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP",
+    )
+    .execute(&mut **tx)
+    .await?;
+    let mut data = String::with_capacity(rows.len() * 48);
+    for e in rows {
+        let _ = write!(
+            data,
+            "{}\t{}\t{}\t{}\t",
+            e.account_id,
+            e.occurred_at.timestamp_micros(),
+            e.dedup_key,
+            e.event_type_id
+        );
+        match &e.user_ref {
+            Some(user) => copy_text(&mut data, user),
+            None => data.push_str("\\N"),
+        }
+        data.push('\t');
+        match e.value {
+            Some(v) => {
+                let _ = write!(data, "{v:?}");
+            }
+            None => data.push_str("\\N"),
+        }
+        data.push('\n');
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY events_stage (account_id, occurred_at, dedup_key, event_type_id, user_ref, value) FROM STDIN",
+        )
+        .await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
+    let n = rows.len() as u64;
+    Ok(WriteCount {
+        written: inserted,
+        unchanged: n - inserted.min(n),
+    })
+}
+
+/// Escapes text for COPY's text format.
+fn copy_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_separators() {
+        let mut out = String::new();
+        copy_text(&mut out, "a\tb\\c\nd");
+        assert_eq!(out, "a\\tb\\\\c\\nd");
+    }
+}

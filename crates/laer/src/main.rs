@@ -1,0 +1,257 @@
+//! The `laer` command: serve the web app and API, import data, report.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
+use laer_store::{Store, redact};
+
+#[derive(Parser)]
+#[command(name = "laer", version, about = "laer: open-source customer success platform")]
+struct Cli {
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    /// Default: an SQLite file laer.db in the data directory ($LAER_DATA_DIR,
+    /// else $XDG_DATA_HOME/laer, else ~/.local/share/laer).
+    #[arg(long, global = true, env = "LAER_DATABASE_URL", value_name = "URL")]
+    db: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app and the REST API.
+    Serve(ServeArgs),
+    /// Import a CSV file (with a header row) of one kind, or a Fighting Churn With Data export.
+    Import(ImportArgs),
+    /// Show how many records of each kind the database holds.
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: String,
+}
+
+#[derive(Args)]
+#[command(after_help = "Formats of every kind: docs/import.md.\n\
+    `laer import fightchurn DIR` reads account.csv, event_type.csv, subscription.csv and event.csv \
+    from DIR in one transaction.")]
+struct ImportArgs {
+    /// What the file holds, or `fightchurn` for a directory of the book's four tables.
+    #[arg(value_parser = PossibleValuesParser::new(import_kinds()), value_name = "KIND")]
+    kind: String,
+    /// The CSV file (or, for fightchurn, the directory).
+    path: PathBuf,
+    /// Write the valid rows and report the invalid ones, instead of rejecting the file.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// With --skip-invalid: where to write the rejected rows (default: PATH.rejected.csv).
+    #[arg(long, value_name = "FILE", requires = "skip_invalid")]
+    rejects: Option<PathBuf>,
+    /// Print the import report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print the counts as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn import_kinds() -> Vec<&'static str> {
+    Kind::ALL.iter().map(|k| k.name()).chain(["fightchurn"]).collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LAER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let url = database_url(cli.db)?;
+    let store = Store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let result = match cli.command {
+        Command::Serve(args) => serve(&store, args).await,
+        Command::Import(args) => import(&store, args).await,
+        Command::Status(args) => status(&store, args).await,
+    };
+    store.close().await;
+    result
+}
+
+/// The configured URL, or the default SQLite file in the data directory.
+fn database_url(configured: Option<String>) -> Result<String> {
+    if let Some(url) = configured.filter(|u| !u.trim().is_empty()) {
+        return Ok(url);
+    }
+    let dir = if let Some(dir) = std::env::var_os("LAER_DATA_DIR") {
+        PathBuf::from(dir)
+    } else if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        PathBuf::from(dir).join("laer")
+    } else if let Some(home) = std::env::var_os("HOME") {
+        PathBuf::from(home).join(".local/share/laer")
+    } else {
+        bail!("no database given and no home directory: pass --db URL or set LAER_DATABASE_URL");
+    };
+    Ok(format!("sqlite://{}", dir.join("laer.db").display()))
+}
+
+async fn serve(store: &Store, args: ServeArgs) -> Result<()> {
+    let server = laer_server::Server::bind(&args.listen, store.clone())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = server.local_addr()?;
+    println!("laer is serving on http://{addr}/");
+    tracing::info!(%addr, "serving");
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+async fn import(store: &Store, args: ImportArgs) -> Result<()> {
+    let rejects_path = args.rejects.clone().unwrap_or_else(|| {
+        let mut name = args.path.clone().into_os_string();
+        name.push(".rejected.csv");
+        PathBuf::from(name)
+    });
+    let mut rejects_file = if args.skip_invalid {
+        let file = File::create(&rejects_path)
+            .with_context(|| format!("cannot create the rejects file {}", rejects_path.display()))?;
+        let mut writer = BufWriter::new(file);
+        writeln!(writer, "{REJECTS_HEADER}")?;
+        Some(writer)
+    } else {
+        None
+    };
+    let mut options = Options {
+        skip_invalid: args.skip_invalid,
+        rejects: rejects_file.as_mut().map(|w| Rejects {
+            writer: w as &mut dyn Write,
+            path: rejects_path.display().to_string(),
+        }),
+        actor: format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())),
+    };
+    let reports = if args.kind == "fightchurn" {
+        if !args.path.is_dir() {
+            bail!(
+                "{} is not a directory; fightchurn imports a directory holding account.csv, event_type.csv, subscription.csv and event.csv",
+                args.path.display()
+            );
+        }
+        laer_import::import_fightchurn(store, &args.path, open_with_progress, &mut options).await?
+    } else {
+        let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
+        let input = open_with_progress(&args.path)?;
+        vec![laer_import::import(store, kind, &args.path.display().to_string(), input, &mut options).await?]
+    };
+    drop(options);
+    if let Some(mut writer) = rejects_file {
+        writer.flush()?;
+    }
+    print_reports(&reports, args.json)?;
+    let rejected: u64 = reports.iter().map(|r| r.rejected).sum();
+    if rejected > 0 {
+        eprintln!(
+            "{rejected} invalid row(s) skipped; details in {}",
+            rejects_path.display()
+        );
+    } else if args.skip_invalid {
+        // Nothing was rejected: leave no empty rejects file behind.
+        let _ = std::fs::remove_file(&rejects_path);
+    }
+    Ok(())
+}
+
+/// Opens a file for reading, with a progress bar on a terminal.
+fn open_with_progress(path: &Path) -> std::io::Result<Box<dyn std::io::Read>> {
+    let file =
+        File::open(path).map_err(|e| std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata()?.len();
+    let reader = BufReader::with_capacity(1 << 20, file);
+    if !std::io::stderr().is_terminal() {
+        return Ok(Box::new(reader));
+    }
+    let bar = ProgressBar::new(len).with_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>18} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Ok(Box::new(bar.wrap_read(reader)))
+}
+
+fn print_reports(reports: &[ImportReport], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(reports)?);
+        return Ok(());
+    }
+    for r in reports {
+        println!(
+            "{:<20} {:>10} rows  {:>10} written  {:>10} unchanged  {:>6} rejected  {}",
+            r.kind, r.rows, r.written, r.unchanged, r.rejected, r.file
+        );
+    }
+    Ok(())
+}
+
+async fn status(store: &Store, args: StatusArgs) -> Result<()> {
+    let counts = store.counts().await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&counts)?);
+        return Ok(());
+    }
+    let value = serde_json::to_value(counts)?;
+    println!(
+        "database: {}",
+        match store.backend() {
+            laer_store::Backend::Sqlite => "SQLite",
+            laer_store::Backend::Postgres => "PostgreSQL",
+        }
+    );
+    if let Some(map) = value.as_object() {
+        for (name, count) in map {
+            println!("{name:<22} {count:>12}");
+        }
+    }
+    Ok(())
+}
