@@ -11,6 +11,9 @@ mod sql;
 mod sqlite;
 mod write;
 
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
 use std::path::{Path, PathBuf};
 
 use sqlx::{PgPool, SqlitePool};

@@ -1,0 +1,290 @@
+//! Import stories, each run on SQLite and on PostgreSQL.
+
+use std::path::{Path, PathBuf};
+
+use laer_import::{ImportError, Kind, Options, Rejects};
+use laer_store::Store;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fightchurn")
+}
+
+fn options() -> Options<'static> {
+    Options {
+        actor: "test".into(),
+        ..Options::default()
+    }
+}
+
+async fn import_text(store: &Store, kind: Kind, text: &str) -> Result<laer_import::ImportReport, ImportError> {
+    laer_import::import(store, kind, "test.csv", text.as_bytes(), &mut options()).await
+}
+
+async fn import_fixture(store: &Store) -> Result<Vec<laer_import::ImportReport>, ImportError> {
+    laer_import::import_fightchurn(store, &fixtures(), |p: &Path| std::fs::File::open(p), &mut options()).await
+}
+
+fn rejected(result: Result<laer_import::ImportReport, ImportError>) -> Vec<String> {
+    match result {
+        Err(ImportError::Rejected { errors, .. }) => errors.iter().map(ToString::to_string).collect(),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+async fn fightchurn_counts_match_the_source_and_reimport_changes_nothing(store: &Store) {
+    let reports = import_fixture(store).await.unwrap();
+    let written: Vec<(String, u64)> = reports.iter().map(|r| (r.kind.clone(), r.written)).collect();
+    assert_eq!(
+        written,
+        [
+            ("accounts".into(), 3),
+            ("event-types".into(), 3),
+            ("subscriptions".into(), 6),
+            ("events".into(), 8)
+        ]
+    );
+    let counts = store.counts().await.unwrap();
+    // Identical rows in the source are distinct records: the counts equal the files' row counts.
+    assert_eq!(
+        (counts.accounts, counts.event_types, counts.subscriptions, counts.events),
+        (3, 3, 6, 8)
+    );
+    assert_eq!(counts.audit_entries, 4);
+
+    let again = import_fixture(store).await.unwrap();
+    assert!(
+        again.iter().all(|r| r.written == 0 && r.unchanged == r.rows),
+        "{again:?}"
+    );
+    assert_eq!(store.counts().await.unwrap(), counts);
+
+    let account = store.account_by_external_id("2").await.unwrap().unwrap();
+    assert_eq!(account.fields.channel, None);
+    assert_eq!(account.fields.country, None);
+    let lines = store.subscriptions_of(account.id).await.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].fields.mrr.to_string(), "9.99");
+    assert_eq!(lines[0].fields.end_date, None);
+    assert_eq!(lines[0].fields.quantity, None);
+}
+
+async fn a_bad_row_rejects_the_whole_file_naming_line_and_column(store: &Store) {
+    import_text(store, Kind::Accounts, "id\n0\n1\n").await.unwrap();
+    let errors = rejected(
+        import_text(
+            store,
+            Kind::Events,
+            "account_id,event_time,event_type,user_id,event_value\n\
+             0,2022-01-05 00:01:01,login,1,\n\
+             0,2022-13-05 00:01:01,login,1,\n\
+             1,2022-01-05 00:01:01,login,1,abc\n\
+             9,2022-01-05 00:01:01,login,1,\n\
+             1,,login,1,\n\
+             1,2022-01-05 00:01:01,login\n",
+        )
+        .await,
+    );
+    assert_eq!(errors.len(), 5, "{errors:?}");
+    assert!(
+        errors[0].starts_with("line 3, column event_time: expected a timestamp"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with("line 4, column event_value: expected a number"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].starts_with("line 5, column account_id: unknown account \"9\""),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].starts_with("line 6, column event_time: is required"),
+        "{}",
+        errors[3]
+    );
+    assert!(
+        errors[4].starts_with("line 7: has 3 fields, the header has 5"),
+        "{}",
+        errors[4]
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.events, counts.event_types),
+        (0, 0),
+        "nothing of a rejected file is written"
+    );
+}
+
+async fn a_bad_row_in_a_fightchurn_export_writes_nothing_at_all(store: &Store) {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["account.csv", "event_type.csv", "subscription.csv"] {
+        std::fs::copy(fixtures().join(name), dir.path().join(name)).unwrap();
+    }
+    let mut events = std::fs::read_to_string(fixtures().join("event.csv")).unwrap();
+    events.push_str("0,2022-01-05 00:01:01,77,4,\n");
+    std::fs::write(dir.path().join("event.csv"), events).unwrap();
+    let result =
+        laer_import::import_fightchurn(store, dir.path(), |p: &Path| std::fs::File::open(p), &mut options()).await;
+    let Err(ImportError::Rejected { file, errors, count }) = result else {
+        panic!("expected rejection: {result:?}")
+    };
+    assert!(file.ends_with("event.csv"));
+    assert_eq!(count, 1);
+    assert_eq!(errors[0].line, 10);
+    assert_eq!(errors[0].column.as_deref(), Some("event_type_id"));
+    assert_eq!(store.counts().await.unwrap(), Default::default());
+}
+
+async fn skip_invalid_writes_the_valid_rows_and_reports_the_rest(store: &Store) {
+    let mut rejects = Vec::new();
+    let mut options = Options {
+        skip_invalid: true,
+        rejects: Some(Rejects {
+            writer: &mut rejects,
+            path: "rejects.csv".into(),
+        }),
+        actor: "test".into(),
+    };
+    let report = laer_import::import(
+        store,
+        Kind::Accounts,
+        "a.csv",
+        "id,date_of_birth\n1,2020-01-01\n2,yesterday\n3,\n3,\n".as_bytes(),
+        &mut options,
+    )
+    .await
+    .unwrap();
+    drop(options);
+    assert_eq!((report.rows, report.written, report.rejected), (4, 2, 2));
+    let text = String::from_utf8(rejects).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("3,date_of_birth,\"expected a date"), "{text}");
+    assert!(
+        lines[1].starts_with("5,external_id,\"\"\"3\"\" appears more than once"),
+        "{text}"
+    );
+    assert_eq!(store.counts().await.unwrap().accounts, 2);
+}
+
+async fn headers_are_checked_before_any_row(store: &Store) {
+    let missing = rejected(
+        import_text(
+            store,
+            Kind::Subscriptions,
+            "account_id,product,start_date\n1,a,2024-01-01\n",
+        )
+        .await,
+    );
+    assert_eq!(missing.len(), 1);
+    assert!(
+        missing[0].starts_with("line 1: missing required column(s) mrr;"),
+        "{}",
+        missing[0]
+    );
+    let unknown = rejected(import_text(store, Kind::EventTypes, "id,name,colour\n1,login,red\n").await);
+    assert!(unknown[0].contains("unknown column(s) colour"), "{}", unknown[0]);
+    // Accounts keep columns they do not know as attributes.
+    import_text(store, Kind::Accounts, "External ID,Name,Plan Tier\nx1,Acme,gold\n")
+        .await
+        .unwrap();
+    let acme = store.account_by_external_id("x1").await.unwrap().unwrap();
+    assert_eq!(acme.fields.name.as_deref(), Some("Acme"));
+    assert_eq!(
+        acme.fields.attributes.get("Plan Tier").map(String::as_str),
+        Some("gold")
+    );
+}
+
+async fn events_by_name_create_their_types(store: &Store) {
+    import_text(store, Kind::Accounts, "id\na\n").await.unwrap();
+    let text = "account_id,timestamp,event,user_id\n\
+                a,2024-05-01T10:00:00Z,report_viewed,u1\n\
+                a,2024-05-01T10:00:00+02:00,report_viewed,u1\n\
+                a,2024-05-01T10:00:00Z,export,u2\n";
+    let report = import_text(store, Kind::Events, text).await.unwrap();
+    assert_eq!(report.written, 3);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.event_types), (3, 2));
+    let again = import_text(store, Kind::Events, text).await.unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    assert_eq!(store.counts().await.unwrap().event_types, 2);
+}
+
+async fn a_changed_record_is_updated_not_duplicated(store: &Store) {
+    import_text(store, Kind::Accounts, "id,segment\na,smb\nb,smb\n")
+        .await
+        .unwrap();
+    let report = import_text(store, Kind::Accounts, "id,segment\na,smb\nb,enterprise\n")
+        .await
+        .unwrap();
+    assert_eq!((report.written, report.unchanged), (1, 1));
+    assert_eq!(store.counts().await.unwrap().accounts, 2);
+    let b = store.account_by_external_id("b").await.unwrap().unwrap();
+    assert_eq!(b.fields.segment.as_deref(), Some("enterprise"));
+}
+
+/// Every example in docs/import.md imports cleanly, in the order the doc gives.
+async fn the_documented_examples_import(store: &Store) {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/import.md")).unwrap();
+    let examples = documented_examples(&doc);
+    let kinds: Vec<Kind> = examples.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds.len(),
+        Kind::ALL.len(),
+        "docs/import.md has an example for every kind: {kinds:?}"
+    );
+    for (kind, csv) in &examples {
+        let report = import_text(store, *kind, csv)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(report.rows > 0 && report.written == report.rows, "{kind}: {report:?}");
+    }
+    let counts = serde_json::to_value(store.counts().await.unwrap()).unwrap();
+    for kind in Kind::ALL {
+        let key = kind.name().replace('-', "_");
+        assert!(
+            counts[&key].as_i64().unwrap() > 0,
+            "{key} is empty after the examples: {counts}"
+        );
+    }
+}
+
+/// `## kind` headings, each followed by a ```csv block.
+fn documented_examples(doc: &str) -> Vec<(Kind, String)> {
+    let mut examples = Vec::new();
+    let mut kind = None;
+    let mut block: Option<String> = None;
+    for line in doc.lines() {
+        if let Some(text) = block.as_mut() {
+            if line.starts_with("```") {
+                if let Some(k) = kind.take() {
+                    examples.push((k, std::mem::take(text)));
+                }
+                block = None;
+            } else {
+                text.push_str(line);
+                text.push('\n');
+            }
+        } else if let Some(heading) = line.strip_prefix("## ") {
+            kind = heading.trim().trim_matches('`').parse::<Kind>().ok();
+        } else if line.starts_with("```csv") {
+            block = Some(String::new());
+        }
+    }
+    examples
+}
+
+laer_store::backend_tests!(
+    fightchurn_counts_match_the_source_and_reimport_changes_nothing,
+    a_bad_row_rejects_the_whole_file_naming_line_and_column,
+    a_bad_row_in_a_fightchurn_export_writes_nothing_at_all,
+    skip_invalid_writes_the_valid_rows_and_reports_the_rest,
+    headers_are_checked_before_any_row,
+    events_by_name_create_their_types,
+    a_changed_record_is_updated_not_duplicated,
+    the_documented_examples_import,
+);

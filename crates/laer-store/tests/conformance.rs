@@ -1,0 +1,343 @@
+//! The store's conformance suite: every story runs on SQLite and on PostgreSQL, and
+//! both must behave the same.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use laer_core::Money;
+use laer_core::model::*;
+use laer_store::{IdLookup, Store, WriteCount};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + secs, 123_000).unwrap()
+}
+
+fn account(external_id: &str) -> NewAccount {
+    NewAccount {
+        external_id: external_id.into(),
+        name: Some(format!("Account {external_id}")),
+        segment: Some("smb".into()),
+        channel: None,
+        country: Some("DE".into()),
+        date_of_birth: Some(day("2020-02-29")),
+        attributes: BTreeMap::from([("plan".to_string(), "gold".to_string())]),
+    }
+}
+
+async fn seed_accounts(store: &Store, ids: &[&str]) -> std::collections::HashMap<String, i64> {
+    let mut tx = store.begin_write().await.unwrap();
+    let rows: Vec<NewAccount> = ids.iter().map(|id| account(id)).collect();
+    tx.upsert_accounts(&rows).await.unwrap();
+    let map = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    tx.commit().await.unwrap();
+    map
+}
+
+async fn a_fresh_database_is_empty(store: &Store) {
+    store.ping().await.unwrap();
+    assert_eq!(store.counts().await.unwrap(), EntityCounts::default());
+}
+
+async fn accounts_upsert_by_external_id(store: &Store) {
+    let mut tx = store.begin_write().await.unwrap();
+    let first = tx.upsert_accounts(&[account("a"), account("b")]).await.unwrap();
+    assert_eq!(
+        first,
+        WriteCount {
+            written: 2,
+            unchanged: 0
+        }
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin_write().await.unwrap();
+    let mut changed = account("b");
+    changed.segment = Some("enterprise".into());
+    changed.attributes.insert("region".into(), "emea".into());
+    let second = tx.upsert_accounts(&[account("a"), changed.clone()]).await.unwrap();
+    assert_eq!(
+        second,
+        WriteCount {
+            written: 1,
+            unchanged: 1
+        }
+    );
+    tx.commit().await.unwrap();
+
+    let stored = store.account_by_external_id("b").await.unwrap().unwrap();
+    assert_eq!(stored.fields, changed);
+    assert_eq!(store.account(stored.id).await.unwrap().unwrap(), stored);
+    assert_eq!(store.counts().await.unwrap().accounts, 2);
+    assert!(store.account_by_external_id("zz").await.unwrap().is_none());
+    assert!(store.account(i64::MAX).await.unwrap().is_none());
+}
+
+async fn accounts_page_in_id_order(store: &Store) {
+    seed_accounts(store, &["a", "b", "c", "d", "e"]).await;
+    let first = store.accounts_page(None, 2).await.unwrap();
+    assert_eq!(first.total, 5);
+    let ids: Vec<&str> = first.accounts.iter().map(|a| a.fields.external_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let mut seen = ids.len();
+    let mut after = first.next_after;
+    while let Some(cursor) = after {
+        let page = store.accounts_page(Some(cursor), 2).await.unwrap();
+        assert!(page.accounts.iter().all(|a| a.id > cursor));
+        seen += page.accounts.len();
+        after = page.next_after;
+    }
+    assert_eq!(seen, 5);
+    let all = store.accounts_page(None, 5).await.unwrap();
+    assert_eq!(all.accounts.len(), 5);
+    assert_eq!(all.next_after, None);
+}
+
+async fn a_dropped_transaction_writes_nothing(store: &Store) {
+    {
+        let mut tx = store.begin_write().await.unwrap();
+        tx.upsert_accounts(&[account("a")]).await.unwrap();
+    }
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_accounts(&[account("b")]).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().accounts, 0);
+}
+
+async fn subscriptions_keep_money_and_dates_exact(store: &Store) {
+    let ids = seed_accounts(store, &["a"]).await;
+    let line = |external_id: &str, mrr: &str, end: Option<&str>| NewSubscription {
+        external_id: external_id.into(),
+        account_id: ids["a"],
+        product: "premier_annual".into(),
+        start_date: day("2024-01-31"),
+        end_date: end.map(day),
+        mrr: mrr.parse().unwrap(),
+        quantity: Some(25.0),
+        units: Some("seats".into()),
+        bill_period_months: 12,
+        discount: Some(0.15000000000000002),
+    };
+    let lines = vec![line("s1", "1799.9999", Some("2025-01-31")), line("s2", "0.0001", None)];
+    let mut tx = store.begin_write().await.unwrap();
+    assert_eq!(tx.upsert_subscriptions(&lines).await.unwrap().written, 2);
+    assert_eq!(tx.upsert_subscriptions(&lines).await.unwrap().unchanged, 2);
+    tx.commit().await.unwrap();
+    let stored: Vec<NewSubscription> = store
+        .subscriptions_of(ids["a"])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.fields)
+        .collect();
+    assert_eq!(stored, lines);
+    assert_eq!(mrr_on(&stored, day("2024-06-01")), "1800".parse::<Money>().unwrap());
+}
+
+async fn events_are_kept_once(store: &Store) {
+    let ids = seed_accounts(store, &["a", "b"]).await;
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_event_types(&[NewEventType {
+        external_id: "0".into(),
+        name: "login".into(),
+    }])
+    .await
+    .unwrap();
+    let types = tx.id_lookup(IdLookup::EventTypesByExternalId).await.unwrap();
+    let events: Vec<NewEvent> = (0..2_500)
+        .map(|i| NewEvent {
+            account_id: if i % 2 == 0 { ids["a"] } else { ids["b"] },
+            occurred_at: at(i / 3),
+            event_type_id: types["0"],
+            user_ref: (i % 5 != 0).then(|| format!("user\t{}\\x", i % 7)),
+            value: (i % 4 == 0).then_some(i as f64 / 8.0),
+            dedup_key: i,
+        })
+        .collect();
+    assert_eq!(
+        tx.insert_events(&events).await.unwrap(),
+        WriteCount {
+            written: 2_500,
+            unchanged: 0
+        }
+    );
+    assert_eq!(
+        tx.insert_events(&events[..100]).await.unwrap(),
+        WriteCount {
+            written: 0,
+            unchanged: 100
+        }
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().events, 2_500);
+    assert_eq!(store.counts().await.unwrap().event_types, 1);
+}
+
+async fn every_entity_round_trips_its_count(store: &Store) {
+    let ids = seed_accounts(store, &["a"]).await;
+    let a = ids["a"];
+    let mut tx = store.begin_write().await.unwrap();
+    let contact = NewContact {
+        external_id: "c1".into(),
+        account_id: a,
+        name: Some("Ada".into()),
+        email: Some("ada@example.com".into()),
+        title: Some("CIO".into()),
+        stakeholder_team: Some("executive".into()),
+        role: Some("executive_sponsor".into()),
+    };
+    assert_eq!(tx.upsert_contacts(&[contact]).await.unwrap().written, 1);
+    let user = NewProductUser {
+        external_id: "u1".into(),
+        account_id: a,
+        email: None,
+        name: None,
+        department: Some("finance".into()),
+        created_at: Some(at(0)),
+    };
+    assert_eq!(tx.upsert_product_users(&[user]).await.unwrap().written, 1);
+    let case = NewSupportCase {
+        external_id: "k1".into(),
+        account_id: a,
+        opened_at: at(0),
+        closed_at: Some(at(3600)),
+        severity: 2,
+        kind: CaseKind::HowTo,
+        status: CaseStatus::Closed,
+        subject: Some("How do I export?".into()),
+    };
+    assert_eq!(tx.upsert_support_cases(&[case]).await.unwrap().written, 1);
+    let meeting = NewMeeting {
+        external_id: "m1".into(),
+        account_id: a,
+        held_at: at(0),
+        stakeholder_team: Some("security".into()),
+        kind: Some("qbr".into()),
+        status: MeetingStatus::Held,
+        duration_minutes: Some(45),
+        notes: None,
+    };
+    assert_eq!(tx.upsert_meetings(&[meeting]).await.unwrap().written, 1);
+    let survey = NewSurveyResponse {
+        external_id: "r1".into(),
+        account_id: a,
+        contact_ref: Some("c1".into()),
+        survey: SurveyKind::Nps,
+        score: 9,
+        responded_at: at(10),
+        comment: Some("great".into()),
+    };
+    assert_eq!(tx.upsert_survey_responses(&[survey]).await.unwrap().written, 1);
+    let outcome = NewOutcome {
+        external_id: "o1".into(),
+        account_id: a,
+        name: "Offices with local breakout".into(),
+        unit: Some("%".into()),
+        baseline: 10.0,
+        target: 90.0,
+        start_date: Some(day("2024-01-01")),
+        target_date: Some(day("2024-12-31")),
+    };
+    assert_eq!(tx.upsert_outcomes(&[outcome]).await.unwrap().written, 1);
+    let outcomes = tx.id_lookup(IdLookup::Outcomes).await.unwrap();
+    let measurement = NewOutcomeMeasurement {
+        outcome_id: outcomes["o1"],
+        measured_on: day("2024-03-01"),
+        value: 25.0,
+    };
+    assert_eq!(
+        tx.upsert_outcome_measurements(&[measurement.clone()])
+            .await
+            .unwrap()
+            .written,
+        1
+    );
+    assert_eq!(
+        tx.upsert_outcome_measurements(&[measurement]).await.unwrap().unchanged,
+        1
+    );
+    let member = NewTeamMember {
+        external_id: "t1".into(),
+        name: "Grace".into(),
+        email: None,
+        roles: vec![TeamRole::Csm, TeamRole::RenewalSpecialist],
+    };
+    assert_eq!(tx.upsert_team_members(&[member]).await.unwrap().written, 1);
+    let members = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
+    let task = NewTask {
+        external_id: "task1".into(),
+        account_id: Some(a),
+        assignee_id: Some(members["t1"]),
+        title: "Plan the QBR".into(),
+        due_on: Some(day("2024-04-01")),
+        status: TaskStatus::Open,
+        created_at: at(0),
+    };
+    assert_eq!(tx.upsert_tasks(&[task]).await.unwrap().written, 1);
+    tx.append_audit(&NewAuditEntry {
+        at: at(0),
+        actor: "test".into(),
+        action: "import".into(),
+        details: serde_json::json!({"rows": 1}),
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        counts,
+        EntityCounts {
+            accounts: 1,
+            contacts: 1,
+            product_users: 1,
+            subscriptions: 0,
+            event_types: 0,
+            events: 0,
+            support_cases: 1,
+            meetings: 1,
+            survey_responses: 1,
+            outcomes: 1,
+            outcome_measurements: 1,
+            team_members: 1,
+            tasks: 1,
+            audit_entries: 1,
+        }
+    );
+}
+
+laer_store::backend_tests!(
+    a_fresh_database_is_empty,
+    accounts_upsert_by_external_id,
+    accounts_page_in_id_order,
+    a_dropped_transaction_writes_nothing,
+    subscriptions_keep_money_and_dates_exact,
+    events_are_kept_once,
+    every_entity_round_trips_its_count,
+);
+
+#[tokio::test]
+async fn reopening_keeps_data_and_applied_migrations() {
+    for backend in [laer_store::Backend::Sqlite, laer_store::Backend::Postgres] {
+        let Some(db) = laer_store::test_support::TestDatabase::new(backend).await else {
+            continue;
+        };
+        assert_eq!(db.store.backend(), backend);
+        seed_accounts(&db.store, &["a"]).await;
+        let again = Store::open(&db.url).await.unwrap();
+        assert_eq!(again.counts().await.unwrap().accounts, 1, "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_named() {
+    let err = Store::open("mysql://root:pw@localhost/x")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(!err.contains("pw"), "{err}");
+}
