@@ -1,0 +1,148 @@
+//! The `laer` binary as a newcomer runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use laer_store::Backend;
+use laer_store::test_support::TestDatabase;
+use serde_json::Value;
+
+fn laer(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_laer"));
+    command.args(args).env_remove("LAER_DATABASE_URL").env("LAER_LOG", "warn");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("run laer")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../laer-import/tests/fixtures/fightchurn")
+}
+
+fn status(db: &str) -> Value {
+    let out = run(laer(&["--db", db, "status", "--json"]).stdin(Stdio::null()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [vec!["--help"], vec!["serve", "--help"], vec!["import", "--help"], vec!["status", "--help"]] {
+        let out = run(&mut laer(&args));
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage: laer"), "{args:?}: {}", text(&out.stdout));
+    }
+    let import = text(&run(&mut laer(&["import", "--help"])).stdout);
+    for kind in ["accounts", "subscriptions", "events", "survey-responses", "fightchurn"] {
+        assert!(import.contains(kind), "import --help lists {kind}");
+    }
+}
+
+#[test]
+fn without_a_database_url_laer_creates_its_data_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let data_dir = home.path().join("nested/laer-data");
+    let out = run(laer(&["status", "--json"]).env("LAER_DATA_DIR", &data_dir));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data_dir.join("laer.db").is_file());
+    let counts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "accounts", "contacts", "product_users", "subscriptions", "event_types", "events", "support_cases",
+        "meetings", "survey_responses", "outcomes", "outcome_measurements", "team_members", "tasks",
+        "audit_entries",
+    ] {
+        assert_eq!(counts[key], 0, "{key}");
+    }
+    let out = run(laer(&["status"]).env("LAER_DATA_DIR", &data_dir));
+    assert!(text(&out.stdout).contains("SQLite"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn an_unsupported_database_url_is_named() {
+    let out = run(&mut laer(&["--db", "mysql://x", "status"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unsupported database URL \"mysql://x\""), "{}", text(&out.stderr));
+}
+
+fn fightchurn_import_matches_the_source_counts(db: &TestDatabase) {
+    let dir = fixtures().display().to_string();
+    let out = run(&mut laer(&["--db", &db.url, "import", "fightchurn", &dir]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = status(&db.url);
+    assert_eq!((first["accounts"].as_i64(), first["event_types"].as_i64()), (Some(3), Some(3)));
+    assert_eq!((first["subscriptions"].as_i64(), first["events"].as_i64()), (Some(6), Some(8)));
+
+    let out = run(&mut laer(&["--db", &db.url, "import", "fightchurn", &dir, "--json"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reports: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(reports.as_array().unwrap().iter().all(|r| r["written"] == 0));
+    assert_eq!(status(&db.url), first, "a second import changes nothing");
+}
+
+fn a_bad_file_is_rejected_with_line_and_column(db: &TestDatabase) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accounts.csv");
+    std::fs::write(&file, "id,date_of_birth\na,2020-01-01\nb,2020-02-30\nc,\n").unwrap();
+    let out = run(&mut laer(&["--db", &db.url, "import", "accounts", &file.display().to_string()]));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("1 invalid row(s), nothing was written"), "{stderr}");
+    assert!(stderr.contains("line 3, column date_of_birth: expected a date as YYYY-MM-DD, found \"2020-02-30\""), "{stderr}");
+    assert_eq!(status(&db.url)["accounts"], 0);
+
+    let out = run(&mut laer(&["--db", &db.url, "import", "accounts", &file.display().to_string(), "--skip-invalid"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1 invalid row(s) skipped"), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(dir.path().join("accounts.csv.rejected.csv")).unwrap();
+    assert_eq!(rejects.lines().next(), Some("line,column,error"));
+    assert!(rejects.lines().nth(1).unwrap().starts_with("3,date_of_birth,"), "{rejects}");
+    assert_eq!(status(&db.url)["accounts"], 2);
+}
+
+fn serve_answers_health_checks(db: &TestDatabase) {
+    let mut child = laer(&["--db", &db.url, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body: Value =
+        runtime.block_on(async { reqwest::get(format!("{url}healthz")).await.unwrap().json().await.unwrap() });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+fn on_each_backend(story: fn(&TestDatabase)) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(db) = runtime.block_on(TestDatabase::new(backend)) {
+            story(&db);
+        }
+    }
+}
+
+#[test]
+fn fightchurn_import_on_each_backend() {
+    on_each_backend(fightchurn_import_matches_the_source_counts);
+}
+
+#[test]
+fn bad_files_on_each_backend() {
+    on_each_backend(a_bad_file_is_rejected_with_line_and_column);
+}
+
+#[test]
+fn serve_on_each_backend() {
+    on_each_backend(serve_answers_health_checks);
+}
