@@ -21,14 +21,29 @@ async fn get(url: &str) -> (u16, Value) {
 }
 
 async fn seed(store: &Store) {
-    let mut options = Options { actor: "test".into(), ..Options::default() };
+    let mut options = Options {
+        actor: "test".into(),
+        ..Options::default()
+    };
     let accounts = "id,name,segment,tier\n".to_string()
-        + &(0..7).map(|i| format!("acc-{i},Account {i},smb,{}\n", i % 2)).collect::<String>();
-    laer_import::import(store, Kind::Accounts, "a.csv", accounts.as_bytes(), &mut options).await.unwrap();
+        + &(0..7)
+            .map(|i| format!("acc-{i},Account {i},smb,{}\n", i % 2))
+            .collect::<String>();
+    laer_import::import(store, Kind::Accounts, "a.csv", accounts.as_bytes(), &mut options)
+        .await
+        .unwrap();
     let subscriptions = "account_id,product,start_date,end_date,mrr\n\
                          acc-1,basic,2020-01-01,,99.95\n\
                          acc-1,addon,2020-01-01,2021-01-01,10\n";
-    laer_import::import(store, Kind::Subscriptions, "s.csv", subscriptions.as_bytes(), &mut options).await.unwrap();
+    laer_import::import(
+        store,
+        Kind::Subscriptions,
+        "s.csv",
+        subscriptions.as_bytes(),
+        &mut options,
+    )
+    .await
+    .unwrap();
 }
 
 async fn health_reports_the_backend(store: &Store) {

@@ -547,18 +547,103 @@ impl WriteTx {
     }
 }
 
-/// PostgreSQL takes events fastest through COPY into a staging table, then one
-/// set-based insert that skips events already stored.
+/// PostgreSQL takes events fastest through COPY. When no stored event can collide with
+/// the batch (the usual first import), the batch is copied straight into the table;
+/// otherwise it goes through a staging table and one insert that skips stored events.
 async fn copy_events(tx: &mut Transaction<'static, Postgres>, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
     if rows.is_empty() {
         return Ok(WriteCount::default());
     }
-    sqlx::query(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage \
-         (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP",
+    let n = rows.len() as u64;
+    // Keys repeat within a batch only for identical rows far apart in an unsorted file,
+    // which are the same event (see laer_core::dedup).
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    let unique: Vec<&NewEvent> = rows
+        .iter()
+        .filter(|e| seen.insert((e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key)))
+        .collect();
+    let data = copy_data(&unique);
+    const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
+
+    if !overlaps_stored_events(tx, &unique).await? {
+        sqlx::query("SAVEPOINT events_copy").execute(&mut **tx).await?;
+        let direct: Result<(), sqlx::Error> = async {
+            let mut copy = tx.copy_in_raw(&format!("COPY events {COLUMNS} FROM STDIN")).await?;
+            copy.send(data.as_bytes()).await?;
+            copy.finish().await?;
+            Ok(())
+        }
+        .await;
+        match direct {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT events_copy").execute(&mut **tx).await?;
+                let written = unique.len() as u64;
+                return Ok(WriteCount {
+                    written,
+                    unchanged: n - written,
+                });
+            }
+            // Another writer stored one of these events meanwhile: take the careful path.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT events_copy")
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    sqlx::query("CREATE TEMPORARY TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
+        .execute(&mut **tx)
+        .await?;
+    let mut copy = tx
+        .copy_in_raw(&format!("COPY events_stage {COLUMNS} FROM STDIN"))
+        .await?;
+    copy.send(data.as_bytes()).await?;
+    copy.finish().await?;
+    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
+    Ok(WriteCount {
+        written: inserted,
+        unchanged: n - inserted.min(n),
+    })
+}
+
+/// Whether any stored event lies in the time span the batch covers for one of its accounts.
+async fn overlaps_stored_events(
+    tx: &mut Transaction<'static, Postgres>,
+    rows: &[&NewEvent],
+) -> Result<bool, StoreError> {
+    let mut spans: HashMap<i64, (i64, i64)> = HashMap::new();
+    for e in rows {
+        let t = e.occurred_at.timestamp_micros();
+        let span = spans.entry(e.account_id).or_insert((t, t));
+        span.0 = span.0.min(t);
+        span.1 = span.1.max(t);
+    }
+    let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) =
+        spans.into_iter().map(|(a, (lo, hi))| (a, (lo, hi))).unzip();
+    // Rows this transaction wrote are not in the planner's statistics, so it would scan
+    // the whole table; the primary key answers each span with one index probe.
+    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;
+    let overlaps: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS s(account_id, lo, hi) \
+         JOIN events e ON e.account_id = s.account_id AND e.occurred_at BETWEEN s.lo AND s.hi)",
     )
-    .execute(&mut **tx)
+    .bind(accounts)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut **tx)
     .await?;
+    sqlx::query("SET LOCAL enable_seqscan = on").execute(&mut **tx).await?;
+    Ok(overlaps)
+}
+
+/// The rows in COPY's text format.
+fn copy_data(rows: &[&NewEvent]) -> String {
     let mut data = String::with_capacity(rows.len() * 48);
     for e in rows {
         let _ = write!(
@@ -582,23 +667,7 @@ async fn copy_events(tx: &mut Transaction<'static, Postgres>, rows: &[NewEvent])
         }
         data.push('\n');
     }
-    let mut copy = tx
-        .copy_in_raw(
-            "COPY events_stage (account_id, occurred_at, dedup_key, event_type_id, user_ref, value) FROM STDIN",
-        )
-        .await?;
-    copy.send(data.into_bytes()).await?;
-    copy.finish().await?;
-    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
-    let n = rows.len() as u64;
-    Ok(WriteCount {
-        written: inserted,
-        unchanged: n - inserted.min(n),
-    })
+    data
 }
 
 /// Escapes text for COPY's text format.

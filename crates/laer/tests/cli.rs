@@ -10,7 +10,10 @@ use serde_json::Value;
 
 fn laer(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_laer"));
-    command.args(args).env_remove("LAER_DATABASE_URL").env("LAER_LOG", "warn");
+    command
+        .args(args)
+        .env_remove("LAER_DATABASE_URL")
+        .env("LAER_LOG", "warn");
     command
 }
 
@@ -34,10 +37,19 @@ fn status(db: &str) -> Value {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [vec!["--help"], vec!["serve", "--help"], vec!["import", "--help"], vec!["status", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["import", "--help"],
+        vec!["status", "--help"],
+    ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
-        assert!(text(&out.stdout).contains("Usage: laer"), "{args:?}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("Usage: laer"),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
     }
     let import = text(&run(&mut laer(&["import", "--help"])).stdout);
     for kind in ["accounts", "subscriptions", "events", "survey-responses", "fightchurn"] {
@@ -54,8 +66,19 @@ fn without_a_database_url_laer_creates_its_data_directory() {
     assert!(data_dir.join("laer.db").is_file());
     let counts: Value = serde_json::from_slice(&out.stdout).unwrap();
     for key in [
-        "accounts", "contacts", "product_users", "subscriptions", "event_types", "events", "support_cases",
-        "meetings", "survey_responses", "outcomes", "outcome_measurements", "team_members", "tasks",
+        "accounts",
+        "contacts",
+        "product_users",
+        "subscriptions",
+        "event_types",
+        "events",
+        "support_cases",
+        "meetings",
+        "survey_responses",
+        "outcomes",
+        "outcome_measurements",
+        "team_members",
+        "tasks",
         "audit_entries",
     ] {
         assert_eq!(counts[key], 0, "{key}");
@@ -68,7 +91,11 @@ fn without_a_database_url_laer_creates_its_data_directory() {
 fn an_unsupported_database_url_is_named() {
     let out = run(&mut laer(&["--db", "mysql://x", "status"]));
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("unsupported database URL \"mysql://x\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unsupported database URL \"mysql://x\""),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn fightchurn_import_matches_the_source_counts(db: &TestDatabase) {
@@ -76,8 +103,14 @@ fn fightchurn_import_matches_the_source_counts(db: &TestDatabase) {
     let out = run(&mut laer(&["--db", &db.url, "import", "fightchurn", &dir]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let first = status(&db.url);
-    assert_eq!((first["accounts"].as_i64(), first["event_types"].as_i64()), (Some(3), Some(3)));
-    assert_eq!((first["subscriptions"].as_i64(), first["events"].as_i64()), (Some(6), Some(8)));
+    assert_eq!(
+        (first["accounts"].as_i64(), first["event_types"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        (first["subscriptions"].as_i64(), first["events"].as_i64()),
+        (Some(6), Some(8))
+    );
 
     let out = run(&mut laer(&["--db", &db.url, "import", "fightchurn", &dir, "--json"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -90,19 +123,42 @@ fn a_bad_file_is_rejected_with_line_and_column(db: &TestDatabase) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("accounts.csv");
     std::fs::write(&file, "id,date_of_birth\na,2020-01-01\nb,2020-02-30\nc,\n").unwrap();
-    let out = run(&mut laer(&["--db", &db.url, "import", "accounts", &file.display().to_string()]));
+    let out = run(&mut laer(&[
+        "--db",
+        &db.url,
+        "import",
+        "accounts",
+        &file.display().to_string(),
+    ]));
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("1 invalid row(s), nothing was written"), "{stderr}");
-    assert!(stderr.contains("line 3, column date_of_birth: expected a date as YYYY-MM-DD, found \"2020-02-30\""), "{stderr}");
+    assert!(
+        stderr.contains("line 3, column date_of_birth: expected a date as YYYY-MM-DD, found \"2020-02-30\""),
+        "{stderr}"
+    );
     assert_eq!(status(&db.url)["accounts"], 0);
 
-    let out = run(&mut laer(&["--db", &db.url, "import", "accounts", &file.display().to_string(), "--skip-invalid"]));
+    let out = run(&mut laer(&[
+        "--db",
+        &db.url,
+        "import",
+        "accounts",
+        &file.display().to_string(),
+        "--skip-invalid",
+    ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("1 invalid row(s) skipped"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 invalid row(s) skipped"),
+        "{}",
+        text(&out.stderr)
+    );
     let rejects = std::fs::read_to_string(dir.path().join("accounts.csv.rejected.csv")).unwrap();
     assert_eq!(rejects.lines().next(), Some("line,column,error"));
-    assert!(rejects.lines().nth(1).unwrap().starts_with("3,date_of_birth,"), "{rejects}");
+    assert!(
+        rejects.lines().nth(1).unwrap().starts_with("3,date_of_birth,"),
+        "{rejects}"
+    );
     assert_eq!(status(&db.url)["accounts"], 2);
 }
 
@@ -112,19 +168,33 @@ fn serve_answers_health_checks(db: &TestDatabase) {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let body: Value =
-        runtime.block_on(async { reqwest::get(format!("{url}healthz")).await.unwrap().json().await.unwrap() });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body: Value = runtime.block_on(async {
+        reqwest::get(format!("{url}healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(body["status"], "ok");
 }
 
 fn on_each_backend(story: fn(&TestDatabase)) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for backend in [Backend::Sqlite, Backend::Postgres] {
         if let Some(db) = runtime.block_on(TestDatabase::new(backend)) {
             story(&db);
