@@ -245,7 +245,7 @@ impl Kind {
     /// How many records are written at a time.
     fn batch_size(self) -> usize {
         match self {
-            Kind::Events => 20_000,
+            Kind::Events => 100_000,
             _ => 2_000,
         }
     }
@@ -283,8 +283,6 @@ pub(crate) struct Context {
     team_members: HashMap<String, i64>,
     event_types_by_external_id: HashMap<String, i64>,
     event_types_by_name: HashMap<String, EventTypeRef>,
-    /// Event types named in this file that do not exist yet, in order of first use.
-    new_event_types: Vec<String>,
     /// External ids seen in this file: a repeat is an error, not a silent overwrite.
     seen_external_ids: HashSet<String>,
     occurrences: OccurrenceCounter,
@@ -307,7 +305,6 @@ impl Context {
             team_members: HashMap::new(),
             event_types_by_external_id: HashMap::new(),
             event_types_by_name: HashMap::new(),
-            new_event_types: Vec::new(),
             seen_external_ids: HashSet::new(),
             occurrences: OccurrenceCounter::new(),
             events_by_type_id: header.has("event_type_id"),
@@ -398,7 +395,6 @@ impl Context {
             id: None,
         };
         self.event_types_by_name.insert(name.to_string(), created.clone());
-        self.new_event_types.push(name.to_string());
         Ok(created)
     }
 }
@@ -500,64 +496,75 @@ impl Records {
         Ok(())
     }
 
-    /// Writes and empties the batch.
-    pub(crate) async fn write(&mut self, tx: &mut WriteTx, cx: &mut Context) -> Result<WriteCount, StoreError> {
-        if self.len() == 0 {
-            return Ok(WriteCount::default());
-        }
-        let count = match self {
-            Records::Accounts(v) => tx.upsert_accounts(v).await?,
-            Records::Contacts(v) => tx.upsert_contacts(v).await?,
-            Records::ProductUsers(v) => tx.upsert_product_users(v).await?,
-            Records::Subscriptions(v) => tx.upsert_subscriptions(v).await?,
-            Records::EventTypes(v) => tx.upsert_event_types(v).await?,
+    /// Writes the batch. `created_types` caches the ids of event types this import created.
+    pub(crate) async fn write(
+        self,
+        tx: &mut WriteTx,
+        created_types: &mut HashMap<String, i64>,
+    ) -> Result<WriteCount, StoreError> {
+        Ok(match self {
+            Records::Accounts(v) => tx.upsert_accounts(&v).await?,
+            Records::Contacts(v) => tx.upsert_contacts(&v).await?,
+            Records::ProductUsers(v) => tx.upsert_product_users(&v).await?,
+            Records::Subscriptions(v) => tx.upsert_subscriptions(&v).await?,
+            Records::EventTypes(v) => tx.upsert_event_types(&v).await?,
             Records::Events(v) => {
-                if !cx.new_event_types.is_empty() {
-                    create_event_types(tx, cx).await?;
-                }
-                let mut events = Vec::with_capacity(v.len());
-                for (mut event, type_name) in v.drain(..) {
-                    if let Some(name) = type_name {
-                        event.event_type_id = cx
-                            .event_types_by_name
-                            .get(&name)
-                            .and_then(|t| t.id)
-                            .ok_or_else(|| StoreError::Corrupt(format!("event type {name:?} was not created")))?;
-                    }
-                    events.push(event);
-                }
+                let events = resolve_new_event_types(tx, v, created_types).await?;
                 tx.insert_events(&events).await?
             }
-            Records::SupportCases(v) => tx.upsert_support_cases(v).await?,
-            Records::Meetings(v) => tx.upsert_meetings(v).await?,
-            Records::SurveyResponses(v) => tx.upsert_survey_responses(v).await?,
-            Records::Outcomes(v) => tx.upsert_outcomes(v).await?,
-            Records::OutcomeMeasurements(v) => tx.upsert_outcome_measurements(v).await?,
-            Records::TeamMembers(v) => tx.upsert_team_members(v).await?,
-            Records::Tasks(v) => tx.upsert_tasks(v).await?,
-        };
-        *self = Records::new(self.kind());
-        Ok(count)
+            Records::SupportCases(v) => tx.upsert_support_cases(&v).await?,
+            Records::Meetings(v) => tx.upsert_meetings(&v).await?,
+            Records::SurveyResponses(v) => tx.upsert_survey_responses(&v).await?,
+            Records::Outcomes(v) => tx.upsert_outcomes(&v).await?,
+            Records::OutcomeMeasurements(v) => tx.upsert_outcome_measurements(&v).await?,
+            Records::TeamMembers(v) => tx.upsert_team_members(&v).await?,
+            Records::Tasks(v) => tx.upsert_tasks(&v).await?,
+        })
+    }
+
+    /// Takes the records out, leaving an empty batch of the same kind.
+    pub(crate) fn take(&mut self) -> Records {
+        std::mem::replace(self, Records::new(self.kind()))
     }
 }
 
-async fn create_event_types(tx: &mut WriteTx, cx: &mut Context) -> Result<(), StoreError> {
-    let new: Vec<NewEventType> = cx
-        .new_event_types
-        .drain(..)
-        .map(|name| NewEventType {
-            external_id: name.clone(),
-            name,
-        })
-        .collect();
-    tx.upsert_event_types(&new).await?;
-    let ids = tx.id_lookup(IdLookup::EventTypesByName).await?;
-    for t in &new {
-        if let (Some(entry), Some(id)) = (cx.event_types_by_name.get_mut(&t.name), ids.get(&t.name)) {
-            entry.id = Some(*id);
+/// Creates the event types first named in this batch (external id = name) and sets
+/// every event's type id.
+async fn resolve_new_event_types(
+    tx: &mut WriteTx,
+    events: Vec<(NewEvent, Option<String>)>,
+    created: &mut HashMap<String, i64>,
+) -> Result<Vec<NewEvent>, StoreError> {
+    let mut missing: Vec<NewEventType> = Vec::new();
+    for name in events.iter().filter_map(|(_, name)| name.as_ref()) {
+        if !created.contains_key(name) && !missing.iter().any(|t| &t.name == name) {
+            missing.push(NewEventType {
+                external_id: name.clone(),
+                name: name.clone(),
+            });
         }
     }
-    Ok(())
+    if !missing.is_empty() {
+        tx.upsert_event_types(&missing).await?;
+        let ids = tx.id_lookup(IdLookup::EventTypesByName).await?;
+        for t in missing {
+            let id = *ids
+                .get(&t.name)
+                .ok_or_else(|| StoreError::Corrupt(format!("event type {:?} was not created", t.name)))?;
+            created.insert(t.name, id);
+        }
+    }
+    events
+        .into_iter()
+        .map(|(mut event, name)| {
+            if let Some(name) = name {
+                event.event_type_id = *created
+                    .get(&name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("event type {name:?} was not created")))?;
+            }
+            Ok(event)
+        })
+        .collect()
 }
 
 fn account(row: &Row, cx: &mut Context) -> Result<NewAccount, RowError> {

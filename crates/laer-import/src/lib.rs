@@ -62,6 +62,8 @@ pub enum ImportError {
     Rejects { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the import's writer stopped unexpectedly: {0}")]
+    Writer(String),
 }
 
 fn list(errors: &[RowError], count: u64) -> String {
@@ -113,8 +115,8 @@ pub async fn import(
     input: impl Read,
     options: &mut Options<'_>,
 ) -> Result<ImportReport, ImportError> {
-    let mut tx = store.begin_write().await?;
-    let report = import_into(&mut tx, kind, file_name, input, options).await?;
+    let tx = store.begin_write().await?;
+    let (tx, report) = import_into(tx, kind, file_name, input, options).await?;
     tx.commit().await?;
     Ok(report)
 }
@@ -145,21 +147,27 @@ pub async fn import_fightchurn<R: Read>(
             file: display.clone(),
             source: e.into(),
         })?;
-        reports.push(import_into(&mut tx, kind, &display, input, options).await?);
+        let (next, report) = import_into(tx, kind, &display, input, options).await?;
+        tx = next;
+        reports.push(report);
     }
     tx.commit().await?;
     Ok(reports)
 }
 
-/// Streams `input` into `tx`. On rejection nothing of this call is kept: the caller's
-/// transaction must be dropped.
-pub async fn import_into(
-    tx: &mut WriteTx,
+/// Batches waiting for the writer: one being written, one parsed ahead.
+const BATCHES_IN_FLIGHT: usize = 1;
+
+/// Streams `input` into `tx` and hands the transaction back. Parsing runs here while a
+/// task of its own writes the previous batch, so the two overlap. On any error the
+/// transaction is dropped, which rolls back everything it held.
+async fn import_into(
+    tx: WriteTx,
     kind: Kind,
     file_name: &str,
     input: impl Read,
     options: &mut Options<'_>,
-) -> Result<ImportReport, ImportError> {
+) -> Result<(WriteTx, ImportReport), ImportError> {
     let csv_error = |source| ImportError::Csv {
         file: file_name.to_string(),
         source,
@@ -177,7 +185,18 @@ pub async fn import_into(
             .reject_extra(kind.columns())
             .map_err(|e| rejected_file(vec![e]))?;
     }
-    let mut context = Context::load(tx, kind, &header).await?;
+    let mut tx = tx;
+    let mut context = Context::load(&mut tx, kind, &header).await?;
+
+    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Records>(BATCHES_IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        let mut counts = WriteCount::default();
+        let mut created_types = std::collections::HashMap::new();
+        while let Some(batch) = incoming.recv().await {
+            counts += batch.write(&mut tx, &mut created_types).await?;
+        }
+        Ok::<_, StoreError>((tx, counts))
+    });
 
     let mut report = ImportReport {
         file: file_name.to_string(),
@@ -187,45 +206,56 @@ pub async fn import_into(
     let mut batch = Records::new(kind);
     let mut errors: Vec<RowError> = Vec::new();
     let mut error_count = 0u64;
-    let mut counts = WriteCount::default();
     let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(csv_error)? {
-        report.rows += 1;
-        let line = record.position().map_or(report.rows + 1, |p| p.line());
-        if record.len() != header_record.len() {
-            let e = RowError {
-                line,
-                column: None,
-                message: format!("has {} fields, the header has {}", record.len(), header_record.len()),
+    let parsed: Result<(), ImportError> = async {
+        while reader.read_record(&mut record).map_err(csv_error)? {
+            report.rows += 1;
+            let line = record.position().map_or(report.rows + 1, |p| p.line());
+            let outcome = if record.len() != header_record.len() {
+                Err(RowError {
+                    line,
+                    column: None,
+                    message: format!("has {} fields, the header has {}", record.len(), header_record.len()),
+                })
+            } else {
+                batch.push(
+                    &Row {
+                        record: &record,
+                        header: &header,
+                        line,
+                    },
+                    &mut context,
+                )
             };
-            reject_row(e, options, &mut errors, &mut error_count)?;
-            continue;
-        }
-        let row = Row {
-            record: &record,
-            header: &header,
-            line,
-        };
-        match batch.push(&row, &mut context) {
-            Ok(()) => {}
-            Err(e) => {
+            if let Err(e) = outcome {
                 reject_row(e, options, &mut errors, &mut error_count)?;
                 continue;
             }
+            // Once a file is known to be rejected, keep validating but stop writing.
+            if batch.is_full() && (error_count == 0 || options.skip_invalid) {
+                if batches.send(batch.take()).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
+            }
         }
-        // Once a file is known to be rejected, keep validating but stop writing.
-        if batch.is_full() && (error_count == 0 || options.skip_invalid) {
-            counts += batch.write(tx, &mut context).await?;
-        }
+        Ok(())
     }
-    if error_count > 0 && !options.skip_invalid {
+    .await;
+    let rejected = error_count > 0 && !options.skip_invalid;
+    if parsed.is_ok() && !rejected {
+        let _ = batches.send(batch.take()).await;
+    }
+    drop(batches);
+    let written = writer.await.map_err(|e| ImportError::Writer(e.to_string()))?;
+    parsed?;
+    let (mut tx, counts) = written?;
+    if rejected {
         return Err(ImportError::Rejected {
             file: file_name.to_string(),
             count: error_count,
             errors,
         });
     }
-    counts += batch.write(tx, &mut context).await?;
     report.written = counts.written;
     report.unchanged = counts.unchanged;
     report.rejected = error_count;
@@ -239,7 +269,7 @@ pub async fn import_into(
         })
         .await?;
     }
-    Ok(report)
+    Ok((tx, report))
 }
 
 fn reject_row(

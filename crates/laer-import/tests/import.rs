@@ -227,6 +227,25 @@ async fn a_changed_record_is_updated_not_duplicated(store: &Store) {
     assert_eq!(b.fields.segment.as_deref(), Some("enterprise"));
 }
 
+/// Files longer than one batch: written batches are rolled back when a late row fails.
+async fn a_late_bad_row_undoes_the_batches_before_it(store: &Store) {
+    let mut text = "id,date_of_birth\n".to_string();
+    for i in 0..5_000 {
+        text.push_str(&format!("acc-{i},2020-01-01\n"));
+    }
+    let good = text.clone();
+    text.push_str("late,2020-01-32\n");
+    let errors = rejected(import_text(store, Kind::Accounts, &text).await);
+    assert_eq!(
+        errors,
+        ["line 5002, column date_of_birth: expected a date as YYYY-MM-DD, found \"2020-01-32\""]
+    );
+    assert_eq!(store.counts().await.unwrap().accounts, 0);
+    let report = import_text(store, Kind::Accounts, &good).await.unwrap();
+    assert_eq!((report.rows, report.written), (5_000, 5_000));
+    assert_eq!(store.counts().await.unwrap().accounts, 5_000);
+}
+
 /// Every example in docs/import.md imports cleanly, in the order the doc gives.
 async fn the_documented_examples_import(store: &Store) {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/import.md")).unwrap();
@@ -286,5 +305,6 @@ laer_store::backend_tests!(
     headers_are_checked_before_any_row,
     events_by_name_create_their_types,
     a_changed_record_is_updated_not_duplicated,
+    a_late_bad_row_undoes_the_batches_before_it,
     the_documented_examples_import,
 );
