@@ -362,19 +362,19 @@ impl Context {
 
     /// The event type a row names, by external id or by name (created when new).
     fn event_type(&mut self, row: &Row) -> Result<EventTypeRef, RowError> {
-        if self.events_by_type_id {
-            if let Some(external_id) = row.get("event_type_id") {
-                return match self.event_types_by_external_id.get(external_id) {
-                    Some(id) => Ok(EventTypeRef {
-                        external_id: external_id.to_string(),
-                        id: Some(*id),
-                    }),
-                    None => Err(row.error(
-                        "event_type_id",
-                        format!("unknown event type {external_id:?}; import event types first"),
-                    )),
-                };
-            }
+        if self.events_by_type_id
+            && let Some(external_id) = row.get("event_type_id")
+        {
+            return match self.event_types_by_external_id.get(external_id) {
+                Some(id) => Ok(EventTypeRef {
+                    external_id: external_id.to_string(),
+                    id: Some(*id),
+                }),
+                None => Err(row.error(
+                    "event_type_id",
+                    format!("unknown event type {external_id:?}; import event types first"),
+                )),
+            };
         }
         let Some(name) = row.get("event_type") else {
             return Err(row.error(
@@ -632,10 +632,10 @@ fn subscription(row: &Row, cx: &mut Context) -> Result<NewSubscription, RowError
     let product = row.required("product")?.to_string();
     let start_date = row.parse_required("start_date", parse::date)?;
     let end_date = row.parse("end_date", parse::date)?;
-    if let Some(end) = end_date {
-        if end < start_date {
-            return Err(row.error("end_date", format!("{end} is before start_date {start_date}")));
-        }
+    if let Some(end) = end_date
+        && end < start_date
+    {
+        return Err(row.error("end_date", format!("{end} is before start_date {start_date}")));
     }
     let mrr = row.parse_required("mrr", parse::money)?;
     let quantity = row.parse("quantity", parse::float)?;
@@ -723,10 +723,10 @@ fn support_case(row: &Row, cx: &mut Context) -> Result<NewSupportCase, RowError>
     cx.first_use(row, external_id)?;
     let opened_at = row.parse_required("opened_at", parse::timestamp)?;
     let closed_at = row.parse("closed_at", parse::timestamp)?;
-    if let Some(closed) = closed_at {
-        if closed < opened_at {
-            return Err(row.error("closed_at", "is before opened_at"));
-        }
+    if let Some(closed) = closed_at
+        && closed < opened_at
+    {
+        return Err(row.error("closed_at", "is before opened_at"));
     }
     let severity = row.parse("severity", parse::integer)?.unwrap_or(3);
     if !(1..=4).contains(&severity) {
@@ -810,10 +810,10 @@ fn outcome(row: &Row, cx: &mut Context) -> Result<NewOutcome, RowError> {
     cx.first_use(row, external_id)?;
     let start_date = row.parse("start_date", parse::date)?;
     let target_date = row.parse("target_date", parse::date)?;
-    if let (Some(start), Some(target)) = (start_date, target_date) {
-        if target < start {
-            return Err(row.error("target_date", format!("{target} is before start_date {start}")));
-        }
+    if let (Some(start), Some(target)) = (start_date, target_date)
+        && target < start
+    {
+        return Err(row.error("target_date", format!("{target} is before start_date {start}")));
     }
     Ok(NewOutcome {
         external_id: external_id.to_string(),

@@ -232,10 +232,11 @@ async fn import_into(
                 continue;
             }
             // Once a file is known to be rejected, keep validating but stop writing.
-            if batch.is_full() && (error_count == 0 || options.skip_invalid) {
-                if batches.send(batch.take()).await.is_err() {
-                    break; // the writer failed; its error is reported below
-                }
+            if batch.is_full()
+                && (error_count == 0 || options.skip_invalid)
+                && batches.send(batch.take()).await.is_err()
+            {
+                break; // the writer failed; its error is reported below
             }
         }
         Ok(())

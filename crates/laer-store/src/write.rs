@@ -624,8 +624,7 @@ async fn overlaps_stored_events(
         span.0 = span.0.min(t);
         span.1 = span.1.max(t);
     }
-    let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) =
-        spans.into_iter().map(|(a, (lo, hi))| (a, (lo, hi))).unzip();
+    let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) = spans.into_iter().unzip();
     // Rows this transaction wrote are not in the planner's statistics, so it would scan
     // the whole table; the primary key answers each span with one index probe.
     sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;

@@ -249,7 +249,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         value: 25.0,
     };
     assert_eq!(
-        tx.upsert_outcome_measurements(&[measurement.clone()])
+        tx.upsert_outcome_measurements(std::slice::from_ref(&measurement))
             .await
             .unwrap()
             .written,
