@@ -5,5 +5,6 @@ pub mod dedup;
 pub mod model;
 pub mod money;
 pub mod parse;
+pub mod retention;
 
 pub use money::Money;
