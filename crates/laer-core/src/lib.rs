@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod model;
 pub mod money;
 pub mod parse;
+pub mod reports;
 pub mod retention;
 
 pub use money::Money;

@@ -12,6 +12,29 @@ use serde::Serialize;
 
 use crate::money::Money;
 
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The activity day of an instant (microseconds since the Unix epoch): the number of
+/// the day D, counted from 1970-01-01, with `D - 1 day < t <= D` at midnight UTC.
+/// Exact for instants before 1970 too.
+pub fn activity_day(micros: i64) -> i64 {
+    if micros > 0 {
+        (micros - 1) / MICROS_PER_DAY + 1
+    } else {
+        1 - (MICROS_PER_DAY - micros) / MICROS_PER_DAY
+    }
+}
+
+/// Days since 1970-01-01.
+pub fn day_number(date: NaiveDate) -> i64 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days()
+}
+
+/// The date `days` after 1970-01-01, if representable.
+pub fn date_of_day_number(days: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(days)?)
+}
+
 /// The part of a subscription line the metrics need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevenueLine {
@@ -19,6 +42,7 @@ pub struct RevenueLine {
     pub start_date: NaiveDate,
     pub end_date: Option<NaiveDate>,
     pub mrr: Money,
+    pub bill_period_months: i32,
 }
 
 impl RevenueLine {
@@ -32,13 +56,44 @@ impl RevenueLine {
     }
 }
 
-/// Each active account's MRR on `day`.
-pub fn mrr_by_account(lines: &[RevenueLine], day: NaiveDate) -> BTreeMap<i64, Money> {
-    let mut by_account = BTreeMap::new();
+/// An active account on a day: its MRR, and the sum and count of its lines' billing
+/// periods (their average, kept exact).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ActiveAccount {
+    pub mrr: Money,
+    bill_period_sum: i64,
+    lines: i64,
+}
+
+impl ActiveAccount {
+    /// Whether this account's average billing period is at most `other`'s.
+    fn bill_period_at_most(&self, other: &ActiveAccount) -> bool {
+        i128::from(self.bill_period_sum) * i128::from(other.lines)
+            <= i128::from(other.bill_period_sum) * i128::from(self.lines)
+    }
+}
+
+/// Each active account's MRR (and billing period) on `day`.
+pub fn mrr_by_account(lines: &[RevenueLine], day: NaiveDate) -> BTreeMap<i64, ActiveAccount> {
+    let mut by_account: BTreeMap<i64, ActiveAccount> = BTreeMap::new();
     for line in lines.iter().filter(|l| l.is_active_on(day)) {
-        *by_account.entry(line.account_id).or_insert(Money::ZERO) += line.mrr;
+        let account = by_account.entry(line.account_id).or_default();
+        account.mrr += line.mrr;
+        account.bill_period_sum += i64::from(line.bill_period_months);
+        account.lines += 1;
     }
     by_account
+}
+
+/// How a report scales rates and what it counts as downsell: a single period follows
+/// listings 2.1–2.5, a monthly series listings 2.6–2.8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Rates scaled by the period's length in days; every MRR decrease is downsell.
+    Single,
+    /// One-month periods: annual rates are `1 - (1 - r)^12`; a decrease that comes with
+    /// a longer average billing period is *extension*, not downsell.
+    Monthly,
 }
 
 /// A period from one day to a later one.
@@ -87,9 +142,9 @@ pub struct AccountChurn {
     pub churned: u64,
     pub churn_rate: Option<f64>,
     pub retention_rate: Option<f64>,
-    /// The churn rate scaled to 365 days: `1 - (1 - churn_rate)^(365 / days)`.
+    /// Single period: `1 - (1 - churn_rate)^(365 / days)`; monthly: `1 - (1 - churn_rate)^12`.
     pub annual_churn_rate: Option<f64>,
-    /// Scaled to a month of 365/12 days.
+    /// Single period: `1 - (1 - churn_rate)^((365 / 12) / days)`; monthly: the churn rate.
     pub monthly_churn_rate: Option<f64>,
 }
 
@@ -102,12 +157,32 @@ pub struct MrrRetention {
     pub retained: Money,
     /// MRR on the first day of the churned accounts.
     pub churned: Money,
-    /// Sum of first-day minus last-day MRR over retained accounts whose MRR fell.
+    /// Sum of first-day minus last-day MRR over retained accounts whose MRR fell
+    /// (monthly: and whose average billing period did not grow).
     pub downsell: Money,
     /// `retained / start`.
     pub net_retention_rate: Option<f64>,
     /// `(churned + downsell) / start`.
     pub churn_rate: Option<f64>,
+    /// Monthly series only (listings 2.7, 2.8): the rest, scaled to a year by `^12`, and
+    /// MRR decreases that came with a longer billing period.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub monthly: Option<MonthlyMrr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthlyMrr {
+    /// `(retained / start)^12`.
+    pub annual_net_retention_rate: Option<f64>,
+    /// `1 - (1 - churn_rate)^12`.
+    pub annual_churn_rate: Option<f64>,
+    /// First-day minus last-day MRR of retained accounts whose MRR fell while their
+    /// average billing period grew (e.g. a move to annual billing at a discount).
+    pub extension: Money,
+    /// `extension / start`.
+    pub extension_rate: Option<f64>,
+    /// `1 - (1 - extension_rate)^12`.
+    pub annual_extension_rate: Option<f64>,
 }
 
 /// Activity churn over a period (listing 2.3): accounts with an event in the window
@@ -132,29 +207,51 @@ pub struct Retention {
 }
 
 /// Account churn and MRR retention from `period.from` to `period.to`.
-pub fn retention(lines: &[RevenueLine], period: Period) -> Retention {
+pub fn retention(lines: &[RevenueLine], period: Period, series: Series) -> Retention {
     let start = mrr_by_account(lines, period.from);
     let end = mrr_by_account(lines, period.to);
     let mut churned = 0u64;
-    let (mut retained, mut churned_mrr, mut downsell) = (Money::ZERO, Money::ZERO, Money::ZERO);
-    for (account, start_mrr) in &start {
+    let (mut retained, mut churned_mrr) = (Money::ZERO, Money::ZERO);
+    let (mut downsell, mut extension) = (Money::ZERO, Money::ZERO);
+    for (account, first) in &start {
         match end.get(account) {
             None => {
                 churned += 1;
-                churned_mrr += *start_mrr;
+                churned_mrr += first.mrr;
             }
-            Some(end_mrr) => {
-                retained += *end_mrr;
-                if end_mrr < start_mrr {
-                    downsell += *start_mrr - *end_mrr;
+            Some(last) => {
+                retained += last.mrr;
+                if last.mrr < first.mrr {
+                    if series == Series::Monthly && !last.bill_period_at_most(first) {
+                        extension += first.mrr - last.mrr;
+                    } else {
+                        downsell += first.mrr - last.mrr;
+                    }
                 }
             }
         }
     }
-    let start_mrr: Money = start.values().copied().sum();
+    let start_mrr: Money = start.values().map(|a| a.mrr).sum();
     let churn_rate = ratio(churned as f64, start.len() as f64);
     let days = period.days() as f64;
-    let scaled = |days_out: f64| churn_rate.and_then(|r| ratio(days_out, days).map(|e| 1.0 - (1.0 - r).powf(e)));
+    let by_days = |days_out: f64| churn_rate.and_then(|r| ratio(days_out, days).map(|e| 1.0 - (1.0 - r).powf(e)));
+    let yearly = |rate: Option<f64>| rate.map(|r| 1.0 - (1.0 - r).powi(12));
+    let (annual_churn_rate, monthly_churn_rate) = match series {
+        Series::Single => (by_days(365.0), by_days(365.0 / 12.0)),
+        Series::Monthly => (yearly(churn_rate), churn_rate),
+    };
+    let net_retention_rate = ratio(retained.to_f64(), start_mrr.to_f64());
+    let mrr_churn_rate = ratio((churned_mrr + downsell).to_f64(), start_mrr.to_f64());
+    let monthly = (series == Series::Monthly).then(|| {
+        let extension_rate = ratio(extension.to_f64(), start_mrr.to_f64());
+        MonthlyMrr {
+            annual_net_retention_rate: net_retention_rate.map(|r| r.powi(12)),
+            annual_churn_rate: yearly(mrr_churn_rate),
+            extension,
+            extension_rate,
+            annual_extension_rate: yearly(extension_rate),
+        }
+    });
     Retention {
         from: period.from,
         to: period.to,
@@ -164,16 +261,17 @@ pub fn retention(lines: &[RevenueLine], period: Period) -> Retention {
             churned,
             churn_rate,
             retention_rate: churn_rate.map(|r| 1.0 - r),
-            annual_churn_rate: scaled(365.0),
-            monthly_churn_rate: scaled(365.0 / 12.0),
+            annual_churn_rate,
+            monthly_churn_rate,
         },
         mrr: MrrRetention {
             start: start_mrr,
             retained,
             churned: churned_mrr,
             downsell,
-            net_retention_rate: ratio(retained.to_f64(), start_mrr.to_f64()),
-            churn_rate: ratio((churned_mrr + downsell).to_f64(), start_mrr.to_f64()),
+            net_retention_rate,
+            churn_rate: mrr_churn_rate,
+            monthly,
         },
         activity: None,
     }
@@ -344,6 +442,7 @@ mod tests {
             start_date: day(start),
             end_date: end.map(day),
             mrr: Money::from_units(mrr).unwrap(),
+            bill_period_months: 1,
         }
     }
 
@@ -365,7 +464,7 @@ mod tests {
             line(5, "2024-01-01", None, 10), // expands to 25
             line(5, "2024-01-20", None, 15),
         ];
-        let r = retention(&lines, period("2024-01-01", "2024-02-01"));
+        let r = retention(&lines, period("2024-01-01", "2024-02-01"), Series::Single);
         assert_eq!((r.accounts.start, r.accounts.end, r.accounts.churned), (4, 4, 1));
         assert_eq!(r.accounts.churn_rate, Some(0.25));
         assert_eq!(r.mrr.start, Money::from_units(360).unwrap());
@@ -385,8 +484,35 @@ mod tests {
     }
 
     #[test]
+    fn a_monthly_series_separates_extension_from_downsell() {
+        let mut to_annual = line(1, "2024-01-15", None, 90);
+        to_annual.bill_period_months = 12;
+        let lines = vec![
+            line(1, "2023-12-01", Some("2024-01-15"), 100),
+            to_annual,
+            line(2, "2023-12-01", Some("2024-01-15"), 100),
+            line(2, "2024-01-15", None, 70),
+        ];
+        let p = period("2024-01-01", "2024-02-01");
+        let single = retention(&lines, p, Series::Single);
+        assert_eq!(single.mrr.downsell, Money::from_units(40).unwrap());
+        assert!(single.mrr.monthly.is_none());
+        let monthly = retention(&lines, p, Series::Monthly);
+        assert_eq!(monthly.mrr.downsell, Money::from_units(30).unwrap());
+        let extra = monthly.mrr.monthly.unwrap();
+        assert_eq!(extra.extension, Money::from_units(10).unwrap());
+        assert_eq!(extra.extension_rate, Some(10.0 / 200.0));
+        assert_eq!(extra.annual_net_retention_rate, Some((160.0_f64 / 200.0).powi(12)));
+        assert_eq!(monthly.accounts.monthly_churn_rate, Some(0.0));
+    }
+
+    #[test]
     fn no_starting_accounts_gives_no_rates() {
-        let r = retention(&[line(1, "2024-03-01", None, 5)], period("2024-01-01", "2024-02-01"));
+        let r = retention(
+            &[line(1, "2024-03-01", None, 5)],
+            period("2024-01-01", "2024-02-01"),
+            Series::Single,
+        );
         assert_eq!(r.accounts.start, 0);
         assert_eq!(r.accounts.end, 0);
         assert_eq!(r.accounts.churn_rate, None);
@@ -423,6 +549,20 @@ mod tests {
     }
 
     #[test]
+    fn activity_days_put_midnight_in_the_day_it_ends() {
+        let jan2 = day_number(day("2024-01-02"));
+        let midnight = jan2 * MICROS_PER_DAY;
+        assert_eq!(activity_day(midnight), jan2);
+        assert_eq!(activity_day(midnight + 1), jan2 + 1);
+        assert_eq!(activity_day(midnight - MICROS_PER_DAY + 1), jan2);
+        for t in [-MICROS_PER_DAY - 1, -MICROS_PER_DAY, -1, 0, 1, MICROS_PER_DAY] {
+            let d = activity_day(t);
+            assert!((d - 1) * MICROS_PER_DAY < t && t <= d * MICROS_PER_DAY, "{t} -> {d}");
+        }
+        assert_eq!(date_of_day_number(jan2), Some(day("2024-01-02")));
+    }
+
+    #[test]
     fn activity_windows_end_at_midnight_of_the_day() {
         let a = ActivityDays {
             account_id: 1,
@@ -440,19 +580,26 @@ mod tests {
     fn arb_lines() -> impl Strategy<Value = Vec<RevenueLine>> {
         let base = day("2024-01-01");
         proptest::collection::vec(
-            (0i64..12, 0u64..120, proptest::option::of(0u64..90), -50i64..500),
+            (
+                0i64..12,
+                0u64..120,
+                proptest::option::of(0u64..90),
+                -50i64..500,
+                proptest::sample::select(vec![1, 6, 12]),
+            ),
             0..60,
         )
         .prop_map(move |raw| {
             let mut lines: Vec<RevenueLine> = raw
                 .into_iter()
-                .map(|(account_id, start, length, mrr)| {
+                .map(|(account_id, start, length, mrr, bill_period_months)| {
                     let start_date = base + Days::new(start);
                     RevenueLine {
                         account_id,
                         start_date,
                         end_date: length.map(|l| start_date + Days::new(l)),
                         mrr: Money::from_ten_thousandths(mrr * 2_500),
+                        bill_period_months,
                     }
                 })
                 .collect();
@@ -469,11 +616,15 @@ mod tests {
             let p = Period { from, to: from + Days::new(length) };
             let m = total_movements(&account_movements(&lines, p));
             prop_assert_eq!(m.start + m.new + m.reactivation + m.expansion - m.contraction - m.churn, m.end);
-            let r = retention(&lines, p);
+            let r = retention(&lines, p, Series::Single);
             prop_assert_eq!(m.start, r.mrr.start);
             prop_assert_eq!(m.churn, r.mrr.churned);
             prop_assert_eq!(m.start - m.churn - m.contraction + m.expansion, r.mrr.retained);
             prop_assert_eq!(m.contraction, r.mrr.downsell);
+            // A monthly series splits the same decreases into downsell and extension.
+            let monthly = retention(&lines, p, Series::Monthly);
+            let extension = monthly.mrr.monthly.as_ref().map(|x| x.extension).unwrap_or_default();
+            prop_assert_eq!(monthly.mrr.downsell + extension, m.contraction);
         }
 
         /// Counts against a day-by-day recomputation from the definition.
@@ -485,7 +636,7 @@ mod tests {
                 lines.iter().filter(|l| l.start_date <= d && (l.end_date.is_none() || l.end_date.unwrap() > d)).map(|l| l.account_id).collect()
             };
             let (a, b) = (active(from), active(to));
-            let r = retention(&lines, Period { from, to });
+            let r = retention(&lines, Period { from, to }, Series::Single);
             prop_assert_eq!(r.accounts.start, a.len() as u64);
             prop_assert_eq!(r.accounts.end, b.len() as u64);
             prop_assert_eq!(r.accounts.churned, a.difference(&b).count() as u64);

@@ -192,8 +192,14 @@ async fn import_into(
     let writer = tokio::spawn(async move {
         let mut counts = WriteCount::default();
         let mut created_types = std::collections::HashMap::new();
+        let mut event_spans = std::collections::HashMap::new();
         while let Some(batch) = incoming.recv().await {
+            batch.extend_event_spans(&mut event_spans);
             counts += batch.write(&mut tx, &mut created_types).await?;
+        }
+        if counts.written > 0 && !event_spans.is_empty() {
+            let spans: Vec<(i64, i64, i64)> = event_spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
+            tx.refresh_event_days(&spans).await?;
         }
         Ok::<_, StoreError>((tx, counts))
     });

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use laer_core::Money;
 use laer_core::model::{Account, Subscription, mrr_on};
+use laer_core::reports::ReportRequest;
 use laer_store::{AccountPage, Backend};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -22,6 +23,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/api/v1/accounts", get(list_accounts))
         .route("/api/v1/accounts/{id}", get(get_account))
+        .route("/api/v1/reports/retention", get(retention_report))
+        .route("/api/v1/reports/mrr", get(mrr_report))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
@@ -54,14 +57,7 @@ async fn list_accounts(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    for name in params.keys() {
-        if !["limit", "after", "external_id"].contains(&name.as_str()) {
-            return Err(ApiError::bad_request(
-                format!("unknown query parameter {name}; expected limit, after, external_id"),
-                json!({"parameter": name}),
-            ));
-        }
-    }
+    only_parameters(&params, &["limit", "after", "external_id"])?;
     let limit = query_number::<u32>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -116,4 +112,56 @@ async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> R
         mrr,
         subscriptions,
     }))
+}
+
+/// Checks that only known query parameters are given.
+fn only_parameters(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+    match params.keys().find(|name| !known.contains(&name.as_str())) {
+        Some(name) => Err(ApiError::bad_request(
+            format!("unknown query parameter {name}; expected {}", known.join(", ")),
+            json!({"parameter": name}),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn report_request(params: &HashMap<String, String>) -> Result<ReportRequest, ApiError> {
+    let required = |name: &str| {
+        params.get(name).ok_or_else(|| {
+            ApiError::bad_request(
+                format!("query parameter {name} is required (YYYY-MM-DD)"),
+                json!({"parameter": name}),
+            )
+        })
+    };
+    let (from, to) = (required("from")?, required("to")?);
+    ReportRequest::parse(
+        from,
+        to,
+        params.get("every").map(String::as_str),
+        params.get("activity_window").map(String::as_str),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string(), Value::Null))
+}
+
+/// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS]`
+async fn retention_report(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    only_parameters(&params, &["from", "to", "every", "activity_window"])?;
+    let request = report_request(&params)?;
+    Ok(Json(crate::reports::retention(&state.store, &request).await?))
+}
+
+/// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE]`
+async fn mrr_report(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    only_parameters(&params, &["from", "to", "every", "by"])?;
+    let request = report_request(&params)?;
+    Ok(Json(
+        crate::reports::mrr(&state.store, &request, params.get("by").map(String::as_str)).await?,
+    ))
 }

@@ -15,6 +15,15 @@ pub enum ApiError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::reports::ReportError> for ApiError {
+    fn from(e: crate::reports::ReportError) -> Self {
+        match e {
+            crate::reports::ReportError::Request(e) => ApiError::bad_request(e.to_string(), Value::Null),
+            crate::reports::ReportError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
 impl ApiError {
     pub fn bad_request(message: impl Into<String>, details: Value) -> ApiError {
         ApiError::BadRequest {

@@ -2,6 +2,7 @@
 
 mod api;
 mod error;
+pub mod reports;
 
 use std::net::SocketAddr;
 

@@ -1,10 +1,11 @@
 //! Reads: the same SQL on both backends, decoded into the core's types.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::model::{Account, EntityCounts, NewAccount, NewSubscription, Subscription};
+use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
 use serde::Serialize;
 
 use sqlx::AssertSqlSafe;
@@ -250,5 +251,78 @@ impl Store {
                 },
             })
             .collect())
+    }
+
+    /// Every subscription line's account, dates and MRR, sorted by account.
+    pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
+        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months FROM subscriptions \
+                   ORDER BY account_id, start_date";
+        let rows: Vec<(i64, NaiveDate, Option<NaiveDate>, i64, i32)> =
+            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account_id, start_date, end_date, mrr, bill_period_months)| RevenueLine {
+                    account_id,
+                    start_date,
+                    end_date,
+                    mrr: Money::from_ten_thousandths(mrr),
+                    bill_period_months,
+                },
+            )
+            .collect())
+    }
+
+    /// Each account's activity days (see `laer_core::retention::activity_day`), from
+    /// the daily rollup.
+    pub async fn activity_days(&self) -> Result<Vec<ActivityDays>, StoreError> {
+        let sql = "SELECT account_id, day FROM event_days ORDER BY account_id, day";
+        let rows: Vec<(i64, i64)> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        let mut accounts: Vec<ActivityDays> = Vec::new();
+        for (account_id, day) in rows {
+            let date = date_of_day_number(day)
+                .ok_or_else(|| StoreError::Corrupt(format!("activity day {day} of account {account_id}")))?;
+            match accounts.last_mut() {
+                Some(last) if last.account_id == account_id => last.days.push(date),
+                _ => accounts.push(ActivityDays {
+                    account_id,
+                    days: vec![date],
+                }),
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// Each account's value of an attribute: a column (`segment`, `channel`, `country`,
+    /// `name`) or a key of its imported attributes. `None` when no account has it.
+    pub async fn account_attribute(&self, attribute: &str) -> Result<Option<HashMap<i64, String>>, StoreError> {
+        const COLUMNS: [&str; 4] = ["segment", "channel", "country", "name"];
+        let rows: Vec<(i64, Option<String>, String)> = if let Some(column) = COLUMNS.iter().find(|c| **c == attribute) {
+            let sql = format!("SELECT id, {column}, '{{}}' FROM accounts");
+            on_pool!(self, |pool, _d| sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?)
+        } else {
+            let sql = "SELECT id, NULL, CAST(attributes AS TEXT) FROM accounts";
+            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?)
+        };
+        let mut values = HashMap::new();
+        let mut known = COLUMNS.contains(&attribute);
+        for (id, column_value, attributes) in rows {
+            let value = match column_value {
+                Some(v) => Some(v),
+                None if known => None,
+                None => {
+                    let map: BTreeMap<String, String> = serde_json::from_str(&attributes)
+                        .map_err(|e| StoreError::Corrupt(format!("attributes of account {id}: {e}")))?;
+                    map.get(attribute).cloned()
+                }
+            };
+            if let Some(v) = value {
+                known = true;
+                values.insert(id, v);
+            }
+        }
+        Ok(known.then_some(values))
     }
 }

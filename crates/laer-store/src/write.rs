@@ -7,6 +7,7 @@ use laer_core::model::{
     NewAccount, NewAuditEntry, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome, NewOutcomeMeasurement,
     NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
 };
+use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
 
 use crate::sql::{Dialect, OnConflict, Table, Value};
@@ -516,6 +517,53 @@ impl WriteTx {
             WriteTx::Sqlite(_) => self.write_rows(&EVENTS, rows.iter().map(event_row).collect()).await,
             WriteTx::Postgres(tx) => copy_events(tx, rows).await,
         }
+    }
+
+    /// Recomputes the daily activity rollup for each (account, first instant, last
+    /// instant) span from the stored events; call after writing events.
+    pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+        const DELETE: &str = "DELETE FROM event_days WHERE account_id = ? AND day BETWEEN ? AND ?";
+        const INSERT: &str = "INSERT INTO event_days (account_id, day, events) \
+            SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
+                   ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, COUNT(*) \
+            FROM events WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? GROUP BY 1, 2";
+        for &(account_id, first, last) in spans {
+            let (from_day, to_day) = (activity_day(first), activity_day(last));
+            let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
+            match self {
+                WriteTx::Sqlite(tx) => {
+                    sqlx::query(DELETE)
+                        .bind(account_id)
+                        .bind(from_day)
+                        .bind(to_day)
+                        .execute(&mut **tx)
+                        .await?;
+                    sqlx::query(INSERT)
+                        .bind(account_id)
+                        .bind(after)
+                        .bind(until)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                WriteTx::Postgres(tx) => {
+                    let delete = Dialect::Postgres.placeholders(DELETE);
+                    let insert = Dialect::Postgres.placeholders(INSERT);
+                    sqlx::query(AssertSqlSafe(delete))
+                        .bind(account_id)
+                        .bind(from_day)
+                        .bind(to_day)
+                        .execute(&mut **tx)
+                        .await?;
+                    sqlx::query(AssertSqlSafe(insert))
+                        .bind(account_id)
+                        .bind(after)
+                        .bind(until)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<(), StoreError> {

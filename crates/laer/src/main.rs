@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
+mod table;
+
 #[derive(Parser)]
 #[command(name = "laer", version, about = "laer: open-source customer success platform")]
 struct Cli {
@@ -33,6 +35,53 @@ enum Command {
     Import(ImportArgs),
     /// Show how many records of each kind the database holds.
     Status(StatusArgs),
+    /// Revenue and retention reports (definitions: docs/metrics.md).
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Account churn, MRR retention and churn, and optionally activity churn.
+    Retention(RetentionArgs),
+    /// MRR movements (new, expansion, contraction, churn, reactivation), NRR and GRR.
+    Mrr(MrrArgs),
+}
+
+#[derive(Args)]
+struct PeriodArgs {
+    /// First day (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    from: String,
+    /// Last day (YYYY-MM-DD); with --every month, the last period's first day.
+    #[arg(long, value_name = "DATE")]
+    to: String,
+    /// `month`: one period per month, starting at --from, --from + 1 month, ... up to --to.
+    #[arg(long, value_name = "INTERVAL")]
+    every: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RetentionArgs {
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// Add activity churn: accounts with an event in the DAYS before the first day and
+    /// none in the DAYS before the last.
+    #[arg(long, value_name = "DAYS")]
+    activity_window: Option<String>,
+}
+
+#[derive(Args)]
+struct MrrArgs {
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// Also break the movements down by an account attribute (segment, channel,
+    /// country, or any imported attribute).
+    #[arg(long, value_name = "ATTRIBUTE")]
+    by: Option<String>,
 }
 
 #[derive(Args)]
@@ -78,7 +127,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LAER_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("LAER_LOG").unwrap_or_else(|_| "info,sqlx=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -107,6 +156,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve(&store, args).await,
         Command::Import(args) => import(&store, args).await,
         Command::Status(args) => status(&store, args).await,
+        Command::Report(report) => run_report(&store, report).await,
     };
     store.close().await;
     result
@@ -230,6 +280,38 @@ fn print_reports(reports: &[ImportReport], json: bool) -> Result<()> {
             "{:<20} {:>10} rows  {:>10} written  {:>10} unchanged  {:>6} rejected  {}",
             r.kind, r.rows, r.written, r.unchanged, r.rejected, r.file
         );
+    }
+    Ok(())
+}
+
+async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
+    use laer_core::reports::ReportRequest;
+    let request = |p: &PeriodArgs, window: Option<&str>| {
+        ReportRequest::parse(&p.from, &p.to, p.every.as_deref(), window).map_err(anyhow::Error::from)
+    };
+    let (json, report) = match &command {
+        ReportCommand::Retention(args) => {
+            let request = request(&args.period, args.activity_window.as_deref())?;
+            (
+                args.period.json,
+                laer_server::reports::retention(store, &request).await?,
+            )
+        }
+        ReportCommand::Mrr(args) => {
+            let request = request(&args.period, None)?;
+            (
+                args.period.json,
+                laer_server::reports::mrr(store, &request, args.by.as_deref()).await?,
+            )
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        match command {
+            ReportCommand::Retention(_) => print!("{}", table::retention(&report)),
+            ReportCommand::Mrr(_) => print!("{}", table::mrr(&report)),
+        }
     }
     Ok(())
 }

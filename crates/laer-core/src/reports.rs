@@ -1,0 +1,236 @@
+//! The retention and MRR reports: request parsing shared by the CLI and the API, and
+//! the reports computed from loaded data.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::retention::{
+    ActivityDays, MrrMovements, Period, Retention, RevenueLine, Series, account_movements, activity_churn,
+    monthly_periods, retention, total_movements,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("{field} must be a date as YYYY-MM-DD, found {value:?}")]
+    BadDate { field: &'static str, value: String },
+    #[error("to ({to}) must be after from ({from})")]
+    NotAfter { from: NaiveDate, to: NaiveDate },
+    #[error("every must be \"month\", found {0:?}")]
+    BadEvery(String),
+    #[error("activity window must be a whole number of days from 1 to 3650, found {0:?}")]
+    BadWindow(String),
+    #[error(
+        "unknown attribute {0:?}: not an account column (segment, channel, country, name) nor an imported attribute"
+    )]
+    UnknownAttribute(String),
+}
+
+/// What a report covers: one period from `from` to `to`, or (`every = month`) the
+/// monthly periods starting at `from`, `from` + 1 month, ... up to and including `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRequest {
+    pub periods: Vec<Period>,
+    pub monthly: bool,
+    pub activity_window: Option<u32>,
+}
+
+impl ReportRequest {
+    pub fn parse(
+        from: &str,
+        to: &str,
+        every: Option<&str>,
+        activity_window: Option<&str>,
+    ) -> Result<ReportRequest, RequestError> {
+        let date = |field, value: &str| {
+            NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| RequestError::BadDate {
+                field,
+                value: value.to_string(),
+            })
+        };
+        let (from, to) = (date("from", from)?, date("to", to)?);
+        let monthly = match every.map(|e| e.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(e) if e == "month" || e == "monthly" => true,
+            Some(_) => return Err(RequestError::BadEvery(every.unwrap_or_default().to_string())),
+        };
+        let activity_window = activity_window
+            .map(|w| {
+                w.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| RequestError::BadWindow(w.to_string()))
+            })
+            .transpose()?;
+        let periods = if monthly {
+            if to < from {
+                return Err(RequestError::NotAfter { from, to });
+            }
+            monthly_periods(from, to)
+        } else {
+            if to <= from {
+                return Err(RequestError::NotAfter { from, to });
+            }
+            vec![Period { from, to }]
+        };
+        Ok(ReportRequest {
+            periods,
+            monthly,
+            activity_window,
+        })
+    }
+}
+
+/// Account churn, MRR retention and (with a window) activity churn for each period.
+pub fn retention_report(lines: &[RevenueLine], activity: &[ActivityDays], request: &ReportRequest) -> Vec<Retention> {
+    request
+        .periods
+        .iter()
+        .map(|&period| {
+            let series = if request.monthly {
+                Series::Monthly
+            } else {
+                Series::Single
+            };
+            let mut r = retention(lines, period, series);
+            r.activity = request.activity_window.map(|w| activity_churn(activity, period, w));
+            r
+        })
+        .collect()
+}
+
+/// MRR movements with net and gross revenue retention.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MovementSummary {
+    #[serde(flatten)]
+    pub movements: MrrMovements,
+    pub net_revenue_retention: Option<f64>,
+    pub gross_revenue_retention: Option<f64>,
+}
+
+impl From<MrrMovements> for MovementSummary {
+    fn from(movements: MrrMovements) -> Self {
+        MovementSummary {
+            net_revenue_retention: movements.net_revenue_retention(),
+            gross_revenue_retention: movements.gross_revenue_retention(),
+            movements,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentSummary {
+    /// The attribute's value; `null` for accounts without one.
+    pub segment: Option<String>,
+    #[serde(flatten)]
+    pub summary: MovementSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MrrPeriod {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(flatten)]
+    pub summary: MovementSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<SegmentSummary>>,
+}
+
+/// MRR movements per period, and per segment when accounts are grouped by an attribute.
+/// `lines` must be sorted by account.
+pub fn mrr_report(
+    lines: &[RevenueLine],
+    request: &ReportRequest,
+    segments: Option<&HashMap<i64, String>>,
+) -> Vec<MrrPeriod> {
+    request
+        .periods
+        .iter()
+        .map(|&period| {
+            let accounts = account_movements(lines, period);
+            let segments = segments.map(|values| {
+                let mut by_segment: BTreeMap<Option<&String>, Vec<_>> = BTreeMap::new();
+                for a in &accounts {
+                    by_segment.entry(values.get(&a.account_id)).or_default().push(*a);
+                }
+                by_segment
+                    .into_iter()
+                    .map(|(segment, members)| SegmentSummary {
+                        segment: segment.cloned(),
+                        summary: total_movements(&members).into(),
+                    })
+                    .collect()
+            });
+            MrrPeriod {
+                from: period.from,
+                to: period.to,
+                summary: total_movements(&accounts).into(),
+                segments,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Money;
+
+    #[test]
+    fn requests_are_checked() {
+        let r = ReportRequest::parse("2024-01-01", "2024-03-01", None, Some("30")).unwrap();
+        assert_eq!(r.periods.len(), 1);
+        assert_eq!(r.activity_window, Some(30));
+        let monthly = ReportRequest::parse("2024-01-01", "2024-03-01", Some("month"), None).unwrap();
+        assert_eq!(monthly.periods.len(), 3);
+        assert_eq!(
+            ReportRequest::parse("2024-01-01", "2023-03-01", None, None),
+            Err(RequestError::NotAfter {
+                from: "2024-01-01".parse().unwrap(),
+                to: "2023-03-01".parse().unwrap()
+            })
+        );
+        assert!(matches!(
+            ReportRequest::parse("2024-1-1x", "2024-03-01", None, None),
+            Err(RequestError::BadDate { field: "from", .. })
+        ));
+        assert!(matches!(
+            ReportRequest::parse("2024-01-01", "2024-03-01", Some("week"), None),
+            Err(RequestError::BadEvery(_))
+        ));
+        assert!(matches!(
+            ReportRequest::parse("2024-01-01", "2024-03-01", None, Some("0")),
+            Err(RequestError::BadWindow(_))
+        ));
+    }
+
+    #[test]
+    fn segments_add_up_to_the_total() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let line = |account_id, start: &str, end: Option<&str>, mrr| RevenueLine {
+            account_id,
+            start_date: day(start),
+            end_date: end.map(day),
+            mrr: Money::from_units(mrr).unwrap(),
+            bill_period_months: 1,
+        };
+        let lines = vec![
+            line(1, "2024-01-01", None, 10),
+            line(2, "2024-01-01", Some("2024-01-20"), 20),
+            line(3, "2024-01-15", None, 40),
+        ];
+        let segments = HashMap::from([(1, "web".to_string()), (2, "web".to_string())]);
+        let request = ReportRequest::parse("2024-01-01", "2024-02-01", None, None).unwrap();
+        let report = mrr_report(&lines, &request, Some(&segments));
+        let parts = report[0].segments.as_ref().unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].segment, None);
+        assert_eq!(parts[0].summary.movements.new, Money::from_units(40).unwrap());
+        assert_eq!(parts[1].summary.movements.churn, Money::from_units(20).unwrap());
+        let sum: Money = parts.iter().map(|p| p.summary.movements.end).sum();
+        assert_eq!(sum, report[0].summary.movements.end);
+        assert_eq!(report[0].summary.gross_revenue_retention, Some(10.0 / 30.0));
+    }
+}
