@@ -114,7 +114,71 @@ async fn errors_are_json_and_name_the_problem(store: &Store) {
     assert_eq!(body["error"], "no such endpoint");
 }
 
+async fn reports_answer_with_the_cli_shapes(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let (status, single) = get(&format!(
+        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01"
+    ))
+    .await;
+    assert_eq!(status, 200, "{single}");
+    assert_eq!(single["from"], "2020-06-01");
+    assert_eq!(single["accounts"]["start"], 1);
+    assert_eq!(single["mrr"]["start"], 109.95);
+    assert!(single.get("activity").is_none());
+    let (_, with_activity) = get(&format!(
+        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&activity_window=30"
+    ))
+    .await;
+    assert_eq!(with_activity["activity"]["start"], 0);
+    let (_, monthly) = get(&format!(
+        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&every=month"
+    ))
+    .await;
+    assert_eq!(monthly["periods"].as_array().unwrap().len(), 7);
+    let (status, mrr) = get(&format!(
+        "{base}/api/v1/reports/mrr?from=2020-06-01&to=2021-06-01&by=tier"
+    ))
+    .await;
+    assert_eq!(status, 200, "{mrr}");
+    assert_eq!(mrr["periods"][0]["contraction"], 10);
+    assert_eq!(mrr["periods"][0]["segments"][0]["segment"], "1", "{mrr}");
+
+    for (query, message) in [
+        (
+            "retention?from=2020-13-01&to=2021-01-01",
+            "from must be a date as YYYY-MM-DD",
+        ),
+        (
+            "retention?from=2021-01-01&to=2020-01-01",
+            "to (2020-01-01) must be after from (2021-01-01)",
+        ),
+        ("retention?from=2020-01-01", "query parameter to is required"),
+        (
+            "retention?from=2020-01-01&to=2021-01-01&every=week",
+            "every must be \"month\"",
+        ),
+        (
+            "retention?from=2020-01-01&to=2021-01-01&activity_window=x",
+            "activity window must be",
+        ),
+        (
+            "mrr?from=2020-01-01&to=2021-01-01&by=colour",
+            "unknown attribute \"colour\"",
+        ),
+        (
+            "mrr?from=2020-01-01&to=2021-01-01&window=3",
+            "unknown query parameter window",
+        ),
+    ] {
+        let (status, body) = get(&format!("{base}/api/v1/reports/{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(message), "{query}: {body}");
+    }
+}
+
 laer_store::backend_tests!(
+    reports_answer_with_the_cli_shapes,
     health_reports_the_backend,
     accounts_are_paged,
     an_account_comes_with_its_subscriptions_and_mrr,

@@ -307,11 +307,12 @@ impl Store {
             on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?)
         };
         let mut values = HashMap::new();
-        let mut known = COLUMNS.contains(&attribute);
+        let is_column = COLUMNS.contains(&attribute);
+        let mut known = is_column;
         for (id, column_value, attributes) in rows {
             let value = match column_value {
                 Some(v) => Some(v),
-                None if known => None,
+                None if is_column => None,
                 None => {
                     let map: BTreeMap<String, String> = serde_json::from_str(&attributes)
                         .map_err(|e| StoreError::Corrupt(format!("attributes of account {id}: {e}")))?;

@@ -162,6 +162,84 @@ fn a_bad_file_is_rejected_with_line_and_column(db: &TestDatabase) {
     assert_eq!(status(&db.url)["accounts"], 2);
 }
 
+fn reports_print_json_and_tables(db: &TestDatabase) {
+    let dir = fixtures().display().to_string();
+    assert!(
+        run(&mut laer(&["--db", &db.url, "import", "fightchurn", &dir]))
+            .status
+            .success()
+    );
+    let report = |args: &[&str]| {
+        let mut all = vec!["--db", db.url.as_str(), "report"];
+        all.extend_from_slice(args);
+        run(&mut laer(&all))
+    };
+    let out = report(&[
+        "retention",
+        "--from",
+        "2022-01-20",
+        "--to",
+        "2022-03-10",
+        "--activity-window",
+        "30",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let single: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(single["from"], "2022-01-20");
+    // Accounts 0 (lines until 2022-03-05) and 1 (annual) are active on the first day; 0 churns.
+    assert_eq!(
+        (
+            single["accounts"]["start"].as_u64(),
+            single["accounts"]["churned"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(single["mrr"]["start"], 590);
+    assert_eq!(single["accounts"]["end"], 2);
+    assert_eq!(single["activity"]["start"], 2);
+
+    let out = report(&[
+        "retention",
+        "--from",
+        "2022-01-01",
+        "--to",
+        "2022-03-01",
+        "--every",
+        "month",
+        "--json",
+    ]);
+    let monthly: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(monthly["periods"].as_array().unwrap().len(), 3);
+
+    let out = report(&["mrr", "--from", "2022-01-01", "--to", "2022-04-01", "--by", "channel"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.lines().next().unwrap().contains("reactivation"), "{table}");
+    assert!(table.contains("appstore1"), "{table}");
+
+    let out = report(&["retention", "--from", "2022-03-01", "--to", "2022-02-01"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("to (2022-02-01) must be after from (2022-03-01)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = report(&["mrr", "--from", "2022-01-01", "--to", "2022-02-01", "--by", "colour"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown attribute \"colour\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = report(&["retention", "--from", "yesterday", "--to", "2022-02-01"]);
+    assert!(
+        text(&out.stderr).contains("from must be a date as YYYY-MM-DD, found \"yesterday\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 fn serve_answers_health_checks(db: &TestDatabase) {
     let mut child = laer(&["--db", &db.url, "serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -210,6 +288,11 @@ fn fightchurn_import_on_each_backend() {
 #[test]
 fn bad_files_on_each_backend() {
     on_each_backend(a_bad_file_is_rejected_with_line_and_column);
+}
+
+#[test]
+fn reports_on_each_backend() {
+    on_each_backend(reports_print_json_and_tables);
 }
 
 #[test]
