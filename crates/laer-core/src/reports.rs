@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::Money;
 use crate::retention::{
-    ActivityDays, MrrMovements, Period, Retention, RevenueLine, Series, account_movements, activity_churn,
-    monthly_periods, retention, total_movements,
+    ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, Series, account_movements,
+    activity_churn, monthly_periods, retention, total_movements,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,15 +137,35 @@ pub struct MrrPeriod {
     pub summary: MovementSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments: Option<Vec<SegmentSummary>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<AccountGrowth>>,
 }
 
-/// MRR movements per period, and per segment when accounts are grouped by an attribute.
-/// `lines` must be sorted by account.
-pub fn mrr_report(
-    lines: &[RevenueLine],
-    request: &ReportRequest,
-    segments: Option<&HashMap<i64, String>>,
-) -> Vec<MrrPeriod> {
+/// One account's net growth over a period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountGrowth {
+    pub account_id: i64,
+    pub external_id: Option<String>,
+    pub movement: MovementKind,
+    pub start: Money,
+    pub end: Money,
+    /// MRR on the last day over MRR on the first; `null` when the first is zero.
+    pub net_growth: Option<f64>,
+}
+
+/// What an MRR report breaks the totals down by.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Breakdown<'a> {
+    /// Each account's value of the attribute to group by.
+    pub segments: Option<&'a HashMap<i64, String>>,
+    /// With the accounts' external ids: list every account's net growth.
+    pub accounts: Option<&'a HashMap<i64, String>>,
+}
+
+/// MRR movements per period, per segment when accounts are grouped by an attribute,
+/// and per account when asked. `lines` must be sorted by account.
+pub fn mrr_report(lines: &[RevenueLine], request: &ReportRequest, breakdown: Breakdown<'_>) -> Vec<MrrPeriod> {
+    let segments = breakdown.segments;
     request
         .periods
         .iter()
@@ -163,11 +184,25 @@ pub fn mrr_report(
                     })
                     .collect()
             });
+            let growth = breakdown.accounts.map(|external_ids| {
+                accounts
+                    .iter()
+                    .map(|a| AccountGrowth {
+                        account_id: a.account_id,
+                        external_id: external_ids.get(&a.account_id).cloned(),
+                        movement: a.kind,
+                        start: a.start,
+                        end: a.end,
+                        net_growth: (!a.start.is_zero()).then(|| a.end.to_f64() / a.start.to_f64()),
+                    })
+                    .collect()
+            });
             MrrPeriod {
                 from: period.from,
                 to: period.to,
                 summary: total_movements(&accounts).into(),
                 segments,
+                accounts: growth,
             }
         })
         .collect()
@@ -176,7 +211,6 @@ pub fn mrr_report(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Money;
 
     #[test]
     fn requests_are_checked() {
@@ -223,7 +257,26 @@ mod tests {
         ];
         let segments = HashMap::from([(1, "web".to_string()), (2, "web".to_string())]);
         let request = ReportRequest::parse("2024-01-01", "2024-02-01", None, None).unwrap();
-        let report = mrr_report(&lines, &request, Some(&segments));
+        let ids = HashMap::from([(1, "a".to_string()), (2, "b".to_string()), (3, "c".to_string())]);
+        let report = mrr_report(
+            &lines,
+            &request,
+            Breakdown {
+                segments: Some(&segments),
+                accounts: Some(&ids),
+            },
+        );
+        let growth = report[0].accounts.as_ref().unwrap();
+        assert_eq!(growth.len(), 3);
+        assert_eq!(
+            (growth[0].external_id.as_deref(), growth[0].net_growth),
+            (Some("a"), Some(1.0))
+        );
+        assert_eq!(
+            (growth[1].movement, growth[1].net_growth),
+            (MovementKind::Churn, Some(0.0))
+        );
+        assert_eq!((growth[2].movement, growth[2].net_growth), (MovementKind::New, None));
         let parts = report[0].segments.as_ref().unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].segment, None);

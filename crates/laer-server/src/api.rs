@@ -154,14 +154,23 @@ async fn retention_report(
     Ok(Json(crate::reports::retention(&state.store, &request).await?))
 }
 
-/// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE]`
+/// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`
 async fn mrr_report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only_parameters(&params, &["from", "to", "every", "by"])?;
+    only_parameters(&params, &["from", "to", "every", "by", "accounts"])?;
     let request = report_request(&params)?;
-    Ok(Json(
-        crate::reports::mrr(&state.store, &request, params.get("by").map(String::as_str)).await?,
-    ))
+    let accounts = match params.get("accounts").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "accounts must be true or false",
+                json!({"parameter": "accounts", "value": other}),
+            ));
+        }
+    };
+    let by = params.get("by").map(String::as_str);
+    Ok(Json(crate::reports::mrr(&state.store, &request, by, accounts).await?))
 }

@@ -1,6 +1,6 @@
 //! Reports as both the CLI and the API serve them: load from the store, compute in the core.
 
-use laer_core::reports::{MrrPeriod, ReportRequest, RequestError, mrr_report, retention_report};
+use laer_core::reports::{Breakdown, MrrPeriod, ReportRequest, RequestError, mrr_report, retention_report};
 use laer_core::retention::Retention;
 use laer_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -27,8 +27,14 @@ pub async fn retention(store: &Store, request: &ReportRequest) -> Result<Value, 
     })
 }
 
-/// The MRR movements report, per period and, with `by`, per value of that attribute.
-pub async fn mrr(store: &Store, request: &ReportRequest, by: Option<&str>) -> Result<Value, ReportError> {
+/// The MRR movements report, per period and, with `by`, per value of that attribute;
+/// with `accounts`, every account's net growth.
+pub async fn mrr(
+    store: &Store,
+    request: &ReportRequest,
+    by: Option<&str>,
+    accounts: bool,
+) -> Result<Value, ReportError> {
     let segments = match by {
         Some(attribute) => Some(
             store
@@ -38,7 +44,16 @@ pub async fn mrr(store: &Store, request: &ReportRequest, by: Option<&str>) -> Re
         ),
         None => None,
     };
+    let external_ids = if accounts {
+        Some(store.account_external_ids().await?)
+    } else {
+        None
+    };
     let lines = store.revenue_lines().await?;
-    let periods: Vec<MrrPeriod> = mrr_report(&lines, request, segments.as_ref());
+    let breakdown = Breakdown {
+        segments: segments.as_ref(),
+        accounts: external_ids.as_ref(),
+    };
+    let periods: Vec<MrrPeriod> = mrr_report(&lines, request, breakdown);
     Ok(json!({ "by": by, "periods": periods }))
 }

@@ -5,7 +5,7 @@
 //! (`LAER_FIGHTCHURN_LISTINGS`, the `listings/chap2` folder of the installed package;
 //! `scripts/test` provides both). With `LAER_TEST_REQUIRE_POSTGRES=1` missing either fails.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
 use laer_core::reports::ReportRequest;
@@ -142,7 +142,7 @@ async fn book_views(pool: &PgPool) {
 }
 
 /// Runs a listing with its parameters filled in; rows as JSON objects.
-async fn listing(pool: &PgPool, dir: &PathBuf, name: &str, params: &[(&str, String)]) -> Vec<Value> {
+async fn listing(pool: &PgPool, dir: &Path, name: &str, params: &[(&str, String)]) -> Vec<Value> {
     let mut sql = std::fs::read_to_string(dir.join(name)).unwrap();
     for (key, value) in params {
         sql = sql.replace(key, value);
@@ -203,7 +203,7 @@ fn close(context: &str, laer: &Value, book: &Value) {
     }
 }
 
-async fn single_periods(store: &Store, pool: &PgPool, dir: &PathBuf, seed: u64) {
+async fn single_periods(store: &Store, pool: &PgPool, dir: &Path, seed: u64) {
     let mut rng = Rng(seed ^ 0xfeed);
     for _ in 0..12 {
         let from = base() + Days::new(rng.below(700));
@@ -261,7 +261,7 @@ async fn single_periods(store: &Store, pool: &PgPool, dir: &PathBuf, seed: u64) 
     }
 }
 
-async fn monthly_series(store: &Store, pool: &PgPool, dir: &PathBuf) {
+async fn monthly_series(store: &Store, pool: &PgPool, dir: &Path) {
     for (from, to) in [
         ("2022-01-01", "2023-12-01"),
         ("2022-03-31", "2023-06-30"),
@@ -366,10 +366,10 @@ async fn both_backends_report_the_same() {
             .unwrap();
         let on_sqlite = laer_server::reports::retention(&sqlite.store, &request).await.unwrap();
         assert_eq!(on_postgres, on_sqlite);
-        let on_postgres = laer_server::reports::mrr(&postgres.store, &request, Some("channel"))
+        let on_postgres = laer_server::reports::mrr(&postgres.store, &request, Some("channel"), true)
             .await
             .unwrap();
-        let on_sqlite = laer_server::reports::mrr(&sqlite.store, &request, Some("channel"))
+        let on_sqlite = laer_server::reports::mrr(&sqlite.store, &request, Some("channel"), true)
             .await
             .unwrap();
         assert_eq!(on_postgres, on_sqlite);

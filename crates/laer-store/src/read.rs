@@ -253,6 +253,15 @@ impl Store {
             .collect())
     }
 
+    /// Every account's external id by laer id.
+    pub async fn account_external_ids(&self) -> Result<HashMap<i64, String>, StoreError> {
+        let rows: Vec<(i64, String)> =
+            on_pool!(self, |pool, _d| sqlx::query_as("SELECT id, external_id FROM accounts")
+                .fetch_all(pool)
+                .await?);
+        Ok(rows.into_iter().collect())
+    }
+
     /// Every subscription line's account, dates and MRR, sorted by account.
     pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
         let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months FROM subscriptions \
@@ -276,21 +285,21 @@ impl Store {
     /// Each account's activity days (see `laer_core::retention::activity_day`), from
     /// the daily rollup.
     pub async fn activity_days(&self) -> Result<Vec<ActivityDays>, StoreError> {
-        let sql = "SELECT account_id, day FROM event_days ORDER BY account_id, day";
-        let rows: Vec<(i64, i64)> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
-        let mut accounts: Vec<ActivityDays> = Vec::new();
-        for (account_id, day) in rows {
-            let date = date_of_day_number(day)
-                .ok_or_else(|| StoreError::Corrupt(format!("activity day {day} of account {account_id}")))?;
-            match accounts.last_mut() {
-                Some(last) if last.account_id == account_id => last.days.push(date),
-                _ => accounts.push(ActivityDays {
-                    account_id,
-                    days: vec![date],
-                }),
-            }
-        }
-        Ok(accounts)
+        // One row per account with its days as text: far fewer rows to decode than one
+        // per account and day.
+        let sql = "SELECT account_id, string_agg(CAST(day AS TEXT), ',' ORDER BY day) FROM event_days \
+                   GROUP BY account_id ORDER BY account_id";
+        let rows: Vec<(i64, String)> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        rows.into_iter()
+            .map(|(account_id, days)| {
+                let corrupt = || StoreError::Corrupt(format!("activity days of account {account_id}"));
+                let days = days
+                    .split(',')
+                    .map(|d| d.parse::<i64>().ok().and_then(date_of_day_number).ok_or_else(corrupt))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(ActivityDays { account_id, days })
+            })
+            .collect()
     }
 
     /// Each account's value of an attribute: a column (`segment`, `channel`, `country`,

@@ -82,6 +82,9 @@ struct MrrArgs {
     /// country, or any imported attribute).
     #[arg(long, value_name = "ATTRIBUTE")]
     by: Option<String>,
+    /// Also list every account's net growth (MRR on the last day over the first).
+    #[arg(long)]
+    accounts: bool,
 }
 
 #[derive(Args)]
@@ -301,7 +304,7 @@ async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
             let request = request(&args.period, None)?;
             (
                 args.period.json,
-                laer_server::reports::mrr(store, &request, args.by.as_deref()).await?,
+                laer_server::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?,
             )
         }
     };
