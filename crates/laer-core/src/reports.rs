@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::Money;
 use crate::retention::{
-    ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, Series, account_movements,
-    activity_churn, monthly_periods, retention, total_movements,
+    ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, SegmentRetention, Series,
+    account_movements, activity_churn, monthly_periods, retention, total_movements,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,19 +84,99 @@ impl ReportRequest {
     }
 }
 
-/// Account churn, MRR retention and (with a window) activity churn for each period.
-pub fn retention_report(lines: &[RevenueLine], activity: &[ActivityDays], request: &ReportRequest) -> Vec<Retention> {
+/// A subscription line with its product, for segmenting by plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanLine {
+    pub line: RevenueLine,
+    pub product: String,
+}
+
+/// How accounts are grouped into segments.
+#[derive(Debug, Clone, Copy)]
+pub enum SegmentBy<'a> {
+    /// A fixed value per account (an account column or imported attribute).
+    Attribute(&'a HashMap<i64, String>),
+    /// The account's plan in the period: the product of its largest line (by MRR, then
+    /// product name) active on the first day, or on the last day for an account
+    /// inactive on the first.
+    Plan(&'a [PlanLine]),
+}
+
+impl SegmentBy<'_> {
+    /// Each account's segment in `period`.
+    pub fn for_period(&self, period: Period) -> HashMap<i64, String> {
+        match self {
+            SegmentBy::Attribute(values) => (*values).clone(),
+            SegmentBy::Plan(lines) => {
+                let mut plans: HashMap<i64, (bool, Money, &str)> = HashMap::new();
+                for p in lines.iter() {
+                    let on_first = p.line.is_active_on(period.from);
+                    if !on_first && !p.line.is_active_on(period.to) {
+                        continue;
+                    }
+                    let candidate = (on_first, p.line.mrr, p.product.as_str());
+                    let best = plans.entry(p.line.account_id).or_insert(candidate);
+                    // Lines active on the first day win; then higher MRR; then the name.
+                    if (candidate.0, candidate.1, std::cmp::Reverse(candidate.2))
+                        > (best.0, best.1, std::cmp::Reverse(best.2))
+                    {
+                        *best = candidate;
+                    }
+                }
+                plans
+                    .into_iter()
+                    .map(|(account, (_, _, product))| (account, product.to_string()))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Account churn, MRR retention and (with a window) activity churn for each period, and
+/// per segment when asked.
+pub fn retention_report(
+    lines: &[RevenueLine],
+    activity: &[ActivityDays],
+    request: &ReportRequest,
+    segments: Option<SegmentBy<'_>>,
+) -> Vec<Retention> {
+    let series = if request.monthly {
+        Series::Monthly
+    } else {
+        Series::Single
+    };
     request
         .periods
         .iter()
         .map(|&period| {
-            let series = if request.monthly {
-                Series::Monthly
-            } else {
-                Series::Single
-            };
             let mut r = retention(lines, period, series);
             r.activity = request.activity_window.map(|w| activity_churn(activity, period, w));
+            r.segments = segments.map(|by| {
+                let values = by.for_period(period);
+                let mut groups: BTreeMap<Option<&String>, (Vec<RevenueLine>, Vec<ActivityDays>)> = BTreeMap::new();
+                for line in lines {
+                    groups.entry(values.get(&line.account_id)).or_default().0.push(*line);
+                }
+                for account in activity {
+                    groups
+                        .entry(values.get(&account.account_id))
+                        .or_default()
+                        .1
+                        .push(account.clone());
+                }
+                groups
+                    .into_iter()
+                    .map(|(segment, (lines, activity))| {
+                        let part = retention(&lines, period, series);
+                        SegmentRetention {
+                            segment: segment.cloned(),
+                            accounts: part.accounts,
+                            mrr: part.mrr,
+                            activity: request.activity_window.map(|w| activity_churn(&activity, period, w)),
+                        }
+                    })
+                    .collect()
+            });
             r
         })
         .collect()
@@ -156,8 +236,8 @@ pub struct AccountGrowth {
 /// What an MRR report breaks the totals down by.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Breakdown<'a> {
-    /// Each account's value of the attribute to group by.
-    pub segments: Option<&'a HashMap<i64, String>>,
+    /// How to group accounts into segments.
+    pub segments: Option<SegmentBy<'a>>,
     /// With the accounts' external ids: list every account's net growth.
     pub accounts: Option<&'a HashMap<i64, String>>,
 }
@@ -171,7 +251,8 @@ pub fn mrr_report(lines: &[RevenueLine], request: &ReportRequest, breakdown: Bre
         .iter()
         .map(|&period| {
             let accounts = account_movements(lines, period);
-            let segments = segments.map(|values| {
+            let segments = segments.map(|by| {
+                let values = by.for_period(period);
                 let mut by_segment: BTreeMap<Option<&String>, Vec<_>> = BTreeMap::new();
                 for a in &accounts {
                     by_segment.entry(values.get(&a.account_id)).or_default().push(*a);
@@ -241,6 +322,50 @@ mod tests {
     }
 
     #[test]
+    fn plans_and_retention_segments() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let plan = |account_id, start: &str, end: Option<&str>, mrr, product: &str| PlanLine {
+            line: RevenueLine {
+                account_id,
+                start_date: day(start),
+                end_date: end.map(day),
+                mrr: Money::from_units(mrr).unwrap(),
+                bill_period_months: 1,
+            },
+            product: product.to_string(),
+        };
+        let lines = vec![
+            plan(1, "2024-01-01", None, 100, "pro"),
+            plan(1, "2024-01-01", None, 20, "addon"),
+            plan(2, "2024-01-01", Some("2024-01-20"), 50, "basic"),
+            plan(3, "2024-01-15", None, 40, "pro"),
+            plan(4, "2023-01-01", Some("2023-06-01"), 40, "basic"),
+        ];
+        let period = Period {
+            from: day("2024-01-01"),
+            to: day("2024-02-01"),
+        };
+        let plans = SegmentBy::Plan(&lines).for_period(period);
+        assert_eq!(plans.len(), 3, "account 4 is inactive on both days");
+        assert_eq!(
+            (plans[&1].as_str(), plans[&2].as_str(), plans[&3].as_str()),
+            ("pro", "basic", "pro")
+        );
+
+        let revenue: Vec<RevenueLine> = lines.iter().map(|p| p.line).collect();
+        let request = ReportRequest::parse("2024-01-01", "2024-02-01", None, None).unwrap();
+        let report = retention_report(&revenue, &[], &request, Some(SegmentBy::Plan(&lines)));
+        let segments = report[0].segments.as_ref().unwrap();
+        let names: Vec<Option<&str>> = segments.iter().map(|s| s.segment.as_deref()).collect();
+        assert_eq!(names, [None, Some("basic"), Some("pro")]);
+        let churned: u64 = segments.iter().map(|s| s.accounts.churned).sum();
+        let start: Money = segments.iter().map(|s| s.mrr.start).sum();
+        assert_eq!(churned, report[0].accounts.churned);
+        assert_eq!(start, report[0].mrr.start);
+        assert_eq!(segments[1].accounts.churn_rate, Some(1.0));
+    }
+
+    #[test]
     fn segments_add_up_to_the_total() {
         let day = |s: &str| s.parse::<NaiveDate>().unwrap();
         let line = |account_id, start: &str, end: Option<&str>, mrr| RevenueLine {
@@ -262,7 +387,7 @@ mod tests {
             &lines,
             &request,
             Breakdown {
-                segments: Some(&segments),
+                segments: Some(SegmentBy::Attribute(&segments)),
                 accounts: Some(&ids),
             },
         );

@@ -204,6 +204,19 @@ pub struct Retention {
     pub mrr: MrrRetention,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivityChurn>,
+    /// The same figures per segment, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<SegmentRetention>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentRetention {
+    /// The attribute's value; `null` for accounts without one.
+    pub segment: Option<String>,
+    pub accounts: AccountChurn,
+    pub mrr: MrrRetention,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityChurn>,
 }
 
 /// Account churn and MRR retention from `period.from` to `period.to`.
@@ -274,6 +287,7 @@ pub fn retention(lines: &[RevenueLine], period: Period, series: Series) -> Reten
             monthly,
         },
         activity: None,
+        segments: None,
     }
 }
 

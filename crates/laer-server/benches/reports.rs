@@ -142,7 +142,7 @@ async fn laer_reports(store: &Store, from: NaiveDate, to: NaiveDate, window: u32
         Some(&window.to_string()),
     )
     .expect("request");
-    let retention = laer_server::reports::retention(store, &request)
+    let retention = laer_server::reports::retention(store, &request, None)
         .await
         .expect("retention");
     let mrr = laer_server::reports::mrr(store, &request, None, false)

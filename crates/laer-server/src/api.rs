@@ -144,14 +144,15 @@ fn report_request(params: &HashMap<String, String>) -> Result<ReportRequest, Api
     .map_err(|e| ApiError::bad_request(e.to_string(), Value::Null))
 }
 
-/// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS]`
+/// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS][&by=ATTRIBUTE]`
 async fn retention_report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    only_parameters(&params, &["from", "to", "every", "activity_window"])?;
+    only_parameters(&params, &["from", "to", "every", "activity_window", "by"])?;
     let request = report_request(&params)?;
-    Ok(Json(crate::reports::retention(&state.store, &request).await?))
+    let by = params.get("by").map(String::as_str);
+    Ok(Json(crate::reports::retention(&state.store, &request, by).await?))
 }
 
 /// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`

@@ -1,6 +1,10 @@
 //! Reports as both the CLI and the API serve them: load from the store, compute in the core.
 
-use laer_core::reports::{Breakdown, MrrPeriod, ReportRequest, RequestError, mrr_report, retention_report};
+use std::collections::HashMap;
+
+use laer_core::reports::{
+    Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_report, retention_report,
+};
 use laer_core::retention::Retention;
 use laer_store::{Store, StoreError};
 use serde_json::{Value, json};
@@ -13,14 +17,44 @@ pub enum ReportError {
     Store(#[from] StoreError),
 }
 
-/// The retention report: one object for a single period, `{"periods": [...]}` monthly.
-pub async fn retention(store: &Store, request: &ReportRequest) -> Result<Value, ReportError> {
+/// Loaded segment values: an account attribute, or the plans derived from subscriptions.
+enum Segments {
+    Attribute(HashMap<i64, String>),
+    Plan(Vec<PlanLine>),
+}
+
+impl Segments {
+    /// `by` names an account column or imported attribute; `plan`, unless accounts
+    /// carry an attribute of that name, is each account's plan in each period.
+    async fn load(store: &Store, by: Option<&str>) -> Result<Option<Segments>, ReportError> {
+        let Some(attribute) = by else { return Ok(None) };
+        if let Some(values) = store.account_attribute(attribute).await? {
+            return Ok(Some(Segments::Attribute(values)));
+        }
+        if attribute == "plan" {
+            return Ok(Some(Segments::Plan(store.plan_lines().await?)));
+        }
+        Err(RequestError::UnknownAttribute(attribute.to_string()).into())
+    }
+
+    fn by(&self) -> SegmentBy<'_> {
+        match self {
+            Segments::Attribute(values) => SegmentBy::Attribute(values),
+            Segments::Plan(lines) => SegmentBy::Plan(lines),
+        }
+    }
+}
+
+/// The retention report: one object for a single period, `{"periods": [...]}` monthly;
+/// with `by`, each period's figures per segment too.
+pub async fn retention(store: &Store, request: &ReportRequest, by: Option<&str>) -> Result<Value, ReportError> {
+    let segments = Segments::load(store, by).await?;
     let lines = store.revenue_lines().await?;
     let activity = match request.activity_window {
         Some(_) => store.activity_days().await?,
         None => Vec::new(),
     };
-    let periods: Vec<Retention> = retention_report(&lines, &activity, request);
+    let periods: Vec<Retention> = retention_report(&lines, &activity, request, segments.as_ref().map(Segments::by));
     Ok(match (request.monthly, periods.as_slice()) {
         (false, [single]) => json!(single),
         _ => json!({ "periods": periods }),
@@ -35,15 +69,7 @@ pub async fn mrr(
     by: Option<&str>,
     accounts: bool,
 ) -> Result<Value, ReportError> {
-    let segments = match by {
-        Some(attribute) => Some(
-            store
-                .account_attribute(attribute)
-                .await?
-                .ok_or_else(|| RequestError::UnknownAttribute(attribute.to_string()))?,
-        ),
-        None => None,
-    };
+    let segments = Segments::load(store, by).await?;
     let external_ids = if accounts {
         Some(store.account_external_ids().await?)
     } else {
@@ -51,7 +77,7 @@ pub async fn mrr(
     };
     let lines = store.revenue_lines().await?;
     let breakdown = Breakdown {
-        segments: segments.as_ref(),
+        segments: segments.as_ref().map(Segments::by),
         accounts: external_ids.as_ref(),
     };
     let periods: Vec<MrrPeriod> = mrr_report(&lines, request, breakdown);

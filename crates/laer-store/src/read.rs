@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::model::{Account, EntityCounts, NewAccount, NewSubscription, Subscription};
+use laer_core::reports::PlanLine;
 use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
 use serde::Serialize;
 
@@ -277,6 +278,29 @@ impl Store {
                     end_date,
                     mrr: Money::from_ten_thousandths(mrr),
                     bill_period_months,
+                },
+            )
+            .collect())
+    }
+
+    /// Every subscription line with its product, sorted by account.
+    pub async fn plan_lines(&self) -> Result<Vec<PlanLine>, StoreError> {
+        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, product FROM subscriptions \
+                   ORDER BY account_id, start_date";
+        let rows: Vec<(i64, NaiveDate, Option<NaiveDate>, i64, i32, String)> =
+            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account_id, start_date, end_date, mrr, bill_period_months, product)| PlanLine {
+                    line: RevenueLine {
+                        account_id,
+                        start_date,
+                        end_date,
+                        mrr: Money::from_ten_thousandths(mrr),
+                        bill_period_months,
+                    },
+                    product,
                 },
             )
             .collect())

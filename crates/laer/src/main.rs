@@ -72,6 +72,10 @@ struct RetentionArgs {
     /// none in the DAYS before the last.
     #[arg(long, value_name = "DAYS")]
     activity_window: Option<String>,
+    /// Also give the figures per value of an account attribute (segment, channel,
+    /// country, an imported attribute, or `plan`: the account's plan in the period).
+    #[arg(long, value_name = "ATTRIBUTE")]
+    by: Option<String>,
 }
 
 #[derive(Args)]
@@ -79,7 +83,7 @@ struct MrrArgs {
     #[command(flatten)]
     period: PeriodArgs,
     /// Also break the movements down by an account attribute (segment, channel,
-    /// country, or any imported attribute).
+    /// country, an imported attribute, or `plan`: the account's plan in the period).
     #[arg(long, value_name = "ATTRIBUTE")]
     by: Option<String>,
     /// Also list every account's net growth (MRR on the last day over the first).
@@ -297,7 +301,7 @@ async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
             let request = request(&args.period, args.activity_window.as_deref())?;
             (
                 args.period.json,
-                laer_server::reports::retention(store, &request).await?,
+                laer_server::reports::retention(store, &request, args.by.as_deref()).await?,
             )
         }
         ReportCommand::Mrr(args) => {

@@ -28,20 +28,29 @@ pub fn retention(report: &Value) -> String {
     let activity = periods(report).iter().any(|p| p.get("activity").is_some());
     let _ = write!(
         out,
-        "{:<10} {:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14} {:>8} {:>8}",
-        "from", "to", "start", "end", "churned", "churn", "annual", "start MRR", "retained MRR", "NRR", "MRR churn"
+        "{:<10} {:<10} {:<14} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>8} {:>9}",
+        "from",
+        "to",
+        "segment",
+        "start",
+        "end",
+        "churned",
+        "churn",
+        "annual",
+        "start MRR",
+        "retained",
+        "NRR",
+        "MRR churn"
     );
     if activity {
-        let _ = write!(out, " {:>9} {:>9}", "active", "act.churn");
+        let _ = write!(out, " {:>7} {:>9}", "active", "act.churn");
     }
     out.push('\n');
-    for p in periods(report) {
+    let row = |out: &mut String, p: &Value, from: &str, to: &str, segment: &str| {
         let (a, m) = (&p["accounts"], &p["mrr"]);
         let _ = write!(
             out,
-            "{:<10} {:<10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>14} {:>14} {:>8} {:>8}",
-            p["from"].as_str().unwrap_or(""),
-            p["to"].as_str().unwrap_or(""),
+            "{from:<10} {to:<10} {segment:<14} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>8} {:>9}",
             number(&a["start"]),
             number(&a["end"]),
             number(&a["churned"]),
@@ -53,9 +62,16 @@ pub fn retention(report: &Value) -> String {
             rate(&m["churn_rate"]),
         );
         if let Some(act) = p.get("activity") {
-            let _ = write!(out, " {:>9} {:>9}", number(&act["start"]), rate(&act["churn_rate"]));
+            let _ = write!(out, " {:>7} {:>9}", number(&act["start"]), rate(&act["churn_rate"]));
         }
         out.push('\n');
+    };
+    for p in periods(report) {
+        let (from, to) = (p["from"].as_str().unwrap_or(""), p["to"].as_str().unwrap_or(""));
+        row(&mut out, p, from, to, "all");
+        for s in p.get("segments").and_then(Value::as_array).into_iter().flatten() {
+            row(&mut out, s, "", "", s["segment"].as_str().unwrap_or("(none)"));
+        }
     }
     out
 }
