@@ -3,7 +3,7 @@
 //! Ids named `*_id: i64` are laer's own ids; `external_id` is the id the record
 //! has in the system it came from, kept so that re-imports update instead of duplicate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
@@ -73,7 +73,7 @@ impl NewSubscription {
     /// Whether the line is active on `day`: it has started and has not yet ended
     /// (the reference definition of *Fighting Churn With Data*, listing 2.1).
     pub fn is_active_on(&self, day: NaiveDate) -> bool {
-        self.start_date <= day && self.end_date.is_none_or(|end| end > day)
+        crate::retention::is_active(self.start_date, self.end_date, day)
     }
 }
 
@@ -93,6 +93,16 @@ pub fn mrr_on<'a>(lines: impl IntoIterator<Item = &'a NewSubscription>, day: Nai
 pub struct NewEventType {
     pub external_id: String,
     pub name: String,
+}
+
+/// Widens each account's (first, last) instant, in microseconds, to cover `events`.
+pub fn extend_event_spans<'a>(spans: &mut HashMap<i64, (i64, i64)>, events: impl IntoIterator<Item = &'a NewEvent>) {
+    for e in events {
+        let t = e.occurred_at.timestamp_micros();
+        let span = spans.entry(e.account_id).or_insert((t, t));
+        span.0 = span.0.min(t);
+        span.1 = span.1.max(t);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,12 @@ pub fn date_of_day_number(days: i64) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::TimeDelta::try_days(days)?)
 }
 
+/// Whether a subscription line from `start` to `end` (the first day it no longer runs;
+/// `None` while it runs) is active on `day`: the reference definition (listing 2.1).
+pub fn is_active(start: NaiveDate, end: Option<NaiveDate>, day: NaiveDate) -> bool {
+    start <= day && end.is_none_or(|end| end > day)
+}
+
 /// The part of a subscription line the metrics need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevenueLine {
@@ -47,7 +53,7 @@ pub struct RevenueLine {
 
 impl RevenueLine {
     pub fn is_active_on(&self, day: NaiveDate) -> bool {
-        self.start_date <= day && self.end_date.is_none_or(|end| end > day)
+        is_active(self.start_date, self.end_date, day)
     }
 
     /// Whether the line was active on some day before `day`.

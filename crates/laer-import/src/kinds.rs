@@ -525,12 +525,7 @@ impl Records {
     /// Widens each account's (first, last) event instant to cover this batch's events.
     pub(crate) fn extend_event_spans(&self, spans: &mut HashMap<i64, (i64, i64)>) {
         if let Records::Events(events) = self {
-            for (e, _) in events {
-                let t = e.occurred_at.timestamp_micros();
-                let span = spans.entry(e.account_id).or_insert((t, t));
-                span.0 = span.0.min(t);
-                span.1 = span.1.max(t);
-            }
+            laer_core::model::extend_event_spans(spans, events.iter().map(|(e, _)| e));
         }
     }
 

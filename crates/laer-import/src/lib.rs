@@ -237,12 +237,13 @@ async fn import_into(
                 reject_row(e, options, &mut errors, &mut error_count)?;
                 continue;
             }
-            // Once a file is known to be rejected, keep validating but stop writing.
-            if batch.is_full()
-                && (error_count == 0 || options.skip_invalid)
-                && batches.send(batch.take()).await.is_err()
-            {
-                break; // the writer failed; its error is reported below
+            if batch.is_full() {
+                let full = batch.take();
+                // Once a file is known to be rejected, keep validating but stop writing
+                // (and drop what was parsed, so that memory stays bounded).
+                if (error_count == 0 || options.skip_invalid) && batches.send(full).await.is_err() {
+                    break; // the writer failed; its error is reported below
+                }
             }
         }
         Ok(())

@@ -666,12 +666,7 @@ async fn overlaps_stored_events(
     rows: &[&NewEvent],
 ) -> Result<bool, StoreError> {
     let mut spans: HashMap<i64, (i64, i64)> = HashMap::new();
-    for e in rows {
-        let t = e.occurred_at.timestamp_micros();
-        let span = spans.entry(e.account_id).or_insert((t, t));
-        span.0 = span.0.min(t);
-        span.1 = span.1.max(t);
-    }
+    laer_core::model::extend_event_spans(&mut spans, rows.iter().copied());
     let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) = spans.into_iter().unzip();
     // Rows this transaction wrote are not in the planner's statistics, so it would scan
     // the whole table; the primary key answers each span with one index probe.
