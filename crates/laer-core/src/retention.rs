@@ -98,7 +98,8 @@ pub enum Series {
     /// Rates scaled by the period's length in days; every MRR decrease is downsell.
     Single,
     /// One-month periods: annual rates are `1 - (1 - r)^12`; a decrease that comes with
-    /// a longer average billing period is *extension*, not downsell.
+    /// a longer average billing period is *extension*, not downsell. The monthly churn
+    /// rate, which the series listings lack, stays as listing 2.5 scales it.
     Monthly,
 }
 
@@ -150,7 +151,7 @@ pub struct AccountChurn {
     pub retention_rate: Option<f64>,
     /// Single period: `1 - (1 - churn_rate)^(365 / days)`; monthly: `1 - (1 - churn_rate)^12`.
     pub annual_churn_rate: Option<f64>,
-    /// Single period: `1 - (1 - churn_rate)^((365 / 12) / days)`; monthly: the churn rate.
+    /// `1 - (1 - churn_rate)^((365 / 12) / days)` (listing 2.5; the series listings have none).
     pub monthly_churn_rate: Option<f64>,
 }
 
@@ -257,7 +258,7 @@ pub fn retention(lines: &[RevenueLine], period: Period, series: Series) -> Reten
     let yearly = |rate: Option<f64>| rate.map(|r| 1.0 - (1.0 - r).powi(12));
     let (annual_churn_rate, monthly_churn_rate) = match series {
         Series::Single => (by_days(365.0), by_days(365.0 / 12.0)),
-        Series::Monthly => (yearly(churn_rate), churn_rate),
+        Series::Monthly => (yearly(churn_rate), by_days(365.0 / 12.0)),
     };
     let net_retention_rate = ratio(retained.to_f64(), start_mrr.to_f64());
     let mrr_churn_rate = ratio((churned_mrr + downsell).to_f64(), start_mrr.to_f64());

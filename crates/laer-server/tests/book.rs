@@ -299,6 +299,19 @@ async fn monthly_series(store: &Store, pool: &PgPool, dir: &Path) {
                     "{ctx}: the book lists every month with churn"
                 );
             }
+            // The series listings have no monthly rate; listing 2.5 defines it for the month.
+            let month_params = vec![
+                ("%from_yyyy-mm-dd", period["from"].as_str().unwrap().to_string()),
+                ("%to_yyyy-mm-dd", period["to"].as_str().unwrap().to_string()),
+            ];
+            if period["accounts"]["start"].as_u64() > Some(0) {
+                let scaled = &listing(pool, dir, "listing_2_5_churn_rate_scaled.sql", &month_params).await[0];
+                close(
+                    &ctx,
+                    &period["accounts"]["monthly_churn_rate"],
+                    &scaled["monthly_churn"],
+                );
+            }
             if let Some(book) = find(&mrr, &period["from"]) {
                 let m = &period["mrr"];
                 close(&ctx, &m["start"], &book["start_mrr"]);
