@@ -7,5 +7,6 @@ pub mod money;
 pub mod parse;
 pub mod reports;
 pub mod retention;
+pub mod segment;
 
 pub use money::Money;

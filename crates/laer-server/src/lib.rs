@@ -2,6 +2,7 @@
 
 mod api;
 mod error;
+mod ingest;
 pub mod reports;
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(store: Store) -> Router {
-    api::routes().with_state(AppState { store })
+    api::routes().merge(ingest::routes()).with_state(AppState { store })
 }
 
 /// A bound, not yet running server: bind first to learn the port (port 0 picks a free one).

@@ -5,6 +5,7 @@
 //! built in one place ([`sql`]) and each backend module supplies the binding.
 
 mod error;
+mod ingest;
 mod postgres;
 mod read;
 mod sql;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
+pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use read::AccountPage;
 pub use write::{IdLookup, WriteCount, WriteTx};
 

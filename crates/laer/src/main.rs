@@ -35,9 +35,32 @@ enum Command {
     Import(ImportArgs),
     /// Show how many records of each kind the database holds.
     Status(StatusArgs),
+    /// Write keys for the Segment-compatible tracking API (docs/ingest.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Revenue and retention reports (definitions: docs/metrics.md).
     #[command(subcommand)]
     Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a write key; the key is shown once.
+    Create {
+        /// What the key is for, e.g. the sending service.
+        #[arg(long)]
+        name: String,
+        /// Print `{"write_key": "...", "id": ...}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List write keys (their first characters, never the keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a write key by its id; calls with it then get 401.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +187,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => import(&store, args).await,
         Command::Status(args) => status(&store, args).await,
         Command::Report(report) => run_report(&store, report).await,
+        Command::Keys(keys) => run_keys(&store, keys).await,
     };
     store.close().await;
     result
@@ -287,6 +311,40 @@ fn print_reports(reports: &[ImportReport], json: bool) -> Result<()> {
             "{:<20} {:>10} rows  {:>10} written  {:>10} unchanged  {:>6} rejected  {}",
             r.kind, r.rows, r.written, r.unchanged, r.rejected, r.file
         );
+    }
+    Ok(())
+}
+
+async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create { name, json } => {
+            let (key, secret) = store.create_write_key(&name).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"write_key": secret, "id": key.id, "name": key.name})
+                );
+            } else {
+                println!("write key {} ({}): {secret}", key.id, key.name);
+            }
+        }
+        KeysCommand::List { json } => {
+            let keys = store.write_keys().await?;
+            if json {
+                println!("{}", serde_json::to_string(&keys)?);
+            } else {
+                for k in keys {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{:>4}  {:<14} {:<8} {}", k.id, format!("{}…", k.prefix), state, k.name);
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !store.revoke_write_key(id).await? {
+                bail!("no write key with id {id}");
+            }
+            println!("write key {id} revoked");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,417 @@
+//! Calls of the Segment HTTP Tracking API (track, identify, group, page, screen, alias,
+//! batch): validation, and what each call means for laer. Pure: the server supplies the
+//! time of receipt and a fresh message id for calls without one.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// Largest single call, and largest batch, in bytes (Segment's limits).
+pub const MAX_CALL_BYTES: usize = 32 * 1024;
+pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Track,
+    Identify,
+    Group,
+    Page,
+    Screen,
+    Alias,
+}
+
+impl CallKind {
+    pub fn parse(text: &str) -> Option<CallKind> {
+        Some(match text {
+            "track" => CallKind::Track,
+            "identify" => CallKind::Identify,
+            "group" => CallKind::Group,
+            "page" => CallKind::Page,
+            "screen" => CallKind::Screen,
+            "alias" => CallKind::Alias,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Track => "track",
+            CallKind::Identify => "identify",
+            CallKind::Group => "group",
+            CallKind::Page => "page",
+            CallKind::Screen => "screen",
+            CallKind::Alias => "alias",
+        }
+    }
+
+    /// Whether the call records product usage.
+    pub fn is_usage(self) -> bool {
+        matches!(self, CallKind::Track | CallKind::Page | CallKind::Screen)
+    }
+}
+
+/// A problem with one call; `index` is its position within a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", index.map(|i| format!("batch[{i}]: ")).unwrap_or_default())]
+pub struct CallError {
+    pub index: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl CallError {
+    fn field(field: &str, message: impl Into<String>) -> CallError {
+        CallError {
+            index: None,
+            field: Some(field.to_string()),
+            message: format!("{field} {}", message.into()),
+        }
+    }
+}
+
+/// A validated call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub kind: CallKind,
+    pub message_id: String,
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// The account's external id: a group call's `groupId`, or `context.groupId`.
+    pub group_id: Option<String>,
+    /// The usage event's name: a track call's `event`; `page`/`screen` with the name.
+    pub event: Option<String>,
+    /// When the call happened, corrected for the client's clock skew.
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    /// `properties` (track, page, screen) or `traits` (identify, group).
+    pub attributes: Map<String, Value>,
+    /// An alias call's `previousId`.
+    pub previous_id: Option<String>,
+    /// The call as received, with `messageId` and `receivedAt` filled in.
+    pub payload: Value,
+}
+
+impl Call {
+    /// The identity laer keys a user by: `userId`, else `anon:` + `anonymousId`.
+    pub fn user_key(&self) -> String {
+        match (&self.user_id, &self.anonymous_id) {
+            (Some(user), _) => user.clone(),
+            (None, Some(anonymous)) => format!("anon:{anonymous}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// A numeric value of a usage event: `properties.value`, else `revenue`.
+    pub fn value(&self) -> Option<f64> {
+        ["value", "revenue"]
+            .iter()
+            .find_map(|k| self.attributes.get(*k).and_then(Value::as_f64))
+    }
+}
+
+/// Text of an id field: strings as they are, numbers written out (clients send both).
+fn id_field(object: &Map<String, Value>, field: &str) -> Result<Option<String>, CallError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(CallError::field(field, "must be a string")),
+    }
+}
+
+fn time_field(object: &Map<String, Value>, field: &str) -> Result<Option<DateTime<Utc>>, CallError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| CallError::field(field, format!("must be an ISO 8601 timestamp, found {s:?}"))),
+        Some(_) => Err(CallError::field(field, "must be an ISO 8601 timestamp string")),
+    }
+}
+
+fn object_field(object: &Map<String, Value>, field: &str) -> Result<Map<String, Value>, CallError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map.clone()),
+        Some(_) => Err(CallError::field(field, "must be an object")),
+    }
+}
+
+fn text_field(object: &Map<String, Value>, field: &str) -> Result<Option<String>, CallError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(CallError::field(field, "must be a string")),
+    }
+}
+
+/// What surrounds a call: its endpoint (or `None` inside a batch, where `type` says),
+/// the batch's `sentAt` and `context`, the time of receipt, and a message id to use
+/// when the call has none.
+pub struct Envelope<'a> {
+    pub endpoint: Option<CallKind>,
+    pub batch_sent_at: Option<DateTime<Utc>>,
+    pub batch_context: Option<&'a Map<String, Value>>,
+    pub received_at: DateTime<Utc>,
+    pub fresh_message_id: &'a dyn Fn() -> String,
+}
+
+/// Validates one call. The event time follows the spec: the call's `timestamp` (or
+/// `originalTimestamp`), corrected by the client's clock skew `receivedAt - sentAt` when
+/// the call or its batch says when it was sent; without a time, the time of receipt.
+pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallError> {
+    let Value::Object(object) = value else {
+        return Err(CallError {
+            index: None,
+            field: None,
+            message: "a call must be a JSON object".into(),
+        });
+    };
+    let kind = match (envelope.endpoint, text_field(object, "type")?) {
+        (Some(kind), None) => kind,
+        (Some(kind), Some(t)) if t == kind.as_str() => kind,
+        (Some(kind), Some(t)) => {
+            return Err(CallError::field(
+                "type",
+                format!("is {t:?} but the endpoint is /v1/{}", kind.as_str()),
+            ));
+        }
+        (None, Some(t)) => CallKind::parse(&t).ok_or_else(|| {
+            CallError::field(
+                "type",
+                format!("must be track, identify, group, page, screen or alias, found {t:?}"),
+            )
+        })?,
+        (None, None) => return Err(CallError::field("type", "is required in a batch")),
+    };
+    let user_id = id_field(object, "userId")?;
+    let anonymous_id = id_field(object, "anonymousId")?;
+    if user_id.is_none() && anonymous_id.is_none() {
+        return Err(CallError::field("userId", "or anonymousId is required"));
+    }
+    let mut context = envelope.batch_context.cloned().unwrap_or_default();
+    context.extend(object_field(object, "context")?);
+    let group_id = match kind {
+        CallKind::Group => Some(
+            id_field(object, "groupId")?.ok_or_else(|| CallError::field("groupId", "is required in a group call"))?,
+        ),
+        _ => id_field(&context, "groupId")?,
+    };
+    let name = text_field(object, "name")?;
+    let event = match kind {
+        CallKind::Track => {
+            let event = text_field(object, "event")?.filter(|e| !e.trim().is_empty());
+            Some(event.ok_or_else(|| CallError::field("event", "is required in a track call"))?)
+        }
+        CallKind::Page | CallKind::Screen => Some(
+            name.as_ref()
+                .map_or_else(|| kind.as_str().to_string(), |n| format!("{}:{n}", kind.as_str())),
+        ),
+        _ => None,
+    };
+    let attributes = match kind {
+        CallKind::Identify | CallKind::Group => object_field(object, "traits")?,
+        _ => object_field(object, "properties")?,
+    };
+    let previous_id = match kind {
+        CallKind::Alias => Some(
+            id_field(object, "previousId")?
+                .ok_or_else(|| CallError::field("previousId", "is required in an alias call"))?,
+        ),
+        _ => None,
+    };
+    let message_id = match id_field(object, "messageId")? {
+        Some(id) => id,
+        None => (envelope.fresh_message_id)(),
+    };
+    let original = match time_field(object, "timestamp")? {
+        Some(t) => Some(t),
+        None => time_field(object, "originalTimestamp")?,
+    };
+    let sent_at = time_field(object, "sentAt")?.or(envelope.batch_sent_at);
+    let timestamp = match (original, sent_at) {
+        (Some(original), Some(sent)) => {
+            let skew = envelope.received_at - sent;
+            original.checked_add_signed(skew).unwrap_or(original)
+        }
+        (Some(original), None) => original,
+        (None, _) => envelope.received_at,
+    };
+    let mut payload = object.clone();
+    payload.insert("type".into(), Value::String(kind.as_str().into()));
+    payload.insert("messageId".into(), Value::String(message_id.clone()));
+    payload.insert("receivedAt".into(), Value::String(envelope.received_at.to_rfc3339()));
+    if !context.is_empty() {
+        payload.insert("context".into(), Value::Object(context));
+    }
+    Ok(Call {
+        kind,
+        message_id,
+        user_id,
+        anonymous_id,
+        group_id,
+        event,
+        timestamp,
+        received_at: envelope.received_at,
+        attributes,
+        previous_id,
+        payload: Value::Object(payload),
+    })
+}
+
+/// Validates a batch body (`{"batch": [...], "sentAt": ..., "context": ...}`); the first
+/// invalid call rejects the whole batch, naming its index.
+pub fn parse_batch(body: &Value, envelope: &Envelope<'_>) -> Result<Vec<Call>, CallError> {
+    let Value::Object(object) = body else {
+        return Err(CallError {
+            index: None,
+            field: None,
+            message: "the body must be a JSON object".into(),
+        });
+    };
+    let Some(Value::Array(calls)) = object.get("batch") else {
+        return Err(CallError::field("batch", "must be an array of calls"));
+    };
+    let context = object_field(object, "context")?;
+    let envelope = Envelope {
+        endpoint: None,
+        batch_sent_at: time_field(object, "sentAt")?,
+        batch_context: Some(&context),
+        received_at: envelope.received_at,
+        fresh_message_id: envelope.fresh_message_id,
+    };
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let size = serde_json::to_vec(call).map(|v| v.len()).unwrap_or(0);
+            if size > MAX_CALL_BYTES {
+                return Err(CallError {
+                    index: Some(i),
+                    field: None,
+                    message: format!("call is {size} bytes; the limit is {MAX_CALL_BYTES}"),
+                });
+            }
+            parse_call(call, &envelope).map_err(|e| CallError { index: Some(i), ..e })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn envelope(endpoint: Option<CallKind>) -> Envelope<'static> {
+        Envelope {
+            endpoint,
+            batch_sent_at: None,
+            batch_context: None,
+            received_at: at("2024-05-01T12:00:10Z"),
+            fresh_message_id: &|| "generated".to_string(),
+        }
+    }
+
+    #[test]
+    fn a_track_call_with_clock_skew() {
+        let call = parse_call(
+            &json!({"userId": "u1", "event": "Report Viewed", "properties": {"value": 3},
+                    "timestamp": "2024-05-01T11:00:00Z", "sentAt": "2024-05-01T11:00:05Z",
+                    "context": {"groupId": "acme"}, "messageId": "m-1"}),
+            &envelope(Some(CallKind::Track)),
+        )
+        .unwrap();
+        assert_eq!(call.event.as_deref(), Some("Report Viewed"));
+        assert_eq!(call.group_id.as_deref(), Some("acme"));
+        assert_eq!(call.message_id, "m-1");
+        assert_eq!(call.value(), Some(3.0));
+        // The client's clock is 65 minutes behind: 11:00:00 happened at 12:00:05.
+        assert_eq!(call.timestamp, at("2024-05-01T12:00:05Z"));
+    }
+
+    #[test]
+    fn defaults_and_generated_ids() {
+        let call = parse_call(
+            &json!({"anonymousId": 42, "name": "Pricing"}),
+            &envelope(Some(CallKind::Page)),
+        )
+        .unwrap();
+        assert_eq!(call.message_id, "generated");
+        assert_eq!(call.user_key(), "anon:42");
+        assert_eq!(call.event.as_deref(), Some("page:Pricing"));
+        assert_eq!(call.timestamp, call.received_at);
+        assert_eq!(call.payload["messageId"], "generated");
+        let without_sent_at = parse_call(
+            &json!({"userId": "u", "timestamp": "2024-01-01T00:00:00Z", "traits": {}}),
+            &envelope(Some(CallKind::Identify)),
+        )
+        .unwrap();
+        assert_eq!(without_sent_at.timestamp, at("2024-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn bad_calls_are_named() {
+        let track = envelope(Some(CallKind::Track));
+        let err = |v: Value, e: &Envelope| parse_call(&v, e).unwrap_err().to_string();
+        assert_eq!(err(json!({"event": "x"}), &track), "userId or anonymousId is required");
+        assert_eq!(err(json!({"userId": "u"}), &track), "event is required in a track call");
+        assert_eq!(
+            err(json!({"userId": "u", "event": "x", "properties": [1]}), &track),
+            "properties must be an object"
+        );
+        assert_eq!(
+            err(json!({"userId": ["u"], "event": "x"}), &track),
+            "userId must be a string"
+        );
+        assert!(err(json!({"userId": "u", "event": "x", "timestamp": "yesterday"}), &track).contains("ISO 8601"));
+        assert_eq!(
+            err(json!({"userId": "u", "type": "identify"}), &track),
+            "type is \"identify\" but the endpoint is /v1/track"
+        );
+        assert_eq!(
+            err(json!({"userId": "u"}), &envelope(Some(CallKind::Group))),
+            "groupId is required in a group call"
+        );
+        assert_eq!(err(json!("x"), &track), "a call must be a JSON object");
+    }
+
+    #[test]
+    fn batches_name_the_bad_index() {
+        let body = json!({"batch": [
+            {"type": "track", "userId": "u", "event": "a"},
+            {"type": "track", "userId": "u"},
+        ]});
+        let e = parse_batch(&body, &envelope(None)).unwrap_err();
+        assert_eq!(e.index, Some(1));
+        assert_eq!(e.to_string(), "batch[1]: event is required in a track call");
+        let unknown = parse_batch(&json!({"batch": [{"type": "boom", "userId": "u"}]}), &envelope(None)).unwrap_err();
+        assert!(
+            unknown.to_string().starts_with("batch[0]: type must be track"),
+            "{unknown}"
+        );
+        assert_eq!(
+            parse_batch(&json!({"batch": {}}), &envelope(None))
+                .unwrap_err()
+                .to_string(),
+            "batch must be an array of calls"
+        );
+        let ok = parse_batch(
+            &json!({"batch": [{"type": "identify", "userId": "u", "traits": {"email": "a@b"}}],
+                    "context": {"groupId": "acme"}, "sentAt": "2024-05-01T12:00:10Z"}),
+            &envelope(None),
+        )
+        .unwrap();
+        assert_eq!(ok[0].group_id.as_deref(), Some("acme"));
+        let big = "x".repeat(MAX_CALL_BYTES);
+        let e = parse_batch(
+            &json!({"batch": [{"type": "track", "userId": "u", "event": big}]}),
+            &envelope(None),
+        )
+        .unwrap_err();
+        assert_eq!(e.index, Some(0));
+    }
+}

@@ -1,0 +1,229 @@
+//! The Segment-compatible tracking API over real HTTP, on each backend.
+
+use base64::Engine;
+use laer_server::Server;
+use laer_store::Store;
+use serde_json::{Value, json};
+
+async fn spawn(store: &Store) -> String {
+    let server = Server::bind("127.0.0.1:0", store.clone()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    format!("http://{addr}")
+}
+
+struct Client {
+    base: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn new(store: &Store) -> Client {
+        let (_, key) = store.create_write_key("test").await.unwrap();
+        Client {
+            base: spawn(store).await,
+            key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Posts as the official clients do: the write key as the Basic user name.
+    async fn post(&self, call: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(call, body.to_string(), Some(&self.key)).await
+    }
+
+    async fn post_raw(&self, call: &str, body: String, key: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/{call}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = key {
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+            request = request.header("authorization", format!("Basic {basic}"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn keys_authenticate_calls(store: &Store) {
+    let client = Client::new(store).await;
+    let track = json!({"userId": "u1", "event": "Login"});
+    assert_eq!(client.post("track", &track).await.0, 200);
+    let (status, body) = client.post_raw("track", track.to_string(), Some("lk_unknown")).await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap().contains("write key")),
+        (401, true)
+    );
+    assert_eq!(client.post_raw("track", track.to_string(), None).await.0, 401);
+    // The key in the body works too.
+    let with_key = json!({"userId": "u1", "event": "Login", "writeKey": client.key});
+    assert_eq!(client.post_raw("track", with_key.to_string(), None).await.0, 200);
+    let keys = store.write_keys().await.unwrap();
+    assert!(store.revoke_write_key(keys[0].id).await.unwrap());
+    assert_eq!(client.post("track", &track).await.0, 401);
+}
+
+async fn users_and_events_reach_their_accounts(store: &Store) {
+    let client = Client::new(store).await;
+    let ok = |r: (u16, Value)| assert_eq!(r.0, 200, "{}", r.1);
+    // Before the user is linked to an account: kept, not yet attributed.
+    ok(client
+        .post(
+            "identify",
+            &json!({"userId": "u1", "traits": {"email": "kim@acme.example", "department": "finance"}}),
+        )
+        .await);
+    ok(client
+        .post(
+            "track",
+            &json!({"userId": "u1", "event": "Report Viewed", "properties": {"value": 2}, "messageId": "m1"}),
+        )
+        .await);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.accounts, counts.product_users), (0, 0, 0));
+    // The group call links the user: the account is created with its traits, the user
+    // becomes a product user, the earlier event is attributed.
+    ok(client
+        .post(
+            "group",
+            &json!({"userId": "u1", "groupId": "acme", "traits": {"name": "Acme", "industry": "retail"}}),
+        )
+        .await);
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    assert_eq!(acme.fields.name.as_deref(), Some("Acme"));
+    assert_eq!(
+        acme.fields.attributes.get("industry").map(String::as_str),
+        Some("retail")
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.accounts, counts.product_users), (1, 1, 1));
+    // Later events of a linked user go straight to the account; context.groupId links too.
+    ok(client.post("page", &json!({"userId": "u1", "name": "Pricing"})).await);
+    ok(client
+        .post(
+            "track",
+            &json!({"anonymousId": "a9", "event": "Export", "context": {"groupId": "globex"}}),
+        )
+        .await);
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.events, counts.accounts), (3, 2));
+    // A repeated messageId changes nothing.
+    ok(client
+        .post(
+            "track",
+            &json!({"userId": "u1", "event": "Report Viewed", "messageId": "m1"}),
+        )
+        .await);
+    assert_eq!(store.counts().await.unwrap().events, 3);
+    // The daily activity rollup follows the ingested events.
+    let today = chrono::Utc::now().date_naive();
+    let request = laer_core::reports::ReportRequest::parse(
+        &(today + chrono::Days::new(1)).to_string(),
+        &(today + chrono::Days::new(2)).to_string(),
+        None,
+        Some("1"),
+    )
+    .unwrap();
+    let report = laer_server::reports::retention(store, &request, None).await.unwrap();
+    assert_eq!(
+        report["activity"]["start"], 2,
+        "both accounts were active today: {report}"
+    );
+}
+
+async fn batches_are_all_or_nothing(store: &Store) {
+    let client = Client::new(store).await;
+    let good = json!({"batch": [
+        {"type": "group", "userId": "u1", "groupId": "acme"},
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "b1"},
+        {"type": "track", "userId": "u1", "event": "B", "messageId": "b2", "timestamp": "2024-01-01T00:00:00Z"},
+    ], "sentAt": "2024-01-01T00:00:01Z"});
+    assert_eq!(client.post("batch", &good).await.0, 200);
+    assert_eq!(store.counts().await.unwrap().events, 2);
+    let bad = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "C", "messageId": "b3"},
+        {"type": "track", "userId": "u1", "event": "D", "messageId": "b4"},
+        {"type": "track", "userId": "u1", "messageId": "b5"},
+    ]});
+    let (status, body) = client.post("batch", &bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "batch[2]: event is required in a track call");
+    assert_eq!(body["details"]["index"], 2);
+    assert_eq!(
+        store.counts().await.unwrap().events,
+        2,
+        "a rejected batch writes nothing"
+    );
+    // Resending the good batch creates no duplicates.
+    assert_eq!(client.post("batch", &good).await.0, 200);
+    assert_eq!(store.counts().await.unwrap().events, 2);
+}
+
+async fn bad_input_gets_400(store: &Store) {
+    let client = Client::new(store).await;
+    let big = json!({"userId": "u", "event": "x", "properties": {"blob": "x".repeat(33 * 1024)}});
+    let (status, body) = client.post("track", &big).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("larger than 32768 bytes"),
+        "{body}"
+    );
+    let calls: Vec<Value> = (0..20).map(|i| json!({"type": "track", "userId": "u", "event": "x", "properties": {"blob": "y".repeat(30_000), "i": i}})).collect();
+    let (status, body) = client.post("batch", &json!({"batch": calls})).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("512000"), "{body}");
+    let (status, body) = client
+        .post_raw("track", "{\"userId\": ".to_string(), Some(&client.key))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().starts_with("malformed JSON"), "{body}");
+    for (call, payload, message) in [
+        ("track", json!({"event": "x"}), "userId or anonymousId is required"),
+        ("track", json!({"userId": "u"}), "event is required in a track call"),
+        (
+            "identify",
+            json!({"userId": "u", "traits": "vip"}),
+            "traits must be an object",
+        ),
+        ("group", json!({"userId": "u"}), "groupId is required in a group call"),
+        (
+            "alias",
+            json!({"userId": "u"}),
+            "previousId is required in an alias call",
+        ),
+    ] {
+        let (status, body) = client.post(call, &payload).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(message)),
+            "{call} {payload}"
+        );
+    }
+    assert_eq!(store.counts().await.unwrap().events, 0);
+}
+
+async fn an_alias_carries_the_account_over(store: &Store) {
+    let client = Client::new(store).await;
+    let ok = |r: (u16, Value)| assert_eq!(r.0, 200, "{}", r.1);
+    ok(client
+        .post("track", &json!({"anonymousId": "visitor-1", "event": "Signup Started"}))
+        .await);
+    ok(client.post("group", &json!({"userId": "u7", "groupId": "acme"})).await);
+    assert_eq!(store.counts().await.unwrap().events, 0);
+    ok(client
+        .post("alias", &json!({"previousId": "visitor-1", "userId": "u7"}))
+        .await);
+    assert_eq!(store.counts().await.unwrap().events, 1);
+}
+
+laer_store::backend_tests!(
+    keys_authenticate_calls,
+    users_and_events_reach_their_accounts,
+    batches_are_all_or_nothing,
+    bad_input_gets_400,
+    an_alias_carries_the_account_over,
+);
