@@ -220,7 +220,38 @@ async fn an_alias_carries_the_account_over(store: &Store) {
     assert_eq!(store.counts().await.unwrap().events, 1);
 }
 
+/// Calls sent at the same time as the link that attributes them are never lost.
+async fn concurrent_calls_and_links_agree(store: &Store) {
+    let client = std::sync::Arc::new(Client::new(store).await);
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            if i == 20 {
+                client
+                    .post("group", &json!({"userId": "busy", "groupId": "acme"}))
+                    .await
+                    .0
+            } else {
+                client
+                    .post(
+                        "track",
+                        &json!({"userId": "busy", "event": "Click", "messageId": format!("c{i}")}),
+                    )
+                    .await
+                    .0
+            }
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    assert_eq!(store.events_of(acme.id).await.unwrap().len(), 39);
+}
+
 laer_store::backend_tests!(
+    concurrent_calls_and_links_agree,
     keys_authenticate_calls,
     users_and_events_reach_their_accounts,
     batches_are_all_or_nothing,

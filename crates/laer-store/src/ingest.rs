@@ -139,6 +139,17 @@ impl Store {
     /// Stores and applies calls in one transaction: all of them or none.
     pub async fn ingest(&self, write_key_id: i64, calls: &[Call]) -> Result<IngestOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Calls about the same user run one transaction at a time, so that a link and the
+        // events it attributes cannot miss each other.
+        let mut users: Vec<String> = Vec::new();
+        for call in calls {
+            users.push(format!("user:{}", call.user_key()));
+            if let Some(previous) = &call.previous_id {
+                users.push(format!("user:{previous}"));
+                users.push(format!("user:anon:{previous}"));
+            }
+        }
+        tx.lock(users.iter().map(String::as_str)).await?;
         let mut outcome = IngestOutcome::default();
         let mut applier = Applier::default();
         for call in calls {

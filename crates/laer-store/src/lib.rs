@@ -21,7 +21,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
 pub use ingest::{IngestOutcome, WriteKey, random_id};
-pub use read::AccountPage;
+pub use read::{AccountPage, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Which database engine a [`Store`] runs on.

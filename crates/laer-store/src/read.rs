@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use laer_core::Money;
-use laer_core::model::{Account, EntityCounts, NewAccount, NewSubscription, Subscription};
+use laer_core::model::{Account, EntityCounts, NewAccount, NewProductUser, NewSubscription, Subscription};
 use laer_core::reports::PlanLine;
 use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
 use serde::Serialize;
@@ -359,4 +359,75 @@ impl Store {
         }
         Ok(known.then_some(values))
     }
+
+    /// A product user by external id.
+    pub async fn product_user(&self, external_id: &str) -> Result<Option<NewProductUser>, StoreError> {
+        let sql = "SELECT external_id, account_id, email, name, department, created_at FROM product_users \
+                   WHERE external_id = ?";
+        type Row = (String, i64, Option<String>, Option<String>, Option<String>, Option<i64>);
+        let row: Option<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+            .bind(external_id)
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(
+            |(external_id, account_id, email, name, department, created_at)| NewProductUser {
+                external_id,
+                account_id,
+                email,
+                name,
+                department,
+                created_at: created_at.and_then(chrono::DateTime::from_timestamp_micros),
+            },
+        ))
+    }
+
+    /// An account's usage events, oldest first: event type name, user, value, instant.
+    pub async fn events_of(&self, account_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = "SELECT t.name, e.user_ref, e.value, e.occurred_at FROM events e \
+                   JOIN event_types t ON t.id = e.event_type_id WHERE e.account_id = ? ORDER BY e.occurred_at, t.name";
+        let rows: Vec<(String, Option<String>, Option<f64>, i64)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+                .bind(account_id)
+                .fetch_all(pool)
+                .await?);
+        rows.into_iter()
+            .map(|(event, user_ref, value, micros)| {
+                let occurred_at = chrono::DateTime::from_timestamp_micros(micros)
+                    .ok_or_else(|| StoreError::Corrupt(format!("event time {micros} of account {account_id}")))?;
+                Ok(StoredEvent {
+                    event,
+                    user_ref,
+                    value,
+                    occurred_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Which of these message ids the ingest log holds.
+    pub async fn stored_message_ids(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT message_id FROM ingest_messages WHERE message_id IN ({placeholders})");
+            let rows: Vec<String> = on_pool!(self, |pool, d| {
+                let mut query = sqlx::query_scalar(AssertSqlSafe(d.placeholders(&sql)));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+}
+
+/// A usage event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub event: String,
+    pub user_ref: Option<String>,
+    pub value: Option<f64>,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
 }

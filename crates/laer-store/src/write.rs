@@ -56,9 +56,13 @@ impl IdLookup {
 }
 
 impl Store {
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so that writers queue instead of failing on a stale snapshot; on
+    /// PostgreSQL writers that touch the same user or account serialize on
+    /// [`WriteTx::lock`].
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => WriteTx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => WriteTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
         })
     }
@@ -519,9 +523,37 @@ impl WriteTx {
         }
     }
 
+    /// Holds a lock on each named thing (a user, an account) until the transaction ends,
+    /// so that concurrent writers touching the same things run one after the other.
+    /// Locks are taken in a fixed order, which rules out deadlocks between callers that
+    /// lock their users before their accounts. SQLite needs none: its writers already
+    /// run one at a time.
+    pub async fn lock<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+        let WriteTx::Postgres(tx) = self else { return Ok(()) };
+        let mut keys: Vec<i64> = names
+            .into_iter()
+            .map(|name| laer_core::dedup::ContentHasher::new().text(Some(name)).finish() as i64)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Recomputes the daily activity rollup for each (account, first instant, last
     /// instant) span from the stored events; call after writing events.
     pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
+        let mut accounts: Vec<String> = spans
+            .iter()
+            .map(|(account, _, _)| format!("account:{account}"))
+            .collect();
+        accounts.sort();
+        self.lock(accounts.iter().map(String::as_str)).await?;
         const DELETE: &str = "DELETE FROM event_days WHERE account_id = ? AND day BETWEEN ? AND ?";
         const INSERT: &str = "INSERT INTO event_days (account_id, day, events) \
             SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
