@@ -1,7 +1,7 @@
 //! Segment-compatible ingest: write keys, and applying validated calls in one
 //! transaction (a committed call is durable; a repeated `messageId` changes nothing).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use laer_core::dedup::ContentHasher;
@@ -201,27 +201,28 @@ struct PendingEvent {
 }
 
 /// Applies calls inside the transaction: links users to accounts, keeps product users,
-/// stores usage events of linked users (and of users when their link arrives).
+/// and queues the usage events of linked users (and of users when their link arrives),
+/// which [`Applier::finish`] writes in one go.
 #[derive(Default)]
 struct Applier {
     event_types: Option<HashMap<String, i64>>,
-    spans: HashMap<i64, (i64, i64)>,
+    /// user key → account, as far as this transaction has looked or linked.
+    links: HashMap<String, Option<i64>>,
+    /// account external id → id.
+    accounts: HashMap<String, i64>,
+    events: Vec<NewEvent>,
+    /// Message ids whose events are queued.
+    attributed: Vec<String>,
+    queued: HashSet<String>,
 }
 
 impl Applier {
     async fn apply(&mut self, tx: &mut WriteTx, call: &Call) -> Result<(), StoreError> {
         let user_key = call.user_key();
-        let mut account = None;
         if let Some(group_id) = &call.group_id {
-            let traits = if call.kind == CallKind::Group {
-                Some(&call.attributes)
-            } else {
-                None
-            };
-            let id = merge_account(tx, group_id, traits).await?;
-            link_user(tx, &user_key, id).await?;
-            self.attribute_pending(tx, &user_key, id).await?;
-            account = Some(id);
+            let traits = (call.kind == CallKind::Group).then_some(&call.attributes);
+            let id = self.account(tx, group_id, traits).await?;
+            self.link(tx, &user_key, id).await?;
         }
         if call.kind == CallKind::Alias
             && let Some(previous) = &call.previous_id
@@ -229,29 +230,18 @@ impl Applier {
             // The previous identity is a user id or an anonymous id; either identity's
             // account becomes the other's.
             for previous in [previous.clone(), format!("anon:{previous}")] {
-                match (
-                    linked_account(tx, &previous).await?,
-                    linked_account(tx, &user_key).await?,
-                ) {
-                    (Some(id), None) => {
-                        link_user(tx, &user_key, id).await?;
-                        self.attribute_pending(tx, &user_key, id).await?;
-                    }
-                    (None, Some(id)) => {
-                        link_user(tx, &previous, id).await?;
-                        self.attribute_pending(tx, &previous, id).await?;
-                    }
+                match (self.linked(tx, &previous).await?, self.linked(tx, &user_key).await?) {
+                    (Some(id), None) => self.link(tx, &user_key, id).await?,
+                    (None, Some(id)) => self.link(tx, &previous, id).await?,
                     _ => {}
                 }
             }
         }
-        let account = match account {
-            Some(id) => Some(id),
-            None => linked_account(tx, &user_key).await?,
+        let Some(account_id) = self.linked(tx, &user_key).await? else {
+            return Ok(());
         };
-        let Some(account_id) = account else { return Ok(()) };
-        if call.kind == CallKind::Identify || call.group_id.is_some() {
-            self.refresh_product_user(tx, &user_key, account_id).await?;
+        if call.kind == CallKind::Identify {
+            refresh_product_user(tx, &user_key, account_id).await?;
         }
         if call.kind.is_usage() {
             let event = PendingEvent {
@@ -261,13 +251,30 @@ impl Applier {
                 value: call.value(),
                 occurred_at: call.timestamp.timestamp_micros(),
             };
-            self.store_events(tx, account_id, vec![event]).await?;
+            self.queue(tx, account_id, event).await?;
         }
         Ok(())
     }
 
-    /// Stores the usage events a user sent before their account was known.
-    async fn attribute_pending(&mut self, tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
+    /// The account a user belongs to.
+    async fn linked(&mut self, tx: &mut WriteTx, user_key: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(known) = self.links.get(user_key) {
+            return Ok(*known);
+        }
+        let account = linked_account(tx, user_key).await?;
+        self.links.insert(user_key.to_string(), account);
+        Ok(account)
+    }
+
+    /// Puts the user in the account; a new link makes the product user and attributes
+    /// the user's waiting events.
+    async fn link(&mut self, tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
+        if self.linked(tx, user_key).await? == Some(account_id) {
+            return Ok(());
+        }
+        link_user(tx, user_key, account_id).await?;
+        self.links.insert(user_key.to_string(), Some(account_id));
+        refresh_product_user(tx, user_key, account_id).await?;
         let sql = "SELECT message_id, user_ref, event, value, occurred_at FROM ingest_messages \
                    WHERE user_key = ? AND attributed = 0 ORDER BY occurred_at";
         type Row = (String, Option<String>, Option<String>, Option<f64>, i64);
@@ -275,56 +282,55 @@ impl Applier {
             .bind(user_key)
             .fetch_all(&mut *conn)
             .await?);
-        let pending = rows
-            .into_iter()
-            .map(|(message_id, user_ref, event, value, occurred_at)| PendingEvent {
+        for (message_id, user_ref, event, value, occurred_at) in rows {
+            let event = PendingEvent {
                 message_id,
                 user_ref,
                 event: event.unwrap_or_default(),
                 value,
                 occurred_at,
-            })
-            .collect();
-        self.store_events(tx, account_id, pending).await
+            };
+            self.queue(tx, account_id, event).await?;
+        }
+        Ok(())
     }
 
-    async fn store_events(
+    /// The account with this external id (created, or updated by group traits).
+    async fn account(
         &mut self,
         tx: &mut WriteTx,
-        account_id: i64,
-        pending: Vec<PendingEvent>,
-    ) -> Result<(), StoreError> {
-        if pending.is_empty() {
+        external_id: &str,
+        traits: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<i64, StoreError> {
+        let has_traits = traits.is_some_and(|t| !t.is_empty());
+        if !has_traits && let Some(id) = self.accounts.get(external_id) {
+            return Ok(*id);
+        }
+        let id = merge_account(tx, external_id, traits).await?;
+        self.accounts.insert(external_id.to_string(), id);
+        Ok(id)
+    }
+
+    async fn queue(&mut self, tx: &mut WriteTx, account_id: i64, p: PendingEvent) -> Result<(), StoreError> {
+        if !self.queued.insert(p.message_id.clone()) {
             return Ok(());
         }
-        let mut events = Vec::with_capacity(pending.len());
-        for p in &pending {
-            let event_type_id = self.event_type(tx, &p.event).await?;
-            let occurred_at = DateTime::<Utc>::from_timestamp_micros(p.occurred_at)
-                .ok_or_else(|| StoreError::Corrupt(format!("time of message {}", p.message_id)))?;
-            events.push(NewEvent {
-                account_id,
-                occurred_at,
-                event_type_id,
-                user_ref: p.user_ref.clone(),
-                value: p.value,
-                // One event per message: its key comes from the message id.
-                dedup_key: ContentHasher::new()
-                    .text(Some("segment"))
-                    .text(Some(&p.message_id))
-                    .finish() as i64,
-            });
-        }
-        tx.insert_events(&events).await?;
-        extend_event_spans(&mut self.spans, &events);
-        let sql = "UPDATE ingest_messages SET attributed = 1 WHERE message_id = ?";
-        for p in &pending {
-            on_tx!(tx, |conn, d| sqlx::query(AssertSqlSafe(d.placeholders(sql)))
-                .bind(&p.message_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected());
-        }
+        let event_type_id = self.event_type(tx, &p.event).await?;
+        let occurred_at = DateTime::<Utc>::from_timestamp_micros(p.occurred_at)
+            .ok_or_else(|| StoreError::Corrupt(format!("time of message {}", p.message_id)))?;
+        self.events.push(NewEvent {
+            account_id,
+            occurred_at,
+            event_type_id,
+            user_ref: p.user_ref,
+            value: p.value,
+            // One event per message: its key comes from the message id.
+            dedup_key: ContentHasher::new()
+                .text(Some("segment"))
+                .text(Some(&p.message_id))
+                .finish() as i64,
+        });
+        self.attributed.push(p.message_id);
         Ok(())
     }
 
@@ -349,56 +355,68 @@ impl Applier {
         Ok(id)
     }
 
-    /// Makes the product user match the user's latest identify traits.
-    async fn refresh_product_user(
-        &mut self,
-        tx: &mut WriteTx,
-        user_key: &str,
-        account_id: i64,
-    ) -> Result<(), StoreError> {
-        let sql = "SELECT payload FROM ingest_messages WHERE user_key = ? AND kind = 'identify' \
-                   ORDER BY occurred_at DESC, received_at DESC LIMIT 1";
-        let payload: Option<String> = on_tx!(tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(d.placeholders(sql)))
-            .bind(user_key)
-            .fetch_optional(&mut *conn)
-            .await?);
-        let traits: serde_json::Map<String, Value> = payload
-            .and_then(|p| serde_json::from_str::<Value>(&p).ok())
-            .and_then(|v| v.get("traits").and_then(Value::as_object).cloned())
-            .unwrap_or_default();
-        let text = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|k| traits.get(*k).and_then(Value::as_str).map(str::to_string))
-        };
-        let user = NewProductUser {
-            external_id: user_key.to_string(),
-            account_id,
-            email: text(&["email"]),
-            name: text(&["name"]).or_else(|| {
-                match (text(&["firstName", "first_name"]), text(&["lastName", "last_name"])) {
-                    (Some(first), Some(last)) => Some(format!("{first} {last}")),
-                    (first, last) => first.or(last),
-                }
-            }),
-            department: text(&["department", "team"]),
-            created_at: traits
-                .get("createdAt")
-                .and_then(Value::as_str)
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc)),
-        };
-        tx.upsert_product_users(&[user]).await?;
-        Ok(())
-    }
-
-    /// Brings the daily activity rollup up to date with the events stored.
+    /// Writes the queued events, marks their messages attributed, and brings the daily
+    /// activity rollup up to date.
     async fn finish(self, tx: &mut WriteTx) -> Result<(), StoreError> {
-        if self.spans.is_empty() {
+        if self.events.is_empty() {
             return Ok(());
         }
-        let spans: Vec<(i64, i64, i64)> = self.spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
+        tx.insert_events(&self.events).await?;
+        for chunk in self.attributed.chunks(500) {
+            let sql = format!(
+                "UPDATE ingest_messages SET attributed = 1 WHERE message_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            on_tx!(tx, |conn, d| {
+                let mut query = sqlx::query(AssertSqlSafe(d.placeholders(&sql)));
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
+            });
+        }
+        let mut spans = HashMap::new();
+        extend_event_spans(&mut spans, &self.events);
+        let spans: Vec<(i64, i64, i64)> = spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
         tx.refresh_event_days(&spans).await
     }
+}
+
+/// Makes the product user match the user's latest identify traits.
+async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
+    let sql = "SELECT payload FROM ingest_messages WHERE user_key = ? AND kind = 'identify' \
+               ORDER BY occurred_at DESC, received_at DESC LIMIT 1";
+    let payload: Option<String> = on_tx!(tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(d.placeholders(sql)))
+        .bind(user_key)
+        .fetch_optional(&mut *conn)
+        .await?);
+    let traits: serde_json::Map<String, Value> = payload
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+        .and_then(|v| v.get("traits").and_then(Value::as_object).cloned())
+        .unwrap_or_default();
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| traits.get(*k).and_then(Value::as_str).map(str::to_string))
+    };
+    let user = NewProductUser {
+        external_id: user_key.to_string(),
+        account_id,
+        email: text(&["email"]),
+        name: text(&["name"]).or_else(|| {
+            match (text(&["firstName", "first_name"]), text(&["lastName", "last_name"])) {
+                (Some(first), Some(last)) => Some(format!("{first} {last}")),
+                (first, last) => first.or(last),
+            }
+        }),
+        department: text(&["department", "team"]),
+        created_at: traits
+            .get("createdAt")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc)),
+    };
+    tx.upsert_product_users(&[user]).await?;
+    Ok(())
 }
 
 async fn linked_account(tx: &mut WriteTx, user_key: &str) -> Result<Option<i64>, StoreError> {
