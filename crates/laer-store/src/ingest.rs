@@ -150,10 +150,12 @@ impl Store {
             }
         }
         tx.lock(users.iter().map(String::as_str)).await?;
+        let mut new = log_calls(&mut tx, write_key_id, calls).await?;
         let mut outcome = IngestOutcome::default();
         let mut applier = Applier::default();
         for call in calls {
-            if log_call(&mut tx, write_key_id, call).await? {
+            // `remove`: a message id twice in one request counts once.
+            if new.remove(&call.message_id) {
                 outcome.accepted += 1;
                 applier.apply(&mut tx, call).await?;
             } else {
@@ -166,29 +168,40 @@ impl Store {
     }
 }
 
-/// Appends the call to the log; `false` when its message id is already there.
-async fn log_call(tx: &mut WriteTx, write_key_id: i64, call: &Call) -> Result<bool, StoreError> {
-    let sql = "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
-               occurred_at, received_at, payload, attributed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-               ON CONFLICT (message_id) DO NOTHING";
-    let user_ref = call.user_id.clone().or_else(|| call.anonymous_id.clone());
-    let attributed: i64 = if call.kind.is_usage() { 0 } else { 1 };
-    let inserted = on_tx!(tx, |conn, d| sqlx::query(AssertSqlSafe(d.placeholders(sql)))
-        .bind(&call.message_id)
-        .bind(write_key_id)
-        .bind(call.kind.as_str())
-        .bind(call.user_key())
-        .bind(user_ref)
-        .bind(&call.event)
-        .bind(call.value())
-        .bind(call.timestamp.timestamp_micros())
-        .bind(call.received_at.timestamp_micros())
-        .bind(call.payload.to_string())
-        .bind(attributed)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected());
-    Ok(inserted > 0)
+/// Appends the calls to the log; returns the message ids that were not there yet.
+async fn log_calls(tx: &mut WriteTx, write_key_id: i64, calls: &[Call]) -> Result<HashSet<String>, StoreError> {
+    const COLUMNS: usize = 11;
+    let mut new = HashSet::new();
+    for chunk in calls.chunks(2_000 / COLUMNS) {
+        let sql = format!(
+            "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
+             occurred_at, received_at, payload, attributed) VALUES {} \
+             ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            vec![format!("({})", vec!["?"; COLUMNS].join(", ")); chunk.len()].join(", ")
+        );
+        let inserted: Vec<String> = on_tx!(tx, |conn, d| {
+            let sql = d.placeholders(&sql);
+            let mut query = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
+            for call in chunk {
+                let attributed: i64 = if call.kind.is_usage() { 0 } else { 1 };
+                query = query
+                    .bind(&call.message_id)
+                    .bind(write_key_id)
+                    .bind(call.kind.as_str())
+                    .bind(call.user_key())
+                    .bind(call.user_id.clone().or_else(|| call.anonymous_id.clone()))
+                    .bind(&call.event)
+                    .bind(call.value())
+                    .bind(call.timestamp.timestamp_micros())
+                    .bind(call.received_at.timestamp_micros())
+                    .bind(call.payload.to_string())
+                    .bind(attributed);
+            }
+            query.fetch_all(&mut *conn).await?
+        });
+        new.extend(inserted);
+    }
+    Ok(new)
 }
 
 /// A usage event waiting for, or given, its account.
@@ -361,7 +374,7 @@ impl Applier {
         if self.events.is_empty() {
             return Ok(());
         }
-        tx.insert_events(&self.events).await?;
+        let written = tx.insert_events(&self.events).await?;
         for chunk in self.attributed.chunks(500) {
             let sql = format!(
                 "UPDATE ingest_messages SET attributed = 1 WHERE message_id IN ({})",
@@ -374,6 +387,10 @@ impl Applier {
                 }
                 query.execute(&mut *conn).await?.rows_affected()
             });
+        }
+        if written.written == self.events.len() as u64 {
+            // Every event is new (the log let each message through once): add them.
+            return tx.add_event_days(&self.events).await;
         }
         let mut spans = HashMap::new();
         extend_event_spans(&mut spans, &self.events);

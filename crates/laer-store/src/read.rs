@@ -404,6 +404,21 @@ impl Store {
             .collect()
     }
 
+    /// Rows in which the daily activity rollup and a recount of the events disagree
+    /// (0 when the rollup is right).
+    pub async fn event_days_mismatches(&self) -> Result<i64, StoreError> {
+        const RECOUNT: &str = "SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
+                               ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, COUNT(*) AS events \
+                               FROM events GROUP BY 1, 2";
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM (SELECT account_id, day, events FROM event_days EXCEPT {RECOUNT}) a) + \
+                    (SELECT COUNT(*) FROM ({RECOUNT} EXCEPT SELECT account_id, day, events FROM event_days) b)"
+        );
+        Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await?))
+    }
+
     /// Which of these message ids the ingest log holds.
     pub async fn stored_message_ids(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut found = std::collections::HashSet::new();

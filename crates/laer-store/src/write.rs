@@ -545,6 +545,44 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Adds events just written, every one of them new, to the daily activity rollup.
+    pub async fn add_event_days(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        let mut days: std::collections::BTreeMap<(i64, i64), i64> = std::collections::BTreeMap::new();
+        for e in events {
+            *days
+                .entry((e.account_id, activity_day(e.occurred_at.timestamp_micros())))
+                .or_default() += 1;
+        }
+        let mut accounts: Vec<String> = days.keys().map(|(account, _)| format!("account:{account}")).collect();
+        accounts.dedup();
+        self.lock(accounts.iter().map(String::as_str)).await?;
+        let rows: Vec<((i64, i64), i64)> = days.into_iter().collect();
+        for chunk in rows.chunks(1_000) {
+            let sql = format!(
+                "INSERT INTO event_days (account_id, day, events) VALUES {} \
+                 ON CONFLICT (account_id, day) DO UPDATE SET events = event_days.events + excluded.events",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            match self {
+                WriteTx::Sqlite(tx) => {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for ((account, day), n) in chunk {
+                        query = query.bind(account).bind(day).bind(n);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                WriteTx::Postgres(tx) => {
+                    let mut query = sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql)));
+                    for ((account, day), n) in chunk {
+                        query = query.bind(account).bind(day).bind(n);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Recomputes the daily activity rollup for each (account, first instant, last
     /// instant) span from the stored events; call after writing events.
     pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
