@@ -177,7 +177,7 @@ async fn log_calls(tx: &mut WriteTx, write_key_id: i64, calls: &[Call]) -> Resul
             "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
              occurred_at, received_at, payload, attributed) VALUES {} \
              ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-            vec![format!("({})", vec!["?"; COLUMNS].join(", ")); chunk.len()].join(", ")
+            vec![format!("({})", ["?"; COLUMNS].join(", ")); chunk.len()].join(", ")
         );
         let inserted: Vec<String> = on_tx!(tx, |conn, d| {
             let sql = d.placeholders(&sql);
