@@ -35,6 +35,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// SQLite writes one transaction at a time; this process's writers wait their turn here.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Clone)]
@@ -54,7 +56,10 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(redact(url)));
         };
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            sqlite_writer: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

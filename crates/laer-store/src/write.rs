@@ -29,8 +29,28 @@ impl std::ops::AddAssign for WriteCount {
 
 /// An open write transaction. Dropping it without [`WriteTx::commit`] rolls back.
 pub enum WriteTx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// An SQLite write transaction, holding this process's turn to write: writers queue here
+/// instead of sleeping in SQLite's busy handler, which wakes them late under load.
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &sqlx::SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
 }
 
 /// The external-id-to-id lookups that imports resolve references with.
@@ -62,7 +82,13 @@ impl Store {
     /// [`WriteTx::lock`].
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => WriteTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Sqlite(pool) => {
+                let turn = self.sqlite_writer.clone().lock_owned().await;
+                WriteTx::Sqlite(SqliteTx {
+                    tx: pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _turn: turn,
+                })
+            }
             Pool::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
         })
     }
@@ -399,7 +425,7 @@ fn event_row(e: &NewEvent) -> Vec<Value> {
 impl WriteTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            WriteTx::Sqlite(tx) => tx.commit().await?,
+            WriteTx::Sqlite(tx) => tx.tx.commit().await?,
             WriteTx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
@@ -407,7 +433,7 @@ impl WriteTx {
 
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self {
-            WriteTx::Sqlite(tx) => tx.rollback().await?,
+            WriteTx::Sqlite(tx) => tx.tx.rollback().await?,
             WriteTx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
