@@ -88,6 +88,35 @@ fn without_a_database_url_laer_creates_its_data_directory() {
 }
 
 #[test]
+fn write_keys_are_created_listed_and_revoked() {
+    let home = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", home.path().join("laer.db").display());
+    let out = run(&mut laer(&[
+        "--db", &db, "keys", "create", "--name", "web-app", "--json",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = created["write_key"].as_str().unwrap();
+    assert!(key.starts_with("lk_") && key.len() > 40, "{key}");
+    let listed: Value =
+        serde_json::from_slice(&run(&mut laer(&["--db", &db, "keys", "list", "--json"])).stdout).unwrap();
+    assert_eq!(listed[0]["name"], "web-app");
+    assert!(key.starts_with(listed[0]["prefix"].as_str().unwrap()));
+    assert!(
+        !text(&run(&mut laer(&["--db", &db, "keys", "list", "--json"])).stdout).contains(key),
+        "the key is never listed"
+    );
+    let id = created["id"].to_string();
+    assert!(run(&mut laer(&["--db", &db, "keys", "revoke", &id])).status.success());
+    let listed: Value =
+        serde_json::from_slice(&run(&mut laer(&["--db", &db, "keys", "list", "--json"])).stdout).unwrap();
+    assert!(listed[0]["revoked_at"].is_i64());
+    let out = run(&mut laer(&["--db", &db, "keys", "revoke", "999"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no write key with id 999"));
+}
+
+#[test]
 fn an_unsupported_database_url_is_named() {
     let out = run(&mut laer(&["--db", "mysql://x", "status"]));
     assert!(!out.status.success());
