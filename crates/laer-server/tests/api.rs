@@ -1,17 +1,12 @@
 //! The API over real HTTP: a server on a free port, a real client, each backend.
 
+mod common;
+
+use common::spawn;
+
 use laer_import::{Kind, Options};
-use laer_server::Server;
 use laer_store::Store;
 use serde_json::Value;
-
-/// Starts a server on 127.0.0.1 with a free port and returns its base URL.
-async fn spawn(store: &Store) -> String {
-    let server = Server::bind("127.0.0.1:0", store.clone()).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    format!("http://{addr}")
-}
 
 async fn get(url: &str) -> (u16, Value) {
     let response = reqwest::get(url).await.unwrap();

@@ -4,10 +4,13 @@
 //! `LAER_TEST_SEGMENT_NODE_MODULES` (a node_modules folder with @segment/analytics-node);
 //! `scripts/test` installs both. With `LAER_TEST_REQUIRE_POSTGRES=1` (CI) missing ones fail.
 
+mod common;
+
+use common::spawn;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use laer_server::Server;
 use laer_store::Store;
 
 fn required(var: &str) -> Option<String> {
@@ -23,13 +26,6 @@ fn required(var: &str) -> Option<String> {
 
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-async fn spawn(store: &Store) -> String {
-    let server = Server::bind("127.0.0.1:0", store.clone()).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    format!("http://{addr}")
 }
 
 /// Runs a client script on a blocking thread while the server answers on this runtime.

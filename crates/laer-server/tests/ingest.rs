@@ -1,16 +1,12 @@
 //! The Segment-compatible tracking API over real HTTP, on each backend.
 
+mod common;
+
+use common::spawn;
+
 use base64::Engine;
-use laer_server::Server;
 use laer_store::Store;
 use serde_json::{Value, json};
-
-async fn spawn(store: &Store) -> String {
-    let server = Server::bind("127.0.0.1:0", store.clone()).await.unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run(std::future::pending()));
-    format!("http://{addr}")
-}
 
 struct Client {
     base: String,
