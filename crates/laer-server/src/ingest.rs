@@ -55,12 +55,30 @@ async fn receive_inner(state: &AppState, call: &str, headers: &HeaderMap, body: 
     } else {
         MAX_CALL_BYTES
     };
-    let bytes = to_bytes(body, limit).await.map_err(|_| {
+    let too_large = || {
         ApiError::bad_request(
             format!("the request is larger than {limit} bytes, the limit for /v1/{call}"),
             json!({"limit": limit}),
         )
-    })?;
+    };
+    let bytes = to_bytes(body, limit).await.map_err(|_| too_large())?;
+    // Some clients compress their batches; the limit applies to the JSON itself.
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let bytes = if gzipped {
+        let mut json = Vec::new();
+        let decoder = flate2::read::GzDecoder::new(&bytes[..]);
+        std::io::Read::read_to_end(&mut std::io::Read::take(decoder, limit as u64 + 1), &mut json)
+            .map_err(|e| ApiError::bad_request(format!("the gzip body does not decompress: {e}"), Value::Null))?;
+        if json.len() > limit {
+            return Err(too_large());
+        }
+        axum::body::Bytes::from(json)
+    } else {
+        bytes
+    };
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             format!("malformed JSON: {e}"),

@@ -203,6 +203,27 @@ async fn bad_input_gets_400(store: &Store) {
     assert_eq!(store.counts().await.unwrap().events, 0);
 }
 
+async fn gzipped_bodies_are_accepted(store: &Store) {
+    use std::io::Write;
+    let client = Client::new(store).await;
+    let body = json!({"batch": [{"type": "track", "userId": "u", "event": "Zip", "context": {"groupId": "acme"}}]});
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body.to_string().as_bytes()).unwrap();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:", client.key));
+    let response = client
+        .http
+        .post(format!("{}/v1/batch", client.base))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("authorization", format!("Basic {basic}"))
+        .body(encoder.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(store.counts().await.unwrap().events, 1);
+}
+
 async fn an_alias_carries_the_account_over(store: &Store) {
     let client = Client::new(store).await;
     let ok = |r: (u16, Value)| assert_eq!(r.0, 200, "{}", r.1);
@@ -259,4 +280,5 @@ laer_store::backend_tests!(
     batches_are_all_or_nothing,
     bad_input_gets_400,
     an_alias_carries_the_account_over,
+    gzipped_bodies_are_accepted,
 );
