@@ -176,6 +176,46 @@ async fn events_are_kept_once(store: &Store) {
     assert_eq!(store.counts().await.unwrap().event_types, 1);
 }
 
+/// Large batches (PostgreSQL copies them) and small ones (inserted) keep one event per key.
+async fn batches_of_any_size_keep_one_event_per_key(store: &Store) {
+    let ids = seed_accounts(store, &["a"]).await;
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_event_types(&[NewEventType {
+        external_id: "0".into(),
+        name: "login".into(),
+    }])
+    .await
+    .unwrap();
+    let types = tx.id_lookup(IdLookup::EventTypesByExternalId).await.unwrap();
+    let event = |i: i64| NewEvent {
+        account_id: ids["a"],
+        occurred_at: at(i),
+        event_type_id: types["0"],
+        user_ref: None,
+        value: None,
+        dedup_key: i,
+    };
+    let mut big: Vec<NewEvent> = (0..3_000).map(event).collect();
+    big.push(event(7));
+    assert_eq!(
+        tx.insert_events(&big).await.unwrap(),
+        WriteCount {
+            written: 3_000,
+            unchanged: 1
+        }
+    );
+    let small: Vec<NewEvent> = vec![event(1), event(5_000), event(5_000)];
+    assert_eq!(
+        tx.insert_events(&small).await.unwrap(),
+        WriteCount {
+            written: 1,
+            unchanged: 2
+        }
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.counts().await.unwrap().events, 3_001);
+}
+
 async fn every_entity_round_trips_its_count(store: &Store) {
     let ids = seed_accounts(store, &["a"]).await;
     let a = ids["a"];
@@ -315,6 +355,7 @@ laer_store::backend_tests!(
     a_dropped_transaction_writes_nothing,
     subscriptions_keep_money_and_dates_exact,
     events_are_kept_once,
+    batches_of_any_size_keep_one_event_per_key,
     every_entity_round_trips_its_count,
 );
 
