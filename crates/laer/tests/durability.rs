@@ -70,7 +70,12 @@ async fn acknowledged_calls_survive_sigkill(db: &TestDatabase) {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill while the load runs: once a few hundred calls are acknowledged (a slow machine
+    // gets up to 20 seconds to get there).
+    let started = std::time::Instant::now();
+    while acknowledged.lock().unwrap().len() < 400 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
     for sender in senders {
