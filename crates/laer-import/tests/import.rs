@@ -51,6 +51,11 @@ async fn fightchurn_counts_match_the_source_and_reimport_changes_nothing(store: 
     );
     assert_eq!(counts.audit_entries, 4);
 
+    assert_eq!(
+        store.rollup_mismatches().await.unwrap(),
+        0,
+        "the rollups agree with the events"
+    );
     let again = import_fixture(store).await.unwrap();
     assert!(
         again.iter().all(|r| r.written == 0 && r.unchanged == r.rows),
@@ -209,6 +214,7 @@ async fn events_by_name_create_their_types(store: &Store) {
     assert_eq!(report.written, 3);
     let counts = store.counts().await.unwrap();
     assert_eq!((counts.events, counts.event_types), (3, 2));
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
     let again = import_text(store, Kind::Events, text).await.unwrap();
     assert_eq!((again.written, again.unchanged), (0, 3));
     assert_eq!(store.counts().await.unwrap().event_types, 2);

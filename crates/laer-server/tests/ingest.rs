@@ -125,7 +125,7 @@ async fn users_and_events_reach_their_accounts(store: &Store) {
     )
     .unwrap();
     let report = laer_server::reports::retention(store, &request, None).await.unwrap();
-    assert_eq!(store.event_days_mismatches().await.unwrap(), 0);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
     assert_eq!(
         report["activity"]["start"], 2,
         "both accounts were active today: {report}"
@@ -267,7 +267,7 @@ async fn concurrent_calls_and_links_agree(store: &Store) {
     let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
     assert_eq!(store.events_of(acme.id).await.unwrap().len(), 39);
     assert_eq!(
-        store.event_days_mismatches().await.unwrap(),
+        store.rollup_mismatches().await.unwrap(),
         0,
         "the rollup agrees with the events"
     );

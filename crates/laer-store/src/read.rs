@@ -404,15 +404,23 @@ impl Store {
             .collect()
     }
 
-    /// Rows in which the daily activity rollup and a recount of the events disagree
-    /// (0 when the rollup is right).
-    pub async fn event_days_mismatches(&self) -> Result<i64, StoreError> {
-        const RECOUNT: &str = "SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
-                               ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, COUNT(*) AS events \
-                               FROM events GROUP BY 1, 2";
+    /// Rows in which the daily rollups and a recount of the events disagree (0 when the
+    /// rollups are right).
+    pub async fn rollup_mismatches(&self) -> Result<i64, StoreError> {
+        const DAY: &str = "CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
+                           ELSE 1 - (86400000000 - occurred_at) / 86400000000 END";
+        let days = format!("SELECT account_id, {DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
+        let by_type = format!(
+            "SELECT account_id, {DAY} AS day, event_type_id, COUNT(*) AS events, SUM(value) AS value_sum, \
+             COUNT(DISTINCT user_ref) AS users FROM events GROUP BY 1, 2, 3"
+        );
+        let stored_days = "SELECT account_id, day, events FROM event_days";
+        let stored_by_type = "SELECT account_id, day, event_type_id, events, value_sum, users FROM event_type_days";
         let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM (SELECT account_id, day, events FROM event_days EXCEPT {RECOUNT}) a) + \
-                    (SELECT COUNT(*) FROM ({RECOUNT} EXCEPT SELECT account_id, day, events FROM event_days) b)"
+            "SELECT (SELECT COUNT(*) FROM ({stored_days} EXCEPT {days}) a) \
+                  + (SELECT COUNT(*) FROM ({days} EXCEPT {stored_days}) b) \
+                  + (SELECT COUNT(*) FROM ({stored_by_type} EXCEPT {by_type}) c) \
+                  + (SELECT COUNT(*) FROM ({by_type} EXCEPT {stored_by_type}) d)"
         );
         Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_one(pool)

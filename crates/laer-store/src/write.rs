@@ -573,7 +573,7 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Adds events just written, every one of them new, to the daily activity rollup.
+    /// Adds events just written, every one of them new, to the daily rollups.
     pub async fn add_event_days(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
         let mut days: std::collections::BTreeMap<(i64, i64), i64> = std::collections::BTreeMap::new();
         for e in events {
@@ -608,11 +608,47 @@ impl WriteTx {
                 }
             }
         }
+        // Distinct users cannot be added up: recount each (account, day, type) touched,
+        // a small range of the account's events.
+        let mut keys: Vec<(i64, i64, i64)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.account_id,
+                    activity_day(e.occurred_at.timestamp_micros()),
+                    e.event_type_id,
+                )
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let by_type = format!(
+            "{EVENT_TYPE_DAYS_FROM_EVENTS} WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? \
+             AND event_type_id = ? GROUP BY 1, 2, 3"
+        );
+        for (account_id, day, event_type_id) in keys {
+            self.exec(
+                "DELETE FROM event_type_days WHERE account_id = ? AND day = ? AND event_type_id = ?",
+                &[account_id, day, event_type_id],
+            )
+            .await?;
+            self.exec(
+                &by_type,
+                &[
+                    account_id,
+                    (day - 1) * MICROS_PER_DAY,
+                    day * MICROS_PER_DAY,
+                    event_type_id,
+                ],
+            )
+            .await?;
+        }
         Ok(())
     }
 
-    /// Recomputes the daily activity rollup for each (account, first instant, last
-    /// instant) span from the stored events; call after writing events.
+    /// Recomputes the daily rollups (per account; per account and event type) for each
+    /// (account, first instant, last instant) span from the stored events; call after
+    /// writing events.
     pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
         let mut accounts: Vec<String> = spans
             .iter()
@@ -620,48 +656,51 @@ impl WriteTx {
             .collect();
         accounts.sort();
         self.lock(accounts.iter().map(String::as_str)).await?;
-        const DELETE: &str = "DELETE FROM event_days WHERE account_id = ? AND day BETWEEN ? AND ?";
-        const INSERT: &str = "INSERT INTO event_days (account_id, day, events) \
-            SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
-                   ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, COUNT(*) \
-            FROM events WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? GROUP BY 1, 2";
         for &(account_id, first, last) in spans {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
-            match self {
-                WriteTx::Sqlite(tx) => {
-                    sqlx::query(DELETE)
-                        .bind(account_id)
-                        .bind(from_day)
-                        .bind(to_day)
-                        .execute(&mut **tx)
-                        .await?;
-                    sqlx::query(INSERT)
-                        .bind(account_id)
-                        .bind(after)
-                        .bind(until)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                WriteTx::Postgres(tx) => {
-                    let delete = Dialect::Postgres.placeholders(DELETE);
-                    let insert = Dialect::Postgres.placeholders(INSERT);
-                    sqlx::query(AssertSqlSafe(delete))
-                        .bind(account_id)
-                        .bind(from_day)
-                        .bind(to_day)
-                        .execute(&mut **tx)
-                        .await?;
-                    sqlx::query(AssertSqlSafe(insert))
-                        .bind(account_id)
-                        .bind(after)
-                        .bind(until)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
+            let by_type = format!(
+                "{EVENT_TYPE_DAYS_FROM_EVENTS} WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? GROUP BY 1, 2, 3"
+            );
+            self.exec(
+                "DELETE FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ?",
+                &[account_id, from_day, to_day],
+            )
+            .await?;
+            self.exec(&by_type, &[account_id, after, until]).await?;
+            self.exec(
+                "DELETE FROM event_days WHERE account_id = ? AND day BETWEEN ? AND ?",
+                &[account_id, from_day, to_day],
+            )
+            .await?;
+            self.exec(
+                "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
+                 FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY 1, 2",
+                &[account_id, from_day, to_day],
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// Runs one statement with whole-number parameters (`?` placeholders).
+    async fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                query.execute(&mut **tx).await?.rows_affected()
+            }
+            WriteTx::Postgres(tx) => {
+                let mut query = sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(sql)));
+                for p in params {
+                    query = query.bind(*p);
+                }
+                query.execute(&mut **tx).await?.rows_affected()
+            }
+        })
     }
 
     pub async fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<(), StoreError> {
@@ -692,6 +731,14 @@ impl WriteTx {
         Ok(())
     }
 }
+
+/// Rebuilds rows of the per-event-type rollup from the events that follow (a WHERE
+/// clause and `GROUP BY 1, 2, 3`).
+const EVENT_TYPE_DAYS_FROM_EVENTS: &str = "INSERT INTO event_type_days \
+    (account_id, day, event_type_id, events, value_sum, users) \
+    SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
+           ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, \
+           event_type_id, COUNT(*), SUM(value), COUNT(DISTINCT user_ref) FROM events";
 
 /// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.
 const COPY_MIN_ROWS: usize = 2_000;
