@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use sqlx::AssertSqlSafe;
 
-use crate::sql::Dialect;
+use crate::sql::{ACTIVITY_DAY, Dialect, event_type_days_from_events};
 use crate::{Pool, Store, StoreError};
 
 /// Runs the same statement on whichever pool the store holds.
@@ -407,13 +407,8 @@ impl Store {
     /// Rows in which the daily rollups and a recount of the events disagree (0 when the
     /// rollups are right).
     pub async fn rollup_mismatches(&self) -> Result<i64, StoreError> {
-        const DAY: &str = "CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
-                           ELSE 1 - (86400000000 - occurred_at) / 86400000000 END";
-        let days = format!("SELECT account_id, {DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
-        let by_type = format!(
-            "SELECT account_id, {DAY} AS day, event_type_id, COUNT(*) AS events, SUM(value) AS value_sum, \
-             COUNT(DISTINCT user_ref) AS users FROM events GROUP BY 1, 2, 3"
-        );
+        let days = format!("SELECT account_id, {ACTIVITY_DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
+        let by_type = event_type_days_from_events("");
         let stored_days = "SELECT account_id, day, events FROM event_days";
         let stored_by_type = "SELECT account_id, day, event_type_id, events, value_sum, users FROM event_type_days";
         let sql = format!(

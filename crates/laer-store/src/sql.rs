@@ -19,6 +19,20 @@ impl Value {
     }
 }
 
+/// The activity day of `occurred_at` in SQL, the same rule as
+/// `laer_core::retention::activity_day` (exact for instants before 1970 too).
+pub(crate) const ACTIVITY_DAY: &str = "CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
+     ELSE 1 - (86400000000 - occurred_at) / 86400000000 END";
+
+/// The per-event-type daily rollup counted from the events that `filter` (a WHERE clause,
+/// or nothing) selects: account, day, type, events, value sum, distinct users.
+pub(crate) fn event_type_days_from_events(filter: &str) -> String {
+    format!(
+        "SELECT account_id, {ACTIVITY_DAY} AS day, event_type_id, COUNT(*) AS events, SUM(value) AS value_sum, \
+         COUNT(DISTINCT user_ref) AS users FROM events {filter} GROUP BY 1, 2, 3"
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,

@@ -10,7 +10,7 @@ use laer_core::model::{
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
 
-use crate::sql::{Dialect, OnConflict, Table, Value};
+use crate::sql::{Dialect, OnConflict, Table, Value, event_type_days_from_events};
 use crate::{Pool, Store, StoreError, postgres, sqlite};
 
 /// What a write did: rows inserted or changed, and rows already stored as they are.
@@ -622,9 +622,8 @@ impl WriteTx {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        let by_type = format!(
-            "{EVENT_TYPE_DAYS_FROM_EVENTS} WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? \
-             AND event_type_id = ? GROUP BY 1, 2, 3"
+        let by_type = insert_event_type_days(
+            "WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? AND event_type_id = ?",
         );
         for (account_id, day, event_type_id) in keys {
             self.exec(
@@ -656,12 +655,10 @@ impl WriteTx {
             .collect();
         accounts.sort();
         self.lock(accounts.iter().map(String::as_str)).await?;
+        let by_type = insert_event_type_days("WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ?");
         for &(account_id, first, last) in spans {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
-            let by_type = format!(
-                "{EVENT_TYPE_DAYS_FROM_EVENTS} WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? GROUP BY 1, 2, 3"
-            );
             self.exec(
                 "DELETE FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ?",
                 &[account_id, from_day, to_day],
@@ -732,13 +729,13 @@ impl WriteTx {
     }
 }
 
-/// Rebuilds rows of the per-event-type rollup from the events that follow (a WHERE
-/// clause and `GROUP BY 1, 2, 3`).
-const EVENT_TYPE_DAYS_FROM_EVENTS: &str = "INSERT INTO event_type_days \
-    (account_id, day, event_type_id, events, value_sum, users) \
-    SELECT account_id, CASE WHEN occurred_at > 0 THEN (occurred_at - 1) / 86400000000 + 1 \
-           ELSE 1 - (86400000000 - occurred_at) / 86400000000 END AS day, \
-           event_type_id, COUNT(*), SUM(value), COUNT(DISTINCT user_ref) FROM events";
+/// Rebuilds the per-event-type rollup rows of the events `filter` selects.
+fn insert_event_type_days(filter: &str) -> String {
+    format!(
+        "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
+        event_type_days_from_events(filter)
+    )
+}
 
 /// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.
 const COPY_MIN_ROWS: usize = 2_000;
