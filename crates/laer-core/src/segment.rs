@@ -259,9 +259,9 @@ pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallEr
     })
 }
 
-/// Validates a batch body (`{"batch": [...], "sentAt": ..., "context": ...}`); the first
-/// invalid call rejects the whole batch, naming its index.
-pub fn parse_batch(body: &Value, envelope: &Envelope<'_>) -> Result<Vec<Call>, CallError> {
+/// Validates a batch body (`{"batch": [...], "sentAt": ..., "context": ...}`) of
+/// `body_bytes` bytes; the first invalid call rejects the whole batch, naming its index.
+pub fn parse_batch(body: &Value, body_bytes: usize, envelope: &Envelope<'_>) -> Result<Vec<Call>, CallError> {
     let Value::Object(object) = body else {
         return Err(CallError {
             index: None,
@@ -284,7 +284,12 @@ pub fn parse_batch(body: &Value, envelope: &Envelope<'_>) -> Result<Vec<Call>, C
         .iter()
         .enumerate()
         .map(|(i, call)| {
-            let size = serde_json::to_vec(call).map(|v| v.len()).unwrap_or(0);
+            // Only a body over the limit can hold a call over it.
+            let size = if body_bytes > MAX_CALL_BYTES {
+                serde_json::to_vec(call).map(|v| v.len()).unwrap_or(0)
+            } else {
+                0
+            };
             if size > MAX_CALL_BYTES {
                 return Err(CallError {
                     index: Some(i),
@@ -385,16 +390,21 @@ mod tests {
             {"type": "track", "userId": "u", "event": "a"},
             {"type": "track", "userId": "u"},
         ]});
-        let e = parse_batch(&body, &envelope(None)).unwrap_err();
+        let e = parse_batch(&body, 100, &envelope(None)).unwrap_err();
         assert_eq!(e.index, Some(1));
         assert_eq!(e.to_string(), "batch[1]: event is required in a track call");
-        let unknown = parse_batch(&json!({"batch": [{"type": "boom", "userId": "u"}]}), &envelope(None)).unwrap_err();
+        let unknown = parse_batch(
+            &json!({"batch": [{"type": "boom", "userId": "u"}]}),
+            100,
+            &envelope(None),
+        )
+        .unwrap_err();
         assert!(
             unknown.to_string().starts_with("batch[0]: type must be track"),
             "{unknown}"
         );
         assert_eq!(
-            parse_batch(&json!({"batch": {}}), &envelope(None))
+            parse_batch(&json!({"batch": {}}), 100, &envelope(None))
                 .unwrap_err()
                 .to_string(),
             "batch must be an array of calls"
@@ -402,6 +412,7 @@ mod tests {
         let ok = parse_batch(
             &json!({"batch": [{"type": "identify", "userId": "u", "traits": {"email": "a@b"}}],
                     "context": {"groupId": "acme"}, "sentAt": "2024-05-01T12:00:10Z"}),
+            200,
             &envelope(None),
         )
         .unwrap();
@@ -409,6 +420,7 @@ mod tests {
         let big = "x".repeat(MAX_CALL_BYTES);
         let e = parse_batch(
             &json!({"batch": [{"type": "track", "userId": "u", "event": big}]}),
+            MAX_CALL_BYTES + 60,
             &envelope(None),
         )
         .unwrap_err();

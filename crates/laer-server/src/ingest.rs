@@ -105,12 +105,12 @@ async fn receive_inner(state: &AppState, call: &str, headers: &HeaderMap, body: 
             fresh_message_id: &fresh_id,
         };
         match endpoint {
-            None => parse_batch(&value, &envelope),
+            None => parse_batch(&value, bytes.len(), &envelope),
             Some(_) => parse_call(&value, &envelope).map(|c| vec![c]),
         }
         .map_err(|e| ApiError::bad_request(e.to_string(), json!({"index": e.index, "field": e.field})))?
     };
-    let outcome = state.store.ingest(key_id, &calls).await?;
+    let outcome = state.store.ingest(key_id, calls).await?;
     tracing::debug!(accepted = outcome.accepted, duplicates = outcome.duplicates, "ingested");
     Ok((StatusCode::OK, Json(json!({"success": true}))).into_response())
 }

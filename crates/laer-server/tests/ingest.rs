@@ -238,6 +238,33 @@ async fn an_alias_carries_the_account_over(store: &Store) {
     assert_eq!(store.counts().await.unwrap().events, 1);
 }
 
+/// Per account, day and feature: counts and value sums add up across requests, and a
+/// user counts once however many requests name them.
+async fn feature_rollups_count_each_user_once(store: &Store) {
+    let client = Client::new(store).await;
+    let track = |user: &str, value: Option<f64>, id: &str| {
+        let mut call = json!({"type": "track", "userId": user, "event": "Export", "messageId": id,
+                              "timestamp": "2026-03-04T10:00:00Z", "context": {"groupId": "acme"}});
+        if let Some(v) = value {
+            call["properties"] = json!({"value": v});
+        }
+        call
+    };
+    let first =
+        json!({"batch": [track("ann", Some(1.5), "e1"), track("bob", None, "e2"), track("ann", Some(2.0), "e3")]});
+    let second = json!({"batch": [track("bob", Some(0.25), "e4"), track("cem", None, "e5"), track("ann", None, "e1")]});
+    assert_eq!(client.post("batch", &first).await.0, 200);
+    assert_eq!(client.post("batch", &second).await.0, 200);
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    let days = store.feature_days(acme.id).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    let day = &days[0];
+    assert_eq!(day.day, chrono::NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
+    assert_eq!((day.feature.as_str(), day.events, day.users), ("Export", 5, 3));
+    assert_eq!(day.value_sum, Some(3.75));
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
+}
+
 /// Calls sent at the same time as the link that attributes them are never lost.
 async fn concurrent_calls_and_links_agree(store: &Store) {
     let client = std::sync::Arc::new(Client::new(store).await);
@@ -275,6 +302,7 @@ async fn concurrent_calls_and_links_agree(store: &Store) {
 
 laer_store::backend_tests!(
     concurrent_calls_and_links_agree,
+    feature_rollups_count_each_user_once,
     keys_authenticate_calls,
     users_and_events_reach_their_accounts,
     batches_are_all_or_nothing,

@@ -10,6 +10,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the ingest writer has stopped")]
+    WriterGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -21,7 +21,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
 pub use ingest::{IngestOutcome, WriteKey, random_id};
-pub use read::{AccountPage, StoredEvent};
+pub use read::{AccountPage, FeatureDay, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Which database engine a [`Store`] runs on.
@@ -35,8 +35,10 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    /// SQLite writes one transaction at a time; this process's writers wait their turn here.
-    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite writes one transaction at a time; this process's writers wait their turn
+    /// here, for a connection of their own, which readers never hold up.
+    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<SqlitePool>>>,
+    ingest_queue: ingest::IngestQueue,
 }
 
 #[derive(Clone)]
@@ -49,8 +51,15 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), creating an
     /// SQLite file and its directory when missing, and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let mut writer = None;
         let pool = if let Some(path) = sqlite_path(url) {
-            Pool::Sqlite(sqlite::connect(&path).await?)
+            let pool = sqlite::connect(&path, sqlite::READ_CONNECTIONS).await?;
+            tokio::spawn(sqlite::checkpoint_in_background(
+                pool.clone(),
+                std::time::Duration::from_secs(1),
+            ));
+            writer = Some(sqlite::connect(&path, 1).await?);
+            Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(postgres::connect(url).await?)
         } else {
@@ -58,7 +67,8 @@ impl Store {
         };
         let store = Store {
             pool,
-            sqlite_writer: Default::default(),
+            sqlite_writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
+            ingest_queue: Default::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -82,7 +92,12 @@ impl Store {
     /// Closes every connection; an SQLite file is checkpointed.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Sqlite(pool) => {
+                if let Some(writer) = self.sqlite_writer.lock().await.as_ref() {
+                    writer.close().await;
+                }
+                pool.close().await
+            }
             Pool::Postgres(pool) => pool.close().await,
         }
     }

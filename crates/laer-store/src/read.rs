@@ -404,18 +404,60 @@ impl Store {
             .collect()
     }
 
+    /// An account's daily use of each feature (event type), from the rollup, by date and
+    /// name. The date is the UTC day the events happened on, except that an event at
+    /// midnight exactly counts in the day that ends then (the rollup's activity day, see
+    /// [`laer_core::retention::activity_day`], is the day after).
+    pub async fn feature_days(&self, account_id: i64) -> Result<Vec<FeatureDay>, StoreError> {
+        let sql = "SELECT d.day, t.name, d.events, d.value_sum, d.users FROM event_type_days d \
+                   JOIN event_types t ON t.id = d.event_type_id WHERE d.account_id = ? ORDER BY d.day, t.name";
+        let rows: Vec<(i64, String, i64, Option<f64>, i64)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+                .bind(account_id)
+                .fetch_all(pool)
+                .await?);
+        rows.into_iter()
+            .map(|(day, feature, events, value_sum, users)| {
+                Ok(FeatureDay {
+                    day: date_of_day_number(day - 1)
+                        .ok_or_else(|| StoreError::Corrupt(format!("rollup day {day} of account {account_id}")))?,
+                    feature,
+                    events,
+                    value_sum,
+                    users,
+                })
+            })
+            .collect()
+    }
+
     /// Rows in which the daily rollups and a recount of the events disagree (0 when the
     /// rollups are right).
     pub async fn rollup_mismatches(&self) -> Result<i64, StoreError> {
         let days = format!("SELECT account_id, {ACTIVITY_DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
-        let by_type = event_type_days_from_events("");
         let stored_days = "SELECT account_id, day, events FROM event_days";
-        let stored_by_type = "SELECT account_id, day, event_type_id, events, value_sum, users FROM event_type_days";
+        let by_type = event_type_days_from_events("");
+        let counted = format!("SELECT account_id, day, event_type_id, events, users FROM ({by_type}) t");
+        let stored_counted = "SELECT account_id, day, event_type_id, events, users FROM event_type_days";
+        let users = format!(
+            "SELECT DISTINCT account_id, {ACTIVITY_DAY} AS day, event_type_id, user_ref FROM events \
+             WHERE user_ref IS NOT NULL"
+        );
+        let stored_users = "SELECT account_id, day, event_type_id, user_ref FROM event_user_days";
+        // Sums kept by adding up may differ from a fresh SUM in the last bits.
+        let sums = format!(
+            "SELECT COUNT(*) FROM event_type_days s JOIN ({by_type}) r \
+             ON s.account_id = r.account_id AND s.day = r.day AND s.event_type_id = r.event_type_id \
+             WHERE (s.value_sum IS NULL) <> (r.value_sum IS NULL) \
+             OR ABS(s.value_sum - r.value_sum) > 1e-9 * (1 + ABS(r.value_sum))"
+        );
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM ({stored_days} EXCEPT {days}) a) \
                   + (SELECT COUNT(*) FROM ({days} EXCEPT {stored_days}) b) \
-                  + (SELECT COUNT(*) FROM ({stored_by_type} EXCEPT {by_type}) c) \
-                  + (SELECT COUNT(*) FROM ({by_type} EXCEPT {stored_by_type}) d)"
+                  + (SELECT COUNT(*) FROM ({stored_counted} EXCEPT {counted}) c) \
+                  + (SELECT COUNT(*) FROM ({counted} EXCEPT {stored_counted}) d) \
+                  + (SELECT COUNT(*) FROM ({stored_users} EXCEPT {users}) e) \
+                  + (SELECT COUNT(*) FROM ({users} EXCEPT {stored_users}) f) \
+                  + ({sums})"
         );
         Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(AssertSqlSafe(sql))
             .fetch_one(pool)
@@ -439,6 +481,18 @@ impl Store {
         }
         Ok(found)
     }
+}
+
+/// One day's use of one feature by an account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureDay {
+    pub day: NaiveDate,
+    pub feature: String,
+    pub events: i64,
+    /// The sum of the events' values; `None` when none had one.
+    pub value_sum: Option<f64>,
+    /// Distinct users.
+    pub users: i64,
 }
 
 /// A usage event as stored.

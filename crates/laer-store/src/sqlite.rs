@@ -10,7 +10,10 @@ use sqlx::{Sqlite, SqlitePool};
 use crate::StoreError;
 use crate::sql::Value;
 
-pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
+/// Connections for reading; writes have one of their own.
+pub(crate) const READ_CONNECTIONS: u32 = 8;
+
+pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),
@@ -26,11 +29,16 @@ pub(crate) async fn connect(path: &Path) -> Result<SqlitePool, StoreError> {
         .busy_timeout(Duration::from_secs(30))
         // 64 MiB page cache per connection keeps large imports off the disk's critical path.
         .pragma("cache_size", "-65536")
-        .pragma("temp_store", "memory");
-    Ok(SqlitePoolOptions::new()
-        .max_connections(8)
+        .pragma("temp_store", "memory")
+        // Commits do not checkpoint: `checkpoint_in_background` does, off the writers' path.
+        .pragma("wal_autocheckpoint", "0");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(connections)
+        // A local file: no connection goes stale, so no round trip to test it.
+        .test_before_acquire(false)
         .connect_with(options)
-        .await?)
+        .await?;
+    Ok(pool)
 }
 
 pub(crate) fn bind<'q>(
@@ -43,5 +51,24 @@ pub(crate) fn bind<'q>(
         Value::Text(v) => query.bind(v),
         Value::Date(v) => query.bind(v),
         Value::Json(v) => query.bind(v),
+    }
+}
+
+/// Copies committed pages from the write-ahead log into the database file every
+/// `every`, while the pool is open. Passive: it never blocks readers or writers.
+pub(crate) async fn checkpoint_in_background(pool: SqlitePool, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!("WAL checkpoint failed: {e}");
+        }
     }
 }

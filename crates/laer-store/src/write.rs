@@ -8,9 +8,9 @@ use laer_core::model::{
     NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
 };
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
-use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Sqlite, SqlitePool, Transaction};
 
-use crate::sql::{Dialect, OnConflict, Table, Value, event_type_days_from_events};
+use crate::sql::{ACTIVITY_DAY, Dialect, OnConflict, Table, Value, event_type_days_from_events};
 use crate::{Pool, Store, StoreError, postgres, sqlite};
 
 /// What a write did: rows inserted or changed, and rows already stored as they are.
@@ -37,7 +37,7 @@ pub enum WriteTx {
 /// instead of sleeping in SQLite's busy handler, which wakes them late under load.
 pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: tokio::sync::OwnedMutexGuard<Option<SqlitePool>>,
 }
 
 impl std::ops::Deref for SqliteTx {
@@ -82,8 +82,9 @@ impl Store {
     /// [`WriteTx::lock`].
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => {
+            Pool::Sqlite(readers) => {
                 let turn = self.sqlite_writer.clone().lock_owned().await;
+                let pool = turn.as_ref().unwrap_or(readers);
                 WriteTx::Sqlite(SqliteTx {
                     tx: pool.begin_with("BEGIN IMMEDIATE").await?,
                     _turn: turn,
@@ -564,90 +565,107 @@ impl WriteTx {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        for key in keys {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
+        if !keys.is_empty() {
+            sqlx::query("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::BIGINT[]) AS k ORDER BY k) AS keys")
+                .bind(keys)
                 .execute(&mut **tx)
                 .await?;
         }
         Ok(())
     }
 
-    /// Adds events just written, every one of them new, to the daily rollups.
+    /// Adds events just written, every one of them new, to the daily rollups: counts and
+    /// value sums add up; users join the day's user rows, which give the distinct count.
     pub async fn add_event_days(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
-        let mut days: std::collections::BTreeMap<(i64, i64), i64> = std::collections::BTreeMap::new();
-        for e in events {
-            *days
-                .entry((e.account_id, activity_day(e.occurred_at.timestamp_micros())))
-                .or_default() += 1;
-        }
-        let mut accounts: Vec<String> = days.keys().map(|(account, _)| format!("account:{account}")).collect();
+        let rollup = NewEventsRollup::of(events);
+        let mut accounts: Vec<String> = rollup.by_type.keys().map(|(a, _, _)| format!("account:{a}")).collect();
         accounts.dedup();
         self.lock(accounts.iter().map(String::as_str)).await?;
-        let rows: Vec<((i64, i64), i64)> = days.into_iter().collect();
-        for chunk in rows.chunks(1_000) {
+
+        let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|(&(a, d), &n)| [a, d, n]).collect();
+        for chunk in day_rows.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_days (account_id, day, events) VALUES {} \
                  ON CONFLICT (account_id, day) DO UPDATE SET events = event_days.events + excluded.events",
                 vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
+            self.exec(&sql, chunk.as_flattened()).await?;
+        }
+
+        for chunk in rollup.users.chunks(1_000) {
+            let sql = format!(
+                "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
             match self {
                 WriteTx::Sqlite(tx) => {
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for ((account, day), n) in chunk {
-                        query = query.bind(account).bind(day).bind(n);
-                    }
-                    query.execute(&mut **tx).await?;
+                    bind_user_days(sqlx::query(AssertSqlSafe(sql)), chunk)
+                        .execute(&mut **tx)
+                        .await?;
                 }
                 WriteTx::Postgres(tx) => {
-                    let mut query = sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql)));
-                    for ((account, day), n) in chunk {
-                        query = query.bind(account).bind(day).bind(n);
-                    }
-                    query.execute(&mut **tx).await?;
+                    bind_user_days(sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql))), chunk)
+                        .execute(&mut **tx)
+                        .await?;
                 }
             }
         }
-        // Distinct users cannot be added up: recount each (account, day, type) touched,
-        // a small range of the account's events.
-        let mut keys: Vec<(i64, i64, i64)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.account_id,
-                    activity_day(e.occurred_at.timestamp_micros()),
-                    e.event_type_id,
-                )
-            })
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let by_type = insert_event_type_days(
-            "WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? AND event_type_id = ?",
-        );
-        for (account_id, day, event_type_id) in keys {
-            self.exec(
-                "DELETE FROM event_type_days WHERE account_id = ? AND day = ? AND event_type_id = ?",
-                &[account_id, day, event_type_id],
-            )
-            .await?;
-            self.exec(
-                &by_type,
-                &[
-                    account_id,
-                    (day - 1) * MICROS_PER_DAY,
-                    day * MICROS_PER_DAY,
-                    event_type_id,
-                ],
-            )
-            .await?;
+
+        let type_rows: Vec<_> = rollup.by_type.iter().collect();
+        for chunk in type_rows.chunks(1_000) {
+            let sql = format!(
+                "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
+                 ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
+                 events = event_type_days.events + excluded.events, \
+                 value_sum = CASE WHEN excluded.value_sum IS NULL THEN event_type_days.value_sum \
+                 ELSE COALESCE(event_type_days.value_sum, 0) + excluded.value_sum END",
+                vec!["(?, ?, ?, ?, ?, 0)"; chunk.len()].join(", ")
+            );
+            macro_rules! bind_type_days {
+                ($query:expr) => {{
+                    let mut query = $query;
+                    for &(&(account, day, event_type), &(events, value_sum)) in chunk {
+                        query = query
+                            .bind(account)
+                            .bind(day)
+                            .bind(event_type)
+                            .bind(events)
+                            .bind(value_sum);
+                    }
+                    query
+                }};
+            }
+            match self {
+                WriteTx::Sqlite(tx) => {
+                    bind_type_days!(sqlx::query(AssertSqlSafe(sql)))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                WriteTx::Postgres(tx) => {
+                    bind_type_days!(sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql))))
+                        .execute(&mut **tx)
+                        .await?;
+                }
+            }
+            // Distinct users: counted from the user rows of just the touched days, which
+            // stay as small as a day's users of one feature.
+            let keys: Vec<i64> = chunk.iter().flat_map(|&(&(a, d, t), _)| [a, d, t]).collect();
+            let sql = format!(
+                "UPDATE event_type_days SET users = (SELECT COUNT(*) FROM event_user_days u \
+                 WHERE u.account_id = event_type_days.account_id AND u.day = event_type_days.day \
+                 AND u.event_type_id = event_type_days.event_type_id) \
+                 WHERE (account_id, day, event_type_id) IN (VALUES {})",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            self.exec(&sql, &keys).await?;
         }
         Ok(())
     }
 
-    /// Recomputes the daily rollups (per account; per account and event type) for each
-    /// (account, first instant, last instant) span from the stored events; call after
-    /// writing events.
+    /// Recomputes the daily rollups (per account; per account and event type; the users
+    /// per account, day and type) for each (account, first instant, last instant) span
+    /// from the stored events; call after writing events.
     pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
         let mut accounts: Vec<String> = spans
             .iter()
@@ -656,20 +674,23 @@ impl WriteTx {
         accounts.sort();
         self.lock(accounts.iter().map(String::as_str)).await?;
         let by_type = insert_event_type_days("WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ?");
+        let users = format!(
+            "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
+             SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
+             WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? AND user_ref IS NOT NULL"
+        );
         for &(account_id, first, last) in spans {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
-            self.exec(
-                "DELETE FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ?",
-                &[account_id, from_day, to_day],
-            )
-            .await?;
+            for table in ["event_type_days", "event_user_days", "event_days"] {
+                self.exec(
+                    &format!("DELETE FROM {table} WHERE account_id = ? AND day BETWEEN ? AND ?"),
+                    &[account_id, from_day, to_day],
+                )
+                .await?;
+            }
             self.exec(&by_type, &[account_id, after, until]).await?;
-            self.exec(
-                "DELETE FROM event_days WHERE account_id = ? AND day BETWEEN ? AND ?",
-                &[account_id, from_day, to_day],
-            )
-            .await?;
+            self.exec(&users, &[account_id, after, until]).await?;
             self.exec(
                 "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
                  FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY 1, 2",
@@ -735,6 +756,56 @@ fn insert_event_type_days(filter: &str) -> String {
         "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
         event_type_days_from_events(filter)
     )
+}
+
+/// What a set of new events adds to the daily rollups.
+struct NewEventsRollup<'a> {
+    /// (account, day) → events.
+    by_day: std::collections::BTreeMap<(i64, i64), i64>,
+    /// (account, day, type) → (events, value sum).
+    by_type: std::collections::BTreeMap<(i64, i64, i64), (i64, Option<f64>)>,
+    /// Distinct (account, day, type, user).
+    users: Vec<(i64, i64, i64, &'a str)>,
+}
+
+impl<'a> NewEventsRollup<'a> {
+    fn of(events: &'a [NewEvent]) -> Self {
+        let mut rollup = NewEventsRollup {
+            by_day: Default::default(),
+            by_type: Default::default(),
+            users: Vec::new(),
+        };
+        for e in events {
+            let day = activity_day(e.occurred_at.timestamp_micros());
+            *rollup.by_day.entry((e.account_id, day)).or_default() += 1;
+            let (events, value_sum) = rollup.by_type.entry((e.account_id, day, e.event_type_id)).or_default();
+            *events += 1;
+            if let Some(v) = e.value {
+                *value_sum = Some(value_sum.unwrap_or(0.0) + v);
+            }
+            if let Some(user) = &e.user_ref {
+                rollup.users.push((e.account_id, day, e.event_type_id, user));
+            }
+        }
+        rollup.users.sort_unstable();
+        rollup.users.dedup();
+        rollup
+    }
+}
+
+fn bind_user_days<'q, DB>(
+    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    rows: &'q [(i64, i64, i64, &'q str)],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for &(account, day, event_type, user) in rows {
+        query = query.bind(account).bind(day).bind(event_type).bind(user);
+    }
+    query
 }
 
 /// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.

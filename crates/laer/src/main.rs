@@ -14,6 +14,9 @@ use laer_store::{Store, redact};
 
 mod table;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "laer", version, about = "laer: open-source customer success platform")]
 struct Cli {
