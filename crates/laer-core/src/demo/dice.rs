@@ -1,10 +1,11 @@
 //! Seeded randomness that gives the same numbers on every platform.
 //!
-//! ChaCha8 is specified bit for bit, and every sampler here uses only `+ - * /`, `sqrt`
+//! Xoshiro256++ is specified bit for bit (rand keeps its seeding stable), and cheap
+//! enough to stay fast where laer-core is built without optimisation; every sampler here uses only `+ - * /`, `sqrt`
 //! and comparisons (all exactly rounded by IEEE 754), never the platform's `ln`, `exp` or
 //! `cos`, whose last bits may differ between C libraries.
 
-use rand::rngs::ChaCha8Rng;
+use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 
 /// Which part of the generator a stream of numbers feeds, so that each part draws from
@@ -23,13 +24,13 @@ pub(super) enum Stream {
     Coverage = 10,
 }
 
-pub(super) struct Dice(ChaCha8Rng);
+pub(super) struct Dice(Xoshiro256PlusPlus);
 
 impl Dice {
     /// The stream for `part` of account (or other item) `index`, under the run's seed.
     pub fn new(seed: u64, part: Stream, index: u64) -> Dice {
         let mixed = split_mix(split_mix(split_mix(seed) ^ part as u64) ^ index);
-        Dice(ChaCha8Rng::seed_from_u64(mixed))
+        Dice(Xoshiro256PlusPlus::seed_from_u64(mixed))
     }
 
     /// Uniform in [0, 1).
@@ -81,6 +82,25 @@ impl Dice {
         weights.iter().rposition(|w| *w > 0.0).unwrap_or(0)
     }
 
+    /// An index drawn by running totals of weights (see [`cumulative`]): a binary search
+    /// instead of a scan, for draws repeated many times over the same weights.
+    pub fn by_cumulative(&mut self, cumulative: &[f64]) -> usize {
+        let Some(total) = cumulative.last() else {
+            return 0;
+        };
+        let target = self.unit() * total;
+        let (mut low, mut high) = (0, cumulative.len() - 1);
+        while low < high {
+            let middle = (low + high) / 2;
+            if cumulative[middle] > target {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        low
+    }
+
     /// Approximately standard normal: the sum of twelve uniforms less six (Irwin–Hall),
     /// which needs no transcendental function and has no extreme tails.
     pub fn normal(&mut self) -> f64 {
@@ -112,6 +132,17 @@ impl Dice {
             items.swap(i, j);
         }
     }
+}
+
+/// Running totals of `weights`, for [`Dice::by_cumulative`].
+pub(super) fn cumulative(weights: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    weights
+        .into_iter()
+        .scan(0.0, |total, w| {
+            *total += w;
+            Some(*total)
+        })
+        .collect()
 }
 
 /// SplitMix64's finaliser: spreads nearby inputs over the whole range.
@@ -177,5 +208,12 @@ mod tests {
         assert!(normal.abs() < 0.05, "{normal}");
         let picks = (0..n).filter(|_| dice.weighted(&[1.0, 3.0]) == 1).count() as f64 / n as f64;
         assert!((picks - 0.75).abs() < 0.02, "{picks}");
+        let totals = cumulative([1.0, 0.0, 3.0, 4.0]);
+        let mut counts = [0; 4];
+        for _ in 0..n {
+            counts[dice.by_cumulative(&totals)] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        assert!((f64::from(counts[3]) / n as f64 - 0.5).abs() < 0.02, "{counts:?}");
     }
 }

@@ -352,15 +352,19 @@ pub fn simulate(account: usize, window: &Window, seed: u64) -> Story {
     }
 }
 
-/// Some accounts were customers before the window opened; the rest land during it,
-/// more of them later (a growing vendor). The day of month is at most 28.
+/// About half the accounts were customers before the window opened; the rest land
+/// during it, somewhat more of them later (a growing vendor). The day of month is at
+/// most 28.
 fn land_date(window: &Window, segment: Segment, dice: &mut Dice) -> NaiveDate {
-    let existing_share = if segment == Segment::Enterprise { 0.55 } else { 0.4 };
+    let existing_share = if segment == Segment::Enterprise { 0.6 } else { 0.5 };
     let day = if dice.chance(existing_share) {
         window.start - chrono::TimeDelta::days(dice.int(20, 1000))
     } else {
         let days = (window.today - window.start).num_days().max(1);
-        let offset = (days as f64 * dice.unit().sqrt()) as i64;
+        // Half at an even pace, half at a pace growing linearly (a square root of a uniform).
+        let u = dice.unit();
+        let position = if dice.chance(0.5) { u } else { u.sqrt() };
+        let offset = (days as f64 * position) as i64;
         window.start + chrono::TimeDelta::days(offset.min(days - 1))
     };
     day.with_day0(day.day0().min(27)).unwrap_or(day)
@@ -433,9 +437,9 @@ fn churn_probability(recent: &Drivers, segment: Segment, bill_period_months: i32
     let bias = match segment {
         Segment::Smb => 0.4,
         Segment::MidMarket => 0.0,
-        Segment::Enterprise => -0.5,
+        Segment::Enterprise => -0.8,
     };
-    let logit = 3.2 - 8.0 * health(recent) + bias + 0.8 * dice.normal();
+    let logit = 3.0 - 8.0 * health(recent) + bias + 0.8 * dice.normal();
     // A monthly term is a renewal every month: a much smaller chance each time.
     sigmoid(if bill_period_months >= 12 { logit } else { logit - 2.6 })
 }
@@ -451,7 +455,7 @@ fn renewed(c: &Contract, d: &Drivers, segment: Segment, day: NaiveDate, dice: &m
     let cut = sigmoid(1.0 + 10.0 * (0.45 - d.adoption));
     if d.adoption > 0.78 && dice.chance(expand * rate) {
         let growth = dice.between(0.1, 0.5) * (0.5 + d.transformation);
-        next.seats = ((f64::from(c.seats) * (1.0 + growth)).ceil() as u32).clamp(c.seats + 1, MAX_SEATS);
+        next.seats = more_seats(c.seats, 1.0 + growth);
     } else if d.adoption < 0.6 && dice.chance(cut * rate) {
         let floor = segment.seat_range().0.min(c.seats);
         let wanted = (f64::from(c.seats) * (d.adoption + dice.between(0.1, 0.25))).ceil() as u32;
@@ -490,12 +494,19 @@ fn renewed(c: &Contract, d: &Drivers, segment: Segment, day: NaiveDate, dice: &m
     (next, factor)
 }
 
+/// `seats` grown by `factor`: at least one more, at most [`MAX_SEATS`].
+fn more_seats(seats: u32, factor: f64) -> u32 {
+    ((f64::from(seats) * factor).ceil() as u32)
+        .max(seats.saturating_add(1))
+        .min(MAX_SEATS)
+}
+
 /// A mid-term amendment of an annual contract: seats added when they run out.
 fn amended(c: &Contract, d: &Drivers, dice: &mut Dice) -> Option<(Contract, f64)> {
-    if c.bill_period_months < 12 || d.adoption < 0.85 || !dice.chance(0.15) {
+    if c.bill_period_months < 12 || c.seats >= MAX_SEATS || d.adoption < 0.85 || !dice.chance(0.15) {
         return None;
     }
-    let seats = ((f64::from(c.seats) * dice.between(1.1, 1.35)).ceil() as u32).clamp(c.seats + 1, MAX_SEATS);
+    let seats = more_seats(c.seats, dice.between(1.1, 1.35));
     let next = Contract { seats, ..c.clone() };
     Some((next, f64::from(c.seats) / f64::from(seats)))
 }
@@ -594,5 +605,48 @@ fn change(
         mrr_before: before.map_or(Money::ZERO, Contract::mrr),
         mrr_after: after.map_or(Money::ZERO, Contract::mrr),
         seats_after: after.map_or(0, |c| c.seats),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seats_grow_by_at_least_one_up_to_the_cap() {
+        assert_eq!(more_seats(10, 1.01), 11);
+        assert_eq!(more_seats(100, 1.5), 150);
+        assert_eq!(more_seats(MAX_SEATS - 1, 2.0), MAX_SEATS);
+        assert_eq!(more_seats(MAX_SEATS, 2.0), MAX_SEATS);
+    }
+
+    #[test]
+    fn health_rises_with_every_driver_and_engagement_multiplies() {
+        let base = Drivers {
+            adoption: 0.5,
+            experience: 0.5,
+            transformation: 0.5,
+            engagement: 0.5,
+        };
+        let up = |f: fn(&mut Drivers)| {
+            let mut d = base;
+            f(&mut d);
+            health(&d)
+        };
+        for raised in [
+            up(|d| d.adoption = 0.8),
+            up(|d| d.experience = 0.8),
+            up(|d| d.transformation = 0.8),
+            up(|d| d.engagement = 0.8),
+        ] {
+            assert!(raised > health(&base));
+        }
+        // The same gain in adoption is worth more with an engaged customer.
+        let engaged = Drivers {
+            engagement: 0.9,
+            ..base
+        };
+        let gain = |d: Drivers| health(&Drivers { adoption: 0.8, ..d }) - health(&d);
+        assert!(gain(engaged) > gain(base));
     }
 }

@@ -306,6 +306,15 @@ fn empty_configs_give_an_empty_company() {
 }
 
 #[test]
+fn a_twenty_year_history_keeps_every_invariant() {
+    // Seats compound over many renewals: the records must stay in range.
+    let config = small(40, MAX_MONTHS, 3);
+    let (company, _) = generate_records(&config);
+    check_invariants(&config, &company);
+    assert!(company.subscriptions.len() > 200);
+}
+
+#[test]
 fn revenue_moves_in_every_way() {
     let c = default_company();
     let lines = revenue_lines(c);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc, Weekday};
 
 use super::Window;
 use super::catalog::{CORE_FEATURES, DEPARTMENTS, FEATURES, Segment, ValueKind};
-use super::dice::{Dice, Stream};
+use super::dice::{Dice, Stream, cumulative};
 use super::lifecycle::Story;
 use super::people::{person_name, unique_email};
 use crate::dedup::{event_content, event_key};
@@ -267,15 +267,15 @@ impl DemoUsage {
             ((m.account as u64) << 24) | u64::from(m.number),
         );
         let days: Vec<NaiveDate> = m.from.iter_days().take_while(|d| *d < m.to).collect();
-        let day_weights: Vec<f64> = days.iter().map(weekday_weight).collect();
-        let feature_weights: Vec<f64> = (0..m.features.len()).map(|j| 1.0 / (1.0 + j as f64)).collect();
+        let day_weights = cumulative(days.iter().map(weekday_weight));
+        let feature_weights = cumulative((0..m.features.len()).map(|j| 1.0 / (1.0 + j as f64)));
         let mut by_day: Vec<Vec<u32>> = vec![Vec::new(); days.len()];
         let extra = self.extra_per_depth * m.depth * m.share();
         for k in 0..m.active.len() as u32 {
             let personal = dice.between(0.3, 1.7);
             let count = 1 + dice.poisson(extra * personal);
             for _ in 0..count {
-                by_day[dice.weighted(&day_weights)].push(k);
+                by_day[dice.by_cumulative(&day_weights)].push(k);
             }
         }
         let refs: Vec<String> = m.active.iter().map(|u| user_ref(m.account, *u)).collect();
@@ -291,7 +291,7 @@ impl DemoUsage {
                 let Some(occurred_at) = DateTime::from_timestamp_millis(millis) else {
                     continue;
                 };
-                let feature_index = usize::from(m.features[dice.weighted(&feature_weights)]);
+                let feature_index = usize::from(m.features[dice.by_cumulative(&feature_weights)]);
                 let feature = &FEATURES[feature_index];
                 let value = match feature.value {
                     ValueKind::None => None,
