@@ -157,10 +157,30 @@ fn summary(config: &DemoConfig, company: &DemoCompany) {
         100.0 * (share(|s| *s >= 9) - share(|s| *s <= 6)),
         nps.len()
     );
+    // Logo churn over the last 12 months, per segment: churned / customers a year ago.
+    let segment_of = |account: i64| company.accounts[account as usize].segment.clone().unwrap_or_default();
+    let mut rates: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for m in movements.iter().filter(|m| !m.start.is_zero()) {
+        let entry = rates.entry(segment_of(m.account_id)).or_default();
+        entry.1 += 1;
+        if m.kind == MovementKind::Churn {
+            entry.0 += 1;
+        }
+    }
+    let rates: Vec<String> = rates
+        .iter()
+        .map(|(segment, (churned, start))| {
+            format!(
+                "{segment} {churned}/{start} = {:.0}%",
+                100.0 * *churned as f64 / *start as f64
+            )
+        })
+        .collect();
+    println!("logo churn over the last 12 months: {}", rates.join(", "));
     let churns = company
         .contract_changes
         .iter()
         .filter(|c| c.kind == ChangeKind::Churn)
         .count();
-    println!("churns {churns}");
+    println!("churns (all time) {churns}");
 }

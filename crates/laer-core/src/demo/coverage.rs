@@ -24,6 +24,7 @@ pub fn simulate(
     account: usize,
     name: &str,
     tier: CoverageTier,
+    ordinal: usize,
     story: &Story,
     observed: &[Observed],
     cases: &[NewSupportCase],
@@ -44,10 +45,15 @@ pub fn simulate(
         reason,
     };
     let executives = team.account_executives.len().max(1);
-    let csms = team.csms.len().max(1);
-    // Round robin, so books are even; segments interleave.
+    // Small businesses go to the pooled CSMs, the rest to named ones; round robin in
+    // each group (by `ordinal`, the account's number in its group), so books are even.
+    let (group_start, group_size) = match tier {
+        CoverageTier::Named => (team.csms.start + team.pooled_csms, team.csms.len() - team.pooled_csms),
+        _ => (team.csms.start, team.pooled_csms),
+    };
+    let group_size = group_size.max(1);
     let executive = team.account_executives.start + account % executives;
-    let mut csm = team.csms.start + (account * 7 + story.segment as usize) % csms;
+    let mut csm = group_start + ordinal % group_size;
     assignments.push(assign(
         TeamRole::AccountExecutive,
         executive,
@@ -71,7 +77,7 @@ pub fn simulate(
             if days > 60 {
                 let moved = start + TimeDelta::days(dice.int(30, days - 1));
                 assignments.push(assign(TeamRole::Csm, csm, start, Some(moved), reason.to_string()));
-                csm = team.csms.start + (csm - team.csms.start + 1 + dice.index(csms - 1)) % csms;
+                csm = group_start + (csm - group_start + 1 + dice.index(group_size - 1)) % group_size;
                 start = moved;
                 assignments.push(assign(
                     TeamRole::Csm,

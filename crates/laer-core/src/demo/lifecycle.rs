@@ -215,6 +215,14 @@ pub fn add_months(day: NaiveDate, months: u32) -> Option<NaiveDate> {
     day.checked_add_months(Months::new(months))
 }
 
+/// Customers do not cut seats while they are still rolling out.
+const ONBOARDING_MONTHS: u32 = 6;
+
+/// Premium Support (a flat fee) is not sold to small businesses.
+fn available(segment: Segment, add_on: AddOn) -> bool {
+    !(segment == Segment::Smb && add_on == AddOn::PremiumSupport)
+}
+
 /// Seats can grow without end in a long run; this keeps them (and MRR) in range.
 const MAX_SEATS: u32 = 50_000;
 
@@ -300,7 +308,7 @@ pub fn simulate(account: usize, window: &Window, seed: u64) -> Story {
                         e.end = Some(to);
                     }
                 } else {
-                    let (next, factor) = renewed(c, &recent, segment, to, &mut dice);
+                    let (next, factor) = renewed(c, &recent, segment, tenure, to, &mut dice);
                     drivers.adoption = (drivers.adoption * factor).min(0.97);
                     contract = Some(next);
                 }
@@ -437,16 +445,23 @@ fn churn_probability(recent: &Drivers, segment: Segment, bill_period_months: i32
     let bias = match segment {
         Segment::Smb => 0.4,
         Segment::MidMarket => 0.0,
-        Segment::Enterprise => -0.8,
+        Segment::Enterprise => -1.0,
     };
-    let logit = 3.0 - 8.0 * health(recent) + bias + 0.8 * dice.normal();
+    let logit = 2.6 - 8.0 * health(recent) + bias + 0.8 * dice.normal();
     // A monthly term is a renewal every month: a much smaller chance each time.
     sigmoid(if bill_period_months >= 12 { logit } else { logit - 2.6 })
 }
 
 /// The contract after a renewal, and the factor by which utilisation changes (seats
 /// bought ahead of use dilute it; seats cut concentrate it).
-fn renewed(c: &Contract, d: &Drivers, segment: Segment, day: NaiveDate, dice: &mut Dice) -> (Contract, f64) {
+fn renewed(
+    c: &Contract,
+    d: &Drivers,
+    segment: Segment,
+    tenure: u32,
+    day: NaiveDate,
+    dice: &mut Dice,
+) -> (Contract, f64) {
     let annual = c.bill_period_months >= 12;
     // Monthly terms come up twelve times a year: changes are rarer at each.
     let rate = if annual { 1.0 } else { 0.25 };
@@ -454,16 +469,24 @@ fn renewed(c: &Contract, d: &Drivers, segment: Segment, day: NaiveDate, dice: &m
     let expand = sigmoid(-1.0 + 8.0 * (d.adoption - 0.8) + 3.0 * (d.transformation - 0.5) + 2.0 * (d.engagement - 0.5));
     let cut = sigmoid(1.0 + 10.0 * (0.45 - d.adoption));
     if d.adoption > 0.78 && dice.chance(expand * rate) {
-        let growth = dice.between(0.1, 0.5) * (0.5 + d.transformation);
+        let growth = dice.between(0.08, 0.35) * (0.5 + d.transformation);
         next.seats = more_seats(c.seats, 1.0 + growth);
-    } else if d.adoption < 0.6 && dice.chance(cut * rate) {
-        let floor = segment.seat_range().0.min(c.seats);
+    } else if d.adoption < 0.6 && tenure >= ONBOARDING_MONTHS && dice.chance(cut * rate) {
+        // Idle seats are cut to what is used plus a margin, by at most a third at once.
+        let floor = segment
+            .seat_range()
+            .0
+            .max((f64::from(c.seats) * 0.67).ceil() as u32)
+            .min(c.seats);
         let wanted = (f64::from(c.seats) * (d.adoption + dice.between(0.1, 0.25))).ceil() as u32;
         next.seats = wanted.clamp(floor, c.seats);
     }
     // Add-ons follow outcomes and service quality; plans follow breadth of use.
     if d.transformation > 0.55 && d.experience > 0.55 && dice.chance(0.3 * rate) {
-        let missing: Vec<AddOn> = AddOn::ALL.into_iter().filter(|a| !c.has(*a)).collect();
+        let missing: Vec<AddOn> = AddOn::ALL
+            .into_iter()
+            .filter(|a| !c.has(*a) && available(segment, *a))
+            .collect();
         if !missing.is_empty() {
             next.add_ons |= dice.pick(&missing).bit();
         }
@@ -539,9 +562,8 @@ fn first_contract(segment: Segment, day: NaiveDate, dice: &mut Dice) -> Option<C
         0
     };
     let mut add_ons = 0;
-    for add_on in AddOn::ALL {
+    for add_on in AddOn::ALL.into_iter().filter(|a| available(segment, *a)) {
         let chance = match (segment, add_on) {
-            (Segment::Smb, AddOn::PremiumSupport) => 0.0,
             (Segment::Smb, _) => 0.12,
             (Segment::MidMarket, _) => 0.25,
             (Segment::Enterprise, _) => 0.45,

@@ -286,6 +286,8 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
     };
     let identities = people::identities(config.accounts, seed);
     let mut usage_months = Vec::with_capacity(config.accounts);
+    // Accounts so far covered by pooled and by named CSMs.
+    let mut tier_counts = [0usize; 2];
     for (account, identity) in identities.iter().enumerate() {
         let story = lifecycle::simulate(account, &window, seed);
         let cadence = catalog::cadence_days(story.segment);
@@ -300,6 +302,9 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
         } else {
             cadence
         };
+        let group = usize::from(tier == CoverageTier::Named);
+        let ordinal = tier_counts[group];
+        tier_counts[group] += 1;
         let contacts = people::contacts(account, story.segment, &identity.domain, seed);
         let users = usage::simulate(account, &story, &window, &identity.domain, seed);
         let cases = signals::support_cases(account, &story, &users.observed, &contacts, &window, seed);
@@ -310,6 +315,7 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
             account,
             &identity.name,
             tier,
+            ordinal,
             &story,
             &users.observed,
             &cases.cases,

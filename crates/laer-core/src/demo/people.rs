@@ -13,13 +13,16 @@ use crate::model::{NewContact, NewTeamMember, TeamRole};
 pub struct Team {
     pub members: Vec<NewTeamMember>,
     pub account_executives: Range<usize>,
+    /// Pooled CSMs (small businesses) first, then named CSMs.
     pub csms: Range<usize>,
+    pub pooled_csms: usize,
     pub renewal_specialist: usize,
     pub expansion_specialist: usize,
     pub cs_leader: usize,
 }
 
-/// A team sized for the book: an account executive per ~70 accounts, a CSM per ~45.
+/// A team sized for the book: an account executive per ~70 accounts, a CSM per ~45
+/// (a quarter of them pooled, for small businesses, the rest named).
 pub fn team(accounts: usize, seed: u64) -> Team {
     let mut dice = Dice::new(seed, Stream::People, u64::MAX);
     let executives = accounts.div_ceil(70).clamp(2, 150);
@@ -31,11 +34,21 @@ pub fn team(accounts: usize, seed: u64) -> Team {
     roles.push(vec![TeamRole::ExpansionSpecialist]);
     roles.push(vec![TeamRole::CsLeader, TeamRole::Admin]);
     let mut emails = BTreeSet::new();
+    let mut used_names = BTreeSet::new();
     let members = roles
         .into_iter()
         .enumerate()
         .map(|(i, roles)| {
-            let (first, last) = person_name(&mut dice);
+            // Colleagues with distinct first and last names, while the lists last.
+            let mut name = person_name(&mut dice);
+            for _ in 0..20 {
+                if !used_names.contains(name.0) && !used_names.contains(name.1) {
+                    break;
+                }
+                name = person_name(&mut dice);
+            }
+            let (first, last) = name;
+            used_names.extend([first, last]);
             NewTeamMember {
                 external_id: format!("team-{:03}", i + 1),
                 name: format!("{first} {last}"),
@@ -50,6 +63,7 @@ pub fn team(accounts: usize, seed: u64) -> Team {
         members,
         account_executives: 0..executives,
         csms: csm_start..specialists,
+        pooled_csms: csms.div_ceil(4).min(csms - 1),
         renewal_specialist: specialists,
         expansion_specialist: specialists + 1,
         cs_leader: specialists + 2,
