@@ -71,7 +71,8 @@ pub struct DemoConfig {
     /// Length of the window of history, ending on `today`; at most [`MAX_MONTHS`].
     pub months: u32,
     pub seed: u64,
-    /// The last day of the window (exclusive: the history runs up to its midnight).
+    /// The end of the window: the history runs up to this day's midnight, and lines
+    /// running on it are open. Years 1900 to 9000; outside them the company is empty.
     pub today: NaiveDate,
 }
 
@@ -95,16 +96,17 @@ impl DemoConfig {
 pub const MAX_MONTHS: u32 = 240;
 
 /// Usage events of the default company, about; larger companies get proportionally more,
-/// up to [`MAX_TARGET_EVENTS`] (each active user has at least one event a month, so a very
-/// large company may exceed it).
-pub const DEFAULT_TARGET_EVENTS: f64 = 1_200_000.0;
-pub const MAX_TARGET_EVENTS: f64 = 15_000_000.0;
+/// up to `MAX_TARGET_EVENTS` (each active user has at least one event a month, so a very
+/// large company may exceed it: 10,000 accounts over 24 months give about 15.6 million).
+const DEFAULT_TARGET_EVENTS: f64 = 1_200_000.0;
+const MAX_TARGET_EVENTS: f64 = 15_000_000.0;
 
 /// A generated company. Vectors of records reference each other by index (see the
 /// module documentation); external ids are unique per kind and stable for a config.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// With no accounts or no months, only the team and the event types are there.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct DemoCompany {
-    /// The first day of the window.
+    /// The first day of the window; `None` for an empty company.
     pub from: Option<NaiveDate>,
     /// Accounts, `acct-0001`, ...: name, segment (SMB, Mid-Market, Enterprise), channel,
     /// country, and attributes `industry`, `region`, `employees`, `coverage`, and while a
@@ -122,7 +124,10 @@ pub struct DemoCompany {
     pub subscriptions: Vec<NewSubscription>,
     /// The product's features.
     pub event_types: Vec<NewEventType>,
-    /// Usage events, by account and then time. Empty from [`generate_records`].
+    /// Usage events, by account and then time; no two of an account share an instant,
+    /// and `dedup_key` is [`crate::dedup::event_key`] of the event's content (with the
+    /// event type's external id), as an import would compute it. Empty from
+    /// [`generate_records`].
     pub events: Vec<NewEvent>,
     pub support_cases: Vec<NewSupportCase>,
     pub meetings: Vec<NewMeeting>,
@@ -231,12 +236,18 @@ pub struct ContractChange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
+    /// The first contract.
     Land,
     /// An annual term renewed at the same MRR.
     Renewal,
+    /// MRR rose: more seats, an add-on, a better plan; at a renewal or mid-term.
     Expansion,
+    /// MRR fell: fewer seats, an add-on dropped, or a move from monthly to annual
+    /// billing at a discount.
     Contraction,
+    /// Every line ended with no successor.
     Churn,
+    /// A former customer came back.
     Reactivation,
 }
 

@@ -558,6 +558,199 @@ fn churn_follows_low_adoption_and_low_nps() {
     assert!(best_churned > worst_renewed);
 }
 
+/// The driver snapshot of `account` in force on `day`.
+fn driver_on<'a>(
+    by_account: &'a [Vec<&'a DriverSnapshot>],
+    account: i64,
+    day: NaiveDate,
+) -> Option<&'a DriverSnapshot> {
+    let snapshots = by_account.get(usize::try_from(account).ok()?)?;
+    let at = snapshots.partition_point(|d| d.to <= day);
+    snapshots.get(at).copied().filter(|d| d.from <= day)
+}
+
+/// Mean of `signal` over the items whose driver is in the lowest and in the highest third.
+fn low_and_high<T>(items: &[T], driver: impl Fn(&T) -> f64, signal: impl Fn(&T) -> f64) -> (f64, f64) {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_by(|a, b| driver(a).total_cmp(&driver(b)));
+    let third = sorted.len() / 3;
+    assert!(third > 20, "too few items: {}", sorted.len());
+    let low = mean(sorted[..third].iter().map(|t| signal(t)));
+    let high = mean(sorted[sorted.len() - third..].iter().map(|t| signal(t)));
+    (low, high)
+}
+
+#[test]
+fn signals_follow_their_drivers() {
+    let c = default_company();
+    let mut by_account: Vec<Vec<&DriverSnapshot>> = vec![Vec::new(); c.accounts.len()];
+    for d in &c.drivers {
+        by_account[d.account].push(d);
+    }
+    // Account months: active users, seats, features used, departments, how-to and defect cases.
+    #[derive(Default)]
+    struct Month {
+        users: BTreeSet<usize>,
+        features: BTreeSet<i64>,
+        how_to: u32,
+        defects: u32,
+    }
+    let user_index: HashMap<&str, usize> = c
+        .product_users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.external_id.as_str(), i))
+        .collect();
+    let mut months: BTreeMap<(usize, NaiveDate), Month> = BTreeMap::new();
+    for e in &c.events {
+        let Some(d) = driver_on(&by_account, e.account_id, e.occurred_at.date_naive()) else {
+            continue;
+        };
+        let month = months.entry((d.account, d.from)).or_default();
+        month.users.insert(user_index[e.user_ref.as_deref().unwrap()]);
+        month.features.insert(e.event_type_id);
+    }
+    for case in &c.support_cases {
+        let Some(d) = driver_on(&by_account, case.account_id, case.opened_at.date_naive()) else {
+            continue;
+        };
+        let month = months.entry((d.account, d.from)).or_default();
+        match case.kind {
+            crate::model::CaseKind::HowTo => month.how_to += 1,
+            crate::model::CaseKind::Defect => month.defects += 1,
+            _ => {}
+        }
+    }
+    let seats_on = |account: usize, day: NaiveDate| -> f64 {
+        c.subscriptions
+            .iter()
+            .filter(|s| s.account_id == account as i64 && s.is_active_on(day))
+            .filter(|s| ["Starter", "Professional", "Enterprise"].contains(&s.product.as_str()))
+            .filter_map(|s| s.quantity)
+            .sum()
+    };
+    // Whole months only: the window's edges are partial.
+    let full: Vec<(&DriverSnapshot, &Month, f64)> = c
+        .drivers
+        .iter()
+        .filter(|d| (d.to - d.from).num_days() >= 28)
+        .filter_map(|d| Some((d, months.get(&(d.account, d.from))?, seats_on(d.account, d.from))))
+        .filter(|(_, m, seats)| *seats > 0.0 && !m.users.is_empty())
+        .collect();
+    let departments = |m: &Month| {
+        m.users
+            .iter()
+            .filter_map(|u| c.product_users[*u].department.as_deref())
+            .collect::<BTreeSet<_>>()
+            .len() as f64
+    };
+    let checks: [(&str, (f64, f64), bool); 5] = [
+        (
+            "utilisation by adoption",
+            low_and_high(&full, |x| x.0.adoption, |x| x.1.users.len() as f64 / x.2),
+            true,
+        ),
+        (
+            "features used by adoption",
+            low_and_high(&full, |x| x.0.adoption, |x| x.1.features.len() as f64),
+            true,
+        ),
+        (
+            "departments by adoption",
+            low_and_high(&full, |x| x.0.adoption, |x| departments(x.1)),
+            true,
+        ),
+        (
+            "how-to cases per active user by adoption",
+            low_and_high(
+                &full,
+                |x| x.0.adoption,
+                |x| f64::from(x.1.how_to) / x.1.users.len() as f64,
+            ),
+            false,
+        ),
+        (
+            "defects per active user by experience",
+            low_and_high(
+                &full,
+                |x| x.0.experience,
+                |x| f64::from(x.1.defects) / x.1.users.len() as f64,
+            ),
+            false,
+        ),
+    ];
+    for (name, (low, high), rises) in checks {
+        eprintln!("{name}: {low:.3} -> {high:.3}");
+        assert!(
+            if rises { high > low * 1.15 } else { low > high * 1.15 },
+            "{name}: {low} vs {high}"
+        );
+    }
+    // Experience: faster fixes and better CSAT.
+    let cases: Vec<(f64, f64)> = c
+        .support_cases
+        .iter()
+        .filter(|k| k.kind == crate::model::CaseKind::Defect)
+        .filter_map(|k| {
+            let d = driver_on(&by_account, k.account_id, k.opened_at.date_naive())?;
+            Some((d.experience, (k.closed_at? - k.opened_at).num_minutes() as f64 / 60.0))
+        })
+        .collect();
+    let (slow, fast) = low_and_high(&cases, |x| x.0, |x| x.1);
+    assert!(slow > fast * 1.2, "hours to resolve: {slow} vs {fast}");
+    let csat: Vec<(f64, f64)> = c
+        .survey_responses
+        .iter()
+        .filter(|s| s.survey == SurveyKind::Csat)
+        .filter_map(|s| {
+            Some((
+                driver_on(&by_account, s.account_id, s.responded_at.date_naive())?.experience,
+                f64::from(s.score),
+            ))
+        })
+        .collect();
+    let (unhappy, happy) = low_and_high(&csat, |x| x.0, |x| x.1);
+    assert!(happy > unhappy + 0.5, "CSAT: {unhappy} vs {happy}");
+    // Engagement: meetings held.
+    let meetings: Vec<(f64, f64)> = c
+        .meetings
+        .iter()
+        .filter(|m| m.status != MeetingStatus::Scheduled && matches!(m.kind.as_deref(), Some("ebr" | "check_in")))
+        .filter_map(|m| {
+            let d = driver_on(&by_account, m.account_id, m.held_at.date_naive())?;
+            Some((d.engagement, f64::from(u8::from(m.status == MeetingStatus::Held))))
+        })
+        .collect();
+    let (kept_low, kept_high) = low_and_high(&meetings, |x| x.0, |x| x.1);
+    assert!(kept_high > kept_low + 0.15, "meetings held: {kept_low} vs {kept_high}");
+    // Transformation: outcomes move towards target, or stall. Progress per month measured.
+    let mut progress: Vec<(f64, f64)> = Vec::new();
+    for (i, outcome) in c.outcomes.iter().enumerate() {
+        let values: Vec<&NewOutcomeMeasurement> = c
+            .outcome_measurements
+            .iter()
+            .filter(|m| m.outcome_id == i as i64)
+            .collect();
+        let (Some(first), Some(last)) = (values.first(), values.last()) else {
+            continue;
+        };
+        let months = values.len() as f64 - 1.0;
+        let pace: Vec<f64> = values
+            .iter()
+            .filter_map(|m| driver_on(&by_account, outcome.account_id, m.measured_on).map(|d| d.transformation))
+            .collect();
+        if months >= 4.0 && !pace.is_empty() {
+            let share = (last.value - first.value) / (outcome.target - outcome.baseline);
+            progress.push((mean(pace.into_iter()), share / months));
+        }
+    }
+    let (stalled, moving) = low_and_high(&progress, |x| x.0, |x| x.1);
+    assert!(
+        moving > stalled * 1.5,
+        "outcome progress per month: {stalled} vs {moving}"
+    );
+}
+
 #[test]
 fn expansion_follows_adoption_and_transformation() {
     let c = default_company();
