@@ -1,6 +1,9 @@
 //! Demo company generation speed and size.
 //!
-//! cargo bench -p laer-core --bench demo -- [--accounts N] [--months M] [--seed S] [--today YYYY-MM-DD]
+//! cargo bench -p laer-core --bench demo -- [--accounts N] [--months M] [--seed S] [--today YYYY-MM-DD] [--in-memory]
+//!
+//! `--in-memory` holds every event (as `generate` does) instead of counting them as they
+//! are generated account by account.
 //!
 //! The target is the default company (300 accounts, 24 months) well under 5 seconds in a
 //! debug build, as `laer demo` runs it from `cargo run`: measure that with
@@ -12,13 +15,14 @@ use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate, TimeDelta};
 use laer_core::Money;
-use laer_core::demo::{ChangeKind, DemoCompany, DemoConfig, generate_records};
+use laer_core::demo::{ChangeKind, DemoCompany, DemoConfig, generate, generate_records};
 use laer_core::model::SurveyKind;
 use laer_core::retention::{MovementKind, Period, RevenueLine, account_movements, total_movements};
 
 fn main() {
     let today = NaiveDate::from_ymd_opt(2025, 6, 15).expect("a valid date");
     let mut config = DemoConfig::new(today);
+    let mut in_memory = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
@@ -27,9 +31,22 @@ fn main() {
             "--months" => config.months = value().parse().expect("--months M"),
             "--seed" => config.seed = value().parse().expect("--seed S"),
             "--today" => config.today = value().parse().expect("--today YYYY-MM-DD"),
+            "--in-memory" => in_memory = true,
             "--bench" => {} // passed by cargo bench
             other => panic!("unknown argument {other}"),
         }
+    }
+    if in_memory {
+        let started = Instant::now();
+        let company = generate(&config);
+        println!(
+            "{} accounts, {} months: {} events in memory, generated in {:.2} s",
+            config.accounts,
+            config.months,
+            company.events.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return;
     }
     let started = Instant::now();
     let (company, usage) = generate_records(&config);
