@@ -1,6 +1,7 @@
 //! laer's HTTP server: health check and the REST API (the web UI joins here).
 
 mod api;
+pub mod chart;
 mod error;
 mod ingest;
 pub mod reports;
