@@ -1,11 +1,13 @@
 //! laer's functional core: the domain types and every computation over them.
 //! Pure functions over plain data: no I/O, no async, no database.
 
+pub mod access;
 pub mod dedup;
 pub mod demo;
 pub mod model;
 pub mod money;
 pub mod parse;
+pub mod portfolio;
 pub mod reports;
 pub mod retention;
 pub mod segment;

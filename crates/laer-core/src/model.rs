@@ -20,6 +20,9 @@ pub struct NewAccount {
     pub channel: Option<String>,
     pub country: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
+    /// When the running contract term ends and is up for renewal.
+    #[serde(default)]
+    pub renewal_date: Option<NaiveDate>,
     /// Any further attributes from the source, for segmenting.
     pub attributes: BTreeMap<String, String>,
 }
@@ -156,6 +159,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// What a support case is about. A how-to case means a user could not get value:
     /// adoption work, not only support work.
@@ -257,6 +262,18 @@ pub struct NewTeamMember {
     pub name: String,
     pub email: Option<String>,
     pub roles: Vec<TeamRole>,
+}
+
+/// A team member covering an account in a role from `since` until the day before
+/// `until` (`None`: still), and why (the coverage model records its changes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewCoverageAssignment {
+    pub account_id: i64,
+    pub team_member_id: i64,
+    pub role: TeamRole,
+    pub since: NaiveDate,
+    pub until: Option<NaiveDate>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

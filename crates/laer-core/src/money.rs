@@ -57,6 +57,11 @@ impl Money {
     pub fn is_zero(self) -> bool {
         self.0 == 0
     }
+
+    /// `n` times the amount, saturating at the largest amount (far beyond any real sum).
+    pub fn times(self, n: i64) -> Money {
+        Money(self.0.saturating_mul(n))
+    }
 }
 
 impl FromStr for Money {

@@ -83,6 +83,7 @@ impl Kind {
                         opt("channel", &[]),
                         opt("country", &[]),
                         opt("date_of_birth", &["created_on", "signup_date"]),
+                        opt("renewal_date", &[]),
                     ]
                 }
             }
@@ -593,6 +594,7 @@ fn account(row: &Row, cx: &mut Context) -> Result<NewAccount, RowError> {
         channel: row.text("channel"),
         country: row.text("country"),
         date_of_birth: row.parse("date_of_birth", parse::date)?,
+        renewal_date: row.parse("renewal_date", parse::date)?,
         attributes,
     })
 }

@@ -2,11 +2,15 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use laer_core::Money;
+use laer_core::access::Permission;
 use laer_core::model::{Account, Subscription, mrr_on};
 use laer_core::reports::ReportRequest;
 use laer_store::{AccountPage, Backend};
@@ -18,14 +22,52 @@ use crate::{ApiError, AppState};
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1_000;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
+pub(crate) fn routes(state: AppState) -> Router<AppState> {
+    let accounts = Router::new()
         .route("/api/v1/accounts", get(list_accounts))
         .route("/api/v1/accounts/{id}", get(get_account))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_accounts));
+    let reports = Router::new()
         .route("/api/v1/reports/retention", get(retention_report))
         .route("/api/v1/reports/mrr", get(mrr_report))
+        .route_layer(middleware::from_fn_with_state(state, require_revenue));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(accounts)
+        .merge(reports)
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+}
+
+async fn require_accounts(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    bearer(&state, request.headers().clone(), Permission::ViewAccounts).await?;
+    Ok(next.run(request).await)
+}
+
+async fn require_revenue(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    bearer(&state, request.headers().clone(), Permission::ViewRevenue).await?;
+    Ok(next.run(request).await)
+}
+
+/// Requires `Authorization: Bearer TOKEN` of a live API token whose role may use the API
+/// and has `permission`.
+async fn bearer(state: &AppState, headers: HeaderMap, permission: Permission) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let role = state
+        .store
+        .authenticate_api_token(token)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    for needed in [Permission::UseApi, permission] {
+        if !role.can(needed) {
+            return Err(ApiError::Forbidden(needed));
+        }
+    }
+    Ok(())
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

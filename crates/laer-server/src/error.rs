@@ -11,6 +11,10 @@ pub enum ApiError {
     BadRequest { message: String, details: Value },
     #[error("{0}")]
     NotFound(String),
+    #[error("missing, unknown or revoked API token: send Authorization: Bearer TOKEN (laer tokens create)")]
+    Unauthorized,
+    #[error("the token's role lacks the permission {0}")]
+    Forbidden(laer_core::access::Permission),
     #[error("storage error")]
     Store(#[from] StoreError),
 }
@@ -38,6 +42,8 @@ impl IntoResponse for ApiError {
         let (status, details) = match &self {
             ApiError::BadRequest { details, .. } => (StatusCode::BAD_REQUEST, details.clone()),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, Value::Null),
+            ApiError::Forbidden(p) => (StatusCode::FORBIDDEN, json!({"permission": p.as_str()})),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "request failed in the store");
                 (StatusCode::INTERNAL_SERVER_ERROR, Value::Null)

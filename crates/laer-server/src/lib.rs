@@ -1,10 +1,13 @@
 //! laer's HTTP server: health check and the REST API (the web UI joins here).
 
 mod api;
+pub mod auth;
 pub mod chart;
+pub mod demo;
 mod error;
 mod ingest;
 pub mod reports;
+mod web;
 
 use std::net::SocketAddr;
 
@@ -23,7 +26,11 @@ pub struct AppState {
 
 /// The whole HTTP application.
 pub fn router(store: Store) -> Router {
-    api::routes().merge(ingest::routes()).with_state(AppState { store })
+    let state = AppState { store };
+    api::routes(state.clone())
+        .merge(ingest::routes())
+        .merge(web::routes())
+        .with_state(state)
 }
 
 /// A bound, not yet running server: bind first to learn the port (port 0 picks a free one).

@@ -4,12 +4,29 @@ mod common;
 
 use common::spawn;
 
+use laer_core::access::Role;
 use laer_import::{Kind, Options};
 use laer_store::Store;
 use serde_json::Value;
 
-async fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::get(url).await.unwrap();
+/// A client with a bearer token of a role.
+struct Api {
+    token: String,
+}
+
+impl Api {
+    async fn new(store: &Store, role: Role) -> Api {
+        let (_, token) = store.create_api_token("test", role).await.unwrap();
+        Api { token }
+    }
+
+    async fn get(&self, url: &str) -> (u16, Value) {
+        send(reqwest::Client::new().get(url).bearer_auth(&self.token)).await
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let body = response.json::<Value>().await.unwrap();
     (status, body)
@@ -43,7 +60,8 @@ async fn seed(store: &Store) {
 
 async fn health_reports_the_backend(store: &Store) {
     let base = spawn(store).await;
-    let (status, body) = get(&format!("{base}/healthz")).await;
+    let api = Api::new(store, Role::Admin).await;
+    let (status, body) = api.get(&format!("{base}/healthz")).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
     let expected = match store.backend() {
@@ -56,7 +74,8 @@ async fn health_reports_the_backend(store: &Store) {
 async fn accounts_are_paged(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let (status, first) = get(&format!("{base}/api/v1/accounts?limit=3")).await;
+    let api = Api::new(store, Role::Admin).await;
+    let (status, first) = api.get(&format!("{base}/api/v1/accounts?limit=3")).await;
     assert_eq!(status, 200);
     assert_eq!(first["total"], 7);
     assert_eq!(first["accounts"].as_array().unwrap().len(), 3);
@@ -65,21 +84,22 @@ async fn accounts_are_paged(store: &Store) {
     let mut seen = 3;
     let mut after = first["next_after"].clone();
     while let Some(cursor) = after.as_i64() {
-        let (_, page) = get(&format!("{base}/api/v1/accounts?limit=3&after={cursor}")).await;
+        let (_, page) = api.get(&format!("{base}/api/v1/accounts?limit=3&after={cursor}")).await;
         seen += page["accounts"].as_array().unwrap().len();
         after = page["next_after"].clone();
     }
     assert_eq!(seen, 7);
-    let (_, found) = get(&format!("{base}/api/v1/accounts?external_id=acc-4")).await;
+    let (_, found) = api.get(&format!("{base}/api/v1/accounts?external_id=acc-4")).await;
     assert_eq!(found["accounts"][0]["name"], "Account 4");
 }
 
 async fn an_account_comes_with_its_subscriptions_and_mrr(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let (_, found) = get(&format!("{base}/api/v1/accounts?external_id=acc-1")).await;
+    let api = Api::new(store, Role::Admin).await;
+    let (_, found) = api.get(&format!("{base}/api/v1/accounts?external_id=acc-1")).await;
     let id = found["accounts"][0]["id"].as_i64().unwrap();
-    let (status, account) = get(&format!("{base}/api/v1/accounts/{id}")).await;
+    let (status, account) = api.get(&format!("{base}/api/v1/accounts/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(account["external_id"], "acc-1");
     assert_eq!(account["subscriptions"].as_array().unwrap().len(), 2);
@@ -89,22 +109,23 @@ async fn an_account_comes_with_its_subscriptions_and_mrr(store: &Store) {
 
 async fn errors_are_json_and_name_the_problem(store: &Store) {
     let base = spawn(store).await;
-    let (status, body) = get(&format!("{base}/api/v1/accounts/424242")).await;
+    let api = Api::new(store, Role::Admin).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/accounts/424242")).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "no account with id 424242");
-    let (status, body) = get(&format!("{base}/api/v1/accounts/abc")).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/accounts/abc")).await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("whole number"), "{body}");
-    let (status, body) = get(&format!("{base}/api/v1/accounts?limit=0")).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/accounts?limit=0")).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"]["parameter"], "limit");
-    let (status, body) = get(&format!("{base}/api/v1/accounts?limit=ten")).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/accounts?limit=ten")).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"]["value"], "ten");
-    let (status, body) = get(&format!("{base}/api/v1/accounts?page=2")).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/accounts?page=2")).await;
     assert_eq!(status, 400);
     assert_eq!(body["details"]["parameter"], "page");
-    let (status, body) = get(&format!("{base}/api/v1/nothing")).await;
+    let (status, body) = api.get(&format!("{base}/api/v1/nothing")).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "no such endpoint");
 }
@@ -112,29 +133,34 @@ async fn errors_are_json_and_name_the_problem(store: &Store) {
 async fn reports_answer_with_the_cli_shapes(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let (status, single) = get(&format!(
-        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01"
-    ))
-    .await;
+    let api = Api::new(store, Role::Admin).await;
+    let (status, single) = api
+        .get(&format!(
+            "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01"
+        ))
+        .await;
     assert_eq!(status, 200, "{single}");
     assert_eq!(single["from"], "2020-06-01");
     assert_eq!(single["accounts"]["start"], 1);
     assert_eq!(single["mrr"]["start"], 109.95);
     assert!(single.get("activity").is_none());
-    let (_, with_activity) = get(&format!(
-        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&activity_window=30"
-    ))
-    .await;
+    let (_, with_activity) = api
+        .get(&format!(
+            "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&activity_window=30"
+        ))
+        .await;
     assert_eq!(with_activity["activity"]["start"], 0);
-    let (_, monthly) = get(&format!(
-        "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&every=month"
-    ))
-    .await;
+    let (_, monthly) = api
+        .get(&format!(
+            "{base}/api/v1/reports/retention?from=2020-06-01&to=2020-12-01&every=month"
+        ))
+        .await;
     assert_eq!(monthly["periods"].as_array().unwrap().len(), 7);
-    let (status, mrr) = get(&format!(
-        "{base}/api/v1/reports/mrr?from=2020-06-01&to=2021-06-01&by=tier"
-    ))
-    .await;
+    let (status, mrr) = api
+        .get(&format!(
+            "{base}/api/v1/reports/mrr?from=2020-06-01&to=2021-06-01&by=tier"
+        ))
+        .await;
     assert_eq!(status, 200, "{mrr}");
     assert_eq!(mrr["periods"][0]["contraction"], 10);
     assert_eq!(mrr["periods"][0]["segments"][0]["segment"], "1", "{mrr}");
@@ -166,13 +192,46 @@ async fn reports_answer_with_the_cli_shapes(store: &Store) {
             "unknown query parameter window",
         ),
     ] {
-        let (status, body) = get(&format!("{base}/api/v1/reports/{query}")).await;
+        let (status, body) = api.get(&format!("{base}/api/v1/reports/{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body["error"].as_str().unwrap().contains(message), "{query}: {body}");
     }
 }
 
+/// Every `/api/v1` route wants a live bearer token whose role may read what it asks for.
+async fn the_api_wants_a_token_with_the_right_role(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let accounts = format!("{base}/api/v1/accounts");
+    let report = format!("{base}/api/v1/reports/mrr?from=2020-06-01&to=2021-06-01");
+    let (status, body) = send(reqwest::Client::new().get(&accounts)).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    let (status, _) = send(reqwest::Client::new().get(&accounts).bearer_auth("lt_forged")).await;
+    assert_eq!(status, 401);
+    let viewer = Api::new(store, Role::Viewer).await;
+    assert_eq!(viewer.get(&accounts).await.0, 200);
+    let (status, body) = viewer.get(&report).await;
+    assert_eq!(
+        (status, body["details"]["permission"].as_str()),
+        (403, Some("view_revenue")),
+        "{body}"
+    );
+    let leader = Api::new(store, Role::Leader).await;
+    assert_eq!(leader.get(&report).await.0, 200);
+    let tokens = store.api_tokens().await.unwrap();
+    let leader_token = tokens.iter().find(|t| t.role == Role::Leader).unwrap();
+    assert!(store.revoke_api_token(leader_token.id).await.unwrap());
+    assert_eq!(leader.get(&report).await.0, 401, "a revoked token is refused at once");
+    assert_eq!(
+        send(reqwest::Client::new().get(format!("{base}/healthz"))).await.0,
+        200,
+        "the health check stays open"
+    );
+}
+
 laer_store::backend_tests!(
+    the_api_wants_a_token_with_the_right_role,
     reports_answer_with_the_cli_shapes,
     health_reports_the_backend,
     accounts_are_paged,

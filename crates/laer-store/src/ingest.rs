@@ -756,21 +756,29 @@ async fn merge_account(
         channel: None,
         country: None,
         date_of_birth: None,
+        renewal_date: None,
         attributes,
     };
     if existing.is_some() {
         // Keep the columns imports set; only name and attributes come from traits.
-        let sql = "SELECT segment, channel, country, date_of_birth FROM accounts WHERE external_id = ?";
+        let sql = "SELECT segment, channel, country, date_of_birth, renewal_date FROM accounts WHERE external_id = ?";
         let row: (
             Option<String>,
             Option<String>,
             Option<String>,
             Option<chrono::NaiveDate>,
+            Option<chrono::NaiveDate>,
         ) = on_tx!(tx, |conn, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
             .bind(external_id)
             .fetch_one(&mut *conn)
             .await?);
-        (account.segment, account.channel, account.country, account.date_of_birth) = row;
+        (
+            account.segment,
+            account.channel,
+            account.country,
+            account.date_of_birth,
+            account.renewal_date,
+        ) = row;
     }
     tx.upsert_accounts(std::slice::from_ref(&account)).await?;
     let sql = "SELECT id FROM accounts WHERE external_id = ?";

@@ -4,6 +4,25 @@
 //! differs between the backends only where their dialects do; the statements are
 //! built in one place ([`sql`]) and each backend module supplies the binding.
 
+/// Runs the same statement on whichever pool the store holds.
+// Defined before the modules, which use it.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => {
+                let $dialect = Dialect::Sqlite;
+                $body
+            }
+            Pool::Postgres($pool) => {
+                let $dialect = Dialect::Postgres;
+                $body
+            }
+        }
+    };
+}
+
+mod access;
+mod account_view;
 mod error;
 mod ingest;
 mod postgres;
@@ -19,6 +38,8 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{PgPool, SqlitePool};
 
+pub use access::{ApiToken, SESSION_HOURS, Session, User};
+pub use account_view::{AccountView, CaseRow, ContactRow, MeetingRow, OutcomeRow, SurveyRow};
 pub use error::StoreError;
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use read::{AccountPage, FeatureDay, StoredEvent};

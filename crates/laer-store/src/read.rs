@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::model::{Account, EntityCounts, NewAccount, NewProductUser, NewSubscription, Subscription};
+use laer_core::portfolio::{AccountSnapshot, Owner};
 use laer_core::reports::PlanLine;
 use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
 use serde::Serialize;
@@ -13,22 +14,6 @@ use sqlx::AssertSqlSafe;
 
 use crate::sql::{ACTIVITY_DAY, Dialect, event_type_days_from_events};
 use crate::{Pool, Store, StoreError};
-
-/// Runs the same statement on whichever pool the store holds.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
-        match &$store.pool {
-            Pool::Sqlite($pool) => {
-                let $dialect = Dialect::Sqlite;
-                $body
-            }
-            Pool::Postgres($pool) => {
-                let $dialect = Dialect::Postgres;
-                $body
-            }
-        }
-    };
-}
 
 /// One page of accounts, in id order, and where the next page starts.
 #[derive(Debug, Clone, Serialize)]
@@ -48,6 +33,7 @@ struct AccountRow {
     channel: Option<String>,
     country: Option<String>,
     date_of_birth: Option<NaiveDate>,
+    renewal_date: Option<NaiveDate>,
     attributes: String,
 }
 
@@ -64,6 +50,7 @@ impl AccountRow {
                 channel: self.channel,
                 country: self.country,
                 date_of_birth: self.date_of_birth,
+                renewal_date: self.renewal_date,
                 attributes,
             },
         })
@@ -85,8 +72,7 @@ struct SubscriptionRow {
     discount: Option<f64>,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, external_id, name, segment, channel, country, date_of_birth, CAST(attributes AS TEXT) AS attributes";
+const ACCOUNT_COLUMNS: &str = "id, external_id, name, segment, channel, country, date_of_birth, renewal_date, CAST(attributes AS TEXT) AS attributes";
 
 /// Every table `laer status` counts, by its key in [`EntityCounts`].
 const COUNTED_TABLES: [&str; 14] = [
@@ -379,6 +365,103 @@ impl Store {
                 created_at: created_at.and_then(chrono::DateTime::from_timestamp_micros),
             },
         ))
+    }
+
+    /// Every account as the portfolio shows it on `today`: MRR then and
+    /// [`laer_core::portfolio::TREND_DAYS`] before, first contract, current coverage.
+    pub async fn account_snapshots(&self, today: NaiveDate) -> Result<Vec<AccountSnapshot>, StoreError> {
+        let before = today - chrono::TimeDelta::days(laer_core::portfolio::TREND_DAYS);
+        // PostgreSQL sums BIGINT as NUMERIC.
+        let mrr_on = "CAST((SELECT COALESCE(SUM(s.mrr), 0) FROM subscriptions s WHERE s.account_id = a.id \
+                      AND s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)) AS BIGINT)";
+        let sql = format!(
+            "SELECT a.id, a.external_id, a.name, a.segment, a.renewal_date, \
+             (SELECT MIN(s.start_date) FROM subscriptions s WHERE s.account_id = a.id), \
+             (SELECT MAX(s.bill_period_months) FROM subscriptions s WHERE s.account_id = a.id \
+              AND s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)), \
+             {mrr_on}, {mrr_on} FROM accounts a ORDER BY a.id"
+        );
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<NaiveDate>,
+            Option<NaiveDate>,
+            Option<i32>,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
+            .bind(today)
+            .bind(today)
+            .bind(today)
+            .bind(today)
+            .bind(before)
+            .bind(before)
+            .fetch_all(pool)
+            .await?);
+        let mut owners = self.current_owners(today).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, external_id, name, segment, renewal_date, landed_on, term_months, mrr, mrr_before)| {
+                    AccountSnapshot {
+                        id,
+                        external_id,
+                        name,
+                        segment,
+                        renewal_date,
+                        landed_on,
+                        term_months,
+                        mrr: Money::from_ten_thousandths(mrr),
+                        mrr_before: Money::from_ten_thousandths(mrr_before),
+                        owners: owners.remove(&id).unwrap_or_default(),
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Who covers each account on `today`, by account, in role order.
+    pub async fn current_owners(&self, today: NaiveDate) -> Result<HashMap<i64, Vec<Owner>>, StoreError> {
+        let sql = "SELECT c.account_id, c.role, m.id, m.name FROM coverage_assignments c \
+                   JOIN team_members m ON m.id = c.team_member_id \
+                   WHERE c.since <= ? AND (c.until IS NULL OR c.until > ?) ORDER BY c.account_id, c.role, m.name";
+        let rows: Vec<(i64, String, i64, String)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+                .bind(today)
+                .bind(today)
+                .fetch_all(pool)
+                .await?);
+        let mut owners: HashMap<i64, Vec<Owner>> = HashMap::new();
+        for (account_id, role, member_id, name) in rows {
+            let role = role
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("coverage role of account {account_id}: {e}")))?;
+            owners
+                .entry(account_id)
+                .or_default()
+                .push(Owner { role, member_id, name });
+        }
+        Ok(owners)
+    }
+
+    /// The id of the team member with this external id.
+    pub async fn team_member_id(&self, external_id: &str) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT id FROM team_members WHERE external_id = ?";
+        Ok(on_pool!(self, |pool, d| sqlx::query_scalar(AssertSqlSafe(
+            d.placeholders(sql)
+        ))
+        .bind(external_id)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    /// Team members: (id, name, roles), by name.
+    pub async fn team(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let sql = "SELECT id, name, roles FROM team_members ORDER BY name";
+        Ok(on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?))
     }
 
     /// An account's usage events, oldest first: event type name, user, value, instant.

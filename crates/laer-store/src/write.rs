@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use laer_core::model::{
-    NewAccount, NewAuditEntry, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome, NewOutcomeMeasurement,
-    NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
+    NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting, NewOutcome,
+    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
 };
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, SqlitePool, Transaction};
@@ -104,6 +104,7 @@ const ACCOUNTS: Table = Table {
         "channel",
         "country",
         "date_of_birth",
+        "renewal_date",
         "attributes",
     ],
     json_columns: &["attributes"],
@@ -248,6 +249,13 @@ const TEAM_MEMBERS: Table = Table {
     key: &["external_id"],
     on_conflict: OnConflict::Update,
 };
+const COVERAGE: Table = Table {
+    name: "coverage_assignments",
+    columns: &["account_id", "team_member_id", "role", "since", "until", "reason"],
+    json_columns: &[],
+    key: &["account_id", "role", "team_member_id", "since"],
+    on_conflict: OnConflict::Update,
+};
 const TASKS: Table = Table {
     name: "tasks",
     columns: &[
@@ -285,6 +293,7 @@ fn account_row(a: &NewAccount) -> Vec<Value> {
         text(&a.channel),
         text(&a.country),
         Value::Date(a.date_of_birth),
+        Value::Date(a.renewal_date),
         Value::Json(attributes),
     ]
 }
@@ -397,6 +406,17 @@ fn team_member_row(t: &NewTeamMember) -> Vec<Value> {
         name(&t.name),
         text(&t.email),
         Value::Text(Some(roles.join(","))),
+    ]
+}
+
+fn coverage_row(c: &NewCoverageAssignment) -> Vec<Value> {
+    vec![
+        id(c.account_id),
+        id(c.team_member_id),
+        name(c.role.as_str()),
+        Value::Date(Some(c.since)),
+        Value::Date(c.until),
+        name(&c.reason),
     ]
 }
 
@@ -535,6 +555,11 @@ impl WriteTx {
 
     pub async fn upsert_team_members(&mut self, rows: &[NewTeamMember]) -> Result<WriteCount, StoreError> {
         self.write_rows(&TEAM_MEMBERS, rows.iter().map(team_member_row).collect())
+            .await
+    }
+
+    pub async fn upsert_coverage(&mut self, rows: &[NewCoverageAssignment]) -> Result<WriteCount, StoreError> {
+        self.write_rows(&COVERAGE, rows.iter().map(coverage_row).collect())
             .await
     }
 
@@ -701,6 +726,54 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Runs one statement with the given parameters (`?` placeholders); rows affected.
+    pub(crate) async fn exec_text(
+        &mut self,
+        sql: &str,
+        params: impl FnOnce(Params) -> Params,
+    ) -> Result<u64, StoreError> {
+        let params = params(Params::default()).0;
+        Ok(match self {
+            WriteTx::Sqlite(tx) => params
+                .into_iter()
+                .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            WriteTx::Postgres(tx) => params
+                .into_iter()
+                .fold(
+                    sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(sql))),
+                    postgres::bind,
+                )
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Runs one statement that returns one whole number (e.g. `RETURNING id`).
+    pub(crate) async fn fetch_scalar(
+        &mut self,
+        sql: &str,
+        params: impl FnOnce(Params) -> Params,
+    ) -> Result<i64, StoreError> {
+        let params = params(Params::default()).0;
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                let query = params
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind);
+                sqlx::Row::try_get(&query.fetch_one(&mut **tx).await?, 0)?
+            }
+            WriteTx::Postgres(tx) => {
+                let sql = Dialect::Postgres.placeholders(sql);
+                let query = params.into_iter().fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
+                sqlx::Row::try_get(&query.fetch_one(&mut **tx).await?, 0)?
+            }
+        })
+    }
+
     /// Runs one statement with whole-number parameters (`?` placeholders).
     async fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
         Ok(match self {
@@ -756,6 +829,27 @@ fn insert_event_type_days(filter: &str) -> String {
         "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
         event_type_days_from_events(filter)
     )
+}
+
+/// The parameters of one statement, in order.
+#[derive(Default)]
+pub(crate) struct Params(Vec<Value>);
+
+impl Params {
+    pub(crate) fn text(mut self, s: &str) -> Params {
+        self.0.push(Value::Text(Some(s.to_string())));
+        self
+    }
+
+    pub(crate) fn int(mut self, i: i64) -> Params {
+        self.0.push(Value::Int(Some(i)));
+        self
+    }
+
+    pub(crate) fn opt_int(mut self, i: Option<i64>) -> Params {
+        self.0.push(Value::Int(i));
+        self
+    }
 }
 
 /// What a set of new events adds to the daily rollups.

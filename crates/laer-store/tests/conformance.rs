@@ -24,6 +24,7 @@ fn account(external_id: &str) -> NewAccount {
         channel: None,
         country: Some("DE".into()),
         date_of_birth: Some(day("2020-02-29")),
+        renewal_date: Some(day("2027-01-31")),
         attributes: BTreeMap::from([("plan".to_string(), "gold".to_string())]),
     }
 }

@@ -44,6 +44,75 @@ enum Command {
     /// Revenue and retention reports (definitions: docs/metrics.md).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Fill the database with a realistic demo company (docs/demo.md).
+    Demo(DemoArgs),
+    /// People who log in to the web app (docs/access.md).
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Bearer tokens of API clients (docs/access.md).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// How many customer accounts.
+    #[arg(long, default_value_t = 300)]
+    accounts: usize,
+    /// How many months of history, ending today.
+    #[arg(long, default_value_t = 24)]
+    months: u32,
+    /// The same seed gives the same company.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a person, or update the one with this email; the password is read from a
+    /// prompt on a terminal, else from the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, leader, csm, renewal, expansion, sales or viewer.
+        #[arg(long, value_parser = PossibleValuesParser::new(role_names()))]
+        role: String,
+        /// The team member (external id) this person is, whose accounts are their book.
+        #[arg(long, value_name = "EXTERNAL_ID")]
+        team_member: Option<String>,
+    },
+    /// List people.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Create an API token with a role; the token is shown once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "viewer", value_parser = PossibleValuesParser::new(role_names()))]
+        role: String,
+        /// Print `{"token": "...", "id": ...}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List API tokens (their first characters, never the tokens).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id; requests with it then get 401.
+    Revoke { id: i64 },
+}
+
+fn role_names() -> Vec<&'static str> {
+    laer_core::access::Role::ALL.iter().map(|r| r.as_str()).collect()
 }
 
 #[derive(Subcommand)]
@@ -122,6 +191,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: String,
+    /// Fill the database with the demo company first, when it holds no accounts yet.
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Args)]
@@ -191,6 +263,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status(&store, args).await,
         Command::Report(report) => run_report(&store, report).await,
         Command::Keys(keys) => run_keys(&store, keys).await,
+        Command::Demo(args) => demo(&store, args).await.map(|_| ()),
+        Command::Users(users) => run_users(&store, users).await,
+        Command::Tokens(tokens) => run_tokens(&store, tokens).await,
     };
     store.close().await;
     result
@@ -218,6 +293,25 @@ async fn serve(store: &Store, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
+    if args.demo {
+        if store.counts().await?.accounts == 0 {
+            eprintln!("Creating the demo company (about 300 accounts over 24 months)...");
+            demo(
+                store,
+                DemoArgs {
+                    accounts: 300,
+                    months: 24,
+                    seed: 1,
+                },
+            )
+            .await?;
+        }
+        println!(
+            "Demo logins: {} (admin), or any team member shown on the portfolio; password: {}",
+            laer_server::demo::DEMO_ADMIN,
+            laer_server::demo::DEMO_PASSWORD
+        );
+    }
     println!("laer is serving on http://{addr}/");
     tracing::info!(%addr, "serving");
     server
@@ -347,6 +441,135 @@ async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
                 bail!("no write key with id {id}");
             }
             println!("write key {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLoad> {
+    let started = std::time::Instant::now();
+    let config = laer_core::demo::DemoConfig {
+        accounts: args.accounts,
+        months: args.months,
+        seed: args.seed,
+        ..laer_core::demo::DemoConfig::new(chrono::Utc::now().date_naive())
+    };
+    let load = laer_server::demo::load(store, &config)
+        .await
+        .context("cannot store the demo company")?;
+    eprintln!(
+        "demo company: {} accounts, {} events, {} logins in {:.1} s",
+        load.accounts,
+        load.events,
+        load.logins.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (email, role) in &load.logins {
+        eprintln!("  {email:<36} {role}");
+    }
+    Ok(load)
+}
+
+/// A password from a prompt on a terminal, else the first line of standard input.
+fn read_password() -> Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    Ok(password)
+}
+
+async fn run_users(store: &Store, command: UsersCommand) -> Result<()> {
+    match command {
+        UsersCommand::Create {
+            email,
+            name,
+            role,
+            team_member,
+        } => {
+            if !email.contains('@') {
+                bail!("--email {email:?} is not an email address");
+            }
+            let role: laer_core::access::Role = role.parse().map_err(anyhow::Error::msg)?;
+            let member = match team_member {
+                Some(external_id) => Some(
+                    store
+                        .team_member_id(&external_id)
+                        .await?
+                        .with_context(|| format!("no team member with external id {external_id:?}"))?,
+                ),
+                None => None,
+            };
+            let password = read_password()?;
+            let hash = laer_server::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+            let user = store.upsert_user(&email, &name, role, &hash, member).await?;
+            println!("user {} ({}) with role {}", user.id, user.email, user.role);
+        }
+        UsersCommand::List { json } => {
+            let users = store.users().await?;
+            if json {
+                println!("{}", serde_json::to_string(&users)?);
+            } else {
+                for u in users {
+                    let state = if u.disabled { "disabled" } else { "active" };
+                    println!(
+                        "{:>4}  {:<36} {:<10} {:<8} {}",
+                        u.id,
+                        u.email,
+                        u.role.as_str(),
+                        state,
+                        u.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_tokens(store: &Store, command: TokensCommand) -> Result<()> {
+    match command {
+        TokensCommand::Create { name, role, json } => {
+            let role: laer_core::access::Role = role.parse().map_err(anyhow::Error::msg)?;
+            let (token, secret) = store.create_api_token(&name, role).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"token": secret, "id": token.id, "name": token.name, "role": role.as_str()})
+                );
+            } else {
+                println!("API token {} ({}, {}): {secret}", token.id, token.name, role);
+            }
+        }
+        TokensCommand::List { json } => {
+            let tokens = store.api_tokens().await?;
+            if json {
+                println!("{}", serde_json::to_string(&tokens)?);
+            } else {
+                for t in tokens {
+                    let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!(
+                        "{:>4}  {:<14} {:<10} {:<8} {}",
+                        t.id,
+                        format!("{}…", t.prefix),
+                        t.role.as_str(),
+                        state,
+                        t.name
+                    );
+                }
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            if !store.revoke_api_token(id).await? {
+                bail!("no API token with id {id}");
+            }
+            println!("API token {id} revoked");
         }
     }
     Ok(())

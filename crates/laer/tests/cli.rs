@@ -42,6 +42,9 @@ fn every_subcommand_has_help() {
         vec!["serve", "--help"],
         vec!["import", "--help"],
         vec!["status", "--help"],
+        vec!["demo", "--help"],
+        vec!["users", "create", "--help"],
+        vec!["tokens", "create", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
@@ -114,6 +117,107 @@ fn write_keys_are_created_listed_and_revoked() {
     let out = run(&mut laer(&["--db", &db, "keys", "revoke", "999"]));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no write key with id 999"));
+}
+
+#[test]
+fn demo_users_and_tokens() {
+    let home = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", home.path().join("laer.db").display());
+    let out = run(&mut laer(&[
+        "--db",
+        &db,
+        "demo",
+        "--accounts",
+        "6",
+        "--months",
+        "4",
+        "--seed",
+        "2",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("admin@demo.laer"), "{}", text(&out.stderr));
+    let counts = status(&db);
+    assert_eq!(counts["accounts"], 6);
+    assert!(counts["events"].as_i64().unwrap() > 0 && counts["team_members"].as_i64().unwrap() > 0);
+    // Storing it again changes nothing.
+    assert!(
+        run(&mut laer(&[
+            "--db",
+            &db,
+            "demo",
+            "--accounts",
+            "6",
+            "--months",
+            "4",
+            "--seed",
+            "2"
+        ]))
+        .status
+        .success()
+    );
+    assert_eq!(status(&db), counts);
+
+    // A password comes from standard input, never from an argument.
+    let mut create = laer(&[
+        "--db",
+        &db,
+        "users",
+        "create",
+        "--email",
+        "Kim@Example.com",
+        "--name",
+        "Kim Lee",
+        "--role",
+        "csm",
+    ]);
+    let mut child = create
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"long enough secret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let users: Value =
+        serde_json::from_slice(&run(&mut laer(&["--db", &db, "users", "list", "--json"])).stdout).unwrap();
+    let kim = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "kim@example.com")
+        .expect("emails in lower case");
+    assert_eq!(kim["role"], "csm");
+    let mut short = laer(&[
+        "--db", &db, "users", "create", "--email", "a@b.c", "--name", "A", "--role", "viewer",
+    ]);
+    let mut child = short
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"short\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success() && text(&out.stderr).contains("at least 8 characters"));
+    let out = run(&mut laer(&[
+        "--db", &db, "users", "create", "--email", "a@b.c", "--name", "A", "--role", "root",
+    ]));
+    assert!(!out.status.success() && text(&out.stderr).contains("root"));
+
+    let out = run(&mut laer(&[
+        "--db", &db, "tokens", "create", "--name", "bi", "--role", "viewer", "--json",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(token["token"].as_str().unwrap().starts_with("lt_"));
+    let listed = text(&run(&mut laer(&["--db", &db, "tokens", "list"])).stdout);
+    assert!(listed.contains("viewer") && !listed.contains(token["token"].as_str().unwrap()));
+    assert!(
+        run(&mut laer(&["--db", &db, "tokens", "revoke", &token["id"].to_string()]))
+            .status
+            .success()
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! Lines follow the active-on-day rule of [`crate::retention::is_active`]. Lines running
 //! on `today` are open (`end_date: None`): what happens at their renewal is not decided in
 //! the data. When the running term ends is [`AccountProfile::renewal_date`] (and the
-//! account attribute `renewal_date`). A renewed annual term is a new set of lines starting
+//! account's `renewal_date`). A renewed annual term is a new set of lines starting
 //! the day the old ones end; a monthly term renews silently, and its lines change only
 //! when seats, plan or add-ons do.
 //!
@@ -110,7 +110,7 @@ pub struct DemoCompany {
     pub from: Option<NaiveDate>,
     /// Accounts, `acct-0001`, ...: name, segment (SMB, Mid-Market, Enterprise), channel,
     /// country, and attributes `industry`, `region`, `employees`, `coverage`, and while a
-    /// customer `plan`, `term` and `renewal_date`.
+    /// customer `plan` and `term`, and `renewal_date`.
     pub accounts: Vec<NewAccount>,
     /// One per account, same order: what the records alone do not say.
     pub profiles: Vec<AccountProfile>,
@@ -431,8 +431,8 @@ fn account_record(
             "monthly"
         };
         attributes.insert("term".to_string(), term.to_string());
-        attributes.insert("renewal_date".to_string(), c.term_end.to_string());
     }
+    let renewal_date = story.current.as_ref().map(|c| c.term_end);
     NewAccount {
         external_id: format!("acct-{:04}", account + 1),
         name: Some(identity.name.clone()),
@@ -440,6 +440,7 @@ fn account_record(
         channel: Some(channel.to_string()),
         country: Some(country.to_string()),
         date_of_birth: None,
+        renewal_date,
         attributes,
     }
 }

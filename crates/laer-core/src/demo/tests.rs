@@ -383,12 +383,9 @@ fn renewals_come_due_in_the_next_30_90_and_180_days() {
     assert!(due_within(30) >= 1, "{}", due_within(30));
     assert!(due_within(90) > due_within(30));
     assert!(due_within(180) > due_within(90));
-    // The account attribute says the same.
+    // The account record says the same.
     for (a, p) in c.accounts.iter().zip(&c.profiles) {
-        assert_eq!(
-            a.attributes.get("renewal_date").cloned(),
-            p.renewal_date.map(|r| r.to_string())
-        );
+        assert_eq!(a.renewal_date, p.renewal_date);
     }
 }
 

@@ -1,0 +1,348 @@
+//! The portfolio: every account with its LAER phase, owner, ARR, renewal date and trend,
+//! filtered, searched, sorted and paged for the web app. Pure: the store supplies one
+//! [`AccountSnapshot`] per account.
+
+use std::cmp::Ordering;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::model::{TeamRole, text_enum};
+use crate::money::Money;
+
+/// How far back the trend looks.
+pub const TREND_DAYS: i64 = 90;
+/// An account counts as landing (onboarding) for this long after its first contract.
+pub const LAND_DAYS: i64 = 90;
+/// The renewal motion starts this long before the renewal date.
+pub const RENEW_DAYS: i64 = 120;
+
+text_enum!(
+    /// Where an account is in Land → Adopt → Expand → Renew; `former` once no contract
+    /// runs.
+    Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Former = "former" }
+);
+
+/// A team member covering an account in a role, as of today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    pub role: TeamRole,
+    pub member_id: i64,
+    pub name: String,
+}
+
+/// What the store knows of an account today.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountSnapshot {
+    pub id: i64,
+    pub external_id: String,
+    pub name: Option<String>,
+    pub segment: Option<String>,
+    pub renewal_date: Option<NaiveDate>,
+    /// The first day of its first contract.
+    pub landed_on: Option<NaiveDate>,
+    /// The longest billing period of the contracts running today, in months: a term of
+    /// 12 or more renews as a decision; a monthly one renews silently.
+    pub term_months: Option<i32>,
+    /// MRR today, and [`TREND_DAYS`] ago.
+    pub mrr: Money,
+    pub mrr_before: Money,
+    /// Current coverage.
+    pub owners: Vec<Owner>,
+}
+
+impl AccountSnapshot {
+    /// The phase on `today`: no contract running → former (or land, before the first);
+    /// within [`LAND_DAYS`] of landing → land; an annual (or longer) term renewing within
+    /// [`RENEW_DAYS`] → renew; an expansion specialist covering it → expand; else adopt.
+    pub fn phase(&self, today: NaiveDate) -> Phase {
+        let days_since = |d: NaiveDate| (today - d).num_days();
+        if self.mrr.is_zero() {
+            return match self.landed_on {
+                Some(landed) if landed <= today => Phase::Former,
+                _ => Phase::Land,
+            };
+        }
+        if self.landed_on.is_some_and(|l| (0..LAND_DAYS).contains(&days_since(l))) {
+            Phase::Land
+        } else if self.term_months.is_some_and(|t| t >= 12)
+            && self
+                .renewal_date
+                .is_some_and(|r| (0..=RENEW_DAYS).contains(&(r - today).num_days()))
+        {
+            Phase::Renew
+        } else if self.owner_in(TeamRole::ExpansionSpecialist).is_some() {
+            Phase::Expand
+        } else {
+            Phase::Adopt
+        }
+    }
+
+    pub fn owner_in(&self, role: TeamRole) -> Option<&Owner> {
+        self.owners.iter().find(|o| o.role == role)
+    }
+
+    /// Who leads the account in its phase, by the coverage model: the account executive
+    /// while landing, the expansion specialist for an expansion, the renewal specialist
+    /// when one joined the renewal, else the CSM; whoever covers it when that role is empty.
+    pub fn phase_owner(&self, today: NaiveDate) -> Option<&Owner> {
+        let preferred: &[TeamRole] = match self.phase(today) {
+            Phase::Land => &[TeamRole::AccountExecutive, TeamRole::Csm],
+            Phase::Expand => &[TeamRole::ExpansionSpecialist, TeamRole::Csm],
+            Phase::Renew => &[TeamRole::RenewalSpecialist, TeamRole::Csm],
+            Phase::Adopt | Phase::Former => &[TeamRole::Csm, TeamRole::AccountExecutive],
+        };
+        preferred
+            .iter()
+            .find_map(|role| self.owner_in(*role))
+            .or_else(|| self.owners.first())
+    }
+
+    /// ARR: twelve times MRR today.
+    pub fn arr(&self) -> Money {
+        self.mrr.times(12)
+    }
+
+    /// MRR change over [`TREND_DAYS`] as a fraction of the earlier MRR; `None` when the
+    /// account had none then.
+    pub fn trend(&self) -> Option<f64> {
+        let before = self.mrr_before.to_f64();
+        (before > 0.0).then(|| (self.mrr.to_f64() - before) / before)
+    }
+}
+
+text_enum!(SortKey { Name = "name", Arr = "arr", Renewal = "renewal", Trend = "trend", Phase = "phase", Segment = "segment" });
+
+/// What the portfolio shows: filters, search, sort and page.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortfolioQuery {
+    /// Accounts this team member covers in any role.
+    pub owner: Option<i64>,
+    pub segment: Option<String>,
+    pub phase: Option<Phase>,
+    /// Renewing within this many days from today.
+    pub renewal_within: Option<i64>,
+    /// Part of the name or external id, any case.
+    pub search: Option<String>,
+    pub sort: Option<SortKey>,
+    pub descending: bool,
+    /// From 1.
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// One page of the portfolio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortfolioPage<'a> {
+    pub rows: Vec<&'a AccountSnapshot>,
+    /// Accounts matching the filters, on every page.
+    pub matching: usize,
+    pub matching_arr: Money,
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// Filters, sorts and pages the accounts. Sorting is stable and ties go by name, so that
+/// pages never shuffle.
+pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, today: NaiveDate) -> PortfolioPage<'a> {
+    let needle = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let mut rows: Vec<&AccountSnapshot> = accounts
+        .iter()
+        .filter(|a| query.owner.is_none_or(|m| a.owners.iter().any(|o| o.member_id == m)))
+        .filter(|a| {
+            query
+                .segment
+                .as_deref()
+                .is_none_or(|s| a.segment.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(s)))
+        })
+        .filter(|a| query.phase.is_none_or(|p| a.phase(today) == p))
+        .filter(|a| {
+            query.renewal_within.is_none_or(|days| {
+                a.renewal_date
+                    .is_some_and(|r| (0..=days).contains(&(r - today).num_days()) && !a.mrr.is_zero())
+            })
+        })
+        .filter(|a| {
+            needle.as_deref().is_none_or(|n| {
+                a.external_id.to_lowercase().contains(n)
+                    || a.name.as_deref().is_some_and(|name| name.to_lowercase().contains(n))
+            })
+        })
+        .collect();
+    let by_name = |a: &&AccountSnapshot, b: &&AccountSnapshot| {
+        let key = |x: &AccountSnapshot| x.name.clone().unwrap_or_default().to_lowercase();
+        key(a).cmp(&key(b)).then_with(|| a.external_id.cmp(&b.external_id))
+    };
+    let sort = query.sort.unwrap_or(SortKey::Name);
+    rows.sort_by(|a, b| {
+        let primary = match sort {
+            SortKey::Name => Ordering::Equal,
+            SortKey::Arr => a.mrr.cmp(&b.mrr),
+            // Accounts without a renewal date go last either way.
+            SortKey::Renewal => match (a.renewal_date, b.renewal_date) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => return Ordering::Less,
+                (None, Some(_)) => return Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
+            SortKey::Trend => a.trend().partial_cmp(&b.trend()).unwrap_or(Ordering::Equal),
+            SortKey::Phase => phase_rank(a.phase(today)).cmp(&phase_rank(b.phase(today))),
+            SortKey::Segment => a.segment.cmp(&b.segment),
+        };
+        let primary = if query.descending { primary.reverse() } else { primary };
+        primary.then_with(|| by_name(a, b))
+    });
+    let matching = rows.len();
+    let matching_arr = rows.iter().map(|a| a.arr()).sum();
+    let per_page = query.per_page.max(1);
+    let pages = matching.div_ceil(per_page).max(1);
+    let page = query.page.clamp(1, pages);
+    let rows = rows.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    PortfolioPage {
+        rows,
+        matching,
+        matching_arr,
+        page,
+        pages,
+    }
+}
+
+fn phase_rank(phase: Phase) -> usize {
+    Phase::ALL.iter().position(|p| *p == phase).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn account(id: i64, name: &str, mrr: i64) -> AccountSnapshot {
+        AccountSnapshot {
+            id,
+            external_id: format!("a{id}"),
+            name: Some(name.into()),
+            segment: Some("SMB".into()),
+            renewal_date: None,
+            landed_on: Some(day("2024-01-01")),
+            term_months: Some(12),
+            mrr: Money::from_units(mrr).unwrap(),
+            mrr_before: Money::from_units(mrr).unwrap(),
+            owners: vec![Owner {
+                role: TeamRole::Csm,
+                member_id: 7,
+                name: "Kim".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn phases_follow_the_lifecycle() {
+        let today = day("2026-06-01");
+        let mut a = account(1, "Acme", 100);
+        assert_eq!(a.phase(today), Phase::Adopt);
+        a.renewal_date = Some(day("2026-09-01"));
+        assert_eq!(a.phase(today), Phase::Renew);
+        a.term_months = Some(1);
+        assert_eq!(a.phase(today), Phase::Adopt, "a monthly term renews silently");
+        a.term_months = Some(12);
+        a.renewal_date = Some(day("2027-03-01"));
+        a.owners.push(Owner {
+            role: TeamRole::ExpansionSpecialist,
+            member_id: 9,
+            name: "Max".into(),
+        });
+        assert_eq!(a.phase(today), Phase::Expand);
+        assert_eq!(a.phase_owner(today).map(|o| o.member_id), Some(9));
+        a.landed_on = Some(day("2026-05-01"));
+        assert_eq!(a.phase(today), Phase::Land);
+        a.mrr = Money::default();
+        assert_eq!(a.phase(today), Phase::Former);
+        a.landed_on = None;
+        assert_eq!(a.phase(today), Phase::Land, "no contract yet");
+    }
+
+    #[test]
+    fn trend_and_arr() {
+        let mut a = account(1, "Acme", 110);
+        a.mrr_before = Money::from_units(100).unwrap();
+        assert_eq!(a.arr(), Money::from_units(1320).unwrap());
+        assert!((a.trend().unwrap() - 0.1).abs() < 1e-12);
+        a.mrr_before = Money::default();
+        assert_eq!(a.trend(), None);
+    }
+
+    #[test]
+    fn filters_search_sort_and_pages() {
+        let today = day("2026-06-01");
+        let mut accounts: Vec<AccountSnapshot> = (1..=25)
+            .map(|i| account(i, &format!("Account {i:02}"), i * 10))
+            .collect();
+        accounts[3].owners[0].member_id = 8;
+        accounts[4].renewal_date = Some(day("2026-06-20"));
+        accounts[5].renewal_date = Some(day("2026-08-20"));
+        accounts[6].segment = Some("Enterprise".into());
+        let q = |f: &dyn Fn(&mut PortfolioQuery)| {
+            let mut query = PortfolioQuery {
+                page: 1,
+                per_page: 10,
+                ..Default::default()
+            };
+            f(&mut query);
+            query
+        };
+        let all = portfolio(&accounts, &q(&|_| {}), today);
+        assert_eq!((all.matching, all.pages, all.rows.len()), (25, 3, 10));
+        assert_eq!(all.rows[0].name.as_deref(), Some("Account 01"));
+        let last = portfolio(&accounts, &q(&|q| q.page = 9), today);
+        assert_eq!(
+            (last.page, last.rows.len()),
+            (3, 5),
+            "pages beyond the last show the last"
+        );
+        let mine = portfolio(&accounts, &q(&|q| q.owner = Some(8)), today);
+        assert_eq!(mine.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![4]);
+        let soon = portfolio(&accounts, &q(&|q| q.renewal_within = Some(30)), today);
+        assert_eq!(soon.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![5]);
+        let enterprise = portfolio(&accounts, &q(&|q| q.segment = Some("enterprise".into())), today);
+        assert_eq!(enterprise.matching, 1);
+        let found = portfolio(&accounts, &q(&|q| q.search = Some(" account 1".into())), today);
+        assert_eq!(found.matching, 10, "Account 10..19");
+        let biggest = portfolio(
+            &accounts,
+            &q(&|q| {
+                q.sort = Some(SortKey::Arr);
+                q.descending = true;
+            }),
+            today,
+        );
+        assert_eq!(biggest.rows[0].id, 25);
+        assert_eq!(
+            biggest.matching_arr,
+            Money::from_units((1..=25).map(|i| i * 120).sum()).unwrap()
+        );
+        let renewing = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Renewal)), today);
+        assert_eq!(
+            renewing.rows.iter().take(2).map(|a| a.id).collect::<Vec<_>>(),
+            vec![5, 6]
+        );
+        let renewing_desc = portfolio(
+            &accounts,
+            &q(&|q| {
+                q.sort = Some(SortKey::Renewal);
+                q.descending = true;
+            }),
+            today,
+        );
+        assert_eq!(renewing_desc.rows[0].id, 6, "dated renewals first, also descending");
+    }
+}

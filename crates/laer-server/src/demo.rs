@@ -1,0 +1,207 @@
+//! Stores the demo company (`laer_core::demo`) and gives its team logins, so that a
+//! newcomer sees a living customer base the moment laer starts.
+
+use std::collections::HashMap;
+
+use laer_core::access::Role;
+use laer_core::demo::{DemoCompany, DemoConfig, generate_records};
+use laer_core::model::{NewCoverageAssignment, NewEvent, TeamRole, extend_event_spans};
+use laer_store::{IdLookup, Store, StoreError, WriteTx};
+
+use crate::auth::hash_password;
+
+/// The password of every demo login.
+pub const DEMO_PASSWORD: &str = "demo";
+/// The demo administrator's login.
+pub const DEMO_ADMIN: &str = "admin@demo.laer";
+
+/// What the demo put in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoLoad {
+    pub accounts: usize,
+    pub events: u64,
+    /// (email, role) of every login it created, the administrator first.
+    pub logins: Vec<(String, Role)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the demo company refers to {0}, which it does not hold")]
+    Dangling(String),
+    #[error("cannot hash the demo password: {0}")]
+    Password(String),
+}
+
+/// The login role of a team member with these coverage roles.
+fn login_role(roles: &[TeamRole]) -> Role {
+    let has = |r: TeamRole| roles.contains(&r);
+    if has(TeamRole::Admin) {
+        Role::Admin
+    } else if has(TeamRole::CsLeader) || has(TeamRole::CsOps) {
+        Role::Leader
+    } else if has(TeamRole::RenewalSpecialist) {
+        Role::Renewal
+    } else if has(TeamRole::ExpansionSpecialist) {
+        Role::Expansion
+    } else if has(TeamRole::Csm) {
+        Role::Csm
+    } else {
+        Role::Sales
+    }
+}
+
+/// Generates the demo company for `config` and stores it in one transaction, with its
+/// events account by account; then adds a login for the administrator and for every
+/// team member, all with [`DEMO_PASSWORD`]. Storing it again changes nothing.
+pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoError> {
+    let (company, usage) = generate_records(config);
+    let mut tx = store.begin_write().await?;
+    let ids = store_records(&mut tx, &company).await?;
+    let mut events: u64 = 0;
+    for account in 0..usage.accounts() {
+        let Some(&account_id) = ids.accounts.get(account) else {
+            continue;
+        };
+        let mut batch: Vec<NewEvent> = usage.events_of(account);
+        for e in &mut batch {
+            e.account_id = account_id;
+            e.event_type_id = lookup(&ids.event_types, e.event_type_id, "an event type")?;
+        }
+        for chunk in batch.chunks(50_000) {
+            tx.insert_events(chunk).await?;
+            let mut spans = HashMap::new();
+            extend_event_spans(&mut spans, chunk);
+            let spans: Vec<(i64, i64, i64)> = spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
+            tx.refresh_event_days(&spans).await?;
+        }
+        events += batch.len() as u64;
+    }
+    tx.commit().await?;
+
+    let hash = hash_password(DEMO_PASSWORD).map_err(DemoError::Password)?;
+    let mut logins = vec![(DEMO_ADMIN.to_string(), Role::Admin)];
+    store
+        .upsert_user(DEMO_ADMIN, "Demo Admin", Role::Admin, &hash, None)
+        .await?;
+    for (member, record) in company.team.iter().enumerate() {
+        let Some(email) = &record.email else { continue };
+        let role = login_role(&record.roles);
+        let member_id = ids.team.get(member).copied();
+        store.upsert_user(email, &record.name, role, &hash, member_id).await?;
+        logins.push((email.clone(), role));
+    }
+    Ok(DemoLoad {
+        accounts: company.accounts.len(),
+        events,
+        logins,
+    })
+}
+
+/// laer ids by the demo's indices.
+struct Ids {
+    accounts: Vec<i64>,
+    team: Vec<i64>,
+    event_types: Vec<i64>,
+}
+
+fn lookup(ids: &[i64], index: i64, what: &str) -> Result<i64, DemoError> {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| ids.get(i).copied())
+        .ok_or_else(|| DemoError::Dangling(format!("{what} #{index}")))
+}
+
+fn ids_of(
+    by_external_id: &HashMap<String, i64>,
+    external_ids: impl Iterator<Item = String>,
+) -> Result<Vec<i64>, DemoError> {
+    external_ids
+        .map(|x| by_external_id.get(&x).copied().ok_or(DemoError::Dangling(x)))
+        .collect()
+}
+
+async fn store_records(tx: &mut WriteTx, c: &DemoCompany) -> Result<Ids, DemoError> {
+    tx.upsert_accounts(&c.accounts).await?;
+    tx.upsert_team_members(&c.team).await?;
+    tx.upsert_event_types(&c.event_types).await?;
+    let ids = Ids {
+        accounts: ids_of(
+            &tx.id_lookup(IdLookup::Accounts).await?,
+            c.accounts.iter().map(|a| a.external_id.clone()),
+        )?,
+        team: ids_of(
+            &tx.id_lookup(IdLookup::TeamMembers).await?,
+            c.team.iter().map(|t| t.external_id.clone()),
+        )?,
+        event_types: ids_of(
+            &tx.id_lookup(IdLookup::EventTypesByExternalId).await?,
+            c.event_types.iter().map(|t| t.external_id.clone()),
+        )?,
+    };
+    let account = |i: i64| lookup(&ids.accounts, i, "an account");
+    macro_rules! with_account {
+        ($rows:expr) => {
+            $rows
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.account_id = account(r.account_id)?;
+                    Ok::<_, DemoError>(r)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+    }
+    tx.upsert_contacts(&with_account!(c.contacts)).await?;
+    tx.upsert_product_users(&with_account!(c.product_users)).await?;
+    tx.upsert_subscriptions(&with_account!(c.subscriptions)).await?;
+    tx.upsert_support_cases(&with_account!(c.support_cases)).await?;
+    tx.upsert_meetings(&with_account!(c.meetings)).await?;
+    tx.upsert_survey_responses(&with_account!(c.survey_responses)).await?;
+    tx.upsert_outcomes(&with_account!(c.outcomes)).await?;
+    let outcome_ids = ids_of(
+        &tx.id_lookup(IdLookup::Outcomes).await?,
+        c.outcomes.iter().map(|o| o.external_id.clone()),
+    )?;
+    let measurements = c
+        .outcome_measurements
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.outcome_id = lookup(&outcome_ids, m.outcome_id, "an outcome")?;
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>, DemoError>>()?;
+    tx.upsert_outcome_measurements(&measurements).await?;
+    let tasks = c
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            t.account_id = t.account_id.map(account).transpose()?;
+            t.assignee_id = t
+                .assignee_id
+                .map(|m| lookup(&ids.team, m, "a team member"))
+                .transpose()?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<_>, DemoError>>()?;
+    tx.upsert_tasks(&tasks).await?;
+    let coverage = c
+        .coverage
+        .iter()
+        .map(|a| {
+            Ok(NewCoverageAssignment {
+                account_id: lookup(&ids.accounts, a.account as i64, "an account")?,
+                team_member_id: lookup(&ids.team, a.member as i64, "a team member")?,
+                role: a.role,
+                since: a.since,
+                until: a.until,
+                reason: a.reason.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, DemoError>>()?;
+    tx.upsert_coverage(&coverage).await?;
+    Ok(ids)
+}

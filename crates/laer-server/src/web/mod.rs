@@ -1,0 +1,248 @@
+//! The web app: server-rendered pages for the customer success team. Pages need a
+//! logged-in session (`session.rs`); each checks its permission (docs/access.md).
+
+mod account;
+mod portfolio;
+mod renewals;
+mod revenue;
+mod session;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::NaiveDate;
+use laer_core::Money;
+use laer_core::access::Permission;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::AppState;
+pub(crate) use session::CurrentUser;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portfolio") }))
+        .route("/static/laer.css", get(stylesheet))
+        .route("/portfolio", get(portfolio::page))
+        .route("/portfolio.csv", get(portfolio::csv))
+        .route("/accounts/{id}", get(account::page))
+        .route("/revenue", get(revenue::page))
+        .route("/revenue.csv", get(revenue::csv))
+        .route("/renewals", get(renewals::page))
+        .route("/renewals.csv", get(renewals::csv))
+        .merge(session::routes())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("laer.css"),
+    )
+        .into_response()
+}
+
+/// Which page of the navigation is open.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Portfolio,
+    Renewals,
+    Revenue,
+}
+
+/// A whole page: navigation with the user and a logout form, then `body`.
+pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Markup) -> Markup {
+    let link = |target: Nav, href: &str, label: &str| {
+        html! { a href=(href) class=@if nav == Some(target) { "active" } { (label) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                header.top {
+                    a.brand href="/portfolio" { "laer" }
+                    nav {
+                        (link(Nav::Portfolio, "/portfolio", "Portfolio"))
+                        (link(Nav::Renewals, "/renewals", "Renewals"))
+                        @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
+                    }
+                    div.who {
+                        span { (user.name) " · " (user.role.as_str()) }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(user.csrf_token);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · laer" }
+            link rel="stylesheet" href="/static/laer.css";
+        }
+    }
+}
+
+/// A page for someone without a session: the login form.
+pub(crate) fn bare_page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body.bare { main { (body) } }
+        }
+    }
+}
+
+/// A page's failure, shown as a page.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    Forbidden(Permission),
+    NotFound(String),
+    Internal(String),
+}
+
+impl From<laer_store::StoreError> for PageError {
+    fn from(e: laer_store::StoreError) -> Self {
+        PageError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, text) = match &self {
+            PageError::Forbidden(p) => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                format!("Your role does not have the permission {p}. An administrator can change your role."),
+            ),
+            PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", format!("There is no {what}.")),
+            PageError::Internal(e) => {
+                tracing::error!("page failed: {e}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The error is in the server's log.".into(),
+                )
+            }
+        };
+        let body = bare_page(
+            heading,
+            html! {
+                section.card.narrow {
+                    h1 { (heading) }
+                    p { (text) }
+                    p { a href="/portfolio" { "Back to the portfolio" } }
+                }
+            },
+        );
+        (status, body).into_response()
+    }
+}
+
+/// Requires a permission of the user's role.
+pub(crate) fn require(user: &CurrentUser, permission: Permission) -> Result<(), PageError> {
+    if user.role.can(permission) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden(permission))
+    }
+}
+
+/// "$12,345" for whole currency units; cents only when there are any.
+pub(crate) fn money(m: Money) -> String {
+    let value = m.to_f64();
+    let negative = value < 0.0;
+    let cents = (value.abs() * 100.0).round() as i64;
+    let (units, rest) = (cents / 100, cents % 100);
+    let digits = units.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if negative { "-" } else { "" };
+    if rest == 0 {
+        format!("{sign}${grouped}")
+    } else {
+        format!("{sign}${grouped}.{rest:02}")
+    }
+}
+
+pub(crate) fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+pub(crate) fn date(d: Option<NaiveDate>) -> String {
+    d.map_or_else(|| "–".to_string(), |d| d.to_string())
+}
+
+/// A chart's SVG, and its numbers as a table under a disclosure.
+pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option<&str>) -> Markup {
+    html! {
+        figure.chart {
+            figcaption { (caption) }
+            (PreEscaped(svg))
+            details {
+                summary { "The numbers" @if let Some(href) = csv_href { " · " a href=(href) { "CSV" } } }
+                (table)
+            }
+        }
+    }
+}
+
+/// A CSV download.
+pub(crate) fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Response {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        if let Err(e) = writer.write_record(&row) {
+            return PageError::Internal(e.to_string()).into_response();
+        }
+    }
+    match writer.into_inner() {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{file_name}\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => PageError::Internal(e.to_string()).into_response(),
+    }
+}
+
+/// Today, in UTC: the day every page reports on.
+pub(crate) fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped_and_exact() {
+        let m = |s: &str| money(s.parse().unwrap());
+        assert_eq!(m("1234567"), "$1,234,567");
+        assert_eq!(m("999.5"), "$999.50");
+        assert_eq!(m("-1200"), "-$1,200");
+        assert_eq!(m("0"), "$0");
+    }
+}

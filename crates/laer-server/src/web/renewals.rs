@@ -1,0 +1,128 @@
+//! Renewals: contracts renewing in the next 30, 90 or 180 days, with ARR and owner.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use laer_core::Money;
+use laer_core::access::Permission;
+use laer_core::model::TeamRole;
+use laer_core::portfolio::AccountSnapshot;
+use maud::html;
+use serde::Deserialize;
+
+use super::{CurrentUser, Nav, PageError, csv_response, layout, money, require, today};
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Params {
+    within: Option<String>,
+}
+
+/// The window in days: 30, 90 (the default) or 180.
+fn window(params: &Params) -> i64 {
+    match params.within.as_deref().and_then(|w| w.parse().ok()) {
+        Some(days @ (30 | 180)) => days,
+        _ => 90,
+    }
+}
+
+/// Running contracts renewing within `days`, soonest first.
+fn renewing(accounts: &[AccountSnapshot], today: NaiveDate, days: i64) -> Vec<&AccountSnapshot> {
+    let mut due: Vec<&AccountSnapshot> = accounts
+        .iter()
+        .filter(|a| !a.mrr.is_zero())
+        .filter(|a| {
+            a.renewal_date
+                .is_some_and(|r| (0..=days).contains(&(r - today).num_days()))
+        })
+        .collect();
+    due.sort_by(|a, b| a.renewal_date.cmp(&b.renewal_date).then_with(|| b.mrr.cmp(&a.mrr)));
+    due
+}
+
+/// Who handles the renewal: the renewal specialist when one joined, else the CSM.
+fn renewal_owner(a: &AccountSnapshot) -> Option<&str> {
+    a.owner_in(TeamRole::RenewalSpecialist)
+        .or_else(|| a.owner_in(TeamRole::Csm))
+        .or_else(|| a.owners.first())
+        .map(|o| o.name.as_str())
+}
+
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRenewals)?;
+    let today = today();
+    let days = window(&params);
+    let accounts = state.store.account_snapshots(today).await?;
+    let due = renewing(&accounts, today, days);
+    let total: Money = due.iter().map(|a| a.arr()).sum();
+    let body = html! {
+        div.page-head {
+            h1 { "Renewals" }
+            p.muted { (due.len()) " contracts renewing in the next " (days) " days · ARR " (money(total)) }
+        }
+        nav.tabs {
+            @for d in [30, 90, 180] {
+                a href={"/renewals?within=" (d)} class=@if d == days { "active" } { "Next " (d) " days" }
+            }
+            a.secondary href={"/renewals.csv?within=" (days)} { "CSV" }
+        }
+        table.data #renewals {
+            thead { tr { th { "Account" } th { "Renewal" } th.num { "Days left" } th.num { "ARR" } th { "Owner" } th { "Segment" } } }
+            tbody {
+                @for a in &due {
+                    @let renewal = a.renewal_date.unwrap_or(today);
+                    tr {
+                        td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
+                        td { (renewal) }
+                        td.num { ((renewal - today).num_days()) }
+                        td.num { (money(a.arr())) }
+                        td { (renewal_owner(a).unwrap_or("–")) }
+                        td { (a.segment.as_deref().unwrap_or("–")) }
+                    }
+                }
+                @if due.is_empty() { tr { td colspan="6" { "Nothing renews in this window." } } }
+            }
+        }
+    };
+    Ok(layout("Renewals", Some(Nav::Renewals), &user, body).into_response())
+}
+
+pub(crate) async fn csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRenewals)?;
+    let today = today();
+    let accounts = state.store.account_snapshots(today).await?;
+    let mut rows = vec![
+        [
+            "external_id",
+            "name",
+            "renewal_date",
+            "days_left",
+            "arr",
+            "owner",
+            "segment",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for a in renewing(&accounts, today, window(&params)) {
+        let renewal = a.renewal_date.unwrap_or(today);
+        rows.push(vec![
+            a.external_id.clone(),
+            a.name.clone().unwrap_or_default(),
+            renewal.to_string(),
+            (renewal - today).num_days().to_string(),
+            a.arr().to_string(),
+            renewal_owner(a).unwrap_or_default().to_string(),
+            a.segment.clone().unwrap_or_default(),
+        ]);
+    }
+    Ok(csv_response("renewals.csv", rows))
+}

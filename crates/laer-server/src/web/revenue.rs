@@ -1,0 +1,232 @@
+//! Revenue: MRR movements per month (new, expansion, contraction, churn, reactivation),
+//! NRR and GRR over the trailing twelve months, logo churn per month; by segment.
+//! The definitions are those of docs/metrics.md and `laer report mrr`.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, Months, NaiveDate};
+use laer_core::Money;
+use laer_core::access::Permission;
+use laer_core::retention::{
+    MrrMovements, Period, RevenueLine, Series, account_movements, monthly_periods, retention, total_movements,
+};
+use maud::html;
+
+use super::{CurrentUser, Nav, PageError, csv_response, figure, layout, money, percent, require, today};
+use crate::AppState;
+use crate::chart::{Color, LineChart, Series as ChartSeries, StackedBarChart, ValueFormat};
+
+const MONTHS: u32 = 24;
+
+/// One calendar month's figures.
+struct Month {
+    period: Period,
+    movements: MrrMovements,
+    /// Over the twelve months that end with this one.
+    trailing: MrrMovements,
+    logo_churn: Option<f64>,
+}
+
+/// The last [`MONTHS`] whole calendar months before `today`.
+fn months(lines: &[RevenueLine], today: NaiveDate) -> Vec<Month> {
+    let this_month = today.with_day(1).unwrap_or(today);
+    let Some(first) = this_month.checked_sub_months(Months::new(MONTHS)) else {
+        return Vec::new();
+    };
+    let Some(last) = this_month.checked_sub_months(Months::new(1)) else {
+        return Vec::new();
+    };
+    monthly_periods(first, last)
+        .into_iter()
+        .map(|period| {
+            let trailing_from = period.to.checked_sub_months(Months::new(12)).unwrap_or(period.from);
+            Month {
+                period,
+                movements: total_movements(&account_movements(lines, period)),
+                trailing: total_movements(&account_movements(
+                    lines,
+                    Period {
+                        from: trailing_from,
+                        to: period.to,
+                    },
+                )),
+                logo_churn: retention(lines, period, Series::Monthly).accounts.churn_rate,
+            }
+        })
+        .collect()
+}
+
+fn label(p: &Period) -> String {
+    p.from.format("%Y-%m").to_string()
+}
+
+fn units(m: Money) -> f64 {
+    m.to_f64()
+}
+
+pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRevenue)?;
+    let today = today();
+    let lines = state.store.revenue_lines().await?;
+    let months = months(&lines, today);
+    let labels: Vec<String> = months.iter().map(|m| label(&m.period)).collect();
+    let movements = StackedBarChart::new(labels.clone(), ValueFormat::Money)
+        .component(ChartSeries::new("New", months.iter().map(|m| units(m.movements.new))).color(Color::BLUISH_GREEN))
+        .component(
+            ChartSeries::new("Expansion", months.iter().map(|m| units(m.movements.expansion))).color(Color::BLUE),
+        )
+        .component(
+            ChartSeries::new("Reactivation", months.iter().map(|m| units(m.movements.reactivation)))
+                .color(Color::SKY_BLUE),
+        )
+        .component(
+            ChartSeries::new("Contraction", months.iter().map(|m| -units(m.movements.contraction)))
+                .color(Color::ORANGE),
+        )
+        .component(ChartSeries::new("Churn", months.iter().map(|m| -units(m.movements.churn))).color(Color::VERMILLION))
+        .net("Net change")
+        .to_svg();
+    let retention_chart = LineChart::new(labels.clone(), ValueFormat::Percent)
+        .series(
+            ChartSeries::new(
+                "NRR (12 months)",
+                months.iter().map(|m| m.trailing.net_revenue_retention()),
+            )
+            .color(Color::BLUE),
+        )
+        .series(
+            ChartSeries::new(
+                "GRR (12 months)",
+                months.iter().map(|m| m.trailing.gross_revenue_retention()),
+            )
+            .color(Color::ORANGE),
+        )
+        .to_svg();
+    let mrr_chart = LineChart::new(labels.clone(), ValueFormat::Money)
+        .series(ChartSeries::new("MRR at month end", months.iter().map(|m| units(m.movements.end))).color(Color::BLUE))
+        .area(true)
+        .to_svg();
+    let churn_chart = LineChart::new(labels, ValueFormat::Percent)
+        .series(ChartSeries::new("Logo churn per month", months.iter().map(|m| m.logo_churn)).color(Color::VERMILLION))
+        .to_svg();
+
+    let segments = state.store.account_attribute("segment").await?.unwrap_or_default();
+    let by_segment = segment_table(
+        &lines,
+        &segments,
+        months.last().map(|m| Period {
+            from: m.period.to.checked_sub_months(Months::new(12)).unwrap_or(m.period.from),
+            to: m.period.to,
+        }),
+    );
+    let latest = months.last();
+    let body = html! {
+        div.page-head {
+            h1 { "Revenue" }
+            @if let Some(m) = latest {
+                p.muted { "MRR " (money(m.movements.end)) " on " (m.period.to) " · ARR " (money(m.movements.end.times(12)))
+                    " · NRR " (percent(m.trailing.net_revenue_retention())) " · GRR " (percent(m.trailing.gross_revenue_retention())) " over the last 12 months" }
+            }
+        }
+        div.grid2 {
+            (figure("MRR movements per month", movements, movement_table(&months), Some("/revenue.csv")))
+            (figure("Net and gross revenue retention, trailing 12 months", retention_chart, html! {
+                table.data { thead { tr { th { "Month" } th.num { "NRR" } th.num { "GRR" } } }
+                    tbody { @for m in &months { tr { td { (label(&m.period)) } td.num { (percent(m.trailing.net_revenue_retention())) } td.num { (percent(m.trailing.gross_revenue_retention())) } } } } }
+            }, Some("/revenue.csv")))
+            (figure("MRR", mrr_chart, html! {
+                table.data { thead { tr { th { "Month end" } th.num { "MRR" } } }
+                    tbody { @for m in &months { tr { td { (m.period.to) } td.num { (money(m.movements.end)) } } } } }
+            }, Some("/revenue.csv")))
+            (figure("Logo churn", churn_chart, html! {
+                table.data { thead { tr { th { "Month" } th.num { "Accounts churned / active at start" } } }
+                    tbody { @for m in &months { tr { td { (label(&m.period)) } td.num { (percent(m.logo_churn)) } } } } }
+            }, Some("/revenue.csv")))
+        }
+        section.card {
+            h2 { "By segment, last 12 months" }
+            (by_segment)
+        }
+    };
+    Ok(layout("Revenue", Some(Nav::Revenue), &user, body).into_response())
+}
+
+fn movement_table(months: &[Month]) -> maud::Markup {
+    html! {
+        table.data {
+            thead { tr { th { "Month" } th.num { "Start" } th.num { "New" } th.num { "Expansion" } th.num { "Reactivation" } th.num { "Contraction" } th.num { "Churn" } th.num { "End" } } }
+            tbody {
+                @for m in months {
+                    @let v = &m.movements;
+                    tr { td { (label(&m.period)) } td.num { (money(v.start)) } td.num { (money(v.new)) } td.num { (money(v.expansion)) }
+                         td.num { (money(v.reactivation)) } td.num { (money(v.contraction)) } td.num { (money(v.churn)) } td.num { (money(v.end)) } }
+                }
+            }
+        }
+    }
+}
+
+fn segment_table(lines: &[RevenueLine], segments: &HashMap<i64, String>, period: Option<Period>) -> maud::Markup {
+    let Some(period) = period else {
+        return html! { p { "No revenue yet." } };
+    };
+    let accounts = account_movements(lines, period);
+    let mut names: Vec<Option<&String>> = accounts.iter().map(|a| segments.get(&a.account_id)).collect();
+    names.sort();
+    names.dedup();
+    html! {
+        table.data #segments {
+            thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" } th.num { "NRR" } th.num { "GRR" } } }
+            tbody {
+                @for name in names {
+                    @let m = total_movements(accounts.iter().filter(|a| segments.get(&a.account_id) == name));
+                    tr { td { (name.map_or("(none)", String::as_str)) } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.new)) }
+                         td.num { (money(m.expansion)) } td.num { (money(m.contraction)) } td.num { (money(m.churn)) }
+                         td.num { (percent(m.net_revenue_retention())) } td.num { (percent(m.gross_revenue_retention())) } }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) async fn csv(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRevenue)?;
+    let lines = state.store.revenue_lines().await?;
+    let mut rows = vec![
+        [
+            "month",
+            "start_mrr",
+            "new",
+            "expansion",
+            "reactivation",
+            "contraction",
+            "churn",
+            "end_mrr",
+            "nrr_12m",
+            "grr_12m",
+            "logo_churn",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let ratio = |r: Option<f64>| r.map(|r| format!("{r:.4}")).unwrap_or_default();
+    for m in months(&lines, today()) {
+        let v = &m.movements;
+        rows.push(vec![
+            label(&m.period),
+            v.start.to_string(),
+            v.new.to_string(),
+            v.expansion.to_string(),
+            v.reactivation.to_string(),
+            v.contraction.to_string(),
+            v.churn.to_string(),
+            v.end.to_string(),
+            ratio(m.trailing.net_revenue_retention()),
+            ratio(m.trailing.gross_revenue_retention()),
+            ratio(m.logo_churn),
+        ]);
+    }
+    Ok(csv_response("revenue.csv", rows))
+}

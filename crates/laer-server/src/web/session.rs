@@ -1,0 +1,272 @@
+//! Logging in and out: session cookies, the current user, and CSRF tokens. A session's
+//! secret lives only in its cookie (HttpOnly, SameSite=Lax, Secure); the store keeps its
+//! hash. Every form carries the session's CSRF token; the login form, before there is a
+//! session, a token that must match a cookie of its own.
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use laer_core::access::Role;
+use maud::html;
+use serde::Deserialize;
+
+use super::{PageError, bare_page};
+use crate::AppState;
+use crate::auth::{decoy_hash, verify_password};
+
+const SESSION_COOKIE: &str = "laer_session";
+const LOGIN_CSRF_COOKIE: &str = "laer_login_csrf";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+}
+
+/// The logged-in person of a page request.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentUser {
+    pub name: String,
+    pub role: Role,
+    pub team_member_id: Option<i64>,
+    pub csrf_token: String,
+    /// The session's secret, to end it.
+    secret: String,
+}
+
+/// The value of a cookie in the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().to_string())
+}
+
+fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age_seconds}")
+}
+
+/// Where to go after logging in: a path on this site only.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/portfolio".to_string(),
+    }
+}
+
+/// Sends a request without a live session to the login page (and back afterwards).
+pub(crate) struct LoginRedirect(String);
+
+impl IntoResponse for LoginRedirect {
+    fn into_response(self) -> Response {
+        let next = urlencoding(&self.0);
+        Redirect::to(&format!("/login?next={next}")).into_response()
+    }
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let here = parts
+            .uri
+            .path_and_query()
+            .map_or("/portfolio", |p| p.as_str())
+            .to_string();
+        let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(LoginRedirect(here).into_response());
+        };
+        match state.store.session(&secret).await {
+            Ok(Some(session)) => Ok(CurrentUser {
+                name: session.user.name,
+                role: session.user.role,
+                team_member_id: session.user.team_member_id,
+                csrf_token: session.csrf_token,
+                secret,
+            }),
+            Ok(None) => Err(LoginRedirect(here).into_response()),
+            Err(e) => Err(PageError::from(e).into_response()),
+        }
+    }
+}
+
+impl CurrentUser {
+    /// Refuses a form without this session's CSRF token.
+    pub(crate) fn check_csrf(&self, token: Option<&str>) -> Result<(), Response> {
+        match token {
+            Some(t) if constant_time_eq(t.as_bytes(), self.csrf_token.as_bytes()) => Ok(()),
+            _ => Err(csrf_refused()),
+        }
+    }
+}
+
+fn csrf_refused() -> Response {
+    let body = bare_page(
+        "Refused",
+        html! {
+            section.card.narrow {
+                h1 { "Refused" }
+                p { "The form did not carry this session's security token, so nothing was changed. Reload the page and try again." }
+            }
+        },
+    );
+    (StatusCode::FORBIDDEN, body).into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    // Already logged in: straight on.
+    if let Some(secret) = cookie(&headers, SESSION_COOKIE)
+        && let Ok(Some(_)) = state.store.session(&secret).await
+    {
+        return Redirect::to(&safe_next(q.next.as_deref())).into_response();
+    }
+    login_page(q.next.as_deref(), None, StatusCode::OK)
+}
+
+fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    let token = match laer_store::random_id() {
+        Ok(t) => t,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let body = bare_page(
+        "Log in",
+        html! {
+            section.card.narrow.login {
+                h1 { "laer" }
+                p.muted { "Customer success: Land, Adopt, Expand, Renew." }
+                @if let Some(error) = error { p.error role="alert" { (error) } }
+                form method="post" action="/login" {
+                    input type="hidden" name="csrf" value=(token);
+                    input type="hidden" name="next" value=(safe_next(next));
+                    label { "Email" input type="email" name="email" autocomplete="username" required autofocus; }
+                    label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                    button type="submit" { "Log in" }
+                }
+            }
+        },
+    );
+    (
+        status,
+        [(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, &token, 3600))],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+    csrf: Option<String>,
+    next: Option<String>,
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE);
+    let sent = form.csrf.as_deref();
+    if !matches!((expected.as_deref(), sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes())) {
+        return csrf_refused();
+    }
+    let found = match state.store.user_for_login(&form.email).await {
+        Ok(found) => found,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let password = form.password;
+    // Verify against a decoy when the email is unknown: the same work either way.
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, decoy_hash().to_string()),
+    };
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| verified) else {
+        return login_page(
+            form.next.as_deref(),
+            Some("Wrong email or password."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let (secret, _csrf) = match state.store.create_session(user.id).await {
+        Ok(s) => s,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let max_age = laer_store::SESSION_HOURS * 3600;
+    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        set_cookie(SESSION_COOKIE, &secret, max_age),
+        set_cookie(LOGIN_CSRF_COOKIE, "", 0),
+    ] {
+        if let Ok(value) = cookie.parse() {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: Option<String>,
+}
+
+async fn logout(State(state): State<AppState>, user: CurrentUser, Form(form): Form<LogoutForm>) -> Response {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return refused;
+    }
+    if let Err(e) = state.store.end_session(&user.secret).await {
+        return PageError::from(e).into_response();
+    }
+    (
+        [(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", 0))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_come_next() {
+        assert_eq!(safe_next(Some("/accounts/3?x=1")), "/accounts/3?x=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/portfolio");
+        assert_eq!(safe_next(Some("https://evil.example")), "/portfolio");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/portfolio");
+        assert_eq!(safe_next(None), "/portfolio");
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; laer_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, "laer_session").as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "c"), None);
+    }
+}

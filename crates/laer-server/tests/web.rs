@@ -1,0 +1,283 @@
+//! The web app over real HTTP, on each backend: logins, sessions, CSRF, roles, pages and
+//! their CSV downloads, with the demo company as data.
+
+mod common;
+
+use common::spawn;
+use laer_core::access::Role;
+use laer_core::demo::DemoConfig;
+use laer_store::Store;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+async fn seed(store: &Store) -> laer_server::demo::DemoLoad {
+    let config = DemoConfig {
+        accounts: 12,
+        months: 8,
+        seed: 3,
+        ..DemoConfig::new(today())
+    };
+    laer_server::demo::load(store, &config).await.unwrap()
+}
+
+/// The value of a cookie the response sets.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let value = v.split(';').next().unwrap_or_default()[name.len() + 1..].to_string();
+            (value, v.to_string())
+        })
+}
+
+/// The value of the hidden input `name` in a page.
+fn hidden(page: &str, name: &str) -> Option<String> {
+    let at = page.find(&format!("name=\"{name}\""))?;
+    let tag_start = page[..at].rfind('<')?;
+    let tag = &page[tag_start..at + page[at..].find('>')?];
+    let value = tag.split("value=\"").nth(1)?;
+    Some(value[..value.find('"')?].to_string())
+}
+
+/// A logged-in browser: its session cookie and the session's CSRF token.
+struct Session {
+    base: String,
+    cookie: String,
+}
+
+impl Session {
+    async fn login(base: &str, email: &str, password: &str) -> Result<Session, u16> {
+        let http = client();
+        let form = http.get(format!("{base}/login")).send().await.unwrap();
+        let (login_csrf, _) = set_cookie(&form, "laer_login_csrf").expect("the login form sets its CSRF cookie");
+        let page = form.text().await.unwrap();
+        let token = hidden(&page, "csrf").expect("the login form carries a CSRF token");
+        assert_eq!(token, login_csrf);
+        let response = http
+            .post(format!("{base}/login"))
+            .header(COOKIE, format!("laer_login_csrf={login_csrf}"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", &token),
+                ("next", "/portfolio"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if response.status().as_u16() != 303 {
+            return Err(response.status().as_u16());
+        }
+        let (secret, attributes) = set_cookie(&response, "laer_session").expect("a session cookie");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(attributes.contains(attribute), "{attributes}");
+        }
+        Ok(Session {
+            base: base.to_string(),
+            cookie: format!("laer_session={secret}"),
+        })
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = client()
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn csrf(&self) -> String {
+        let (_, page) = self.get("/portfolio").await;
+        hidden(&page, "csrf").expect("every page's logout form carries the CSRF token")
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
+        client()
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+async fn pages_need_a_login(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let response = client().get(format!("{base}/accounts/1?tab=x")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], "/login?next=/accounts/1%3Ftab%3Dx");
+    assert_eq!(
+        Session::login(&base, laer_server::demo::DEMO_ADMIN, "wrong")
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        Session::login(&base, "nobody@example.com", "demo").await.err(),
+        Some(401)
+    );
+    // A login form posted without the token of its own cookie is refused.
+    let forged = client()
+        .post(format!("{base}/login"))
+        .form(&[
+            ("email", laer_server::demo::DEMO_ADMIN),
+            ("password", "demo"),
+            ("csrf", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(set_cookie(&forged, "laer_session").is_none());
+}
+
+async fn an_admin_sees_every_page(store: &Store) {
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    let (status, portfolio) = admin.get("/portfolio").await;
+    assert_eq!(status, 200);
+    assert!(portfolio.contains("All accounts"), "an admin sees everyone's accounts");
+    assert_eq!(portfolio.matches("href=\"/accounts/").count(), load.accounts);
+    for path in [
+        "/renewals",
+        "/renewals?within=180",
+        "/revenue",
+        "/portfolio?sort=arr&desc=1&phase=adopt",
+    ] {
+        let (status, page) = admin.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(page.contains("<html"), "{path}");
+    }
+    let (_, revenue) = admin.get("/revenue").await;
+    assert!(revenue.contains("<svg") && revenue.contains("MRR movements per month"));
+    let first_account = portfolio.split("href=\"/accounts/").nth(1).unwrap();
+    let id: i64 = first_account[..first_account.find('"').unwrap()].parse().unwrap();
+    let (status, account) = admin.get(&format!("/accounts/{id}")).await;
+    assert_eq!(status, 200);
+    for part in [
+        "MRR history",
+        "Active users per 30 days",
+        "Users by department",
+        "Contracts",
+        "Timeline",
+    ] {
+        assert!(account.contains(part), "the account page shows {part}");
+    }
+    assert_eq!(admin.get("/accounts/987654").await.0, 404);
+    let (status, csv) = admin.get("/portfolio.csv?owner=all").await;
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().count(), load.accounts + 1, "a header and every account");
+    assert!(csv.starts_with("external_id,name,phase,segment,owner,arr,renewal_date,trend_90d"));
+}
+
+async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
+    let session = Session::login(&base, &csm.0, "demo").await.unwrap();
+    let (_, mine) = session.get("/portfolio").await;
+    assert!(mine.contains("My accounts"), "a CSM lands on their own book");
+    let (_, everyone) = session.get("/portfolio?owner=all").await;
+    assert!(everyone.matches("href=\"/accounts/").count() >= mine.matches("href=\"/accounts/").count());
+
+    let hash = laer_server::auth::hash_password("viewer password").unwrap();
+    store
+        .upsert_user("viewer@example.com", "Vic Viewer", Role::Viewer, &hash, None)
+        .await
+        .unwrap();
+    let viewer = Session::login(&base, "viewer@example.com", "viewer password")
+        .await
+        .unwrap();
+    let (status, page) = viewer.get("/revenue").await;
+    assert_eq!(status, 403);
+    assert!(page.contains("view_revenue"), "the refusal names the permission");
+    assert_eq!(viewer.get("/revenue.csv").await.0, 403);
+    let (_, portfolio) = viewer.get("/portfolio").await;
+    assert!(
+        !portfolio.contains("href=\"/revenue\""),
+        "no link to what the role cannot open"
+    );
+    assert_eq!(viewer.get("/renewals").await.0, 200);
+}
+
+async fn logout_needs_the_csrf_token_and_ends_the_session(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    assert_eq!(admin.post("/logout", &[]).await, 403, "a forged logout is refused");
+    assert_eq!(admin.post("/logout", &[("csrf", "not-the-token")]).await, 403);
+    assert_eq!(admin.get("/portfolio").await.0, 200, "and changes nothing");
+    let token = admin.csrf().await;
+    assert_eq!(admin.post("/logout", &[("csrf", &token)]).await, 303);
+    assert_eq!(admin.get("/portfolio").await.0, 303, "the session has ended");
+}
+
+/// The revenue page's numbers are the MRR report's.
+async fn revenue_figures_match_the_mrr_report(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    let (status, csv) = admin.get("/revenue.csv").await;
+    assert_eq!(status, 200);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let mut compared = 0;
+    for row in rows.records() {
+        let row = row.unwrap();
+        let from = chrono::NaiveDate::parse_from_str(&format!("{}-01", &row[0]), "%Y-%m-%d").unwrap();
+        let to = from.checked_add_months(chrono::Months::new(1)).unwrap();
+        let request = laer_core::reports::ReportRequest::parse(&from.to_string(), &to.to_string(), None, None).unwrap();
+        let report = laer_server::reports::mrr(store, &request, None, false).await.unwrap();
+        for (column, field) in [
+            (1, "start"),
+            (2, "new"),
+            (3, "expansion"),
+            (4, "reactivation"),
+            (5, "contraction"),
+            (6, "churn"),
+            (7, "end"),
+        ] {
+            let page: f64 = row[column].parse().unwrap();
+            let reported = report["periods"][0][field].as_f64().unwrap();
+            assert!(
+                (page - reported).abs() < 1e-6,
+                "{} {field}: page {page}, report {reported}",
+                &row[0]
+            );
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 24, "two years of months");
+}
+
+laer_store::backend_tests!(
+    pages_need_a_login,
+    an_admin_sees_every_page,
+    a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,
+    logout_needs_the_csrf_token_and_ends_the_session,
+    revenue_figures_match_the_mrr_report,
+);
