@@ -153,7 +153,7 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_lowercase);
-    let mut rows: Vec<&AccountSnapshot> = accounts
+    let rows: Vec<&AccountSnapshot> = accounts
         .iter()
         .filter(|a| query.owner.is_none_or(|m| a.owners.iter().any(|o| o.member_id == m)))
         .filter(|a| {
@@ -176,12 +176,20 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
             })
         })
         .collect();
-    let by_name = |a: &&AccountSnapshot, b: &&AccountSnapshot| {
-        let key = |x: &AccountSnapshot| x.name.clone().unwrap_or_default().to_lowercase();
-        key(a).cmp(&key(b)).then_with(|| a.external_id.cmp(&b.external_id))
-    };
+    // Sort keys computed once per account, not once per comparison.
     let sort = query.sort.unwrap_or(SortKey::Name);
-    rows.sort_by(|a, b| {
+    let mut keyed: Vec<(String, usize, &AccountSnapshot)> = rows
+        .into_iter()
+        .map(|a| {
+            let phase = if sort == SortKey::Phase {
+                phase_rank(a.phase(today))
+            } else {
+                0
+            };
+            (a.name.as_deref().unwrap_or_default().to_lowercase(), phase, a)
+        })
+        .collect();
+    keyed.sort_by(|(name_a, phase_a, a), (name_b, phase_b, b)| {
         let primary = match sort {
             SortKey::Name => Ordering::Equal,
             SortKey::Arr => a.mrr.cmp(&b.mrr),
@@ -193,12 +201,15 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
                 (None, None) => Ordering::Equal,
             },
             SortKey::Trend => a.trend().partial_cmp(&b.trend()).unwrap_or(Ordering::Equal),
-            SortKey::Phase => phase_rank(a.phase(today)).cmp(&phase_rank(b.phase(today))),
+            SortKey::Phase => phase_a.cmp(phase_b),
             SortKey::Segment => a.segment.cmp(&b.segment),
         };
         let primary = if query.descending { primary.reverse() } else { primary };
-        primary.then_with(|| by_name(a, b))
+        primary
+            .then_with(|| name_a.cmp(name_b))
+            .then_with(|| a.external_id.cmp(&b.external_id))
     });
+    let rows: Vec<&AccountSnapshot> = keyed.into_iter().map(|(_, _, a)| a).collect();
     let matching = rows.len();
     let matching_arr = rows.iter().map(|a| a.arr()).sum();
     let per_page = query.per_page.max(1);

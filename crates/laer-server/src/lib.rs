@@ -17,16 +17,23 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
-/// Shared by every request handler. Holds no state of its own beyond the store, so
-/// any number of nodes can serve the same database.
+/// Shared by every request handler. Holds no state of its own beyond the store and
+/// views it checks against the store's revision on every use, so any number of nodes can
+/// serve the same database.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Views derived from the store, reused while the store's revision says they are
+    /// current (`web::cache`).
+    pub(crate) cache: std::sync::Arc<web::PageCache>,
 }
 
 /// The whole HTTP application.
 pub fn router(store: Store) -> Router {
-    let state = AppState { store };
+    let state = AppState {
+        store,
+        cache: Default::default(),
+    };
     api::routes(state.clone())
         .merge(ingest::routes())
         .merge(web::routes())

@@ -159,6 +159,23 @@ async fn an_admin_sees_every_page(store: &Store) {
     assert_eq!(status, 200);
     assert!(portfolio.contains("All accounts"), "an admin sees everyone's accounts");
     assert_eq!(portfolio.matches("href=\"/accounts/").count(), load.accounts);
+    // A change made anywhere shows on the next request: pages never serve stale views.
+    let mut tx = store.begin_write().await.unwrap();
+    let mut newcomer = laer_core::demo::generate_records(&DemoConfig {
+        accounts: 1,
+        months: 2,
+        seed: 9,
+        ..DemoConfig::new(today())
+    })
+    .0
+    .accounts
+    .remove(0);
+    newcomer.external_id = "newcomer".into();
+    newcomer.name = Some("Newcomer Ltd".into());
+    tx.upsert_accounts(&[newcomer]).await.unwrap();
+    tx.commit().await.unwrap();
+    let (_, portfolio) = admin.get("/portfolio").await;
+    assert!(portfolio.contains("Newcomer Ltd"), "the new account is listed at once");
     for path in [
         "/renewals",
         "/renewals?within=180",
@@ -187,7 +204,11 @@ async fn an_admin_sees_every_page(store: &Store) {
     assert_eq!(admin.get("/accounts/987654").await.0, 404);
     let (status, csv) = admin.get("/portfolio.csv?owner=all").await;
     assert_eq!(status, 200);
-    assert_eq!(csv.lines().count(), load.accounts + 1, "a header and every account");
+    assert_eq!(
+        csv.lines().count(),
+        load.accounts + 2,
+        "a header and every account, the newcomer too"
+    );
     assert!(csv.starts_with("external_id,name,phase,segment,owner,arr,renewal_date,trend_90d"));
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
 use crate::sql::Dialect;
-use crate::{FeatureDay, Pool, Store, StoreError};
+use crate::{Pool, Store, StoreError};
 use laer_core::model::{Account, Subscription};
 use laer_core::retention::day_number;
 
@@ -66,11 +66,20 @@ pub struct AccountView {
     pub outcomes: Vec<OutcomeRow>,
     /// (department, product users), most first.
     pub departments: Vec<(String, i64)>,
-    pub features: Vec<FeatureDay>,
+    /// Per feature over the last [`FEATURE_DAYS`] days: (feature, events, most users on
+    /// one day), most events first.
+    pub features: Vec<(String, i64, i64)>,
+    /// Events in each 30-day window ending `today - 30 * n`: (n, events).
+    pub events: Vec<(i64, i64)>,
     /// Distinct active users in each 30-day window ending `today - 30 * n` (n = 0 is the
-    /// latest): (n, users).
+    /// latest, up to [`ACTIVITY_WINDOWS`]): (n, users).
     pub active_users: Vec<(i64, i64)>,
 }
+
+/// How many 30-day windows of activity the page shows.
+pub const ACTIVITY_WINDOWS: i64 = 12;
+/// The span of the features table.
+pub const FEATURE_DAYS: i64 = 90;
 
 fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("instant {micros}")))
@@ -119,14 +128,39 @@ impl Store {
                 id,
             )
             .await?;
+        // Activity day D holds the events of the calendar day before it.
         let today_day = day_number(today) + 1;
-        let sql = "SELECT (? - day) / 30 AS window_index, COUNT(DISTINCT user_ref) FROM event_user_days \
-                   WHERE account_id = ? AND day <= ? GROUP BY 1 ORDER BY 1";
-        let active_users: Vec<(i64, i64)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+        let oldest = today_day - 30 * ACTIVITY_WINDOWS;
+        let windows = |table: &str, value: &str| {
+            format!(
+                "SELECT (? - day) / 30 AS window_index, {value} FROM {table} \
+                 WHERE account_id = ? AND day <= ? AND day > ? GROUP BY 1 ORDER BY 1"
+            )
+        };
+        let mut by_window = Vec::new();
+        for sql in [
+            windows("event_user_days", "COUNT(DISTINCT user_ref)"),
+            windows("event_days", "CAST(SUM(events) AS BIGINT)"),
+        ] {
+            let rows: Vec<(i64, i64)> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
                 .bind(today_day)
                 .bind(id)
                 .bind(today_day)
+                .bind(oldest)
+                .fetch_all(pool)
+                .await?);
+            by_window.push(rows);
+        }
+        let events = by_window.pop().unwrap_or_default();
+        let active_users = by_window.pop().unwrap_or_default();
+        let sql = "SELECT t.name, CAST(SUM(d.events) AS BIGINT), MAX(d.users) FROM event_type_days d \
+                   JOIN event_types t ON t.id = d.event_type_id \
+                   WHERE d.account_id = ? AND d.day <= ? AND d.day > ? GROUP BY t.name ORDER BY 2 DESC, 1";
+        let features: Vec<(String, i64, i64)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+                .bind(id)
+                .bind(today_day)
+                .bind(today_day - FEATURE_DAYS)
                 .fetch_all(pool)
                 .await?);
         Ok(Some(AccountView {
@@ -188,7 +222,8 @@ impl Store {
                 })
                 .collect(),
             departments,
-            features: self.feature_days(id).await?,
+            features,
+            events,
             active_users,
         }))
     }

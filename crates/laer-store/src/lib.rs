@@ -39,7 +39,9 @@ use std::path::{Path, PathBuf};
 use sqlx::{PgPool, SqlitePool};
 
 pub use access::{ApiToken, SESSION_HOURS, Session, User};
-pub use account_view::{AccountView, CaseRow, ContactRow, MeetingRow, OutcomeRow, SurveyRow};
+pub use account_view::{
+    ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
+};
 pub use error::StoreError;
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use read::{AccountPage, FeatureDay, StoredEvent};

@@ -371,28 +371,19 @@ impl Store {
     /// [`laer_core::portfolio::TREND_DAYS`] before, first contract, current coverage.
     pub async fn account_snapshots(&self, today: NaiveDate) -> Result<Vec<AccountSnapshot>, StoreError> {
         let before = today - chrono::TimeDelta::days(laer_core::portfolio::TREND_DAYS);
-        // PostgreSQL sums BIGINT as NUMERIC.
-        let mrr_on = "CAST((SELECT COALESCE(SUM(s.mrr), 0) FROM subscriptions s WHERE s.account_id = a.id \
-                      AND s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)) AS BIGINT)";
+        let active = "s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)";
+        // One pass over the subscription lines; PostgreSQL sums BIGINT as NUMERIC.
         let sql = format!(
-            "SELECT a.id, a.external_id, a.name, a.segment, a.renewal_date, \
-             (SELECT MIN(s.start_date) FROM subscriptions s WHERE s.account_id = a.id), \
-             (SELECT MAX(s.bill_period_months) FROM subscriptions s WHERE s.account_id = a.id \
-              AND s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)), \
-             {mrr_on}, {mrr_on} FROM accounts a ORDER BY a.id"
+            "SELECT s.account_id, MIN(s.start_date), \
+             MAX(CASE WHEN {today} THEN s.bill_period_months END), \
+             CAST(SUM(CASE WHEN {today} THEN s.mrr ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN {before} THEN s.mrr ELSE 0 END) AS BIGINT) \
+             FROM subscriptions s GROUP BY s.account_id",
+            today = active,
+            before = active,
         );
-        type Row = (
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<NaiveDate>,
-            Option<NaiveDate>,
-            Option<i32>,
-            i64,
-            i64,
-        );
-        let rows: Vec<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
+        type Contracts = (i64, Option<NaiveDate>, Option<i32>, i64, i64);
+        let contracts: Vec<Contracts> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
             .bind(today)
             .bind(today)
             .bind(today)
@@ -401,26 +392,39 @@ impl Store {
             .bind(before)
             .fetch_all(pool)
             .await?);
+        let mut contracts: HashMap<i64, Contracts> = contracts.into_iter().map(|c| (c.0, c)).collect();
+        let sql = "SELECT id, external_id, name, segment, renewal_date FROM accounts ORDER BY id";
+        type AccountRow = (i64, String, Option<String>, Option<String>, Option<NaiveDate>);
+        let accounts: Vec<AccountRow> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
         let mut owners = self.current_owners(today).await?;
-        Ok(rows
+        Ok(accounts
             .into_iter()
-            .map(
-                |(id, external_id, name, segment, renewal_date, landed_on, term_months, mrr, mrr_before)| {
-                    AccountSnapshot {
-                        id,
-                        external_id,
-                        name,
-                        segment,
-                        renewal_date,
-                        landed_on,
-                        term_months,
-                        mrr: Money::from_ten_thousandths(mrr),
-                        mrr_before: Money::from_ten_thousandths(mrr_before),
-                        owners: owners.remove(&id).unwrap_or_default(),
-                    }
-                },
-            )
+            .map(|(id, external_id, name, segment, renewal_date)| {
+                let (_, landed_on, term_months, mrr, mrr_before) =
+                    contracts.remove(&id).unwrap_or((id, None, None, 0, 0));
+                AccountSnapshot {
+                    id,
+                    external_id,
+                    name,
+                    segment,
+                    renewal_date,
+                    landed_on,
+                    term_months,
+                    mrr: Money::from_ten_thousandths(mrr),
+                    mrr_before: Money::from_ten_thousandths(mrr_before),
+                    owners: owners.remove(&id).unwrap_or_default(),
+                }
+            })
             .collect())
+    }
+
+    /// A number that changes whenever accounts, subscriptions, team members or coverage
+    /// change: views derived from them (the portfolio) are current while it stays.
+    pub async fn portfolio_revision(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT n FROM revisions WHERE name = 'portfolio'";
+        Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(sql)
+            .fetch_one(pool)
+            .await?))
     }
 
     /// Who covers each account on `today`, by account, in role order.

@@ -249,6 +249,9 @@ const TEAM_MEMBERS: Table = Table {
     key: &["external_id"],
     on_conflict: OnConflict::Update,
 };
+/// Tables whose writes bump the `portfolio` revision (see [`Store::portfolio_revision`]).
+const PORTFOLIO_TABLES: &[&str] = &["accounts", "subscriptions", "team_members", "coverage_assignments"];
+
 const COVERAGE: Table = Table {
     name: "coverage_assignments",
     columns: &["account_id", "team_member_id", "role", "since", "until", "reason"],
@@ -497,6 +500,10 @@ impl WriteTx {
                 written: affected,
                 unchanged: n - affected.min(n),
             };
+        }
+        if count.written > 0 && PORTFOLIO_TABLES.contains(&table.name) {
+            self.exec("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", &[])
+                .await?;
         }
         Ok(count)
     }

@@ -44,6 +44,7 @@ async fn a_fresh_database_is_empty(store: &Store) {
 }
 
 async fn accounts_upsert_by_external_id(store: &Store) {
+    let fresh = store.portfolio_revision().await.unwrap();
     let mut tx = store.begin_write().await.unwrap();
     let first = tx.upsert_accounts(&[account("a"), account("b")]).await.unwrap();
     assert_eq!(
@@ -54,6 +55,16 @@ async fn accounts_upsert_by_external_id(store: &Store) {
         }
     );
     tx.commit().await.unwrap();
+    let written = store.portfolio_revision().await.unwrap();
+    assert_ne!(written, fresh, "a write of accounts moves the portfolio revision");
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_accounts(&[account("a")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.portfolio_revision().await.unwrap(),
+        written,
+        "an unchanged rewrite does not"
+    );
 
     let mut tx = store.begin_write().await.unwrap();
     let mut changed = account("b");

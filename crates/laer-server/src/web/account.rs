@@ -1,8 +1,6 @@
 //! Account 360: profile and coverage, contracts and MRR history, usage over time, users
 //! by department, support cases, meetings, outcomes, and a timeline of all of it.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
@@ -12,7 +10,7 @@ use laer_core::model::mrr_on;
 use laer_store::AccountView;
 use maud::{Markup, html};
 
-use super::{CurrentUser, PageError, date, figure, layout, money, require, today};
+use super::{CurrentUser, PageError, date, figure, layout, money, money_exact, require, today};
 use crate::AppState;
 use crate::chart::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
 
@@ -71,7 +69,7 @@ pub(crate) async fn page(
                 h2 { "Profile" }
                 dl {
                     @if let Some(ch) = &a.channel { dt { "Channel" } dd { (ch) } }
-                    @for (k, v) in &a.attributes { dt { (k) } dd { (v) } }
+                    @for (k, v) in &a.attributes { dt { (humanize(k)) } dd { (v) } }
                 }
                 h3 { "Coverage" }
                 @if owners.is_empty() { p.muted { "Nobody covers this account." } }
@@ -85,7 +83,7 @@ pub(crate) async fn page(
         }
         div.grid2 {
             (mrr_history(&view, today))
-            (usage(&view))
+            (usage(&view, today))
             (features(&view))
             (departments(&view))
         }
@@ -94,7 +92,7 @@ pub(crate) async fn page(
             table.data #contracts {
                 thead { tr { th { "Product" } th { "Start" } th { "End" } th.num { "MRR" } th.num { "Quantity" } th.num { "Billing (months)" } } }
                 tbody { @for s in view.subscriptions.iter().rev() { @let s = &s.fields; tr {
-                    td { (s.product) } td { (s.start_date) } td { (date(s.end_date)) } td.num { (money(s.mrr)) }
+                    td { (s.product) } td { (s.start_date) } td { (date(s.end_date)) } td.num { (money_exact(s.mrr)) }
                     td.num { (s.quantity.map_or("–".to_string(), |q| format!("{q} {}", s.units.as_deref().unwrap_or("")))) } td.num { (s.bill_period_months) }
                 } } }
             }
@@ -104,12 +102,12 @@ pub(crate) async fn page(
                 h2 { "Support cases" }
                 p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)" }
                 table.data { thead { tr { th { "Opened" } th { "Kind" } th.num { "Severity" } th { "Status" } th { "Subject" } } }
-                    tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
+                    tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td.nowrap { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
             }
             section.card {
                 h2 { "Meetings" }
                 table.data { thead { tr { th { "When" } th { "Team" } th { "Kind" } th { "Status" } } }
-                    tbody { @for m in view.meetings.iter().take(15) { tr { td { (m.held_at.date_naive()) } td { (m.stakeholder_team.as_deref().unwrap_or("–")) } td { (m.kind.as_deref().unwrap_or("–")) } td class={"status-" (m.status)} { (m.status) } } } } }
+                    tbody { @for m in view.meetings.iter().take(15) { tr { td { (m.held_at.date_naive()) } td { (m.stakeholder_team.as_deref().unwrap_or("–")) } td { (humanize(m.kind.as_deref().unwrap_or("–"))) } td class={"status-" (m.status)} { (m.status) } } } } }
             }
         }
         section.card {
@@ -130,6 +128,19 @@ pub(crate) async fn page(
         }
     };
     Ok(layout(&name, None, &user, body).into_response())
+}
+
+/// `customer_since` → "Customer since"; short codes such as `ebr` in capitals.
+fn humanize(key: &str) -> String {
+    let words = key.replace('_', " ");
+    if words.len() <= 3 && !words.contains(' ') {
+        return words.to_uppercase();
+    }
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn num(value: f64, unit: &Option<String>) -> String {
@@ -164,34 +175,33 @@ fn mrr_history(view: &AccountView, today: NaiveDate) -> Markup {
     )
 }
 
-/// Active users per 30 days and events per 30 days, oldest first.
-fn usage(view: &AccountView) -> Markup {
-    let windows = 24i64;
-    let mut events = vec![0i64; windows as usize];
-    let today = super::today();
-    for f in &view.features {
-        let index = (today - f.day).num_days() / 30;
-        if (0..windows).contains(&index) {
-            events[index as usize] += f.events;
-        }
-    }
-    let users: Vec<i64> = (0..windows)
-        .map(|w| view.active_users.iter().find(|(i, _)| *i == w).map_or(0, |(_, n)| *n))
-        .collect();
-    let labels: Vec<String> = (0..windows)
-        .rev()
+/// Active users and events per 30-day window, oldest first; windows before any activity
+/// are gaps, not zeros.
+fn usage(view: &AccountView, today: NaiveDate) -> Markup {
+    let windows = laer_store::ACTIVITY_WINDOWS;
+    let value = |rows: &[(i64, i64)], w: i64| rows.iter().find(|(i, _)| *i == w).map(|(_, n)| *n);
+    let first_active = view.events.iter().map(|(w, _)| *w).max();
+    let shown = |w: i64| first_active.is_some_and(|first| w <= first);
+    let order: Vec<i64> = (0..windows).rev().collect();
+    let labels: Vec<String> = order
+        .iter()
         .map(|w| (today - chrono::TimeDelta::days(30 * w)).format("%Y-%m-%d").to_string())
         .collect();
+    let users: Vec<Option<f64>> = order
+        .iter()
+        .map(|w| shown(*w).then(|| value(&view.active_users, *w).unwrap_or(0) as f64))
+        .collect();
     let svg = LineChart::new(labels.clone(), ValueFormat::Count)
-        .series(Series::new("Active users", users.iter().rev().map(|n| *n as f64)).color(Color::BLUE))
+        .series(Series::new("Active users", users.clone()).color(Color::BLUE))
         .to_svg();
-    let events_rev: Vec<i64> = events.iter().rev().copied().collect();
     figure(
         "Active users per 30 days",
         svg,
         html! {
             table.data { thead { tr { th { "30 days to" } th.num { "Active users" } th.num { "Events" } } }
-                tbody { @for (i, l) in labels.iter().enumerate() { tr { td { (l) } td.num { (users[users.len() - 1 - i]) } td.num { (events_rev[i]) } } } } }
+                tbody { @for (label, w) in labels.iter().zip(&order) { @if shown(*w) {
+                    tr { td { (label) } td.num { (value(&view.active_users, *w).unwrap_or(0)) } td.num { (value(&view.events, *w).unwrap_or(0)) } }
+                } } } }
         },
         None,
     )
@@ -199,19 +209,11 @@ fn usage(view: &AccountView) -> Markup {
 
 /// Events per feature over the last 90 days.
 fn features(view: &AccountView) -> Markup {
-    let today = super::today();
-    let mut by_feature: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for f in view.features.iter().filter(|f| (today - f.day).num_days() < 90) {
-        let entry = by_feature.entry(f.feature.as_str()).or_default();
-        entry.0 += f.events;
-        entry.1 = entry.1.max(f.users);
-    }
-    let mut rows: Vec<(&str, (i64, i64))> = by_feature.into_iter().collect();
-    rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
     let svg = HorizontalBarChart::new("Events, last 90 days", ValueFormat::Count)
         .bars(
-            rows.iter()
-                .map(|(name, (events, _))| (name.to_string(), *events as f64)),
+            view.features
+                .iter()
+                .map(|(name, events, _)| (name.clone(), *events as f64)),
         )
         .color(Color::BLUISH_GREEN)
         .to_svg();
@@ -220,7 +222,7 @@ fn features(view: &AccountView) -> Markup {
         svg,
         html! {
             table.data { thead { tr { th { "Feature" } th.num { "Events" } th.num { "Most users on a day" } } }
-                tbody { @for (name, (events, users)) in &rows { tr { td { (name) } td.num { (events) } td.num { (users) } } } } }
+                tbody { @for (name, events, users) in &view.features { tr { td { (name) } td.num { (events) } td.num { (users) } } } } }
         },
         None,
     )

@@ -2,6 +2,7 @@
 //! logged-in session (`session.rs`); each checks its permission (docs/access.md).
 
 mod account;
+mod cache;
 mod portfolio;
 mod renewals;
 mod revenue;
@@ -17,6 +18,7 @@ use laer_core::access::Permission;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::AppState;
+pub(crate) use cache::PageCache;
 pub(crate) use session::CurrentUser;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -160,26 +162,32 @@ pub(crate) fn require(user: &CurrentUser, permission: Permission) -> Result<(), 
     }
 }
 
-/// "$12,345" for whole currency units; cents only when there are any.
+/// "$12,345": rounded to whole currency units, for columns that compare amounts.
 pub(crate) fn money(m: Money) -> String {
-    let value = m.to_f64();
-    let negative = value < 0.0;
-    let cents = (value.abs() * 100.0).round() as i64;
-    let (units, rest) = (cents / 100, cents % 100);
+    let units = m.to_f64().round();
+    grouped(units.abs() as i64, units < 0.0, None)
+}
+
+/// "$12,345.50": the exact amount, cents included.
+pub(crate) fn money_exact(m: Money) -> String {
+    let cents = (m.to_f64() * 100.0).round();
+    let abs = cents.abs() as i64;
+    grouped(abs / 100, cents < 0.0, Some(abs % 100))
+}
+
+fn grouped(units: i64, negative: bool, cents: Option<i64>) -> String {
     let digits = units.to_string();
-    let mut grouped = String::new();
+    let mut out = String::from(if negative { "-$" } else { "$" });
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
+            out.push(',');
         }
-        grouped.push(c);
+        out.push(c);
     }
-    let sign = if negative { "-" } else { "" };
-    if rest == 0 {
-        format!("{sign}${grouped}")
-    } else {
-        format!("{sign}${grouped}.{rest:02}")
+    if let Some(cents) = cents {
+        out.push_str(&format!(".{cents:02}"));
     }
+    out
 }
 
 pub(crate) fn percent(ratio: Option<f64>) -> String {
@@ -241,8 +249,11 @@ mod tests {
     fn money_is_grouped_and_exact() {
         let m = |s: &str| money(s.parse().unwrap());
         assert_eq!(m("1234567"), "$1,234,567");
-        assert_eq!(m("999.5"), "$999.50");
-        assert_eq!(m("-1200"), "-$1,200");
+        assert_eq!(m("999.5"), "$1,000");
+        assert_eq!(m("-1200.4"), "-$1,200");
         assert_eq!(m("0"), "$0");
+        let exact = |s: &str| money_exact(s.parse().unwrap());
+        assert_eq!(exact("999.5"), "$999.50");
+        assert_eq!(exact("-1234.05"), "-$1,234.05");
     }
 }

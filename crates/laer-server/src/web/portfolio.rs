@@ -114,7 +114,7 @@ pub(crate) async fn page(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     let today = today();
-    let accounts = state.store.account_snapshots(today).await?;
+    let accounts = state.cache.snapshots(&state.store, today).await?;
     let team = state.store.team().await?;
     let query = params.query(&user);
     let page = portfolio(&accounts, &query, today);
@@ -230,7 +230,7 @@ pub(crate) async fn csv(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     let today = today();
-    let accounts = state.store.account_snapshots(today).await?;
+    let accounts = state.cache.snapshots(&state.store, today).await?;
     let mut query = params.query(&user);
     query.page = 1;
     query.per_page = accounts.len().max(1);

@@ -16,7 +16,10 @@ use crate::AppState;
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
     within: Option<String>,
+    page: Option<String>,
 }
+
+const PER_PAGE: usize = 100;
 
 /// The window in days: 30, 90 (the default) or 180.
 fn window(params: &Params) -> i64 {
@@ -56,9 +59,17 @@ pub(crate) async fn page(
     require(&user, Permission::ViewRenewals)?;
     let today = today();
     let days = window(&params);
-    let accounts = state.store.account_snapshots(today).await?;
+    let accounts = state.cache.snapshots(&state.store, today).await?;
     let due = renewing(&accounts, today, days);
     let total: Money = due.iter().map(|a| a.arr()).sum();
+    let pages = due.len().div_ceil(PER_PAGE).max(1);
+    let page = params
+        .page
+        .as_deref()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let shown = due.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
     let body = html! {
         div.page-head {
             h1 { "Renewals" }
@@ -73,7 +84,7 @@ pub(crate) async fn page(
         table.data #renewals {
             thead { tr { th { "Account" } th { "Renewal" } th.num { "Days left" } th.num { "ARR" } th { "Owner" } th { "Segment" } } }
             tbody {
-                @for a in &due {
+                @for a in shown {
                     @let renewal = a.renewal_date.unwrap_or(today);
                     tr {
                         td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
@@ -87,6 +98,13 @@ pub(crate) async fn page(
                 @if due.is_empty() { tr { td colspan="6" { "Nothing renews in this window." } } }
             }
         }
+        @if pages > 1 {
+            nav.pages {
+                @if page > 1 { a href={"/renewals?within=" (days) "&page=" (page - 1)} { "← Previous" } }
+                span { "Page " (page) " of " (pages) }
+                @if page < pages { a href={"/renewals?within=" (days) "&page=" (page + 1)} { "Next →" } }
+            }
+        }
     };
     Ok(layout("Renewals", Some(Nav::Renewals), &user, body).into_response())
 }
@@ -98,7 +116,7 @@ pub(crate) async fn csv(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewRenewals)?;
     let today = today();
-    let accounts = state.store.account_snapshots(today).await?;
+    let accounts = state.cache.snapshots(&state.store, today).await?;
     let mut rows = vec![
         [
             "external_id",

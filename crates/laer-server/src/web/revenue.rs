@@ -10,7 +10,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::retention::{
-    MrrMovements, Period, RevenueLine, Series, account_movements, monthly_periods, retention, total_movements,
+    MrrMovements, Period, RevenueLine, account_movements, monthly_periods, movements_of_periods, total_movements,
 };
 use maud::html;
 
@@ -38,22 +38,25 @@ fn months(lines: &[RevenueLine], today: NaiveDate) -> Vec<Month> {
     let Some(last) = this_month.checked_sub_months(Months::new(1)) else {
         return Vec::new();
     };
-    monthly_periods(first, last)
+    let monthly = monthly_periods(first, last);
+    let trailing: Vec<Period> = monthly
+        .iter()
+        .map(|p| Period {
+            from: p.to.checked_sub_months(Months::new(12)).unwrap_or(p.from),
+            to: p.to,
+        })
+        .collect();
+    let all: Vec<Period> = monthly.iter().chain(&trailing).copied().collect();
+    let figures = movements_of_periods(lines, &all);
+    let (month_figures, trailing_figures) = figures.split_at(monthly.len());
+    monthly
         .into_iter()
-        .map(|period| {
-            let trailing_from = period.to.checked_sub_months(Months::new(12)).unwrap_or(period.from);
-            Month {
-                period,
-                movements: total_movements(&account_movements(lines, period)),
-                trailing: total_movements(&account_movements(
-                    lines,
-                    Period {
-                        from: trailing_from,
-                        to: period.to,
-                    },
-                )),
-                logo_churn: retention(lines, period, Series::Monthly).accounts.churn_rate,
-            }
+        .zip(month_figures.iter().zip(trailing_figures))
+        .map(|(period, (month, year))| Month {
+            period,
+            movements: month.movements,
+            trailing: year.movements,
+            logo_churn: month.logo_churn_rate(),
         })
         .collect()
 }
@@ -69,7 +72,7 @@ fn units(m: Money) -> f64 {
 pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
     require(&user, Permission::ViewRevenue)?;
     let today = today();
-    let lines = state.store.revenue_lines().await?;
+    let lines = state.cache.revenue_lines(&state.store, today).await?;
     let months = months(&lines, today);
     let labels: Vec<String> = months.iter().map(|m| label(&m.period)).collect();
     let movements = StackedBarChart::new(labels.clone(), ValueFormat::Money)
@@ -193,7 +196,7 @@ fn segment_table(lines: &[RevenueLine], segments: &HashMap<i64, String>, period:
 
 pub(crate) async fn csv(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
     require(&user, Permission::ViewRevenue)?;
-    let lines = state.store.revenue_lines().await?;
+    let lines = state.cache.revenue_lines(&state.store, today()).await?;
     let mut rows = vec![
         [
             "month",

@@ -1,0 +1,172 @@
+//! Web page timings on a large demo company: every page, many times, p50 and p95.
+//!
+//! cargo bench -p laer-server --bench pages -- [--accounts 10000] [--months 24] [--rounds 40]
+//!     [--db sqlite:///path/to/kept.db]
+//!
+//! Without --db, the demo company is generated into a fresh SQLite file first (minutes
+//! for 10,000 accounts); with --db, a database that already holds it is used as it is.
+
+use std::time::{Duration, Instant};
+
+use laer_core::demo::DemoConfig;
+use laer_server::Server;
+use laer_store::Store;
+
+struct Args {
+    accounts: usize,
+    months: u32,
+    rounds: usize,
+    db: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        accounts: 10_000,
+        months: 24,
+        rounds: 40,
+        db: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--accounts" => args.accounts = value().parse().expect("--accounts N"),
+            "--months" => args.months = value().parse().expect("--months N"),
+            "--rounds" => args.rounds = value().parse().expect("--rounds N"),
+            "--db" => args.db = Some(value()),
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = args
+        .db
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("laer.db").display()));
+    let store = Store::open(&url).await.expect("open");
+    if store.counts().await.expect("counts").accounts == 0 {
+        let started = Instant::now();
+        let config = DemoConfig {
+            accounts: args.accounts,
+            months: args.months,
+            seed: 1,
+            ..DemoConfig::new(chrono::Utc::now().date_naive())
+        };
+        let load = laer_server::demo::load(&store, &config).await.expect("demo");
+        println!(
+            "demo company: {} accounts, {} events in {:.0} s",
+            load.accounts,
+            load.events,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let server = Server::bind("127.0.0.1:0", store.clone()).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("address"));
+    tokio::spawn(server.run(std::future::pending()));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    // Log in as the demo administrator, through the login form.
+    let form = http.get(format!("{base}/login")).send().await.expect("login form");
+    let csrf_cookie = form
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("laer_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("login CSRF cookie")
+        .to_string();
+    let login = http
+        .post(format!("{base}/login"))
+        .header(reqwest::header::COOKIE, format!("laer_login_csrf={csrf_cookie}"))
+        .form(&[
+            ("email", laer_server::demo::DEMO_ADMIN),
+            ("password", laer_server::demo::DEMO_PASSWORD),
+            ("csrf", &csrf_cookie),
+        ])
+        .send()
+        .await
+        .expect("login");
+    let session = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("laer_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+
+    // The ten largest accounts (the most data) and a spread of the rest.
+    let mut accounts = store
+        .account_snapshots(chrono::Utc::now().date_naive())
+        .await
+        .expect("accounts");
+    accounts.sort_by(|a, b| b.mrr.cmp(&a.mrr));
+    let sample: Vec<i64> = accounts
+        .iter()
+        .take(10)
+        .chain(accounts.iter().skip(10).step_by(accounts.len() / 30 + 1))
+        .map(|a| a.id)
+        .collect();
+    let pages: Vec<(&str, Vec<String>)> = vec![
+        ("portfolio", vec!["/portfolio".into()]),
+        (
+            "portfolio filtered",
+            vec!["/portfolio?owner=all&segment=Enterprise&sort=arr&desc=1&page=2".into()],
+        ),
+        ("portfolio search", vec!["/portfolio?owner=all&q=acorn".into()]),
+        ("portfolio CSV", vec!["/portfolio.csv?owner=all".into()]),
+        (
+            "account 360",
+            sample.iter().map(|id| format!("/accounts/{id}")).collect(),
+        ),
+        ("revenue", vec!["/revenue".into()]),
+        ("revenue CSV", vec!["/revenue.csv".into()]),
+        ("renewals", vec!["/renewals?within=180".into()]),
+    ];
+    println!(
+        "{:<20} {:>8} {:>8} {:>8} {:>10}",
+        "page", "p50 ms", "p95 ms", "max ms", "KB"
+    );
+    for (name, paths) in pages {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for round in 0..args.rounds {
+            let path = &paths[round % paths.len()];
+            let started = Instant::now();
+            let response = http
+                .get(format!("{base}{path}"))
+                .header(reqwest::header::COOKIE, &session)
+                .send()
+                .await
+                .expect("page");
+            assert!(response.status().is_success(), "{path}: {}", response.status());
+            bytes = response.bytes().await.expect("body").len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "{name:<20} {:>8.1} {:>8.1} {:>8.1} {:>10.0}",
+            quantile(&times, 0.5).as_secs_f64() * 1e3,
+            quantile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+            bytes as f64 / 1024.0
+        );
+    }
+}
