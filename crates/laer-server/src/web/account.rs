@@ -28,7 +28,12 @@ pub(crate) async fn page(
         .account_view(id, today)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
-    let owners = state.store.current_owners(today).await?.remove(&id).unwrap_or_default();
+    let snapshots = state.cache.snapshots(&state.store, today).await?;
+    let owners = snapshots
+        .iter()
+        .find(|a| a.id == id)
+        .map(|a| a.owners.clone())
+        .unwrap_or_default();
     let a = &view.account.fields;
     let name = a.name.clone().unwrap_or_else(|| a.external_id.clone());
     let lines: Vec<_> = view.subscriptions.iter().map(|s| s.fields.clone()).collect();
@@ -271,8 +276,8 @@ fn timeline(view: &AccountView) -> Vec<(DateTime<Utc>, String)> {
         items.push((
             m.held_at,
             format!(
-                "Meeting {} with the {} team: {}",
-                m.kind.as_deref().unwrap_or(""),
+                "Meeting ({}) with the {} team: {}",
+                humanize(m.kind.as_deref().unwrap_or("meeting")),
                 m.stakeholder_team.as_deref().unwrap_or("?"),
                 m.status
             ),
