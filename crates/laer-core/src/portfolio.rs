@@ -56,7 +56,8 @@ pub struct AccountSnapshot {
 impl AccountSnapshot {
     /// The phase on `today`: no contract running → former (or land, before the first);
     /// within [`LAND_DAYS`] of landing → land; an annual (or longer) term renewing within
-    /// [`RENEW_DAYS`] → renew; an expansion specialist covering it → expand; else adopt.
+    /// [`RENEW_DAYS`], or overdue, → renew; an expansion specialist covering it → expand;
+    /// else adopt.
     pub fn phase(&self, today: NaiveDate) -> Phase {
         let days_since = |d: NaiveDate| (today - d).num_days();
         if self.mrr.is_zero() {
@@ -68,9 +69,7 @@ impl AccountSnapshot {
         if self.landed_on.is_some_and(|l| (0..LAND_DAYS).contains(&days_since(l))) {
             Phase::Land
         } else if self.term_months.is_some_and(|t| t >= 12)
-            && self
-                .renewal_date
-                .is_some_and(|r| (0..=RENEW_DAYS).contains(&(r - today).num_days()))
+            && self.renewal_date.is_some_and(|r| (r - today).num_days() <= RENEW_DAYS)
         {
             Phase::Renew
         } else if self.owner_in(TeamRole::ExpansionSpecialist).is_some() {
@@ -122,7 +121,7 @@ pub struct PortfolioQuery {
     pub owner: Option<i64>,
     pub segment: Option<String>,
     pub phase: Option<Phase>,
-    /// Renewing within this many days from today.
+    /// Renewing within this many days from today, or overdue.
     pub renewal_within: Option<i64>,
     /// Part of the name or external id, any case.
     pub search: Option<String>,
@@ -166,7 +165,7 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
         .filter(|a| {
             query.renewal_within.is_none_or(|days| {
                 a.renewal_date
-                    .is_some_and(|r| (0..=days).contains(&(r - today).num_days()) && !a.mrr.is_zero())
+                    .is_some_and(|r| (r - today).num_days() <= days && !a.mrr.is_zero())
             })
         })
         .filter(|a| {
@@ -266,6 +265,9 @@ mod tests {
         a.term_months = Some(1);
         assert_eq!(a.phase(today), Phase::Adopt, "a monthly term renews silently");
         a.term_months = Some(12);
+        a.renewal_date = Some(day("2026-05-20"));
+        assert_eq!(a.phase(today), Phase::Renew, "an overdue renewal needs attention most");
+        a.renewal_date = Some(day("2026-09-01"));
         a.renewal_date = Some(day("2027-03-01"));
         a.owners.push(Owner {
             role: TeamRole::ExpansionSpecialist,

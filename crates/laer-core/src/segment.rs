@@ -108,6 +108,36 @@ impl Call {
     }
 }
 
+/// The path of the first key or string holding a NUL character.
+fn nul_at(value: &Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(if path.is_empty() {
+            "value".into()
+        } else {
+            path.to_string()
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_at(v, &join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Text of an id field: strings as they are, numbers written out (clients send both).
 fn id_field(object: &Map<String, Value>, field: &str) -> Result<Option<String>, CallError> {
     match object.get(field) {
@@ -167,6 +197,10 @@ pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallEr
             message: "a call must be a JSON object".into(),
         });
     };
+    // PostgreSQL text cannot hold NUL: refuse it here, naming where, not in the database.
+    if let Some(field) = nul_at(value, "") {
+        return Err(CallError::field(&field, "contains a NUL character (\\u0000)"));
+    }
     let kind = match (envelope.endpoint, text_field(object, "type")?) {
         (Some(kind), None) => kind,
         (Some(kind), Some(t)) if t == kind.as_str() => kind,
@@ -272,6 +306,12 @@ pub fn parse_batch(body: &Value, body_bytes: usize, envelope: &Envelope<'_>) -> 
     let Some(Value::Array(calls)) = object.get("batch") else {
         return Err(CallError::field("batch", "must be an array of calls"));
     };
+    // The batch's own fields (context, sentAt) join every call: no NUL there either.
+    for (key, value) in object.iter().filter(|(k, _)| k.as_str() != "batch") {
+        if let Some(field) = nul_at(value, key) {
+            return Err(CallError::field(&field, "contains a NUL character (\\u0000)"));
+        }
+    }
     let context = object_field(object, "context")?;
     let envelope = Envelope {
         endpoint: None,
@@ -382,6 +422,19 @@ mod tests {
             "groupId is required in a group call"
         );
         assert_eq!(err(json!("x"), &track), "a call must be a JSON object");
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_are() {
+        let e = parse_call(
+            &json!({"userId": "u", "event": "a", "properties": {"note": "x\u{0}y"}}),
+            &envelope(Some(CallKind::Track)),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("properties.note"));
+        assert!(e.to_string().contains("NUL"), "{e}");
+        let e = parse_call(&json!({"userId": "u\u{0}"}), &envelope(Some(CallKind::Identify))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("userId"));
     }
 
     #[test]

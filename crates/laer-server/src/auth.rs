@@ -19,7 +19,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A hash to verify against when the email is unknown, so that a wrong email costs the
 /// same work as a wrong password.
-pub(crate) fn decoy_hash() -> &'static str {
+pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password("not a password anyone has").unwrap_or_default())
 }

@@ -188,6 +188,11 @@ async fn bad_input_gets_400(store: &Store) {
         ),
         ("group", json!({"userId": "u"}), "groupId is required in a group call"),
         (
+            "identify",
+            json!({"userId": "u", "traits": {"name": "a\u{0}b"}}),
+            "traits.name contains a NUL character (\\u0000)",
+        ),
+        (
             "alias",
             json!({"userId": "u"}),
             "previousId is required in an alias call",

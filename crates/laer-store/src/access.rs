@@ -97,6 +97,9 @@ impl Store {
                     .int(Utc::now().timestamp_micros())
             })
             .await?;
+        // A new password (or role) ends the person's sessions.
+        tx.exec_text("DELETE FROM sessions WHERE user_id = ?", |q| q.int(id))
+            .await?;
         tx.commit().await?;
         Ok(User {
             id,

@@ -208,7 +208,8 @@ impl Store {
                 }
             }
             // One request's failure must not fail the others: retry each alone.
-            Err(_) if group.len() > 1 => {
+            Err(e) if group.len() > 1 => {
+                tracing::warn!(error = %e, requests = group.len(), "an ingest group failed; retrying its requests one by one");
                 for request in group {
                     let outcome = self
                         .apply_requests(&[request.batch()])

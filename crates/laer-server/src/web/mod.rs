@@ -170,9 +170,10 @@ pub(crate) fn money(m: Money) -> String {
 
 /// "$12,345.50": the exact amount, cents included.
 pub(crate) fn money_exact(m: Money) -> String {
-    let cents = (m.to_f64() * 100.0).round();
-    let abs = cents.abs() as i64;
-    grouped(abs / 100, cents < 0.0, Some(abs % 100))
+    // Ten-thousandths to cents, rounding half away from zero, in integers.
+    let tt = m.ten_thousandths();
+    let cents = (tt.unsigned_abs() + 50) / 100;
+    grouped((cents / 100) as i64, tt < 0, Some((cents % 100) as i64))
 }
 
 fn grouped(units: i64, negative: bool, cents: Option<i64>) -> String {
@@ -216,7 +217,16 @@ pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option
 pub(crate) fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Response {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        if let Err(e) = writer.write_record(&row) {
+        // A cell a spreadsheet would run as a formula is written as text.
+        let row = row.into_iter().map(|cell| {
+            if cell.starts_with(['=', '+', '@', '\t', '\r']) || (cell.starts_with('-') && cell.parse::<f64>().is_err())
+            {
+                format!("'{cell}")
+            } else {
+                cell
+            }
+        });
+        if let Err(e) = writer.write_record(row) {
             return PageError::Internal(e.to_string()).into_response();
         }
     }
@@ -255,5 +265,6 @@ mod tests {
         let exact = |s: &str| money_exact(s.parse().unwrap());
         assert_eq!(exact("999.5"), "$999.50");
         assert_eq!(exact("-1234.05"), "-$1,234.05");
+        assert_eq!(exact("1.005"), "$1.01");
     }
 }

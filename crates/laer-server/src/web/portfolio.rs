@@ -153,7 +153,11 @@ pub(crate) async fn page(
     let body = html! {
         div.page-head {
             h1 { (title) }
-            p.muted { (page.matching) " accounts · ARR " (money(page.matching_arr)) }
+            p.muted {
+                (page.matching) " accounts"
+                // The sum over accounts is company revenue: for those who may see it.
+                @if user.role.can(Permission::ViewRevenue) { " · ARR " (money(page.matching_arr)) }
+            }
         }
         form.filters method="get" action="/portfolio" {
             label { "Owner"

@@ -29,15 +29,12 @@ fn window(params: &Params) -> i64 {
     }
 }
 
-/// Running contracts renewing within `days`, soonest first.
+/// Running contracts renewing within `days` or overdue, soonest (most overdue) first.
 fn renewing(accounts: &[AccountSnapshot], today: NaiveDate, days: i64) -> Vec<&AccountSnapshot> {
     let mut due: Vec<&AccountSnapshot> = accounts
         .iter()
         .filter(|a| !a.mrr.is_zero())
-        .filter(|a| {
-            a.renewal_date
-                .is_some_and(|r| (0..=days).contains(&(r - today).num_days()))
-        })
+        .filter(|a| a.renewal_date.is_some_and(|r| (r - today).num_days() <= days))
         .collect();
     due.sort_by(|a, b| a.renewal_date.cmp(&b.renewal_date).then_with(|| b.mrr.cmp(&a.mrr)));
     due
@@ -73,7 +70,10 @@ pub(crate) async fn page(
     let body = html! {
         div.page-head {
             h1 { "Renewals" }
-            p.muted { (due.len()) " contracts renewing in the next " (days) " days · ARR " (money(total)) }
+            p.muted {
+                (due.len()) " contracts renewing in the next " (days) " days (or overdue)"
+                @if user.role.can(Permission::ViewRevenue) { " · ARR " (money(total)) }
+            }
         }
         nav.tabs {
             @for d in [30, 90, 180] {
@@ -89,7 +89,8 @@ pub(crate) async fn page(
                     tr {
                         td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
                         td { (renewal) }
-                        td.num { ((renewal - today).num_days()) }
+                        @let left = (renewal - today).num_days();
+                        td.num { @if left < 0 { span.down { "overdue " (-left) } } @else { (left) } }
                         td.num { (money(a.arr())) }
                         td { (renewal_owner(a).unwrap_or("–")) }
                         td { (a.segment.as_deref().unwrap_or("–")) }

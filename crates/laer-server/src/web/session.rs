@@ -18,6 +18,8 @@ use crate::AppState;
 use crate::auth::{decoy_hash, verify_password};
 
 const SESSION_COOKIE: &str = "laer_session";
+/// Password checks running at once, in this process.
+static LOGIN_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 const LOGIN_CSRF_COOKIE: &str = "laer_login_csrf";
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -55,8 +57,11 @@ fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
 
 /// Where to go after logging in: a path on this site only.
 fn safe_next(next: Option<&str>) -> String {
+    // Only plain path-and-query characters: browsers drop tabs and newlines from a
+    // Location, which could turn "/\t/evil.example" into "//evil.example".
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,:".contains(c);
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.chars().all(plain) => n.to_string(),
         _ => "/portfolio".to_string(),
     }
 }
@@ -197,6 +202,15 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
         Err(e) => return PageError::from(e).into_response(),
     };
     let password = form.password;
+    // Each check costs tens of MiB and milliseconds of argon2: a few at a time, the
+    // rest are told to come back.
+    let Ok(_permit) = LOGIN_CHECKS.try_acquire() else {
+        return login_page(
+            form.next.as_deref(),
+            Some("Too many logins at once. Try again in a moment."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    };
     // Verify against a decoy when the email is unknown: the same work either way.
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
@@ -259,6 +273,12 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/portfolio");
         assert_eq!(safe_next(Some("https://evil.example")), "/portfolio");
         assert_eq!(safe_next(Some("/\\evil.example")), "/portfolio");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/portfolio");
+        assert_eq!(safe_next(Some("/x\n")), "/portfolio");
+        assert_eq!(
+            safe_next(Some("/portfolio?owner=all&q=acme%20co")),
+            "/portfolio?owner=all&q=acme%20co"
+        );
         assert_eq!(safe_next(None), "/portfolio");
     }
 
