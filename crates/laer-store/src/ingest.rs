@@ -140,41 +140,7 @@ impl Store {
     /// arrive together are committed together (group commit); the answer comes once the
     /// request's calls are durable.
     pub async fn ingest(&self, write_key_id: i64, mut calls: Vec<Call>) -> Result<IngestOutcome, StoreError> {
-        let queue = self.ingest_queue.get_or_init(|| {
-            let (sender, requests) = tokio::sync::mpsc::channel(QUEUED_REQUESTS);
-            // The writer's own handle has no queue, so that dropping every other handle
-            // ends the writer.
-            let writer = Store {
-                pool: self.pool.clone(),
-                sqlite_writer: self.sqlite_writer.clone(),
-                ingest_queue: Default::default(),
-            };
-            // One writer per process: one transaction for many requests beats many
-            // transactions, also on PostgreSQL, where they would wait for each other's
-            // user locks (measured: 46k against 34k events/s with four writers).
-            match writer.backend() {
-                // A thread of its own: on the shared runtime, each of the writer's many
-                // wake-ups would queue behind requests being parsed (measured: +10-20%).
-                crate::Backend::Sqlite => {
-                    let spawned = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .and_then(|runtime| {
-                            std::thread::Builder::new()
-                                .name("laer-ingest".into())
-                                .spawn(move || runtime.block_on(writer.write_groups(requests)))
-                        });
-                    // Without a writer, requests get `WriterGone` errors: logged, not fatal.
-                    if let Err(e) = spawned {
-                        tracing::error!("cannot start the ingest writer: {e}");
-                    }
-                }
-                crate::Backend::Postgres => {
-                    tokio::spawn(writer.write_groups(requests));
-                }
-            }
-            sender
-        });
+        let queue = self.ingest_writer();
         let (reply, answer) = tokio::sync::oneshot::channel();
         // Serialized (and dropped) here, in parallel with other requests, not in the writer.
         let payloads = calls
@@ -189,6 +155,53 @@ impl Store {
         };
         queue.send(request).await.map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// The queue of this process's ingest writer, started on first use and started
+    /// again should it ever have stopped (a panic in it would otherwise stop ingest).
+    fn ingest_writer(&self) -> tokio::sync::mpsc::Sender<IngestRequest> {
+        let mut slot = self
+            .ingest_queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(sender) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, requests) = tokio::sync::mpsc::channel(QUEUED_REQUESTS);
+        // The writer's own handle has no queue, so that dropping every other handle
+        // ends the writer.
+        let writer = Store {
+            pool: self.pool.clone(),
+            sqlite_writer: self.sqlite_writer.clone(),
+            ingest_queue: Default::default(),
+        };
+        // One writer per process: one transaction for many requests beats many
+        // transactions, also on PostgreSQL, where they would wait for each other's
+        // user locks (measured: 46k against 34k events/s with four writers).
+        match writer.backend() {
+            // A thread of its own: on the shared runtime, each of the writer's many
+            // wake-ups would queue behind requests being parsed (measured: +10-20%).
+            crate::Backend::Sqlite => {
+                let spawned = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .and_then(|runtime| {
+                        std::thread::Builder::new()
+                            .name("laer-ingest".into())
+                            .spawn(move || runtime.block_on(writer.write_groups(requests)))
+                    });
+                // Without a writer, requests get `WriterGone` errors, and the next
+                // request tries to start one again.
+                if let Err(e) = spawned {
+                    tracing::error!("cannot start the ingest writer: {e}");
+                }
+            }
+            crate::Backend::Postgres => {
+                tokio::spawn(writer.write_groups(requests));
+            }
+        }
+        *slot = Some(sender.clone());
+        sender
     }
 
     /// Takes the requests waiting, up to a group's worth, and commits them together.
@@ -299,8 +312,8 @@ const QUEUED_REQUESTS: usize = 256;
 /// A group stops taking requests once it holds this many calls.
 const GROUP_CALLS: usize = 5_000;
 
-/// The writer's queue of ingest requests, started with the first request.
-pub(crate) type IngestQueue = std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<IngestRequest>>>;
+/// The queue of the process's ingest writer; see [`Store::ingest_writer`].
+pub(crate) type IngestQueue = std::sync::Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Sender<IngestRequest>>>>;
 
 pub(crate) struct IngestRequest {
     write_key_id: i64,
