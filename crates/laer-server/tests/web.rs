@@ -221,6 +221,12 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
     assert!(mine.contains("My accounts"), "a CSM lands on their own book");
     let (_, everyone) = session.get("/portfolio?owner=all").await;
     assert!(everyone.matches("href=\"/accounts/").count() >= mine.matches("href=\"/accounts/").count());
+    let (_, all_renewals) = session.get("/renewals.csv?within=180").await;
+    let (_, my_renewals) = session.get("/renewals.csv?within=180&mine=1").await;
+    assert!(my_renewals.lines().count() <= all_renewals.lines().count());
+    for line in my_renewals.lines().skip(1) {
+        assert!(all_renewals.contains(line), "my renewals are among everyone's: {line}");
+    }
 
     let hash = laer_server::auth::hash_password("viewer password").unwrap();
     store

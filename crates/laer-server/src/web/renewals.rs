@@ -17,6 +17,17 @@ use crate::AppState;
 pub(crate) struct Params {
     within: Option<String>,
     page: Option<String>,
+    /// `1`: only the accounts the user covers.
+    mine: Option<String>,
+}
+
+impl Params {
+    /// The team member whose accounts to show, when the user asked for their own.
+    fn member(&self, user: &CurrentUser) -> Option<i64> {
+        (self.mine.as_deref() == Some("1"))
+            .then_some(user.team_member_id)
+            .flatten()
+    }
 }
 
 const PER_PAGE: usize = 100;
@@ -57,7 +68,12 @@ pub(crate) async fn page(
     let today = today();
     let days = window(&params);
     let accounts = state.cache.snapshots(&state.store, today).await?;
-    let due = renewing(&accounts, today, days);
+    let member = params.member(&user);
+    let mut due = renewing(&accounts, today, days);
+    if let Some(member) = member {
+        due.retain(|a| a.owners.iter().any(|o| o.member_id == member));
+    }
+    let mine = if member.is_some() { "&mine=1" } else { "" };
     let total: Money = due.iter().map(|a| a.arr()).sum();
     let pages = due.len().div_ceil(PER_PAGE).max(1);
     let page = params
@@ -77,9 +93,16 @@ pub(crate) async fn page(
         }
         nav.tabs {
             @for d in [30, 90, 180] {
-                a href={"/renewals?within=" (d)} class=@if d == days { "active" } { "Next " (d) " days" }
+                a href={"/renewals?within=" (d) (mine)} class=@if d == days { "active" } { "Next " (d) " days" }
             }
-            a.secondary href={"/renewals.csv?within=" (days)} { "CSV" }
+            @if user.team_member_id.is_some() {
+                @if member.is_some() {
+                    a.secondary href={"/renewals?within=" (days)} { "Everyone's" }
+                } @else {
+                    a.secondary href={"/renewals?within=" (days) "&mine=1"} { "Mine" }
+                }
+            }
+            a.secondary href={"/renewals.csv?within=" (days) (mine)} { "CSV" }
         }
         table.data #renewals {
             thead { tr { th { "Account" } th { "Renewal" } th.num { "Days left" } th.num { "ARR" } th { "Owner" } th { "Segment" } } }
@@ -131,7 +154,11 @@ pub(crate) async fn csv(
         .map(String::from)
         .to_vec(),
     ];
-    for a in renewing(&accounts, today, window(&params)) {
+    let member = params.member(&user);
+    let due = renewing(&accounts, today, window(&params))
+        .into_iter()
+        .filter(|a| member.is_none_or(|m| a.owners.iter().any(|o| o.member_id == m)));
+    for a in due {
         let renewal = a.renewal_date.unwrap_or(today);
         rows.push(vec![
             a.external_id.clone(),
