@@ -105,7 +105,8 @@ pub(crate) async fn page(
         div.grid2 {
             section.card {
                 h2 { "Support cases" }
-                p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)" }
+                p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)"
+                    @if view.cases.len() > 15 { "; the latest 15:" } }
                 table.data { thead { tr { th { "Opened" } th { "Kind" } th.num { "Severity" } th { "Status" } th { "Subject" } } }
                     tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td.nowrap { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
             }

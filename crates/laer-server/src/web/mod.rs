@@ -110,7 +110,8 @@ pub(crate) fn bare_page(title: &str, body: Markup) -> Markup {
 /// A page's failure, shown as a page.
 #[derive(Debug)]
 pub(crate) enum PageError {
-    Forbidden(Permission),
+    /// The role lacks the permission; the page keeps the user's navigation.
+    Forbidden(Permission, Box<CurrentUser>),
     NotFound(String),
     Internal(String),
 }
@@ -124,7 +125,7 @@ impl From<laer_store::StoreError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, heading, text) = match &self {
-            PageError::Forbidden(p) => (
+            PageError::Forbidden(p, _) => (
                 StatusCode::FORBIDDEN,
                 "Not allowed",
                 format!("Your role does not have the permission {p}. An administrator can change your role."),
@@ -139,16 +140,17 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let body = bare_page(
-            heading,
-            html! {
-                section.card.narrow {
-                    h1 { (heading) }
-                    p { (text) }
-                    p { a href="/portfolio" { "Back to the portfolio" } }
-                }
-            },
-        );
+        let card = html! {
+            section.card.narrow {
+                h1 { (heading) }
+                p { (text) }
+                p { a href="/portfolio" { "Back to the portfolio" } }
+            }
+        };
+        let body = match &self {
+            PageError::Forbidden(_, user) => layout(heading, None, user, card),
+            _ => bare_page(heading, card),
+        };
         (status, body).into_response()
     }
 }
@@ -158,7 +160,7 @@ pub(crate) fn require(user: &CurrentUser, permission: Permission) -> Result<(), 
     if user.role.can(permission) {
         Ok(())
     } else {
-        Err(PageError::Forbidden(permission))
+        Err(PageError::Forbidden(permission, Box::new(user.clone())))
     }
 }
 
