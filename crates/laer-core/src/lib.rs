@@ -11,5 +11,6 @@ pub mod portfolio;
 pub mod reports;
 pub mod retention;
 pub mod segment;
+pub mod signals;
 
 pub use money::Money;
