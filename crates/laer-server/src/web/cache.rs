@@ -30,19 +30,7 @@ impl PageCache {
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<AccountSnapshot>>, StoreError> {
-        let revision = store.portfolio_revision().await?;
-        // Held while computing: concurrent requests wait for one computation.
-        let mut slot = self.snapshots.lock().await;
-        if let Some(c) = slot.as_ref().filter(|c| c.revision == revision && c.day == today) {
-            return Ok(c.value.clone());
-        }
-        let value = Arc::new(store.account_snapshots(today).await?);
-        *slot = Some(Cached {
-            revision,
-            day: today,
-            value: value.clone(),
-        });
-        Ok(value)
+        current(&self.snapshots, store, today, || store.account_snapshots(today)).await
     }
 
     /// Every subscription line, sorted by account.
@@ -51,17 +39,33 @@ impl PageCache {
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<RevenueLine>>, StoreError> {
-        let revision = store.portfolio_revision().await?;
-        let mut slot = self.lines.lock().await;
-        if let Some(c) = slot.as_ref().filter(|c| c.revision == revision && c.day == today) {
-            return Ok(c.value.clone());
-        }
-        let value = Arc::new(store.revenue_lines().await?);
-        *slot = Some(Cached {
-            revision,
-            day: today,
-            value: value.clone(),
-        });
-        Ok(value)
+        current(&self.lines, store, today, || store.revenue_lines()).await
     }
+}
+
+/// The view in `slot` if the store's revision and the day are still those it was made
+/// for; else `load`s it again.
+async fn current<T, F, Fut>(
+    slot: &Mutex<Option<Cached<T>>>,
+    store: &Store,
+    today: NaiveDate,
+    load: F,
+) -> Result<Arc<T>, StoreError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let revision = store.portfolio_revision().await?;
+    // Held while loading: concurrent requests wait for one load.
+    let mut slot = slot.lock().await;
+    if let Some(c) = slot.as_ref().filter(|c| c.revision == revision && c.day == today) {
+        return Ok(c.value.clone());
+    }
+    let value = Arc::new(load().await?);
+    *slot = Some(Cached {
+        revision,
+        day: today,
+        value: value.clone(),
+    });
+    Ok(value)
 }

@@ -248,6 +248,18 @@ pub(crate) fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Response 
     }
 }
 
+/// `s` for a query string: every byte but unreserved characters and those in `keep`
+/// percent-encoded.
+pub(crate) fn percent_encode(s: &str, keep: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ if b.is_ascii() && keep.contains(b as char) => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Today, in UTC: the day every page reports on.
 pub(crate) fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
@@ -256,6 +268,13 @@ pub(crate) fn today() -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(percent_encode("Acme & Co/EU", ""), "Acme%20%26%20Co%2FEU");
+        assert_eq!(percent_encode("/accounts/1?tab=x", "/"), "/accounts/1%3Ftab%3Dx");
+        assert_eq!(percent_encode("é", "é"), "%C3%A9", "only ASCII is kept");
+    }
 
     #[test]
     fn money_is_grouped_and_exact() {

@@ -8,7 +8,7 @@ use laer_core::portfolio::{AccountSnapshot, Phase, PortfolioQuery, SortKey, port
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{CurrentUser, Nav, PageError, csv_response, date, layout, money, require, today};
+use super::{CurrentUser, Nav, PageError, csv_response, date, layout, money, percent_encode, require, today};
 use crate::AppState;
 
 const PER_PAGE: usize = 50;
@@ -74,19 +74,13 @@ impl Params {
         }
         let pairs: Vec<String> = fields
             .into_iter()
-            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode(&v))))
+            .filter_map(|(k, v)| {
+                v.filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}", percent_encode(&v, "")))
+            })
             .collect();
         pairs.join("&")
     }
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn phase_badge(phase: Phase) -> Markup {

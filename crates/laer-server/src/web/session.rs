@@ -13,7 +13,7 @@ use laer_core::access::Role;
 use maud::html;
 use serde::Deserialize;
 
-use super::{PageError, bare_page};
+use super::{PageError, bare_page, percent_encode};
 use crate::AppState;
 use crate::auth::{decoy_hash, verify_password};
 
@@ -71,18 +71,9 @@ pub(crate) struct LoginRedirect(String);
 
 impl IntoResponse for LoginRedirect {
     fn into_response(self) -> Response {
-        let next = urlencoding(&self.0);
+        let next = percent_encode(&self.0, "/");
         Redirect::to(&format!("/login?next={next}")).into_response()
     }
-}
-
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
