@@ -12,5 +12,6 @@ pub mod reports;
 pub mod retention;
 pub mod segment;
 pub mod signals;
+pub mod stats;
 
 pub use money::Money;
