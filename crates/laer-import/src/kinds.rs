@@ -608,19 +608,9 @@ fn contact(row: &Row, cx: &mut Context) -> Result<NewContact, RowError> {
         name: row.text("name"),
         email: row.text("email"),
         title: row.text("title"),
-        stakeholder_team: row.get("stakeholder_team").map(label),
-        role: row.get("role").map(label),
+        stakeholder_team: row.get("stakeholder_team").map(parse::label),
+        role: row.get("role").map(parse::label),
     })
-}
-
-/// Team and role labels compare as lowercase words joined by underscores.
-fn label(text: &str) -> String {
-    text.trim()
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("_")
-        .replace('-', "_")
 }
 
 fn product_user(row: &Row, cx: &mut Context) -> Result<NewProductUser, RowError> {
@@ -779,8 +769,8 @@ fn meeting(row: &Row, cx: &mut Context) -> Result<NewMeeting, RowError> {
         external_id: external_id.to_string(),
         account_id: cx.account(row, "account_id")?,
         held_at: row.parse_required("held_at", parse::timestamp)?,
-        stakeholder_team: row.get("stakeholder_team").map(label),
-        kind: row.get("kind").map(label),
+        stakeholder_team: row.get("stakeholder_team").map(parse::label),
+        kind: row.get("kind").map(parse::label),
         status: row.parse("status", str::parse)?.unwrap_or(MeetingStatus::Held),
         duration_minutes,
         notes: row.text("notes"),
