@@ -361,6 +361,7 @@ pub struct EntityCounts {
     pub events: i64,
     pub support_cases: i64,
     pub meetings: i64,
+    pub meeting_cadences: i64,
     pub survey_responses: i64,
     pub outcomes: i64,
     pub outcome_measurements: i64,

@@ -77,6 +77,7 @@ fn without_a_database_url_laer_creates_its_data_directory() {
         "events",
         "support_cases",
         "meetings",
+        "meeting_cadences",
         "survey_responses",
         "outcomes",
         "outcome_measurements",
