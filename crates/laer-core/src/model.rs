@@ -226,6 +226,61 @@ pub struct NewMeeting {
     pub notes: Option<String>,
 }
 
+/// The agreed cadence of meetings with one stakeholder team of an account: a meeting
+/// every `every_days` days (Engagement measures the meetings held against it). An
+/// account has at most one cadence per team; storing another replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMeetingCadence {
+    pub account_id: i64,
+    /// The team's label as contacts and meetings have it ([`crate::parse::label`]):
+    /// lowercase words joined by underscores, e.g. executive, network, security.
+    pub stakeholder_team: String,
+    /// Days between meetings, 1 to 366 ([`NewMeetingCadence::DAYS`]).
+    pub every_days: i32,
+}
+
+/// Why a meeting cadence is invalid; [`CadenceError::field`] names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CadenceError {
+    #[error("expected a stakeholder team, found an empty one")]
+    EmptyTeam,
+    #[error("expected days between meetings, 1 to 366, found {0}")]
+    Days(i64),
+}
+
+impl CadenceError {
+    /// The field the error is about: `stakeholder_team` or `every_days`.
+    pub fn field(&self) -> &'static str {
+        match self {
+            CadenceError::EmptyTeam => "stakeholder_team",
+            CadenceError::Days(_) => "every_days",
+        }
+    }
+}
+
+impl NewMeetingCadence {
+    /// The accepted days between meetings: daily to yearly (a leap year's 366 days).
+    pub const DAYS: std::ops::RangeInclusive<i32> = 1..=366;
+
+    /// A validated cadence: the team is stored as its label (non-empty), the days
+    /// within [`NewMeetingCadence::DAYS`].
+    pub fn new(account_id: i64, stakeholder_team: &str, every_days: i64) -> Result<Self, CadenceError> {
+        let stakeholder_team = crate::parse::label(stakeholder_team);
+        if stakeholder_team.is_empty() {
+            return Err(CadenceError::EmptyTeam);
+        }
+        let every_days = i32::try_from(every_days)
+            .ok()
+            .filter(|d| Self::DAYS.contains(d))
+            .ok_or(CadenceError::Days(every_days))?;
+        Ok(NewMeetingCadence {
+            account_id,
+            stakeholder_team,
+            every_days,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewSurveyResponse {
     pub external_id: String,
@@ -306,6 +361,7 @@ pub struct EntityCounts {
     pub events: i64,
     pub support_cases: i64,
     pub meetings: i64,
+    pub meeting_cadences: i64,
     pub survey_responses: i64,
     pub outcomes: i64,
     pub outcome_measurements: i64,
@@ -365,6 +421,29 @@ mod tests {
         assert_eq!(" NPS ".parse::<SurveyKind>(), Ok(SurveyKind::Nps));
         let err = "maybe".parse::<MeetingStatus>().unwrap_err();
         assert!(err.contains("scheduled, held, missed, cancelled"), "{err}");
+    }
+
+    #[test]
+    fn a_meeting_cadence_has_a_team_label_and_days_from_1_to_366() {
+        let cadence = NewMeetingCadence::new(7, " Executive Sponsors ", 90).unwrap();
+        assert_eq!(
+            cadence,
+            NewMeetingCadence {
+                account_id: 7,
+                stakeholder_team: "executive_sponsors".into(),
+                every_days: 90,
+            }
+        );
+        assert_eq!(NewMeetingCadence::new(7, "network", 1).unwrap().every_days, 1);
+        assert_eq!(NewMeetingCadence::new(7, "network", 366).unwrap().every_days, 366);
+        assert_eq!(NewMeetingCadence::new(7, "  ", 30), Err(CadenceError::EmptyTeam));
+        for days in [0, -30, 367, i64::from(i32::MAX) + 1] {
+            let err = NewMeetingCadence::new(7, "network", days).unwrap_err();
+            assert_eq!(err, CadenceError::Days(days));
+            assert_eq!(err.field(), "every_days");
+            assert!(err.to_string().contains(&format!("1 to 366, found {days}")), "{err}");
+        }
+        assert_eq!(CadenceError::EmptyTeam.field(), "stakeholder_team");
     }
 
     #[test]

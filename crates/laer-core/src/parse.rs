@@ -102,6 +102,17 @@ pub fn whole_number(text: &str) -> Result<i64, String> {
     }
 }
 
+/// A team or role label as laer compares them: lowercase words joined by underscores
+/// (`Executive Sponsor` and `executive-sponsor` are `executive_sponsor`).
+pub fn label(text: &str) -> String {
+    text.trim()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_")
+        .replace('-', "_")
+}
+
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "yes" | "y" | "1" => Ok(true),
@@ -114,6 +125,14 @@ pub fn boolean(text: &str) -> Result<bool, String> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn labels_are_lowercase_words_joined_by_underscores() {
+        assert_eq!(label("  Executive Sponsor "), "executive_sponsor");
+        assert_eq!(label("executive-sponsor"), "executive_sponsor");
+        assert_eq!(label("NETWORK"), "network");
+        assert_eq!(label("   "), "");
+    }
 
     #[test]
     fn timestamps_in_every_accepted_shape() {

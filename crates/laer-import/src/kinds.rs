@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use laer_core::dedup::{self, ContentHasher, OccurrenceCounter};
 use laer_core::model::{
-    CaseStatus, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome,
-    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
-    TaskStatus, TeamRole,
+    CaseStatus, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewMeetingCadence,
+    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
+    NewTeamMember, TaskStatus, TeamRole,
 };
 use laer_core::parse;
 use laer_store::{IdLookup, StoreError, WriteCount, WriteTx};
@@ -27,6 +27,7 @@ pub enum Kind {
     Events,
     SupportCases,
     Meetings,
+    MeetingCadences,
     SurveyResponses,
     Outcomes,
     OutcomeMeasurements,
@@ -35,7 +36,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Accounts,
         Kind::Contacts,
         Kind::ProductUsers,
@@ -44,6 +45,7 @@ impl Kind {
         Kind::Events,
         Kind::SupportCases,
         Kind::Meetings,
+        Kind::MeetingCadences,
         Kind::SurveyResponses,
         Kind::Outcomes,
         Kind::OutcomeMeasurements,
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Events => "events",
             Kind::SupportCases => "support-cases",
             Kind::Meetings => "meetings",
+            Kind::MeetingCadences => "meeting-cadences",
             Kind::SurveyResponses => "survey-responses",
             Kind::Outcomes => "outcomes",
             Kind::OutcomeMeasurements => "outcome-measurements",
@@ -173,6 +176,15 @@ impl Kind {
                         opt("status", &[]),
                         opt("duration_minutes", &["duration"]),
                         opt("notes", &["summary"]),
+                    ]
+                }
+            }
+            Kind::MeetingCadences => {
+                const {
+                    &[
+                        req("account_id", ACCOUNT),
+                        req("stakeholder_team", &["team"]),
+                        req("every_days", &["cadence_days"]),
                     ]
                 }
             }
@@ -411,6 +423,7 @@ pub(crate) enum Records {
     Events(Vec<(NewEvent, Option<String>)>),
     SupportCases(Vec<NewSupportCase>),
     Meetings(Vec<NewMeeting>),
+    MeetingCadences(Vec<NewMeetingCadence>),
     SurveyResponses(Vec<NewSurveyResponse>),
     Outcomes(Vec<NewOutcome>),
     OutcomeMeasurements(Vec<NewOutcomeMeasurement>),
@@ -429,6 +442,7 @@ impl Records {
             Kind::Events => Records::Events(Vec::new()),
             Kind::SupportCases => Records::SupportCases(Vec::new()),
             Kind::Meetings => Records::Meetings(Vec::new()),
+            Kind::MeetingCadences => Records::MeetingCadences(Vec::new()),
             Kind::SurveyResponses => Records::SurveyResponses(Vec::new()),
             Kind::Outcomes => Records::Outcomes(Vec::new()),
             Kind::OutcomeMeasurements => Records::OutcomeMeasurements(Vec::new()),
@@ -447,6 +461,7 @@ impl Records {
             Records::Events(_) => Kind::Events,
             Records::SupportCases(_) => Kind::SupportCases,
             Records::Meetings(_) => Kind::Meetings,
+            Records::MeetingCadences(_) => Kind::MeetingCadences,
             Records::SurveyResponses(_) => Kind::SurveyResponses,
             Records::Outcomes(_) => Kind::Outcomes,
             Records::OutcomeMeasurements(_) => Kind::OutcomeMeasurements,
@@ -465,6 +480,7 @@ impl Records {
             Records::Events(v) => v.len(),
             Records::SupportCases(v) => v.len(),
             Records::Meetings(v) => v.len(),
+            Records::MeetingCadences(v) => v.len(),
             Records::SurveyResponses(v) => v.len(),
             Records::Outcomes(v) => v.len(),
             Records::OutcomeMeasurements(v) => v.len(),
@@ -488,6 +504,7 @@ impl Records {
             Records::Events(v) => v.push(event(row, cx)?),
             Records::SupportCases(v) => v.push(support_case(row, cx)?),
             Records::Meetings(v) => v.push(meeting(row, cx)?),
+            Records::MeetingCadences(v) => v.push(meeting_cadence(row, cx)?),
             Records::SurveyResponses(v) => v.push(survey_response(row, cx)?),
             Records::Outcomes(v) => v.push(outcome(row, cx)?),
             Records::OutcomeMeasurements(v) => v.push(outcome_measurement(row, cx)?),
@@ -515,6 +532,7 @@ impl Records {
             }
             Records::SupportCases(v) => tx.upsert_support_cases(&v).await?,
             Records::Meetings(v) => tx.upsert_meetings(&v).await?,
+            Records::MeetingCadences(v) => tx.upsert_meeting_cadences(&v).await?,
             Records::SurveyResponses(v) => tx.upsert_survey_responses(&v).await?,
             Records::Outcomes(v) => tx.upsert_outcomes(&v).await?,
             Records::OutcomeMeasurements(v) => tx.upsert_outcome_measurements(&v).await?,
@@ -608,19 +626,9 @@ fn contact(row: &Row, cx: &mut Context) -> Result<NewContact, RowError> {
         name: row.text("name"),
         email: row.text("email"),
         title: row.text("title"),
-        stakeholder_team: row.get("stakeholder_team").map(label),
-        role: row.get("role").map(label),
+        stakeholder_team: row.get("stakeholder_team").map(parse::label),
+        role: row.get("role").map(parse::label),
     })
-}
-
-/// Team and role labels compare as lowercase words joined by underscores.
-fn label(text: &str) -> String {
-    text.trim()
-        .to_lowercase()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join("_")
-        .replace('-', "_")
 }
 
 fn product_user(row: &Row, cx: &mut Context) -> Result<NewProductUser, RowError> {
@@ -779,12 +787,29 @@ fn meeting(row: &Row, cx: &mut Context) -> Result<NewMeeting, RowError> {
         external_id: external_id.to_string(),
         account_id: cx.account(row, "account_id")?,
         held_at: row.parse_required("held_at", parse::timestamp)?,
-        stakeholder_team: row.get("stakeholder_team").map(label),
-        kind: row.get("kind").map(label),
+        stakeholder_team: row.get("stakeholder_team").map(parse::label),
+        kind: row.get("kind").map(parse::label),
         status: row.parse("status", str::parse)?.unwrap_or(MeetingStatus::Held),
         duration_minutes,
         notes: row.text("notes"),
     })
+}
+
+fn meeting_cadence(row: &Row, cx: &mut Context) -> Result<NewMeetingCadence, RowError> {
+    let account_id = cx.account(row, "account_id")?;
+    let team = row.required("stakeholder_team")?;
+    let every_days = row.parse_required("every_days", parse::whole_number)?;
+    let cadence =
+        NewMeetingCadence::new(account_id, team, every_days).map_err(|e| row.error(e.field(), e.to_string()))?;
+    let account = row.required("account_id")?;
+    let team = &cadence.stakeholder_team;
+    cx.first_use(row, &format!("{account}\u{0}{team}")).map_err(|_| {
+        row.error(
+            "stakeholder_team",
+            format!("account {account:?} has a cadence for team {team:?} more than once in this file"),
+        )
+    })?;
+    Ok(cadence)
 }
 
 fn survey_response(row: &Row, cx: &mut Context) -> Result<NewSurveyResponse, RowError> {

@@ -233,6 +233,93 @@ async fn a_changed_record_is_updated_not_duplicated(store: &Store) {
     assert_eq!(b.fields.segment.as_deref(), Some("enterprise"));
 }
 
+async fn meeting_cadences_replace_per_account_and_team(store: &Store) {
+    import_text(store, Kind::Accounts, "id\nacme\nglobex\n").await.unwrap();
+    assert_eq!("meeting_cadences".parse::<Kind>(), Ok(Kind::MeetingCadences));
+    let text = "Account,Team,Every Days\n\
+                acme,Executive,90\n\
+                acme, network ,30\n\
+                globex,Application Owners,30.0\n";
+    let report = import_text(store, Kind::MeetingCadences, text).await.unwrap();
+    assert_eq!(
+        (report.kind.as_str(), report.rows, report.written),
+        ("meeting-cadences", 3, 3)
+    );
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap().id;
+    let globex = store.account_by_external_id("globex").await.unwrap().unwrap().id;
+    assert_eq!(
+        store.meeting_cadences().await.unwrap(),
+        [
+            (acme, "executive".to_string(), 90),
+            (acme, "network".to_string(), 30),
+            (globex, "application_owners".to_string(), 30),
+        ],
+        "teams are stored as contacts' and meetings' are"
+    );
+
+    let again = import_text(store, Kind::MeetingCadences, text).await.unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    let changed = import_text(
+        store,
+        Kind::MeetingCadences,
+        "account_id,stakeholder_team,every_days\nacme,network,45\nacme,executive,90\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!((changed.written, changed.unchanged), (1, 1));
+    assert_eq!(
+        store.meeting_cadences_of(acme).await.unwrap(),
+        [("executive".to_string(), 90), ("network".to_string(), 45)]
+    );
+    assert_eq!(store.counts().await.unwrap().meeting_cadences, 3);
+}
+
+async fn bad_meeting_cadences_name_line_and_column(store: &Store) {
+    import_text(store, Kind::Accounts, "id\nacme\nglobex\n").await.unwrap();
+    let errors = rejected(
+        import_text(
+            store,
+            Kind::MeetingCadences,
+            "account_id,stakeholder_team,every_days\n\
+             acme,executive,90\n\
+             nowhere,network,30\n\
+             acme,,30\n\
+             acme,security,0\n\
+             acme,security,367\n\
+             acme,security,monthly\n\
+             acme,Executive,60\n\
+             globex,network,\n\
+             globex,network,30\n",
+        )
+        .await,
+    );
+    assert_eq!(
+        errors,
+        [
+            "line 3, column account_id: unknown account \"nowhere\"; import the account first",
+            "line 4, column stakeholder_team: is required but empty",
+            "line 5, column every_days: expected days between meetings, 1 to 366, found 0",
+            "line 6, column every_days: expected days between meetings, 1 to 366, found 367",
+            "line 7, column every_days: expected a whole number, found \"monthly\"",
+            "line 8, column stakeholder_team: account \"acme\" has a cadence for team \"executive\" more than once \
+             in this file",
+            "line 9, column every_days: is required but empty",
+        ]
+    );
+    assert_eq!(
+        store.counts().await.unwrap().meeting_cadences,
+        0,
+        "nothing of a rejected file is written"
+    );
+
+    let missing = rejected(import_text(store, Kind::MeetingCadences, "account_id,team\nacme,network\n").await);
+    assert!(
+        missing[0].starts_with("line 1: missing required column(s) every_days;"),
+        "{}",
+        missing[0]
+    );
+}
+
 /// Files longer than one batch: written batches are rolled back when a late row fails.
 async fn a_late_bad_row_undoes_the_batches_before_it(store: &Store) {
     let mut text = "id,date_of_birth\n".to_string();
@@ -311,6 +398,8 @@ laer_store::backend_tests!(
     headers_are_checked_before_any_row,
     events_by_name_create_their_types,
     a_changed_record_is_updated_not_duplicated,
+    meeting_cadences_replace_per_account_and_team,
+    bad_meeting_cadences_name_line_and_column,
     a_late_bad_row_undoes_the_batches_before_it,
     the_documented_examples_import,
 );

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use laer_core::access::Role;
 use laer_core::demo::{DemoCompany, DemoConfig, generate_records};
-use laer_core::model::{NewCoverageAssignment, NewEvent, TeamRole, extend_event_spans};
+use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole, extend_event_spans};
 use laer_store::{IdLookup, Store, StoreError, WriteTx};
 
 use crate::auth::hash_password;
@@ -32,6 +32,8 @@ pub enum DemoError {
     Dangling(String),
     #[error("cannot hash the demo password: {0}")]
     Password(String),
+    #[error("the demo company's meeting cadence is invalid: {0}")]
+    Cadence(#[from] laer_core::model::CadenceError),
 }
 
 /// The login role of a team member with these coverage roles.
@@ -158,6 +160,14 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany) -> Result<Ids, DemoErr
     tx.upsert_subscriptions(&with_account!(c.subscriptions)).await?;
     tx.upsert_support_cases(&with_account!(c.support_cases)).await?;
     tx.upsert_meetings(&with_account!(c.meetings)).await?;
+    let mut cadences = Vec::new();
+    for (account, profile) in c.profiles.iter().enumerate() {
+        let account_id = lookup(&ids.accounts, account as i64, "an account")?;
+        for (team, days) in &profile.meeting_cadence_days {
+            cadences.push(NewMeetingCadence::new(account_id, team, i64::from(*days))?);
+        }
+    }
+    tx.upsert_meeting_cadences(&cadences).await?;
     tx.upsert_survey_responses(&with_account!(c.survey_responses)).await?;
     tx.upsert_outcomes(&with_account!(c.outcomes)).await?;
     let outcome_ids = ids_of(

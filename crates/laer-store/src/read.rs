@@ -75,7 +75,7 @@ struct SubscriptionRow {
 const ACCOUNT_COLUMNS: &str = "id, external_id, name, segment, channel, country, date_of_birth, renewal_date, CAST(attributes AS TEXT) AS attributes";
 
 /// Every table `laer status` counts, by its key in [`EntityCounts`].
-const COUNTED_TABLES: [&str; 14] = [
+const COUNTED_TABLES: [&str; 15] = [
     "accounts",
     "contacts",
     "product_users",
@@ -84,6 +84,7 @@ const COUNTED_TABLES: [&str; 14] = [
     "events",
     "support_cases",
     "meetings",
+    "meeting_cadences",
     "survey_responses",
     "outcomes",
     "outcome_measurements",
@@ -125,6 +126,7 @@ impl Store {
             events,
             support_cases,
             meetings,
+            meeting_cadences,
             survey_responses,
             outcomes,
             outcome_measurements,
@@ -146,6 +148,7 @@ impl Store {
             events,
             support_cases,
             meetings,
+            meeting_cadences,
             survey_responses,
             outcomes,
             outcome_measurements,
@@ -238,6 +241,27 @@ impl Store {
                 },
             })
             .collect())
+    }
+
+    /// One account's agreed meeting cadences: (stakeholder team, days between meetings),
+    /// by team.
+    pub async fn meeting_cadences_of(&self, account_id: i64) -> Result<Vec<(String, i32)>, StoreError> {
+        let sql = "SELECT stakeholder_team, every_days FROM meeting_cadences WHERE account_id = ? \
+                   ORDER BY stakeholder_team";
+        Ok(on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(
+            d.placeholders(sql)
+        ))
+        .bind(account_id)
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// Every account's agreed meeting cadences: (account id, stakeholder team, days
+    /// between meetings), by account and team.
+    pub async fn meeting_cadences(&self) -> Result<Vec<(i64, String, i32)>, StoreError> {
+        let sql = "SELECT account_id, stakeholder_team, every_days FROM meeting_cadences \
+                   ORDER BY account_id, stakeholder_team";
+        Ok(on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?))
     }
 
     /// Every account's external id by laer id.

@@ -1,11 +1,12 @@
 //! Writes, always inside one transaction: a file that fails validation leaves nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use laer_core::model::{
-    NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting, NewOutcome,
-    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
+    NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting,
+    NewMeetingCadence, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase,
+    NewSurveyResponse, NewTask, NewTeamMember,
 };
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, SqlitePool, Transaction};
@@ -204,6 +205,13 @@ const MEETINGS: Table = Table {
     key: &["external_id"],
     on_conflict: OnConflict::Update,
 };
+const MEETING_CADENCES: Table = Table {
+    name: "meeting_cadences",
+    columns: &["account_id", "stakeholder_team", "every_days"],
+    json_columns: &[],
+    key: &["account_id", "stakeholder_team"],
+    on_conflict: OnConflict::Update,
+};
 const SURVEY_RESPONSES: Table = Table {
     name: "survey_responses",
     columns: &[
@@ -367,6 +375,10 @@ fn meeting_row(m: &NewMeeting) -> Vec<Value> {
         Value::Int(m.duration_minutes.map(i64::from)),
         text(&m.notes),
     ]
+}
+
+fn meeting_cadence_row(c: &NewMeetingCadence) -> Vec<Value> {
+    vec![id(c.account_id), name(&c.stakeholder_team), id(i64::from(c.every_days))]
 }
 
 fn survey_response_row(r: &NewSurveyResponse) -> Vec<Value> {
@@ -538,6 +550,27 @@ impl WriteTx {
 
     pub async fn upsert_meetings(&mut self, rows: &[NewMeeting]) -> Result<WriteCount, StoreError> {
         self.write_rows(&MEETINGS, rows.iter().map(meeting_row).collect()).await
+    }
+
+    /// Stores each account's agreed cadence with a stakeholder team, replacing the one
+    /// stored for the same account and team. Rows are applied in order: a later row for
+    /// the same account and team replaces an earlier one.
+    pub async fn upsert_meeting_cadences(&mut self, rows: &[NewMeetingCadence]) -> Result<WriteCount, StoreError> {
+        // PostgreSQL refuses a statement that updates one row twice: a repeated key
+        // starts another run of rows.
+        let mut count = WriteCount::default();
+        let mut run: Vec<Vec<Value>> = Vec::new();
+        let mut keys: HashSet<(i64, &str)> = HashSet::new();
+        for c in rows {
+            if !keys.insert((c.account_id, &c.stakeholder_team)) {
+                count += self.write_rows(&MEETING_CADENCES, std::mem::take(&mut run)).await?;
+                keys.clear();
+                keys.insert((c.account_id, &c.stakeholder_team));
+            }
+            run.push(meeting_cadence_row(c));
+        }
+        count += self.write_rows(&MEETING_CADENCES, run).await?;
+        Ok(count)
     }
 
     pub async fn upsert_survey_responses(&mut self, rows: &[NewSurveyResponse]) -> Result<WriteCount, StoreError> {

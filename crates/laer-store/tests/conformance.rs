@@ -273,6 +273,8 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         notes: None,
     };
     assert_eq!(tx.upsert_meetings(&[meeting]).await.unwrap().written, 1);
+    let cadence = NewMeetingCadence::new(a, "security", 60).unwrap();
+    assert_eq!(tx.upsert_meeting_cadences(&[cadence]).await.unwrap().written, 1);
     let survey = NewSurveyResponse {
         external_id: "r1".into(),
         account_id: a,
@@ -350,6 +352,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
             events: 0,
             support_cases: 1,
             meetings: 1,
+            meeting_cadences: 1,
             survey_responses: 1,
             outcomes: 1,
             outcome_measurements: 1,
@@ -358,6 +361,85 @@ async fn every_entity_round_trips_its_count(store: &Store) {
             audit_entries: 1,
         }
     );
+}
+
+fn cadence(account_id: i64, team: &str, every_days: i64) -> NewMeetingCadence {
+    NewMeetingCadence::new(account_id, team, every_days).unwrap()
+}
+
+async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
+    let ids = seed_accounts(store, &["a", "b", "c"]).await;
+    let (a, b) = (ids["a"], ids["b"]);
+    let mut tx = store.begin_write().await.unwrap();
+    let first = [
+        cadence(b, "network", 30),
+        cadence(b, "Executive", 90),
+        cadence(a, "application", 30),
+        // Byte order puts "app_owners" first; a linguistic collation would not.
+        cadence(a, "app_owners", 60),
+    ];
+    assert_eq!(
+        tx.upsert_meeting_cadences(&first).await.unwrap(),
+        WriteCount {
+            written: 4,
+            unchanged: 0
+        }
+    );
+    tx.commit().await.unwrap();
+    let all = |rows: &[(i64, &str, i32)]| -> Vec<(i64, String, i32)> {
+        rows.iter().map(|(a, t, d)| (*a, t.to_string(), *d)).collect()
+    };
+    assert_eq!(
+        store.meeting_cadences().await.unwrap(),
+        all(&[
+            (a, "app_owners", 60),
+            (a, "application", 30),
+            (b, "executive", 90),
+            (b, "network", 30),
+        ]),
+        "by account, then team"
+    );
+
+    // Storing the same again changes nothing; a new cadence for a team replaces its old one.
+    let mut tx = store.begin_write().await.unwrap();
+    assert_eq!(
+        tx.upsert_meeting_cadences(&first).await.unwrap(),
+        WriteCount {
+            written: 0,
+            unchanged: 4
+        }
+    );
+    let second = [cadence(b, "network", 45), cadence(b, "executive", 90)];
+    assert_eq!(
+        tx.upsert_meeting_cadences(&second).await.unwrap(),
+        WriteCount {
+            written: 1,
+            unchanged: 1
+        }
+    );
+    // Later rows for the same account and team replace earlier ones, on both backends.
+    let repeated = [cadence(a, "application", 10), cadence(a, "application", 20)];
+    assert_eq!(tx.upsert_meeting_cadences(&repeated).await.unwrap().written, 2);
+    assert_eq!(tx.upsert_meeting_cadences(&[]).await.unwrap(), WriteCount::default());
+    tx.commit().await.unwrap();
+
+    assert_eq!(
+        store.meeting_cadences_of(b).await.unwrap(),
+        [("executive".to_string(), 90), ("network".to_string(), 45)]
+    );
+    assert_eq!(
+        store.meeting_cadences_of(a).await.unwrap(),
+        [("app_owners".to_string(), 60), ("application".to_string(), 20)]
+    );
+    assert_eq!(store.meeting_cadences_of(ids["c"]).await.unwrap(), []);
+    assert_eq!(store.counts().await.unwrap().meeting_cadences, 4);
+
+    // A cadence must belong to a stored account.
+    let mut tx = store.begin_write().await.unwrap();
+    let orphan = cadence(a + b + ids["c"] + 1, "network", 30);
+    assert!(tx.upsert_meeting_cadences(&[orphan]).await.is_err());
+    drop(tx);
+    assert_eq!(store.counts().await.unwrap().meeting_cadences, 4);
 }
 
 laer_store::backend_tests!(
@@ -369,6 +451,7 @@ laer_store::backend_tests!(
     events_are_kept_once,
     batches_of_any_size_keep_one_event_per_key,
     every_entity_round_trips_its_count,
+    meeting_cadences_are_kept_per_account_and_team,
 );
 
 #[tokio::test]

@@ -55,7 +55,14 @@ fn every_subcommand_has_help() {
         );
     }
     let import = text(&run(&mut laer(&["import", "--help"])).stdout);
-    for kind in ["accounts", "subscriptions", "events", "survey-responses", "fightchurn"] {
+    for kind in [
+        "accounts",
+        "subscriptions",
+        "events",
+        "meeting-cadences",
+        "survey-responses",
+        "fightchurn",
+    ] {
         assert!(import.contains(kind), "import --help lists {kind}");
     }
 }
@@ -77,6 +84,7 @@ fn without_a_database_url_laer_creates_its_data_directory() {
         "events",
         "support_cases",
         "meetings",
+        "meeting_cadences",
         "survey_responses",
         "outcomes",
         "outcome_measurements",
