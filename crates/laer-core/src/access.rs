@@ -23,13 +23,15 @@ text_enum!(
 text_enum!(
     /// Something a role may or may not do: see the portfolio and every account's 360 view
     /// (`view_accounts`), contracts renewing soon (`view_renewals`), company revenue
-    /// (`view_revenue`); read through `/api/v1` (`use_api`); add people and change roles
-    /// (`manage_users`); manage write keys and API tokens (`manage_keys`).
+    /// (`view_revenue`); read through `/api/v1` (`use_api`); set an account's LAER phase
+    /// by hand (`set_phase`); add people and change roles (`manage_users`); manage write
+    /// keys and API tokens (`manage_keys`).
     Permission {
         ViewAccounts = "view_accounts",
         ViewRenewals = "view_renewals",
         ViewRevenue = "view_revenue",
         UseApi = "use_api",
+        SetPhase = "set_phase",
         ManageUsers = "manage_users",
         ManageKeys = "manage_keys",
     }
@@ -43,6 +45,8 @@ impl Role {
         match permission {
             ViewAccounts | ViewRenewals | UseApi => true,
             ViewRevenue => self != Role::Viewer,
+            // Those who own an account's motion: its CSM, the leaders, the admins.
+            SetPhase => matches!(self, Role::Admin | Role::Leader | Role::Csm),
             ManageUsers | ManageKeys => self == Role::Admin,
         }
     }

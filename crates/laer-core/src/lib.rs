@@ -4,6 +4,7 @@
 pub mod access;
 pub mod dedup;
 pub mod demo;
+pub mod health;
 pub mod model;
 pub mod money;
 pub mod parse;

@@ -14,15 +14,11 @@ use crate::money::Money;
 
 /// How far back the trend looks.
 pub const TREND_DAYS: i64 = 90;
-/// An account counts as landing (onboarding) for this long after its first contract.
-pub const LAND_DAYS: i64 = 90;
-/// The renewal motion starts this long before the renewal date.
-pub const RENEW_DAYS: i64 = 120;
 
 text_enum!(
-    /// Where an account is in Land → Adopt → Expand → Renew; `former` once no contract
+    /// Where an account is in Land → Adopt → Expand → Renew; `churned` once no contract
     /// runs.
-    Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Former = "former" }
+    Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Churned = "churned" }
 );
 
 /// A team member covering an account in a role, as of today.
@@ -51,32 +47,39 @@ pub struct AccountSnapshot {
     pub mrr_before: Money,
     /// Current coverage.
     pub owners: Vec<Owner>,
+    /// The latest health the engine kept (`None` before it first ran for the account).
+    pub health: Option<HealthBrief>,
+}
+
+/// The part of an account's kept health the lists show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthBrief {
+    /// The day it was computed for.
+    pub day: NaiveDate,
+    pub score: Option<f64>,
+    pub phase: Phase,
+    pub phase_reason: String,
+    pub quadrant: Option<crate::health::Quadrant>,
 }
 
 impl AccountSnapshot {
-    /// The phase on `today`: no contract running → former (or land, before the first);
-    /// within [`LAND_DAYS`] of landing → land; an annual (or longer) term renewing within
-    /// [`RENEW_DAYS`], or overdue, → renew; an expansion specialist covering it → expand;
-    /// else adopt.
+    /// The phase on `today`: the kept health's, which the phase rules gave with
+    /// everything known (`crate::health::phase`); before health was first computed, the
+    /// same rules with what the snapshot knows (no usage).
     pub fn phase(&self, today: NaiveDate) -> Phase {
-        let days_since = |d: NaiveDate| (today - d).num_days();
-        if self.mrr.is_zero() {
-            return match self.landed_on {
-                Some(landed) if landed <= today => Phase::Former,
-                _ => Phase::Land,
-            };
+        if let Some(h) = &self.health {
+            return h.phase;
         }
-        if self.landed_on.is_some_and(|l| (0..LAND_DAYS).contains(&days_since(l))) {
-            Phase::Land
-        } else if self.term_months.is_some_and(|t| t >= 12)
-            && self.renewal_date.is_some_and(|r| (r - today).num_days() <= RENEW_DAYS)
-        {
-            Phase::Renew
-        } else if self.owner_in(TeamRole::ExpansionSpecialist).is_some() {
-            Phase::Expand
-        } else {
-            Phase::Adopt
-        }
+        let facts = crate::health::PhaseFacts {
+            as_of: Some(today),
+            customer: !self.mrr.is_zero(),
+            landed_on: self.landed_on,
+            term_months: self.term_months,
+            renewal_date: self.renewal_date,
+            expansion_specialist: self.owner_in(TeamRole::ExpansionSpecialist).is_some(),
+            ..crate::health::PhaseFacts::default()
+        };
+        crate::health::phase(&facts, &crate::health::model::HealthModel::default().phases).phase
     }
 
     pub fn owner_in(&self, role: TeamRole) -> Option<&Owner> {
@@ -91,7 +94,7 @@ impl AccountSnapshot {
             Phase::Land => &[TeamRole::AccountExecutive, TeamRole::Csm],
             Phase::Expand => &[TeamRole::ExpansionSpecialist, TeamRole::Csm],
             Phase::Renew => &[TeamRole::RenewalSpecialist, TeamRole::Csm],
-            Phase::Adopt | Phase::Former => &[TeamRole::Csm, TeamRole::AccountExecutive],
+            Phase::Adopt | Phase::Churned => &[TeamRole::Csm, TeamRole::AccountExecutive],
         };
         preferred
             .iter()
@@ -252,23 +255,21 @@ mod tests {
                 member_id: 7,
                 name: "Kim".into(),
             }],
+            health: None,
         }
     }
 
     #[test]
-    fn phases_follow_the_lifecycle() {
+    fn phases_come_from_kept_health_else_from_the_rules_without_usage() {
         let today = day("2026-06-01");
         let mut a = account(1, "Acme", 100);
-        assert_eq!(a.phase(today), Phase::Adopt);
+        assert_eq!(a.phase(today), Phase::Adopt, "landed long ago, usage unknown");
         a.renewal_date = Some(day("2026-09-01"));
         assert_eq!(a.phase(today), Phase::Renew);
         a.term_months = Some(1);
-        assert_eq!(a.phase(today), Phase::Adopt, "a monthly term renews silently");
+        a.renewal_date = None;
+        assert_eq!(a.phase(today), Phase::Renew, "a monthly contract renews continuously");
         a.term_months = Some(12);
-        a.renewal_date = Some(day("2026-05-20"));
-        assert_eq!(a.phase(today), Phase::Renew, "an overdue renewal needs attention most");
-        a.renewal_date = Some(day("2026-09-01"));
-        a.renewal_date = Some(day("2027-03-01"));
         a.owners.push(Owner {
             role: TeamRole::ExpansionSpecialist,
             member_id: 9,
@@ -278,8 +279,17 @@ mod tests {
         assert_eq!(a.phase_owner(today).map(|o| o.member_id), Some(9));
         a.landed_on = Some(day("2026-05-01"));
         assert_eq!(a.phase(today), Phase::Land);
+        a.health = Some(HealthBrief {
+            day: today,
+            score: Some(40.0),
+            phase: Phase::Adopt,
+            phase_reason: "activated, adoption targets not yet met".into(),
+            quadrant: None,
+        });
+        assert_eq!(a.phase(today), Phase::Adopt, "the kept health knows the usage");
+        a.health = None;
         a.mrr = Money::default();
-        assert_eq!(a.phase(today), Phase::Former);
+        assert_eq!(a.phase(today), Phase::Churned);
         a.landed_on = None;
         assert_eq!(a.phase(today), Phase::Land, "no contract yet");
     }

@@ -1,5 +1,5 @@
-//! Health signals of one account as of a given day, from its records: what the health
-//! model (issue 6) scores. Every signal counts only what was known on that day, so that
+//! Experience and transformation of one account as of a given day, from its records:
+//! signals the health model scores (`crate::health::inputs` computes them all). Every signal counts only what was known on that day, so that
 //! a model can be replayed over history. Definitions: docs/metrics.md, "Health signals".
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -10,84 +10,6 @@ use crate::model::{CaseKind, NewOutcome, NewSupportCase, NewSurveyResponse, Surv
 /// The end of `day` (the first instant of the next day): records up to it are known.
 fn end_of(day: NaiveDate) -> Option<DateTime<Utc>> {
     day.succ_opt()?.and_hms_opt(0, 0, 0).map(|t| t.and_utc())
-}
-
-/// One user's use of one feature on one day (the `event_user_days` rollup).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserDay<'a> {
-    pub day: NaiveDate,
-    pub feature: &'a str,
-    pub user: &'a str,
-}
-
-/// Use of the product over the `window_days` that end with `as_of`, and the same figures
-/// for the window before, for trends.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Adoption {
-    pub now: AdoptionWindow,
-    pub before: AdoptionWindow,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct AdoptionWindow {
-    /// Distinct users with any use in the window.
-    pub active_users: u32,
-    /// Active users over seats bought; `None` without seats.
-    pub utilisation: Option<f64>,
-    /// Features used over the features available; `None` when none are.
-    pub breadth: Option<f64>,
-    /// Events per active user; `None` without active users.
-    pub depth: Option<f64>,
-    /// Departments with an active user over the departments the account's users are in.
-    pub spread: Option<f64>,
-}
-
-/// The account's adoption as of `as_of`: `user_days` are its (day, feature, user) rows,
-/// `feature_events` its events per (day, feature), `departments` each known user's
-/// department. Days are the calendar days the use happened on.
-pub fn adoption(
-    user_days: &[UserDay<'_>],
-    feature_events: &[(NaiveDate, &str, i64)],
-    departments: &std::collections::HashMap<&str, &str>,
-    seats: Option<f64>,
-    features_available: usize,
-    as_of: NaiveDate,
-    window_days: u32,
-) -> Adoption {
-    let window = |end: NaiveDate| -> AdoptionWindow {
-        let start = end - chrono::TimeDelta::days(i64::from(window_days));
-        let inside = |day: NaiveDate| start < day && day <= end;
-        let mut users: Vec<&str> = user_days.iter().filter(|u| inside(u.day)).map(|u| u.user).collect();
-        users.sort_unstable();
-        users.dedup();
-        let mut features: Vec<&str> = user_days.iter().filter(|u| inside(u.day)).map(|u| u.feature).collect();
-        features.sort_unstable();
-        features.dedup();
-        let events: i64 = feature_events
-            .iter()
-            .filter(|(day, _, _)| inside(*day))
-            .map(|(_, _, n)| *n)
-            .sum();
-        let mut all_departments: Vec<&str> = departments.values().copied().collect();
-        all_departments.sort_unstable();
-        all_departments.dedup();
-        let mut active_departments: Vec<&str> = users.iter().filter_map(|u| departments.get(u).copied()).collect();
-        active_departments.sort_unstable();
-        active_departments.dedup();
-        let active = users.len() as f64;
-        AdoptionWindow {
-            active_users: users.len() as u32,
-            utilisation: seats.filter(|s| *s > 0.0).map(|s| active / s),
-            breadth: (features_available > 0).then(|| features.len() as f64 / features_available as f64),
-            depth: (active > 0.0).then(|| events as f64 / active),
-            spread: (!all_departments.is_empty())
-                .then(|| active_departments.len() as f64 / all_departments.len() as f64),
-        }
-    };
-    Adoption {
-        now: window(as_of),
-        before: window(as_of - chrono::TimeDelta::days(i64::from(window_days))),
-    }
 }
 
 /// Quality and satisfaction over the `window_days` that end with `as_of`.
@@ -282,6 +204,19 @@ mod tests {
         }
     }
 
+    fn outcome(baseline: f64, target: f64, start: Option<&str>, target_date: Option<&str>) -> NewOutcome {
+        NewOutcome {
+            external_id: "o".into(),
+            account_id: 1,
+            name: "Share of offices with local breakout".into(),
+            unit: Some("%".into()),
+            baseline,
+            target,
+            start_date: start.map(day),
+            target_date: target_date.map(day),
+        }
+    }
+
     #[test]
     fn experience_counts_only_the_window_known_on_the_day() {
         let cases = [
@@ -311,76 +246,6 @@ mod tests {
         );
         let none = experience(&cases, &surveys, 0, day("2025-01-01"), 30);
         assert_eq!(none, Experience::default());
-    }
-
-    #[test]
-    fn adoption_now_and_before() {
-        let d = |s: &str| day(s);
-        let rows = [
-            UserDay {
-                day: d("2026-03-01"),
-                feature: "export",
-                user: "ann",
-            },
-            UserDay {
-                day: d("2026-03-01"),
-                feature: "report",
-                user: "ann",
-            },
-            UserDay {
-                day: d("2026-02-20"),
-                feature: "export",
-                user: "bob",
-            },
-            UserDay {
-                day: d("2026-01-15"),
-                feature: "export",
-                user: "cem",
-            }, // the window before
-            UserDay {
-                day: d("2026-03-02"),
-                feature: "admin",
-                user: "dan",
-            }, // after the day
-        ];
-        let events = [
-            (d("2026-03-01"), "export", 5),
-            (d("2026-03-01"), "report", 3),
-            (d("2026-02-20"), "export", 4),
-        ];
-        let departments =
-            std::collections::HashMap::from([("ann", "IT"), ("bob", "IT"), ("cem", "Sales"), ("eve", "HR")]);
-        let a = adoption(&rows, &events, &departments, Some(8.0), 4, d("2026-03-01"), 30);
-        assert_eq!(a.now.active_users, 2);
-        assert_eq!(a.now.utilisation, Some(0.25));
-        assert_eq!(a.now.breadth, Some(0.5));
-        assert_eq!(a.now.depth, Some(6.0), "12 events over 2 users");
-        assert_eq!(a.now.spread, Some(1.0 / 3.0), "IT of IT, Sales, HR");
-        assert_eq!(a.before.active_users, 1);
-        assert_eq!(a.before.depth, Some(0.0));
-        let empty = adoption(
-            &[],
-            &[],
-            &std::collections::HashMap::new(),
-            None,
-            0,
-            d("2026-03-01"),
-            30,
-        );
-        assert_eq!(empty.now, AdoptionWindow::default());
-    }
-
-    fn outcome(baseline: f64, target: f64, start: Option<&str>, target_date: Option<&str>) -> NewOutcome {
-        NewOutcome {
-            external_id: "o".into(),
-            account_id: 1,
-            name: "Share of offices with local breakout".into(),
-            unit: Some("%".into()),
-            baseline,
-            target,
-            start_date: start.map(day),
-            target_date: target_date.map(day),
-        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
     let accounts = Router::new()
         .route("/api/v1/accounts", get(list_accounts))
         .route("/api/v1/accounts/{id}", get(get_account))
+        .route("/api/v1/accounts/{id}/health", get(get_account_health))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_accounts));
     let reports = Router::new()
         .route("/api/v1/reports/retention", get(retention_report))
@@ -135,13 +136,30 @@ struct AccountDetail {
 }
 
 /// `GET /api/v1/accounts/{id}`: one account by laer id, with its subscription lines.
-async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountDetail>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| {
+fn account_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| {
         ApiError::bad_request(
             "account id must be a whole number (laer's id; find by external id with /api/v1/accounts?external_id=)",
             json!({"id": id}),
         )
-    })?;
+    })
+}
+
+/// The account's health now (computed on request, so always current), with its
+/// pillars, quadrant, drivers and what moved since a week ago.
+async fn get_account_health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::health::AccountHealthNow>, ApiError> {
+    let id = account_id(&id)?;
+    let health = crate::health::account_now(&state.store, &state.health_model, id, Utc::now().date_naive())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
+    Ok(Json(health))
+}
+
+async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountDetail>, ApiError> {
+    let id = account_id(&id)?;
     let account = state
         .store
         .account(id)

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chart;
 pub mod demo;
 mod error;
+pub mod health;
 mod ingest;
 pub mod reports;
 mod web;
@@ -26,13 +27,21 @@ pub struct AppState {
     /// Views derived from the store, reused while the store's revision says they are
     /// current (`web::cache`).
     pub(crate) cache: std::sync::Arc<web::PageCache>,
+    /// The health model every score is computed with.
+    pub health_model: std::sync::Arc<laer_core::health::HealthModel>,
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application, scoring health with the default model.
 pub fn router(store: Store) -> Router {
+    router_with(store, Default::default())
+}
+
+/// The whole HTTP application, scoring health with `health_model`.
+pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health::HealthModel>) -> Router {
     let state = AppState {
         store,
         cache: Default::default(),
+        health_model,
     };
     api::routes(state.clone())
         .merge(ingest::routes())
@@ -44,16 +53,29 @@ pub fn router(store: Store) -> Router {
 pub struct Server {
     listener: TcpListener,
     app: Router,
+    store: Store,
+    health_model: std::sync::Arc<laer_core::health::HealthModel>,
 }
 
 impl Server {
+    /// Binds with the default health model.
     pub async fn bind(addr: &str, store: Store) -> std::io::Result<Server> {
+        Server::bind_with(addr, store, Default::default()).await
+    }
+
+    pub async fn bind_with(
+        addr: &str,
+        store: Store,
+        health_model: std::sync::Arc<laer_core::health::HealthModel>,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         // Computed now, so that the first login with an unknown email costs what others do.
         let _ = tokio::task::spawn_blocking(auth::decoy_hash).await;
         Ok(Server {
             listener,
-            app: router(store),
+            app: router_with(store.clone(), health_model.clone()),
+            store,
+            health_model,
         })
     }
 
@@ -61,10 +83,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests. Health is
+    /// kept current meanwhile (`health::run_engine`).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.app)
+        let engine = tokio::spawn(health::run_engine(self.store, self.health_model, web::today));
+        let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        engine.abort();
+        served
     }
 }

@@ -24,6 +24,7 @@ macro_rules! on_pool {
 mod access;
 mod account_view;
 mod error;
+mod health;
 mod ingest;
 mod postgres;
 mod read;
@@ -43,6 +44,7 @@ pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
 };
 pub use error::StoreError;
+pub use health::Accounts;
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use read::{AccountPage, FeatureDay, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};

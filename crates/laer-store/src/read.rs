@@ -273,6 +273,16 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// Every account's external id and name.
+    pub async fn account_names(&self) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>)> = on_pool!(self, |pool, _d| sqlx::query_as(
+            "SELECT id, external_id, name FROM accounts"
+        )
+        .fetch_all(pool)
+        .await?);
+        Ok(rows.into_iter().map(|(id, e, n)| (id, (e, n))).collect())
+    }
+
     /// Every subscription line's account, dates and MRR, sorted by account.
     pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
         let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months FROM subscriptions \
@@ -437,6 +447,7 @@ impl Store {
                     mrr: Money::from_ten_thousandths(mrr),
                     mrr_before: Money::from_ten_thousandths(mrr_before),
                     owners: owners.remove(&id).unwrap_or_default(),
+                    health: None,
                 }
             })
             .collect())

@@ -123,6 +123,7 @@ macro_rules! backend_tests {
                 async fn $story() {
                     let db = $crate::test_support::TestDatabase::new($crate::Backend::Sqlite).await.unwrap();
                     super::$story(&db.store).await;
+                    db.store.close().await;
                 }
             )+
         }
@@ -132,6 +133,9 @@ macro_rules! backend_tests {
                 async fn $story() {
                     if let Some(db) = $crate::test_support::TestDatabase::new($crate::Backend::Postgres).await {
                         super::$story(&db.store).await;
+                        // Before the database is dropped: a connection still opening
+                        // (a server's background task) would hold the drop up.
+                        db.store.close().await;
                     }
                 }
             )+

@@ -258,6 +258,20 @@ const TEAM_MEMBERS: Table = Table {
     on_conflict: OnConflict::Update,
 };
 /// Tables whose writes bump the `portfolio` revision (see [`Store::portfolio_revision`]).
+/// Tables whose rows an account's health is computed from (events: `add_event_days`).
+const HEALTH_TABLES: &[&str] = &[
+    "subscriptions",
+    "contacts",
+    "product_users",
+    "support_cases",
+    "meetings",
+    "survey_responses",
+    "outcomes",
+    "outcome_measurements",
+    "coverage_assignments",
+    "meeting_cadences",
+];
+
 const PORTFOLIO_TABLES: &[&str] = &["accounts", "subscriptions", "team_members", "coverage_assignments"];
 
 const COVERAGE: Table = Table {
@@ -486,6 +500,23 @@ impl WriteTx {
 
     async fn write_rows(&mut self, table: &Table, rows: Vec<Vec<Value>>) -> Result<WriteCount, StoreError> {
         let mut count = WriteCount::default();
+        // Whose health the rows change: account ids, or outcome ids for measurements.
+        let owner = table
+            .columns
+            .iter()
+            .position(|c| *c == "account_id" || (table.name == "outcome_measurements" && *c == "outcome_id"));
+        let mut marked: Vec<i64> = match owner {
+            Some(i) if HEALTH_TABLES.contains(&table.name) => rows
+                .iter()
+                .filter_map(|r| match r.get(i) {
+                    Some(Value::Int(Some(id))) => Some(*id),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        marked.sort_unstable();
+        marked.dedup();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let batch: Vec<Vec<Value>> = rows.by_ref().take(table.batch_rows()).collect();
@@ -512,6 +543,9 @@ impl WriteTx {
                 written: affected,
                 unchanged: n - affected.min(n),
             };
+        }
+        if count.written > 0 {
+            self.mark_health_dirty(table, &marked).await?;
         }
         if count.written > 0 && PORTFOLIO_TABLES.contains(&table.name) {
             self.exec("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", &[])
@@ -647,6 +681,10 @@ impl WriteTx {
         accounts.dedup();
         self.lock(accounts.iter().map(String::as_str)).await?;
 
+        let mut touched: Vec<i64> = rollup.by_day.keys().map(|(a, _)| *a).collect();
+        touched.dedup();
+        self.mark_health_dirty(&EVENTS, &touched).await?;
+
         let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|(&(a, d), &n)| [a, d, n]).collect();
         for chunk in day_rows.chunks(1_000) {
             let sql = format!(
@@ -744,6 +782,10 @@ impl WriteTx {
              SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
              WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? AND user_ref IS NOT NULL"
         );
+        let mut touched: Vec<i64> = spans.iter().map(|(account, _, _)| *account).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        self.mark_health_dirty(&EVENTS, &touched).await?;
         for &(account_id, first, last) in spans {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
@@ -762,6 +804,27 @@ impl WriteTx {
                 &[account_id, from_day, to_day],
             )
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the health of these accounts (or of the accounts of these outcomes,
+    /// for measurements) needs computing again.
+    async fn mark_health_dirty(&mut self, table: &Table, ids: &[i64]) -> Result<(), StoreError> {
+        for chunk in ids.chunks(1_000) {
+            let sql = if table.name == "outcome_measurements" {
+                format!(
+                    "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
+                     WHERE id IN ({}) ON CONFLICT DO NOTHING",
+                    vec!["?"; chunk.len()].join(", ")
+                )
+            } else {
+                format!(
+                    "INSERT INTO health_dirty (account_id) VALUES {} ON CONFLICT DO NOTHING",
+                    vec!["(?)"; chunk.len()].join(", ")
+                )
+            };
+            self.exec(&sql, chunk).await?;
         }
         Ok(())
     }
@@ -789,6 +852,34 @@ impl WriteTx {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),
+        })
+    }
+
+    /// Runs one statement that returns whole numbers, one per row.
+    pub(crate) async fn fetch_ints(
+        &mut self,
+        sql: &str,
+        params: impl FnOnce(Params) -> Params,
+    ) -> Result<Vec<i64>, StoreError> {
+        let params = params(Params::default()).0;
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                let query = params
+                    .into_iter()
+                    .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind);
+                let rows = query.fetch_all(&mut **tx).await?;
+                rows.iter()
+                    .map(|r| sqlx::Row::try_get(r, 0))
+                    .collect::<Result<_, _>>()?
+            }
+            WriteTx::Postgres(tx) => {
+                let sql = Dialect::Postgres.placeholders(sql);
+                let query = params.into_iter().fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
+                let rows = query.fetch_all(&mut **tx).await?;
+                rows.iter()
+                    .map(|r| sqlx::Row::try_get(r, 0))
+                    .collect::<Result<_, _>>()?
+            }
         })
     }
 
@@ -888,6 +979,16 @@ impl Params {
 
     pub(crate) fn opt_int(mut self, i: Option<i64>) -> Params {
         self.0.push(Value::Int(i));
+        self
+    }
+
+    pub(crate) fn opt_float(mut self, f: Option<f64>) -> Params {
+        self.0.push(Value::Float(f));
+        self
+    }
+
+    pub(crate) fn opt_text(mut self, s: Option<&str>) -> Params {
+        self.0.push(Value::Text(s.map(str::to_string)));
         self
     }
 }

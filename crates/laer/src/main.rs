@@ -26,6 +26,10 @@ struct Cli {
     #[arg(long, global = true, env = "LAER_DATABASE_URL", value_name = "URL")]
     db: Option<String>,
 
+    /// The health model file (docs/health.md). Default: the shipped model.
+    #[arg(long, global = true, env = "LAER_HEALTH_MODEL", value_name = "FILE")]
+    health_model: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +56,9 @@ enum Command {
     /// Bearer tokens of API clients (docs/access.md).
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// The health model: fit it to history, show it, set phases by hand (docs/health.md).
+    #[command(subcommand)]
+    Health(HealthCommand),
 }
 
 #[derive(Args)]
@@ -141,6 +148,71 @@ enum ReportCommand {
     Retention(RetentionArgs),
     /// MRR movements (new, expansion, contraction, churn, reactivation), NRR and GRR.
     Mrr(MrrArgs),
+    /// Every account's health, pillars, quadrant, phase and drivers (docs/health.md).
+    Health(HealthReportArgs),
+    /// Replays the health model over history and measures how well it ranked the
+    /// accounts that churned or downsold within 90 days: AUC, lift, calibration.
+    HealthValidation(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The first day to replay (month ends from it); default two usage windows after the
+    /// first contract.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// The last day to replay; default 90 days ago (what happened next must be known).
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum HealthCommand {
+    /// Learn weights from history (the book's method) and show them beside the model's.
+    Fit(FitArgs),
+    /// Print the health model in effect (the shipped default, or --health-model's file).
+    Model,
+    /// Set an account's LAER phase by hand (audited), or clear it with `auto`.
+    SetPhase(SetPhaseArgs),
+}
+
+#[derive(Args)]
+struct FitArgs {
+    #[command(flatten)]
+    replay: ReplayArgs,
+    /// Write the fitted model to FILE (serve with --health-model FILE to use it).
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Adopt the fitted model: overwrite the --health-model file with it.
+    #[arg(long, requires = "health_model")]
+    adopt: bool,
+}
+
+#[derive(Args)]
+struct SetPhaseArgs {
+    /// The account's external id.
+    account: String,
+    /// land, adopt, expand, renew, churned, or auto to let the rules decide again.
+    phase: String,
+    /// Why (kept in the audit log).
+    #[arg(long)]
+    reason: String,
+    /// Who sets it (kept in the audit log); default $USER.
+    #[arg(long, env = "USER", default_value = "cli")]
+    actor: String,
+}
+
+#[derive(Args)]
+struct HealthReportArgs {
+    /// The day to compute health as of (YYYY-MM-DD); default today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -252,20 +324,38 @@ fn main() -> ExitCode {
     }
 }
 
+/// The health model of `--health-model`, or the shipped one.
+fn health_model(path: Option<&std::path::Path>) -> Result<laer_core::health::HealthModel> {
+    let Some(path) = path else {
+        return Ok(laer_core::health::HealthModel::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the health model {}", path.display()))?;
+    laer_core::health::HealthModel::from_toml(&text).with_context(|| format!("in {}", path.display()))
+}
+
+fn parse_day(text: &str, flag: &str) -> Result<chrono::NaiveDate> {
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{flag}: expected a date YYYY-MM-DD, found {text:?}"))
+}
+
 async fn run(cli: Cli) -> Result<()> {
+    let model = health_model(cli.health_model.as_deref())?;
     let url = database_url(cli.db)?;
     let store = Store::open(&url)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
     let result = match cli.command {
-        Command::Serve(args) => serve(&store, args).await,
+        Command::Serve(args) => serve(&store, args, model).await,
         Command::Import(args) => import(&store, args).await,
         Command::Status(args) => status(&store, args).await,
-        Command::Report(report) => run_report(&store, report).await,
+        Command::Report(report) => run_report(&store, report, &model).await,
         Command::Keys(keys) => run_keys(&store, keys).await,
         Command::Demo(args) => demo(&store, args).await.map(|_| ()),
         Command::Users(users) => run_users(&store, users).await,
         Command::Tokens(tokens) => run_tokens(&store, tokens).await,
+        Command::Health(command) => run_health(&store, command, &model, cli.health_model.as_deref()).await,
     };
     store.close().await;
     result
@@ -288,8 +378,8 @@ fn database_url(configured: Option<String>) -> Result<String> {
     Ok(format!("sqlite://{}", dir.join("laer.db").display()))
 }
 
-async fn serve(store: &Store, args: ServeArgs) -> Result<()> {
-    let server = laer_server::Server::bind(&args.listen, store.clone())
+async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthModel) -> Result<()> {
+    let server = laer_server::Server::bind_with(&args.listen, store.clone(), std::sync::Arc::new(model))
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
@@ -575,7 +665,115 @@ async fn run_tokens(store: &Store, command: TokensCommand) -> Result<()> {
     Ok(())
 }
 
-async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
+async fn report_health(store: &Store, args: &HealthReportArgs, model: &laer_core::health::HealthModel) -> Result<()> {
+    let as_of = match &args.as_of {
+        Some(day) => parse_day(day, "--as-of")?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let report = laer_server::health::report(store, model, as_of).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table::health(&report));
+    }
+    Ok(())
+}
+
+async fn replay_days(
+    store: &Store,
+    args: &ReplayArgs,
+    model: &laer_core::health::HealthModel,
+) -> Result<Vec<chrono::NaiveDate>> {
+    let today = chrono::Utc::now().date_naive();
+    let default = laer_server::health::replay_days(store, model, today).await?;
+    let from = match &args.from {
+        Some(d) => parse_day(d, "--from")?,
+        None => default.first().copied().unwrap_or(today),
+    };
+    let to = match &args.to {
+        Some(d) => parse_day(d, "--to")?,
+        None => default.last().copied().unwrap_or(today),
+    };
+    let days = laer_server::health::month_ends(from, to);
+    if days.is_empty() {
+        bail!(
+            "no month end to replay between {from} and {to}: the history is too short (90 days after each replayed day must be known)"
+        );
+    }
+    Ok(days)
+}
+
+async fn report_validation(store: &Store, args: &ReplayArgs, model: &laer_core::health::HealthModel) -> Result<()> {
+    let days = replay_days(store, args, model).await?;
+    let report = laer_server::health::validation(store, model, &days, chrono::Utc::now().date_naive()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table::validation(&report));
+    }
+    Ok(())
+}
+
+async fn run_health(
+    store: &Store,
+    command: HealthCommand,
+    model: &laer_core::health::HealthModel,
+    model_path: Option<&std::path::Path>,
+) -> Result<()> {
+    match command {
+        HealthCommand::Model => print!("{}", model.to_toml()),
+        HealthCommand::Fit(args) => {
+            let days = replay_days(store, &args.replay, model).await?;
+            let outcome = laer_server::health::fit(store, model, &days, chrono::Utc::now().date_naive()).await?;
+            if args.replay.json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print!("{}", table::fit(model, &outcome));
+            }
+            let mut targets: Vec<&std::path::Path> = args.write.as_deref().into_iter().collect();
+            if args.adopt {
+                targets.extend(model_path);
+            }
+            for path in targets {
+                let text = format!(
+                    "# Fitted by `laer health fit` on {} replayed accounts ({} churned or downsold).\n{}",
+                    outcome.fit.observations,
+                    outcome.fit.churned,
+                    outcome.fit.model.to_toml()
+                );
+                std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("wrote the fitted model to {}", path.display());
+            }
+        }
+        HealthCommand::SetPhase(args) => {
+            let account = store
+                .account_by_external_id(&args.account)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with external id {:?}", args.account))?;
+            let phase = match args.phase.trim() {
+                "auto" => None,
+                other => Some(
+                    other
+                        .parse::<laer_core::portfolio::Phase>()
+                        .map_err(|e| anyhow::anyhow!("phase: {e}, or auto"))?,
+                ),
+            };
+            if args.reason.trim().is_empty() {
+                bail!("--reason: say why, for the audit log");
+            }
+            store
+                .set_phase(account.id, phase, args.reason.trim(), &args.actor)
+                .await?;
+            match phase {
+                Some(p) => println!("{} is now in {p} (set by hand)", args.account),
+                None => println!("{}: the phase rules decide again", args.account),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::health::HealthModel) -> Result<()> {
     use laer_core::reports::ReportRequest;
     let request = |p: &PeriodArgs, window: Option<&str>| {
         ReportRequest::parse(&p.from, &p.to, p.every.as_deref(), window).map_err(anyhow::Error::from)
@@ -595,6 +793,8 @@ async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
                 laer_server::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?,
             )
         }
+        ReportCommand::Health(args) => return report_health(store, args, model).await,
+        ReportCommand::HealthValidation(args) => return report_validation(store, args, model).await,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -602,6 +802,7 @@ async fn run_report(store: &Store, command: ReportCommand) -> Result<()> {
         match command {
             ReportCommand::Retention(_) => print!("{}", table::retention(&report)),
             ReportCommand::Mrr(_) => print!("{}", table::mrr(&report)),
+            ReportCommand::Health(_) | ReportCommand::HealthValidation(_) => {}
         }
     }
     Ok(())

@@ -113,3 +113,175 @@ pub fn mrr(report: &Value) -> String {
     }
     out
 }
+
+fn score(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |s| format!("{s:.0}"))
+}
+
+/// `laer report health`: one line per account, the weakest first.
+pub fn health(report: &laer_server::health::HealthReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "health as of {} (model: {})", report.as_of, report.model);
+    let _ = writeln!(
+        out,
+        "{:<24} {:<8} {:>6} {:>8} {:>10} {:>10} {:>14}  {:<11} weakest measure",
+        "account", "phase", "health", "adoption", "experience", "engagement", "transformation", "quadrant"
+    );
+    let mut accounts: Vec<_> = report.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.health.unwrap_or(101.0).total_cmp(&b.health.unwrap_or(101.0)));
+    for a in accounts {
+        let weakest = a
+            .drivers
+            .iter()
+            .min_by(|x, y| x.score.total_cmp(&y.score))
+            .map_or("-", |d| d.measure.as_str());
+        let _ = writeln!(
+            out,
+            "{:<24} {:<8} {:>6} {:>8} {:>10} {:>10} {:>14}  {:<11} {}",
+            a.external_id.chars().take(24).collect::<String>(),
+            a.phase.as_str(),
+            score(a.health),
+            score(a.pillars.adoption),
+            score(a.pillars.experience),
+            score(a.pillars.engagement),
+            score(a.pillars.transformation),
+            a.quadrant.map_or("-", |q| q.as_str()),
+            weakest
+        );
+    }
+    out
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+}
+
+/// `laer report health-validation`.
+pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "model: {}", r.model);
+    let _ = writeln!(
+        out,
+        "replayed accounts: {} ({} scored), churned or downsold within {} days: {} ({})",
+        r.observations,
+        r.scored,
+        r.horizon_days,
+        r.churned,
+        r.churn_rate.map_or("-".into(), |c| format!("{:.1}%", c * 100.0))
+    );
+    let _ = writeln!(
+        out,
+        "AUC: {}   top-decile lift: {}",
+        opt(r.auc, 3),
+        opt(r.top_decile_lift, 2)
+    );
+    let _ = writeln!(out, "\n{:<12} {:>8} {:>8} {:>6}", "as of", "accounts", "churned", "AUC");
+    for d in &r.days {
+        let _ = writeln!(
+            out,
+            "{:<12} {:>8} {:>8} {:>6}",
+            d.as_of,
+            d.accounts,
+            d.churned,
+            opt(d.auc, 3)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ncalibration ({}): predicted churn → observed",
+        match r.calibration_source {
+            laer_core::health::validation::CalibrationSource::Model => "the model's",
+            laer_core::health::validation::CalibrationSource::Replay => "fitted on this replay",
+        }
+    );
+    for b in r.calibration.iter().filter(|b| b.count > 0) {
+        let _ = writeln!(
+            out,
+            "  {:>4.0}–{:<4.0}% {:>7} accounts  predicted {:>5}%  observed {:>5}%",
+            b.from * 100.0,
+            b.to * 100.0,
+            b.count,
+            opt(b.mean_predicted.map(|p| p * 100.0), 1),
+            opt(b.observed_rate.map(|p| p * 100.0), 1)
+        );
+    }
+    out
+}
+
+/// `laer health fit`: the learned weights beside the configured ones (as shares of all
+/// weight, so that they compare).
+pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_server::health::FitOutcome) -> String {
+    use laer_core::health::Pillar;
+    let mut out = String::new();
+    let f = &outcome.fit;
+    let _ = writeln!(
+        out,
+        "learned from {} replayed accounts ({} churned or downsold); C = {} by time-ordered cross-validation",
+        f.observations, f.churned, f.c
+    );
+    // A measure's share of the overall score: its share in its pillar times the pillar's.
+    let shares = |m: &laer_core::health::HealthModel| -> Vec<(String, Pillar, f64)> {
+        let pillar_total: f64 = [
+            Pillar::Adoption,
+            Pillar::Experience,
+            Pillar::Engagement,
+            Pillar::Transformation,
+        ]
+        .iter()
+        .map(|p| m.pillars.of(*p))
+        .sum();
+        m.measures
+            .iter()
+            .map(|x| {
+                let in_pillar: f64 = m.measures_of(x.pillar).map(|y| y.weight).sum();
+                let share = if in_pillar > 0.0 && pillar_total > 0.0 {
+                    x.weight / in_pillar * m.pillars.of(x.pillar) / pillar_total
+                } else {
+                    0.0
+                };
+                (x.signal.clone(), x.pillar, share)
+            })
+            .collect()
+    };
+    let (old, new) = (shares(configured), shares(&f.model));
+    let mut signals: Vec<(String, Pillar)> = old.iter().chain(&new).map(|(s, p, _)| (s.clone(), *p)).collect();
+    signals.sort_by(|a, b| (a.1.as_str(), &a.0).cmp(&(b.1.as_str(), &b.0)));
+    signals.dedup();
+    let share_of = |list: &[(String, Pillar, f64)], s: &str| list.iter().find(|x| x.0 == s).map(|x| x.2);
+    let _ = writeln!(
+        out,
+        "\n{:<34} {:<15} {:>10} {:>8}  direction",
+        "measure", "pillar", "configured", "fitted"
+    );
+    for (signal, pillar) in &signals {
+        let direction = f.model.measures.iter().find(|m| &m.signal == signal).map_or("", |m| {
+            if m.good > m.bad {
+                "higher is better"
+            } else {
+                "lower is better"
+            }
+        });
+        let _ = writeln!(
+            out,
+            "{:<34} {:<15} {:>9}% {:>7}%  {}",
+            signal,
+            pillar.as_str(),
+            opt(share_of(&old, signal).map(|x| x * 100.0), 1),
+            opt(share_of(&new, signal).map(|x| x * 100.0), 1),
+            direction
+        );
+    }
+    if let Some(h) = &outcome.held_out {
+        let _ = writeln!(
+            out,
+            "\nheld out ({} to {}, fitted without them): AUC configured {} / fitted {}, top-decile lift {} / {}",
+            h.days.first().map_or(String::new(), |d| d.to_string()),
+            h.days.last().map_or(String::new(), |d| d.to_string()),
+            opt(h.configured.auc, 3),
+            opt(h.fitted.auc, 3),
+            opt(h.configured.top_decile_lift, 2),
+            opt(h.fitted.top_decile_lift, 2)
+        );
+    }
+    out
+}

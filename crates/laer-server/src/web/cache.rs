@@ -1,12 +1,15 @@
 //! Views derived from the store that many pages share, computed once per store revision
-//! and day: the account snapshots (portfolio, renewals) and the subscription lines
-//! (revenue). Every use asks the store for its revision (one small read), so a node never
-//! serves a view older than the data; a change on any node shows on the next request.
+//! and day: the account snapshots (portfolio, renewals) with their kept health, and the
+//! subscription lines (revenue). Every use asks the store for its revisions (small
+//! reads), so a node never serves a view older than the data; a change on any node shows
+//! on the next request. Health has a revision of its own: it changes every time the
+//! engine keeps new scores, which should not reload the contracts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use laer_core::portfolio::AccountSnapshot;
+use laer_core::portfolio::{AccountSnapshot, HealthBrief};
 use laer_core::retention::RevenueLine;
 use laer_store::{Store, StoreError};
 use tokio::sync::Mutex;
@@ -14,7 +17,16 @@ use tokio::sync::Mutex;
 #[derive(Default)]
 pub(crate) struct PageCache {
     snapshots: Mutex<Option<Cached<Vec<AccountSnapshot>>>>,
+    health: Mutex<Option<Cached<HashMap<i64, HealthBrief>>>>,
+    with_health: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
+}
+
+/// The snapshots with health, and the two views they were made of.
+struct Merged {
+    snapshots: Arc<Vec<AccountSnapshot>>,
+    health: Arc<HashMap<i64, HealthBrief>>,
+    value: Arc<Vec<AccountSnapshot>>,
 }
 
 struct Cached<T> {
@@ -24,13 +36,57 @@ struct Cached<T> {
 }
 
 impl PageCache {
-    /// Every account as of `today`.
+    /// Every account as of `today`, with its latest kept health.
     pub(crate) async fn snapshots(
         &self,
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<AccountSnapshot>>, StoreError> {
-        current(&self.snapshots, store, today, || store.account_snapshots(today)).await
+        let portfolio = store.portfolio_revision().await?;
+        let snapshots = current(&self.snapshots, portfolio, today, || store.account_snapshots(today)).await?;
+        let revision = store.health_revision().await?;
+        let health = current(&self.health, revision, today, || async {
+            Ok(store
+                .latest_health(today)
+                .await?
+                .into_iter()
+                .map(|(id, h)| {
+                    (
+                        id,
+                        HealthBrief {
+                            day: h.day,
+                            score: h.score,
+                            phase: h.phase,
+                            phase_reason: h.phase_reason,
+                            quadrant: h.quadrant,
+                        },
+                    )
+                })
+                .collect())
+        })
+        .await?;
+        let mut merged = self.with_health.lock().await;
+        if let Some(m) = merged
+            .as_ref()
+            .filter(|m| Arc::ptr_eq(&m.snapshots, &snapshots) && Arc::ptr_eq(&m.health, &health))
+        {
+            return Ok(m.value.clone());
+        }
+        let value: Arc<Vec<AccountSnapshot>> = Arc::new(
+            snapshots
+                .iter()
+                .map(|a| AccountSnapshot {
+                    health: health.get(&a.id).cloned(),
+                    ..a.clone()
+                })
+                .collect(),
+        );
+        *merged = Some(Merged {
+            snapshots,
+            health,
+            value: value.clone(),
+        });
+        Ok(value)
     }
 
     /// Every subscription line, sorted by account.
@@ -39,15 +95,16 @@ impl PageCache {
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<RevenueLine>>, StoreError> {
-        current(&self.lines, store, today, || store.revenue_lines()).await
+        let revision = store.portfolio_revision().await?;
+        current(&self.lines, revision, today, || store.revenue_lines()).await
     }
 }
 
-/// The view in `slot` if the store's revision and the day are still those it was made
+/// The view in `slot` if the store's `revision` and the day are still those it was made
 /// for; else `load`s it again.
 async fn current<T, F, Fut>(
     slot: &Mutex<Option<Cached<T>>>,
-    store: &Store,
+    revision: i64,
     today: NaiveDate,
     load: F,
 ) -> Result<Arc<T>, StoreError>
@@ -55,7 +112,6 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    let revision = store.portfolio_revision().await?;
     // Held while loading: concurrent requests wait for one load.
     let mut slot = slot.lock().await;
     if let Some(c) = slot.as_ref().filter(|c| c.revision == revision && c.day == today) {

@@ -1,0 +1,180 @@
+//! One account's health as of a day, from its records and its counted usage: the signals,
+//! the phase and the score together.
+
+use chrono::{NaiveDate, TimeDelta};
+use serde::Serialize;
+
+use crate::health::inputs::{AccountInputs, Relationship, Signals, WindowUse, signals};
+use crate::health::model::HealthModel;
+use crate::health::phase::{PhaseDecision, PhaseFacts, phase};
+use crate::health::score::{Health, score};
+use crate::money::Money;
+use crate::portfolio::Phase;
+use crate::retention::is_active;
+
+/// A subscription line as health needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub mrr: Money,
+    pub quantity: Option<f64>,
+    pub units: Option<String>,
+    pub bill_period_months: i32,
+}
+
+/// Units that count seats (case-insensitive).
+const SEAT_UNITS: &[&str] = &[
+    "seat", "seats", "user", "users", "licence", "licences", "license", "licenses",
+];
+
+/// An account's records, whatever the day.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountRecords {
+    pub account_id: i64,
+    pub renewal_date: Option<NaiveDate>,
+    pub lines: Vec<Line>,
+    pub relationship: Relationship,
+    /// Departments of its known product users.
+    pub departments: u32,
+    /// An expansion specialist covers it now.
+    pub expansion_specialist: bool,
+    /// The phase set by hand, if any.
+    pub set_by_hand: Option<Phase>,
+}
+
+/// An account's usage counted as of a day (by the store, over its rollups).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UsageOn {
+    pub now: WindowUse,
+    pub before: WindowUse,
+    pub users_ever: u32,
+    pub last_use_on: Option<NaiveDate>,
+}
+
+/// What the workspace as a whole says about usage on a day.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Workspace {
+    /// Features anyone uses: event types tracked.
+    pub features_available: u32,
+    /// Whether any usage is tracked at all.
+    pub usage_tracked: bool,
+}
+
+/// How far back `mrr_change` looks.
+pub const MRR_CHANGE_DAYS: i64 = 90;
+
+impl AccountRecords {
+    fn running(&self, day: NaiveDate) -> impl Iterator<Item = &Line> {
+        self.lines
+            .iter()
+            .filter(move |l| is_active(l.start_date, l.end_date, day))
+    }
+
+    pub fn mrr_on(&self, day: NaiveDate) -> Money {
+        self.running(day).map(|l| l.mrr).sum()
+    }
+
+    pub fn landed_on(&self) -> Option<NaiveDate> {
+        self.lines.iter().map(|l| l.start_date).min()
+    }
+
+    /// The longest billing period of the lines running on `day`.
+    pub fn term_months(&self, day: NaiveDate) -> Option<i32> {
+        self.running(day).map(|l| l.bill_period_months).max()
+    }
+
+    /// Whether the account, a customer on `as_of`, had less MRR (churned or downsold)
+    /// `horizon_days` later; `None` when it was not a customer on `as_of`.
+    pub fn churned_or_downsold(&self, as_of: NaiveDate, horizon_days: i64) -> Option<bool> {
+        let now = self.mrr_on(as_of);
+        if now <= Money::ZERO {
+            return None;
+        }
+        let later = as_of.checked_add_signed(TimeDelta::days(horizon_days))?;
+        Some(self.mrr_on(later) < now)
+    }
+
+    /// The inputs of the signals as of `as_of`.
+    pub fn inputs(&self, usage: UsageOn, workspace: Workspace, as_of: NaiveDate) -> AccountInputs<'_> {
+        let quantity = |seats_only: bool| {
+            let lines: Vec<f64> = self
+                .running(as_of)
+                .filter(|l| {
+                    !seats_only
+                        || l.units
+                            .as_deref()
+                            .is_some_and(|u| SEAT_UNITS.iter().any(|s| s.eq_ignore_ascii_case(u.trim())))
+                })
+                .filter_map(|l| l.quantity)
+                .collect();
+            (!lines.is_empty()).then(|| lines.iter().sum::<f64>())
+        };
+        AccountInputs {
+            account_id: self.account_id,
+            as_of,
+            landed_on: self.landed_on(),
+            mrr: self.mrr_on(as_of),
+            mrr_before: self.mrr_on(as_of - TimeDelta::days(MRR_CHANGE_DAYS)),
+            seats: quantity(true),
+            units: quantity(false),
+            usage_now: usage.now,
+            usage_before: usage.before,
+            features_available: workspace.features_available,
+            departments: self.departments,
+            users_ever: usage.users_ever,
+            last_use_on: usage.last_use_on,
+            relationship: &self.relationship,
+        }
+    }
+}
+
+/// An account's health on a day, with what it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assessment {
+    pub account_id: i64,
+    pub as_of: NaiveDate,
+    pub phase: PhaseDecision,
+    pub health: Health,
+    pub signals: Signals,
+}
+
+/// Assesses one account as of `as_of`.
+pub fn assess(
+    model: &HealthModel,
+    records: &AccountRecords,
+    usage: UsageOn,
+    workspace: Workspace,
+    as_of: NaiveDate,
+) -> Assessment {
+    let inputs = records.inputs(usage, workspace, as_of);
+    let signals = signals(&inputs, &model.windows);
+    let facts = PhaseFacts {
+        as_of: Some(as_of),
+        customer: inputs.mrr > Money::ZERO,
+        landed_on: inputs.landed_on,
+        term_months: records.term_months(as_of),
+        renewal_date: records.renewal_date,
+        usage_tracked: workspace.usage_tracked,
+        seats: inputs.seats,
+        users_ever: inputs.users_ever,
+        utilisation: signals.get("utilisation").copied(),
+        breadth: signals.get("breadth").copied(),
+        expansion_specialist: records.expansion_specialist,
+        set_by_hand: records.set_by_hand,
+    };
+    let phase = phase(&facts, &model.phases);
+    // A former customer has no health to speak of: nothing is left to keep.
+    let health = if phase.phase == Phase::Churned {
+        score(model, &Signals::new())
+    } else {
+        score(model, &signals)
+    };
+    Assessment {
+        account_id: records.account_id,
+        as_of,
+        phase,
+        health,
+        signals,
+    }
+}

@@ -1,0 +1,502 @@
+//! What the health model knows of one account on one day, and the signals computed from
+//! it. The store supplies [`AccountInputs`] (usage already counted per window, the other
+//! records as they are); [`signals`] turns them into named numbers. Definitions:
+//! docs/metrics.md, "Health signals".
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::model::{MeetingStatus, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse};
+use crate::money::Money;
+use crate::signals::{experience, transformation};
+
+/// Days in an average month: event counts are scaled to it.
+pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+
+/// Use of the product in one window of days (`end - days`, `end`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WindowUse {
+    /// Distinct users with any use.
+    pub active_users: u32,
+    /// Distinct departments of the active users (users without a department not counted).
+    pub active_departments: u32,
+    /// Events per feature (event type name); features without use are absent.
+    pub events: BTreeMap<String, i64>,
+}
+
+impl WindowUse {
+    pub fn total_events(&self) -> i64 {
+        self.events.values().sum()
+    }
+}
+
+/// The windows the signals look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Windows {
+    /// Usage (adoption and behaviour): this window and the one before it, for trends.
+    pub usage_days: u32,
+    /// Support cases and surveys.
+    pub experience_days: u32,
+    /// Meetings and contacts engaged.
+    pub engagement_days: u32,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows {
+            usage_days: 30,
+            experience_days: 90,
+            engagement_days: 90,
+        }
+    }
+}
+
+/// An account's records as known on `as_of`, with its usage counted per window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountInputs<'a> {
+    pub account_id: i64,
+    pub as_of: NaiveDate,
+    /// The first day of its first contract.
+    pub landed_on: Option<NaiveDate>,
+    /// MRR on `as_of`, and 90 days before.
+    pub mrr: Money,
+    pub mrr_before: Money,
+    /// Seats bought: the quantity of the running lines counted in seats (or users,
+    /// licences); `None` when no running line is.
+    pub seats: Option<f64>,
+    /// The quantity of all running lines, whatever their unit.
+    pub units: Option<f64>,
+    /// The usage window ending on `as_of`, and the one before it.
+    pub usage_now: WindowUse,
+    pub usage_before: WindowUse,
+    /// Features anyone uses (event types seen in the workspace).
+    pub features_available: u32,
+    /// Departments the account's known product users belong to.
+    pub departments: u32,
+    /// Distinct users with any use from landing up to `as_of`.
+    pub users_ever: u32,
+    /// The last day with any use, on or before `as_of`.
+    pub last_use_on: Option<NaiveDate>,
+    pub relationship: &'a Relationship,
+}
+
+/// The account's cases, surveys, meetings, people and outcomes, whatever the day: the
+/// signals look at the part known on theirs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Relationship {
+    pub cases: Vec<NewSupportCase>,
+    pub surveys: Vec<NewSurveyResponse>,
+    pub meetings: Vec<NewMeeting>,
+    /// Each contact's stakeholder team (`None` when not known).
+    pub contact_teams: Vec<Option<String>>,
+    /// Agreed days between meetings per stakeholder team.
+    pub cadences: BTreeMap<String, u32>,
+    pub outcomes: Vec<NewOutcome>,
+    /// `measurements[i]`: outcome `i`'s (day, value) pairs.
+    pub measurements: Vec<Vec<(NaiveDate, f64)>>,
+}
+
+/// Named signal values; a signal without a value (no seats, no surveys, ...) is absent.
+pub type Signals = BTreeMap<String, f64>;
+
+/// The name of the per-feature events-per-month signal.
+pub fn feature_signal(feature: &str) -> String {
+    format!("events_per_month:{feature}")
+}
+
+/// A signal's meaning, for the model file, the docs and the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SignalInfo {
+    pub name: &'static str,
+    pub label: &'static str,
+}
+
+/// Every fixed signal (the per-feature ones are `events_per_month:<feature>`).
+pub const SIGNALS: &[SignalInfo] = &[
+    info("utilisation", "Licence utilisation (active users / seats)"),
+    info("utilisation_change", "Utilisation change since the window before"),
+    info("breadth", "Feature breadth (features used / features available)"),
+    info("breadth_change", "Breadth change since the window before"),
+    info("depth", "Depth (events per active user, per month)"),
+    info("depth_change", "Depth change since the window before (relative)"),
+    info("spread", "Spread (departments active / departments)"),
+    info("spread_change", "Spread change since the window before"),
+    info("active_users", "Active users"),
+    info(
+        "active_users_change",
+        "Active users change since the window before (relative)",
+    ),
+    info("events_per_month", "Events per month"),
+    info("events_change", "Events change since the window before (relative)"),
+    info("days_since_last_use", "Days since the last use"),
+    info("tenure_days", "Tenure (days since landing)"),
+    info("mrr", "MRR"),
+    info("mrr_change", "MRR change over 90 days (relative)"),
+    info("units", "Units bought"),
+    info("cases_per_active_user", "Support cases per active user"),
+    info("cases_per_month", "Support cases per month"),
+    info("case_severity", "Mean case severity (1 critical – 4 low)"),
+    info("days_to_resolve", "Median days to resolve a case"),
+    info("how_to_share", "Share of how-to cases"),
+    info("csat", "CSAT (1–5)"),
+    info("nps", "NPS (−100 – 100)"),
+    info("cadence_kept", "Meeting cadence kept (share, per stakeholder team)"),
+    info("days_since_executive_meeting", "Days since the last executive meeting"),
+    info("contacts_engaged", "Contacts engaged"),
+    info("outcomes_on_track", "Share of outcomes on track"),
+    info("outcome_progress", "Mean outcome progress against plan"),
+];
+
+const fn info(name: &'static str, label: &'static str) -> SignalInfo {
+    SignalInfo { name, label }
+}
+
+/// The label of a signal name, per-feature ones included; `None` for unknown names.
+pub fn signal_label(name: &str) -> Option<String> {
+    if let Some(feature) = name.strip_prefix("events_per_month:") {
+        return (!feature.is_empty()).then(|| format!("{feature} per month"));
+    }
+    SIGNALS.iter().find(|s| s.name == name).map(|s| s.label.to_string())
+}
+
+/// The pillar a signal belongs to: usage and contract signals to adoption.
+pub fn pillar_of(signal: &str) -> crate::health::model::Pillar {
+    use crate::health::model::Pillar;
+    match signal {
+        "cases_per_active_user"
+        | "cases_per_month"
+        | "case_severity"
+        | "days_to_resolve"
+        | "how_to_share"
+        | "csat"
+        | "nps" => Pillar::Experience,
+        "cadence_kept" | "days_since_executive_meeting" | "contacts_engaged" => Pillar::Engagement,
+        "outcomes_on_track" | "outcome_progress" => Pillar::Transformation,
+        _ => Pillar::Adoption,
+    }
+}
+
+fn relative_change(now: f64, before: f64) -> Option<f64> {
+    (before > 0.0).then(|| now / before - 1.0)
+}
+
+/// Every signal of the account on `inputs.as_of`.
+pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
+    let mut out = Signals::new();
+    let mut put = |name: &str, value: Option<f64>| {
+        if let Some(v) = value.filter(|v| v.is_finite()) {
+            out.insert(name.to_string(), v);
+        }
+    };
+    let as_of = inputs.as_of;
+    let per_month = DAYS_PER_MONTH / f64::from(windows.usage_days.max(1));
+    let (now, before) = (&inputs.usage_now, &inputs.usage_before);
+
+    // Adoption.
+    let utilisation = |w: &WindowUse| inputs.seats.filter(|s| *s > 0.0).map(|s| f64::from(w.active_users) / s);
+    let breadth = |w: &WindowUse| {
+        (inputs.features_available > 0).then(|| w.events.len() as f64 / f64::from(inputs.features_available))
+    };
+    let depth =
+        |w: &WindowUse| (w.active_users > 0).then(|| w.total_events() as f64 / f64::from(w.active_users) * per_month);
+    let spread = |w: &WindowUse| {
+        (inputs.departments > 0).then(|| f64::from(w.active_departments) / f64::from(inputs.departments))
+    };
+    let difference = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+    put("utilisation", utilisation(now));
+    put("utilisation_change", difference(utilisation(now), utilisation(before)));
+    put("breadth", breadth(now));
+    put("breadth_change", difference(breadth(now), breadth(before)));
+    put("depth", depth(now));
+    put(
+        "depth_change",
+        depth(now).zip(depth(before)).and_then(|(a, b)| relative_change(a, b)),
+    );
+    put("spread", spread(now));
+    put("spread_change", difference(spread(now), spread(before)));
+    put("active_users", Some(f64::from(now.active_users)));
+    put(
+        "active_users_change",
+        relative_change(f64::from(now.active_users), f64::from(before.active_users)),
+    );
+
+    // Behaviour, in the families of Fighting Churn With Data.
+    put("events_per_month", Some(now.total_events() as f64 * per_month));
+    put(
+        "events_change",
+        relative_change(now.total_events() as f64, before.total_events() as f64),
+    );
+    for (feature, n) in &now.events {
+        put(&feature_signal(feature), Some(*n as f64 * per_month));
+    }
+    let days_since = |d: NaiveDate| (as_of - d).num_days().max(0) as f64;
+    let landed = inputs.landed_on.filter(|l| *l <= as_of);
+    put("days_since_last_use", inputs.last_use_on.or(landed).map(days_since));
+    put("tenure_days", landed.map(days_since));
+    put("mrr", Some(inputs.mrr.to_f64()));
+    put(
+        "mrr_change",
+        relative_change(inputs.mrr.to_f64(), inputs.mrr_before.to_f64()),
+    );
+    put("units", inputs.units);
+
+    // Experience.
+    let experience_window = experience(
+        &inputs.relationship.cases,
+        &inputs.relationship.surveys,
+        now.active_users,
+        as_of,
+        windows.experience_days,
+    );
+    put("cases_per_active_user", experience_window.cases_per_active_user);
+    put(
+        "cases_per_month",
+        Some(f64::from(experience_window.cases) * DAYS_PER_MONTH / f64::from(windows.experience_days.max(1))),
+    );
+    put("case_severity", experience_window.mean_severity);
+    put("days_to_resolve", experience_window.median_days_to_resolve);
+    put("how_to_share", experience_window.how_to_share);
+    put("csat", experience_window.csat);
+    put("nps", experience_window.nps);
+
+    // Engagement.
+    let engagement = engagement(inputs, windows.engagement_days);
+    put("cadence_kept", engagement.cadence_kept);
+    put("days_since_executive_meeting", engagement.days_since_executive_meeting);
+    put("contacts_engaged", engagement.contacts_engaged.map(f64::from));
+
+    // Transformation.
+    let t = transformation(&inputs.relationship.outcomes, &inputs.relationship.measurements, as_of);
+    put("outcomes_on_track", t.on_track_share);
+    let gaps: Vec<f64> = t
+        .outcomes
+        .iter()
+        .filter_map(|o| o.progress.zip(o.expected))
+        .map(|(p, e)| p.min(1.0) - e)
+        .collect();
+    put(
+        "outcome_progress",
+        (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
+    );
+    out
+}
+
+/// Meetings against the agreed cadences, as of a day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Engagement {
+    /// Mean over the stakeholder teams with a cadence of min(1, meetings held / meetings
+    /// due) over the last `max(window, cadence)` days; `None` without cadences.
+    pub cadence_kept: Option<f64>,
+    /// Days since the last meeting held with the executive team (since landing when
+    /// none was); `None` when the account has no executive contact, cadence or meeting.
+    pub days_since_executive_meeting: Option<f64>,
+    /// Contacts in the stakeholder teams met in the window; `None` without contacts.
+    pub contacts_engaged: Option<u32>,
+}
+
+/// The stakeholder team of the customer's executives.
+pub const EXECUTIVE: &str = "executive";
+
+fn end_of(day: NaiveDate) -> Option<DateTime<Utc>> {
+    day.succ_opt()?.and_hms_opt(0, 0, 0).map(|t| t.and_utc())
+}
+
+/// The account's engagement as of `inputs.as_of`, over `window_days`.
+pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
+    let Some(until) = end_of(inputs.as_of) else {
+        return Engagement::default();
+    };
+    let held: Vec<&NewMeeting> = inputs
+        .relationship
+        .meetings
+        .iter()
+        .filter(|m| m.status == MeetingStatus::Held && m.held_at < until)
+        .collect();
+    let held_since = |days: u32, team: &str| {
+        let from = until - TimeDelta::days(i64::from(days));
+        held.iter()
+            .filter(|m| m.held_at >= from && m.stakeholder_team.as_deref() == Some(team))
+            .count()
+    };
+    let kept: Vec<f64> = inputs
+        .relationship
+        .cadences
+        .iter()
+        .filter(|(_, every)| **every > 0)
+        .map(|(team, every)| {
+            let span = window_days.max(*every);
+            let due = (f64::from(span) / f64::from(*every)).floor().max(1.0);
+            (held_since(span, team) as f64 / due).min(1.0)
+        })
+        .collect();
+    let last_executive = held
+        .iter()
+        .filter(|m| m.stakeholder_team.as_deref() == Some(EXECUTIVE))
+        .map(|m| m.held_at.date_naive())
+        .max()
+        .or(inputs.landed_on.filter(|l| *l <= inputs.as_of));
+    let from = until - TimeDelta::days(i64::from(window_days));
+    let teams_met: BTreeSet<&str> = held
+        .iter()
+        .filter(|m| m.held_at >= from)
+        .filter_map(|m| m.stakeholder_team.as_deref())
+        .collect();
+    let contacts_engaged = inputs
+        .relationship
+        .contact_teams
+        .iter()
+        .filter(|t| t.as_deref().is_some_and(|t| teams_met.contains(t)))
+        .count();
+    let executive_known = inputs.relationship.cadences.contains_key(EXECUTIVE)
+        || inputs
+            .relationship
+            .contact_teams
+            .iter()
+            .any(|t| t.as_deref() == Some(EXECUTIVE))
+        || held.iter().any(|m| m.stakeholder_team.as_deref() == Some(EXECUTIVE));
+    Engagement {
+        cadence_kept: (!kept.is_empty()).then(|| kept.iter().sum::<f64>() / kept.len() as f64),
+        days_since_executive_meeting: last_executive
+            .filter(|_| executive_known)
+            .map(|d| (inputs.as_of - d).num_days().max(0) as f64),
+        contacts_engaged: (!inputs.relationship.contact_teams.is_empty()).then_some(contacts_engaged as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SurveyKind;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn meeting(team: &str, on: &str, status: MeetingStatus) -> NewMeeting {
+        NewMeeting {
+            external_id: format!("m-{team}-{on}"),
+            account_id: 1,
+            held_at: format!("{on}T10:00:00Z").parse().unwrap(),
+            stakeholder_team: Some(team.into()),
+            kind: None,
+            status,
+            duration_minutes: None,
+            notes: None,
+        }
+    }
+
+    fn usage(users: u32, departments: u32, events: &[(&str, i64)]) -> WindowUse {
+        WindowUse {
+            active_users: users,
+            active_departments: departments,
+            events: events.iter().map(|(f, n)| (f.to_string(), *n)).collect(),
+        }
+    }
+
+    fn relationship() -> Relationship {
+        Relationship {
+            contact_teams: vec![
+                Some("executive".into()),
+                Some("network".into()),
+                Some("network".into()),
+                None,
+            ],
+            cadences: [("executive".to_string(), 90), ("network".to_string(), 30)].into(),
+            meetings: vec![
+                meeting("network", "2026-06-10", MeetingStatus::Held),
+                meeting("network", "2026-05-05", MeetingStatus::Held),
+                meeting("network", "2026-04-20", MeetingStatus::Missed),
+                meeting("executive", "2026-01-15", MeetingStatus::Held),
+            ],
+            surveys: vec![NewSurveyResponse {
+                external_id: "s".into(),
+                account_id: 1,
+                contact_ref: None,
+                survey: SurveyKind::Csat,
+                score: 4,
+                responded_at: "2026-06-01T10:00:00Z".parse().unwrap(),
+                comment: None,
+            }],
+            ..Relationship::default()
+        }
+    }
+
+    fn inputs(relationship: &Relationship) -> AccountInputs<'_> {
+        AccountInputs {
+            account_id: 1,
+            as_of: day("2026-06-30"),
+            landed_on: Some(day("2025-06-30")),
+            mrr: Money::from_units(1_200).unwrap(),
+            mrr_before: Money::from_units(1_000).unwrap(),
+            seats: Some(20.0),
+            units: Some(25.0),
+            usage_now: usage(10, 2, &[("report", 300), ("export", 60)]),
+            usage_before: usage(8, 2, &[("report", 400)]),
+            features_available: 4,
+            departments: 4,
+            users_ever: 14,
+            last_use_on: Some(day("2026-06-27")),
+            relationship,
+        }
+    }
+
+    #[test]
+    fn signals_by_their_definitions() {
+        let r = relationship();
+        let s = signals(&inputs(&r), &Windows::default());
+        let get = |n: &str| s.get(n).map(|v| (v * 1e9).round() / 1e9);
+        let round = |v: f64| Some((v * 1e9).round() / 1e9);
+        let per_month = DAYS_PER_MONTH / 30.0;
+        assert_eq!(get("utilisation"), Some(0.5));
+        assert_eq!(get("utilisation_change"), round(0.5 - 0.4));
+        assert_eq!(get("breadth"), Some(0.5));
+        assert_eq!(get("breadth_change"), Some(0.25));
+        assert_eq!(get("depth"), round(36.0 * per_month));
+        assert_eq!(get("depth_change"), round(36.0 / 50.0 - 1.0));
+        assert_eq!(get("spread"), Some(0.5));
+        assert_eq!(get("active_users_change"), Some(0.25));
+        assert_eq!(get("events_per_month"), round(360.0 * per_month));
+        assert_eq!(get("events_per_month:export"), round(60.0 * per_month));
+        assert_eq!(get("events_change"), Some(-0.1));
+        assert_eq!(get("days_since_last_use"), Some(3.0));
+        assert_eq!(get("tenure_days"), Some(365.0));
+        assert_eq!(get("mrr"), Some(1_200.0));
+        assert_eq!(get("mrr_change"), Some(0.2));
+        assert_eq!(get("units"), Some(25.0));
+        assert_eq!(get("csat"), Some(4.0));
+        assert_eq!(get("nps"), None, "no NPS responses");
+        assert_eq!(get("cases_per_active_user"), Some(0.0));
+        assert_eq!(get("outcomes_on_track"), None, "no outcomes");
+        // Network every 30 days over 90: 3 due, 2 held → 2/3; executive every 90: none
+        // held in the last 90 days → 0. Mean 1/3.
+        assert!((get("cadence_kept").unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(get("days_since_executive_meeting"), Some(166.0));
+        assert_eq!(get("contacts_engaged"), Some(2.0), "the two network contacts");
+        for name in s.keys() {
+            assert!(signal_label(name).is_some(), "{name} is documented");
+        }
+    }
+
+    #[test]
+    fn an_account_without_people_or_seats_has_no_such_signals() {
+        let none = Relationship::default();
+        let bare = AccountInputs {
+            seats: None,
+            departments: 0,
+            ..inputs(&none)
+        };
+        let s = signals(&bare, &Windows::default());
+        for absent in [
+            "utilisation",
+            "spread",
+            "cadence_kept",
+            "days_since_executive_meeting",
+            "contacts_engaged",
+        ] {
+            assert!(!s.contains_key(absent), "{absent}");
+        }
+    }
+}

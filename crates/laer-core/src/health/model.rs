@@ -1,0 +1,312 @@
+//! The health model: which signals are measured, how each is scored 0–100, how measures
+//! weigh within their pillar and pillars within the score, the engagement multiplier, the
+//! quadrant and the phase rules. It lives in a TOML file; [`HealthModel::default`] is the
+//! shipped default (`default-model.toml`, documented in docs/health.md).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::health::inputs::{Windows, signal_label};
+use crate::model::text_enum;
+
+text_enum!(
+    /// The pillars of health.
+    Pillar { Adoption = "adoption", Experience = "experience", Engagement = "engagement", Transformation = "transformation" }
+);
+
+text_enum!(
+    /// How a signal's value maps onto its scoring range: straight, on `ln(1 + x)` for
+    /// fat-tailed counts, or on `asinh(x)` for fat-tailed values that can be negative (the
+    /// book's rule).
+    Scale { Linear = "linear", Log = "log", Asinh = "asinh" }
+);
+
+/// One measure: a signal scored 0 at `bad`, 100 at `good`, evenly in between (on the
+/// scale), clamped beyond. `good` below `bad` means lower is better.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub signal: String,
+    pub pillar: Pillar,
+    pub weight: f64,
+    pub bad: f64,
+    pub good: f64,
+    #[serde(default = "linear", skip_serializing_if = "is_linear")]
+    pub scale: Scale,
+}
+
+fn linear() -> Scale {
+    Scale::Linear
+}
+
+fn is_linear(s: &Scale) -> bool {
+    *s == Scale::Linear
+}
+
+impl Scale {
+    /// The value on this scale (`ln(1 + x)` of a negative value is taken at 0).
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Scale::Linear => x,
+            Scale::Log => x.max(0.0).ln_1p(),
+            Scale::Asinh => x.asinh(),
+        }
+    }
+}
+
+impl Measure {
+    /// The measure's score 0–100 for a signal value.
+    pub fn score(&self, value: f64) -> f64 {
+        let t = |x: f64| self.scale.apply(x);
+        let span = t(self.good) - t(self.bad);
+        if span == 0.0 || !value.is_finite() {
+            return 0.0;
+        }
+        ((t(value) - t(self.bad)) / span).clamp(0.0, 1.0) * 100.0
+    }
+}
+
+/// Weights of the pillars in the base score (engagement may also, or only, multiply).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PillarWeights {
+    pub adoption: f64,
+    pub experience: f64,
+    #[serde(default)]
+    pub engagement: f64,
+    pub transformation: f64,
+}
+
+impl PillarWeights {
+    pub fn of(&self, pillar: Pillar) -> f64 {
+        match pillar {
+            Pillar::Adoption => self.adoption,
+            Pillar::Experience => self.experience,
+            Pillar::Engagement => self.engagement,
+            Pillar::Transformation => self.transformation,
+        }
+    }
+}
+
+/// The documented rules that place an account in its LAER phase (see
+/// [`crate::health::phase`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseRules {
+    /// Activated once this share of the seats has used the product since landing (any
+    /// use without seats).
+    pub activation_share: f64,
+    /// Adoption targets for Expand: utilisation and breadth both at least these.
+    pub expand_utilisation: f64,
+    pub expand_breadth: f64,
+    /// A term contract is in Renew this many days before its renewal date, and after it.
+    pub renew_days: i64,
+    /// Without any usage data in the workspace, landing lasts this long.
+    pub land_days_without_usage: i64,
+}
+
+/// Maps a score to the probability of churn or downsell within 90 days:
+/// `1 / (1 + exp(-(intercept + slope × score / 100)))`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    pub intercept: f64,
+    pub slope: f64,
+}
+
+impl Calibration {
+    pub fn churn_probability(&self, score: f64) -> f64 {
+        1.0 / (1.0 + (-(self.intercept + self.slope * score / 100.0)).exp())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthModel {
+    pub name: String,
+    /// Overall = base × (floor + (1 − floor) × engagement / 100); 1 turns the multiplier off.
+    pub engagement_floor: f64,
+    /// Experience and transformation at or above this count as high in the quadrant.
+    pub quadrant_threshold: f64,
+    #[serde(default)]
+    pub windows: Windows,
+    pub pillars: PillarWeights,
+    pub phases: PhaseRules,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    pub measures: Vec<Measure>,
+}
+
+/// What is wrong with a model file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ModelError {
+    #[error("health model: {0}")]
+    Syntax(String),
+    #[error("health model: measure {index} (`{signal}`): unknown signal")]
+    UnknownSignal { index: usize, signal: String },
+    #[error("health model: measure {index} (`{signal}`): {problem}")]
+    BadMeasure {
+        index: usize,
+        signal: String,
+        problem: &'static str,
+    },
+    #[error("health model: {field}: {problem}")]
+    BadField { field: &'static str, problem: &'static str },
+}
+
+/// The shipped default model.
+pub const DEFAULT_MODEL: &str = include_str!("default-model.toml");
+
+impl Default for HealthModel {
+    fn default() -> Self {
+        // The shipped file is checked by a test; failing here would be a build defect.
+        HealthModel::from_toml(DEFAULT_MODEL).unwrap_or_else(|e| panic!("the shipped health model: {e}"))
+    }
+}
+
+impl HealthModel {
+    /// Reads and checks a model file's text.
+    pub fn from_toml(text: &str) -> Result<HealthModel, ModelError> {
+        let model: HealthModel = toml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
+        model.check()?;
+        Ok(model)
+    }
+
+    /// The model as a file.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    fn check(&self) -> Result<(), ModelError> {
+        let field = |ok: bool, field: &'static str, problem: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ModelError::BadField { field, problem })
+            }
+        };
+        field(
+            (0.0..=1.0).contains(&self.engagement_floor),
+            "engagement_floor",
+            "must be between 0 and 1",
+        )?;
+        field(
+            (0.0..=100.0).contains(&self.quadrant_threshold),
+            "quadrant_threshold",
+            "must be between 0 and 100",
+        )?;
+        let w = &self.pillars;
+        field(
+            [w.adoption, w.experience, w.engagement, w.transformation]
+                .iter()
+                .all(|x| x.is_finite() && *x >= 0.0),
+            "pillars",
+            "weights must be zero or more",
+        )?;
+        field(
+            w.adoption + w.experience + w.engagement + w.transformation > 0.0,
+            "pillars",
+            "at least one weight must be above zero",
+        )?;
+        field(
+            self.windows.usage_days > 0 && self.windows.experience_days > 0 && self.windows.engagement_days > 0,
+            "windows",
+            "must be at least one day",
+        )?;
+        let p = &self.phases;
+        field(
+            (0.0..=1.0).contains(&p.activation_share),
+            "phases.activation_share",
+            "must be between 0 and 1",
+        )?;
+        field(p.renew_days >= 0, "phases.renew_days", "must be zero or more")?;
+        for (index, m) in self.measures.iter().enumerate() {
+            let bad = |problem| ModelError::BadMeasure {
+                index: index + 1,
+                signal: m.signal.clone(),
+                problem,
+            };
+            if signal_label(&m.signal).is_none() {
+                return Err(ModelError::UnknownSignal {
+                    index: index + 1,
+                    signal: m.signal.clone(),
+                });
+            }
+            if !(m.weight.is_finite() && m.weight >= 0.0) {
+                return Err(bad("weight must be zero or more"));
+            }
+            if !(m.bad.is_finite() && m.good.is_finite()) || m.bad == m.good {
+                return Err(bad("bad and good must be different numbers"));
+            }
+            if m.scale == Scale::Log && (m.bad <= -1.0 || m.good <= -1.0) {
+                return Err(bad("a log scale needs bad and good above -1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The model's measures of one pillar.
+    pub fn measures_of(&self, pillar: Pillar) -> impl Iterator<Item = &Measure> {
+        self.measures.iter().filter(move |m| m.pillar == pillar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_model_reads_and_round_trips() {
+        let model = HealthModel::from_toml(DEFAULT_MODEL).unwrap();
+        assert!(model.measures.len() >= 10);
+        for pillar in Pillar::ALL.iter().copied() {
+            assert!(model.measures_of(pillar).count() > 0, "{pillar} has measures");
+        }
+        assert_eq!(HealthModel::from_toml(&model.to_toml()).unwrap(), model);
+    }
+
+    #[test]
+    fn bad_models_are_refused_naming_what_is_wrong() {
+        let with = |from: &str, to: &str| HealthModel::from_toml(&DEFAULT_MODEL.replacen(from, to, 1));
+        assert_eq!(
+            with("signal = \"utilisation\"", "signal = \"utilization\""),
+            Err(ModelError::UnknownSignal {
+                index: 1,
+                signal: "utilization".into()
+            })
+        );
+        assert!(matches!(
+            with("engagement_floor = 0.6", "engagement_floor = 1.5"),
+            Err(ModelError::BadField {
+                field: "engagement_floor",
+                ..
+            })
+        ));
+        let typo = with("quadrant_threshold", "quadrant_treshold").unwrap_err();
+        assert!(typo.to_string().contains("quadrant_treshold"), "{typo}");
+    }
+
+    #[test]
+    fn measures_score_in_either_direction_and_on_a_log_scale() {
+        let m = |bad, good, scale| Measure {
+            signal: "depth".into(),
+            pillar: Pillar::Adoption,
+            weight: 1.0,
+            bad,
+            good,
+            scale,
+        };
+        let up = m(0.0, 10.0, Scale::Linear);
+        assert_eq!((up.score(-1.0), up.score(2.5), up.score(20.0)), (0.0, 25.0, 100.0));
+        let down = m(30.0, 0.0, Scale::Linear);
+        assert_eq!(
+            (down.score(0.0), down.score(15.0), down.score(60.0)),
+            (100.0, 50.0, 0.0)
+        );
+        let log = m(0.0, 99.0, Scale::Log);
+        assert!((log.score(9.0) - 50.0).abs() < 1e-9, "ln 10 is half of ln 100");
+        assert_eq!(up.score(f64::NAN), 0.0);
+    }
+}

@@ -1,0 +1,370 @@
+//! Scoring an account's signals with a [`HealthModel`]: pillar scores, the overall
+//! score, the Experience × Transformation quadrant, and each measure's contribution —
+//! the contributions add up to the score.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::health::inputs::Signals;
+use crate::health::model::{HealthModel, Pillar};
+use crate::model::text_enum;
+
+text_enum!(
+    /// Experience × Transformation: low/low will churn and tell others; high experience
+    /// and low transformation is a commodity, lost for a cent; low experience and high
+    /// transformation is tolerated and will not grow; high/high renews and expands.
+    Quadrant { ChurnRisk = "churn_risk", Commodity = "commodity", Tolerated = "tolerated", Advocate = "advocate" }
+);
+
+impl Quadrant {
+    pub fn of(experience_high: bool, transformation_high: bool) -> Quadrant {
+        match (experience_high, transformation_high) {
+            (false, false) => Quadrant::ChurnRisk,
+            (true, false) => Quadrant::Commodity,
+            (false, true) => Quadrant::Tolerated,
+            (true, true) => Quadrant::Advocate,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Quadrant::ChurnRisk => "Will churn and tell others",
+            Quadrant::Commodity => "A commodity: lost for a cent",
+            Quadrant::Tolerated => "Tolerated: will not grow",
+            Quadrant::Advocate => "Renews and expands",
+        }
+    }
+}
+
+/// Scores per pillar, 0–100; `None` when none of its measures has a value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PillarScores {
+    pub adoption: Option<f64>,
+    pub experience: Option<f64>,
+    pub engagement: Option<f64>,
+    pub transformation: Option<f64>,
+}
+
+impl PillarScores {
+    pub fn of(&self, pillar: Pillar) -> Option<f64> {
+        match pillar {
+            Pillar::Adoption => self.adoption,
+            Pillar::Experience => self.experience,
+            Pillar::Engagement => self.engagement,
+            Pillar::Transformation => self.transformation,
+        }
+    }
+
+    fn set(&mut self, pillar: Pillar, value: Option<f64>) {
+        match pillar {
+            Pillar::Adoption => self.adoption = value,
+            Pillar::Experience => self.experience = value,
+            Pillar::Engagement => self.engagement = value,
+            Pillar::Transformation => self.transformation = value,
+        }
+    }
+}
+
+/// One measure's part in the score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    /// The signal measured.
+    pub measure: String,
+    pub pillar: Pillar,
+    /// The signal's value.
+    pub value: f64,
+    /// The measure's own score, 0–100.
+    pub score: f64,
+    /// Points of the overall score it brings; all contributions add up to the score.
+    pub contribution: f64,
+    /// Points it would bring at a perfect score, the others as they are.
+    pub possible: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// 0–100; `None` when no pillar that weighs has a value.
+    pub score: Option<f64>,
+    pub pillars: PillarScores,
+    pub quadrant: Option<Quadrant>,
+    /// What engagement multiplied the other pillars by (1 without engagement data).
+    pub engagement_multiplier: f64,
+    /// In the model's order; measures without a value are absent.
+    pub drivers: Vec<Driver>,
+}
+
+/// Scores `signals` with `model`.
+pub fn score(model: &HealthModel, signals: &Signals) -> Health {
+    struct Scored {
+        index: usize,
+        value: f64,
+        score: f64,
+    }
+    let scored: Vec<Scored> = model
+        .measures
+        .iter()
+        .enumerate()
+        .filter_map(|(index, m)| {
+            let value = *signals.get(&m.signal)?;
+            Some(Scored {
+                index,
+                value,
+                score: m.score(value),
+            })
+        })
+        .collect();
+    let pillar_weight = |p: Pillar| -> f64 {
+        scored
+            .iter()
+            .filter(|s| model.measures[s.index].pillar == p)
+            .map(|s| model.measures[s.index].weight)
+            .sum()
+    };
+    let mut pillars = PillarScores::default();
+    for p in Pillar::ALL.iter().copied() {
+        let total = pillar_weight(p);
+        let points: f64 = scored
+            .iter()
+            .filter(|s| model.measures[s.index].pillar == p)
+            .map(|s| model.measures[s.index].weight * s.score)
+            .sum();
+        pillars.set(p, (total > 0.0).then(|| points / total));
+    }
+    let base_weight: f64 = Pillar::ALL
+        .iter()
+        .filter(|p| pillars.of(**p).is_some())
+        .map(|p| model.pillars.of(*p))
+        .sum();
+    let base = (base_weight > 0.0).then(|| {
+        Pillar::ALL
+            .iter()
+            .filter_map(|p| pillars.of(*p).map(|s| model.pillars.of(*p) * s))
+            .sum::<f64>()
+            / base_weight
+    });
+    let floor = if pillars.engagement.is_some() {
+        model.engagement_floor
+    } else {
+        1.0
+    };
+    let engagement_multiplier = floor + (1.0 - floor) * pillars.engagement.unwrap_or(0.0) / 100.0;
+    let drivers = scored
+        .iter()
+        .map(|s| {
+            let m = &model.measures[s.index];
+            let in_pillar = pillar_weight(m.pillar);
+            let share_in_pillar = if in_pillar > 0.0 { m.weight / in_pillar } else { 0.0 };
+            let (additive, multiplied) = match base {
+                Some(base) => (
+                    floor * model.pillars.of(m.pillar) / base_weight * share_in_pillar,
+                    if m.pillar == Pillar::Engagement {
+                        (1.0 - floor) * base / 100.0 * share_in_pillar
+                    } else {
+                        0.0
+                    },
+                ),
+                None => (0.0, 0.0),
+            };
+            let per_point = additive + multiplied;
+            Driver {
+                measure: m.signal.clone(),
+                pillar: m.pillar,
+                value: s.value,
+                score: s.score,
+                contribution: per_point * s.score,
+                possible: per_point * 100.0,
+            }
+        })
+        .collect();
+    Health {
+        score: base.map(|b| b * engagement_multiplier),
+        quadrant: pillars
+            .experience
+            .zip(pillars.transformation)
+            .map(|(e, t)| Quadrant::of(e >= model.quadrant_threshold, t >= model.quadrant_threshold)),
+        pillars,
+        engagement_multiplier,
+        drivers,
+    }
+}
+
+/// How a measure moved between two scorings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriverChange {
+    pub measure: String,
+    pub before: Option<f64>,
+    pub now: Option<f64>,
+    /// Change in contribution, in points of the score.
+    pub points: f64,
+}
+
+/// What changed between `before` and `now`: the measures whose contribution moved,
+/// largest move first.
+pub fn changes(before: &Health, now: &Health) -> Vec<DriverChange> {
+    let mut measures: Vec<&str> = before
+        .drivers
+        .iter()
+        .chain(&now.drivers)
+        .map(|d| d.measure.as_str())
+        .collect();
+    measures.sort_unstable();
+    measures.dedup();
+    let find = |h: &Health, m: &str| h.drivers.iter().find(|d| d.measure == m).cloned();
+    let mut out: Vec<DriverChange> = measures
+        .into_iter()
+        .map(|m| {
+            let (b, n) = (find(before, m), find(now, m));
+            DriverChange {
+                measure: m.to_string(),
+                points: n.as_ref().map_or(0.0, |d| d.contribution) - b.as_ref().map_or(0.0, |d| d.contribution),
+                before: b.map(|d| d.value),
+                now: n.map(|d| d.value),
+            }
+        })
+        .filter(|c| c.points.abs() >= 0.05 || c.before.is_some() != c.now.is_some())
+        .collect();
+    out.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::model::{Measure, Scale};
+    use proptest::prelude::*;
+
+    fn signals(pairs: &[(&str, f64)]) -> Signals {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn a_hand_computed_score() {
+        let model = HealthModel::default();
+        // Adoption: utilisation 0.5 → 50 (w3), breadth 0.6 → 100 (w2): 70.
+        // Experience: csat 3.75 → 50 (w2): 50. Transformation: on track 1 → 100.
+        // Base: (40·70 + 30·50 + 30·100) / 100 = 73. Engagement: cadence 0.65 → 50:
+        // multiplier 0.6 + 0.4 · 0.5 = 0.8 → 58.4.
+        let h = score(
+            &model,
+            &signals(&[
+                ("utilisation", 0.5),
+                ("breadth", 0.6),
+                ("csat", 3.75),
+                ("outcomes_on_track", 1.0),
+                ("cadence_kept", 0.65),
+            ]),
+        );
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(h.pillars.adoption.unwrap(), 70.0));
+        assert!(close(h.pillars.experience.unwrap(), 50.0));
+        assert!(close(h.pillars.engagement.unwrap(), 50.0));
+        assert!(close(h.engagement_multiplier, 0.8));
+        assert!(close(h.score.unwrap(), 58.4), "{:?}", h.score);
+        assert_eq!(h.quadrant, Some(Quadrant::Tolerated));
+        let total: f64 = h.drivers.iter().map(|d| d.contribution).sum();
+        assert!(close(total, 58.4));
+        let cadence = h.drivers.iter().find(|d| d.measure == "cadence_kept").unwrap();
+        assert!(close(cadence.contribution, 0.4 * 73.0 * 0.5));
+    }
+
+    #[test]
+    fn nothing_measured_is_no_score() {
+        let h = score(&HealthModel::default(), &Signals::new());
+        assert_eq!(h.score, None);
+        assert_eq!(h.quadrant, None);
+        assert!(h.drivers.is_empty());
+        let engaged_only = score(&HealthModel::default(), &signals(&[("cadence_kept", 1.0)]));
+        assert_eq!(engaged_only.score, None);
+        assert_eq!(engaged_only.drivers[0].contribution, 0.0);
+    }
+
+    #[test]
+    fn changes_rank_the_largest_moves_first() {
+        let model = HealthModel::default();
+        let before = score(
+            &model,
+            &signals(&[("utilisation", 0.8), ("breadth", 0.6), ("csat", 4.5)]),
+        );
+        let now = score(
+            &model,
+            &signals(&[("utilisation", 0.2), ("breadth", 0.6), ("csat", 4.4)]),
+        );
+        let moved = changes(&before, &now);
+        assert_eq!(moved[0].measure, "utilisation");
+        assert!(moved[0].points < -20.0, "{moved:?}");
+        assert!(moved.iter().all(|c| c.measure != "breadth"), "unchanged: {moved:?}");
+    }
+
+    fn any_model() -> impl Strategy<Value = HealthModel> {
+        let measure = (0usize..6, 0.0f64..5.0, -10.0f64..10.0, -10.0f64..10.0, any::<bool>()).prop_map(
+            |(i, weight, bad, good, log)| {
+                let (signal, pillar) = [
+                    ("utilisation", Pillar::Adoption),
+                    ("breadth", Pillar::Adoption),
+                    ("csat", Pillar::Experience),
+                    ("cadence_kept", Pillar::Engagement),
+                    ("contacts_engaged", Pillar::Engagement),
+                    ("outcomes_on_track", Pillar::Transformation),
+                ][i];
+                let (bad, good) = if log {
+                    (bad.abs(), good.abs() + 11.0)
+                } else {
+                    (bad, good + 21.0)
+                };
+                Measure {
+                    signal: signal.into(),
+                    pillar,
+                    weight,
+                    bad,
+                    good,
+                    scale: if log { Scale::Log } else { Scale::Linear },
+                }
+            },
+        );
+        (
+            proptest::collection::vec(measure, 1..10),
+            0.0f64..=1.0,
+            [0.0f64..10.0, 0.0f64..10.0, 0.0f64..10.0, 0.0f64..10.0],
+        )
+            .prop_map(|(measures, floor, w)| HealthModel {
+                measures,
+                engagement_floor: floor,
+                pillars: crate::health::model::PillarWeights {
+                    adoption: w[0],
+                    experience: w[1],
+                    engagement: w[2],
+                    transformation: w[3] + 0.1,
+                },
+                ..HealthModel::default()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn contributions_add_up_to_the_score_and_stay_in_range(
+            model in any_model(),
+            values in proptest::collection::vec(proptest::option::of(-20.0f64..40.0), 6),
+        ) {
+            let names = ["utilisation", "breadth", "csat", "cadence_kept", "contacts_engaged", "outcomes_on_track"];
+            let signals: Signals = names
+                .iter()
+                .zip(&values)
+                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+                .collect();
+            let h = score(&model, &signals);
+            let total: f64 = h.drivers.iter().map(|d| d.contribution).sum();
+            match h.score {
+                Some(s) => {
+                    prop_assert!((total - s).abs() < 1e-6, "contributions {} vs score {}", total, s);
+                    prop_assert!((0.0..=100.0 + 1e-9).contains(&s));
+                }
+                None => prop_assert!(total.abs() < 1e-12),
+            }
+            for d in &h.drivers {
+                prop_assert!(d.contribution <= d.possible + 1e-9 && d.contribution >= -1e-12);
+            }
+        }
+    }
+}

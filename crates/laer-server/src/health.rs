@@ -1,0 +1,413 @@
+//! Health as the CLI, the API and the web pages serve it, and the engine that keeps it
+//! current: it recomputes the accounts whose data changed within a second, every account
+//! once a day, and backfills weekly history so that trends show from the start.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, TimeDelta};
+use laer_core::health::score::{DriverChange, changes};
+use laer_core::health::{Assessment, HealthModel};
+use laer_store::{Accounts, Store, StoreError};
+use serde::Serialize;
+
+/// One account in `laer report health` and `GET /api/v1/accounts/{id}/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountHealth {
+    pub account_id: i64,
+    pub external_id: String,
+    pub name: Option<String>,
+    pub as_of: NaiveDate,
+    pub phase: laer_core::portfolio::Phase,
+    pub phase_reason: String,
+    /// 0–100, rounded to one decimal; `null` without data to score.
+    pub health: Option<f64>,
+    pub pillars: Pillars,
+    pub quadrant: Option<laer_core::health::Quadrant>,
+    pub engagement_multiplier: f64,
+    pub drivers: Vec<DriverOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pillars {
+    pub adoption: Option<f64>,
+    pub experience: Option<f64>,
+    pub engagement: Option<f64>,
+    pub transformation: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriverOut {
+    pub measure: String,
+    pub pillar: laer_core::health::Pillar,
+    pub value: f64,
+    /// The measure's own score, 0–100.
+    pub score: f64,
+    /// Points of the health score; the contributions add up to it.
+    pub contribution: f64,
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let k = 10f64.powi(places);
+    (x * k).round() / k
+}
+
+impl AccountHealth {
+    pub fn of(a: &Assessment, external_id: String, name: Option<String>) -> AccountHealth {
+        let h = &a.health;
+        AccountHealth {
+            account_id: a.account_id,
+            external_id,
+            name,
+            as_of: a.as_of,
+            phase: a.phase.phase,
+            phase_reason: a.phase.reason.clone(),
+            health: h.score.map(|s| round(s, 1)),
+            pillars: Pillars {
+                adoption: h.pillars.adoption.map(|s| round(s, 1)),
+                experience: h.pillars.experience.map(|s| round(s, 1)),
+                engagement: h.pillars.engagement.map(|s| round(s, 1)),
+                transformation: h.pillars.transformation.map(|s| round(s, 1)),
+            },
+            quadrant: h.quadrant,
+            engagement_multiplier: round(h.engagement_multiplier, 4),
+            // Unrounded, so that they add up to the unrounded score.
+            drivers: h
+                .drivers
+                .iter()
+                .map(|d| DriverOut {
+                    measure: d.measure.clone(),
+                    pillar: d.pillar,
+                    value: d.value,
+                    score: d.score,
+                    contribution: d.contribution,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `laer report health`: every account's health as of a day.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub as_of: NaiveDate,
+    pub model: String,
+    pub accounts: Vec<AccountHealth>,
+}
+
+pub async fn report(store: &Store, model: &HealthModel, as_of: NaiveDate) -> Result<HealthReport, StoreError> {
+    let assessments = store.assess(model, as_of, Accounts::All).await?;
+    let mut names = store.account_names().await?;
+    Ok(HealthReport {
+        as_of,
+        model: model.name.clone(),
+        accounts: assessments
+            .iter()
+            .map(|a| {
+                let (external_id, name) = names.remove(&a.account_id).unwrap_or_default();
+                AccountHealth::of(a, external_id, name)
+            })
+            .collect(),
+    })
+}
+
+/// One account's health today, and what moved since a week ago.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountHealthNow {
+    #[serde(flatten)]
+    pub health: AccountHealth,
+    pub week_before: Option<f64>,
+    pub changes: Vec<DriverChange>,
+}
+
+pub async fn account_now(
+    store: &Store,
+    model: &HealthModel,
+    account_id: i64,
+    today: NaiveDate,
+) -> Result<Option<AccountHealthNow>, StoreError> {
+    let Some(account) = store.account(account_id).await? else {
+        return Ok(None);
+    };
+    let ids = [account_id];
+    let now = store.assess(model, today, Accounts::Only(&ids)).await?;
+    let before = store
+        .assess(model, today - TimeDelta::days(7), Accounts::Only(&ids))
+        .await?;
+    let (Some(now), before) = (now.into_iter().next(), before.into_iter().next()) else {
+        return Ok(None);
+    };
+    Ok(Some(AccountHealthNow {
+        week_before: before.as_ref().and_then(|b| b.health.score).map(|s| round(s, 1)),
+        changes: before.map(|b| changes(&b.health, &now.health)).unwrap_or_default(),
+        health: AccountHealth::of(&now, account.fields.external_id, account.fields.name),
+    }))
+}
+
+/// How many weeks of history the engine fills in when health has none.
+pub const BACKFILL_WEEKS: i64 = 12;
+/// Above this many changed accounts, the engine recomputes them all in one pass.
+const DIRTY_BATCH: i64 = 2_000;
+
+/// Keeps health current until the task is dropped: recomputes changed accounts every
+/// half second, all accounts when the day turns, and fills in weekly history.
+pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> NaiveDate) {
+    let mut computed_day: Option<NaiveDate> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let day = today();
+        let result = if computed_day != Some(day) {
+            recompute_all(&store, &model, day)
+                .await
+                .map(|()| computed_day = Some(day))
+        } else {
+            recompute_changed(&store, &model, day).await
+        };
+        if let Err(e) = result {
+            tracing::warn!("health: {e}");
+        }
+    }
+}
+
+async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    // Whatever is marked now is covered by this pass.
+    while store.take_health_dirty(100_000).await?.len() == 100_000 {}
+    let assessments = store.assess(model, day, Accounts::All).await?;
+    store.save_health(&assessments).await?;
+    tracing::info!(
+        "health of {} accounts computed in {} ms",
+        assessments.len(),
+        started.elapsed().as_millis()
+    );
+    let kept: HashMap<NaiveDate, i64> = store.health_days().await?.into_iter().collect();
+    for week in 1..=BACKFILL_WEEKS {
+        let past = day - TimeDelta::days(7 * week);
+        if kept.get(&past).copied().unwrap_or(0) == 0 {
+            let assessments = store.assess(model, past, Accounts::All).await?;
+            store.save_health(&assessments).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
+    let dirty = store.take_health_dirty(DIRTY_BATCH).await?;
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let accounts = if dirty.len() as i64 == DIRTY_BATCH {
+        while store.take_health_dirty(100_000).await?.len() == 100_000 {}
+        Accounts::All
+    } else {
+        Accounts::Only(&dirty)
+    };
+    let done = match store.assess(model, day, accounts).await {
+        Ok(assessments) => store.save_health(&assessments).await,
+        Err(e) => Err(e),
+    };
+    if done.is_err() {
+        // Keep them marked for the next tick.
+        store.mark_health_dirty(&dirty).await?;
+    }
+    done
+}
+
+/// One account replayed on a past day.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub assessment: Assessment,
+    /// Churned or downsold within the horizon after the day.
+    pub churned: bool,
+}
+
+/// The month ends from `from` to `to`.
+pub fn month_ends(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    use chrono::Datelike;
+    let mut out = Vec::new();
+    let mut first = NaiveDate::from_ymd_opt(from.year(), from.month(), 1);
+    while let Some(month) = first {
+        let next = month.checked_add_months(chrono::Months::new(1));
+        let Some(end) = next.and_then(|n| n.pred_opt()) else {
+            break;
+        };
+        if end > to {
+            break;
+        }
+        if end >= from {
+            out.push(end);
+        }
+        first = next;
+    }
+    out
+}
+
+/// The days validation replays by default: month ends from two usage windows after the
+/// first contract (or the first recorded use, when usage is tracked: before it, usage
+/// signals would say nothing) to the horizon before `today`.
+pub async fn replay_days(store: &Store, model: &HealthModel, today: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+    let first_contract = store.revenue_lines().await?.iter().map(|l| l.start_date).min();
+    let Some(first) = first_contract.max(store.first_use_day().await?) else {
+        return Ok(Vec::new());
+    };
+    let from = first + TimeDelta::days(2 * i64::from(model.windows.usage_days));
+    let to = today - TimeDelta::days(laer_core::health::outcome::HORIZON_DAYS);
+    Ok(month_ends(from, to))
+}
+
+/// Every account that was a customer on each of `days`, assessed as of that day, with
+/// what happened within the horizon after it.
+pub async fn replay(
+    store: &Store,
+    model: &HealthModel,
+    days: &[NaiveDate],
+    today: NaiveDate,
+) -> Result<Vec<Replayed>, StoreError> {
+    let records = store.health_records(Accounts::All, today).await?;
+    let mut out = Vec::new();
+    for &day in days {
+        let (mut usage, workspace) = store.usage_on(day, model.windows.usage_days, Accounts::All).await?;
+        for r in &records {
+            let Some(churned) = r.churned_or_downsold(day, laer_core::health::outcome::HORIZON_DAYS) else {
+                continue;
+            };
+            let usage = usage.remove(&r.account_id).unwrap_or_default();
+            out.push(Replayed {
+                assessment: laer_core::health::assess(model, r, usage, workspace, day),
+                churned,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `laer report health-validation`: the model replayed over history; the report is also
+/// kept for the web pages.
+pub async fn validation(
+    store: &Store,
+    model: &HealthModel,
+    days: &[NaiveDate],
+    today: NaiveDate,
+) -> Result<laer_core::health::validation::ValidationReport, StoreError> {
+    let replayed = replay(store, model, days, today).await?;
+    let observations: Vec<laer_core::health::validation::Observation> = replayed
+        .iter()
+        .map(|r| laer_core::health::validation::Observation {
+            as_of: r.assessment.as_of,
+            score: r.assessment.health.score,
+            churned: r.churned,
+        })
+        .collect();
+    let report = laer_core::health::validation::validate(
+        &model.name,
+        laer_core::health::outcome::HORIZON_DAYS,
+        &observations,
+        model.calibration,
+    );
+    store
+        .save_validation(&model.name, &serde_json::to_value(&report).unwrap_or_default())
+        .await?;
+    Ok(report)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Fit(#[from] laer_core::health::fit::FitError),
+}
+
+/// What `laer health fit` learned, and how the learned and the configured model did on
+/// the latest quarter of the replayed days when fitted without them.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitOutcome {
+    pub fit: laer_core::health::fit::Fit,
+    pub held_out: Option<HeldOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    pub days: Vec<NaiveDate>,
+    pub configured: laer_core::health::validation::ValidationReport,
+    pub fitted: laer_core::health::validation::ValidationReport,
+}
+
+/// `laer health fit`: weights learned from the replayed history.
+pub async fn fit(
+    store: &Store,
+    model: &HealthModel,
+    days: &[NaiveDate],
+    today: NaiveDate,
+) -> Result<FitOutcome, HealthError> {
+    use laer_core::health::fit::{FitObservation, fit};
+    use laer_core::health::validation::{Observation, validate};
+    let replayed = replay(store, model, days, today).await?;
+    let observations: Vec<FitObservation> = replayed
+        .into_iter()
+        .map(|r| FitObservation {
+            as_of: r.assessment.as_of,
+            signals: r.assessment.signals,
+            churned: r.churned,
+        })
+        .collect();
+    let name = format!("fitted {today}");
+    let learned = fit(model, &observations, &name)?;
+    let held_days: Vec<NaiveDate> = days.iter().rev().take(days.len() / 4).rev().copied().collect();
+    let held_out = match held_days.first() {
+        Some(first) if days.len() >= 4 => {
+            let (train, test): (Vec<FitObservation>, Vec<FitObservation>) =
+                observations.into_iter().partition(|o| o.as_of < *first);
+            match fit(model, &train, &name) {
+                Ok(early) => {
+                    let judge = |m: &HealthModel| {
+                        let scored: Vec<Observation> = test
+                            .iter()
+                            .map(|o| Observation {
+                                as_of: o.as_of,
+                                score: laer_core::health::score(m, &o.signals).score,
+                                churned: o.churned,
+                            })
+                            .collect();
+                        validate(
+                            &m.name,
+                            laer_core::health::outcome::HORIZON_DAYS,
+                            &scored,
+                            m.calibration,
+                        )
+                    };
+                    Some(HeldOut {
+                        days: held_days.clone(),
+                        configured: judge(model),
+                        fitted: judge(&early.model),
+                    })
+                }
+                Err(e) => {
+                    tracing::info!("no held-out comparison: {e}");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(FitOutcome { fit: learned, held_out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_ends_in_a_range() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            month_ends(d("2026-01-15"), d("2026-04-29")),
+            vec![d("2026-01-31"), d("2026-02-28"), d("2026-03-31")]
+        );
+        assert_eq!(month_ends(d("2026-01-31"), d("2026-01-31")), vec![d("2026-01-31")]);
+        assert!(month_ends(d("2026-02-01"), d("2026-01-01")).is_empty());
+    }
+}

@@ -1,0 +1,321 @@
+//! Health's reads and writes, on both backends: usage counted by the store agrees with
+//! the core's reference count over raw events; writes mark accounts for recomputation;
+//! health is kept per day; a phase set by hand is audited.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use laer_core::Money;
+use laer_core::health::{HealthModel, UsageOn, WindowUse};
+use laer_core::model::*;
+use laer_core::portfolio::Phase;
+use laer_store::{Accounts, IdLookup, Store};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn noon(d: NaiveDate) -> DateTime<Utc> {
+    d.and_hms_opt(12, 0, 0).unwrap().and_utc()
+}
+
+fn account(external_id: &str) -> NewAccount {
+    NewAccount {
+        external_id: external_id.into(),
+        name: None,
+        segment: None,
+        channel: None,
+        country: None,
+        date_of_birth: None,
+        renewal_date: None,
+        attributes: BTreeMap::new(),
+    }
+}
+
+struct Seeded {
+    ids: HashMap<String, i64>,
+    events: Vec<NewEvent>,
+    types: HashMap<i64, String>,
+    departments: HashMap<String, String>,
+}
+
+/// Two accounts with users in departments and 120 days of varied use up to 2026-06-30.
+async fn seed(store: &Store) -> Seeded {
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_accounts(&[account("a"), account("b"), account("idle")])
+        .await
+        .unwrap();
+    let ids = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    tx.upsert_event_types(&[
+        NewEventType {
+            external_id: "1".into(),
+            name: "report".into(),
+        },
+        NewEventType {
+            external_id: "2".into(),
+            name: "export".into(),
+        },
+        NewEventType {
+            external_id: "3".into(),
+            name: "share".into(),
+        },
+    ])
+    .await
+    .unwrap();
+    let by_external = tx.id_lookup(IdLookup::EventTypesByExternalId).await.unwrap();
+    let types: HashMap<i64, String> = [("1", "report"), ("2", "export"), ("3", "share")]
+        .iter()
+        .map(|(e, n)| (by_external[*e], n.to_string()))
+        .collect();
+    let mut departments = HashMap::new();
+    let mut users = Vec::new();
+    for (account, n) in [("a", 9), ("b", 4)] {
+        for u in 0..n {
+            let user = format!("{account}-u{u}");
+            let department = ["sales", "ops", "finance"][u % 3].to_string();
+            departments.insert(user.clone(), department.clone());
+            users.push(NewProductUser {
+                external_id: user,
+                account_id: ids[account],
+                email: None,
+                name: None,
+                department: (u != 0).then_some(department),
+                created_at: None,
+            });
+        }
+    }
+    tx.upsert_product_users(&users).await.unwrap();
+    let start = day("2026-03-02");
+    let mut events = Vec::new();
+    let mut key = 0;
+    for offset in 0..120i64 {
+        let d = start + TimeDelta::days(offset);
+        for (account, n) in [("a", 9i64), ("b", 4)] {
+            for u in 0..n {
+                // Users come and go: each is active on some days only.
+                if (offset * 7 + u * 13) % (u + 3) != 0 {
+                    continue;
+                }
+                key += 1;
+                let type_id = by_external[["1", "2", "3"][((offset + u) % 3) as usize]];
+                events.push(NewEvent {
+                    account_id: ids[account],
+                    occurred_at: noon(d) + TimeDelta::minutes(u),
+                    event_type_id: type_id,
+                    user_ref: Some(format!("{account}-u{u}")),
+                    value: None,
+                    dedup_key: key,
+                });
+            }
+        }
+    }
+    // One use right at midnight: it belongs to the day that ends then (the book's rule).
+    key += 1;
+    events.push(NewEvent {
+        account_id: ids["b"],
+        occurred_at: day("2026-06-01").and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        event_type_id: by_external["3"],
+        user_ref: Some("b-u3".into()),
+        value: None,
+        dedup_key: key,
+    });
+    tx.insert_events(&events).await.unwrap();
+    tx.add_event_days(&events).await.unwrap();
+    tx.commit().await.unwrap();
+    Seeded {
+        ids,
+        events,
+        types,
+        departments,
+    }
+}
+
+/// The calendar day a use counts to: a use at midnight, to the day that ends then.
+fn use_day(e: &NewEvent) -> NaiveDate {
+    (e.occurred_at - TimeDelta::microseconds(1)).date_naive()
+}
+
+/// The reference: usage counted from the raw events by the definitions.
+fn reference(seed: &Seeded, account: i64, as_of: NaiveDate, days: i64) -> UsageOn {
+    let window = |end: NaiveDate| {
+        let inside: Vec<&NewEvent> = seed
+            .events
+            .iter()
+            .filter(|e| {
+                let d = use_day(e);
+                e.account_id == account && d > end - TimeDelta::days(days) && d <= end
+            })
+            .collect();
+        let mut users: Vec<&str> = inside.iter().filter_map(|e| e.user_ref.as_deref()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let mut departments: Vec<&str> = users
+            .iter()
+            .filter(|u| !u.ends_with("-u0"))
+            .map(|u| seed.departments[*u].as_str())
+            .collect();
+        departments.sort_unstable();
+        departments.dedup();
+        let mut events = BTreeMap::new();
+        for e in &inside {
+            *events.entry(seed.types[&e.event_type_id].clone()).or_insert(0) += 1;
+        }
+        WindowUse {
+            active_users: users.len() as u32,
+            active_departments: departments.len() as u32,
+            events,
+        }
+    };
+    let mine: Vec<&NewEvent> = seed
+        .events
+        .iter()
+        .filter(|e| e.account_id == account && use_day(e) <= as_of)
+        .collect();
+    let mut ever: Vec<&str> = mine.iter().filter_map(|e| e.user_ref.as_deref()).collect();
+    ever.sort_unstable();
+    ever.dedup();
+    UsageOn {
+        now: window(as_of),
+        before: window(as_of - TimeDelta::days(days)),
+        users_ever: ever.len() as u32,
+        last_use_on: mine.iter().map(|e| use_day(e)).max(),
+    }
+}
+
+async fn usage_agrees_with_the_reference_count(store: &Store) {
+    let seed = seed(store).await;
+    for as_of in ["2026-04-15", "2026-05-31", "2026-06-01", "2026-06-30", "2026-08-20"] {
+        let as_of = day(as_of);
+        let (usage, workspace) = store.usage_on(as_of, 30, Accounts::All).await.unwrap();
+        assert_eq!(workspace.features_available, 3);
+        assert!(workspace.usage_tracked);
+        for name in ["a", "b"] {
+            let id = seed.ids[name];
+            let expected = reference(&seed, id, as_of, 30);
+            let got = usage.get(&id).cloned().unwrap_or_default();
+            assert_eq!(got, expected, "account {name} as of {as_of}");
+        }
+        assert!(!usage.contains_key(&seed.ids["idle"]), "no use, no entry");
+        let only = [seed.ids["b"]];
+        let (just_b, _) = store.usage_on(as_of, 30, Accounts::Only(&only)).await.unwrap();
+        assert_eq!(just_b.len(), usage.contains_key(&seed.ids["b"]) as usize);
+    }
+}
+
+async fn writes_mark_accounts_for_recomputation(store: &Store) {
+    let seed = seed(store).await;
+    let mut marked = store.take_health_dirty(100).await.unwrap();
+    marked.sort_unstable();
+    let mut expected = vec![seed.ids["a"], seed.ids["b"]];
+    expected.sort_unstable();
+    assert_eq!(marked, expected, "events and product users mark their accounts");
+    assert!(store.take_health_dirty(100).await.unwrap().is_empty(), "taken once");
+
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_outcomes(&[NewOutcome {
+        external_id: "o".into(),
+        account_id: seed.ids["idle"],
+        name: "Offices on local breakout".into(),
+        unit: None,
+        baseline: 0.0,
+        target: 1.0,
+        start_date: Some(day("2026-01-01")),
+        target_date: Some(day("2026-12-31")),
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![seed.ids["idle"]]);
+    let mut tx = store.begin_write().await.unwrap();
+    let outcome = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o"];
+    tx.upsert_outcome_measurements(&[NewOutcomeMeasurement {
+        outcome_id: outcome,
+        measured_on: day("2026-06-01"),
+        value: 0.4,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.take_health_dirty(100).await.unwrap(),
+        vec![seed.ids["idle"]],
+        "a measurement marks its outcome's account"
+    );
+}
+
+async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store) {
+    let seed = seed(store).await;
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_subscriptions(&[NewSubscription {
+        external_id: "s-a".into(),
+        account_id: seed.ids["a"],
+        product: "suite".into(),
+        start_date: day("2025-01-01"),
+        end_date: None,
+        mrr: Money::from_units(900).unwrap(),
+        quantity: Some(12.0),
+        units: Some("seats".into()),
+        bill_period_months: 12,
+        discount: None,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let model = HealthModel::default();
+    let as_of = day("2026-06-30");
+    let assessed = store.assess(&model, as_of, Accounts::All).await.unwrap();
+    assert_eq!(assessed.len(), 3);
+    let a = assessed.iter().find(|x| x.account_id == seed.ids["a"]).unwrap();
+    assert!(a.health.score.is_some());
+    assert!(a.signals.contains_key("utilisation"), "12 seats");
+    store.save_health(&assessed).await.unwrap();
+    store.save_health(&assessed).await.unwrap(); // the same day again replaces it
+    let latest = store.latest_health(day("2026-07-04")).await.unwrap();
+    assert_eq!(latest.len(), 3);
+    let kept = &latest[&seed.ids["a"]];
+    assert_eq!(kept.day, as_of);
+    assert_eq!(kept.score, a.health.score);
+    assert_eq!(kept.drivers, a.health.drivers);
+    assert_eq!(kept.phase, a.phase.phase);
+    assert!(store.latest_health(day("2026-06-29")).await.unwrap().is_empty());
+    let history = store
+        .health_history(seed.ids["a"], day("2026-01-01"), day("2026-12-31"))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+
+    store.take_health_dirty(100).await.unwrap();
+    store
+        .set_phase(
+            seed.ids["a"],
+            Some(Phase::Expand),
+            "Signed an expansion LOI",
+            "lead@example.com",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![seed.ids["a"]]);
+    let set = store.phase_override(seed.ids["a"]).await.unwrap().unwrap();
+    assert_eq!((set.phase, set.set_by.as_str()), (Phase::Expand, "lead@example.com"));
+    let only = [seed.ids["a"]];
+    let again = store.assess(&model, as_of, Accounts::Only(&only)).await.unwrap();
+    assert_eq!(again[0].phase.phase, Phase::Expand);
+    assert_eq!(again[0].phase.reason, "set by hand");
+    store
+        .set_phase(seed.ids["a"], None, "LOI withdrawn", "lead@example.com")
+        .await
+        .unwrap();
+    assert_eq!(store.phase_override(seed.ids["a"]).await.unwrap(), None);
+    let audit = store.audit_of_account(seed.ids["a"]).await.unwrap();
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].action, "phase.cleared");
+    assert_eq!(audit[0].details["before"], "expand");
+    assert_eq!(audit[1].action, "phase.set");
+    assert_eq!(audit[1].details["reason"], "Signed an expansion LOI");
+}
+
+laer_store::backend_tests!(
+    usage_agrees_with_the_reference_count,
+    writes_mark_accounts_for_recomputation,
+    health_is_kept_per_day_and_phases_set_by_hand_are_audited,
+);
