@@ -102,6 +102,11 @@ impl AccountSnapshot {
             .or_else(|| self.owners.first())
     }
 
+    /// The kept health score, if any.
+    pub fn health_score(&self) -> Option<f64> {
+        self.health.as_ref().and_then(|h| h.score)
+    }
+
     /// ARR: twelve times MRR today.
     pub fn arr(&self) -> Money {
         self.mrr.times(12)
@@ -115,7 +120,7 @@ impl AccountSnapshot {
     }
 }
 
-text_enum!(SortKey { Name = "name", Arr = "arr", Renewal = "renewal", Trend = "trend", Phase = "phase", Segment = "segment" });
+text_enum!(SortKey { Name = "name", Arr = "arr", Renewal = "renewal", Trend = "trend", Phase = "phase", Segment = "segment", Health = "health" });
 
 /// What the portfolio shows: filters, search, sort and page.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -205,6 +210,13 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
             SortKey::Trend => a.trend().partial_cmp(&b.trend()).unwrap_or(Ordering::Equal),
             SortKey::Phase => phase_a.cmp(phase_b),
             SortKey::Segment => a.segment.cmp(&b.segment),
+            // Accounts without a score go last either way.
+            SortKey::Health => match (a.health_score(), b.health_score()) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => return Ordering::Less,
+                (None, Some(_)) => return Ordering::Greater,
+                (None, None) => Ordering::Equal,
+            },
         };
         let primary = if query.descending { primary.reverse() } else { primary };
         primary
@@ -367,5 +379,31 @@ mod tests {
             today,
         );
         assert_eq!(renewing_desc.rows[0].id, 6, "dated renewals first, also descending");
+
+        for (i, a) in accounts.iter_mut().enumerate() {
+            a.health = (i % 5 != 0).then(|| HealthBrief {
+                day: today,
+                score: Some(((i * 37) % 100) as f64),
+                phase: Phase::Adopt,
+                phase_reason: String::new(),
+                quadrant: None,
+            });
+        }
+        let weakest = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Health)), today);
+        let scores: Vec<Option<f64>> = weakest.rows.iter().map(|a| a.health_score()).collect();
+        assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
+        let strongest = portfolio(
+            &accounts,
+            &q(&|q| {
+                q.sort = Some(SortKey::Health);
+                q.descending = true;
+                q.page = 3;
+            }),
+            today,
+        );
+        assert!(
+            strongest.rows.iter().rev().take(1).all(|a| a.health_score().is_none()),
+            "unscored last, also descending"
+        );
     }
 }

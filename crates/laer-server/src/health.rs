@@ -46,6 +46,8 @@ pub struct DriverOut {
     pub score: f64,
     /// Points of the health score; the contributions add up to it.
     pub contribution: f64,
+    /// Points it would bring at a perfect score.
+    pub possible: f64,
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -82,6 +84,7 @@ impl AccountHealth {
                     value: d.value,
                     score: d.score,
                     contribution: d.contribution,
+                    possible: d.possible,
                 })
                 .collect(),
         }
@@ -191,8 +194,30 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
             store.save_health(&assessments).await?;
         }
     }
+    // The accuracy the pages show next to the scores: measured again once a week.
+    let stale = match store.validation_of(&model.name).await? {
+        Some((at, _)) => (chrono::Utc::now() - at).num_days() >= VALIDATION_DAYS,
+        None => true,
+    };
+    if stale {
+        let days = replay_days(store, model, day).await?;
+        if !days.is_empty() {
+            let started = std::time::Instant::now();
+            let report = validation(store, model, &days, day).await?;
+            tracing::info!(
+                "health model {:?} validated on {} replayed accounts in {} ms: AUC {:?}",
+                model.name,
+                report.observations,
+                started.elapsed().as_millis(),
+                report.auc
+            );
+        }
+    }
     Ok(())
 }
+
+/// How often the engine validates the model in effect again.
+const VALIDATION_DAYS: i64 = 7;
 
 async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
     let dirty = store.take_health_dirty(DIRTY_BATCH).await?;

@@ -209,7 +209,102 @@ async fn an_admin_sees_every_page(store: &Store) {
         load.accounts + 2,
         "a header and every account, the newcomer too"
     );
-    assert!(csv.starts_with("external_id,name,phase,segment,owner,arr,renewal_date,trend_90d"));
+    assert!(csv.starts_with("external_id,name,phase,health,segment,owner,arr,renewal_date,trend_90d"));
+}
+
+/// Waits until the server's health engine has kept today's health of every account.
+async fn health_kept(store: &Store, accounts: usize) {
+    for _ in 0..300 {
+        if store.latest_health(today()).await.unwrap().len() >= accounts {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the health engine kept no health within 30 s");
+}
+
+async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store) {
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    health_kept(store, load.accounts).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    let (_, portfolio) = admin.get("/portfolio?sort=health").await;
+    assert!(portfolio.contains("sort=health"), "a health column to sort by");
+    assert!(portfolio.contains("badge health-"), "scores as badges");
+    let customer = store
+        .account_snapshots(today())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| !a.mrr.is_zero())
+        .unwrap();
+    let path = format!("/accounts/{}", customer.id);
+    let (status, page) = admin.get(&path).await;
+    assert_eq!(status, 200);
+    for part in [
+        "id=\"health\"",
+        "Drivers",
+        "Since last week",
+        "Adoption",
+        "Transformation",
+        "id=\"accuracy\"",
+    ] {
+        assert!(page.contains(part), "the account page shows {part}");
+    }
+    let csrf = admin.csrf().await;
+    let set = |phase: &'static str, reason: &'static str, csrf: String| {
+        let admin = &admin;
+        let path = format!("{path}/phase");
+        async move {
+            admin
+                .post(&path, &[("csrf", csrf.as_str()), ("phase", phase), ("reason", reason)])
+                .await
+        }
+    };
+    assert_eq!(set("expand", "", csrf.clone()).await, 400, "a reason is needed");
+    assert_eq!(set("expand", "LOI signed", "forged".into()).await, 403);
+    assert_eq!(set("sideways", "LOI signed", csrf.clone()).await, 400);
+    assert_eq!(
+        store.phase_override(customer.id).await.unwrap(),
+        None,
+        "nothing changed"
+    );
+    assert_eq!(set("expand", "LOI signed", csrf.clone()).await, 303);
+    let set_by_hand = store.phase_override(customer.id).await.unwrap().unwrap();
+    assert_eq!(set_by_hand.phase, laer_core::portfolio::Phase::Expand);
+    assert!(set_by_hand.set_by.contains(laer_server::demo::DEMO_ADMIN));
+    let (_, page) = admin.get(&path).await;
+    assert!(page.contains("Phase set by hand to"), "the page says so");
+    assert!(page.contains("set by hand"), "and the phase's reason too");
+    let audit = store.audit_of_account(customer.id).await.unwrap();
+    assert_eq!(audit[0].action, "phase.set");
+    assert_eq!(audit[0].details["reason"], "LOI signed");
+    assert_eq!(set("auto", "LOI withdrawn", csrf).await, 303);
+    assert_eq!(store.phase_override(customer.id).await.unwrap(), None);
+
+    // A viewer sees health but may not set phases.
+    let hash = laer_server::auth::hash_password("viewer password").unwrap();
+    store
+        .upsert_user("viewer2@example.com", "Val Viewer", Role::Viewer, &hash, None)
+        .await
+        .unwrap();
+    let viewer = Session::login(&base, "viewer2@example.com", "viewer password")
+        .await
+        .unwrap();
+    let (_, page) = viewer.get(&path).await;
+    assert!(page.contains("Drivers") && !page.contains("Set the phase by hand"));
+    let token = viewer.csrf().await;
+    assert_eq!(
+        viewer
+            .post(
+                &format!("{path}/phase"),
+                &[("csrf", token.as_str()), ("phase", "renew"), ("reason", "x")]
+            )
+            .await,
+        403
+    );
 }
 
 async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
@@ -307,4 +402,5 @@ laer_store::backend_tests!(
     a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,
     logout_needs_the_csrf_token_and_ends_the_session,
     revenue_figures_match_the_mrr_report,
+    health_shows_with_its_reasons_and_phases_are_set_by_hand,
 );

@@ -44,7 +44,7 @@ pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
 };
 pub use error::StoreError;
-pub use health::Accounts;
+pub use health::{Accounts, HealthRow, PhaseOverride};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use read::{AccountPage, FeatureDay, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};

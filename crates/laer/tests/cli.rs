@@ -409,6 +409,150 @@ fn serve_answers_health_checks(db: &TestDatabase) {
     assert_eq!(body["status"], "ok");
 }
 
+fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
+    let url = db.url.as_str();
+    let demo = run(&mut laer(&[
+        "--db",
+        url,
+        "demo",
+        "--accounts",
+        "40",
+        "--months",
+        "14",
+        "--seed",
+        "4",
+    ]));
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    let json = |args: &[&str]| -> Value {
+        let out = run(&mut laer(args));
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let report = json(&["--db", url, "report", "health", "--json"]);
+    let accounts = report["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 40);
+    let scored: Vec<&Value> = accounts.iter().filter(|a| a["health"].is_number()).collect();
+    assert!(!scored.is_empty());
+    for a in &scored {
+        let total: f64 = a["drivers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["contribution"].as_f64().unwrap())
+            .sum();
+        assert!((total - a["health"].as_f64().unwrap()).abs() < 0.051, "{a}");
+        for key in ["account_id", "external_id", "phase", "pillars", "quadrant"] {
+            assert!(a.get(key).is_some(), "{key}");
+        }
+    }
+    let first = scored[0]["external_id"].as_str().unwrap().to_string();
+    let earlier = json(&["--db", url, "report", "health", "--as-of", "2020-01-01", "--json"]);
+    assert_eq!(earlier["as_of"], "2020-01-01");
+    let table = run(&mut laer(&["--db", url, "report", "health"]));
+    assert!(text(&table.stdout).contains("weakest measure"));
+
+    let validation = json(&["--db", url, "report", "health-validation", "--json"]);
+    assert!(validation["observations"].as_u64().unwrap() > 100, "{validation}");
+    let auc = validation["auc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&auc));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fitted = dir.path().join("fitted.toml");
+    let fit = json(&[
+        "--db",
+        url,
+        "health",
+        "fit",
+        "--json",
+        "--write",
+        fitted.to_str().unwrap(),
+    ]);
+    assert!(
+        fit["fit"]["model"]["measures"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{fit}"
+    );
+    let model = run(&mut laer(&[
+        "--health-model",
+        fitted.to_str().unwrap(),
+        "health",
+        "model",
+    ]));
+    assert!(model.status.success(), "{}", text(&model.stderr));
+    assert!(
+        text(&model.stdout).contains("[calibration]"),
+        "a fitted model is calibrated"
+    );
+    let rescored = json(&[
+        "--db",
+        url,
+        "--health-model",
+        fitted.to_str().unwrap(),
+        "report",
+        "health",
+        "--json",
+    ]);
+    assert_eq!(rescored["model"], fit["fit"]["model"]["name"]);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nengagement_flor = 1\n").unwrap();
+    let refused = run(&mut laer(&["--health-model", bad.to_str().unwrap(), "health", "model"]));
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("engagement_flor"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let set = run(&mut laer(&[
+        "--db",
+        url,
+        "health",
+        "set-phase",
+        &first,
+        "expand",
+        "--reason",
+        "LOI signed",
+        "--actor",
+        "kim",
+    ]));
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let report = json(&["--db", url, "report", "health", "--json"]);
+    let account = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["external_id"] == first.as_str())
+        .unwrap();
+    assert_eq!(
+        (account["phase"].as_str(), account["phase_reason"].as_str()),
+        (Some("expand"), Some("set by hand"))
+    );
+    let unknown = run(&mut laer(&[
+        "--db",
+        url,
+        "health",
+        "set-phase",
+        "nope",
+        "expand",
+        "--reason",
+        "x",
+    ]));
+    assert!(text(&unknown.stderr).contains("no account with external id"));
+    let cleared = run(&mut laer(&[
+        "--db",
+        url,
+        "health",
+        "set-phase",
+        &first,
+        "auto",
+        "--reason",
+        "withdrawn",
+    ]));
+    assert!(cleared.status.success());
+}
+
 fn on_each_backend(story: fn(&TestDatabase)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -434,6 +578,11 @@ fn bad_files_on_each_backend() {
 #[test]
 fn reports_on_each_backend() {
     on_each_backend(reports_print_json_and_tables);
+}
+
+#[test]
+fn health_on_each_backend() {
+    on_each_backend(health_commands_report_validate_fit_and_set_phases);
 }
 
 #[test]

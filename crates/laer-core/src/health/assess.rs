@@ -164,8 +164,10 @@ pub fn assess(
         set_by_hand: records.set_by_hand,
     };
     let phase = phase(&facts, &model.phases);
-    // A former customer has no health to speak of: nothing is left to keep.
-    let health = if phase.phase == Phase::Churned {
+    let customer = facts.customer;
+    // Only a customer has health: a former one has nothing left to keep, and a booked
+    // one nothing to measure yet.
+    let health = if !customer {
         score(model, &Signals::new())
     } else {
         score(model, &signals)

@@ -28,6 +28,10 @@ pub(crate) async fn page(
         .account_view(id, today)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    let health_now = crate::health::account_now(&state.store, &state.health_model, id, today).await?;
+    let health_history = super::health::history(&state, id, today).await?;
+    let accuracy = super::health::accuracy(&state).await?;
+    let set_by_hand = state.store.phase_override(id).await?;
     let snapshots = state.cache.snapshots(&state.store, today).await?;
     let owners = snapshots
         .iter()
@@ -63,11 +67,15 @@ pub(crate) async fn page(
             p.muted { (a.external_id) " · " (a.segment.as_deref().unwrap_or("no segment")) @if let Some(c) = &a.country { " · " (c) } }
         }
         div.kpis {
+            div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.health))) }
             div.kpi { span { "ARR" } strong { (money(mrr.times(12))) } }
             div.kpi { span { "Renewal" } strong { (date(a.renewal_date)) } }
             div.kpi { span { "Active users, 30 days" } strong { (active_now) @if seats > 0.0 { " / " (seats) " seats" } } }
             div.kpi { span { "NPS (last 20)" } strong { (nps_score.map_or("–".to_string(), |n| format!("{n:+.0}"))) } }
             div.kpi { span { "Open cases" } strong { (view.cases.iter().filter(|c| c.closed_at.is_none()).count()) } }
+        }
+        @if let Some(now) = &health_now {
+            (super::health::panel(now, &health_history, accuracy.as_ref(), set_by_hand.as_ref(), &user, id))
         }
         div.grid2 {
             section.card {

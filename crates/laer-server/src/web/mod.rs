@@ -3,6 +3,7 @@
 
 mod account;
 mod cache;
+mod health;
 mod portfolio;
 mod renewals;
 mod revenue;
@@ -28,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/portfolio", get(portfolio::page))
         .route("/portfolio.csv", get(portfolio::csv))
         .route("/accounts/{id}", get(account::page))
+        .route("/accounts/{id}/phase", axum::routing::post(health::set_phase))
         .route("/revenue", get(revenue::page))
         .route("/revenue.csv", get(revenue::csv))
         .route("/renewals", get(renewals::page))
@@ -113,6 +115,8 @@ pub(crate) enum PageError {
     /// The role lacks the permission; the page keeps the user's navigation.
     Forbidden(Permission, Box<CurrentUser>),
     NotFound(String),
+    /// A form that cannot be accepted as sent; the text says why.
+    BadRequest(String),
     Internal(String),
 }
 
@@ -131,6 +135,7 @@ impl IntoResponse for PageError {
                 format!("Your role does not have the permission {p}. An administrator can change your role."),
             ),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", format!("There is no {what}.")),
+            PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Not done", why.clone()),
             PageError::Internal(e) => {
                 tracing::error!("page failed: {e}");
                 (

@@ -83,8 +83,19 @@ impl Params {
     }
 }
 
-fn phase_badge(phase: Phase) -> Markup {
-    html! { span class={"badge phase-" (phase.as_str())} { (phase.as_str()) } }
+fn phase_badge(a: &AccountSnapshot, today: chrono::NaiveDate) -> Markup {
+    let phase = a.phase(today);
+    let why = a.health.as_ref().map_or("", |h| h.phase_reason.as_str());
+    html! { span class={"badge phase-" (phase.as_str())} title=(why) { (phase.as_str()) } }
+}
+
+fn health_badge(a: &AccountSnapshot) -> Markup {
+    let title = a
+        .health
+        .as_ref()
+        .and_then(|h| h.quadrant)
+        .map_or("health 0–100", |q| q.label());
+    super::health::badge(a.health_score(), title)
 }
 
 fn trend(a: &AccountSnapshot) -> Markup {
@@ -186,6 +197,7 @@ pub(crate) async fn page(
             thead { tr {
                 th { (sort_link(SortKey::Name, "Account")) }
                 th { (sort_link(SortKey::Phase, "Phase")) }
+                th.num { (sort_link(SortKey::Health, "Health")) }
                 th { (sort_link(SortKey::Segment, "Segment")) }
                 th { "Owner" }
                 th.num { (sort_link(SortKey::Arr, "ARR")) }
@@ -196,7 +208,8 @@ pub(crate) async fn page(
                 @for a in &page.rows {
                     tr {
                         td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
-                        td { (phase_badge(a.phase(today))) }
+                        td { (phase_badge(a, today)) }
+                        td.num { (health_badge(a)) }
                         td { (a.segment.as_deref().unwrap_or("–")) }
                         td { (a.phase_owner(today).map_or("–", |o| o.name.as_str())) }
                         td.num { (money(a.arr())) }
@@ -204,7 +217,7 @@ pub(crate) async fn page(
                         td.num { (trend(a)) }
                     }
                 }
-                @if page.rows.is_empty() { tr { td colspan="7" { "No account matches." } } }
+                @if page.rows.is_empty() { tr { td colspan="8" { "No account matches." } } }
             }
         }
         nav.pages {
@@ -238,6 +251,7 @@ pub(crate) async fn csv(
             "external_id",
             "name",
             "phase",
+            "health",
             "segment",
             "owner",
             "arr",
@@ -252,6 +266,7 @@ pub(crate) async fn csv(
             a.external_id.clone(),
             a.name.clone().unwrap_or_default(),
             a.phase(today).as_str().to_string(),
+            a.health_score().map(|s| format!("{s:.1}")).unwrap_or_default(),
             a.segment.clone().unwrap_or_default(),
             a.phase_owner(today).map(|o| o.name.clone()).unwrap_or_default(),
             a.arr().to_string(),

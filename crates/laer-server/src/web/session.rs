@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Debug, Clone)]
 pub(crate) struct CurrentUser {
     pub name: String,
+    pub email: String,
     pub role: Role,
     pub team_member_id: Option<i64>,
     pub csrf_token: String,
@@ -91,6 +92,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         match state.store.session(&secret).await {
             Ok(Some(session)) => Ok(CurrentUser {
                 name: session.user.name,
+                email: session.user.email,
                 role: session.user.role,
                 team_member_id: session.user.team_member_id,
                 csrf_token: session.csrf_token,

@@ -1,0 +1,175 @@
+//! Health over real HTTP, on each backend: the API's answer adds up and names its
+//! measures; an event tracked through the Segment-compatible API rescores its account
+//! within seconds, without anyone asking.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::{NaiveDate, TimeDelta, Utc};
+use laer_core::Money;
+use laer_core::access::Role;
+use laer_core::model::{NewAccount, NewSubscription};
+use laer_store::{IdLookup, Store};
+use serde_json::{Value, json};
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// One customer with 10 seats, landed 200 days ago, nobody using it yet.
+async fn seed(store: &Store) -> i64 {
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_accounts(&[NewAccount {
+        external_id: "acme".into(),
+        name: Some("Acme".into()),
+        segment: None,
+        channel: None,
+        country: None,
+        date_of_birth: None,
+        renewal_date: Some(today() + TimeDelta::days(300)),
+        attributes: Default::default(),
+    }])
+    .await
+    .unwrap();
+    let id = tx.id_lookup(IdLookup::Accounts).await.unwrap()["acme"];
+    tx.upsert_subscriptions(&[NewSubscription {
+        external_id: "s1".into(),
+        account_id: id,
+        product: "suite".into(),
+        start_date: today() - TimeDelta::days(200),
+        end_date: None,
+        mrr: Money::from_units(1_000).unwrap(),
+        quantity: Some(10.0),
+        units: Some("seats".into()),
+        bill_period_months: 12,
+        discount: None,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn get(url: &str, token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+async fn the_api_explains_the_score(store: &Store) {
+    let id = seed(store).await;
+    let base = common::spawn(store).await;
+    let (_, token) = store.create_api_token("t", Role::Viewer).await.unwrap();
+    let (status, health) = get(&format!("{base}/api/v1/accounts/{id}/health"), &token).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["external_id"], "acme");
+    assert_eq!(
+        health["phase"], "adopt",
+        "no usage tracked anywhere: landing lasts 90 days, and it landed 200 days ago"
+    );
+    let score = health["health"].as_f64().unwrap();
+    let drivers = health["drivers"].as_array().unwrap();
+    let total: f64 = drivers.iter().map(|d| d["contribution"].as_f64().unwrap()).sum();
+    assert!((total - score).abs() < 0.051, "contributions {total} add up to {score}");
+    let utilisation = drivers.iter().find(|d| d["measure"] == "utilisation").unwrap();
+    assert_eq!(utilisation["value"], 0.0);
+    for pillar in ["adoption", "experience", "engagement", "transformation"] {
+        assert!(health["pillars"].get(pillar).is_some(), "{pillar}");
+    }
+    assert!(health["week_before"].is_number());
+    assert_eq!(get(&format!("{base}/api/v1/accounts/999/health"), &token).await.0, 404);
+    assert_eq!(
+        get(&format!("{base}/api/v1/accounts/{id}/health"), "lt_nope").await.0,
+        401
+    );
+}
+
+/// Posts Segment calls with a write key.
+struct Tracker {
+    base: String,
+    basic: String,
+    http: reqwest::Client,
+}
+
+impl Tracker {
+    async fn new(store: &Store, base: &str) -> Tracker {
+        let (_, key) = store.create_write_key("test").await.unwrap();
+        Tracker {
+            base: base.to_string(),
+            basic: base64::engine::general_purpose::STANDARD.encode(format!("{key}:")),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, call: &str, body: Value) {
+        let response = self
+            .http
+            .post(format!("{}/v1/{call}", self.base))
+            .header("authorization", format!("Basic {}", self.basic))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+}
+
+async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
+    let id = seed(store).await;
+    let base = common::spawn(store).await;
+    let tracker = Tracker::new(store, &base).await;
+    // Usage is tracked in the workspace (another account's), so activation counts.
+    tracker.post("group", json!({"userId": "z1", "groupId": "other"})).await;
+    tracker.post("track", json!({"userId": "z1", "event": "Login"})).await;
+    let kept = |store: Store| async move { store.latest_health(today()).await.unwrap().remove(&id) };
+    let days_since = |h: &laer_store::HealthRow| {
+        h.drivers
+            .iter()
+            .find(|d| d.measure == "days_since_last_use")
+            .map(|d| d.value)
+    };
+    // The engine keeps today's health on its own, usage tracked.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        if let Some(h) = kept(store.clone())
+            .await
+            .filter(|h| h.phase == laer_core::portfolio::Phase::Land)
+        {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no health kept within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(days_since(&before), Some(200.0), "never used: since landing");
+    assert!(before.phase_reason.contains("not used it"), "{}", before.phase_reason);
+
+    for user in ["u1", "u2", "u3"] {
+        tracker.post("group", json!({"userId": user, "groupId": "acme"})).await;
+    }
+    let sent = Instant::now();
+    for user in ["u1", "u2", "u3"] {
+        tracker
+            .post("track", json!({"userId": user, "event": "Report Viewed"}))
+            .await;
+    }
+    let after = loop {
+        if let Some(h) = kept(store.clone()).await.filter(|h| days_since(h) == Some(0.0)) {
+            break h;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(10), "not rescored within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Speed is measured by the bench; here: it happened, on its own.
+    assert_eq!(
+        after.phase,
+        laer_core::portfolio::Phase::Adopt,
+        "3 of 10 seats used: activated"
+    );
+    assert!(after.score > before.score, "{:?} > {:?}", after.score, before.score);
+}
+
+laer_store::backend_tests!(
+    the_api_explains_the_score,
+    a_tracked_event_rescores_its_account_within_seconds,
+);
