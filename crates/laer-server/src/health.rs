@@ -23,6 +23,9 @@ pub struct AccountHealth {
     pub phase_reason: String,
     /// 0–100, rounded to one decimal; `null` without data to score.
     pub health: Option<f64>,
+    /// The same, unrounded: what the pages show rounded once, as the lists do.
+    #[serde(skip)]
+    pub exact: Option<f64>,
     pub pillars: Pillars,
     pub quadrant: Option<laer_core::health::Quadrant>,
     pub engagement_multiplier: f64,
@@ -66,6 +69,7 @@ impl AccountHealth {
             phase: a.phase.phase,
             phase_reason: a.phase.reason.clone(),
             health: h.score.map(|s| round(s, 1)),
+            exact: h.score,
             pillars: Pillars {
                 adoption: h.pillars.adoption.map(|s| round(s, 1)),
                 experience: h.pillars.experience.map(|s| round(s, 1)),

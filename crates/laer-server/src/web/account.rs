@@ -67,7 +67,7 @@ pub(crate) async fn page(
             p.muted { (a.external_id) " · " (a.segment.as_deref().unwrap_or("no segment")) @if let Some(c) = &a.country { " · " (c) } }
         }
         div.kpis {
-            div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.health))) }
+            div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact))) }
             div.kpi { span { "ARR" } strong { (money(mrr.times(12))) } }
             div.kpi { span { "Renewal" } strong { (date(a.renewal_date)) } }
             div.kpi { span { "Active users, 30 days" } strong { (active_now) @if seats > 0.0 { " / " (seats) " seats" } } }

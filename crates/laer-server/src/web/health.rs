@@ -103,9 +103,9 @@ pub(crate) fn panel(
             h2 { "Health" }
             div.health-head {
                 div.health-score {
-                    (badge(h.health, "0–100"))
+                    (badge(h.exact, "0–100"))
                     @if let Some(before) = now.week_before {
-                        @if let Some(s) = h.health {
+                        @if let Some(s) = h.exact {
                             @let delta = s - before;
                             @if delta.abs() < 0.5 {
                                 span.flat { " unchanged since last week" }

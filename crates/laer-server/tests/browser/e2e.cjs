@@ -53,7 +53,7 @@ async function login (page, email, password) {
   ])
 }
 
-/** The portfolio table's rows: name, account href, phase, segment, ARR. */
+/** The portfolio table's rows: name, account href, phase, health, segment, ARR. */
 async function portfolioRows (page) {
   return page.$$eval('#portfolio tbody tr', (trs) => trs
     .filter((tr) => tr.querySelector('a[href^="/accounts/"]'))
@@ -63,8 +63,9 @@ async function portfolioRows (page) {
         name: cells[0],
         href: tr.querySelector('a').getAttribute('href'),
         phase: cells[1],
-        segment: cells[2],
-        arr: cells[4]
+        health: cells[2],
+        segment: cells[3],
+        arr: cells[5]
       }
     }))
 }
@@ -228,7 +229,7 @@ async function main () {
       equal(download.suggestedFilename(), 'portfolio.csv', 'the file name')
       const text = fs.readFileSync(await download.path(), 'utf8')
       const lines = text.trim().split(/\r?\n/)
-      equal(lines[0], 'external_id,name,phase,segment,owner,arr,renewal_date,trend_90d', 'the CSV header')
+      equal(lines[0], 'external_id,name,phase,health,segment,owner,arr,renewal_date,trend_90d', 'the CSV header')
       equal(lines.length, everyone.length + 1, 'a CSV line per account and the header')
       equal(new URL(page.url()).pathname, '/portfolio', 'the download leaves the page where it was')
     })
@@ -255,6 +256,36 @@ async function main () {
       const arr = money(await page.locator('.kpi', { hasText: 'ARR' }).locator('strong').textContent())
       equal(arr, money(account.arr), 'the account\'s ARR, as in the portfolio')
       await screenshot(page, 'account')
+    })
+
+    await step('read the account\'s health and set its phase by hand', async () => {
+      const panel = page.locator('#health')
+      check(await panel.isVisible(), 'the health panel shows')
+      const drivers = await panel.locator('#drivers tbody tr').count()
+      check(drivers > 0, `the drivers table has rows, found ${drivers}`)
+      const points = await panel.locator('#drivers tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.querySelectorAll('td')[4].textContent)))
+      const score = Number((await panel.locator('.health-score .badge').textContent()).trim())
+      check(Math.abs(points.reduce((a, b) => a + b, 0) - score) <= 0.5 + 0.05 * points.length,
+        `the drivers' points (${points}) add up to the score ${score}`)
+      if (account.health !== '–') equal(String(score), account.health, 'the score, as in the portfolio')
+      await panel.locator('summary', { hasText: 'Set the phase by hand' }).click()
+      await panel.locator('select[name=phase]').selectOption('expand')
+      await panel.locator('input[name=reason]').fill('Expansion LOI signed')
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === account.href),
+        panel.locator('button', { hasText: 'Set' }).click()
+      ])
+      const note = await page.locator('#health .note').textContent()
+      check(note.includes('expand') && note.includes('Expansion LOI signed'), `the page says who set it and why: ${note}`)
+      check((await page.locator('#health').textContent()).includes('set by hand'), 'the phase\'s reason says so')
+      await page.locator('#health summary', { hasText: 'Set the phase by hand' }).click()
+      await page.locator('#health select[name=phase]').selectOption('auto')
+      await page.locator('#health input[name=reason]').fill('Back to the rules')
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === account.href),
+        page.locator('#health button', { hasText: 'Set' }).click()
+      ])
+      check(!(await page.locator('#health .note').count()), 'back to the rules: no note')
     })
 
     await step('open a chart\'s numbers', async () => {
