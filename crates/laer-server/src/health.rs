@@ -330,12 +330,18 @@ pub async fn validation(
             churned: r.churned,
         })
         .collect();
-    let report = laer_core::health::validation::validate(
+    let mut report = laer_core::health::validation::validate(
         &model.name,
         laer_core::health::outcome::HORIZON_DAYS,
         &observations,
         model.calibration,
     );
+    let with_signals: Vec<(&laer_core::health::Signals, bool)> = replayed
+        .iter()
+        .filter(|r| r.assessment.health.score.is_some())
+        .map(|r| (&r.assessment.signals, r.churned))
+        .collect();
+    report.signals = laer_core::health::validation::signal_power(&with_signals);
     store
         .save_validation(&model.name, &serde_json::to_value(&report).unwrap_or_default())
         .await?;

@@ -186,6 +186,16 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
             opt(d.auc, 3)
         );
     }
+    let _ = writeln!(out, "\neach signal alone (AUC; below 0.5: lower is healthier)");
+    for p in r.signals.iter().take(15) {
+        let _ = writeln!(
+            out,
+            "  {:<36} {:>5.3}  ({:.0}% of accounts)",
+            p.signal,
+            p.auc,
+            p.coverage * 100.0
+        );
+    }
     let _ = writeln!(
         out,
         "\ncalibration ({}): predicted churn → observed",

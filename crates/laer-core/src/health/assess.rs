@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::health::inputs::{AccountInputs, Relationship, Signals, WindowUse, signals};
 use crate::health::model::HealthModel;
+use crate::health::model::Scope;
 use crate::health::phase::{PhaseDecision, PhaseFacts, phase};
-use crate::health::score::{Health, score};
+use crate::health::score::{Health, score, score_in};
 use crate::money::Money;
 use crate::portfolio::Phase;
 use crate::retention::is_active;
@@ -32,6 +33,7 @@ const SEAT_UNITS: &[&str] = &[
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountRecords {
     pub account_id: i64,
+    pub segment: Option<String>,
     pub renewal_date: Option<NaiveDate>,
     pub lines: Vec<Line>,
     pub relationship: Relationship,
@@ -170,7 +172,11 @@ pub fn assess(
     let health = if !customer {
         score(model, &Signals::new())
     } else {
-        score(model, &signals)
+        let scope = Scope {
+            phase: Some(phase.phase),
+            segment: records.segment.as_deref(),
+        };
+        score_in(model, &signals, &scope)
     };
     Assessment {
         account_id: records.account_id,

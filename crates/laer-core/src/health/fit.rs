@@ -171,6 +171,8 @@ pub fn fit(base: &HealthModel, observations: &[FitObservation], name: &str) -> R
                 bad,
                 good,
                 scale,
+                phases: vec![],
+                segments: vec![],
             });
         }
     }

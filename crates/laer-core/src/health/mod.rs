@@ -13,6 +13,6 @@ pub mod validation;
 
 pub use assess::{AccountRecords, Assessment, Line, UsageOn, Workspace, assess};
 pub use inputs::{AccountInputs, Relationship, Signals, WindowUse, Windows, signals};
-pub use model::{HealthModel, Pillar};
+pub use model::{HealthModel, Pillar, Scope};
 pub use phase::{PhaseDecision, PhaseFacts, phase};
-pub use score::{Health, Quadrant, score};
+pub use score::{Health, Quadrant, score, score_in};

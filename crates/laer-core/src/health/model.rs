@@ -35,6 +35,19 @@ pub struct Measure {
     pub good: f64,
     #[serde(default = "linear", skip_serializing_if = "is_linear")]
     pub scale: Scale,
+    /// Only for accounts in these phases (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<crate::portfolio::Phase>,
+    /// Only for accounts in these segments, any case (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+}
+
+/// What a measure may be limited to: the account's phase and segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scope<'a> {
+    pub phase: Option<crate::portfolio::Phase>,
+    pub segment: Option<&'a str>,
 }
 
 fn linear() -> Scale {
@@ -57,6 +70,15 @@ impl Scale {
 }
 
 impl Measure {
+    /// Whether the measure applies to an account of this phase and segment.
+    pub fn applies(&self, scope: &Scope<'_>) -> bool {
+        (self.phases.is_empty() || scope.phase.is_some_and(|p| self.phases.contains(&p)))
+            && (self.segments.is_empty()
+                || scope
+                    .segment
+                    .is_some_and(|s| self.segments.iter().any(|m| m.eq_ignore_ascii_case(s.trim()))))
+    }
+
     /// The measure's score 0–100 for a signal value.
     pub fn score(&self, value: f64) -> f64 {
         let t = |x: f64| self.scale.apply(x);
@@ -289,6 +311,34 @@ mod tests {
     }
 
     #[test]
+    fn measures_may_be_limited_to_phases_and_segments() {
+        let text = DEFAULT_MODEL.replacen(
+            "signal = \"utilisation\"",
+            "signal = \"utilisation\"\nphases = [\"adopt\", \"renew\"]\nsegments = [\"Enterprise\"]",
+            1,
+        );
+        let model = HealthModel::from_toml(&text).unwrap();
+        let m = &model.measures[0];
+        let scope = |phase, segment| Scope {
+            phase: Some(phase),
+            segment,
+        };
+        use crate::portfolio::Phase;
+        assert!(m.applies(&scope(Phase::Adopt, Some("enterprise"))));
+        assert!(!m.applies(&scope(Phase::Land, Some("Enterprise"))));
+        assert!(!m.applies(&scope(Phase::Renew, Some("SMB"))));
+        assert!(!m.applies(&Scope::default()));
+        assert!(
+            model.measures[1].applies(&Scope::default()),
+            "unlimited measures always apply"
+        );
+        assert!(
+            HealthModel::from_toml(&DEFAULT_MODEL.replacen("weight = 3.0", "weight = 3.0\nphases = [\"onboard\"]", 1))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn measures_score_in_either_direction_and_on_a_log_scale() {
         let m = |bad, good, scale| Measure {
             signal: "depth".into(),
@@ -297,6 +347,8 @@ mod tests {
             bad,
             good,
             scale,
+            phases: vec![],
+            segments: vec![],
         };
         let up = m(0.0, 10.0, Scale::Linear);
         assert_eq!((up.score(-1.0), up.score(2.5), up.score(20.0)), (0.0, 25.0, 100.0));

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::health::inputs::Signals;
-use crate::health::model::{HealthModel, Pillar};
+use crate::health::model::{HealthModel, Pillar, Scope};
 use crate::model::text_enum;
 
 text_enum!(
@@ -95,8 +95,14 @@ pub struct Health {
     pub drivers: Vec<Driver>,
 }
 
-/// Scores `signals` with `model`.
+/// Scores `signals` with `model`, with the measures that apply to any account.
 pub fn score(model: &HealthModel, signals: &Signals) -> Health {
+    score_in(model, signals, &Scope::default())
+}
+
+/// Scores `signals` with the measures of `model` that apply in `scope` (the account's
+/// phase and segment); the others are left out as if without a value.
+pub fn score_in(model: &HealthModel, signals: &Signals, scope: &Scope<'_>) -> Health {
     struct Scored {
         index: usize,
         value: f64,
@@ -106,6 +112,7 @@ pub fn score(model: &HealthModel, signals: &Signals) -> Health {
         .measures
         .iter()
         .enumerate()
+        .filter(|(_, m)| m.applies(scope))
         .filter_map(|(index, m)| {
             let value = *signals.get(&m.signal)?;
             Some(Scored {
@@ -320,6 +327,8 @@ mod tests {
                     bad,
                     good,
                     scale: if log { Scale::Log } else { Scale::Linear },
+                    phases: vec![],
+                    segments: vec![],
                 }
             },
         );

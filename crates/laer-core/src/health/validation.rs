@@ -53,6 +53,46 @@ pub struct ValidationReport {
     pub calibration_source: CalibrationSource,
     pub calibration: Vec<CalibrationBin>,
     pub days: Vec<DayValidation>,
+    /// How well each signal alone ranked the same accounts, strongest first.
+    pub signals: Vec<SignalPower>,
+}
+
+/// One signal's power to rank what happened, on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalPower {
+    pub signal: String,
+    /// Share of the observations that had it.
+    pub coverage: f64,
+    /// AUC with a lower value counted as riskier: above 0.5, higher is healthier; below,
+    /// lower is (its strength either way is the distance from 0.5).
+    pub auc: f64,
+}
+
+/// Each signal's AUC over the observations that have it (those with both outcomes).
+pub fn signal_power(observations: &[(&crate::health::Signals, bool)]) -> Vec<SignalPower> {
+    let mut names: Vec<&str> = observations
+        .iter()
+        .flat_map(|(s, _)| s.keys().map(String::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out: Vec<SignalPower> = names
+        .into_iter()
+        .filter_map(|name| {
+            let (risk, churned): (Vec<f64>, Vec<bool>) = observations
+                .iter()
+                .filter_map(|(s, c)| s.get(name).map(|v| (-v, *c)))
+                .unzip();
+            let auc = stats::auc(&risk, &churned)?;
+            Some(SignalPower {
+                signal: name.to_string(),
+                coverage: risk.len() as f64 / observations.len() as f64,
+                auc,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (b.auc - 0.5).abs().total_cmp(&(a.auc - 0.5).abs()));
+    out
 }
 
 /// Validates scores against outcomes. Risk is `100 − score`; unscored observations are
@@ -117,6 +157,7 @@ pub fn validate(
         calibration_source: source,
         calibration: bins,
         days,
+        signals: Vec::new(),
     }
 }
 
@@ -173,6 +214,21 @@ mod tests {
             obs("2026-01-31", Some(10.0), false),
         ];
         assert_eq!(validate("m", 90, &upside_down, None).auc, Some(0.0));
+    }
+
+    #[test]
+    fn signal_power_reads_direction_and_strength() {
+        let signals = |u: f64, noise: f64| -> crate::health::Signals {
+            [("utilisation".to_string(), u), ("tenure_days".to_string(), noise)].into()
+        };
+        let rows: Vec<(crate::health::Signals, bool)> = (0..40)
+            .map(|i| (signals(f64::from(i) / 40.0, f64::from((i * 7) % 5)), i < 10))
+            .collect();
+        let refs: Vec<(&crate::health::Signals, bool)> = rows.iter().map(|(s, c)| (s, *c)).collect();
+        let power = signal_power(&refs);
+        assert_eq!(power[0].signal, "utilisation");
+        assert_eq!(power[0].auc, 1.0, "low utilisation churned, every time");
+        assert_eq!(power[0].coverage, 1.0);
     }
 
     #[test]
