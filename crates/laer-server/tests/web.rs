@@ -253,6 +253,12 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     ] {
         assert!(page.contains(part), "the account page shows {part}");
     }
+    if !store.meeting_cadences_of(customer.id).await.unwrap().is_empty() {
+        assert!(
+            page.contains("Meeting cadence"),
+            "the agreed cadence per team, kept or not"
+        );
+    }
     let csrf = admin.csrf().await;
     let set = |phase: &'static str, reason: &'static str, csrf: String| {
         let admin = &admin;

@@ -32,6 +32,7 @@ pub(crate) async fn page(
     let health_history = super::health::history(&state, id, today).await?;
     let accuracy = super::health::accuracy(&state).await?;
     let set_by_hand = state.store.phase_override(id).await?;
+    let cadences = state.store.meeting_cadences_of(id).await?;
     let snapshots = state.cache.snapshots(&state.store, today).await?;
     let owners = snapshots
         .iter()
@@ -92,6 +93,23 @@ pub(crate) async fn page(
                 h2 { "Stakeholders" }
                 table.data { thead { tr { th { "Name" } th { "Team" } th { "Role" } } }
                     tbody { @for c in &view.contacts { tr { td { (c.name.as_deref().unwrap_or("–")) @if let Some(t) = &c.title { br; small.muted { (t) } } } td { (c.stakeholder_team.as_deref().unwrap_or("–")) } td { (c.role.as_deref().unwrap_or("–").replace('_', " ")) } } } } }
+                @if !cadences.is_empty() {
+                    h3 { "Meeting cadence" }
+                    table.data #cadence { thead { tr { th { "Team" } th.num { "Every" } th { "Last held" } th { "Next due" } } }
+                        tbody { @for (team, every) in &cadences {
+                            @let last = view.meetings.iter().filter(|m| m.status == "held" && m.stakeholder_team.as_deref() == Some(team.as_str()) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
+                            @let due = last.map(|l| l + chrono::TimeDelta::days(i64::from(*every)));
+                            tr {
+                                td { (team) } td.num { (every) " days" } td { (date(last)) }
+                                td { @match due {
+                                    Some(d) if d < today => { span.down { (d) " · overdue" } }
+                                    Some(d) => { (d) }
+                                    None => { span.down { "never met" } }
+                                } }
+                            }
+                        } }
+                    }
+                }
             }
         }
         div.grid2 {
