@@ -158,18 +158,51 @@ pub const BACKFILL_WEEKS: i64 = 12;
 const DIRTY_BATCH: i64 = 2_000;
 
 /// Keeps health current until the task is dropped: recomputes changed accounts every
-/// half second, all accounts when the day turns, and fills in weekly history.
+/// half second and all accounts when the day turns; meanwhile, in a task of its own so
+/// that changed accounts never wait for it, fills in weekly history and validates the
+/// model.
 pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> NaiveDate) {
+    /// Aborts the slow work when the engine stops.
+    struct Slow(tokio::task::JoinHandle<()>);
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let mut computed_day: Option<NaiveDate> = None;
+    // What the last full pass saw of the workspace: when it changes (the first use ever
+    // tracked, a new feature), every account's health may change.
+    let mut workspace = None;
+    let mut slow: Option<Slow> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let day = today();
-        let result = if computed_day != Some(day) {
-            recompute_all(&store, &model, day)
-                .await
-                .map(|()| computed_day = Some(day))
+        let now = match store.workspace().await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!("health: {e}");
+                continue;
+            }
+        };
+        let result = if computed_day != Some(day) || now != workspace {
+            let done = recompute_all(&store, &model, day).await;
+            if done.is_ok() {
+                workspace = now;
+            }
+            if done.is_ok() {
+                computed_day = Some(day);
+                if slow.as_ref().is_none_or(|s| s.0.is_finished()) {
+                    let (store, model) = (store.clone(), model.clone());
+                    slow = Some(Slow(tokio::spawn(async move {
+                        if let Err(e) = history_and_accuracy(&store, &model, day).await {
+                            tracing::warn!("health history or validation: {e}");
+                        }
+                    })));
+                }
+            }
+            done
         } else {
             recompute_changed(&store, &model, day).await
         };
@@ -190,6 +223,12 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
         assessments.len(),
         started.elapsed().as_millis()
     );
+    Ok(())
+}
+
+/// Weekly history where there is none yet, and the model's accuracy when last measured a
+/// week or more ago.
+async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
     let kept: HashMap<NaiveDate, i64> = store.health_days().await?.into_iter().collect();
     for week in 1..=BACKFILL_WEEKS {
         let past = day - TimeDelta::days(7 * week);
@@ -198,7 +237,6 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
             store.save_health(&assessments).await?;
         }
     }
-    // The accuracy the pages show next to the scores: measured again once a week.
     let stale = match store.validation_of(&model.name).await? {
         Some((at, _)) => (chrono::Utc::now() - at).num_days() >= VALIDATION_DAYS,
         None => true,

@@ -372,6 +372,12 @@ impl Store {
             u.last_use_on = last.and_then(|d| date_of_day_number(d - 1));
         }
 
+        Ok((usage, self.workspace().await?))
+    }
+
+    /// What the workspace as a whole says about usage: the features tracked, and whether
+    /// any use is. Every account's health depends on it.
+    pub async fn workspace(&self) -> Result<Workspace, StoreError> {
         let workspace: Vec<(i64, i64)> = self
             .fetch(
                 "SELECT (SELECT COUNT(*) FROM event_types), (SELECT COUNT(*) FROM (SELECT 1 FROM event_days LIMIT 1) x)",
@@ -379,13 +385,10 @@ impl Store {
             )
             .await?;
         let (types, tracked) = workspace.first().copied().unwrap_or((0, 0));
-        Ok((
-            usage,
-            Workspace {
-                features_available: u32::try_from(types).unwrap_or(0),
-                usage_tracked: tracked > 0,
-            },
-        ))
+        Ok(Workspace {
+            features_available: u32::try_from(types).unwrap_or(0),
+            usage_tracked: tracked > 0,
+        })
     }
 }
 
