@@ -192,7 +192,17 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
         }
     };
     let as_of = inputs.as_of;
-    let per_month = DAYS_PER_MONTH / f64::from(windows.usage_days.max(1));
+    // Counts are scaled to a month over the days of the window the account was a
+    // customer (the book's tenure-scaled counts, listing 7.8): a new account is not
+    // penalised for the days before it landed.
+    let window = f64::from(windows.usage_days.max(1));
+    let tenure = inputs
+        .landed_on
+        .filter(|l| *l <= as_of)
+        .map(|l| (as_of - l).num_days() as f64);
+    let days_in = |offset: f64| tenure.map_or(window, |t| (t - offset).clamp(1.0, window));
+    let per_month = DAYS_PER_MONTH / days_in(0.0);
+    let per_month_before = DAYS_PER_MONTH / days_in(window);
     let (now, before) = (&inputs.usage_now, &inputs.usage_before);
 
     // Adoption.
@@ -200,8 +210,9 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
     let breadth = |w: &WindowUse| {
         (inputs.features_available > 0).then(|| w.events.len() as f64 / f64::from(inputs.features_available))
     };
-    let depth =
-        |w: &WindowUse| (w.active_users > 0).then(|| w.total_events() as f64 / f64::from(w.active_users) * per_month);
+    let depth = |w: &WindowUse, per_month: f64| {
+        (w.active_users > 0).then(|| w.total_events() as f64 / f64::from(w.active_users) * per_month)
+    };
     let spread = |w: &WindowUse| {
         (inputs.departments > 0).then(|| f64::from(w.active_departments) / f64::from(inputs.departments))
     };
@@ -210,10 +221,12 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
     put("utilisation_change", difference(utilisation(now), utilisation(before)));
     put("breadth", breadth(now));
     put("breadth_change", difference(breadth(now), breadth(before)));
-    put("depth", depth(now));
+    put("depth", depth(now, per_month));
     put(
         "depth_change",
-        depth(now).zip(depth(before)).and_then(|(a, b)| relative_change(a, b)),
+        depth(now, per_month)
+            .zip(depth(before, per_month_before))
+            .and_then(|(a, b)| relative_change(a, b)),
     );
     put("spread", spread(now));
     put("spread_change", difference(spread(now), spread(before)));
@@ -227,7 +240,10 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
     put("events_per_month", Some(now.total_events() as f64 * per_month));
     put(
         "events_change",
-        relative_change(now.total_events() as f64, before.total_events() as f64),
+        relative_change(
+            now.total_events() as f64 * per_month,
+            before.total_events() as f64 * per_month_before,
+        ),
     );
     for (feature, n) in &now.events {
         put(&feature_signal(feature), Some(*n as f64 * per_month));
@@ -478,6 +494,31 @@ mod tests {
         for name in s.keys() {
             assert!(signal_label(name).is_some(), "{name} is documented");
         }
+    }
+
+    #[test]
+    fn a_new_account_counts_per_month_over_the_days_it_was_a_customer() {
+        let r = relationship();
+        let base = inputs(&r);
+        let new = AccountInputs {
+            landed_on: Some(base.as_of - TimeDelta::days(10)),
+            ..inputs(&r)
+        };
+        let s = signals(&new, &Windows::default());
+        let expected = 360.0 * DAYS_PER_MONTH / 10.0;
+        assert!(
+            (s["events_per_month"] - expected).abs() < 1e-9,
+            "{}",
+            s["events_per_month"]
+        );
+        assert!((s["depth"] - expected / 10.0).abs() < 1e-9);
+        // The window before lies before landing: one day at least, no division by zero.
+        assert!(s["events_change"].is_finite());
+        let today = AccountInputs {
+            landed_on: Some(base.as_of),
+            ..inputs(&r)
+        };
+        assert!(signals(&today, &Windows::default())["events_per_month"].is_finite());
     }
 
     #[test]
