@@ -242,10 +242,11 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
         None => true,
     };
     if stale {
-        let days = replay_days(store, model, day).await?;
+        let horizon = laer_core::health::outcome::HORIZON_DAYS;
+        let days = replay_days(store, model, day, horizon).await?;
         if !days.is_empty() {
             let started = std::time::Instant::now();
-            let report = validation(store, model, &days, day).await?;
+            let report = validation(store, model, &days, day, horizon).await?;
             tracing::info!(
                 "health model {:?} validated on {} replayed accounts in {} ms: AUC {:?}",
                 model.name,
@@ -314,15 +315,21 @@ pub fn month_ends(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 
 /// The days validation replays by default: month ends from two usage windows after the
 /// first contract (or the first recorded use, when usage is tracked: before it, usage
-/// signals would say nothing) to the horizon before `today`.
-pub async fn replay_days(store: &Store, model: &HealthModel, today: NaiveDate) -> Result<Vec<NaiveDate>, StoreError> {
+/// signals would say nothing) to `horizon_days` before the last day the data speaks of
+/// (what happened next must be known: imported history may end long before today).
+pub async fn replay_days(
+    store: &Store,
+    model: &HealthModel,
+    today: NaiveDate,
+    horizon_days: i64,
+) -> Result<Vec<NaiveDate>, StoreError> {
     let first_contract = store.revenue_lines().await?.iter().map(|l| l.start_date).min();
     let Some(first) = first_contract.max(store.first_use_day().await?) else {
         return Ok(Vec::new());
     };
     let from = first + TimeDelta::days(2 * i64::from(model.windows.usage_days));
-    let to = today - TimeDelta::days(laer_core::health::outcome::HORIZON_DAYS);
-    Ok(month_ends(from, to))
+    let last = store.last_data_day(today).await?.unwrap_or(today);
+    Ok(month_ends(from, last - TimeDelta::days(horizon_days)))
 }
 
 /// Every account that was a customer on each of `days`, assessed as of that day, with
@@ -332,18 +339,19 @@ pub async fn replay(
     model: &HealthModel,
     days: &[NaiveDate],
     today: NaiveDate,
+    horizon_days: i64,
 ) -> Result<Vec<Replayed>, StoreError> {
     let records = store.health_records(Accounts::All, today).await?;
     let mut out = Vec::new();
     for &day in days {
         let (mut usage, workspace) = store.usage_on(day, model.windows.usage_days, Accounts::All).await?;
         for r in &records {
-            let Some(churned) = r.churned_or_downsold(day, laer_core::health::outcome::HORIZON_DAYS) else {
+            let Some(churned) = r.churned_or_downsold(day, horizon_days) else {
                 continue;
             };
             let usage = usage.remove(&r.account_id).unwrap_or_default();
             out.push(Replayed {
-                assessment: laer_core::health::assess(model, r, usage, workspace, day),
+                assessment: laer_core::health::assess(model, r, usage, &workspace, day),
                 churned,
             });
         }
@@ -358,8 +366,9 @@ pub async fn validation(
     model: &HealthModel,
     days: &[NaiveDate],
     today: NaiveDate,
+    horizon_days: i64,
 ) -> Result<laer_core::health::validation::ValidationReport, StoreError> {
-    let replayed = replay(store, model, days, today).await?;
+    let replayed = replay(store, model, days, today, horizon_days).await?;
     let observations: Vec<laer_core::health::validation::Observation> = replayed
         .iter()
         .map(|r| laer_core::health::validation::Observation {
@@ -368,12 +377,8 @@ pub async fn validation(
             churned: r.churned,
         })
         .collect();
-    let mut report = laer_core::health::validation::validate(
-        &model.name,
-        laer_core::health::outcome::HORIZON_DAYS,
-        &observations,
-        model.calibration,
-    );
+    let mut report =
+        laer_core::health::validation::validate(&model.name, horizon_days, &observations, model.calibration);
     let with_signals: Vec<(&laer_core::health::Signals, bool)> = replayed
         .iter()
         .filter(|r| r.assessment.health.score.is_some())
@@ -415,10 +420,11 @@ pub async fn fit(
     model: &HealthModel,
     days: &[NaiveDate],
     today: NaiveDate,
+    horizon_days: i64,
 ) -> Result<FitOutcome, HealthError> {
     use laer_core::health::fit::{FitObservation, fit};
     use laer_core::health::validation::{Observation, validate};
-    let replayed = replay(store, model, days, today).await?;
+    let replayed = replay(store, model, days, today, horizon_days).await?;
     let observations: Vec<FitObservation> = replayed
         .into_iter()
         .map(|r| FitObservation {

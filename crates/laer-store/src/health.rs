@@ -378,16 +378,15 @@ impl Store {
     /// What the workspace as a whole says about usage: the features tracked, and whether
     /// any use is. Every account's health depends on it.
     pub async fn workspace(&self) -> Result<Workspace, StoreError> {
-        let workspace: Vec<(i64, i64)> = self
-            .fetch(
-                "SELECT (SELECT COUNT(*) FROM event_types), (SELECT COUNT(*) FROM (SELECT 1 FROM event_days LIMIT 1) x)",
-                &[],
-            )
+        let features: Vec<(String,)> = self.fetch("SELECT name FROM event_types ORDER BY name", &[]).await?;
+        let tracked: Vec<(i64,)> = self
+            .fetch("SELECT COUNT(*) FROM (SELECT 1 FROM event_days LIMIT 1) x", &[])
             .await?;
-        let (types, tracked) = workspace.first().copied().unwrap_or((0, 0));
+        let mut features: Vec<String> = features.into_iter().map(|f| f.0).collect();
+        features.dedup();
         Ok(Workspace {
-            features_available: u32::try_from(types).unwrap_or(0),
-            usage_tracked: tracked > 0,
+            features,
+            usage_tracked: tracked.first().is_some_and(|t| t.0 > 0),
         })
     }
 }
@@ -469,7 +468,7 @@ impl Store {
                     model,
                     r,
                     usage.remove(&r.account_id).unwrap_or_default(),
-                    workspace,
+                    &workspace,
                     as_of,
                 )
             })
@@ -562,6 +561,25 @@ impl Store {
             .await?;
         }
         tx.commit().await
+    }
+
+    /// The last day the data speaks of, up to `today`: the latest of the last recorded
+    /// use and the last start of a subscription line. Imported history may end long before
+    /// today, and its lines' recorded ends may lie past its last day (a simulation's
+    /// running terms), so ends do not count.
+    pub async fn last_data_day(&self, today: NaiveDate) -> Result<Option<NaiveDate>, StoreError> {
+        let used = self
+            .fetch::<(Option<i64>,)>("SELECT MAX(day) FROM event_days", &[])
+            .await?;
+        let used = used.first().and_then(|r| r.0).and_then(|d| date_of_day_number(d - 1));
+        let started: Vec<(Option<NaiveDate>,)> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(
+            d.placeholders("SELECT MAX(start_date) FROM subscriptions WHERE start_date <= ?")
+        ))
+        .bind(today)
+        .fetch_all(pool)
+        .await?);
+        let started = started.first().and_then(|r| r.0);
+        Ok([used.map(|d| d.min(today)), started].into_iter().flatten().max())
     }
 
     /// The first day with any recorded use, if any.

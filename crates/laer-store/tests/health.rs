@@ -184,10 +184,21 @@ fn reference(seed: &Seeded, account: i64, as_of: NaiveDate, days: i64) -> UsageO
 
 async fn usage_agrees_with_the_reference_count(store: &Store) {
     let seed = seed(store).await;
+    let last_use = seed.events.iter().map(use_day).max();
+    assert_eq!(
+        store.last_data_day(day("2026-11-22")).await.unwrap(),
+        last_use,
+        "the history ends with its last use, not today"
+    );
+    assert_eq!(
+        store.last_data_day(day("2026-05-01")).await.unwrap(),
+        Some(day("2026-05-01"))
+    );
+    assert_eq!(store.first_use_day().await.unwrap(), Some(day("2026-03-02")));
     for as_of in ["2026-04-15", "2026-05-31", "2026-06-01", "2026-06-30", "2026-08-20"] {
         let as_of = day(as_of);
         let (usage, workspace) = store.usage_on(as_of, 30, Accounts::All).await.unwrap();
-        assert_eq!(workspace.features_available, 3);
+        assert_eq!(workspace.features, vec!["export", "report", "share"]);
         assert!(workspace.usage_tracked);
         for name in ["a", "b"] {
             let id = seed.ids[name];

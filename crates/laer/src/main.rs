@@ -161,9 +161,14 @@ struct ReplayArgs {
     /// first contract.
     #[arg(long, value_name = "DATE")]
     from: Option<String>,
-    /// The last day to replay; default 90 days ago (what happened next must be known).
+    /// The last day to replay; default the horizon before the last day the data speaks
+    /// of (what happened next must be known).
     #[arg(long, value_name = "DATE")]
     to: Option<String>,
+    /// Days after each replayed day in which a churn or downsell counts.
+    #[arg(long, value_name = "DAYS", default_value_t = laer_core::health::outcome::HORIZON_DAYS,
+          value_parser = clap::value_parser!(i64).range(1..=730))]
+    horizon: i64,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -685,7 +690,7 @@ async fn replay_days(
     model: &laer_core::health::HealthModel,
 ) -> Result<Vec<chrono::NaiveDate>> {
     let today = chrono::Utc::now().date_naive();
-    let default = laer_server::health::replay_days(store, model, today).await?;
+    let default = laer_server::health::replay_days(store, model, today, args.horizon).await?;
     let from = match &args.from {
         Some(d) => parse_day(d, "--from")?,
         None => default.first().copied().unwrap_or(today),
@@ -705,7 +710,8 @@ async fn replay_days(
 
 async fn report_validation(store: &Store, args: &ReplayArgs, model: &laer_core::health::HealthModel) -> Result<()> {
     let days = replay_days(store, args, model).await?;
-    let report = laer_server::health::validation(store, model, &days, chrono::Utc::now().date_naive()).await?;
+    let report =
+        laer_server::health::validation(store, model, &days, chrono::Utc::now().date_naive(), args.horizon).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -724,7 +730,14 @@ async fn run_health(
         HealthCommand::Model => print!("{}", model.to_toml()),
         HealthCommand::Fit(args) => {
             let days = replay_days(store, &args.replay, model).await?;
-            let outcome = laer_server::health::fit(store, model, &days, chrono::Utc::now().date_naive()).await?;
+            let outcome = laer_server::health::fit(
+                store,
+                model,
+                &days,
+                chrono::Utc::now().date_naive(),
+                args.replay.horizon,
+            )
+            .await?;
             if args.replay.json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {

@@ -55,10 +55,10 @@ pub struct UsageOn {
 }
 
 /// What the workspace as a whole says about usage on a day.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Workspace {
-    /// Features anyone uses: event types tracked.
-    pub features_available: u32,
+    /// Features anyone uses: the event types tracked, by name.
+    pub features: Vec<String>,
     /// Whether any usage is tracked at all.
     pub usage_tracked: bool,
 }
@@ -98,7 +98,7 @@ impl AccountRecords {
     }
 
     /// The inputs of the signals as of `as_of`.
-    pub fn inputs(&self, usage: UsageOn, workspace: Workspace, as_of: NaiveDate) -> AccountInputs<'_> {
+    pub fn inputs<'a>(&'a self, usage: UsageOn, workspace: &'a Workspace, as_of: NaiveDate) -> AccountInputs<'a> {
         let quantity = |seats_only: bool| {
             let lines: Vec<f64> = self
                 .running(as_of)
@@ -122,7 +122,13 @@ impl AccountRecords {
             units: quantity(false),
             usage_now: usage.now,
             usage_before: usage.before,
-            features_available: workspace.features_available,
+            features: if workspace.usage_tracked {
+                &workspace.features
+            } else {
+                &[]
+            },
+            renewal_date: self.renewal_date,
+            lines: &self.lines,
             departments: self.departments,
             users_ever: usage.users_ever,
             last_use_on: usage.last_use_on,
@@ -146,7 +152,7 @@ pub fn assess(
     model: &HealthModel,
     records: &AccountRecords,
     usage: UsageOn,
-    workspace: Workspace,
+    workspace: &Workspace,
     as_of: NaiveDate,
 ) -> Assessment {
     let inputs = records.inputs(usage, workspace, as_of);

@@ -27,6 +27,8 @@ pub struct FitObservation {
 pub const SCORE_RANGE_SD: f64 = 3.0;
 /// A signal is considered when at least this share of the observations has it.
 pub const MIN_COVERAGE: f64 = 0.9;
+/// Signals that keep a group of their own.
+pub const UNGROUPED: &[&str] = &["days_to_renewal"];
 /// Time-ordered folds for choosing C.
 pub const SPLITS: usize = 3;
 
@@ -122,7 +124,18 @@ pub fn fit(base: &HealthModel, observations: &[FitObservation], name: &str) -> R
         scalings.push(scaling);
     }
     let correlation = stats::correlation_matrix(&columns)?;
-    let groups = MetricGroups::find(&correlation, GROUP_CORRELATION)?;
+    let mut groups = MetricGroups::find(&correlation, GROUP_CORRELATION)?;
+    // Contract timing is not behaviour: averaged with what it happens to correlate with
+    // (a size, a tenure), it would be diluted.
+    for (i, name) in names.iter().enumerate() {
+        if UNGROUPED.contains(name) {
+            for g in &mut groups.groups {
+                g.retain(|m| *m != i);
+            }
+            groups.groups.retain(|g| !g.is_empty());
+            groups.groups.push(vec![i]);
+        }
+    }
     let rows: Vec<Vec<f64>> = (0..n)
         .map(|i| {
             let metric_scores: Vec<f64> = columns.iter().map(|c| c[i]).collect();

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::model::{MeetingStatus, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse};
@@ -72,8 +72,13 @@ pub struct AccountInputs<'a> {
     /// The usage window ending on `as_of`, and the one before it.
     pub usage_now: WindowUse,
     pub usage_before: WindowUse,
-    /// Features anyone uses (event types seen in the workspace).
-    pub features_available: u32,
+    /// Features anyone uses (the event types the workspace tracks); empty when no usage
+    /// is tracked at all.
+    pub features: &'a [String],
+    /// The contract's renewal date as agreed (`None`: from the lines' terms).
+    pub renewal_date: Option<NaiveDate>,
+    /// The account's subscription lines.
+    pub lines: &'a [crate::health::Line],
     /// Departments the account's known product users belong to.
     pub departments: u32,
     /// Distinct users with any use from landing up to `as_of`.
@@ -136,6 +141,7 @@ pub const SIGNALS: &[SignalInfo] = &[
     info("mrr", "MRR"),
     info("mrr_change", "MRR change over 90 days (relative)"),
     info("units", "Units bought"),
+    info("days_to_renewal", "Days to the next renewal"),
     info("cases_per_active_user", "Support cases per active user"),
     info("cases_per_month", "Support cases per month"),
     info("case_severity", "Mean case severity (1 critical – 4 low)"),
@@ -160,6 +166,32 @@ pub fn signal_label(name: &str) -> Option<String> {
         return (!feature.is_empty()).then(|| format!("{feature} per month"));
     }
     SIGNALS.iter().find(|s| s.name == name).map(|s| s.label.to_string())
+}
+
+/// The next renewal after `as_of` as known that day: the agreed renewal date when it is
+/// still ahead, else the next end of term of a running line (its start plus whole billing
+/// periods; a line's recorded end is not known in advance).
+pub fn next_renewal(
+    renewal_date: Option<NaiveDate>,
+    lines: &[crate::health::Line],
+    as_of: NaiveDate,
+) -> Option<NaiveDate> {
+    if let Some(r) = renewal_date.filter(|r| *r >= as_of) {
+        return Some(r);
+    }
+    lines
+        .iter()
+        .filter(|l| crate::retention::is_active(l.start_date, l.end_date, as_of))
+        .filter_map(|l| {
+            let period = u32::try_from(l.bill_period_months.max(1)).ok()?;
+            let months = (as_of.year() - l.start_date.year()) * 12 + as_of.month() as i32 - l.start_date.month() as i32;
+            let whole = u32::try_from(months.max(0)).ok()? / period * period;
+            (whole..=whole + 2 * period)
+                .step_by(period as usize)
+                .filter_map(|m| l.start_date.checked_add_months(chrono::Months::new(m)))
+                .find(|d| *d > as_of)
+        })
+        .min()
 }
 
 /// The pillar a signal belongs to: usage and contract signals to adoption.
@@ -207,9 +239,8 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
 
     // Adoption.
     let utilisation = |w: &WindowUse| inputs.seats.filter(|s| *s > 0.0).map(|s| f64::from(w.active_users) / s);
-    let breadth = |w: &WindowUse| {
-        (inputs.features_available > 0).then(|| w.events.len() as f64 / f64::from(inputs.features_available))
-    };
+    let breadth =
+        |w: &WindowUse| (!inputs.features.is_empty()).then(|| w.events.len() as f64 / inputs.features.len() as f64);
     let depth = |w: &WindowUse, per_month: f64| {
         (w.active_users > 0).then(|| w.total_events() as f64 / f64::from(w.active_users) * per_month)
     };
@@ -248,6 +279,10 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
     for (feature, n) in &now.events {
         put(&feature_signal(feature), Some(*n as f64 * per_month));
     }
+    // A feature the workspace tracks and the account did not use: none, not unknown.
+    for feature in inputs.features.iter().filter(|f| !now.events.contains_key(*f)) {
+        put(&feature_signal(feature), Some(0.0));
+    }
     let days_since = |d: NaiveDate| (as_of - d).num_days().max(0) as f64;
     let landed = inputs.landed_on.filter(|l| *l <= as_of);
     put("days_since_last_use", inputs.last_use_on.or(landed).map(days_since));
@@ -258,6 +293,10 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
         relative_change(inputs.mrr.to_f64(), inputs.mrr_before.to_f64()),
     );
     put("units", inputs.units);
+    put(
+        "days_to_renewal",
+        next_renewal(inputs.renewal_date, inputs.lines, as_of).map(|r| (r - as_of).num_days() as f64),
+    );
 
     // Experience.
     let experience_window = experience(
@@ -412,6 +451,9 @@ mod tests {
         }
     }
 
+    static FEATURES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| ["report", "export", "share", "admin"].map(String::from).to_vec());
+
     fn relationship() -> Relationship {
         Relationship {
             contact_teams: vec![
@@ -451,7 +493,9 @@ mod tests {
             units: Some(25.0),
             usage_now: usage(10, 2, &[("report", 300), ("export", 60)]),
             usage_before: usage(8, 2, &[("report", 400)]),
-            features_available: 4,
+            features: &FEATURES,
+            renewal_date: None,
+            lines: &[],
             departments: 4,
             users_ever: 14,
             last_use_on: Some(day("2026-06-27")),
@@ -476,6 +520,8 @@ mod tests {
         assert_eq!(get("active_users_change"), Some(0.25));
         assert_eq!(get("events_per_month"), round(360.0 * per_month));
         assert_eq!(get("events_per_month:export"), round(60.0 * per_month));
+        assert_eq!(get("events_per_month:share"), Some(0.0), "tracked, not used: none");
+        assert_eq!(get("days_to_renewal"), None, "no contract in this test");
         assert_eq!(get("events_change"), Some(-0.1));
         assert_eq!(get("days_since_last_use"), Some(3.0));
         assert_eq!(get("tenure_days"), Some(365.0));
@@ -494,6 +540,35 @@ mod tests {
         for name in s.keys() {
             assert!(signal_label(name).is_some(), "{name} is documented");
         }
+    }
+
+    #[test]
+    fn the_next_renewal_is_the_agreed_date_or_the_next_end_of_term() {
+        let line = |start: &str, months: i32, end: Option<&str>| crate::health::Line {
+            start_date: day(start),
+            end_date: end.map(day),
+            mrr: Money::from_units(10).unwrap(),
+            quantity: None,
+            units: None,
+            bill_period_months: months,
+        };
+        let annual = [line("2024-03-15", 12, None)];
+        assert_eq!(next_renewal(None, &annual, day("2026-06-30")), Some(day("2027-03-15")));
+        assert_eq!(next_renewal(None, &annual, day("2026-03-14")), Some(day("2026-03-15")));
+        assert_eq!(next_renewal(None, &annual, day("2026-03-15")), Some(day("2027-03-15")));
+        assert_eq!(
+            next_renewal(Some(day("2026-12-01")), &annual, day("2026-06-30")),
+            Some(day("2026-12-01")),
+            "the agreed date wins while ahead"
+        );
+        assert_eq!(
+            next_renewal(Some(day("2026-01-01")), &annual, day("2026-06-30")),
+            Some(day("2027-03-15")),
+            "a past agreed date says nothing of the next"
+        );
+        let monthly = [line("2026-01-31", 1, None), line("2026-05-02", 12, Some("2026-06-01"))];
+        assert_eq!(next_renewal(None, &monthly, day("2026-06-30")), Some(day("2026-07-31")));
+        assert_eq!(next_renewal(None, &[], day("2026-06-30")), None);
     }
 
     #[test]
