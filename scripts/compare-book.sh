@@ -11,8 +11,9 @@
 #
 # laer side (target/release/laer, or $LAER): import into a fresh SQLite file, then
 #   report health-validation  over laer's default replay range (month ends to 90 days
-#                             before today) and over the range the data can judge (to 90
-#                             days before the last subscription start: the simulation's end),
+#                             before the last day the data speaks of) and over the range
+#                             the data can judge (to 90 days before the last subscription
+#                             start: the simulation's end; the same since laer judges so),
 #   health fit                on the judged range (held-out: the last quarter of its days),
 #   report health-validation  of the fitted model on the same range (in-sample),
 # each timed. Book side: scripts/compare_book.py (the book's SQL and Python, see its header)
