@@ -1,0 +1,439 @@
+//! Health's speed on a large demo company: a full recompute of every account's signals
+//! and score (and where its time goes), the delay from a tracked event's arrival to the
+//! account's updated score in the running server, and a validation replay.
+//!
+//! cargo bench -p laer-server --bench health -- [--accounts 10000] [--months 12] [--rounds 5]
+//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|update]
+//!
+//! Without --db, the demo company is generated into a fresh SQLite file first (about a
+//! minute for 10,000 accounts); with --db (`sqlite:///path/kept.db` or a PostgreSQL
+//! database), a database that already holds it is used as it is, and an empty one is
+//! filled. With --postgres, a fresh database is created on that server and dropped after.
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use laer_core::demo::DemoConfig;
+use laer_core::health::{HealthModel, assess};
+use laer_core::portfolio::AccountSnapshot;
+use laer_server::Server;
+use laer_store::{Accounts, Store};
+use serde_json::json;
+
+struct Args {
+    accounts: usize,
+    months: u32,
+    rounds: usize,
+    events: usize,
+    db: Option<String>,
+    postgres: Option<String>,
+    only: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        accounts: 10_000,
+        months: 12,
+        rounds: 5,
+        events: 20,
+        db: None,
+        postgres: None,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--accounts" => args.accounts = value().parse().expect("--accounts N"),
+            "--months" => args.months = value().parse().expect("--months N"),
+            "--rounds" => args.rounds = value().parse().expect("--rounds N"),
+            "--events" => args.events = value().parse().expect("--events N"),
+            "--db" => args.db = Some(value()),
+            "--postgres" => args.postgres = Some(value()),
+            "--only" => {
+                let only = value();
+                assert!(
+                    ["recompute", "replay", "update"].contains(&only.as_str()),
+                    "--only recompute, replay or update"
+                );
+                args.only = Some(only);
+            }
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    args
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() as f64 * q).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Median and max of some timings, in milliseconds.
+fn summary(times: &[Duration]) -> String {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    format!(
+        "median {:>8.0} ms   max {:>8.0} ms",
+        ms(quantile(&sorted, 0.5)),
+        ms(*sorted.last().expect("timings"))
+    )
+}
+
+/// Reads `health_scores.computed_at` straight from the database: the store has no
+/// method for it, and the bench must not disturb what it measures.
+enum Probe {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Probe {
+    async fn connect(url: &str) -> Probe {
+        if url.starts_with("sqlite:") {
+            Probe::Sqlite(sqlx::SqlitePool::connect(url).await.expect("probe"))
+        } else {
+            Probe::Postgres(sqlx::PgPool::connect(url).await.expect("probe"))
+        }
+    }
+
+    /// When the account's health of `day` was last saved (microseconds since the epoch).
+    async fn computed_at(&self, account: i64, day: i64) -> Option<i64> {
+        let sql = "SELECT computed_at FROM health_scores WHERE account_id = $1 AND day = $2";
+        match self {
+            Probe::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(account)
+                .bind(day)
+                .fetch_optional(pool)
+                .await
+                .expect("probe"),
+            Probe::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(account)
+                .bind(day)
+                .fetch_optional(pool)
+                .await
+                .expect("probe"),
+        }
+    }
+
+    /// Accounts whose health of `day` was saved at or after `since`.
+    async fn saved_since(&self, day: i64, since: i64) -> i64 {
+        let sql = "SELECT COUNT(*) FROM health_scores WHERE day = $1 AND computed_at >= $2";
+        match self {
+            Probe::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(day)
+                .bind(since)
+                .fetch_one(pool)
+                .await
+                .expect("probe"),
+            Probe::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(day)
+                .bind(since)
+                .fetch_one(pool)
+                .await
+                .expect("probe"),
+        }
+    }
+}
+
+fn day_number(d: NaiveDate) -> i64 {
+    laer_core::retention::day_number(d)
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// A database of its own on the PostgreSQL server at `admin_url`.
+async fn fresh_postgres(admin_url: &str) -> (String, String) {
+    let admin = sqlx::PgPool::connect(admin_url).await.expect("connect");
+    let name = format!("laer_health_bench_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .expect("database");
+    }
+    let (base, _) = admin_url.rsplit_once('/').expect("a URL with a database name");
+    (format!("{base}/{name}"), name)
+}
+
+async fn drop_postgres(admin_url: &str, name: &str) {
+    let admin = sqlx::PgPool::connect(admin_url).await.expect("connect");
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await {
+        eprintln!("could not drop {name}: {e}");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (url, created) = match (&args.db, &args.postgres) {
+        (Some(url), _) => (url.clone(), None),
+        (None, Some(admin)) => {
+            let (url, name) = fresh_postgres(admin).await;
+            (url, Some(name))
+        }
+        (None, None) => (format!("sqlite://{}", dir.path().join("laer.db").display()), None),
+    };
+    let today = chrono::Utc::now().date_naive();
+    let store = Store::open(&url).await.expect("open");
+    let mut accounts = store.counts().await.expect("counts").accounts;
+    if accounts == 0 {
+        let started = Instant::now();
+        let config = DemoConfig {
+            accounts: args.accounts,
+            months: args.months,
+            seed: 1,
+            ..DemoConfig::new(today)
+        };
+        let load = laer_server::demo::load(&store, &config).await.expect("demo");
+        accounts = load.accounts as i64;
+        println!(
+            "demo company: {} accounts, {} months, {} events, stored in {:.0} s ({:?})",
+            load.accounts,
+            args.months,
+            load.events,
+            started.elapsed().as_secs_f64(),
+            store.backend()
+        );
+    } else {
+        println!("kept database: {accounts} accounts ({:?})", store.backend());
+    }
+    let model = HealthModel::default();
+    let run = |section: &str| args.only.as_deref().is_none_or(|only| only == section);
+    // The account whose updates are timed: a current customer of middling size.
+    let mut snapshots = store.account_snapshots(today).await.expect("accounts");
+    snapshots.retain(|a| a.mrr > laer_core::Money::ZERO);
+    snapshots.sort_by_key(|a| std::cmp::Reverse(a.mrr));
+    let target = snapshots[snapshots.len() / 2].clone();
+    if run("recompute") {
+        full_recompute(&store, &model, today, args.rounds, &target).await;
+    }
+    if run("replay") {
+        replay(&store, &model, today).await;
+    }
+    if run("update") {
+        update_delay(&store, &url, today, accounts, &target, args.events).await;
+    }
+    if let (Some(admin), Some(name)) = (&args.postgres, &created) {
+        store.close().await;
+        drop_postgres(admin, name).await;
+    }
+}
+
+/// A full recompute, as the engine makes it when the day turns: Store::assess of every
+/// account plus save_health; then the same again piece by piece. And the engine's work
+/// for one changed account.
+async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, rounds: usize, target: &AccountSnapshot) {
+    println!("\nfull recompute of every account as of {today}, {rounds} rounds:");
+    let mut totals = Vec::new();
+    let (mut records_t, mut usage_t, mut compute_t, mut save_t) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut accounts = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let assessments = store.assess(model, today, Accounts::All).await.expect("assess");
+        store.save_health(&assessments).await.expect("save");
+        totals.push(started.elapsed());
+        accounts = assessments.len();
+
+        let started = Instant::now();
+        let records = store.health_records(Accounts::All, today).await.expect("records");
+        records_t.push(started.elapsed());
+        let started = Instant::now();
+        let (mut usage, workspace) = store
+            .usage_on(today, model.windows.usage_days, Accounts::All)
+            .await
+            .expect("usage");
+        usage_t.push(started.elapsed());
+        let started = Instant::now();
+        let assessments: Vec<_> = records
+            .iter()
+            .map(|r| {
+                assess(
+                    model,
+                    r,
+                    usage.remove(&r.account_id).unwrap_or_default(),
+                    workspace,
+                    today,
+                )
+            })
+            .collect();
+        compute_t.push(started.elapsed());
+        let started = Instant::now();
+        store.save_health(&assessments).await.expect("save");
+        save_t.push(started.elapsed());
+    }
+    println!("  {accounts} accounts");
+    println!("  assess + save_health        {}", summary(&totals));
+    println!("    read health_records       {}", summary(&records_t));
+    println!("    read usage_on             {}", summary(&usage_t));
+    println!("    compute (core assess)     {}", summary(&compute_t));
+    println!("    save_health               {}", summary(&save_t));
+
+    // The engine's work for one changed account: assess it and save it. The update
+    // delay is this plus the wait for the engine's next half-second tick.
+    let mut one = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let assessments = store
+            .assess(model, today, Accounts::Only(&[target.id]))
+            .await
+            .expect("assess");
+        store.save_health(&assessments).await.expect("save");
+        one.push(started.elapsed());
+    }
+    println!(
+        "  one account ({}): assess + save_health {}",
+        target.external_id,
+        summary(&one)
+    );
+}
+
+/// Validation's replay over every month end, as `laer report health-validation`.
+async fn replay(store: &Store, model: &HealthModel, today: NaiveDate) {
+    let started = Instant::now();
+    let days = laer_server::health::replay_days(store, model, today)
+        .await
+        .expect("replay days");
+    let days_t = started.elapsed();
+    let report = laer_server::health::validation(store, model, &days, today)
+        .await
+        .expect("validation");
+    let replay = started.elapsed();
+    let started = Instant::now();
+    for &day in &days {
+        store
+            .usage_on(day, model.windows.usage_days, Accounts::All)
+            .await
+            .expect("usage");
+    }
+    let replay_usage = started.elapsed();
+    println!(
+        "\nvalidation replay ({} month ends, {} accounts assessed, AUC {:.3}): {:.1} s, of which replay_days {:.1} s \
+         and usage_on {:.1} s per day",
+        days.len(),
+        report.observations,
+        report.auc.unwrap_or(f64::NAN),
+        replay.as_secs_f64(),
+        days_t.as_secs_f64(),
+        replay_usage.as_secs_f64() / days.len().max(1) as f64
+    );
+}
+
+/// The delay from a tracked event to the account's updated score, in a running server
+/// whose health engine keeps scores current.
+async fn update_delay(
+    store: &Store,
+    url: &str,
+    today: NaiveDate,
+    accounts: i64,
+    target: &AccountSnapshot,
+    events: usize,
+) {
+    let probe = Probe::connect(url).await;
+    let today_n = day_number(today);
+    let started_at = now_micros();
+    let started = Instant::now();
+    let server = Server::bind("127.0.0.1:0", store.clone()).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("address"));
+    tokio::spawn(server.run(std::future::pending()));
+    while probe.saved_since(today_n, started_at).await < accounts {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "\nserver started; the engine's first full pass saved every account after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Then it fills in weekly history, when missing; wait for that to end too.
+    let oldest = today - chrono::TimeDelta::days(7 * laer_server::health::BACKFILL_WEEKS);
+    loop {
+        let days = store.health_days().await.expect("days");
+        if days.iter().any(|&(d, n)| d == oldest && n >= accounts) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "weekly history ({} weeks) in place after {:.1} s",
+        laer_server::health::BACKFILL_WEEKS,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Its user is linked to the account by a group call first.
+    let (_, key) = store.create_write_key("health bench").await.expect("key");
+    let http = reqwest::Client::new();
+    let post = |call: &'static str, body: serde_json::Value| {
+        http.post(format!("{base}/v1/{call}"))
+            .basic_auth(&key, Some(""))
+            .json(&body)
+            .send()
+    };
+    let user = format!("health-bench-{}", std::process::id());
+    let response = post("group", json!({"userId": user, "groupId": target.external_id}))
+        .await
+        .expect("group");
+    assert!(response.status().is_success(), "group: {}", response.status());
+    // Let the recompute the group call caused pass.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    let mut delays = Vec::new();
+    let mut acks = Vec::new();
+    for i in 0..events {
+        // "Dashboard viewed" is a feature of the demo's catalogue: no new event type.
+        // Arrive at different points of the engine's half-second tick.
+        tokio::time::sleep(Duration::from_millis(700 + (i as u64 * 137) % 500)).await;
+        let sent = Instant::now();
+        let response = post(
+            "track",
+            json!({"userId": user, "event": "Dashboard viewed", "messageId": format!("{user}-{i}")}),
+        )
+        .await
+        .expect("track");
+        assert!(response.status().is_success(), "track: {}", response.status());
+        let acked_at = now_micros();
+        acks.push(sent.elapsed());
+        loop {
+            if probe
+                .computed_at(target.id, today_n)
+                .await
+                .is_some_and(|at| at > acked_at)
+            {
+                break;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(60), "no update within a minute");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        delays.push(sent.elapsed());
+    }
+    delays.sort();
+    acks.sort();
+    println!(
+        "update delay, event sent to {}'s score saved, {} events: median {:.0} ms, p95 {:.0} ms, max {:.0} ms \
+         (the track call's own p50 {:.1} ms)",
+        target.external_id,
+        delays.len(),
+        ms(quantile(&delays, 0.5)),
+        ms(quantile(&delays, 0.95)),
+        ms(*delays.last().expect("delays")),
+        ms(quantile(&acks, 0.5)),
+    );
+    let stored = store
+        .events_of(target.id)
+        .await
+        .expect("events")
+        .iter()
+        .filter(|e| e.user_ref.as_deref() == Some(user.as_str()))
+        .count();
+    assert_eq!(stored, events, "every tracked event is stored with the account");
+}
