@@ -264,7 +264,7 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
                     model,
                     r,
                     usage.remove(&r.account_id).unwrap_or_default(),
-                    workspace,
+                    &workspace,
                     today,
                 )
             })
@@ -303,11 +303,12 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
 /// Validation's replay over every month end, as `laer report health-validation`.
 async fn replay(store: &Store, model: &HealthModel, today: NaiveDate) {
     let started = Instant::now();
-    let days = laer_server::health::replay_days(store, model, today)
+    let horizon = laer_core::health::outcome::HORIZON_DAYS;
+    let days = laer_server::health::replay_days(store, model, today, horizon)
         .await
         .expect("replay days");
     let days_t = started.elapsed();
-    let report = laer_server::health::validation(store, model, &days, today)
+    let report = laer_server::health::validation(store, model, &days, today, horizon)
         .await
         .expect("validation");
     let replay = started.elapsed();
