@@ -233,6 +233,10 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     let (_, portfolio) = admin.get("/portfolio?sort=health").await;
     assert!(portfolio.contains("sort=health"), "a health column to sort by");
     assert!(portfolio.contains("badge health-"), "scores as badges");
+    assert!(
+        portfolio.contains("health model “laer default”"),
+        "which model scored them"
+    );
     let customer = store
         .account_snapshots(today())
         .await

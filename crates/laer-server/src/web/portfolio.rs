@@ -121,6 +121,7 @@ pub(crate) async fn page(
     let today = today();
     let accounts = state.cache.snapshots(&state.store, today).await?;
     let team = state.store.team().await?;
+    let accuracy = super::health::accuracy(&state).await?;
     let query = params.query(&user);
     let page = portfolio(&accounts, &query, today);
     let mut segments: Vec<&str> = accounts.iter().filter_map(|a| a.segment.as_deref()).collect();
@@ -162,6 +163,12 @@ pub(crate) async fn page(
                 (page.matching) " accounts"
                 // The sum over accounts is company revenue: for those who may see it.
                 @if user.role.can(Permission::ViewRevenue) { " · ARR " (money(page.matching_arr)) }
+                " · health model “" (state.health_model.name) "”"
+                @if let Some(auc) = accuracy.as_ref().and_then(|a| a.auc) {
+                    span #accuracy title="how well it ranked the accounts that churned or downsold within 90 days, replayed on this history" {
+                        ", AUC " (format!("{auc:.2}")) " on this history"
+                    }
+                }
             }
         }
         form.filters method="get" action="/portfolio" {
