@@ -15,6 +15,11 @@ use crate::money::Money;
 /// How far back the trend looks.
 pub const TREND_DAYS: i64 = 90;
 
+/// The shipped model's phase rules, read once: the fallback phase is asked for per
+/// account on every portfolio request.
+static DEFAULT_PHASE_RULES: std::sync::LazyLock<crate::health::model::PhaseRules> =
+    std::sync::LazyLock::new(|| crate::health::model::HealthModel::default().phases);
+
 text_enum!(
     /// Where an account is in Land → Adopt → Expand → Renew; `churned` once no contract
     /// runs.
@@ -79,7 +84,7 @@ impl AccountSnapshot {
             expansion_specialist: self.owner_in(TeamRole::ExpansionSpecialist).is_some(),
             ..crate::health::PhaseFacts::default()
         };
-        crate::health::phase(&facts, &crate::health::model::HealthModel::default().phases).phase
+        crate::health::phase(&facts, &DEFAULT_PHASE_RULES).phase
     }
 
     pub fn owner_in(&self, role: TeamRole) -> Option<&Owner> {
