@@ -316,14 +316,18 @@ impl Store {
         let only = accounts.condition("a.id");
         let mut usage: HashMap<i64, UsageOn> = HashMap::new();
 
+        // Each active user once per window (the rollup has a row per feature and day),
+        // then their departments: half the lookups. The rollups are read by their key,
+        // account first, without a join to accounts.
         let users: Vec<(i64, i64, i64, i64)> = self
             .fetch(
                 &format!(
-                    "SELECT u.account_id, CAST(CASE WHEN u.day > ? THEN 1 ELSE 0 END AS BIGINT), COUNT(DISTINCT u.user_ref), \
-                     COUNT(DISTINCT p.department) FROM accounts a \
-                     JOIN event_user_days u ON u.account_id = a.id AND u.day > ? AND u.day <= ? \
-                     LEFT JOIN product_users p ON p.external_id = u.user_ref AND p.account_id = u.account_id \
-                     WHERE {only} GROUP BY 1, 2"
+                    "SELECT w.account_id, w.is_now, COUNT(*), COUNT(DISTINCT p.department) FROM \
+                     (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > ? THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
+                     u.user_ref FROM event_user_days u WHERE u.day > ? AND u.day <= ? AND {}) w \
+                     LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
+                     GROUP BY w.account_id, w.is_now",
+                    accounts.condition("u.account_id")
                 ),
                 &[split, start, end],
             )
@@ -339,8 +343,9 @@ impl Store {
             .fetch(
                 &format!(
                     "SELECT d.account_id, CAST(CASE WHEN d.day > ? THEN 1 ELSE 0 END AS BIGINT), t.name, CAST(SUM(d.events) AS BIGINT) \
-                     FROM accounts a JOIN event_type_days d ON d.account_id = a.id AND d.day > ? AND d.day <= ? \
-                     JOIN event_types t ON t.id = d.event_type_id WHERE {only} GROUP BY 1, 2, 3"
+                     FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
+                     WHERE d.day > ? AND d.day <= ? AND {} GROUP BY 1, 2, 3",
+                    accounts.condition("d.account_id")
                 ),
                 &[split, start, end],
             )
