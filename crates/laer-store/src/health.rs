@@ -211,7 +211,16 @@ impl Store {
             }
         }
 
-        for (account, team, every) in self.meeting_cadences().await? {
+        let cadences: Vec<(i64, String, i64)> = self
+            .fetch(
+                &format!(
+                    "SELECT account_id, stakeholder_team, CAST(every_days AS BIGINT) FROM meeting_cadences WHERE {}",
+                    only("account_id")
+                ),
+                &[],
+            )
+            .await?;
+        for (account, team, every) in cadences {
             if let Some(r) = records.get_mut(&account) {
                 r.relationship.cadences.insert(team, u32::try_from(every).unwrap_or(0));
             }
@@ -276,10 +285,24 @@ impl Store {
             }
         }
 
-        let owners = self.current_owners(today).await?;
-        for (account, owners) in owners {
+        // Current coverage, as Store::current_owners reads it, of the chosen accounts.
+        let coverage = format!(
+            "SELECT c.account_id, c.role FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id \
+             WHERE c.since <= ? AND (c.until IS NULL OR c.until > ?) AND {}",
+            only("c.account_id")
+        );
+        let roles: Vec<(i64, String)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&coverage)))
+                .bind(today)
+                .bind(today)
+                .fetch_all(pool)
+                .await?);
+        for (account, role) in roles {
+            let role: TeamRole = role
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("coverage role of account {account}: {e}")))?;
             if let Some(r) = records.get_mut(&account) {
-                r.expansion_specialist = owners.iter().any(|o| o.role == TeamRole::ExpansionSpecialist);
+                r.expansion_specialist |= role == TeamRole::ExpansionSpecialist;
             }
         }
 
