@@ -211,7 +211,16 @@ impl Store {
             }
         }
 
-        for (account, team, every) in self.meeting_cadences().await? {
+        let cadences: Vec<(i64, String, i64)> = self
+            .fetch(
+                &format!(
+                    "SELECT account_id, stakeholder_team, CAST(every_days AS BIGINT) FROM meeting_cadences WHERE {}",
+                    only("account_id")
+                ),
+                &[],
+            )
+            .await?;
+        for (account, team, every) in cadences {
             if let Some(r) = records.get_mut(&account) {
                 r.relationship.cadences.insert(team, u32::try_from(every).unwrap_or(0));
             }
@@ -276,10 +285,24 @@ impl Store {
             }
         }
 
-        let owners = self.current_owners(today).await?;
-        for (account, owners) in owners {
+        // Current coverage, as Store::current_owners reads it, of the chosen accounts.
+        let coverage = format!(
+            "SELECT c.account_id, c.role FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id \
+             WHERE c.since <= ? AND (c.until IS NULL OR c.until > ?) AND {}",
+            only("c.account_id")
+        );
+        let roles: Vec<(i64, String)> =
+            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&coverage)))
+                .bind(today)
+                .bind(today)
+                .fetch_all(pool)
+                .await?);
+        for (account, role) in roles {
+            let role: TeamRole = role
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("coverage role of account {account}: {e}")))?;
             if let Some(r) = records.get_mut(&account) {
-                r.expansion_specialist = owners.iter().any(|o| o.role == TeamRole::ExpansionSpecialist);
+                r.expansion_specialist |= role == TeamRole::ExpansionSpecialist;
             }
         }
 
@@ -319,19 +342,38 @@ impl Store {
         // Each active user once per window (the rollup has a row per feature and day),
         // then their departments: half the lookups. The rollups are read by their key,
         // account first, without a join to accounts.
-        let users: Vec<(i64, i64, i64, i64)> = self
-            .fetch(
-                &format!(
-                    "SELECT w.account_id, w.is_now, COUNT(*), COUNT(DISTINCT p.department) FROM \
-                     (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > ? THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
-                     u.user_ref FROM event_user_days u WHERE u.day > ? AND u.day <= ? AND {}) w \
-                     LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
-                     GROUP BY w.account_id, w.is_now",
-                    accounts.condition("u.account_id")
-                ),
-                &[split, start, end],
-            )
-            .await?;
+        let users_sql = format!(
+            "SELECT w.account_id, w.is_now, COUNT(*), COUNT(DISTINCT p.department) FROM \
+             (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > ? THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
+             u.user_ref FROM event_user_days u WHERE u.day > ? AND u.day <= ? AND {}) w \
+             LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
+             GROUP BY w.account_id, w.is_now",
+            accounts.condition("u.account_id")
+        );
+        let features_sql = format!(
+            "SELECT d.account_id, CAST(CASE WHEN d.day > ? THEN 1 ELSE 0 END AS BIGINT), t.name, CAST(SUM(d.events) AS BIGINT) \
+             FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
+             WHERE d.day > ? AND d.day <= ? AND {} GROUP BY 1, 2, 3",
+            accounts.condition("d.account_id")
+        );
+        let ever_sql = format!(
+            "SELECT a.id, (SELECT COUNT(DISTINCT u.user_ref) FROM event_user_days u \
+             WHERE u.account_id = a.id AND u.day <= ?), \
+             (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= ?) \
+             FROM accounts a WHERE {only}"
+        );
+        // Independent statements, each on a connection of its own: on several cores the
+        // wait is the longest of them rather than their sum.
+        type Users = Vec<(i64, i64, i64, i64)>;
+        type Features = Vec<(i64, i64, String, i64)>;
+        type Ever = Vec<(i64, i64, Option<i64>)>;
+        let (window, until) = ([split, start, end], [end, end]);
+        let (users, features, ever, workspace): (Users, Features, Ever, Workspace) = tokio::try_join!(
+            self.fetch(&users_sql, &window),
+            self.fetch(&features_sql, &window),
+            self.fetch(&ever_sql, &until),
+            self.workspace(),
+        )?;
         for (account, is_now, active, departments) in users {
             let u = usage.entry(account).or_default();
             let w = if is_now == 1 { &mut u.now } else { &mut u.before };
@@ -339,34 +381,12 @@ impl Store {
             w.active_departments = u32::try_from(departments).unwrap_or(u32::MAX);
         }
 
-        let features: Vec<(i64, i64, String, i64)> = self
-            .fetch(
-                &format!(
-                    "SELECT d.account_id, CAST(CASE WHEN d.day > ? THEN 1 ELSE 0 END AS BIGINT), t.name, CAST(SUM(d.events) AS BIGINT) \
-                     FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
-                     WHERE d.day > ? AND d.day <= ? AND {} GROUP BY 1, 2, 3",
-                    accounts.condition("d.account_id")
-                ),
-                &[split, start, end],
-            )
-            .await?;
         for (account, is_now, feature, events) in features {
             let u = usage.entry(account).or_default();
             let w = if is_now == 1 { &mut u.now } else { &mut u.before };
             *w.events.entry(feature).or_default() += events;
         }
 
-        let ever: Vec<(i64, i64, Option<i64>)> = self
-            .fetch(
-                &format!(
-                    "SELECT a.id, (SELECT COUNT(DISTINCT u.user_ref) FROM event_user_days u \
-                     WHERE u.account_id = a.id AND u.day <= ?), \
-                     (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= ?) \
-                     FROM accounts a WHERE {only}"
-                ),
-                &[end, end],
-            )
-            .await?;
         for (account, users, last) in ever {
             if last.is_none() && users == 0 {
                 continue;
@@ -377,7 +397,7 @@ impl Store {
             u.last_use_on = last.and_then(|d| date_of_day_number(d - 1));
         }
 
-        Ok((usage, self.workspace().await?))
+        Ok((usage, workspace))
     }
 
     /// What the workspace as a whole says about usage: the features tracked, and whether
@@ -464,8 +484,11 @@ impl Store {
         as_of: NaiveDate,
         accounts: Accounts<'_>,
     ) -> Result<Vec<Assessment>, StoreError> {
-        let records = self.health_records(accounts, as_of).await?;
-        let (mut usage, workspace) = self.usage_on(as_of, model.windows.usage_days, accounts).await?;
+        // Read side by side, on connections of their own.
+        let (records, (mut usage, workspace)) = tokio::try_join!(
+            self.health_records(accounts, as_of),
+            self.usage_on(as_of, model.windows.usage_days, accounts)
+        )?;
         Ok(records
             .iter()
             .map(|r| {
