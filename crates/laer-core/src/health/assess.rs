@@ -141,6 +141,7 @@ impl AccountRecords {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assessment {
     pub account_id: i64,
+    pub segment: Option<String>,
     pub as_of: NaiveDate,
     pub phase: PhaseDecision,
     pub health: Health,
@@ -186,6 +187,7 @@ pub fn assess(
     };
     Assessment {
         account_id: records.account_id,
+        segment: records.segment.clone(),
         as_of,
         phase,
         health,

@@ -15,6 +15,9 @@ use crate::signals::{experience, transformation};
 /// Days in an average month: event counts are scaled to it.
 pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 
+/// Days in which a burst of support cases counts (`cases_last_14_days`).
+pub const RECENT_CASE_DAYS: u32 = 14;
+
 /// Use of the product in one window of days (`end - days`, `end`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WindowUse {
@@ -144,6 +147,7 @@ pub const SIGNALS: &[SignalInfo] = &[
     info("days_to_renewal", "Days to the next renewal"),
     info("cases_per_active_user", "Support cases per active user"),
     info("cases_per_month", "Support cases per month"),
+    info("cases_last_14_days", "Support cases opened in the last 14 days"),
     info("case_severity", "Mean case severity (1 critical – 4 low)"),
     info("days_to_resolve", "Median days to resolve a case"),
     info("how_to_share", "Share of how-to cases"),
@@ -200,6 +204,7 @@ pub fn pillar_of(signal: &str) -> crate::health::model::Pillar {
     match signal {
         "cases_per_active_user"
         | "cases_per_month"
+        | "cases_last_14_days"
         | "case_severity"
         | "days_to_resolve"
         | "how_to_share"
@@ -311,6 +316,8 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
         "cases_per_month",
         Some(f64::from(experience_window.cases) * DAYS_PER_MONTH / f64::from(windows.experience_days.max(1))),
     );
+    let recent = experience(&inputs.relationship.cases, &[], 0, as_of, RECENT_CASE_DAYS);
+    put("cases_last_14_days", Some(f64::from(recent.cases)));
     put("case_severity", experience_window.mean_severity);
     put("days_to_resolve", experience_window.median_days_to_resolve);
     put("how_to_share", experience_window.how_to_share);

@@ -1,0 +1,268 @@
+//! What the coverage rules and the playbooks look at for one account on one day: its
+//! phase, segment and every value a condition may name (the health signals, the health
+//! score and its pillars, ARR), and the conditions over them.
+
+use chrono::{NaiveDate, TimeDelta};
+use serde::{Deserialize, Serialize};
+
+use crate::health::inputs::signal_label;
+use crate::health::{Assessment, Signals};
+use crate::portfolio::Phase;
+
+/// Values beside the health signals that conditions may name.
+pub const EXTRA_VALUES: &[(&str, &str)] = &[
+    ("health", "Health score"),
+    ("adoption_score", "Adoption pillar score"),
+    ("experience_score", "Experience pillar score"),
+    ("engagement_score", "Engagement pillar score"),
+    ("transformation_score", "Transformation pillar score"),
+    ("arr", "ARR (MRR × 12)"),
+];
+
+/// The label of a value a condition may name; `None` for unknown names.
+pub fn value_label(name: &str) -> Option<String> {
+    EXTRA_VALUES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, label)| label.to_string())
+        .or_else(|| signal_label(name))
+}
+
+/// One account on one day, as the rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFacts {
+    pub account_id: i64,
+    pub name: String,
+    pub as_of: NaiveDate,
+    pub phase: Phase,
+    pub segment: Option<String>,
+    /// A customer pays today; rules and playbooks leave the others alone.
+    pub customer: bool,
+    pub values: Signals,
+}
+
+impl AccountFacts {
+    pub fn of(assessment: &Assessment, name: &str) -> AccountFacts {
+        let mut values = assessment.signals.clone();
+        let h = &assessment.health;
+        let mut put = |name: &str, v: Option<f64>| {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                values.insert(name.to_string(), v);
+            }
+        };
+        put("health", h.score);
+        put("adoption_score", h.pillars.adoption);
+        put("experience_score", h.pillars.experience);
+        put("engagement_score", h.pillars.engagement);
+        put("transformation_score", h.pillars.transformation);
+        let mrr = assessment.signals.get("mrr").copied();
+        put("arr", mrr.map(|m| m * 12.0));
+        AccountFacts {
+            account_id: assessment.account_id,
+            name: name.to_string(),
+            as_of: assessment.as_of,
+            phase: assessment.phase.phase,
+            segment: assessment.segment.clone(),
+            customer: mrr.is_some_and(|m| m > 0.0),
+            values,
+        }
+    }
+
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.get(name).copied()
+    }
+
+    /// The next renewal, when one is known.
+    pub fn renewal_on(&self) -> Option<NaiveDate> {
+        let days = self.value("days_to_renewal")?;
+        self.as_of.checked_add_signed(TimeDelta::days(days.round() as i64))
+    }
+
+    /// The day the account landed, when it has.
+    pub fn landed_on(&self) -> Option<NaiveDate> {
+        let days = self.value("tenure_days")?;
+        self.as_of.checked_sub_signed(TimeDelta::days(days.round() as i64))
+    }
+
+    /// Whether a rule limited to `phases` and `segments` (empty: all) applies.
+    pub fn in_scope(&self, phases: &[Phase], segments: &[String]) -> bool {
+        (phases.is_empty() || phases.contains(&self.phase))
+            && (segments.is_empty()
+                || self
+                    .segment
+                    .as_deref()
+                    .is_some_and(|s| segments.iter().any(|x| x.eq_ignore_ascii_case(s))))
+    }
+}
+
+/// One test of a value: it holds when the value is known and within every bound given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clause {
+    pub signal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+}
+
+impl Clause {
+    fn bounds(&self) -> [(Option<f64>, &'static str); 4] {
+        [
+            (self.below, "below"),
+            (self.at_most, "at most"),
+            (self.above, "above"),
+            (self.at_least, "at least"),
+        ]
+    }
+
+    /// What is wrong with the clause, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if value_label(&self.signal).is_none() {
+            return Some(format!("unknown signal `{}`", self.signal));
+        }
+        let given: Vec<f64> = self.bounds().iter().filter_map(|(b, _)| *b).collect();
+        if given.is_empty() {
+            return Some(format!(
+                "`{}` needs a bound: below, at_most, above or at_least",
+                self.signal
+            ));
+        }
+        if given.iter().any(|b| !b.is_finite()) {
+            return Some(format!("`{}`: bounds must be numbers", self.signal));
+        }
+        None
+    }
+
+    pub fn holds(&self, facts: &AccountFacts) -> bool {
+        let Some(v) = facts.value(&self.signal) else {
+            return false;
+        };
+        self.below.is_none_or(|b| v < b)
+            && self.at_most.is_none_or(|b| v <= b)
+            && self.above.is_none_or(|b| v > b)
+            && self.at_least.is_none_or(|b| v >= b)
+    }
+
+    /// The clause with the account's value, for reasons and evidence:
+    /// "Health score 42.5 (below 50)".
+    pub fn describe(&self, facts: &AccountFacts) -> String {
+        let label = value_label(&self.signal).unwrap_or_else(|| self.signal.clone());
+        let bounds: Vec<String> = self
+            .bounds()
+            .iter()
+            .filter_map(|(b, word)| b.map(|b| format!("{word} {}", number(b))))
+            .collect();
+        match facts.value(&self.signal) {
+            Some(v) => format!("{label} {} ({})", number(v), bounds.join(", ")),
+            None => format!("{label} unknown ({})", bounds.join(", ")),
+        }
+    }
+}
+
+/// Whether every clause holds (an empty list always does).
+pub fn all_hold(clauses: &[Clause], facts: &AccountFacts) -> bool {
+    clauses.iter().all(|c| c.holds(facts))
+}
+
+/// The clauses with the account's values, joined: the evidence of a decision.
+pub fn evidence(clauses: &[Clause], facts: &AccountFacts) -> String {
+    clauses.iter().map(|c| c.describe(facts)).collect::<Vec<_>>().join("; ")
+}
+
+/// What a new owner or a task's assignee should know first: health, renewal, outcomes
+/// and recent cases, as far as known.
+pub fn context_summary(facts: &AccountFacts) -> String {
+    let mut parts = vec![format!("Phase {}", facts.phase)];
+    if let Some(h) = facts.value("health") {
+        parts.push(format!("health {}", number(h.round())));
+    }
+    if let (Some(on), Some(days)) = (facts.renewal_on(), facts.value("days_to_renewal")) {
+        parts.push(format!("renewal on {on} (in {} days)", number(days)));
+    }
+    if let Some(arr) = facts.value("arr") {
+        parts.push(format!("ARR {}", number(arr.round())));
+    }
+    if let Some(share) = facts.value("outcomes_on_track") {
+        parts.push(format!("outcomes on track {}%", number((share * 100.0).round())));
+    }
+    if let Some(u) = facts.value("utilisation") {
+        parts.push(format!("utilisation {}%", number((u * 100.0).round())));
+    }
+    if let Some(cases) = facts.value("cases_last_14_days").filter(|c| *c > 0.0) {
+        parts.push(format!("{} support cases in the last 14 days", number(cases)));
+    }
+    parts.join(" · ")
+}
+
+/// A number as people read it: whole when whole, else up to two decimals.
+pub(crate) fn number(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        let s = format!("{x:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn facts(phase: Phase, values: &[(&str, f64)]) -> AccountFacts {
+        AccountFacts {
+            account_id: 7,
+            name: "Acme".into(),
+            as_of: NaiveDate::from_ymd_opt(2026, 6, 1).unwrap(),
+            phase,
+            segment: Some("Enterprise".into()),
+            customer: true,
+            values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    fn clause(text: &str) -> Clause {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_clause_holds_within_every_bound_and_never_on_an_unknown_value() {
+        let f = facts(Phase::Adopt, &[("health", 40.0)]);
+        assert!(clause("signal = 'health'\nbelow = 50").holds(&f));
+        assert!(!clause("signal = 'health'\nbelow = 40").holds(&f));
+        assert!(clause("signal = 'health'\nat_most = 40").holds(&f));
+        assert!(clause("signal = 'health'\nabove = 30\nbelow = 45").holds(&f));
+        assert!(!clause("signal = 'health'\nat_least = 40.5").holds(&f));
+        assert!(!clause("signal = 'utilisation'\nbelow = 2").holds(&f));
+        assert_eq!(
+            clause("signal = 'health'\nbelow = 50").describe(&f),
+            "Health score 40 (below 50)"
+        );
+    }
+
+    #[test]
+    fn a_bad_clause_is_named() {
+        assert!(
+            clause("signal = 'healht'\nbelow = 1")
+                .problem()
+                .unwrap()
+                .contains("healht")
+        );
+        assert!(clause("signal = 'health'").problem().unwrap().contains("needs a bound"));
+        assert_eq!(clause("signal = 'utilisation'\nat_least = 0.9").problem(), None);
+        assert!(toml::from_str::<Clause>("signal = 'health'\nunder = 3").is_err());
+    }
+
+    #[test]
+    fn dates_follow_from_the_signals() {
+        let f = facts(Phase::Renew, &[("days_to_renewal", 90.0), ("tenure_days", 31.0)]);
+        assert_eq!(f.renewal_on(), NaiveDate::from_ymd_opt(2026, 8, 30));
+        assert_eq!(f.landed_on(), NaiveDate::from_ymd_opt(2026, 5, 1));
+        assert!(f.in_scope(&[], &["enterprise".into()]));
+        assert!(!f.in_scope(&[Phase::Land], &[]));
+    }
+}

@@ -1,0 +1,382 @@
+//! Playbooks: a condition over an account's signals and the tasks it starts. Each fires
+//! once per cause: once per episode of its condition (it fires again only after the
+//! condition stopped holding for `settle_days`), or once per renewal or landing.
+//! Definitions: docs/automation.md.
+
+use chrono::{NaiveDate, TimeDelta};
+use serde::{Deserialize, Serialize};
+
+use super::facts::{AccountFacts, Clause, all_hold, context_summary, evidence};
+use crate::model::TeamRole;
+use crate::portfolio::Phase;
+
+/// The shipped playbooks.
+pub const DEFAULT_PLAYBOOKS: &str = include_str!("default-playbooks.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbooks {
+    pub playbooks: Vec<Playbook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    /// Stable identifier: lower-case letters, digits and `-`; runs and tasks refer to it.
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Every clause must hold for the playbook to fire.
+    pub when: Vec<Clause>,
+    #[serde(default)]
+    pub once_per: OncePer,
+    /// Days the condition must stop holding before an episode ends (and a new one can
+    /// fire).
+    #[serde(default = "settle_days")]
+    pub settle_days: u32,
+    #[serde(default)]
+    pub tasks: Vec<TaskTemplate>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn settle_days() -> u32 {
+    14
+}
+
+/// What makes one firing different from the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OncePer {
+    /// Once each time the condition starts holding.
+    #[default]
+    Episode,
+    /// Once per renewal date while the condition holds.
+    Renewal,
+    /// Once per landing while the condition holds.
+    Landing,
+}
+
+/// A task a playbook creates; `{account}`, `{renewal_on}` and `{landed_on}` in the
+/// title are replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplate {
+    pub role: TeamRole,
+    pub title: String,
+    #[serde(default)]
+    pub due_days: u32,
+    #[serde(default)]
+    pub steps: Vec<String>,
+}
+
+/// A task to create: for whoever covers the account in `role`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskDraft {
+    pub role: TeamRole,
+    pub title: String,
+    pub due_on: NaiveDate,
+    pub steps: Vec<String>,
+    /// Why now, and what the assignee should know.
+    pub context: String,
+}
+
+/// A playbook's episode that has fired and not ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenRun {
+    pub playbook: String,
+    pub cause: String,
+    /// The first day its condition no longer held, when it does not.
+    pub quiet_since: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Firing {
+    pub playbook: String,
+    /// Names the occurrence: a playbook fires once per (account, cause).
+    pub cause: String,
+    pub evidence: String,
+    /// An episode stays open until its condition has settled.
+    pub episode: bool,
+    pub tasks: Vec<TaskDraft>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunChange {
+    Fire(Firing),
+    /// The episode's condition stopped holding today.
+    Quiet {
+        playbook: String,
+        cause: String,
+    },
+    /// It holds again before the episode ended.
+    Resume {
+        playbook: String,
+        cause: String,
+    },
+    /// It has not held for `settle_days`: the episode ended.
+    Close {
+        playbook: String,
+        cause: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlaybookError {
+    #[error("playbooks: {0}")]
+    Syntax(String),
+    #[error("playbooks: playbook {index} (`{name}`): {problem}")]
+    Bad {
+        index: usize,
+        name: String,
+        problem: String,
+    },
+}
+
+impl Default for Playbooks {
+    fn default() -> Self {
+        // The shipped file is checked by a test; failing here would be a build defect.
+        Playbooks::from_toml(DEFAULT_PLAYBOOKS).unwrap_or_else(|e| panic!("the shipped playbooks: {e}"))
+    }
+}
+
+impl Playbooks {
+    pub fn from_toml(text: &str) -> Result<Playbooks, PlaybookError> {
+        let playbooks: Playbooks = toml::from_str(text).map_err(|e| PlaybookError::Syntax(e.to_string()))?;
+        playbooks.check()?;
+        Ok(playbooks)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    fn check(&self) -> Result<(), PlaybookError> {
+        for (index, p) in self.playbooks.iter().enumerate() {
+            let bad = |problem: String| PlaybookError::Bad {
+                index: index + 1,
+                name: p.name.clone(),
+                problem,
+            };
+            let well_named = !p.name.is_empty()
+                && p.name.len() <= 64
+                && p.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !well_named {
+                return Err(bad("name: use lower-case letters, digits and -".into()));
+            }
+            if self.playbooks[..index].iter().any(|q| q.name == p.name) {
+                return Err(bad("name: used by an earlier playbook".into()));
+            }
+            if p.title.trim().is_empty() {
+                return Err(bad("needs a title".into()));
+            }
+            if p.when.is_empty() {
+                return Err(bad("when: needs at least one condition".into()));
+            }
+            if let Some(problem) = p.when.iter().find_map(Clause::problem) {
+                return Err(bad(format!("when: {problem}")));
+            }
+            if let Some(t) = p.tasks.iter().find(|t| t.title.trim().is_empty()) {
+                return Err(bad(format!("a {} task needs a title", t.role)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Playbook> {
+        self.playbooks.iter().find(|p| p.name == name)
+    }
+
+    /// What the enabled playbooks do for one account today, given its open episodes.
+    pub fn evaluate(&self, facts: &AccountFacts, open: &[OpenRun]) -> Vec<RunChange> {
+        let mut changes = Vec::new();
+        for p in self.playbooks.iter().filter(|p| p.enabled) {
+            let holds = facts.customer && facts.in_scope(&p.phases, &p.segments) && all_hold(&p.when, facts);
+            let fire = |cause: String, episode: bool| {
+                RunChange::Fire(Firing {
+                    playbook: p.name.clone(),
+                    cause,
+                    evidence: evidence(&p.when, facts),
+                    episode,
+                    tasks: p.tasks.iter().map(|t| task(p, t, facts)).collect(),
+                })
+            };
+            match p.once_per {
+                OncePer::Episode => {
+                    let run = open.iter().find(|r| r.playbook == p.name);
+                    let named = |r: &OpenRun| (p.name.clone(), r.cause.clone());
+                    match (holds, run) {
+                        (true, None) => changes.push(fire(format!("from {}", facts.as_of), true)),
+                        (true, Some(r)) if r.quiet_since.is_some() => {
+                            let (playbook, cause) = named(r);
+                            changes.push(RunChange::Resume { playbook, cause });
+                        }
+                        (false, Some(r)) => {
+                            let (playbook, cause) = named(r);
+                            match r.quiet_since {
+                                None => changes.push(RunChange::Quiet { playbook, cause }),
+                                Some(q) if (facts.as_of - q).num_days() >= i64::from(p.settle_days) => {
+                                    changes.push(RunChange::Close { playbook, cause })
+                                }
+                                Some(_) => {}
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                OncePer::Renewal => {
+                    if let Some(on) = facts.renewal_on().filter(|_| holds) {
+                        changes.push(fire(format!("renewal on {on}"), false));
+                    }
+                }
+                OncePer::Landing => {
+                    if let Some(on) = facts.landed_on().filter(|_| holds) {
+                        changes.push(fire(format!("landed on {on}"), false));
+                    }
+                }
+            }
+        }
+        changes
+    }
+}
+
+fn task(p: &Playbook, t: &TaskTemplate, facts: &AccountFacts) -> TaskDraft {
+    let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
+    let title = t
+        .title
+        .replace("{account}", &facts.name)
+        .replace("{renewal_on}", &day(facts.renewal_on()))
+        .replace("{landed_on}", &day(facts.landed_on()));
+    TaskDraft {
+        role: t.role,
+        title,
+        due_on: facts.as_of + TimeDelta::days(i64::from(t.due_days)),
+        steps: t.steps.clone(),
+        context: format!("{}: {}. {}", p.title, evidence(&p.when, facts), context_summary(facts)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automation::facts::tests::facts;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 6, d).unwrap()
+    }
+
+    fn fired(changes: &[RunChange]) -> Vec<(&str, &str)> {
+        changes
+            .iter()
+            .filter_map(|c| match c {
+                RunChange::Fire(f) => Some((f.playbook.as_str(), f.cause.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_playbooks_read_and_cover_the_classic_moments() {
+        let p = Playbooks::default();
+        assert_eq!(Playbooks::from_toml(&p.to_toml()).unwrap(), p);
+        for name in [
+            "onboarding",
+            "adoption-below-target",
+            "renewal-preparation",
+            "renewal-at-risk",
+            "expansion-opportunity",
+            "executive-sponsor-quiet",
+            "support-spike",
+        ] {
+            let playbook = p.get(name).unwrap_or_else(|| panic!("{name} ships"));
+            assert!(!playbook.tasks.is_empty(), "{name} creates tasks");
+        }
+    }
+
+    #[test]
+    fn an_episode_fires_once_then_settles_before_it_can_fire_again() {
+        let p = Playbooks::default();
+        let mut spike = facts(Phase::Adopt, &[("cases_last_14_days", 5.0), ("health", 70.0)]);
+        spike.as_of = day(1);
+        let first = p.evaluate(&spike, &[]);
+        assert_eq!(fired(&first), vec![("support-spike", "from 2026-06-01")]);
+        let open = |quiet_since| OpenRun {
+            playbook: "support-spike".into(),
+            cause: "from 2026-06-01".into(),
+            quiet_since,
+        };
+        // Still holding: nothing new.
+        spike.as_of = day(2);
+        assert!(p.evaluate(&spike, &[open(None)]).is_empty());
+        // Calm: quiet, then closed after the settling days.
+        let mut calm = spike.clone();
+        calm.values.insert("cases_last_14_days".into(), 0.0);
+        assert_eq!(
+            p.evaluate(&calm, &[open(None)]),
+            vec![RunChange::Quiet {
+                playbook: "support-spike".into(),
+                cause: "from 2026-06-01".into()
+            }]
+        );
+        calm.as_of = day(10);
+        assert!(p.evaluate(&calm, &[open(Some(day(2)))]).is_empty());
+        calm.as_of = day(16);
+        assert!(matches!(
+            p.evaluate(&calm, &[open(Some(day(2)))])[..],
+            [RunChange::Close { .. }]
+        ));
+        // A spike before the episode ended resumes it rather than firing again.
+        spike.as_of = day(12);
+        assert!(matches!(
+            p.evaluate(&spike, &[open(Some(day(2)))])[..],
+            [RunChange::Resume { .. }]
+        ));
+    }
+
+    #[test]
+    fn calendar_playbooks_name_their_renewal_or_landing() {
+        let p = Playbooks::default();
+        let renewing = facts(
+            Phase::Renew,
+            &[("days_to_renewal", 100.0), ("health", 80.0), ("tenure_days", 400.0)],
+        );
+        assert_eq!(
+            fired(&p.evaluate(&renewing, &[])),
+            vec![("renewal-preparation", "renewal on 2026-09-09")]
+        );
+        let landed = facts(Phase::Land, &[("tenure_days", 3.0), ("health", 60.0)]);
+        let changes = p.evaluate(&landed, &[]);
+        assert_eq!(fired(&changes), vec![("onboarding", "landed on 2026-05-29")]);
+        let RunChange::Fire(f) = &changes[0] else {
+            unreachable!()
+        };
+        assert!(f.tasks.iter().any(|t| t.title.contains("Acme")), "{:?}", f.tasks);
+        assert!(f.tasks.iter().all(|t| t.due_on >= landed.as_of));
+        let mut former = landed.clone();
+        former.customer = false;
+        assert!(p.evaluate(&former, &[]).is_empty());
+    }
+
+    #[test]
+    fn bad_playbooks_are_refused_naming_the_playbook() {
+        let err =
+            Playbooks::from_toml(&DEFAULT_PLAYBOOKS.replacen("name = \"onboarding\"", "name = \"On boarding\"", 1))
+                .unwrap_err();
+        assert!(err.to_string().contains("On boarding"), "{err}");
+        let err =
+            Playbooks::from_toml(&DEFAULT_PLAYBOOKS.replacen("signal = \"tenure_days\"", "signal = \"tenure\"", 1))
+                .unwrap_err();
+        assert!(err.to_string().contains("tenure"), "{err}");
+    }
+}
