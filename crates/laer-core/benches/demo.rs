@@ -65,7 +65,7 @@ fn main() {
     );
     println!(
         "team {}, coverage {}, contacts {}, product users {}, subscriptions {}, event types {}, support cases {}, \
-         meetings {}, survey responses {}, outcomes {}, measurements {}, tasks {}, driver months {}, contract changes {}",
+         meetings {}, survey responses {}, outcomes {}, measurements {}, driver months {}, contract changes {}",
         company.team.len(),
         company.coverage.len(),
         company.contacts.len(),
@@ -77,7 +77,6 @@ fn main() {
         company.survey_responses.len(),
         company.outcomes.len(),
         company.outcome_measurements.len(),
-        company.tasks.len(),
         company.drivers.len(),
         company.contract_changes.len(),
     );

@@ -3,10 +3,14 @@
 
 use std::collections::HashMap;
 
+use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Role;
 use laer_core::demo::{DemoCompany, DemoConfig, generate_records};
+use laer_core::model::TaskStatus;
 use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole, extend_event_spans};
-use laer_store::{IdLookup, Store, StoreError, WriteTx};
+use laer_store::{AutomationOutcome, IdLookup, Store, StoreError, TaskChange, TaskFilter, WriteTx};
+
+use crate::automation::Automation;
 
 use crate::auth::hash_password;
 
@@ -22,7 +26,14 @@ pub struct DemoLoad {
     pub events: u64,
     /// (email, role) of every login it created, the administrator first.
     pub logins: Vec<(String, Role)>,
+    /// What replaying the coverage model and the playbooks over the history did.
+    pub automation: AutomationOutcome,
 }
+
+/// Weeks of history the coverage model and the playbooks are replayed over.
+pub const REPLAY_WEEKS: i64 = 26;
+/// Tasks due this many days before today or earlier are done: the demo team works.
+const DONE_AFTER_DAYS: i64 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -59,8 +70,11 @@ fn login_role(roles: &[TeamRole]) -> Role {
 /// team member, all with [`DEMO_PASSWORD`]. Storing it again changes nothing.
 pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoError> {
     let (company, usage) = generate_records(config);
+    // Once the rules have run over the demo, coverage is theirs: loading the demo again
+    // must not bring back what they ended.
+    let replayed = !store.playbook_counts().await?.is_empty();
     let mut tx = store.begin_write().await?;
-    let ids = store_records(&mut tx, &company).await?;
+    let ids = store_records(&mut tx, &company, (!replayed).then_some(config.today)).await?;
     let mut events: u64 = 0;
     for account in 0..usage.accounts() {
         let Some(&account_id) = ids.accounts.get(account) else {
@@ -94,11 +108,42 @@ pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoEr
         store.upsert_user(email, &record.name, role, &hash, member_id).await?;
         logins.push((email.clone(), role));
     }
+    let automation = if replayed {
+        AutomationOutcome::default()
+    } else {
+        replay_automation(store, config.today).await?
+    };
     Ok(DemoLoad {
         accounts: company.accounts.len(),
         events,
         logins,
+        automation,
     })
+}
+
+/// Runs the shipped coverage model and playbooks weekly over the last half year, so
+/// that owners follow the phases and the work queues hold what the playbooks would have
+/// created; the tasks due more than a week ago were done by their assignees.
+async fn replay_automation(store: &Store, today: NaiveDate) -> Result<AutomationOutcome, DemoError> {
+    let from = replay_start(today);
+    let model = laer_core::health::HealthModel::default();
+    let outcome = crate::automation::replay(store, &model, &Automation::default(), from, today, 7).await?;
+    let past = TaskFilter {
+        status: Some(TaskStatus::Open),
+        ..Default::default()
+    };
+    let done_before = today - TimeDelta::days(DONE_AFTER_DAYS);
+    for task in store.tasks(&past, today).await? {
+        if task.due_on.is_some_and(|d| d < done_before) {
+            let actor = task.assignee.as_deref().unwrap_or("demo team");
+            store.update_task(task.id, &TaskChange::Done, actor).await?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn replay_start(today: NaiveDate) -> NaiveDate {
+    today - TimeDelta::weeks(REPLAY_WEEKS)
 }
 
 /// laer ids by the demo's indices.
@@ -124,7 +169,8 @@ fn ids_of(
         .collect()
 }
 
-async fn store_records(tx: &mut WriteTx, c: &DemoCompany) -> Result<Ids, DemoError> {
+/// Stores the company; its simulated coverage too unless `coverage_until` is `None`.
+async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option<NaiveDate>) -> Result<Ids, DemoError> {
     tx.upsert_accounts(&c.accounts).await?;
     tx.upsert_team_members(&c.team).await?;
     tx.upsert_event_types(&c.event_types).await?;
@@ -184,30 +230,21 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany) -> Result<Ids, DemoErr
         })
         .collect::<Result<Vec<_>, DemoError>>()?;
     tx.upsert_outcome_measurements(&measurements).await?;
-    let tasks = c
-        .tasks
-        .iter()
-        .map(|t| {
-            let mut t = t.clone();
-            t.account_id = t.account_id.map(account).transpose()?;
-            t.assignee_id = t
-                .assignee_id
-                .map(|m| lookup(&ids.team, m, "a team member"))
-                .transpose()?;
-            Ok(t)
-        })
-        .collect::<Result<Vec<_>, DemoError>>()?;
-    tx.upsert_tasks(&tasks).await?;
+    // The simulated coverage is the history before laer's own rules take over (the
+    // replay): what it decided later is left to them.
+    let Some(today) = coverage_until else { return Ok(ids) };
+    let rules_from = replay_start(today);
     let coverage = c
         .coverage
         .iter()
+        .filter(|a| a.since < rules_from)
         .map(|a| {
             Ok(NewCoverageAssignment {
                 account_id: lookup(&ids.accounts, a.account as i64, "an account")?,
                 team_member_id: lookup(&ids.team, a.member as i64, "a team member")?,
                 role: a.role,
                 since: a.since,
-                until: a.until,
+                until: a.until.filter(|u| *u < rules_from),
                 reason: a.reason.clone(),
             })
         })

@@ -223,6 +223,7 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
     while store.take_health_dirty(100_000).await?.len() == 100_000 {}
     let assessments = store.assess(model, day, Accounts::All).await?;
     store.save_health(&assessments).await?;
+    automate(store, &assessments).await;
     tracing::info!(
         "health of {} accounts computed in {} ms",
         assessments.len(),
@@ -279,7 +280,13 @@ async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -
         Accounts::Only(&dirty)
     };
     let done = match store.assess(model, day, accounts).await {
-        Ok(assessments) => store.save_health(&assessments).await,
+        Ok(assessments) => {
+            let saved = store.save_health(&assessments).await;
+            if saved.is_ok() {
+                automate(store, &assessments).await;
+            }
+            saved
+        }
         Err(e) => Err(e),
     };
     if done.is_err() {
@@ -287,6 +294,28 @@ async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -
         store.mark_health_dirty(&dirty).await?;
     }
     done
+}
+
+/// Coverage and playbooks after a rescoring. Their failure must not stop health, and
+/// what they did not record is decided again on the next pass.
+async fn automate(store: &Store, assessments: &[Assessment]) {
+    let outcome = match crate::automation::Automation::in_effect(store).await {
+        Ok(automation) => crate::automation::run(store, &automation, assessments)
+            .await
+            .map_err(crate::automation::AutomationError::from),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(o) if o.runs_fired + o.owners_started + o.owners_ended > 0 => tracing::info!(
+            "automation: {} playbook runs, {} owners started, {} ended, {} tasks",
+            o.runs_fired,
+            o.owners_started,
+            o.owners_ended,
+            o.tasks_created
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("automation: {e}"),
+    }
 }
 
 /// One account replayed on a past day.

@@ -2,6 +2,7 @@
 
 mod api;
 pub mod auth;
+pub mod automation;
 pub mod chart;
 pub mod demo;
 mod error;

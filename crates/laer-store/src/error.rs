@@ -14,4 +14,8 @@ pub enum StoreError {
     WriterGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
 }

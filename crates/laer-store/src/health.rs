@@ -25,7 +25,7 @@ pub enum Accounts<'a> {
 
 impl Accounts<'_> {
     /// A condition on `column` (ids are integers: safe to write into the text).
-    fn condition(&self, column: &str) -> String {
+    pub(crate) fn condition(&self, column: &str) -> String {
         match self {
             Accounts::All => "1 = 1".to_string(),
             Accounts::Only([]) => "1 = 0".to_string(),

@@ -23,6 +23,7 @@ macro_rules! on_pool {
 
 mod access;
 mod account_view;
+mod automation;
 mod error;
 mod health;
 mod ingest;
@@ -42,6 +43,10 @@ use sqlx::{PgPool, SqlitePool};
 pub use access::{ApiToken, SESSION_HOURS, Session, User};
 pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
+};
+pub use automation::{
+    AccountPlan, AutomationOutcome, HANDOFF, PlannedChange, RunRow, Setting, TaskChange, TaskComment, TaskFilter,
+    TaskRow,
 };
 pub use error::StoreError;
 pub use health::{Accounts, HealthRow, PhaseOverride};

@@ -81,11 +81,12 @@ pub(crate) fn bind<'q>(
     query: sqlx::query::Query<'q, Postgres, PgArguments>,
     value: Value,
 ) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    match value {
-        Value::Int(v) => query.bind(v),
-        Value::Float(v) => query.bind(v),
-        Value::Text(v) => query.bind(v),
-        Value::Date(v) => query.bind(v),
-        Value::Json(v) => query.bind(v),
-    }
+    crate::sql::bind_value!(query, value)
+}
+
+pub(crate) fn bind_as<'q, T>(
+    query: sqlx::query::QueryAs<'q, Postgres, T, PgArguments>,
+    value: Value,
+) -> sqlx::query::QueryAs<'q, Postgres, T, PgArguments> {
+    crate::sql::bind_value!(query, value)
 }

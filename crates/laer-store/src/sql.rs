@@ -13,6 +13,20 @@ pub(crate) enum Value {
     Json(String),
 }
 
+/// Binds a [`Value`] to a query or typed query of either backend.
+macro_rules! bind_value {
+    ($query:expr, $value:expr) => {
+        match $value {
+            Value::Int(v) => $query.bind(v),
+            Value::Float(v) => $query.bind(v),
+            Value::Text(v) => $query.bind(v),
+            Value::Date(v) => $query.bind(v),
+            Value::Json(v) => $query.bind(v),
+        }
+    };
+}
+pub(crate) use bind_value;
+
 impl Value {
     pub(crate) fn time(t: Option<DateTime<Utc>>) -> Value {
         Value::Int(t.map(|t| t.timestamp_micros()))

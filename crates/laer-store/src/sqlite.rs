@@ -45,13 +45,7 @@ pub(crate) fn bind<'q>(
     query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
     value: Value,
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    match value {
-        Value::Int(v) => query.bind(v),
-        Value::Float(v) => query.bind(v),
-        Value::Text(v) => query.bind(v),
-        Value::Date(v) => query.bind(v),
-        Value::Json(v) => query.bind(v),
-    }
+    crate::sql::bind_value!(query, value)
 }
 
 /// Copies committed pages from the write-ahead log into the database file every
@@ -71,4 +65,11 @@ pub(crate) async fn checkpoint_in_background(pool: SqlitePool, every: Duration) 
             tracing::warn!("WAL checkpoint failed: {e}");
         }
     }
+}
+
+pub(crate) fn bind_as<'q, T>(
+    query: sqlx::query::QueryAs<'q, Sqlite, T, sqlx::sqlite::SqliteArguments>,
+    value: Value,
+) -> sqlx::query::QueryAs<'q, Sqlite, T, sqlx::sqlite::SqliteArguments> {
+    crate::sql::bind_value!(query, value)
 }

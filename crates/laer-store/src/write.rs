@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use chrono::NaiveDate;
 use laer_core::model::{
     NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting,
     NewMeetingCadence, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase,
@@ -990,6 +991,19 @@ impl Params {
     pub(crate) fn opt_text(mut self, s: Option<&str>) -> Params {
         self.0.push(Value::Text(s.map(str::to_string)));
         self
+    }
+
+    pub(crate) fn date(self, d: NaiveDate) -> Params {
+        self.opt_date(Some(d))
+    }
+
+    pub(crate) fn opt_date(mut self, d: Option<NaiveDate>) -> Params {
+        self.0.push(Value::Date(d));
+        self
+    }
+
+    pub(crate) fn into_values(self) -> Vec<Value> {
+        self.0
     }
 }
 

@@ -13,6 +13,7 @@ use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
 mod table;
+mod work;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -59,6 +60,15 @@ enum Command {
     /// The health model: fit it to history, show it, set phases by hand (docs/health.md).
     #[command(subcommand)]
     Health(HealthCommand),
+    /// Playbooks: what fires when, and their runs (docs/automation.md).
+    #[command(subcommand)]
+    Playbooks(work::PlaybooksCommand),
+    /// Tasks: work queues, done, snooze, reassign, comment (docs/automation.md).
+    #[command(subcommand)]
+    Tasks(work::TasksCommand),
+    /// The coverage model: who covers which account, and its rules (docs/automation.md).
+    #[command(subcommand)]
+    Coverage(work::CoverageCommand),
 }
 
 #[derive(Args)]
@@ -361,6 +371,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Users(users) => run_users(&store, users).await,
         Command::Tokens(tokens) => run_tokens(&store, tokens).await,
         Command::Health(command) => run_health(&store, command, &model, cli.health_model.as_deref()).await,
+        Command::Playbooks(command) => work::playbooks(&store, command).await,
+        Command::Tasks(command) => work::tasks(&store, command).await,
+        Command::Coverage(command) => work::coverage(&store, &model, command).await,
     };
     store.close().await;
     result
@@ -562,6 +575,15 @@ async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLo
     for (email, role) in &load.logins {
         eprintln!("  {email:<36} {role}");
     }
+    let a = &load.automation;
+    eprintln!(
+        "coverage and playbooks replayed over {} weeks: {} playbook runs, {} tasks, {} owners started, {} ended",
+        laer_server::demo::REPLAY_WEEKS,
+        a.runs_fired,
+        a.tasks_created,
+        a.owners_started,
+        a.owners_ended
+    );
     Ok(load)
 }
 

@@ -45,6 +45,9 @@ fn every_subcommand_has_help() {
         vec!["demo", "--help"],
         vec!["users", "create", "--help"],
         vec!["tokens", "create", "--help"],
+        vec!["playbooks", "list", "--help"],
+        vec!["tasks", "list", "--help"],
+        vec!["coverage", "show", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
@@ -553,6 +556,153 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
     assert!(cleared.status.success());
 }
 
+fn work_queues_follow_the_playbooks_and_the_coverage_model(db: &TestDatabase) {
+    let laer_on = |args: &[&str]| {
+        let mut all = vec!["--db", db.url.as_str()];
+        all.extend_from_slice(args);
+        run(&mut laer(&all))
+    };
+    let json = |args: &[&str]| -> Value {
+        let out = laer_on(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    };
+    let demo = laer_on(&["demo", "--accounts", "40", "--months", "12", "--seed", "3"]);
+    assert!(demo.status.success(), "{}", text(&demo.stderr));
+    assert!(text(&demo.stderr).contains("playbook runs"), "{}", text(&demo.stderr));
+
+    // The demo's queues are filled, every task saying where it came from.
+    let tasks = json(&["tasks", "list", "--json"]);
+    let tasks = tasks["tasks"].as_array().unwrap();
+    assert!(!tasks.is_empty());
+    for t in tasks {
+        for key in ["account_id", "playbook", "cause", "role", "title", "due_on"] {
+            assert!(!t[key].is_null(), "{key} of {t}");
+        }
+        assert_eq!(t["status"], "open");
+    }
+    let playbooks = json(&["playbooks", "list", "--json"]);
+    let playbooks = playbooks.as_array().unwrap();
+    assert_eq!(playbooks.len(), 8);
+    let fired: Vec<&str> = playbooks
+        .iter()
+        .filter(|p| p["runs"].as_i64().unwrap() > 0)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(fired.len() >= 5, "{fired:?}");
+
+    // Once per cause: no run twice, and deciding again today adds nothing.
+    let runs = json(&["playbooks", "runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    let mut causes: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} {} {}", r["playbook"], r["account_id"], r["cause"]))
+        .collect();
+    causes.sort();
+    causes.dedup();
+    assert_eq!(causes.len(), runs.len());
+    let apply = laer_on(&["coverage", "apply"]);
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    assert!(
+        text(&apply.stdout).starts_with("0 owners started, 0 ended")
+            && text(&apply.stdout).contains(" 0 playbook runs"),
+        "{}",
+        text(&apply.stdout)
+    );
+
+    // Owners follow the phases: the account executive at Land, nobody after churn.
+    let health = json(&["report", "health", "--json"]);
+    let coverage = json(&["coverage", "show", "--json"]);
+    let roles_of = |id: &Value| -> Vec<String> {
+        coverage["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_id"] == *id)
+            .map(|a| {
+                a["owners"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["role"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut covered = 0;
+    for a in health["accounts"].as_array().unwrap() {
+        let roles = roles_of(&a["account_id"]);
+        match a["phase"].as_str().unwrap() {
+            "land" => assert!(roles.contains(&"account_executive".to_string()), "{a} {roles:?}"),
+            "churned" => assert!(roles.is_empty(), "{a} {roles:?}"),
+            _ => covered += usize::from(roles.contains(&"csm".to_string())),
+        }
+    }
+    assert!(covered > 0);
+
+    // A task is done, commented and snoozed by hand; bad input is named.
+    let id = tasks[0]["id"].as_i64().unwrap().to_string();
+    assert!(
+        laer_on(&["tasks", "comment", &id, "Called the sponsor", "--actor", "kim"])
+            .status
+            .success()
+    );
+    assert!(laer_on(&["tasks", "done", &id, "--actor", "kim"]).status.success());
+    let done = json(&["tasks", "list", "--status", "done", "--json"]);
+    assert!(
+        done["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"].to_string() == id)
+    );
+    let bad = laer_on(&["tasks", "snooze", &id, "--until", "soon"]);
+    assert!(
+        !bad.status.success() && text(&bad.stderr).contains("--until"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let nobody = laer_on(&["tasks", "reassign", &id, "--to", "nobody@example.com"]);
+    assert!(
+        text(&nobody.stderr).contains("nobody@example.com"),
+        "{}",
+        text(&nobody.stderr)
+    );
+
+    // Playbooks are replaced from a file, checked first.
+    let shown = text(&laer_on(&["playbooks", "show"]).stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("playbooks.toml");
+    std::fs::write(
+        &file,
+        shown.replacen("name = \"support-spike\"", "name = \"Support Spike\"", 1),
+    )
+    .unwrap();
+    let refused = laer_on(&["playbooks", "set", file.to_str().unwrap()]);
+    assert!(
+        !refused.status.success() && text(&refused.stderr).contains("Support Spike"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let at = shown.find("name = \"support-spike\"").unwrap();
+    let disabled = format!(
+        "{}{}",
+        &shown[..at],
+        shown[at..].replacen("enabled = true", "enabled = false", 1)
+    );
+    std::fs::write(&file, disabled).unwrap();
+    assert!(laer_on(&["playbooks", "set", file.to_str().unwrap()]).status.success());
+    let after = json(&["playbooks", "list", "--json"]);
+    let spike = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "support-spike")
+        .unwrap()
+        .clone();
+    assert_eq!(spike["enabled"], false);
+}
+
 fn on_each_backend(story: fn(&TestDatabase)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -588,4 +738,9 @@ fn health_on_each_backend() {
 #[test]
 fn serve_on_each_backend() {
     on_each_backend(serve_answers_health_checks);
+}
+
+#[test]
+fn work_on_each_backend() {
+    on_each_backend(work_queues_follow_the_playbooks_and_the_coverage_model);
 }

@@ -38,6 +38,9 @@ pub struct AccountFacts {
     pub segment: Option<String>,
     /// A customer pays today; rules and playbooks leave the others alone.
     pub customer: bool,
+    /// Covered by automation only (the coverage rules decide): playbooks create tasks
+    /// for it only where a task says so.
+    pub tech_touch: bool,
     pub values: Signals,
 }
 
@@ -64,6 +67,7 @@ impl AccountFacts {
             phase: assessment.phase.phase,
             segment: assessment.segment.clone(),
             customer: mrr.is_some_and(|m| m > 0.0),
+            tech_touch: false,
             values,
         }
     }
@@ -221,6 +225,7 @@ pub(crate) mod tests {
             phase,
             segment: Some("Enterprise".into()),
             customer: true,
+            tech_touch: false,
             values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
     }

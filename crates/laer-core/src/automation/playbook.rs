@@ -77,6 +77,9 @@ pub struct TaskTemplate {
     pub due_days: u32,
     #[serde(default)]
     pub steps: Vec<String>,
+    /// Created for tech-touch accounts too (they get no tasks otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tech_touch: bool,
 }
 
 /// A task to create: for whoever covers the account in `role`.
@@ -209,7 +212,12 @@ impl Playbooks {
                     cause,
                     evidence: evidence(&p.when, facts),
                     episode,
-                    tasks: p.tasks.iter().map(|t| task(p, t, facts)).collect(),
+                    tasks: p
+                        .tasks
+                        .iter()
+                        .filter(|t| t.tech_touch || !facts.tech_touch)
+                        .map(|t| task(p, t, facts))
+                        .collect(),
                 })
             };
             match p.once_per {
@@ -363,6 +371,12 @@ mod tests {
         };
         assert!(f.tasks.iter().any(|t| t.title.contains("Acme")), "{:?}", f.tasks);
         assert!(f.tasks.iter().all(|t| t.due_on >= landed.as_of));
+        let mut automated = landed.clone();
+        automated.tech_touch = true;
+        let RunChange::Fire(f) = &p.evaluate(&automated, &[])[0] else {
+            unreachable!()
+        };
+        assert!(f.tasks.is_empty(), "tech-touch accounts get no tasks: {:?}", f.tasks);
         let mut former = landed.clone();
         former.customer = false;
         assert!(p.evaluate(&former, &[]).is_empty());

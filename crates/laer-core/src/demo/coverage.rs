@@ -1,5 +1,5 @@
-//! The coverage model applied to one account (who owns it in each phase, and why), and
-//! the tasks the team worked on.
+//! The coverage model applied to one account: who owned it in each phase of its history,
+//! and why. (The team's tasks come from laer's own playbooks, replayed over the history.)
 
 use chrono::{NaiveDate, TimeDelta};
 
@@ -7,14 +7,9 @@ use super::catalog::Segment;
 use super::dice::{Dice, Stream};
 use super::lifecycle::{Story, health};
 use super::people::Team;
-use super::usage::{Observed, at};
+use super::usage::Observed;
 use super::{ChangeKind, CoverageAssignment, CoverageTier, Window};
-use crate::model::{MeetingStatus, NewMeeting, NewSupportCase, NewTask, TaskStatus, TeamRole};
-
-pub struct Coverage {
-    pub assignments: Vec<CoverageAssignment>,
-    pub tasks: Vec<NewTask>,
-}
+use crate::model::TeamRole;
 
 /// Days before a renewal when the renewal specialist looks at it.
 const RENEWAL_LOOKAHEAD_DAYS: i64 = 120;
@@ -22,20 +17,16 @@ const RENEWAL_LOOKAHEAD_DAYS: i64 = 120;
 #[allow(clippy::too_many_arguments)]
 pub fn simulate(
     account: usize,
-    name: &str,
     tier: CoverageTier,
     ordinal: usize,
     story: &Story,
     observed: &[Observed],
-    cases: &[NewSupportCase],
-    meetings: &[NewMeeting],
     team: &Team,
     window: &Window,
     seed: u64,
-) -> Coverage {
+) -> Vec<CoverageAssignment> {
     let mut dice = Dice::new(seed, Stream::Coverage, account as u64);
     let mut assignments = Vec::new();
-    let mut tasks: Vec<(NaiveDate, Option<usize>, String, NaiveDate, TaskStatus)> = Vec::new();
     let assign = |role, member, since, until, reason: String| CoverageAssignment {
         account,
         role,
@@ -90,21 +81,6 @@ pub fn simulate(
             }
         }
         assignments.push(assign(TeamRole::Csm, csm, start, until, reason.to_string()));
-        if episode.start >= window.start && episode.start < window.today {
-            let due = episode.start + TimeDelta::days(7);
-            let status = if due < window.today {
-                TaskStatus::Done
-            } else {
-                TaskStatus::Open
-            };
-            tasks.push((
-                episode.start,
-                Some(csm),
-                format!("Kick-off meeting with {name}"),
-                due,
-                status,
-            ));
-        }
     }
     // Renewals: annual terms ending in the window or in the next 180 days. At-risk ones
     // bring in the renewal specialist 120 days ahead.
@@ -136,7 +112,6 @@ pub fn simulate(
             .copied()
             .unwrap_or_default();
         let at_risk = health(&step.drivers) < 0.5;
-        let owner = if at_risk { team.renewal_specialist } else { csm };
         let until = (renewal <= window.today).then_some(renewal);
         if at_risk {
             assignments.push(assign(
@@ -150,19 +125,6 @@ pub fn simulate(
                 ),
             ));
         }
-        let due = renewal - TimeDelta::days(30);
-        let status = if renewal <= window.today {
-            TaskStatus::Done
-        } else {
-            TaskStatus::Open
-        };
-        tasks.push((
-            look,
-            Some(owner),
-            format!("Prepare the renewal of {name} due {renewal}"),
-            due,
-            status,
-        ));
     }
     // Expansion: seats nearly all in use brings in the expansion specialist, until the
     // account expands, leaves, or half a year passes.
@@ -200,77 +162,7 @@ pub fn simulate(
                     100.0 * seen.utilisation()
                 ),
             ));
-            let due = step.to + TimeDelta::days(21);
-            let status = if due < window.today {
-                TaskStatus::Done
-            } else {
-                TaskStatus::Open
-            };
-            tasks.push((
-                step.to,
-                Some(team.expansion_specialist),
-                format!("Qualify the expansion at {name}"),
-                due,
-                status,
-            ));
         }
     }
-    // Critical cases go to the CS leader.
-    for case in cases.iter().filter(|c| c.severity == 1) {
-        let opened = case.opened_at.date_naive();
-        let status = if case.closed_at.is_some() {
-            TaskStatus::Done
-        } else {
-            TaskStatus::Open
-        };
-        tasks.push((
-            opened,
-            Some(team.cs_leader),
-            format!("Executive escalation: critical case {} at {name}", case.external_id),
-            opened + TimeDelta::days(2),
-            status,
-        ));
-    }
-    // Two executive meetings missed in a row: re-engage the sponsor.
-    let executive_meetings: Vec<&NewMeeting> = meetings
-        .iter()
-        .filter(|m| m.stakeholder_team.as_deref() == Some("executive") && m.status != MeetingStatus::Scheduled)
-        .collect();
-    for pair in executive_meetings.windows(2) {
-        if pair.iter().all(|m| m.status != MeetingStatus::Held) {
-            let day = pair[1].held_at.date_naive();
-            let due = day + TimeDelta::days(14);
-            let status = if due >= window.today {
-                TaskStatus::Open
-            } else if dice.chance(0.8) {
-                TaskStatus::Done
-            } else {
-                TaskStatus::Cancelled
-            };
-            tasks.push((
-                day,
-                Some(csm),
-                format!("Re-engage the executive sponsor at {name}"),
-                due,
-                status,
-            ));
-        }
-    }
-    tasks.sort_by(|a, b| (a.0, &a.2).cmp(&(b.0, &b.2)));
-    let tasks = tasks
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, (created, assignee, title, due, status))| {
-            Some(NewTask {
-                external_id: format!("task-{:04}-{:03}", account + 1, i + 1),
-                account_id: Some(account as i64),
-                assignee_id: assignee.map(|a| a as i64),
-                title,
-                due_on: Some(due),
-                status,
-                created_at: at(created, 17 * 60)?,
-            })
-        })
-        .collect();
-    Coverage { assignments, tasks }
+    assignments
 }

@@ -57,7 +57,7 @@ use serde::Serialize;
 use crate::Money;
 use crate::model::{
     NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome, NewOutcomeMeasurement, NewProductUser,
-    NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember, TeamRole,
+    NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, TeamRole,
 };
 
 pub use catalog::{VENDOR_DOMAIN, VENDOR_NAME};
@@ -135,7 +135,6 @@ pub struct DemoCompany {
     pub survey_responses: Vec<NewSurveyResponse>,
     pub outcomes: Vec<NewOutcome>,
     pub outcome_measurements: Vec<NewOutcomeMeasurement>,
-    pub tasks: Vec<NewTask>,
     /// Ground truth: each account's latent drivers per account month in the window.
     pub drivers: Vec<DriverSnapshot>,
     /// Ground truth: every contract decision, including those before the window.
@@ -322,19 +321,7 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
         let nps = signals::nps(account, &story, &contacts, &window, seed);
         let meetings = signals::meetings(account, &story, &cadence, &cases.how_to, &window, seed);
         let outcomes = outcomes::simulate(account, &story, &window, seed);
-        let coverage = coverage::simulate(
-            account,
-            &identity.name,
-            tier,
-            ordinal,
-            &story,
-            &users.observed,
-            &cases.cases,
-            &meetings,
-            &team,
-            &window,
-            seed,
-        );
+        let coverage = coverage::simulate(account, tier, ordinal, &story, &users.observed, &team, &window, seed);
         company
             .accounts
             .push(account_record(account, identity, &story, tier, seed));
@@ -384,8 +371,7 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
         company.survey_responses.extend(nps);
         company.survey_responses.extend(cases.csat);
         company.meetings.extend(meetings);
-        company.coverage.extend(coverage.assignments);
-        company.tasks.extend(coverage.tasks);
+        company.coverage.extend(coverage);
         usage_months.push(users.months);
     }
     let size = config.accounts as f64 * f64::from(config.months.min(MAX_MONTHS))

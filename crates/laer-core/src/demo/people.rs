@@ -18,7 +18,6 @@ pub struct Team {
     pub pooled_csms: usize,
     pub renewal_specialist: usize,
     pub expansion_specialist: usize,
-    pub cs_leader: usize,
 }
 
 /// A team sized for the book: an account executive per ~70 accounts, a CSM per ~45
@@ -66,7 +65,6 @@ pub fn team(accounts: usize, seed: u64) -> Team {
         pooled_csms: csms.div_ceil(4).min(csms - 1),
         renewal_specialist: specialists,
         expansion_specialist: specialists + 1,
-        cs_leader: specialists + 2,
     }
 }
 

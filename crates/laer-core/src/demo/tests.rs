@@ -86,7 +86,6 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
         company.survey_responses.iter().map(|a| a.external_id.as_str()),
     );
     unique("outcomes", company.outcomes.iter().map(|a| a.external_id.as_str()));
-    unique("tasks", company.tasks.iter().map(|a| a.external_id.as_str()));
     let names: BTreeSet<_> = company.accounts.iter().map(|a| a.name.clone()).collect();
     assert_eq!(names.len(), accounts, "account names are unique");
 
@@ -117,13 +116,6 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
     }
     for m in &company.outcome_measurements {
         assert!((0..company.outcomes.len() as i64).contains(&m.outcome_id));
-    }
-    for t in &company.tasks {
-        assert!(t.account_id.is_none_or(account_ok));
-        assert!(
-            t.assignee_id
-                .is_some_and(|a| (0..company.team.len() as i64).contains(&a))
-        );
     }
     for c in &company.coverage {
         assert!(c.account < accounts && c.member < company.team.len());
@@ -260,7 +252,7 @@ fn the_default_company_has_realistic_volumes() {
     let monthly = c.subscriptions.iter().filter(|s| s.bill_period_months == 1).count();
     assert!(monthly > 50 && monthly < c.subscriptions.len() - 50);
     assert!(c.outcome_measurements.len() > 5 * c.outcomes.len());
-    assert!(c.tasks.len() > 100 && c.coverage.len() > 600);
+    assert!(c.coverage.len() > 600);
 }
 
 #[test]

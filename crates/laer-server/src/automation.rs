@@ -1,0 +1,126 @@
+//! Runs the coverage model and the playbooks over assessed accounts and records what they
+//! decide. The health engine calls it after each rescoring; `laer demo` replays it over
+//! the demo company's history. Reference: docs/automation.md.
+
+use chrono::{NaiveDate, TimeDelta};
+use laer_core::automation::coverage::{CoverageError, handoff_task};
+use laer_core::automation::playbook::PlaybookError;
+use laer_core::automation::{AccountFacts, CoverageChange, CoverageRules, Playbooks};
+use laer_core::health::{Assessment, HealthModel};
+use laer_store::{AccountPlan, Accounts, AutomationOutcome, PlannedChange, Store, StoreError};
+
+/// The settings names the admin pages and the CLI save the rules under.
+pub const COVERAGE_SETTING: &str = "coverage";
+pub const PLAYBOOKS_SETTING: &str = "playbooks";
+
+/// Who records automated decisions in the audit log.
+pub const ACTOR: &str = "automation";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AutomationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Coverage(#[from] CoverageError),
+    #[error(transparent)]
+    Playbooks(#[from] PlaybookError),
+}
+
+/// The coverage rules and playbooks in effect.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Automation {
+    pub coverage: CoverageRules,
+    pub playbooks: Playbooks,
+}
+
+impl Automation {
+    /// As saved (`laer coverage rules --set`, `laer playbooks set`, the admin pages), else
+    /// the shipped defaults. Every node reads the same.
+    pub async fn in_effect(store: &Store) -> Result<Automation, AutomationError> {
+        let coverage = match store.setting(COVERAGE_SETTING).await? {
+            Some(s) => CoverageRules::from_toml(&s.body)?,
+            None => CoverageRules::default(),
+        };
+        let playbooks = match store.setting(PLAYBOOKS_SETTING).await? {
+            Some(s) => Playbooks::from_toml(&s.body)?,
+            None => Playbooks::default(),
+        };
+        Ok(Automation { coverage, playbooks })
+    }
+}
+
+/// Decides coverage and playbooks for the assessed accounts (all assessed on one day)
+/// and records it.
+pub async fn run(
+    store: &Store,
+    automation: &Automation,
+    assessments: &[Assessment],
+) -> Result<AutomationOutcome, StoreError> {
+    let Some(day) = assessments.first().map(|a| a.as_of) else {
+        return Ok(AutomationOutcome::default());
+    };
+    let names = store.account_names().await?;
+    let (team, holders, mut books) = store.coverage_state(day).await?;
+    let ids: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
+    let open = store.open_runs(Accounts::Only(&ids)).await?;
+    let plans: Vec<AccountPlan> = assessments
+        .iter()
+        .map(|a| {
+            let name = names
+                .get(&a.account_id)
+                .map(|(external_id, name)| name.clone().unwrap_or_else(|| external_id.clone()))
+                .unwrap_or_default();
+            let mut facts = AccountFacts::of(a, &name);
+            facts.tech_touch = automation.coverage.is_tech_touch(&facts);
+            let current = holders.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
+            let coverage = automation
+                .coverage
+                .plan(&facts, current, &team, &mut books)
+                .into_iter()
+                .map(|change| {
+                    let handoff = match &change {
+                        CoverageChange::Start { role, reason, .. } => Some(handoff_task(
+                            *role,
+                            reason,
+                            &facts,
+                            automation.coverage.handoff_due_days,
+                        )),
+                        _ => None,
+                    };
+                    PlannedChange { change, handoff }
+                })
+                .collect();
+            let open_runs = open.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
+            AccountPlan {
+                account_id: a.account_id,
+                coverage,
+                runs: automation.playbooks.evaluate(&facts, open_runs),
+            }
+        })
+        .collect();
+    store.apply_automation(day, &plans, ACTOR).await
+}
+
+/// Replays coverage and playbooks every `step_days` from `from` to `to`, as if laer had
+/// run all along: owners change on the day the rules say, and playbooks fire on the day
+/// their cause arose.
+pub async fn replay(
+    store: &Store,
+    model: &HealthModel,
+    automation: &Automation,
+    from: NaiveDate,
+    to: NaiveDate,
+    step_days: i64,
+) -> Result<AutomationOutcome, StoreError> {
+    let mut outcome = AutomationOutcome::default();
+    let mut day = from;
+    while day <= to {
+        let assessments = store.assess(model, day, Accounts::All).await?;
+        outcome += run(store, automation, &assessments).await?;
+        if day == to {
+            break;
+        }
+        day = (day + TimeDelta::days(step_days.max(1))).min(to);
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,834 @@
+//! What the coverage model and the playbooks decided, kept: owners and their hand-offs,
+//! playbook runs once per cause, tasks with their changes and comments, and the rules as
+//! edited on the admin pages. Several nodes may decide at once: runs are unique per
+//! cause, and changes to one account's coverage run one after the other.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, RunChange, TaskDraft};
+use laer_core::model::{NewAuditEntry, TaskStatus, TeamRole};
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use crate::health::Accounts;
+use crate::sql::Dialect;
+use crate::write::{Params, WriteTx};
+use crate::{Store, StoreError, postgres, sqlite};
+
+/// The `playbook` of the tasks a change of owner creates.
+pub const HANDOFF: &str = "handoff";
+
+/// A coverage change with the task its new owner gets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedChange {
+    pub change: CoverageChange,
+    pub handoff: Option<TaskDraft>,
+}
+
+/// Everything decided for one account on one day.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountPlan {
+    pub account_id: i64,
+    pub coverage: Vec<PlannedChange>,
+    pub runs: Vec<RunChange>,
+}
+
+impl AccountPlan {
+    pub fn is_empty(&self) -> bool {
+        self.coverage.is_empty() && self.runs.is_empty()
+    }
+}
+
+/// What applying plans changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AutomationOutcome {
+    pub owners_started: usize,
+    pub owners_ended: usize,
+    /// Roles the rules ask for that nobody in the team can take.
+    pub uncovered: usize,
+    pub runs_fired: usize,
+    pub runs_closed: usize,
+    pub tasks_created: usize,
+}
+
+impl std::ops::AddAssign for AutomationOutcome {
+    fn add_assign(&mut self, o: AutomationOutcome) {
+        self.owners_started += o.owners_started;
+        self.owners_ended += o.owners_ended;
+        self.uncovered += o.uncovered;
+        self.runs_fired += o.runs_fired;
+        self.runs_closed += o.runs_closed;
+        self.tasks_created += o.tasks_created;
+    }
+}
+
+/// A setting as last saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub body: String,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// One task, with what a queue shows of its account and assignee.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub external_id: String,
+    pub account_id: Option<i64>,
+    pub account: Option<String>,
+    /// The account's MRR today: queues put the larger accounts first.
+    pub account_mrr: laer_core::Money,
+    pub assignee_id: Option<i64>,
+    pub assignee: Option<String>,
+    pub role: Option<TeamRole>,
+    pub playbook: Option<String>,
+    pub cause: Option<String>,
+    pub title: String,
+    pub due_on: Option<NaiveDate>,
+    pub status: TaskStatus,
+    pub snoozed_until: Option<NaiveDate>,
+    pub steps: Vec<String>,
+    pub context: String,
+    pub created_at: DateTime<Utc>,
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub assignee_id: Option<i64>,
+    /// Only tasks nobody is assigned to.
+    pub unassigned: bool,
+    pub account_id: Option<i64>,
+    pub playbook: Option<String>,
+    /// `None`: every status.
+    pub status: Option<TaskStatus>,
+    /// Leave out tasks snoozed past this day.
+    pub awake_on: Option<NaiveDate>,
+    pub limit: Option<i64>,
+}
+
+/// A change to a task by a person.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskChange {
+    Done,
+    Reopen,
+    Cancel,
+    Snooze(NaiveDate),
+    Reassign(i64),
+    Comment(String),
+}
+
+impl TaskChange {
+    fn action(&self) -> &'static str {
+        match self {
+            TaskChange::Done => "task.done",
+            TaskChange::Reopen => "task.reopened",
+            TaskChange::Cancel => "task.cancelled",
+            TaskChange::Snooze(_) => "task.snoozed",
+            TaskChange::Reassign(_) => "task.reassigned",
+            TaskChange::Comment(_) => "task.commented",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskComment {
+    pub at: DateTime<Utc>,
+    pub author: String,
+    pub body: String,
+}
+
+/// One playbook run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub playbook: String,
+    pub account_id: i64,
+    pub cause: String,
+    pub evidence: String,
+    pub fired_on: NaiveDate,
+    pub open: bool,
+    pub closed_on: Option<NaiveDate>,
+}
+
+fn instant(micros: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("{what}: instant {micros}")))
+}
+
+fn role_of(text: &str, what: &str) -> Result<TeamRole, StoreError> {
+    text.parse().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Store {
+    /// Rows of a statement with typed parameters.
+    pub(crate) async fn fetch_with<T>(&self, sql: &str, params: Params) -> Result<Vec<T>, StoreError>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let values = params.into_values();
+        Ok(match &self.pool {
+            crate::Pool::Sqlite(pool) => {
+                let query = sqlx::query_as(AssertSqlSafe(sql.to_string()));
+                values.into_iter().fold(query, sqlite::bind_as).fetch_all(pool).await?
+            }
+            crate::Pool::Postgres(pool) => {
+                let query = sqlx::query_as(AssertSqlSafe(Dialect::Postgres.placeholders(sql)));
+                values
+                    .into_iter()
+                    .fold(query, postgres::bind_as)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// A setting (`coverage` or `playbooks`) as last saved on the admin pages.
+    pub async fn setting(&self, name: &str) -> Result<Option<Setting>, StoreError> {
+        let rows: Vec<(String, i64, String)> = self
+            .fetch_with(
+                "SELECT body, updated_at, updated_by FROM settings WHERE name = ?",
+                Params::default().text(name),
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|(body, at, by)| {
+                Ok(Setting {
+                    body,
+                    updated_at: instant(at, "setting")?,
+                    updated_by: by,
+                })
+            })
+            .transpose()
+    }
+
+    /// Saves a setting (the caller checked it), audited with the text before.
+    pub async fn save_setting(&self, name: &str, body: &str, actor: &str) -> Result<(), StoreError> {
+        let before = self.setting(name).await?;
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        tx.exec_text(
+            "INSERT INTO settings (name, body, updated_at, updated_by) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, \
+             updated_by = excluded.updated_by",
+            |p| p.text(name).text(body).int(now.timestamp_micros()).text(actor),
+        )
+        .await?;
+        tx.append_audit(&NewAuditEntry {
+            at: now,
+            actor: actor.to_string(),
+            action: format!("settings.{name}"),
+            details: serde_json::json!({ "name": name, "body": body, "before": before.map(|b| b.body) }),
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    /// The team: every member with their coverage roles.
+    pub async fn team_members(&self) -> Result<Vec<Member>, StoreError> {
+        let members: Vec<(i64, String, String, Option<String>, String)> = self
+            .fetch_with(
+                "SELECT id, external_id, name, email, roles FROM team_members ORDER BY id",
+                Params::default(),
+            )
+            .await?;
+        members
+            .into_iter()
+            .map(|(id, external_id, name, email, roles)| {
+                let roles = roles
+                    .split([',', ';', ' '])
+                    .filter(|r| !r.trim().is_empty())
+                    .map(|r| role_of(r, "team member role"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Member {
+                    id,
+                    external_id,
+                    name,
+                    email,
+                    roles,
+                })
+            })
+            .collect()
+    }
+
+    /// The team, who covers each account on `day` in each role, and the books that
+    /// follow from it.
+    pub async fn coverage_state(
+        &self,
+        day: NaiveDate,
+    ) -> Result<(Vec<Member>, HashMap<i64, Vec<Holder>>, Books), StoreError> {
+        let team = self.team_members().await?;
+        let rows: Vec<(i64, String, i64)> = self
+            .fetch_with(
+                "SELECT account_id, role, team_member_id FROM coverage_assignments \
+                 WHERE since <= ? AND (until IS NULL OR until > ?) ORDER BY since, id",
+                Params::default().date(day).date(day),
+            )
+            .await?;
+        let mut holders: HashMap<i64, Vec<Holder>> = HashMap::new();
+        let mut books = Books::default();
+        for (account, role, member_id) in rows {
+            let role = role_of(&role, "coverage role")?;
+            holders.entry(account).or_default().push(Holder { role, member_id });
+            *books.counts.entry((member_id, role)).or_default() += 1;
+            books.recent.push((role, member_id));
+        }
+        Ok((team, holders, books))
+    }
+
+    /// The open episodes of the chosen accounts' playbook runs.
+    pub async fn open_runs(&self, accounts: Accounts<'_>) -> Result<HashMap<i64, Vec<OpenRun>>, StoreError> {
+        let rows: Vec<(i64, String, String, Option<NaiveDate>)> = self
+            .fetch_with(
+                &format!(
+                    "SELECT account_id, playbook, cause, quiet_since FROM playbook_runs WHERE is_open = 1 AND {}",
+                    accounts.condition("account_id")
+                ),
+                Params::default(),
+            )
+            .await?;
+        let mut open: HashMap<i64, Vec<OpenRun>> = HashMap::new();
+        for (account, playbook, cause, quiet_since) in rows {
+            open.entry(account).or_default().push(OpenRun {
+                playbook,
+                cause,
+                quiet_since,
+            });
+        }
+        Ok(open)
+    }
+
+    /// Records what was decided for each account on `day`, in one transaction per batch
+    /// of accounts. A run already recorded for its cause (by this node or another) is
+    /// left as it is and creates nothing; a role someone took meanwhile is not taken twice.
+    pub async fn apply_automation(
+        &self,
+        day: NaiveDate,
+        plans: &[AccountPlan],
+        actor: &str,
+    ) -> Result<AutomationOutcome, StoreError> {
+        let mut outcome = AutomationOutcome::default();
+        for batch in plans.chunks(200) {
+            let batch: Vec<&AccountPlan> = batch.iter().filter(|p| !p.is_empty()).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let mut tx = self.begin_write().await?;
+            let names: Vec<String> = batch.iter().map(|p| format!("account:{}", p.account_id)).collect();
+            tx.lock(names.iter().map(String::as_str)).await?;
+            for plan in batch {
+                outcome += apply_plan(&mut tx, day, plan, actor).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Tasks in queue order: due first (undated last), then the larger accounts.
+    pub async fn tasks(&self, filter: &TaskFilter, today: NaiveDate) -> Result<Vec<TaskRow>, StoreError> {
+        let mut conditions = vec!["1 = 1".to_string()];
+        let mut p = Params::default().date(today).date(today);
+        if let Some(a) = filter.assignee_id {
+            conditions.push("t.assignee_id = ?".into());
+            p = p.int(a);
+        }
+        if filter.unassigned {
+            conditions.push("t.assignee_id IS NULL".into());
+        }
+        if let Some(a) = filter.account_id {
+            conditions.push("t.account_id = ?".into());
+            p = p.int(a);
+        }
+        if let Some(pb) = &filter.playbook {
+            conditions.push("t.playbook = ?".into());
+            p = p.text(pb);
+        }
+        if let Some(s) = filter.status {
+            conditions.push("t.status = ?".into());
+            p = p.text(s.as_str());
+        }
+        if let Some(d) = filter.awake_on {
+            conditions.push("(t.snoozed_until IS NULL OR t.snoozed_until <= ?)".into());
+            p = p.date(d);
+        }
+        let limit = filter.limit.map(|l| format!(" LIMIT {}", l.max(0))).unwrap_or_default();
+        let sql = format!(
+            "SELECT {TASK_COLUMNS}, \
+             CAST(COALESCE((SELECT SUM(s.mrr) FROM subscriptions s WHERE s.account_id = t.account_id \
+               AND s.start_date <= ? AND (s.end_date IS NULL OR s.end_date > ?)), 0) AS BIGINT) AS account_mrr \
+             FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN team_members m ON m.id = t.assignee_id \
+             WHERE {} ORDER BY CASE WHEN t.due_on IS NULL THEN 1 ELSE 0 END, t.due_on, account_mrr DESC, t.id{limit}",
+            conditions.join(" AND ")
+        );
+        let rows: Vec<TaskRecord> = self.fetch_with(&sql, p).await?;
+        rows.into_iter().map(task_row).collect()
+    }
+
+    pub async fn task(&self, id: i64) -> Result<Option<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS}, CAST(0 AS BIGINT) AS account_mrr FROM tasks t \
+             LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN team_members m ON m.id = t.assignee_id WHERE t.id = ?"
+        );
+        let rows: Vec<TaskRecord> = self.fetch_with(&sql, Params::default().int(id)).await?;
+        rows.into_iter().next().map(task_row).transpose()
+    }
+
+    /// Changes a task, audited with who did what.
+    pub async fn update_task(&self, id: i64, change: &TaskChange, actor: &str) -> Result<TaskRow, StoreError> {
+        let task = self
+            .task(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("task {id}")))?;
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let mut details = serde_json::json!({ "task_id": id, "account_id": task.account_id, "title": task.title });
+        match change {
+            TaskChange::Done => {
+                tx.exec_text("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", |p| {
+                    p.int(now.timestamp_micros()).int(id)
+                })
+                .await?;
+            }
+            TaskChange::Reopen => {
+                tx.exec_text("UPDATE tasks SET status = 'open', done_at = NULL WHERE id = ?", |p| {
+                    p.int(id)
+                })
+                .await?;
+            }
+            TaskChange::Cancel => {
+                tx.exec_text("UPDATE tasks SET status = 'cancelled', done_at = ? WHERE id = ?", |p| {
+                    p.int(now.timestamp_micros()).int(id)
+                })
+                .await?;
+            }
+            TaskChange::Snooze(until) => {
+                tx.exec_text("UPDATE tasks SET snoozed_until = ? WHERE id = ?", |p| {
+                    p.date(*until).int(id)
+                })
+                .await?;
+                details["until"] = serde_json::json!(until);
+            }
+            TaskChange::Reassign(member) => {
+                let known = tx
+                    .fetch_ints("SELECT id FROM team_members WHERE id = ?", |p| p.int(*member))
+                    .await?;
+                if known.is_empty() {
+                    tx.rollback().await?;
+                    return Err(StoreError::NotFound(format!("team member {member}")));
+                }
+                tx.exec_text("UPDATE tasks SET assignee_id = ? WHERE id = ?", |p| {
+                    p.int(*member).int(id)
+                })
+                .await?;
+                details["from"] = serde_json::json!(task.assignee_id);
+                details["to"] = serde_json::json!(member);
+            }
+            TaskChange::Comment(body) => {
+                if body.trim().is_empty() {
+                    tx.rollback().await?;
+                    return Err(StoreError::Invalid("comment: must not be empty".into()));
+                }
+                tx.exec_text(
+                    "INSERT INTO task_comments (task_id, at, author, body) VALUES (?, ?, ?, ?)",
+                    |p| p.int(id).int(now.timestamp_micros()).text(actor).text(body.trim()),
+                )
+                .await?;
+                details["comment"] = serde_json::json!(body.trim());
+            }
+        }
+        tx.append_audit(&NewAuditEntry {
+            at: now,
+            actor: actor.to_string(),
+            action: change.action().to_string(),
+            details,
+        })
+        .await?;
+        tx.commit().await?;
+        self.task(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("task {id}")))
+    }
+
+    pub async fn task_comments(&self, id: i64) -> Result<Vec<TaskComment>, StoreError> {
+        let rows: Vec<(i64, String, String)> = self
+            .fetch_with(
+                "SELECT at, author, body FROM task_comments WHERE task_id = ? ORDER BY at, id",
+                Params::default().int(id),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(at, author, body)| {
+                Ok(TaskComment {
+                    at: instant(at, "task comment")?,
+                    author,
+                    body,
+                })
+            })
+            .collect()
+    }
+
+    /// Playbook runs, newest first, of one playbook or account, or all.
+    pub async fn playbook_runs(
+        &self,
+        playbook: Option<&str>,
+        account_id: Option<i64>,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let mut sql = "SELECT id, playbook, account_id, cause, evidence, fired_on, is_open, closed_on \
+                       FROM playbook_runs WHERE 1 = 1"
+            .to_string();
+        let mut p = Params::default();
+        if let Some(pb) = playbook {
+            sql.push_str(" AND playbook = ?");
+            p = p.text(pb);
+        }
+        if let Some(a) = account_id {
+            sql.push_str(" AND account_id = ?");
+            p = p.int(a);
+        }
+        sql.push_str(" ORDER BY fired_on DESC, id DESC");
+        let rows: Vec<RunTuple> = self.fetch_with(&sql, p).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, playbook, account_id, cause, evidence, fired_on, open, closed_on)| RunRow {
+                    id,
+                    playbook,
+                    account_id,
+                    cause,
+                    evidence,
+                    fired_on,
+                    open: open == 1,
+                    closed_on,
+                },
+            )
+            .collect())
+    }
+
+    /// Runs and open tasks per playbook: (runs, open episodes, open tasks).
+    pub async fn playbook_counts(&self) -> Result<HashMap<String, (i64, i64, i64)>, StoreError> {
+        let runs: Vec<(String, i64, i64)> = self
+            .fetch_with(
+                "SELECT playbook, COUNT(*), CAST(SUM(is_open) AS BIGINT) FROM playbook_runs GROUP BY playbook",
+                Params::default(),
+            )
+            .await?;
+        let tasks: Vec<(String, i64)> = self
+            .fetch_with(
+                "SELECT playbook, COUNT(*) FROM tasks WHERE playbook IS NOT NULL AND status = 'open' GROUP BY playbook",
+                Params::default(),
+            )
+            .await?;
+        let mut counts: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        for (playbook, n, open) in runs {
+            let c = counts.entry(playbook).or_default();
+            c.0 = n;
+            c.1 = open;
+        }
+        for (playbook, n) in tasks {
+            counts.entry(playbook).or_default().2 = n;
+        }
+        Ok(counts)
+    }
+}
+
+/// A run as stored: id, playbook, account, cause, evidence, fired on, open (1), closed on.
+type RunTuple = (i64, String, i64, String, String, NaiveDate, i64, Option<NaiveDate>);
+
+#[derive(sqlx::FromRow)]
+struct TaskRecord {
+    id: i64,
+    external_id: String,
+    account_id: Option<i64>,
+    account: Option<String>,
+    account_mrr: i64,
+    assignee_id: Option<i64>,
+    assignee: Option<String>,
+    role: Option<String>,
+    playbook: Option<String>,
+    cause: Option<String>,
+    title: String,
+    due_on: Option<NaiveDate>,
+    status: String,
+    snoozed_until: Option<NaiveDate>,
+    steps: String,
+    context: String,
+    created_at: i64,
+    done_at: Option<i64>,
+}
+
+/// The columns of a [`TaskRecord`] but the MRR, from `tasks t`, `accounts a` and
+/// `team_members m`.
+const TASK_COLUMNS: &str = "t.id, t.external_id, t.account_id, a.name AS account, t.assignee_id, \
+     m.name AS assignee, t.role, t.playbook, t.cause, t.title, t.due_on, t.status, t.snoozed_until, t.steps, \
+     t.context, t.created_at, t.done_at";
+
+fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
+    let id = t.id;
+    Ok(TaskRow {
+        id,
+        external_id: t.external_id,
+        account_id: t.account_id,
+        account: t.account,
+        account_mrr: laer_core::Money::from_ten_thousandths(t.account_mrr),
+        assignee_id: t.assignee_id,
+        assignee: t.assignee,
+        role: t.role.as_deref().map(|r| role_of(r, "task role")).transpose()?,
+        playbook: t.playbook,
+        cause: t.cause,
+        title: t.title,
+        due_on: t.due_on,
+        status: t
+            .status
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("task {id} status: {e}")))?,
+        snoozed_until: t.snoozed_until,
+        steps: serde_json::from_str(&t.steps).map_err(|e| StoreError::Corrupt(format!("task {id} steps: {e}")))?,
+        context: t.context,
+        created_at: instant(t.created_at, "task")?,
+        done_at: t.done_at.map(|d| instant(d, "task")).transpose()?,
+    })
+}
+
+/// The member covering the account in `role` on `day`, inside the transaction.
+async fn holder(tx: &mut WriteTx, account: i64, role: TeamRole, day: NaiveDate) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .fetch_ints(
+            "SELECT team_member_id FROM coverage_assignments WHERE account_id = ? AND role = ? \
+             AND since <= ? AND (until IS NULL OR until > ?) ORDER BY since DESC, id DESC LIMIT 1",
+            |p| p.int(account).text(role.as_str()).date(day).date(day),
+        )
+        .await?
+        .into_iter()
+        .next())
+}
+
+struct NewTaskOf<'a> {
+    external_id: String,
+    account: i64,
+    assignee: Option<i64>,
+    playbook: Option<&'a str>,
+    run: Option<i64>,
+    cause: Option<&'a str>,
+    draft: &'a TaskDraft,
+}
+
+async fn insert_task(tx: &mut WriteTx, t: NewTaskOf<'_>, created_at: i64) -> Result<(), StoreError> {
+    let steps = serde_json::to_string(&t.draft.steps).unwrap_or_else(|_| "[]".into());
+    tx.exec_text(
+        "INSERT INTO tasks (external_id, account_id, assignee_id, title, due_on, status, created_at, \
+         role, playbook, run_id, cause, steps, context) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (external_id) DO NOTHING",
+        |p| {
+            p.text(&t.external_id)
+                .int(t.account)
+                .opt_int(t.assignee)
+                .text(&t.draft.title)
+                .date(t.draft.due_on)
+                .int(created_at)
+                .text(t.draft.role.as_str())
+                .opt_text(t.playbook)
+                .opt_int(t.run)
+                .opt_text(t.cause)
+                .text(&steps)
+                .text(&t.draft.context)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The instant of a decision made for `day`: now when it is today, else the day's noon
+/// (a replay of history records when things would have happened).
+fn decided_at(day: NaiveDate) -> DateTime<Utc> {
+    let now = Utc::now();
+    if day >= now.date_naive() {
+        now
+    } else {
+        day.and_hms_opt(12, 0, 0).map_or(now, |t| t.and_utc())
+    }
+}
+
+fn coverage_audit(
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    account: i64,
+    change: &CoverageChange,
+) -> NewAuditEntry {
+    let (role, member_id, reason) = match change {
+        CoverageChange::Start {
+            role,
+            member_id,
+            reason,
+        }
+        | CoverageChange::End {
+            role,
+            member_id,
+            reason,
+        } => (Some(*role), Some(*member_id), reason.as_str()),
+        CoverageChange::Uncovered { role, reason } => (Some(*role), None, reason.as_str()),
+    };
+    NewAuditEntry {
+        at,
+        actor: actor.to_string(),
+        action: action.to_string(),
+        details: serde_json::json!({
+            "account_id": account, "role": role, "team_member_id": member_id, "reason": reason,
+        }),
+    }
+}
+
+async fn apply_plan(
+    tx: &mut WriteTx,
+    day: NaiveDate,
+    plan: &AccountPlan,
+    actor: &str,
+) -> Result<AutomationOutcome, StoreError> {
+    let mut outcome = AutomationOutcome::default();
+    let at = decided_at(day);
+    let account = plan.account_id;
+    for PlannedChange { change, handoff } in &plan.coverage {
+        match change {
+            CoverageChange::Start {
+                role,
+                member_id,
+                reason,
+            } => {
+                // Another node may have filled the role since this one looked.
+                if holder(tx, account, *role, day).await?.is_some() {
+                    continue;
+                }
+                let id = tx
+                    .fetch_scalar(
+                        "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason) \
+                         VALUES (?, ?, ?, ?, NULL, ?) RETURNING id",
+                        |p| {
+                            p.int(account)
+                                .int(*member_id)
+                                .text(role.as_str())
+                                .date(day)
+                                .text(reason)
+                        },
+                    )
+                    .await?;
+                outcome.owners_started += 1;
+                tx.append_audit(&coverage_audit(at, actor, "coverage.started", account, change))
+                    .await?;
+                if let Some(draft) = handoff {
+                    let task = NewTaskOf {
+                        external_id: format!("handoff:{id}"),
+                        account,
+                        assignee: Some(*member_id),
+                        playbook: Some(HANDOFF),
+                        run: None,
+                        cause: Some(reason),
+                        draft,
+                    };
+                    insert_task(tx, task, at.timestamp_micros()).await?;
+                    outcome.tasks_created += 1;
+                }
+            }
+            CoverageChange::End {
+                role,
+                member_id,
+                reason,
+            } => {
+                let ended = tx
+                    .exec_text(
+                        "UPDATE coverage_assignments SET until = ?, \
+                         reason = CASE WHEN reason = '' THEN ? ELSE reason || ' — ended: ' || ? END \
+                         WHERE account_id = ? AND role = ? AND team_member_id = ? AND since <= ? \
+                         AND (until IS NULL OR until > ?)",
+                        |p| {
+                            p.date(day)
+                                .text(reason)
+                                .text(reason)
+                                .int(account)
+                                .text(role.as_str())
+                                .int(*member_id)
+                                .date(day)
+                                .date(day)
+                        },
+                    )
+                    .await?;
+                if ended > 0 {
+                    outcome.owners_ended += 1;
+                    tx.append_audit(&coverage_audit(at, actor, "coverage.ended", account, change))
+                        .await?;
+                }
+            }
+            CoverageChange::Uncovered { .. } => outcome.uncovered += 1,
+        }
+    }
+    for change in &plan.runs {
+        match change {
+            RunChange::Fire(f) => {
+                let inserted = tx
+                    .fetch_ints(
+                        "INSERT INTO playbook_runs (playbook, account_id, cause, evidence, fired_on, fired_at, is_open) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+                        |p| {
+                            p.text(&f.playbook)
+                                .int(account)
+                                .text(&f.cause)
+                                .text(&f.evidence)
+                                .date(day)
+                                .int(at.timestamp_micros())
+                                .int(i64::from(f.episode))
+                        },
+                    )
+                    .await?;
+                let Some(run) = inserted.into_iter().next() else {
+                    continue;
+                };
+                outcome.runs_fired += 1;
+                for (n, draft) in f.tasks.iter().enumerate() {
+                    let assignee = holder(tx, account, draft.role, day).await?;
+                    let task = NewTaskOf {
+                        external_id: format!("playbook:{run}:{}", n + 1),
+                        account,
+                        assignee,
+                        playbook: Some(&f.playbook),
+                        run: Some(run),
+                        cause: Some(&f.cause),
+                        draft,
+                    };
+                    insert_task(tx, task, at.timestamp_micros()).await?;
+                    outcome.tasks_created += 1;
+                }
+            }
+            RunChange::Quiet { playbook, cause } => {
+                tx.exec_text(
+                    "UPDATE playbook_runs SET quiet_since = ? WHERE playbook = ? AND account_id = ? AND cause = ? \
+                     AND is_open = 1 AND quiet_since IS NULL",
+                    |p| p.date(day).text(playbook).int(account).text(cause),
+                )
+                .await?;
+            }
+            RunChange::Resume { playbook, cause } => {
+                tx.exec_text(
+                    "UPDATE playbook_runs SET quiet_since = NULL WHERE playbook = ? AND account_id = ? AND cause = ? \
+                     AND is_open = 1",
+                    |p| p.text(playbook).int(account).text(cause),
+                )
+                .await?;
+            }
+            RunChange::Close { playbook, cause } => {
+                outcome.runs_closed += tx
+                    .exec_text(
+                        "UPDATE playbook_runs SET is_open = 0, closed_on = ? WHERE playbook = ? AND account_id = ? \
+                         AND cause = ? AND is_open = 1",
+                        |p| p.date(day).text(playbook).int(account).text(cause),
+                    )
+                    .await? as usize;
+            }
+        }
+    }
+    Ok(outcome)
+}

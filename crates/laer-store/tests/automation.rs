@@ -1,0 +1,258 @@
+//! The coverage model's and the playbooks' records, on both backends: a cause fires once
+//! even when two nodes decide at the same time, an open episode blocks a second one until
+//! it closes, a role is never taken twice, and every change to a task is audited.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use laer_core::automation::{CoverageChange, Firing, RunChange, TaskDraft};
+use laer_core::model::*;
+use laer_store::test_support::TestDatabase;
+use laer_store::{AccountPlan, Backend, IdLookup, PlannedChange, Store, TaskChange, TaskFilter};
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+struct Seeded {
+    account: i64,
+    csm: i64,
+    other_csm: i64,
+}
+
+async fn seed(store: &Store) -> Seeded {
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert_accounts(&[NewAccount {
+        external_id: "acme".into(),
+        name: Some("Acme".into()),
+        segment: None,
+        channel: None,
+        country: None,
+        date_of_birth: None,
+        renewal_date: None,
+        attributes: BTreeMap::new(),
+    }])
+    .await
+    .unwrap();
+    let member = |id: &str| NewTeamMember {
+        external_id: id.into(),
+        name: id.into(),
+        email: Some(format!("{id}@vendor.example")),
+        roles: vec![TeamRole::Csm],
+    };
+    tx.upsert_team_members(&[member("csm-1"), member("csm-2")])
+        .await
+        .unwrap();
+    let accounts = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    let team = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
+    tx.commit().await.unwrap();
+    Seeded {
+        account: accounts["acme"],
+        csm: team["csm-1"],
+        other_csm: team["csm-2"],
+    }
+}
+
+fn draft(title: &str, due: &str) -> TaskDraft {
+    TaskDraft {
+        role: TeamRole::Csm,
+        title: title.into(),
+        due_on: day(due),
+        steps: vec!["Call them".into()],
+        context: "why".into(),
+    }
+}
+
+fn fire(cause: &str) -> RunChange {
+    RunChange::Fire(Firing {
+        playbook: "support-spike".into(),
+        cause: cause.into(),
+        evidence: "cases 5 (at least 3)".into(),
+        episode: true,
+        tasks: vec![draft("Support spike at Acme", "2026-06-03")],
+    })
+}
+
+fn plan(s: &Seeded, member: i64, runs: Vec<RunChange>) -> Vec<AccountPlan> {
+    vec![AccountPlan {
+        account_id: s.account,
+        coverage: vec![PlannedChange {
+            change: CoverageChange::Start {
+                role: TeamRole::Csm,
+                member_id: member,
+                reason: "Adopt: the CSM owns the relationship".into(),
+            },
+            handoff: Some(draft("Hand-off: Acme", "2026-06-04")),
+        }],
+        runs,
+    }]
+}
+
+async fn count(store: &Store, filter: TaskFilter) -> usize {
+    store.tasks(&filter, day("2026-06-01")).await.unwrap().len()
+}
+
+/// Two nodes (two stores on one database) decide the same things at the same time.
+async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let node_a = db.store.clone();
+    let node_b = Store::open(&db.url).await.unwrap();
+    let s = seed(&node_a).await;
+    let d = day("2026-06-01");
+    for round in 0..5 {
+        // Each node believes a different CSM should take the free role.
+        let (plan_a, plan_b) = (
+            plan(&s, s.csm, vec![fire("from 2026-06-01")]),
+            plan(&s, s.other_csm, vec![fire("from 2026-06-01")]),
+        );
+        let (a, b) = tokio::join!(
+            node_a.apply_automation(d, &plan_a, "automation"),
+            node_b.apply_automation(d, &plan_b, "automation"),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let expected = if round == 0 { 1 } else { 0 };
+        assert_eq!(a.runs_fired + b.runs_fired, expected, "round {round}");
+        assert_eq!(a.owners_started + b.owners_started, expected, "round {round}");
+    }
+    let runs = node_a.playbook_runs(Some("support-spike"), None).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(runs[0].open);
+    let (_, holders, _) = node_a.coverage_state(d).await.unwrap();
+    assert_eq!(holders[&s.account].len(), 1, "one CSM: {:?}", holders[&s.account]);
+    let owner = holders[&s.account][0].member_id;
+    // One hand-off and one playbook task, the latter for the CSM who took the role.
+    let tasks = node_a.tasks(&TaskFilter::default(), d).await.unwrap();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    let spike = tasks
+        .iter()
+        .find(|t| t.playbook.as_deref() == Some("support-spike"))
+        .unwrap();
+    assert_eq!(spike.assignee_id, Some(owner));
+    assert_eq!(spike.cause.as_deref(), Some("from 2026-06-01"));
+    assert_eq!(spike.role, Some(TeamRole::Csm));
+    let handoff = tasks.iter().find(|t| t.playbook.as_deref() == Some("handoff")).unwrap();
+    assert_eq!(handoff.assignee_id, Some(owner));
+
+    // While the episode is open, a new cause of the same playbook does not fire.
+    let later = plan(&s, s.csm, vec![fire("from 2026-06-05")]);
+    let o = node_b
+        .apply_automation(day("2026-06-05"), &later, "automation")
+        .await
+        .unwrap();
+    assert_eq!(o.runs_fired, 0);
+    // Once it closed, it does.
+    let close = vec![AccountPlan {
+        account_id: s.account,
+        coverage: vec![],
+        runs: vec![RunChange::Close {
+            playbook: "support-spike".into(),
+            cause: "from 2026-06-01".into(),
+        }],
+    }];
+    let o = node_a
+        .apply_automation(day("2026-06-20"), &close, "automation")
+        .await
+        .unwrap();
+    assert_eq!(o.runs_closed, 1);
+    let o = node_b
+        .apply_automation(
+            day("2026-06-25"),
+            &plan(&s, s.csm, vec![fire("from 2026-06-25")]),
+            "automation",
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.runs_fired, o.owners_started), (1, 0));
+    assert_eq!(
+        node_a.open_runs(laer_store::Accounts::All).await.unwrap()[&s.account].len(),
+        1
+    );
+    node_b.close().await;
+    db.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_cause_fires_once_from_two_nodes() {
+    a_cause_fires_once_from_two_nodes(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_cause_fires_once_from_two_nodes() {
+    a_cause_fires_once_from_two_nodes(Backend::Postgres).await;
+}
+
+async fn task_changes_are_audited_and_snoozed_tasks_wait(store: &Store) {
+    let s = seed(store).await;
+    let d = day("2026-06-01");
+    store
+        .apply_automation(d, &plan(&s, s.csm, vec![fire("from 2026-06-01")]), "automation")
+        .await
+        .unwrap();
+    let open = TaskFilter {
+        status: Some(TaskStatus::Open),
+        awake_on: Some(d),
+        ..Default::default()
+    };
+    // Queue order: the earlier due date first.
+    let queue = store.tasks(&open, d).await.unwrap();
+    assert_eq!(
+        queue.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        ["Support spike at Acme", "Hand-off: Acme"]
+    );
+    let spike = queue[0].id;
+    store
+        .update_task(spike, &TaskChange::Snooze(day("2026-06-10")), "csm-1@vendor.example")
+        .await
+        .unwrap();
+    assert_eq!(count(store, open.clone()).await, 1);
+    let woken = TaskFilter {
+        awake_on: Some(day("2026-06-10")),
+        ..open.clone()
+    };
+    assert_eq!(count(store, woken).await, 2);
+    let moved = store
+        .update_task(spike, &TaskChange::Reassign(s.other_csm), "lead@vendor.example")
+        .await
+        .unwrap();
+    assert_eq!(moved.assignee_id, Some(s.other_csm));
+    store
+        .update_task(
+            spike,
+            &TaskChange::Comment("Called them; a config problem".into()),
+            "csm-2",
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .update_task(spike, &TaskChange::Comment("  ".into()), "csm-2")
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .update_task(spike, &TaskChange::Reassign(999_999), "x")
+            .await
+            .is_err()
+    );
+    let done = store.update_task(spike, &TaskChange::Done, "csm-2").await.unwrap();
+    assert_eq!(done.status, TaskStatus::Done);
+    assert!(done.done_at.is_some());
+    assert_eq!(store.task_comments(spike).await.unwrap()[0].author, "csm-2");
+    let audit = store.audit_of_account(s.account).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    for action in [
+        "task.snoozed",
+        "task.reassigned",
+        "task.commented",
+        "task.done",
+        "coverage.started",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    assert!(store.update_task(12_345, &TaskChange::Done, "x").await.is_err());
+}
+
+laer_store::backend_tests!(task_changes_are_audited_and_snoozed_tasks_wait);
