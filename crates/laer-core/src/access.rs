@@ -32,6 +32,8 @@ text_enum!(
         ViewRevenue = "view_revenue",
         UseApi = "use_api",
         SetPhase = "set_phase",
+        WorkTasks = "work_tasks",
+        ManageAutomation = "manage_automation",
         ManageUsers = "manage_users",
         ManageKeys = "manage_keys",
     }
@@ -47,6 +49,9 @@ impl Role {
             ViewRevenue => self != Role::Viewer,
             // Those who own an account's motion: its CSM, the leaders, the admins.
             SetPhase => matches!(self, Role::Admin | Role::Leader | Role::Csm),
+            WorkTasks => self != Role::Viewer,
+            // Who covers which account and what fires when: the leaders' call.
+            ManageAutomation => matches!(self, Role::Admin | Role::Leader),
             ManageUsers | ManageKeys => self == Role::Admin,
         }
     }

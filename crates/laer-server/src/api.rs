@@ -36,6 +36,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/healthz", get(healthz))
         .merge(accounts)
         .merge(reports)
+        .merge(crate::work_api::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 
@@ -51,7 +52,7 @@ async fn require_revenue(State(state): State<AppState>, request: Request, next: 
 
 /// Requires `Authorization: Bearer TOKEN` of a live API token whose role may use the API
 /// and has `permission`.
-async fn bearer(state: &AppState, headers: HeaderMap, permission: Permission) -> Result<(), ApiError> {
+pub(crate) async fn bearer(state: &AppState, headers: HeaderMap, permission: Permission) -> Result<(), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -81,7 +82,10 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
 }
 
 /// Parses an optional numeric query parameter, naming it when it does not parse.
-fn query_number<T: std::str::FromStr>(params: &HashMap<String, String>, name: &str) -> Result<Option<T>, ApiError> {
+pub(crate) fn query_number<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
     params
         .get(name)
         .map(|v| {
@@ -175,7 +179,7 @@ async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// Checks that only known query parameters are given.
-fn only_parameters(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only_parameters(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
     match params.keys().find(|name| !known.contains(&name.as_str())) {
         Some(name) => Err(ApiError::bad_request(
             format!("unknown query parameter {name}; expected {}", known.join(", ")),

@@ -49,6 +49,64 @@ impl Automation {
     }
 }
 
+/// A playbook as lists show it, with its runs and open work.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PlaybookSummary {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub enabled: bool,
+    /// Its conditions, as text: `utilisation < 0.4 and tenure_days >= 60`.
+    pub trigger: String,
+    pub once_per: laer_core::automation::playbook::OncePer,
+    /// The roles its tasks are for.
+    pub roles: Vec<laer_core::model::TeamRole>,
+    pub runs: i64,
+    pub open_episodes: i64,
+    pub open_tasks: i64,
+}
+
+/// The playbooks in effect with their counts.
+pub async fn playbook_summaries(store: &Store, automation: &Automation) -> Result<Vec<PlaybookSummary>, StoreError> {
+    let counts = store.playbook_counts().await?;
+    Ok(automation
+        .playbooks
+        .playbooks
+        .iter()
+        .map(|p| {
+            let (runs, open_episodes, open_tasks) = counts.get(&p.name).copied().unwrap_or_default();
+            PlaybookSummary {
+                name: p.name.clone(),
+                title: p.title.clone(),
+                description: p.description.clone(),
+                enabled: p.enabled,
+                trigger: trigger_text(&p.when),
+                once_per: p.once_per,
+                roles: p.tasks.iter().map(|t| t.role).collect(),
+                runs,
+                open_episodes,
+                open_tasks,
+            }
+        })
+        .collect())
+}
+
+/// Conditions as text: `health < 50 and days_to_renewal <= 120`.
+pub fn trigger_text(when: &[laer_core::automation::Clause]) -> String {
+    when.iter()
+        .map(|c| {
+            let mut parts = vec![c.signal.clone()];
+            for (bound, word) in [(c.below, "<"), (c.at_most, "<="), (c.above, ">"), (c.at_least, ">=")] {
+                if let Some(b) = bound {
+                    parts.push(format!("{word} {b}"));
+                }
+            }
+            parts.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
 /// Decides coverage and playbooks for the assessed accounts (all assessed on one day)
 /// and records it.
 pub async fn run(

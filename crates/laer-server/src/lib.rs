@@ -10,6 +10,7 @@ pub mod health;
 mod ingest;
 pub mod reports;
 mod web;
+mod work_api;
 
 use std::net::SocketAddr;
 

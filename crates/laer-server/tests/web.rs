@@ -406,7 +406,83 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
     assert_eq!(compared, 24, "two years of months");
 }
 
+async fn my_work_lists_a_members_tasks_and_changes_them(store: &Store) {
+    let load = seed(store).await;
+    assert!(load.automation.tasks_created > 0, "the demo's playbooks created tasks");
+    let base = spawn(store).await;
+    let open = laer_store::TaskFilter {
+        status: Some(laer_core::model::TaskStatus::Open),
+        ..Default::default()
+    };
+    let tasks = store.tasks(&open, today()).await.unwrap();
+    // A member with open tasks, and their login.
+    let team = store.team_members().await.unwrap();
+    let (task, email) = tasks
+        .iter()
+        .find_map(|t| {
+            let member = team.iter().find(|m| Some(m.id) == t.assignee_id)?;
+            Some((t.clone(), member.email.clone()?))
+        })
+        .expect("an assigned open task");
+    let session = Session::login(&base, &email, "demo").await.unwrap();
+    let (status, page) = session.get("/work").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("My work"));
+    let escaped = task.title.replace('&', "&amp;").replace('\'', "&#39;");
+    assert!(page.contains(&escaped), "{} on their queue", task.title);
+    let mine = tasks.iter().filter(|t| t.assignee_id == task.assignee_id).count();
+    assert_eq!(
+        page.matches("<li class=\"task").count(),
+        mine,
+        "exactly their open tasks"
+    );
+
+    let path = format!("/work/tasks/{}", task.id);
+    assert_eq!(
+        session.post(&path, &[("action", "done")]).await,
+        403,
+        "no CSRF token: refused"
+    );
+    let csrf = session.csrf().await;
+    assert_eq!(
+        session
+            .post(&path, &[("csrf", &csrf), ("action", "snooze"), ("until", "someday")])
+            .await,
+        400
+    );
+    assert_eq!(session.post(&path, &[("csrf", &csrf), ("action", "done")]).await, 303);
+    let done = store.task(task.id).await.unwrap().unwrap();
+    assert_eq!(done.status, laer_core::model::TaskStatus::Done);
+    let (_, after) = session.get("/work").await;
+    assert!(
+        !after.contains(&format!("action=\"/work/tasks/{}\"", task.id)),
+        "done tasks leave the queue"
+    );
+    let audit = store.audit_of_account(task.account_id.unwrap()).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "task.done" && a.actor.contains(&email))
+    );
+
+    // A viewer sees queues but changes nothing.
+    let hash = laer_server::auth::hash_password("viewer password").unwrap();
+    store
+        .upsert_user("viewer@example.com", "Vic Viewer", Role::Viewer, &hash, None)
+        .await
+        .unwrap();
+    let viewer = Session::login(&base, "viewer@example.com", "viewer password")
+        .await
+        .unwrap();
+    let (status, everyone) = viewer.get("/work?show=all").await;
+    assert_eq!(status, 200);
+    assert!(!everyone.contains("value=\"done\""), "no buttons without work_tasks");
+    let csrf = viewer.csrf().await;
+    assert_eq!(viewer.post(&path, &[("csrf", &csrf), ("action", "reopen")]).await, 403);
+}
+
 laer_store::backend_tests!(
+    my_work_lists_a_members_tasks_and_changes_them,
     pages_need_a_login,
     an_admin_sees_every_page,
     a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,

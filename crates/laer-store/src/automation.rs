@@ -154,6 +154,17 @@ pub struct RunRow {
     pub closed_on: Option<NaiveDate>,
 }
 
+/// One coverage assignment: who covered the account in a role, when, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CoverageRow {
+    pub role: TeamRole,
+    pub member: String,
+    pub since: NaiveDate,
+    /// The first day it no longer holds; `None`: still.
+    pub until: Option<NaiveDate>,
+    pub reason: String,
+}
+
 fn instant(micros: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("{what}: instant {micros}")))
 }
@@ -510,6 +521,28 @@ impl Store {
             .collect())
     }
 
+    /// Every coverage assignment of an account, the latest first.
+    pub async fn coverage_of_account(&self, account_id: i64) -> Result<Vec<CoverageRow>, StoreError> {
+        let rows: Vec<(String, String, NaiveDate, Option<NaiveDate>, String)> = self
+            .fetch_with(
+                "SELECT c.role, m.name, c.since, c.until, c.reason FROM coverage_assignments c \
+                 JOIN team_members m ON m.id = c.team_member_id WHERE c.account_id = ? ORDER BY c.since DESC, c.id DESC",
+                Params::default().int(account_id),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|(role, member, since, until, reason)| {
+                Ok(CoverageRow {
+                    role: role_of(&role, "coverage role")?,
+                    member,
+                    since,
+                    until,
+                    reason,
+                })
+            })
+            .collect()
+    }
+
     /// Runs and open tasks per playbook: (runs, open episodes, open tasks).
     pub async fn playbook_counts(&self) -> Result<HashMap<String, (i64, i64, i64)>, StoreError> {
         let runs: Vec<(String, i64, i64)> = self
@@ -720,6 +753,29 @@ async fn apply_plan(
                 outcome.owners_started += 1;
                 tx.append_audit(&coverage_audit(at, actor, "coverage.started", account, change))
                     .await?;
+                // The role's open work on the account that nobody holding the role has
+                // (it waited unassigned, or its owner left the role) goes to the new owner.
+                let moved = tx
+                    .exec_text(
+                        "UPDATE tasks SET assignee_id = ? WHERE account_id = ? AND role = ? AND status = 'open' \
+                         AND (assignee_id IS NULL OR assignee_id NOT IN (SELECT team_member_id FROM coverage_assignments \
+                         WHERE account_id = ? AND role = ? AND since <= ? AND (until IS NULL OR until > ?)))",
+                        |p| {
+                            p.int(*member_id)
+                                .int(account)
+                                .text(role.as_str())
+                                .int(account)
+                                .text(role.as_str())
+                                .date(day)
+                                .date(day)
+                        },
+                    )
+                    .await?;
+                if moved > 0 {
+                    let mut entry = coverage_audit(at, actor, "tasks.handed_over", account, change);
+                    entry.details["tasks"] = serde_json::json!(moved);
+                    tx.append_audit(&entry).await?;
+                }
                 if let Some(draft) = handoff {
                     let task = NewTaskOf {
                         external_id: format!("handoff:{id}"),

@@ -45,8 +45,8 @@ pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
 };
 pub use automation::{
-    AccountPlan, AutomationOutcome, HANDOFF, PlannedChange, RunRow, Setting, TaskChange, TaskComment, TaskFilter,
-    TaskRow,
+    AccountPlan, AutomationOutcome, CoverageRow, HANDOFF, PlannedChange, RunRow, Setting, TaskChange, TaskComment,
+    TaskFilter, TaskRow,
 };
 pub use error::StoreError;
 pub use health::{Accounts, HealthRow, PhaseOverride};

@@ -255,4 +255,43 @@ async fn task_changes_are_audited_and_snoozed_tasks_wait(store: &Store) {
     assert!(store.update_task(12_345, &TaskChange::Done, "x").await.is_err());
 }
 
-laer_store::backend_tests!(task_changes_are_audited_and_snoozed_tasks_wait);
+async fn work_waiting_for_a_role_goes_to_its_new_owner(store: &Store) {
+    let s = seed(store).await;
+    // The playbook fires before anyone covers the account: its task waits unassigned.
+    let fired = vec![AccountPlan {
+        account_id: s.account,
+        coverage: vec![],
+        runs: vec![fire("from 2026-06-01")],
+    }];
+    store
+        .apply_automation(day("2026-06-01"), &fired, "automation")
+        .await
+        .unwrap();
+    let waiting = TaskFilter {
+        unassigned: true,
+        ..Default::default()
+    };
+    assert_eq!(count(store, waiting.clone()).await, 1);
+    // A CSM takes the account: the waiting CSM task is theirs.
+    store
+        .apply_automation(day("2026-06-02"), &plan(&s, s.other_csm, vec![]), "automation")
+        .await
+        .unwrap();
+    assert_eq!(count(store, waiting).await, 0);
+    let theirs = TaskFilter {
+        assignee_id: Some(s.other_csm),
+        ..Default::default()
+    };
+    assert_eq!(count(store, theirs).await, 2, "the spike's task and the hand-off");
+    let audit = store.audit_of_account(s.account).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "tasks.handed_over" && a.details["tasks"] == 1)
+    );
+}
+
+laer_store::backend_tests!(
+    task_changes_are_audited_and_snoozed_tasks_wait,
+    work_waiting_for_a_role_goes_to_its_new_owner,
+);

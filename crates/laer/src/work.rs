@@ -179,45 +179,11 @@ async fn account_id(store: &Store, external_id: &str) -> Result<i64> {
         .id)
 }
 
-#[derive(Serialize)]
-struct PlaybookOut<'a> {
-    name: &'a str,
-    title: &'a str,
-    description: &'a str,
-    enabled: bool,
-    trigger: String,
-    once_per: laer_core::automation::playbook::OncePer,
-    roles: Vec<laer_core::model::TeamRole>,
-    runs: i64,
-    open_episodes: i64,
-    open_tasks: i64,
-}
-
 pub async fn playbooks(store: &Store, command: PlaybooksCommand) -> Result<()> {
     let automation = Automation::in_effect(store).await?;
     match command {
         PlaybooksCommand::List(JsonArg { json }) => {
-            let counts = store.playbook_counts().await?;
-            let out: Vec<PlaybookOut> = automation
-                .playbooks
-                .playbooks
-                .iter()
-                .map(|p| {
-                    let (runs, open_episodes, open_tasks) = counts.get(&p.name).copied().unwrap_or_default();
-                    PlaybookOut {
-                        name: &p.name,
-                        title: &p.title,
-                        description: &p.description,
-                        enabled: p.enabled,
-                        trigger: trigger_text(&p.when),
-                        once_per: p.once_per,
-                        roles: p.tasks.iter().map(|t| t.role).collect(),
-                        runs,
-                        open_episodes,
-                        open_tasks,
-                    }
-                })
-                .collect();
+            let out = laer_server::automation::playbook_summaries(store, &automation).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -280,21 +246,6 @@ pub async fn playbooks(store: &Store, command: PlaybooksCommand) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn trigger_text(when: &[laer_core::automation::Clause]) -> String {
-    when.iter()
-        .map(|c| {
-            let mut parts = vec![c.signal.clone()];
-            for (bound, word) in [(c.below, "<"), (c.at_most, "<="), (c.above, ">"), (c.at_least, ">=")] {
-                if let Some(b) = bound {
-                    parts.push(format!("{word} {b}"));
-                }
-            }
-            parts.join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join(" and ")
 }
 
 pub async fn tasks(store: &Store, command: TasksCommand) -> Result<()> {

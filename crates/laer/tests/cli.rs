@@ -477,6 +477,8 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
         "{fit}"
     );
     let model = run(&mut laer(&[
+        "--db",
+        url,
         "--health-model",
         fitted.to_str().unwrap(),
         "health",
@@ -500,7 +502,14 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\nengagement_flor = 1\n").unwrap();
-    let refused = run(&mut laer(&["--health-model", bad.to_str().unwrap(), "health", "model"]));
+    let refused = run(&mut laer(&[
+        "--db",
+        url,
+        "--health-model",
+        bad.to_str().unwrap(),
+        "health",
+        "model",
+    ]));
     assert!(!refused.status.success());
     assert!(
         text(&refused.stderr).contains("engagement_flor"),

@@ -189,7 +189,7 @@ pub fn context_summary(facts: &AccountFacts) -> String {
         parts.push(format!("renewal on {on} (in {} days)", number(days)));
     }
     if let Some(arr) = facts.value("arr") {
-        parts.push(format!("ARR {}", number(arr.round())));
+        parts.push(format!("ARR {}", grouped(arr.round())));
     }
     if let Some(share) = facts.value("outcomes_on_track") {
         parts.push(format!("outcomes on track {}%", number((share * 100.0).round())));
@@ -198,9 +198,23 @@ pub fn context_summary(facts: &AccountFacts) -> String {
         parts.push(format!("utilisation {}%", number((u * 100.0).round())));
     }
     if let Some(cases) = facts.value("cases_last_14_days").filter(|c| *c > 0.0) {
-        parts.push(format!("{} support cases in the last 14 days", number(cases)));
+        let s = if cases == 1.0 { "" } else { "s" };
+        parts.push(format!("{} support case{s} in the last 14 days", number(cases)));
     }
     parts.join(" · ")
+}
+
+/// A whole number with thousands separated: 82,800.
+fn grouped(x: f64) -> String {
+    let digits = (x.abs().round() as i64).to_string();
+    let mut out = String::from(if x < 0.0 { "-" } else { "" });
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A number as people read it: whole when whole, else up to two decimals.
@@ -268,6 +282,8 @@ pub(crate) mod tests {
         assert_eq!(f.renewal_on(), NaiveDate::from_ymd_opt(2026, 8, 30));
         assert_eq!(f.landed_on(), NaiveDate::from_ymd_opt(2026, 5, 1));
         assert!(f.in_scope(&[], &["enterprise".into()]));
+        assert_eq!(grouped(1_234_567.0), "1,234,567");
+        assert_eq!(grouped(-800.0), "-800");
         assert!(!f.in_scope(&[Phase::Land], &[]));
     }
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use laer_core::Money;
 use laer_core::access::Permission;
+use laer_core::automation::coverage::role_label;
 use laer_core::model::mrr_on;
 use laer_store::AccountView;
 use maud::{Markup, html};
@@ -33,6 +34,19 @@ pub(crate) async fn page(
     let accuracy = super::health::accuracy(&state).await?;
     let set_by_hand = state.store.phase_override(id).await?;
     let cadences = state.store.meeting_cadences_of(id).await?;
+    let coverage_history = state.store.coverage_of_account(id).await?;
+    let open_tasks = state
+        .store
+        .tasks(
+            &laer_store::TaskFilter {
+                account_id: Some(id),
+                status: Some(laer_core::model::TaskStatus::Open),
+                ..Default::default()
+            },
+            today,
+        )
+        .await?;
+    let runs = state.store.playbook_runs(None, Some(id)).await?;
     let snapshots = state.cache.snapshots(&state.store, today).await?;
     let owners = snapshots
         .iter()
@@ -86,8 +100,8 @@ pub(crate) async fn page(
                     @for (k, v) in &a.attributes { dt { (humanize(k)) } dd { (v) } }
                 }
                 h3 { "Coverage" }
-                @if owners.is_empty() { p.muted { "Nobody covers this account." } }
-                ul { @for o in &owners { li { (o.name) " · " (o.role.as_str().replace('_', " ")) } } }
+                @if owners.is_empty() { p.muted { "Nobody covers this account (tech-touch or former customer)." } }
+                ul { @for o in &owners { li { (o.name) " · " (role_label(o.role)) } } }
             }
             section.card {
                 h2 { "Stakeholders" }
@@ -107,6 +121,46 @@ pub(crate) async fn page(
                                     None => { span.down { "never met" } }
                                 } }
                             }
+                        } }
+                    }
+                }
+            }
+        }
+        section.card #work {
+            h2 { "Work" }
+            @if open_tasks.is_empty() { p.muted { "No open tasks." } }
+            @else {
+                table.data {
+                    thead { tr { th { "Due" } th { "Task" } th { "For" } th { "Playbook" } } }
+                    tbody { @for t in &open_tasks {
+                        tr {
+                            td { @match t.due_on { Some(d) if d < today => { span.down { (d) } } d => { (date(d)) } } }
+                            td { (t.title) }
+                            td { (t.assignee.as_deref().unwrap_or("unassigned")) @if let Some(r) = t.role { " · " (role_label(r)) } }
+                            td { (t.playbook.as_deref().unwrap_or("–")) }
+                        }
+                    } }
+                }
+                p { a href="/work?show=all" { "All open work" } }
+            }
+            @if !runs.is_empty() {
+                details {
+                    summary { "Playbook runs (" (runs.len()) ")" }
+                    table.data {
+                        thead { tr { th { "Fired" } th { "Playbook" } th { "Cause" } th { "Evidence" } th { "Ended" } } }
+                        tbody { @for r in &runs {
+                            tr { td { (r.fired_on) } td { (r.playbook) } td { (r.cause) } td { (r.evidence) } td { @if r.open { "open" } @else { (date(r.closed_on)) } } }
+                        } }
+                    }
+                }
+            }
+            @if !coverage_history.is_empty() {
+                details #coverage-history {
+                    summary { "Every change of owner (" (coverage_history.len()) ")" }
+                    table.data {
+                        thead { tr { th { "Role" } th { "Who" } th { "From" } th { "Until" } th { "Why" } } }
+                        tbody { @for c in &coverage_history {
+                            tr { td { (role_label(c.role)) } td { (c.member) } td.date { (c.since) } td.date { (date(c.until)) } td { (c.reason) } }
                         } }
                     }
                 }

@@ -8,6 +8,7 @@ mod portfolio;
 mod renewals;
 mod revenue;
 mod session;
+mod work;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -34,6 +35,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/revenue.csv", get(revenue::csv))
         .route("/renewals", get(renewals::page))
         .route("/renewals.csv", get(renewals::csv))
+        .route("/work", get(work::page))
+        .route("/work/tasks/{id}", axum::routing::post(work::change))
         .merge(session::routes())
 }
 
@@ -51,6 +54,7 @@ async fn stylesheet() -> Response {
 /// Which page of the navigation is open.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Nav {
+    Work,
     Portfolio,
     Renewals,
     Revenue,
@@ -69,6 +73,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                 header.top {
                     a.brand href="/portfolio" { "laer" }
                     nav {
+                        (link(Nav::Work, "/work", "My work"))
                         (link(Nav::Portfolio, "/portfolio", "Portfolio"))
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }

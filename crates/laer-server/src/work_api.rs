@@ -1,0 +1,225 @@
+//! The REST API of coverage, playbooks and tasks (docs/api.md): read with
+//! `view_accounts`; changing a task needs `work_tasks`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{NaiveDate, Utc};
+use laer_core::access::Permission;
+use laer_core::model::TaskStatus;
+use laer_store::{RunRow, StoreError, TaskChange, TaskComment, TaskFilter, TaskRow};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{bearer, only_parameters, query_number};
+use crate::automation::{Automation, PlaybookSummary, playbook_summaries};
+use crate::{ApiError, AppState};
+
+/// Who the audit log names for changes made through the API.
+const API_ACTOR: &str = "api";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tasks", get(list_tasks))
+        .route("/api/v1/tasks/{id}", get(get_task).post(change_task))
+        .route("/api/v1/playbooks", get(list_playbooks))
+        .route("/api/v1/playbooks/runs", get(list_runs))
+        .route("/api/v1/accounts/{id}/coverage", get(account_coverage))
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound(what) => ApiError::NotFound(format!("no {what}")),
+        StoreError::Invalid(why) => ApiError::bad_request(why, serde_json::Value::Null),
+        other => ApiError::Store(other),
+    }
+}
+
+#[derive(Serialize)]
+struct Tasks {
+    tasks: Vec<TaskRow>,
+}
+
+/// `GET /api/v1/tasks?assignee_id=&unassigned=1&account_id=&playbook=&status=open|done|cancelled|all&limit=`
+async fn list_tasks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Tasks>, ApiError> {
+    bearer(&state, headers, Permission::ViewAccounts).await?;
+    only_parameters(
+        &params,
+        &["assignee_id", "unassigned", "account_id", "playbook", "status", "limit"],
+    )?;
+    let status = match params.get("status").map(String::as_str) {
+        None => Some(TaskStatus::Open),
+        Some("all") => None,
+        Some(s) => Some(s.parse::<TaskStatus>().map_err(|e| {
+            ApiError::bad_request(
+                format!("status: {e}, or all"),
+                json!({"parameter": "status", "value": s}),
+            )
+        })?),
+    };
+    let today = Utc::now().date_naive();
+    let filter = TaskFilter {
+        assignee_id: query_number(&params, "assignee_id")?,
+        unassigned: params.get("unassigned").is_some_and(|v| v == "1" || v == "true"),
+        account_id: query_number(&params, "account_id")?,
+        playbook: params.get("playbook").cloned(),
+        status,
+        awake_on: None,
+        limit: Some(query_number::<i64>(&params, "limit")?.unwrap_or(500).clamp(1, 5_000)),
+    };
+    Ok(Json(Tasks {
+        tasks: state.store.tasks(&filter, today).await?,
+    }))
+}
+
+#[derive(Serialize)]
+struct TaskDetail {
+    #[serde(flatten)]
+    task: TaskRow,
+    comments: Vec<TaskComment>,
+}
+
+fn task_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("task id must be a whole number", json!({"id": id})))
+}
+
+/// `GET /api/v1/tasks/{id}`: one task with its comments.
+async fn get_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    bearer(&state, headers, Permission::ViewAccounts).await?;
+    let id = task_id(&id)?;
+    let task = state
+        .store
+        .task(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no task with id {id}")))?;
+    let comments = state.store.task_comments(id).await?;
+    Ok(Json(TaskDetail { task, comments }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskAction {
+    /// done, reopen, cancel, snooze, reassign or comment.
+    action: String,
+    until: Option<NaiveDate>,
+    assignee_id: Option<i64>,
+    comment: Option<String>,
+}
+
+/// `POST /api/v1/tasks/{id}` with `{"action": "done"}` (or reopen, cancel, snooze with
+/// `until`, reassign with `assignee_id`, comment with `comment`): the task after it.
+async fn change_task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<TaskDetail>, ApiError> {
+    bearer(&state, headers, Permission::WorkTasks).await?;
+    let id = task_id(&id)?;
+    let action: TaskAction = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body: {e}"), json!({"expected": "{\"action\": \"done\"}"})))?;
+    let missing = |field: &str| {
+        ApiError::bad_request(
+            format!("{field} is required for {}", action.action),
+            json!({"field": field}),
+        )
+    };
+    let change = match action.action.as_str() {
+        "done" => TaskChange::Done,
+        "reopen" => TaskChange::Reopen,
+        "cancel" => TaskChange::Cancel,
+        "snooze" => TaskChange::Snooze(action.until.ok_or_else(|| missing("until"))?),
+        "reassign" => TaskChange::Reassign(action.assignee_id.ok_or_else(|| missing("assignee_id"))?),
+        "comment" => TaskChange::Comment(action.comment.clone().ok_or_else(|| missing("comment"))?),
+        other => {
+            return Err(ApiError::bad_request(
+                format!("unknown action {other:?}"),
+                json!({"expected": ["done", "reopen", "cancel", "snooze", "reassign", "comment"]}),
+            ));
+        }
+    };
+    let task = state
+        .store
+        .update_task(id, &change, API_ACTOR)
+        .await
+        .map_err(store_error)?;
+    let comments = state.store.task_comments(id).await?;
+    Ok(Json(TaskDetail { task, comments }))
+}
+
+#[derive(Serialize)]
+struct PlaybookList {
+    playbooks: Vec<PlaybookSummary>,
+}
+
+/// `GET /api/v1/playbooks`: the playbooks in effect, with runs and open tasks.
+async fn list_playbooks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<PlaybookList>, ApiError> {
+    bearer(&state, headers, Permission::ViewAccounts).await?;
+    let automation = Automation::in_effect(&state.store).await.map_err(|e| match e {
+        crate::automation::AutomationError::Store(e) => ApiError::Store(e),
+        // Rules are checked when saved: one that no longer reads is stored data gone bad.
+        other => ApiError::Store(StoreError::Corrupt(other.to_string())),
+    })?;
+    Ok(Json(PlaybookList {
+        playbooks: playbook_summaries(&state.store, &automation).await?,
+    }))
+}
+
+#[derive(Serialize)]
+struct Runs {
+    runs: Vec<RunRow>,
+}
+
+/// `GET /api/v1/playbooks/runs?playbook=&account_id=`: runs, newest first.
+async fn list_runs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Runs>, ApiError> {
+    bearer(&state, headers, Permission::ViewAccounts).await?;
+    only_parameters(&params, &["playbook", "account_id"])?;
+    let account = query_number::<i64>(&params, "account_id")?;
+    Ok(Json(Runs {
+        runs: state
+            .store
+            .playbook_runs(params.get("playbook").map(String::as_str), account)
+            .await?,
+    }))
+}
+
+/// `GET /api/v1/accounts/{id}/coverage`: who covers the account now.
+async fn account_coverage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    bearer(&state, headers, Permission::ViewAccounts).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("account id must be a whole number", json!({"id": id})))?;
+    if state.store.account(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no account with id {id}")));
+    }
+    let owners = state.store.current_owners(Utc::now().date_naive()).await?;
+    let owners: Vec<serde_json::Value> = owners
+        .get(&id)
+        .map(|os| {
+            os.iter()
+                .map(|o| json!({"role": o.role, "team_member_id": o.member_id, "name": o.name}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(json!({"account_id": id, "owners": owners})))
+}
