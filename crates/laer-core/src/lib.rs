@@ -2,6 +2,7 @@
 //! Pure functions over plain data: no I/O, no async, no database.
 
 pub mod access;
+pub mod bridge;
 pub mod dedup;
 pub mod demo;
 pub mod health;
