@@ -93,16 +93,24 @@ pub fn quarters_between(from: NaiveDate, to: NaiveDate) -> Vec<Quarter> {
     quarters
 }
 
-/// The last `count` quarters that ended on or before `last_day` (a quarter ends on the
-/// next one's first day), oldest first.
-pub fn whole_quarters_before(last_day: NaiveDate, count: usize) -> Vec<Quarter> {
-    let current = Quarter::containing(last_day);
-    let mut quarters: Vec<Quarter> = std::iter::successors(Some(current), |q| previous(*q))
-        .skip(1)
-        .take(count)
-        .collect();
-    quarters.reverse();
-    quarters
+/// How many quarters a report covers by default.
+pub const DEFAULT_QUARTERS: usize = 4;
+
+/// The quarters a report covers: those with a day from `from` up to, not including,
+/// `to`. Without `to`, up to the last quarter that ended by `last_day` (the data's last
+/// day); without `from`, the [`DEFAULT_QUARTERS`] ending with the one holding the day
+/// before `to`.
+pub fn report_quarters(from: Option<NaiveDate>, to: Option<NaiveDate>, last_day: NaiveDate) -> Vec<Quarter> {
+    let to = to.unwrap_or_else(|| Quarter::containing(last_day).first_day().unwrap_or(last_day));
+    let from = from.unwrap_or_else(|| {
+        let last = Quarter::containing(to.pred_opt().unwrap_or(to));
+        std::iter::successors(Some(last), |q| previous(*q))
+            .take(DEFAULT_QUARTERS)
+            .last()
+            .and_then(Quarter::first_day)
+            .unwrap_or(to)
+    });
+    quarters_between(from, to)
 }
 
 fn previous(q: Quarter) -> Option<Quarter> {
@@ -486,12 +494,18 @@ mod tests {
         assert_eq!(quarters_between(day("2025-02-15"), day("2025-12-31")), year);
         assert_eq!(quarters_between(day("2025-05-01"), day("2025-05-02")), [q(2025, 2)]);
         assert!(quarters_between(day("2025-05-01"), day("2025-05-01")).is_empty());
+        // By default the last four quarters that ended by the data's last day; a quarter
+        // that ends on it is whole.
+        let last_four = [q(2025, 4), q(2026, 1), q(2026, 2), q(2026, 3)];
+        assert_eq!(report_quarters(None, None, day("2026-11-22")), last_four);
+        assert_eq!(report_quarters(None, None, day("2026-10-01")), last_four);
+        assert_eq!(report_quarters(None, Some(day("2026-01-01")), day("2026-11-22")), year);
+        assert_eq!(report_quarters(None, Some(day("2025-12-31")), day("2026-11-22")), year);
         assert_eq!(
-            whole_quarters_before(day("2026-11-22"), 4),
-            [q(2025, 4), q(2026, 1), q(2026, 2), q(2026, 3)]
+            report_quarters(Some(day("2026-05-01")), None, day("2026-11-22")),
+            [q(2026, 2), q(2026, 3)]
         );
-        // A quarter that ends on the last day is whole.
-        assert_eq!(whole_quarters_before(day("2026-10-01"), 1), [q(2026, 3)]);
+        assert!(report_quarters(Some(day("2026-10-01")), None, day("2026-11-22")).is_empty());
     }
 
     /// Accounts of every movement kind over 2026-Q1.
