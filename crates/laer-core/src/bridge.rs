@@ -267,12 +267,14 @@ impl BridgeBy {
     }
 }
 
+/// Each account's phase, by day.
+pub type PhasesByDay = HashMap<NaiveDate, HashMap<i64, Phase>>;
+
 /// What [`quarter_bridges`] groups with: each quarter's phases as the rules gave them on
 /// its first day, or the coverage history of the role.
 #[derive(Debug, Clone, Copy)]
 pub enum Grouping<'a> {
-    /// By day, by account.
-    Phase(&'a HashMap<NaiveDate, HashMap<i64, Phase>>),
+    Phase(&'a PhasesByDay),
     Owner(TeamRole, &'a CoverageHistory),
 }
 

@@ -2,10 +2,8 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
-use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, Quarter, QuarterBridge, quarter_bridges};
+use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, PhasesByDay, Quarter, QuarterBridge, quarter_bridges};
 use laer_core::health::HealthModel;
-use laer_core::portfolio::Phase;
 use laer_core::reports::{
     Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_report, retention_report,
 };
@@ -118,11 +116,7 @@ pub async fn nrr_bridge(
 }
 
 /// Every account's phase on each quarter's first day, assessed with `model`.
-pub async fn phases_on(
-    store: &Store,
-    model: &HealthModel,
-    quarters: &[Quarter],
-) -> Result<HashMap<NaiveDate, HashMap<i64, Phase>>, StoreError> {
+pub async fn phases_on(store: &Store, model: &HealthModel, quarters: &[Quarter]) -> Result<PhasesByDay, StoreError> {
     let mut phases = HashMap::new();
     for day in quarters.iter().filter_map(|q| q.first_day()) {
         let assessed = store.assess(model, day, Accounts::All).await?;
