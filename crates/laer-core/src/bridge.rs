@@ -5,9 +5,9 @@
 //!
 //! Accounts are grouped as they stood on the quarter's first day: their phase then (for
 //! an account that was not a customer yet, land; for one that had left, churned), their
-//! owner then. An account that was not a customer on the first day had no owner then
-//! either: it counts under whoever covered it on its first day as a customer in the
-//! quarter (the day it landed or came back); nobody: unassigned.
+//! owner then. An account that was not a customer on the first day (new, or won back in
+//! the quarter) counts under whoever covered it on its first day as a customer in the
+//! quarter, the day it landed or came back; nobody: unassigned.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -44,7 +44,7 @@ impl Quarter {
         NaiveDate::from_ymd_opt(self.year, (self.number - 1) * 3 + 1, 1)
     }
 
-    pub fn next(self) -> Quarter {
+    fn next(self) -> Quarter {
         match self.number {
             4 => Quarter {
                 year: self.year.saturating_add(1),
@@ -77,7 +77,7 @@ impl fmt::Display for Quarter {
 
 /// The calendar quarters with a day from `from` up to, not including, `to`: `--from
 /// 2025-01-01 --to 2026-01-01` (or `--to 2025-12-31`) is the four quarters of 2025.
-pub fn quarters_between(from: NaiveDate, to: NaiveDate) -> Vec<Quarter> {
+fn quarters_between(from: NaiveDate, to: NaiveDate) -> Vec<Quarter> {
     let mut quarters = Vec::new();
     if to <= from {
         return quarters;
@@ -94,7 +94,7 @@ pub fn quarters_between(from: NaiveDate, to: NaiveDate) -> Vec<Quarter> {
 }
 
 /// How many quarters a report covers by default.
-pub const DEFAULT_QUARTERS: usize = 4;
+const DEFAULT_QUARTERS: usize = 4;
 
 /// The quarters a report covers: those with a day from `from` up to, not including,
 /// `to`. Without `to`, up to the last quarter that ended by `last_day` (the data's last
@@ -129,15 +129,15 @@ fn previous(q: Quarter) -> Option<Quarter> {
 /// An account's part in a period's bridge: how its MRR moved, and its first day as a
 /// customer in the period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BridgeAccount {
-    pub movement: AccountMovement,
-    pub first_customer_day: NaiveDate,
+struct BridgeAccount {
+    movement: AccountMovement,
+    first_customer_day: NaiveDate,
 }
 
 /// Every account active on either day of the period (as [`account_movements`] gives
 /// them), with its first day as a customer in it: the period's first day when it was one
 /// then. `lines` must be sorted by account.
-pub fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccount> {
+fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccount> {
     let mut first_days: HashMap<i64, NaiveDate> = HashMap::new();
     // Inactive on the first day and active on the last: its first active day is the
     // earliest start, inside the period, of a line that runs for a day at least.
@@ -170,22 +170,22 @@ pub fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccou
 
 /// One group's movements.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BridgeRow<G> {
-    pub group: G,
-    pub movements: MrrMovements,
+struct BridgeRow<G> {
+    group: G,
+    movements: MrrMovements,
 }
 
 /// A period's movements per group, in the groups' order, and in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bridge<G> {
-    pub period: Period,
-    pub groups: Vec<BridgeRow<G>>,
-    pub total: MrrMovements,
+struct Bridge<G> {
+    period: Period,
+    groups: Vec<BridgeRow<G>>,
+    total: MrrMovements,
 }
 
 /// The bridge of `accounts` (one period's, from [`bridge_accounts`]) by `group_of`:
 /// every account in exactly one group, so the groups add up to the total.
-pub fn bridge<G: Ord>(period: Period, accounts: &[BridgeAccount], group_of: impl Fn(&BridgeAccount) -> G) -> Bridge<G> {
+fn bridge<G: Ord>(period: Period, accounts: &[BridgeAccount], group_of: impl Fn(&BridgeAccount) -> G) -> Bridge<G> {
     let mut members: BTreeMap<G, Vec<&AccountMovement>> = BTreeMap::new();
     for account in accounts {
         members.entry(group_of(account)).or_default().push(&account.movement);
@@ -280,7 +280,7 @@ pub enum Grouping<'a> {
 
 /// A group of accounts in a bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BridgeGroup {
+enum BridgeGroup {
     Phase(Phase),
     Owner {
         member_id: i64,
@@ -294,7 +294,7 @@ pub enum BridgeGroup {
 
 impl BridgeGroup {
     /// The phase, the owner's name, or `unassigned`.
-    pub fn label(&self) -> &str {
+    fn label(&self) -> &str {
         match self {
             BridgeGroup::Phase(phase) => phase.as_str(),
             BridgeGroup::Owner { name, .. } => name,
