@@ -45,6 +45,7 @@ fn every_subcommand_has_help() {
         vec!["demo", "--help"],
         vec!["users", "create", "--help"],
         vec!["tokens", "create", "--help"],
+        vec!["report", "nrr-bridge", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
