@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod automation;
+pub mod bridge;
 pub mod dedup;
 pub mod demo;
 pub mod health;

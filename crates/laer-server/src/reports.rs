@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 
+use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, PhasesByDay, Quarter, QuarterBridge, quarter_bridges};
+use laer_core::health::HealthModel;
 use laer_core::reports::{
     Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_report, retention_report,
 };
 use laer_core::retention::Retention;
-use laer_store::{Store, StoreError};
+use laer_store::{Accounts, Store, StoreError};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,4 +85,42 @@ pub async fn mrr(
     };
     let periods: Vec<MrrPeriod> = mrr_report(&lines, request, breakdown);
     Ok(json!({ "by": by, "periods": periods }))
+}
+
+/// `laer report nrr-bridge`: each quarter's bridge.
+#[derive(Debug, Clone, Serialize)]
+pub struct NrrBridge {
+    pub quarters: Vec<QuarterBridge>,
+}
+
+/// The NRR bridge of each quarter by phase (as `model`'s rules give it on the quarter's
+/// first day) or by owner in a role (docs/metrics.md).
+pub async fn nrr_bridge(
+    store: &Store,
+    model: &HealthModel,
+    quarters: &[Quarter],
+    by: BridgeBy,
+) -> Result<NrrBridge, StoreError> {
+    let lines = store.revenue_lines().await?;
+    let quarters = match by {
+        BridgeBy::Phase => {
+            let phases = phases_on(store, model, quarters).await?;
+            quarter_bridges(&lines, quarters, Grouping::Phase(&phases))
+        }
+        BridgeBy::Owner(role) => {
+            let coverage = CoverageHistory::new(store.coverage_history(role).await?);
+            quarter_bridges(&lines, quarters, Grouping::Owner(role, &coverage))
+        }
+    };
+    Ok(NrrBridge { quarters })
+}
+
+/// Every account's phase on each quarter's first day, assessed with `model`.
+pub async fn phases_on(store: &Store, model: &HealthModel, quarters: &[Quarter]) -> Result<PhasesByDay, StoreError> {
+    let mut phases = HashMap::new();
+    for day in quarters.iter().filter_map(|q| q.first_day()) {
+        let assessed = store.assess(model, day, Accounts::All).await?;
+        phases.insert(day, assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect());
+    }
+    Ok(phases)
 }

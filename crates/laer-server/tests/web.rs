@@ -481,6 +481,75 @@ async fn my_work_lists_a_members_tasks_and_changes_them(store: &Store) {
     assert_eq!(viewer.post(&path, &[("csrf", &csrf), ("action", "reopen")]).await, 403);
 }
 
+/// Whole currency units as the pages show them: "$12,345".
+fn dollars(m: laer_core::Money) -> String {
+    let units = m.to_f64().round() as i64;
+    let digits = units.unsigned_abs().to_string();
+    let mut out = String::from(if units < 0 { "-$" } else { "$" });
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The revenue page's NRR bridges, by phase and by CSM, are those of `laer report
+/// nrr-bridge` for the last four whole quarters.
+async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
+    use laer_core::bridge::{BridgeBy, report_quarters};
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    let (status, page) = admin.get("/revenue").await;
+    assert_eq!(status, 200);
+    let quarters = report_quarters(None, None, today());
+    let model = laer_core::health::HealthModel::default();
+    for (id, by) in [
+        ("bridge-phase", BridgeBy::Phase),
+        ("bridge-csm", BridgeBy::Owner(laer_core::model::TeamRole::Csm)),
+    ] {
+        let start = page
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("#{id} on the page"));
+        let section = &page[start..start + page[start..].find("</section>").unwrap()];
+        let report = laer_server::reports::nrr_bridge(store, &model, &quarters, by)
+            .await
+            .unwrap();
+        assert_eq!(report.quarters.len(), 4);
+        for q in &report.quarters {
+            let caption = format!("{}: MRR on {} to MRR on {}", q.quarter, q.start, q.end);
+            let table = &section[section.find(&caption).unwrap_or_else(|| panic!("{id}: {caption}"))..];
+            let table = &table[..table.find("</table>").unwrap()];
+            for g in &q.groups {
+                assert!(
+                    table.contains(&format!(">{}<", g.group)),
+                    "{id} {}: {}",
+                    q.quarter,
+                    g.group
+                );
+            }
+            let total = &table[table.find("<tfoot>").unwrap()..];
+            for amount in [q.total.start_mrr, q.total.end_mrr, q.total.new, q.total.churn] {
+                assert!(
+                    total.contains(&dollars(amount)),
+                    "{id} {}: {}",
+                    q.quarter,
+                    dollars(amount)
+                );
+            }
+        }
+        let latest = report.quarters.last().unwrap();
+        assert!(
+            !latest.groups.is_empty(),
+            "the demo has revenue in the last whole quarter"
+        );
+    }
+}
+
 laer_store::backend_tests!(
     my_work_lists_a_members_tasks_and_changes_them,
     pages_need_a_login,
@@ -488,5 +557,6 @@ laer_store::backend_tests!(
     a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,
     logout_needs_the_csrf_token_and_ends_the_session,
     revenue_figures_match_the_mrr_report,
+    revenue_bridges_are_the_nrr_bridge_report,
     health_shows_with_its_reasons_and_phases_are_set_by_hand,
 );

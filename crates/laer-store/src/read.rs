@@ -4,7 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use laer_core::Money;
-use laer_core::model::{Account, EntityCounts, NewAccount, NewProductUser, NewSubscription, Subscription};
+use laer_core::bridge::CoverageSpell;
+use laer_core::model::{Account, EntityCounts, NewAccount, NewProductUser, NewSubscription, Subscription, TeamRole};
 use laer_core::portfolio::{AccountSnapshot, Owner};
 use laer_core::reports::PlanLine;
 use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
@@ -484,6 +485,30 @@ impl Store {
                 .push(Owner { role, member_id, name });
         }
         Ok(owners)
+    }
+
+    /// Every coverage of an account in `role`, past and present: who covered which
+    /// account when, for the owner on any day (the NRR bridge).
+    pub async fn coverage_history(&self, role: TeamRole) -> Result<Vec<CoverageSpell>, StoreError> {
+        let sql = "SELECT c.account_id, m.id, m.name, m.external_id, c.since, c.until FROM coverage_assignments c \
+                   JOIN team_members m ON m.id = c.team_member_id WHERE c.role = ? ORDER BY c.account_id, c.since, m.id";
+        type SpellRow = (i64, i64, String, String, NaiveDate, Option<NaiveDate>);
+        let rows: Vec<SpellRow> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
+            .bind(role.as_str())
+            .fetch_all(pool)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(account_id, member_id, name, external_id, since, until)| CoverageSpell {
+                    account_id,
+                    owner: Owner { role, member_id, name },
+                    external_id,
+                    since,
+                    until,
+                },
+            )
+            .collect())
     }
 
     /// The id of the team member with this external id.

@@ -442,6 +442,70 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     assert_eq!(store.counts().await.unwrap().meeting_cadences, 4);
 }
 
+/// Coverage in one role, past and present, gives the owner of any account on any day.
+async fn coverage_history_names_the_owner_on_any_day(store: &Store) {
+    let accounts = seed_accounts(store, &["a", "b", "c"]).await;
+    let mut tx = store.begin_write().await.unwrap();
+    let member = |external_id: &str, name: &str| NewTeamMember {
+        external_id: external_id.into(),
+        name: name.into(),
+        email: None,
+        roles: vec![TeamRole::Csm, TeamRole::AccountExecutive],
+    };
+    tx.upsert_team_members(&[member("t1", "Kim"), member("t2", "Ana"), member("t3", "Bo")])
+        .await
+        .unwrap();
+    let members = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
+    let cover = |account: &str, member: &str, role, since: &str, until: Option<&str>| NewCoverageAssignment {
+        account_id: accounts[account],
+        team_member_id: members[member],
+        role,
+        since: day(since),
+        until: until.map(day),
+        reason: "test".into(),
+    };
+    tx.upsert_coverage(&[
+        cover("a", "t1", TeamRole::Csm, "2025-01-01", Some("2026-02-01")),
+        cover("a", "t2", TeamRole::Csm, "2026-02-01", None),
+        cover("b", "t3", TeamRole::Csm, "2025-06-01", None),
+        cover("b", "t2", TeamRole::AccountExecutive, "2025-01-01", None),
+        cover("c", "t1", TeamRole::AccountExecutive, "2025-01-01", None),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let spells = store.coverage_history(TeamRole::Csm).await.unwrap();
+    assert_eq!(spells.len(), 3, "only the role's coverage");
+    assert!(spells.iter().all(|s| s.owner.role == TeamRole::Csm));
+    let first = &spells[0];
+    assert_eq!(
+        (first.account_id, first.owner.name.as_str(), first.external_id.as_str()),
+        (accounts["a"], "Kim", "t1")
+    );
+    assert_eq!((first.since, first.until), (day("2025-01-01"), Some(day("2026-02-01"))));
+    let history = laer_core::bridge::CoverageHistory::new(spells);
+    let owner = |account: &str, on: &str| {
+        history
+            .owner_on(accounts[account], day(on))
+            .map(|s| s.owner.name.clone())
+    };
+    assert_eq!(owner("a", "2026-01-31").as_deref(), Some("Kim"));
+    assert_eq!(owner("a", "2026-02-01").as_deref(), Some("Ana"));
+    assert_eq!(owner("b", "2025-05-31"), None);
+    assert_eq!(owner("b", "2026-01-01").as_deref(), Some("Bo"));
+    assert_eq!(owner("c", "2026-01-01"), None, "an account executive is no CSM");
+    let executives = store.coverage_history(TeamRole::AccountExecutive).await.unwrap();
+    assert_eq!(executives.len(), 2);
+    assert!(
+        store
+            .coverage_history(TeamRole::RenewalSpecialist)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 laer_store::backend_tests!(
     a_fresh_database_is_empty,
     accounts_upsert_by_external_id,
@@ -452,6 +516,7 @@ laer_store::backend_tests!(
     batches_of_any_size_keep_one_event_per_key,
     every_entity_round_trips_its_count,
     meeting_cadences_are_kept_per_account_and_team,
+    coverage_history_names_the_owner_on_any_day,
 );
 
 #[tokio::test]

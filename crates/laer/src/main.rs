@@ -158,6 +158,9 @@ enum ReportCommand {
     Retention(RetentionArgs),
     /// MRR movements (new, expansion, contraction, churn, reactivation), NRR and GRR.
     Mrr(MrrArgs),
+    /// The NRR bridge of calendar quarters (start MRR, new, expansion, contraction,
+    /// churn, reactivation, end MRR, NRR, GRR) by LAER phase or by owner.
+    NrrBridge(NrrBridgeArgs),
     /// Every account's health, pillars, quadrant, phase and drivers (docs/health.md).
     Health(HealthReportArgs),
     /// Replays the health model over history and measures how well it ranked the
@@ -272,6 +275,36 @@ struct MrrArgs {
     #[arg(long)]
     accounts: bool,
 }
+
+#[derive(Args)]
+struct NrrBridgeArgs {
+    /// The first day (YYYY-MM-DD): every calendar quarter with a day from it up to --to.
+    /// Default: the four quarters up to --to.
+    #[arg(long, value_name = "DATE")]
+    from: Option<String>,
+    /// The day after the last (YYYY-MM-DD). Default: the first day of the quarter the
+    /// data's last day falls in, so that every quarter is whole.
+    #[arg(long, value_name = "DATE")]
+    to: Option<String>,
+    /// Group accounts by their LAER phase on the quarter's first day, or by their owner
+    /// in --role then (an account new or back in the quarter: on the day it began).
+    #[arg(long, default_value = "phase", value_parser = PossibleValuesParser::new(["phase", "owner"]))]
+    by: String,
+    /// With --by owner: whose accounts. Default: csm.
+    #[arg(long, value_parser = PossibleValuesParser::new(OWNER_ROLES.map(|r| r.as_str())))]
+    role: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The roles an account has an owner in.
+const OWNER_ROLES: [laer_core::model::TeamRole; 4] = [
+    laer_core::model::TeamRole::Csm,
+    laer_core::model::TeamRole::AccountExecutive,
+    laer_core::model::TeamRole::RenewalSpecialist,
+    laer_core::model::TeamRole::ExpansionSpecialist,
+];
 
 #[derive(Args)]
 struct ServeArgs {
@@ -830,6 +863,7 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
         }
         ReportCommand::Health(args) => return report_health(store, args, model).await,
         ReportCommand::HealthValidation(args) => return report_validation(store, args, model).await,
+        ReportCommand::NrrBridge(args) => return report_nrr_bridge(store, args, model).await,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -837,8 +871,45 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
         match command {
             ReportCommand::Retention(_) => print!("{}", table::retention(&report)),
             ReportCommand::Mrr(_) => print!("{}", table::mrr(&report)),
-            ReportCommand::Health(_) | ReportCommand::HealthValidation(_) => {}
+            ReportCommand::Health(_) | ReportCommand::HealthValidation(_) | ReportCommand::NrrBridge(_) => {}
         }
+    }
+    Ok(())
+}
+
+async fn report_nrr_bridge(store: &Store, args: &NrrBridgeArgs, model: &laer_core::health::HealthModel) -> Result<()> {
+    use laer_core::bridge::{BridgeBy, Quarter, report_quarters};
+    let by = match (args.by.as_str(), args.role.as_deref()) {
+        ("phase", None) => BridgeBy::Phase,
+        ("phase", Some(_)) => bail!("--role: only with --by owner"),
+        (_, role) => BridgeBy::Owner(
+            role.unwrap_or("csm")
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--role: {e}"))?,
+        ),
+    };
+    let from = args.from.as_deref().map(|d| parse_day(d, "--from")).transpose()?;
+    let to = args.to.as_deref().map(|d| parse_day(d, "--to")).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to <= from
+    {
+        bail!("--to ({to}) must be after --from ({from})");
+    }
+    let today = chrono::Utc::now().date_naive();
+    let last_day = store.last_data_day(today).await?.unwrap_or(today);
+    let quarters = report_quarters(from, to, last_day);
+    if quarters.is_empty() {
+        let whole_until = Quarter::containing(last_day).first_day().unwrap_or(last_day);
+        bail!(
+            "--from {}: the data's last whole quarter ends on {whole_until} (its last day is {last_day}); pass --to as well",
+            args.from.as_deref().unwrap_or_default()
+        );
+    }
+    let report = laer_server::reports::nrr_bridge(store, model, &quarters, by).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table::nrr_bridge(&report));
     }
     Ok(())
 }

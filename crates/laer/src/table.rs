@@ -5,8 +5,11 @@ use std::fmt::Write;
 use serde_json::Value;
 
 fn rate(v: &Value) -> String {
-    v.as_f64()
-        .map_or_else(|| "-".to_string(), |r| format!("{:.2}%", r * 100.0))
+    percent(v.as_f64())
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "-".to_string(), |r| format!("{:.2}%", r * 100.0))
 }
 
 fn number(v: &Value) -> String {
@@ -110,6 +113,43 @@ pub fn mrr(report: &Value) -> String {
         for s in p.get("segments").and_then(Value::as_array).into_iter().flatten() {
             row(&mut out, s, "", "", s["segment"].as_str().unwrap_or("(none)"));
         }
+    }
+    out
+}
+
+/// `laer report nrr-bridge`: a block per quarter, a row per group and the total.
+pub fn nrr_bridge(report: &laer_server::reports::NrrBridge) -> String {
+    let mut out = String::new();
+    for q in &report.quarters {
+        let by = match q.role {
+            Some(role) => format!("owner ({role})"),
+            None => q.by.to_string(),
+        };
+        let _ = writeln!(out, "{} ({} to {}), by {by}", q.quarter, q.start, q.end);
+        let _ = writeln!(
+            out,
+            "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8}",
+            "group", "start MRR", "new", "expansion", "contraction", "churn", "reactivation", "end MRR", "NRR", "GRR"
+        );
+        let rows = q.groups.iter().map(|g| (g.group.as_str(), &g.figures));
+        for (group, f) in rows.chain([("total", &q.total)]) {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8}",
+                group.chars().take(24).collect::<String>(),
+                // Money's Display writes the exact amount and ignores the width.
+                f.start_mrr.to_string(),
+                f.new.to_string(),
+                f.expansion.to_string(),
+                f.contraction.to_string(),
+                f.churn.to_string(),
+                f.reactivation.to_string(),
+                f.end_mrr.to_string(),
+                percent(f.nrr),
+                percent(f.grr)
+            );
+        }
+        out.push('\n');
     }
     out
 }

@@ -48,6 +48,7 @@ fn every_subcommand_has_help() {
         vec!["playbooks", "list", "--help"],
         vec!["tasks", "list", "--help"],
         vec!["coverage", "show", "--help"],
+        vec!["report", "nrr-bridge", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
@@ -412,8 +413,8 @@ fn serve_answers_health_checks(db: &TestDatabase) {
     assert_eq!(body["status"], "ok");
 }
 
-fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
-    let url = db.url.as_str();
+/// The demo company with 40 accounts over 14 months.
+fn store_demo(url: &str, seed: &str) {
     let demo = run(&mut laer(&[
         "--db",
         url,
@@ -423,15 +424,22 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
         "--months",
         "14",
         "--seed",
-        "4",
+        seed,
     ]));
     assert!(demo.status.success(), "{}", text(&demo.stderr));
-    let json = |args: &[&str]| -> Value {
-        let out = run(&mut laer(args));
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-    };
-    let report = json(&["--db", url, "report", "health", "--json"]);
+}
+
+/// What laer prints as JSON with these arguments; it must succeed.
+fn json_output(args: &[&str]) -> Value {
+    let out = run(&mut laer(args));
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
+    let url = db.url.as_str();
+    store_demo(url, "4");
+    let report = json_output(&["--db", url, "report", "health", "--json"]);
     let accounts = report["accounts"].as_array().unwrap();
     assert_eq!(accounts.len(), 40);
     let scored: Vec<&Value> = accounts.iter().filter(|a| a["health"].is_number()).collect();
@@ -449,19 +457,19 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
         }
     }
     let first = scored[0]["external_id"].as_str().unwrap().to_string();
-    let earlier = json(&["--db", url, "report", "health", "--as-of", "2020-01-01", "--json"]);
+    let earlier = json_output(&["--db", url, "report", "health", "--as-of", "2020-01-01", "--json"]);
     assert_eq!(earlier["as_of"], "2020-01-01");
     let table = run(&mut laer(&["--db", url, "report", "health"]));
     assert!(text(&table.stdout).contains("weakest measure"));
 
-    let validation = json(&["--db", url, "report", "health-validation", "--json"]);
+    let validation = json_output(&["--db", url, "report", "health-validation", "--json"]);
     assert!(validation["observations"].as_u64().unwrap() > 100, "{validation}");
     let auc = validation["auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc));
 
     let dir = tempfile::tempdir().unwrap();
     let fitted = dir.path().join("fitted.toml");
-    let fit = json(&[
+    let fit = json_output(&[
         "--db",
         url,
         "health",
@@ -489,7 +497,7 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
         text(&model.stdout).contains("[calibration]"),
         "a fitted model is calibrated"
     );
-    let rescored = json(&[
+    let rescored = json_output(&[
         "--db",
         url,
         "--health-model",
@@ -530,7 +538,7 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
         "kim",
     ]));
     assert!(set.status.success(), "{}", text(&set.stderr));
-    let report = json(&["--db", url, "report", "health", "--json"]);
+    let report = json_output(&["--db", url, "report", "health", "--json"]);
     let account = report["accounts"]
         .as_array()
         .unwrap()
@@ -712,6 +720,91 @@ fn work_queues_follow_the_playbooks_and_the_coverage_model(db: &TestDatabase) {
     assert_eq!(spike["enabled"], false);
 }
 
+/// On the demo company, each quarter's bridge adds up to `laer report mrr` for the same
+/// days, and its groups to its total, by phase and by owner.
+fn nrr_bridge_adds_up_to_the_mrr_report(db: &TestDatabase) {
+    use laer_core::Money;
+    let url = db.url.as_str();
+    store_demo(url, "5");
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["--db", url, "report"];
+        all.extend_from_slice(args);
+        json_output(&all)
+    };
+    let money = |v: &Value| -> Money { serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}")) };
+    let fields = [
+        ("start_mrr", "start"),
+        ("new", "new"),
+        ("expansion", "expansion"),
+        ("contraction", "contraction"),
+        ("churn", "churn"),
+        ("reactivation", "reactivation"),
+        ("end_mrr", "end"),
+    ];
+    for by in [
+        &["--by", "phase"][..],
+        &["--by", "owner"],
+        &["--by", "owner", "--role", "account_executive"],
+    ] {
+        let mut args = vec!["nrr-bridge", "--json"];
+        args.extend_from_slice(by);
+        let bridge = json(&args);
+        let quarters = bridge["quarters"].as_array().unwrap();
+        assert_eq!(quarters.len(), 4, "the last four whole quarters: {bridge}");
+        let mut grouped = false;
+        for q in quarters {
+            let (start, end) = (q["start"].as_str().unwrap(), q["end"].as_str().unwrap());
+            let mrr = json(&["mrr", "--from", start, "--to", end, "--json"]);
+            let period = &mrr["periods"][0];
+            let groups = q["groups"].as_array().unwrap();
+            grouped |= groups.len() > 1;
+            for (bridge_field, mrr_field) in fields {
+                let total = money(&q["total"][bridge_field]);
+                assert_eq!(total, money(&period[mrr_field]), "{by:?} {start} {bridge_field}");
+                let sum: Money = groups.iter().map(|g| money(&g[bridge_field])).sum();
+                assert_eq!(sum, total, "{by:?} {start}: the groups' {bridge_field}");
+            }
+            assert_eq!(q["total"]["nrr"], period["net_revenue_retention"]);
+            assert_eq!(q["total"]["grr"], period["gross_revenue_retention"]);
+            for g in groups {
+                let name = g["group"].as_str().unwrap();
+                if by[1] == "phase" {
+                    assert!(name.parse::<laer_core::portfolio::Phase>().is_ok(), "{name}");
+                } else {
+                    assert!(name == "unassigned" || g["team_member"].is_string(), "{g}");
+                }
+            }
+        }
+        assert!(grouped, "{by:?}: the demo's accounts fall in several groups");
+    }
+    // Explicit quarters, and a table.
+    let year = json(&["nrr-bridge", "--from", "2025-01-01", "--to", "2025-12-31", "--json"]);
+    let names: Vec<&str> = year["quarters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["quarter"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4"]);
+    let table = run(&mut laer(&["--db", url, "report", "nrr-bridge", "--by", "owner"]));
+    let table = text(&table.stdout);
+    assert!(table.contains("by owner (csm)") && table.contains("total"), "{table}");
+    for (args, message) in [
+        (&["--role", "csm"][..], "--role: only with --by owner"),
+        (
+            &["--from", "2025-06-01", "--to", "2025-06-01"],
+            "--to (2025-06-01) must be after --from",
+        ),
+        (&["--from", "soon"], "--from: expected a date"),
+    ] {
+        let mut all = vec!["--db", url, "report", "nrr-bridge"];
+        all.extend_from_slice(args);
+        let out = run(&mut laer(&all));
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out.stderr).contains(message), "{args:?}: {}", text(&out.stderr));
+    }
+}
+
 fn on_each_backend(story: fn(&TestDatabase)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -742,6 +835,11 @@ fn reports_on_each_backend() {
 #[test]
 fn health_on_each_backend() {
     on_each_backend(health_commands_report_validate_fit_and_set_phases);
+}
+
+#[test]
+fn nrr_bridge_on_each_backend() {
+    on_each_backend(nrr_bridge_adds_up_to_the_mrr_report);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Views derived from the store that many pages share, computed once per store revision
-//! and day: the account snapshots (portfolio, renewals) with their kept health, and the
-//! subscription lines (revenue). Every use asks the store for its revisions (small
+//! and day: the account snapshots (portfolio, renewals) with their kept health, the
+//! subscription lines (revenue), and the phases and CSM coverage the revenue page's NRR
+//! bridge groups by. Every use asks the store for its revisions (small
 //! reads), so a node never serves a view older than the data; a change on any node shows
 //! on the next request. Health has a revision of its own: it changes every time the
 //! engine keeps new scores, which should not reload the contracts.
@@ -9,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use laer_core::bridge::{CoverageHistory, PhasesByDay, Quarter};
+use laer_core::health::HealthModel;
+use laer_core::model::TeamRole;
 use laer_core::portfolio::{AccountSnapshot, HealthBrief};
 use laer_core::retention::RevenueLine;
 use laer_store::{Store, StoreError};
@@ -20,6 +24,8 @@ pub(crate) struct PageCache {
     health: Mutex<Option<Cached<HashMap<i64, HealthBrief>>>>,
     with_health: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
+    quarter_phases: Mutex<Option<Cached<PhasesByDay>>>,
+    csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
 }
 
 /// The snapshots with health, and the two views they were made of.
@@ -97,6 +103,40 @@ impl PageCache {
     ) -> Result<Arc<Vec<RevenueLine>>, StoreError> {
         let revision = store.portfolio_revision().await?;
         current(&self.lines, revision, today, || store.revenue_lines()).await
+    }
+
+    /// Every account's phase on the first day of each of `quarters`, which must follow
+    /// from `today` (the revenue page's NRR bridge: the last whole quarters). Assessing a
+    /// day costs as much as a full health recompute, so the phases are kept per
+    /// portfolio revision and day, not per health revision, which every tracked event
+    /// moves: they are phases of past days, which events arriving now do not change. An
+    /// import of past events, or a phase set by hand, shows in them when contracts or
+    /// coverage next change, or the next day.
+    pub(crate) async fn quarter_phases(
+        &self,
+        store: &Store,
+        model: &HealthModel,
+        quarters: &[Quarter],
+        today: NaiveDate,
+    ) -> Result<Arc<PhasesByDay>, StoreError> {
+        let revision = store.portfolio_revision().await?;
+        current(&self.quarter_phases, revision, today, || {
+            crate::reports::phases_on(store, model, quarters)
+        })
+        .await
+    }
+
+    /// Who covered which account as its CSM, and when.
+    pub(crate) async fn csm_coverage(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+    ) -> Result<Arc<CoverageHistory>, StoreError> {
+        let revision = store.portfolio_revision().await?;
+        current(&self.csm_coverage, revision, today, || async {
+            Ok(CoverageHistory::new(store.coverage_history(TeamRole::Csm).await?))
+        })
+        .await
     }
 }
 

@@ -1,6 +1,8 @@
 //! Revenue: MRR movements per month (new, expansion, contraction, churn, reactivation),
-//! NRR and GRR over the trailing twelve months, logo churn per month; by segment.
-//! The definitions are those of docs/metrics.md and `laer report mrr`.
+//! NRR and GRR over the trailing twelve months, logo churn per month; by segment; the NRR
+//! bridge of the last whole quarters by LAER phase and by CSM.
+//! The definitions are those of docs/metrics.md, `laer report mrr` and `laer report
+//! nrr-bridge`.
 
 use std::collections::HashMap;
 
@@ -9,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, Months, NaiveDate};
 use laer_core::Money;
 use laer_core::access::Permission;
+use laer_core::bridge::{Grouping, QuarterBridge, quarter_bridges, report_quarters};
+use laer_core::model::TeamRole;
 use laer_core::retention::{
     MrrMovements, Period, RevenueLine, account_movements, monthly_periods, movements_of_periods, total_movements,
 };
@@ -124,6 +128,14 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             to: m.period.to,
         }),
     );
+    let quarters = report_quarters(None, None, today);
+    let phases = state
+        .cache
+        .quarter_phases(&state.store, &state.health_model, &quarters, today)
+        .await?;
+    let by_phase = quarter_bridges(&lines, &quarters, Grouping::Phase(&phases));
+    let coverage = state.cache.csm_coverage(&state.store, today).await?;
+    let by_csm = quarter_bridges(&lines, &quarters, Grouping::Owner(TeamRole::Csm, &coverage));
     let latest = months.last();
     let body = html! {
         div.page-head {
@@ -152,6 +164,12 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             h2 { "By segment, last 12 months" }
             (by_segment)
         }
+        (bridge_section("NRR bridge by phase", "bridge-phase",
+            "Each account in its LAER phase on the quarter's first day: accounts not yet landed count in land, those that had left in churned.",
+            &by_phase))
+        (bridge_section("NRR bridge by owner (CSM)", "bridge-csm",
+            "Each account under its CSM on the quarter's first day; an account new or back in the quarter under its CSM on the day it began.",
+            &by_csm))
     };
     Ok(layout("Revenue", Some(Nav::Revenue), &user, body).into_response())
 }
@@ -167,6 +185,55 @@ fn movement_table(months: &[Month]) -> maud::Markup {
                          td.num { (money(v.reactivation)) } td.num { (money(v.contraction)) } td.num { (money(v.churn)) } td.num { (money(v.end)) } }
                 }
             }
+        }
+    }
+}
+
+/// The latest quarter's bridge, the earlier ones under a disclosure, newest first.
+fn bridge_section(title: &str, id: &str, note: &str, quarters: &[QuarterBridge]) -> maud::Markup {
+    let mut newest_first = quarters.iter().rev();
+    let Some(latest) = newest_first.next() else {
+        return html! {};
+    };
+    html! {
+        section.card id=(id) {
+            h2 { (title) }
+            p.muted { (note) " The groups add up to the quarter's movements; NRR and GRR are each group's own." }
+            h3 { (quarter_caption(latest)) }
+            (bridge_table(latest))
+            @for q in newest_first {
+                details { summary { (quarter_caption(q)) } (bridge_table(q)) }
+            }
+        }
+    }
+}
+
+fn quarter_caption(q: &QuarterBridge) -> String {
+    format!("{}: MRR on {} to MRR on {}", q.quarter, q.start, q.end)
+}
+
+fn bridge_table(q: &QuarterBridge) -> maud::Markup {
+    let row = |group: maud::Markup, f: &laer_core::bridge::BridgeFigures| {
+        html! {
+            td { (group) } td.num { (money(f.start_mrr)) } td.num { (money(f.new)) } td.num { (money(f.expansion)) }
+            td.num { (money(f.contraction)) } td.num { (money(f.churn)) } td.num { (money(f.reactivation)) }
+            td.num { (money(f.end_mrr)) } td.num { (percent(f.nrr)) } td.num { (percent(f.grr)) }
+        }
+    };
+    html! {
+        table.data.bridge {
+            thead { tr { th { @if q.by == "phase" { "Phase" } @else { "Owner" } } th.num { "Start MRR" } th.num { "New" } th.num { "Expansion" }
+                th.num { "Contraction" } th.num { "Churn" } th.num { "Reactivation" } th.num { "End MRR" } th.num { "NRR" } th.num { "GRR" } } }
+            tbody {
+                @for g in &q.groups {
+                    tr { (row(html! {
+                        @if q.by == "phase" { span class={"badge phase-" (g.group)} { (g.group) } }
+                        @else if g.team_member.is_none() { span.muted { (g.group) } }
+                        @else { (g.group) }
+                    }, &g.figures)) }
+                }
+            }
+            tfoot { tr.total { (row(html! { "Total" }, &q.total)) } }
         }
     }
 }

@@ -310,6 +310,10 @@ async function main () {
       check(await page.locator('header.top nav a.active').textContent() === 'Revenue', 'the navigation marks Revenue')
       equal(await page.locator('figure.chart svg').count(), 4, 'charts on the revenue page')
       check(await page.locator('#segments tbody tr').count() > 0, 'the by-segment table has rows')
+      for (const id of ['bridge-phase', 'bridge-csm']) {
+        check(await page.locator(`#${id} tbody tr`).count() > 0, `the ${id} bridge has rows`)
+        check((await page.locator(`#${id} tfoot tr`).first().textContent()).includes('Total'), `the ${id} bridge has a total`)
+      }
       check((await page.locator('main .page-head p').textContent()).includes('NRR'), 'the headline names NRR')
       await screenshot(page, 'revenue')
     })
