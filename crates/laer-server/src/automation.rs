@@ -82,7 +82,11 @@ pub async fn playbook_summaries(store: &Store, automation: &Automation) -> Resul
                 enabled: p.enabled,
                 trigger: trigger_text(&p.when),
                 once_per: p.once_per,
-                roles: p.tasks.iter().map(|t| t.role).collect(),
+                roles: {
+                    let mut roles: Vec<_> = p.tasks.iter().map(|t| t.role).collect();
+                    roles.dedup();
+                    roles
+                },
                 runs,
                 open_episodes,
                 open_tasks,

@@ -8,6 +8,7 @@ mod portfolio;
 mod renewals;
 mod revenue;
 mod session;
+mod settings;
 mod work;
 
 use axum::Router;
@@ -37,6 +38,22 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/renewals.csv", get(renewals::csv))
         .route("/work", get(work::page))
         .route("/work/tasks/{id}", axum::routing::post(work::change))
+        .route(
+            "/settings/playbooks",
+            get(settings::playbooks).post(settings::save_playbooks),
+        )
+        .route(
+            "/settings/playbooks/toggle",
+            axum::routing::post(settings::toggle_playbook),
+        )
+        .route(
+            "/settings/coverage",
+            get(settings::coverage).post(settings::save_coverage),
+        )
+        .route(
+            "/settings/coverage/apply",
+            axum::routing::post(settings::apply_coverage),
+        )
         .merge(session::routes())
 }
 
@@ -58,6 +75,7 @@ pub(crate) enum Nav {
     Portfolio,
     Renewals,
     Revenue,
+    Settings,
 }
 
 /// A whole page: navigation with the user and a logout form, then `body`.
@@ -77,6 +95,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                         (link(Nav::Portfolio, "/portfolio", "Portfolio"))
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
+                        (link(Nav::Settings, "/settings/playbooks", "Playbooks"))
                     }
                     div.who {
                         span { (user.name) " · " (user.role.as_str()) }
