@@ -592,6 +592,50 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     assert!(rules.contains("Renewal at risk"), "{rules}");
     assert_eq!(admin.post("/settings/coverage/apply", &[("csrf", &csrf)]).await, 303);
 
+    // An owner assigned by hand on the account page.
+    let account_id = *store.account_names().await.unwrap().keys().min().unwrap();
+    let team = store.team_members().await.unwrap();
+    let member = team
+        .iter()
+        .find(|m| m.roles.contains(&laer_core::model::TeamRole::Csm))
+        .unwrap()
+        .id
+        .to_string();
+    let path = format!("/accounts/{account_id}/coverage");
+    let assign = |reason: &'static str| {
+        let (csrf, member, path) = (csrf.clone(), member.clone(), path.clone());
+        let admin = &admin;
+        async move {
+            admin
+                .post(
+                    &path,
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("role", "csm"),
+                        ("member", member.as_str()),
+                        ("reason", reason),
+                    ],
+                )
+                .await
+        }
+    };
+    assert_eq!(assign("").await, 400, "a reason is needed");
+    assert_eq!(assign("Speaks Dutch").await, 303);
+    let (_, holders, _) = store.coverage_state(today()).await.unwrap();
+    assert!(
+        holders[&account_id]
+            .iter()
+            .any(|h| h.member_id.to_string() == member && h.by_hand)
+    );
+    let (_, page) = admin.get(&format!("/accounts/{account_id}")).await;
+    assert!(page.contains("by hand"), "the page marks the owner set by hand");
+    let audit = store.audit_of_account(account_id).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "coverage.started" && a.details["reason"] == "By hand: Speaks Dutch")
+    );
+
     // A CSM reads the playbooks but changes nothing.
     let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
     let session = Session::login(&base, &csm.0, "demo").await.unwrap();
@@ -601,6 +645,13 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     let csrf = session.csrf().await;
     let toggle = [("csrf", csrf.as_str()), ("name", "support-spike")];
     assert_eq!(session.post("/settings/playbooks/toggle", &toggle).await, 403);
+    let assign = [
+        ("csrf", csrf.as_str()),
+        ("role", "csm"),
+        ("member", "auto"),
+        ("reason", "mine"),
+    ];
+    assert_eq!(session.post(&path, &assign).await, 403);
 }
 
 laer_store::backend_tests!(

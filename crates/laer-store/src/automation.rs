@@ -167,6 +167,8 @@ pub struct CoverageRow {
     /// The first day it no longer holds; `None`: still.
     pub until: Option<NaiveDate>,
     pub reason: String,
+    /// Assigned by hand: the rules leave it alone.
+    pub by_hand: bool,
 }
 
 fn instant(micros: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -279,18 +281,22 @@ impl Store {
         day: NaiveDate,
     ) -> Result<(Vec<Member>, HashMap<i64, Vec<Holder>>, Books), StoreError> {
         let team = self.team_members().await?;
-        let rows: Vec<(i64, String, i64)> = self
+        let rows: Vec<(i64, String, i64, i64)> = self
             .fetch_with(
-                "SELECT account_id, role, team_member_id FROM coverage_assignments \
+                "SELECT account_id, role, team_member_id, by_hand FROM coverage_assignments \
                  WHERE since <= ? AND (until IS NULL OR until > ?) ORDER BY since, id",
                 Params::default().date(day).date(day),
             )
             .await?;
         let mut holders: HashMap<i64, Vec<Holder>> = HashMap::new();
         let mut books = Books::default();
-        for (account, role, member_id) in rows {
+        for (account, role, member_id, by_hand) in rows {
             let role = role_of(&role, "coverage role")?;
-            holders.entry(account).or_default().push(Holder { role, member_id });
+            holders.entry(account).or_default().push(Holder {
+                role,
+                member_id,
+                by_hand: by_hand == 1,
+            });
             *books.counts.entry((member_id, role)).or_default() += 1;
             books.recent.push((role, member_id));
         }
@@ -340,10 +346,15 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let names: Vec<String> = batch.iter().map(|p| format!("account:{}", p.account_id)).collect();
             tx.lock(names.iter().map(String::as_str)).await?;
+            let mut done = AutomationOutcome::default();
             for plan in batch {
-                outcome += apply_plan(&mut tx, day, plan, actor, deliver).await?;
+                done += apply_plan(&mut tx, day, plan, actor, deliver).await?;
+            }
+            if done.owners_started + done.owners_ended > 0 {
+                tx.touch_portfolio().await?;
             }
             tx.commit().await?;
+            outcome += done;
         }
         Ok(outcome)
     }
@@ -533,24 +544,150 @@ impl Store {
 
     /// Every coverage assignment of an account, the latest first.
     pub async fn coverage_of_account(&self, account_id: i64) -> Result<Vec<CoverageRow>, StoreError> {
-        let rows: Vec<(String, String, NaiveDate, Option<NaiveDate>, String)> = self
+        let rows: Vec<(String, String, NaiveDate, Option<NaiveDate>, String, i64)> = self
             .fetch_with(
-                "SELECT c.role, m.name, c.since, c.until, c.reason FROM coverage_assignments c \
+                "SELECT c.role, m.name, c.since, c.until, c.reason, c.by_hand FROM coverage_assignments c \
                  JOIN team_members m ON m.id = c.team_member_id WHERE c.account_id = ? ORDER BY c.since DESC, c.id DESC",
                 Params::default().int(account_id),
             )
             .await?;
         rows.into_iter()
-            .map(|(role, member, since, until, reason)| {
+            .map(|(role, member, since, until, reason, by_hand)| {
                 Ok(CoverageRow {
                     role: role_of(&role, "coverage role")?,
                     member,
                     since,
                     until,
                     reason,
+                    by_hand: by_hand == 1,
                 })
             })
             .collect()
+    }
+
+    /// Gives `role` on the account to `member` by hand (ending whoever holds it), with a
+    /// hand-off task; or, with `None`, ends the role's assignment by hand so that the
+    /// rules decide again. Audited, and told to webhooks.
+    pub async fn assign_by_hand(
+        &self,
+        account_id: i64,
+        role: TeamRole,
+        member: Option<(i64, &TaskDraft)>,
+        reason: &str,
+        actor: &str,
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid("reason: say why the owner changes".into()));
+        }
+        let at = Utc::now();
+        let mut tx = self.begin_write().await?;
+        tx.lock([format!("account:{account_id}").as_str()]).await?;
+        if tx
+            .fetch_ints("SELECT id FROM accounts WHERE id = ?", |p| p.int(account_id))
+            .await?
+            .is_empty()
+        {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound(format!("account {account_id}")));
+        }
+        if let Some((member_id, _)) = member
+            && tx
+                .fetch_ints("SELECT id FROM team_members WHERE id = ?", |p| p.int(member_id))
+                .await?
+                .is_empty()
+        {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound(format!("team member {member_id}")));
+        }
+        // Everyone holding the role by hand, or anyone when a new owner comes, leaves it.
+        let leaving = tx
+            .fetch_ints(
+                "SELECT team_member_id FROM coverage_assignments WHERE account_id = ? AND role = ? \
+                 AND since <= ? AND (until IS NULL OR until > ?) AND (by_hand = 1 OR ? = 1)",
+                |p| {
+                    p.int(account_id)
+                        .text(role.as_str())
+                        .date(day)
+                        .date(day)
+                        .int(i64::from(member.is_some()))
+                },
+            )
+            .await?;
+        let ended_reason = format!("By hand: {reason}");
+        for leaver in leaving {
+            if member.is_some_and(|(m, _)| m == leaver) {
+                continue;
+            }
+            let change = CoverageChange::End {
+                role,
+                member_id: leaver,
+                reason: ended_reason.clone(),
+            };
+            tx.exec_text(
+                "UPDATE coverage_assignments SET until = ?, reason = reason || ' — ended: ' || ? \
+                 WHERE account_id = ? AND role = ? AND team_member_id = ? AND since <= ? AND (until IS NULL OR until > ?)",
+                |p| {
+                    p.date(day)
+                        .text(&ended_reason)
+                        .int(account_id)
+                        .text(role.as_str())
+                        .int(leaver)
+                        .date(day)
+                        .date(day)
+                },
+            )
+            .await?;
+            let entry = coverage_audit(at, actor, "coverage.ended", account_id, &change);
+            emit(&mut tx, "coverage.ended", Some(account_id), entry.details.clone(), at).await?;
+            tx.append_audit(&entry).await?;
+        }
+        if let Some((member_id, draft)) = member {
+            let already = holder(&mut tx, account_id, role, day).await? == Some(member_id);
+            if !already {
+                let id = tx
+                    .fetch_scalar(
+                        "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason, by_hand) \
+                         VALUES (?, ?, ?, ?, NULL, ?, 1) RETURNING id",
+                        |p| p.int(account_id).int(member_id).text(role.as_str()).date(day).text(&ended_reason),
+                    )
+                    .await?;
+                let task = NewTaskOf {
+                    external_id: format!("handoff:{id}"),
+                    account: account_id,
+                    assignee: Some(member_id),
+                    playbook: Some(HANDOFF),
+                    run: None,
+                    cause: Some(&ended_reason),
+                    draft,
+                };
+                insert_task(&mut tx, task, at.timestamp_micros()).await?;
+            } else {
+                // Already theirs: from now on by hand.
+                tx.exec_text(
+                    "UPDATE coverage_assignments SET by_hand = 1 WHERE account_id = ? AND role = ? AND team_member_id = ? \
+                     AND since <= ? AND (until IS NULL OR until > ?)",
+                    |p| p.int(account_id).text(role.as_str()).int(member_id).date(day).date(day),
+                )
+                .await?;
+            }
+            let change = CoverageChange::Start {
+                role,
+                member_id,
+                reason: ended_reason.clone(),
+            };
+            let entry = coverage_audit(at, actor, "coverage.started", account_id, &change);
+            emit(&mut tx, "coverage.started", Some(account_id), entry.details.clone(), at).await?;
+            tx.append_audit(&entry).await?;
+        }
+        tx.touch_portfolio().await?;
+        // The rules look at the account again at once.
+        tx.exec_text(
+            "INSERT INTO health_dirty (account_id) VALUES (?) ON CONFLICT DO NOTHING",
+            |p| p.int(account_id),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// Runs and open tasks per playbook: (runs, open episodes, open tasks).

@@ -549,10 +549,17 @@ impl WriteTx {
             self.mark_health_dirty(table, &marked).await?;
         }
         if count.written > 0 && PORTFOLIO_TABLES.contains(&table.name) {
-            self.exec("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", &[])
-                .await?;
+            self.touch_portfolio().await?;
         }
         Ok(count)
+    }
+
+    /// Tells every node that the portfolio's inputs (accounts, lines, team, coverage)
+    /// changed, so that its cached views are made again.
+    pub(crate) async fn touch_portfolio(&mut self) -> Result<(), StoreError> {
+        self.exec("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", &[])
+            .await?;
+        Ok(())
     }
 
     pub async fn upsert_accounts(&mut self, rows: &[NewAccount]) -> Result<WriteCount, StoreError> {

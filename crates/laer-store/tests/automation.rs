@@ -330,7 +330,78 @@ async fn work_waiting_for_a_role_goes_to_its_new_owner(store: &Store) {
     );
 }
 
+async fn an_owner_assigned_by_hand_stays_until_given_back(store: &Store) {
+    let s = seed(store).await;
+    let d = day("2026-06-01");
+    store
+        .apply_automation(d, &plan(&s, s.csm, vec![]), "automation", true)
+        .await
+        .unwrap();
+    let draft = draft("Hand-off: Acme", "2026-06-04");
+    assert!(
+        store
+            .assign_by_hand(s.account, TeamRole::Csm, Some((s.other_csm, &draft)), " ", "lead", d)
+            .await
+            .is_err(),
+        "a reason is needed"
+    );
+    store
+        .assign_by_hand(
+            s.account,
+            TeamRole::Csm,
+            Some((s.other_csm, &draft)),
+            "Speaks Dutch",
+            "lead",
+            d,
+        )
+        .await
+        .unwrap();
+    let (_, holders, _) = store.coverage_state(d).await.unwrap();
+    let csm: Vec<_> = holders[&s.account].iter().filter(|h| h.role == TeamRole::Csm).collect();
+    assert_eq!(csm.len(), 1);
+    assert_eq!((csm[0].member_id, csm[0].by_hand), (s.other_csm, true));
+    let handed = TaskFilter {
+        assignee_id: Some(s.other_csm),
+        playbook: Some("handoff".into()),
+        ..Default::default()
+    };
+    assert_eq!(count(store, handed).await, 1);
+    let history = store.coverage_of_account(s.account).await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|c| c.until == Some(d) && c.reason.contains("ended: By hand: Speaks Dutch"))
+    );
+    let audit = store.audit_of_account(s.account).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "coverage.ended" && a.actor == "lead")
+            .count(),
+        1
+    );
+    // Given back to the rules: the hand assignment ends.
+    store
+        .assign_by_hand(
+            s.account,
+            TeamRole::Csm,
+            None,
+            "Back to the book",
+            "lead",
+            day("2026-06-10"),
+        )
+        .await
+        .unwrap();
+    let (_, holders, _) = store.coverage_state(day("2026-06-10")).await.unwrap();
+    assert!(
+        holders
+            .get(&s.account)
+            .is_none_or(|h| h.iter().all(|h| h.role != TeamRole::Csm))
+    );
+}
+
 laer_store::backend_tests!(
+    an_owner_assigned_by_hand_stays_until_given_back,
     task_changes_are_audited_and_snoozed_tasks_wait,
     work_waiting_for_a_role_goes_to_its_new_owner,
 );

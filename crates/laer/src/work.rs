@@ -55,6 +55,9 @@ pub enum CoverageCommand {
     /// Apply the coverage rules and the playbooks to every account now (the server does
     /// it on its own every day and after every change).
     Apply,
+    /// Give a role on an account to a team member by hand (the rules then leave it), or
+    /// give it back to the rules with `auto`.
+    Assign(AssignArgs),
 }
 
 #[derive(Args)]
@@ -145,6 +148,21 @@ pub struct ReassignArgs {
 pub struct CommentArgs {
     id: i64,
     text: String,
+    #[command(flatten)]
+    actor: ActorArg,
+}
+
+#[derive(Args)]
+pub struct AssignArgs {
+    /// The account's external id.
+    account: String,
+    /// account_executive, csm, renewal_specialist or expansion_specialist.
+    role: String,
+    /// The team member (email or external id), or auto.
+    member: String,
+    /// Why (kept with the assignment and in the audit log).
+    #[arg(long)]
+    reason: String,
     #[command(flatten)]
     actor: ActorArg,
 }
@@ -414,6 +432,36 @@ pub async fn coverage(store: &Store, model: &laer_core::health::HealthModel, com
                 .save_setting(COVERAGE_SETTING, &rules.to_toml(), &args.actor.actor)
                 .await?;
             eprintln!("coverage rules saved: {} rules", rules.rules.len());
+        }
+        CoverageCommand::Assign(args) => {
+            let role: laer_core::model::TeamRole = args.role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
+            let account = store
+                .account_by_external_id(&args.account)
+                .await?
+                .with_context(|| format!("no account with external id {:?}", args.account))?;
+            let name = account
+                .fields
+                .name
+                .clone()
+                .unwrap_or_else(|| account.fields.external_id.clone());
+            let actor = &args.actor.actor;
+            if args.member == "auto" {
+                store
+                    .assign_by_hand(account.id, role, None, &args.reason, actor, today())
+                    .await?;
+                eprintln!(
+                    "{}: {} is up to the coverage rules again",
+                    args.account,
+                    role_label(role)
+                );
+            } else {
+                let m = member(store, &args.member).await?;
+                let draft = laer_core::automation::coverage::handoff_by_hand(role, &name, &args.reason, actor, today());
+                store
+                    .assign_by_hand(account.id, role, Some((m.id, &draft)), &args.reason, actor, today())
+                    .await?;
+                eprintln!("{}: {} is now {} (by hand)", args.account, role_label(role), m.name);
+            }
         }
         CoverageCommand::Apply => {
             let automation = Automation::in_effect(store).await?;

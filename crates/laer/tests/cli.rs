@@ -627,6 +627,59 @@ fn work_queues_follow_the_playbooks_and_the_coverage_model(db: &TestDatabase) {
         text(&apply.stdout)
     );
 
+    // An owner assigned by hand stays when the rules run again.
+    let any_csm = json(&["coverage", "show", "--json"])["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["owners"].as_array().unwrap().iter().any(|o| o["role"] == "csm"))
+        .cloned()
+        .unwrap();
+    let account = any_csm["external_id"].as_str().unwrap();
+    // A CSM's login, as the demo lists them.
+    let demo_logins = text(&demo.stderr);
+    let csm_email = demo_logins
+        .lines()
+        .find_map(|l| l.trim().strip_suffix(" csm").map(str::trim))
+        .unwrap()
+        .to_string();
+    let assigned = laer_on(&[
+        "coverage",
+        "assign",
+        account,
+        "csm",
+        &csm_email,
+        "--reason",
+        "speaks Dutch",
+    ]);
+    assert!(assigned.status.success(), "{}", text(&assigned.stderr));
+    let again = laer_on(&["coverage", "apply"]);
+    assert!(
+        text(&again.stdout).starts_with("0 owners started, 0 ended"),
+        "{}",
+        text(&again.stdout)
+    );
+    let owners = json(&["coverage", "show", "--account", account, "--json"]);
+    let csms: Vec<&Value> = owners["accounts"][0]["owners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["role"] == "csm")
+        .collect();
+    assert_eq!(csms.len(), 1, "{owners}");
+    let back = laer_on(&[
+        "coverage",
+        "assign",
+        account,
+        "csm",
+        "auto",
+        "--reason",
+        "back to the book",
+    ]);
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    let bad_role = laer_on(&["coverage", "assign", account, "boss", "auto", "--reason", "x"]);
+    assert!(text(&bad_role.stderr).contains("role"), "{}", text(&bad_role.stderr));
+
     // Owners follow the phases: the account executive at Land, nobody after churn.
     let health = json(&["report", "health", "--json"]);
     let coverage = json(&["coverage", "show", "--json"]);

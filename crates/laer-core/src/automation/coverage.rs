@@ -124,6 +124,8 @@ pub struct Member {
 pub struct Holder {
     pub role: TeamRole,
     pub member_id: i64,
+    /// Assigned by hand: the rules leave the role alone.
+    pub by_hand: bool,
 }
 
 /// The team's books: accounts each member covers per role, and who took each role
@@ -253,6 +255,9 @@ impl CoverageRules {
         let mut changes = Vec::new();
         for role in self.managed_roles() {
             let holders: Vec<&Holder> = current.iter().filter(|h| h.role == role).collect();
+            if holders.iter().any(|h| h.by_hand) {
+                continue;
+            }
             match required.get(&role) {
                 Some(reason) if holders.is_empty() => match self.choose(role, facts, team, books) {
                     Some(member_id) => {
@@ -353,6 +358,27 @@ pub fn role_label(role: TeamRole) -> String {
     }
 }
 
+/// The task of an owner assigned by hand.
+pub fn handoff_by_hand(
+    role: TeamRole,
+    account: &str,
+    reason: &str,
+    actor: &str,
+    today: chrono::NaiveDate,
+) -> TaskDraft {
+    TaskDraft {
+        role,
+        title: format!("Hand-off: you now cover {account} as {}", role_label(role)),
+        due_on: today + TimeDelta::days(i64::from(handoff_days())),
+        steps: vec![
+            "Read the account's health drivers, open cases and outcomes".into(),
+            "Meet the previous owner or read their notes".into(),
+            "Introduce yourself to the customer's main contacts".into(),
+        ],
+        context: format!("Why now: assigned by hand by {actor}: {reason}"),
+    }
+}
+
 /// The task a new owner gets: why now, and what they should know.
 pub fn handoff_task(role: TeamRole, reason: &str, facts: &AccountFacts, due_days: u32) -> TaskDraft {
     TaskDraft {
@@ -428,6 +454,7 @@ mod tests {
         let current = [Holder {
             role: TeamRole::AccountExecutive,
             member_id: 1,
+            by_hand: false,
         }];
         let changes = rules.plan(&adopt, &current, &team, &mut books);
         assert_eq!(changes.len(), 2, "{changes:?}");
@@ -450,8 +477,19 @@ mod tests {
         let kept = [Holder {
             role: TeamRole::Csm,
             member_id: 3,
+            by_hand: false,
         }];
         assert!(rules.plan(&adopt, &kept, &team, &mut books).is_empty());
+        // An account executive kept on by hand stays, whatever the phase.
+        let by_hand = [
+            Holder {
+                role: TeamRole::AccountExecutive,
+                member_id: 1,
+                by_hand: true,
+            },
+            kept[0],
+        ];
+        assert!(rules.plan(&adopt, &by_hand, &team, &mut books).is_empty());
     }
 
     #[test]
@@ -492,6 +530,7 @@ mod tests {
             &[Holder {
                 role: TeamRole::Csm,
                 member_id: 2,
+                by_hand: false,
             }],
             &team(),
             &mut Books::default(),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::automation::coverage::role_label;
+use laer_core::model::TeamRole;
 use laer_core::model::mrr_on;
 use laer_store::AccountView;
 use maud::{Markup, html};
@@ -35,6 +36,11 @@ pub(crate) async fn page(
     let set_by_hand = state.store.phase_override(id).await?;
     let cadences = state.store.meeting_cadences_of(id).await?;
     let coverage_history = state.store.coverage_of_account(id).await?;
+    let team = if user.role.can(laer_core::access::Permission::ManageAutomation) {
+        state.store.team_members().await?
+    } else {
+        Vec::new()
+    };
     let open_tasks = state
         .store
         .tasks(
@@ -101,7 +107,29 @@ pub(crate) async fn page(
                 }
                 h3 { "Coverage" }
                 @if owners.is_empty() { p.muted { "Nobody covers this account (tech-touch or former customer)." } }
-                ul { @for o in &owners { li { (o.name) " · " (role_label(o.role)) } } }
+                ul { @for o in &owners {
+                    @let by_hand = coverage_history.iter().any(|c| c.until.is_none() && c.by_hand && c.role == o.role && c.member == o.name);
+                    li { (o.name) " · " (role_label(o.role)) @if by_hand { " " span.tag { "by hand" } } }
+                } }
+                @if !team.is_empty() {
+                    details #assign {
+                        summary { "Assign an owner by hand" }
+                        form method="post" action={"/accounts/" (id) "/coverage"} {
+                            input type="hidden" name="csrf" value=(user.csrf_token);
+                            label { "Role" select name="role" {
+                                @for r in [TeamRole::Csm, TeamRole::AccountExecutive, TeamRole::RenewalSpecialist, TeamRole::ExpansionSpecialist] {
+                                    option value=(r.as_str()) { (role_label(r)) }
+                                }
+                            } }
+                            label { "Who" select name="member" {
+                                option value="auto" { "Auto: the coverage rules decide" }
+                                @for m in &team { option value=(m.id) { (m.name) } }
+                            } }
+                            label { "Why" input type="text" name="reason" required; }
+                            button type="submit" { "Assign" }
+                        }
+                    }
+                }
             }
             section.card {
                 h2 { "Stakeholders" }

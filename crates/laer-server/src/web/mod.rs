@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/portfolio.csv", get(portfolio::csv))
         .route("/accounts/{id}", get(account::page))
         .route("/accounts/{id}/phase", axum::routing::post(health::set_phase))
+        .route("/accounts/{id}/coverage", axum::routing::post(settings::assign_owner))
         .route("/revenue", get(revenue::page))
         .route("/revenue.csv", get(revenue::csv))
         .route("/renewals", get(renewals::page))

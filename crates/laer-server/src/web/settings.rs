@@ -320,3 +320,67 @@ pub(crate) async fn apply_coverage(
     crate::automation::run(&state.store, &automation, &assessments, true).await?;
     Ok(Redirect::to("/settings/coverage").into_response())
 }
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct AssignForm {
+    csrf: Option<String>,
+    role: String,
+    /// A team member's id, or `auto`.
+    member: String,
+    reason: Option<String>,
+}
+
+/// `POST /accounts/{id}/coverage`: gives a role to a team member by hand, or back to the
+/// rules (`auto`); audited.
+pub(crate) async fn assign_owner(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Form(form): Form<AssignForm>,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(&user, Permission::ManageAutomation)?;
+    let role: laer_core::model::TeamRole = form
+        .role
+        .parse()
+        .map_err(|e| PageError::BadRequest(format!("Role: {e}")))?;
+    let reason = form.reason.as_deref().map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(PageError::BadRequest(
+            "Say why the owner changes: it is kept with the assignment.".into(),
+        ));
+    }
+    let account = state
+        .store
+        .account(id)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    let name = account
+        .fields
+        .name
+        .clone()
+        .unwrap_or_else(|| account.fields.external_id.clone());
+    let who = actor(&user);
+    let today = super::today();
+    let result = if form.member == "auto" {
+        state.store.assign_by_hand(id, role, None, reason, &who, today).await
+    } else {
+        let member: i64 = form
+            .member
+            .parse()
+            .map_err(|_| PageError::BadRequest("Choose a team member, or auto.".into()))?;
+        let draft = laer_core::automation::coverage::handoff_by_hand(role, &name, reason, &who, today);
+        state
+            .store
+            .assign_by_hand(id, role, Some((member, &draft)), reason, &who, today)
+            .await
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/accounts/{id}#work")).into_response()),
+        Err(laer_store::StoreError::NotFound(what)) => Err(PageError::NotFound(what)),
+        Err(laer_store::StoreError::Invalid(why)) => Err(PageError::BadRequest(why)),
+        Err(e) => Err(e.into()),
+    }
+}
