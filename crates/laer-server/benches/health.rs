@@ -3,7 +3,7 @@
 //! account's updated score in the running server, and a validation replay.
 //!
 //! cargo bench -p laer-server --bench health -- [--accounts 10000] [--months 12] [--rounds 5]
-//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|update]
+//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|update|automation]
 //!
 //! Without --db, the demo company is generated into a fresh SQLite file first (about a
 //! minute for 10,000 accounts); with --db (`sqlite:///path/kept.db` or a PostgreSQL
@@ -53,8 +53,8 @@ fn parse_args() -> Args {
             "--only" => {
                 let only = value();
                 assert!(
-                    ["recompute", "replay", "update"].contains(&only.as_str()),
-                    "--only recompute, replay or update"
+                    ["recompute", "replay", "update", "automation"].contains(&only.as_str()),
+                    "--only recompute, replay, update or automation"
                 );
                 args.only = Some(only);
             }
@@ -200,12 +200,16 @@ async fn main() {
         let load = laer_server::demo::load(&store, &config).await.expect("demo");
         accounts = load.accounts as i64;
         println!(
-            "demo company: {} accounts, {} months, {} events, stored in {:.0} s ({:?})",
+            "demo company: {} accounts, {} months, {} events, stored in {:.0} s ({:?}); \
+             its coverage and playbooks replayed over {} weeks: {} runs, {} tasks",
             load.accounts,
             args.months,
             load.events,
             started.elapsed().as_secs_f64(),
-            store.backend()
+            store.backend(),
+            laer_server::demo::REPLAY_WEEKS,
+            load.automation.runs_fired,
+            load.automation.tasks_created
         );
     } else {
         println!("kept database: {accounts} accounts ({:?})", store.backend());
@@ -226,10 +230,39 @@ async fn main() {
     if run("update") {
         update_delay(&store, &url, today, accounts, &target, args.events).await;
     }
+    if run("automation") {
+        automation(&store, &model, today, args.rounds).await;
+    }
     if let (Some(admin), Some(name)) = (&args.postgres, &created) {
         store.close().await;
         drop_postgres(admin, name).await;
     }
+}
+
+/// Coverage and playbooks over every account, as the engine runs them after the day's
+/// full recompute (most decisions already made: the demo replayed half a year), and a
+/// replay of four weeks, as `laer demo` makes it.
+async fn automation(store: &Store, model: &HealthModel, today: NaiveDate, rounds: usize) {
+    use laer_server::automation::{Automation, replay, run};
+    println!("\ncoverage and playbooks, {rounds} rounds:");
+    let rules = Automation::default();
+    let assessments = store.assess(model, today, Accounts::All).await.expect("assess");
+    let mut passes = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        run(store, &rules, &assessments, false).await.expect("automation");
+        passes.push(started.elapsed());
+    }
+    println!("  a pass over {} accounts      {}", assessments.len(), summary(&passes));
+    let started = Instant::now();
+    let outcome = replay(store, model, &rules, today - chrono::TimeDelta::weeks(4), today, 7)
+        .await
+        .expect("replay");
+    println!(
+        "  a replay of 5 weekly days (assess included): {:.1} s ({} new runs)",
+        started.elapsed().as_secs_f64(),
+        outcome.runs_fired
+    );
 }
 
 /// A full recompute, as the engine makes it when the day turns: Store::assess of every
