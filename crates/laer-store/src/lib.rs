@@ -27,6 +27,7 @@ mod automation;
 mod error;
 mod health;
 mod ingest;
+mod plans;
 mod postgres;
 mod read;
 mod sql;
@@ -51,6 +52,7 @@ pub use automation::{
 pub use error::StoreError;
 pub use health::{Accounts, HealthRow, PhaseOverride};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
+pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountPage, FeatureDay, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
