@@ -169,7 +169,8 @@ impl Store {
                     .collect(),
             );
         }
-        let contacts: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> = self
+        type ContactTuple = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let contacts: Vec<ContactTuple> = self
             .fetch_with(
                 "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = ? ORDER BY id",
                 id(),

@@ -51,8 +51,9 @@ pub const INTERNAL_WORDS: &[&str] = &[
     "risk",
     "risks",
     "at risk",
-    "health",
+    // Not "health" alone: customers are clinics and hospitals too ("Maple Health").
     "health score",
+    "health scores",
     "playbook",
     "playbooks",
     "evidence",
