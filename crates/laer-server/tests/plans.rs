@@ -290,7 +290,52 @@ async fn the_team_page_needs_a_login_the_permission_and_the_csrf_token(store: &S
     );
 }
 
+async fn api_get(url: String, token: Option<String>) -> (u16, serde_json::Value) {
+    let mut request = client().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn the_api_gives_the_plan_for_the_team_or_the_customer(store: &Store) {
+    seed(store).await;
+    let (id, name) = account_with_a_plan(store).await;
+    let base = spawn(store).await;
+    let (_, token) = store.create_api_token("plans", Role::Viewer).await.unwrap();
+    let get = |path: String, token: Option<String>| {
+        let url = format!("{base}{path}");
+        async move { api_get(url, token).await }
+    };
+    let path = format!("/api/v1/accounts/{id}/plan");
+    let (status, team) = get(path.clone(), Some(token.clone())).await;
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(team["account"], name.as_str());
+    for section in ["plan", "implement", "monitor", "optimize"] {
+        assert!(!team[section].is_null(), "{section}");
+    }
+    assert!(
+        team["optimize"][0]["detail"].is_string(),
+        "the team sees its own records"
+    );
+    let (status, customer) = get(format!("{path}?view=customer"), Some(token.clone())).await;
+    assert_eq!(status, 200);
+    assert!(customer["optimize"][0]["detail"].is_null());
+    assert_eq!(internal_words(&customer.to_string()), Vec::<&str>::new());
+    let (status, error) = get(format!("{path}?view=board"), Some(token.clone())).await;
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().starts_with("view:"), "{error}");
+    assert_eq!(
+        get(format!("/api/v1/accounts/{}/plan", id + 1000), Some(token)).await.0,
+        404
+    );
+    assert_eq!(get(path, None).await.0, 401);
+}
+
 laer_store::backend_tests!(
     a_shared_plan_is_read_without_a_login_until_revoked,
     the_team_page_needs_a_login_the_permission_and_the_csrf_token,
+    the_api_gives_the_plan_for_the_team_or_the_customer,
 );
