@@ -41,6 +41,8 @@ async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
 
 /// Refuses a form without the session's CSRF token (nothing changes) or from a role
 /// without manage_plans.
+// The refusal is a whole page, as `CurrentUser::check_csrf`'s; rare, so not boxed.
+#[allow(clippy::result_large_err)]
 fn editing(user: &CurrentUser, csrf: Option<&str>) -> Result<(), Response> {
     user.check_csrf(csrf)?;
     require(user, Permission::ManagePlans)?;
