@@ -424,7 +424,11 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     assert_eq!(users("2026-03-16", "2026-04-15"), Some(1), "before the training: u4");
     assert_eq!(users("2026-04-15", "2026-05-15"), Some(1), "after it: u3");
     assert_eq!(users("2026-04-20", "2026-05-20"), Some(1), "before the task: u3");
-    assert_eq!(users("2026-05-20", "2026-06-19"), Some(2), "after it: u2 (May 31) and u3");
+    assert_eq!(
+        users("2026-05-20", "2026-06-19"),
+        Some(2),
+        "after it: u2 (May 31) and u3"
+    );
 
     let plan = laer_core::success_plan::assemble(&r, today);
     assert_eq!(plan.implement.enablement.active_users, 2);

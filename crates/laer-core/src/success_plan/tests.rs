@@ -437,7 +437,11 @@ fn internal_words_are_whole_words_in_any_case() {
         ["renewal", "risk", "at risk"]
     );
     assert_eq!(internal_words("Health Score 42"), ["health score"]);
-    assert_eq!(internal_words("Maple Health Clinics"), Vec::<&str>::new(), "a customer's name");
+    assert_eq!(
+        internal_words("Maple Health Clinics"),
+        Vec::<&str>::new(),
+        "a customer's name"
+    );
     assert_eq!(
         internal_words("the support-spike playbook"),
         ["playbook", "support-spike"]
