@@ -82,7 +82,11 @@ pub async fn playbook_summaries(store: &Store, automation: &Automation) -> Resul
                 enabled: p.enabled,
                 trigger: trigger_text(&p.when),
                 once_per: p.once_per,
-                roles: p.tasks.iter().map(|t| t.role).collect(),
+                roles: {
+                    let mut roles: Vec<_> = p.tasks.iter().map(|t| t.role).collect();
+                    roles.dedup();
+                    roles
+                },
                 runs,
                 open_episodes,
                 open_tasks,
@@ -108,11 +112,12 @@ pub fn trigger_text(when: &[laer_core::automation::Clause]) -> String {
 }
 
 /// Decides coverage and playbooks for the assessed accounts (all assessed on one day)
-/// and records it.
+/// and records it; with `deliver`, their emails and webhook events are queued too.
 pub async fn run(
     store: &Store,
     automation: &Automation,
     assessments: &[Assessment],
+    deliver: bool,
 ) -> Result<AutomationOutcome, StoreError> {
     let Some(day) = assessments.first().map(|a| a.as_of) else {
         return Ok(AutomationOutcome::default());
@@ -156,12 +161,12 @@ pub async fn run(
             }
         })
         .collect();
-    store.apply_automation(day, &plans, ACTOR).await
+    store.apply_automation(day, &plans, ACTOR, deliver).await
 }
 
 /// Replays coverage and playbooks every `step_days` from `from` to `to`, as if laer had
 /// run all along: owners change on the day the rules say, and playbooks fire on the day
-/// their cause arose.
+/// their cause arose. Nobody is told: no email or webhook is queued for the past.
 pub async fn replay(
     store: &Store,
     model: &HealthModel,
@@ -174,7 +179,7 @@ pub async fn replay(
     let mut day = from;
     while day <= to {
         let assessments = store.assess(model, day, Accounts::All).await?;
-        outcome += run(store, automation, &assessments).await?;
+        outcome += run(store, automation, &assessments, false).await?;
         if day == to {
             break;
         }

@@ -300,7 +300,7 @@ async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -
 /// what they did not record is decided again on the next pass.
 async fn automate(store: &Store, assessments: &[Assessment]) {
     let outcome = match crate::automation::Automation::in_effect(store).await {
-        Ok(automation) => crate::automation::run(store, &automation, assessments)
+        Ok(automation) => crate::automation::run(store, &automation, assessments, true)
             .await
             .map_err(crate::automation::AutomationError::from),
         Err(e) => Err(e),

@@ -4,6 +4,7 @@ mod api;
 pub mod auth;
 pub mod automation;
 pub mod chart;
+pub mod delivery;
 pub mod demo;
 mod error;
 pub mod health;
@@ -57,6 +58,7 @@ pub struct Server {
     app: Router,
     store: Store,
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
+    delivery: delivery::DeliveryConfig,
 }
 
 impl Server {
@@ -78,7 +80,14 @@ impl Server {
             app: router_with(store.clone(), health_model.clone()),
             store,
             health_model,
+            delivery: Default::default(),
         })
+    }
+
+    /// Sends emails and webhooks as `config` says (by default: webhooks only).
+    pub fn with_delivery(mut self, config: delivery::DeliveryConfig) -> Server {
+        self.delivery = config;
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -86,13 +95,16 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests. Health is
-    /// kept current meanwhile (`health::run_engine`).
+    /// kept current meanwhile (`health::run_engine`), and the outbox sent
+    /// (`delivery::run_deliveries`).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let outbox = tokio::spawn(delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(health::run_engine(self.store, self.health_model, web::today));
         let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await;
         engine.abort();
+        outbox.abort();
         served
     }
 }

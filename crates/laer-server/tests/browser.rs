@@ -58,10 +58,25 @@ async fn a_day_in_the_browser() {
         ..DemoConfig::new(chrono::Utc::now().date_naive())
     };
     let load = laer_server::demo::load(store, &config).await.unwrap();
+    // The CSM with the most open work, so that My work has tasks to do.
+    let open = laer_store::TaskFilter {
+        status: Some(laer_core::model::TaskStatus::Open),
+        ..Default::default()
+    };
+    let tasks = store.tasks(&open, chrono::Utc::now().date_naive()).await.unwrap();
+    let team = store.team_members().await.unwrap();
+    let work_of = |email: &str| {
+        let member = team.iter().find(|m| m.email.as_deref() == Some(email)).map(|m| m.id);
+        tasks
+            .iter()
+            .filter(|t| t.assignee_id.is_some() && t.assignee_id == member)
+            .count()
+    };
     let csm = load
         .logins
         .iter()
-        .find(|(_, role)| *role == Role::Csm)
+        .filter(|(_, role)| *role == Role::Csm)
+        .max_by_key(|(email, _)| work_of(email))
         .map(|(email, _)| email.clone())
         .expect("the demo has a CSM login");
     let hash = laer_server::auth::hash_password(VIEWER_PASSWORD).unwrap();

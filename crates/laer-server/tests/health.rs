@@ -7,11 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use chrono::{NaiveDate, TimeDelta, Utc};
-use laer_core::Money;
+use chrono::{NaiveDate, Utc};
 use laer_core::access::Role;
-use laer_core::model::{NewAccount, NewSubscription};
-use laer_store::{IdLookup, Store};
+use laer_store::Store;
 use serde_json::{Value, json};
 
 fn today() -> NaiveDate {
@@ -21,33 +19,7 @@ fn today() -> NaiveDate {
 /// One customer with 10 seats, landed 200 days ago, nobody using it yet.
 async fn seed(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[NewAccount {
-        external_id: "acme".into(),
-        name: Some("Acme".into()),
-        segment: None,
-        channel: None,
-        country: None,
-        date_of_birth: None,
-        renewal_date: Some(today() + TimeDelta::days(300)),
-        attributes: Default::default(),
-    }])
-    .await
-    .unwrap();
-    let id = tx.id_lookup(IdLookup::Accounts).await.unwrap()["acme"];
-    tx.upsert_subscriptions(&[NewSubscription {
-        external_id: "s1".into(),
-        account_id: id,
-        product: "suite".into(),
-        start_date: today() - TimeDelta::days(200),
-        end_date: None,
-        mrr: Money::from_units(1_000).unwrap(),
-        quantity: Some(10.0),
-        units: Some("seats".into()),
-        bill_period_months: 12,
-        discount: None,
-    }])
-    .await
-    .unwrap();
+    let id = common::acme(&mut tx, 200, Some(300), 1_000, 10.0).await;
     tx.commit().await.unwrap();
     id
 }

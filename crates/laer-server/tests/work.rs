@@ -7,11 +7,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
-use laer_core::Money;
 use laer_core::access::Role;
 use laer_core::model::*;
 use laer_store::test_support::TestDatabase;
-use laer_store::{Backend, IdLookup, Store, TaskFilter};
+use laer_store::{Backend, Store, TaskFilter};
 use serde_json::{Value, json};
 
 fn today() -> NaiveDate {
@@ -22,33 +21,7 @@ fn today() -> NaiveDate {
 /// this week; a CSM and a renewal specialist in the team.
 async fn seed(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[NewAccount {
-        external_id: "acme".into(),
-        name: Some("Acme".into()),
-        segment: Some("Enterprise".into()),
-        channel: None,
-        country: None,
-        date_of_birth: None,
-        renewal_date: Some(today() + TimeDelta::days(60)),
-        attributes: Default::default(),
-    }])
-    .await
-    .unwrap();
-    let id = tx.id_lookup(IdLookup::Accounts).await.unwrap()["acme"];
-    tx.upsert_subscriptions(&[NewSubscription {
-        external_id: "s1".into(),
-        account_id: id,
-        product: "suite".into(),
-        start_date: today() - TimeDelta::days(300),
-        end_date: None,
-        mrr: Money::from_units(5_000).unwrap(),
-        quantity: Some(50.0),
-        units: Some("seats".into()),
-        bill_period_months: 12,
-        discount: None,
-    }])
-    .await
-    .unwrap();
+    let id = common::acme(&mut tx, 300, Some(60), 5_000, 50.0).await;
     let member = |id: &str, role: TeamRole| NewTeamMember {
         external_id: id.into(),
         name: id.into(),

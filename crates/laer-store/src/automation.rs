@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, RunChange, TaskDraft};
+use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, Recipient, RunChange, TaskDraft};
 use laer_core::model::{NewAuditEntry, TaskStatus, TeamRole};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::AssertSqlSafe;
 
+use crate::delivery::{emit, queue_email};
 use crate::health::Accounts;
 use crate::sql::Dialect;
 use crate::write::{Params, WriteTx};
@@ -50,6 +52,7 @@ pub struct AutomationOutcome {
     pub runs_fired: usize,
     pub runs_closed: usize,
     pub tasks_created: usize,
+    pub emails_queued: usize,
 }
 
 impl std::ops::AddAssign for AutomationOutcome {
@@ -60,6 +63,7 @@ impl std::ops::AddAssign for AutomationOutcome {
         self.runs_fired += o.runs_fired;
         self.runs_closed += o.runs_closed;
         self.tasks_created += o.tasks_created;
+        self.emails_queued += o.emails_queued;
     }
 }
 
@@ -320,11 +324,14 @@ impl Store {
     /// Records what was decided for each account on `day`, in one transaction per batch
     /// of accounts. A run already recorded for its cause (by this node or another) is
     /// left as it is and creates nothing; a role someone took meanwhile is not taken twice.
+    /// With `deliver`, the decisions' emails and webhook events are queued too (a replay
+    /// of the past records what would have happened, and tells nobody).
     pub async fn apply_automation(
         &self,
         day: NaiveDate,
         plans: &[AccountPlan],
         actor: &str,
+        deliver: bool,
     ) -> Result<AutomationOutcome, StoreError> {
         let mut outcome = AutomationOutcome::default();
         for batch in plans.chunks(200) {
@@ -336,7 +343,7 @@ impl Store {
             let names: Vec<String> = batch.iter().map(|p| format!("account:{}", p.account_id)).collect();
             tx.lock(names.iter().map(String::as_str)).await?;
             for plan in batch {
-                outcome += apply_plan(&mut tx, day, plan, actor).await?;
+                outcome += apply_plan(&mut tx, day, plan, actor, deliver).await?;
             }
             tx.commit().await?;
         }
@@ -463,6 +470,9 @@ impl Store {
                 details["comment"] = serde_json::json!(body.trim());
             }
         }
+        let mut data = details.clone();
+        data["actor"] = json!(actor);
+        emit(&mut tx, change.action(), task.account_id, data, now).await?;
         tx.append_audit(&NewAuditEntry {
             at: now,
             actor: actor.to_string(),
@@ -638,6 +648,37 @@ fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
     })
 }
 
+/// The addresses an email goes to: the owner's, or the account's contacts' (of a team).
+async fn recipients(tx: &mut WriteTx, account: i64, to: &Recipient, day: NaiveDate) -> Result<Vec<String>, StoreError> {
+    let rows = match to {
+        Recipient::Owner(role) => match holder(tx, account, *role, day).await? {
+            Some(member) => {
+                tx.fetch_text_pairs(
+                    "SELECT email, name FROM team_members WHERE id = ? AND email IS NOT NULL",
+                    |p| p.int(member),
+                )
+                .await?
+            }
+            None => Vec::new(),
+        },
+        Recipient::Contacts(team) => {
+            tx.fetch_text_pairs(
+                "SELECT email, COALESCE(name, '') FROM contacts WHERE account_id = ? AND email IS NOT NULL \
+                 AND (? IS NULL OR LOWER(stakeholder_team) = LOWER(?)) ORDER BY id",
+                |p| p.int(account).opt_text(team.as_deref()).opt_text(team.as_deref()),
+            )
+            .await?
+        }
+    };
+    let mut addresses: Vec<String> = rows
+        .into_iter()
+        .map(|(email, _)| email.trim().to_string())
+        .filter(|e| e.contains('@'))
+        .collect();
+    addresses.dedup();
+    Ok(addresses)
+}
+
 /// The member covering the account in `role` on `day`, inside the transaction.
 async fn holder(tx: &mut WriteTx, account: i64, role: TeamRole, day: NaiveDate) -> Result<Option<i64>, StoreError> {
     Ok(tx
@@ -732,6 +773,7 @@ async fn apply_plan(
     day: NaiveDate,
     plan: &AccountPlan,
     actor: &str,
+    deliver: bool,
 ) -> Result<AutomationOutcome, StoreError> {
     let mut outcome = AutomationOutcome::default();
     let at = decided_at(day);
@@ -761,8 +803,11 @@ async fn apply_plan(
                     )
                     .await?;
                 outcome.owners_started += 1;
-                tx.append_audit(&coverage_audit(at, actor, "coverage.started", account, change))
-                    .await?;
+                let entry = coverage_audit(at, actor, "coverage.started", account, change);
+                if deliver {
+                    emit(tx, "coverage.started", Some(account), entry.details.clone(), at).await?;
+                }
+                tx.append_audit(&entry).await?;
                 // The role's open work on the account that nobody holding the role has
                 // (it waited unassigned, or its owner left the role) goes to the new owner.
                 let moved = tx
@@ -798,6 +843,11 @@ async fn apply_plan(
                     };
                     insert_task(tx, task, at.timestamp_micros()).await?;
                     outcome.tasks_created += 1;
+                    if deliver {
+                        let data = json!({"account_id": account, "playbook": HANDOFF, "role": role,
+                            "assignee_id": member_id, "title": draft.title, "due_on": draft.due_on});
+                        emit(tx, "task.created", Some(account), data, at).await?;
+                    }
                 }
             }
             CoverageChange::End {
@@ -825,8 +875,11 @@ async fn apply_plan(
                     .await?;
                 if ended > 0 {
                     outcome.owners_ended += 1;
-                    tx.append_audit(&coverage_audit(at, actor, "coverage.ended", account, change))
-                        .await?;
+                    let entry = coverage_audit(at, actor, "coverage.ended", account, change);
+                    if deliver {
+                        emit(tx, "coverage.ended", Some(account), entry.details.clone(), at).await?;
+                    }
+                    tx.append_audit(&entry).await?;
                 }
             }
             CoverageChange::Uncovered { .. } => outcome.uncovered += 1,
@@ -854,8 +907,13 @@ async fn apply_plan(
                     continue;
                 };
                 outcome.runs_fired += 1;
+                let mut created = Vec::new();
                 for (n, draft) in f.tasks.iter().enumerate() {
                     let assignee = holder(tx, account, draft.role, day).await?;
+                    created.push(
+                        json!({"role": draft.role, "assignee_id": assignee, "title": draft.title,
+                        "due_on": draft.due_on}),
+                    );
                     let task = NewTaskOf {
                         external_id: format!("playbook:{run}:{}", n + 1),
                         account,
@@ -867,6 +925,25 @@ async fn apply_plan(
                     };
                     insert_task(tx, task, at.timestamp_micros()).await?;
                     outcome.tasks_created += 1;
+                }
+                if deliver {
+                    for (n, email) in f.emails.iter().enumerate() {
+                        for to in recipients(tx, account, &email.to, day).await? {
+                            let key = format!("run:{run}:email:{}:{to}", n + 1);
+                            if queue_email(tx, &key, &to, &f.playbook, account, &email.subject, &email.body).await? {
+                                outcome.emails_queued += 1;
+                            }
+                        }
+                    }
+                    let data = json!({"run_id": run, "account_id": account, "playbook": f.playbook,
+                        "cause": f.cause, "evidence": f.evidence, "fired_on": day, "tasks": created});
+                    emit(tx, "playbook.fired", Some(account), data, at).await?;
+                    for task in created {
+                        let mut data = task;
+                        data["account_id"] = json!(account);
+                        data["playbook"] = json!(f.playbook);
+                        emit(tx, "task.created", Some(account), data, at).await?;
+                    }
                 }
             }
             RunChange::Quiet { playbook, cause } => {
@@ -886,13 +963,18 @@ async fn apply_plan(
                 .await?;
             }
             RunChange::Close { playbook, cause } => {
-                outcome.runs_closed += tx
+                let closed = tx
                     .exec_text(
                         "UPDATE playbook_runs SET is_open = 0, closed_on = ? WHERE playbook = ? AND account_id = ? \
                          AND cause = ? AND is_open = 1",
                         |p| p.date(day).text(playbook).int(account).text(cause),
                     )
                     .await? as usize;
+                outcome.runs_closed += closed;
+                if deliver && closed > 0 {
+                    let data = json!({"account_id": account, "playbook": playbook, "cause": cause, "ended_on": day});
+                    emit(tx, "playbook.ended", Some(account), data, at).await?;
+                }
             }
         }
     }

@@ -24,6 +24,7 @@ macro_rules! on_pool {
 mod access;
 mod account_view;
 mod automation;
+mod delivery;
 mod error;
 mod health;
 mod ingest;
@@ -49,6 +50,7 @@ pub use automation::{
     AccountPlan, AutomationOutcome, CoverageRow, HANDOFF, PlannedChange, RunRow, Setting, TaskChange, TaskComment,
     TaskFilter, TaskRow,
 };
+pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use health::{Accounts, HealthRow, PhaseOverride};
 pub use ingest::{IngestOutcome, WriteKey, random_id};

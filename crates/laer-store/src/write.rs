@@ -922,6 +922,30 @@ impl WriteTx {
         })
     }
 
+    /// Runs one statement that returns two texts per row.
+    pub(crate) async fn fetch_text_pairs(
+        &mut self,
+        sql: &str,
+        params: impl FnOnce(Params) -> Params,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let params = params(Params::default()).0;
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                let query = params
+                    .into_iter()
+                    .fold(sqlx::query_as(AssertSqlSafe(sql.to_string())), sqlite::bind_as);
+                query.fetch_all(&mut **tx).await?
+            }
+            WriteTx::Postgres(tx) => {
+                let sql = Dialect::Postgres.placeholders(sql);
+                let query = params
+                    .into_iter()
+                    .fold(sqlx::query_as(AssertSqlSafe(sql)), postgres::bind_as);
+                query.fetch_all(&mut **tx).await?
+            }
+        })
+    }
+
     /// Runs one statement that returns one whole number (e.g. `RETURNING id`).
     pub(crate) async fn fetch_scalar(
         &mut self,

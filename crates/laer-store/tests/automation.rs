@@ -70,6 +70,11 @@ fn fire(cause: &str) -> RunChange {
         evidence: "cases 5 (at least 3)".into(),
         episode: true,
         tasks: vec![draft("Support spike at Acme", "2026-06-03")],
+        emails: vec![laer_core::automation::EmailDraft {
+            to: laer_core::automation::Recipient::Owner(TeamRole::Csm),
+            subject: "Support spike at Acme".into(),
+            body: "Five cases this week.".into(),
+        }],
     })
 }
 
@@ -100,6 +105,10 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
     let node_a = db.store.clone();
     let node_b = Store::open(&db.url).await.unwrap();
     let s = seed(&node_a).await;
+    node_a
+        .add_webhook("http://127.0.0.1:9/hook", &["*".into()], "test")
+        .await
+        .unwrap();
     let d = day("2026-06-01");
     for round in 0..5 {
         // Each node believes a different CSM should take the free role.
@@ -108,8 +117,8 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
             plan(&s, s.other_csm, vec![fire("from 2026-06-01")]),
         );
         let (a, b) = tokio::join!(
-            node_a.apply_automation(d, &plan_a, "automation"),
-            node_b.apply_automation(d, &plan_b, "automation"),
+            node_a.apply_automation(d, &plan_a, "automation", true),
+            node_b.apply_automation(d, &plan_b, "automation", true),
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         let expected = if round == 0 { 1 } else { 0 };
@@ -134,11 +143,40 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
     assert_eq!(spike.role, Some(TeamRole::Csm));
     let handoff = tasks.iter().find(|t| t.playbook.as_deref() == Some("handoff")).unwrap();
     assert_eq!(handoff.assignee_id, Some(owner));
+    // Each email and event queued once: to the owner who took the role.
+    let queued = node_a.deliveries(None, 100).await.unwrap();
+    let of = |event: &str| queued.iter().filter(|d| d.event == event).collect::<Vec<_>>();
+    let emails: Vec<_> = queued.iter().filter(|d| d.channel == "email").collect();
+    assert_eq!(emails.len(), 1, "{queued:?}");
+    let owner_email = if owner == s.csm {
+        "csm-1@vendor.example"
+    } else {
+        "csm-2@vendor.example"
+    };
+    assert_eq!(emails[0].recipient.as_deref(), Some(owner_email));
+    assert_eq!(of("playbook.fired").len(), 1);
+    assert_eq!(of("coverage.started").len(), 1);
+    assert_eq!(of("task.created").len(), 2, "the hand-off and the spike's task");
+
+    // Two nodes claiming at once share the outbox: each delivery goes to one of them.
+    let now = chrono::Utc::now();
+    let lease = now + chrono::TimeDelta::seconds(60);
+    let (a, b) = tokio::join!(
+        node_a.claim_deliveries("a", now, lease, 3),
+        node_b.claim_deliveries("b", now, lease, 100),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), queued.len());
+    assert!(a.iter().all(|x| b.iter().all(|y| x.id != y.id)));
+    assert!(
+        node_a.claim_deliveries("c", now, lease, 100).await.unwrap().is_empty(),
+        "leased"
+    );
 
     // While the episode is open, a new cause of the same playbook does not fire.
     let later = plan(&s, s.csm, vec![fire("from 2026-06-05")]);
     let o = node_b
-        .apply_automation(day("2026-06-05"), &later, "automation")
+        .apply_automation(day("2026-06-05"), &later, "automation", true)
         .await
         .unwrap();
     assert_eq!(o.runs_fired, 0);
@@ -152,7 +190,7 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
         }],
     }];
     let o = node_a
-        .apply_automation(day("2026-06-20"), &close, "automation")
+        .apply_automation(day("2026-06-20"), &close, "automation", true)
         .await
         .unwrap();
     assert_eq!(o.runs_closed, 1);
@@ -161,6 +199,7 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
             day("2026-06-25"),
             &plan(&s, s.csm, vec![fire("from 2026-06-25")]),
             "automation",
+            true,
         )
         .await
         .unwrap();
@@ -187,7 +226,7 @@ async fn task_changes_are_audited_and_snoozed_tasks_wait(store: &Store) {
     let s = seed(store).await;
     let d = day("2026-06-01");
     store
-        .apply_automation(d, &plan(&s, s.csm, vec![fire("from 2026-06-01")]), "automation")
+        .apply_automation(d, &plan(&s, s.csm, vec![fire("from 2026-06-01")]), "automation", true)
         .await
         .unwrap();
     let open = TaskFilter {
@@ -264,7 +303,7 @@ async fn work_waiting_for_a_role_goes_to_its_new_owner(store: &Store) {
         runs: vec![fire("from 2026-06-01")],
     }];
     store
-        .apply_automation(day("2026-06-01"), &fired, "automation")
+        .apply_automation(day("2026-06-01"), &fired, "automation", true)
         .await
         .unwrap();
     let waiting = TaskFilter {
@@ -274,7 +313,7 @@ async fn work_waiting_for_a_role_goes_to_its_new_owner(store: &Store) {
     assert_eq!(count(store, waiting.clone()).await, 1);
     // A CSM takes the account: the waiting CSM task is theirs.
     store
-        .apply_automation(day("2026-06-02"), &plan(&s, s.other_csm, vec![]), "automation")
+        .apply_automation(day("2026-06-02"), &plan(&s, s.other_csm, vec![]), "automation", true)
         .await
         .unwrap();
     assert_eq!(count(store, waiting).await, 0);

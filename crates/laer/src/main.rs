@@ -73,6 +73,11 @@ enum Command {
     /// Success plans: show, milestones, share with the customer (docs/success-plans.md).
     #[command(subcommand)]
     Plans(plans::PlansCommand),
+    /// Webhook endpoints: events sent as signed HTTP requests (docs/automation.md).
+    #[command(subcommand)]
+    Webhooks(work::WebhooksCommand),
+    /// The outbox: emails and webhook requests, sent or waiting (docs/automation.md).
+    Deliveries(work::DeliveriesArgs),
 }
 
 #[derive(Args)]
@@ -318,6 +323,18 @@ struct ServeArgs {
     /// Fill the database with the demo company first, when it holds no accounts yet.
     #[arg(long)]
     demo: bool,
+    /// The SMTP server playbook emails go out through, e.g. smtps://user:password@mail.example.com
+    /// or smtp://localhost:2525 (docs/automation.md). Without it, emails are skipped.
+    #[arg(long, env = "LAER_SMTP_URL", value_name = "URL")]
+    smtp_url: Option<String>,
+    /// The sender of playbook emails.
+    #[arg(
+        long,
+        env = "LAER_SMTP_FROM",
+        default_value = "laer <laer@localhost>",
+        value_name = "MAILBOX"
+    )]
+    smtp_from: String,
 }
 
 #[derive(Args)]
@@ -412,6 +429,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tasks(command) => work::tasks(&store, command).await,
         Command::Coverage(command) => work::coverage(&store, &model, command).await,
         Command::Plans(command) => plans::plans(&store, command).await,
+        Command::Webhooks(command) => work::webhooks(&store, command).await,
+        Command::Deliveries(args) => work::deliveries(&store, args).await,
     };
     store.close().await;
     result
@@ -435,9 +454,18 @@ fn database_url(configured: Option<String>) -> Result<String> {
 }
 
 async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthModel) -> Result<()> {
+    let delivery = laer_server::delivery::DeliveryConfig {
+        smtp_url: args.smtp_url.clone(),
+        from: args.smtp_from.clone(),
+        ..Default::default()
+    };
+    if let Some(problem) = delivery.problem() {
+        bail!("{problem}");
+    }
     let server = laer_server::Server::bind_with(&args.listen, store.clone(), std::sync::Arc::new(model))
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", args.listen))?
+        .with_delivery(delivery);
     let addr = server.local_addr()?;
     if args.demo {
         if store.counts().await?.accounts == 0 {

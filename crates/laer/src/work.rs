@@ -421,10 +421,119 @@ pub async fn coverage(store: &Store, model: &laer_core::health::HealthModel, com
             if assessments.is_empty() {
                 bail!("no accounts to apply the rules to");
             }
-            let o = laer_server::automation::run(store, &automation, &assessments).await?;
+            let o = laer_server::automation::run(store, &automation, &assessments, true).await?;
             println!(
                 "{} owners started, {} ended, {} roles nobody can take; {} playbook runs, {} closed; {} tasks",
                 o.owners_started, o.owners_ended, o.uncovered, o.runs_fired, o.runs_closed, o.tasks_created
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Send events to a URL; prints the secret that signs the requests (shown once).
+    Add(WebhookAddArgs),
+    /// The webhook endpoints and their events.
+    List(JsonArg),
+    /// Stop sending to an endpoint.
+    Remove(WebhookRemoveArgs),
+}
+
+#[derive(Args)]
+pub struct WebhookAddArgs {
+    url: String,
+    /// Event types, comma-separated, or * for all (docs/automation.md lists them).
+    #[arg(long, default_value = "*", value_delimiter = ',')]
+    events: Vec<String>,
+    #[command(flatten)]
+    actor: ActorArg,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+#[derive(Args)]
+pub struct WebhookRemoveArgs {
+    id: i64,
+    #[command(flatten)]
+    actor: ActorArg,
+}
+
+#[derive(Args)]
+pub struct DeliveriesArgs {
+    /// pending, delivered, failed or skipped; default all.
+    #[arg(long)]
+    status: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    #[command(flatten)]
+    json: JsonArg,
+}
+
+pub async fn webhooks(store: &Store, command: WebhooksCommand) -> Result<()> {
+    match command {
+        WebhooksCommand::Add(args) => {
+            let events: Vec<String> = args.events.iter().map(|e| e.trim().to_string()).collect();
+            let (id, secret) = store.add_webhook(&args.url, &events, &args.actor.actor).await?;
+            if args.json.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"id": id, "url": args.url, "events": events, "secret": secret})
+                );
+            } else {
+                println!("webhook {id}: {} for {}", args.url, events.join(", "));
+                println!("secret (shown once; verify the Laer-Signature header with it): {secret}");
+            }
+        }
+        WebhooksCommand::List(JsonArg { json }) => {
+            let hooks = store.webhooks().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hooks)?);
+            } else {
+                for h in &hooks {
+                    let state = if h.disabled_at.is_some() { "removed" } else { "active" };
+                    println!("{:>4} {:<8} {} {}", h.id, state, h.url, h.events.join(","));
+                }
+            }
+        }
+        WebhooksCommand::Remove(args) => {
+            store.disable_webhook(args.id, &args.actor.actor).await?;
+            eprintln!("webhook {} removed", args.id);
+        }
+    }
+    Ok(())
+}
+
+pub async fn deliveries(store: &Store, args: DeliveriesArgs) -> Result<()> {
+    if let Some(s) = &args.status
+        && !["pending", "delivered", "failed", "skipped"].contains(&s.as_str())
+    {
+        bail!("--status: expected pending, delivered, failed or skipped, found {s:?}");
+    }
+    let rows = store.deliveries(args.status.as_deref(), args.limit).await?;
+    if args.json.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "deliveries": rows }))?
+        );
+    } else {
+        for d in &rows {
+            let to = d
+                .recipient
+                .clone()
+                .or(d.webhook_id.map(|w| format!("webhook {w}")))
+                .unwrap_or_default();
+            println!(
+                "{:>6} {:<8} {:<10} {:<22} {:<32} {} {}",
+                d.id,
+                d.channel,
+                d.status,
+                d.event,
+                to,
+                d.attempts,
+                d.last_error.as_deref().unwrap_or("")
             );
         }
     }

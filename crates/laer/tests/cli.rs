@@ -673,7 +673,7 @@ fn work_queues_follow_the_playbooks_and_the_coverage_model(db: &TestDatabase) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|t| t["id"].to_string() == id)
+            .any(|t| t["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(id.as_str()))
     );
     let bad = laer_on(&["tasks", "snooze", &id, "--until", "soon"]);
     assert!(

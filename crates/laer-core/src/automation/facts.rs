@@ -209,7 +209,7 @@ fn grouped(x: f64) -> String {
     let digits = (x.abs().round() as i64).to_string();
     let mut out = String::from(if x < 0.0 { "-" } else { "" });
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

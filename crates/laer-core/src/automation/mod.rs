@@ -8,4 +8,4 @@ pub mod playbook;
 
 pub use coverage::{Books, CoverageChange, CoverageRules, Holder, Member};
 pub use facts::{AccountFacts, Clause};
-pub use playbook::{Firing, OpenRun, Playbooks, RunChange, TaskDraft};
+pub use playbook::{EmailDraft, Firing, OpenRun, Playbooks, Recipient, RunChange, TaskDraft};

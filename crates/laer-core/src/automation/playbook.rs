@@ -43,6 +43,8 @@ pub struct Playbook {
     pub settle_days: u32,
     #[serde(default)]
     pub tasks: Vec<TaskTemplate>,
+    #[serde(default)]
+    pub emails: Vec<EmailTemplate>,
 }
 
 fn yes() -> bool {
@@ -82,6 +84,73 @@ pub struct TaskTemplate {
     pub tech_touch: bool,
 }
 
+/// An email a playbook sends when it fires; `{account}`, `{renewal_on}` and
+/// `{landed_on}` in the subject and body are replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailTemplate {
+    pub to: Recipient,
+    pub subject: String,
+    pub body: String,
+    /// Sent only for tech-touch accounts (named owners reach out themselves).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tech_touch_only: bool,
+}
+
+/// Who an email goes to: `owner:ROLE` (whoever covers the account in the role),
+/// `contacts` (the account's contacts with an email) or `contacts:TEAM` (those of one
+/// stakeholder team).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    Owner(TeamRole),
+    Contacts(Option<String>),
+}
+
+impl std::str::FromStr for Recipient {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.split_once(':') {
+            Some(("owner", role)) => role.parse().map(Recipient::Owner).map_err(|e| format!("owner: {e}")),
+            Some(("contacts", team)) if !team.trim().is_empty() => {
+                Ok(Recipient::Contacts(Some(team.trim().to_string())))
+            }
+            None if s == "contacts" => Ok(Recipient::Contacts(None)),
+            _ => Err(format!("expected owner:ROLE, contacts or contacts:TEAM, found {s:?}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recipient::Owner(role) => write!(f, "owner:{role}"),
+            Recipient::Contacts(None) => f.write_str("contacts"),
+            Recipient::Contacts(Some(team)) => write!(f, "contacts:{team}"),
+        }
+    }
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An email to send, rendered; the store finds the addresses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmailDraft {
+    pub to: Recipient,
+    pub subject: String,
+    pub body: String,
+}
+
 /// A task to create: for whoever covers the account in `role`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskDraft {
@@ -111,6 +180,7 @@ pub struct Firing {
     /// An episode stays open until its condition has settled.
     pub episode: bool,
     pub tasks: Vec<TaskDraft>,
+    pub emails: Vec<EmailDraft>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +263,13 @@ impl Playbooks {
             if let Some(t) = p.tasks.iter().find(|t| t.title.trim().is_empty()) {
                 return Err(bad(format!("a {} task needs a title", t.role)));
             }
+            if let Some(e) = p
+                .emails
+                .iter()
+                .find(|e| e.subject.trim().is_empty() || e.body.trim().is_empty())
+            {
+                return Err(bad(format!("the email to {} needs a subject and a body", e.to)));
+            }
         }
         Ok(())
     }
@@ -217,6 +294,16 @@ impl Playbooks {
                         .iter()
                         .filter(|t| t.tech_touch || !facts.tech_touch)
                         .map(|t| task(p, t, facts))
+                        .collect(),
+                    emails: p
+                        .emails
+                        .iter()
+                        .filter(|e| facts.tech_touch || !e.tech_touch_only)
+                        .map(|e| EmailDraft {
+                            to: e.to.clone(),
+                            subject: fill(&e.subject, facts),
+                            body: fill(&e.body, facts),
+                        })
                         .collect(),
                 })
             };
@@ -259,16 +346,19 @@ impl Playbooks {
     }
 }
 
-fn task(p: &Playbook, t: &TaskTemplate, facts: &AccountFacts) -> TaskDraft {
+/// A template with the account's name and dates in place.
+fn fill(template: &str, facts: &AccountFacts) -> String {
     let day = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "?".into());
-    let title = t
-        .title
+    template
         .replace("{account}", &facts.name)
         .replace("{renewal_on}", &day(facts.renewal_on()))
-        .replace("{landed_on}", &day(facts.landed_on()));
+        .replace("{landed_on}", &day(facts.landed_on()))
+}
+
+fn task(p: &Playbook, t: &TaskTemplate, facts: &AccountFacts) -> TaskDraft {
     TaskDraft {
         role: t.role,
-        title,
+        title: fill(&t.title, facts),
         due_on: facts.as_of + TimeDelta::days(i64::from(t.due_days)),
         steps: t.steps.clone(),
         context: format!("{}: {}. {}", p.title, evidence(&p.when, facts), context_summary(facts)),
@@ -380,6 +470,19 @@ mod tests {
         let mut former = landed.clone();
         former.customer = false;
         assert!(p.evaluate(&former, &[]).is_empty());
+    }
+
+    #[test]
+    fn recipients_read_back_and_bad_ones_are_named() {
+        for text in ["owner:renewal_specialist", "contacts", "contacts:executive"] {
+            let r: Recipient = text.parse().unwrap();
+            assert_eq!(r.to_string(), text);
+        }
+        assert!("owner:boss".parse::<Recipient>().unwrap_err().contains("owner"));
+        assert!("everyone".parse::<Recipient>().is_err());
+        let err = Playbooks::from_toml(&DEFAULT_PLAYBOOKS.replacen("to = \"contacts\"", "to = \"customers\"", 1))
+            .unwrap_err();
+        assert!(err.to_string().contains("customers"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod portfolio;
 mod renewals;
 mod revenue;
 mod session;
+mod settings;
 mod work;
 
 use axum::Router;
@@ -60,6 +61,22 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         // The customer's view: no login, the link's token is the key.
         .route("/plan/{token}", get(plan::shared))
+        .route(
+            "/settings/playbooks",
+            get(settings::playbooks).post(settings::save_playbooks),
+        )
+        .route(
+            "/settings/playbooks/toggle",
+            axum::routing::post(settings::toggle_playbook),
+        )
+        .route(
+            "/settings/coverage",
+            get(settings::coverage).post(settings::save_coverage),
+        )
+        .route(
+            "/settings/coverage/apply",
+            axum::routing::post(settings::apply_coverage),
+        )
         .merge(session::routes())
 }
 
@@ -81,6 +98,7 @@ pub(crate) enum Nav {
     Portfolio,
     Renewals,
     Revenue,
+    Settings,
 }
 
 /// A whole page: navigation with the user and a logout form, then `body`.
@@ -100,6 +118,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                         (link(Nav::Portfolio, "/portfolio", "Portfolio"))
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
+                        (link(Nav::Settings, "/settings/playbooks", "Playbooks"))
                     }
                     div.who {
                         span { (user.name) " · " (user.role.as_str()) }

@@ -417,6 +417,25 @@ async function main () {
       check(counts[180] > 0, 'something renews within 180 days')
     })
 
+    await step('work a task in My work', async () => {
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/work'),
+        page.locator('header.top nav a', { hasText: 'My work' }).click()
+      ])
+      equal(await heading(page), 'My work', 'the work heading')
+      const before = await page.locator('li.task').count()
+      check(before > 0, 'the demo playbooks filled the CSM\'s queue')
+      const dues = await page.$$eval('li.task .due', (ds) => ds.map((d) => d.textContent.trim().slice(-10)))
+      for (let i = 1; i < dues.length; i++) check(dues[i - 1] <= dues[i], `due first: ${dues[i - 1]} before ${dues[i]}`)
+      await screenshot(page, 'work')
+      await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/work' && r.request().method() === 'GET'),
+        page.locator('li.task').first().getByRole('button', { name: 'Done' }).click()
+      ])
+      await page.waitForLoadState('load')
+      equal(await page.locator('li.task').count(), before - 1, 'the done task left the queue')
+    })
+
     await step('log out', async () => {
       await Promise.all([
         page.waitForURL((url) => url.pathname === '/login'),

@@ -8,9 +8,54 @@ use laer_server::Server;
 use laer_store::Store;
 
 /// Starts a server on 127.0.0.1 with a free port and returns its base URL.
+#[allow(dead_code)] // not every test binary serves with the defaults
 pub async fn spawn(store: &Store) -> String {
     let server = Server::bind("127.0.0.1:0", store.clone()).await.unwrap();
     let addr = server.local_addr().unwrap();
     tokio::spawn(server.run(std::future::pending()));
     format!("http://{addr}")
+}
+
+/// A customer "acme" named Acme, landed `landed_days_ago`, renewing in `renews_in_days`
+/// (agreed date; `None`: by its term), on one annual line of `seats` seats at `mrr` a
+/// month. Returns its id; the transaction stays open for more.
+#[allow(dead_code)] // not every test binary seeds a customer
+pub async fn acme(
+    tx: &mut laer_store::WriteTx,
+    landed_days_ago: i64,
+    renews_in_days: Option<i64>,
+    mrr: i64,
+    seats: f64,
+) -> i64 {
+    use chrono::{TimeDelta, Utc};
+    use laer_core::model::{NewAccount, NewSubscription};
+    let today = Utc::now().date_naive();
+    tx.upsert_accounts(&[NewAccount {
+        external_id: "acme".into(),
+        name: Some("Acme".into()),
+        segment: Some("Enterprise".into()),
+        channel: None,
+        country: None,
+        date_of_birth: None,
+        renewal_date: renews_in_days.map(|d| today + TimeDelta::days(d)),
+        attributes: Default::default(),
+    }])
+    .await
+    .unwrap();
+    let id = tx.id_lookup(laer_store::IdLookup::Accounts).await.unwrap()["acme"];
+    tx.upsert_subscriptions(&[NewSubscription {
+        external_id: "acme-1".into(),
+        account_id: id,
+        product: "suite".into(),
+        start_date: today - TimeDelta::days(landed_days_ago),
+        end_date: None,
+        mrr: laer_core::Money::from_units(mrr).unwrap(),
+        quantity: Some(seats),
+        units: Some("seats".into()),
+        bill_period_months: 12,
+        discount: None,
+    }])
+    .await
+    .unwrap();
+    id
 }

@@ -1,0 +1,322 @@
+//! Settings: the playbooks and the coverage rules, as tables everyone may read and as
+//! files the leaders edit (`manage_automation`), checked before they are saved; a
+//! playbook can be switched on or off with one click (docs/automation.md).
+
+use axum::extract::{Form, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use laer_core::access::Permission;
+use laer_core::automation::coverage::role_label;
+use laer_core::automation::{CoverageRules, Playbooks};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{CurrentUser, Nav, PageError, layout, require};
+use crate::AppState;
+use crate::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
+
+fn in_effect_error(e: crate::automation::AutomationError) -> PageError {
+    PageError::Internal(e.to_string())
+}
+
+fn scope(phases: &[laer_core::portfolio::Phase], segments: &[String]) -> String {
+    let phases: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
+    match (phases.is_empty(), segments.is_empty()) {
+        (true, true) => "any account".into(),
+        (false, true) => phases.join(", "),
+        (true, false) => segments.join(", "),
+        (false, false) => format!("{} · {}", phases.join(", "), segments.join(", ")),
+    }
+}
+
+/// The editor of a settings file: its text, and the problem of the last try.
+fn editor(action: &str, text: &str, problem: Option<&str>, user: &CurrentUser) -> Markup {
+    html! {
+        @if user.role.can(Permission::ManageAutomation) {
+            details.editor open[problem.is_some()] {
+                summary { "Edit as a file" }
+                @if let Some(p) = problem { p.down { (p) } }
+                form method="post" action=(action) {
+                    input type="hidden" name="csrf" value=(user.csrf_token);
+                    textarea name="body" rows="28" spellcheck="false" { (text) }
+                    div.row {
+                        button type="submit" name="action" value="save" { "Check and save" }
+                        button.secondary type="submit" name="action" value="default" { "Restore the shipped defaults" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn playbooks_page(
+    state: &AppState,
+    user: &CurrentUser,
+    problem: Option<(&str, &str)>,
+) -> Result<Response, PageError> {
+    require(user, Permission::ViewAccounts)?;
+    let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
+    let summaries = playbook_summaries(&state.store, &automation).await?;
+    let saved = state.store.setting(PLAYBOOKS_SETTING).await?;
+    let can_edit = user.role.can(Permission::ManageAutomation);
+    let text = problem.map_or_else(|| automation.playbooks.to_toml(), |(_, body)| body.to_string());
+    let body = html! {
+        div.page-head {
+            h1 { "Playbooks" }
+            p.muted {
+                @match &saved {
+                    Some(s) => { "Saved by " (s.updated_by) " on " (s.updated_at.format("%Y-%m-%d %H:%M")) " UTC" }
+                    None => { "The shipped playbooks" }
+                }
+                " · each fires once per cause · " a href="/settings/coverage" { "Coverage rules" }
+            }
+        }
+        table.data #playbooks {
+            thead { tr { th { "Playbook" } th { "When" } th { "Once per" } th { "Tasks for" } th { "Emails" } th.num { "Runs" } th.num { "Open" } th.num { "Open tasks" } th { "" } } }
+            tbody {
+                @for (s, p) in summaries.iter().zip(&automation.playbooks.playbooks) {
+                    tr class=@if !s.enabled { "off" } {
+                        td { strong { (s.title) } br; small.muted { (s.name) " · " (scope(&p.phases, &p.segments)) } }
+                        td { code { (s.trigger) } }
+                        td { (format!("{:?}", s.once_per).to_lowercase()) }
+                        td { (s.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                        td { @for e in &p.emails { (e.to.to_string()) @if e.tech_touch_only { " (tech-touch)" } br; } }
+                        td.num { (s.runs) } td.num { (s.open_episodes) }
+                        td.num { a href={"/work?show=all&playbook=" (s.name)} { (s.open_tasks) } }
+                        td {
+                            @if can_edit {
+                                form.inline method="post" action="/settings/playbooks/toggle" {
+                                    input type="hidden" name="csrf" value=(user.csrf_token);
+                                    input type="hidden" name="name" value=(s.name);
+                                    button.secondary type="submit" { @if s.enabled { "Switch off" } @else { "Switch on" } }
+                                }
+                            } @else if !s.enabled { "off" }
+                        }
+                    }
+                }
+            }
+        }
+        (editor("/settings/playbooks", &text, problem.map(|(p, _)| p), user))
+    };
+    Ok(layout("Playbooks", Some(Nav::Settings), user, body).into_response())
+}
+
+async fn coverage_page(
+    state: &AppState,
+    user: &CurrentUser,
+    problem: Option<(&str, &str)>,
+) -> Result<Response, PageError> {
+    require(user, Permission::ViewAccounts)?;
+    let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
+    let rules = &automation.coverage;
+    let saved = state.store.setting(COVERAGE_SETTING).await?;
+    let (team, _, books) = state.store.coverage_state(super::today()).await?;
+    let text = problem.map_or_else(|| rules.to_toml(), |(_, body)| body.to_string());
+    let tech_touch = match (&rules.tech_touch.segments[..], rules.tech_touch.arr_below) {
+        ([], None) => "No account is covered tech-touch.".to_string(),
+        ([], Some(arr)) => format!("Accounts below an ARR of {arr} are covered tech-touch (automation only)."),
+        (segments, None) => format!(
+            "Accounts of {} are covered tech-touch (automation only).",
+            segments.join(", ")
+        ),
+        (segments, Some(arr)) => format!(
+            "Accounts of {} below an ARR of {arr} are covered tech-touch (automation only).",
+            segments.join(", ")
+        ),
+    };
+    let body = html! {
+        div.page-head {
+            h1 { "Coverage rules" }
+            p.muted {
+                @match &saved {
+                    Some(s) => { "Saved by " (s.updated_by) " on " (s.updated_at.format("%Y-%m-%d %H:%M")) " UTC" }
+                    None => { "The shipped rules" }
+                }
+                " · " a href="/settings/playbooks" { "Playbooks" }
+            }
+        }
+        section.card {
+            p { (tech_touch) " A new owner gets a hand-off task due in " (rules.handoff_due_days) " days." }
+            table.data #coverage-rules {
+                thead { tr { th { "Role" } th { "Covers" } th { "When" } th { "Why" } th { "Tech-touch too" } } }
+                tbody { @for r in &rules.rules {
+                    tr {
+                        td { (role_label(r.role)) }
+                        td { (scope(&r.phases, &r.segments)) }
+                        td { @if r.when.is_empty() { "always" } @else { code { (trigger_text(&r.when)) } } }
+                        td { (r.reason) }
+                        td { @if r.tech_touch { "yes" } @else { "no" } }
+                    }
+                } }
+            }
+            h3 { "Who takes a free role" }
+            table.data {
+                thead { tr { th { "Role" } th { "Segments" } th { "Members" } th { "Method" } } }
+                tbody {
+                    @for a in &rules.assignment {
+                        tr { td { (role_label(a.role)) } td { (if a.segments.is_empty() { "any".to_string() } else { a.segments.join(", ") }) }
+                             td { (if a.members.is_empty() { "everyone with the role".to_string() } else { a.members.join(", ") }) }
+                             td { (format!("{:?}", a.method).to_lowercase()) } }
+                    }
+                    tr.muted { td colspan="4" { "Any other role: the team member with the role and the fewest accounts in it." } }
+                }
+            }
+            h3 { "The team and their books" }
+            table.data #team {
+                thead { tr { th { "Member" } th { "Roles" } th { "Accounts covered now" } } }
+                tbody { @for m in &team {
+                    @let covered: Vec<String> = laer_core::model::TeamRole::ALL.iter()
+                        .filter_map(|r| books.counts.get(&(m.id, *r)).filter(|n| **n > 0).map(|n| format!("{n} as {}", role_label(*r))))
+                        .collect();
+                    tr {
+                        td { (m.name) }
+                        td { (m.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
+                        td { @if covered.is_empty() { "–" } @else { (covered.join(", ")) } }
+                    }
+                } }
+            }
+            @if user.role.can(Permission::ManageAutomation) {
+                form method="post" action="/settings/coverage/apply" {
+                    input type="hidden" name="csrf" value=(user.csrf_token);
+                    button type="submit" { "Apply the rules to every account now" }
+                    span.muted { " (the server does it every day and after every change)" }
+                }
+            }
+        }
+        (editor("/settings/coverage", &text, problem.map(|(p, _)| p), user))
+    };
+    Ok(layout("Coverage rules", Some(Nav::Settings), user, body).into_response())
+}
+
+pub(crate) async fn playbooks(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
+    playbooks_page(&state, &user, None).await
+}
+
+pub(crate) async fn coverage(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
+    coverage_page(&state, &user, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FileForm {
+    csrf: Option<String>,
+    action: Option<String>,
+    body: Option<String>,
+}
+
+fn actor(user: &CurrentUser) -> String {
+    format!("{} <{}>", user.name, user.email)
+}
+
+/// `POST /settings/playbooks`: saves the file when it reads, else shows why.
+pub(crate) async fn save_playbooks(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<FileForm>,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(&user, Permission::ManageAutomation)?;
+    let text = match form.action.as_deref() {
+        Some("default") => laer_core::automation::playbook::DEFAULT_PLAYBOOKS.to_string(),
+        _ => form.body.unwrap_or_default(),
+    };
+    match Playbooks::from_toml(&text) {
+        Ok(playbooks) => {
+            state
+                .store
+                .save_setting(PLAYBOOKS_SETTING, &playbooks.to_toml(), &actor(&user))
+                .await?;
+            Ok(Redirect::to("/settings/playbooks").into_response())
+        }
+        Err(e) => {
+            let mut page = playbooks_page(&state, &user, Some((&e.to_string(), &text))).await?;
+            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ToggleForm {
+    csrf: Option<String>,
+    name: String,
+}
+
+/// `POST /settings/playbooks/toggle`: switches one playbook on or off.
+pub(crate) async fn toggle_playbook(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<ToggleForm>,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(&user, Permission::ManageAutomation)?;
+    let mut playbooks = Automation::in_effect(&state.store)
+        .await
+        .map_err(in_effect_error)?
+        .playbooks;
+    let Some(p) = playbooks.playbooks.iter_mut().find(|p| p.name == form.name) else {
+        return Err(PageError::NotFound(format!("playbook {:?}", form.name)));
+    };
+    p.enabled = !p.enabled;
+    state
+        .store
+        .save_setting(PLAYBOOKS_SETTING, &playbooks.to_toml(), &actor(&user))
+        .await?;
+    Ok(Redirect::to("/settings/playbooks").into_response())
+}
+
+/// `POST /settings/coverage`: saves the rules when they read, else shows why.
+pub(crate) async fn save_coverage(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<FileForm>,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(&user, Permission::ManageAutomation)?;
+    let text = match form.action.as_deref() {
+        Some("default") => laer_core::automation::coverage::DEFAULT_COVERAGE.to_string(),
+        _ => form.body.unwrap_or_default(),
+    };
+    match CoverageRules::from_toml(&text) {
+        Ok(rules) => {
+            state
+                .store
+                .save_setting(COVERAGE_SETTING, &rules.to_toml(), &actor(&user))
+                .await?;
+            Ok(Redirect::to("/settings/coverage").into_response())
+        }
+        Err(e) => {
+            let mut page = coverage_page(&state, &user, Some((&e.to_string(), &text))).await?;
+            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// `POST /settings/coverage/apply`: decides coverage and playbooks for every account now.
+pub(crate) async fn apply_coverage(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(&user, Permission::ManageAutomation)?;
+    let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
+    let assessments = state
+        .store
+        .assess(&state.health_model, super::today(), laer_store::Accounts::All)
+        .await?;
+    crate::automation::run(&state.store, &automation, &assessments, true).await?;
+    Ok(Redirect::to("/settings/coverage").into_response())
+}
