@@ -346,7 +346,7 @@ async function main () {
       equal((await customerContext.cookies()).length, 0, 'cookies the customer was given')
       const print = customer.getByRole('button', { name: 'Print / save as PDF' })
       check(await print.isVisible(), 'the print button shows on screen')
-      await screenshot(customer, 'plan-shared')
+      await screenshot(customer, 'plan')
       await customer.emulateMedia({ media: 'print' })
       check(!(await print.isVisible()), 'the print button is not printed')
       await customer.emulateMedia({ media: 'screen' })
