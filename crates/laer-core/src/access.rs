@@ -24,8 +24,9 @@ text_enum!(
     /// Something a role may or may not do: see the portfolio and every account's 360 view
     /// (`view_accounts`), contracts renewing soon (`view_renewals`), company revenue
     /// (`view_revenue`); read through `/api/v1` (`use_api`); set an account's LAER phase
-    /// by hand (`set_phase`); add people and change roles (`manage_users`); manage write
-    /// keys and API tokens (`manage_keys`).
+    /// by hand (`set_phase`); edit accounts' success plans and share them with the
+    /// customer (`manage_plans`); add people and change roles (`manage_users`); manage
+    /// write keys and API tokens (`manage_keys`).
     Permission {
         ViewAccounts = "view_accounts",
         ViewRenewals = "view_renewals",
@@ -33,6 +34,7 @@ text_enum!(
         UseApi = "use_api",
         SetPhase = "set_phase",
         WorkTasks = "work_tasks",
+        ManagePlans = "manage_plans",
         ManageAutomation = "manage_automation",
         ManageUsers = "manage_users",
         ManageKeys = "manage_keys",
@@ -48,7 +50,7 @@ impl Role {
             ViewAccounts | ViewRenewals | UseApi => true,
             ViewRevenue => self != Role::Viewer,
             // Those who own an account's motion: its CSM, the leaders, the admins.
-            SetPhase => matches!(self, Role::Admin | Role::Leader | Role::Csm),
+            SetPhase | ManagePlans => matches!(self, Role::Admin | Role::Leader | Role::Csm),
             WorkTasks => self != Role::Viewer,
             // Who covers which account and what fires when: the leaders' call.
             ManageAutomation => matches!(self, Role::Admin | Role::Leader),

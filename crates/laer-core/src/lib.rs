@@ -16,5 +16,6 @@ pub mod retention;
 pub mod segment;
 pub mod signals;
 pub mod stats;
+pub mod success_plan;
 
 pub use money::Money;

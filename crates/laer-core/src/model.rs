@@ -311,6 +311,77 @@ pub struct NewOutcomeMeasurement {
     pub value: f64,
 }
 
+text_enum!(
+    /// Whose work a success plan milestone is: the customer's people or the vendor's.
+    MilestoneSide { Customer = "customer", Vendor = "vendor" }
+);
+
+/// An implementation milestone of an account's success plan (PIMO's Implement).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewMilestone {
+    /// The id in the system it came from (the demo); `None` for milestones added in laer.
+    pub external_id: Option<String>,
+    pub account_id: i64,
+    pub title: String,
+    pub due_on: NaiveDate,
+    /// The day it was reached; `None` while open.
+    pub done_on: Option<NaiveDate>,
+    pub side: MilestoneSide,
+}
+
+/// A stored milestone. Milestones are listed by due date, then in the order they were added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub id: i64,
+    #[serde(flatten)]
+    pub fields: NewMilestone,
+}
+
+/// Why a milestone is invalid; [`MilestoneError::field`] names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MilestoneError {
+    #[error("expected a title, found an empty one")]
+    EmptyTitle,
+    #[error("expected a title of at most {max} characters, found {0}", max = NewMilestone::MAX_TITLE_CHARS)]
+    LongTitle(usize),
+}
+
+impl MilestoneError {
+    /// The field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            MilestoneError::EmptyTitle | MilestoneError::LongTitle(_) => "title",
+        }
+    }
+}
+
+impl NewMilestone {
+    /// Titles are one line the customer reads, not a document.
+    pub const MAX_TITLE_CHARS: usize = 200;
+
+    /// An open milestone added in laer, its title trimmed and checked.
+    pub fn new(account_id: i64, title: &str, due_on: NaiveDate, side: MilestoneSide) -> Result<Self, MilestoneError> {
+        Ok(NewMilestone {
+            external_id: None,
+            account_id,
+            title: Self::checked_title(title)?,
+            due_on,
+            done_on: None,
+            side,
+        })
+    }
+
+    /// The title trimmed, on one line: non-empty and at most [`Self::MAX_TITLE_CHARS`].
+    pub fn checked_title(title: &str) -> Result<String, MilestoneError> {
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        match title.chars().count() {
+            0 => Err(MilestoneError::EmptyTitle),
+            n if n > Self::MAX_TITLE_CHARS => Err(MilestoneError::LongTitle(n)),
+            _ => Ok(title),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTeamMember {
     pub external_id: String,
@@ -444,6 +515,27 @@ mod tests {
             assert!(err.to_string().contains(&format!("1 to 366, found {days}")), "{err}");
         }
         assert_eq!(CadenceError::EmptyTeam.field(), "stakeholder_team");
+    }
+
+    #[test]
+    fn a_milestone_has_a_title_of_one_line() {
+        let due = "2026-05-01".parse().unwrap();
+        let m = NewMilestone::new(3, "  First team \n trained ", due, MilestoneSide::Customer).unwrap();
+        assert_eq!(m.title, "First team trained");
+        assert_eq!(
+            (m.account_id, m.due_on, m.done_on, m.side),
+            (3, due, None, MilestoneSide::Customer)
+        );
+        assert_eq!(
+            NewMilestone::new(3, " \t", due, MilestoneSide::Vendor),
+            Err(MilestoneError::EmptyTitle)
+        );
+        let long = "x".repeat(201);
+        let err = NewMilestone::new(3, &long, due, MilestoneSide::Vendor).unwrap_err();
+        assert_eq!(err, MilestoneError::LongTitle(201));
+        assert_eq!(err.field(), "title");
+        assert!(err.to_string().contains("at most 200 characters, found 201"), "{err}");
+        assert_eq!("Vendor".parse::<MilestoneSide>(), Ok(MilestoneSide::Vendor));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub(crate) fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/accounts", get(list_accounts))
         .route("/api/v1/accounts/{id}", get(get_account))
         .route("/api/v1/accounts/{id}/health", get(get_account_health))
+        .route("/api/v1/accounts/{id}/plan", get(get_account_plan))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_accounts));
     let reports = Router::new()
         .route("/api/v1/reports/retention", get(retention_report))
@@ -160,6 +161,40 @@ async fn get_account_health(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
     Ok(Json(health))
+}
+
+/// A success plan as one audience sees it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PlanView {
+    Team(laer_core::success_plan::SuccessPlan),
+    Customer(laer_core::success_plan::CustomerPlan),
+}
+
+/// The account's success plan as the team sees it (docs/success-plans.md); `?view=customer`
+/// for what a share link shows.
+async fn get_account_plan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<PlanView>, ApiError> {
+    only_parameters(&params, &["view"])?;
+    let id = account_id(&id)?;
+    let today = Utc::now().date_naive();
+    let records = state
+        .store
+        .plan_records(id, today)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
+    let plan = laer_core::success_plan::assemble(&records, today);
+    match params.get("view").map(String::as_str) {
+        None | Some("team") => Ok(Json(PlanView::Team(plan))),
+        Some("customer") => Ok(Json(PlanView::Customer(plan.for_customer()))),
+        Some(other) => Err(ApiError::bad_request(
+            format!("view: expected team or customer, found {other:?}"),
+            json!({"parameter": "view"}),
+        )),
+    }
 }
 
 async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountDetail>, ApiError> {

@@ -123,7 +123,8 @@ pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoEr
 
 /// Runs the shipped coverage model and playbooks weekly over the last half year, so
 /// that owners follow the phases and the work queues hold what the playbooks would have
-/// created; the tasks due more than a week ago were done by their assignees.
+/// created; the tasks due more than a week ago were done by their assignees, on their
+/// due day.
 async fn replay_automation(store: &Store, today: NaiveDate) -> Result<AutomationOutcome, DemoError> {
     let from = replay_start(today);
     let model = laer_core::health::HealthModel::default();
@@ -134,9 +135,11 @@ async fn replay_automation(store: &Store, today: NaiveDate) -> Result<Automation
     };
     let done_before = today - TimeDelta::days(DONE_AFTER_DAYS);
     for task in store.tasks(&past, today).await? {
-        if task.due_on.is_some_and(|d| d < done_before) {
+        if let Some(due) = task.due_on.filter(|d| *d < done_before) {
             let actor = task.assignee.as_deref().unwrap_or("demo team");
-            store.update_task(task.id, &TaskChange::Done, actor).await?;
+            // On its due day, as a working team would have: success plans show what
+            // changed after each piece of work.
+            store.update_task(task.id, &TaskChange::DoneOn(due), actor).await?;
         }
     }
     Ok(outcome)
@@ -230,6 +233,7 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
         })
         .collect::<Result<Vec<_>, DemoError>>()?;
     tx.upsert_outcome_measurements(&measurements).await?;
+    tx.upsert_milestones(&with_account!(c.milestones)).await?;
     // The simulated coverage is the history before laer's own rules take over (the
     // replay): what it decided later is left to them.
     let Some(today) = coverage_until else { return Ok(ids) };

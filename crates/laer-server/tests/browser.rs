@@ -35,6 +35,15 @@ fn node_modules() -> Option<String> {
     }
 }
 
+/// The words a customer never reads (`laer_core::success_plan::internal_words` finds
+/// these), as a JSON array for the script.
+fn internal_words() -> String {
+    let playbooks = laer_core::automation::Playbooks::default().playbooks;
+    let mut words: Vec<&str> = laer_core::success_plan::INTERNAL_WORDS.to_vec();
+    words.extend(playbooks.iter().map(|p| p.name.as_str()));
+    serde_json::to_string(&words).unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_day_in_the_browser() {
     let Some(node_modules) = node_modules() else {
@@ -86,7 +95,8 @@ async fn a_day_in_the_browser() {
         .arg(laer_server::demo::DEMO_PASSWORD)
         .arg(VIEWER_EMAIL)
         .arg(VIEWER_PASSWORD)
-        .env("NODE_PATH", &node_modules);
+        .env("NODE_PATH", &node_modules)
+        .env("LAER_INTERNAL_WORDS", internal_words());
     // The server answers on this runtime while the browser runs on a blocking thread.
     let started = Instant::now();
     let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))

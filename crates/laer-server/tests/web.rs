@@ -4,15 +4,11 @@
 mod common;
 
 use common::spawn;
+use common::web::{Session, client, set_cookie};
 use laer_core::access::Role;
 use laer_core::demo::DemoConfig;
 use laer_store::Store;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use reqwest::redirect::Policy;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
+use reqwest::header::{COOKIE, LOCATION};
 
 fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
@@ -26,96 +22,6 @@ async fn seed(store: &Store) -> laer_server::demo::DemoLoad {
         ..DemoConfig::new(today())
     };
     laer_server::demo::load(store, &config).await.unwrap()
-}
-
-/// The value of a cookie the response sets.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| {
-            let value = v.split(';').next().unwrap_or_default()[name.len() + 1..].to_string();
-            (value, v.to_string())
-        })
-}
-
-/// The value of the hidden input `name` in a page.
-fn hidden(page: &str, name: &str) -> Option<String> {
-    let at = page.find(&format!("name=\"{name}\""))?;
-    let tag_start = page[..at].rfind('<')?;
-    let tag = &page[tag_start..at + page[at..].find('>')?];
-    let value = tag.split("value=\"").nth(1)?;
-    Some(value[..value.find('"')?].to_string())
-}
-
-/// A logged-in browser: its session cookie and the session's CSRF token.
-struct Session {
-    base: String,
-    cookie: String,
-}
-
-impl Session {
-    async fn login(base: &str, email: &str, password: &str) -> Result<Session, u16> {
-        let http = client();
-        let form = http.get(format!("{base}/login")).send().await.unwrap();
-        let (login_csrf, _) = set_cookie(&form, "laer_login_csrf").expect("the login form sets its CSRF cookie");
-        let page = form.text().await.unwrap();
-        let token = hidden(&page, "csrf").expect("the login form carries a CSRF token");
-        assert_eq!(token, login_csrf);
-        let response = http
-            .post(format!("{base}/login"))
-            .header(COOKIE, format!("laer_login_csrf={login_csrf}"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf", &token),
-                ("next", "/portfolio"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        if response.status().as_u16() != 303 {
-            return Err(response.status().as_u16());
-        }
-        let (secret, attributes) = set_cookie(&response, "laer_session").expect("a session cookie");
-        for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
-            assert!(attributes.contains(attribute), "{attributes}");
-        }
-        Ok(Session {
-            base: base.to_string(),
-            cookie: format!("laer_session={secret}"),
-        })
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = client()
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    }
-
-    async fn csrf(&self) -> String {
-        let (_, page) = self.get("/portfolio").await;
-        hidden(&page, "csrf").expect("every page's logout form carries the CSRF token")
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> u16 {
-        client()
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
 }
 
 async fn pages_need_a_login(store: &Store) {

@@ -118,6 +118,8 @@ pub struct TaskFilter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskChange {
     Done,
+    /// Done on a past day: work recorded after the fact (the demo's team works so).
+    DoneOn(NaiveDate),
     Reopen,
     Cancel,
     Snooze(NaiveDate),
@@ -128,7 +130,7 @@ pub enum TaskChange {
 impl TaskChange {
     fn action(&self) -> &'static str {
         match self {
-            TaskChange::Done => "task.done",
+            TaskChange::Done | TaskChange::DoneOn(_) => "task.done",
             TaskChange::Reopen => "task.reopened",
             TaskChange::Cancel => "task.cancelled",
             TaskChange::Snooze(_) => "task.snoozed",
@@ -423,6 +425,14 @@ impl Store {
                     p.int(now.timestamp_micros()).int(id)
                 })
                 .await?;
+            }
+            TaskChange::DoneOn(on) => {
+                let at = on.and_hms_opt(12, 0, 0).map_or(now, |t| t.and_utc());
+                tx.exec_text("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", |p| {
+                    p.int(at.timestamp_micros()).int(id)
+                })
+                .await?;
+                details["on"] = serde_json::json!(on);
             }
             TaskChange::Reopen => {
                 tx.exec_text("UPDATE tasks SET status = 'open', done_at = NULL WHERE id = ?", |p| {

@@ -28,6 +28,7 @@ mod delivery;
 mod error;
 mod health;
 mod ingest;
+mod plans;
 mod postgres;
 mod read;
 mod sql;
@@ -53,6 +54,7 @@ pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, 
 pub use error::StoreError;
 pub use health::{Accounts, HealthRow, PhaseOverride};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
+pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountPage, FeatureDay, StoredEvent};
 pub use write::{IdLookup, WriteCount, WriteTx};
 

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 use laer_core::model::{
     NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting,
-    NewMeetingCadence, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase,
-    NewSurveyResponse, NewTask, NewTeamMember,
+    NewMeetingCadence, NewMilestone, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription,
+    NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
 };
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{AssertSqlSafe, Postgres, Sqlite, SqlitePool, Transaction};
@@ -282,6 +282,23 @@ const COVERAGE: Table = Table {
     key: &["account_id", "role", "team_member_id", "since"],
     on_conflict: OnConflict::Update,
 };
+const MILESTONES: Table = Table {
+    name: "milestones",
+    columns: &[
+        "external_id",
+        "account_id",
+        "title",
+        "due_on",
+        "done_on",
+        "side",
+        "position",
+        "created_at",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    // A milestone from outside, once stored, is the team's to change.
+    on_conflict: OnConflict::Ignore,
+};
 const TASKS: Table = Table {
     name: "tasks",
     columns: &[
@@ -459,6 +476,20 @@ fn task_row(t: &NewTask) -> Vec<Value> {
         Value::Date(t.due_on),
         name(t.status.as_str()),
         Value::time(Some(t.created_at)),
+    ]
+}
+
+/// The `position`th milestone given, stored now.
+fn milestone_row(position: usize, m: &NewMilestone) -> Vec<Value> {
+    vec![
+        text(&m.external_id),
+        id(m.account_id),
+        name(&m.title),
+        Value::Date(Some(m.due_on)),
+        Value::Date(m.done_on),
+        name(m.side.as_str()),
+        Value::Int(i64::try_from(position).ok()),
+        Value::time(Some(chrono::Utc::now())),
     ]
 }
 
@@ -647,6 +678,13 @@ impl WriteTx {
 
     pub async fn upsert_tasks(&mut self, rows: &[NewTask]) -> Result<WriteCount, StoreError> {
         self.write_rows(&TASKS, rows.iter().map(task_row).collect()).await
+    }
+
+    /// Adds milestones with an external id; one already stored is kept as it is (the
+    /// team may have changed it since). Within an account they keep the order given.
+    pub async fn upsert_milestones(&mut self, rows: &[NewMilestone]) -> Result<WriteCount, StoreError> {
+        let rows = rows.iter().enumerate().map(|(i, m)| milestone_row(i, m)).collect();
+        self.write_rows(&MILESTONES, rows).await
     }
 
     /// Inserts usage events; an event already stored (same account, instant and key) is kept.

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
+mod plans;
 mod table;
 mod work;
 
@@ -69,6 +70,9 @@ enum Command {
     /// The coverage model: who covers which account, and its rules (docs/automation.md).
     #[command(subcommand)]
     Coverage(work::CoverageCommand),
+    /// Success plans: show, milestones, share with the customer (docs/success-plans.md).
+    #[command(subcommand)]
+    Plans(plans::PlansCommand),
     /// Webhook endpoints: events sent as signed HTTP requests (docs/automation.md).
     #[command(subcommand)]
     Webhooks(work::WebhooksCommand),
@@ -424,6 +428,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Playbooks(command) => work::playbooks(&store, command).await,
         Command::Tasks(command) => work::tasks(&store, command).await,
         Command::Coverage(command) => work::coverage(&store, &model, command).await,
+        Command::Plans(command) => plans::plans(&store, command).await,
         Command::Webhooks(command) => work::webhooks(&store, command).await,
         Command::Deliveries(args) => work::deliveries(&store, args).await,
     };

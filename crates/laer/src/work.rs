@@ -64,14 +64,14 @@ pub enum CoverageCommand {
 pub struct JsonArg {
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Args)]
 pub struct ActorArg {
     /// Who does it (kept in the audit log); default $USER.
     #[arg(long, env = "USER", default_value = "cli")]
-    actor: String,
+    pub(crate) actor: String,
 }
 
 #[derive(Args)]
@@ -176,7 +176,7 @@ pub struct CoverageShowArgs {
     json: JsonArg,
 }
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
@@ -189,7 +189,7 @@ async fn member(store: &Store, key: &str) -> Result<Member> {
         .with_context(|| format!("no team member with email or external id {key:?}"))
 }
 
-async fn account_id(store: &Store, external_id: &str) -> Result<i64> {
+pub(crate) async fn account_id(store: &Store, external_id: &str) -> Result<i64> {
     Ok(store
         .account_by_external_id(external_id)
         .await?

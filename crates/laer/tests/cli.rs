@@ -49,6 +49,8 @@ fn every_subcommand_has_help() {
         vec!["tasks", "list", "--help"],
         vec!["coverage", "show", "--help"],
         vec!["report", "nrr-bridge", "--help"],
+        vec!["plans", "show", "--help"],
+        vec!["plans", "milestone", "add", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
@@ -858,6 +860,110 @@ fn nrr_bridge_adds_up_to_the_mrr_report(db: &TestDatabase) {
     }
 }
 
+fn plans_are_shown_shared_and_revoked(db: &TestDatabase) {
+    let url = db.url.as_str();
+    store_demo(url, "4");
+    let on = |args: &[&str]| {
+        let mut all = vec!["--db", url, "plans"];
+        all.extend_from_slice(args);
+        run(&mut laer(&all))
+    };
+    let ok = |args: &[&str]| {
+        let out = on(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let refused = |args: &[&str], message: &str| {
+        let out = on(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out.stderr).contains(message), "{args:?}: {}", text(&out.stderr));
+    };
+    let plan: Value = serde_json::from_str(&ok(&["show", "acct-0001", "--json"])).unwrap();
+    assert!(
+        plan["plan"]["outcomes"].is_array() && plan["optimize"].is_array(),
+        "{plan}"
+    );
+    let milestones = plan["implement"]["milestones"].as_array().unwrap().len();
+    let team_text = ok(&["show", "acct-0001"]);
+    for section in ["PLAN", "IMPLEMENT", "MONITOR", "OPTIMIZE"] {
+        assert!(team_text.contains(section), "{section}: {team_text}");
+    }
+    let customer = ok(&["show", "acct-0001", "--customer", "--json"]);
+    assert_eq!(
+        laer_core::success_plan::internal_words(&customer),
+        Vec::<&str>::new(),
+        "{customer}"
+    );
+
+    let id = ok(&[
+        "milestone",
+        "add",
+        "acct-0001",
+        "--title",
+        "Pilot site live",
+        "--due",
+        "2030-01-15",
+        "--side",
+        "vendor",
+        "--actor",
+        "kim",
+    ]);
+    let id = id.trim();
+    refused(
+        &["milestone", "add", "acct-0001", "--title", "x", "--due", "soon"],
+        "--due: expected a date",
+    );
+    refused(
+        &[
+            "milestone",
+            "add",
+            "acct-0001",
+            "--title",
+            "x",
+            "--due",
+            "2030-01-15",
+            "--side",
+            "partner",
+        ],
+        "--side",
+    );
+    refused(
+        &["milestone", "add", "acct-0001", "--title", " ", "--due", "2030-01-15"],
+        "--title",
+    );
+    refused(
+        &["milestone", "add", "nobody", "--title", "x", "--due", "2030-01-15"],
+        "no account",
+    );
+    ok(&["milestone", "done", id, "--on", "2030-01-10"]);
+    let plan: Value = serde_json::from_str(&ok(&["show", "acct-0001", "--json"])).unwrap();
+    let listed = plan["implement"]["milestones"].as_array().unwrap();
+    assert_eq!(listed.len(), milestones + 1);
+    let added = listed.iter().find(|m| m["title"] == "Pilot site live").unwrap();
+    assert_eq!(
+        (added["done_on"].as_str(), added["side"].as_str()),
+        (Some("2030-01-10"), Some("vendor"))
+    );
+
+    let path = ok(&["share", "acct-0001", "--actor", "kim"]);
+    let token = path.trim().strip_prefix("/plan/").expect("the link's path").to_string();
+    let links: Value = serde_json::from_str(&ok(&["links", "acct-0001", "--json"])).unwrap();
+    let link = &links["links"][0];
+    assert_eq!(link["prefix"].as_str(), Some(&token[..10]));
+    assert!(link["revoked_at"].is_null());
+    assert!(!links.to_string().contains(&token), "links never show tokens");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shared = || runtime.block_on(db.store.shared_plan_account(&token)).unwrap();
+    assert!(shared().is_some(), "the link finds the plan");
+    ok(&["revoke", &link["id"].to_string(), "--actor", "kim"]);
+    assert_eq!(shared(), None, "revoked");
+    assert!(ok(&["links", "acct-0001"]).contains("revoked"));
+    refused(&["revoke", "99999"], "share link 99999 not found");
+}
+
 fn on_each_backend(story: fn(&TestDatabase)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -903,4 +1009,9 @@ fn serve_on_each_backend() {
 #[test]
 fn work_on_each_backend() {
     on_each_backend(work_queues_follow_the_playbooks_and_the_coverage_model);
+}
+
+#[test]
+fn plans_on_each_backend() {
+    on_each_backend(plans_are_shown_shared_and_revoked);
 }

@@ -22,6 +22,7 @@ pub(super) enum Stream {
     Outcomes = 8,
     People = 9,
     Coverage = 10,
+    Milestones = 11,
 }
 
 pub(super) struct Dice(Xoshiro256PlusPlus);

@@ -44,6 +44,7 @@ mod catalog;
 mod coverage;
 mod dice;
 mod lifecycle;
+mod milestones;
 mod outcomes;
 mod people;
 mod signals;
@@ -56,8 +57,8 @@ use serde::Serialize;
 
 use crate::Money;
 use crate::model::{
-    NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewOutcome, NewOutcomeMeasurement, NewProductUser,
-    NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, TeamRole,
+    NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewMilestone, NewOutcome, NewOutcomeMeasurement,
+    NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, TeamRole,
 };
 
 pub use catalog::{VENDOR_DOMAIN, VENDOR_NAME};
@@ -135,6 +136,8 @@ pub struct DemoCompany {
     pub survey_responses: Vec<NewSurveyResponse>,
     pub outcomes: Vec<NewOutcome>,
     pub outcome_measurements: Vec<NewOutcomeMeasurement>,
+    /// The implementation milestones of the customers' success plans.
+    pub milestones: Vec<NewMilestone>,
     /// Ground truth: each account's latent drivers per account month in the window.
     pub drivers: Vec<DriverSnapshot>,
     /// Ground truth: every contract decision, including those before the window.
@@ -363,6 +366,9 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
                 ..m
             }));
         company.outcomes.extend(outcomes.outcomes);
+        company
+            .milestones
+            .extend(milestones::simulate(account, &story, &window, seed));
         company.contacts.extend(contacts);
         company.product_users.extend(users.users);
         company.subscriptions.extend(story.lines);

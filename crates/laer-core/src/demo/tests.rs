@@ -5,7 +5,7 @@ use chrono::{NaiveTime, TimeDelta, Timelike};
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{MeetingStatus, SurveyKind};
+use crate::model::{MeetingStatus, MilestoneSide, SurveyKind};
 use crate::retention::{MovementKind, RevenueLine, account_movements, is_active, monthly_periods};
 
 fn day(s: &str) -> NaiveDate {
@@ -86,6 +86,14 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
         company.survey_responses.iter().map(|a| a.external_id.as_str()),
     );
     unique("outcomes", company.outcomes.iter().map(|a| a.external_id.as_str()));
+    unique(
+        "milestones",
+        company.milestones.iter().filter_map(|m| m.external_id.as_deref()),
+    );
+    for m in &company.milestones {
+        assert!(account_ok(m.account_id), "milestone {:?}", m.external_id);
+        assert!(m.done_on.is_none_or(|d| d < config.today), "{m:?} done in the future");
+    }
     let names: BTreeSet<_> = company.accounts.iter().map(|a| a.name.clone()).collect();
     assert_eq!(names.len(), accounts, "account names are unique");
 
@@ -422,6 +430,41 @@ fn meetings_follow_the_agreed_cadence() {
                 && m.status == MeetingStatus::Scheduled));
         }
     }
+}
+
+#[test]
+fn customers_have_milestones_reached_as_their_people_take_to_the_product() {
+    let c = default_company();
+    let today = day(TODAY);
+    let customers: Vec<usize> = (0..c.accounts.len()).filter(|a| c.profiles[*a].seats > 0).collect();
+    for (account, profile) in c.profiles.iter().enumerate() {
+        let mine: Vec<&NewMilestone> = c.milestones.iter().filter(|m| m.account_id == account as i64).collect();
+        assert_eq!(
+            !mine.is_empty(),
+            profile.seats > 0,
+            "account {account}: milestones while a customer"
+        );
+        for m in &mine {
+            assert!(
+                crate::success_plan::internal_words(&m.title).is_empty(),
+                "{} is in the customer's words",
+                m.title
+            );
+            assert!((m.due_on - today).num_days().abs() <= 400, "{m:?}");
+        }
+    }
+    let past: Vec<&NewMilestone> = c.milestones.iter().filter(|m| m.due_on < today).collect();
+    let late = past.iter().filter(|m| m.done_on.is_none()).count();
+    let open = c.milestones.iter().filter(|m| m.due_on >= today).count();
+    assert!(customers.len() > 100, "{}", customers.len());
+    assert!(
+        late > 0 && late * 4 < past.len(),
+        "some past milestones are late: {late} of {}",
+        past.len()
+    );
+    assert!(open > 0, "some milestones are still ahead");
+    assert!(c.milestones.iter().any(|m| m.side == MilestoneSide::Customer));
+    assert!(c.milestones.iter().any(|m| m.side == MilestoneSide::Vendor));
 }
 
 /// What an observer sees of an account before a renewal decision on `day`, from the

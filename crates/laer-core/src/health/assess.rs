@@ -97,21 +97,31 @@ impl AccountRecords {
         Some(self.mrr_on(later) < now)
     }
 
+    /// The quantity of the lines running on `day` (of those counted in seats only, with
+    /// `seats_only`); `None` when no such line has one.
+    fn quantity_on(&self, day: NaiveDate, seats_only: bool) -> Option<f64> {
+        let lines: Vec<f64> = self
+            .running(day)
+            .filter(|l| {
+                !seats_only
+                    || l.units
+                        .as_deref()
+                        .is_some_and(|u| SEAT_UNITS.iter().any(|s| s.eq_ignore_ascii_case(u.trim())))
+            })
+            .filter_map(|l| l.quantity)
+            .collect();
+        (!lines.is_empty()).then(|| lines.iter().sum::<f64>())
+    }
+
+    /// Seats bought on `day`: the quantity of the running lines counted in seats (or
+    /// users, licences); `None` when no running line is.
+    pub fn seats_on(&self, day: NaiveDate) -> Option<f64> {
+        self.quantity_on(day, true)
+    }
+
     /// The inputs of the signals as of `as_of`.
     pub fn inputs<'a>(&'a self, usage: UsageOn, workspace: &'a Workspace, as_of: NaiveDate) -> AccountInputs<'a> {
-        let quantity = |seats_only: bool| {
-            let lines: Vec<f64> = self
-                .running(as_of)
-                .filter(|l| {
-                    !seats_only
-                        || l.units
-                            .as_deref()
-                            .is_some_and(|u| SEAT_UNITS.iter().any(|s| s.eq_ignore_ascii_case(u.trim())))
-                })
-                .filter_map(|l| l.quantity)
-                .collect();
-            (!lines.is_empty()).then(|| lines.iter().sum::<f64>())
-        };
+        let quantity = |seats_only: bool| self.quantity_on(as_of, seats_only);
         AccountInputs {
             account_id: self.account_id,
             as_of,

@@ -12,7 +12,7 @@ use laer_core::model::mrr_on;
 use laer_store::AccountView;
 use maud::{Markup, html};
 
-use super::{CurrentUser, PageError, date, figure, layout, money, money_exact, require, today};
+use super::{CurrentUser, PageError, date, figure, layout, money, money_exact, num, require, today};
 use crate::AppState;
 use crate::chart::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
 
@@ -85,7 +85,8 @@ pub(crate) async fn page(
     let body = html! {
         div.page-head {
             h1 { (name) }
-            p.muted { (a.external_id) " · " (a.segment.as_deref().unwrap_or("no segment")) @if let Some(c) = &a.country { " · " (c) } }
+            p.muted { (a.external_id) " · " (a.segment.as_deref().unwrap_or("no segment")) @if let Some(c) = &a.country { " · " (c) }
+                " · " a href={"/accounts/" (id) "/plan"} { "Success plan" } }
         }
         div.kpis {
             div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact))) }
@@ -255,15 +256,6 @@ fn humanize(key: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
-}
-
-fn num(value: f64, unit: &Option<String>) -> String {
-    let digits = if value.fract().abs() < 1e-9 { 0 } else { 1 };
-    match unit.as_deref() {
-        Some("%") => format!("{value:.digits$}%"),
-        Some(u) => format!("{value:.digits$} {u}"),
-        None => format!("{value:.digits$}"),
-    }
 }
 
 /// MRR on the first of each month, over the last [`HISTORY_MONTHS`].

@@ -4,6 +4,8 @@
 mod account;
 mod cache;
 mod health;
+mod plan;
+mod plan_view;
 mod portfolio;
 mod renewals;
 mod revenue;
@@ -39,6 +41,27 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/renewals.csv", get(renewals::csv))
         .route("/work", get(work::page))
         .route("/work/tasks/{id}", axum::routing::post(work::change))
+        .route("/accounts/{id}/plan", get(plan::page))
+        .route("/accounts/{id}/plan/preview", get(plan::preview))
+        .route(
+            "/accounts/{id}/plan/objective",
+            axum::routing::post(plan::set_objective),
+        )
+        .route(
+            "/accounts/{id}/plan/milestones",
+            axum::routing::post(plan::add_milestone),
+        )
+        .route(
+            "/accounts/{id}/plan/milestones/{milestone}",
+            axum::routing::post(plan::change_milestone),
+        )
+        .route("/accounts/{id}/plan/links", axum::routing::post(plan::create_link))
+        .route(
+            "/accounts/{id}/plan/links/{link}/revoke",
+            axum::routing::post(plan::revoke_link),
+        )
+        // The customer's view: no login, the link's token is the key.
+        .route("/plan/{token}", get(plan::shared))
         .route(
             "/settings/playbooks",
             get(settings::playbooks).post(settings::save_playbooks),
@@ -185,6 +208,12 @@ impl IntoResponse for PageError {
     }
 }
 
+impl From<PageError> for Response {
+    fn from(e: PageError) -> Response {
+        e.into_response()
+    }
+}
+
 /// Requires a permission of the user's role.
 pub(crate) fn require(user: &CurrentUser, permission: Permission) -> Result<(), PageError> {
     if user.role.can(permission) {
@@ -225,6 +254,16 @@ fn grouped(units: i64, negative: bool, cents: Option<i64>) -> String {
 
 pub(crate) fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// A measured value with its unit: "40%", "12.5 hours", "7".
+pub(crate) fn num(value: f64, unit: &Option<String>) -> String {
+    let digits = if value.fract().abs() < 1e-9 { 0 } else { 1 };
+    match unit.as_deref() {
+        Some("%") => format!("{value:.digits$}%"),
+        Some(u) => format!("{value:.digits$} {u}"),
+        None => format!("{value:.digits$}"),
+    }
 }
 
 pub(crate) fn date(d: Option<NaiveDate>) -> String {

@@ -301,6 +301,76 @@ async function main () {
       money(last[1])
     })
 
+    await step('share the success plan with the customer, who reads it without a login, then revoke it', async () => {
+      const internalWords = JSON.parse(process.env.LAER_INTERNAL_WORDS || '[]')
+      check(internalWords.length > 10, 'the list of internal words comes from the core')
+      const words = (text) => ` ${text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ')} `
+      const internalIn = (text) => internalWords.filter((w) => words(text).includes(words(w)))
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === `${account.href}/plan`),
+        page.locator('main a', { hasText: 'Success plan' }).first().click()
+      ])
+      equal(await heading(page), `Success plan: ${account.name}`, 'the plan page heading')
+      const outcomes = await page.$$eval('#outcomes tbody tr', (trs) => trs.map((tr) => tr.querySelector('td').textContent.trim()))
+      const milestones = await page.$$eval('#milestones tbody tr', (trs) => trs.map((tr) => tr.querySelector('td').textContent.trim()))
+      check(milestones.length > 0, 'the demo account has milestones')
+      for (const id of ['plan', 'implement', 'monitor', 'optimize', 'share']) {
+        check(await page.locator(`#${id}`).count() === 1, `the plan page has its ${id} section`)
+      }
+      await screenshot(page, 'plan-team')
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === `${account.href}/plan/links`),
+        page.getByRole('button', { name: 'Create a share link' }).click()
+      ])
+      const url = await page.locator('#share-url').inputValue()
+      check(/^http:\/\/[^/]+\/plan\/sp_[0-9a-f]{64}$/.test(url), `the link's address: ${url}`)
+
+      // The customer: a browser of their own, without the team's cookies.
+      const customerContext = await browser.newContext({ viewport: { width: 1300, height: 900 } })
+      const customer = await customerContext.newPage()
+      const customerErrors = []
+      customer.on('pageerror', (e) => customerErrors.push(String(e)))
+      let response = await customer.goto(url)
+      equal(response.status(), 200, 'the status of the shared plan')
+      equal((await customer.locator('h1').textContent()).trim(), account.name, 'the shared plan names the account')
+      check((await customer.title()).startsWith(account.name), `the title names the account: ${await customer.title()}`)
+      equal(await customer.locator('meta[name=robots]').getAttribute('content'), 'noindex, nofollow', 'search engines keep out')
+      const text = await customer.locator('body').innerText()
+      for (const o of outcomes) check(text.includes(o), `the customer sees the outcome ${o}`)
+      for (const m of milestones) check(text.includes(m), `the customer sees the milestone ${m}`)
+      for (const section of ['Plan', 'Implement', 'Monitor', 'Optimize']) {
+        check(await customer.locator('.pimo .step', { hasText: section }).count() === 1, `the ${section} section`)
+      }
+      equal(internalIn(text).join(', '), '', 'internal words on the customer\'s page')
+      check(await customer.locator('#monitor figure.chart svg').count() === outcomes.length, 'a chart per outcome')
+      equal((await customerContext.cookies()).length, 0, 'cookies the customer was given')
+      const print = customer.getByRole('button', { name: 'Print / save as PDF' })
+      check(await print.isVisible(), 'the print button shows on screen')
+      await screenshot(customer, 'plan')
+      await customer.emulateMedia({ media: 'print' })
+      check(!(await print.isVisible()), 'the print button is not printed')
+      await customer.emulateMedia({ media: 'screen' })
+
+      await page.goto(`${base}${account.href}/plan#share`)
+      const live = page.locator('#links tbody tr', { hasText: 'live' })
+      equal(await live.count(), 1, 'live links')
+      await Promise.all([
+        page.waitForURL((u) => u.pathname === `${account.href}/plan`),
+        live.getByRole('button', { name: 'Revoke' }).click()
+      ])
+      check((await page.locator('#links tbody tr').first().textContent()).includes('revoked'), 'the link shows revoked')
+      response = await customer.reload()
+      equal(response.status(), 404, 'the status of a revoked link')
+      const gone = await customer.locator('body').innerText()
+      check(gone.includes('Not available') && !gone.includes(account.name), `the revoked link shows nothing of the plan: ${gone}`)
+      response = await customer.goto(`${base}/plan/sp_${'0'.repeat(64)}`)
+      equal(response.status(), 404, 'the status of an unknown link')
+      equal(await customer.locator('body').innerText(), gone, 'an unknown link answers as a revoked one')
+      equal(customerErrors.join('; '), '', 'script errors on the customer\'s page')
+      await customerContext.close()
+      await page.goto(`${base}${account.href}`)
+    })
+
     await step('open Revenue from the navigation', async () => {
       await Promise.all([
         page.waitForURL((url) => url.pathname === '/revenue'),

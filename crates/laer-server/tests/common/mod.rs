@@ -1,4 +1,8 @@
-//! Shared by the integration tests: a real server on a free port.
+//! Shared by the integration tests: a real server on a free port, a logged-in browser
+//! over HTTP (`web`), the text a reader sees of a page (`text`).
+
+pub mod text;
+pub mod web;
 
 use laer_server::Server;
 use laer_store::Store;
