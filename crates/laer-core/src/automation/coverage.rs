@@ -56,6 +56,9 @@ pub struct RoleRule {
     pub segments: Vec<String>,
     #[serde(default)]
     pub when: Vec<Clause>,
+    /// The rule does not apply when any of these holds (an unknown value holds none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless: Vec<Clause>,
     /// The rule applies to tech-touch accounts too.
     #[serde(default)]
     pub tech_touch: bool,
@@ -189,7 +192,7 @@ impl CoverageRules {
             if rule.reason.trim().is_empty() {
                 return Err(bad("needs a reason".into()));
             }
-            if let Some(problem) = rule.when.iter().find_map(Clause::problem) {
+            if let Some(problem) = rule.when.iter().chain(&rule.unless).find_map(Clause::problem) {
                 return Err(bad(problem));
             }
         }
@@ -230,6 +233,7 @@ impl CoverageRules {
                 || (tech_touch && !rule.tech_touch)
                 || !facts.in_scope(&rule.phases, &rule.segments)
                 || !all_hold(&rule.when, facts)
+                || rule.unless.iter().any(|c| c.holds(facts))
             {
                 continue;
             }
@@ -426,7 +430,10 @@ mod tests {
     #[test]
     fn owners_follow_the_phases() {
         let rules = CoverageRules::default();
-        let land = facts(Phase::Land, &[("arr", 50_000.0), ("health", 70.0)]);
+        let land = facts(
+            Phase::Land,
+            &[("arr", 50_000.0), ("health", 70.0), ("tenure_days", 10.0)],
+        );
         let roles: Vec<TeamRole> = rules.required(&land).into_keys().collect();
         assert_eq!(roles, vec![TeamRole::AccountExecutive]);
         let adopt = facts(Phase::Adopt, &[("arr", 50_000.0), ("health", 70.0)]);
@@ -443,6 +450,30 @@ mod tests {
         assert!(required[&TeamRole::RenewalSpecialist].contains("Health score 35"));
         let churned = facts(Phase::Churned, &[]);
         assert!(rules.required(&churned).is_empty());
+        // Not activated a quarter after landing: the CSM joins, and stays as long as the
+        // account is in land or beyond, so that it does not change hands each year.
+        let slow = facts(Phase::Land, &[("arr", 50_000.0), ("tenure_days", 400.0)]);
+        let required = rules.required(&slow);
+        assert!(required[&TeamRole::Csm].contains("Not activated"), "{required:?}");
+        assert!(!required.contains_key(&TeamRole::AccountExecutive), "{required:?}");
+        let csm = [Holder {
+            role: TeamRole::Csm,
+            member_id: 2,
+            by_hand: false,
+        }];
+        let after_renewal = facts(Phase::Land, &[("arr", 50_000.0), ("tenure_days", 40.0)]);
+        assert!(
+            rules
+                .plan(&after_renewal, &csm, &[], &mut Books::default())
+                .iter()
+                .all(|c| !matches!(
+                    c,
+                    CoverageChange::End {
+                        role: TeamRole::Csm,
+                        ..
+                    }
+                ))
+        );
     }
 
     #[test]
