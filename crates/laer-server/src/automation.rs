@@ -122,10 +122,18 @@ pub async fn run(
     let Some(day) = assessments.first().map(|a| a.as_of) else {
         return Ok(AutomationOutcome::default());
     };
-    let names = store.account_names().await?;
-    let (team, holders, mut books) = store.coverage_state(day).await?;
     let ids: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
-    let open = store.open_runs(Accounts::Only(&ids)).await?;
+    // A few accounts after their data changed, or everyone when the day turns.
+    let chosen = if ids.len() > 1_000 {
+        Accounts::All
+    } else {
+        Accounts::Only(&ids)
+    };
+    let (names, (team, holders, mut books), open) = tokio::try_join!(
+        store.account_names_of(chosen),
+        store.coverage_state(day, chosen),
+        store.open_runs(chosen),
+    )?;
     let plans: Vec<AccountPlan> = assessments
         .iter()
         .map(|a| {

@@ -527,7 +527,7 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     };
     assert_eq!(assign("").await, 400, "a reason is needed");
     assert_eq!(assign("Speaks Dutch").await, 303);
-    let (_, holders, _) = store.coverage_state(today()).await.unwrap();
+    let (_, holders, _) = store.coverage_state(today(), laer_store::Accounts::All).await.unwrap();
     assert!(
         holders[&account_id]
             .iter()

@@ -110,7 +110,11 @@ async fn two_nodes_fire_each_playbook_once(backend: Backend) {
     assert_eq!(renewal.cause, format!("renewal on {}", today() + TimeDelta::days(60)));
 
     // One CSM took the account, and its tasks went to them.
-    let (_, holders, _) = db.store.coverage_state(today()).await.unwrap();
+    let (_, holders, _) = db
+        .store
+        .coverage_state(today(), laer_store::Accounts::All)
+        .await
+        .unwrap();
     let csms: Vec<i64> = holders[&account]
         .iter()
         .filter(|h| h.role == TeamRole::Csm)

@@ -276,31 +276,48 @@ impl Store {
             .collect()
     }
 
-    /// The team, who covers each account on `day` in each role, and the books that
-    /// follow from it.
+    /// The team, who covers the chosen accounts on `day` in each role, and the team's
+    /// books that day (accounts per member and role, and who took each role last).
     pub async fn coverage_state(
         &self,
         day: NaiveDate,
+        accounts: Accounts<'_>,
     ) -> Result<(Vec<Member>, HashMap<i64, Vec<Holder>>, Books), StoreError> {
-        let team = self.team_members().await?;
-        let rows: Vec<(i64, String, i64, i64)> = self
-            .fetch_with(
-                "SELECT account_id, role, team_member_id, by_hand FROM coverage_assignments \
-                 WHERE since <= ? AND (until IS NULL OR until > ?) ORDER BY since, id",
-                Params::default().date(day).date(day),
-            )
-            .await?;
+        const CURRENT: &str = "since <= ? AND (until IS NULL OR until > ?)";
+        let holders_sql = format!(
+            "SELECT account_id, role, team_member_id, by_hand FROM coverage_assignments \
+             WHERE {CURRENT} AND {} ORDER BY since, id",
+            accounts.condition("account_id")
+        );
+        let counts_sql =
+            format!("SELECT team_member_id, role, COUNT(*) FROM coverage_assignments WHERE {CURRENT} GROUP BY 1, 2");
+        let recent_sql = "SELECT role, team_member_id FROM coverage_assignments \
+                          GROUP BY role, team_member_id ORDER BY MAX(since), MAX(id)";
+        let day_twice = || Params::default().date(day).date(day);
+        type HolderRow = (i64, String, i64, i64);
+        let (team, rows, counts, recent): (_, Vec<HolderRow>, Vec<(i64, String, i64)>, Vec<(String, i64)>) = tokio::try_join!(
+            self.team_members(),
+            self.fetch_with(&holders_sql, day_twice()),
+            self.fetch_with(&counts_sql, day_twice()),
+            self.fetch_with(recent_sql, Params::default()),
+        )?;
         let mut holders: HashMap<i64, Vec<Holder>> = HashMap::new();
-        let mut books = Books::default();
         for (account, role, member_id, by_hand) in rows {
-            let role = role_of(&role, "coverage role")?;
             holders.entry(account).or_default().push(Holder {
-                role,
+                role: role_of(&role, "coverage role")?,
                 member_id,
                 by_hand: by_hand == 1,
             });
-            *books.counts.entry((member_id, role)).or_default() += 1;
-            books.recent.push((role, member_id));
+        }
+        let mut books = Books::default();
+        for (member, role, n) in counts {
+            books.counts.insert(
+                (member, role_of(&role, "coverage role")?),
+                usize::try_from(n).unwrap_or(0),
+            );
+        }
+        for (role, member) in recent {
+            books.recent.push((role_of(&role, "coverage role")?, member));
         }
         Ok((team, holders, books))
     }

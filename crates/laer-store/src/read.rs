@@ -276,11 +276,21 @@ impl Store {
 
     /// Every account's external id and name.
     pub async fn account_names(&self) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>)> = on_pool!(self, |pool, _d| sqlx::query_as(
-            "SELECT id, external_id, name FROM accounts"
-        )
-        .fetch_all(pool)
-        .await?);
+        self.account_names_of(crate::Accounts::All).await
+    }
+
+    /// The chosen accounts' external ids and names.
+    pub async fn account_names_of(
+        &self,
+        accounts: crate::Accounts<'_>,
+    ) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+        let sql = format!(
+            "SELECT id, external_id, name FROM accounts WHERE {}",
+            accounts.condition("id")
+        );
+        let rows: Vec<(i64, String, Option<String>)> = on_pool!(self, |pool, _d| sqlx::query_as(AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await?);
         Ok(rows.into_iter().map(|(id, e, n)| (id, (e, n))).collect())
     }
 

@@ -109,7 +109,10 @@ async fn coverage_page(
     let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
     let rules = &automation.coverage;
     let saved = state.store.setting(COVERAGE_SETTING).await?;
-    let (team, _, books) = state.store.coverage_state(super::today()).await?;
+    let (team, _, books) = state
+        .store
+        .coverage_state(super::today(), laer_store::Accounts::Only(&[]))
+        .await?;
     let text = problem.map_or_else(|| rules.to_toml(), |(_, body)| body.to_string());
     let tech_touch = match (&rules.tech_touch.segments[..], rules.tech_touch.arr_below) {
         ([], None) => "No account is covered tech-touch.".to_string(),
