@@ -16,7 +16,18 @@ pub enum ApiError {
     #[error("the token's role lacks the permission {0}")]
     Forbidden(laer_core::access::Permission),
     #[error("storage error")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    /// What the store could not find, or refused as invalid, is the client's to hear.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(format!("no {what}")),
+            StoreError::Invalid(why) => ApiError::bad_request(why, Value::Null),
+            other => ApiError::Store(other),
+        }
+    }
 }
 
 impl From<crate::reports::ReportError> for ApiError {

@@ -30,14 +30,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/accounts/{id}/coverage", get(account_coverage))
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(what) => ApiError::NotFound(format!("no {what}")),
-        StoreError::Invalid(why) => ApiError::bad_request(why, serde_json::Value::Null),
-        other => ApiError::Store(other),
-    }
-}
-
 #[derive(Serialize)]
 struct Tasks {
     tasks: Vec<TaskRow>,
@@ -150,11 +142,7 @@ async fn change_task(
             ));
         }
     };
-    let task = state
-        .store
-        .update_task(id, &change, API_ACTOR)
-        .await
-        .map_err(store_error)?;
+    let task = state.store.update_task(id, &change, API_ACTOR).await?;
     let comments = state.store.task_comments(id).await?;
     Ok(Json(TaskDetail { task, comments }))
 }

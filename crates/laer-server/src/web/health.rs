@@ -276,7 +276,7 @@ pub(crate) async fn set_phase(
             "Say why the phase changes: it goes to the audit log.".into(),
         ));
     }
-    let actor = format!("{} <{}>", user.name, user.email);
+    let actor = user.actor();
     state.store.set_phase(id, phase, reason, &actor).await?;
     // The page computes health on request, so it shows the new phase at once.
     Ok(Redirect::to(&format!("/accounts/{id}#health")).into_response())

@@ -169,8 +169,13 @@ pub(crate) enum PageError {
 }
 
 impl From<laer_store::StoreError> for PageError {
+    /// What the store could not find, or refused as invalid, is the user's to read.
     fn from(e: laer_store::StoreError) -> Self {
-        PageError::Internal(e.to_string())
+        match e {
+            laer_store::StoreError::NotFound(what) => PageError::NotFound(what),
+            laer_store::StoreError::Invalid(why) => PageError::BadRequest(why),
+            other => PageError::Internal(other.to_string()),
+        }
     }
 }
 

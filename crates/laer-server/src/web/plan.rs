@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use laer_core::access::Permission;
 use laer_core::model::{MilestoneSide, NewMilestone};
 use laer_core::success_plan::{MilestoneView, SuccessPlan, assemble, internal_words};
-use laer_store::{MilestoneChange, ShareLink, StoreError};
+use laer_store::{MilestoneChange, ShareLink};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -20,14 +20,6 @@ use crate::AppState;
 
 /// Longer paths are no token of ours; answered without a look in the database.
 const MAX_TOKEN_CHARS: usize = 100;
-
-fn store_error(e: StoreError) -> PageError {
-    match e {
-        StoreError::NotFound(what) => PageError::NotFound(what),
-        StoreError::Invalid(why) => PageError::BadRequest(why),
-        e => e.into(),
-    }
-}
 
 async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
     let today = today();
@@ -52,10 +44,6 @@ fn editing(user: &CurrentUser, csrf: Option<&str>) -> Result<(), Response> {
 /// After a change: the plan's page, at the section that changed.
 fn back_to(id: i64, section: &str) -> Response {
     Redirect::to(&format!("/accounts/{id}/plan#{section}")).into_response()
-}
-
-fn actor(user: &CurrentUser) -> String {
-    format!("{} <{}>", user.name, user.email)
 }
 
 /// A note when text the customer will read uses the team's own words.
@@ -252,9 +240,9 @@ pub(crate) async fn set_objective(
     editing(&user, form.csrf.as_deref())?;
     state
         .store
-        .set_plan_objective(id, &form.objective, &actor(&user))
+        .set_plan_objective(id, &form.objective, &user.actor())
         .await
-        .map_err(store_error)?;
+        .map_err(PageError::from)?;
     Ok(back_to(id, "objective"))
 }
 
@@ -291,9 +279,9 @@ pub(crate) async fn add_milestone(
         .map_err(|e| PageError::BadRequest(format!("{}: {e}.", e.field())))?;
     state
         .store
-        .add_milestone(&milestone, &actor(&user))
+        .add_milestone(&milestone, &user.actor())
         .await
-        .map_err(store_error)?;
+        .map_err(PageError::from)?;
     Ok(back_to(id, "implement"))
 }
 
@@ -321,15 +309,15 @@ pub(crate) async fn change_milestone(
         }
     };
     // Only a milestone of this account, so that the URL says what changes.
-    let found = state.store.milestone(milestone).await.map_err(store_error)?;
+    let found = state.store.milestone(milestone).await.map_err(PageError::from)?;
     if found.is_none_or(|m| m.fields.account_id != id) {
         return Err(PageError::NotFound(format!("milestone {milestone} of account {id}")).into());
     }
     state
         .store
-        .change_milestone(milestone, change, &actor(&user))
+        .change_milestone(milestone, change, &user.actor())
         .await
-        .map_err(store_error)?;
+        .map_err(PageError::from)?;
     Ok(back_to(id, "implement"))
 }
 
@@ -357,9 +345,9 @@ pub(crate) async fn create_link(
     editing(&user, form.csrf.as_deref())?;
     let (link, token) = state
         .store
-        .create_share_link(id, &actor(&user))
+        .create_share_link(id, &user.actor())
         .await
-        .map_err(store_error)?;
+        .map_err(PageError::from)?;
     let path = format!("/plan/{token}");
     let url = format!("{}{path}", origin(&headers));
     let body = html! {
@@ -387,14 +375,14 @@ pub(crate) async fn revoke_link(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     editing(&user, form.csrf.as_deref())?;
-    let found = state.store.share_link(link).await.map_err(store_error)?;
+    let found = state.store.share_link(link).await.map_err(PageError::from)?;
     if found.is_none_or(|l| l.account_id != id) {
         return Err(PageError::NotFound(format!("share link {link} of account {id}")).into());
     }
     state
         .store
-        .revoke_share_link(link, &actor(&user))
+        .revoke_share_link(link, &user.actor())
         .await
-        .map_err(store_error)?;
+        .map_err(PageError::from)?;
     Ok(back_to(id, "share"))
 }

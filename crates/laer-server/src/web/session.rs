@@ -105,6 +105,11 @@ impl FromRequestParts<AppState> for CurrentUser {
 }
 
 impl CurrentUser {
+    /// How the audit log names the user: "Kim Lee <kim@example.com>".
+    pub(crate) fn actor(&self) -> String {
+        format!("{} <{}>", self.name, self.email)
+    }
+
     /// Refuses a form without this session's CSRF token.
     pub(crate) fn check_csrf(&self, token: Option<&str>) -> Result<(), Response> {
         match token {

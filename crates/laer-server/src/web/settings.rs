@@ -205,38 +205,79 @@ pub(crate) struct FileForm {
     body: Option<String>,
 }
 
-fn actor(user: &CurrentUser) -> String {
-    format!("{} <{}>", user.name, user.email)
+/// The two settings files: their shipped text, how they are checked, where they show.
+#[derive(Clone, Copy)]
+enum SettingsFile {
+    Playbooks,
+    Coverage,
 }
 
-/// `POST /settings/playbooks`: saves the file when it reads, else shows why.
+impl SettingsFile {
+    /// The file's text as saved (normalised), or why it does not read.
+    fn check(self, text: &str) -> Result<String, String> {
+        match self {
+            SettingsFile::Playbooks => Playbooks::from_toml(text)
+                .map(|p| p.to_toml())
+                .map_err(|e| e.to_string()),
+            SettingsFile::Coverage => CoverageRules::from_toml(text)
+                .map(|r| r.to_toml())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Saves a settings file when it reads; else shows its page again with the reason (400),
+/// and nothing changes.
+async fn save_file(
+    state: &AppState,
+    user: &CurrentUser,
+    form: FileForm,
+    file: SettingsFile,
+) -> Result<Response, PageError> {
+    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
+        return Ok(refused);
+    }
+    require(user, Permission::ManageAutomation)?;
+    let (setting, shipped, path) = match file {
+        SettingsFile::Playbooks => (
+            PLAYBOOKS_SETTING,
+            laer_core::automation::playbook::DEFAULT_PLAYBOOKS,
+            "/settings/playbooks",
+        ),
+        SettingsFile::Coverage => (
+            COVERAGE_SETTING,
+            laer_core::automation::coverage::DEFAULT_COVERAGE,
+            "/settings/coverage",
+        ),
+    };
+    let text = match form.action.as_deref() {
+        Some("default") => shipped.to_string(),
+        _ => form.body.unwrap_or_default(),
+    };
+    match file.check(&text) {
+        Ok(saved) => {
+            state.store.save_setting(setting, &saved, &user.actor()).await?;
+            Ok(Redirect::to(path).into_response())
+        }
+        Err(problem) => {
+            let shown = Some((problem.as_str(), text.as_str()));
+            let mut page = match file {
+                SettingsFile::Playbooks => playbooks_page(state, user, shown).await?,
+                SettingsFile::Coverage => coverage_page(state, user, shown).await?,
+            };
+            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
+    }
+}
+
+/// `POST /settings/playbooks`: saves the playbooks when they read, else shows why.
 pub(crate) async fn save_playbooks(
     State(state): State<AppState>,
     user: CurrentUser,
     Form(form): Form<FileForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
-    require(&user, Permission::ManageAutomation)?;
-    let text = match form.action.as_deref() {
-        Some("default") => laer_core::automation::playbook::DEFAULT_PLAYBOOKS.to_string(),
-        _ => form.body.unwrap_or_default(),
-    };
-    match Playbooks::from_toml(&text) {
-        Ok(playbooks) => {
-            state
-                .store
-                .save_setting(PLAYBOOKS_SETTING, &playbooks.to_toml(), &actor(&user))
-                .await?;
-            Ok(Redirect::to("/settings/playbooks").into_response())
-        }
-        Err(e) => {
-            let mut page = playbooks_page(&state, &user, Some((&e.to_string(), &text))).await?;
-            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-            Ok(page)
-        }
-    }
+    save_file(&state, &user, form, SettingsFile::Playbooks).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,7 +306,7 @@ pub(crate) async fn toggle_playbook(
     p.enabled = !p.enabled;
     state
         .store
-        .save_setting(PLAYBOOKS_SETTING, &playbooks.to_toml(), &actor(&user))
+        .save_setting(PLAYBOOKS_SETTING, &playbooks.to_toml(), &user.actor())
         .await?;
     Ok(Redirect::to("/settings/playbooks").into_response())
 }
@@ -276,28 +317,7 @@ pub(crate) async fn save_coverage(
     user: CurrentUser,
     Form(form): Form<FileForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
-    require(&user, Permission::ManageAutomation)?;
-    let text = match form.action.as_deref() {
-        Some("default") => laer_core::automation::coverage::DEFAULT_COVERAGE.to_string(),
-        _ => form.body.unwrap_or_default(),
-    };
-    match CoverageRules::from_toml(&text) {
-        Ok(rules) => {
-            state
-                .store
-                .save_setting(COVERAGE_SETTING, &rules.to_toml(), &actor(&user))
-                .await?;
-            Ok(Redirect::to("/settings/coverage").into_response())
-        }
-        Err(e) => {
-            let mut page = coverage_page(&state, &user, Some((&e.to_string(), &text))).await?;
-            *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
-            Ok(page)
-        }
-    }
+    save_file(&state, &user, form, SettingsFile::Coverage).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -365,10 +385,10 @@ pub(crate) async fn assign_owner(
         .name
         .clone()
         .unwrap_or_else(|| account.fields.external_id.clone());
-    let who = actor(&user);
+    let who = user.actor();
     let today = super::today();
-    let result = if form.member == "auto" {
-        state.store.assign_by_hand(id, role, None, reason, &who, today).await
+    if form.member == "auto" {
+        state.store.assign_by_hand(id, role, None, reason, &who, today).await?;
     } else {
         let member: i64 = form
             .member
@@ -378,12 +398,7 @@ pub(crate) async fn assign_owner(
         state
             .store
             .assign_by_hand(id, role, Some((member, &draft)), reason, &who, today)
-            .await
-    };
-    match result {
-        Ok(()) => Ok(Redirect::to(&format!("/accounts/{id}#work")).into_response()),
-        Err(laer_store::StoreError::NotFound(what)) => Err(PageError::NotFound(what)),
-        Err(laer_store::StoreError::Invalid(why)) => Err(PageError::BadRequest(why)),
-        Err(e) => Err(e.into()),
+            .await?;
     }
+    Ok(Redirect::to(&format!("/accounts/{id}#work")).into_response())
 }

@@ -260,13 +260,7 @@ pub(crate) async fn change(
         "comment" => TaskChange::Comment(form.comment.unwrap_or_default()),
         other => return Err(PageError::BadRequest(format!("Unknown action {other:?}."))),
     };
-    let actor = format!("{} <{}>", user.name, user.email);
-    match state.store.update_task(id, &change, &actor).await {
-        Ok(_) => {}
-        Err(laer_store::StoreError::NotFound(what)) => return Err(PageError::NotFound(what)),
-        Err(laer_store::StoreError::Invalid(why)) => return Err(PageError::BadRequest(why)),
-        Err(e) => return Err(e.into()),
-    }
+    state.store.update_task(id, &change, &user.actor()).await?;
     // Only back to a page of this app.
     let back = form
         .back
