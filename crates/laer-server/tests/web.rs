@@ -203,14 +203,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     assert_eq!(store.phase_override(customer.id).await.unwrap(), None);
 
     // A viewer sees health but may not set phases.
-    let hash = laer_server::auth::hash_password("viewer password").unwrap();
-    store
-        .upsert_user("viewer2@example.com", "Val Viewer", Role::Viewer, &hash, None)
-        .await
-        .unwrap();
-    let viewer = Session::login(&base, "viewer2@example.com", "viewer password")
-        .await
-        .unwrap();
+    let viewer = Session::viewer(store, &base).await;
     let (_, page) = viewer.get(&path).await;
     assert!(page.contains("Drivers") && !page.contains("Set the phase by hand"));
     let token = viewer.csrf().await;
@@ -241,14 +234,7 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
         assert!(all_renewals.contains(line), "my renewals are among everyone's: {line}");
     }
 
-    let hash = laer_server::auth::hash_password("viewer password").unwrap();
-    store
-        .upsert_user("viewer@example.com", "Vic Viewer", Role::Viewer, &hash, None)
-        .await
-        .unwrap();
-    let viewer = Session::login(&base, "viewer@example.com", "viewer password")
-        .await
-        .unwrap();
+    let viewer = Session::viewer(store, &base).await;
     let (status, page) = viewer.get("/revenue").await;
     assert_eq!(status, 403);
     assert!(page.contains("view_revenue"), "the refusal names the permission");
@@ -374,14 +360,7 @@ async fn my_work_lists_a_members_tasks_and_changes_them(store: &Store) {
     );
 
     // A viewer sees queues but changes nothing.
-    let hash = laer_server::auth::hash_password("viewer password").unwrap();
-    store
-        .upsert_user("viewer@example.com", "Vic Viewer", Role::Viewer, &hash, None)
-        .await
-        .unwrap();
-    let viewer = Session::login(&base, "viewer@example.com", "viewer password")
-        .await
-        .unwrap();
+    let viewer = Session::viewer(store, &base).await;
     let (status, everyone) = viewer.get("/work?show=all").await;
     assert_eq!(status, 200);
     assert!(!everyone.contains("value=\"done\""), "no buttons without work_tasks");

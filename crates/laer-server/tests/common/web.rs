@@ -39,6 +39,24 @@ pub struct Session {
 }
 
 impl Session {
+    /// Logs in as a viewer, made first (viewer@example.com).
+    pub async fn viewer(store: &laer_store::Store, base: &str) -> Session {
+        let hash = laer_server::auth::hash_password("viewer password").unwrap();
+        store
+            .upsert_user(
+                "viewer@example.com",
+                "Vic Viewer",
+                laer_core::access::Role::Viewer,
+                &hash,
+                None,
+            )
+            .await
+            .unwrap();
+        Session::login(base, "viewer@example.com", "viewer password")
+            .await
+            .unwrap()
+    }
+
     pub async fn login(base: &str, email: &str, password: &str) -> Result<Session, u16> {
         let http = client();
         let form = http.get(format!("{base}/login")).send().await.unwrap();
