@@ -295,11 +295,11 @@ impl Store {
                           GROUP BY role, team_member_id ORDER BY MAX(since), MAX(id)";
         let day_twice = || Params::default().date(day).date(day);
         type HolderRow = (i64, String, i64, i64);
-        let (team, rows, counts, recent): (_, Vec<HolderRow>, Vec<(i64, String, i64)>, Vec<(String, i64)>) = tokio::try_join!(
+        let (team, rows, counts, recent) = tokio::try_join!(
             self.team_members(),
-            self.fetch_with(&holders_sql, day_twice()),
-            self.fetch_with(&counts_sql, day_twice()),
-            self.fetch_with(recent_sql, Params::default()),
+            self.fetch_with::<HolderRow>(&holders_sql, day_twice()),
+            self.fetch_with::<(i64, String, i64)>(&counts_sql, day_twice()),
+            self.fetch_with::<(String, i64)>(recent_sql, Params::default()),
         )?;
         let mut holders: HashMap<i64, Vec<Holder>> = HashMap::new();
         for (account, role, member_id, by_hand) in rows {
