@@ -1,76 +1,33 @@
 //! The REST API under `/api/v1`, and `/healthz`.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use laer_core::Money;
-use laer_core::access::Permission;
 use laer_core::model::{Account, Subscription, mrr_on};
 use laer_core::reports::ReportRequest;
 use laer_store::{AccountPage, Backend};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, ViewRevenue};
 use crate::{ApiError, AppState};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1_000;
 
-pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    let accounts = Router::new()
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
         .route("/api/v1/accounts", get(list_accounts))
         .route("/api/v1/accounts/{id}", get(get_account))
         .route("/api/v1/accounts/{id}/health", get(get_account_health))
         .route("/api/v1/accounts/{id}/plan", get(get_account_plan))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_accounts));
-    let reports = Router::new()
         .route("/api/v1/reports/retention", get(retention_report))
         .route("/api/v1/reports/mrr", get(mrr_report))
-        .route_layer(middleware::from_fn_with_state(state, require_revenue));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .merge(accounts)
-        .merge(reports)
         .merge(crate::work_api::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-}
-
-async fn require_accounts(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    bearer(&state, request.headers().clone(), Permission::ViewAccounts).await?;
-    Ok(next.run(request).await)
-}
-
-async fn require_revenue(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    bearer(&state, request.headers().clone(), Permission::ViewRevenue).await?;
-    Ok(next.run(request).await)
-}
-
-/// Requires `Authorization: Bearer TOKEN` of a live API token whose role may use the API
-/// and has `permission`.
-pub(crate) async fn bearer(state: &AppState, headers: HeaderMap, permission: Permission) -> Result<(), ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or(ApiError::Unauthorized)?;
-    let role = state
-        .store
-        .authenticate_api_token(token)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    for needed in [Permission::UseApi, permission] {
-        if !role.can(needed) {
-            return Err(ApiError::Forbidden(needed));
-        }
-    }
-    Ok(())
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -82,39 +39,27 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({"status": "ok", "database": database})))
 }
 
-/// Parses an optional numeric query parameter, naming it when it does not parse.
-pub(crate) fn query_number<T: std::str::FromStr>(
-    params: &HashMap<String, String>,
-    name: &str,
-) -> Result<Option<T>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            v.parse::<T>().map_err(|_| {
-                ApiError::bad_request(
-                    format!("query parameter {name} must be a whole number"),
-                    json!({"parameter": name, "value": v}),
-                )
-            })
-        })
-        .transpose()
+#[derive(Deserialize)]
+struct AccountsQuery {
+    limit: Option<u32>,
+    after: Option<i64>,
+    external_id: Option<String>,
 }
 
 /// `GET /api/v1/accounts?limit=N&after=ID[&external_id=X]`: accounts in id order.
 async fn list_accounts(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<AccountsQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    only_parameters(&params, &["limit", "after", "external_id"])?;
-    let limit = query_number::<u32>(&params, "limit")?.unwrap_or(DEFAULT_PAGE);
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(
             format!("limit must be between 1 and {MAX_PAGE}"),
             json!({"parameter": "limit", "value": limit}),
         ));
     }
-    let after = query_number::<i64>(&params, "after")?;
-    if let Some(external_id) = params.get("external_id") {
+    if let Some(external_id) = &params.external_id {
         let accounts: Vec<Account> = state
             .store
             .account_by_external_id(external_id)
@@ -128,7 +73,7 @@ async fn list_accounts(
             total,
         }));
     }
-    Ok(Json(state.store.accounts_page(after, limit).await?))
+    Ok(Json(state.store.accounts_page(params.after, limit).await?))
 }
 
 #[derive(Serialize)]
@@ -153,6 +98,7 @@ fn account_id(id: &str) -> Result<i64, ApiError> {
 /// The account's health now (computed on request, so always current), with its
 /// pillars, quadrant, drivers and what moved since a week ago.
 async fn get_account_health(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::health::AccountHealthNow>, ApiError> {
@@ -171,14 +117,19 @@ enum PlanView {
     Customer(laer_core::success_plan::CustomerPlan),
 }
 
+#[derive(Deserialize)]
+struct PlanQuery {
+    view: Option<String>,
+}
+
 /// The account's success plan as the team sees it (docs/success-plans.md); `?view=customer`
 /// for what a share link shows.
 async fn get_account_plan(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<PlanQuery>,
 ) -> Result<Json<PlanView>, ApiError> {
-    only_parameters(&params, &["view"])?;
     let id = account_id(&id)?;
     let today = Utc::now().date_naive();
     let records = state
@@ -187,7 +138,7 @@ async fn get_account_plan(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
     let plan = laer_core::success_plan::assemble(&records, today);
-    match params.get("view").map(String::as_str) {
+    match params.view.as_deref() {
         None | Some("team") => Ok(Json(PlanView::Team(plan))),
         Some("customer") => Ok(Json(PlanView::Customer(plan.for_customer()))),
         Some(other) => Err(ApiError::bad_request(
@@ -197,7 +148,11 @@ async fn get_account_plan(
     }
 }
 
-async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<AccountDetail>, ApiError> {
+async fn get_account(
+    _: ApiCaller<ViewAccounts>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountDetail>, ApiError> {
     let id = account_id(&id)?;
     let account = state
         .store
@@ -213,64 +168,71 @@ async fn get_account(State(state): State<AppState>, Path(id): Path<String>) -> R
     }))
 }
 
-/// Checks that only known query parameters are given.
-pub(crate) fn only_parameters(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    match params.keys().find(|name| !known.contains(&name.as_str())) {
-        Some(name) => Err(ApiError::bad_request(
-            format!("unknown query parameter {name}; expected {}", known.join(", ")),
-            json!({"parameter": name}),
-        )),
-        None => Ok(()),
-    }
+/// The parameters of `/api/v1/reports/retention`.
+#[derive(Deserialize)]
+struct RetentionQuery {
+    from: Option<String>,
+    to: Option<String>,
+    every: Option<String>,
+    activity_window: Option<String>,
+    by: Option<String>,
 }
 
-fn report_request(params: &HashMap<String, String>) -> Result<ReportRequest, ApiError> {
-    let required = |name: &str| {
-        params.get(name).ok_or_else(|| {
+/// The parameters of `/api/v1/reports/mrr`.
+#[derive(Deserialize)]
+struct MrrQuery {
+    from: Option<String>,
+    to: Option<String>,
+    every: Option<String>,
+    by: Option<String>,
+    accounts: Option<bool>,
+}
+
+fn report_request(
+    from: Option<&str>,
+    to: Option<&str>,
+    every: Option<&str>,
+    activity_window: Option<&str>,
+) -> Result<ReportRequest, ApiError> {
+    fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, ApiError> {
+        value.ok_or_else(|| {
             ApiError::bad_request(
                 format!("query parameter {name} is required (YYYY-MM-DD)"),
                 json!({"parameter": name}),
             )
         })
-    };
-    let (from, to) = (required("from")?, required("to")?);
-    ReportRequest::parse(
-        from,
-        to,
-        params.get("every").map(String::as_str),
-        params.get("activity_window").map(String::as_str),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string(), Value::Null))
+    }
+    let (from, to) = (required(from, "from")?, required(to, "to")?);
+    ReportRequest::parse(from, to, every, activity_window)
+        .map_err(|e| ApiError::bad_request(e.to_string(), Value::Null))
 }
 
 /// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS][&by=ATTRIBUTE]`
 async fn retention_report(
+    _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery<RetentionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    only_parameters(&params, &["from", "to", "every", "activity_window", "by"])?;
-    let request = report_request(&params)?;
-    let by = params.get("by").map(String::as_str);
-    Ok(Json(crate::reports::retention(&state.store, &request, by).await?))
+    let request = report_request(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.every.as_deref(),
+        q.activity_window.as_deref(),
+    )?;
+    Ok(Json(
+        crate::reports::retention(&state.store, &request, q.by.as_deref()).await?,
+    ))
 }
 
 /// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`
 async fn mrr_report(
+    _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(q): ApiQuery<MrrQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    only_parameters(&params, &["from", "to", "every", "by", "accounts"])?;
-    let request = report_request(&params)?;
-    let accounts = match params.get("accounts").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "accounts must be true or false",
-                json!({"parameter": "accounts", "value": other}),
-            ));
-        }
-    };
-    let by = params.get("by").map(String::as_str);
-    Ok(Json(crate::reports::mrr(&state.store, &request, by, accounts).await?))
+    let request = report_request(q.from.as_deref(), q.to.as_deref(), q.every.as_deref(), None)?;
+    let accounts = q.accounts.unwrap_or(false);
+    Ok(Json(
+        crate::reports::mrr(&state.store, &request, q.by.as_deref(), accounts).await?,
+    ))
 }

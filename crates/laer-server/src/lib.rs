@@ -6,7 +6,9 @@ pub mod automation;
 pub mod chart;
 pub mod delivery;
 pub mod demo;
+mod edge;
 mod error;
+mod extract;
 pub mod health;
 mod ingest;
 pub mod reports;
@@ -19,6 +21,7 @@ use axum::Router;
 use laer_store::Store;
 use tokio::net::TcpListener;
 
+pub use edge::{DEFAULT_REQUEST_TIMEOUT, shutdown_signal};
 pub use error::ApiError;
 
 /// Shared by every request handler. Holds no state of its own beyond the store and
@@ -39,26 +42,38 @@ pub fn router(store: Store) -> Router {
     router_with(store, Default::default())
 }
 
-/// The whole HTTP application, scoring health with `health_model`.
+/// The whole HTTP application, scoring health with `health_model`, with the default
+/// request time limit.
 pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health::HealthModel>) -> Router {
+    app(store, health_model, DEFAULT_REQUEST_TIMEOUT)
+}
+
+/// The routes of the REST API, the tracking API and the web app, inside the edge's
+/// layers (`edge.rs`: request ids, tracing, security headers, time limit, panics).
+fn app(
+    store: Store,
+    health_model: std::sync::Arc<laer_core::health::HealthModel>,
+    timeout: std::time::Duration,
+) -> Router {
     let state = AppState {
         store,
         cache: Default::default(),
         health_model,
     };
-    api::routes(state.clone())
+    let routes = api::routes()
         .merge(ingest::routes())
         .merge(web::routes())
-        .with_state(state)
+        .with_state(state);
+    edge::layers(routes, timeout)
 }
 
 /// A bound, not yet running server: bind first to learn the port (port 0 picks a free one).
 pub struct Server {
     listener: TcpListener,
-    app: Router,
     store: Store,
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
     delivery: delivery::DeliveryConfig,
+    request_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -77,11 +92,18 @@ impl Server {
         let _ = tokio::task::spawn_blocking(auth::decoy_hash).await;
         Ok(Server {
             listener,
-            app: router_with(store.clone(), health_model.clone()),
             store,
             health_model,
             delivery: Default::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         })
+    }
+
+    /// Ends requests that take longer than `limit` (503; default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn with_request_timeout(mut self, limit: std::time::Duration) -> Server {
+        self.request_timeout = limit;
+        self
     }
 
     /// Sends emails and webhooks as `config` says (by default: webhooks only).
@@ -94,15 +116,17 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests. Health is
-    /// kept current meanwhile (`health::run_engine`), and the outbox sent
-    /// (`delivery::run_deliveries`).
+    /// Serves until `shutdown` completes (e.g. [`shutdown_signal`]), then stops taking
+    /// connections and lets the requests in flight finish: a tracked event that was
+    /// acknowledged has been committed. Health is kept current meanwhile
+    /// (`health::run_engine`), and the outbox sent (`delivery::run_deliveries`); both stop
+    /// after the last request (what they were doing is redone by the next start: marks
+    /// and deliveries stay in the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = app(self.store.clone(), self.health_model.clone(), self.request_timeout);
         let outbox = tokio::spawn(delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(health::run_engine(self.store, self.health_model, web::today));
-        let served = axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         engine.abort();
         outbox.abort();
         served

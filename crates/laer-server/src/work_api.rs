@@ -1,21 +1,17 @@
 //! The REST API of coverage, playbooks and tasks (docs/api.md): read with
 //! `view_accounts`; changing a task needs `work_tasks`.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{NaiveDate, Utc};
-use laer_core::access::Permission;
 use laer_core::model::TaskStatus;
 use laer_store::{RunRow, StoreError, TaskChange, TaskComment, TaskFilter, TaskRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::{bearer, only_parameters, query_number};
 use crate::automation::{Automation, PlaybookSummary, playbook_summaries};
+use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, WorkTasks};
 use crate::{ApiError, AppState};
 
 /// Who the audit log names for changes made through the API.
@@ -35,18 +31,26 @@ struct Tasks {
     tasks: Vec<TaskRow>,
 }
 
+/// The parameters of `GET /api/v1/tasks`.
+#[derive(Deserialize)]
+struct TasksQuery {
+    assignee_id: Option<i64>,
+    /// `1` or `true`: only tasks nobody is assigned to.
+    unassigned: Option<String>,
+    account_id: Option<i64>,
+    playbook: Option<String>,
+    /// open (the default), done, cancelled or all.
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
 /// `GET /api/v1/tasks?assignee_id=&unassigned=1&account_id=&playbook=&status=open|done|cancelled|all&limit=`
 async fn list_tasks(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<TasksQuery>,
 ) -> Result<Json<Tasks>, ApiError> {
-    bearer(&state, headers, Permission::ViewAccounts).await?;
-    only_parameters(
-        &params,
-        &["assignee_id", "unassigned", "account_id", "playbook", "status", "limit"],
-    )?;
-    let status = match params.get("status").map(String::as_str) {
+    let status = match params.status.as_deref() {
         None => Some(TaskStatus::Open),
         Some("all") => None,
         Some(s) => Some(s.parse::<TaskStatus>().map_err(|e| {
@@ -58,13 +62,13 @@ async fn list_tasks(
     };
     let today = Utc::now().date_naive();
     let filter = TaskFilter {
-        assignee_id: query_number(&params, "assignee_id")?,
-        unassigned: params.get("unassigned").is_some_and(|v| v == "1" || v == "true"),
-        account_id: query_number(&params, "account_id")?,
-        playbook: params.get("playbook").cloned(),
+        assignee_id: params.assignee_id,
+        unassigned: params.unassigned.is_some_and(|v| v == "1" || v == "true"),
+        account_id: params.account_id,
+        playbook: params.playbook,
         status,
         awake_on: None,
-        limit: Some(query_number::<i64>(&params, "limit")?.unwrap_or(500).clamp(1, 5_000)),
+        limit: Some(params.limit.unwrap_or(500).clamp(1, 5_000)),
     };
     Ok(Json(Tasks {
         tasks: state.store.tasks(&filter, today).await?,
@@ -85,11 +89,10 @@ fn task_id(id: &str) -> Result<i64, ApiError> {
 
 /// `GET /api/v1/tasks/{id}`: one task with its comments.
 async fn get_task(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<TaskDetail>, ApiError> {
-    bearer(&state, headers, Permission::ViewAccounts).await?;
     let id = task_id(&id)?;
     let task = state
         .store
@@ -113,12 +116,11 @@ struct TaskAction {
 /// `POST /api/v1/tasks/{id}` with `{"action": "done"}` (or reopen, cancel, snooze with
 /// `until`, reassign with `assignee_id`, comment with `comment`): the task after it.
 async fn change_task(
+    _: ApiCaller<WorkTasks>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<TaskDetail>, ApiError> {
-    bearer(&state, headers, Permission::WorkTasks).await?;
     let id = task_id(&id)?;
     let action: TaskAction = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("body: {e}"), json!({"expected": "{\"action\": \"done\"}"})))?;
@@ -153,8 +155,10 @@ struct PlaybookList {
 }
 
 /// `GET /api/v1/playbooks`: the playbooks in effect, with runs and open tasks.
-async fn list_playbooks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<PlaybookList>, ApiError> {
-    bearer(&state, headers, Permission::ViewAccounts).await?;
+async fn list_playbooks(
+    _: ApiCaller<ViewAccounts>,
+    State(state): State<AppState>,
+) -> Result<Json<PlaybookList>, ApiError> {
     let automation = Automation::in_effect(&state.store).await.map_err(|e| match e {
         crate::automation::AutomationError::Store(e) => ApiError::Store(e),
         // Rules are checked when saved: one that no longer reads is stored data gone bad.
@@ -170,30 +174,33 @@ struct Runs {
     runs: Vec<RunRow>,
 }
 
+/// The parameters of `GET /api/v1/playbooks/runs`.
+#[derive(Deserialize)]
+struct RunsQuery {
+    playbook: Option<String>,
+    account_id: Option<i64>,
+}
+
 /// `GET /api/v1/playbooks/runs?playbook=&account_id=`: runs, newest first.
 async fn list_runs(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<RunsQuery>,
 ) -> Result<Json<Runs>, ApiError> {
-    bearer(&state, headers, Permission::ViewAccounts).await?;
-    only_parameters(&params, &["playbook", "account_id"])?;
-    let account = query_number::<i64>(&params, "account_id")?;
     Ok(Json(Runs {
         runs: state
             .store
-            .playbook_runs(params.get("playbook").map(String::as_str), account)
+            .playbook_runs(params.playbook.as_deref(), params.account_id)
             .await?,
     }))
 }
 
 /// `GET /api/v1/accounts/{id}/coverage`: who covers the account now.
 async fn account_coverage(
+    _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    bearer(&state, headers, Permission::ViewAccounts).await?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request("account id must be a whole number", json!({"id": id})))?;

@@ -261,6 +261,107 @@ async fn logout_needs_the_csrf_token_and_ends_the_session(store: &Store) {
     assert_eq!(admin.get("/portfolio").await.0, 303, "the session has ended");
 }
 
+/// Every POST route of the web app, read from its router's source, so that a new one is
+/// checked without being listed here: path parameters become 1.
+fn post_routes() -> Vec<String> {
+    let source = include_str!("../src/web/mod.rs");
+    let routes = &source[source.find("fn routes()").expect("the web app's routes")..];
+    let mut paths: Vec<String> = routes
+        .split(".route(")
+        .skip(1)
+        .filter(|chunk| chunk.split(".route(").next().unwrap_or("").contains("post("))
+        .filter_map(|chunk| chunk.split('"').nth(1))
+        .map(|path| {
+            path.split('/')
+                .map(|part| if part.starts_with('{') { "1" } else { part })
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    // The session's routes are merged from session.rs.
+    paths.extend(["/login".into(), "/logout".into()]);
+    paths
+}
+
+/// No form of the web app changes anything without the session's CSRF token: each is
+/// refused with 403 before its handler runs, for an admin, who may do everything.
+async fn every_form_refuses_a_post_without_the_token(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    let routes = post_routes();
+    assert!(routes.len() >= 14, "the POST routes found: {routes:?}");
+    let audit_before = store.counts().await.unwrap().audit_entries;
+    for path in &routes {
+        for form in [vec![("action", "done")], vec![("csrf", "forged"), ("action", "done")]] {
+            let (status, page) = admin.post_page(path, &form).await;
+            assert_eq!(status, 403, "{path} {form:?}: {page}");
+            assert!(page.contains("security token"), "{path}: {page}");
+        }
+    }
+    assert_eq!(
+        store.counts().await.unwrap().audit_entries,
+        audit_before,
+        "nothing changed"
+    );
+    assert_eq!(admin.get("/portfolio").await.0, 200, "still logged in");
+}
+
+/// Every page, API answer and error carries the security headers and a request id.
+async fn answers_carry_security_headers(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
+        .await
+        .unwrap();
+    for path in [
+        "/login",
+        "/portfolio",
+        "/static/laer.css",
+        "/api/v1/accounts",
+        "/nothing",
+    ] {
+        let response = client()
+            .get(format!("{base}{path}"))
+            .header(COOKIE, &admin.cookie)
+            .header("x-request-id", format!("test{path}"))
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(headers["x-request-id"].to_str().unwrap(), format!("test{path}"));
+    }
+    // Pages carry no inline script or style for the policy to block.
+    for path in [
+        "/portfolio",
+        "/accounts/1",
+        "/revenue",
+        "/renewals",
+        "/work",
+        "/accounts/1/plan/preview",
+    ] {
+        let (status, page) = admin.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !page.contains(" style=") && !page.contains("<style"),
+            "{path}: an inline style"
+        );
+        assert!(
+            !page.contains(" onclick=") && !page.contains("<script>"),
+            "{path}: an inline script"
+        );
+    }
+}
+
 /// The revenue page's numbers are the MRR report's.
 async fn revenue_figures_match_the_mrr_report(store: &Store) {
     seed(store).await;
@@ -546,6 +647,8 @@ laer_store::backend_tests!(
     an_admin_sees_every_page,
     a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,
     logout_needs_the_csrf_token_and_ends_the_session,
+    every_form_refuses_a_post_without_the_token,
+    answers_carry_security_headers,
     revenue_figures_match_the_mrr_report,
     revenue_bridges_are_the_nrr_bridge_report,
     health_shows_with_its_reasons_and_phases_are_set_by_hand,

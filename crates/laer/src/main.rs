@@ -335,6 +335,9 @@ struct ServeArgs {
         value_name = "MAILBOX"
     )]
     smtp_from: String,
+    /// Requests taking longer than this many seconds are ended with 503.
+    #[arg(long, default_value_t = laer_server::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECONDS")]
+    request_timeout: u64,
 }
 
 #[derive(Args)]
@@ -465,7 +468,8 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
     let server = laer_server::Server::bind_with(&args.listen, store.clone(), std::sync::Arc::new(model))
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?
-        .with_delivery(delivery);
+        .with_delivery(delivery)
+        .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)));
     let addr = server.local_addr()?;
     if args.demo {
         if store.counts().await?.accounts == 0 {
@@ -488,11 +492,8 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
     }
     println!("laer is serving on http://{addr}/");
     tracing::info!(%addr, "serving");
-    server
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // Ctrl-C or SIGTERM: the requests in flight finish first.
+    server.run(laer_server::shutdown_signal()).await?;
     Ok(())
 }
 

@@ -387,7 +387,7 @@ fn reports_print_json_and_tables(db: &TestDatabase) {
     );
 }
 
-fn serve_answers_health_checks(db: &TestDatabase) {
+fn serve_answers_health_checks_and_stops_on_sigterm(db: &TestDatabase) {
     let mut child = laer(&["--db", &db.url, "serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
@@ -410,9 +410,25 @@ fn serve_answers_health_checks(db: &TestDatabase) {
             .await
             .unwrap()
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert_eq!(body["status"], "ok");
+    // SIGTERM, as a service manager stops it: the server finishes and exits cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("laer serve did not stop within 20 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "laer serve after SIGTERM: {status}");
 }
 
 /// The demo company with 40 accounts over 14 months.
@@ -1008,7 +1024,7 @@ fn nrr_bridge_on_each_backend() {
 
 #[test]
 fn serve_on_each_backend() {
-    on_each_backend(serve_answers_health_checks);
+    on_each_backend(serve_answers_health_checks_and_stops_on_sigterm);
 }
 
 #[test]

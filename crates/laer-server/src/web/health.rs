@@ -2,7 +2,6 @@
 //! panel (score, quadrant, phase and why, pillars, drivers, what moved since last week,
 //! trend, the model's measured accuracy), and setting the phase by hand.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
@@ -12,6 +11,7 @@ use laer_core::portfolio::Phase;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::session::CsrfForm;
 use super::{CurrentUser, PageError, figure, require};
 use crate::AppState;
 use crate::chart::{Color, LineChart, Series, ValueFormat};
@@ -141,7 +141,11 @@ pub(crate) fn panel(
                         span { (name) }
                         @match score {
                             Some(s) => {
-                                div.bar { div class={"fill health-" (band(s))} style={"width:" (format!("{:.0}", s.clamp(0.0, 100.0))) "%"} {} }
+                                // An SVG bar: the CSP allows no inline styles.
+                                svg.bar viewBox="0 0 100 8" preserveAspectRatio="none" aria-hidden="true" {
+                                    rect.track width="100" height="8" {}
+                                    rect class={"fill health-" (band(s))} width=(format!("{:.0}", s.clamp(0.0, 100.0))) height="8" {}
+                                }
                                 strong { (format!("{s:.0}")) }
                             }
                             None => { small.muted { "no data" } }
@@ -243,7 +247,6 @@ pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_
 
 #[derive(Deserialize)]
 pub(crate) struct PhaseForm {
-    csrf: Option<String>,
     phase: String,
     reason: Option<String>,
 }
@@ -251,13 +254,9 @@ pub(crate) struct PhaseForm {
 /// `POST /accounts/{id}/phase`: sets the phase by hand (or back to the rules), audited.
 pub(crate) async fn set_phase(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<i64>,
-    Form(form): Form<PhaseForm>,
+    CsrfForm { user, form }: CsrfForm<PhaseForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(&user, Permission::SetPhase)?;
     if state.store.account(id).await?.is_none() {
         return Err(PageError::NotFound(format!("account {id}")));

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/portfolio") }))
         .route("/static/laer.css", get(stylesheet))
+        .route("/static/laer.js", get(script))
         .route("/portfolio", get(portfolio::page))
         .route("/portfolio.csv", get(portfolio::csv))
         .route("/accounts/{id}", get(account::page))
@@ -88,6 +89,19 @@ async fn stylesheet() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("laer.css"),
+    )
+        .into_response()
+}
+
+/// The pages' one script, for what HTML cannot do alone (a print button); the
+/// Content-Security-Policy allows no inline scripts, so handlers are bound here.
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("laer.js"),
     )
         .into_response()
 }
@@ -198,19 +212,27 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let card = html! {
-            section.card.narrow {
-                h1 { (heading) }
-                p { (text) }
-                p { a href="/portfolio" { "Back to the portfolio" } }
-            }
-        };
         let body = match &self {
-            PageError::Forbidden(_, user) => layout(heading, None, user, card),
-            _ => bare_page(heading, card),
+            PageError::Forbidden(_, user) => layout(heading, None, user, message_card(heading, &text)),
+            _ => message_page(heading, &text),
         };
         (status, body).into_response()
     }
+}
+
+fn message_card(heading: &str, text: &str) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (heading) }
+            p { (text) }
+            p { a href="/portfolio" { "Back to the portfolio" } }
+        }
+    }
+}
+
+/// A page saying what went wrong, without the navigation (it needs no session).
+pub(crate) fn message_page(heading: &str, text: &str) -> Markup {
+    bare_page(heading, message_card(heading, text))
 }
 
 impl From<PageError> for Response {

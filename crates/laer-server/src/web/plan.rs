@@ -3,7 +3,7 @@
 //! customer's view itself at `/plan/{token}`, which needs no login: the link's token is
 //! the key, and an unknown or revoked one gets the same "not available".
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
@@ -15,6 +15,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::plan_view::{self, Audience, EFFECT_HEADERS};
+use super::session::{Button, CsrfForm};
 use super::{CurrentUser, PageError, layout, require, today};
 use crate::AppState;
 
@@ -31,14 +32,9 @@ async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
     Ok(assemble(&records, today))
 }
 
-/// Refuses a form without the session's CSRF token (nothing changes) or from a role
-/// without manage_plans.
-// The refusal is a whole page, as `CurrentUser::check_csrf`'s; rare, so not boxed.
-#[allow(clippy::result_large_err)]
-fn editing(user: &CurrentUser, csrf: Option<&str>) -> Result<(), Response> {
-    user.check_csrf(csrf)?;
-    require(user, Permission::ManagePlans)?;
-    Ok(())
+/// Refuses a form from a role without manage_plans (nothing changes).
+fn editing(user: &CurrentUser) -> Result<(), PageError> {
+    require(user, Permission::ManagePlans)
 }
 
 /// After a change: the plan's page, at the section that changed.
@@ -225,7 +221,6 @@ pub(crate) async fn shared(State(state): State<AppState>, Path(token): Path<Stri
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ObjectiveForm {
-    csrf: Option<String>,
     #[serde(default)]
     objective: String,
 }
@@ -233,11 +228,10 @@ pub(crate) struct ObjectiveForm {
 /// `POST /accounts/{id}/plan/objective`.
 pub(crate) async fn set_objective(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<i64>,
-    Form(form): Form<ObjectiveForm>,
+    CsrfForm { user, form }: CsrfForm<ObjectiveForm>,
 ) -> Result<Response, Response> {
-    editing(&user, form.csrf.as_deref())?;
+    editing(&user)?;
     state
         .store
         .set_plan_objective(id, &form.objective, &user.actor())
@@ -248,7 +242,6 @@ pub(crate) async fn set_objective(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct MilestoneForm {
-    csrf: Option<String>,
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -259,11 +252,10 @@ pub(crate) struct MilestoneForm {
 /// `POST /accounts/{id}/plan/milestones`: adds one, audited.
 pub(crate) async fn add_milestone(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<i64>,
-    Form(form): Form<MilestoneForm>,
+    CsrfForm { user, form }: CsrfForm<MilestoneForm>,
 ) -> Result<Response, Response> {
-    editing(&user, form.csrf.as_deref())?;
+    editing(&user)?;
     let due: NaiveDate = form
         .due
         .trim()
@@ -287,18 +279,16 @@ pub(crate) async fn add_milestone(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ChangeForm {
-    csrf: Option<String>,
     action: String,
 }
 
 /// `POST /accounts/{id}/plan/milestones/{milestone}`: done, reopen or remove, audited.
 pub(crate) async fn change_milestone(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path((id, milestone)): Path<(i64, i64)>,
-    Form(form): Form<ChangeForm>,
+    CsrfForm { user, form }: CsrfForm<ChangeForm>,
 ) -> Result<Response, Response> {
-    editing(&user, form.csrf.as_deref())?;
+    editing(&user)?;
     let change = match form.action.as_str() {
         "done" => MilestoneChange::Done(today()),
         "reopen" => MilestoneChange::Reopen,
@@ -321,11 +311,6 @@ pub(crate) async fn change_milestone(
     Ok(back_to(id, "implement"))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: Option<String>,
-}
-
 /// The address the link is reached at, as this request came in.
 fn origin(headers: &HeaderMap) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
@@ -337,12 +322,11 @@ fn origin(headers: &HeaderMap) -> String {
 /// `POST /accounts/{id}/plan/links`: a new share link, its address shown this once.
 pub(crate) async fn create_link(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<i64>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
-    editing(&user, form.csrf.as_deref())?;
+    editing(&user)?;
     let (link, token) = state
         .store
         .create_share_link(id, &user.actor())
@@ -370,11 +354,10 @@ pub(crate) async fn create_link(
 /// `POST /accounts/{id}/plan/links/{link}/revoke`.
 pub(crate) async fn revoke_link(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path((id, link)): Path<(i64, i64)>,
-    Form(form): Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
-    editing(&user, form.csrf.as_deref())?;
+    editing(&user)?;
     let found = state.store.share_link(link).await.map_err(PageError::from)?;
     if found.is_none_or(|l| l.account_id != id) {
         return Err(PageError::NotFound(format!("share link {link} of account {id}")).into());

@@ -248,6 +248,8 @@ fn private_head(title: &str) -> Markup {
             meta name="robots" content="noindex, nofollow";
             title { (title) }
             link rel="stylesheet" href="/static/laer.css";
+            // The print button's handler: scripts come only from this site (the CSP).
+            script src="/static/laer.js" defer {}
         }
     }
 }
@@ -270,7 +272,7 @@ pub(super) fn customer_page(plan: &CustomerPlan, preview: Option<&str>) -> Marku
                             h1 { (plan.account) }
                             p.muted { "As of " (plan.as_of) }
                         }
-                        button.no-print type="button" onclick="window.print()" { "Print / save as PDF" }
+                        button.no-print type="button" data-print { "Print / save as PDF" }
                     }
                     (plan_section(&plan.plan, plan.objective.as_deref()))
                     (implement_section(&plan.implement))

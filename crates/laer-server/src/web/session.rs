@@ -3,7 +3,8 @@
 //! hash. Every form carries the session's CSRF token; the login form, before there is a
 //! session, a token that must match a cookie of its own.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,6 +13,7 @@ use axum::{Form, Router};
 use laer_core::access::Role;
 use maud::html;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use super::{PageError, bare_page, percent_encode};
 use crate::AppState;
@@ -110,14 +112,48 @@ impl CurrentUser {
         format!("{} <{}>", self.name, self.email)
     }
 
-    /// Refuses a form without this session's CSRF token.
-    pub(crate) fn check_csrf(&self, token: Option<&str>) -> Result<(), Response> {
-        match token {
-            Some(t) if constant_time_eq(t.as_bytes(), self.csrf_token.as_bytes()) => Ok(()),
-            _ => Err(csrf_refused()),
-        }
+    /// Whether a form carries this session's CSRF token.
+    fn carries_csrf(&self, token: Option<&str>) -> bool {
+        token.is_some_and(|t| constant_time_eq(t.as_bytes(), self.csrf_token.as_bytes()))
     }
 }
+
+/// A form posted by the logged-in user, accepted only when it carries the session's CSRF
+/// token in its `csrf` field: every handler of a POST form takes one, so none can forget
+/// the check. Without a session the request goes to the login page; without the token it
+/// is refused with a page (403) and the handler never runs; a form whose fields do not
+/// read as `T` gets a 400 naming the problem.
+pub(crate) struct CsrfForm<T> {
+    pub user: CurrentUser,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let user = CurrentUser::from_request_parts(&mut parts, state).await?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        #[derive(Deserialize)]
+        struct Token {
+            csrf: Option<String>,
+        }
+        let token = serde_urlencoded::from_bytes::<Token>(&bytes).map_or(None, |t| t.csrf);
+        if !user.carries_csrf(token.as_deref()) {
+            return Err(csrf_refused());
+        }
+        let form = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| PageError::BadRequest(format!("The form could not be read: {e}.")).into_response())?;
+        Ok(CsrfForm { user, form })
+    }
+}
+
+/// A form that has no fields but its CSRF token: a button.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Button {}
 
 fn csrf_refused() -> Response {
     let body = bare_page(
@@ -181,9 +217,13 @@ fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
         .into_response()
 }
 
+/// The login form. Every field may be missing, so that the CSRF check comes first
+/// whatever was sent; a missing email or password is a wrong one.
 #[derive(Deserialize)]
 struct LoginForm {
+    #[serde(default)]
     email: String,
+    #[serde(default)]
     password: String,
     csrf: Option<String>,
     next: Option<String>,
@@ -242,15 +282,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     response
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    csrf: Option<String>,
-}
-
-async fn logout(State(state): State<AppState>, user: CurrentUser, Form(form): Form<LogoutForm>) -> Response {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return refused;
-    }
+async fn logout(State(state): State<AppState>, CsrfForm { user, .. }: CsrfForm<Button>) -> Response {
     if let Err(e) = state.store.end_session(&user.secret).await {
         return PageError::from(e).into_response();
     }

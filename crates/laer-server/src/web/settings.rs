@@ -2,7 +2,7 @@
 //! files the leaders edit (`manage_automation`), checked before they are saved; a
 //! playbook can be switched on or off with one click (docs/automation.md).
 
-use axum::extract::{Form, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use laer_core::access::Permission;
 use laer_core::automation::coverage::role_label;
@@ -10,6 +10,7 @@ use laer_core::automation::{CoverageRules, Playbooks};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::session::{Button, CsrfForm};
 use super::{CurrentUser, Nav, PageError, layout, require};
 use crate::AppState;
 use crate::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
@@ -200,7 +201,6 @@ pub(crate) async fn coverage(State(state): State<AppState>, user: CurrentUser) -
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct FileForm {
-    csrf: Option<String>,
     action: Option<String>,
     body: Option<String>,
 }
@@ -234,9 +234,6 @@ async fn save_file(
     form: FileForm,
     file: SettingsFile,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(user, Permission::ManageAutomation)?;
     let (setting, shipped, path) = match file {
         SettingsFile::Playbooks => (
@@ -274,27 +271,21 @@ async fn save_file(
 /// `POST /settings/playbooks`: saves the playbooks when they read, else shows why.
 pub(crate) async fn save_playbooks(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Form(form): Form<FileForm>,
+    CsrfForm { user, form }: CsrfForm<FileForm>,
 ) -> Result<Response, PageError> {
     save_file(&state, &user, form, SettingsFile::Playbooks).await
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ToggleForm {
-    csrf: Option<String>,
     name: String,
 }
 
 /// `POST /settings/playbooks/toggle`: switches one playbook on or off.
 pub(crate) async fn toggle_playbook(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Form(form): Form<ToggleForm>,
+    CsrfForm { user, form }: CsrfForm<ToggleForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(&user, Permission::ManageAutomation)?;
     let mut playbooks = Automation::in_effect(&state.store)
         .await
@@ -314,26 +305,16 @@ pub(crate) async fn toggle_playbook(
 /// `POST /settings/coverage`: saves the rules when they read, else shows why.
 pub(crate) async fn save_coverage(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Form(form): Form<FileForm>,
+    CsrfForm { user, form }: CsrfForm<FileForm>,
 ) -> Result<Response, PageError> {
     save_file(&state, &user, form, SettingsFile::Coverage).await
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    csrf: Option<String>,
 }
 
 /// `POST /settings/coverage/apply`: decides coverage and playbooks for every account now.
 pub(crate) async fn apply_coverage(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Form(form): Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(&user, Permission::ManageAutomation)?;
     let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
     let assessments = state
@@ -346,7 +327,6 @@ pub(crate) async fn apply_coverage(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct AssignForm {
-    csrf: Option<String>,
     role: String,
     /// A team member's id, or `auto`.
     member: String,
@@ -357,13 +337,9 @@ pub(crate) struct AssignForm {
 /// rules (`auto`); audited.
 pub(crate) async fn assign_owner(
     State(state): State<AppState>,
-    user: CurrentUser,
     axum::extract::Path(id): axum::extract::Path<i64>,
-    Form(form): Form<AssignForm>,
+    CsrfForm { user, form }: CsrfForm<AssignForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(&user, Permission::ManageAutomation)?;
     let role: laer_core::model::TeamRole = form
         .role

@@ -2,7 +2,7 @@
 //! nobody has yet, and everyone's; each task can be done, snoozed, reassigned or
 //! commented from the page, every change audited (docs/automation.md).
 
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Permission;
@@ -12,6 +12,7 @@ use laer_store::{TaskChange, TaskFilter, TaskRow};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::session::CsrfForm;
 use super::{CurrentUser, Nav, PageError, layout, money, percent_encode, require, today};
 use crate::AppState;
 
@@ -216,7 +217,6 @@ fn task_card(
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TaskForm {
-    csrf: Option<String>,
     action: String,
     until: Option<String>,
     assignee: Option<String>,
@@ -227,13 +227,9 @@ pub(crate) struct TaskForm {
 /// `POST /work/tasks/{id}`: done, snooze, reassign, comment or cancel, audited.
 pub(crate) async fn change(
     State(state): State<AppState>,
-    user: CurrentUser,
     Path(id): Path<i64>,
-    Form(form): Form<TaskForm>,
+    CsrfForm { user, form }: CsrfForm<TaskForm>,
 ) -> Result<Response, PageError> {
-    if let Err(refused) = user.check_csrf(form.csrf.as_deref()) {
-        return Ok(refused);
-    }
     require(&user, Permission::WorkTasks)?;
     let change = match form.action.as_str() {
         "done" => TaskChange::Done,
