@@ -93,7 +93,8 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// The pages' one script, for what HTML cannot do alone (a print button); the
+/// The pages' one script, for what HTML cannot do alone (a print button, a filter that
+/// applies when chosen); the
 /// Content-Security-Policy allows no inline scripts, so handlers are bound here.
 async fn script() -> Response {
     (
@@ -156,6 +157,7 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · laer" }
             link rel="stylesheet" href="/static/laer.css";
+            script src="/static/laer.js" defer {}
         }
     }
 }

@@ -115,7 +115,7 @@ pub(crate) async fn page(
             (tab(Show::All, "Everyone's"))
             form.inline method="get" action="/work" {
                 input type="hidden" name="show" value=(show.key());
-                select name="playbook" aria-label="Playbook" onchange="this.form.submit()" {
+                select name="playbook" aria-label="Playbook" data-autosubmit {
                     option value="" { "Every playbook" }
                     option value="handoff" selected[playbook.as_deref() == Some("handoff")] { "Hand-offs" }
                     @for p in &automation.playbooks.playbooks {
