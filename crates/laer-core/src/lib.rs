@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod dedup;
 pub mod demo;
 pub mod health;
+pub mod lifecycle;
 pub mod model;
 pub mod money;
 pub mod parse;

@@ -189,7 +189,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     );
     assert_eq!(set("expand", "LOI signed", csrf.clone()).await, 303);
     let set_by_hand = store.phase_override(customer.id).await.unwrap().unwrap();
-    assert_eq!(set_by_hand.phase, laer_core::portfolio::Phase::Expand);
+    assert_eq!(set_by_hand.phase, laer_core::lifecycle::Phase::Expand);
     assert!(set_by_hand.set_by.contains(laer_server::demo::DEMO_ADMIN));
     let (_, page) = admin.get(&path).await;
     assert!(page.contains("Phase set by hand to"), "the page says so");

@@ -855,7 +855,7 @@ async fn run_health(
                 "auto" => None,
                 other => Some(
                     other
-                        .parse::<laer_core::portfolio::Phase>()
+                        .parse::<laer_core::lifecycle::Phase>()
                         .map_err(|e| anyhow::anyhow!("phase: {e}, or auto"))?,
                 ),
             };
