@@ -5,7 +5,6 @@ pub mod access;
 pub mod automation;
 pub mod bridge;
 pub mod dedup;
-pub mod demo;
 pub mod health;
 pub mod lifecycle;
 pub mod model;
