@@ -1,5 +1,5 @@
 //! Account health: signals as of any day ([`inputs`]), the model that scores them
-//! ([`model`], [`score`]) and places the account in its LAER phase (by the model's
+//! ([`model`], [`score`](mod@score)) and places the account in its LAER phase (by the model's
 //! [`crate::lifecycle`] rules), and what happened next ([`outcome`]), for validation.
 //! Definitions: docs/health.md and docs/metrics.md.
 
