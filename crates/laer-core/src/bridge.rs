@@ -15,9 +15,10 @@ use std::fmt;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
+use crate::lifecycle::Phase;
 use crate::model::TeamRole;
 use crate::money::Money;
-use crate::portfolio::{Owner, Phase};
+use crate::portfolio::Owner;
 use crate::retention::{
     AccountMovement, MovementKind, MrrMovements, Period, RevenueLine, account_movements, total_movements,
 };

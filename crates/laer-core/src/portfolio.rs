@@ -9,22 +9,13 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::health::Quadrant;
+use crate::lifecycle::{Phase, PhaseFacts, PhaseRules, phase};
 use crate::model::{TeamRole, text_enum};
 use crate::money::Money;
 
 /// How far back the trend looks.
 pub const TREND_DAYS: i64 = 90;
-
-/// The shipped model's phase rules, read once: the fallback phase is asked for per
-/// account on every portfolio request.
-static DEFAULT_PHASE_RULES: std::sync::LazyLock<crate::health::model::PhaseRules> =
-    std::sync::LazyLock::new(|| crate::health::model::HealthModel::default().phases);
-
-text_enum!(
-    /// Where an account is in Land → Adopt → Expand → Renew; `churned` once no contract
-    /// runs.
-    Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Churned = "churned" }
-);
 
 /// A team member covering an account in a role, as of today.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,27 +55,27 @@ pub struct HealthBrief {
     pub score: Option<f64>,
     pub phase: Phase,
     pub phase_reason: String,
-    pub quadrant: Option<crate::health::Quadrant>,
+    pub quadrant: Option<Quadrant>,
 }
 
 impl AccountSnapshot {
     /// The phase on `today`: the kept health's, which the phase rules gave with
-    /// everything known (`crate::health::phase`); before health was first computed, the
-    /// same rules with what the snapshot knows (no usage).
-    pub fn phase(&self, today: NaiveDate) -> Phase {
+    /// everything known ([`crate::lifecycle::phase`]); before health was first computed,
+    /// the `rules` of the health model in use with what the snapshot knows (no usage).
+    pub fn phase(&self, today: NaiveDate, rules: &PhaseRules) -> Phase {
         if let Some(h) = &self.health {
             return h.phase;
         }
-        let facts = crate::health::PhaseFacts {
+        let facts = PhaseFacts {
             as_of: Some(today),
             customer: !self.mrr.is_zero(),
             landed_on: self.landed_on,
             term_months: self.term_months,
             renewal_date: self.renewal_date,
             expansion_specialist: self.owner_in(TeamRole::ExpansionSpecialist).is_some(),
-            ..crate::health::PhaseFacts::default()
+            ..PhaseFacts::default()
         };
-        crate::health::phase(&facts, &DEFAULT_PHASE_RULES).phase
+        phase(&facts, rules).phase
     }
 
     pub fn owner_in(&self, role: TeamRole) -> Option<&Owner> {
@@ -94,8 +85,9 @@ impl AccountSnapshot {
     /// Who leads the account in its phase, by the coverage model: the account executive
     /// while landing, the expansion specialist for an expansion, the renewal specialist
     /// when one joined the renewal, else the CSM; whoever covers it when that role is empty.
-    pub fn phase_owner(&self, today: NaiveDate) -> Option<&Owner> {
-        let preferred: &[TeamRole] = match self.phase(today) {
+    /// The phase is [`AccountSnapshot::phase`]'s with the same `rules`.
+    pub fn phase_owner(&self, today: NaiveDate, rules: &PhaseRules) -> Option<&Owner> {
+        let preferred: &[TeamRole] = match self.phase(today, rules) {
             Phase::Land => &[TeamRole::AccountExecutive, TeamRole::Csm],
             Phase::Expand => &[TeamRole::ExpansionSpecialist, TeamRole::Csm],
             Phase::Renew => &[TeamRole::RenewalSpecialist, TeamRole::Csm],
@@ -157,8 +149,14 @@ pub struct PortfolioPage<'a> {
 }
 
 /// Filters, sorts and pages the accounts. Sorting is stable and ties go by name, so that
-/// pages never shuffle.
-pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, today: NaiveDate) -> PortfolioPage<'a> {
+/// pages never shuffle. Accounts without kept health are placed in their phase by `rules`,
+/// those of the health model in use (see [`AccountSnapshot::phase`]).
+pub fn portfolio<'a>(
+    accounts: &'a [AccountSnapshot],
+    query: &PortfolioQuery,
+    today: NaiveDate,
+    rules: &PhaseRules,
+) -> PortfolioPage<'a> {
     let needle = query
         .search
         .as_deref()
@@ -174,7 +172,7 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
                 .as_deref()
                 .is_none_or(|s| a.segment.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(s)))
         })
-        .filter(|a| query.phase.is_none_or(|p| a.phase(today) == p))
+        .filter(|a| query.phase.is_none_or(|p| a.phase(today, rules) == p))
         .filter(|a| {
             query.renewal_within.is_none_or(|days| {
                 a.renewal_date
@@ -194,7 +192,7 @@ pub fn portfolio<'a>(accounts: &'a [AccountSnapshot], query: &PortfolioQuery, to
         .into_iter()
         .map(|a| {
             let phase = if sort == SortKey::Phase {
-                phase_rank(a.phase(today))
+                phase_rank(a.phase(today, rules))
             } else {
                 0
             };
@@ -251,6 +249,11 @@ fn phase_rank(phase: Phase) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::HealthModel;
+
+    fn rules() -> PhaseRules {
+        HealthModel::default().phases
+    }
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -280,22 +283,26 @@ mod tests {
     fn phases_come_from_kept_health_else_from_the_rules_without_usage() {
         let today = day("2026-06-01");
         let mut a = account(1, "Acme", 100);
-        assert_eq!(a.phase(today), Phase::Adopt, "landed long ago, usage unknown");
+        assert_eq!(a.phase(today, &rules()), Phase::Adopt, "landed long ago, usage unknown");
         a.renewal_date = Some(day("2026-09-01"));
-        assert_eq!(a.phase(today), Phase::Renew);
+        assert_eq!(a.phase(today, &rules()), Phase::Renew);
         a.term_months = Some(1);
         a.renewal_date = None;
-        assert_eq!(a.phase(today), Phase::Renew, "a monthly contract renews continuously");
+        assert_eq!(
+            a.phase(today, &rules()),
+            Phase::Renew,
+            "a monthly contract renews continuously"
+        );
         a.term_months = Some(12);
         a.owners.push(Owner {
             role: TeamRole::ExpansionSpecialist,
             member_id: 9,
             name: "Max".into(),
         });
-        assert_eq!(a.phase(today), Phase::Expand);
-        assert_eq!(a.phase_owner(today).map(|o| o.member_id), Some(9));
+        assert_eq!(a.phase(today, &rules()), Phase::Expand);
+        assert_eq!(a.phase_owner(today, &rules()).map(|o| o.member_id), Some(9));
         a.landed_on = Some(day("2026-05-01"));
-        assert_eq!(a.phase(today), Phase::Land);
+        assert_eq!(a.phase(today, &rules()), Phase::Land);
         a.health = Some(HealthBrief {
             day: today,
             score: Some(40.0),
@@ -303,12 +310,56 @@ mod tests {
             phase_reason: "activated, adoption targets not yet met".into(),
             quadrant: None,
         });
-        assert_eq!(a.phase(today), Phase::Adopt, "the kept health knows the usage");
+        assert_eq!(
+            a.phase(today, &rules()),
+            Phase::Adopt,
+            "the kept health knows the usage"
+        );
         a.health = None;
         a.mrr = Money::default();
-        assert_eq!(a.phase(today), Phase::Churned);
+        assert_eq!(a.phase(today, &rules()), Phase::Churned);
         a.landed_on = None;
-        assert_eq!(a.phase(today), Phase::Land, "no contract yet");
+        assert_eq!(a.phase(today, &rules()), Phase::Land, "no contract yet");
+    }
+
+    #[test]
+    fn an_unscored_account_is_placed_by_the_phase_rules_given() {
+        let today = day("2026-06-01");
+        let mut renewing = account(1, "Acme", 100);
+        renewing.renewal_date = Some(day("2026-10-29"));
+        let mut landing = account(2, "Bolt", 100);
+        landing.landed_on = Some(day("2026-02-21"));
+        let accounts = vec![renewing, landing];
+        let custom = PhaseRules {
+            renew_days: 180,
+            land_days_without_usage: 120,
+            ..rules()
+        };
+        assert_eq!(accounts[0].phase(today, &rules()), Phase::Adopt, "150 days out");
+        assert_eq!(accounts[0].phase(today, &custom), Phase::Renew);
+        assert_eq!(accounts[1].phase(today, &rules()), Phase::Adopt, "landed 100 days ago");
+        assert_eq!(accounts[1].phase(today, &custom), Phase::Land);
+        let in_phase = |phase: Phase, rules: &PhaseRules| {
+            let query = PortfolioQuery {
+                phase: Some(phase),
+                page: 1,
+                per_page: 10,
+                ..Default::default()
+            };
+            portfolio(&accounts, &query, today, rules)
+                .rows
+                .iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(in_phase(Phase::Adopt, &rules()), vec![1, 2]);
+        assert_eq!(in_phase(Phase::Renew, &custom), vec![1]);
+        assert_eq!(in_phase(Phase::Land, &custom), vec![2]);
+        assert_eq!(
+            accounts[1].phase_owner(today, &custom).map(|o| o.role),
+            Some(TeamRole::Csm),
+            "no account executive to lead the landing: the CSM covers it"
+        );
     }
 
     #[test]
@@ -340,22 +391,32 @@ mod tests {
             f(&mut query);
             query
         };
-        let all = portfolio(&accounts, &q(&|_| {}), today);
+        let all = portfolio(&accounts, &q(&|_| {}), today, &rules());
         assert_eq!((all.matching, all.pages, all.rows.len()), (25, 3, 10));
         assert_eq!(all.rows[0].name.as_deref(), Some("Account 01"));
-        let last = portfolio(&accounts, &q(&|q| q.page = 9), today);
+        let last = portfolio(&accounts, &q(&|q| q.page = 9), today, &rules());
         assert_eq!(
             (last.page, last.rows.len()),
             (3, 5),
             "pages beyond the last show the last"
         );
-        let mine = portfolio(&accounts, &q(&|q| q.owner = Some(8)), today);
+        let mine = portfolio(&accounts, &q(&|q| q.owner = Some(8)), today, &rules());
         assert_eq!(mine.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![4]);
-        let soon = portfolio(&accounts, &q(&|q| q.renewal_within = Some(30)), today);
+        let soon = portfolio(&accounts, &q(&|q| q.renewal_within = Some(30)), today, &rules());
         assert_eq!(soon.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![5]);
-        let enterprise = portfolio(&accounts, &q(&|q| q.segment = Some("enterprise".into())), today);
+        let enterprise = portfolio(
+            &accounts,
+            &q(&|q| q.segment = Some("enterprise".into())),
+            today,
+            &rules(),
+        );
         assert_eq!(enterprise.matching, 1);
-        let found = portfolio(&accounts, &q(&|q| q.search = Some(" account 1".into())), today);
+        let found = portfolio(
+            &accounts,
+            &q(&|q| q.search = Some(" account 1".into())),
+            today,
+            &rules(),
+        );
         assert_eq!(found.matching, 10, "Account 10..19");
         let biggest = portfolio(
             &accounts,
@@ -364,13 +425,14 @@ mod tests {
                 q.descending = true;
             }),
             today,
+            &rules(),
         );
         assert_eq!(biggest.rows[0].id, 25);
         assert_eq!(
             biggest.matching_arr,
             Money::from_units((1..=25).map(|i| i * 120).sum()).unwrap()
         );
-        let renewing = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Renewal)), today);
+        let renewing = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Renewal)), today, &rules());
         assert_eq!(
             renewing.rows.iter().take(2).map(|a| a.id).collect::<Vec<_>>(),
             vec![5, 6]
@@ -382,6 +444,7 @@ mod tests {
                 q.descending = true;
             }),
             today,
+            &rules(),
         );
         assert_eq!(renewing_desc.rows[0].id, 6, "dated renewals first, also descending");
 
@@ -394,7 +457,7 @@ mod tests {
                 quadrant: None,
             });
         }
-        let weakest = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Health)), today);
+        let weakest = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Health)), today, &rules());
         let scores: Vec<Option<f64>> = weakest.rows.iter().map(|a| a.health_score()).collect();
         assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
         let strongest = portfolio(
@@ -405,6 +468,7 @@ mod tests {
                 q.page = 3;
             }),
             today,
+            &rules(),
         );
         assert!(
             strongest.rows.iter().rev().take(1).all(|a| a.health_score().is_none()),

@@ -13,9 +13,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use laer_core::demo::DemoConfig;
 use laer_core::health::{HealthModel, assess};
 use laer_core::portfolio::AccountSnapshot;
+use laer_demo::DemoConfig;
 use laer_server::Server;
 use laer_store::{Accounts, Store};
 use serde_json::json;

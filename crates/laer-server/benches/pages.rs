@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use laer_core::demo::DemoConfig;
+use laer_demo::DemoConfig;
 use laer_server::Server;
 use laer_store::Store;
 

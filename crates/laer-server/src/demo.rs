@@ -1,13 +1,13 @@
-//! Stores the demo company (`laer_core::demo`) and gives its team logins, so that a
+//! Stores the demo company (`laer_demo`) and gives its team logins, so that a
 //! newcomer sees a living customer base the moment laer starts.
 
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Role;
-use laer_core::demo::{DemoCompany, DemoConfig, generate_records};
 use laer_core::model::TaskStatus;
 use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole, extend_event_spans};
+use laer_demo::{DemoCompany, DemoConfig, generate_records};
 use laer_store::{AutomationOutcome, IdLookup, Store, StoreError, TaskChange, TaskFilter, WriteTx};
 
 use crate::automation::Automation;

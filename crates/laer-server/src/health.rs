@@ -19,7 +19,7 @@ pub struct AccountHealth {
     pub external_id: String,
     pub name: Option<String>,
     pub as_of: NaiveDate,
-    pub phase: laer_core::portfolio::Phase,
+    pub phase: laer_core::lifecycle::Phase,
     pub phase_reason: String,
     /// 0–100, rounded to one decimal; `null` without data to score.
     pub health: Option<f64>,

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use common::spawn;
 use laer_core::access::Role;
-use laer_core::demo::DemoConfig;
+use laer_demo::DemoConfig;
 
 const VIEWER_EMAIL: &str = "viewer@example.com";
 const VIEWER_PASSWORD: &str = "viewer password";

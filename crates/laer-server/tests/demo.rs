@@ -1,7 +1,7 @@
 //! Storing the demo company, on each backend: what the generator knows beyond its
 //! records reaches the store.
 
-use laer_core::demo::{DemoConfig, generate_records};
+use laer_demo::{DemoConfig, generate_records};
 use laer_store::Store;
 
 fn config() -> DemoConfig {

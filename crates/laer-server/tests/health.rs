@@ -98,7 +98,7 @@ async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
             .find(|d| d.measure == "days_since_last_use")
             .map(|d| d.value)
     };
-    let kept_with = |phase: laer_core::portfolio::Phase, within: Duration| {
+    let kept_with = |phase: laer_core::lifecycle::Phase, within: Duration| {
         let store = store.clone();
         async move {
             let deadline = Instant::now() + within;
@@ -113,12 +113,12 @@ async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
     };
     // The engine keeps today's health on its own. No usage is tracked anywhere yet, so
     // landing lasts 90 days: the account, landed 200 days ago, is adopting.
-    kept_with(laer_core::portfolio::Phase::Adopt, Duration::from_secs(30)).await;
+    kept_with(laer_core::lifecycle::Phase::Adopt, Duration::from_secs(30)).await;
     // Once usage is tracked in the workspace (another account's), activation counts for
     // every account: this one, unused, is back in land.
     tracker.post("group", json!({"userId": "z1", "groupId": "other"})).await;
     tracker.post("track", json!({"userId": "z1", "event": "Login"})).await;
-    let before = kept_with(laer_core::portfolio::Phase::Land, Duration::from_secs(10)).await;
+    let before = kept_with(laer_core::lifecycle::Phase::Land, Duration::from_secs(10)).await;
     assert_eq!(days_since(&before), Some(200.0), "never used: since landing");
     assert!(before.phase_reason.contains("not used it"), "{}", before.phase_reason);
 
@@ -131,13 +131,13 @@ async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
             .post("track", json!({"userId": user, "event": "Report Viewed"}))
             .await;
     }
-    let after = kept_with(laer_core::portfolio::Phase::Adopt, Duration::from_secs(10)).await;
+    let after = kept_with(laer_core::lifecycle::Phase::Adopt, Duration::from_secs(10)).await;
     assert_eq!(days_since(&after), Some(0.0), "used today");
     assert!(sent.elapsed() < Duration::from_secs(10));
     // Speed is measured by the bench; here: it happened, on its own.
     assert_eq!(
         after.phase,
-        laer_core::portfolio::Phase::Adopt,
+        laer_core::lifecycle::Phase::Adopt,
         "3 of 10 seats used: activated"
     );
     assert!(after.score > before.score, "{:?} > {:?}", after.score, before.score);

@@ -6,7 +6,7 @@ mod common;
 use common::spawn;
 use common::web::{Session, client, set_cookie};
 use laer_core::access::Role;
-use laer_core::demo::DemoConfig;
+use laer_demo::DemoConfig;
 use laer_store::Store;
 use reqwest::header::{COOKIE, LOCATION};
 
@@ -67,7 +67,7 @@ async fn an_admin_sees_every_page(store: &Store) {
     assert_eq!(portfolio.matches("href=\"/accounts/").count(), load.accounts);
     // A change made anywhere shows on the next request: pages never serve stale views.
     let mut tx = store.begin_write().await.unwrap();
-    let mut newcomer = laer_core::demo::generate_records(&DemoConfig {
+    let mut newcomer = laer_demo::generate_records(&DemoConfig {
         accounts: 1,
         months: 2,
         seed: 9,
@@ -189,7 +189,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     );
     assert_eq!(set("expand", "LOI signed", csrf.clone()).await, 303);
     let set_by_hand = store.phase_override(customer.id).await.unwrap().unwrap();
-    assert_eq!(set_by_hand.phase, laer_core::portfolio::Phase::Expand);
+    assert_eq!(set_by_hand.phase, laer_core::lifecycle::Phase::Expand);
     assert!(set_by_hand.set_by.contains(laer_server::demo::DEMO_ADMIN));
     let (_, page) = admin.get(&path).await;
     assert!(page.contains("Phase set by hand to"), "the page says so");

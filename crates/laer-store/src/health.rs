@@ -12,8 +12,8 @@ use crate::{Pool, Store, StoreError};
 use laer_core::Money;
 use laer_core::health::score::{Driver, PillarScores};
 use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace, assess};
+use laer_core::lifecycle::Phase;
 use laer_core::model::{NewAuditEntry, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse, TeamRole};
-use laer_core::portfolio::Phase;
 use laer_core::retention::{date_of_day_number, day_number};
 
 /// Which accounts to read.

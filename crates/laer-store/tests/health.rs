@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use laer_core::Money;
 use laer_core::health::{HealthModel, UsageOn, WindowUse};
+use laer_core::lifecycle::Phase;
 use laer_core::model::*;
-use laer_core::portfolio::Phase;
 use laer_store::{Accounts, IdLookup, Store};
 
 fn day(s: &str) -> NaiveDate {

@@ -623,11 +623,11 @@ async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
 
 async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLoad> {
     let started = std::time::Instant::now();
-    let config = laer_core::demo::DemoConfig {
+    let config = laer_demo::DemoConfig {
         accounts: args.accounts,
         months: args.months,
         seed: args.seed,
-        ..laer_core::demo::DemoConfig::new(chrono::Utc::now().date_naive())
+        ..laer_demo::DemoConfig::new(chrono::Utc::now().date_naive())
     };
     let load = laer_server::demo::load(store, &config)
         .await
@@ -856,7 +856,7 @@ async fn run_health(
                 "auto" => None,
                 other => Some(
                     other
-                        .parse::<laer_core::portfolio::Phase>()
+                        .parse::<laer_core::lifecycle::Phase>()
                         .map_err(|e| anyhow::anyhow!("phase: {e}, or auto"))?,
                 ),
             };

@@ -845,7 +845,7 @@ fn nrr_bridge_adds_up_to_the_mrr_report(db: &TestDatabase) {
             for g in groups {
                 let name = g["group"].as_str().unwrap();
                 if by[1] == "phase" {
-                    assert!(name.parse::<laer_core::portfolio::Phase>().is_ok(), "{name}");
+                    assert!(name.parse::<laer_core::lifecycle::Phase>().is_ok(), "{name}");
                 } else {
                     assert!(name == "unassigned" || g["team_member"].is_string(), "{g}");
                 }

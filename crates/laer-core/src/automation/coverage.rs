@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::facts::{AccountFacts, Clause, all_hold, context_summary, evidence};
 use super::playbook::TaskDraft;
+use crate::lifecycle::Phase;
 use crate::model::TeamRole;
-use crate::portfolio::Phase;
 
 /// The shipped coverage rules.
 pub const DEFAULT_COVERAGE: &str = include_str!("default-coverage.toml");

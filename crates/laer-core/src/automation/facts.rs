@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::inputs::signal_label;
 use crate::health::{Assessment, Signals};
-use crate::portfolio::Phase;
+use crate::lifecycle::Phase;
 
 /// Values beside the health signals that conditions may name.
 pub const EXTRA_VALUES: &[(&str, &str)] = &[

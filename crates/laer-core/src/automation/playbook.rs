@@ -7,8 +7,8 @@ use chrono::{NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
 
 use super::facts::{AccountFacts, Clause, all_hold, context_summary, evidence};
+use crate::lifecycle::Phase;
 use crate::model::TeamRole;
-use crate::portfolio::Phase;
 
 /// The shipped playbooks.
 pub const DEFAULT_PLAYBOOKS: &str = include_str!("default-playbooks.toml");

@@ -4,25 +4,13 @@
 use chrono::{NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use crate::health::inputs::{AccountInputs, Relationship, Signals, WindowUse, signals};
+use crate::health::inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, signals};
 use crate::health::model::HealthModel;
 use crate::health::model::Scope;
-use crate::health::phase::{PhaseDecision, PhaseFacts, phase};
 use crate::health::score::{Health, score, score_in};
+use crate::lifecycle::{Phase, PhaseDecision, PhaseFacts, phase};
 use crate::money::Money;
-use crate::portfolio::Phase;
 use crate::retention::is_active;
-
-/// A subscription line as health needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub start_date: NaiveDate,
-    pub end_date: Option<NaiveDate>,
-    pub mrr: Money,
-    pub quantity: Option<f64>,
-    pub units: Option<String>,
-    pub bill_period_months: i32,
-}
 
 /// Units that count seats (case-insensitive).
 const SEAT_UNITS: &[&str] = &[

@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::health::inputs::{Signals, pillar_of};
+use crate::health::inputs::Signals;
 use crate::health::model::{Calibration, HealthModel, Measure, Pillar, PillarWeights, Scale};
 use crate::stats::{
     self, C_GRID, CrossValidation, GROUP_CORRELATION, LogisticOptions, MetricGroups, Penalty, StatsError, Transform,
@@ -179,7 +179,7 @@ pub fn fit(base: &HealthModel, observations: &[FitObservation], name: &str) -> R
             total += weight;
             measures.push(Measure {
                 signal: names[m].to_string(),
-                pillar: pillar_of(names[m]),
+                pillar: Pillar::of_signal(names[m]),
                 weight,
                 bad,
                 good,

@@ -81,7 +81,7 @@ pub struct AccountInputs<'a> {
     /// The contract's renewal date as agreed (`None`: from the lines' terms).
     pub renewal_date: Option<NaiveDate>,
     /// The account's subscription lines.
-    pub lines: &'a [crate::health::Line],
+    pub lines: &'a [Line],
     /// Departments the account's known product users belong to.
     pub departments: u32,
     /// Distinct users with any use from landing up to `as_of`.
@@ -105,6 +105,17 @@ pub struct Relationship {
     pub outcomes: Vec<NewOutcome>,
     /// `measurements[i]`: outcome `i`'s (day, value) pairs.
     pub measurements: Vec<Vec<(NaiveDate, f64)>>,
+}
+
+/// A subscription line as health needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub mrr: Money,
+    pub quantity: Option<f64>,
+    pub units: Option<String>,
+    pub bill_period_months: i32,
 }
 
 /// Named signal values; a signal without a value (no seats, no surveys, ...) is absent.
@@ -175,11 +186,7 @@ pub fn signal_label(name: &str) -> Option<String> {
 /// The next renewal after `as_of` as known that day: the agreed renewal date when it is
 /// still ahead, else the next end of term of a running line (its start plus whole billing
 /// periods; a line's recorded end is not known in advance).
-pub fn next_renewal(
-    renewal_date: Option<NaiveDate>,
-    lines: &[crate::health::Line],
-    as_of: NaiveDate,
-) -> Option<NaiveDate> {
+pub fn next_renewal(renewal_date: Option<NaiveDate>, lines: &[Line], as_of: NaiveDate) -> Option<NaiveDate> {
     if let Some(r) = renewal_date.filter(|r| *r >= as_of) {
         return Some(r);
     }
@@ -196,24 +203,6 @@ pub fn next_renewal(
                 .find(|d| *d > as_of)
         })
         .min()
-}
-
-/// The pillar a signal belongs to: usage and contract signals to adoption.
-pub fn pillar_of(signal: &str) -> crate::health::model::Pillar {
-    use crate::health::model::Pillar;
-    match signal {
-        "cases_per_active_user"
-        | "cases_per_month"
-        | "cases_last_14_days"
-        | "case_severity"
-        | "days_to_resolve"
-        | "how_to_share"
-        | "csat"
-        | "nps" => Pillar::Experience,
-        "cadence_kept" | "days_since_executive_meeting" | "contacts_engaged" => Pillar::Engagement,
-        "outcomes_on_track" | "outcome_progress" => Pillar::Transformation,
-        _ => Pillar::Adoption,
-    }
 }
 
 fn relative_change(now: f64, before: f64) -> Option<f64> {
@@ -551,7 +540,7 @@ mod tests {
 
     #[test]
     fn the_next_renewal_is_the_agreed_date_or_the_next_end_of_term() {
-        let line = |start: &str, months: i32, end: Option<&str>| crate::health::Line {
+        let line = |start: &str, months: i32, end: Option<&str>| Line {
             start_date: day(start),
             end_date: end.map(day),
             mrr: Money::from_units(10).unwrap(),

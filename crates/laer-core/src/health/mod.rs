@@ -1,18 +1,17 @@
 //! Account health: signals as of any day ([`inputs`]), the model that scores them
-//! ([`model`], [`score`]), the LAER phase ([`phase`]) and what happened next
-//! ([`outcome`]), for validation. Definitions: docs/health.md and docs/metrics.md.
+//! ([`model`], [`score`](mod@score)) and places the account in its LAER phase (by the model's
+//! [`crate::lifecycle`] rules), and what happened next ([`outcome`]), for validation.
+//! Definitions: docs/health.md and docs/metrics.md.
 
 pub mod assess;
 pub mod fit;
 pub mod inputs;
 pub mod model;
 pub mod outcome;
-pub mod phase;
 pub mod score;
 pub mod validation;
 
-pub use assess::{AccountRecords, Assessment, Line, UsageOn, Workspace, assess};
-pub use inputs::{AccountInputs, Relationship, Signals, WindowUse, Windows, signals};
+pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess};
+pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, signals};
 pub use model::{HealthModel, Pillar, Scope};
-pub use phase::{PhaseDecision, PhaseFacts, phase};
 pub use score::{Health, Quadrant, score, score_in};

@@ -9,12 +9,34 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::health::inputs::{Windows, signal_label};
+use crate::lifecycle::{Phase, PhaseRules};
 use crate::model::text_enum;
 
 text_enum!(
     /// The pillars of health.
     Pillar { Adoption = "adoption", Experience = "experience", Engagement = "engagement", Transformation = "transformation" }
 );
+
+impl Pillar {
+    /// The pillar a signal belongs to: support and survey signals to experience, meetings
+    /// and contacts to engagement, outcomes to transformation, and usage and contract
+    /// signals (per-feature ones included) to adoption.
+    pub fn of_signal(signal: &str) -> Pillar {
+        match signal {
+            "cases_per_active_user"
+            | "cases_per_month"
+            | "cases_last_14_days"
+            | "case_severity"
+            | "days_to_resolve"
+            | "how_to_share"
+            | "csat"
+            | "nps" => Pillar::Experience,
+            "cadence_kept" | "days_since_executive_meeting" | "contacts_engaged" => Pillar::Engagement,
+            "outcomes_on_track" | "outcome_progress" => Pillar::Transformation,
+            _ => Pillar::Adoption,
+        }
+    }
+}
 
 text_enum!(
     /// How a signal's value maps onto its scoring range: straight, on `ln(1 + x)` for
@@ -37,7 +59,7 @@ pub struct Measure {
     pub scale: Scale,
     /// Only for accounts in these phases (all when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub phases: Vec<crate::portfolio::Phase>,
+    pub phases: Vec<Phase>,
     /// Only for accounts in these segments, any case (all when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<String>,
@@ -46,7 +68,7 @@ pub struct Measure {
 /// What a measure may be limited to: the account's phase and segment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Scope<'a> {
-    pub phase: Option<crate::portfolio::Phase>,
+    pub phase: Option<Phase>,
     pub segment: Option<&'a str>,
 }
 
@@ -110,23 +132,6 @@ impl PillarWeights {
             Pillar::Transformation => self.transformation,
         }
     }
-}
-
-/// The documented rules that place an account in its LAER phase (see
-/// [`crate::health::phase`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PhaseRules {
-    /// Activated once this share of the seats has used the product since landing (any
-    /// use without seats).
-    pub activation_share: f64,
-    /// Adoption targets for Expand: utilisation and breadth both at least these.
-    pub expand_utilisation: f64,
-    pub expand_breadth: f64,
-    /// A term contract is in Renew this many days before its renewal date, and after it.
-    pub renew_days: i64,
-    /// Without any usage data in the workspace, landing lasts this long.
-    pub land_days_without_usage: i64,
 }
 
 /// Maps a score to the probability of churn or downsell within 90 days:
@@ -323,7 +328,6 @@ mod tests {
             phase: Some(phase),
             segment,
         };
-        use crate::portfolio::Phase;
         assert!(m.applies(&scope(Phase::Adopt, Some("enterprise"))));
         assert!(!m.applies(&scope(Phase::Land, Some("Enterprise"))));
         assert!(!m.applies(&scope(Phase::Renew, Some("SMB"))));
@@ -336,6 +340,15 @@ mod tests {
             HealthModel::from_toml(&DEFAULT_MODEL.replacen("weight = 3.0", "weight = 3.0\nphases = [\"onboard\"]", 1))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_shipped_measures_sit_in_their_signals_pillars() {
+        for m in &HealthModel::default().measures {
+            assert_eq!(Pillar::of_signal(&m.signal), m.pillar, "{}", m.signal);
+        }
+        assert_eq!(Pillar::of_signal("events_per_month:export"), Pillar::Adoption);
+        assert_eq!(Pillar::of_signal("cases_last_14_days"), Pillar::Experience);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Permission;
 use laer_core::health::inputs::signal_label;
-use laer_core::portfolio::Phase;
+use laer_core::lifecycle::Phase;
 use maud::{Markup, html};
 use serde::Deserialize;
 

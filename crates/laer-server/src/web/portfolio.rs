@@ -4,7 +4,8 @@
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use laer_core::access::Permission;
-use laer_core::portfolio::{AccountSnapshot, Phase, PortfolioQuery, SortKey, portfolio};
+use laer_core::lifecycle::{Phase, PhaseRules};
+use laer_core::portfolio::{AccountSnapshot, PortfolioQuery, SortKey, portfolio};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -83,8 +84,8 @@ impl Params {
     }
 }
 
-fn phase_badge(a: &AccountSnapshot, today: chrono::NaiveDate) -> Markup {
-    let phase = a.phase(today);
+fn phase_badge(a: &AccountSnapshot, today: chrono::NaiveDate, rules: &PhaseRules) -> Markup {
+    let phase = a.phase(today, rules);
     let why = a.health.as_ref().map_or("", |h| h.phase_reason.as_str());
     html! { span class={"badge phase-" (phase.as_str())} title=(why) { (phase.as_str()) } }
 }
@@ -123,7 +124,8 @@ pub(crate) async fn page(
     let team = state.store.team().await?;
     let accuracy = super::health::accuracy(&state).await?;
     let query = params.query(&user);
-    let page = portfolio(&accounts, &query, today);
+    let rules = &state.health_model.phases;
+    let page = portfolio(&accounts, &query, today, rules);
     let mut segments: Vec<&str> = accounts.iter().filter_map(|a| a.segment.as_deref()).collect();
     segments.sort_unstable();
     segments.dedup();
@@ -215,10 +217,10 @@ pub(crate) async fn page(
                 @for a in &page.rows {
                     tr {
                         td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
-                        td { (phase_badge(a, today)) }
+                        td { (phase_badge(a, today, rules)) }
                         td.num { (health_badge(a)) }
                         td { (a.segment.as_deref().unwrap_or("–")) }
-                        td { (a.phase_owner(today).map_or("–", |o| o.name.as_str())) }
+                        td { (a.phase_owner(today, rules).map_or("–", |o| o.name.as_str())) }
                         td.num { (money(a.arr())) }
                         td { (date(a.renewal_date)) }
                         td.num { (trend(a)) }
@@ -252,7 +254,8 @@ pub(crate) async fn csv(
     let mut query = params.query(&user);
     query.page = 1;
     query.per_page = accounts.len().max(1);
-    let page = portfolio(&accounts, &query, today);
+    let rules = &state.health_model.phases;
+    let page = portfolio(&accounts, &query, today, rules);
     let mut rows = vec![
         [
             "external_id",
@@ -272,10 +275,10 @@ pub(crate) async fn csv(
         rows.push(vec![
             a.external_id.clone(),
             a.name.clone().unwrap_or_default(),
-            a.phase(today).as_str().to_string(),
+            a.phase(today, rules).as_str().to_string(),
             a.health_score().map(|s| format!("{s:.1}")).unwrap_or_default(),
             a.segment.clone().unwrap_or_default(),
-            a.phase_owner(today).map(|o| o.name.clone()).unwrap_or_default(),
+            a.phase_owner(today, rules).map(|o| o.name.clone()).unwrap_or_default(),
             a.arr().to_string(),
             a.renewal_date.map(|d| d.to_string()).unwrap_or_default(),
             a.trend().map(|t| format!("{t:.4}")).unwrap_or_default(),

@@ -19,7 +19,7 @@ fn in_effect_error(e: crate::automation::AutomationError) -> PageError {
     PageError::Internal(e.to_string())
 }
 
-fn scope(phases: &[laer_core::portfolio::Phase], segments: &[String]) -> String {
+fn scope(phases: &[laer_core::lifecycle::Phase], segments: &[String]) -> String {
     let phases: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
     match (phases.is_empty(), segments.is_empty()) {
         (true, true) => "any account".into(),

@@ -1,13 +1,13 @@
 //! Demo company generation speed and size.
 //!
-//! cargo bench -p laer-core --bench demo -- [--accounts N] [--months M] [--seed S] [--today YYYY-MM-DD] [--in-memory]
+//! cargo bench -p laer-demo --bench demo -- [--accounts N] [--months M] [--seed S] [--today YYYY-MM-DD] [--in-memory]
 //!
 //! `--in-memory` holds every event (as `generate` does) instead of counting them as they
 //! are generated account by account.
 //!
 //! The target is the default company (300 accounts, 24 months) well under 5 seconds in a
 //! debug build, as `laer demo` runs it from `cargo run`: measure that with
-//! `cargo test -p laer-core --bench demo -- --accounts 300`.
+//! `cargo test -p laer-demo --bench demo -- --accounts 300`.
 
 use std::time::Instant;
 
@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 
 use chrono::{Months, NaiveDate, TimeDelta};
 use laer_core::Money;
-use laer_core::demo::{ChangeKind, DemoCompany, DemoConfig, generate, generate_records};
 use laer_core::model::SurveyKind;
 use laer_core::retention::{MovementKind, Period, RevenueLine, account_movements, total_movements};
+use laer_demo::{ChangeKind, DemoCompany, DemoConfig, generate, generate_records};
 
 fn main() {
     let today = NaiveDate::from_ymd_opt(2025, 6, 15).expect("a valid date");

@@ -7,7 +7,7 @@ use super::Window;
 use super::catalog::{OUTCOMES, Segment};
 use super::dice::{Dice, Stream};
 use super::lifecycle::{Story, add_months};
-use crate::model::{NewOutcome, NewOutcomeMeasurement};
+use laer_core::model::{NewOutcome, NewOutcomeMeasurement};
 
 /// An account's outcomes, and measurements whose `outcome_id` is an index into them.
 pub struct Outcomes {

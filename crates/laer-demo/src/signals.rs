@@ -10,7 +10,7 @@ use super::catalog::{
 use super::dice::{Dice, Stream};
 use super::lifecycle::Story;
 use super::usage::{Observed, at, weekday_weight};
-use crate::model::{
+use laer_core::model::{
     CaseKind, CaseStatus, MeetingStatus, NewContact, NewMeeting, NewSupportCase, NewSurveyResponse, SurveyKind,
 };
 

@@ -5,8 +5,8 @@ use chrono::{NaiveTime, TimeDelta, Timelike};
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{MeetingStatus, MilestoneSide, SurveyKind};
-use crate::retention::{MovementKind, RevenueLine, account_movements, is_active, monthly_periods};
+use laer_core::model::{MeetingStatus, MilestoneSide, SurveyKind};
+use laer_core::retention::{MovementKind, RevenueLine, account_movements, is_active, monthly_periods};
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -204,7 +204,7 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
             c.closed_at.is_some(),
             matches!(
                 c.status,
-                crate::model::CaseStatus::Closed | crate::model::CaseStatus::Resolved
+                laer_core::model::CaseStatus::Closed | laer_core::model::CaseStatus::Resolved
             )
         );
     }
@@ -245,7 +245,8 @@ fn the_default_company_has_realistic_volumes() {
     assert_eq!(used_types.len(), c.event_types.len(), "every feature is used somewhere");
     let case_kinds: std::collections::HashSet<_> = c.support_cases.iter().map(|k| k.kind).collect();
     assert!(
-        case_kinds.contains(&crate::model::CaseKind::HowTo) && case_kinds.contains(&crate::model::CaseKind::Defect)
+        case_kinds.contains(&laer_core::model::CaseKind::HowTo)
+            && case_kinds.contains(&laer_core::model::CaseKind::Defect)
     );
     let statuses: std::collections::HashSet<_> = c.meetings.iter().map(|m| m.status).collect();
     assert_eq!(statuses.len(), 4);
@@ -446,7 +447,7 @@ fn customers_have_milestones_reached_as_their_people_take_to_the_product() {
         );
         for m in &mine {
             assert!(
-                crate::success_plan::internal_words(&m.title).is_empty(),
+                laer_core::success_plan::internal_words(&m.title).is_empty(),
                 "{} is in the customer's words",
                 m.title
             );
@@ -648,8 +649,8 @@ fn signals_follow_their_drivers() {
         };
         let month = months.entry((d.account, d.from)).or_default();
         match case.kind {
-            crate::model::CaseKind::HowTo => month.how_to += 1,
-            crate::model::CaseKind::Defect => month.defects += 1,
+            laer_core::model::CaseKind::HowTo => month.how_to += 1,
+            laer_core::model::CaseKind::Defect => month.defects += 1,
             _ => {}
         }
     }
@@ -722,7 +723,7 @@ fn signals_follow_their_drivers() {
     let cases: Vec<(f64, f64)> = c
         .support_cases
         .iter()
-        .filter(|k| k.kind == crate::model::CaseKind::Defect)
+        .filter(|k| k.kind == laer_core::model::CaseKind::Defect)
         .filter_map(|k| {
             let d = driver_on(&by_account, k.account_id, k.opened_at.date_naive())?;
             Some((d.experience, (k.closed_at? - k.opened_at).num_minutes() as f64 / 60.0))

@@ -10,8 +10,8 @@ use super::catalog::{CORE_FEATURES, DEPARTMENTS, FEATURES, Segment, ValueKind};
 use super::dice::{Dice, Stream, cumulative};
 use super::lifecycle::Story;
 use super::people::{person_name, unique_email};
-use crate::dedup::{event_content, event_key};
-use crate::model::{NewEvent, NewProductUser};
+use laer_core::dedup::{event_content, event_key};
+use laer_core::model::{NewEvent, NewProductUser};
 
 /// What could be seen of an account in one of its months (zero outside the window or
 /// while not a customer).

@@ -9,7 +9,7 @@ use super::lifecycle::{Story, health};
 use super::people::Team;
 use super::usage::Observed;
 use super::{ChangeKind, CoverageAssignment, CoverageTier, Window};
-use crate::model::TeamRole;
+use laer_core::model::TeamRole;
 
 /// Days before a renewal when the renewal specialist looks at it.
 const RENEWAL_LOOKAHEAD_DAYS: i64 = 120;

@@ -18,7 +18,7 @@
 //!
 //! # Subscription lines and renewals
 //!
-//! Lines follow the active-on-day rule of [`crate::retention::is_active`]. Lines running
+//! Lines follow the active-on-day rule of [`laer_core::retention::is_active`]. Lines running
 //! on `today` are open (`end_date: None`): what happens at their renewal is not decided in
 //! the data. When the running term ends is [`AccountProfile::renewal_date`] (and the
 //! account's `renewal_date`). A renewed annual term is a new set of lines starting
@@ -55,8 +55,8 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
-use crate::Money;
-use crate::model::{
+use laer_core::Money;
+use laer_core::model::{
     NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewMilestone, NewOutcome, NewOutcomeMeasurement,
     NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, TeamRole,
 };
@@ -126,7 +126,7 @@ pub struct DemoCompany {
     /// The product's features.
     pub event_types: Vec<NewEventType>,
     /// Usage events, by account and then time; no two of an account share an instant,
-    /// and `dedup_key` is [`crate::dedup::event_key`] of the event's content (with the
+    /// and `dedup_key` is [`laer_core::dedup::event_key`] of the event's content (with the
     /// event type's external id), as an import would compute it. Empty from
     /// [`generate_records`].
     pub events: Vec<NewEvent>,

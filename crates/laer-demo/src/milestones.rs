@@ -10,7 +10,7 @@ use super::Window;
 use super::catalog::Segment;
 use super::dice::{Dice, Stream};
 use super::lifecycle::Story;
-use crate::model::{MilestoneSide, NewMilestone};
+use laer_core::model::{MilestoneSide, NewMilestone};
 
 /// (title, whose work, days after the plan's start); the first ones are every
 /// segment's, larger customers get them all.

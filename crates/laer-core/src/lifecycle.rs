@@ -1,11 +1,36 @@
-//! The LAER phase of an account, by documented rules (docs/health.md, "Phases"), with a
-//! manual override.
+//! The LAER lifecycle: the phase an account is in (Land → Adopt → Expand → Renew, or
+//! churned) and the documented rules that place it there (docs/health.md, "Phases"), with
+//! a manual override. The rules are part of the health model in use
+//! ([`crate::health::HealthModel::phases`]); nothing here has a default of its own.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 
-use crate::health::model::PhaseRules;
-use crate::portfolio::Phase;
+use crate::model::text_enum;
+
+text_enum!(
+    /// Where an account is in Land → Adopt → Expand → Renew; `churned` once no contract
+    /// runs.
+    Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Churned = "churned" }
+);
+
+/// The documented rules that place an account in its LAER phase (see [`phase`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseRules {
+    /// Activated once this share of the seats has used the product since landing (any
+    /// use without seats).
+    pub activation_share: f64,
+    /// Adoption targets for Expand: utilisation and breadth both at least these.
+    pub expand_utilisation: f64,
+    pub expand_breadth: f64,
+    /// A term contract is in Renew this many days before its renewal date, and after it.
+    pub renew_days: i64,
+    /// Without any usage data in the workspace, landing lasts this long.
+    pub land_days_without_usage: i64,
+}
 
 /// What the phase rules look at, as of a day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

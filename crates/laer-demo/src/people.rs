@@ -7,7 +7,7 @@ use super::catalog::{
     FIRST_NAMES, LAST_NAMES, NAME_ENDINGS, NAME_STEMS, NAME_VARIANTS, STAKEHOLDER_TEAMS, Segment, TITLES, VENDOR_DOMAIN,
 };
 use super::dice::{Dice, Stream};
-use crate::model::{NewContact, NewTeamMember, TeamRole};
+use laer_core::model::{NewContact, NewTeamMember, TeamRole};
 
 /// The vendor's customer-facing team, and where each role sits in `members`.
 pub struct Team {

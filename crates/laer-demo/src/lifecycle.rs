@@ -9,8 +9,8 @@ use chrono::{Datelike, Months, NaiveDate};
 use super::catalog::{AddOn, Plan, Segment, Unit};
 use super::dice::{Dice, sigmoid};
 use super::{ChangeKind, ContractChange, Window};
-use crate::Money;
-use crate::model::NewSubscription;
+use laer_core::Money;
+use laer_core::model::NewSubscription;
 
 /// The account's hidden state, each in [0, 1]. Observable signals are noisy readings of
 /// these; contract decisions are caused by them.
