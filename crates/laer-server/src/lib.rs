@@ -3,7 +3,6 @@
 mod api;
 pub mod auth;
 pub mod automation;
-pub mod chart;
 pub mod delivery;
 pub mod demo;
 mod error;

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::{CurrentUser, PageError, date, figure, layout, money, money_exact, num, require, today};
 use crate::AppState;
-use crate::chart::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
+use laer_charts::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
 
 const HISTORY_MONTHS: u32 = 24;
 

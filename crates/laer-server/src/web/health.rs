@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use super::{CurrentUser, PageError, figure, require};
 use crate::AppState;
-use crate::chart::{Color, LineChart, Series, ValueFormat};
 use crate::health::AccountHealthNow;
+use laer_charts::{Color, LineChart, Series, ValueFormat};
 
 /// How far back the account page's health trend looks.
 const TREND_DAYS: i64 = 182;
