@@ -155,9 +155,9 @@ fn account_id(id: &str) -> Result<i64, ApiError> {
 async fn get_account_health(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<crate::health::AccountHealthNow>, ApiError> {
+) -> Result<Json<laer_app::health::AccountHealthNow>, ApiError> {
     let id = account_id(&id)?;
-    let health = crate::health::account_now(&state.store, &state.health_model, id, Utc::now().date_naive())
+    let health = laer_app::health::account_now(&state.store, &state.health_model, id, Utc::now().date_naive())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
     Ok(Json(health))
@@ -251,7 +251,7 @@ async fn retention_report(
     only_parameters(&params, &["from", "to", "every", "activity_window", "by"])?;
     let request = report_request(&params)?;
     let by = params.get("by").map(String::as_str);
-    Ok(Json(crate::reports::retention(&state.store, &request, by).await?))
+    Ok(Json(laer_app::reports::retention(&state.store, &request, by).await?))
 }
 
 /// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`
@@ -272,5 +272,7 @@ async fn mrr_report(
         }
     };
     let by = params.get("by").map(String::as_str);
-    Ok(Json(crate::reports::mrr(&state.store, &request, by, accounts).await?))
+    Ok(Json(
+        laer_app::reports::mrr(&state.store, &request, by, accounts).await?,
+    ))
 }

@@ -1,14 +1,8 @@
 //! laer's HTTP server: health check and the REST API (the web UI joins here).
 
 mod api;
-pub mod auth;
-pub mod automation;
-pub mod delivery;
-pub mod demo;
 mod error;
-pub mod health;
 mod ingest;
-pub mod reports;
 mod web;
 mod work_api;
 
@@ -57,7 +51,7 @@ pub struct Server {
     app: Router,
     store: Store,
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
-    delivery: delivery::DeliveryConfig,
+    delivery: laer_app::delivery::DeliveryConfig,
 }
 
 impl Server {
@@ -73,7 +67,7 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         // Computed now, so that the first login with an unknown email costs what others do.
-        let _ = tokio::task::spawn_blocking(auth::decoy_hash).await;
+        let _ = tokio::task::spawn_blocking(laer_app::auth::decoy_hash).await;
         Ok(Server {
             listener,
             app: router_with(store.clone(), health_model.clone()),
@@ -84,7 +78,7 @@ impl Server {
     }
 
     /// Sends emails and webhooks as `config` says (by default: webhooks only).
-    pub fn with_delivery(mut self, config: delivery::DeliveryConfig) -> Server {
+    pub fn with_delivery(mut self, config: laer_app::delivery::DeliveryConfig) -> Server {
         self.delivery = config;
         self
     }
@@ -94,11 +88,11 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests. Health is
-    /// kept current meanwhile (`health::run_engine`), and the outbox sent
-    /// (`delivery::run_deliveries`).
+    /// kept current meanwhile (`laer_app::health::run_engine`), and the outbox sent
+    /// (`laer_app::delivery::run_deliveries`).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let outbox = tokio::spawn(delivery::run_deliveries(self.store.clone(), self.delivery));
-        let engine = tokio::spawn(health::run_engine(self.store, self.health_model, web::today));
+        let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
+        let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let served = axum::serve(self.listener, self.app)
             .with_graceful_shutdown(shutdown)
             .await;

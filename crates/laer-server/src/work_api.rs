@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::{bearer, only_parameters, query_number};
-use crate::automation::{Automation, PlaybookSummary, playbook_summaries};
 use crate::{ApiError, AppState};
+use laer_app::automation::{Automation, PlaybookSummary, playbook_summaries};
 
 /// Who the audit log names for changes made through the API.
 const API_ACTOR: &str = "api";
@@ -156,7 +156,7 @@ struct PlaybookList {
 async fn list_playbooks(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<PlaybookList>, ApiError> {
     bearer(&state, headers, Permission::ViewAccounts).await?;
     let automation = Automation::in_effect(&state.store).await.map_err(|e| match e {
-        crate::automation::AutomationError::Store(e) => ApiError::Store(e),
+        laer_app::automation::AutomationError::Store(e) => ApiError::Store(e),
         // Rules are checked when saved: one that no longer reads is stored data gone bad.
         other => ApiError::Store(StoreError::Corrupt(other.to_string())),
     })?;

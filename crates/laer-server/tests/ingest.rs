@@ -124,7 +124,7 @@ async fn users_and_events_reach_their_accounts(store: &Store) {
         Some("1"),
     )
     .unwrap();
-    let report = laer_server::reports::retention(store, &request, None).await.unwrap();
+    let report = laer_app::reports::retention(store, &request, None).await.unwrap();
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
     assert_eq!(
         report["activity"]["start"], 2,

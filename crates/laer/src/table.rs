@@ -118,7 +118,7 @@ pub fn mrr(report: &Value) -> String {
 }
 
 /// `laer report nrr-bridge`: a block per quarter, a row per group and the total.
-pub fn nrr_bridge(report: &laer_server::reports::NrrBridge) -> String {
+pub fn nrr_bridge(report: &laer_app::reports::NrrBridge) -> String {
     let mut out = String::new();
     for q in &report.quarters {
         let by = match q.role {
@@ -159,7 +159,7 @@ fn score(x: Option<f64>) -> String {
 }
 
 /// `laer report health`: one line per account, the weakest first.
-pub fn health(report: &laer_server::health::HealthReport) -> String {
+pub fn health(report: &laer_app::health::HealthReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "health as of {} (model: {})", report.as_of, report.model);
     let _ = writeln!(
@@ -260,7 +260,7 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
 
 /// `laer health fit`: the learned weights beside the configured ones (as shares of all
 /// weight, so that they compare).
-pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_server::health::FitOutcome) -> String {
+pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_app::health::FitOutcome) -> String {
     use laer_core::health::Pillar;
     let mut out = String::new();
     let f = &outcome.fit;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{CurrentUser, PageError, figure, require};
 use crate::AppState;
-use crate::health::AccountHealthNow;
+use laer_app::health::AccountHealthNow;
 use laer_charts::{Color, LineChart, Series, ValueFormat};
 
 /// How far back the account page's health trend looks.
@@ -89,7 +89,7 @@ pub(crate) fn panel(
     account_id: i64,
 ) -> Markup {
     let h = &now.health;
-    let mut drivers: Vec<&crate::health::DriverOut> = h.drivers.iter().collect();
+    let mut drivers: Vec<&laer_app::health::DriverOut> = h.drivers.iter().collect();
     // What costs the most points first: where the account can gain.
     drivers.sort_by(|a, b| (b.possible - b.contribution).total_cmp(&(a.possible - a.contribution)));
     let pillars = [

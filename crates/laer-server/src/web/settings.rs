@@ -12,9 +12,9 @@ use serde::Deserialize;
 
 use super::{CurrentUser, Nav, PageError, layout, require};
 use crate::AppState;
-use crate::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
+use laer_app::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
 
-fn in_effect_error(e: crate::automation::AutomationError) -> PageError {
+fn in_effect_error(e: laer_app::automation::AutomationError) -> PageError {
     PageError::Internal(e.to_string())
 }
 
@@ -340,7 +340,7 @@ pub(crate) async fn apply_coverage(
         .store
         .assess(&state.health_model, super::today(), laer_store::Accounts::All)
         .await?;
-    crate::automation::run(&state.store, &automation, &assessments, true).await?;
+    laer_app::automation::run(&state.store, &automation, &assessments, true).await?;
     Ok(Redirect::to("/settings/coverage").into_response())
 }
 
