@@ -146,7 +146,11 @@ async fn laer_reports(store: &Store, from: NaiveDate, to: NaiveDate, window: u32
         .await
         .expect("retention");
     let mrr = laer_app::reports::mrr(store, &request, None, false).await.expect("mrr");
-    (retention, mrr)
+    // Compared as the API serves them, as the book's rows are.
+    (
+        serde_json::to_value(retention).expect("retention as JSON"),
+        serde_json::to_value(mrr).expect("MRR as JSON"),
+    )
 }
 
 /// Every listing for every month, from PostgreSQL: 2.1–2.5 per month, 2.6–2.8 once.

@@ -247,7 +247,7 @@ fn report_request(params: &HashMap<String, String>) -> Result<ReportRequest, Api
 async fn retention_report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<laer_app::reports::RetentionReport>, ApiError> {
     only_parameters(&params, &["from", "to", "every", "activity_window", "by"])?;
     let request = report_request(&params)?;
     let by = params.get("by").map(String::as_str);
@@ -258,7 +258,7 @@ async fn retention_report(
 async fn mrr_report(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<laer_app::reports::MrrReport>, ApiError> {
     only_parameters(&params, &["from", "to", "every", "by", "accounts"])?;
     let request = report_request(&params)?;
     let accounts = match params.get("accounts").map(String::as_str) {

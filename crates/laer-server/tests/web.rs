@@ -268,17 +268,18 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
         let to = from.checked_add_months(chrono::Months::new(1)).unwrap();
         let request = laer_core::reports::ReportRequest::parse(&from.to_string(), &to.to_string(), None, None).unwrap();
         let report = laer_app::reports::mrr(store, &request, None, false).await.unwrap();
-        for (column, field) in [
-            (1, "start"),
-            (2, "new"),
-            (3, "expansion"),
-            (4, "reactivation"),
-            (5, "contraction"),
-            (6, "churn"),
-            (7, "end"),
+        let m = &report.periods[0].summary.movements;
+        for (column, field, amount) in [
+            (1, "start", m.start),
+            (2, "new", m.new),
+            (3, "expansion", m.expansion),
+            (4, "reactivation", m.reactivation),
+            (5, "contraction", m.contraction),
+            (6, "churn", m.churn),
+            (7, "end", m.end),
         ] {
             let page: f64 = row[column].parse().unwrap();
-            let reported = report["periods"][0][field].as_f64().unwrap();
+            let reported = amount.to_f64();
             assert!(
                 (page - reported).abs() < 1e-6,
                 "{} {field}: page {page}, report {reported}",

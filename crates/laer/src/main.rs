@@ -879,33 +879,29 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
     let request = |p: &PeriodArgs, window: Option<&str>| {
         ReportRequest::parse(&p.from, &p.to, p.every.as_deref(), window).map_err(anyhow::Error::from)
     };
-    let (json, report) = match &command {
+    match command {
         ReportCommand::Retention(args) => {
             let request = request(&args.period, args.activity_window.as_deref())?;
-            (
-                args.period.json,
-                laer_app::reports::retention(store, &request, args.by.as_deref()).await?,
-            )
+            let report = laer_app::reports::retention(store, &request, args.by.as_deref()).await?;
+            print_report(args.period.json, &report, table::retention)
         }
         ReportCommand::Mrr(args) => {
             let request = request(&args.period, None)?;
-            (
-                args.period.json,
-                laer_app::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?,
-            )
+            let report = laer_app::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?;
+            print_report(args.period.json, &report, table::mrr)
         }
-        ReportCommand::Health(args) => return report_health(store, args, model).await,
-        ReportCommand::HealthValidation(args) => return report_validation(store, args, model).await,
-        ReportCommand::NrrBridge(args) => return report_nrr_bridge(store, args, model).await,
-    };
+        ReportCommand::Health(args) => report_health(store, &args, model).await,
+        ReportCommand::HealthValidation(args) => report_validation(store, &args, model).await,
+        ReportCommand::NrrBridge(args) => report_nrr_bridge(store, &args, model).await,
+    }
+}
+
+/// A report as pretty JSON with `--json`, else as its table.
+fn print_report<R: serde::Serialize>(json: bool, report: &R, table: fn(&R) -> String) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        match command {
-            ReportCommand::Retention(_) => print!("{}", table::retention(&report)),
-            ReportCommand::Mrr(_) => print!("{}", table::mrr(&report)),
-            ReportCommand::Health(_) | ReportCommand::HealthValidation(_) | ReportCommand::NrrBridge(_) => {}
-        }
+        print!("{}", table(report));
     }
     Ok(())
 }

@@ -229,16 +229,16 @@ pub(crate) async fn history(
 
 /// The latest validation of the model in effect.
 pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_store::StoreError> {
-    Ok(state
-        .store
-        .validation_of(&state.health_model.name)
-        .await?
-        .map(|(at, report)| Accuracy {
-            auc: report["auc"].as_f64(),
-            lift: report["top_decile_lift"].as_f64(),
-            observations: report["observations"].as_u64(),
-            computed: at.date_naive(),
-        }))
+    Ok(
+        laer_app::health::latest_validation(&state.store, &state.health_model.name)
+            .await?
+            .map(|(at, report)| Accuracy {
+                auc: report.auc,
+                lift: report.top_decile_lift,
+                observations: report.observations,
+                computed: at.date_naive(),
+            }),
+    )
 }
 
 #[derive(Deserialize)]
