@@ -197,7 +197,7 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(today)
         };
-        let load = laer_server::demo::load(&store, &config).await.expect("demo");
+        let load = laer_app::demo::load(&store, &config).await.expect("demo");
         accounts = load.accounts as i64;
         println!(
             "demo company: {} accounts, {} months, {} events, stored in {:.0} s ({:?}); \
@@ -207,7 +207,7 @@ async fn main() {
             load.events,
             started.elapsed().as_secs_f64(),
             store.backend(),
-            laer_server::demo::REPLAY_WEEKS,
+            laer_app::demo::REPLAY_WEEKS,
             load.automation.runs_fired,
             load.automation.tasks_created
         );
@@ -243,7 +243,7 @@ async fn main() {
 /// full recompute (most decisions already made: the demo replayed half a year), and a
 /// replay of four weeks, as `laer demo` makes it.
 async fn automation(store: &Store, model: &HealthModel, today: NaiveDate, rounds: usize) {
-    use laer_server::automation::{Automation, replay, run};
+    use laer_app::automation::{Automation, replay, run};
     println!("\ncoverage and playbooks, {rounds} rounds:");
     let rules = Automation::default();
     let assessments = store.assess(model, today, Accounts::All).await.expect("assess");
@@ -339,11 +339,11 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
 async fn replay(store: &Store, model: &HealthModel, today: NaiveDate) {
     let started = Instant::now();
     let horizon = laer_core::health::outcome::HORIZON_DAYS;
-    let days = laer_server::health::replay_days(store, model, today, horizon)
+    let days = laer_app::health::replay_days(store, model, today, horizon)
         .await
         .expect("replay days");
     let days_t = started.elapsed();
-    let report = laer_server::health::validation(store, model, &days, today, horizon)
+    let report = laer_app::health::validation(store, model, &days, today, horizon)
         .await
         .expect("validation");
     let replay = started.elapsed();
@@ -392,7 +392,7 @@ async fn update_delay(
         started.elapsed().as_secs_f64()
     );
     // Then it fills in weekly history, when missing; wait for that to end too.
-    let oldest = today - chrono::TimeDelta::days(7 * laer_server::health::BACKFILL_WEEKS);
+    let oldest = today - chrono::TimeDelta::days(7 * laer_app::health::BACKFILL_WEEKS);
     loop {
         let days = store.health_days().await.expect("days");
         if days.iter().any(|&(d, n)| d == oldest && n >= accounts) {
@@ -402,7 +402,7 @@ async fn update_delay(
     }
     println!(
         "weekly history ({} weeks) in place after {:.1} s",
-        laer_server::health::BACKFILL_WEEKS,
+        laer_app::health::BACKFILL_WEEKS,
         started.elapsed().as_secs_f64()
     );
 

@@ -64,7 +64,7 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(chrono::Utc::now().date_naive())
         };
-        let load = laer_server::demo::load(&store, &config).await.expect("demo");
+        let load = laer_app::demo::load(&store, &config).await.expect("demo");
         println!(
             "demo company: {} accounts, {} events in {:.0} s",
             load.accounts,
@@ -95,8 +95,8 @@ async fn main() {
         .post(format!("{base}/login"))
         .header(reqwest::header::COOKIE, format!("laer_login_csrf={csrf_cookie}"))
         .form(&[
-            ("email", laer_server::demo::DEMO_ADMIN),
-            ("password", laer_server::demo::DEMO_PASSWORD),
+            ("email", laer_app::demo::DEMO_ADMIN),
+            ("password", laer_app::demo::DEMO_PASSWORD),
             ("csrf", &csrf_cookie),
         ])
         .send()

@@ -101,9 +101,9 @@ async fn get_account_health(
     _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<crate::health::AccountHealthNow>, ApiError> {
+) -> Result<Json<laer_app::health::AccountHealthNow>, ApiError> {
     let id = account_id(&id)?;
-    let health = crate::health::account_now(&state.store, &state.health_model, id, Utc::now().date_naive())
+    let health = laer_app::health::account_now(&state.store, &state.health_model, id, Utc::now().date_naive())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no account with id {id}")))?;
     Ok(Json(health))
@@ -212,7 +212,7 @@ async fn retention_report(
     _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RetentionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<laer_app::reports::RetentionReport>, ApiError> {
     let request = report_request(
         q.from.as_deref(),
         q.to.as_deref(),
@@ -220,7 +220,7 @@ async fn retention_report(
         q.activity_window.as_deref(),
     )?;
     Ok(Json(
-        crate::reports::retention(&state.store, &request, q.by.as_deref()).await?,
+        laer_app::reports::retention(&state.store, &request, q.by.as_deref()).await?,
     ))
 }
 
@@ -229,10 +229,10 @@ async fn mrr_report(
     _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MrrQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<laer_app::reports::MrrReport>, ApiError> {
     let request = report_request(q.from.as_deref(), q.to.as_deref(), q.every.as_deref(), None)?;
     let accounts = q.accounts.unwrap_or(false);
     Ok(Json(
-        crate::reports::mrr(&state.store, &request, q.by.as_deref(), accounts).await?,
+        laer_app::reports::mrr(&state.store, &request, q.by.as_deref(), accounts).await?,
     ))
 }

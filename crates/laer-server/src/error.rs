@@ -30,11 +30,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::reports::ReportError> for ApiError {
-    fn from(e: crate::reports::ReportError) -> Self {
+impl From<laer_app::reports::ReportError> for ApiError {
+    fn from(e: laer_app::reports::ReportError) -> Self {
         match e {
-            crate::reports::ReportError::Request(e) => ApiError::bad_request(e.to_string(), Value::Null),
-            crate::reports::ReportError::Store(e) => ApiError::Store(e),
+            laer_app::reports::ReportError::Request(e) => ApiError::bad_request(e.to_string(), Value::Null),
+            laer_app::reports::ReportError::Store(e) => ApiError::Store(e),
         }
     }
 }

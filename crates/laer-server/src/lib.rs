@@ -1,17 +1,10 @@
 //! laer's HTTP server: health check and the REST API (the web UI joins here).
 
 mod api;
-pub mod auth;
-pub mod automation;
-pub mod chart;
-pub mod delivery;
-pub mod demo;
 mod edge;
 mod error;
 mod extract;
-pub mod health;
 mod ingest;
-pub mod reports;
 mod web;
 mod work_api;
 
@@ -72,7 +65,7 @@ pub struct Server {
     listener: TcpListener,
     store: Store,
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
-    delivery: delivery::DeliveryConfig,
+    delivery: laer_app::delivery::DeliveryConfig,
     request_timeout: std::time::Duration,
 }
 
@@ -89,7 +82,7 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
         // Computed now, so that the first login with an unknown email costs what others do.
-        let _ = tokio::task::spawn_blocking(auth::decoy_hash).await;
+        let _ = tokio::task::spawn_blocking(laer_app::auth::decoy_hash).await;
         Ok(Server {
             listener,
             store,
@@ -107,7 +100,7 @@ impl Server {
     }
 
     /// Sends emails and webhooks as `config` says (by default: webhooks only).
-    pub fn with_delivery(mut self, config: delivery::DeliveryConfig) -> Server {
+    pub fn with_delivery(mut self, config: laer_app::delivery::DeliveryConfig) -> Server {
         self.delivery = config;
         self
     }
@@ -119,13 +112,13 @@ impl Server {
     /// Serves until `shutdown` completes (e.g. [`shutdown_signal`]), then stops taking
     /// connections and lets the requests in flight finish: a tracked event that was
     /// acknowledged has been committed. Health is kept current meanwhile
-    /// (`health::run_engine`), and the outbox sent (`delivery::run_deliveries`); both stop
+    /// (`laer_app::health::run_engine`), and the outbox sent (`laer_app::delivery::run_deliveries`); both stop
     /// after the last request (what they were doing is redone by the next start: marks
     /// and deliveries stay in the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let app = app(self.store.clone(), self.health_model.clone(), self.request_timeout);
-        let outbox = tokio::spawn(delivery::run_deliveries(self.store.clone(), self.delivery));
-        let engine = tokio::spawn(health::run_engine(self.store, self.health_model, web::today));
+        let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
+        let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         engine.abort();
         outbox.abort();

@@ -10,9 +10,9 @@ use laer_store::{RunRow, StoreError, TaskChange, TaskComment, TaskFilter, TaskRo
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::automation::{Automation, PlaybookSummary, playbook_summaries};
 use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, WorkTasks};
 use crate::{ApiError, AppState};
+use laer_app::automation::{Automation, PlaybookSummary, playbook_summaries};
 
 /// Who the audit log names for changes made through the API.
 const API_ACTOR: &str = "api";
@@ -160,7 +160,7 @@ async fn list_playbooks(
     State(state): State<AppState>,
 ) -> Result<Json<PlaybookList>, ApiError> {
     let automation = Automation::in_effect(&state.store).await.map_err(|e| match e {
-        crate::automation::AutomationError::Store(e) => ApiError::Store(e),
+        laer_app::automation::AutomationError::Store(e) => ApiError::Store(e),
         // Rules are checked when saved: one that no longer reads is stored data gone bad.
         other => ApiError::Store(StoreError::Corrupt(other.to_string())),
     })?;

@@ -57,7 +57,7 @@ async fn a_day_in_the_browser() {
         seed: 7,
         ..DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_server::demo::load(store, &config).await.unwrap();
+    let load = laer_app::demo::load(store, &config).await.unwrap();
     // The CSM with the most open work, so that My work has tasks to do.
     let open = laer_store::TaskFilter {
         status: Some(laer_core::model::TaskStatus::Open),
@@ -79,7 +79,7 @@ async fn a_day_in_the_browser() {
         .max_by_key(|(email, _)| work_of(email))
         .map(|(email, _)| email.clone())
         .expect("the demo has a CSM login");
-    let hash = laer_server::auth::hash_password(VIEWER_PASSWORD).unwrap();
+    let hash = laer_app::auth::hash_password(VIEWER_PASSWORD).unwrap();
     store
         .upsert_user(VIEWER_EMAIL, "Vic Viewer", Role::Viewer, &hash, None)
         .await
@@ -92,7 +92,7 @@ async fn a_day_in_the_browser() {
         .arg(script)
         .arg(&base)
         .arg(&csm)
-        .arg(laer_server::demo::DEMO_PASSWORD)
+        .arg(laer_app::demo::DEMO_PASSWORD)
         .arg(VIEWER_EMAIL)
         .arg(VIEWER_PASSWORD)
         .env("NODE_PATH", &node_modules)

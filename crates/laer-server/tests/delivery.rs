@@ -14,9 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDate, TimeDelta, Utc};
 use hmac::{KeyInit, Mac};
+use laer_app::delivery::DeliveryConfig;
 use laer_core::model::*;
 use laer_server::Server;
-use laer_server::delivery::DeliveryConfig;
 use laer_store::Store;
 use serde_json::Value;
 

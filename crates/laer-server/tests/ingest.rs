@@ -124,12 +124,13 @@ async fn users_and_events_reach_their_accounts(store: &Store) {
         Some("1"),
     )
     .unwrap();
-    let report = laer_server::reports::retention(store, &request, None).await.unwrap();
+    let report = laer_app::reports::retention(store, &request, None).await.unwrap();
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
-    assert_eq!(
-        report["activity"]["start"], 2,
-        "both accounts were active today: {report}"
-    );
+    let laer_app::reports::RetentionReport::Single(period) = &report else {
+        panic!("one period, one object: {report:?}")
+    };
+    let activity = period.activity.as_ref().map(|a| a.start);
+    assert_eq!(activity, Some(2), "both accounts were active today: {report:?}");
 }
 
 async fn batches_are_all_or_nothing(store: &Store) {

@@ -7,10 +7,10 @@ mod common;
 use common::spawn;
 use common::text::visible_text;
 use common::web::{Session, client};
+use laer_app::demo::{DEMO_PASSWORD, DemoLoad};
 use laer_core::access::Role;
 use laer_core::success_plan::internal_words;
 use laer_demo::DemoConfig;
-use laer_server::demo::{DEMO_PASSWORD, DemoLoad};
 use laer_store::Store;
 use reqwest::header::LOCATION;
 
@@ -25,7 +25,7 @@ async fn seed(store: &Store) -> DemoLoad {
         seed: 5,
         ..DemoConfig::new(today())
     };
-    laer_server::demo::load(store, &config).await.unwrap()
+    laer_app::demo::load(store, &config).await.unwrap()
 }
 
 fn login_of(load: &DemoLoad, role: Role) -> String {

@@ -14,14 +14,14 @@ fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-async fn seed(store: &Store) -> laer_server::demo::DemoLoad {
+async fn seed(store: &Store) -> laer_app::demo::DemoLoad {
     let config = DemoConfig {
         accounts: 12,
         months: 8,
         seed: 3,
         ..DemoConfig::new(today())
     };
-    laer_server::demo::load(store, &config).await.unwrap()
+    laer_app::demo::load(store, &config).await.unwrap()
 }
 
 async fn pages_need_a_login(store: &Store) {
@@ -31,9 +31,7 @@ async fn pages_need_a_login(store: &Store) {
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(response.headers()[LOCATION], "/login?next=/accounts/1%3Ftab%3Dx");
     assert_eq!(
-        Session::login(&base, laer_server::demo::DEMO_ADMIN, "wrong")
-            .await
-            .err(),
+        Session::login(&base, laer_app::demo::DEMO_ADMIN, "wrong").await.err(),
         Some(401)
     );
     assert_eq!(
@@ -44,7 +42,7 @@ async fn pages_need_a_login(store: &Store) {
     let forged = client()
         .post(format!("{base}/login"))
         .form(&[
-            ("email", laer_server::demo::DEMO_ADMIN),
+            ("email", laer_app::demo::DEMO_ADMIN),
             ("password", "demo"),
             ("csrf", "guess"),
         ])
@@ -58,9 +56,7 @@ async fn pages_need_a_login(store: &Store) {
 async fn an_admin_sees_every_page(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let (status, portfolio) = admin.get("/portfolio").await;
     assert_eq!(status, 200);
     assert!(portfolio.contains("All accounts"), "an admin sees everyone's accounts");
@@ -133,9 +129,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     let load = seed(store).await;
     let base = spawn(store).await;
     health_kept(store, load.accounts).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let (_, portfolio) = admin.get("/portfolio?sort=health").await;
     assert!(portfolio.contains("sort=health"), "a health column to sort by");
     assert!(portfolio.contains("badge health-"), "scores as badges");
@@ -190,7 +184,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     assert_eq!(set("expand", "LOI signed", csrf.clone()).await, 303);
     let set_by_hand = store.phase_override(customer.id).await.unwrap().unwrap();
     assert_eq!(set_by_hand.phase, laer_core::lifecycle::Phase::Expand);
-    assert!(set_by_hand.set_by.contains(laer_server::demo::DEMO_ADMIN));
+    assert!(set_by_hand.set_by.contains(laer_app::demo::DEMO_ADMIN));
     let (_, page) = admin.get(&path).await;
     assert!(page.contains("Phase set by hand to"), "the page says so");
     assert!(page.contains("set by hand"), "and the phase's reason too");
@@ -250,9 +244,7 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
 async fn logout_needs_the_csrf_token_and_ends_the_session(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     assert_eq!(admin.post("/logout", &[]).await, 403, "a forged logout is refused");
     assert_eq!(admin.post("/logout", &[("csrf", "not-the-token")]).await, 403);
     assert_eq!(admin.get("/portfolio").await.0, 200, "and changes nothing");
@@ -288,9 +280,7 @@ fn post_routes() -> Vec<String> {
 async fn every_form_refuses_a_post_without_the_token(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let routes = post_routes();
     assert!(routes.len() >= 14, "the POST routes found: {routes:?}");
     let audit_before = store.counts().await.unwrap().audit_entries;
@@ -313,9 +303,7 @@ async fn every_form_refuses_a_post_without_the_token(store: &Store) {
 async fn answers_carry_security_headers(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     for path in [
         "/login",
         "/portfolio",
@@ -371,9 +359,7 @@ async fn answers_carry_security_headers(store: &Store) {
 async fn revenue_figures_match_the_mrr_report(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let (status, csv) = admin.get("/revenue.csv").await;
     assert_eq!(status, 200);
     let mut rows = csv::Reader::from_reader(csv.as_bytes());
@@ -383,18 +369,19 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
         let from = chrono::NaiveDate::parse_from_str(&format!("{}-01", &row[0]), "%Y-%m-%d").unwrap();
         let to = from.checked_add_months(chrono::Months::new(1)).unwrap();
         let request = laer_core::reports::ReportRequest::parse(&from.to_string(), &to.to_string(), None, None).unwrap();
-        let report = laer_server::reports::mrr(store, &request, None, false).await.unwrap();
-        for (column, field) in [
-            (1, "start"),
-            (2, "new"),
-            (3, "expansion"),
-            (4, "reactivation"),
-            (5, "contraction"),
-            (6, "churn"),
-            (7, "end"),
+        let report = laer_app::reports::mrr(store, &request, None, false).await.unwrap();
+        let m = &report.periods[0].summary.movements;
+        for (column, field, amount) in [
+            (1, "start", m.start),
+            (2, "new", m.new),
+            (3, "expansion", m.expansion),
+            (4, "reactivation", m.reactivation),
+            (5, "contraction", m.contraction),
+            (6, "churn", m.churn),
+            (7, "end", m.end),
         ] {
             let page: f64 = row[column].parse().unwrap();
-            let reported = report["periods"][0][field].as_f64().unwrap();
+            let reported = amount.to_f64();
             assert!(
                 (page - reported).abs() < 1e-6,
                 "{} {field}: page {page}, report {reported}",
@@ -494,9 +481,7 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
     use laer_core::bridge::{BridgeBy, report_quarters};
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let (status, page) = admin.get("/revenue").await;
     assert_eq!(status, 200);
     let quarters = report_quarters(None, None, today());
@@ -509,7 +494,7 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
             .find(&format!("id=\"{id}\""))
             .unwrap_or_else(|| panic!("#{id} on the page"));
         let section = &page[start..start + page[start..].find("</section>").unwrap()];
-        let report = laer_server::reports::nrr_bridge(store, &model, &quarters, by)
+        let report = laer_app::reports::nrr_bridge(store, &model, &quarters, by)
             .await
             .unwrap();
         assert_eq!(report.quarters.len(), 4);
@@ -546,9 +531,7 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
 async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_server::demo::DEMO_ADMIN, "demo")
-        .await
-        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
     let (status, page) = admin.get("/settings/playbooks").await;
     assert_eq!(status, 200);
     assert!(
@@ -558,7 +541,7 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     let csrf = admin.csrf().await;
     let toggle = [("csrf", csrf.as_str()), ("name", "support-spike")];
     assert_eq!(admin.post("/settings/playbooks/toggle", &toggle).await, 303);
-    let in_effect = laer_server::automation::Automation::in_effect(store).await.unwrap();
+    let in_effect = laer_app::automation::Automation::in_effect(store).await.unwrap();
     assert!(!in_effect.playbooks.get("support-spike").unwrap().enabled);
     // A file that does not read is refused, saying why, and changes nothing.
     let bad = in_effect
@@ -575,7 +558,7 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     assert_eq!(refused.status().as_u16(), 400);
     assert!(refused.text().await.unwrap().contains("cases_last_fortnight"));
     assert_eq!(
-        laer_server::automation::Automation::in_effect(store).await.unwrap(),
+        laer_app::automation::Automation::in_effect(store).await.unwrap(),
         in_effect
     );
     let (status, rules) = admin.get("/settings/coverage").await;

@@ -457,7 +457,7 @@ fn database_url(configured: Option<String>) -> Result<String> {
 }
 
 async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthModel) -> Result<()> {
-    let delivery = laer_server::delivery::DeliveryConfig {
+    let delivery = laer_app::delivery::DeliveryConfig {
         smtp_url: args.smtp_url.clone(),
         from: args.smtp_from.clone(),
         ..Default::default()
@@ -486,8 +486,8 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
         }
         println!(
             "Demo logins: {} (admin), or any team member shown on the portfolio; password: {}",
-            laer_server::demo::DEMO_ADMIN,
-            laer_server::demo::DEMO_PASSWORD
+            laer_app::demo::DEMO_ADMIN,
+            laer_app::demo::DEMO_PASSWORD
         );
     }
     println!("laer is serving on http://{addr}/");
@@ -621,7 +621,7 @@ async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
     Ok(())
 }
 
-async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLoad> {
+async fn demo(store: &Store, args: DemoArgs) -> Result<laer_app::demo::DemoLoad> {
     let started = std::time::Instant::now();
     let config = laer_demo::DemoConfig {
         accounts: args.accounts,
@@ -629,7 +629,7 @@ async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLo
         seed: args.seed,
         ..laer_demo::DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_server::demo::load(store, &config)
+    let load = laer_app::demo::load(store, &config)
         .await
         .context("cannot store the demo company")?;
     eprintln!(
@@ -645,7 +645,7 @@ async fn demo(store: &Store, args: DemoArgs) -> Result<laer_server::demo::DemoLo
     let a = &load.automation;
     eprintln!(
         "coverage and playbooks replayed over {} weeks: {} playbook runs, {} tasks, {} owners started, {} ended",
-        laer_server::demo::REPLAY_WEEKS,
+        laer_app::demo::REPLAY_WEEKS,
         a.runs_fired,
         a.tasks_created,
         a.owners_started,
@@ -691,7 +691,7 @@ async fn run_users(store: &Store, command: UsersCommand) -> Result<()> {
                 None => None,
             };
             let password = read_password()?;
-            let hash = laer_server::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+            let hash = laer_app::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
             let user = store.upsert_user(&email, &name, role, &hash, member).await?;
             println!("user {} ({}) with role {}", user.id, user.email, user.role);
         }
@@ -764,7 +764,7 @@ async fn report_health(store: &Store, args: &HealthReportArgs, model: &laer_core
         Some(day) => parse_day(day, "--as-of")?,
         None => chrono::Utc::now().date_naive(),
     };
-    let report = laer_server::health::report(store, model, as_of).await?;
+    let report = laer_app::health::report(store, model, as_of).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -779,7 +779,7 @@ async fn replay_days(
     model: &laer_core::health::HealthModel,
 ) -> Result<Vec<chrono::NaiveDate>> {
     let today = chrono::Utc::now().date_naive();
-    let default = laer_server::health::replay_days(store, model, today, args.horizon).await?;
+    let default = laer_app::health::replay_days(store, model, today, args.horizon).await?;
     let from = match &args.from {
         Some(d) => parse_day(d, "--from")?,
         None => default.first().copied().unwrap_or(today),
@@ -788,7 +788,7 @@ async fn replay_days(
         Some(d) => parse_day(d, "--to")?,
         None => default.last().copied().unwrap_or(today),
     };
-    let days = laer_server::health::month_ends(from, to);
+    let days = laer_app::health::month_ends(from, to);
     if days.is_empty() {
         bail!(
             "no month end to replay between {from} and {to}: the history is too short (90 days after each replayed day must be known)"
@@ -800,7 +800,7 @@ async fn replay_days(
 async fn report_validation(store: &Store, args: &ReplayArgs, model: &laer_core::health::HealthModel) -> Result<()> {
     let days = replay_days(store, args, model).await?;
     let report =
-        laer_server::health::validation(store, model, &days, chrono::Utc::now().date_naive(), args.horizon).await?;
+        laer_app::health::validation(store, model, &days, chrono::Utc::now().date_naive(), args.horizon).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -819,7 +819,7 @@ async fn run_health(
         HealthCommand::Model => print!("{}", model.to_toml()),
         HealthCommand::Fit(args) => {
             let days = replay_days(store, &args.replay, model).await?;
-            let outcome = laer_server::health::fit(
+            let outcome = laer_app::health::fit(
                 store,
                 model,
                 &days,
@@ -880,33 +880,29 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
     let request = |p: &PeriodArgs, window: Option<&str>| {
         ReportRequest::parse(&p.from, &p.to, p.every.as_deref(), window).map_err(anyhow::Error::from)
     };
-    let (json, report) = match &command {
+    match command {
         ReportCommand::Retention(args) => {
             let request = request(&args.period, args.activity_window.as_deref())?;
-            (
-                args.period.json,
-                laer_server::reports::retention(store, &request, args.by.as_deref()).await?,
-            )
+            let report = laer_app::reports::retention(store, &request, args.by.as_deref()).await?;
+            print_report(args.period.json, &report, table::retention)
         }
         ReportCommand::Mrr(args) => {
             let request = request(&args.period, None)?;
-            (
-                args.period.json,
-                laer_server::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?,
-            )
+            let report = laer_app::reports::mrr(store, &request, args.by.as_deref(), args.accounts).await?;
+            print_report(args.period.json, &report, table::mrr)
         }
-        ReportCommand::Health(args) => return report_health(store, args, model).await,
-        ReportCommand::HealthValidation(args) => return report_validation(store, args, model).await,
-        ReportCommand::NrrBridge(args) => return report_nrr_bridge(store, args, model).await,
-    };
+        ReportCommand::Health(args) => report_health(store, &args, model).await,
+        ReportCommand::HealthValidation(args) => report_validation(store, &args, model).await,
+        ReportCommand::NrrBridge(args) => report_nrr_bridge(store, &args, model).await,
+    }
+}
+
+/// A report as pretty JSON with `--json`, else as its table.
+fn print_report<R: serde::Serialize>(json: bool, report: &R, table: fn(&R) -> String) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        match command {
-            ReportCommand::Retention(_) => print!("{}", table::retention(&report)),
-            ReportCommand::Mrr(_) => print!("{}", table::mrr(&report)),
-            ReportCommand::Health(_) | ReportCommand::HealthValidation(_) | ReportCommand::NrrBridge(_) => {}
-        }
+        print!("{}", table(report));
     }
     Ok(())
 }
@@ -939,7 +935,7 @@ async fn report_nrr_bridge(store: &Store, args: &NrrBridgeArgs, model: &laer_cor
             args.from.as_deref().unwrap_or_default()
         );
     }
-    let report = laer_server::reports::nrr_bridge(store, model, &quarters, by).await?;
+    let report = laer_app::reports::nrr_bridge(store, model, &quarters, by).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,34 +1,31 @@
-//! Readable tables of the reports' JSON, for the terminal.
+//! Readable tables of the reports, for the terminal.
 
 use std::fmt::Write;
 
-use serde_json::Value;
-
-fn rate(v: &Value) -> String {
-    percent(v.as_f64())
-}
+use laer_app::reports::{MrrReport, RetentionReport};
+use laer_core::Money;
+use laer_core::reports::MovementSummary;
+use laer_core::retention::{AccountChurn, ActivityChurn, MrrRetention};
 
 fn percent(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "-".to_string(), |r| format!("{:.2}%", r * 100.0))
 }
 
-fn number(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        _ => "-".to_string(),
-    }
+/// A report's rate as a percentage; `-` when there is none, or when it is not a finite
+/// number (which its JSON writes as `null`).
+fn rate(ratio: Option<f64>) -> String {
+    percent(ratio.filter(|r| r.is_finite()))
 }
 
-fn periods(report: &Value) -> Vec<&Value> {
-    match report.get("periods").and_then(Value::as_array) {
-        Some(periods) => periods.iter().collect(),
-        None => vec![report],
-    }
+/// An amount as written in the reports' JSON: `1250`, `99.95`. As a string, because
+/// `Money`'s Display ignores the width.
+fn money(amount: Money) -> String {
+    amount.to_string()
 }
 
-pub fn retention(report: &Value) -> String {
+pub fn retention(report: &RetentionReport) -> String {
     let mut out = String::new();
-    let activity = periods(report).iter().any(|p| p.get("activity").is_some());
+    let activity = report.periods().iter().any(|p| p.activity.is_some());
     let _ = write!(
         out,
         "{:<10} {:<10} {:<14} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>8} {:>9}",
@@ -49,39 +46,44 @@ pub fn retention(report: &Value) -> String {
         let _ = write!(out, " {:>7} {:>9}", "active", "act.churn");
     }
     out.push('\n');
-    let row = |out: &mut String, p: &Value, from: &str, to: &str, segment: &str| {
-        let (a, m) = (&p["accounts"], &p["mrr"]);
+    let row = |out: &mut String,
+               (a, m, act): (&AccountChurn, &MrrRetention, Option<&ActivityChurn>),
+               from: &str,
+               to: &str,
+               segment: &str| {
         let _ = write!(
             out,
             "{from:<10} {to:<10} {segment:<14} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>8} {:>9}",
-            number(&a["start"]),
-            number(&a["end"]),
-            number(&a["churned"]),
-            rate(&a["churn_rate"]),
-            rate(&a["annual_churn_rate"]),
-            number(&m["start"]),
-            number(&m["retained"]),
-            rate(&m["net_retention_rate"]),
-            rate(&m["churn_rate"]),
+            a.start,
+            a.end,
+            a.churned,
+            rate(a.churn_rate),
+            rate(a.annual_churn_rate),
+            money(m.start),
+            money(m.retained),
+            rate(m.net_retention_rate),
+            rate(m.churn_rate),
         );
-        if let Some(act) = p.get("activity") {
-            let _ = write!(out, " {:>7} {:>9}", number(&act["start"]), rate(&act["churn_rate"]));
+        if let Some(act) = act {
+            let _ = write!(out, " {:>7} {:>9}", act.start, rate(act.churn_rate));
         }
         out.push('\n');
     };
-    for p in periods(report) {
-        let (from, to) = (p["from"].as_str().unwrap_or(""), p["to"].as_str().unwrap_or(""));
-        row(&mut out, p, from, to, "all");
-        for s in p.get("segments").and_then(Value::as_array).into_iter().flatten() {
-            row(&mut out, s, "", "", s["segment"].as_str().unwrap_or("(none)"));
+    for p in report.periods() {
+        let (from, to) = (p.from.to_string(), p.to.to_string());
+        row(&mut out, (&p.accounts, &p.mrr, p.activity.as_ref()), &from, &to, "all");
+        for s in p.segments.iter().flatten() {
+            let segment = s.segment.as_deref().unwrap_or("(none)");
+            row(&mut out, (&s.accounts, &s.mrr, s.activity.as_ref()), "", "", segment);
         }
     }
     out
 }
 
-pub fn mrr(report: &Value) -> String {
+pub fn mrr(report: &MrrReport) -> String {
     let mut out = String::new();
-    let header = [
+    let _ = write!(out, "{:<10} {:<10} {:<16}", "from", "to", "segment");
+    for h in [
         "start",
         "new",
         "reactivation",
@@ -89,36 +91,43 @@ pub fn mrr(report: &Value) -> String {
         "contraction",
         "churn",
         "end",
-    ];
-    let _ = write!(out, "{:<10} {:<10} {:<16}", "from", "to", "segment");
-    for h in header {
+    ] {
         let _ = write!(out, " {h:>12}");
     }
     let _ = writeln!(out, " {:>8} {:>8}", "NRR", "GRR");
-    let row = |out: &mut String, p: &Value, from: &str, to: &str, segment: &str| {
+    let row = |out: &mut String, p: &MovementSummary, from: &str, to: &str, segment: &str| {
         let _ = write!(out, "{from:<10} {to:<10} {segment:<16}");
-        for h in header {
-            let _ = write!(out, " {:>12}", number(&p[h]));
+        let m = &p.movements;
+        for amount in [
+            m.start,
+            m.new,
+            m.reactivation,
+            m.expansion,
+            m.contraction,
+            m.churn,
+            m.end,
+        ] {
+            let _ = write!(out, " {:>12}", money(amount));
         }
         let _ = writeln!(
             out,
             " {:>8} {:>8}",
-            rate(&p["net_revenue_retention"]),
-            rate(&p["gross_revenue_retention"])
+            rate(p.net_revenue_retention),
+            rate(p.gross_revenue_retention)
         );
     };
-    for p in periods(report) {
-        let (from, to) = (p["from"].as_str().unwrap_or(""), p["to"].as_str().unwrap_or(""));
-        row(&mut out, p, from, to, "all");
-        for s in p.get("segments").and_then(Value::as_array).into_iter().flatten() {
-            row(&mut out, s, "", "", s["segment"].as_str().unwrap_or("(none)"));
+    for p in &report.periods {
+        let (from, to) = (p.from.to_string(), p.to.to_string());
+        row(&mut out, &p.summary, &from, &to, "all");
+        for s in p.segments.iter().flatten() {
+            row(&mut out, &s.summary, "", "", s.segment.as_deref().unwrap_or("(none)"));
         }
     }
     out
 }
 
 /// `laer report nrr-bridge`: a block per quarter, a row per group and the total.
-pub fn nrr_bridge(report: &laer_server::reports::NrrBridge) -> String {
+pub fn nrr_bridge(report: &laer_app::reports::NrrBridge) -> String {
     let mut out = String::new();
     for q in &report.quarters {
         let by = match q.role {
@@ -159,7 +168,7 @@ fn score(x: Option<f64>) -> String {
 }
 
 /// `laer report health`: one line per account, the weakest first.
-pub fn health(report: &laer_server::health::HealthReport) -> String {
+pub fn health(report: &laer_app::health::HealthReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "health as of {} (model: {})", report.as_of, report.model);
     let _ = writeln!(
@@ -260,7 +269,7 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
 
 /// `laer health fit`: the learned weights beside the configured ones (as shares of all
 /// weight, so that they compare).
-pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_server::health::FitOutcome) -> String {
+pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_app::health::FitOutcome) -> String {
     use laer_core::health::Pillar;
     let mut out = String::new();
     let f = &outcome.fit;

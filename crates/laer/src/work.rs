@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
+use laer_app::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING};
 use laer_core::automation::coverage::role_label;
 use laer_core::automation::{CoverageRules, Member, Playbooks};
 use laer_core::model::TaskStatus;
-use laer_server::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING};
-use laer_store::{Accounts, Store, TaskChange, TaskFilter, TaskRow};
+use laer_store::{Store, TaskChange, TaskFilter, TaskRow};
 use serde::Serialize;
 
 #[derive(Subcommand)]
@@ -201,7 +201,7 @@ pub async fn playbooks(store: &Store, command: PlaybooksCommand) -> Result<()> {
     let automation = Automation::in_effect(store).await?;
     match command {
         PlaybooksCommand::List(JsonArg { json }) => {
-            let out = laer_server::automation::playbook_summaries(store, &automation).await?;
+            let out = laer_app::automation::playbook_summaries(store, &automation).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
@@ -464,12 +464,9 @@ pub async fn coverage(store: &Store, model: &laer_core::health::HealthModel, com
             }
         }
         CoverageCommand::Apply => {
-            let automation = Automation::in_effect(store).await?;
-            let assessments = store.assess(model, today(), Accounts::All).await?;
-            if assessments.is_empty() {
-                bail!("no accounts to apply the rules to");
-            }
-            let o = laer_server::automation::run(store, &automation, &assessments, true).await?;
+            let o = laer_app::automation::apply_to_all(store, model, today())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no accounts to apply the rules to"))?;
             println!(
                 "{} owners started, {} ended, {} roles nobody can take; {} playbook runs, {} closed; {} tasks",
                 o.owners_started, o.owners_ended, o.uncovered, o.runs_fired, o.runs_closed, o.tasks_created

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::{CurrentUser, PageError, date, figure, layout, money, money_exact, num, require, today};
 use crate::AppState;
-use crate::chart::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
+use laer_charts::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
 
 const HISTORY_MONTHS: u32 = 24;
 
@@ -30,7 +30,7 @@ pub(crate) async fn page(
         .account_view(id, today)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
-    let health_now = crate::health::account_now(&state.store, &state.health_model, id, today).await?;
+    let health_now = laer_app::health::account_now(&state.store, &state.health_model, id, today).await?;
     let health_history = super::health::history(&state, id, today).await?;
     let accuracy = super::health::accuracy(&state).await?;
     let set_by_hand = state.store.phase_override(id).await?;

@@ -121,7 +121,7 @@ impl PageCache {
     ) -> Result<Arc<PhasesByDay>, StoreError> {
         let revision = store.portfolio_revision().await?;
         current(&self.quarter_phases, revision, today, || {
-            crate::reports::phases_on(store, model, quarters)
+            laer_app::reports::phases_on(store, model, quarters)
         })
         .await
     }

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use super::session::CsrfForm;
 use super::{CurrentUser, PageError, figure, require};
 use crate::AppState;
-use crate::chart::{Color, LineChart, Series, ValueFormat};
-use crate::health::AccountHealthNow;
+use laer_app::health::AccountHealthNow;
+use laer_charts::{Color, LineChart, Series, ValueFormat};
 
 /// How far back the account page's health trend looks.
 const TREND_DAYS: i64 = 182;
@@ -89,7 +89,7 @@ pub(crate) fn panel(
     account_id: i64,
 ) -> Markup {
     let h = &now.health;
-    let mut drivers: Vec<&crate::health::DriverOut> = h.drivers.iter().collect();
+    let mut drivers: Vec<&laer_app::health::DriverOut> = h.drivers.iter().collect();
     // What costs the most points first: where the account can gain.
     drivers.sort_by(|a, b| (b.possible - b.contribution).total_cmp(&(a.possible - a.contribution)));
     let pillars = [
@@ -233,16 +233,16 @@ pub(crate) async fn history(
 
 /// The latest validation of the model in effect.
 pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_store::StoreError> {
-    Ok(state
-        .store
-        .validation_of(&state.health_model.name)
-        .await?
-        .map(|(at, report)| Accuracy {
-            auc: report["auc"].as_f64(),
-            lift: report["top_decile_lift"].as_f64(),
-            observations: report["observations"].as_u64(),
-            computed: at.date_naive(),
-        }))
+    Ok(
+        laer_app::health::latest_validation(&state.store, &state.health_model.name)
+            .await?
+            .map(|(at, report)| Accuracy {
+                auc: report.auc,
+                lift: report.top_decile_lift,
+                observations: report.observations,
+                computed: at.date_naive(),
+            }),
+    )
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use laer_core::success_plan::{
 use maud::{DOCTYPE, Markup, html};
 
 use super::{figure, num};
-use crate::chart::{Color, LineChart, Series, ValueFormat};
+use laer_charts::{Color, LineChart, Series, ValueFormat};
 
 /// Who reads the page: the customer (at a share link) or the vendor's team.
 #[derive(Clone, Copy, PartialEq, Eq)]

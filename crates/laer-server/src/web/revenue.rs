@@ -20,7 +20,7 @@ use maud::html;
 
 use super::{CurrentUser, Nav, PageError, csv_response, figure, layout, money, percent, require, today};
 use crate::AppState;
-use crate::chart::{Color, LineChart, Series as ChartSeries, StackedBarChart, ValueFormat};
+use laer_charts::{Color, LineChart, Series as ChartSeries, StackedBarChart, ValueFormat};
 
 const MONTHS: u32 = 24;
 

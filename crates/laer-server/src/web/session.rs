@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::{PageError, bare_page, percent_encode};
 use crate::AppState;
-use crate::auth::{decoy_hash, verify_password};
+use laer_app::auth::{decoy_hash, verify_password};
 
 const SESSION_COOKIE: &str = "laer_session";
 /// Password checks running at once, in this process.

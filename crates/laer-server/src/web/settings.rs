@@ -13,10 +13,13 @@ use serde::Deserialize;
 use super::session::{Button, CsrfForm};
 use super::{CurrentUser, Nav, PageError, layout, require};
 use crate::AppState;
-use crate::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
+use laer_app::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
 
-fn in_effect_error(e: crate::automation::AutomationError) -> PageError {
-    PageError::Internal(e.to_string())
+fn in_effect_error(e: laer_app::automation::AutomationError) -> PageError {
+    match e {
+        laer_app::automation::AutomationError::Store(e) => e.into(),
+        other => PageError::Internal(other.to_string()),
+    }
 }
 
 fn scope(phases: &[laer_core::lifecycle::Phase], segments: &[String]) -> String {
@@ -316,12 +319,9 @@ pub(crate) async fn apply_coverage(
     CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ManageAutomation)?;
-    let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
-    let assessments = state
-        .store
-        .assess(&state.health_model, super::today(), laer_store::Accounts::All)
-        .await?;
-    crate::automation::run(&state.store, &automation, &assessments, true).await?;
+    laer_app::automation::apply_to_all(&state.store, &state.health_model, super::today())
+        .await
+        .map_err(in_effect_error)?;
     Ok(Redirect::to("/settings/coverage").into_response())
 }
 

@@ -78,7 +78,7 @@ pub(crate) async fn page(
     };
     let tasks = state.store.tasks(&filter, today).await?;
     let team = state.store.team_members().await?;
-    let automation = crate::automation::Automation::in_effect(&state.store)
+    let automation = laer_app::automation::Automation::in_effect(&state.store)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let overdue = tasks.iter().filter(|t| t.due_on.is_some_and(|d| d < today)).count();

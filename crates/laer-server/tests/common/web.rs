@@ -41,7 +41,7 @@ pub struct Session {
 impl Session {
     /// Logs in as a viewer, made first (viewer@example.com).
     pub async fn viewer(store: &laer_store::Store, base: &str) -> Session {
-        let hash = laer_server::auth::hash_password("viewer password").unwrap();
+        let hash = laer_app::auth::hash_password("viewer password").unwrap();
         store
             .upsert_user(
                 "viewer@example.com",

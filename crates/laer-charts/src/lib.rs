@@ -9,7 +9,7 @@
 //! without any value shows "No data". The same input always gives the same string.
 //!
 //! ```
-//! use laer_server::chart::{Color, LineChart, Series, StackedBarChart, ValueFormat};
+//! use laer_charts::{Color, LineChart, Series, StackedBarChart, ValueFormat};
 //!
 //! let months = ["2025-01", "2025-02", "2025-03"];
 //! let mrr = LineChart::new(months, ValueFormat::Money)

@@ -10,7 +10,7 @@ use chrono::{NaiveDate, TimeDelta};
 use laer_core::health::score::{DriverChange, changes};
 use laer_core::health::{Assessment, HealthModel};
 use laer_store::{Accounts, Store, StoreError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One account in `laer report health` and `GET /api/v1/accounts/{id}/health`.
 #[derive(Debug, Clone, Serialize)]
@@ -423,6 +423,28 @@ pub async fn validation(
         .save_validation(&model.name, &serde_json::to_value(&report).unwrap_or_default())
         .await?;
     Ok(report)
+}
+
+/// The headline figures of a model's stored validation (a `ValidationReport` as saved), as
+/// the pages show them; a figure the stored report lacks is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ValidationSummary {
+    pub auc: Option<f64>,
+    pub top_decile_lift: Option<f64>,
+    pub observations: Option<u64>,
+}
+
+/// When the model named `model` was last validated (by the engine or `laer report
+/// health-validation`), and how it did.
+pub async fn latest_validation(
+    store: &Store,
+    model: &str,
+) -> Result<Option<(chrono::DateTime<chrono::Utc>, ValidationSummary)>, StoreError> {
+    Ok(store
+        .validation_of(model)
+        .await?
+        .map(|(at, report)| (at, serde_json::from_value(report).unwrap_or_default())))
 }
 
 #[derive(Debug, thiserror::Error)]

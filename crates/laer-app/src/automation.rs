@@ -172,6 +172,22 @@ pub async fn run(
     store.apply_automation(day, &plans, ACTOR, deliver).await
 }
 
+/// `laer coverage apply` and the coverage settings page's Apply: decides coverage and
+/// playbooks for every account as `model` assesses it on `day`, with the rules in effect,
+/// and records it, emails and webhooks queued. `None` when there is no account.
+pub async fn apply_to_all(
+    store: &Store,
+    model: &HealthModel,
+    day: NaiveDate,
+) -> Result<Option<AutomationOutcome>, AutomationError> {
+    let automation = Automation::in_effect(store).await?;
+    let assessments = store.assess(model, day, Accounts::All).await?;
+    if assessments.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(run(store, &automation, &assessments, true).await?))
+}
+
 /// Replays coverage and playbooks every `step_days` from `from` to `to`, as if laer had
 /// run all along: owners change on the day the rules say, and playbooks fire on the day
 /// their cause arose. Nobody is told: no email or webhook is queued for the past.

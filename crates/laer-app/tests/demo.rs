@@ -18,7 +18,7 @@ fn config() -> DemoConfig {
 async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
     let config = config();
     let (company, _) = generate_records(&config);
-    laer_server::demo::load(store, &config).await.unwrap();
+    laer_app::demo::load(store, &config).await.unwrap();
 
     let ids = store.account_external_ids().await.unwrap();
     let mut stored: Vec<(String, String, i32)> = store
@@ -62,7 +62,7 @@ async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
     assert_eq!(store.meeting_cadences_of(account.id).await.unwrap(), of_account);
 
     let counts = store.counts().await.unwrap();
-    laer_server::demo::load(store, &config).await.unwrap();
+    laer_app::demo::load(store, &config).await.unwrap();
     assert_eq!(
         store.counts().await.unwrap(),
         counts,

@@ -9,6 +9,7 @@ use hmac::{KeyInit, Mac};
 use laer_store::{Delivery, DeliveryOutcome, Store, Target};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
 
 /// Where emails go out and how failures are retried.
 #[derive(Debug, Clone)]
@@ -172,7 +173,7 @@ async fn send(
                     "no SMTP server configured (laer serve --smtp-url)".into(),
                 ));
             };
-            let text = |key: &str| delivery.payload[key].as_str().unwrap_or_default().to_string();
+            let email = EmailPayload::deserialize(&delivery.payload).unwrap_or_default();
             let to: Mailbox = to
                 .parse()
                 .map_err(|e| Problem::Skip(format!("recipient {to:?}: {e}")))?;
@@ -183,8 +184,8 @@ async fn send(
             let message = Message::builder()
                 .from(from)
                 .to(to)
-                .subject(text("subject"))
-                .body(text("body").trim().to_string())
+                .subject(email.subject)
+                .body(email.body.trim().to_string())
                 .map_err(|e| Problem::Skip(format!("message: {e}")))?;
             smtp.send(message)
                 .await
@@ -192,6 +193,15 @@ async fn send(
                 .map_err(|e| Problem::Retry(format!("SMTP: {e}")))
         }
     }
+}
+
+/// What an email's delivery holds besides its recipient, as the outbox stores it; a field
+/// it lacks is empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EmailPayload {
+    subject: String,
+    body: String,
 }
 
 #[cfg(test)]

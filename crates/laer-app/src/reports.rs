@@ -1,4 +1,6 @@
 //! Reports as both the CLI and the API serve them: load from the store, compute in the core.
+//! Each is a typed struct: the API answers with its JSON, the CLI prints it as JSON or
+//! makes its table from the fields.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,6 @@ use laer_core::reports::{
 use laer_core::retention::Retention;
 use laer_store::{Accounts, Store, StoreError};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -48,20 +49,53 @@ impl Segments {
     }
 }
 
-/// The retention report: one object for a single period, `{"periods": [...]}` monthly;
-/// with `by`, each period's figures per segment too.
-pub async fn retention(store: &Store, request: &ReportRequest, by: Option<&str>) -> Result<Value, ReportError> {
+/// `laer report retention` and `GET /api/v1/reports/retention`: a single period's
+/// figures as one object, or `{"periods": [...]}` monthly or for several periods.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum RetentionReport {
+    /// One period, asked for without `every`.
+    Single(Box<Retention>),
+    /// Each period, in order.
+    Periods { periods: Vec<Retention> },
+}
+
+impl RetentionReport {
+    /// Every period, in order: the one of a single-period report too.
+    pub fn periods(&self) -> &[Retention] {
+        match self {
+            RetentionReport::Single(period) => std::slice::from_ref(period.as_ref()),
+            RetentionReport::Periods { periods } => periods,
+        }
+    }
+}
+
+/// The retention report; with `by`, each period's figures per segment too.
+pub async fn retention(
+    store: &Store,
+    request: &ReportRequest,
+    by: Option<&str>,
+) -> Result<RetentionReport, ReportError> {
     let segments = Segments::load(store, by).await?;
     let lines = store.revenue_lines().await?;
     let activity = match request.activity_window {
         Some(_) => store.activity_days().await?,
         None => Vec::new(),
     };
-    let periods: Vec<Retention> = retention_report(&lines, &activity, request, segments.as_ref().map(Segments::by));
-    Ok(match (request.monthly, periods.as_slice()) {
-        (false, [single]) => json!(single),
-        _ => json!({ "periods": periods }),
+    let mut periods: Vec<Retention> = retention_report(&lines, &activity, request, segments.as_ref().map(Segments::by));
+    Ok(if request.monthly || periods.len() != 1 {
+        RetentionReport::Periods { periods }
+    } else {
+        RetentionReport::Single(Box::new(periods.remove(0)))
     })
+}
+
+/// `laer report mrr` and `GET /api/v1/reports/mrr`: the MRR movements of each period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MrrReport {
+    /// The attribute accounts are grouped by into each period's `segments`, if any.
+    pub by: Option<String>,
+    pub periods: Vec<MrrPeriod>,
 }
 
 /// The MRR movements report, per period and, with `by`, per value of that attribute;
@@ -71,7 +105,7 @@ pub async fn mrr(
     request: &ReportRequest,
     by: Option<&str>,
     accounts: bool,
-) -> Result<Value, ReportError> {
+) -> Result<MrrReport, ReportError> {
     let segments = Segments::load(store, by).await?;
     let external_ids = if accounts {
         Some(store.account_external_ids().await?)
@@ -83,8 +117,10 @@ pub async fn mrr(
         segments: segments.as_ref().map(Segments::by),
         accounts: external_ids.as_ref(),
     };
-    let periods: Vec<MrrPeriod> = mrr_report(&lines, request, breakdown);
-    Ok(json!({ "by": by, "periods": periods }))
+    Ok(MrrReport {
+        by: by.map(str::to_string),
+        periods: mrr_report(&lines, request, breakdown),
+    })
 }
 
 /// `laer report nrr-bridge`: each quarter's bridge.
@@ -123,4 +159,59 @@ pub async fn phases_on(store: &Store, model: &HealthModel, quarters: &[Quarter])
         phases.insert(day, assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect());
     }
     Ok(phases)
+}
+
+#[cfg(test)]
+mod tests {
+    use laer_core::Money;
+    use laer_core::reports::ReportRequest;
+    use laer_core::retention::RevenueLine;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The JSON keeps the shape the API has always answered with: a single period's
+    /// figures as one object; several periods, or monthly ones, under `periods`; the MRR
+    /// report with `by` and `periods`.
+    #[test]
+    fn reports_serialize_in_the_api_shapes() {
+        let lines = [RevenueLine {
+            account_id: 1,
+            start_date: "2025-01-01".parse().unwrap(),
+            end_date: None,
+            mrr: Money::from_units(100).unwrap(),
+            bill_period_months: 1,
+        }];
+        let periods = |every: Option<&str>| {
+            let request = ReportRequest::parse("2025-02-01", "2025-04-01", every, None).unwrap();
+            (retention_report(&lines, &[], &request, None), request)
+        };
+
+        let (single, request) = periods(None);
+        assert!(!request.monthly);
+        let expected = json!(single[0]);
+        let report = RetentionReport::Single(Box::new(single[0].clone()));
+        assert_eq!(serde_json::to_value(&report).unwrap(), expected);
+        assert_eq!(expected["from"], "2025-02-01");
+        assert_eq!(expected["mrr"]["start"], 100);
+
+        let (monthly, request) = periods(Some("month"));
+        assert!(request.monthly);
+        let report = RetentionReport::Periods {
+            periods: monthly.clone(),
+        };
+        assert_eq!(report.periods(), monthly.as_slice());
+        assert_eq!(serde_json::to_value(&report).unwrap(), json!({ "periods": monthly }));
+
+        let request = ReportRequest::parse("2025-02-01", "2025-04-01", Some("month"), None).unwrap();
+        let periods = mrr_report(&lines, &request, Breakdown::default());
+        let report = MrrReport {
+            by: None,
+            periods: periods.clone(),
+        };
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            json!({ "by": null, "periods": periods })
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Retention reports: laer against the book's SQL (fightchurn listings 2.1–2.8) on
 //! PostgreSQL, for every month of a dataset, in one run. Asserts identical numbers.
 //!
-//! cargo bench -p laer-server --bench reports -- --fightchurn DIR --postgres URL \
+//! cargo bench -p laer-app --bench reports -- --fightchurn DIR --postgres URL \
 //!     [--listings DIR] [--book-url URL --book-schema SCHEMA] [--window DAYS] [--runs N]
 //!
 //! DIR holds the book's four CSV tables. laer imports them into SQLite and into a fresh
@@ -142,13 +142,15 @@ async fn laer_reports(store: &Store, from: NaiveDate, to: NaiveDate, window: u32
         Some(&window.to_string()),
     )
     .expect("request");
-    let retention = laer_server::reports::retention(store, &request, None)
+    let retention = laer_app::reports::retention(store, &request, None)
         .await
         .expect("retention");
-    let mrr = laer_server::reports::mrr(store, &request, None, false)
-        .await
-        .expect("mrr");
-    (retention, mrr)
+    let mrr = laer_app::reports::mrr(store, &request, None, false).await.expect("mrr");
+    // Compared as the API serves them, as the book's rows are.
+    (
+        serde_json::to_value(retention).expect("retention as JSON"),
+        serde_json::to_value(mrr).expect("MRR as JSON"),
+    )
 }
 
 /// Every listing for every month, from PostgreSQL: 2.1–2.5 per month, 2.6–2.8 once.

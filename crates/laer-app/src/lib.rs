@@ -1,0 +1,19 @@
+//! laer's application services, between the store and the views: what the server and the
+//! CLI both do. Each service loads from the store, decides or computes in the core, and
+//! records what it must; none knows about HTTP or the terminal.
+//!
+//! - `reports`: the retention, MRR and NRR bridge reports as typed structs, which the
+//!   CLI's tables and the API's JSON are both made from.
+//! - `health`: health as served, replayed history, validation and fitting, and the engine
+//!   that keeps it current (`health::run_engine`, which the server starts).
+//! - `automation`: the coverage model and playbooks run over assessed accounts.
+//! - `delivery`: the outbox sender (emails over SMTP, webhooks signed with HMAC-SHA256).
+//! - `demo`: storing the demo company with its logins.
+//! - `auth`: password hashing (argon2id).
+
+pub mod auth;
+pub mod automation;
+pub mod delivery;
+pub mod demo;
+pub mod health;
+pub mod reports;
