@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, TimeDelta};
-use laer_core::health::score::{DriverChange, changes};
+use laer_core::figures::AccountFigures;
+use laer_core::health::changes_since;
+use laer_core::health::score::DriverChange;
 use laer_core::health::{Assessment, HealthModel};
 use laer_store::{Accounts, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -125,7 +127,12 @@ pub struct AccountHealthNow {
     #[serde(flatten)]
     pub health: AccountHealth,
     pub week_before: Option<f64>,
+    /// What moved since a week ago: each measure's own move, in points
+    /// ([`laer_core::health::score::changes`]).
     pub changes: Vec<DriverChange>,
+    /// Active users, seats, utilisation and NPS with their windows, from the same
+    /// signals as the drivers.
+    pub figures: AccountFigures,
 }
 
 pub async fn account_now(
@@ -147,7 +154,8 @@ pub async fn account_now(
     };
     Ok(Some(AccountHealthNow {
         week_before: before.as_ref().and_then(|b| b.health.score).map(|s| round(s, 1)),
-        changes: before.map(|b| changes(&b.health, &now.health)).unwrap_or_default(),
+        changes: before.map(|b| changes_since(model, &b, &now)).unwrap_or_default(),
+        figures: now.figures(&model.windows),
         health: AccountHealth::of(&now, account.fields.external_id, account.fields.name),
     }))
 }

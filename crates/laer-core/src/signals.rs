@@ -71,12 +71,7 @@ pub fn experience(
             .map(|s| f64::from(s.score))
             .collect()
     };
-    let nps_scores = scores(SurveyKind::Nps);
-    let nps = (!nps_scores.is_empty()).then(|| {
-        let promoters = nps_scores.iter().filter(|s| **s >= 9.0).count() as f64;
-        let detractors = nps_scores.iter().filter(|s| **s <= 6.0).count() as f64;
-        (promoters - detractors) / nps_scores.len() as f64 * 100.0
-    });
+    let nps = crate::figures::nps(scores(SurveyKind::Nps));
     Experience {
         cases: opened.len() as u32,
         cases_per_active_user: (active_users > 0).then(|| n / f64::from(active_users)),

@@ -355,6 +355,148 @@ async fn answers_carry_security_headers(store: &Store) {
     }
 }
 
+/// A hand-made customer with three product lines (a product bought in two lines of 40
+/// and 10 seats, and an add-on for 40), 6 users active in the last 30 days, one earlier,
+/// and NPS answers inside and outside the 90-day window.
+async fn several_product_lines(store: &Store) -> i64 {
+    use laer_import::{Kind, Options};
+    let mut options = Options {
+        actor: "test".into(),
+        ..Options::default()
+    };
+    let today = today();
+    let day = |days_ago: i64| today - chrono::TimeDelta::days(days_ago);
+    let files = [
+        (
+            Kind::Accounts,
+            "id,name,segment\nmulti,Multi Line Co,Enterprise\n".to_string(),
+        ),
+        (
+            Kind::Subscriptions,
+            format!(
+                "id,account_id,product,start_date,end_date,mrr,quantity,units,bill_period_months\n\
+                 m-1,multi,Core,{},,4000,40,seats,12\n\
+                 m-2,multi,Core,{},,1000,10,Seats,12\n\
+                 m-3,multi,Add-on,{},,800,40,users,12\n\
+                 m-4,multi,Support,{},,300,1,package,12\n",
+                day(400),
+                day(100),
+                day(400),
+                day(400)
+            ),
+        ),
+        (
+            Kind::Events,
+            (1..=6)
+                .map(|u| format!("multi,{} 10:00:00,login,u-{u},\n", day(u)))
+                .chain(["multi,".to_string() + &day(60).to_string() + " 10:00:00,login,u-9,\n"])
+                .fold(
+                    "account_id,event_time,event_type,user_id,event_value\n".to_string(),
+                    |a, l| a + &l,
+                ),
+        ),
+        (
+            Kind::SurveyResponses,
+            format!(
+                "id,account_id,survey,score,responded_at\n\
+                 r-1,multi,nps,10,{}T10:00:00Z\nr-2,multi,nps,3,{}T10:00:00Z\nr-3,multi,nps,9,{}T10:00:00Z\n\
+                 r-4,multi,nps,0,{}T10:00:00Z\n",
+                day(5),
+                day(20),
+                day(40),
+                day(200)
+            ),
+        ),
+    ];
+    for (kind, csv) in files {
+        laer_import::import(store, kind, "multi.csv", csv.as_bytes(), &mut options)
+            .await
+            .unwrap();
+    }
+    store.account_by_external_id("multi").await.unwrap().unwrap().id
+}
+
+/// One account shows one number everywhere: the account page's tiles, the success plan
+/// (the team's and the customer's), the API and the health drivers agree on active users,
+/// seats, utilisation and NPS, on the demo and on an account with several product lines.
+async fn one_account_shows_one_number_everywhere(store: &Store) {
+    seed(store).await;
+    let multi = several_product_lines(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let (_, token) = store.create_api_token("figures", Role::Admin).await.unwrap();
+    let api = |path: String| {
+        let token = token.clone();
+        async move {
+            let response = client().get(path).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let mut checked = 0;
+    let accounts: Vec<i64> = store
+        .accounts_page(None, 100)
+        .await
+        .unwrap()
+        .accounts
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert!(accounts.contains(&multi));
+    for id in accounts {
+        let health = api(format!("{base}/api/v1/accounts/{id}/health")).await;
+        let f = &health["figures"];
+        let Some(active) = f["active_users"].as_f64() else {
+            continue;
+        };
+        let Some(seats) = f["seats"].as_f64() else { continue };
+        checked += 1;
+        assert_eq!(f["utilisation"].as_f64(), Some(active / seats), "{id}: {f}");
+        let driver = |measure: &str| {
+            health["drivers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["measure"] == measure)
+                .map(|d| d["value"].as_f64().unwrap())
+        };
+        if let Some(utilisation) = driver("utilisation") {
+            assert_eq!(Some(utilisation), f["utilisation"].as_f64(), "{id}: the driver");
+        }
+        if let Some(nps) = driver("nps") {
+            assert_eq!(Some(nps), f["nps"].as_f64(), "{id}: the NPS driver");
+        }
+        for view in ["team", "customer"] {
+            let plan = api(format!("{base}/api/v1/accounts/{id}/plan?view={view}")).await;
+            let e = &plan["implement"]["enablement"];
+            assert_eq!(e["active_users"].as_f64(), Some(active), "{id} {view}: {e}");
+            assert_eq!(e["seats"].as_f64(), Some(seats), "{id} {view}: {e}");
+            assert_eq!(e["utilisation"].as_f64(), Some(active / seats), "{id} {view}: {e}");
+        }
+        let (_, page) = admin.get(&format!("/accounts/{id}")).await;
+        let words = |html: &str| {
+            let text = common::text::visible_text(html);
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let text = words(&page);
+        let tile = format!("Active users, last 30 days {active:.0} / {seats:.0} seats");
+        assert!(text.contains(&tile), "{id}: {tile} in {}", &text[..text.len().min(600)]);
+        let nps = f["nps"].as_f64().map_or("–".to_string(), |n| format!("{n:+.0}"));
+        assert!(text.contains(&format!("NPS, last 90 days {nps}")), "{id}: NPS {nps}");
+        let (_, preview) = admin.get(&format!("/accounts/{id}/plan/preview")).await;
+        let preview = words(&preview);
+        let of = format!("Active users, last 30 days {active:.0} of {seats:.0} licences");
+        assert!(preview.contains(&of), "{id}: {of}");
+    }
+    assert!(checked >= 5, "accounts with users and seats: {checked}");
+    // The hand-made account, by hand: Core 40 + 10 = 50 seats (the add-on's 40 are the
+    // same people), 6 users in the last 30 days; NPS over 90 days of 10, 3, 9: +33.
+    let health = api(format!("{base}/api/v1/accounts/{multi}/health")).await;
+    assert_eq!(health["figures"]["seats"], 50.0);
+    assert_eq!(health["figures"]["active_users"], 6.0);
+    assert_eq!(health["figures"]["nps"].as_f64().map(f64::round), Some(33.0));
+}
+
 /// The revenue page's numbers are the MRR report's.
 async fn revenue_figures_match_the_mrr_report(store: &Store) {
     seed(store).await;
@@ -636,6 +778,7 @@ laer_store::backend_tests!(
     a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue,
     logout_needs_the_csrf_token_and_ends_the_session,
     every_form_refuses_a_post_without_the_token,
+    one_account_shows_one_number_everywhere,
     answers_carry_security_headers,
     revenue_figures_match_the_mrr_report,
     revenue_bridges_are_the_nrr_bridge_report,

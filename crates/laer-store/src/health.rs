@@ -94,20 +94,30 @@ impl Store {
             .collect();
         let only = |column: &str| accounts.condition(column);
 
-        type LineRow = (i64, NaiveDate, Option<NaiveDate>, i64, Option<f64>, Option<String>, i64);
+        type LineRow = (
+            i64,
+            String,
+            NaiveDate,
+            Option<NaiveDate>,
+            i64,
+            Option<f64>,
+            Option<String>,
+            i64,
+        );
         let lines: Vec<LineRow> = self
             .fetch(
                 &format!(
-                    "SELECT account_id, start_date, end_date, mrr, quantity, units, CAST(bill_period_months AS BIGINT) \
+                    "SELECT account_id, product, start_date, end_date, mrr, quantity, units, CAST(bill_period_months AS BIGINT) \
                      FROM subscriptions WHERE {} ORDER BY account_id, start_date",
                     only("account_id")
                 ),
                 &[],
             )
             .await?;
-        for (account, start_date, end_date, mrr, quantity, units, bill) in lines {
+        for (account, product, start_date, end_date, mrr, quantity, units, bill) in lines {
             if let Some(r) = records.get_mut(&account) {
                 r.lines.push(Line {
+                    product,
                     start_date,
                     end_date,
                     mrr: Money::from_ten_thousandths(mrr),

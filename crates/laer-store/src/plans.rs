@@ -239,6 +239,7 @@ impl Store {
             .await?
             .into_iter()
             .map(|s| Line {
+                product: s.fields.product,
                 start_date: s.fields.start_date,
                 end_date: s.fields.end_date,
                 mrr: s.fields.mrr,

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::inputs::signal_label;
 use crate::health::{Assessment, Signals};
-use crate::lifecycle::Phase;
+use crate::lifecycle::{Phase, PhaseRules};
+use crate::portfolio::AccountSnapshot;
 
 /// Values beside the health signals that conditions may name.
 pub const EXTRA_VALUES: &[(&str, &str)] = &[
@@ -201,6 +202,21 @@ pub fn context_summary(facts: &AccountFacts) -> String {
         let s = if cases == 1.0 { "" } else { "s" };
         parts.push(format!("{} support case{s} in the last 14 days", number(cases)));
     }
+    parts.join(" · ")
+}
+
+/// What a task's context says of its account, as the account is now: its phase, kept
+/// health, next renewal and ARR, in the words of [`context_summary`], which wrote the
+/// task's context as of the day its playbook fired. A page shows the two side by side.
+pub fn summary_now(account: &AccountSnapshot, today: NaiveDate, rules: &PhaseRules) -> String {
+    let mut parts = vec![format!("Phase {}", account.phase(today, rules))];
+    if let Some(h) = account.health_score() {
+        parts.push(format!("health {}", number(h.round())));
+    }
+    if let Some(on) = account.renewal_date.filter(|on| *on >= today) {
+        parts.push(format!("renewal on {on} (in {} days)", (on - today).num_days()));
+    }
+    parts.push(format!("ARR {}", grouped(account.arr().to_f64().round())));
     parts.join(" · ")
 }
 

@@ -7,15 +7,10 @@ use serde::Serialize;
 use crate::health::inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, signals};
 use crate::health::model::HealthModel;
 use crate::health::model::Scope;
-use crate::health::score::{Health, score, score_in};
+use crate::health::score::{DriverChange, Health, changes, score, score_in};
 use crate::lifecycle::{Phase, PhaseDecision, PhaseFacts, phase};
 use crate::money::Money;
 use crate::retention::is_active;
-
-/// Units that count seats (case-insensitive).
-const SEAT_UNITS: &[&str] = &[
-    "seat", "seats", "user", "users", "licence", "licences", "license", "licenses",
-];
 
 /// An account's records, whatever the day.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -85,39 +80,34 @@ impl AccountRecords {
         Some(self.mrr_on(later) < now)
     }
 
-    /// The quantity of the lines running on `day` (of those counted in seats only, with
-    /// `seats_only`); `None` when no such line has one.
-    fn quantity_on(&self, day: NaiveDate, seats_only: bool) -> Option<f64> {
-        let lines: Vec<f64> = self
-            .running(day)
-            .filter(|l| {
-                !seats_only
-                    || l.units
-                        .as_deref()
-                        .is_some_and(|u| SEAT_UNITS.iter().any(|s| s.eq_ignore_ascii_case(u.trim())))
-            })
-            .filter_map(|l| l.quantity)
-            .collect();
-        (!lines.is_empty()).then(|| lines.iter().sum::<f64>())
+    /// The quantity of all the lines running on `day`, whatever their unit; `None` when
+    /// none has one.
+    fn units_on(&self, day: NaiveDate) -> Option<f64> {
+        let quantities: Vec<f64> = self.running(day).filter_map(|l| l.quantity).collect();
+        (!quantities.is_empty()).then(|| quantities.iter().sum::<f64>())
     }
 
-    /// Seats bought on `day`: the quantity of the running lines counted in seats (or
-    /// users, licences); `None` when no running line is.
+    /// Seats bought on `day` ([`crate::figures::seats`]: the product with the most seats
+    /// among the running lines counted in seats, users or licences); `None` when no
+    /// running line is.
     pub fn seats_on(&self, day: NaiveDate) -> Option<f64> {
-        self.quantity_on(day, true)
+        crate::figures::seats(self.running(day).map(|l| crate::figures::SeatLine {
+            product: &l.product,
+            quantity: l.quantity,
+            units: l.units.as_deref(),
+        }))
     }
 
     /// The inputs of the signals as of `as_of`.
     pub fn inputs<'a>(&'a self, usage: UsageOn, workspace: &'a Workspace, as_of: NaiveDate) -> AccountInputs<'a> {
-        let quantity = |seats_only: bool| self.quantity_on(as_of, seats_only);
         AccountInputs {
             account_id: self.account_id,
             as_of,
             landed_on: self.landed_on(),
             mrr: self.mrr_on(as_of),
             mrr_before: self.mrr_on(as_of - TimeDelta::days(MRR_CHANGE_DAYS)),
-            seats: quantity(true),
-            units: quantity(false),
+            seats: self.seats_on(as_of),
+            units: self.units_on(as_of),
             usage_now: usage.now,
             usage_before: usage.before,
             features: if workspace.usage_tracked {
@@ -144,6 +134,36 @@ pub struct Assessment {
     pub phase: PhaseDecision,
     pub health: Health,
     pub signals: Signals,
+    /// Seats bought that day ([`crate::figures::seats`]), which utilisation divides by.
+    pub seats: Option<f64>,
+}
+
+impl Assessment {
+    /// The figures shown beside the health, read from the same signals the health
+    /// scored: the account page's tiles, the API and the health drivers cannot disagree.
+    pub fn figures(&self, windows: &crate::health::Windows) -> crate::figures::AccountFigures {
+        crate::figures::AccountFigures {
+            active_users: self.signals.get("active_users").copied(),
+            usage_days: windows.usage_days,
+            seats: self.seats,
+            utilisation: self.signals.get("utilisation").copied(),
+            nps: self.signals.get("nps").copied(),
+            experience_days: windows.experience_days,
+        }
+    }
+}
+
+/// What moved an account's health from `before` to `now` ([`crate::health::score::changes`],
+/// in the account's phase and segment now).
+pub fn changes_since(model: &HealthModel, before: &Assessment, now: &Assessment) -> Vec<DriverChange> {
+    if now.health.score.is_none() {
+        return Vec::new();
+    }
+    let scope = Scope {
+        phase: Some(now.phase.phase),
+        segment: now.segment.as_deref(),
+    };
+    changes(model, &scope, &before.signals, &now.signals)
 }
 
 /// Assesses one account as of `as_of`.
@@ -190,5 +210,6 @@ pub fn assess(
         phase,
         health,
         signals,
+        seats: inputs.seats,
     }
 }

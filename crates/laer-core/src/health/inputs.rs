@@ -110,6 +110,7 @@ pub struct Relationship {
 /// A subscription line as health needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
+    pub product: String,
     pub start_date: NaiveDate,
     pub end_date: Option<NaiveDate>,
     pub mrr: Money,
@@ -165,7 +166,10 @@ pub const SIGNALS: &[SignalInfo] = &[
     info("csat", "CSAT (1–5)"),
     info("nps", "NPS (−100 – 100)"),
     info("cadence_kept", "Meeting cadence kept (share, per stakeholder team)"),
-    info("days_since_executive_meeting", "Days since the last executive meeting"),
+    info(
+        "days_since_executive_meeting",
+        "Days since the last executive meeting (since landing, when none yet)",
+    ),
     info("contacts_engaged", "Contacts engaged"),
     info("outcomes_on_track", "Share of outcomes on track"),
     info("outcome_progress", "Mean outcome progress against plan"),
@@ -232,7 +236,7 @@ pub fn signals(inputs: &AccountInputs<'_>, windows: &Windows) -> Signals {
     let (now, before) = (&inputs.usage_now, &inputs.usage_before);
 
     // Adoption.
-    let utilisation = |w: &WindowUse| inputs.seats.filter(|s| *s > 0.0).map(|s| f64::from(w.active_users) / s);
+    let utilisation = |w: &WindowUse| crate::figures::utilisation(w.active_users, inputs.seats);
     let breadth =
         |w: &WindowUse| (!inputs.features.is_empty()).then(|| w.events.len() as f64 / inputs.features.len() as f64);
     let depth = |w: &WindowUse, per_month: f64| {
@@ -541,6 +545,7 @@ mod tests {
     #[test]
     fn the_next_renewal_is_the_agreed_date_or_the_next_end_of_term() {
         let line = |start: &str, months: i32, end: Option<&str>| Line {
+            product: "Core".into(),
             start_date: day(start),
             end_date: end.map(day),
             mrr: Money::from_units(10).unwrap(),

@@ -11,7 +11,7 @@ pub mod outcome;
 pub mod score;
 pub mod validation;
 
-pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess};
+pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, changes_since};
 pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, signals};
 pub use model::{HealthModel, Pillar, Scope};
 pub use score::{Health, Quadrant, score, score_in};

@@ -13,6 +13,7 @@ mod tests {
 
     fn line(start: &str, end: Option<&str>, mrr: i64) -> Line {
         Line {
+            product: "Core".into(),
             start_date: start.parse().unwrap(),
             end_date: end.map(|e| e.parse().unwrap()),
             mrr: Money::from_units(mrr).unwrap(),

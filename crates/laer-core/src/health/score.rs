@@ -207,28 +207,49 @@ pub struct DriverChange {
     pub points: f64,
 }
 
-/// What changed between `before` and `now`: the measures whose contribution moved,
-/// largest move first.
-pub fn changes(before: &Health, now: &Health) -> Vec<DriverChange> {
-    let mut measures: Vec<&str> = before
-        .drivers
+/// What moved the score between two days' signals, scored by `model` in `scope` (the
+/// account's phase and segment now): each measure whose value changed, with the points its
+/// own move made — the score now against the score now with that one value as it was
+/// before (or absent, if it was), the others as they are now. So a measure that got worse
+/// never shows as raising the score, however the others moved (a contribution alone
+/// would: contributions share the score out among the measures). Largest move first;
+/// moves under 0.05 points are left out unless the measure appeared or disappeared.
+pub fn changes(model: &HealthModel, scope: &Scope<'_>, before: &Signals, now: &Signals) -> Vec<DriverChange> {
+    let Some(score_now) = score_in(model, now, scope).score else {
+        return Vec::new();
+    };
+    let mut measured: Vec<&str> = model
+        .measures
         .iter()
-        .chain(&now.drivers)
-        .map(|d| d.measure.as_str())
+        .filter(|m| m.applies(scope))
+        .map(|m| m.signal.as_str())
         .collect();
-    measures.sort_unstable();
-    measures.dedup();
-    let find = |h: &Health, m: &str| h.drivers.iter().find(|d| d.measure == m).cloned();
-    let mut out: Vec<DriverChange> = measures
+    measured.sort_unstable();
+    measured.dedup();
+    let mut out: Vec<DriverChange> = measured
         .into_iter()
-        .map(|m| {
-            let (b, n) = (find(before, m), find(now, m));
-            DriverChange {
-                measure: m.to_string(),
-                points: n.as_ref().map_or(0.0, |d| d.contribution) - b.as_ref().map_or(0.0, |d| d.contribution),
-                before: b.map(|d| d.value),
-                now: n.map(|d| d.value),
+        .filter_map(|signal| {
+            let (b, n) = (before.get(signal).copied(), now.get(signal).copied());
+            let same = match (b, n) {
+                (Some(b), Some(n)) => b == n,
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                return None;
             }
+            let mut as_before = now.clone();
+            match b {
+                Some(b) => as_before.insert(signal.to_string(), b),
+                None => as_before.remove(signal),
+            };
+            let without_move = score_in(model, &as_before, scope).score.unwrap_or(0.0);
+            Some(DriverChange {
+                measure: signal.to_string(),
+                before: b,
+                now: n,
+                points: score_now - without_move,
+            })
         })
         .filter(|c| c.points.abs() >= 0.05 || c.before.is_some() != c.now.is_some())
         .collect();
@@ -290,15 +311,9 @@ mod tests {
     #[test]
     fn changes_rank_the_largest_moves_first() {
         let model = HealthModel::default();
-        let before = score(
-            &model,
-            &signals(&[("utilisation", 0.8), ("breadth", 0.6), ("csat", 4.5)]),
-        );
-        let now = score(
-            &model,
-            &signals(&[("utilisation", 0.2), ("breadth", 0.6), ("csat", 4.4)]),
-        );
-        let moved = changes(&before, &now);
+        let before = signals(&[("utilisation", 0.8), ("breadth", 0.6), ("csat", 4.5)]);
+        let now = signals(&[("utilisation", 0.2), ("breadth", 0.6), ("csat", 4.4)]);
+        let moved = changes(&model, &Scope::default(), &before, &now);
         assert_eq!(moved[0].measure, "utilisation");
         assert!(moved[0].points < -20.0, "{moved:?}");
         assert!(moved.iter().all(|c| c.measure != "breadth"), "unchanged: {moved:?}");
@@ -350,7 +365,65 @@ mod tests {
             })
     }
 
+    #[test]
+    fn a_longer_gap_never_raises_health_however_the_others_moved() {
+        let model = HealthModel::default();
+        // The executive meeting is a week further back; utilisation fell a lot. The
+        // contributions share the score out anew, so the meeting's contribution alone
+        // could rise; its own move can only have cost points.
+        let before = signals(&[
+            ("utilisation", 0.9),
+            ("csat", 4.5),
+            ("cadence_kept", 0.8),
+            ("days_since_executive_meeting", 102.0),
+        ]);
+        let mut now = before.clone();
+        now.insert("utilisation".into(), 0.1);
+        now.insert("days_since_executive_meeting".into(), 109.0);
+        let moved = changes(&model, &Scope::default(), &before, &now);
+        let gap = moved
+            .iter()
+            .find(|c| c.measure == "days_since_executive_meeting")
+            .unwrap();
+        assert!(gap.points < 0.0, "{moved:?}");
+        assert_eq!((gap.before, gap.now), (Some(102.0), Some(109.0)));
+        assert!(moved.iter().all(|c| c.measure != "csat"), "unchanged: {moved:?}");
+    }
+
     proptest! {
+        /// A measure's points have the sign of the move of its own score: a measure that
+        /// got worse never shows as raising health.
+        #[test]
+        fn a_measures_points_follow_its_own_score(
+            model in any_model(),
+            before in proptest::collection::vec(proptest::option::of(-20.0f64..40.0), 6),
+            after in proptest::collection::vec(proptest::option::of(-20.0f64..40.0), 6),
+        ) {
+            let names = ["utilisation", "breadth", "csat", "cadence_kept", "contacts_engaged", "outcomes_on_track"];
+            let of = |values: &[Option<f64>]| -> Signals {
+                names.iter().zip(values).filter_map(|(n, v)| v.map(|v| (n.to_string(), v))).collect()
+            };
+            let (before, now) = (of(&before), of(&after));
+            let scored_now = score(&model, &now);
+            for c in changes(&model, &Scope::default(), &before, &now) {
+                // Only a signal scored by one measure has one score of its own.
+                if model.measures.iter().filter(|m| m.signal == c.measure).count() != 1 {
+                    continue;
+                }
+                let (Some(b), Some(_)) = (c.before, c.now) else { continue };
+                let mut as_before = now.clone();
+                as_before.insert(c.measure.clone(), b);
+                let own = |h: &Health| h.drivers.iter().find(|d| d.measure == c.measure).map(|d| d.score);
+                let moved = own(&scored_now).zip(own(&score(&model, &as_before))).map(|(n, b)| n - b);
+                if let Some(moved) = moved {
+                    prop_assert!(c.points * moved >= -1e-9, "{:?} moved its own score by {}", c, moved);
+                    if moved == 0.0 {
+                        prop_assert!(c.points.abs() < 1e-9, "{:?}", c);
+                    }
+                }
+            }
+        }
+
         #[test]
         fn contributions_add_up_to_the_score_and_stay_in_range(
             model in any_model(),

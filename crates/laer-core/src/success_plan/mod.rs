@@ -466,7 +466,7 @@ fn enablement(usage: &UsageRecords, users_in: &impl Fn(&UsageWindow) -> u32, tod
     Enablement {
         active_users,
         seats,
-        utilisation: seats.map(|s| f64::from(active_users) / f64::from(s)),
+        utilisation: crate::figures::utilisation(active_users, seats.map(f64::from)),
         departments_active: usage.departments_active,
         departments_known: usage.departments_known.max(usage.departments_active),
         trend,

@@ -63,25 +63,10 @@ pub(crate) async fn page(
     let name = a.name.clone().unwrap_or_else(|| a.external_id.clone());
     let lines: Vec<_> = view.subscriptions.iter().map(|s| s.fields.clone()).collect();
     let mrr = mrr_on(&lines, today);
-    let seats: f64 = lines
-        .iter()
-        .filter(|l| l.is_active_on(today) && l.units.as_deref().is_some_and(|u| u.starts_with("seat")))
-        .filter_map(|l| l.quantity)
-        .fold(0.0_f64, f64::max);
-    let active_now = view.active_users.iter().find(|(w, _)| *w == 0).map_or(0, |(_, n)| *n);
-    let nps: Vec<i64> = view
-        .surveys
-        .iter()
-        .filter(|s| s.survey == "nps")
-        .take(20)
-        .map(|s| s.score)
-        .collect();
-    let nps_score = (!nps.is_empty()).then(|| {
-        let promoters = nps.iter().filter(|s| **s >= 9).count() as f64;
-        let detractors = nps.iter().filter(|s| **s <= 6).count() as f64;
-        ((promoters - detractors) / nps.len() as f64 * 100.0).round()
-    });
-
+    // The tiles' figures are the health's own (laer_core::figures): the same active
+    // users, seats and NPS as the drivers, the success plan and the API.
+    let figures = health_now.as_ref().map(|h| h.figures);
+    let count = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| format!("{x:.0}"));
     let body = html! {
         div.page-head {
             h1 { (name) }
@@ -92,8 +77,12 @@ pub(crate) async fn page(
             div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact))) }
             div.kpi { span { "ARR" } strong { (money(mrr.times(12))) } }
             div.kpi { span { "Renewal" } strong { (date(a.renewal_date)) } }
-            div.kpi { span { "Active users, 30 days" } strong { (active_now) @if seats > 0.0 { " / " (seats) " seats" } } }
-            div.kpi { span { "NPS (last 20)" } strong { (nps_score.map_or("–".to_string(), |n| format!("{n:+.0}"))) } }
+            @if let Some(f) = figures {
+                div.kpi { span { "Active users, last " (f.usage_days) " days" }
+                    strong { (count(f.active_users)) @if let Some(seats) = f.seats { " / " (count(Some(seats))) " seats" } } }
+                div.kpi { span { "NPS, last " (f.experience_days) " days" }
+                    strong { (f.nps.map_or("–".to_string(), |n| format!("{n:+.0}"))) } }
+            }
             div.kpi { span { "Open cases" } strong { (view.cases.iter().filter(|c| c.closed_at.is_none()).count()) } }
         }
         @if let Some(now) = &health_now {

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Permission;
 use laer_core::automation::coverage::role_label;
+use laer_core::automation::facts::summary_now;
 use laer_core::model::TaskStatus;
 use laer_store::{TaskChange, TaskFilter, TaskRow};
 use maud::{Markup, html};
@@ -77,6 +78,16 @@ pub(crate) async fn page(
         ..Default::default()
     };
     let tasks = state.store.tasks(&filter, today).await?;
+    // Each task's account as it is now, beside the context written when it fired.
+    let snapshots = state.cache.snapshots(&state.store, today).await?;
+    let rules = &state.health_model.phases;
+    let by_id: std::collections::HashMap<i64, &laer_core::portfolio::AccountSnapshot> =
+        snapshots.iter().map(|a| (a.id, a)).collect();
+    let now_of = |account: Option<i64>| {
+        account
+            .and_then(|id| by_id.get(&id))
+            .map(|a| summary_now(a, today, rules))
+    };
     let team = state.store.team_members().await?;
     let automation = laer_app::automation::Automation::in_effect(&state.store)
         .await
@@ -131,7 +142,7 @@ pub(crate) async fn page(
         ol.tasks #tasks {
             @for t in &tasks {
                 li class={"task " (due_class(t.due_on, today))} {
-                    (task_card(t, today, &team, &user, can_work, &here))
+                    (task_card(t, now_of(t.account_id).as_deref(), today, &team, &user, can_work, &here))
                 }
             }
         }
@@ -141,6 +152,7 @@ pub(crate) async fn page(
 
 fn task_card(
     t: &TaskRow,
+    now: Option<&str>,
     today: NaiveDate,
     team: &[laer_core::automation::Member],
     user: &CurrentUser,
@@ -167,7 +179,8 @@ fn task_card(
             }
             " · " (t.assignee.as_deref().unwrap_or("unassigned"))
         }
-        p.context { (t.context) }
+        p.context { span.muted { "As of " (t.created_at.date_naive()) ": " } (t.context) }
+        @if let Some(now) = now { p.context.now { span.muted { "Now: " } (now) } }
         @if !t.steps.is_empty() {
             details.steps {
                 summary { (t.steps.len()) " steps" }
