@@ -506,7 +506,11 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     };
     assert_eq!(assign("").await, 400, "a reason is needed");
     assert_eq!(assign("Speaks Dutch").await, 303);
-    let (_, holders, _) = store.coverage_state(today(), laer_store::Accounts::All).await.unwrap();
+    let holders = store
+        .coverage_state(today(), laer_store::Accounts::All)
+        .await
+        .unwrap()
+        .holders;
     assert!(
         holders[&account_id]
             .iter()

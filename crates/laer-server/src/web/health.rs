@@ -233,11 +233,11 @@ pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_
         .store
         .validation_of(&state.health_model.name)
         .await?
-        .map(|(at, report)| Accuracy {
-            auc: report["auc"].as_f64(),
-            lift: report["top_decile_lift"].as_f64(),
-            observations: report["observations"].as_u64(),
-            computed: at.date_naive(),
+        .map(|v| Accuracy {
+            auc: v.report["auc"].as_f64(),
+            lift: v.report["top_decile_lift"].as_f64(),
+            observations: v.report["observations"].as_u64(),
+            computed: v.computed_at.date_naive(),
         }))
 }
 

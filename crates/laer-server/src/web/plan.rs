@@ -343,7 +343,10 @@ pub(crate) async fn create_link(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     editing(&user, form.csrf.as_deref())?;
-    let (link, token) = state
+    let laer_store::Created {
+        record: link,
+        secret: token,
+    } = state
         .store
         .create_share_link(id, &user.actor())
         .await
