@@ -225,19 +225,18 @@ async fn sqlite_schema(pool: &SqlitePool) -> BTreeSet<String> {
     }
     // A reference without columns names the other table's primary key.
     for (table, references) in foreign {
-        let mut by_id: BTreeMap<i64, (String, Vec<String>, Vec<Option<String>>)> = BTreeMap::new();
+        let mut by_id: BTreeMap<i64, Vec<SqliteForeignKey>> = BTreeMap::new();
         for r in references {
-            let entry = by_id
-                .entry(r.id)
-                .or_insert_with(|| (r.table.clone(), Vec::new(), Vec::new()));
-            entry.1.push(r.from);
-            entry.2.push(r.to);
+            by_id.entry(r.id).or_default().push(r);
         }
-        for (to_table, from, to) in by_id.into_values() {
-            let to: Vec<String> = if to.iter().all(Option::is_some) {
-                to.into_iter().flatten().collect()
-            } else {
-                keys.get(&to_table).cloned().unwrap_or_default()
+        for parts in by_id.into_values() {
+            let Some(to_table) = parts.first().map(|p| p.table.clone()) else {
+                continue;
+            };
+            let from: Vec<String> = parts.iter().map(|p| p.from.clone()).collect();
+            let to: Vec<String> = match parts.iter().map(|p| p.to.clone()).collect::<Option<Vec<_>>>() {
+                Some(to) => to,
+                None => keys.get(&to_table).cloned().unwrap_or_default(),
             };
             facts.insert(foreign_key_fact(&table, &from, &to_table, &to));
         }
