@@ -74,7 +74,11 @@ pub async fn playbook_summaries(store: &Store, automation: &Automation) -> Resul
         .playbooks
         .iter()
         .map(|p| {
-            let (runs, open_episodes, open_tasks) = counts.get(&p.name).copied().unwrap_or_default();
+            let laer_store::PlaybookCounts {
+                runs,
+                open_runs: open_episodes,
+                open_tasks,
+            } = counts.get(&p.name).copied().unwrap_or_default();
             PlaybookSummary {
                 name: p.name.clone(),
                 title: p.title.clone(),
@@ -129,7 +133,15 @@ pub async fn run(
     } else {
         Accounts::Only(&ids)
     };
-    let (names, (team, holders, mut books), open) = tokio::try_join!(
+    let (
+        names,
+        laer_store::CoverageState {
+            team,
+            holders,
+            mut books,
+        },
+        open,
+    ) = tokio::try_join!(
         store.account_names_of(chosen),
         store.coverage_state(day, chosen),
         store.open_runs(chosen),
@@ -139,7 +151,7 @@ pub async fn run(
         .map(|a| {
             let name = names
                 .get(&a.account_id)
-                .map(|(external_id, name)| name.clone().unwrap_or_else(|| external_id.clone()))
+                .map(|n| n.name.clone().unwrap_or_else(|| n.external_id.clone()))
                 .unwrap_or_default();
             let mut facts = AccountFacts::of(a, &name);
             facts.tech_touch = automation.coverage.is_tech_touch(&facts);

@@ -114,8 +114,8 @@ pub async fn report(store: &Store, model: &HealthModel, as_of: NaiveDate) -> Res
         accounts: assessments
             .iter()
             .map(|a| {
-                let (external_id, name) = names.remove(&a.account_id).unwrap_or_default();
-                AccountHealth::of(a, external_id, name)
+                let n = names.remove(&a.account_id).unwrap_or_default();
+                AccountHealth::of(a, n.external_id, n.name)
             })
             .collect(),
     })
@@ -243,7 +243,12 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
 /// Weekly history where there is none yet, and the model's accuracy when last measured a
 /// week or more ago.
 async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
-    let kept: HashMap<NaiveDate, i64> = store.health_days().await?.into_iter().collect();
+    let kept: HashMap<NaiveDate, i64> = store
+        .health_days()
+        .await?
+        .into_iter()
+        .map(|d| (d.day, d.accounts))
+        .collect();
     for week in 1..=BACKFILL_WEEKS {
         let past = day - TimeDelta::days(7 * week);
         if kept.get(&past).copied().unwrap_or(0) == 0 {
@@ -252,7 +257,7 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
         }
     }
     let stale = match store.validation_of(&model.name).await? {
-        Some((at, _)) => (chrono::Utc::now() - at).num_days() >= VALIDATION_DAYS,
+        Some(v) => (chrono::Utc::now() - v.computed_at).num_days() >= VALIDATION_DAYS,
         None => true,
     };
     if stale {
@@ -449,10 +454,18 @@ pub async fn latest_validation(
     store: &Store,
     model: &str,
 ) -> Result<Option<(chrono::DateTime<chrono::Utc>, ValidationSummary)>, StoreError> {
-    Ok(store
+    store
         .validation_of(model)
         .await?
-        .map(|(at, report)| (at, serde_json::from_value(report).unwrap_or_default())))
+        .map(|v| {
+            let summary = serde_json::from_value(v.report).map_err(|e| StoreError::Unreadable {
+                table: "health_validations",
+                column: "report",
+                reason: format!("the validation of model {model:?}: {e}"),
+            })?;
+            Ok((v.computed_at, summary))
+        })
+        .transpose()
 }
 
 #[derive(Debug, thiserror::Error)]

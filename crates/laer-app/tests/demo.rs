@@ -26,7 +26,7 @@ async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
         .await
         .unwrap()
         .into_iter()
-        .map(|(account, team, days)| (ids[&account].clone(), team, days))
+        .map(|c| (ids[&c.account_id].clone(), c.stakeholder_team, c.every_days))
         .collect();
     stored.sort();
     let mut expected: Vec<(String, String, i32)> = company
@@ -59,7 +59,14 @@ async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
         .filter(|(a, _, _)| *a == expected[0].0)
         .map(|(_, t, d)| (t.clone(), *d))
         .collect();
-    assert_eq!(store.meeting_cadences_of(account.id).await.unwrap(), of_account);
+    let stored_of_account: Vec<(String, i32)> = store
+        .meeting_cadences_of(account.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.stakeholder_team, c.every_days))
+        .collect();
+    assert_eq!(stored_of_account, of_account);
 
     let counts = store.counts().await.unwrap();
     laer_app::demo::load(store, &config).await.unwrap();

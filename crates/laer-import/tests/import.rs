@@ -248,7 +248,13 @@ async fn meeting_cadences_replace_per_account_and_team(store: &Store) {
     let acme = store.account_by_external_id("acme").await.unwrap().unwrap().id;
     let globex = store.account_by_external_id("globex").await.unwrap().unwrap().id;
     assert_eq!(
-        store.meeting_cadences().await.unwrap(),
+        store
+            .meeting_cadences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.account_id, c.stakeholder_team, c.every_days))
+            .collect::<Vec<_>>(),
         [
             (acme, "executive".to_string(), 90),
             (acme, "network".to_string(), 30),
@@ -268,7 +274,13 @@ async fn meeting_cadences_replace_per_account_and_team(store: &Store) {
     .unwrap();
     assert_eq!((changed.written, changed.unchanged), (1, 1));
     assert_eq!(
-        store.meeting_cadences_of(acme).await.unwrap(),
+        store
+            .meeting_cadences_of(acme)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.stakeholder_team, c.every_days))
+            .collect::<Vec<_>>(),
         [("executive".to_string(), 90), ("network".to_string(), 45)]
     );
     assert_eq!(store.counts().await.unwrap().meeting_cadences, 3);

@@ -141,10 +141,6 @@ impl Probe {
     }
 }
 
-fn day_number(d: NaiveDate) -> i64 {
-    laer_core::retention::day_number(d)
-}
-
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -378,7 +374,7 @@ async fn update_delay(
     events: usize,
 ) {
     let probe = Probe::connect(url).await;
-    let today_n = day_number(today);
+    let today_n = laer_core::retention::day_number(today);
     let started_at = now_micros();
     let started = Instant::now();
     let server = Server::bind("127.0.0.1:0", store.clone()).await.expect("bind");
@@ -395,7 +391,7 @@ async fn update_delay(
     let oldest = today - chrono::TimeDelta::days(7 * laer_app::health::BACKFILL_WEEKS);
     loop {
         let days = store.health_days().await.expect("days");
-        if days.iter().any(|&(d, n)| d == oldest && n >= accounts) {
+        if days.iter().any(|d| d.day == oldest && d.accounts >= accounts) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -407,7 +403,7 @@ async fn update_delay(
     );
 
     // Its user is linked to the account by a group call first.
-    let (_, key) = store.create_write_key("health bench").await.expect("key");
+    let key = store.create_write_key("health bench").await.expect("key").secret;
     let http = reqwest::Client::new();
     let post = |call: &'static str, body: serde_json::Value| {
         http.post(format!("{base}/v1/{call}"))

@@ -68,7 +68,7 @@ async fn local_server(postgres: Option<&str>, dir: &std::path::Path) -> (String,
         None => format!("sqlite://{}", dir.join("laer.db").display()),
     };
     let store = Store::open(&url).await.expect("open");
-    let (_, key) = store.create_write_key("bench").await.expect("key");
+    let key = store.create_write_key("bench").await.expect("key").secret;
     let server = Server::bind("127.0.0.1:0", store.clone()).await.expect("bind");
     let addr = server.local_addr().expect("address");
     tokio::spawn(server.run(std::future::pending()));

@@ -16,7 +16,7 @@ struct Api {
 
 impl Api {
     async fn new(store: &Store, role: Role) -> Api {
-        let (_, token) = store.create_api_token("test", role).await.unwrap();
+        let token = store.create_api_token("test", role).await.unwrap().secret;
         Api { token }
     }
 

@@ -45,7 +45,7 @@ async fn the_python_library(store: &Store) {
     let Some(python) = required("LAER_TEST_SEGMENT_PYTHON") else {
         return;
     };
-    let (_, key) = store.create_write_key("python").await.unwrap();
+    let key = store.create_write_key("python").await.unwrap().secret;
     let host = spawn(store).await;
     let mut command = Command::new(python);
     command.arg(scripts().join("send.py")).arg(&host).arg(&key);
@@ -99,7 +99,7 @@ async fn the_node_library(store: &Store) {
     let Some(node_modules) = required("LAER_TEST_SEGMENT_NODE_MODULES") else {
         return;
     };
-    let (_, key) = store.create_write_key("node").await.unwrap();
+    let key = store.create_write_key("node").await.unwrap().secret;
     let host = spawn(store).await;
     let mut command = Command::new("node");
     command

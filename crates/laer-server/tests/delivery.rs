@@ -142,10 +142,11 @@ async fn a_playbooks_emails_and_webhooks_arrive(store: &Store) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let (_, secret) = store
+    let secret = store
         .add_webhook(&hook_url, &["playbook.fired".into()], "test")
         .await
-        .unwrap();
+        .unwrap()
+        .secret;
 
     let server = Server::bind("127.0.0.1:0", store.clone())
         .await

@@ -32,7 +32,7 @@ async fn get(url: &str, token: &str) -> (u16, Value) {
 async fn the_api_explains_the_score(store: &Store) {
     let id = seed(store).await;
     let base = common::spawn(store).await;
-    let (_, token) = store.create_api_token("t", Role::Viewer).await.unwrap();
+    let token = store.create_api_token("t", Role::Viewer).await.unwrap().secret;
     let (status, health) = get(&format!("{base}/api/v1/accounts/{id}/health"), &token).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["external_id"], "acme");
@@ -66,7 +66,7 @@ struct Tracker {
 
 impl Tracker {
     async fn new(store: &Store, base: &str) -> Tracker {
-        let (_, key) = store.create_write_key("test").await.unwrap();
+        let key = store.create_write_key("test").await.unwrap().secret;
         Tracker {
             base: base.to_string(),
             basic: base64::engine::general_purpose::STANDARD.encode(format!("{key}:")),

@@ -16,7 +16,7 @@ struct Client {
 
 impl Client {
     async fn new(store: &Store) -> Client {
-        let (_, key) = store.create_write_key("test").await.unwrap();
+        let key = store.create_write_key("test").await.unwrap().secret;
         Client {
             base: spawn(store).await,
             key,

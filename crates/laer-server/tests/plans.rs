@@ -304,7 +304,7 @@ async fn the_api_gives_the_plan_for_the_team_or_the_customer(store: &Store) {
     seed(store).await;
     let (id, name) = account_with_a_plan(store).await;
     let base = spawn(store).await;
-    let (_, token) = store.create_api_token("plans", Role::Viewer).await.unwrap();
+    let token = store.create_api_token("plans", Role::Viewer).await.unwrap().secret;
     let get = |path: String, token: Option<String>| {
         let url = format!("{base}{path}");
         async move { api_get(url, token).await }

@@ -424,7 +424,7 @@ async fn one_account_shows_one_number_everywhere(store: &Store) {
     let multi = several_product_lines(store).await;
     let base = spawn(store).await;
     let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
-    let (_, token) = store.create_api_token("figures", Role::Admin).await.unwrap();
+    let token = store.create_api_token("figures", Role::Admin).await.unwrap().secret;
     let api = |path: String| {
         let token = token.clone();
         async move {
@@ -737,7 +737,11 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     };
     assert_eq!(assign("").await, 400, "a reason is needed");
     assert_eq!(assign("Speaks Dutch").await, 303);
-    let (_, holders, _) = store.coverage_state(today(), laer_store::Accounts::All).await.unwrap();
+    let holders = store
+        .coverage_state(today(), laer_store::Accounts::All)
+        .await
+        .unwrap()
+        .holders;
     assert!(
         holders[&account_id]
             .iter()

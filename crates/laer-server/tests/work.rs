@@ -110,11 +110,12 @@ async fn two_nodes_fire_each_playbook_once(backend: Backend) {
     assert_eq!(renewal.cause, format!("renewal on {}", today() + TimeDelta::days(60)));
 
     // One CSM took the account, and its tasks went to them.
-    let (_, holders, _) = db
+    let holders = db
         .store
         .coverage_state(today(), laer_store::Accounts::All)
         .await
-        .unwrap();
+        .unwrap()
+        .holders;
     let csms: Vec<i64> = holders[&account]
         .iter()
         .filter(|h| h.role == TeamRole::Csm)
@@ -155,8 +156,8 @@ async fn request(method: reqwest::Method, url: &str, token: &str, body: Option<V
 async fn the_tasks_api_reads_and_changes_work(store: &Store) {
     let account = seed(store).await;
     let base = common::spawn(store).await;
-    let (_, viewer) = store.create_api_token("reader", Role::Viewer).await.unwrap();
-    let (_, csm) = store.create_api_token("crm sync", Role::Csm).await.unwrap();
+    let viewer = store.create_api_token("reader", Role::Viewer).await.unwrap().secret;
+    let csm = store.create_api_token("crm sync", Role::Csm).await.unwrap().secret;
     let deadline = Instant::now() + Duration::from_secs(60);
     let tasks = loop {
         let (status, body) = request(

@@ -5,10 +5,10 @@ use chrono::Utc;
 use laer_core::access::Role;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::AssertSqlSafe;
 
-use crate::sql::Dialect;
-use crate::{Pool, Store, StoreError, random_id};
+use crate::decode::Column;
+use crate::exec::params;
+use crate::{Store, StoreError, random_id};
 
 /// A person who logs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +41,20 @@ pub struct ApiToken {
     pub revoked_at: Option<i64>,
 }
 
+/// A person found by email, with their password hash to check the login against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginCandidate {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A session just started: its secret (for the cookie, never stored) and CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub secret: String,
+    pub csrf_token: String,
+}
+
 /// How long a session lasts.
 pub const SESSION_HOURS: i64 = 12;
 
@@ -51,21 +65,31 @@ pub(crate) fn sha256_hex(secret: &str) -> String {
         .collect()
 }
 
-type UserRow = (i64, String, String, String, Option<i64>, Option<i64>);
+/// A user as stored, with what a statement reads beside (a password hash, a CSRF
+/// token), empty when it reads nothing more.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+    team_member_id: Option<i64>,
+    disabled_at: Option<i64>,
+    extra: String,
+}
 
-fn user_of(row: UserRow) -> Result<User, StoreError> {
-    let (id, email, name, role, team_member_id, disabled_at) = row;
-    let role = role
-        .parse()
-        .map_err(|e| StoreError::Corrupt(format!("role of user {id}: {e}")))?;
-    Ok(User {
-        id,
-        email,
-        name,
-        role,
-        team_member_id,
-        disabled: disabled_at.is_some(),
-    })
+impl UserRow {
+    fn into_user(self) -> Result<(User, String), StoreError> {
+        let user = User {
+            role: Column("users", "role").parsed(&self.role)?,
+            id: self.id,
+            email: self.email,
+            name: self.name,
+            team_member_id: self.team_member_id,
+            disabled: self.disabled_at.is_some(),
+        };
+        Ok((user, self.extra))
+    }
 }
 
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.team_member_id, u.disabled_at";
@@ -84,21 +108,24 @@ impl Store {
         let email = email.trim().to_lowercase();
         let mut tx = self.begin_write().await?;
         let sql = "INSERT INTO users (email, name, role, password_hash, team_member_id, created_at) \
-                   VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO UPDATE SET name = excluded.name, \
                    role = excluded.role, password_hash = excluded.password_hash, \
                    team_member_id = excluded.team_member_id, disabled_at = NULL RETURNING id";
-        let id: i64 = tx
-            .fetch_scalar(sql, |q| {
-                q.text(&email)
-                    .text(name)
-                    .text(role.as_str())
-                    .text(password_hash)
-                    .opt_int(team_member_id)
-                    .int(Utc::now().timestamp_micros())
-            })
+        let (id,): (i64,) = tx
+            .fetch_one(
+                sql,
+                params![
+                    &email,
+                    name,
+                    role.as_str(),
+                    password_hash,
+                    team_member_id,
+                    Utc::now().timestamp_micros()
+                ],
+            )
             .await?;
         // A new password (or role) ends the person's sessions.
-        tx.exec_text("DELETE FROM sessions WHERE user_id = ?", |q| q.int(id))
+        tx.execute("DELETE FROM sessions WHERE user_id = $1", params![id])
             .await?;
         tx.commit().await?;
         Ok(User {
@@ -113,98 +140,82 @@ impl Store {
 
     /// Everyone, by email.
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.email");
-        let rows: Vec<UserRow> = on_pool!(self, |pool, _d| sqlx::query_as(AssertSqlSafe(sql))
-            .fetch_all(pool)
-            .await?);
-        rows.into_iter().map(user_of).collect()
+        let sql = format!("SELECT {USER_COLUMNS}, '' AS extra FROM users u ORDER BY u.email");
+        let rows: Vec<UserRow> = self.fetch_all(&sql, params![]).await?;
+        rows.into_iter().map(|r| r.into_user().map(|(user, _)| user)).collect()
     }
 
     /// The enabled person with this email and their password hash.
-    pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
-        let sql =
-            format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.email = ? AND u.disabled_at IS NULL");
-        type Row = (i64, String, String, String, Option<i64>, Option<i64>, String);
-        let row: Option<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(pool)
-            .await?);
-        row.map(|(id, email, name, role, member, disabled, hash)| {
-            user_of((id, email, name, role, member, disabled)).map(|u| (u, hash))
+    pub async fn user_for_login(&self, email: &str) -> Result<Option<LoginCandidate>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash AS extra FROM users u WHERE u.email = $1 AND u.disabled_at IS NULL"
+        );
+        let row: Option<UserRow> = self.fetch_optional(&sql, params![email.trim().to_lowercase()]).await?;
+        row.map(|r| {
+            r.into_user()
+                .map(|(user, password_hash)| LoginCandidate { user, password_hash })
         })
         .transpose()
     }
 
-    /// Starts a session for the user; returns its secret (for the cookie) and CSRF token.
-    pub async fn create_session(&self, user_id: i64) -> Result<(String, String), StoreError> {
+    /// Starts a session for the user.
+    pub async fn create_session(&self, user_id: i64) -> Result<NewSession, StoreError> {
         let secret = format!("{}{}", random_id()?, random_id()?);
         let csrf = random_id()?;
         let now = Utc::now().timestamp_micros();
         let expires = now + SESSION_HOURS * 3_600_000_000;
         let mut tx = self.begin_write().await?;
-        tx.exec_text(
-            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-            |q| {
-                q.text(&sha256_hex(&secret))
-                    .int(user_id)
-                    .text(&csrf)
-                    .int(now)
-                    .int(expires)
-            },
+        tx.execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            params![sha256_hex(&secret), user_id, &csrf, now, expires],
         )
         .await?;
         // Expired sessions go as new ones come.
-        tx.exec_text("DELETE FROM sessions WHERE expires_at < ?", |q| q.int(now))
+        tx.execute("DELETE FROM sessions WHERE expires_at < $1", params![now])
             .await?;
         tx.commit().await?;
-        Ok((secret, csrf))
+        Ok(NewSession {
+            secret,
+            csrf_token: csrf,
+        })
     }
 
     /// The live session with this secret, with its enabled user.
     pub async fn session(&self, secret: &str) -> Result<Option<Session>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled_at IS NULL"
+            "SELECT {USER_COLUMNS}, s.csrf_token AS extra FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
         );
-        type Row = (i64, String, String, String, Option<i64>, Option<i64>, String);
-        let row: Option<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-            .bind(sha256_hex(secret))
-            .bind(Utc::now().timestamp_micros())
-            .fetch_optional(pool)
-            .await?);
-        row.map(|(id, email, name, role, member, disabled, csrf_token)| {
-            user_of((id, email, name, role, member, disabled)).map(|user| Session { user, csrf_token })
-        })
-        .transpose()
+        let row: Option<UserRow> = self
+            .fetch_optional(&sql, params![sha256_hex(secret), Utc::now().timestamp_micros()])
+            .await?;
+        row.map(|r| r.into_user().map(|(user, csrf_token)| Session { user, csrf_token }))
+            .transpose()
     }
 
     /// Ends the session with this secret, if any.
     pub async fn end_session(&self, secret: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        tx.exec_text("DELETE FROM sessions WHERE token_hash = ?", |q| {
-            q.text(&sha256_hex(secret))
-        })
+        tx.execute(
+            "DELETE FROM sessions WHERE token_hash = $1",
+            params![sha256_hex(secret)],
+        )
         .await?;
         tx.commit().await
     }
 
     /// Creates an API token with a role; returns it with the token, stored only as a hash.
-    pub async fn create_api_token(&self, name: &str, role: Role) -> Result<(ApiToken, String), StoreError> {
+    pub async fn create_api_token(&self, name: &str, role: Role) -> Result<crate::Created<ApiToken>, StoreError> {
         let token = format!("lt_{}{}", random_id()?, random_id()?);
         let prefix: String = token.chars().take(11).collect();
         let now = Utc::now().timestamp_micros();
         let mut tx = self.begin_write().await?;
-        let id: i64 = tx
-            .fetch_scalar(
-                "INSERT INTO api_tokens (name, token_hash, token_prefix, role, created_at) VALUES (?, ?, ?, ?, ?) \
-                 RETURNING id",
-                |q| {
-                    q.text(name)
-                        .text(&sha256_hex(&token))
-                        .text(&prefix)
-                        .text(role.as_str())
-                        .int(now)
-                },
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO api_tokens (name, token_hash, token_prefix, role, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                params![name, sha256_hex(&token), &prefix, role.as_str(), now],
             )
             .await?;
         tx.commit().await?;
@@ -216,24 +227,33 @@ impl Store {
             created_at: now,
             revoked_at: None,
         };
-        Ok((listed, token))
+        Ok(crate::Created {
+            record: listed,
+            secret: token,
+        })
     }
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let sql = "SELECT id, name, token_prefix, role, created_at, revoked_at FROM api_tokens ORDER BY id";
-        type Row = (i64, String, String, String, i64, Option<i64>);
-        let rows: Vec<Row> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            name: String,
+            prefix: String,
+            role: String,
+            created_at: i64,
+            revoked_at: Option<i64>,
+        }
+        let sql = "SELECT id, name, token_prefix AS prefix, role, created_at, revoked_at FROM api_tokens ORDER BY id";
+        let rows: Vec<Row> = self.fetch_all(sql, params![]).await?;
         rows.into_iter()
-            .map(|(id, name, prefix, role, created_at, revoked_at)| {
+            .map(|r| {
                 Ok(ApiToken {
-                    id,
-                    name,
-                    prefix,
-                    role: role
-                        .parse()
-                        .map_err(|e| StoreError::Corrupt(format!("role of API token {id}: {e}")))?,
-                    created_at,
-                    revoked_at,
+                    role: Column("api_tokens", "role").parsed(&r.role)?,
+                    id: r.id,
+                    name: r.name,
+                    prefix: r.prefix,
+                    created_at: r.created_at,
+                    revoked_at: r.revoked_at,
                 })
             })
             .collect()
@@ -244,9 +264,9 @@ impl Store {
         let now = Utc::now().timestamp_micros();
         let mut tx = self.begin_write().await?;
         let changed = tx
-            .exec_text(
-                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                |q| q.int(now).int(id),
+            .execute(
+                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                params![now, id],
             )
             .await?;
         tx.commit().await?;
@@ -255,15 +275,8 @@ impl Store {
 
     /// The role of the live API token `token`, or `None` for an unknown or revoked one.
     pub async fn authenticate_api_token(&self, token: &str) -> Result<Option<Role>, StoreError> {
-        let sql = "SELECT role FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL";
-        let role: Option<String> = on_pool!(self, |pool, d| sqlx::query_scalar(AssertSqlSafe(d.placeholders(sql)))
-            .bind(sha256_hex(token))
-            .fetch_optional(pool)
-            .await?);
-        role.map(|r| {
-            r.parse()
-                .map_err(|e| StoreError::Corrupt(format!("role of an API token: {e}")))
-        })
-        .transpose()
+        let sql = "SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        let role: Option<(String,)> = self.fetch_optional(sql, params![sha256_hex(token)]).await?;
+        role.map(|(r,)| Column("api_tokens", "role").parsed(&r)).transpose()
     }
 }

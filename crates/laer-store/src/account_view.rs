@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
 
-use crate::sql::Dialect;
-use crate::{Pool, Store, StoreError};
+use crate::decode::Column;
+use crate::exec::params;
+use crate::{Store, StoreError};
 use laer_core::model::{Account, Subscription};
 use laer_core::retention::day_number;
 
@@ -64,16 +64,39 @@ pub struct AccountView {
     pub meetings: Vec<MeetingRow>,
     pub surveys: Vec<SurveyRow>,
     pub outcomes: Vec<OutcomeRow>,
-    /// (department, product users), most first.
-    pub departments: Vec<(String, i64)>,
-    /// Per feature over the last [`FEATURE_DAYS`] days: (feature, events, most users on
-    /// one day), most events first.
-    pub features: Vec<(String, i64, i64)>,
-    /// Events in each 30-day window ending `today - 30 * n`: (n, events).
-    pub events: Vec<(i64, i64)>,
+    /// Product users per department, most first.
+    pub departments: Vec<DepartmentUsers>,
+    /// Use of each feature over the last [`FEATURE_DAYS`] days, most events first.
+    pub features: Vec<FeatureUse>,
+    /// Events in each 30-day window ending `today - 30 * n`, by n.
+    pub events: Vec<WindowCount>,
     /// Distinct active users in each 30-day window ending `today - 30 * n` (n = 0 is the
-    /// latest, up to [`ACTIVITY_WINDOWS`]): (n, users).
-    pub active_users: Vec<(i64, i64)>,
+    /// latest, up to [`ACTIVITY_WINDOWS`]), by n.
+    pub active_users: Vec<WindowCount>,
+}
+
+/// How many product users a department has.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DepartmentUsers {
+    /// `(none)` for users without a department.
+    pub department: String,
+    pub users: i64,
+}
+
+/// One feature's use over the last [`FEATURE_DAYS`] days.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct FeatureUse {
+    pub feature: String,
+    pub events: i64,
+    /// The most users on one day.
+    pub peak_users: i64,
+}
+
+/// A count in the 30-day window ending `today - 30 * window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct WindowCount {
+    pub window: i64,
+    pub count: i64,
 }
 
 /// How many 30-day windows of activity the page shows.
@@ -81,8 +104,60 @@ pub const ACTIVITY_WINDOWS: i64 = 12;
 /// The span of the features table.
 pub const FEATURE_DAYS: i64 = 90;
 
-fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("instant {micros}")))
+/// The rows the page reads, one struct per statement.
+mod rows {
+    use chrono::NaiveDate;
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Contact {
+        pub name: Option<String>,
+        pub title: Option<String>,
+        pub stakeholder_team: Option<String>,
+        pub role: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Case {
+        pub opened_at: i64,
+        pub closed_at: Option<i64>,
+        pub severity: i32,
+        pub kind: String,
+        pub status: String,
+        pub subject: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Meeting {
+        pub held_at: i64,
+        pub stakeholder_team: Option<String>,
+        pub kind: Option<String>,
+        pub status: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Survey {
+        pub survey: String,
+        pub score: i32,
+        pub responded_at: i64,
+        pub comment: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Outcome {
+        pub id: i64,
+        pub name: String,
+        pub unit: Option<String>,
+        pub baseline: f64,
+        pub target: f64,
+        pub target_date: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Measurement {
+        pub outcome_id: i64,
+        pub measured_on: NaiveDate,
+        pub value: f64,
+    }
 }
 
 impl Store {
@@ -92,40 +167,52 @@ impl Store {
             return Ok(None);
         };
         let subscriptions = self.subscriptions_of(id).await?;
-        let contacts: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> =
-            self.rows_of("SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = ? ORDER BY stakeholder_team, name", id).await?;
-        let cases: Vec<(i64, Option<i64>, i64, String, String, Option<String>)> = self
-            .rows_of(
-                "SELECT opened_at, closed_at, CAST(severity AS BIGINT), kind, status, subject FROM support_cases WHERE account_id = ? ORDER BY opened_at DESC",
-                id,
+        let contacts: Vec<rows::Contact> = self
+            .fetch_all(
+                "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = $1 \
+                 ORDER BY stakeholder_team, name",
+                params![id],
             )
             .await?;
-        let meetings: Vec<(i64, Option<String>, Option<String>, String)> = self
-            .rows_of("SELECT held_at, stakeholder_team, kind, status FROM meetings WHERE account_id = ? ORDER BY held_at DESC", id)
-            .await?;
-        let surveys: Vec<(String, i64, i64, Option<String>)> = self
-            .rows_of(
-                "SELECT survey, CAST(score AS BIGINT), responded_at, comment FROM survey_responses WHERE account_id = ? ORDER BY responded_at DESC",
-                id,
+        let cases: Vec<rows::Case> = self
+            .fetch_all(
+                "SELECT opened_at, closed_at, severity, kind, status, subject FROM support_cases \
+                 WHERE account_id = $1 ORDER BY opened_at DESC",
+                params![id],
             )
             .await?;
-        let outcomes: Vec<(i64, String, Option<String>, f64, f64, Option<NaiveDate>)> = self
-            .rows_of(
-                "SELECT id, name, unit, baseline, target, target_date FROM outcomes WHERE account_id = ? ORDER BY id",
-                id,
+        let meetings: Vec<rows::Meeting> = self
+            .fetch_all(
+                "SELECT held_at, stakeholder_team, kind, status FROM meetings WHERE account_id = $1 \
+                 ORDER BY held_at DESC",
+                params![id],
             )
             .await?;
-        let measurements: Vec<(i64, NaiveDate, f64)> = self
-            .rows_of(
-                "SELECT m.outcome_id, m.measured_on, m.value FROM outcome_measurements m JOIN outcomes o ON o.id = m.outcome_id \
-                 WHERE o.account_id = ? ORDER BY m.measured_on",
-                id,
+        let surveys: Vec<rows::Survey> = self
+            .fetch_all(
+                "SELECT survey, score, responded_at, comment FROM survey_responses WHERE account_id = $1 \
+                 ORDER BY responded_at DESC",
+                params![id],
             )
             .await?;
-        let departments: Vec<(String, i64)> = self
-            .rows_of(
-                "SELECT COALESCE(department, '(none)'), COUNT(*) FROM product_users WHERE account_id = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-                id,
+        let outcomes: Vec<rows::Outcome> = self
+            .fetch_all(
+                "SELECT id, name, unit, baseline, target, target_date FROM outcomes WHERE account_id = $1 ORDER BY id",
+                params![id],
+            )
+            .await?;
+        let measurements: Vec<rows::Measurement> = self
+            .fetch_all(
+                "SELECT m.outcome_id, m.measured_on, m.value FROM outcome_measurements m \
+                 JOIN outcomes o ON o.id = m.outcome_id WHERE o.account_id = $1 ORDER BY m.measured_on",
+                params![id],
+            )
+            .await?;
+        let departments: Vec<DepartmentUsers> = self
+            .fetch_all(
+                "SELECT COALESCE(department, '(none)') AS department, COUNT(*) AS users FROM product_users \
+                 WHERE account_id = $1 GROUP BY 1 ORDER BY 2 DESC, 1",
+                params![id],
             )
             .await?;
         // Activity day D holds the events of the calendar day before it.
@@ -133,92 +220,91 @@ impl Store {
         let oldest = today_day - 30 * ACTIVITY_WINDOWS;
         let windows = |table: &str, value: &str| {
             format!(
-                "SELECT (? - day) / 30 AS window_index, {value} FROM {table} \
-                 WHERE account_id = ? AND day <= ? AND day > ? GROUP BY 1 ORDER BY 1"
+                "SELECT ($1 - day) / 30 AS \"window\", {value} AS count FROM {table} \
+                 WHERE account_id = $2 AND day <= $1 AND day > $3 GROUP BY 1 ORDER BY 1"
             )
         };
-        let mut by_window = Vec::new();
-        for sql in [
-            windows("event_user_days", "COUNT(DISTINCT user_ref)"),
-            windows("event_days", "CAST(SUM(events) AS BIGINT)"),
-        ] {
-            let rows: Vec<(i64, i64)> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-                .bind(today_day)
-                .bind(id)
-                .bind(today_day)
-                .bind(oldest)
-                .fetch_all(pool)
-                .await?);
-            by_window.push(rows);
-        }
-        let events = by_window.pop().unwrap_or_default();
-        let active_users = by_window.pop().unwrap_or_default();
-        let sql = "SELECT t.name, CAST(SUM(d.events) AS BIGINT), MAX(d.users) FROM event_type_days d \
-                   JOIN event_types t ON t.id = d.event_type_id \
-                   WHERE d.account_id = ? AND d.day <= ? AND d.day > ? GROUP BY t.name ORDER BY 2 DESC, 1";
-        let features: Vec<(String, i64, i64)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-                .bind(id)
-                .bind(today_day)
-                .bind(today_day - FEATURE_DAYS)
-                .fetch_all(pool)
-                .await?);
+        let active_users: Vec<WindowCount> = self
+            .fetch_all(
+                &windows("event_user_days", "COUNT(DISTINCT user_ref)"),
+                params![today_day, id, oldest],
+            )
+            .await?;
+        let events: Vec<WindowCount> = self
+            .fetch_all(
+                &windows("event_days", "CAST(SUM(events) AS BIGINT)"),
+                params![today_day, id, oldest],
+            )
+            .await?;
+        let features: Vec<FeatureUse> = self
+            .fetch_all(
+                "SELECT t.name AS feature, CAST(SUM(d.events) AS BIGINT) AS events, MAX(d.users) AS peak_users \
+                 FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
+                 WHERE d.account_id = $1 AND d.day <= $2 AND d.day > $3 GROUP BY t.name ORDER BY 2 DESC, 1",
+                params![id, today_day, today_day - FEATURE_DAYS],
+            )
+            .await?;
+        let column = |table, name| Column(table, name);
         Ok(Some(AccountView {
             account,
             subscriptions,
             contacts: contacts
                 .into_iter()
-                .map(|(name, title, stakeholder_team, role)| ContactRow {
-                    name,
-                    title,
-                    stakeholder_team,
-                    role,
+                .map(|c| ContactRow {
+                    name: c.name,
+                    title: c.title,
+                    stakeholder_team: c.stakeholder_team,
+                    role: c.role,
                 })
                 .collect(),
             cases: cases
                 .into_iter()
-                .map(|(opened, closed, severity, kind, status, subject)| {
+                .map(|c| {
                     Ok(CaseRow {
-                        opened_at: instant(opened)?,
-                        closed_at: closed.map(instant).transpose()?,
-                        severity,
-                        kind,
-                        status,
-                        subject,
+                        opened_at: column("support_cases", "opened_at").instant(c.opened_at)?,
+                        closed_at: column("support_cases", "closed_at").opt_instant(c.closed_at)?,
+                        severity: i64::from(c.severity),
+                        kind: c.kind,
+                        status: c.status,
+                        subject: c.subject,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
             meetings: meetings
                 .into_iter()
-                .map(|(held, stakeholder_team, kind, status)| {
+                .map(|m| {
                     Ok(MeetingRow {
-                        held_at: instant(held)?,
-                        stakeholder_team,
-                        kind,
-                        status,
+                        held_at: column("meetings", "held_at").instant(m.held_at)?,
+                        stakeholder_team: m.stakeholder_team,
+                        kind: m.kind,
+                        status: m.status,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
             surveys: surveys
                 .into_iter()
-                .map(|(survey, score, at, comment)| {
+                .map(|s| {
                     Ok(SurveyRow {
-                        survey,
-                        score,
-                        responded_at: instant(at)?,
-                        comment,
+                        survey: s.survey,
+                        score: i64::from(s.score),
+                        responded_at: column("survey_responses", "responded_at").instant(s.responded_at)?,
+                        comment: s.comment,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,
             outcomes: outcomes
                 .into_iter()
-                .map(|(oid, name, unit, baseline, target, target_date)| OutcomeRow {
-                    name,
-                    unit,
-                    baseline,
-                    target,
-                    target_date,
-                    measurements: measurements.iter().filter(|m| m.0 == oid).map(|m| (m.1, m.2)).collect(),
+                .map(|o| OutcomeRow {
+                    measurements: measurements
+                        .iter()
+                        .filter(|m| m.outcome_id == o.id)
+                        .map(|m| (m.measured_on, m.value))
+                        .collect(),
+                    name: o.name,
+                    unit: o.unit,
+                    baseline: o.baseline,
+                    target: o.target,
+                    target_date: o.target_date,
                 })
                 .collect(),
             departments,
@@ -226,21 +312,5 @@ impl Store {
             events,
             active_users,
         }))
-    }
-
-    /// The rows of a statement with one parameter, the account id.
-    async fn rows_of<T>(&self, sql: &str, account_id: i64) -> Result<Vec<T>, StoreError>
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        Ok(on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(
-            d.placeholders(sql)
-        ))
-        .bind(account_id)
-        .fetch_all(pool)
-        .await?))
     }
 }

@@ -10,13 +10,13 @@ use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, Reci
 use laer_core::model::{NewAuditEntry, TaskStatus, TeamRole};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AssertSqlSafe;
 
+use crate::decode::Column;
 use crate::delivery::{emit, queue_email};
+use crate::exec::{Params, params};
 use crate::health::Accounts;
-use crate::sql::Dialect;
-use crate::write::{Params, WriteTx};
-use crate::{Store, StoreError, postgres, sqlite};
+use crate::write::WriteTx;
+use crate::{Store, StoreError};
 
 /// The `playbook` of the tasks a change of owner creates.
 pub const HANDOFF: &str = "handoff";
@@ -173,58 +173,141 @@ pub struct CoverageRow {
     pub by_hand: bool,
 }
 
-fn instant(micros: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("{what}: instant {micros}")))
+/// What one playbook has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PlaybookCounts {
+    /// Runs ever fired.
+    pub runs: i64,
+    /// Runs whose episode is still open.
+    pub open_runs: i64,
+    /// Open tasks the playbook created.
+    pub open_tasks: i64,
 }
 
-fn role_of(text: &str, what: &str) -> Result<TeamRole, StoreError> {
-    text.parse().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+/// Who covers what on a day: the team, the holders of each chosen account's roles, and
+/// the team's books (see [`Store::coverage_state`]).
+#[derive(Debug, Clone, Default)]
+pub struct CoverageState {
+    pub team: Vec<Member>,
+    /// The chosen accounts' holders, by account.
+    pub holders: HashMap<i64, Vec<Holder>>,
+    pub books: Books,
+}
+
+/// The rows this module reads, one struct per statement.
+mod rows {
+    use chrono::NaiveDate;
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Setting {
+        pub body: String,
+        pub updated_at: i64,
+        pub updated_by: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Member {
+        pub id: i64,
+        pub external_id: String,
+        pub name: String,
+        pub email: Option<String>,
+        pub roles: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Holder {
+        pub account_id: i64,
+        pub role: String,
+        pub team_member_id: i64,
+        pub by_hand: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Book {
+        pub team_member_id: i64,
+        pub role: String,
+        pub accounts: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Recent {
+        pub role: String,
+        pub team_member_id: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct OpenRun {
+        pub account_id: i64,
+        pub playbook: String,
+        pub cause: String,
+        pub quiet_since: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Comment {
+        pub at: i64,
+        pub author: String,
+        pub body: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Run {
+        pub id: i64,
+        pub playbook: String,
+        pub account_id: i64,
+        pub cause: String,
+        pub evidence: String,
+        pub fired_on: NaiveDate,
+        pub is_open: i64,
+        pub closed_on: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Coverage {
+        pub role: String,
+        pub member: String,
+        pub since: NaiveDate,
+        pub until: Option<NaiveDate>,
+        pub reason: String,
+        pub by_hand: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct RunCounts {
+        pub playbook: String,
+        pub runs: i64,
+        pub open_runs: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct TaskCount {
+        pub playbook: String,
+        pub open_tasks: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Recipient {
+        pub email: String,
+    }
 }
 
 impl Store {
-    /// Rows of a statement with typed parameters.
-    pub(crate) async fn fetch_with<T>(&self, sql: &str, params: Params) -> Result<Vec<T>, StoreError>
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let values = params.into_values();
-        Ok(match &self.pool {
-            crate::Pool::Sqlite(pool) => {
-                let query = sqlx::query_as(AssertSqlSafe(sql.to_string()));
-                values.into_iter().fold(query, sqlite::bind_as).fetch_all(pool).await?
-            }
-            crate::Pool::Postgres(pool) => {
-                let query = sqlx::query_as(AssertSqlSafe(Dialect::Postgres.placeholders(sql)));
-                values
-                    .into_iter()
-                    .fold(query, postgres::bind_as)
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
-    }
-
     /// A setting (`coverage` or `playbooks`) as last saved on the admin pages.
     pub async fn setting(&self, name: &str) -> Result<Option<Setting>, StoreError> {
-        let rows: Vec<(String, i64, String)> = self
-            .fetch_with(
-                "SELECT body, updated_at, updated_by FROM settings WHERE name = ?",
-                Params::default().text(name),
+        let row: Option<rows::Setting> = self
+            .fetch_optional(
+                "SELECT body, updated_at, updated_by FROM settings WHERE name = $1",
+                params![name],
             )
             .await?;
-        rows.into_iter()
-            .next()
-            .map(|(body, at, by)| {
-                Ok(Setting {
-                    body,
-                    updated_at: instant(at, "setting")?,
-                    updated_by: by,
-                })
+        row.map(|r| {
+            Ok(Setting {
+                body: r.body,
+                updated_at: Column("settings", "updated_at").instant(r.updated_at)?,
+                updated_by: r.updated_by,
             })
-            .transpose()
+        })
+        .transpose()
     }
 
     /// Saves a setting (the caller checked it), audited with the text before.
@@ -232,11 +315,11 @@ impl Store {
         let before = self.setting(name).await?;
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        tx.exec_text(
-            "INSERT INTO settings (name, body, updated_at, updated_by) VALUES (?, ?, ?, ?) \
+        tx.execute(
+            "INSERT INTO settings (name, body, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at, \
              updated_by = excluded.updated_by",
-            |p| p.text(name).text(body).int(now.timestamp_micros()).text(actor),
+            params![name, body, now.timestamp_micros(), actor],
         )
         .await?;
         tx.append_audit(&NewAuditEntry {
@@ -251,25 +334,26 @@ impl Store {
 
     /// The team: every member with their coverage roles.
     pub async fn team_members(&self) -> Result<Vec<Member>, StoreError> {
-        let members: Vec<(i64, String, String, Option<String>, String)> = self
-            .fetch_with(
+        let members: Vec<rows::Member> = self
+            .fetch_all(
                 "SELECT id, external_id, name, email, roles FROM team_members ORDER BY id",
-                Params::default(),
+                params![],
             )
             .await?;
         members
             .into_iter()
-            .map(|(id, external_id, name, email, roles)| {
-                let roles = roles
+            .map(|m| {
+                let roles = m
+                    .roles
                     .split([',', ';', ' '])
                     .filter(|r| !r.trim().is_empty())
-                    .map(|r| role_of(r, "team member role"))
+                    .map(|r| Column("team_members", "roles").parsed(r))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Member {
-                    id,
-                    external_id,
-                    name,
-                    email,
+                    id: m.id,
+                    external_id: m.external_id,
+                    name: m.name,
+                    email: m.email,
                     roles,
                 })
             })
@@ -278,67 +362,63 @@ impl Store {
 
     /// The team, who covers the chosen accounts on `day` in each role, and the team's
     /// books that day (accounts per member and role, and who took each role last).
-    pub async fn coverage_state(
-        &self,
-        day: NaiveDate,
-        accounts: Accounts<'_>,
-    ) -> Result<(Vec<Member>, HashMap<i64, Vec<Holder>>, Books), StoreError> {
-        const CURRENT: &str = "since <= ? AND (until IS NULL OR until > ?)";
+    pub async fn coverage_state(&self, day: NaiveDate, accounts: Accounts<'_>) -> Result<CoverageState, StoreError> {
+        const CURRENT: &str = "since <= $1 AND (until IS NULL OR until > $1)";
         let holders_sql = format!(
             "SELECT account_id, role, team_member_id, by_hand FROM coverage_assignments \
              WHERE {CURRENT} AND {} ORDER BY since, id",
             accounts.condition("account_id")
         );
-        let counts_sql =
-            format!("SELECT team_member_id, role, COUNT(*) FROM coverage_assignments WHERE {CURRENT} GROUP BY 1, 2");
+        let counts_sql = format!(
+            "SELECT team_member_id, role, COUNT(*) AS accounts FROM coverage_assignments WHERE {CURRENT} GROUP BY 1, 2"
+        );
         let recent_sql = "SELECT role, team_member_id FROM coverage_assignments \
                           GROUP BY role, team_member_id ORDER BY MAX(since), MAX(id)";
-        let day_twice = || Params::default().date(day).date(day);
-        type HolderRow = (i64, String, i64, i64);
         let (team, rows, counts, recent) = tokio::try_join!(
             self.team_members(),
-            self.fetch_with::<HolderRow>(&holders_sql, day_twice()),
-            self.fetch_with::<(i64, String, i64)>(&counts_sql, day_twice()),
-            self.fetch_with::<(String, i64)>(recent_sql, Params::default()),
+            self.fetch_all::<rows::Holder>(&holders_sql, params![day]),
+            self.fetch_all::<rows::Book>(&counts_sql, params![day]),
+            self.fetch_all::<rows::Recent>(recent_sql, params![]),
         )?;
+        let role = Column("coverage_assignments", "role");
         let mut holders: HashMap<i64, Vec<Holder>> = HashMap::new();
-        for (account, role, member_id, by_hand) in rows {
-            holders.entry(account).or_default().push(Holder {
-                role: role_of(&role, "coverage role")?,
-                member_id,
-                by_hand: by_hand == 1,
+        for h in rows {
+            holders.entry(h.account_id).or_default().push(Holder {
+                role: role.parsed(&h.role)?,
+                member_id: h.team_member_id,
+                by_hand: h.by_hand == 1,
             });
         }
         let mut books = Books::default();
-        for (member, role, n) in counts {
+        for b in counts {
             books.counts.insert(
-                (member, role_of(&role, "coverage role")?),
-                usize::try_from(n).unwrap_or(0),
+                (b.team_member_id, role.parsed(&b.role)?),
+                usize::try_from(b.accounts).unwrap_or(usize::MAX),
             );
         }
-        for (role, member) in recent {
-            books.recent.push((role_of(&role, "coverage role")?, member));
+        for r in recent {
+            books.recent.push((role.parsed(&r.role)?, r.team_member_id));
         }
-        Ok((team, holders, books))
+        Ok(CoverageState { team, holders, books })
     }
 
     /// The open episodes of the chosen accounts' playbook runs.
     pub async fn open_runs(&self, accounts: Accounts<'_>) -> Result<HashMap<i64, Vec<OpenRun>>, StoreError> {
-        let rows: Vec<(i64, String, String, Option<NaiveDate>)> = self
-            .fetch_with(
+        let rows: Vec<rows::OpenRun> = self
+            .fetch_all(
                 &format!(
                     "SELECT account_id, playbook, cause, quiet_since FROM playbook_runs WHERE is_open = 1 AND {}",
                     accounts.condition("account_id")
                 ),
-                Params::default(),
+                params![],
             )
             .await?;
         let mut open: HashMap<i64, Vec<OpenRun>> = HashMap::new();
-        for (account, playbook, cause, quiet_since) in rows {
-            open.entry(account).or_default().push(OpenRun {
-                playbook,
-                cause,
-                quiet_since,
+        for r in rows {
+            open.entry(r.account_id).or_default().push(OpenRun {
+                playbook: r.playbook,
+                cause: r.cause,
+                quiet_since: r.quiet_since,
             });
         }
         Ok(open)
@@ -381,50 +461,46 @@ impl Store {
     /// Tasks in queue order: due first (undated last), then the larger accounts.
     pub async fn tasks(&self, filter: &TaskFilter, today: NaiveDate) -> Result<Vec<TaskRow>, StoreError> {
         let mut conditions = vec!["1 = 1".to_string()];
-        let mut p = Params::default().date(today).date(today);
+        let mut p = params![today];
         if let Some(a) = filter.assignee_id {
-            conditions.push("t.assignee_id = ?".into());
-            p = p.int(a);
+            conditions.push(format!("t.assignee_id = {}", p.placeholder(a)));
         }
         if filter.unassigned {
             conditions.push("t.assignee_id IS NULL".into());
         }
         if let Some(a) = filter.account_id {
-            conditions.push("t.account_id = ?".into());
-            p = p.int(a);
+            conditions.push(format!("t.account_id = {}", p.placeholder(a)));
         }
         if let Some(pb) = &filter.playbook {
-            conditions.push("t.playbook = ?".into());
-            p = p.text(pb);
+            conditions.push(format!("t.playbook = {}", p.placeholder(pb)));
         }
         if let Some(s) = filter.status {
-            conditions.push("t.status = ?".into());
-            p = p.text(s.as_str());
+            conditions.push(format!("t.status = {}", p.placeholder(s.as_str())));
         }
         if let Some(d) = filter.awake_on {
-            conditions.push("(t.snoozed_until IS NULL OR t.snoozed_until <= ?)".into());
-            p = p.date(d);
+            let day = p.placeholder(d);
+            conditions.push(format!("(t.snoozed_until IS NULL OR t.snoozed_until <= {day})"));
         }
         let limit = filter.limit.map(|l| format!(" LIMIT {}", l.max(0))).unwrap_or_default();
         let sql = format!(
             "SELECT {TASK_COLUMNS}, \
              CAST(COALESCE((SELECT SUM(s.mrr) FROM subscriptions s WHERE s.account_id = t.account_id \
-               AND s.start_date <= ? AND (s.end_date IS NULL OR s.end_date > ?)), 0) AS BIGINT) AS account_mrr \
+               AND s.start_date <= $1 AND (s.end_date IS NULL OR s.end_date > $1)), 0) AS BIGINT) AS account_mrr \
              FROM tasks t LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN team_members m ON m.id = t.assignee_id \
              WHERE {} ORDER BY CASE WHEN t.due_on IS NULL THEN 1 ELSE 0 END, t.due_on, account_mrr DESC, t.id{limit}",
             conditions.join(" AND ")
         );
-        let rows: Vec<TaskRecord> = self.fetch_with(&sql, p).await?;
+        let rows: Vec<TaskRecord> = self.fetch_all(&sql, p).await?;
         rows.into_iter().map(task_row).collect()
     }
 
     pub async fn task(&self, id: i64) -> Result<Option<TaskRow>, StoreError> {
         let sql = format!(
             "SELECT {TASK_COLUMNS}, CAST(0 AS BIGINT) AS account_mrr FROM tasks t \
-             LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN team_members m ON m.id = t.assignee_id WHERE t.id = ?"
+             LEFT JOIN accounts a ON a.id = t.account_id LEFT JOIN team_members m ON m.id = t.assignee_id WHERE t.id = $1"
         );
-        let rows: Vec<TaskRecord> = self.fetch_with(&sql, Params::default().int(id)).await?;
-        rows.into_iter().next().map(task_row).transpose()
+        let row: Option<TaskRecord> = self.fetch_optional(&sql, params![id]).await?;
+        row.map(task_row).transpose()
     }
 
     /// Changes a task, audited with who did what.
@@ -438,50 +514,50 @@ impl Store {
         let mut details = serde_json::json!({ "task_id": id, "account_id": task.account_id, "title": task.title });
         match change {
             TaskChange::Done => {
-                tx.exec_text("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", |p| {
-                    p.int(now.timestamp_micros()).int(id)
-                })
+                tx.execute(
+                    "UPDATE tasks SET status = 'done', done_at = $1 WHERE id = $2",
+                    params![now.timestamp_micros(), id],
+                )
                 .await?;
             }
             TaskChange::DoneOn(on) => {
                 let at = on.and_hms_opt(12, 0, 0).map_or(now, |t| t.and_utc());
-                tx.exec_text("UPDATE tasks SET status = 'done', done_at = ? WHERE id = ?", |p| {
-                    p.int(at.timestamp_micros()).int(id)
-                })
+                tx.execute(
+                    "UPDATE tasks SET status = 'done', done_at = $1 WHERE id = $2",
+                    params![at.timestamp_micros(), id],
+                )
                 .await?;
                 details["on"] = serde_json::json!(on);
             }
             TaskChange::Reopen => {
-                tx.exec_text("UPDATE tasks SET status = 'open', done_at = NULL WHERE id = ?", |p| {
-                    p.int(id)
-                })
+                tx.execute(
+                    "UPDATE tasks SET status = 'open', done_at = NULL WHERE id = $1",
+                    params![id],
+                )
                 .await?;
             }
             TaskChange::Cancel => {
-                tx.exec_text("UPDATE tasks SET status = 'cancelled', done_at = ? WHERE id = ?", |p| {
-                    p.int(now.timestamp_micros()).int(id)
-                })
+                tx.execute(
+                    "UPDATE tasks SET status = 'cancelled', done_at = $1 WHERE id = $2",
+                    params![now.timestamp_micros(), id],
+                )
                 .await?;
             }
             TaskChange::Snooze(until) => {
-                tx.exec_text("UPDATE tasks SET snoozed_until = ? WHERE id = ?", |p| {
-                    p.date(*until).int(id)
-                })
-                .await?;
+                tx.execute("UPDATE tasks SET snoozed_until = $1 WHERE id = $2", params![*until, id])
+                    .await?;
                 details["until"] = serde_json::json!(until);
             }
             TaskChange::Reassign(member) => {
-                let known = tx
-                    .fetch_ints("SELECT id FROM team_members WHERE id = ?", |p| p.int(*member))
+                let known: Option<(i64,)> = tx
+                    .fetch_optional("SELECT id FROM team_members WHERE id = $1", params![*member])
                     .await?;
-                if known.is_empty() {
+                if known.is_none() {
                     tx.rollback().await?;
                     return Err(StoreError::NotFound(format!("team member {member}")));
                 }
-                tx.exec_text("UPDATE tasks SET assignee_id = ? WHERE id = ?", |p| {
-                    p.int(*member).int(id)
-                })
-                .await?;
+                tx.execute("UPDATE tasks SET assignee_id = $1 WHERE id = $2", params![*member, id])
+                    .await?;
                 details["from"] = serde_json::json!(task.assignee_id);
                 details["to"] = serde_json::json!(member);
             }
@@ -490,9 +566,9 @@ impl Store {
                     tx.rollback().await?;
                     return Err(StoreError::Invalid("comment: must not be empty".into()));
                 }
-                tx.exec_text(
-                    "INSERT INTO task_comments (task_id, at, author, body) VALUES (?, ?, ?, ?)",
-                    |p| p.int(id).int(now.timestamp_micros()).text(actor).text(body.trim()),
+                tx.execute(
+                    "INSERT INTO task_comments (task_id, at, author, body) VALUES ($1, $2, $3, $4)",
+                    params![id, now.timestamp_micros(), actor, body.trim()],
                 )
                 .await?;
                 details["comment"] = serde_json::json!(body.trim());
@@ -515,18 +591,18 @@ impl Store {
     }
 
     pub async fn task_comments(&self, id: i64) -> Result<Vec<TaskComment>, StoreError> {
-        let rows: Vec<(i64, String, String)> = self
-            .fetch_with(
-                "SELECT at, author, body FROM task_comments WHERE task_id = ? ORDER BY at, id",
-                Params::default().int(id),
+        let rows: Vec<rows::Comment> = self
+            .fetch_all(
+                "SELECT at, author, body FROM task_comments WHERE task_id = $1 ORDER BY at, id",
+                params![id],
             )
             .await?;
         rows.into_iter()
-            .map(|(at, author, body)| {
+            .map(|c| {
                 Ok(TaskComment {
-                    at: instant(at, "task comment")?,
-                    author,
-                    body,
+                    at: Column("task_comments", "at").instant(c.at)?,
+                    author: c.author,
+                    body: c.body,
                 })
             })
             .collect()
@@ -543,50 +619,47 @@ impl Store {
             .to_string();
         let mut p = Params::default();
         if let Some(pb) = playbook {
-            sql.push_str(" AND playbook = ?");
-            p = p.text(pb);
+            sql.push_str(&format!(" AND playbook = {}", p.placeholder(pb)));
         }
         if let Some(a) = account_id {
-            sql.push_str(" AND account_id = ?");
-            p = p.int(a);
+            sql.push_str(&format!(" AND account_id = {}", p.placeholder(a)));
         }
         sql.push_str(" ORDER BY fired_on DESC, id DESC");
-        let rows: Vec<RunTuple> = self.fetch_with(&sql, p).await?;
+        let rows: Vec<rows::Run> = self.fetch_all(&sql, p).await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, playbook, account_id, cause, evidence, fired_on, open, closed_on)| RunRow {
-                    id,
-                    playbook,
-                    account_id,
-                    cause,
-                    evidence,
-                    fired_on,
-                    open: open == 1,
-                    closed_on,
-                },
-            )
+            .map(|r| RunRow {
+                id: r.id,
+                playbook: r.playbook,
+                account_id: r.account_id,
+                cause: r.cause,
+                evidence: r.evidence,
+                fired_on: r.fired_on,
+                open: r.is_open == 1,
+                closed_on: r.closed_on,
+            })
             .collect())
     }
 
     /// Every coverage assignment of an account, the latest first.
     pub async fn coverage_of_account(&self, account_id: i64) -> Result<Vec<CoverageRow>, StoreError> {
-        let rows: Vec<(String, String, NaiveDate, Option<NaiveDate>, String, i64)> = self
-            .fetch_with(
-                "SELECT c.role, m.name, c.since, c.until, c.reason, c.by_hand FROM coverage_assignments c \
-                 JOIN team_members m ON m.id = c.team_member_id WHERE c.account_id = ? ORDER BY c.since DESC, c.id DESC",
-                Params::default().int(account_id),
+        let rows: Vec<rows::Coverage> = self
+            .fetch_all(
+                "SELECT c.role, m.name AS member, c.since, c.until, c.reason, c.by_hand FROM coverage_assignments c \
+                 JOIN team_members m ON m.id = c.team_member_id WHERE c.account_id = $1 \
+                 ORDER BY c.since DESC, c.id DESC",
+                params![account_id],
             )
             .await?;
         rows.into_iter()
-            .map(|(role, member, since, until, reason, by_hand)| {
+            .map(|c| {
                 Ok(CoverageRow {
-                    role: role_of(&role, "coverage role")?,
-                    member,
-                    since,
-                    until,
-                    reason,
-                    by_hand: by_hand == 1,
+                    role: Column("coverage_assignments", "role").parsed(&c.role)?,
+                    member: c.member,
+                    since: c.since,
+                    until: c.until,
+                    reason: c.reason,
+                    by_hand: c.by_hand == 1,
                 })
             })
             .collect()
@@ -610,39 +683,32 @@ impl Store {
         let at = Utc::now();
         let mut tx = self.begin_write().await?;
         tx.lock([format!("account:{account_id}").as_str()]).await?;
-        if tx
-            .fetch_ints("SELECT id FROM accounts WHERE id = ?", |p| p.int(account_id))
-            .await?
-            .is_empty()
-        {
+        let account: Option<(i64,)> = tx
+            .fetch_optional("SELECT id FROM accounts WHERE id = $1", params![account_id])
+            .await?;
+        if account.is_none() {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("account {account_id}")));
         }
         if let Some((member_id, _)) = member
             && tx
-                .fetch_ints("SELECT id FROM team_members WHERE id = ?", |p| p.int(member_id))
+                .fetch_optional::<(i64,)>("SELECT id FROM team_members WHERE id = $1", params![member_id])
                 .await?
-                .is_empty()
+                .is_none()
         {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("team member {member_id}")));
         }
         // Everyone holding the role by hand, or anyone when a new owner comes, leaves it.
-        let leaving = tx
-            .fetch_ints(
-                "SELECT team_member_id FROM coverage_assignments WHERE account_id = ? AND role = ? \
-                 AND since <= ? AND (until IS NULL OR until > ?) AND (by_hand = 1 OR ? = 1)",
-                |p| {
-                    p.int(account_id)
-                        .text(role.as_str())
-                        .date(day)
-                        .date(day)
-                        .int(i64::from(member.is_some()))
-                },
+        let leaving: Vec<(i64,)> = tx
+            .fetch_all(
+                "SELECT team_member_id FROM coverage_assignments WHERE account_id = $1 AND role = $2 \
+                 AND since <= $3 AND (until IS NULL OR until > $3) AND (by_hand = 1 OR $4 = 1)",
+                params![account_id, role.as_str(), day, i64::from(member.is_some())],
             )
             .await?;
         let ended_reason = format!("By hand: {reason}");
-        for leaver in leaving {
+        for (leaver,) in leaving {
             if member.is_some_and(|(m, _)| m == leaver) {
                 continue;
             }
@@ -651,18 +717,11 @@ impl Store {
                 member_id: leaver,
                 reason: ended_reason.clone(),
             };
-            tx.exec_text(
-                "UPDATE coverage_assignments SET until = ?, reason = reason || ' — ended: ' || ? \
-                 WHERE account_id = ? AND role = ? AND team_member_id = ? AND since <= ? AND (until IS NULL OR until > ?)",
-                |p| {
-                    p.date(day)
-                        .text(&ended_reason)
-                        .int(account_id)
-                        .text(role.as_str())
-                        .int(leaver)
-                        .date(day)
-                        .date(day)
-                },
+            tx.execute(
+                "UPDATE coverage_assignments SET until = $1, reason = reason || ' — ended: ' || $2 \
+                 WHERE account_id = $3 AND role = $4 AND team_member_id = $5 AND since <= $1 \
+                 AND (until IS NULL OR until > $1)",
+                params![day, &ended_reason, account_id, role.as_str(), leaver],
             )
             .await?;
             let entry = coverage_audit(at, actor, "coverage.ended", account_id, &change);
@@ -672,11 +731,11 @@ impl Store {
         if let Some((member_id, draft)) = member {
             let already = holder(&mut tx, account_id, role, day).await? == Some(member_id);
             if !already {
-                let id = tx
-                    .fetch_scalar(
+                let (id,): (i64,) = tx
+                    .fetch_one(
                         "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason, by_hand) \
-                         VALUES (?, ?, ?, ?, NULL, ?, 1) RETURNING id",
-                        |p| p.int(account_id).int(member_id).text(role.as_str()).date(day).text(&ended_reason),
+                         VALUES ($1, $2, $3, $4, NULL, $5, 1) RETURNING id",
+                        params![account_id, member_id, role.as_str(), day, &ended_reason],
                     )
                     .await?;
                 let task = NewTaskOf {
@@ -691,10 +750,10 @@ impl Store {
                 insert_task(&mut tx, task, at.timestamp_micros()).await?;
             } else {
                 // Already theirs: from now on by hand.
-                tx.exec_text(
-                    "UPDATE coverage_assignments SET by_hand = 1 WHERE account_id = ? AND role = ? AND team_member_id = ? \
-                     AND since <= ? AND (until IS NULL OR until > ?)",
-                    |p| p.int(account_id).text(role.as_str()).int(member_id).date(day).date(day),
+                tx.execute(
+                    "UPDATE coverage_assignments SET by_hand = 1 WHERE account_id = $1 AND role = $2 \
+                     AND team_member_id = $3 AND since <= $4 AND (until IS NULL OR until > $4)",
+                    params![account_id, role.as_str(), member_id, day],
                 )
                 .await?;
             }
@@ -709,43 +768,42 @@ impl Store {
         }
         tx.touch_portfolio().await?;
         // The rules look at the account again at once.
-        tx.exec_text(
-            "INSERT INTO health_dirty (account_id) VALUES (?) ON CONFLICT DO NOTHING",
-            |p| p.int(account_id),
+        tx.execute(
+            "INSERT INTO health_dirty (account_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            params![account_id],
         )
         .await?;
         tx.commit().await
     }
 
-    /// Runs and open tasks per playbook: (runs, open episodes, open tasks).
-    pub async fn playbook_counts(&self) -> Result<HashMap<String, (i64, i64, i64)>, StoreError> {
-        let runs: Vec<(String, i64, i64)> = self
-            .fetch_with(
-                "SELECT playbook, COUNT(*), CAST(SUM(is_open) AS BIGINT) FROM playbook_runs GROUP BY playbook",
-                Params::default(),
+    /// Runs and open tasks per playbook.
+    pub async fn playbook_counts(&self) -> Result<HashMap<String, PlaybookCounts>, StoreError> {
+        let runs: Vec<rows::RunCounts> = self
+            .fetch_all(
+                "SELECT playbook, COUNT(*) AS runs, CAST(SUM(is_open) AS BIGINT) AS open_runs FROM playbook_runs \
+                 GROUP BY playbook",
+                params![],
             )
             .await?;
-        let tasks: Vec<(String, i64)> = self
-            .fetch_with(
-                "SELECT playbook, COUNT(*) FROM tasks WHERE playbook IS NOT NULL AND status = 'open' GROUP BY playbook",
-                Params::default(),
+        let tasks: Vec<rows::TaskCount> = self
+            .fetch_all(
+                "SELECT playbook, COUNT(*) AS open_tasks FROM tasks WHERE playbook IS NOT NULL AND status = 'open' \
+                 GROUP BY playbook",
+                params![],
             )
             .await?;
-        let mut counts: HashMap<String, (i64, i64, i64)> = HashMap::new();
-        for (playbook, n, open) in runs {
-            let c = counts.entry(playbook).or_default();
-            c.0 = n;
-            c.1 = open;
+        let mut counts: HashMap<String, PlaybookCounts> = HashMap::new();
+        for r in runs {
+            let c = counts.entry(r.playbook).or_default();
+            c.runs = r.runs;
+            c.open_runs = r.open_runs;
         }
-        for (playbook, n) in tasks {
-            counts.entry(playbook).or_default().2 = n;
+        for t in tasks {
+            counts.entry(t.playbook).or_default().open_tasks = t.open_tasks;
         }
         Ok(counts)
     }
 }
-
-/// A run as stored: id, playbook, account, cause, evidence, fired on, open (1), closed on.
-type RunTuple = (i64, String, i64, String, String, NaiveDate, i64, Option<NaiveDate>);
 
 #[derive(sqlx::FromRow)]
 struct TaskRecord {
@@ -777,6 +835,7 @@ const TASK_COLUMNS: &str = "t.id, t.external_id, t.account_id, a.name AS account
 
 fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
     let id = t.id;
+    let column = |name| Column("tasks", name);
     Ok(TaskRow {
         id,
         external_id: t.external_id,
@@ -785,48 +844,47 @@ fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
         account_mrr: laer_core::Money::from_ten_thousandths(t.account_mrr),
         assignee_id: t.assignee_id,
         assignee: t.assignee,
-        role: t.role.as_deref().map(|r| role_of(r, "task role")).transpose()?,
+        role: t.role.as_deref().map(|r| column("role").parsed(r)).transpose()?,
         playbook: t.playbook,
         cause: t.cause,
         title: t.title,
         due_on: t.due_on,
-        status: t
-            .status
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("task {id} status: {e}")))?,
+        status: column("status").parsed(&t.status)?,
         snoozed_until: t.snoozed_until,
-        steps: serde_json::from_str(&t.steps).map_err(|e| StoreError::Corrupt(format!("task {id} steps: {e}")))?,
+        steps: column("steps")
+            .json(&t.steps)
+            .map_err(|e| column("steps").unreadable(format!("task {id}: {e}")))?,
         context: t.context,
-        created_at: instant(t.created_at, "task")?,
-        done_at: t.done_at.map(|d| instant(d, "task")).transpose()?,
+        created_at: column("created_at").instant(t.created_at)?,
+        done_at: column("done_at").opt_instant(t.done_at)?,
     })
 }
 
 /// The addresses an email goes to: the owner's, or the account's contacts' (of a team).
 async fn recipients(tx: &mut WriteTx, account: i64, to: &Recipient, day: NaiveDate) -> Result<Vec<String>, StoreError> {
-    let rows = match to {
+    let rows: Vec<rows::Recipient> = match to {
         Recipient::Owner(role) => match holder(tx, account, *role, day).await? {
             Some(member) => {
-                tx.fetch_text_pairs(
-                    "SELECT email, name FROM team_members WHERE id = ? AND email IS NOT NULL",
-                    |p| p.int(member),
+                tx.fetch_all(
+                    "SELECT email FROM team_members WHERE id = $1 AND email IS NOT NULL",
+                    params![member],
                 )
                 .await?
             }
             None => Vec::new(),
         },
         Recipient::Contacts(team) => {
-            tx.fetch_text_pairs(
-                "SELECT email, COALESCE(name, '') FROM contacts WHERE account_id = ? AND email IS NOT NULL \
-                 AND (? IS NULL OR LOWER(stakeholder_team) = LOWER(?)) ORDER BY id",
-                |p| p.int(account).opt_text(team.as_deref()).opt_text(team.as_deref()),
+            tx.fetch_all(
+                "SELECT email FROM contacts WHERE account_id = $1 AND email IS NOT NULL \
+                 AND ($2 IS NULL OR LOWER(stakeholder_team) = LOWER($2)) ORDER BY id",
+                params![account, team.as_deref()],
             )
             .await?
         }
     };
     let mut addresses: Vec<String> = rows
         .into_iter()
-        .map(|(email, _)| email.trim().to_string())
+        .map(|r| r.email.trim().to_string())
         .filter(|e| e.contains('@'))
         .collect();
     addresses.dedup();
@@ -835,15 +893,14 @@ async fn recipients(tx: &mut WriteTx, account: i64, to: &Recipient, day: NaiveDa
 
 /// The member covering the account in `role` on `day`, inside the transaction.
 async fn holder(tx: &mut WriteTx, account: i64, role: TeamRole, day: NaiveDate) -> Result<Option<i64>, StoreError> {
-    Ok(tx
-        .fetch_ints(
-            "SELECT team_member_id FROM coverage_assignments WHERE account_id = ? AND role = ? \
-             AND since <= ? AND (until IS NULL OR until > ?) ORDER BY since DESC, id DESC LIMIT 1",
-            |p| p.int(account).text(role.as_str()).date(day).date(day),
+    let member: Option<(i64,)> = tx
+        .fetch_optional(
+            "SELECT team_member_id FROM coverage_assignments WHERE account_id = $1 AND role = $2 \
+             AND since <= $3 AND (until IS NULL OR until > $3) ORDER BY since DESC, id DESC LIMIT 1",
+            params![account, role.as_str(), day],
         )
-        .await?
-        .into_iter()
-        .next())
+        .await?;
+    Ok(member.map(|(id,)| id))
 }
 
 struct NewTaskOf<'a> {
@@ -858,24 +915,25 @@ struct NewTaskOf<'a> {
 
 async fn insert_task(tx: &mut WriteTx, t: NewTaskOf<'_>, created_at: i64) -> Result<(), StoreError> {
     let steps = serde_json::to_string(&t.draft.steps).unwrap_or_else(|_| "[]".into());
-    tx.exec_text(
+    tx.execute(
         "INSERT INTO tasks (external_id, account_id, assignee_id, title, due_on, status, created_at, \
-         role, playbook, run_id, cause, steps, context) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?) \
+         role, playbook, run_id, cause, steps, context) \
+         VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (external_id) DO NOTHING",
-        |p| {
-            p.text(&t.external_id)
-                .int(t.account)
-                .opt_int(t.assignee)
-                .text(&t.draft.title)
-                .date(t.draft.due_on)
-                .int(created_at)
-                .text(t.draft.role.as_str())
-                .opt_text(t.playbook)
-                .opt_int(t.run)
-                .opt_text(t.cause)
-                .text(&steps)
-                .text(&t.draft.context)
-        },
+        params![
+            &t.external_id,
+            t.account,
+            t.assignee,
+            &t.draft.title,
+            t.draft.due_on,
+            created_at,
+            t.draft.role.as_str(),
+            t.playbook,
+            t.run,
+            t.cause,
+            steps,
+            &t.draft.context
+        ],
     )
     .await?;
     Ok(())
@@ -943,17 +1001,11 @@ async fn apply_plan(
                 if holder(tx, account, *role, day).await?.is_some() {
                     continue;
                 }
-                let id = tx
-                    .fetch_scalar(
+                let (id,): (i64,) = tx
+                    .fetch_one(
                         "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason) \
-                         VALUES (?, ?, ?, ?, NULL, ?) RETURNING id",
-                        |p| {
-                            p.int(account)
-                                .int(*member_id)
-                                .text(role.as_str())
-                                .date(day)
-                                .text(reason)
-                        },
+                         VALUES ($1, $2, $3, $4, NULL, $5) RETURNING id",
+                        params![account, *member_id, role.as_str(), day, reason],
                     )
                     .await?;
                 outcome.owners_started += 1;
@@ -965,19 +1017,11 @@ async fn apply_plan(
                 // The role's open work on the account that nobody holding the role has
                 // (it waited unassigned, or its owner left the role) goes to the new owner.
                 let moved = tx
-                    .exec_text(
-                        "UPDATE tasks SET assignee_id = ? WHERE account_id = ? AND role = ? AND status = 'open' \
+                    .execute(
+                        "UPDATE tasks SET assignee_id = $1 WHERE account_id = $2 AND role = $3 AND status = 'open' \
                          AND (assignee_id IS NULL OR assignee_id NOT IN (SELECT team_member_id FROM coverage_assignments \
-                         WHERE account_id = ? AND role = ? AND since <= ? AND (until IS NULL OR until > ?)))",
-                        |p| {
-                            p.int(*member_id)
-                                .int(account)
-                                .text(role.as_str())
-                                .int(account)
-                                .text(role.as_str())
-                                .date(day)
-                                .date(day)
-                        },
+                         WHERE account_id = $2 AND role = $3 AND since <= $4 AND (until IS NULL OR until > $4)))",
+                        params![*member_id, account, role.as_str(), day],
                     )
                     .await?;
                 if moved > 0 {
@@ -1010,21 +1054,12 @@ async fn apply_plan(
                 reason,
             } => {
                 let ended = tx
-                    .exec_text(
-                        "UPDATE coverage_assignments SET until = ?, \
-                         reason = CASE WHEN reason = '' THEN ? ELSE reason || ' — ended: ' || ? END \
-                         WHERE account_id = ? AND role = ? AND team_member_id = ? AND since <= ? \
-                         AND (until IS NULL OR until > ?)",
-                        |p| {
-                            p.date(day)
-                                .text(reason)
-                                .text(reason)
-                                .int(account)
-                                .text(role.as_str())
-                                .int(*member_id)
-                                .date(day)
-                                .date(day)
-                        },
+                    .execute(
+                        "UPDATE coverage_assignments SET until = $1, \
+                         reason = CASE WHEN reason = '' THEN $2 ELSE reason || ' — ended: ' || $2 END \
+                         WHERE account_id = $3 AND role = $4 AND team_member_id = $5 AND since <= $1 \
+                         AND (until IS NULL OR until > $1)",
+                        params![day, reason, account, role.as_str(), *member_id],
                     )
                     .await?;
                 if ended > 0 {
@@ -1042,22 +1077,22 @@ async fn apply_plan(
     for change in &plan.runs {
         match change {
             RunChange::Fire(f) => {
-                let inserted = tx
-                    .fetch_ints(
+                let inserted: Option<(i64,)> = tx
+                    .fetch_optional(
                         "INSERT INTO playbook_runs (playbook, account_id, cause, evidence, fired_on, fired_at, is_open) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
-                        |p| {
-                            p.text(&f.playbook)
-                                .int(account)
-                                .text(&f.cause)
-                                .text(&f.evidence)
-                                .date(day)
-                                .int(at.timestamp_micros())
-                                .int(i64::from(f.episode))
-                        },
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
+                        params![
+                            &f.playbook,
+                            account,
+                            &f.cause,
+                            &f.evidence,
+                            day,
+                            at.timestamp_micros(),
+                            i64::from(f.episode)
+                        ],
                     )
                     .await?;
-                let Some(run) = inserted.into_iter().next() else {
+                let Some((run,)) = inserted else {
                     continue;
                 };
                 outcome.runs_fired += 1;
@@ -1101,27 +1136,27 @@ async fn apply_plan(
                 }
             }
             RunChange::Quiet { playbook, cause } => {
-                tx.exec_text(
-                    "UPDATE playbook_runs SET quiet_since = ? WHERE playbook = ? AND account_id = ? AND cause = ? \
+                tx.execute(
+                    "UPDATE playbook_runs SET quiet_since = $1 WHERE playbook = $2 AND account_id = $3 AND cause = $4 \
                      AND is_open = 1 AND quiet_since IS NULL",
-                    |p| p.date(day).text(playbook).int(account).text(cause),
+                    params![day, playbook, account, cause],
                 )
                 .await?;
             }
             RunChange::Resume { playbook, cause } => {
-                tx.exec_text(
-                    "UPDATE playbook_runs SET quiet_since = NULL WHERE playbook = ? AND account_id = ? AND cause = ? \
-                     AND is_open = 1",
-                    |p| p.text(playbook).int(account).text(cause),
+                tx.execute(
+                    "UPDATE playbook_runs SET quiet_since = NULL WHERE playbook = $1 AND account_id = $2 \
+                     AND cause = $3 AND is_open = 1",
+                    params![playbook, account, cause],
                 )
                 .await?;
             }
             RunChange::Close { playbook, cause } => {
                 let closed = tx
-                    .exec_text(
-                        "UPDATE playbook_runs SET is_open = 0, closed_on = ? WHERE playbook = ? AND account_id = ? \
-                         AND cause = ? AND is_open = 1",
-                        |p| p.date(day).text(playbook).int(account).text(cause),
+                    .execute(
+                        "UPDATE playbook_runs SET is_open = 0, closed_on = $1 WHERE playbook = $2 AND account_id = $3 \
+                         AND cause = $4 AND is_open = 1",
+                        params![day, playbook, account, cause],
                     )
                     .await? as usize;
                 outcome.runs_closed += closed;

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::write::{Params, WriteTx};
-use crate::{Backend, Store, StoreError, random_id};
+use crate::decode::Column;
+use crate::exec::{Params, params};
+use crate::{Backend, Store, StoreError, WriteTx, random_id};
 
 /// Every event type a webhook may subscribe to (`*`: all).
 pub const EVENT_TYPES: &[&str] = &[
@@ -67,10 +68,6 @@ pub struct DeliveryRow {
     pub delivered_at: Option<i64>,
 }
 
-fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("instant {micros}")))
-}
-
 fn event_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -82,7 +79,12 @@ fn event_list(text: &str) -> Vec<String> {
 impl Store {
     /// Adds a webhook endpoint for the event types (`*`: all); returns its id and the
     /// secret that signs its requests (shown once).
-    pub async fn add_webhook(&self, url: &str, events: &[String], actor: &str) -> Result<(i64, String), StoreError> {
+    pub async fn add_webhook(
+        &self,
+        url: &str,
+        events: &[String],
+        actor: &str,
+    ) -> Result<crate::Created<i64>, StoreError> {
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
             return Err(StoreError::Invalid(format!(
                 "url: expected an http:// or https:// URL, found {url:?}"
@@ -100,16 +102,11 @@ impl Store {
         let secret = format!("whsec_{}", random_id()?);
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        let id = tx
-            .fetch_scalar(
-                "INSERT INTO webhooks (url, secret, events, created_at, created_by) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                |p| {
-                    p.text(url)
-                        .text(&secret)
-                        .text(&events.join(","))
-                        .int(now.timestamp_micros())
-                        .text(actor)
-                },
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO webhooks (url, secret, events, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING id",
+                params![url, &secret, events.join(","), now.timestamp_micros(), actor],
             )
             .await?;
         tx.append_audit(&laer_core::model::NewAuditEntry {
@@ -120,25 +117,34 @@ impl Store {
         })
         .await?;
         tx.commit().await?;
-        Ok((id, secret))
+        Ok(crate::Created { record: id, secret })
     }
 
     pub async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
-        let rows: Vec<(i64, String, String, i64, String, Option<i64>)> = self
-            .fetch_with(
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            url: String,
+            events: String,
+            created_at: i64,
+            created_by: String,
+            disabled_at: Option<i64>,
+        }
+        let rows: Vec<Row> = self
+            .fetch_all(
                 "SELECT id, url, events, created_at, created_by, disabled_at FROM webhooks ORDER BY id",
-                Params::default(),
+                params![],
             )
             .await?;
         rows.into_iter()
-            .map(|(id, url, events, created_at, created_by, disabled_at)| {
+            .map(|r| {
                 Ok(Webhook {
-                    id,
-                    url,
-                    events: event_list(&events),
-                    created_at: instant(created_at)?,
-                    created_by,
-                    disabled_at: disabled_at.map(instant).transpose()?,
+                    events: event_list(&r.events),
+                    created_at: Column("webhooks", "created_at").instant(r.created_at)?,
+                    disabled_at: Column("webhooks", "disabled_at").opt_instant(r.disabled_at)?,
+                    id: r.id,
+                    url: r.url,
+                    created_by: r.created_by,
                 })
             })
             .collect()
@@ -149,19 +155,19 @@ impl Store {
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
         let changed = tx
-            .exec_text(
-                "UPDATE webhooks SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL",
-                |p| p.int(now.timestamp_micros()).int(id),
+            .execute(
+                "UPDATE webhooks SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+                params![now.timestamp_micros(), id],
             )
             .await?;
         if changed == 0 {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("active webhook {id}")));
         }
-        tx.exec_text(
+        tx.execute(
             "UPDATE deliveries SET status = 'skipped', last_error = 'webhook disabled' \
-             WHERE webhook_id = ? AND status = 'pending'",
-            |p| p.int(id),
+             WHERE webhook_id = $1 AND status = 'pending'",
+            params![id],
         )
         .await?;
         tx.append_audit(&laer_core::model::NewAuditEntry {
@@ -183,56 +189,60 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
+        // PostgreSQL's nodes claim side by side, skipping rows another node is claiming;
+        // SQLite has one writer at a time and no row locks.
         let lock = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let mut tx = self.begin_write().await?;
-        let ids = tx
-            .fetch_ints(
+        let ids: Vec<(i64,)> = tx
+            .fetch_all(
                 &format!(
-                    "UPDATE deliveries SET claimed_by = ?, claimed_until = ? WHERE id IN \
-                     (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? \
-                     AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt_at, id LIMIT ?{lock}) \
+                    "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN \
+                     (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
+                     AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at, id LIMIT $4{lock}) \
                      RETURNING id"
                 ),
-                |p| {
-                    p.text(node)
-                        .int(lease_until.timestamp_micros())
-                        .int(now.timestamp_micros())
-                        .int(now.timestamp_micros())
-                        .int(limit)
-                },
+                params![node, lease_until.timestamp_micros(), now.timestamp_micros(), limit],
             )
             .await?;
         tx.commit().await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<ClaimedTuple> = self
-            .fetch_with(
+        let mut p = Params::with_capacity(ids.len());
+        let list: Vec<String> = ids.iter().map(|(id,)| p.placeholder(*id)).collect();
+        let rows: Vec<Claimed> = self
+            .fetch_all(
                 &format!(
                     "SELECT d.id, d.channel, d.event, d.recipient, d.payload, d.attempts, w.url, w.secret \
                      FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({}) ORDER BY d.id",
-                    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                    list.join(", ")
                 ),
-                Params::default(),
+                p,
             )
             .await?;
         rows.into_iter()
-            .map(|(id, channel, event, recipient, payload, attempts, url, secret)| {
-                let target = match (channel.as_str(), recipient, url, secret) {
+            .map(|c| {
+                let id = c.id;
+                let target = match (c.channel.as_str(), c.recipient, c.url, c.secret) {
                     ("email", Some(to), _, _) => Target::Email { to },
                     ("webhook", _, Some(url), Some(secret)) => Target::Webhook { url, secret },
-                    _ => return Err(StoreError::Corrupt(format!("delivery {id}: no recipient"))),
+                    _ => {
+                        return Err(
+                            Column("deliveries", "recipient").unreadable(format!("delivery {id}: no recipient"))
+                        );
+                    }
                 };
                 Ok(Delivery {
                     id,
                     target,
-                    event,
-                    payload: serde_json::from_str(&payload)
-                        .map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?,
-                    attempts,
+                    event: c.event,
+                    payload: Column("deliveries", "payload")
+                        .json(&c.payload)
+                        .map_err(|e| Column("deliveries", "payload").unreadable(format!("delivery {id}: {e}")))?,
+                    attempts: c.attempts,
                 })
             })
             .collect()
@@ -245,31 +255,31 @@ impl Store {
         let mut tx = self.begin_write().await?;
         match outcome {
             DeliveryOutcome::Sent => {
-                tx.exec_text(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, \
-                     last_error = NULL, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-                    |p| p.int(now).int(id),
+                tx.execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, \
+                     last_error = NULL, claimed_by = NULL, claimed_until = NULL WHERE id = $2",
+                    params![now, id],
                 )
                 .await?;
             }
             DeliveryOutcome::Failed { error, retry_at } => {
-                tx.exec_text(
-                    "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, \
-                     claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-                    |p| {
-                        p.text(if retry_at.is_some() { "pending" } else { "failed" })
-                            .text(error)
-                            .int(retry_at.map_or(now, |t| t.timestamp_micros()))
-                            .int(id)
-                    },
+                tx.execute(
+                    "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_error = $2, \
+                     next_attempt_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $4",
+                    params![
+                        if retry_at.is_some() { "pending" } else { "failed" },
+                        error,
+                        retry_at.map_or(now, |t| t.timestamp_micros()),
+                        id
+                    ],
                 )
                 .await?;
             }
             DeliveryOutcome::Skipped(why) => {
-                tx.exec_text(
-                    "UPDATE deliveries SET status = 'skipped', last_error = ?, claimed_by = NULL, claimed_until = NULL \
-                     WHERE id = ?",
-                    |p| p.text(why).int(id),
+                tx.execute(
+                    "UPDATE deliveries SET status = 'skipped', last_error = $1, claimed_by = NULL, \
+                     claimed_until = NULL WHERE id = $2",
+                    params![why, id],
                 )
                 .await?;
             }
@@ -280,10 +290,10 @@ impl Store {
     /// Deliveries, newest first, optionally of one status.
     pub async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRow>, StoreError> {
         let (filter, p) = match status {
-            Some(s) => ("WHERE status = ?", Params::default().text(s)),
-            None => ("", Params::default()),
+            Some(s) => ("WHERE status = $1", params![s]),
+            None => ("", params![]),
         };
-        self.fetch_with(
+        self.fetch_all(
             &format!(
                 "SELECT id, channel, event, recipient, webhook_id, account_id, status, attempts, last_error, \
                  created_at, delivered_at FROM deliveries {filter} ORDER BY id DESC LIMIT {}",
@@ -295,18 +305,18 @@ impl Store {
     }
 }
 
-/// A claimed delivery as read: id, channel, event, recipient, payload, attempts, and its
-/// webhook's URL and secret.
-type ClaimedTuple = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-    Option<String>,
-    Option<String>,
-);
+/// A claimed delivery as read, with its webhook's URL and secret.
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: i64,
+    channel: String,
+    event: String,
+    recipient: Option<String>,
+    payload: String,
+    attempts: i64,
+    url: Option<String>,
+    secret: Option<String>,
+}
 
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -328,16 +338,13 @@ pub(crate) async fn emit(
     data: Value,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let hooks = tx
-        .fetch_text_pairs(
-            "SELECT CAST(id AS TEXT), events FROM webhooks WHERE disabled_at IS NULL",
-            |p| p,
-        )
+    let hooks: Vec<(i64, String)> = tx
+        .fetch_all("SELECT id, events FROM webhooks WHERE disabled_at IS NULL", params![])
         .await?;
     let subscribed: Vec<i64> = hooks
         .into_iter()
         .filter(|(_, events)| event_list(events).iter().any(|e| e == "*" || e == event))
-        .filter_map(|(id, _)| id.parse().ok())
+        .map(|(id, _)| id)
         .collect();
     if subscribed.is_empty() {
         return Ok(());
@@ -345,10 +352,10 @@ pub(crate) async fn emit(
     let payload = json!({"type": event, "created_at": at, "data": data}).to_string();
     let now = Utc::now().timestamp_micros();
     for hook in subscribed {
-        tx.exec_text(
+        tx.execute(
             "INSERT INTO deliveries (channel, event, webhook_id, account_id, payload, status, next_attempt_at, created_at) \
-             VALUES ('webhook', ?, ?, ?, ?, 'pending', ?, ?)",
-            |p| p.text(event).int(hook).opt_int(account).text(&payload).int(now).int(now),
+             VALUES ('webhook', $1, $2, $3, $4, 'pending', $5, $5)",
+            params![event, hook, account, &payload, now],
         )
         .await?;
     }
@@ -368,10 +375,10 @@ pub(crate) async fn queue_email(
     let now = Utc::now().timestamp_micros();
     let payload = json!({"to": to, "subject": subject, "body": body}).to_string();
     let queued = tx
-        .exec_text(
+        .execute(
             "INSERT INTO deliveries (channel, event, recipient, account_id, payload, status, next_attempt_at, created_at, dedup_key) \
-             VALUES ('email', ?, ?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT DO NOTHING",
-            |p| p.text(event).text(to).int(account).text(&payload).int(now).int(now).text(dedup_key),
+             VALUES ('email', $1, $2, $3, $4, 'pending', $5, $5, $6) ON CONFLICT DO NOTHING",
+            params![event, to, account, payload, now, dedup_key],
         )
         .await?;
     Ok(queued > 0)

@@ -12,6 +12,15 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the ingest writer has stopped")]
     WriterGone,
+    /// A stored value that cannot be read as what its column holds: never replaced by a
+    /// default, always this error.
+    #[error("stored data is corrupt: {table}.{column}: {reason}")]
+    Unreadable {
+        table: &'static str,
+        column: &'static str,
+        /// What was found and, where known, in which row.
+        reason: String,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0} not found")]

@@ -5,16 +5,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use sqlx::AssertSqlSafe;
 
-use crate::sql::Dialect;
-use crate::{Pool, Store, StoreError};
+use crate::decode::Column;
+use crate::exec::{Params, list, params};
+use crate::{Store, StoreError};
 use laer_core::Money;
 use laer_core::health::score::{Driver, PillarScores};
 use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace, assess};
 use laer_core::lifecycle::Phase;
 use laer_core::model::{NewAuditEntry, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse, TeamRole};
-use laer_core::retention::{date_of_day_number, day_number};
+use laer_core::retention::day_number;
 
 /// Which accounts to read.
 #[derive(Debug, Clone, Copy)]
@@ -37,297 +37,415 @@ impl Accounts<'_> {
     }
 }
 
-fn instant(micros: i64, what: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Corrupt(format!("{what}: instant {micros}")))
-}
+/// The rows [`Store::health_records`] reads, one struct per statement.
+mod rows {
+    use chrono::NaiveDate;
 
-fn parsed<T: std::str::FromStr<Err = String>>(text: &str, what: &str) -> Result<T, StoreError> {
-    text.parse().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Renewal {
+        pub id: i64,
+        pub renewal_date: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Line {
+        pub account_id: i64,
+        pub product: String,
+        pub start_date: NaiveDate,
+        pub end_date: Option<NaiveDate>,
+        pub mrr: i64,
+        pub quantity: Option<f64>,
+        pub units: Option<String>,
+        pub bill_period_months: i32,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Case {
+        pub account_id: i64,
+        pub external_id: String,
+        pub opened_at: i64,
+        pub closed_at: Option<i64>,
+        pub severity: i32,
+        pub kind: String,
+        pub status: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Meeting {
+        pub account_id: i64,
+        pub external_id: String,
+        pub held_at: i64,
+        pub stakeholder_team: Option<String>,
+        pub status: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Survey {
+        pub account_id: i64,
+        pub external_id: String,
+        pub contact_ref: Option<String>,
+        pub survey: String,
+        pub score: i32,
+        pub responded_at: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct ContactTeam {
+        pub account_id: i64,
+        pub stakeholder_team: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Cadence {
+        pub account_id: i64,
+        pub stakeholder_team: String,
+        pub every_days: i32,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Outcome {
+        pub account_id: i64,
+        pub id: i64,
+        pub external_id: String,
+        pub name: String,
+        pub baseline: f64,
+        pub target: f64,
+        pub start_date: Option<NaiveDate>,
+        pub target_date: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Measurement {
+        pub outcome_id: i64,
+        pub measured_on: NaiveDate,
+        pub value: f64,
+    }
+
+    /// A count per account.
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Count {
+        pub account_id: i64,
+        pub n: i64,
+    }
+
+    /// A text per account: a role, a phase.
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Text {
+        pub account_id: i64,
+        pub text: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WindowUsers {
+        pub account_id: i64,
+        pub is_now: i64,
+        pub users: i64,
+        pub departments: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WindowFeature {
+        pub account_id: i64,
+        pub is_now: i64,
+        pub feature: String,
+        pub events: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Ever {
+        pub account_id: i64,
+        pub users: i64,
+        pub last_day: Option<i64>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Health {
+        pub account_id: i64,
+        pub day: i64,
+        pub score: Option<f64>,
+        pub adoption: Option<f64>,
+        pub experience: Option<f64>,
+        pub engagement: Option<f64>,
+        pub transformation: Option<f64>,
+        pub quadrant: Option<String>,
+        pub phase: String,
+        pub phase_reason: String,
+        pub drivers: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Override {
+        pub phase: String,
+        pub reason: String,
+        pub set_by: String,
+        pub set_at: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Audit {
+        pub at: i64,
+        pub actor: String,
+        pub action: String,
+        pub details: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Validation {
+        pub computed_at: i64,
+        pub report: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct HealthDay {
+        pub day: i64,
+        pub accounts: i64,
+    }
 }
 
 impl Store {
-    async fn fetch<T>(&self, sql: &str, binds: &[i64]) -> Result<Vec<T>, StoreError>
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        Ok(on_pool!(self, |pool, d| {
-            let text = d.placeholders(sql);
-            let mut query = sqlx::query_as(AssertSqlSafe(text));
-            for b in binds {
-                query = query.bind(*b);
-            }
-            query.fetch_all(pool).await?
-        }))
-    }
-
     /// The records of the chosen accounts, ordered by id.
     pub async fn health_records(
         &self,
         accounts: Accounts<'_>,
         today: NaiveDate,
     ) -> Result<Vec<AccountRecords>, StoreError> {
-        let ids: Vec<(i64, Option<NaiveDate>)> = self
-            .fetch(
-                &format!(
-                    "SELECT id, renewal_date FROM accounts WHERE {} ORDER BY id",
-                    accounts.condition("id")
-                ),
-                &[],
+        let only = |column: &str| accounts.condition(column);
+        let ids: Vec<rows::Renewal> = self
+            .fetch_all(
+                &format!("SELECT id, renewal_date FROM accounts WHERE {} ORDER BY id", only("id")),
+                params![],
             )
             .await?;
         let mut records: BTreeMap<i64, AccountRecords> = ids
             .into_iter()
-            .map(|(id, renewal_date)| {
+            .map(|r| {
                 (
-                    id,
+                    r.id,
                     AccountRecords {
-                        account_id: id,
-                        renewal_date,
+                        account_id: r.id,
+                        renewal_date: r.renewal_date,
                         ..AccountRecords::default()
                     },
                 )
             })
             .collect();
-        let only = |column: &str| accounts.condition(column);
 
-        type LineRow = (
-            i64,
-            String,
-            NaiveDate,
-            Option<NaiveDate>,
-            i64,
-            Option<f64>,
-            Option<String>,
-            i64,
-        );
-        let lines: Vec<LineRow> = self
-            .fetch(
+        let lines: Vec<rows::Line> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, product, start_date, end_date, mrr, quantity, units, CAST(bill_period_months AS BIGINT) \
+                    "SELECT account_id, product, start_date, end_date, mrr, quantity, units, bill_period_months \
                      FROM subscriptions WHERE {} ORDER BY account_id, start_date",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, product, start_date, end_date, mrr, quantity, units, bill) in lines {
-            if let Some(r) = records.get_mut(&account) {
+        for l in lines {
+            if let Some(r) = records.get_mut(&l.account_id) {
                 r.lines.push(Line {
-                    product,
-                    start_date,
-                    end_date,
-                    mrr: Money::from_ten_thousandths(mrr),
-                    quantity,
-                    units,
-                    bill_period_months: i32::try_from(bill).unwrap_or(1),
+                    product: l.product,
+                    start_date: l.start_date,
+                    end_date: l.end_date,
+                    mrr: Money::from_ten_thousandths(l.mrr),
+                    quantity: l.quantity,
+                    units: l.units,
+                    bill_period_months: l.bill_period_months,
                 });
             }
         }
 
-        type CaseRow = (i64, String, i64, Option<i64>, i64, String, String);
-        let cases: Vec<CaseRow> = self
-            .fetch(
+        let cases: Vec<rows::Case> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, external_id, opened_at, closed_at, CAST(severity AS BIGINT), kind, status \
+                    "SELECT account_id, external_id, opened_at, closed_at, severity, kind, status \
                      FROM support_cases WHERE {} ORDER BY account_id, opened_at",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, external_id, opened, closed, severity, kind, status) in cases {
-            if let Some(r) = records.get_mut(&account) {
-                let what = "support case";
+        let column = |name| Column("support_cases", name);
+        for c in cases {
+            if let Some(r) = records.get_mut(&c.account_id) {
                 r.relationship.cases.push(NewSupportCase {
-                    external_id,
-                    account_id: account,
-                    opened_at: instant(opened, what)?,
-                    closed_at: closed.map(|c| instant(c, what)).transpose()?,
-                    severity: i32::try_from(severity).unwrap_or(3),
-                    kind: parsed(&kind, what)?,
-                    status: parsed(&status, what)?,
+                    external_id: c.external_id,
+                    account_id: c.account_id,
+                    opened_at: column("opened_at").instant(c.opened_at)?,
+                    closed_at: column("closed_at").opt_instant(c.closed_at)?,
+                    severity: c.severity,
+                    kind: column("kind").parsed(&c.kind)?,
+                    status: column("status").parsed(&c.status)?,
                     subject: None,
                 });
             }
         }
 
-        type MeetingRow = (i64, String, i64, Option<String>, String);
-        let meetings: Vec<MeetingRow> = self
-            .fetch(
+        let meetings: Vec<rows::Meeting> = self
+            .fetch_all(
                 &format!(
                     "SELECT account_id, external_id, held_at, stakeholder_team, status FROM meetings \
                      WHERE {} ORDER BY account_id, held_at",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, external_id, held, stakeholder_team, status) in meetings {
-            if let Some(r) = records.get_mut(&account) {
+        for m in meetings {
+            if let Some(r) = records.get_mut(&m.account_id) {
                 r.relationship.meetings.push(NewMeeting {
-                    external_id,
-                    account_id: account,
-                    held_at: instant(held, "meeting")?,
-                    stakeholder_team,
+                    external_id: m.external_id,
+                    account_id: m.account_id,
+                    held_at: Column("meetings", "held_at").instant(m.held_at)?,
+                    stakeholder_team: m.stakeholder_team,
                     kind: None,
-                    status: parsed(&status, "meeting")?,
+                    status: Column("meetings", "status").parsed(&m.status)?,
                     duration_minutes: None,
                     notes: None,
                 });
             }
         }
 
-        type SurveyRow = (i64, String, Option<String>, String, i64, i64);
-        let surveys: Vec<SurveyRow> = self
-            .fetch(
+        let surveys: Vec<rows::Survey> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, external_id, contact_ref, survey, CAST(score AS BIGINT), responded_at \
+                    "SELECT account_id, external_id, contact_ref, survey, score, responded_at \
                      FROM survey_responses WHERE {} ORDER BY account_id, responded_at",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, external_id, contact_ref, survey, score, at) in surveys {
-            if let Some(r) = records.get_mut(&account) {
+        for s in surveys {
+            if let Some(r) = records.get_mut(&s.account_id) {
                 r.relationship.surveys.push(NewSurveyResponse {
-                    external_id,
-                    account_id: account,
-                    contact_ref,
-                    survey: parsed(&survey, "survey response")?,
-                    score: i32::try_from(score).unwrap_or(0),
-                    responded_at: instant(at, "survey response")?,
+                    external_id: s.external_id,
+                    account_id: s.account_id,
+                    contact_ref: s.contact_ref,
+                    survey: Column("survey_responses", "survey").parsed(&s.survey)?,
+                    score: s.score,
+                    responded_at: Column("survey_responses", "responded_at").instant(s.responded_at)?,
                     comment: None,
                 });
             }
         }
 
-        let contacts: Vec<(i64, Option<String>)> = self
-            .fetch(
+        let contacts: Vec<rows::ContactTeam> = self
+            .fetch_all(
                 &format!(
                     "SELECT account_id, stakeholder_team FROM contacts WHERE {} ORDER BY account_id, id",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, team) in contacts {
-            if let Some(r) = records.get_mut(&account) {
-                r.relationship.contact_teams.push(team);
+        for c in contacts {
+            if let Some(r) = records.get_mut(&c.account_id) {
+                r.relationship.contact_teams.push(c.stakeholder_team);
             }
         }
 
-        let cadences: Vec<(i64, String, i64)> = self
-            .fetch(
+        let cadences: Vec<rows::Cadence> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, stakeholder_team, CAST(every_days AS BIGINT) FROM meeting_cadences WHERE {}",
+                    "SELECT account_id, stakeholder_team, every_days FROM meeting_cadences WHERE {}",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, team, every) in cadences {
-            if let Some(r) = records.get_mut(&account) {
-                r.relationship.cadences.insert(team, u32::try_from(every).unwrap_or(0));
+        for c in cadences {
+            if let Some(r) = records.get_mut(&c.account_id) {
+                let every = Column("meeting_cadences", "every_days").fits(i64::from(c.every_days))?;
+                r.relationship.cadences.insert(c.stakeholder_team, every);
             }
         }
 
-        type OutcomeRow = (i64, i64, String, String, f64, f64, Option<NaiveDate>, Option<NaiveDate>);
-        let outcomes: Vec<OutcomeRow> = self
-            .fetch(
+        let outcomes: Vec<rows::Outcome> = self
+            .fetch_all(
                 &format!(
                     "SELECT account_id, id, external_id, name, baseline, target, start_date, target_date FROM outcomes \
                      WHERE {} ORDER BY account_id, id",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        let measurements: Vec<(i64, NaiveDate, f64)> = self
-            .fetch(
+        let measurements: Vec<rows::Measurement> = self
+            .fetch_all(
                 &format!(
                     "SELECT m.outcome_id, m.measured_on, m.value FROM outcome_measurements m \
                      JOIN outcomes o ON o.id = m.outcome_id WHERE {} ORDER BY m.outcome_id, m.measured_on",
                     only("o.account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
         let mut measured: HashMap<i64, Vec<(NaiveDate, f64)>> = HashMap::new();
-        for (outcome, day, value) in measurements {
-            measured.entry(outcome).or_default().push((day, value));
+        for m in measurements {
+            measured.entry(m.outcome_id).or_default().push((m.measured_on, m.value));
         }
-        for (account, id, external_id, name, baseline, target, start_date, target_date) in outcomes {
-            if let Some(r) = records.get_mut(&account) {
+        for o in outcomes {
+            if let Some(r) = records.get_mut(&o.account_id) {
                 r.relationship.outcomes.push(NewOutcome {
-                    external_id,
-                    account_id: account,
-                    name,
+                    external_id: o.external_id,
+                    account_id: o.account_id,
+                    name: o.name,
                     unit: None,
-                    baseline,
-                    target,
-                    start_date,
-                    target_date,
+                    baseline: o.baseline,
+                    target: o.target,
+                    start_date: o.start_date,
+                    target_date: o.target_date,
                 });
+                // An outcome not measured yet has no measurements.
                 r.relationship
                     .measurements
-                    .push(measured.remove(&id).unwrap_or_default());
+                    .push(measured.remove(&o.id).unwrap_or_default());
             }
         }
 
-        let departments: Vec<(i64, i64)> = self
-            .fetch(
+        let departments: Vec<rows::Count> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, COUNT(DISTINCT department) FROM product_users \
+                    "SELECT account_id, COUNT(DISTINCT department) AS n FROM product_users \
                      WHERE department IS NOT NULL AND {} GROUP BY account_id",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, n) in departments {
-            if let Some(r) = records.get_mut(&account) {
-                r.departments = u32::try_from(n).unwrap_or(0);
+        for d in departments {
+            if let Some(r) = records.get_mut(&d.account_id) {
+                r.departments = u32::try_from(d.n).unwrap_or(u32::MAX);
             }
         }
 
         // Current coverage, as Store::current_owners reads it, of the chosen accounts.
         let coverage = format!(
-            "SELECT c.account_id, c.role FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id \
-             WHERE c.since <= ? AND (c.until IS NULL OR c.until > ?) AND {}",
+            "SELECT c.account_id, c.role AS text FROM coverage_assignments c \
+             JOIN team_members m ON m.id = c.team_member_id \
+             WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) AND {}",
             only("c.account_id")
         );
-        let roles: Vec<(i64, String)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&coverage)))
-                .bind(today)
-                .bind(today)
-                .fetch_all(pool)
-                .await?);
-        for (account, role) in roles {
-            let role: TeamRole = role
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("coverage role of account {account}: {e}")))?;
-            if let Some(r) = records.get_mut(&account) {
+        let roles: Vec<rows::Text> = self.fetch_all(&coverage, params![today]).await?;
+        for row in roles {
+            let role: TeamRole = Column("coverage_assignments", "role").parsed(&row.text)?;
+            if let Some(r) = records.get_mut(&row.account_id) {
                 r.expansion_specialist |= role == TeamRole::ExpansionSpecialist;
             }
         }
 
-        let by_hand: Vec<(i64, String)> = self
-            .fetch(
+        let by_hand: Vec<rows::Text> = self
+            .fetch_all(
                 &format!(
-                    "SELECT account_id, phase FROM phase_overrides WHERE {}",
+                    "SELECT account_id, phase AS text FROM phase_overrides WHERE {}",
                     only("account_id")
                 ),
-                &[],
+                params![],
             )
             .await?;
-        for (account, phase) in by_hand {
-            if let Some(r) = records.get_mut(&account) {
-                r.set_by_hand = Some(parsed(&phase, "phase override")?);
+        for row in by_hand {
+            if let Some(r) = records.get_mut(&row.account_id) {
+                r.set_by_hand = Some(Column("phase_overrides", "phase").parsed(&row.text)?);
             }
         }
         Ok(records.into_values().collect())
@@ -353,58 +471,57 @@ impl Store {
         // then their departments: half the lookups. The rollups are read by their key,
         // account first, without a join to accounts.
         let users_sql = format!(
-            "SELECT w.account_id, w.is_now, COUNT(*), COUNT(DISTINCT p.department) FROM \
-             (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > ? THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
-             u.user_ref FROM event_user_days u WHERE u.day > ? AND u.day <= ? AND {}) w \
+            "SELECT w.account_id, w.is_now, COUNT(*) AS users, COUNT(DISTINCT p.department) AS departments FROM \
+             (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > $1 THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
+             u.user_ref FROM event_user_days u WHERE u.day > $2 AND u.day <= $3 AND {}) w \
              LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
              GROUP BY w.account_id, w.is_now",
             accounts.condition("u.account_id")
         );
         let features_sql = format!(
-            "SELECT d.account_id, CAST(CASE WHEN d.day > ? THEN 1 ELSE 0 END AS BIGINT), t.name, CAST(SUM(d.events) AS BIGINT) \
+            "SELECT d.account_id, CAST(CASE WHEN d.day > $1 THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
+             t.name AS feature, CAST(SUM(d.events) AS BIGINT) AS events \
              FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
-             WHERE d.day > ? AND d.day <= ? AND {} GROUP BY 1, 2, 3",
+             WHERE d.day > $2 AND d.day <= $3 AND {} GROUP BY 1, 2, 3",
             accounts.condition("d.account_id")
         );
         let ever_sql = format!(
-            "SELECT a.id, (SELECT COUNT(DISTINCT u.user_ref) FROM event_user_days u \
-             WHERE u.account_id = a.id AND u.day <= ?), \
-             (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= ?) \
+            "SELECT a.id AS account_id, (SELECT COUNT(DISTINCT u.user_ref) FROM event_user_days u \
+             WHERE u.account_id = a.id AND u.day <= $1) AS users, \
+             (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= $1) AS last_day \
              FROM accounts a WHERE {only}"
         );
         // Independent statements, each on a connection of its own: on several cores the
         // wait is the longest of them rather than their sum.
-        type Users = Vec<(i64, i64, i64, i64)>;
-        type Features = Vec<(i64, i64, String, i64)>;
-        type Ever = Vec<(i64, i64, Option<i64>)>;
-        let (window, until) = ([split, start, end], [end, end]);
-        let (users, features, ever, workspace): (Users, Features, Ever, Workspace) = tokio::try_join!(
-            self.fetch(&users_sql, &window),
-            self.fetch(&features_sql, &window),
-            self.fetch(&ever_sql, &until),
-            self.workspace(),
-        )?;
-        for (account, is_now, active, departments) in users {
-            let u = usage.entry(account).or_default();
-            let w = if is_now == 1 { &mut u.now } else { &mut u.before };
-            w.active_users = u32::try_from(active).unwrap_or(u32::MAX);
-            w.active_departments = u32::try_from(departments).unwrap_or(u32::MAX);
+        let window = || params![split, start, end];
+        let (users, features, ever, workspace): (Vec<rows::WindowUsers>, Vec<rows::WindowFeature>, Vec<rows::Ever>, _) =
+            tokio::try_join!(
+                self.fetch_all(&users_sql, window()),
+                self.fetch_all(&features_sql, window()),
+                self.fetch_all(&ever_sql, params![end]),
+                self.workspace(),
+            )?;
+        for r in users {
+            let u = usage.entry(r.account_id).or_default();
+            let w = if r.is_now == 1 { &mut u.now } else { &mut u.before };
+            w.active_users = u32::try_from(r.users).unwrap_or(u32::MAX);
+            w.active_departments = u32::try_from(r.departments).unwrap_or(u32::MAX);
         }
 
-        for (account, is_now, feature, events) in features {
-            let u = usage.entry(account).or_default();
-            let w = if is_now == 1 { &mut u.now } else { &mut u.before };
-            *w.events.entry(feature).or_default() += events;
+        for r in features {
+            let u = usage.entry(r.account_id).or_default();
+            let w = if r.is_now == 1 { &mut u.now } else { &mut u.before };
+            *w.events.entry(r.feature).or_default() += r.events;
         }
 
-        for (account, users, last) in ever {
-            if last.is_none() && users == 0 {
+        for r in ever {
+            if r.last_day.is_none() && r.users == 0 {
                 continue;
             }
-            let u = usage.entry(account).or_default();
-            u.users_ever = u32::try_from(users).unwrap_or(u32::MAX);
+            let u = usage.entry(r.account_id).or_default();
+            u.users_ever = u32::try_from(r.users).unwrap_or(u32::MAX);
             // The last activity day D holds the use of calendar day D - 1.
-            u.last_use_on = last.and_then(|d| date_of_day_number(d - 1));
+            u.last_use_on = r.last_day.map(|d| Column("event_days", "day").day(d - 1)).transpose()?;
         }
 
         Ok((usage, workspace))
@@ -413,15 +530,17 @@ impl Store {
     /// What the workspace as a whole says about usage: the features tracked, and whether
     /// any use is. Every account's health depends on it.
     pub async fn workspace(&self) -> Result<Workspace, StoreError> {
-        let features: Vec<(String,)> = self.fetch("SELECT name FROM event_types ORDER BY name", &[]).await?;
-        let tracked: Vec<(i64,)> = self
-            .fetch("SELECT COUNT(*) FROM (SELECT 1 FROM event_days LIMIT 1) x", &[])
+        let features: Vec<(String,)> = self
+            .fetch_all("SELECT name FROM event_types ORDER BY name", params![])
+            .await?;
+        let (tracked,): (i64,) = self
+            .fetch_one("SELECT COUNT(*) FROM (SELECT 1 FROM event_days LIMIT 1) x", params![])
             .await?;
         let mut features: Vec<String> = features.into_iter().map(|f| f.0).collect();
         features.dedup();
         Ok(Workspace {
             features,
-            usage_tracked: tracked.first().is_some_and(|t| t.0 > 0),
+            usage_tracked: tracked > 0,
         })
     }
 }
@@ -439,6 +558,20 @@ pub struct HealthRow {
     pub drivers: Vec<Driver>,
 }
 
+/// How many accounts have their health kept for a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HealthDay {
+    pub day: NaiveDate,
+    pub accounts: i64,
+}
+
+/// A model's latest validation report and when it was made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Validation {
+    pub computed_at: chrono::DateTime<chrono::Utc>,
+    pub report: serde_json::Value,
+}
+
 /// A phase set by hand.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PhaseOverride {
@@ -448,41 +581,25 @@ pub struct PhaseOverride {
     pub set_at: chrono::DateTime<chrono::Utc>,
 }
 
-type HealthTuple = (
-    i64,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
 const HEALTH_COLUMNS: &str =
     "account_id, day, score, adoption, experience, engagement, transformation, quadrant, phase, phase_reason, drivers";
 
-fn health_row(t: HealthTuple) -> Result<HealthRow, StoreError> {
-    let (account_id, day, score, adoption, experience, engagement, transformation, quadrant, phase, reason, drivers) =
-        t;
-    let what = format!("health of account {account_id}");
+fn health_row(h: rows::Health) -> Result<HealthRow, StoreError> {
+    let column = |name| Column("health_scores", name);
     Ok(HealthRow {
-        account_id,
-        day: date_of_day_number(day).ok_or_else(|| StoreError::Corrupt(format!("{what}: day {day}")))?,
-        score,
+        account_id: h.account_id,
+        day: column("day").day(h.day)?,
+        score: h.score,
         pillars: PillarScores {
-            adoption,
-            experience,
-            engagement,
-            transformation,
+            adoption: h.adoption,
+            experience: h.experience,
+            engagement: h.engagement,
+            transformation: h.transformation,
         },
-        quadrant: quadrant.map(|q| parsed(&q, &what)).transpose()?,
-        phase: parsed(&phase, &what)?,
-        phase_reason: reason,
-        drivers: serde_json::from_str(&drivers).map_err(|e| StoreError::Corrupt(format!("{what}: drivers: {e}")))?,
+        quadrant: h.quadrant.map(|q| column("quadrant").parsed(&q)).transpose()?,
+        phase: column("phase").parsed(&h.phase)?,
+        phase_reason: h.phase_reason,
+        drivers: column("drivers").json(&h.drivers)?,
     })
 }
 
@@ -528,30 +645,27 @@ impl Store {
                  experience = excluded.experience, engagement = excluded.engagement, \
                  transformation = excluded.transformation, quadrant = excluded.quadrant, phase = excluded.phase, \
                  phase_reason = excluded.phase_reason, drivers = excluded.drivers, computed_at = excluded.computed_at",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                crate::exec::tuples(chunk.len(), 12)
             );
-            tx.exec_text(&sql, |mut p| {
-                for a in chunk {
-                    let h = &a.health;
-                    p = p
-                        .int(a.account_id)
-                        .int(day_number(a.as_of))
-                        .opt_float(h.score)
-                        .opt_float(h.pillars.adoption)
-                        .opt_float(h.pillars.experience)
-                        .opt_float(h.pillars.engagement)
-                        .opt_float(h.pillars.transformation)
-                        .opt_text(h.quadrant.map(|q| q.as_str()))
-                        .text(a.phase.phase.as_str())
-                        .text(&a.phase.reason)
-                        .text(&serde_json::to_string(&h.drivers).unwrap_or_else(|_| "[]".into()))
-                        .int(now);
-                }
-                p
-            })
-            .await?;
+            let mut p = Params::with_capacity(chunk.len() * 12);
+            for a in chunk {
+                let h = &a.health;
+                p.push(a.account_id);
+                p.push(day_number(a.as_of));
+                p.push(h.score);
+                p.push(h.pillars.adoption);
+                p.push(h.pillars.experience);
+                p.push(h.pillars.engagement);
+                p.push(h.pillars.transformation);
+                p.push(h.quadrant.map(|q| q.as_str()));
+                p.push(a.phase.phase.as_str());
+                p.push(&a.phase.reason);
+                p.push(serde_json::to_string(&h.drivers).unwrap_or_else(|_| "[]".into()));
+                p.push(now);
+            }
+            tx.execute(&sql, p).await?;
         }
-        tx.exec_text("UPDATE revisions SET n = n + 1 WHERE name = 'health'", |p| p)
+        tx.execute("UPDATE revisions SET n = n + 1 WHERE name = 'health'", params![])
             .await?;
         tx.commit().await
     }
@@ -560,23 +674,19 @@ impl Store {
     /// most `limit`; they are no longer marked).
     pub async fn take_health_dirty(&self, limit: i64) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let ids: Vec<i64> = tx
-            .fetch_ints("SELECT account_id FROM health_dirty ORDER BY account_id LIMIT ?", |p| {
-                p.int(limit)
-            })
+        let ids: Vec<(i64,)> = tx
+            .fetch_all(
+                "SELECT account_id FROM health_dirty ORDER BY account_id LIMIT $1",
+                params![limit],
+            )
             .await?;
+        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
         for chunk in ids.chunks(1_000) {
             let sql = format!(
                 "DELETE FROM health_dirty WHERE account_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
+                list(1, chunk.len())
             );
-            tx.exec_text(&sql, |mut p| {
-                for id in chunk {
-                    p = p.int(*id);
-                }
-                p
-            })
-            .await?;
+            tx.execute(&sql, crate::write::ints(chunk)).await?;
         }
         tx.commit().await?;
         Ok(ids)
@@ -588,15 +698,9 @@ impl Store {
         for chunk in ids.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO health_dirty (account_id) VALUES {} ON CONFLICT DO NOTHING",
-                vec!["(?)"; chunk.len()].join(", ")
+                crate::exec::tuples(chunk.len(), 1)
             );
-            tx.exec_text(&sql, |mut p| {
-                for id in chunk {
-                    p = p.int(*id);
-                }
-                p
-            })
-            .await?;
+            tx.execute(&sql, crate::write::ints(chunk)).await?;
         }
         tx.commit().await
     }
@@ -606,40 +710,41 @@ impl Store {
     /// today, and its lines' recorded ends may lie past its last day (a simulation's
     /// running terms), so ends do not count.
     pub async fn last_data_day(&self, today: NaiveDate) -> Result<Option<NaiveDate>, StoreError> {
-        let used = self
-            .fetch::<(Option<i64>,)>("SELECT MAX(day) FROM event_days", &[])
+        let (used,): (Option<i64>,) = self.fetch_one("SELECT MAX(day) FROM event_days", params![]).await?;
+        // Activity day D holds the use of calendar day D - 1.
+        let used = used.map(|d| Column("event_days", "day").day(d - 1)).transpose()?;
+        let (started,): (Option<NaiveDate>,) = self
+            .fetch_one(
+                "SELECT MAX(start_date) FROM subscriptions WHERE start_date <= $1",
+                params![today],
+            )
             .await?;
-        let used = used.first().and_then(|r| r.0).and_then(|d| date_of_day_number(d - 1));
-        let started: Vec<(Option<NaiveDate>,)> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(
-            d.placeholders("SELECT MAX(start_date) FROM subscriptions WHERE start_date <= ?")
-        ))
-        .bind(today)
-        .fetch_all(pool)
-        .await?);
-        let started = started.first().and_then(|r| r.0);
         Ok([used.map(|d| d.min(today)), started].into_iter().flatten().max())
     }
 
     /// The first day with any recorded use, if any.
     pub async fn first_use_day(&self) -> Result<Option<NaiveDate>, StoreError> {
-        let rows: Vec<(Option<i64>,)> = self.fetch("SELECT MIN(day) FROM event_days", &[]).await?;
+        let (first,): (Option<i64>,) = self.fetch_one("SELECT MIN(day) FROM event_days", params![]).await?;
         // Activity day D holds the use of calendar day D - 1.
-        Ok(rows.first().and_then(|r| r.0).and_then(|d| date_of_day_number(d - 1)))
+        first.map(|d| Column("event_days", "day").day(d - 1)).transpose()
     }
 
     /// Changes whenever health is saved.
     pub async fn health_revision(&self) -> Result<i64, StoreError> {
-        let rows: Vec<(i64,)> = self.fetch("SELECT n FROM revisions WHERE name = 'health'", &[]).await?;
-        Ok(rows.first().map_or(0, |r| r.0))
+        let n: Option<(i64,)> = self
+            .fetch_optional("SELECT n FROM revisions WHERE name = 'health'", params![])
+            .await?;
+        // Before the first save there may be no revision yet.
+        Ok(n.map_or(0, |(n,)| n))
     }
 
     /// Each account's latest stored health on or before `day`.
     pub async fn latest_health(&self, day: NaiveDate) -> Result<HashMap<i64, HealthRow>, StoreError> {
         let sql = format!(
             "SELECT {HEALTH_COLUMNS} FROM health_scores h WHERE h.day = \
-             (SELECT MAX(l.day) FROM health_scores l WHERE l.account_id = h.account_id AND l.day <= ?)"
+             (SELECT MAX(l.day) FROM health_scores l WHERE l.account_id = h.account_id AND l.day <= $1)"
         );
-        let rows: Vec<HealthTuple> = self.fetch(&sql, &[day_number(day)]).await?;
+        let rows: Vec<rows::Health> = self.fetch_all(&sql, params![day_number(day)]).await?;
         rows.into_iter()
             .map(|t| health_row(t).map(|r| (r.account_id, r)))
             .collect()
@@ -653,44 +758,49 @@ impl Store {
         to: NaiveDate,
     ) -> Result<Vec<HealthRow>, StoreError> {
         let sql = format!(
-            "SELECT {HEALTH_COLUMNS} FROM health_scores WHERE account_id = ? AND day >= ? AND day <= ? ORDER BY day"
+            "SELECT {HEALTH_COLUMNS} FROM health_scores WHERE account_id = $1 AND day >= $2 AND day <= $3 ORDER BY day"
         );
-        let rows: Vec<HealthTuple> = self
-            .fetch(&sql, &[account_id, day_number(from), day_number(to)])
+        let rows: Vec<rows::Health> = self
+            .fetch_all(&sql, params![account_id, day_number(from), day_number(to)])
             .await?;
         rows.into_iter().map(health_row).collect()
     }
 
     /// The days on which health was kept for every account (the backfill looks for gaps).
-    pub async fn health_days(&self) -> Result<Vec<(NaiveDate, i64)>, StoreError> {
-        let rows: Vec<(i64, i64)> = self
-            .fetch("SELECT day, COUNT(*) FROM health_scores GROUP BY day ORDER BY day", &[])
+    pub async fn health_days(&self) -> Result<Vec<HealthDay>, StoreError> {
+        let rows: Vec<rows::HealthDay> = self
+            .fetch_all(
+                "SELECT day, COUNT(*) AS accounts FROM health_scores GROUP BY day ORDER BY day",
+                params![],
+            )
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(d, n)| date_of_day_number(d).map(|d| (d, n)))
-            .collect())
+        rows.into_iter()
+            .map(|r| {
+                Ok(HealthDay {
+                    day: Column("health_scores", "day").day(r.day)?,
+                    accounts: r.accounts,
+                })
+            })
+            .collect()
     }
 
     /// The phase set by hand on an account, if any.
     pub async fn phase_override(&self, account_id: i64) -> Result<Option<PhaseOverride>, StoreError> {
-        let rows: Vec<(String, String, String, i64)> = self
-            .fetch(
-                "SELECT phase, reason, set_by, set_at FROM phase_overrides WHERE account_id = ?",
-                &[account_id],
+        let row: Option<rows::Override> = self
+            .fetch_optional(
+                "SELECT phase, reason, set_by, set_at FROM phase_overrides WHERE account_id = $1",
+                params![account_id],
             )
             .await?;
-        rows.into_iter()
-            .next()
-            .map(|(phase, reason, set_by, set_at)| {
-                Ok(PhaseOverride {
-                    phase: parsed(&phase, "phase override")?,
-                    reason,
-                    set_by,
-                    set_at: instant(set_at, "phase override")?,
-                })
+        row.map(|o| {
+            Ok(PhaseOverride {
+                phase: Column("phase_overrides", "phase").parsed(&o.phase)?,
+                reason: o.reason,
+                set_by: o.set_by,
+                set_at: Column("phase_overrides", "set_at").instant(o.set_at)?,
             })
-            .transpose()
+        })
+        .transpose()
     }
 
     /// Sets (or, with `None`, clears) the phase of an account by hand, and audits it;
@@ -707,30 +817,23 @@ impl Store {
         let mut tx = self.begin_write().await?;
         match phase {
             Some(phase) => {
-                tx.exec_text(
-                    "INSERT INTO phase_overrides (account_id, phase, reason, set_by, set_at) VALUES (?, ?, ?, ?, ?) \
+                tx.execute(
+                    "INSERT INTO phase_overrides (account_id, phase, reason, set_by, set_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (account_id) DO UPDATE SET phase = excluded.phase, reason = excluded.reason, \
                      set_by = excluded.set_by, set_at = excluded.set_at",
-                    |p| {
-                        p.int(account_id)
-                            .text(phase.as_str())
-                            .text(reason)
-                            .text(actor)
-                            .int(now.timestamp_micros())
-                    },
+                    params![account_id, phase.as_str(), reason, actor, now.timestamp_micros()],
                 )
                 .await?;
             }
             None => {
-                tx.exec_text("DELETE FROM phase_overrides WHERE account_id = ?", |p| {
-                    p.int(account_id)
-                })
-                .await?;
+                tx.execute("DELETE FROM phase_overrides WHERE account_id = $1", params![account_id])
+                    .await?;
             }
         }
-        tx.exec_text(
-            "INSERT INTO health_dirty (account_id) VALUES (?) ON CONFLICT DO NOTHING",
-            |p| p.int(account_id),
+        tx.execute(
+            "INSERT INTO health_dirty (account_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            params![account_id],
         )
         .await?;
         tx.append_audit(&NewAuditEntry {
@@ -750,25 +853,26 @@ impl Store {
 
     /// Audit entries about one account, newest first.
     pub async fn audit_of_account(&self, account_id: i64) -> Result<Vec<NewAuditEntry>, StoreError> {
+        // Each engine reads a key of a JSON document in its own way (SQLite: text with
+        // json_extract; PostgreSQL: JSONB with ->>).
         let sql = match self.backend() {
             crate::Backend::Sqlite => {
                 "SELECT at, actor, action, details FROM audit_entries \
-                 WHERE json_extract(details, '$.account_id') = ? ORDER BY at DESC, id DESC"
+                 WHERE json_extract(details, '$.account_id') = $1 ORDER BY at DESC, id DESC"
             }
             crate::Backend::Postgres => {
-                "SELECT at, actor, action, CAST(details AS TEXT) FROM audit_entries \
-                 WHERE (details->>'account_id')::BIGINT = ? ORDER BY at DESC, id DESC"
+                "SELECT at, actor, action, CAST(details AS TEXT) AS details FROM audit_entries \
+                 WHERE (details->>'account_id')::BIGINT = $1 ORDER BY at DESC, id DESC"
             }
         };
-        let rows: Vec<(i64, String, String, String)> = self.fetch(sql, &[account_id]).await?;
+        let rows: Vec<rows::Audit> = self.fetch_all(sql, params![account_id]).await?;
         rows.into_iter()
-            .map(|(at, actor, action, details)| {
+            .map(|a| {
                 Ok(NewAuditEntry {
-                    at: instant(at, "audit entry")?,
-                    actor,
-                    action,
-                    details: serde_json::from_str(&details)
-                        .map_err(|e| StoreError::Corrupt(format!("audit entry: {e}")))?,
+                    at: Column("audit_entries", "at").instant(a.at)?,
+                    actor: a.actor,
+                    action: a.action,
+                    details: Column("audit_entries", "details").json(&a.details)?,
                 })
             })
             .collect()
@@ -779,40 +883,30 @@ impl Store {
     /// Keeps a validation report of a model (JSON), replacing older ones of that model.
     pub async fn save_validation(&self, model: &str, report: &serde_json::Value) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        tx.exec_text("DELETE FROM health_validations WHERE model = ?", |p| p.text(model))
+        tx.execute("DELETE FROM health_validations WHERE model = $1", params![model])
             .await?;
-        tx.exec_text(
-            "INSERT INTO health_validations (model, computed_at, report) VALUES (?, ?, ?)",
-            |p| {
-                p.text(model)
-                    .int(chrono::Utc::now().timestamp_micros())
-                    .text(&report.to_string())
-            },
+        tx.execute(
+            "INSERT INTO health_validations (model, computed_at, report) VALUES ($1, $2, $3)",
+            params![model, chrono::Utc::now().timestamp_micros(), report.to_string()],
         )
         .await?;
         tx.commit().await
     }
 
     /// The latest validation of a model and when it was made.
-    pub async fn validation_of(
-        &self,
-        model: &str,
-    ) -> Result<Option<(chrono::DateTime<chrono::Utc>, serde_json::Value)>, StoreError> {
-        let rows: Vec<(i64, String)> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(
-            "SELECT computed_at, report FROM health_validations WHERE model = ? ORDER BY id DESC LIMIT 1"
-        )))
-        .bind(model)
-        .fetch_all(pool)
-        .await?);
-        rows.into_iter()
-            .next()
-            .map(|(at, report)| {
-                Ok((
-                    instant(at, "health validation")?,
-                    serde_json::from_str(&report)
-                        .map_err(|e| StoreError::Corrupt(format!("health validation: {e}")))?,
-                ))
+    pub async fn validation_of(&self, model: &str) -> Result<Option<Validation>, StoreError> {
+        let row: Option<rows::Validation> = self
+            .fetch_optional(
+                "SELECT computed_at, report FROM health_validations WHERE model = $1 ORDER BY id DESC LIMIT 1",
+                params![model],
+            )
+            .await?;
+        row.map(|v| {
+            Ok(Validation {
+                computed_at: Column("health_validations", "computed_at").instant(v.computed_at)?,
+                report: Column("health_validations", "report").json(&v.report)?,
             })
-            .transpose()
+        })
+        .transpose()
     }
 }

@@ -10,29 +10,11 @@ use laer_core::segment::{Call, CallKind};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::AssertSqlSafe;
 
-use crate::sql::Dialect;
-use crate::write::IdLookup;
-use crate::{Pool, Store, StoreError, WriteTx};
-
-/// Runs statements on the connection of a write transaction, with its dialect.
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident, $dialect:ident| $body:expr) => {
-        match $tx {
-            WriteTx::Sqlite(t) => {
-                let $conn = &mut **t;
-                let $dialect = Dialect::Sqlite;
-                $body
-            }
-            WriteTx::Postgres(t) => {
-                let $conn = &mut **t;
-                let $dialect = Dialect::Postgres;
-                $body
-            }
-        }
-    };
-}
+use crate::decode::Column;
+use crate::exec::{Params, list, params, tuples};
+use crate::write::{IdLookup, KeyId};
+use crate::{Backend, Store, StoreError, WriteTx};
 
 /// A write key as listed: never the key itself, which only its creator sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -70,70 +52,61 @@ fn key_hash(key: &str) -> String {
 
 impl Store {
     /// Creates a write key; returns it with the key, which is stored only as a hash.
-    pub async fn create_write_key(&self, name: &str) -> Result<(WriteKey, String), StoreError> {
+    pub async fn create_write_key(&self, name: &str) -> Result<crate::Created<WriteKey>, StoreError> {
         let key = format!("lk_{}{}", random_id()?, random_id()?);
         let prefix: String = key.chars().take(11).collect();
         let now = Utc::now().timestamp_micros();
         let mut tx = self.begin_write().await?;
-        let sql = "INSERT INTO write_keys (name, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?) RETURNING id";
-        let id: i64 = on_tx!(&mut tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(
-            d.placeholders(sql)
-        ))
-        .bind(name)
-        .bind(key_hash(&key))
-        .bind(&prefix)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?);
+        let (id,): (i64,) = tx
+            .fetch_one(
+                "INSERT INTO write_keys (name, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                params![name, key_hash(&key), &prefix, now],
+            )
+            .await?;
         tx.commit().await?;
-        Ok((
-            WriteKey {
+        Ok(crate::Created {
+            record: WriteKey {
                 id,
                 name: name.to_string(),
                 prefix,
                 created_at: now,
                 revoked_at: None,
             },
-            key,
-        ))
+            secret: key,
+        })
     }
 
     pub async fn write_keys(&self) -> Result<Vec<WriteKey>, StoreError> {
-        let sql = "SELECT id, name, key_prefix AS prefix, created_at, revoked_at FROM write_keys ORDER BY id";
-        Ok(match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
-            Pool::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await?,
-        })
+        self.fetch_all(
+            "SELECT id, name, key_prefix AS prefix, created_at, revoked_at FROM write_keys ORDER BY id",
+            params![],
+        )
+        .await
     }
 
     /// Revokes a key by id; `false` when there is no such key.
     pub async fn revoke_write_key(&self, id: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let sql = "UPDATE write_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?";
         let now = Utc::now().timestamp_micros();
-        let changed = on_tx!(&mut tx, |conn, d| sqlx::query(AssertSqlSafe(d.placeholders(sql)))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let changed = tx
+            .execute(
+                "UPDATE write_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                params![now, id],
+            )
+            .await?;
         tx.commit().await?;
         Ok(changed > 0)
     }
 
     /// The id of the live write key `key`, or `None` for an unknown or revoked key.
     pub async fn authenticate(&self, key: &str) -> Result<Option<i64>, StoreError> {
-        let hash = key_hash(key);
-        let sql = "SELECT id FROM write_keys WHERE key_hash = ? AND revoked_at IS NULL";
-        Ok(match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_scalar(sql).bind(hash).fetch_optional(pool).await?,
-            Pool::Postgres(pool) => {
-                sqlx::query_scalar(AssertSqlSafe(Dialect::Postgres.placeholders(sql)))
-                    .bind(hash)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        })
+        let id: Option<(i64,)> = self
+            .fetch_optional(
+                "SELECT id FROM write_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+                params![key_hash(key)],
+            )
+            .await?;
+        Ok(id.map(|(id,)| id))
     }
 
     /// Stores and applies the calls of one request: all of them or none. Requests that
@@ -355,9 +328,9 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
         // PostgreSQL says which rows it inserted. SQLite would hand each returned row over
         // from its worker thread one at a time; there, this transaction holds the only
         // write lock, so the ids stored beforehand tell the same.
-        let (returning, stored) = match tx {
-            WriteTx::Postgres(_) => (" RETURNING message_id", HashSet::new()),
-            WriteTx::Sqlite(_) => {
+        let (returning, stored) = match tx.backend() {
+            Backend::Postgres => (" RETURNING message_id", HashSet::new()),
+            Backend::Sqlite => {
                 let ids: Vec<&str> = chunk.iter().map(|((call, _), _)| call.message_id.as_str()).collect();
                 ("", stored_message_ids(tx, &ids).await?)
             }
@@ -366,28 +339,24 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
             "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
              occurred_at, received_at, payload, attributed) VALUES {} \
              ON CONFLICT (message_id) DO NOTHING{returning}",
-            vec![format!("({})", ["?"; COLUMNS].join(", ")); chunk.len()].join(", ")
+            tuples(chunk.len(), COLUMNS)
         );
-        let inserted: Vec<String> = on_tx!(tx, |conn, d| {
-            let sql = d.placeholders(&sql);
-            let mut query = sqlx::query_scalar(AssertSqlSafe(sql.as_str()));
-            for ((call, payload), attributed) in chunk {
-                query = query
-                    .bind(&call.message_id)
-                    .bind(batch.write_key_id)
-                    .bind(call.kind.as_str())
-                    .bind(call.user_key())
-                    .bind(call.user_id.clone().or_else(|| call.anonymous_id.clone()))
-                    .bind(&call.event)
-                    .bind(call.value())
-                    .bind(call.timestamp.timestamp_micros())
-                    .bind(call.received_at.timestamp_micros())
-                    .bind(payload.as_str())
-                    .bind(i64::from(**attributed));
-            }
-            query.fetch_all(&mut *conn).await?
-        });
+        let mut params = Params::with_capacity(chunk.len() * COLUMNS);
+        for ((call, payload), attributed) in chunk {
+            params.push(&call.message_id);
+            params.push(batch.write_key_id);
+            params.push(call.kind.as_str());
+            params.push(call.user_key());
+            params.push(call.user_id.as_deref().or(call.anonymous_id.as_deref()));
+            params.push(&call.event);
+            params.push(call.value());
+            params.push(call.timestamp.timestamp_micros());
+            params.push(call.received_at.timestamp_micros());
+            params.push(payload.as_str());
+            params.push(i64::from(**attributed));
+        }
         if returning.is_empty() {
+            tx.execute(&sql, params).await?;
             new.extend(
                 chunk
                     .iter()
@@ -396,7 +365,8 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
                     .cloned(),
             );
         } else {
-            new.extend(inserted);
+            let inserted: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
+            new.extend(inserted.into_iter().map(|(id,)| id));
         }
     }
     Ok(new)
@@ -406,16 +376,10 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
 async fn stored_message_ids(tx: &mut WriteTx, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
     let sql = format!(
         "SELECT message_id FROM ingest_messages WHERE message_id IN ({})",
-        vec!["?"; ids.len()].join(", ")
+        list(1, ids.len())
     );
-    let rows: Vec<String> = on_tx!(tx, |conn, d| {
-        let mut query = sqlx::query_scalar(AssertSqlSafe(d.placeholders(&sql)));
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query.fetch_all(&mut *conn).await?
-    });
-    Ok(rows.into_iter().collect())
+    let rows: Vec<(String,)> = tx.fetch_all(&sql, texts(ids)).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// A usage event waiting for, or given, its account.
@@ -504,7 +468,7 @@ impl Applier {
         let keys: Vec<&str> = user_keys.iter().map(String::as_str).collect();
         let linked = ids_by_text(
             tx,
-            "SELECT user_key, account_id FROM user_accounts WHERE user_key",
+            "SELECT user_key AS key, account_id AS id FROM user_accounts WHERE user_key",
             &keys,
         )
         .await?;
@@ -513,7 +477,12 @@ impl Applier {
         let mut groups: Vec<&str> = calls.filter_map(|c| c.group_id.as_deref()).collect();
         groups.sort_unstable();
         groups.dedup();
-        let accounts = ids_by_text(tx, "SELECT external_id, id FROM accounts WHERE external_id", &groups).await?;
+        let accounts = ids_by_text(
+            tx,
+            "SELECT external_id AS key, id FROM accounts WHERE external_id",
+            &groups,
+        )
+        .await?;
         self.accounts.extend(accounts);
         Ok(())
     }
@@ -537,21 +506,31 @@ impl Applier {
         link_user(tx, user_key, account_id).await?;
         self.links.insert(user_key.to_string(), Some(account_id));
         refresh_product_user(tx, user_key, account_id).await?;
-        let sql = "SELECT message_id, user_ref, event, value, occurred_at FROM ingest_messages \
-                   WHERE user_key = ? AND attributed = 0 ORDER BY occurred_at";
-        type Row = (String, Option<String>, Option<String>, Option<f64>, i64);
-        let rows: Vec<Row> = on_tx!(tx, |conn, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-            .bind(user_key)
-            .fetch_all(&mut *conn)
-            .await?);
-        for (message_id, user_ref, event, value, occurred_at) in rows {
+        #[derive(sqlx::FromRow)]
+        struct Waiting {
+            message_id: String,
+            user_ref: Option<String>,
+            event: Option<String>,
+            value: Option<f64>,
+            occurred_at: i64,
+        }
+        let rows: Vec<Waiting> = tx
+            .fetch_all(
+                "SELECT message_id, user_ref, event, value, occurred_at FROM ingest_messages \
+                 WHERE user_key = $1 AND attributed = 0 ORDER BY occurred_at",
+                params![user_key],
+            )
+            .await?;
+        for w in rows {
             let event = PendingEvent {
-                message_id,
+                message_id: w.message_id,
                 logged_attributed: false,
-                user_ref,
-                event: event.unwrap_or_default(),
-                value,
-                occurred_at,
+                user_ref: w.user_ref,
+                // A usage call without an event name (a page or screen call) counts as
+                // the unnamed event, as when it was applied at once.
+                event: w.event.unwrap_or_default(),
+                value: w.value,
+                occurred_at: w.occurred_at,
             };
             self.queue(tx, account_id, event).await?;
         }
@@ -579,8 +558,7 @@ impl Applier {
             return Ok(());
         }
         let event_type_id = self.event_type(tx, &p.event).await?;
-        let occurred_at = DateTime::<Utc>::from_timestamp_micros(p.occurred_at)
-            .ok_or_else(|| StoreError::Corrupt(format!("time of message {}", p.message_id)))?;
+        let occurred_at = Column("ingest_messages", "occurred_at").instant(p.occurred_at)?;
         self.events.push(NewEvent {
             account_id,
             occurred_at,
@@ -630,15 +608,10 @@ impl Applier {
         for chunk in self.attributed.chunks(500) {
             let sql = format!(
                 "UPDATE ingest_messages SET attributed = 1 WHERE message_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
+                list(1, chunk.len())
             );
-            on_tx!(tx, |conn, d| {
-                let mut query = sqlx::query(AssertSqlSafe(d.placeholders(&sql)));
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                query.execute(&mut *conn).await?.rows_affected()
-            });
+            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            tx.execute(&sql, texts(&ids)).await?;
         }
         if written.written == self.events.len() as u64 {
             // Every event is new (the log let each message through once): add them.
@@ -651,34 +624,41 @@ impl Applier {
     }
 }
 
-/// The (text, id) rows of `select` (a query ending in the text column, before `IN`) for
-/// these texts, in statements of at most 500 parameters.
-async fn ids_by_text(tx: &mut WriteTx, select: &str, texts: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
+/// The (key, id) rows of `select` (a query of `key` and `id` ending in the key column,
+/// before `IN`) for these keys, in statements of at most 500 parameters.
+async fn ids_by_text(tx: &mut WriteTx, select: &str, keys: &[&str]) -> Result<Vec<(String, i64)>, StoreError> {
     let mut found = Vec::new();
-    for chunk in texts.chunks(500) {
-        let sql = format!("{select} IN ({})", vec!["?"; chunk.len()].join(", "));
-        let rows: Vec<(String, i64)> = on_tx!(tx, |conn, d| {
-            let mut query = sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)));
-            for text in chunk {
-                query = query.bind(*text);
-            }
-            query.fetch_all(&mut *conn).await?
-        });
-        found.extend(rows);
+    for chunk in keys.chunks(500) {
+        let sql = format!("{select} IN ({})", list(1, chunk.len()));
+        let rows: Vec<KeyId> = tx.fetch_all(&sql, texts(chunk)).await?;
+        found.extend(rows.into_iter().map(|r| (r.key, r.id)));
     }
     Ok(found)
 }
 
+/// Texts as the parameters `$1, $2, ...`.
+fn texts<'a>(values: &[&'a str]) -> Params<'a> {
+    let mut params = Params::with_capacity(values.len());
+    for v in values {
+        params.push(*v);
+    }
+    params
+}
+
 /// Makes the product user match the user's latest identify traits.
 async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
-    let sql = "SELECT payload FROM ingest_messages WHERE user_key = ? AND kind = 'identify' \
-               ORDER BY occurred_at DESC, received_at DESC LIMIT 1";
-    let payload: Option<String> = on_tx!(tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(d.placeholders(sql)))
-        .bind(user_key)
-        .fetch_optional(&mut *conn)
-        .await?);
+    let payload: Option<(String,)> = tx
+        .fetch_optional(
+            "SELECT payload FROM ingest_messages WHERE user_key = $1 AND kind = 'identify' \
+             ORDER BY occurred_at DESC, received_at DESC LIMIT 1",
+            params![user_key],
+        )
+        .await?;
+    let payload: Option<Value> = payload
+        .map(|(p,)| Column("ingest_messages", "payload").json(&p))
+        .transpose()?;
+    // A user never identified, or identified without traits, has none.
     let traits: serde_json::Map<String, Value> = payload
-        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
         .and_then(|v| v.get("traits").and_then(Value::as_object).cloned())
         .unwrap_or_default();
     let text = |keys: &[&str]| {
@@ -707,24 +687,22 @@ async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64)
 }
 
 async fn linked_account(tx: &mut WriteTx, user_key: &str) -> Result<Option<i64>, StoreError> {
-    let sql = "SELECT account_id FROM user_accounts WHERE user_key = ?";
-    Ok(on_tx!(tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(
-        d.placeholders(sql)
-    ))
-    .bind(user_key)
-    .fetch_optional(&mut *conn)
-    .await?))
+    let account: Option<(i64,)> = tx
+        .fetch_optional(
+            "SELECT account_id FROM user_accounts WHERE user_key = $1",
+            params![user_key],
+        )
+        .await?;
+    Ok(account.map(|(id,)| id))
 }
 
 async fn link_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
-    let sql = "INSERT INTO user_accounts (user_key, account_id) VALUES (?, ?) \
-               ON CONFLICT (user_key) DO UPDATE SET account_id = excluded.account_id";
-    on_tx!(tx, |conn, d| sqlx::query(AssertSqlSafe(d.placeholders(sql)))
-        .bind(user_key)
-        .bind(account_id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected());
+    tx.execute(
+        "INSERT INTO user_accounts (user_key, account_id) VALUES ($1, $2) \
+         ON CONFLICT (user_key) DO UPDATE SET account_id = excluded.account_id",
+        params![user_key, account_id],
+    )
+    .await?;
     Ok(())
 }
 
@@ -735,14 +713,20 @@ async fn merge_account(
     external_id: &str,
     traits: Option<&serde_json::Map<String, Value>>,
 ) -> Result<i64, StoreError> {
-    let select = "SELECT id, name, CAST(attributes AS TEXT) FROM accounts WHERE external_id = ?";
-    let existing: Option<(i64, Option<String>, String)> =
-        on_tx!(tx, |conn, d| sqlx::query_as(AssertSqlSafe(d.placeholders(select)))
-            .bind(external_id)
-            .fetch_optional(&mut *conn)
-            .await?);
+    #[derive(sqlx::FromRow)]
+    struct Existing {
+        id: i64,
+        name: Option<String>,
+        attributes: String,
+    }
+    let existing: Option<Existing> = tx
+        .fetch_optional(
+            "SELECT id, name, CAST(attributes AS TEXT) AS attributes FROM accounts WHERE external_id = $1",
+            params![external_id],
+        )
+        .await?;
     let (mut name, mut attributes): (Option<String>, BTreeMap<String, String>) = match &existing {
-        Some((_, name, attributes)) => (name.clone(), serde_json::from_str(attributes).unwrap_or_default()),
+        Some(e) => (e.name.clone(), Column("accounts", "attributes").json(&e.attributes)?),
         None => (None, BTreeMap::new()),
     };
     let mut changed = existing.is_none();
@@ -760,8 +744,8 @@ async fn merge_account(
             changed = true;
         }
     }
-    if !changed {
-        return Ok(existing.map(|(id, _, _)| id).unwrap_or_default());
+    if let (false, Some(e)) = (changed, &existing) {
+        return Ok(e.id);
     }
     let mut account = laer_core::model::NewAccount {
         external_id: external_id.to_string(),
@@ -775,31 +759,29 @@ async fn merge_account(
     };
     if existing.is_some() {
         // Keep the columns imports set; only name and attributes come from traits.
-        let sql = "SELECT segment, channel, country, date_of_birth, renewal_date FROM accounts WHERE external_id = ?";
-        let row: (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<chrono::NaiveDate>,
-            Option<chrono::NaiveDate>,
-        ) = on_tx!(tx, |conn, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-            .bind(external_id)
-            .fetch_one(&mut *conn)
-            .await?);
-        (
-            account.segment,
-            account.channel,
-            account.country,
-            account.date_of_birth,
-            account.renewal_date,
-        ) = row;
+        #[derive(sqlx::FromRow)]
+        struct Imported {
+            segment: Option<String>,
+            channel: Option<String>,
+            country: Option<String>,
+            date_of_birth: Option<chrono::NaiveDate>,
+            renewal_date: Option<chrono::NaiveDate>,
+        }
+        let kept: Imported = tx
+            .fetch_one(
+                "SELECT segment, channel, country, date_of_birth, renewal_date FROM accounts WHERE external_id = $1",
+                params![external_id],
+            )
+            .await?;
+        account.segment = kept.segment;
+        account.channel = kept.channel;
+        account.country = kept.country;
+        account.date_of_birth = kept.date_of_birth;
+        account.renewal_date = kept.renewal_date;
     }
     tx.upsert_accounts(std::slice::from_ref(&account)).await?;
-    let sql = "SELECT id FROM accounts WHERE external_id = ?";
-    Ok(on_tx!(tx, |conn, d| sqlx::query_scalar(AssertSqlSafe(
-        d.placeholders(sql)
-    ))
-    .bind(external_id)
-    .fetch_one(&mut *conn)
-    .await?))
+    let (id,): (i64,) = tx
+        .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
+        .await?;
+    Ok(id)
 }

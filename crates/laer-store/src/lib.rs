@@ -1,31 +1,17 @@
 //! laer's persistence: one [`Store`] over SQLite (the embedded default) or PostgreSQL.
 //!
-//! Everything above this crate uses the same methods whichever backend runs. SQL
-//! differs between the backends only where their dialects do; the statements are
-//! built in one place ([`sql`]) and each backend module supplies the binding.
-
-/// Runs the same statement on whichever pool the store holds.
-// Defined before the modules, which use it.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
-        match &$store.pool {
-            Pool::Sqlite($pool) => {
-                let $dialect = Dialect::Sqlite;
-                $body
-            }
-            Pool::Postgres($pool) => {
-                let $dialect = Dialect::Postgres;
-                $body
-            }
-        }
-    };
-}
+//! Everything above this crate uses the same methods whichever backend runs. Every
+//! statement runs through one executor (`exec.rs`), on the pool or in a [`WriteTx`],
+//! with `$N` placeholders that both engines read; SQL differs between the backends
+//! only where the engines do, and each such branch says why.
 
 mod access;
 mod account_view;
 mod automation;
+mod decode;
 mod delivery;
 mod error;
+mod exec;
 mod health;
 mod ingest;
 mod plans;
@@ -42,21 +28,31 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{PgPool, SqlitePool};
 
-pub use access::{ApiToken, SESSION_HOURS, Session, User};
+pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, User};
 pub use account_view::{
-    ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, FEATURE_DAYS, MeetingRow, OutcomeRow, SurveyRow,
+    ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, MeetingRow,
+    OutcomeRow, SurveyRow, WindowCount,
 };
 pub use automation::{
-    AccountPlan, AutomationOutcome, CoverageRow, HANDOFF, PlannedChange, RunRow, Setting, TaskChange, TaskComment,
-    TaskFilter, TaskRow,
+    AccountPlan, AutomationOutcome, CoverageRow, CoverageState, HANDOFF, PlannedChange, PlaybookCounts, RunRow,
+    Setting, TaskChange, TaskComment, TaskFilter, TaskRow,
 };
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
-pub use health::{Accounts, HealthRow, PhaseOverride};
+pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
-pub use read::{AccountPage, FeatureDay, StoredEvent};
+pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
 pub use write::{IdLookup, WriteCount, WriteTx};
+
+/// Something just created with its secret (a write key, an API token, a share link's
+/// token, a webhook's signing secret): the secret is shown only now; the store keeps it
+/// only as a hash, or only for signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created<T> {
+    pub record: T,
+    pub secret: String,
+}
 
 /// Which database engine a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

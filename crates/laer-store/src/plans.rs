@@ -14,7 +14,8 @@ use laer_core::success_plan::{
 use serde::Serialize;
 
 use crate::access::sha256_hex;
-use crate::write::Params;
+use crate::decode::Column;
+use crate::exec::params;
 use crate::{Store, StoreError, random_id};
 
 /// A share link as listed: never its token.
@@ -55,46 +56,112 @@ const PREFIX_CHARS: usize = 10;
 /// The objective is a few sentences, not a document.
 pub const MAX_OBJECTIVE_CHARS: usize = 2_000;
 
-fn instant(micros: i64, what: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("{what}: instant {micros}")))
+#[derive(sqlx::FromRow)]
+struct MilestoneRow {
+    id: i64,
+    external_id: Option<String>,
+    account_id: i64,
+    title: String,
+    due_on: NaiveDate,
+    done_on: Option<NaiveDate>,
+    side: String,
 }
-
-/// (id, external id, account, title, due, done, side)
-type MilestoneTuple = (i64, Option<String>, i64, String, NaiveDate, Option<NaiveDate>, String);
 const MILESTONE_COLUMNS: &str = "id, external_id, account_id, title, due_on, done_on, side";
 
-fn milestone_of(row: MilestoneTuple) -> Result<Milestone, StoreError> {
-    let (id, external_id, account_id, title, due_on, done_on, side) = row;
+fn milestone_of(m: MilestoneRow) -> Result<Milestone, StoreError> {
     Ok(Milestone {
-        id,
+        id: m.id,
         fields: NewMilestone {
-            external_id,
-            account_id,
-            title,
-            due_on,
-            done_on,
-            side: side
-                .parse::<MilestoneSide>()
-                .map_err(|e| StoreError::Corrupt(format!("milestone {id} side: {e}")))?,
+            external_id: m.external_id,
+            account_id: m.account_id,
+            title: m.title,
+            due_on: m.due_on,
+            done_on: m.done_on,
+            side: Column("milestones", "side").parsed::<MilestoneSide>(&m.side)?,
         },
     })
 }
 
-/// (id, account, prefix, created by, created at, revoked at, revoked by)
-type LinkTuple = (i64, i64, String, String, i64, Option<i64>, Option<String>);
-const LINK_COLUMNS: &str = "id, account_id, token_prefix, created_by, created_at, revoked_at, revoked_by";
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: i64,
+    account_id: i64,
+    prefix: String,
+    created_by: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    revoked_by: Option<String>,
+}
+const LINK_COLUMNS: &str = "id, account_id, token_prefix AS prefix, created_by, created_at, revoked_at, revoked_by";
 
-fn link_of(row: LinkTuple) -> Result<ShareLink, StoreError> {
-    let (id, account_id, prefix, created_by, created_at, revoked_at, revoked_by) = row;
+fn link_of(l: LinkRow) -> Result<ShareLink, StoreError> {
     Ok(ShareLink {
-        id,
-        account_id,
-        prefix,
-        created_by,
-        created_at: instant(created_at, "share link")?,
-        revoked_at: revoked_at.map(|r| instant(r, "share link")).transpose()?,
-        revoked_by,
+        id: l.id,
+        account_id: l.account_id,
+        prefix: l.prefix,
+        created_by: l.created_by,
+        created_at: Column("plan_share_links", "created_at").instant(l.created_at)?,
+        revoked_at: Column("plan_share_links", "revoked_at").opt_instant(l.revoked_at)?,
+        revoked_by: l.revoked_by,
     })
+}
+
+/// The rows a plan is assembled from, one struct per statement.
+mod rows {
+    use chrono::NaiveDate;
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Outcome {
+        pub id: i64,
+        pub external_id: String,
+        pub name: String,
+        pub unit: Option<String>,
+        pub baseline: f64,
+        pub target: f64,
+        pub start_date: Option<NaiveDate>,
+        pub target_date: Option<NaiveDate>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Measurement {
+        pub outcome_id: i64,
+        pub measured_on: NaiveDate,
+        pub value: f64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Contact {
+        pub name: Option<String>,
+        pub title: Option<String>,
+        pub stakeholder_team: Option<String>,
+        pub role: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct DoneTask {
+        pub done_at: i64,
+        pub title: String,
+        pub playbook: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct HeldMeeting {
+        pub held_at: i64,
+        pub kind: Option<String>,
+        pub stakeholder_team: Option<String>,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct WindowUsers {
+        pub window: i64,
+        pub users: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct Departments {
+        pub known: i64,
+        pub active: i64,
+    }
 }
 
 fn audit(actor: &str, action: &str, details: serde_json::Value) -> NewAuditEntry {
@@ -120,105 +187,96 @@ impl Store {
         let Some(account) = self.account(account_id).await? else {
             return Ok(None);
         };
-        let id = || Params::default().int(account_id);
-        let objective: Vec<(String,)> = self
-            .fetch_with("SELECT objective FROM success_plans WHERE account_id = ?", id())
-            .await?;
-        type OutcomeTuple = (
-            i64,
-            String,
-            String,
-            Option<String>,
-            f64,
-            f64,
-            Option<NaiveDate>,
-            Option<NaiveDate>,
-        );
-        let outcome_rows: Vec<OutcomeTuple> = self
-            .fetch_with(
-                "SELECT id, external_id, name, unit, baseline, target, start_date, target_date FROM outcomes \
-                 WHERE account_id = ? ORDER BY id",
-                id(),
+        let objective: Option<(String,)> = self
+            .fetch_optional(
+                "SELECT objective FROM success_plans WHERE account_id = $1",
+                params![account_id],
             )
             .await?;
-        let measured: Vec<(i64, NaiveDate, f64)> = self
-            .fetch_with(
+        let outcome_rows: Vec<rows::Outcome> = self
+            .fetch_all(
+                "SELECT id, external_id, name, unit, baseline, target, start_date, target_date FROM outcomes \
+                 WHERE account_id = $1 ORDER BY id",
+                params![account_id],
+            )
+            .await?;
+        let measured: Vec<rows::Measurement> = self
+            .fetch_all(
                 "SELECT m.outcome_id, m.measured_on, m.value FROM outcome_measurements m \
-                 JOIN outcomes o ON o.id = m.outcome_id WHERE o.account_id = ? ORDER BY m.measured_on",
-                id(),
+                 JOIN outcomes o ON o.id = m.outcome_id WHERE o.account_id = $1 ORDER BY m.measured_on",
+                params![account_id],
             )
             .await?;
         let mut outcomes = Vec::new();
         let mut measurements = Vec::new();
-        for (outcome_id, external_id, name, unit, baseline, target, start_date, target_date) in outcome_rows {
-            outcomes.push(NewOutcome {
-                external_id,
-                account_id,
-                name,
-                unit,
-                baseline,
-                target,
-                start_date,
-                target_date,
-            });
+        for o in outcome_rows {
             measurements.push(
                 measured
                     .iter()
-                    .filter(|m| m.0 == outcome_id)
-                    .map(|m| (m.1, m.2))
+                    .filter(|m| m.outcome_id == o.id)
+                    .map(|m| (m.measured_on, m.value))
                     .collect(),
             );
+            outcomes.push(NewOutcome {
+                external_id: o.external_id,
+                account_id,
+                name: o.name,
+                unit: o.unit,
+                baseline: o.baseline,
+                target: o.target,
+                start_date: o.start_date,
+                target_date: o.target_date,
+            });
         }
-        type ContactTuple = (Option<String>, Option<String>, Option<String>, Option<String>);
-        let contacts: Vec<ContactTuple> = self
-            .fetch_with(
-                "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = ? ORDER BY id",
-                id(),
+        let contacts: Vec<rows::Contact> = self
+            .fetch_all(
+                "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = $1 ORDER BY id",
+                params![account_id],
             )
             .await?;
         let since = end_of(today - TimeDelta::days(INTERVENTION_DAYS + 1));
-        let tasks: Vec<(i64, String, Option<String>)> = self
-            .fetch_with(
-                "SELECT done_at, title, playbook FROM tasks WHERE account_id = ? AND status = 'done' \
-                 AND done_at >= ? AND done_at < ?",
-                id().int(since).int(end_of(today)),
+        let tasks: Vec<rows::DoneTask> = self
+            .fetch_all(
+                "SELECT done_at, title, playbook FROM tasks WHERE account_id = $1 AND status = 'done' \
+                 AND done_at >= $2 AND done_at < $3",
+                params![account_id, since, end_of(today)],
             )
             .await?;
-        let meetings: Vec<(i64, Option<String>, Option<String>)> = self
-            .fetch_with(
-                "SELECT held_at, kind, stakeholder_team FROM meetings WHERE account_id = ? AND status = 'held' \
-                 AND held_at >= ? AND held_at < ?",
-                id().int(since).int(end_of(today)),
+        let meetings: Vec<rows::HeldMeeting> = self
+            .fetch_all(
+                "SELECT held_at, kind, stakeholder_team FROM meetings WHERE account_id = $1 AND status = 'held' \
+                 AND held_at >= $2 AND held_at < $3",
+                params![account_id, since, end_of(today)],
             )
             .await?;
         let mut interventions = Vec::with_capacity(tasks.len() + meetings.len());
-        for (at, title, playbook) in tasks {
+        for t in tasks {
             interventions.push(InterventionRecord::Task {
-                on: instant(at, "task")?.date_naive(),
-                title,
-                playbook,
+                on: Column("tasks", "done_at").instant(t.done_at)?.date_naive(),
+                title: t.title,
+                playbook: t.playbook,
             });
         }
-        for (at, kind, team) in meetings {
+        for m in meetings {
             interventions.push(InterventionRecord::Meeting {
-                on: instant(at, "meeting")?.date_naive(),
-                kind,
-                team,
+                on: Column("meetings", "held_at").instant(m.held_at)?.date_naive(),
+                kind: m.kind,
+                team: m.stakeholder_team,
             });
         }
         let usage = self.plan_usage(account_id, &interventions, today).await?;
         Ok(Some(PlanRecords {
             account: account.fields.name.unwrap_or(account.fields.external_id),
-            objective: objective.into_iter().next().map(|o| o.0),
+            objective: objective.map(|(o,)| o),
             outcomes,
             measurements,
             stakeholders: contacts
                 .into_iter()
-                .map(|(name, title, team, role)| Stakeholder {
-                    name,
-                    title,
-                    team,
-                    role,
+                .map(|c| Stakeholder {
+                    name: c.name,
+                    title: c.title,
+                    team: c.stakeholder_team,
+                    role: c.role,
                 })
                 .collect(),
             milestones: self.milestones(account_id).await?,
@@ -261,19 +319,20 @@ impl Store {
         // One statement for all windows, a few dozen index ranges of one account.
         for chunk in windows.chunks(100) {
             let mut sql = Vec::with_capacity(chunk.len());
-            let mut params = Params::default();
+            let mut params = params![account_id];
             for (i, w) in chunk.iter().enumerate() {
-                sql.push(format!(
-                    "SELECT CAST({i} AS BIGINT), COUNT(DISTINCT user_ref) FROM event_user_days \
-                     WHERE account_id = ? AND day > ? AND day <= ?"
-                ));
                 let (from, until) = activity(w);
-                params = params.int(account_id).int(from).int(until);
+                sql.push(format!(
+                    "SELECT CAST({i} AS BIGINT) AS \"window\", COUNT(DISTINCT user_ref) AS users FROM event_user_days \
+                     WHERE account_id = $1 AND day > {} AND day <= {}",
+                    params.placeholder(from),
+                    params.placeholder(until)
+                ));
             }
-            let counts: Vec<(i64, i64)> = self.fetch_with(&sql.join(" UNION ALL "), params).await?;
-            for (i, users) in counts {
-                if let Some(w) = usize::try_from(i).ok().and_then(|i| chunk.get(i)) {
-                    active_users.push((*w, u32::try_from(users).unwrap_or(u32::MAX)));
+            let counts: Vec<rows::WindowUsers> = self.fetch_all(&sql.join(" UNION ALL "), params).await?;
+            for c in counts {
+                if let Some(w) = usize::try_from(c.window).ok().and_then(|i| chunk.get(i)) {
+                    active_users.push((*w, u32::try_from(c.users).unwrap_or(u32::MAX)));
                 }
             }
         }
@@ -281,50 +340,44 @@ impl Store {
             from: today + TimeDelta::days(1 - ACTIVE_DAYS),
             until: today + TimeDelta::days(1),
         });
-        let departments: Vec<(i64, i64)> = self
-            .fetch_with(
-                "SELECT (SELECT COUNT(DISTINCT department) FROM product_users WHERE account_id = ?), \
+        let departments: rows::Departments = self
+            .fetch_one(
+                "SELECT (SELECT COUNT(DISTINCT department) FROM product_users WHERE account_id = $1) AS known, \
                  (SELECT COUNT(DISTINCT p.department) FROM product_users p JOIN \
-                   (SELECT DISTINCT user_ref FROM event_user_days WHERE account_id = ? AND day > ? AND day <= ?) u \
-                   ON u.user_ref = p.external_id WHERE p.account_id = ?)",
-                Params::default()
-                    .int(account_id)
-                    .int(account_id)
-                    .int(recent.0)
-                    .int(recent.1)
-                    .int(account_id),
+                   (SELECT DISTINCT user_ref FROM event_user_days WHERE account_id = $1 AND day > $2 AND day <= $3) u \
+                   ON u.user_ref = p.external_id WHERE p.account_id = $1) AS active",
+                params![account_id, recent.0, recent.1],
             )
             .await?;
-        let (known, active) = departments.into_iter().next().unwrap_or_default();
         Ok(UsageRecords {
             seats,
-            departments_known: u32::try_from(known).unwrap_or(0),
-            departments_active: u32::try_from(active).unwrap_or(0),
+            departments_known: u32::try_from(departments.known).unwrap_or(u32::MAX),
+            departments_active: u32::try_from(departments.active).unwrap_or(u32::MAX),
             active_users,
         })
     }
 
     /// The account's milestones, by due date, then in the order they were added.
     pub async fn milestones(&self, account_id: i64) -> Result<Vec<Milestone>, StoreError> {
-        let rows: Vec<MilestoneTuple> = self
-            .fetch_with(
+        let rows: Vec<MilestoneRow> = self
+            .fetch_all(
                 &format!(
-                    "SELECT {MILESTONE_COLUMNS} FROM milestones WHERE account_id = ? ORDER BY due_on, position, id"
+                    "SELECT {MILESTONE_COLUMNS} FROM milestones WHERE account_id = $1 ORDER BY due_on, position, id"
                 ),
-                Params::default().int(account_id),
+                params![account_id],
             )
             .await?;
         rows.into_iter().map(milestone_of).collect()
     }
 
     pub async fn milestone(&self, id: i64) -> Result<Option<Milestone>, StoreError> {
-        let rows: Vec<MilestoneTuple> = self
-            .fetch_with(
-                &format!("SELECT {MILESTONE_COLUMNS} FROM milestones WHERE id = ?"),
-                Params::default().int(id),
+        let row: Option<MilestoneRow> = self
+            .fetch_optional(
+                &format!("SELECT {MILESTONE_COLUMNS} FROM milestones WHERE id = $1"),
+                params![id],
             )
             .await?;
-        rows.into_iter().next().map(milestone_of).transpose()
+        row.map(milestone_of).transpose()
     }
 
     /// Adds a milestone (checked by the caller, e.g. [`NewMilestone::new`]) after the
@@ -336,21 +389,20 @@ impl Store {
             return Err(StoreError::NotFound(format!("account {}", m.account_id)));
         }
         let mut tx = self.begin_write().await?;
-        let id = tx
-            .fetch_scalar(
+        let (id,): (i64,) = tx
+            .fetch_one(
                 "INSERT INTO milestones (external_id, account_id, title, due_on, done_on, side, position, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, \
-                 (SELECT COALESCE(MAX(position), 0) + 1 FROM milestones WHERE account_id = ?), ?) RETURNING id",
-                |p| {
-                    p.opt_text(m.external_id.as_deref())
-                        .int(m.account_id)
-                        .text(&title)
-                        .date(m.due_on)
-                        .opt_date(m.done_on)
-                        .text(m.side.as_str())
-                        .int(m.account_id)
-                        .int(Utc::now().timestamp_micros())
-                },
+                 VALUES ($1, $2, $3, $4, $5, $6, \
+                 (SELECT COALESCE(MAX(position), 0) + 1 FROM milestones WHERE account_id = $2), $7) RETURNING id",
+                params![
+                    m.external_id.as_deref(),
+                    m.account_id,
+                    &title,
+                    m.due_on,
+                    m.done_on,
+                    m.side.as_str(),
+                    Utc::now().timestamp_micros()
+                ],
             )
             .await?;
         tx.append_audit(&audit(
@@ -385,17 +437,16 @@ impl Store {
         });
         match change {
             MilestoneChange::Done(on) => {
-                tx.exec_text("UPDATE milestones SET done_on = ? WHERE id = ?", |p| p.date(on).int(id))
+                tx.execute("UPDATE milestones SET done_on = $1 WHERE id = $2", params![on, id])
                     .await?;
                 details["done_on"] = serde_json::json!(on);
             }
             MilestoneChange::Reopen => {
-                tx.exec_text("UPDATE milestones SET done_on = NULL WHERE id = ?", |p| p.int(id))
+                tx.execute("UPDATE milestones SET done_on = NULL WHERE id = $1", params![id])
                     .await?;
             }
             MilestoneChange::Remove => {
-                tx.exec_text("DELETE FROM milestones WHERE id = ?", |p| p.int(id))
-                    .await?;
+                tx.execute("DELETE FROM milestones WHERE id = $1", params![id]).await?;
                 details["due_on"] = serde_json::json!(m.fields.due_on);
             }
         }
@@ -413,10 +464,10 @@ impl Store {
                 "objective: expected at most {MAX_OBJECTIVE_CHARS} characters, found {chars}"
             )));
         }
-        let before: Vec<(String,)> = self
-            .fetch_with(
-                "SELECT objective FROM success_plans WHERE account_id = ?",
-                Params::default().int(account_id),
+        let before: Option<(String,)> = self
+            .fetch_optional(
+                "SELECT objective FROM success_plans WHERE account_id = $1",
+                params![account_id],
             )
             .await?;
         if self.account(account_id).await?.is_none() {
@@ -424,19 +475,14 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         if objective.is_empty() {
-            tx.exec_text("DELETE FROM success_plans WHERE account_id = ?", |p| p.int(account_id))
+            tx.execute("DELETE FROM success_plans WHERE account_id = $1", params![account_id])
                 .await?;
         } else {
-            tx.exec_text(
-                "INSERT INTO success_plans (account_id, objective, updated_at, updated_by) VALUES (?, ?, ?, ?) \
+            tx.execute(
+                "INSERT INTO success_plans (account_id, objective, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (account_id) DO UPDATE SET objective = excluded.objective, \
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                |p| {
-                    p.int(account_id)
-                        .text(objective)
-                        .int(Utc::now().timestamp_micros())
-                        .text(actor)
-                },
+                params![account_id, objective, Utc::now().timestamp_micros(), actor],
             )
             .await?;
         }
@@ -445,7 +491,7 @@ impl Store {
             "plan.objective",
             serde_json::json!({
                 "account_id": account_id, "objective": objective,
-                "before": before.into_iter().next().map(|b| b.0),
+                "before": before.map(|(b,)| b),
             }),
         ))
         .await?;
@@ -454,7 +500,11 @@ impl Store {
 
     /// Creates a link that shows the account's plan to whoever has it; returns it with
     /// its token, which is not kept and cannot be shown again.
-    pub async fn create_share_link(&self, account_id: i64, actor: &str) -> Result<(ShareLink, String), StoreError> {
+    pub async fn create_share_link(
+        &self,
+        account_id: i64,
+        actor: &str,
+    ) -> Result<crate::Created<ShareLink>, StoreError> {
         if self.account(account_id).await?.is_none() {
             return Err(StoreError::NotFound(format!("account {account_id}")));
         }
@@ -463,17 +513,11 @@ impl Store {
         let prefix: String = token.chars().take(PREFIX_CHARS).collect();
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
-        let id = tx
-            .fetch_scalar(
+        let (id,): (i64,) = tx
+            .fetch_one(
                 "INSERT INTO plan_share_links (account_id, token_hash, token_prefix, created_by, created_at) \
-                 VALUES (?, ?, ?, ?, ?) RETURNING id",
-                |p| {
-                    p.int(account_id)
-                        .text(&sha256_hex(&token))
-                        .text(&prefix)
-                        .text(actor)
-                        .int(now.timestamp_micros())
-                },
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                params![account_id, sha256_hex(&token), &prefix, actor, now.timestamp_micros()],
             )
             .await?;
         tx.append_audit(&audit(
@@ -487,28 +531,31 @@ impl Store {
             .share_link(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("share link {id}")))?;
-        Ok((link, token))
+        Ok(crate::Created {
+            record: link,
+            secret: token,
+        })
     }
 
     /// The account's share links, the newest first, revoked ones included.
     pub async fn share_links(&self, account_id: i64) -> Result<Vec<ShareLink>, StoreError> {
-        let rows: Vec<LinkTuple> = self
-            .fetch_with(
-                &format!("SELECT {LINK_COLUMNS} FROM plan_share_links WHERE account_id = ? ORDER BY id DESC"),
-                Params::default().int(account_id),
+        let rows: Vec<LinkRow> = self
+            .fetch_all(
+                &format!("SELECT {LINK_COLUMNS} FROM plan_share_links WHERE account_id = $1 ORDER BY id DESC"),
+                params![account_id],
             )
             .await?;
         rows.into_iter().map(link_of).collect()
     }
 
     pub async fn share_link(&self, id: i64) -> Result<Option<ShareLink>, StoreError> {
-        let rows: Vec<LinkTuple> = self
-            .fetch_with(
-                &format!("SELECT {LINK_COLUMNS} FROM plan_share_links WHERE id = ?"),
-                Params::default().int(id),
+        let row: Option<LinkRow> = self
+            .fetch_optional(
+                &format!("SELECT {LINK_COLUMNS} FROM plan_share_links WHERE id = $1"),
+                params![id],
             )
             .await?;
-        rows.into_iter().next().map(link_of).transpose()
+        row.map(link_of).transpose()
     }
 
     /// Revokes a link: from now on it finds nothing. Revoking it again changes nothing.
@@ -519,9 +566,9 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("share link {id}")))?;
         let mut tx = self.begin_write().await?;
         let changed = tx
-            .exec_text(
-                "UPDATE plan_share_links SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
-                |p| p.int(Utc::now().timestamp_micros()).text(actor).int(id),
+            .execute(
+                "UPDATE plan_share_links SET revoked_at = $1, revoked_by = $2 WHERE id = $3 AND revoked_at IS NULL",
+                params![Utc::now().timestamp_micros(), actor, id],
             )
             .await?;
         if changed > 0 {
@@ -537,12 +584,12 @@ impl Store {
     /// The account whose plan the live link with this token shares; `None` for an
     /// unknown or revoked token alike.
     pub async fn shared_plan_account(&self, token: &str) -> Result<Option<i64>, StoreError> {
-        let rows: Vec<(i64,)> = self
-            .fetch_with(
-                "SELECT account_id FROM plan_share_links WHERE token_hash = ? AND revoked_at IS NULL",
-                Params::default().text(&sha256_hex(token)),
+        let row: Option<(i64,)> = self
+            .fetch_optional(
+                "SELECT account_id FROM plan_share_links WHERE token_hash = $1 AND revoked_at IS NULL",
+                params![sha256_hex(token)],
             )
             .await?;
-        Ok(rows.into_iter().next().map(|r| r.0))
+        Ok(row.map(|(id,)| id))
     }
 }

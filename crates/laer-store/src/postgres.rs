@@ -1,12 +1,17 @@
-//! PostgreSQL: for several laer nodes sharing one database.
+//! PostgreSQL: for several laer nodes sharing one database. What only PostgreSQL has
+//! lives here: COPY for large batches of events, advisory locks, and the connection
+//! set-up; every other statement runs through the shared executor (`exec.rs`).
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
-use crate::StoreError;
-use crate::sql::Value;
+use laer_core::model::NewEvent;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{StoreError, WriteCount};
 
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
@@ -77,16 +82,171 @@ fn peer_port(fd: libc::c_int) -> Option<u16> {
 #[cfg(not(target_os = "linux"))]
 fn disable_nagle(_port: u16) {}
 
-pub(crate) fn bind<'q>(
-    query: sqlx::query::Query<'q, Postgres, PgArguments>,
-    value: Value,
-) -> sqlx::query::Query<'q, Postgres, PgArguments> {
-    crate::sql::bind_value!(query, value)
+/// Takes a transaction-scoped advisory lock on each name, in a fixed order (see
+/// [`crate::WriteTx::lock`]).
+pub(crate) async fn lock<'a>(
+    tx: &mut Transaction<'static, Postgres>,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), StoreError> {
+    let mut keys: Vec<i64> = names
+        .into_iter()
+        .map(|name| laer_core::dedup::ContentHasher::new().text(Some(name)).finish() as i64)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if !keys.is_empty() {
+        sqlx::query("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::BIGINT[]) AS k ORDER BY k) AS keys")
+            .bind(keys)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
-pub(crate) fn bind_as<'q, T>(
-    query: sqlx::query::QueryAs<'q, Postgres, T, PgArguments>,
-    value: Value,
-) -> sqlx::query::QueryAs<'q, Postgres, T, PgArguments> {
-    crate::sql::bind_value!(query, value)
+/// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.
+pub(crate) const COPY_MIN_ROWS: usize = 2_000;
+
+/// PostgreSQL takes events fastest through COPY. When no stored event can collide with
+/// the batch (the usual first import), the batch is copied straight into the table;
+/// otherwise it goes through a staging table and one insert that skips stored events.
+pub(crate) async fn copy_events(
+    tx: &mut Transaction<'static, Postgres>,
+    rows: &[NewEvent],
+) -> Result<WriteCount, StoreError> {
+    if rows.is_empty() {
+        return Ok(WriteCount::default());
+    }
+    let n = rows.len() as u64;
+    // Keys repeat within a batch only for identical rows far apart in an unsorted file,
+    // which are the same event (see laer_core::dedup).
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    let unique: Vec<&NewEvent> = rows
+        .iter()
+        .filter(|e| seen.insert((e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key)))
+        .collect();
+    let data = copy_data(&unique);
+    const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
+
+    if !overlaps_stored_events(tx, &unique).await? {
+        sqlx::query("SAVEPOINT events_copy").execute(&mut **tx).await?;
+        let direct: Result<(), sqlx::Error> = async {
+            let mut copy = tx.copy_in_raw(&format!("COPY events {COLUMNS} FROM STDIN")).await?;
+            copy.send(data.as_bytes()).await?;
+            copy.finish().await?;
+            Ok(())
+        }
+        .await;
+        match direct {
+            Ok(()) => {
+                sqlx::query("RELEASE SAVEPOINT events_copy").execute(&mut **tx).await?;
+                let written = unique.len() as u64;
+                return Ok(WriteCount {
+                    written,
+                    unchanged: n - written,
+                });
+            }
+            // Another writer stored one of these events meanwhile: take the careful path.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT events_copy")
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    sqlx::query("CREATE TEMPORARY TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
+        .execute(&mut **tx)
+        .await?;
+    let mut copy = tx
+        .copy_in_raw(&format!("COPY events_stage {COLUMNS} FROM STDIN"))
+        .await?;
+    copy.send(data.as_bytes()).await?;
+    copy.finish().await?;
+    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
+    Ok(WriteCount {
+        written: inserted,
+        unchanged: n - inserted.min(n),
+    })
+}
+
+/// Whether any stored event lies in the time span the batch covers for one of its accounts.
+async fn overlaps_stored_events(
+    tx: &mut Transaction<'static, Postgres>,
+    rows: &[&NewEvent],
+) -> Result<bool, StoreError> {
+    let mut spans: HashMap<i64, (i64, i64)> = HashMap::new();
+    laer_core::model::extend_event_spans(&mut spans, rows.iter().copied());
+    let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) = spans.into_iter().unzip();
+    // Rows this transaction wrote are not in the planner's statistics, so it would scan
+    // the whole table; the primary key answers each span with one index probe.
+    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;
+    let overlaps: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS s(account_id, lo, hi) \
+         JOIN events e ON e.account_id = s.account_id AND e.occurred_at BETWEEN s.lo AND s.hi)",
+    )
+    .bind(accounts)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("SET LOCAL enable_seqscan = on").execute(&mut **tx).await?;
+    Ok(overlaps)
+}
+
+/// The rows in COPY's text format.
+fn copy_data(rows: &[&NewEvent]) -> String {
+    let mut data = String::with_capacity(rows.len() * 48);
+    for e in rows {
+        let _ = write!(
+            data,
+            "{}\t{}\t{}\t{}\t",
+            e.account_id,
+            e.occurred_at.timestamp_micros(),
+            e.dedup_key,
+            e.event_type_id
+        );
+        match &e.user_ref {
+            Some(user) => copy_text(&mut data, user),
+            None => data.push_str("\\N"),
+        }
+        data.push('\t');
+        match e.value {
+            Some(v) => {
+                let _ = write!(data, "{v:?}");
+            }
+            None => data.push_str("\\N"),
+        }
+        data.push('\n');
+    }
+    data
+}
+
+/// Escapes text for COPY's text format.
+fn copy_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_separators() {
+        let mut out = String::new();
+        copy_text(&mut out, "a\tb\\c\nd");
+        assert_eq!(out, "a\\tb\\\\c\\nd");
+    }
 }

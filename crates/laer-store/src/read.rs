@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::bridge::CoverageSpell;
+use laer_core::model::NewMeetingCadence;
 use laer_core::model::{Account, EntityCounts, NewAccount, NewProductUser, NewSubscription, Subscription, TeamRole};
 use laer_core::portfolio::{AccountSnapshot, Owner};
 use laer_core::reports::PlanLine;
-use laer_core::retention::{ActivityDays, RevenueLine, date_of_day_number};
+use laer_core::retention::{ActivityDays, RevenueLine};
 use serde::Serialize;
 
-use sqlx::AssertSqlSafe;
-
-use crate::sql::{ACTIVITY_DAY, Dialect, event_type_days_from_events};
-use crate::{Pool, Store, StoreError};
+use crate::decode::Column;
+use crate::exec::{list, params};
+use crate::sql::{ACTIVITY_DAY, event_type_days_from_events};
+use crate::{Store, StoreError};
 
 /// One page of accounts, in id order, and where the next page starts.
 #[derive(Debug, Clone, Serialize)]
@@ -40,8 +41,7 @@ struct AccountRow {
 
 impl AccountRow {
     fn into_account(self) -> Result<Account, StoreError> {
-        let attributes: BTreeMap<String, String> = serde_json::from_str(&self.attributes)
-            .map_err(|e| StoreError::Corrupt(format!("attributes of account {}: {e}", self.id)))?;
+        let attributes: BTreeMap<String, String> = Column("accounts", "attributes").json(&self.attributes)?;
         Ok(Account {
             id: self.id,
             fields: NewAccount {
@@ -73,6 +73,91 @@ struct SubscriptionRow {
     discount: Option<f64>,
 }
 
+/// Every entity's row count, by table (see [`COUNTED_TABLES`]).
+#[derive(sqlx::FromRow)]
+struct Counts {
+    accounts: i64,
+    contacts: i64,
+    product_users: i64,
+    subscriptions: i64,
+    event_types: i64,
+    events: i64,
+    support_cases: i64,
+    meetings: i64,
+    meeting_cadences: i64,
+    survey_responses: i64,
+    outcomes: i64,
+    outcome_measurements: i64,
+    team_members: i64,
+    tasks: i64,
+    audit_entries: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CadenceRow {
+    account_id: i64,
+    stakeholder_team: String,
+    every_days: i32,
+}
+
+impl CadenceRow {
+    fn into_cadence(self) -> NewMeetingCadence {
+        NewMeetingCadence {
+            account_id: self.account_id,
+            stakeholder_team: self.stakeholder_team,
+            every_days: self.every_days,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountNameRow {
+    id: i64,
+    external_id: String,
+    name: Option<String>,
+}
+
+/// A subscription line as the revenue reports read it.
+#[derive(sqlx::FromRow)]
+struct LineRow {
+    account_id: i64,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    mrr: i64,
+    bill_period_months: i32,
+    product: String,
+}
+
+impl LineRow {
+    fn into_plan_line(self) -> PlanLine {
+        PlanLine {
+            line: RevenueLine {
+                account_id: self.account_id,
+                start_date: self.start_date,
+                end_date: self.end_date,
+                mrr: Money::from_ten_thousandths(self.mrr),
+                bill_period_months: self.bill_period_months,
+            },
+            product: self.product,
+        }
+    }
+}
+
+/// An account's external id and name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountName {
+    pub external_id: String,
+    pub name: Option<String>,
+}
+
+/// A team member with their roles as stored (comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct TeamRow {
+    pub id: i64,
+    pub name: String,
+    pub roles: String,
+}
+
 const ACCOUNT_COLUMNS: &str = "id, external_id, name, segment, channel, country, date_of_birth, renewal_date, CAST(attributes AS TEXT) AS attributes";
 
 /// Every table `laer status` counts, by its key in [`EntityCounts`].
@@ -97,9 +182,7 @@ const COUNTED_TABLES: [&str; 15] = [
 impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool, _d| {
-            sqlx::query("SELECT 1").execute(pool).await?;
-        });
+        self.execute("SELECT 1", params![]).await?;
         Ok(())
     }
 
@@ -111,14 +194,8 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!("SELECT {sql}");
-        let values: Vec<i64> = on_pool!(self, |pool, _d| {
-            let row = sqlx::query(AssertSqlSafe(sql.as_str())).fetch_one(pool).await?;
-            use sqlx::Row;
-            (0..COUNTED_TABLES.len())
-                .map(|i| row.try_get::<i64, _>(i))
-                .collect::<Result<_, _>>()?
-        });
-        let [
+        let counts: Counts = self.fetch_one(&sql, params![]).await?;
+        let Counts {
             accounts,
             contacts,
             product_users,
@@ -134,12 +211,7 @@ impl Store {
             team_members,
             tasks,
             audit_entries,
-        ] = values[..]
-        else {
-            return Err(StoreError::Corrupt(
-                "count query returned the wrong number of columns".into(),
-            ));
-        };
+        } = counts;
         Ok(EntityCounts {
             accounts,
             contacts,
@@ -162,18 +234,9 @@ impl Store {
     /// Up to `limit` accounts with an id greater than `after`, in id order.
     pub async fn accounts_page(&self, after: Option<i64>, limit: u32) -> Result<AccountPage, StoreError> {
         let after = after.unwrap_or(i64::MIN);
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > ? ORDER BY id LIMIT ?");
-        let (rows, total): (Vec<AccountRow>, i64) = on_pool!(self, |pool, d| {
-            let rows = sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-                .bind(after)
-                .bind(i64::from(limit) + 1)
-                .fetch_all(pool)
-                .await?;
-            let total = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
-                .fetch_one(pool)
-                .await?;
-            (rows, total)
-        });
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows: Vec<AccountRow> = self.fetch_all(&sql, params![after, i64::from(limit) + 1]).await?;
+        let (total,): (i64,) = self.fetch_one("SELECT COUNT(*) FROM accounts", params![]).await?;
         let mut accounts = rows
             .into_iter()
             .map(AccountRow::into_account)
@@ -192,38 +255,23 @@ impl Store {
     }
 
     pub async fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?");
-        let row: Option<AccountRow> = on_pool!(self, |pool, d| {
-            sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        let row: Option<AccountRow> = self.fetch_optional(&sql, params![id]).await?;
         row.map(AccountRow::into_account).transpose()
     }
 
     pub async fn account_by_external_id(&self, external_id: &str) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE external_id = ?");
-        let row: Option<AccountRow> = on_pool!(self, |pool, d| {
-            sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-                .bind(external_id)
-                .fetch_optional(pool)
-                .await?
-        });
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE external_id = $1");
+        let row: Option<AccountRow> = self.fetch_optional(&sql, params![external_id]).await?;
         row.map(AccountRow::into_account).transpose()
     }
 
     /// The account's subscription lines, oldest first.
     pub async fn subscriptions_of(&self, account_id: i64) -> Result<Vec<Subscription>, StoreError> {
         let sql = "SELECT id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \
-                   bill_period_months, discount FROM subscriptions WHERE account_id = ? \
+                   bill_period_months, discount FROM subscriptions WHERE account_id = $1 \
                    ORDER BY start_date, product, id";
-        let rows: Vec<SubscriptionRow> = on_pool!(self, |pool, d| {
-            sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-                .bind(account_id)
-                .fetch_all(pool)
-                .await?
-        });
+        let rows: Vec<SubscriptionRow> = self.fetch_all(sql, params![account_id]).await?;
         Ok(rows
             .into_iter()
             .map(|r| Subscription {
@@ -244,38 +292,32 @@ impl Store {
             .collect())
     }
 
-    /// One account's agreed meeting cadences: (stakeholder team, days between meetings),
-    /// by team.
-    pub async fn meeting_cadences_of(&self, account_id: i64) -> Result<Vec<(String, i32)>, StoreError> {
-        let sql = "SELECT stakeholder_team, every_days FROM meeting_cadences WHERE account_id = ? \
+    /// One account's agreed meeting cadences, by stakeholder team.
+    pub async fn meeting_cadences_of(&self, account_id: i64) -> Result<Vec<NewMeetingCadence>, StoreError> {
+        let sql = "SELECT account_id, stakeholder_team, every_days FROM meeting_cadences WHERE account_id = $1 \
                    ORDER BY stakeholder_team";
-        Ok(on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(
-            d.placeholders(sql)
-        ))
-        .bind(account_id)
-        .fetch_all(pool)
-        .await?))
+        let rows: Vec<CadenceRow> = self.fetch_all(sql, params![account_id]).await?;
+        Ok(rows.into_iter().map(CadenceRow::into_cadence).collect())
     }
 
-    /// Every account's agreed meeting cadences: (account id, stakeholder team, days
-    /// between meetings), by account and team.
-    pub async fn meeting_cadences(&self) -> Result<Vec<(i64, String, i32)>, StoreError> {
+    /// Every account's agreed meeting cadences, by account and stakeholder team.
+    pub async fn meeting_cadences(&self) -> Result<Vec<NewMeetingCadence>, StoreError> {
         let sql = "SELECT account_id, stakeholder_team, every_days FROM meeting_cadences \
                    ORDER BY account_id, stakeholder_team";
-        Ok(on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?))
+        let rows: Vec<CadenceRow> = self.fetch_all(sql, params![]).await?;
+        Ok(rows.into_iter().map(CadenceRow::into_cadence).collect())
     }
 
     /// Every account's external id by laer id.
     pub async fn account_external_ids(&self) -> Result<HashMap<i64, String>, StoreError> {
-        let rows: Vec<(i64, String)> =
-            on_pool!(self, |pool, _d| sqlx::query_as("SELECT id, external_id FROM accounts")
-                .fetch_all(pool)
-                .await?);
-        Ok(rows.into_iter().collect())
+        let rows: Vec<AccountNameRow> = self
+            .fetch_all("SELECT id, external_id, NULL AS name FROM accounts", params![])
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.external_id)).collect())
     }
 
     /// Every account's external id and name.
-    pub async fn account_names(&self) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+    pub async fn account_names(&self) -> Result<HashMap<i64, AccountName>, StoreError> {
         self.account_names_of(crate::Accounts::All).await
     }
 
@@ -283,58 +325,40 @@ impl Store {
     pub async fn account_names_of(
         &self,
         accounts: crate::Accounts<'_>,
-    ) -> Result<HashMap<i64, (String, Option<String>)>, StoreError> {
+    ) -> Result<HashMap<i64, AccountName>, StoreError> {
         let sql = format!(
             "SELECT id, external_id, name FROM accounts WHERE {}",
             accounts.condition("id")
         );
-        let rows: Vec<(i64, String, Option<String>)> = on_pool!(self, |pool, _d| sqlx::query_as(AssertSqlSafe(sql))
-            .fetch_all(pool)
-            .await?);
-        Ok(rows.into_iter().map(|(id, e, n)| (id, (e, n))).collect())
+        let rows: Vec<AccountNameRow> = self.fetch_all(&sql, params![]).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    AccountName {
+                        external_id: r.external_id,
+                        name: r.name,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Every subscription line's account, dates and MRR, sorted by account.
     pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
-        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months FROM subscriptions \
-                   ORDER BY account_id, start_date";
-        let rows: Vec<(i64, NaiveDate, Option<NaiveDate>, i64, i32)> =
-            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
-        Ok(rows
-            .into_iter()
-            .map(
-                |(account_id, start_date, end_date, mrr, bill_period_months)| RevenueLine {
-                    account_id,
-                    start_date,
-                    end_date,
-                    mrr: Money::from_ten_thousandths(mrr),
-                    bill_period_months,
-                },
-            )
-            .collect())
+        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, '' AS product \
+                   FROM subscriptions ORDER BY account_id, start_date";
+        let rows: Vec<LineRow> = self.fetch_all(sql, params![]).await?;
+        Ok(rows.into_iter().map(|r| r.into_plan_line().line).collect())
     }
 
     /// Every subscription line with its product, sorted by account.
     pub async fn plan_lines(&self) -> Result<Vec<PlanLine>, StoreError> {
         let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, product FROM subscriptions \
                    ORDER BY account_id, start_date";
-        let rows: Vec<(i64, NaiveDate, Option<NaiveDate>, i64, i32, String)> =
-            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
-        Ok(rows
-            .into_iter()
-            .map(
-                |(account_id, start_date, end_date, mrr, bill_period_months, product)| PlanLine {
-                    line: RevenueLine {
-                        account_id,
-                        start_date,
-                        end_date,
-                        mrr: Money::from_ten_thousandths(mrr),
-                        bill_period_months,
-                    },
-                    product,
-                },
-            )
-            .collect())
+        let rows: Vec<LineRow> = self.fetch_all(sql, params![]).await?;
+        Ok(rows.into_iter().map(LineRow::into_plan_line).collect())
     }
 
     /// Each account's activity days (see `laer_core::retention::activity_day`), from
@@ -342,15 +366,20 @@ impl Store {
     pub async fn activity_days(&self) -> Result<Vec<ActivityDays>, StoreError> {
         // One row per account with its days as text: far fewer rows to decode than one
         // per account and day.
-        let sql = "SELECT account_id, string_agg(CAST(day AS TEXT), ',' ORDER BY day) FROM event_days \
+        #[derive(sqlx::FromRow)]
+        struct Days {
+            account_id: i64,
+            days: String,
+        }
+        let sql = "SELECT account_id, string_agg(CAST(day AS TEXT), ',' ORDER BY day) AS days FROM event_days \
                    GROUP BY account_id ORDER BY account_id";
-        let rows: Vec<(i64, String)> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        let rows: Vec<Days> = self.fetch_all(sql, params![]).await?;
+        let column = Column("event_days", "day");
         rows.into_iter()
-            .map(|(account_id, days)| {
-                let corrupt = || StoreError::Corrupt(format!("activity days of account {account_id}"));
+            .map(|Days { account_id, days }| {
                 let days = days
                     .split(',')
-                    .map(|d| d.parse::<i64>().ok().and_then(date_of_day_number).ok_or_else(corrupt))
+                    .map(|d| column.day(column.parsed(d)?))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(ActivityDays { account_id, days })
             })
@@ -361,25 +390,28 @@ impl Store {
     /// `name`) or a key of its imported attributes. `None` when no account has it.
     pub async fn account_attribute(&self, attribute: &str) -> Result<Option<HashMap<i64, String>>, StoreError> {
         const COLUMNS: [&str; 4] = ["segment", "channel", "country", "name"];
-        let rows: Vec<(i64, Option<String>, String)> = if let Some(column) = COLUMNS.iter().find(|c| **c == attribute) {
-            let sql = format!("SELECT id, {column}, '{{}}' FROM accounts");
-            on_pool!(self, |pool, _d| sqlx::query_as(AssertSqlSafe(sql))
-                .fetch_all(pool)
-                .await?)
-        } else {
-            let sql = "SELECT id, NULL, CAST(attributes AS TEXT) FROM accounts";
-            on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?)
+        #[derive(sqlx::FromRow)]
+        struct Attribute {
+            id: i64,
+            value: Option<String>,
+            attributes: String,
+        }
+        let sql = match COLUMNS.iter().find(|c| **c == attribute) {
+            Some(column) => format!("SELECT id, {column} AS value, '{{}}' AS attributes FROM accounts"),
+            None => "SELECT id, NULL AS value, CAST(attributes AS TEXT) AS attributes FROM accounts".to_string(),
         };
+        let rows: Vec<Attribute> = self.fetch_all(&sql, params![]).await?;
         let mut values = HashMap::new();
         let is_column = COLUMNS.contains(&attribute);
         let mut known = is_column;
-        for (id, column_value, attributes) in rows {
-            let value = match column_value {
+        for Attribute { id, value, attributes } in rows {
+            let value = match value {
                 Some(v) => Some(v),
                 None if is_column => None,
                 None => {
-                    let map: BTreeMap<String, String> = serde_json::from_str(&attributes)
-                        .map_err(|e| StoreError::Corrupt(format!("attributes of account {id}: {e}")))?;
+                    let map: BTreeMap<String, String> = Column("accounts", "attributes")
+                        .json(&attributes)
+                        .map_err(|e| Column("accounts", "attributes").unreadable(format!("account {id}: {e}")))?;
                     map.get(attribute).cloned()
                 }
             };
@@ -393,71 +425,89 @@ impl Store {
 
     /// A product user by external id.
     pub async fn product_user(&self, external_id: &str) -> Result<Option<NewProductUser>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            external_id: String,
+            account_id: i64,
+            email: Option<String>,
+            name: Option<String>,
+            department: Option<String>,
+            created_at: Option<i64>,
+        }
         let sql = "SELECT external_id, account_id, email, name, department, created_at FROM product_users \
-                   WHERE external_id = ?";
-        type Row = (String, i64, Option<String>, Option<String>, Option<String>, Option<i64>);
-        let row: Option<Row> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-            .bind(external_id)
-            .fetch_optional(pool)
-            .await?);
-        Ok(row.map(
-            |(external_id, account_id, email, name, department, created_at)| NewProductUser {
-                external_id,
-                account_id,
-                email,
-                name,
-                department,
-                created_at: created_at.and_then(chrono::DateTime::from_timestamp_micros),
-            },
-        ))
+                   WHERE external_id = $1";
+        let row: Option<Row> = self.fetch_optional(sql, params![external_id]).await?;
+        row.map(|r| {
+            Ok(NewProductUser {
+                created_at: Column("product_users", "created_at").opt_instant(r.created_at)?,
+                external_id: r.external_id,
+                account_id: r.account_id,
+                email: r.email,
+                name: r.name,
+                department: r.department,
+            })
+        })
+        .transpose()
     }
 
     /// Every account as the portfolio shows it on `today`: MRR then and
     /// [`laer_core::portfolio::TREND_DAYS`] before, first contract, current coverage.
     pub async fn account_snapshots(&self, today: NaiveDate) -> Result<Vec<AccountSnapshot>, StoreError> {
         let before = today - chrono::TimeDelta::days(laer_core::portfolio::TREND_DAYS);
-        let active = "s.start_date <= ? AND (s.end_date > ? OR s.end_date IS NULL)";
+        #[derive(sqlx::FromRow)]
+        struct Contracts {
+            account_id: i64,
+            landed_on: Option<NaiveDate>,
+            term_months: Option<i32>,
+            mrr: i64,
+            mrr_before: i64,
+        }
+        #[derive(sqlx::FromRow)]
+        struct Listed {
+            id: i64,
+            external_id: String,
+            name: Option<String>,
+            segment: Option<String>,
+            renewal_date: Option<NaiveDate>,
+        }
+        let active = |day: &str| format!("s.start_date <= {day} AND (s.end_date > {day} OR s.end_date IS NULL)");
         // One pass over the subscription lines; PostgreSQL sums BIGINT as NUMERIC.
         let sql = format!(
-            "SELECT s.account_id, MIN(s.start_date), \
-             MAX(CASE WHEN {today} THEN s.bill_period_months END), \
-             CAST(SUM(CASE WHEN {today} THEN s.mrr ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN {before} THEN s.mrr ELSE 0 END) AS BIGINT) \
+            "SELECT s.account_id, MIN(s.start_date) AS landed_on, \
+             MAX(CASE WHEN {today} THEN s.bill_period_months END) AS term_months, \
+             CAST(SUM(CASE WHEN {today} THEN s.mrr ELSE 0 END) AS BIGINT) AS mrr, \
+             CAST(SUM(CASE WHEN {before} THEN s.mrr ELSE 0 END) AS BIGINT) AS mrr_before \
              FROM subscriptions s GROUP BY s.account_id",
-            today = active,
-            before = active,
+            today = active("$1"),
+            before = active("$2"),
         );
-        type Contracts = (i64, Option<NaiveDate>, Option<i32>, i64, i64);
-        let contracts: Vec<Contracts> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(&sql)))
-            .bind(today)
-            .bind(today)
-            .bind(today)
-            .bind(today)
-            .bind(before)
-            .bind(before)
-            .fetch_all(pool)
-            .await?);
-        let mut contracts: HashMap<i64, Contracts> = contracts.into_iter().map(|c| (c.0, c)).collect();
+        let contracts: Vec<Contracts> = self.fetch_all(&sql, params![today, before]).await?;
+        let mut contracts: HashMap<i64, Contracts> = contracts.into_iter().map(|c| (c.account_id, c)).collect();
         let sql = "SELECT id, external_id, name, segment, renewal_date FROM accounts ORDER BY id";
-        type AccountRow = (i64, String, Option<String>, Option<String>, Option<NaiveDate>);
-        let accounts: Vec<AccountRow> = on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?);
+        let accounts: Vec<Listed> = self.fetch_all(sql, params![]).await?;
         let mut owners = self.current_owners(today).await?;
         Ok(accounts
             .into_iter()
-            .map(|(id, external_id, name, segment, renewal_date)| {
-                let (_, landed_on, term_months, mrr, mrr_before) =
-                    contracts.remove(&id).unwrap_or((id, None, None, 0, 0));
+            .map(|a| {
+                // An account without lines has no contract: no MRR, never landed.
+                let c = contracts.remove(&a.id).unwrap_or(Contracts {
+                    account_id: a.id,
+                    landed_on: None,
+                    term_months: None,
+                    mrr: 0,
+                    mrr_before: 0,
+                });
                 AccountSnapshot {
-                    id,
-                    external_id,
-                    name,
-                    segment,
-                    renewal_date,
-                    landed_on,
-                    term_months,
-                    mrr: Money::from_ten_thousandths(mrr),
-                    mrr_before: Money::from_ten_thousandths(mrr_before),
-                    owners: owners.remove(&id).unwrap_or_default(),
+                    id: a.id,
+                    external_id: a.external_id,
+                    name: a.name,
+                    segment: a.segment,
+                    renewal_date: a.renewal_date,
+                    landed_on: c.landed_on,
+                    term_months: c.term_months,
+                    mrr: Money::from_ten_thousandths(c.mrr),
+                    mrr_before: Money::from_ten_thousandths(c.mrr_before),
+                    owners: owners.remove(&a.id).unwrap_or_default(),
                     health: None,
                 }
             })
@@ -467,28 +517,34 @@ impl Store {
     /// A number that changes whenever accounts, subscriptions, team members or coverage
     /// change: views derived from them (the portfolio) are current while it stays.
     pub async fn portfolio_revision(&self) -> Result<i64, StoreError> {
-        let sql = "SELECT n FROM revisions WHERE name = 'portfolio'";
-        Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(sql)
-            .fetch_one(pool)
-            .await?))
+        let (n,): (i64,) = self
+            .fetch_one("SELECT n FROM revisions WHERE name = 'portfolio'", params![])
+            .await?;
+        Ok(n)
     }
 
     /// Who covers each account on `today`, by account, in role order.
     pub async fn current_owners(&self, today: NaiveDate) -> Result<HashMap<i64, Vec<Owner>>, StoreError> {
-        let sql = "SELECT c.account_id, c.role, m.id, m.name FROM coverage_assignments c \
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            account_id: i64,
+            role: String,
+            member_id: i64,
+            name: String,
+        }
+        let sql = "SELECT c.account_id, c.role, m.id AS member_id, m.name FROM coverage_assignments c \
                    JOIN team_members m ON m.id = c.team_member_id \
-                   WHERE c.since <= ? AND (c.until IS NULL OR c.until > ?) ORDER BY c.account_id, c.role, m.name";
-        let rows: Vec<(i64, String, i64, String)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-                .bind(today)
-                .bind(today)
-                .fetch_all(pool)
-                .await?);
+                   WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) ORDER BY c.account_id, c.role, m.name";
+        let rows: Vec<Row> = self.fetch_all(sql, params![today]).await?;
         let mut owners: HashMap<i64, Vec<Owner>> = HashMap::new();
-        for (account_id, role, member_id, name) in rows {
-            let role = role
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("coverage role of account {account_id}: {e}")))?;
+        for Row {
+            account_id,
+            role,
+            member_id,
+            name,
+        } in rows
+        {
+            let role = Column("coverage_assignments", "role").parsed(&role)?;
             owners
                 .entry(account_id)
                 .or_default()
@@ -500,62 +556,71 @@ impl Store {
     /// Every coverage of an account in `role`, past and present: who covered which
     /// account when, for the owner on any day (the NRR bridge).
     pub async fn coverage_history(&self, role: TeamRole) -> Result<Vec<CoverageSpell>, StoreError> {
-        let sql = "SELECT c.account_id, m.id, m.name, m.external_id, c.since, c.until FROM coverage_assignments c \
-                   JOIN team_members m ON m.id = c.team_member_id WHERE c.role = ? ORDER BY c.account_id, c.since, m.id";
-        type SpellRow = (i64, i64, String, String, NaiveDate, Option<NaiveDate>);
-        let rows: Vec<SpellRow> = on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-            .bind(role.as_str())
-            .fetch_all(pool)
-            .await?);
+        #[derive(sqlx::FromRow)]
+        struct Spell {
+            account_id: i64,
+            member_id: i64,
+            name: String,
+            external_id: String,
+            since: NaiveDate,
+            until: Option<NaiveDate>,
+        }
+        let sql = "SELECT c.account_id, m.id AS member_id, m.name, m.external_id, c.since, c.until \
+                   FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id WHERE c.role = $1 \
+                   ORDER BY c.account_id, c.since, m.id";
+        let rows: Vec<Spell> = self.fetch_all(sql, params![role.as_str()]).await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(account_id, member_id, name, external_id, since, until)| CoverageSpell {
-                    account_id,
-                    owner: Owner { role, member_id, name },
-                    external_id,
-                    since,
-                    until,
+            .map(|s| CoverageSpell {
+                account_id: s.account_id,
+                owner: Owner {
+                    role,
+                    member_id: s.member_id,
+                    name: s.name,
                 },
-            )
+                external_id: s.external_id,
+                since: s.since,
+                until: s.until,
+            })
             .collect())
     }
 
     /// The id of the team member with this external id.
     pub async fn team_member_id(&self, external_id: &str) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT id FROM team_members WHERE external_id = ?";
-        Ok(on_pool!(self, |pool, d| sqlx::query_scalar(AssertSqlSafe(
-            d.placeholders(sql)
-        ))
-        .bind(external_id)
-        .fetch_optional(pool)
-        .await?))
+        let id: Option<(i64,)> = self
+            .fetch_optional(
+                "SELECT id FROM team_members WHERE external_id = $1",
+                params![external_id],
+            )
+            .await?;
+        Ok(id.map(|(id,)| id))
     }
 
-    /// Team members: (id, name, roles), by name.
-    pub async fn team(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let sql = "SELECT id, name, roles FROM team_members ORDER BY name";
-        Ok(on_pool!(self, |pool, _d| sqlx::query_as(sql).fetch_all(pool).await?))
+    /// Team members with their roles as stored, by name.
+    pub async fn team(&self) -> Result<Vec<TeamRow>, StoreError> {
+        self.fetch_all("SELECT id, name, roles FROM team_members ORDER BY name", params![])
+            .await
     }
 
     /// An account's usage events, oldest first: event type name, user, value, instant.
     pub async fn events_of(&self, account_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let sql = "SELECT t.name, e.user_ref, e.value, e.occurred_at FROM events e \
-                   JOIN event_types t ON t.id = e.event_type_id WHERE e.account_id = ? ORDER BY e.occurred_at, t.name";
-        let rows: Vec<(String, Option<String>, Option<f64>, i64)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-                .bind(account_id)
-                .fetch_all(pool)
-                .await?);
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            event: String,
+            user_ref: Option<String>,
+            value: Option<f64>,
+            occurred_at: i64,
+        }
+        let sql = "SELECT t.name AS event, e.user_ref, e.value, e.occurred_at FROM events e \
+                   JOIN event_types t ON t.id = e.event_type_id WHERE e.account_id = $1 ORDER BY e.occurred_at, t.name";
+        let rows: Vec<Row> = self.fetch_all(sql, params![account_id]).await?;
         rows.into_iter()
-            .map(|(event, user_ref, value, micros)| {
-                let occurred_at = chrono::DateTime::from_timestamp_micros(micros)
-                    .ok_or_else(|| StoreError::Corrupt(format!("event time {micros} of account {account_id}")))?;
+            .map(|r| {
                 Ok(StoredEvent {
-                    event,
-                    user_ref,
-                    value,
-                    occurred_at,
+                    occurred_at: Column("events", "occurred_at").instant(r.occurred_at)?,
+                    event: r.event,
+                    user_ref: r.user_ref,
+                    value: r.value,
                 })
             })
             .collect()
@@ -566,22 +631,25 @@ impl Store {
     /// midnight exactly counts in the day that ends then (the rollup's activity day, see
     /// [`laer_core::retention::activity_day`], is the day after).
     pub async fn feature_days(&self, account_id: i64) -> Result<Vec<FeatureDay>, StoreError> {
-        let sql = "SELECT d.day, t.name, d.events, d.value_sum, d.users FROM event_type_days d \
-                   JOIN event_types t ON t.id = d.event_type_id WHERE d.account_id = ? ORDER BY d.day, t.name";
-        let rows: Vec<(i64, String, i64, Option<f64>, i64)> =
-            on_pool!(self, |pool, d| sqlx::query_as(AssertSqlSafe(d.placeholders(sql)))
-                .bind(account_id)
-                .fetch_all(pool)
-                .await?);
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            day: i64,
+            feature: String,
+            events: i64,
+            value_sum: Option<f64>,
+            users: i64,
+        }
+        let sql = "SELECT d.day, t.name AS feature, d.events, d.value_sum, d.users FROM event_type_days d \
+                   JOIN event_types t ON t.id = d.event_type_id WHERE d.account_id = $1 ORDER BY d.day, t.name";
+        let rows: Vec<Row> = self.fetch_all(sql, params![account_id]).await?;
         rows.into_iter()
-            .map(|(day, feature, events, value_sum, users)| {
+            .map(|r| {
                 Ok(FeatureDay {
-                    day: date_of_day_number(day - 1)
-                        .ok_or_else(|| StoreError::Corrupt(format!("rollup day {day} of account {account_id}")))?,
-                    feature,
-                    events,
-                    value_sum,
-                    users,
+                    day: Column("event_type_days", "day").day(r.day - 1)?,
+                    feature: r.feature,
+                    events: r.events,
+                    value_sum: r.value_sum,
+                    users: r.users,
                 })
             })
             .collect()
@@ -616,25 +684,24 @@ impl Store {
                   + (SELECT COUNT(*) FROM ({users} EXCEPT {stored_users}) f) \
                   + ({sums})"
         );
-        Ok(on_pool!(self, |pool, _d| sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_one(pool)
-            .await?))
+        let (mismatches,): (i64,) = self.fetch_one(&sql, params![]).await?;
+        Ok(mismatches)
     }
 
     /// Which of these message ids the ingest log holds.
     pub async fn stored_message_ids(&self, ids: &[String]) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut found = std::collections::HashSet::new();
         for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!("SELECT message_id FROM ingest_messages WHERE message_id IN ({placeholders})");
-            let rows: Vec<String> = on_pool!(self, |pool, d| {
-                let mut query = sqlx::query_scalar(AssertSqlSafe(d.placeholders(&sql)));
-                for id in chunk {
-                    query = query.bind(id);
-                }
-                query.fetch_all(pool).await?
-            });
-            found.extend(rows);
+            let sql = format!(
+                "SELECT message_id FROM ingest_messages WHERE message_id IN ({})",
+                list(1, chunk.len())
+            );
+            let mut params = crate::exec::Params::with_capacity(chunk.len());
+            for id in chunk {
+                params.push(id);
+            }
+            let rows: Vec<(String,)> = self.fetch_all(&sql, params).await?;
+            found.extend(rows.into_iter().map(|(id,)| id));
         }
         Ok(found)
     }

@@ -1,37 +1,6 @@
 //! SQL text for both backends, built in one place.
 
-use chrono::{DateTime, NaiveDate, Utc};
-
-/// A value bound to a statement parameter.
-#[derive(Debug, Clone)]
-pub(crate) enum Value {
-    Int(Option<i64>),
-    Float(Option<f64>),
-    Text(Option<String>),
-    Date(Option<NaiveDate>),
-    /// JSON document text: TEXT on SQLite, JSONB on PostgreSQL.
-    Json(String),
-}
-
-/// Binds a [`Value`] to a query or typed query of either backend.
-macro_rules! bind_value {
-    ($query:expr, $value:expr) => {
-        match $value {
-            Value::Int(v) => $query.bind(v),
-            Value::Float(v) => $query.bind(v),
-            Value::Text(v) => $query.bind(v),
-            Value::Date(v) => $query.bind(v),
-            Value::Json(v) => $query.bind(v),
-        }
-    };
-}
-pub(crate) use bind_value;
-
-impl Value {
-    pub(crate) fn time(t: Option<DateTime<Utc>>) -> Value {
-        Value::Int(t.map(|t| t.timestamp_micros()))
-    }
-}
+use crate::Backend;
 
 /// The activity day of `occurred_at` in SQL, the same rule as
 /// `laer_core::retention::activity_day` (exact for instants before 1970 too).
@@ -45,41 +14,6 @@ pub(crate) fn event_type_days_from_events(filter: &str) -> String {
         "SELECT account_id, {ACTIVITY_DAY} AS day, event_type_id, COUNT(*) AS events, SUM(value) AS value_sum, \
          COUNT(DISTINCT user_ref) AS users FROM events {filter} GROUP BY 1, 2, 3"
     )
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-impl Dialect {
-    /// Rewrites `?` placeholders as `$1, $2, ...` for PostgreSQL.
-    pub(crate) fn placeholders(self, sql: &str) -> String {
-        match self {
-            Dialect::Sqlite => sql.to_string(),
-            Dialect::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 16);
-                let mut n = 0;
-                let mut in_quote = false;
-                for c in sql.chars() {
-                    match c {
-                        '\'' => {
-                            in_quote = !in_quote;
-                            out.push(c);
-                        }
-                        '?' if !in_quote => {
-                            n += 1;
-                            out.push('$');
-                            out.push_str(&n.to_string());
-                        }
-                        _ => out.push(c),
-                    }
-                }
-                out
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,26 +43,27 @@ impl Table {
         (30_000 / self.columns.len()).min(1_000)
     }
 
-    /// `INSERT ... VALUES (...), ... ON CONFLICT ...` for `rows` rows. Updates only touch
-    /// rows whose values differ, so the affected-row count says how many changed.
-    pub(crate) fn insert_sql(&self, dialect: Dialect, rows: usize) -> String {
-        let placeholder = |column: &str| {
-            if dialect == Dialect::Postgres && self.json_columns.contains(&column) {
-                "CAST(? AS JSONB)"
-            } else {
-                "?"
-            }
-        };
-        let tuple = format!(
-            "({})",
-            self.columns
-                .iter()
-                .map(|c| placeholder(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    /// `INSERT ... VALUES ($1, ...), ... ON CONFLICT ...` for `rows` rows. Updates only
+    /// touch rows whose values differ, so the affected-row count says how many changed.
+    pub(crate) fn insert_sql(&self, backend: Backend, rows: usize) -> String {
+        let columns = self.columns.len();
         let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.name, self.columns.join(", "));
-        sql.push_str(&vec![tuple; rows].join(", "));
+        for row in 0..rows {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for (i, column) in self.columns.iter().enumerate() {
+                let n = row * columns + i + 1;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                // PostgreSQL keeps JSON documents as JSONB; SQLite as the text bound.
+                if backend == Backend::Postgres && self.json_columns.contains(column) {
+                    sql.push_str(&format!("CAST(${n} AS JSONB)"));
+                } else {
+                    sql.push_str(&format!("${n}"));
+                }
+            }
+            sql.push(')');
+        }
         sql.push_str(&format!(" ON CONFLICT ({}) ", self.key.join(", ")));
         let updated: Vec<&str> = self.columns.iter().copied().filter(|c| !self.key.contains(c)).collect();
         match self.on_conflict {
@@ -136,9 +71,10 @@ impl Table {
             OnConflict::Update if updated.is_empty() => sql.push_str("DO NOTHING"),
             OnConflict::Update => {
                 let set: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-                let distinct = match dialect {
-                    Dialect::Sqlite => "IS NOT",
-                    Dialect::Postgres => "IS DISTINCT FROM",
+                // The same null-safe comparison, spelled in each dialect.
+                let distinct = match backend {
+                    Backend::Sqlite => "IS NOT",
+                    Backend::Postgres => "IS DISTINCT FROM",
                 };
                 let changed: Vec<String> = updated
                     .iter()
@@ -151,7 +87,7 @@ impl Table {
                 ));
             }
         }
-        dialect.placeholders(&sql)
+        sql
     }
 }
 
@@ -170,22 +106,14 @@ mod tests {
     #[test]
     fn upsert_sql_for_each_dialect() {
         assert_eq!(
-            T.insert_sql(Dialect::Sqlite, 2),
-            "INSERT INTO t (external_id, a, doc) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (external_id) \
+            T.insert_sql(Backend::Sqlite, 2),
+            "INSERT INTO t (external_id, a, doc) VALUES ($1, $2, $3), ($4, $5, $6) ON CONFLICT (external_id) \
              DO UPDATE SET a = excluded.a, doc = excluded.doc WHERE t.a IS NOT excluded.a OR t.doc IS NOT excluded.doc"
         );
         assert_eq!(
-            T.insert_sql(Dialect::Postgres, 1),
+            T.insert_sql(Backend::Postgres, 1),
             "INSERT INTO t (external_id, a, doc) VALUES ($1, $2, CAST($3 AS JSONB)) ON CONFLICT (external_id) \
              DO UPDATE SET a = excluded.a, doc = excluded.doc WHERE t.a IS DISTINCT FROM excluded.a OR t.doc IS DISTINCT FROM excluded.doc"
-        );
-    }
-
-    #[test]
-    fn placeholders_inside_quotes_are_left_alone() {
-        assert_eq!(
-            Dialect::Postgres.placeholders("a = ? AND b = '?' AND c = ?"),
-            "a = $1 AND b = '?' AND c = $2"
         );
     }
 }

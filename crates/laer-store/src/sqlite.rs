@@ -4,11 +4,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
 
 use crate::StoreError;
-use crate::sql::Value;
 
 /// Connections for reading; writes have one of their own.
 pub(crate) const READ_CONNECTIONS: u32 = 8;
@@ -41,13 +40,6 @@ pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool,
     Ok(pool)
 }
 
-pub(crate) fn bind<'q>(
-    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    value: Value,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    crate::sql::bind_value!(query, value)
-}
-
 /// Copies committed pages from the write-ahead log into the database file every
 /// `every`, while the pool is open. Passive: it never blocks readers or writers.
 pub(crate) async fn checkpoint_in_background(pool: SqlitePool, every: Duration) {
@@ -65,11 +57,4 @@ pub(crate) async fn checkpoint_in_background(pool: SqlitePool, every: Duration) 
             tracing::warn!("WAL checkpoint failed: {e}");
         }
     }
-}
-
-pub(crate) fn bind_as<'q, T>(
-    query: sqlx::query::QueryAs<'q, Sqlite, T, sqlx::sqlite::SqliteArguments>,
-    value: Value,
-) -> sqlx::query::QueryAs<'q, Sqlite, T, sqlx::sqlite::SqliteArguments> {
-    crate::sql::bind_value!(query, value)
 }

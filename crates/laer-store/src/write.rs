@@ -1,19 +1,18 @@
 //! Writes, always inside one transaction: a file that fails validation leaves nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 
-use chrono::NaiveDate;
 use laer_core::model::{
     NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting,
     NewMeetingCadence, NewMilestone, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription,
     NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
 };
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
-use sqlx::{AssertSqlSafe, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
 
-use crate::sql::{ACTIVITY_DAY, Dialect, OnConflict, Table, Value, event_type_days_from_events};
-use crate::{Pool, Store, StoreError, postgres, sqlite};
+use crate::exec::{Params, Value, list, params, tuples};
+use crate::sql::{ACTIVITY_DAY, OnConflict, Table, event_type_days_from_events};
+use crate::{Backend, Pool, Store, StoreError, postgres};
 
 /// What a write did: rows inserted or changed, and rows already stored as they are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -68,13 +67,20 @@ pub enum IdLookup {
 impl IdLookup {
     fn sql(self) -> &'static str {
         match self {
-            IdLookup::Accounts => "SELECT external_id, id FROM accounts",
-            IdLookup::EventTypesByExternalId => "SELECT external_id, id FROM event_types",
-            IdLookup::EventTypesByName => "SELECT name, id FROM event_types",
-            IdLookup::Outcomes => "SELECT external_id, id FROM outcomes",
-            IdLookup::TeamMembers => "SELECT external_id, id FROM team_members",
+            IdLookup::Accounts => "SELECT external_id AS key, id FROM accounts",
+            IdLookup::EventTypesByExternalId => "SELECT external_id AS key, id FROM event_types",
+            IdLookup::EventTypesByName => "SELECT name AS key, id FROM event_types",
+            IdLookup::Outcomes => "SELECT external_id AS key, id FROM outcomes",
+            IdLookup::TeamMembers => "SELECT external_id AS key, id FROM team_members",
         }
     }
+}
+
+/// A row of an [`IdLookup`]: an external id (or name) and the laer id it stands for.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyId {
+    pub key: String,
+    pub id: i64,
 }
 
 impl Store {
@@ -315,192 +321,187 @@ const TASKS: Table = Table {
     on_conflict: OnConflict::Update,
 };
 
-fn text(s: &Option<String>) -> Value {
-    Value::Text(s.clone())
+/// One row's values, in the order of its table's columns.
+type Row<'a> = Vec<Value<'a>>;
+
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value<'static> {
+    Value::Int(t.map(|t| t.timestamp_micros()))
 }
 
-fn id(i: i64) -> Value {
-    Value::Int(Some(i))
-}
-
-fn name(s: &str) -> Value {
-    Value::Text(Some(s.to_string()))
-}
-
-fn account_row(a: &NewAccount) -> Vec<Value> {
+fn account_row(a: &NewAccount) -> Row<'_> {
     let attributes = serde_json::to_string(&a.attributes).unwrap_or_else(|_| "{}".to_string());
     vec![
-        name(&a.external_id),
-        text(&a.name),
-        text(&a.segment),
-        text(&a.channel),
-        text(&a.country),
-        Value::Date(a.date_of_birth),
-        Value::Date(a.renewal_date),
-        Value::Json(attributes),
+        a.external_id.as_str().into(),
+        (&a.name).into(),
+        (&a.segment).into(),
+        (&a.channel).into(),
+        (&a.country).into(),
+        a.date_of_birth.into(),
+        a.renewal_date.into(),
+        attributes.into(),
     ]
 }
 
-fn contact_row(c: &NewContact) -> Vec<Value> {
+fn contact_row(c: &NewContact) -> Row<'_> {
     vec![
-        name(&c.external_id),
-        id(c.account_id),
-        text(&c.name),
-        text(&c.email),
-        text(&c.title),
-        text(&c.stakeholder_team),
-        text(&c.role),
+        c.external_id.as_str().into(),
+        c.account_id.into(),
+        (&c.name).into(),
+        (&c.email).into(),
+        (&c.title).into(),
+        (&c.stakeholder_team).into(),
+        (&c.role).into(),
     ]
 }
 
-fn product_user_row(u: &NewProductUser) -> Vec<Value> {
+fn product_user_row(u: &NewProductUser) -> Row<'_> {
     vec![
-        name(&u.external_id),
-        id(u.account_id),
-        text(&u.email),
-        text(&u.name),
-        text(&u.department),
-        Value::time(u.created_at),
+        u.external_id.as_str().into(),
+        u.account_id.into(),
+        (&u.email).into(),
+        (&u.name).into(),
+        (&u.department).into(),
+        time(u.created_at),
     ]
 }
 
-fn subscription_row(s: &NewSubscription) -> Vec<Value> {
+fn subscription_row(s: &NewSubscription) -> Row<'_> {
     vec![
-        name(&s.external_id),
-        id(s.account_id),
-        name(&s.product),
-        Value::Date(Some(s.start_date)),
-        Value::Date(s.end_date),
-        id(s.mrr.ten_thousandths()),
-        Value::Float(s.quantity),
-        text(&s.units),
-        id(i64::from(s.bill_period_months)),
-        Value::Float(s.discount),
+        s.external_id.as_str().into(),
+        s.account_id.into(),
+        s.product.as_str().into(),
+        s.start_date.into(),
+        s.end_date.into(),
+        s.mrr.ten_thousandths().into(),
+        s.quantity.into(),
+        (&s.units).into(),
+        s.bill_period_months.into(),
+        s.discount.into(),
     ]
 }
 
-fn event_type_row(t: &NewEventType) -> Vec<Value> {
-    vec![name(&t.external_id), name(&t.name)]
+fn event_type_row(t: &NewEventType) -> Row<'_> {
+    vec![t.external_id.as_str().into(), t.name.as_str().into()]
 }
 
-fn support_case_row(c: &NewSupportCase) -> Vec<Value> {
+fn support_case_row(c: &NewSupportCase) -> Row<'_> {
     vec![
-        name(&c.external_id),
-        id(c.account_id),
-        Value::time(Some(c.opened_at)),
-        Value::time(c.closed_at),
-        id(i64::from(c.severity)),
-        name(c.kind.as_str()),
-        name(c.status.as_str()),
-        text(&c.subject),
+        c.external_id.as_str().into(),
+        c.account_id.into(),
+        time(Some(c.opened_at)),
+        time(c.closed_at),
+        c.severity.into(),
+        c.kind.as_str().into(),
+        c.status.as_str().into(),
+        (&c.subject).into(),
     ]
 }
 
-fn meeting_row(m: &NewMeeting) -> Vec<Value> {
+fn meeting_row(m: &NewMeeting) -> Row<'_> {
     vec![
-        name(&m.external_id),
-        id(m.account_id),
-        Value::time(Some(m.held_at)),
-        text(&m.stakeholder_team),
-        text(&m.kind),
-        name(m.status.as_str()),
-        Value::Int(m.duration_minutes.map(i64::from)),
-        text(&m.notes),
+        m.external_id.as_str().into(),
+        m.account_id.into(),
+        time(Some(m.held_at)),
+        (&m.stakeholder_team).into(),
+        (&m.kind).into(),
+        m.status.as_str().into(),
+        m.duration_minutes.map(i64::from).into(),
+        (&m.notes).into(),
     ]
 }
 
-fn meeting_cadence_row(c: &NewMeetingCadence) -> Vec<Value> {
-    vec![id(c.account_id), name(&c.stakeholder_team), id(i64::from(c.every_days))]
-}
-
-fn survey_response_row(r: &NewSurveyResponse) -> Vec<Value> {
+fn meeting_cadence_row(c: &NewMeetingCadence) -> Row<'_> {
     vec![
-        name(&r.external_id),
-        id(r.account_id),
-        text(&r.contact_ref),
-        name(r.survey.as_str()),
-        id(i64::from(r.score)),
-        Value::time(Some(r.responded_at)),
-        text(&r.comment),
+        c.account_id.into(),
+        c.stakeholder_team.as_str().into(),
+        i64::from(c.every_days).into(),
     ]
 }
 
-fn outcome_row(o: &NewOutcome) -> Vec<Value> {
+fn survey_response_row(r: &NewSurveyResponse) -> Row<'_> {
     vec![
-        name(&o.external_id),
-        id(o.account_id),
-        name(&o.name),
-        text(&o.unit),
-        Value::Float(Some(o.baseline)),
-        Value::Float(Some(o.target)),
-        Value::Date(o.start_date),
-        Value::Date(o.target_date),
+        r.external_id.as_str().into(),
+        r.account_id.into(),
+        (&r.contact_ref).into(),
+        r.survey.as_str().into(),
+        r.score.into(),
+        time(Some(r.responded_at)),
+        (&r.comment).into(),
     ]
 }
 
-fn outcome_measurement_row(m: &NewOutcomeMeasurement) -> Vec<Value> {
+fn outcome_row(o: &NewOutcome) -> Row<'_> {
     vec![
-        id(m.outcome_id),
-        Value::Date(Some(m.measured_on)),
-        Value::Float(Some(m.value)),
+        o.external_id.as_str().into(),
+        o.account_id.into(),
+        o.name.as_str().into(),
+        (&o.unit).into(),
+        o.baseline.into(),
+        o.target.into(),
+        o.start_date.into(),
+        o.target_date.into(),
     ]
 }
 
-fn team_member_row(t: &NewTeamMember) -> Vec<Value> {
+fn outcome_measurement_row(m: &NewOutcomeMeasurement) -> Row<'_> {
+    vec![m.outcome_id.into(), m.measured_on.into(), m.value.into()]
+}
+
+fn team_member_row(t: &NewTeamMember) -> Row<'_> {
     let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
     vec![
-        name(&t.external_id),
-        name(&t.name),
-        text(&t.email),
-        Value::Text(Some(roles.join(","))),
+        t.external_id.as_str().into(),
+        t.name.as_str().into(),
+        (&t.email).into(),
+        roles.join(",").into(),
     ]
 }
 
-fn coverage_row(c: &NewCoverageAssignment) -> Vec<Value> {
+fn coverage_row(c: &NewCoverageAssignment) -> Row<'_> {
     vec![
-        id(c.account_id),
-        id(c.team_member_id),
-        name(c.role.as_str()),
-        Value::Date(Some(c.since)),
-        Value::Date(c.until),
-        name(&c.reason),
+        c.account_id.into(),
+        c.team_member_id.into(),
+        c.role.as_str().into(),
+        c.since.into(),
+        c.until.into(),
+        c.reason.as_str().into(),
     ]
 }
 
-fn task_row(t: &NewTask) -> Vec<Value> {
+fn task_row(t: &NewTask) -> Row<'_> {
     vec![
-        name(&t.external_id),
-        Value::Int(t.account_id),
-        Value::Int(t.assignee_id),
-        name(&t.title),
-        Value::Date(t.due_on),
-        name(t.status.as_str()),
-        Value::time(Some(t.created_at)),
+        t.external_id.as_str().into(),
+        t.account_id.into(),
+        t.assignee_id.into(),
+        t.title.as_str().into(),
+        t.due_on.into(),
+        t.status.as_str().into(),
+        time(Some(t.created_at)),
     ]
 }
 
 /// The `position`th milestone given, stored now.
-fn milestone_row(position: usize, m: &NewMilestone) -> Vec<Value> {
+fn milestone_row(position: usize, m: &NewMilestone) -> Row<'_> {
     vec![
-        text(&m.external_id),
-        id(m.account_id),
-        name(&m.title),
-        Value::Date(Some(m.due_on)),
-        Value::Date(m.done_on),
-        name(m.side.as_str()),
+        (&m.external_id).into(),
+        m.account_id.into(),
+        m.title.as_str().into(),
+        m.due_on.into(),
+        m.done_on.into(),
+        m.side.as_str().into(),
         Value::Int(i64::try_from(position).ok()),
-        Value::time(Some(chrono::Utc::now())),
+        time(Some(chrono::Utc::now())),
     ]
 }
 
-fn event_row(e: &NewEvent) -> Vec<Value> {
+fn event_row(e: &NewEvent) -> Row<'_> {
     vec![
-        id(e.account_id),
-        Value::Int(Some(e.occurred_at.timestamp_micros())),
-        id(e.dedup_key),
-        id(e.event_type_id),
-        text(&e.user_ref),
-        Value::Float(e.value),
+        e.account_id.into(),
+        e.occurred_at.timestamp_micros().into(),
+        e.dedup_key.into(),
+        e.event_type_id.into(),
+        (&e.user_ref).into(),
+        e.value.into(),
     ]
 }
 
@@ -521,16 +522,21 @@ impl WriteTx {
         Ok(())
     }
 
-    /// External id (or name) to laer id, for resolving references in imported rows.
-    pub async fn id_lookup(&mut self, lookup: IdLookup) -> Result<HashMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = match self {
-            WriteTx::Sqlite(tx) => sqlx::query_as(lookup.sql()).fetch_all(&mut **tx).await?,
-            WriteTx::Postgres(tx) => sqlx::query_as(lookup.sql()).fetch_all(&mut **tx).await?,
-        };
-        Ok(rows.into_iter().collect())
+    /// Which engine the transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            WriteTx::Sqlite(_) => Backend::Sqlite,
+            WriteTx::Postgres(_) => Backend::Postgres,
+        }
     }
 
-    async fn write_rows(&mut self, table: &Table, rows: Vec<Vec<Value>>) -> Result<WriteCount, StoreError> {
+    /// External id (or name) to laer id, for resolving references in imported rows.
+    pub async fn id_lookup(&mut self, lookup: IdLookup) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<KeyId> = self.fetch_all(lookup.sql(), params![]).await?;
+        Ok(rows.into_iter().map(|r| (r.key, r.id)).collect())
+    }
+
+    async fn write_rows(&mut self, table: &Table, rows: Vec<Row<'_>>) -> Result<WriteCount, StoreError> {
         let mut count = WriteCount::default();
         // Whose health the rows change: account ids, or outcome ids for measurements.
         let owner = table
@@ -549,28 +555,19 @@ impl WriteTx {
         };
         marked.sort_unstable();
         marked.dedup();
+        let backend = self.backend();
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
-            let batch: Vec<Vec<Value>> = rows.by_ref().take(table.batch_rows()).collect();
-            let n = batch.len() as u64;
-            let affected = match self {
-                WriteTx::Sqlite(tx) => {
-                    let sql = table.insert_sql(Dialect::Sqlite, batch.len());
-                    let query = batch
-                        .into_iter()
-                        .flatten()
-                        .fold(sqlx::query(AssertSqlSafe(sql)), sqlite::bind);
-                    query.execute(&mut **tx).await?.rows_affected()
+            let mut params = Params::with_capacity(table.batch_rows() * table.columns.len());
+            let mut n = 0;
+            for row in rows.by_ref().take(table.batch_rows()) {
+                for value in row {
+                    params.push(value);
                 }
-                WriteTx::Postgres(tx) => {
-                    let sql = table.insert_sql(Dialect::Postgres, batch.len());
-                    let query = batch
-                        .into_iter()
-                        .flatten()
-                        .fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
-                    query.execute(&mut **tx).await?.rows_affected()
-                }
-            };
+                n += 1;
+            }
+            let affected = self.execute(&table.insert_sql(backend, n), params).await?;
+            let n = n as u64;
             count += WriteCount {
                 written: affected,
                 unchanged: n - affected.min(n),
@@ -588,7 +585,7 @@ impl WriteTx {
     /// Tells every node that the portfolio's inputs (accounts, lines, team, coverage)
     /// changed, so that its cached views are made again.
     pub(crate) async fn touch_portfolio(&mut self) -> Result<(), StoreError> {
-        self.exec("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", &[])
+        self.execute("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", params![])
             .await?;
         Ok(())
     }
@@ -632,7 +629,7 @@ impl WriteTx {
         // PostgreSQL refuses a statement that updates one row twice: a repeated key
         // starts another run of rows.
         let mut count = WriteCount::default();
-        let mut run: Vec<Vec<Value>> = Vec::new();
+        let mut run: Vec<Row<'_>> = Vec::new();
         let mut keys: HashSet<(i64, &str)> = HashSet::new();
         for c in rows {
             if !keys.insert((c.account_id, &c.stakeholder_team)) {
@@ -690,9 +687,9 @@ impl WriteTx {
     /// Inserts usage events; an event already stored (same account, instant and key) is kept.
     pub async fn insert_events(&mut self, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
         match self {
-            // COPY pays off for the large batches of imports; a few rows (an ingest
-            // request) go faster as one INSERT.
-            WriteTx::Postgres(tx) if rows.len() >= COPY_MIN_ROWS => copy_events(tx, rows).await,
+            // COPY (PostgreSQL only) pays off for the large batches of imports; a few
+            // rows (an ingest request) go faster as one INSERT.
+            WriteTx::Postgres(tx) if rows.len() >= postgres::COPY_MIN_ROWS => postgres::copy_events(tx, rows).await,
             _ => self.write_rows(&EVENTS, rows.iter().map(event_row).collect()).await,
         }
     }
@@ -700,23 +697,14 @@ impl WriteTx {
     /// Holds a lock on each named thing (a user, an account) until the transaction ends,
     /// so that concurrent writers touching the same things run one after the other.
     /// Locks are taken in a fixed order, which rules out deadlocks between callers that
-    /// lock their users before their accounts. SQLite needs none: its writers already
-    /// run one at a time.
+    /// lock their users before their accounts.
     pub async fn lock<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
-        let WriteTx::Postgres(tx) = self else { return Ok(()) };
-        let mut keys: Vec<i64> = names
-            .into_iter()
-            .map(|name| laer_core::dedup::ContentHasher::new().text(Some(name)).finish() as i64)
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        if !keys.is_empty() {
-            sqlx::query("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::BIGINT[]) AS k ORDER BY k) AS keys")
-                .bind(keys)
-                .execute(&mut **tx)
-                .await?;
+        match self {
+            // Advisory locks are PostgreSQL's; SQLite needs none: its writers already run
+            // one at a time.
+            WriteTx::Postgres(tx) => postgres::lock(tx, names).await,
+            WriteTx::Sqlite(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// Adds events just written, every one of them new, to the daily rollups: counts and
@@ -736,67 +724,48 @@ impl WriteTx {
             let sql = format!(
                 "INSERT INTO event_days (account_id, day, events) VALUES {} \
                  ON CONFLICT (account_id, day) DO UPDATE SET events = event_days.events + excluded.events",
-                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+                tuples(chunk.len(), 3)
             );
-            self.exec(&sql, chunk.as_flattened()).await?;
+            self.execute(&sql, ints(chunk.as_flattened())).await?;
         }
 
         for chunk in rollup.users.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) VALUES {} \
                  ON CONFLICT DO NOTHING",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+                tuples(chunk.len(), 4)
             );
-            match self {
-                WriteTx::Sqlite(tx) => {
-                    bind_user_days(sqlx::query(AssertSqlSafe(sql)), chunk)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                WriteTx::Postgres(tx) => {
-                    bind_user_days(sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql))), chunk)
-                        .execute(&mut **tx)
-                        .await?;
-                }
+            let mut params = Params::with_capacity(chunk.len() * 4);
+            for &(account, day, event_type, user) in chunk {
+                params.push(account);
+                params.push(day);
+                params.push(event_type);
+                params.push(user);
             }
+            self.execute(&sql, params).await?;
         }
 
         let type_rows: Vec<_> = rollup.by_type.iter().collect();
         for chunk in type_rows.chunks(1_000) {
+            // `users` starts at 0 and is counted below.
             let sql = format!(
                 "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
                  ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
                  events = event_type_days.events + excluded.events, \
                  value_sum = CASE WHEN excluded.value_sum IS NULL THEN event_type_days.value_sum \
                  ELSE COALESCE(event_type_days.value_sum, 0) + excluded.value_sum END",
-                vec!["(?, ?, ?, ?, ?, 0)"; chunk.len()].join(", ")
+                tuples(chunk.len(), 6)
             );
-            macro_rules! bind_type_days {
-                ($query:expr) => {{
-                    let mut query = $query;
-                    for &(&(account, day, event_type), &(events, value_sum)) in chunk {
-                        query = query
-                            .bind(account)
-                            .bind(day)
-                            .bind(event_type)
-                            .bind(events)
-                            .bind(value_sum);
-                    }
-                    query
-                }};
+            let mut params = Params::with_capacity(chunk.len() * 6);
+            for &(&(account, day, event_type), &(events, value_sum)) in chunk {
+                params.push(account);
+                params.push(day);
+                params.push(event_type);
+                params.push(events);
+                params.push(value_sum);
+                params.push(0_i64);
             }
-            match self {
-                WriteTx::Sqlite(tx) => {
-                    bind_type_days!(sqlx::query(AssertSqlSafe(sql)))
-                        .execute(&mut **tx)
-                        .await?;
-                }
-                WriteTx::Postgres(tx) => {
-                    bind_type_days!(sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(&sql))))
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
+            self.execute(&sql, params).await?;
             // Distinct users: counted from the user rows of just the touched days, which
             // stay as small as a day's users of one feature.
             let keys: Vec<i64> = chunk.iter().flat_map(|&(&(a, d, t), _)| [a, d, t]).collect();
@@ -805,9 +774,9 @@ impl WriteTx {
                  WHERE u.account_id = event_type_days.account_id AND u.day = event_type_days.day \
                  AND u.event_type_id = event_type_days.event_type_id) \
                  WHERE (account_id, day, event_type_id) IN (VALUES {})",
-                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+                tuples(chunk.len(), 3)
             );
-            self.exec(&sql, &keys).await?;
+            self.execute(&sql, ints(&keys)).await?;
         }
         Ok(())
     }
@@ -822,11 +791,11 @@ impl WriteTx {
             .collect();
         accounts.sort();
         self.lock(accounts.iter().map(String::as_str)).await?;
-        let by_type = insert_event_type_days("WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ?");
+        let by_type = insert_event_type_days("WHERE account_id = $1 AND occurred_at > $2 AND occurred_at <= $3");
         let users = format!(
             "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
              SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
-             WHERE account_id = ? AND occurred_at > ? AND occurred_at <= ? AND user_ref IS NOT NULL"
+             WHERE account_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND user_ref IS NOT NULL"
         );
         let mut touched: Vec<i64> = spans.iter().map(|(account, _, _)| *account).collect();
         touched.sort_unstable();
@@ -836,18 +805,18 @@ impl WriteTx {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
             for table in ["event_type_days", "event_user_days", "event_days"] {
-                self.exec(
-                    &format!("DELETE FROM {table} WHERE account_id = ? AND day BETWEEN ? AND ?"),
-                    &[account_id, from_day, to_day],
+                self.execute(
+                    &format!("DELETE FROM {table} WHERE account_id = $1 AND day BETWEEN $2 AND $3"),
+                    params![account_id, from_day, to_day],
                 )
                 .await?;
             }
-            self.exec(&by_type, &[account_id, after, until]).await?;
-            self.exec(&users, &[account_id, after, until]).await?;
-            self.exec(
+            self.execute(&by_type, params![account_id, after, until]).await?;
+            self.execute(&users, params![account_id, after, until]).await?;
+            self.execute(
                 "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
-                 FROM event_type_days WHERE account_id = ? AND day BETWEEN ? AND ? GROUP BY 1, 2",
-                &[account_id, from_day, to_day],
+                 FROM event_type_days WHERE account_id = $1 AND day BETWEEN $2 AND $3 GROUP BY 1, 2",
+                params![account_id, from_day, to_day],
             )
             .await?;
         }
@@ -856,172 +825,52 @@ impl WriteTx {
 
     /// Records that the health of these accounts (or of the accounts of these outcomes,
     /// for measurements) needs computing again.
-    async fn mark_health_dirty(&mut self, table: &Table, ids: &[i64]) -> Result<(), StoreError> {
+    pub(crate) async fn mark_health_dirty(&mut self, table: &Table, ids: &[i64]) -> Result<(), StoreError> {
         for chunk in ids.chunks(1_000) {
             let sql = if table.name == "outcome_measurements" {
                 format!(
                     "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
                      WHERE id IN ({}) ON CONFLICT DO NOTHING",
-                    vec!["?"; chunk.len()].join(", ")
+                    list(1, chunk.len())
                 )
             } else {
                 format!(
                     "INSERT INTO health_dirty (account_id) VALUES {} ON CONFLICT DO NOTHING",
-                    vec!["(?)"; chunk.len()].join(", ")
+                    tuples(chunk.len(), 1)
                 )
             };
-            self.exec(&sql, chunk).await?;
+            self.execute(&sql, ints(chunk)).await?;
         }
         Ok(())
-    }
-
-    /// Runs one statement with the given parameters (`?` placeholders); rows affected.
-    pub(crate) async fn exec_text(
-        &mut self,
-        sql: &str,
-        params: impl FnOnce(Params) -> Params,
-    ) -> Result<u64, StoreError> {
-        let params = params(Params::default()).0;
-        Ok(match self {
-            WriteTx::Sqlite(tx) => params
-                .into_iter()
-                .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-            WriteTx::Postgres(tx) => params
-                .into_iter()
-                .fold(
-                    sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(sql))),
-                    postgres::bind,
-                )
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
-        })
-    }
-
-    /// Runs one statement that returns whole numbers, one per row.
-    pub(crate) async fn fetch_ints(
-        &mut self,
-        sql: &str,
-        params: impl FnOnce(Params) -> Params,
-    ) -> Result<Vec<i64>, StoreError> {
-        let params = params(Params::default()).0;
-        Ok(match self {
-            WriteTx::Sqlite(tx) => {
-                let query = params
-                    .into_iter()
-                    .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind);
-                let rows = query.fetch_all(&mut **tx).await?;
-                rows.iter()
-                    .map(|r| sqlx::Row::try_get(r, 0))
-                    .collect::<Result<_, _>>()?
-            }
-            WriteTx::Postgres(tx) => {
-                let sql = Dialect::Postgres.placeholders(sql);
-                let query = params.into_iter().fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
-                let rows = query.fetch_all(&mut **tx).await?;
-                rows.iter()
-                    .map(|r| sqlx::Row::try_get(r, 0))
-                    .collect::<Result<_, _>>()?
-            }
-        })
-    }
-
-    /// Runs one statement that returns two texts per row.
-    pub(crate) async fn fetch_text_pairs(
-        &mut self,
-        sql: &str,
-        params: impl FnOnce(Params) -> Params,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let params = params(Params::default()).0;
-        Ok(match self {
-            WriteTx::Sqlite(tx) => {
-                let query = params
-                    .into_iter()
-                    .fold(sqlx::query_as(AssertSqlSafe(sql.to_string())), sqlite::bind_as);
-                query.fetch_all(&mut **tx).await?
-            }
-            WriteTx::Postgres(tx) => {
-                let sql = Dialect::Postgres.placeholders(sql);
-                let query = params
-                    .into_iter()
-                    .fold(sqlx::query_as(AssertSqlSafe(sql)), postgres::bind_as);
-                query.fetch_all(&mut **tx).await?
-            }
-        })
-    }
-
-    /// Runs one statement that returns one whole number (e.g. `RETURNING id`).
-    pub(crate) async fn fetch_scalar(
-        &mut self,
-        sql: &str,
-        params: impl FnOnce(Params) -> Params,
-    ) -> Result<i64, StoreError> {
-        let params = params(Params::default()).0;
-        Ok(match self {
-            WriteTx::Sqlite(tx) => {
-                let query = params
-                    .into_iter()
-                    .fold(sqlx::query(AssertSqlSafe(sql.to_string())), sqlite::bind);
-                sqlx::Row::try_get(&query.fetch_one(&mut **tx).await?, 0)?
-            }
-            WriteTx::Postgres(tx) => {
-                let sql = Dialect::Postgres.placeholders(sql);
-                let query = params.into_iter().fold(sqlx::query(AssertSqlSafe(sql)), postgres::bind);
-                sqlx::Row::try_get(&query.fetch_one(&mut **tx).await?, 0)?
-            }
-        })
-    }
-
-    /// Runs one statement with whole-number parameters (`?` placeholders).
-    async fn exec(&mut self, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
-        Ok(match self {
-            WriteTx::Sqlite(tx) => {
-                let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                query.execute(&mut **tx).await?.rows_affected()
-            }
-            WriteTx::Postgres(tx) => {
-                let mut query = sqlx::query(AssertSqlSafe(Dialect::Postgres.placeholders(sql)));
-                for p in params {
-                    query = query.bind(*p);
-                }
-                query.execute(&mut **tx).await?.rows_affected()
-            }
-        })
     }
 
     pub async fn append_audit(&mut self, entry: &NewAuditEntry) -> Result<(), StoreError> {
-        let details = entry.details.to_string();
-        let at = entry.at.timestamp_micros();
-        match self {
-            WriteTx::Sqlite(tx) => {
-                sqlx::query("INSERT INTO audit_entries (at, actor, action, details) VALUES (?, ?, ?, ?)")
-                    .bind(at)
-                    .bind(&entry.actor)
-                    .bind(&entry.action)
-                    .bind(details)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            WriteTx::Postgres(tx) => {
-                sqlx::query(
-                    "INSERT INTO audit_entries (at, actor, action, details) VALUES ($1, $2, $3, CAST($4 AS JSONB))",
-                )
-                .bind(at)
-                .bind(&entry.actor)
-                .bind(&entry.action)
-                .bind(details)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        // PostgreSQL keeps the details as JSONB; SQLite as the text bound.
+        let details = match self.backend() {
+            Backend::Sqlite => "$4",
+            Backend::Postgres => "CAST($4 AS JSONB)",
+        };
+        self.execute(
+            &format!("INSERT INTO audit_entries (at, actor, action, details) VALUES ($1, $2, $3, {details})"),
+            params![
+                entry.at.timestamp_micros(),
+                &entry.actor,
+                &entry.action,
+                entry.details.to_string()
+            ],
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// Whole numbers as the parameters `$1, $2, ...`.
+pub(crate) fn ints(values: &[i64]) -> Params<'static> {
+    let mut params = Params::with_capacity(values.len());
+    for v in values {
+        params.push(*v);
+    }
+    params
 }
 
 /// Rebuilds the per-event-type rollup rows of the events `filter` selects.
@@ -1030,50 +879,6 @@ fn insert_event_type_days(filter: &str) -> String {
         "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
         event_type_days_from_events(filter)
     )
-}
-
-/// The parameters of one statement, in order.
-#[derive(Default)]
-pub(crate) struct Params(Vec<Value>);
-
-impl Params {
-    pub(crate) fn text(mut self, s: &str) -> Params {
-        self.0.push(Value::Text(Some(s.to_string())));
-        self
-    }
-
-    pub(crate) fn int(mut self, i: i64) -> Params {
-        self.0.push(Value::Int(Some(i)));
-        self
-    }
-
-    pub(crate) fn opt_int(mut self, i: Option<i64>) -> Params {
-        self.0.push(Value::Int(i));
-        self
-    }
-
-    pub(crate) fn opt_float(mut self, f: Option<f64>) -> Params {
-        self.0.push(Value::Float(f));
-        self
-    }
-
-    pub(crate) fn opt_text(mut self, s: Option<&str>) -> Params {
-        self.0.push(Value::Text(s.map(str::to_string)));
-        self
-    }
-
-    pub(crate) fn date(self, d: NaiveDate) -> Params {
-        self.opt_date(Some(d))
-    }
-
-    pub(crate) fn opt_date(mut self, d: Option<NaiveDate>) -> Params {
-        self.0.push(Value::Date(d));
-        self
-    }
-
-    pub(crate) fn into_values(self) -> Vec<Value> {
-        self.0
-    }
 }
 
 /// What a set of new events adds to the daily rollups.
@@ -1108,165 +913,5 @@ impl<'a> NewEventsRollup<'a> {
         rollup.users.sort_unstable();
         rollup.users.dedup();
         rollup
-    }
-}
-
-fn bind_user_days<'q, DB>(
-    mut query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
-    rows: &'q [(i64, i64, i64, &'q str)],
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
-where
-    DB: sqlx::Database,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    for &(account, day, event_type, user) in rows {
-        query = query.bind(account).bind(day).bind(event_type).bind(user);
-    }
-    query
-}
-
-/// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.
-const COPY_MIN_ROWS: usize = 2_000;
-
-/// PostgreSQL takes events fastest through COPY. When no stored event can collide with
-/// the batch (the usual first import), the batch is copied straight into the table;
-/// otherwise it goes through a staging table and one insert that skips stored events.
-async fn copy_events(tx: &mut Transaction<'static, Postgres>, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
-    if rows.is_empty() {
-        return Ok(WriteCount::default());
-    }
-    let n = rows.len() as u64;
-    // Keys repeat within a batch only for identical rows far apart in an unsorted file,
-    // which are the same event (see laer_core::dedup).
-    let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    let unique: Vec<&NewEvent> = rows
-        .iter()
-        .filter(|e| seen.insert((e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key)))
-        .collect();
-    let data = copy_data(&unique);
-    const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
-
-    if !overlaps_stored_events(tx, &unique).await? {
-        sqlx::query("SAVEPOINT events_copy").execute(&mut **tx).await?;
-        let direct: Result<(), sqlx::Error> = async {
-            let mut copy = tx.copy_in_raw(&format!("COPY events {COLUMNS} FROM STDIN")).await?;
-            copy.send(data.as_bytes()).await?;
-            copy.finish().await?;
-            Ok(())
-        }
-        .await;
-        match direct {
-            Ok(()) => {
-                sqlx::query("RELEASE SAVEPOINT events_copy").execute(&mut **tx).await?;
-                let written = unique.len() as u64;
-                return Ok(WriteCount {
-                    written,
-                    unchanged: n - written,
-                });
-            }
-            // Another writer stored one of these events meanwhile: take the careful path.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                sqlx::query("ROLLBACK TO SAVEPOINT events_copy")
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-
-    sqlx::query("CREATE TEMPORARY TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
-        .execute(&mut **tx)
-        .await?;
-    let mut copy = tx
-        .copy_in_raw(&format!("COPY events_stage {COLUMNS} FROM STDIN"))
-        .await?;
-    copy.send(data.as_bytes()).await?;
-    copy.finish().await?;
-    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
-    Ok(WriteCount {
-        written: inserted,
-        unchanged: n - inserted.min(n),
-    })
-}
-
-/// Whether any stored event lies in the time span the batch covers for one of its accounts.
-async fn overlaps_stored_events(
-    tx: &mut Transaction<'static, Postgres>,
-    rows: &[&NewEvent],
-) -> Result<bool, StoreError> {
-    let mut spans: HashMap<i64, (i64, i64)> = HashMap::new();
-    laer_core::model::extend_event_spans(&mut spans, rows.iter().copied());
-    let (accounts, (from, to)): (Vec<i64>, (Vec<i64>, Vec<i64>)) = spans.into_iter().unzip();
-    // Rows this transaction wrote are not in the planner's statistics, so it would scan
-    // the whole table; the primary key answers each span with one index probe.
-    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut **tx).await?;
-    let overlaps: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS s(account_id, lo, hi) \
-         JOIN events e ON e.account_id = s.account_id AND e.occurred_at BETWEEN s.lo AND s.hi)",
-    )
-    .bind(accounts)
-    .bind(from)
-    .bind(to)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query("SET LOCAL enable_seqscan = on").execute(&mut **tx).await?;
-    Ok(overlaps)
-}
-
-/// The rows in COPY's text format.
-fn copy_data(rows: &[&NewEvent]) -> String {
-    let mut data = String::with_capacity(rows.len() * 48);
-    for e in rows {
-        let _ = write!(
-            data,
-            "{}\t{}\t{}\t{}\t",
-            e.account_id,
-            e.occurred_at.timestamp_micros(),
-            e.dedup_key,
-            e.event_type_id
-        );
-        match &e.user_ref {
-            Some(user) => copy_text(&mut data, user),
-            None => data.push_str("\\N"),
-        }
-        data.push('\t');
-        match e.value {
-            Some(v) => {
-                let _ = write!(data, "{v:?}");
-            }
-            None => data.push_str("\\N"),
-        }
-        data.push('\n');
-    }
-    data
-}
-
-/// Escapes text for COPY's text format.
-fn copy_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            _ => out.push(c),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_text_escapes_separators() {
-        let mut out = String::new();
-        copy_text(&mut out, "a\tb\\c\nd");
-        assert_eq!(out, "a\\tb\\\\c\\nd");
     }
 }

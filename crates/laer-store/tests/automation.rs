@@ -128,7 +128,11 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
     let runs = node_a.playbook_runs(Some("support-spike"), None).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert!(runs[0].open);
-    let (_, holders, _) = node_a.coverage_state(d, laer_store::Accounts::All).await.unwrap();
+    let holders = node_a
+        .coverage_state(d, laer_store::Accounts::All)
+        .await
+        .unwrap()
+        .holders;
     assert_eq!(holders[&s.account].len(), 1, "one CSM: {:?}", holders[&s.account]);
     let owner = holders[&s.account][0].member_id;
     // One hand-off and one playbook task, the latter for the CSM who took the role.
@@ -356,7 +360,11 @@ async fn an_owner_assigned_by_hand_stays_until_given_back(store: &Store) {
         )
         .await
         .unwrap();
-    let (_, holders, _) = store.coverage_state(d, laer_store::Accounts::All).await.unwrap();
+    let holders = store
+        .coverage_state(d, laer_store::Accounts::All)
+        .await
+        .unwrap()
+        .holders;
     let csm: Vec<_> = holders[&s.account].iter().filter(|h| h.role == TeamRole::Csm).collect();
     assert_eq!(csm.len(), 1);
     assert_eq!((csm[0].member_id, csm[0].by_hand), (s.other_csm, true));
@@ -392,10 +400,11 @@ async fn an_owner_assigned_by_hand_stays_until_given_back(store: &Store) {
         )
         .await
         .unwrap();
-    let (_, holders, _) = store
+    let holders = store
         .coverage_state(day("2026-06-10"), laer_store::Accounts::All)
         .await
-        .unwrap();
+        .unwrap()
+        .holders;
     assert!(
         holders
             .get(&s.account)

@@ -389,8 +389,20 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     let all = |rows: &[(i64, &str, i32)]| -> Vec<(i64, String, i32)> {
         rows.iter().map(|(a, t, d)| (*a, t.to_string(), *d)).collect()
     };
+    let of = |cadences: Vec<NewMeetingCadence>| -> Vec<(String, i32)> {
+        cadences
+            .into_iter()
+            .map(|c| (c.stakeholder_team, c.every_days))
+            .collect()
+    };
     assert_eq!(
-        store.meeting_cadences().await.unwrap(),
+        store
+            .meeting_cadences()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.account_id, c.stakeholder_team, c.every_days))
+            .collect::<Vec<_>>(),
         all(&[
             (a, "app_owners", 60),
             (a, "application", 30),
@@ -424,11 +436,11 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     tx.commit().await.unwrap();
 
     assert_eq!(
-        store.meeting_cadences_of(b).await.unwrap(),
+        of(store.meeting_cadences_of(b).await.unwrap()),
         [("executive".to_string(), 90), ("network".to_string(), 45)]
     );
     assert_eq!(
-        store.meeting_cadences_of(a).await.unwrap(),
+        of(store.meeting_cadences_of(a).await.unwrap()),
         [("app_owners".to_string(), 60), ("application".to_string(), 20)]
     );
     assert_eq!(store.meeting_cadences_of(ids["c"]).await.unwrap(), []);

@@ -166,14 +166,17 @@ async fn milestones_keep_their_order_and_every_change_is_audited(store: &Store) 
 async fn a_share_link_finds_its_plan_until_it_is_revoked(store: &Store) {
     let acme = account(store, "acme").await;
     let other = account(store, "globex").await;
-    let (link, token) = store.create_share_link(acme, "kim").await.unwrap();
+    let laer_store::Created {
+        record: link,
+        secret: token,
+    } = store.create_share_link(acme, "kim").await.unwrap();
     assert!(token.starts_with("sp_") && token.len() == 67, "{token}");
     assert_eq!(link.prefix, token[..10]);
     assert_eq!((link.account_id, link.created_by.as_str()), (acme, "kim"));
     assert_eq!(link.revoked_at, None);
     assert_eq!(store.shared_plan_account(&token).await.unwrap(), Some(acme));
-    let (_, second) = store.create_share_link(acme, "kim").await.unwrap();
-    let (_, globex) = store.create_share_link(other, "lee").await.unwrap();
+    let second = store.create_share_link(acme, "kim").await.unwrap().secret;
+    let globex = store.create_share_link(other, "lee").await.unwrap().secret;
     assert_ne!(second, token, "every link has a token of its own");
     assert_eq!(store.shared_plan_account(&globex).await.unwrap(), Some(other));
     for unknown in ["", "sp_", &token[..20], &format!("{token}x"), &token.to_uppercase()] {

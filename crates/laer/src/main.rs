@@ -590,7 +590,7 @@ fn print_reports(reports: &[ImportReport], json: bool) -> Result<()> {
 async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
     match command {
         KeysCommand::Create { name, json } => {
-            let (key, secret) = store.create_write_key(&name).await?;
+            let laer_store::Created { record: key, secret } = store.create_write_key(&name).await?;
             if json {
                 println!(
                     "{}",
@@ -721,7 +721,7 @@ async fn run_tokens(store: &Store, command: TokensCommand) -> Result<()> {
     match command {
         TokensCommand::Create { name, role, json } => {
             let role: laer_core::access::Role = role.parse().map_err(anyhow::Error::msg)?;
-            let (token, secret) = store.create_api_token(&name, role).await?;
+            let laer_store::Created { record: token, secret } = store.create_api_token(&name, role).await?;
             if json {
                 println!(
                     "{}",

@@ -119,7 +119,10 @@ pub async fn plans(store: &Store, command: PlansCommand) -> Result<()> {
         }
         PlansCommand::Share(args) => {
             let id = account_id(store, &args.account).await?;
-            let (link, token) = store.create_share_link(id, &args.actor.actor).await?;
+            let laer_store::Created {
+                record: link,
+                secret: token,
+            } = store.create_share_link(id, &args.actor.actor).await?;
             eprintln!(
                 "share link {} created; the path below is shown only now (serve it from your laer address)",
                 link.id

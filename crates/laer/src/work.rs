@@ -375,10 +375,10 @@ pub async fn coverage(store: &Store, model: &laer_core::health::HealthModel, com
             let mut out: Vec<CoverageOut> = names
                 .into_iter()
                 .filter(|(id, _)| only.is_none_or(|o| o == *id))
-                .map(|(id, (external_id, name))| CoverageOut {
+                .map(|(id, n)| CoverageOut {
                     account_id: id,
-                    external_id,
-                    name,
+                    external_id: n.external_id,
+                    name: n.name,
                     owners: owners
                         .get(&id)
                         .map(|os| {
@@ -521,7 +521,8 @@ pub async fn webhooks(store: &Store, command: WebhooksCommand) -> Result<()> {
     match command {
         WebhooksCommand::Add(args) => {
             let events: Vec<String> = args.events.iter().map(|e| e.trim().to_string()).collect();
-            let (id, secret) = store.add_webhook(&args.url, &events, &args.actor.actor).await?;
+            let laer_store::Created { record: id, secret } =
+                store.add_webhook(&args.url, &events, &args.actor.actor).await?;
             if args.json.json {
                 println!(
                     "{}",

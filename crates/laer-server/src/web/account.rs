@@ -128,7 +128,8 @@ pub(crate) async fn page(
                 @if !cadences.is_empty() {
                     h3 { "Meeting cadence" }
                     table.data #cadence { thead { tr { th { "Team" } th.num { "Every" } th { "Last held" } th { "Next due" } } }
-                        tbody { @for (team, every) in &cadences {
+                        tbody { @for c in &cadences {
+                            @let (team, every) = (&c.stakeholder_team, &c.every_days);
                             @let last = view.meetings.iter().filter(|m| m.status == "held" && m.stakeholder_team.as_deref() == Some(team.as_str()) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
                             @let due = last.map(|l| l + chrono::TimeDelta::days(i64::from(*every)));
                             tr {
@@ -274,8 +275,8 @@ fn mrr_history(view: &AccountView, today: NaiveDate) -> Markup {
 /// are gaps, not zeros.
 fn usage(view: &AccountView, today: NaiveDate) -> Markup {
     let windows = laer_store::ACTIVITY_WINDOWS;
-    let value = |rows: &[(i64, i64)], w: i64| rows.iter().find(|(i, _)| *i == w).map(|(_, n)| *n);
-    let first_active = view.events.iter().map(|(w, _)| *w).max();
+    let value = |rows: &[laer_store::WindowCount], w: i64| rows.iter().find(|c| c.window == w).map(|c| c.count);
+    let first_active = view.events.iter().map(|c| c.window).max();
     let shown = |w: i64| first_active.is_some_and(|first| w <= first);
     let order: Vec<i64> = (0..windows).rev().collect();
     let labels: Vec<String> = order
@@ -305,11 +306,7 @@ fn usage(view: &AccountView, today: NaiveDate) -> Markup {
 /// Events per feature over the last 90 days.
 fn features(view: &AccountView) -> Markup {
     let svg = HorizontalBarChart::new("Events, last 90 days", ValueFormat::Count)
-        .bars(
-            view.features
-                .iter()
-                .map(|(name, events, _)| (name.clone(), *events as f64)),
-        )
+        .bars(view.features.iter().map(|f| (f.feature.clone(), f.events as f64)))
         .color(Color::BLUISH_GREEN)
         .to_svg();
     figure(
@@ -317,7 +314,7 @@ fn features(view: &AccountView) -> Markup {
         svg,
         html! {
             table.data { thead { tr { th { "Feature" } th.num { "Events" } th.num { "Most users on a day" } } }
-                tbody { @for (name, events, users) in &view.features { tr { td { (name) } td.num { (events) } td.num { (users) } } } } }
+                tbody { @for f in &view.features { tr { td { (f.feature) } td.num { (f.events) } td.num { (f.peak_users) } } } } }
         },
         None,
     )
@@ -325,14 +322,14 @@ fn features(view: &AccountView) -> Markup {
 
 fn departments(view: &AccountView) -> Markup {
     let svg = HorizontalBarChart::new("Product users", ValueFormat::Count)
-        .bars(view.departments.iter().map(|(d, n)| (d.clone(), *n as f64)))
+        .bars(view.departments.iter().map(|d| (d.department.clone(), d.users as f64)))
         .color(Color::REDDISH_PURPLE)
         .to_svg();
     figure(
         "Users by department",
         svg,
         html! {
-            table.data { thead { tr { th { "Department" } th.num { "Users" } } } tbody { @for (d, n) in &view.departments { tr { td { (d) } td.num { (n) } } } } }
+            table.data { thead { tr { th { "Department" } th.num { "Users" } } } tbody { @for d in &view.departments { tr { td { (d.department) } td.num { (d.users) } } } } }
         },
         None,
     )

@@ -327,7 +327,10 @@ pub(crate) async fn create_link(
     CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
     editing(&user)?;
-    let (link, token) = state
+    let laer_store::Created {
+        record: link,
+        secret: token,
+    } = state
         .store
         .create_share_link(id, &user.actor())
         .await

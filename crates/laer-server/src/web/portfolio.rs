@@ -153,9 +153,9 @@ pub(crate) async fn page(
         };
         html! { a href=(href) { (label) (arrow) } }
     };
-    let title = match query.owner.and_then(|o| team.iter().find(|(id, _, _)| *id == o)) {
-        Some((_, name, _)) if Some(name.as_str()) == Some(user.name.as_str()) => "My accounts".to_string(),
-        Some((_, name, _)) => format!("Accounts of {name}"),
+    let title = match query.owner.and_then(|o| team.iter().find(|m| m.id == o)) {
+        Some(m) if Some(m.name.as_str()) == Some(user.name.as_str()) => "My accounts".to_string(),
+        Some(m) => format!("Accounts of {}", m.name),
         None => "All accounts".to_string(),
     };
     let body = html! {
@@ -177,7 +177,7 @@ pub(crate) async fn page(
             label { "Owner"
                 select name="owner" {
                     option value="all" selected[query.owner.is_none()] { "Everyone" }
-                    @for (id, name, _) in &team { option value=(id) selected[query.owner == Some(*id)] { (name) } }
+                    @for m in &team { option value=(m.id) selected[query.owner == Some(m.id)] { (m.name) } }
                 }
             }
             label { "Segment"

@@ -251,7 +251,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     };
     // Verify against a decoy when the email is unknown: the same work either way.
     let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
+        Some(found) => (Some(found.user), found.password_hash),
         None => (None, decoy_hash().to_string()),
     };
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
@@ -264,8 +264,8 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
             StatusCode::UNAUTHORIZED,
         );
     };
-    let (secret, _csrf) = match state.store.create_session(user.id).await {
-        Ok(s) => s,
+    let secret = match state.store.create_session(user.id).await {
+        Ok(s) => s.secret,
         Err(e) => return PageError::from(e).into_response(),
     };
     let max_age = laer_store::SESSION_HOURS * 3600;

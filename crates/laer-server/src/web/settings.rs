@@ -113,7 +113,7 @@ async fn coverage_page(
     let automation = Automation::in_effect(&state.store).await.map_err(in_effect_error)?;
     let rules = &automation.coverage;
     let saved = state.store.setting(COVERAGE_SETTING).await?;
-    let (team, _, books) = state
+    let laer_store::CoverageState { team, books, .. } = state
         .store
         .coverage_state(super::today(), laer_store::Accounts::Only(&[]))
         .await?;

@@ -1,0 +1,306 @@
+//! The one way the store runs SQL: [`Store`] (the pool) and [`WriteTx`] (a write
+//! transaction) each [`execute`](Store::execute) a statement, or fetch its rows into a
+//! [`sqlx::FromRow`] type ([`fetch_all`](Store::fetch_all), [`fetch_one`](Store::fetch_one),
+//! [`fetch_optional`](Store::fetch_optional)), whichever backend runs.
+//!
+//! Statements write each parameter once as `$1`, `$2`, ... (PostgreSQL's form, which
+//! SQLite reads as the same numbered parameter): a value used twice is written `$1 ...
+//! $1` and bound once. [`Params`] holds the values in order.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDate;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe};
+
+use crate::{Pool, Store, StoreError, WriteTx};
+
+/// A row type both backends decode: a `#[derive(sqlx::FromRow)]` struct (or, for one
+/// column, a one-element tuple).
+pub(crate) trait Row:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl<T> Row for T where T: for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {}
+
+/// A value bound to a statement parameter. Instants are bound as microseconds (`Int`),
+/// JSON documents as text (PostgreSQL statements cast them to JSONB).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value<'a> {
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Text(Option<Cow<'a, str>>),
+    Date(Option<NaiveDate>),
+}
+
+macro_rules! value_from {
+    ($($t:ty => |$v:ident| $e:expr),+ $(,)?) => {
+        $(impl<'a> From<$t> for Value<'a> {
+            fn from($v: $t) -> Value<'a> {
+                $e
+            }
+        })+
+    };
+}
+
+value_from! {
+    i64 => |v| Value::Int(Some(v)),
+    Option<i64> => |v| Value::Int(v),
+    i32 => |v| Value::Int(Some(i64::from(v))),
+    f64 => |v| Value::Float(Some(v)),
+    Option<f64> => |v| Value::Float(v),
+    &'a str => |v| Value::Text(Some(Cow::Borrowed(v))),
+    &'a String => |v| Value::Text(Some(Cow::Borrowed(v.as_str()))),
+    String => |v| Value::Text(Some(Cow::Owned(v))),
+    Option<&'a str> => |v| Value::Text(v.map(Cow::Borrowed)),
+    Option<String> => |v| Value::Text(v.map(Cow::Owned)),
+    &'a Option<String> => |v| Value::Text(v.as_deref().map(Cow::Borrowed)),
+    NaiveDate => |v| Value::Date(Some(v)),
+    Option<NaiveDate> => |v| Value::Date(v),
+}
+
+/// The parameters of one statement: `$1` is the first value pushed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Params<'a>(Vec<Value<'a>>);
+
+/// The [`Params`] `$1, $2, ...`, from values of any type [`Value`] converts from.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut params = $crate::exec::Params::default();
+        $(params.push($value);)*
+        params
+    }};
+}
+pub(crate) use params;
+
+impl<'a> Params<'a> {
+    pub(crate) fn with_capacity(n: usize) -> Params<'a> {
+        Params(Vec::with_capacity(n))
+    }
+
+    /// Adds the next parameter.
+    pub(crate) fn push(&mut self, value: impl Into<Value<'a>>) {
+        self.0.push(value.into());
+    }
+
+    /// Adds the next parameter and returns its placeholder (`$n`), for statements
+    /// assembled from optional parts.
+    pub(crate) fn placeholder(&mut self, value: impl Into<Value<'a>>) -> String {
+        self.push(value);
+        format!("${}", self.0.len())
+    }
+
+    fn sqlite(&self) -> Result<SqliteArguments, StoreError> {
+        let mut args = SqliteArguments::default();
+        for value in &self.0 {
+            match value {
+                Value::Int(v) => args.add(v),
+                Value::Float(v) => args.add(v),
+                Value::Text(v) => args.add(v.as_deref()),
+                Value::Date(v) => args.add(v),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+
+    fn postgres(&self) -> Result<PgArguments, StoreError> {
+        let mut args = PgArguments::default();
+        args.reserve(self.0.len(), self.0.len() * 8);
+        for value in &self.0 {
+            match value {
+                Value::Int(v) => args.add(v),
+                Value::Float(v) => args.add(v),
+                Value::Text(v) => args.add(v.as_deref()),
+                Value::Date(v) => args.add(v),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(args)
+    }
+}
+
+/// `$from, $from+1, ...`: `n` placeholders in a row, for an `IN (...)` list.
+pub(crate) fn list(from: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 6);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&(from + i).to_string());
+    }
+    out
+}
+
+/// `($1, $2), ($3, $4), ...`: `rows` tuples of `columns` placeholders, for a multi-row
+/// `VALUES`.
+pub(crate) fn tuples(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * (columns * 7 + 4));
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        out.push_str(&list(row * columns + 1, columns));
+        out.push(')');
+    }
+    out
+}
+
+impl Store {
+    /// Runs one statement; rows affected. Writes go through [`Store::begin_write`].
+    pub(crate) async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query_with(AssertSqlSafe(sql), params.sqlite()?)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+            Pool::Postgres(pool) => sqlx::query_with(AssertSqlSafe(sql), params.postgres()?)
+                .execute(pool)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Every row of one statement.
+    pub(crate) async fn fetch_all<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<Vec<T>, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// The one row of a statement; an error when there is none.
+    pub(crate) async fn fetch_one<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<T, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_one(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// The first row of a statement, if any.
+    pub(crate) async fn fetch_optional<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<Option<T>, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_optional(pool)
+                    .await?
+            }
+        })
+    }
+}
+
+impl WriteTx {
+    /// Runs one statement inside the transaction; rows affected.
+    pub(crate) async fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => sqlx::query_with(AssertSqlSafe(sql), params.sqlite()?)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            WriteTx::Postgres(tx) => sqlx::query_with(AssertSqlSafe(sql), params.postgres()?)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// Every row of one statement, inside the transaction.
+    pub(crate) async fn fetch_all<T: Row>(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<T>, StoreError> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+            WriteTx::Postgres(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_all(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    /// The one row of a statement (e.g. `RETURNING id`), inside the transaction; an
+    /// error when there is none.
+    pub(crate) async fn fetch_one<T: Row>(&mut self, sql: &str, params: Params<'_>) -> Result<T, StoreError> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+            WriteTx::Postgres(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_one(&mut **tx)
+                    .await?
+            }
+        })
+    }
+
+    /// The first row of a statement, if any, inside the transaction.
+    pub(crate) async fn fetch_optional<T: Row>(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(match self {
+            WriteTx::Sqlite(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            WriteTx::Postgres(tx) => {
+                sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_once() {
+        assert_eq!(list(3, 2), "$3, $4");
+        assert_eq!(tuples(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        let mut p = params![1_i64, "a"];
+        assert_eq!(p.placeholder(Some(2.5)), "$3");
+        assert_eq!(
+            p.0,
+            [
+                Value::Int(Some(1)),
+                Value::Text(Some(Cow::Borrowed("a"))),
+                Value::Float(Some(2.5))
+            ]
+        );
+    }
+}
