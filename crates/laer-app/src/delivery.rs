@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use laer_store::{Delivery, DeliveryOutcome, Store, Target};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};

@@ -117,7 +117,7 @@ async fn main() {
         .account_snapshots(chrono::Utc::now().date_naive())
         .await
         .expect("accounts");
-    accounts.sort_by(|a, b| b.mrr.cmp(&a.mrr));
+    accounts.sort_by_key(|a| std::cmp::Reverse(a.mrr));
     let sample: Vec<i64> = accounts
         .iter()
         .take(10)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDate, TimeDelta, Utc};
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use laer_app::delivery::DeliveryConfig;
 use laer_core::model::*;
 use laer_server::Server;

@@ -2,6 +2,10 @@
 //! lives here: COPY for large batches of events, advisory locks, and the connection
 //! set-up; every other statement runs through the shared executor (`exec.rs`).
 
+// The only unsafe code in laer: setsockopt and getpeername on sqlx's own sockets, to set
+// TCP_NODELAY until sqlx does again (ARCHITECTURE.md, Tracking API).
+#![allow(unsafe_code)]
+
 use std::time::Duration;
 
 use std::collections::HashMap;

@@ -383,6 +383,6 @@ fn timeline(view: &AccountView) -> Vec<(DateTime<Utc>, String)> {
     }
     let today = super::today();
     items.retain(|(t, _)| t.date_naive() <= today);
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     items
 }

@@ -270,7 +270,7 @@ fn grouped(units: i64, negative: bool, cents: Option<i64>) -> String {
     let digits = units.to_string();
     let mut out = String::from(if negative { "-$" } else { "$" });
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -34,10 +34,12 @@ const PER_PAGE: usize = 100;
 
 /// The window in days: 30, 90 (the default) or 180.
 fn window(params: &Params) -> i64 {
-    match params.within.as_deref().and_then(|w| w.parse().ok()) {
-        Some(days @ (30 | 180)) => days,
-        _ => 90,
-    }
+    params
+        .within
+        .as_deref()
+        .and_then(|w| w.parse().ok())
+        .filter(|days| matches!(days, 30 | 180))
+        .unwrap_or(90)
 }
 
 /// Running contracts renewing within `days` or overdue, soonest (most overdue) first.
