@@ -1,8 +1,6 @@
 //! The API over real HTTP: a server on a free port, a real client, each backend.
 
-mod common;
-
-use common::spawn;
+use crate::common::spawn;
 
 use laer_core::access::Role;
 use laer_import::{Kind, Options};

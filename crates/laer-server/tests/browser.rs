@@ -6,13 +6,11 @@
 //! Without the folder the test is skipped, unless `LAER_TEST_REQUIRE_BROWSER=1` (CI).
 //! With `LAER_SCREENSHOTS=DIR` the script saves screenshots of the pages there.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use common::spawn;
+use crate::common::spawn;
 use laer_core::access::Role;
 use laer_demo::DemoConfig;
 

@@ -4,9 +4,7 @@
 //! `LAER_TEST_SEGMENT_NODE_MODULES` (a node_modules folder with @segment/analytics-node);
 //! `scripts/test` installs both. With `LAER_TEST_REQUIRE_POSTGRES=1` (CI) missing ones fail.
 
-mod common;
-
-use common::spawn;
+use crate::common::spawn;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

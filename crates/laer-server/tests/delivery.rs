@@ -3,8 +3,6 @@
 //! an HTTP endpoint that fails once, is retried, and carries a signature the endpoint
 //! verifies with the webhook's secret.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -27,7 +25,7 @@ fn today() -> NaiveDate {
 /// A customer that landed three days ago, two contacts with email, its account executive.
 async fn seed(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    let id = common::acme(&mut tx, 3, None, 1_000, 10.0).await;
+    let id = crate::common::acme(&mut tx, 3, None, 1_000, 10.0).await;
     let contact = |n: u32, team: &str| NewContact {
         external_id: format!("c{n}"),
         account_id: id,

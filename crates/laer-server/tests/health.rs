@@ -2,8 +2,6 @@
 //! measures; an event tracked through the Segment-compatible API rescores its account
 //! within seconds, without anyone asking.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -19,7 +17,7 @@ fn today() -> NaiveDate {
 /// One customer with 10 seats, landed 200 days ago, nobody using it yet.
 async fn seed(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    let id = common::acme(&mut tx, 200, Some(300), 1_000, 10.0).await;
+    let id = crate::common::acme(&mut tx, 200, Some(300), 1_000, 10.0).await;
     tx.commit().await.unwrap();
     id
 }
@@ -31,7 +29,7 @@ async fn get(url: &str, token: &str) -> (u16, Value) {
 
 async fn the_api_explains_the_score(store: &Store) {
     let id = seed(store).await;
-    let base = common::spawn(store).await;
+    let base = crate::common::spawn(store).await;
     let token = store.create_api_token("t", Role::Viewer).await.unwrap().secret;
     let (status, health) = get(&format!("{base}/api/v1/accounts/{id}/health"), &token).await;
     assert_eq!(status, 200, "{health}");
@@ -89,7 +87,7 @@ impl Tracker {
 
 async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
     let id = seed(store).await;
-    let base = common::spawn(store).await;
+    let base = crate::common::spawn(store).await;
     let tracker = Tracker::new(store, &base).await;
     let kept = |store: Store| async move { store.latest_health(today()).await.unwrap().remove(&id) };
     let days_since = |h: &laer_store::HealthRow| {

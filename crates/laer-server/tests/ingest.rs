@@ -1,8 +1,6 @@
 //! The Segment-compatible tracking API over real HTTP, on each backend.
 
-mod common;
-
-use common::spawn;
+use crate::common::spawn;
 
 use base64::Engine;
 use laer_store::Store;

@@ -2,11 +2,9 @@
 //! customer reads a shared plan without a login, in their words, until the link is
 //! revoked; the team's page needs a login, the manage_plans permission and the CSRF token.
 
-mod common;
-
-use common::spawn;
-use common::text::visible_text;
-use common::web::{Session, client};
+use crate::common::spawn;
+use crate::common::text::visible_text;
+use crate::common::web::{Session, client};
 use laer_app::demo::{DEMO_PASSWORD, DemoLoad};
 use laer_core::access::Role;
 use laer_core::success_plan::internal_words;

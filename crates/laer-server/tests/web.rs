@@ -1,10 +1,8 @@
 //! The web app over real HTTP, on each backend: logins, sessions, CSRF, roles, pages and
 //! their CSV downloads, with the demo company as data.
 
-mod common;
-
-use common::spawn;
-use common::web::{Session, client, set_cookie};
+use crate::common::spawn;
+use crate::common::web::{Session, client, set_cookie};
 use laer_core::access::Role;
 use laer_demo::DemoConfig;
 use laer_store::Store;
@@ -475,7 +473,7 @@ async fn one_account_shows_one_number_everywhere(store: &Store) {
         }
         let (_, page) = admin.get(&format!("/accounts/{id}")).await;
         let words = |html: &str| {
-            let text = common::text::visible_text(html);
+            let text = crate::common::text::visible_text(html);
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         };
         let text = words(&page);

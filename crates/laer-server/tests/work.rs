@@ -2,8 +2,6 @@
 //! run their engine, and every playbook still fires once per cause, the free role is
 //! taken once, and the work lands in the right queue; the tasks API reads and changes it.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeDelta, Utc};
@@ -21,7 +19,7 @@ fn today() -> NaiveDate {
 /// this week; a CSM and a renewal specialist in the team.
 async fn seed(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    let id = common::acme(&mut tx, 300, Some(60), 5_000, 50.0).await;
+    let id = crate::common::acme(&mut tx, 300, Some(60), 5_000, 50.0).await;
     let member = |id: &str, role: TeamRole| NewTeamMember {
         external_id: id.into(),
         name: id.into(),
@@ -58,8 +56,8 @@ async fn two_nodes_fire_each_playbook_once(backend: Backend) {
     };
     let account = seed(&db.store).await;
     let second = Store::open(&db.url).await.unwrap();
-    common::spawn(&db.store).await;
-    common::spawn(&second).await;
+    crate::common::spawn(&db.store).await;
+    crate::common::spawn(&second).await;
 
     // Both engines score the account and decide; wait for the spike's run.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -155,7 +153,7 @@ async fn request(method: reqwest::Method, url: &str, token: &str, body: Option<V
 
 async fn the_tasks_api_reads_and_changes_work(store: &Store) {
     let account = seed(store).await;
-    let base = common::spawn(store).await;
+    let base = crate::common::spawn(store).await;
     let viewer = store.create_api_token("reader", Role::Viewer).await.unwrap().secret;
     let csm = store.create_api_token("crm sync", Role::Csm).await.unwrap().secret;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,0 +1,4 @@
+//! laer-app's integration tests: one test binary with a module per topic.
+
+mod book;
+mod demo;

@@ -1,0 +1,8 @@
+//! laer-store's integration tests, each story on SQLite and PostgreSQL: one test binary, so
+//! that the store and sqlx are linked once, with a module per topic.
+
+mod automation;
+mod conformance;
+mod health;
+mod plans;
+mod schema;
