@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Role;
+use laer_core::health::HealthModel;
 use laer_core::model::TaskStatus;
 use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole, extend_event_spans};
 use laer_demo::{DemoCompany, DemoConfig, generate_records};
@@ -68,7 +69,7 @@ fn login_role(roles: &[TeamRole]) -> Role {
 /// Generates the demo company for `config` and stores it in one transaction, with its
 /// events account by account; then adds a login for the administrator and for every
 /// team member, all with [`DEMO_PASSWORD`]. Storing it again changes nothing.
-pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoError> {
+pub async fn load(store: &Store, config: &DemoConfig, model: &HealthModel) -> Result<DemoLoad, DemoError> {
     let (company, usage) = generate_records(config);
     // Once the rules have run over the demo, coverage is theirs: loading the demo again
     // must not bring back what they ended.
@@ -111,7 +112,7 @@ pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoEr
     let automation = if replayed {
         AutomationOutcome::default()
     } else {
-        replay_automation(store, config.today).await?
+        replay_automation(store, config.today, model).await?
     };
     Ok(DemoLoad {
         accounts: company.accounts.len(),
@@ -125,10 +126,13 @@ pub async fn load(store: &Store, config: &DemoConfig) -> Result<DemoLoad, DemoEr
 /// that owners follow the phases and the work queues hold what the playbooks would have
 /// created; the tasks due more than a week ago were done by their assignees, on their
 /// due day.
-async fn replay_automation(store: &Store, today: NaiveDate) -> Result<AutomationOutcome, DemoError> {
+async fn replay_automation(
+    store: &Store,
+    today: NaiveDate,
+    model: &HealthModel,
+) -> Result<AutomationOutcome, DemoError> {
     let from = replay_start(today);
-    let model = laer_core::health::HealthModel::default();
-    let outcome = crate::automation::replay(store, &model, &Automation::default(), from, today, 7).await?;
+    let outcome = crate::automation::replay(store, model, &Automation::default(), from, today, 7).await?;
     let past = TaskFilter {
         status: Some(TaskStatus::Open),
         ..Default::default()

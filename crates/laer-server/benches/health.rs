@@ -193,7 +193,9 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(today)
         };
-        let load = laer_app::demo::load(&store, &config).await.expect("demo");
+        let load = laer_app::demo::load(&store, &config, &laer_core::health::HealthModel::default())
+            .await
+            .expect("demo");
         accounts = load.accounts as i64;
         println!(
             "demo company: {} accounts, {} months, {} events, stored in {:.0} s ({:?}); \

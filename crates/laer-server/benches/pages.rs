@@ -64,7 +64,9 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(chrono::Utc::now().date_naive())
         };
-        let load = laer_app::demo::load(&store, &config).await.expect("demo");
+        let load = laer_app::demo::load(&store, &config, &laer_core::health::HealthModel::default())
+            .await
+            .expect("demo");
         println!(
             "demo company: {} accounts, {} events in {:.0} s",
             load.accounts,

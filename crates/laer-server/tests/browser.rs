@@ -55,7 +55,9 @@ async fn a_day_in_the_browser() {
         seed: 7,
         ..DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_app::demo::load(store, &config).await.unwrap();
+    let load = laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
+        .await
+        .unwrap();
     // The CSM with the most open work, so that My work has tasks to do.
     let open = laer_store::TaskFilter {
         status: Some(laer_core::model::TaskStatus::Open),

@@ -23,7 +23,9 @@ async fn seed(store: &Store) -> DemoLoad {
         seed: 5,
         ..DemoConfig::new(today())
     };
-    laer_app::demo::load(store, &config).await.unwrap()
+    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
+        .await
+        .unwrap()
 }
 
 fn login_of(load: &DemoLoad, role: Role) -> String {

@@ -19,7 +19,9 @@ async fn seed(store: &Store) -> laer_app::demo::DemoLoad {
         seed: 3,
         ..DemoConfig::new(today())
     };
-    laer_app::demo::load(store, &config).await.unwrap()
+    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
+        .await
+        .unwrap()
 }
 
 async fn pages_need_a_login(store: &Store) {

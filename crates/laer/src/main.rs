@@ -424,7 +424,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status(&store, args).await,
         Command::Report(report) => run_report(&store, report, &model).await,
         Command::Keys(keys) => run_keys(&store, keys).await,
-        Command::Demo(args) => demo(&store, args).await.map(|_| ()),
+        Command::Demo(args) => demo(&store, args, &model).await.map(|_| ()),
         Command::Users(users) => run_users(&store, users).await,
         Command::Tokens(tokens) => run_tokens(&store, tokens).await,
         Command::Health(command) => run_health(&store, command, &model, cli.health_model.as_deref()).await,
@@ -465,7 +465,8 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
     if let Some(problem) = delivery.problem() {
         bail!("{problem}");
     }
-    let server = laer_server::Server::bind_with(&args.listen, store.clone(), std::sync::Arc::new(model))
+    let model = std::sync::Arc::new(model);
+    let server = laer_server::Server::bind_with(&args.listen, store.clone(), model.clone())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?
         .with_delivery(delivery)
@@ -481,6 +482,7 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
                     months: 24,
                     seed: 1,
                 },
+                &model,
             )
             .await?;
         }
@@ -621,7 +623,13 @@ async fn run_keys(store: &Store, command: KeysCommand) -> Result<()> {
     Ok(())
 }
 
-async fn demo(store: &Store, args: DemoArgs) -> Result<laer_app::demo::DemoLoad> {
+/// Stores the demo company; its half year of coverage and playbooks is replayed with the
+/// health model in use (`--health-model`).
+async fn demo(
+    store: &Store,
+    args: DemoArgs,
+    model: &laer_core::health::HealthModel,
+) -> Result<laer_app::demo::DemoLoad> {
     let started = std::time::Instant::now();
     let config = laer_demo::DemoConfig {
         accounts: args.accounts,
@@ -629,7 +637,7 @@ async fn demo(store: &Store, args: DemoArgs) -> Result<laer_app::demo::DemoLoad>
         seed: args.seed,
         ..laer_demo::DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_app::demo::load(store, &config)
+    let load = laer_app::demo::load(store, &config, model)
         .await
         .context("cannot store the demo company")?;
     eprintln!(
