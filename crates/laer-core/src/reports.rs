@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
 use crate::Money;
 use crate::retention::{
-    ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, SegmentRetention, Series,
-    account_movements, activity_churn, monthly_periods, retention, total_movements,
+    AccountMovement, ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, SegmentRetention,
+    Series, account_movements, activity_churn, monthly_periods, movements_of_periods, retention, total_movements,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -289,6 +289,70 @@ pub fn mrr_report(lines: &[RevenueLine], request: &ReportRequest, breakdown: Bre
         .collect()
 }
 
+/// One calendar month of the revenue page: its movements, those of the twelve months
+/// that end with it (for NRR and GRR over a year), and its logo churn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonthWithTrailing {
+    pub period: Period,
+    pub movements: MrrMovements,
+    /// Over the twelve months that end with this one.
+    pub trailing: MrrMovements,
+    pub logo_churn: Option<f64>,
+}
+
+/// The last `months` whole calendar months before `today`, each with its trailing twelve
+/// months: the same movements as `laer report mrr` over those periods.
+pub fn months_with_trailing(lines: &[RevenueLine], today: NaiveDate, months: u32) -> Vec<MonthWithTrailing> {
+    let this_month = today.with_day(1).unwrap_or(today);
+    let (Some(first), Some(last)) = (
+        this_month.checked_sub_months(Months::new(months)),
+        this_month.checked_sub_months(Months::new(1)),
+    ) else {
+        return Vec::new();
+    };
+    let monthly = monthly_periods(first, last);
+    let trailing: Vec<Period> = monthly.iter().map(trailing_year).collect();
+    let all: Vec<Period> = monthly.iter().chain(&trailing).copied().collect();
+    let figures = movements_of_periods(lines, &all);
+    let (month_figures, trailing_figures) = figures.split_at(monthly.len());
+    monthly
+        .into_iter()
+        .zip(month_figures.iter().zip(trailing_figures))
+        .map(|(period, (month, year))| MonthWithTrailing {
+            period,
+            movements: month.movements,
+            trailing: year.movements,
+            logo_churn: month.logo_churn_rate(),
+        })
+        .collect()
+}
+
+/// The twelve months that end where `period` ends.
+pub fn trailing_year(period: &Period) -> Period {
+    Period {
+        from: period.to.checked_sub_months(Months::new(12)).unwrap_or(period.from),
+        to: period.to,
+    }
+}
+
+/// The movements over `period` per segment (`segments`: account → segment; `None` for
+/// accounts without one), in segment order.
+pub fn movements_by_segment(
+    lines: &[RevenueLine],
+    segments: &HashMap<i64, String>,
+    period: Period,
+) -> Vec<(Option<String>, MrrMovements)> {
+    let accounts = account_movements(lines, period);
+    let mut groups: BTreeMap<Option<&String>, Vec<&AccountMovement>> = BTreeMap::new();
+    for a in &accounts {
+        groups.entry(segments.get(&a.account_id)).or_default().push(a);
+    }
+    groups
+        .into_iter()
+        .map(|(segment, accounts)| (segment.cloned(), total_movements(accounts)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +474,44 @@ mod tests {
         let sum: Money = parts.iter().map(|p| p.summary.movements.end).sum();
         assert_eq!(sum, report[0].summary.movements.end);
         assert_eq!(report[0].summary.gross_revenue_retention, Some(10.0 / 30.0));
+    }
+
+    #[test]
+    fn the_revenue_pages_months_and_segments_add_up() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let line = |account_id, start: &str, end: Option<&str>, mrr| RevenueLine {
+            account_id,
+            start_date: day(start),
+            end_date: end.map(day),
+            mrr: Money::from_units(mrr).unwrap(),
+            bill_period_months: 1,
+        };
+        let lines = vec![
+            line(1, "2023-01-01", None, 10),
+            line(2, "2023-01-01", Some("2024-02-10"), 20),
+            line(3, "2023-06-15", None, 40),
+            line(3, "2024-03-01", None, 5),
+        ];
+        let months = months_with_trailing(&lines, day("2024-06-17"), 6);
+        assert_eq!(months.len(), 6);
+        assert_eq!(months[0].period.from, day("2023-12-01"));
+        assert_eq!(months[5].period.to, day("2024-06-01"));
+        let last = months[5];
+        let year = trailing_year(&last.period);
+        assert_eq!((year.from, year.to), (day("2023-06-01"), day("2024-06-01")));
+        // The trailing year is the MRR report's over the same twelve months.
+        let all = total_movements(&account_movements(&lines, year));
+        assert_eq!(last.trailing, all);
+        // The segments add up to it.
+        let segments = HashMap::from([(1, "web".to_string()), (3, "direct".to_string())]);
+        let by_segment = movements_by_segment(&lines, &segments, year);
+        assert_eq!(
+            by_segment.iter().map(|(s, _)| s.as_deref()).collect::<Vec<_>>(),
+            [None, Some("direct"), Some("web")]
+        );
+        let sum = |f: fn(&MrrMovements) -> Money| by_segment.iter().map(|(_, m)| f(m)).sum::<Money>();
+        assert_eq!(sum(|m| m.start), all.start);
+        assert_eq!(sum(|m| m.end), all.end);
+        assert_eq!(sum(|m| m.churn), all.churn);
     }
 }

@@ -25,35 +25,45 @@ pub(crate) async fn page(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     let today = today();
-    let view = state
-        .store
-        .account_view(id, today)
-        .await?
-        .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
-    let health_now = laer_app::health::account_now(&state.store, &state.health_model, id, today).await?;
-    let health_history = super::health::history(&state, id, today).await?;
-    let accuracy = super::health::accuracy(&state).await?;
-    let set_by_hand = state.store.phase_override(id).await?;
-    let cadences = state.store.meeting_cadences_of(id).await?;
-    let coverage_history = state.store.coverage_of_account(id).await?;
-    let team = if user.role.can(laer_core::access::Permission::ManageAutomation) {
-        state.store.team_members().await?
-    } else {
-        Vec::new()
+    // The page's reads are independent: they run at once, each on a connection of its own.
+    let can_assign = user.role.can(laer_core::access::Permission::ManageAutomation);
+    let open_work = laer_store::TaskFilter {
+        account_id: Some(id),
+        status: Some(laer_core::model::TaskStatus::Open),
+        ..Default::default()
     };
-    let open_tasks = state
-        .store
-        .tasks(
-            &laer_store::TaskFilter {
-                account_id: Some(id),
-                status: Some(laer_core::model::TaskStatus::Open),
-                ..Default::default()
-            },
-            today,
-        )
-        .await?;
-    let runs = state.store.playbook_runs(None, Some(id)).await?;
-    let snapshots = state.cache.snapshots(&state.store, today).await?;
+    let store = &state.store;
+    let (
+        view,
+        health_now,
+        health_history,
+        accuracy,
+        set_by_hand,
+        cadences,
+        coverage_history,
+        team,
+        open_tasks,
+        runs,
+        snapshots,
+    ) = tokio::try_join!(
+        async { Ok::<_, PageError>(store.account_view(id, today).await?) },
+        async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
+        async { Ok(super::health::history(&state, id, today).await?) },
+        async { Ok(super::health::accuracy(&state).await?) },
+        async { Ok(store.phase_override(id).await?) },
+        async { Ok(store.meeting_cadences_of(id).await?) },
+        async { Ok(store.coverage_of_account(id).await?) },
+        async {
+            Ok(match can_assign {
+                true => store.team_members().await?,
+                false => Vec::new(),
+            })
+        },
+        async { Ok(store.tasks(&open_work, today).await?) },
+        async { Ok(store.playbook_runs(None, Some(id)).await?) },
+        async { Ok(state.cache.snapshots(store, today).await?) },
+    )?;
+    let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
     let owners = snapshots
         .iter()
         .find(|a| a.id == id)

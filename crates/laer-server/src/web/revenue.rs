@@ -8,14 +8,13 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::bridge::{Grouping, QuarterBridge, quarter_bridges, report_quarters};
 use laer_core::model::TeamRole;
-use laer_core::retention::{
-    MrrMovements, Period, RevenueLine, account_movements, monthly_periods, movements_of_periods, total_movements,
-};
+use laer_core::reports::{MonthWithTrailing, months_with_trailing, movements_by_segment, trailing_year};
+use laer_core::retention::{Period, RevenueLine};
 use maud::html;
 
 use super::{CurrentUser, Nav, PageError, csv_response, figure, layout, money, percent, require, today};
@@ -24,45 +23,11 @@ use laer_charts::{Color, LineChart, Series as ChartSeries, StackedBarChart, Valu
 
 const MONTHS: u32 = 24;
 
-/// One calendar month's figures.
-struct Month {
-    period: Period,
-    movements: MrrMovements,
-    /// Over the twelve months that end with this one.
-    trailing: MrrMovements,
-    logo_churn: Option<f64>,
-}
+/// The page's months: laer_core::reports::months_with_trailing over [`MONTHS`].
+type Month = MonthWithTrailing;
 
-/// The last [`MONTHS`] whole calendar months before `today`.
 fn months(lines: &[RevenueLine], today: NaiveDate) -> Vec<Month> {
-    let this_month = today.with_day(1).unwrap_or(today);
-    let Some(first) = this_month.checked_sub_months(Months::new(MONTHS)) else {
-        return Vec::new();
-    };
-    let Some(last) = this_month.checked_sub_months(Months::new(1)) else {
-        return Vec::new();
-    };
-    let monthly = monthly_periods(first, last);
-    let trailing: Vec<Period> = monthly
-        .iter()
-        .map(|p| Period {
-            from: p.to.checked_sub_months(Months::new(12)).unwrap_or(p.from),
-            to: p.to,
-        })
-        .collect();
-    let all: Vec<Period> = monthly.iter().chain(&trailing).copied().collect();
-    let figures = movements_of_periods(lines, &all);
-    let (month_figures, trailing_figures) = figures.split_at(monthly.len());
-    monthly
-        .into_iter()
-        .zip(month_figures.iter().zip(trailing_figures))
-        .map(|(period, (month, year))| Month {
-            period,
-            movements: month.movements,
-            trailing: year.movements,
-            logo_churn: month.logo_churn_rate(),
-        })
-        .collect()
+    months_with_trailing(lines, today, MONTHS)
 }
 
 fn label(p: &Period) -> String {
@@ -120,14 +85,7 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
         .to_svg();
 
     let segments = state.store.account_attribute("segment").await?.unwrap_or_default();
-    let by_segment = segment_table(
-        &lines,
-        &segments,
-        months.last().map(|m| Period {
-            from: m.period.to.checked_sub_months(Months::new(12)).unwrap_or(m.period.from),
-            to: m.period.to,
-        }),
-    );
+    let by_segment = segment_table(&lines, &segments, months.last().map(|m| trailing_year(&m.period)));
     let quarters = report_quarters(None, None, today);
     let phases = state
         .cache
@@ -242,17 +200,12 @@ fn segment_table(lines: &[RevenueLine], segments: &HashMap<i64, String>, period:
     let Some(period) = period else {
         return html! { p { "No revenue yet." } };
     };
-    let accounts = account_movements(lines, period);
-    let mut names: Vec<Option<&String>> = accounts.iter().map(|a| segments.get(&a.account_id)).collect();
-    names.sort();
-    names.dedup();
     html! {
         table.data #segments {
             thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" } th.num { "NRR" } th.num { "GRR" } } }
             tbody {
-                @for name in names {
-                    @let m = total_movements(accounts.iter().filter(|a| segments.get(&a.account_id) == name));
-                    tr { td { (name.map_or("(none)", String::as_str)) } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.new)) }
+                @for (name, m) in movements_by_segment(lines, segments, period) {
+                    tr { td { (name.as_deref().unwrap_or("(none)")) } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.new)) }
                          td.num { (money(m.expansion)) } td.num { (money(m.contraction)) } td.num { (money(m.churn)) }
                          td.num { (percent(m.net_revenue_retention())) } td.num { (percent(m.gross_revenue_retention())) } }
                 }
