@@ -87,7 +87,7 @@ pub async fn load(store: &Store, config: &DemoConfig, model: &HealthModel) -> Re
             e.event_type_id = lookup(&ids.event_types, e.event_type_id, "an event type")?;
         }
         for chunk in batch.chunks(50_000) {
-            tx.insert_events(chunk).await?;
+            tx.upsert(chunk).await?;
             let mut spans = HashMap::new();
             extend_event_spans(&mut spans, chunk);
             let spans: Vec<(i64, i64, i64)> = spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
@@ -178,9 +178,9 @@ fn ids_of(
 
 /// Stores the company; its simulated coverage too unless `coverage_until` is `None`.
 async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option<NaiveDate>) -> Result<Ids, DemoError> {
-    tx.upsert_accounts(&c.accounts).await?;
-    tx.upsert_team_members(&c.team).await?;
-    tx.upsert_event_types(&c.event_types).await?;
+    tx.upsert(&c.accounts).await?;
+    tx.upsert(&c.team).await?;
+    tx.upsert(&c.event_types).await?;
     let ids = Ids {
         accounts: ids_of(
             &tx.id_lookup(IdLookup::Accounts).await?,
@@ -208,11 +208,11 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
                 .collect::<Result<Vec<_>, _>>()?
         };
     }
-    tx.upsert_contacts(&with_account!(c.contacts)).await?;
-    tx.upsert_product_users(&with_account!(c.product_users)).await?;
-    tx.upsert_subscriptions(&with_account!(c.subscriptions)).await?;
-    tx.upsert_support_cases(&with_account!(c.support_cases)).await?;
-    tx.upsert_meetings(&with_account!(c.meetings)).await?;
+    tx.upsert(&with_account!(c.contacts)).await?;
+    tx.upsert(&with_account!(c.product_users)).await?;
+    tx.upsert(&with_account!(c.subscriptions)).await?;
+    tx.upsert(&with_account!(c.support_cases)).await?;
+    tx.upsert(&with_account!(c.meetings)).await?;
     let mut cadences = Vec::new();
     for (account, profile) in c.profiles.iter().enumerate() {
         let account_id = lookup(&ids.accounts, account as i64, "an account")?;
@@ -220,9 +220,9 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
             cadences.push(NewMeetingCadence::new(account_id, team, i64::from(*days))?);
         }
     }
-    tx.upsert_meeting_cadences(&cadences).await?;
-    tx.upsert_survey_responses(&with_account!(c.survey_responses)).await?;
-    tx.upsert_outcomes(&with_account!(c.outcomes)).await?;
+    tx.upsert(&cadences).await?;
+    tx.upsert(&with_account!(c.survey_responses)).await?;
+    tx.upsert(&with_account!(c.outcomes)).await?;
     let outcome_ids = ids_of(
         &tx.id_lookup(IdLookup::Outcomes).await?,
         c.outcomes.iter().map(|o| o.external_id.clone()),
@@ -236,7 +236,7 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
             Ok(m)
         })
         .collect::<Result<Vec<_>, DemoError>>()?;
-    tx.upsert_outcome_measurements(&measurements).await?;
+    tx.upsert(&measurements).await?;
     tx.upsert_milestones(&with_account!(c.milestones)).await?;
     // The simulated coverage is the history before laer's own rules take over (the
     // replay): what it decided later is left to them.
@@ -257,6 +257,6 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
             })
         })
         .collect::<Result<Vec<_>, DemoError>>()?;
-    tx.upsert_coverage(&coverage).await?;
+    tx.upsert(&coverage).await?;
     Ok(ids)
 }

@@ -1,19 +1,21 @@
-//! Header resolution and field access for one CSV file.
+//! The columns of a kind, and the rows read through them: a CSV line under its file's
+//! header, or a JSON object (a REST write) whose keys are the same column names.
 
 use std::collections::HashMap;
 
 use crate::RowError;
 
-/// A column a file kind knows: its name in laer, other names it is accepted under,
-/// and whether every file must have it.
+/// A column a kind knows: its name in laer, other names it is accepted under, and
+/// whether every file (or JSON object) must have it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ColumnSpec {
+pub struct ColumnSpec {
     pub name: &'static str,
     pub aliases: &'static [&'static str],
     pub required: bool,
 }
 
-pub(crate) const fn req(name: &'static str, aliases: &'static [&'static str]) -> ColumnSpec {
+/// A required column.
+pub const fn req(name: &'static str, aliases: &'static [&'static str]) -> ColumnSpec {
     ColumnSpec {
         name,
         aliases,
@@ -21,7 +23,8 @@ pub(crate) const fn req(name: &'static str, aliases: &'static [&'static str]) ->
     }
 }
 
-pub(crate) const fn opt(name: &'static str, aliases: &'static [&'static str]) -> ColumnSpec {
+/// An optional column.
+pub const fn opt(name: &'static str, aliases: &'static [&'static str]) -> ColumnSpec {
     ColumnSpec {
         name,
         aliases,
@@ -29,12 +32,12 @@ pub(crate) const fn opt(name: &'static str, aliases: &'static [&'static str]) ->
     }
 }
 
-/// Where each known column sits in a file, and the columns laer does not know.
+/// Where each known column sits in a file (or object), and the columns laer does not know.
 #[derive(Debug)]
-pub(crate) struct Header {
+pub struct Header {
     index: HashMap<&'static str, usize>,
     /// Header names that match no spec, with their positions.
-    pub extra: Vec<(String, usize)>,
+    pub(crate) extra: Vec<(String, usize)>,
 }
 
 fn normalize(name: &str) -> String {
@@ -48,6 +51,25 @@ impl Header {
     /// Matches the header row against the specs. Names are compared case-insensitively,
     /// with spaces and dashes read as underscores.
     pub(crate) fn resolve(names: &csv::StringRecord, specs: &[ColumnSpec]) -> Result<Header, RowError> {
+        let header = Header::locate(names, specs)?;
+        let missing: Vec<&str> = specs
+            .iter()
+            .filter(|s| s.required && !header.has(s.name))
+            .map(|s| s.name)
+            .collect();
+        if !missing.is_empty() {
+            let found: Vec<&str> = names.iter().collect();
+            return Err(RowError::header(format!(
+                "missing required column(s) {}; the header has {}",
+                missing.join(", "),
+                found.join(", ")
+            )));
+        }
+        Ok(header)
+    }
+
+    /// Where each name sits, without asking for the required ones.
+    fn locate(names: &csv::StringRecord, specs: &[ColumnSpec]) -> Result<Header, RowError> {
         let mut index = HashMap::new();
         let mut extra = Vec::new();
         for (i, raw) in names.iter().enumerate() {
@@ -66,19 +88,6 @@ impl Header {
                 }
                 None => extra.push((raw.trim().to_string(), i)),
             }
-        }
-        let missing: Vec<&str> = specs
-            .iter()
-            .filter(|s| s.required && !index.contains_key(s.name))
-            .map(|s| s.name)
-            .collect();
-        if !missing.is_empty() {
-            let found: Vec<&str> = names.iter().collect();
-            return Err(RowError::header(format!(
-                "missing required column(s) {}; the header has {}",
-                missing.join(", "),
-                found.join(", ")
-            )));
         }
         Ok(Header { index, extra })
     }
@@ -102,14 +111,29 @@ impl Header {
     }
 }
 
-/// One data row with its line number, read through a [`Header`].
-pub(crate) struct Row<'a> {
-    pub record: &'a csv::StringRecord,
-    pub header: &'a Header,
-    pub line: u64,
+/// One record from outside, read through its kind's columns: a CSV line under its file's
+/// [`Header`], or a [`JsonRow`]. `line` is the CSV line, or the object's place in a list.
+pub struct Row<'a> {
+    pub(crate) record: &'a csv::StringRecord,
+    pub(crate) header: &'a Header,
+    pub(crate) line: u64,
 }
 
 impl<'a> Row<'a> {
+    /// Whether the row's source has the column at all (a CSV header, a JSON object's keys).
+    pub(crate) fn has(&self, column: &'static str) -> bool {
+        self.header.has(column)
+    }
+
+    /// The columns no spec knows, with their values (only kinds that keep extra columns
+    /// see any).
+    pub(crate) fn extra(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.header
+            .extra
+            .iter()
+            .filter_map(|(name, i)| Some((name.as_str(), self.record.get(*i)?.trim())))
+    }
+
     /// The trimmed field, or `None` when the column is absent or the field empty.
     pub(crate) fn get(&self, column: &'static str) -> Option<&'a str> {
         let i = *self.header.index.get(column)?;
@@ -118,8 +142,15 @@ impl<'a> Row<'a> {
     }
 
     pub(crate) fn required(&self, column: &'static str) -> Result<&'a str, RowError> {
-        self.get(column)
-            .ok_or_else(|| self.error(column, "is required but empty"))
+        self.get(column).ok_or_else(|| {
+            // A CSV file has every required column (its header is checked first); a JSON
+            // object may leave one out.
+            if self.has(column) {
+                self.error(column, "is required but empty")
+            } else {
+                self.error(column, "is required")
+            }
+        })
     }
 
     pub(crate) fn error(&self, column: &str, message: impl Into<String>) -> RowError {
@@ -152,5 +183,69 @@ impl<'a> Row<'a> {
 
     pub(crate) fn text(&self, column: &'static str) -> Option<String> {
         self.get(column).map(str::to_string)
+    }
+}
+
+/// A JSON object read as a row of a kind: its keys are the kind's column names (or their
+/// aliases, matched as a CSV header is), its values text, numbers or booleans (`null` is
+/// an empty field). The same parsing then applies as to a CSV line, with the same errors.
+pub struct JsonRow {
+    record: csv::StringRecord,
+    header: Header,
+    item: u64,
+}
+
+impl JsonRow {
+    /// Reads `object`, the `item`th of a list (which errors name as their line), with the
+    /// columns `specs`. Unknown keys are refused unless `keeps_extra` (see
+    /// [`ImportKind::KEEPS_EXTRA_COLUMNS`](crate::ImportKind::KEEPS_EXTRA_COLUMNS)).
+    pub fn new(
+        object: &serde_json::Map<String, serde_json::Value>,
+        specs: &[ColumnSpec],
+        keeps_extra: bool,
+        item: u64,
+    ) -> Result<JsonRow, RowError> {
+        let at_item = |mut e: RowError| {
+            e.line = item;
+            e
+        };
+        let mut names = csv::StringRecord::new();
+        let mut record = csv::StringRecord::new();
+        for (key, value) in object {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                    let name = normalize(key);
+                    let column = specs
+                        .iter()
+                        .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
+                        .map_or(key.as_str(), |s| s.name);
+                    return Err(RowError {
+                        line: item,
+                        column: Some(column.to_string()),
+                        message: "expected text, a number or true/false".to_string(),
+                    });
+                }
+            };
+            names.push_field(key);
+            record.push_field(&text);
+        }
+        let header = Header::locate(&names, specs).map_err(at_item)?;
+        if !keeps_extra {
+            header.reject_extra(specs).map_err(at_item)?;
+        }
+        Ok(JsonRow { record, header, item })
+    }
+
+    /// The object as a [`Row`] for its kind's `parse`.
+    pub fn row(&self) -> Row<'_> {
+        Row {
+            record: &self.record,
+            header: &self.header,
+            line: self.item,
+        }
     }
 }

@@ -4,22 +4,74 @@
 //! A file with an invalid row writes nothing (unless invalid rows are to be skipped),
 //! memory stays bounded by the batch size whatever the file size, and importing the
 //! same data again changes nothing.
+//!
+//! Each kind is declared once, in `kinds.rs` ([`ImportKind`]: columns, references, how a
+//! row becomes a record) and listed once below; the record's table is the store's
+//! declaration of the same kind ([`laer_store::Stored`]). A row is a CSV line or a JSON
+//! object ([`JsonRow`]), parsed by the same declaration with the same errors.
 
 mod columns;
-mod kinds;
+mod kind;
+pub mod kinds;
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::str::FromStr;
 
 use chrono::Utc;
 use laer_core::model::NewAuditEntry;
 use laer_store::{Store, StoreError, WriteCount, WriteTx};
 use serde::Serialize;
 
-use columns::{Header, Row};
-pub use kinds::Kind;
-use kinds::{Context, Records};
+use columns::Header;
+pub use columns::{ColumnSpec, JsonRow, Row, opt, req};
+pub use kind::{Batch, Context, ImportKind, Refers};
+
+kind::kinds! {
+    Accounts = kinds::Accounts,
+    Contacts = kinds::Contacts,
+    ProductUsers = kinds::ProductUsers,
+    Subscriptions = kinds::Subscriptions,
+    EventTypes = kinds::EventTypes,
+    Events = kinds::Events,
+    SupportCases = kinds::SupportCases,
+    Meetings = kinds::Meetings,
+    MeetingCadences = kinds::MeetingCadences,
+    SurveyResponses = kinds::SurveyResponses,
+    Outcomes = kinds::Outcomes,
+    OutcomeMeasurements = kinds::OutcomeMeasurements,
+    TeamMembers = kinds::TeamMembers,
+    Tasks = kinds::Tasks,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kind, String> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        Kind::ALL.into_iter().find(|k| k.name() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown kind {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Parses one JSON object as a record of kind `K`, the `item`th of a list (errors name it
+/// as their line), with the same declaration, and the same errors, as a CSV line.
+pub fn parse_json<K: ImportKind>(
+    object: &serde_json::Map<String, serde_json::Value>,
+    item: u64,
+    cx: &mut Context,
+) -> Result<K::Record, RowError> {
+    let row = JsonRow::new(object, K::COLUMNS, K::KEEPS_EXTRA_COLUMNS, item)?;
+    K::parse(&row.row(), cx)
+}
 
 /// A problem with one row (or the header, line 1) of an import file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,12 +210,22 @@ pub async fn import_fightchurn<R: Read>(
 /// Batches waiting for the writer: one being written, one parsed ahead.
 const BATCHES_IN_FLIGHT: usize = 1;
 
-/// Streams `input` into `tx` and hands the transaction back. Parsing runs here while a
-/// task of its own writes the previous batch, so the two overlap. On any error the
-/// transaction is dropped, which rolls back everything it held.
+/// Streams `input` into `tx` as records of `kind` and hands the transaction back.
 async fn import_into(
     tx: WriteTx,
     kind: Kind,
+    file_name: &str,
+    input: impl Read,
+    options: &mut Options<'_>,
+) -> Result<(WriteTx, ImportReport), ImportError> {
+    with_kind!(kind, K => import_kind::<K>(tx, file_name, input, options).await)
+}
+
+/// Streams `input` into `tx` as records of kind `K` and hands the transaction back.
+/// Parsing runs here while a task of its own writes the previous batch, so the two
+/// overlap. On any error the transaction is dropped, which rolls back everything it held.
+async fn import_kind<K: ImportKind>(
+    tx: WriteTx,
     file_name: &str,
     input: impl Read,
     options: &mut Options<'_>,
@@ -179,37 +241,30 @@ async fn import_into(
         count: errors.len() as u64,
         errors,
     };
-    let header = Header::resolve(&header_record, kind.columns()).map_err(|e| rejected_file(vec![e]))?;
-    if !kind.keeps_extra_columns() {
-        header
-            .reject_extra(kind.columns())
-            .map_err(|e| rejected_file(vec![e]))?;
+    let header = Header::resolve(&header_record, K::COLUMNS).map_err(|e| rejected_file(vec![e]))?;
+    if !K::KEEPS_EXTRA_COLUMNS {
+        header.reject_extra(K::COLUMNS).map_err(|e| rejected_file(vec![e]))?;
     }
     let mut tx = tx;
-    let mut context = Context::load(&mut tx, kind, &header).await?;
+    let mut context = Context::load::<K>(&mut tx).await?;
 
-    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Records>(BATCHES_IN_FLIGHT);
+    let (batches, mut incoming) = tokio::sync::mpsc::channel::<Vec<K::Record>>(BATCHES_IN_FLIGHT);
     let writer = tokio::spawn(async move {
         let mut counts = WriteCount::default();
-        let mut created_types = std::collections::HashMap::new();
-        let mut event_spans = std::collections::HashMap::new();
+        let mut state = <K::Record as Batch>::State::default();
         while let Some(batch) = incoming.recv().await {
-            batch.extend_event_spans(&mut event_spans);
-            counts += batch.write(&mut tx, &mut created_types).await?;
+            counts += K::Record::write(&mut tx, batch, &mut state).await?;
         }
-        if counts.written > 0 && !event_spans.is_empty() {
-            let spans: Vec<(i64, i64, i64)> = event_spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
-            tx.refresh_event_days(&spans).await?;
-        }
+        K::Record::finish(&mut tx, state, counts).await?;
         Ok::<_, StoreError>((tx, counts))
     });
 
     let mut report = ImportReport {
         file: file_name.to_string(),
-        kind: kind.to_string(),
+        kind: K::NAME.to_string(),
         ..Default::default()
     };
-    let mut batch = Records::new(kind);
+    let mut batch: Vec<K::Record> = Vec::new();
     let mut errors: Vec<RowError> = Vec::new();
     let mut error_count = 0u64;
     let mut record = csv::StringRecord::new();
@@ -224,21 +279,19 @@ async fn import_into(
                     message: format!("has {} fields, the header has {}", record.len(), header_record.len()),
                 })
             } else {
-                batch.push(
-                    &Row {
-                        record: &record,
-                        header: &header,
-                        line,
-                    },
-                    &mut context,
-                )
+                let row = Row {
+                    record: &record,
+                    header: &header,
+                    line,
+                };
+                K::parse(&row, &mut context).map(|parsed| batch.push(parsed))
             };
             if let Err(e) = outcome {
                 reject_row(e, options, &mut errors, &mut error_count)?;
                 continue;
             }
-            if batch.is_full() {
-                let full = batch.take();
+            if batch.len() >= K::BATCH_SIZE {
+                let full = std::mem::take(&mut batch);
                 // Once a file is known to be rejected, keep validating but stop writing
                 // (and drop what was parsed, so that memory stays bounded).
                 if (error_count == 0 || options.skip_invalid) && batches.send(full).await.is_err() {
@@ -251,7 +304,7 @@ async fn import_into(
     .await;
     let rejected = error_count > 0 && !options.skip_invalid;
     if parsed.is_ok() && !rejected {
-        let _ = batches.send(batch.take()).await;
+        let _ = batches.send(batch).await;
     }
     drop(batches);
     let written = writer.await.map_err(|e| ImportError::Writer(e.to_string()))?;
@@ -272,7 +325,7 @@ async fn import_into(
         tx.append_audit(&NewAuditEntry {
             at: Utc::now(),
             actor: options.actor.clone(),
-            action: format!("import {kind}"),
+            action: format!("import {}", K::NAME),
             details: serde_json::to_value(&report).unwrap_or_default(),
         })
         .await?;
@@ -303,3 +356,119 @@ fn reject_row(
 
 /// The header line of a rejects file.
 pub const REJECTS_HEADER: &str = "line,column,error";
+
+#[cfg(test)]
+mod tests {
+    use laer_core::model::{NewAccount, NewSubscription};
+    use serde_json::json;
+
+    use super::*;
+
+    /// Parses the first data line of `csv` as a record of kind `K`.
+    fn from_csv<K: ImportKind>(csv: &str, cx: &mut Context) -> Result<K::Record, RowError> {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(csv.as_bytes());
+        let names = reader.headers().expect("a header").clone();
+        let header = Header::resolve(&names, K::COLUMNS)?;
+        if !K::KEEPS_EXTRA_COLUMNS {
+            header.reject_extra(K::COLUMNS)?;
+        }
+        let record = reader.records().next().expect("a data line").expect("a CSV line");
+        K::parse(
+            &Row {
+                record: &record,
+                header: &header,
+                line: 2,
+            },
+            cx,
+        )
+    }
+
+    fn from_json<K: ImportKind>(object: serde_json::Value, cx: &mut Context) -> Result<K::Record, RowError> {
+        let serde_json::Value::Object(object) = object else {
+            panic!("not an object: {object}");
+        };
+        parse_json::<K>(&object, 2, cx)
+    }
+
+    #[test]
+    fn a_json_account_is_the_same_record_as_its_csv_line() {
+        let csv: NewAccount = from_csv::<kinds::Accounts>(
+            "id,account_name,date_of_birth,tier,segment\nA1, Acme ,2020-03-04,gold,\n",
+            &mut Context::with_accounts(&[]),
+        )
+        .unwrap();
+        let json: NewAccount = from_json::<kinds::Accounts>(
+            json!({"id": "A1", "Account Name": "Acme", "date_of_birth": "2020-03-04", "tier": "gold", "segment": null}),
+            &mut Context::with_accounts(&[]),
+        )
+        .unwrap();
+        assert_eq!(json, csv);
+        assert_eq!((json.name.as_deref(), json.segment.as_deref()), (Some("Acme"), None));
+        assert_eq!(json.attributes.get("tier").map(String::as_str), Some("gold"));
+    }
+
+    #[test]
+    fn a_json_subscription_is_the_same_record_as_its_csv_line() {
+        let accounts = [("A1", 7)];
+        let csv = "account_id,plan,start_date,end_date,mrr,seats,units,bill_period_months,discount\n\
+                   A1,basic,2023-01-01,,49.50,10,users,12,0.1\n";
+        let from_line: NewSubscription =
+            from_csv::<kinds::Subscriptions>(csv, &mut Context::with_accounts(&accounts)).unwrap();
+        // Numbers as JSON numbers, aliases as in a CSV header, an absent end date.
+        let from_object: NewSubscription = from_json::<kinds::Subscriptions>(
+            json!({"account": "A1", "plan": "basic", "start_date": "2023-01-01", "mrr": 49.5,
+                   "seats": 10, "units": "users", "bill_period_months": 12, "discount": 0.1}),
+            &mut Context::with_accounts(&accounts),
+        )
+        .unwrap();
+        assert_eq!(from_object, from_line);
+        assert_eq!(from_object.account_id, 7);
+        // Without an external id the line is identified by its content, the same both ways.
+        assert!(!from_object.external_id.is_empty());
+    }
+
+    #[test]
+    fn a_bad_json_field_is_named_as_its_csv_column() {
+        let accounts = [("A1", 7)];
+        let line = from_csv::<kinds::Subscriptions>(
+            "account_id,product,start_date,mrr\nA1,basic,2023-01-01,lots\n",
+            &mut Context::with_accounts(&accounts),
+        )
+        .unwrap_err();
+        let object = from_json::<kinds::Subscriptions>(
+            json!({"account_id": "A1", "product": "basic", "start_date": "2023-01-01", "mrr": "lots"}),
+            &mut Context::with_accounts(&accounts),
+        )
+        .unwrap_err();
+        assert_eq!(object.column.as_deref(), Some("mrr"));
+        assert_eq!((&object.column, &object.message), (&line.column, &line.message));
+
+        let line = from_csv::<kinds::Accounts>("id,date_of_birth\nA1,2020-01-32\n", &mut Context::with_accounts(&[]))
+            .unwrap_err();
+        let object = from_json::<kinds::Accounts>(
+            json!({"external_id": "A1", "created_on": "2020-01-32"}),
+            &mut Context::with_accounts(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(object.column.as_deref(), Some("date_of_birth"));
+        assert_eq!((&object.column, &object.message), (&line.column, &line.message));
+
+        // A required field left out of an object is named too; an unknown key is refused.
+        let missing = from_json::<kinds::Subscriptions>(
+            json!({"account_id": "A1", "start_date": "2023-01-01", "mrr": 10}),
+            &mut Context::with_accounts(&accounts),
+        )
+        .unwrap_err();
+        assert_eq!(missing.column.as_deref(), Some("product"));
+        let unknown = from_json::<kinds::Subscriptions>(
+            json!({"account_id": "A1", "product": "basic", "start_date": "2023-01-01", "mrr": 10, "mmr": 10}),
+            &mut Context::with_accounts(&accounts),
+        )
+        .unwrap_err();
+        assert!(unknown.message.contains("unknown column(s) mmr"), "{unknown}");
+        let nested =
+            from_json::<kinds::Accounts>(json!({"id": "A1", "name": ["Acme"]}), &mut Context::with_accounts(&[]))
+                .unwrap_err();
+        assert_eq!(nested.column.as_deref(), Some("name"));
+    }
+}

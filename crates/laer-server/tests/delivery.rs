@@ -35,10 +35,8 @@ async fn seed(store: &Store) -> i64 {
         stakeholder_team: Some(team.into()),
         role: None,
     };
-    tx.upsert_contacts(&[contact(1, "executive"), contact(2, "it")])
-        .await
-        .unwrap();
-    tx.upsert_team_members(&[NewTeamMember {
+    tx.upsert(&[contact(1, "executive"), contact(2, "it")]).await.unwrap();
+    tx.upsert(&[NewTeamMember {
         external_id: "ae".into(),
         name: "Ada Executive".into(),
         email: Some("ada@vendor.example".into()),

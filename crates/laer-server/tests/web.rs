@@ -74,7 +74,7 @@ async fn an_admin_sees_every_page(store: &Store) {
     .remove(0);
     newcomer.external_id = "newcomer".into();
     newcomer.name = Some("Newcomer Ltd".into());
-    tx.upsert_accounts(&[newcomer]).await.unwrap();
+    tx.upsert(&[newcomer]).await.unwrap();
     tx.commit().await.unwrap();
     let (_, portfolio) = admin.get("/portfolio").await;
     assert!(portfolio.contains("Newcomer Ltd"), "the new account is listed at once");

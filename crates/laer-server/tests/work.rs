@@ -26,7 +26,7 @@ async fn seed(store: &Store) -> i64 {
         email: Some(format!("{id}@vendor.example")),
         roles: vec![role],
     };
-    tx.upsert_team_members(&[
+    tx.upsert(&[
         member("csm-1", TeamRole::Csm),
         member("csm-2", TeamRole::Csm),
         member("renewals", TeamRole::RenewalSpecialist),
@@ -45,7 +45,7 @@ async fn seed(store: &Store) -> i64 {
             subject: None,
         })
         .collect();
-    tx.upsert_support_cases(&cases).await.unwrap();
+    tx.upsert(&cases).await.unwrap();
     tx.commit().await.unwrap();
     id
 }
@@ -75,7 +75,7 @@ async fn two_nodes_fire_each_playbook_once(backend: Backend) {
     }
     // New data makes both engines decide again: still one run per cause.
     let mut tx = db.store.begin_write().await.unwrap();
-    tx.upsert_support_cases(&[NewSupportCase {
+    tx.upsert(&[NewSupportCase {
         external_id: "case-late".into(),
         account_id: account,
         opened_at: Utc::now(),

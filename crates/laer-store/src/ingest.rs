@@ -589,7 +589,7 @@ impl Applier {
             external_id: name.to_string(),
             name: name.to_string(),
         };
-        tx.upsert_event_types(&[new]).await?;
+        tx.upsert(&[new]).await?;
         let types = tx.id_lookup(IdLookup::EventTypesByName).await?;
         let id = *types
             .get(name)
@@ -604,7 +604,7 @@ impl Applier {
         if self.events.is_empty() {
             return Ok(());
         }
-        let written = tx.insert_events(&self.events).await?;
+        let written = tx.upsert(&self.events).await?;
         for chunk in self.attributed.chunks(500) {
             let sql = format!(
                 "UPDATE ingest_messages SET attributed = 1 WHERE message_id IN ({})",
@@ -682,7 +682,7 @@ async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc)),
     };
-    tx.upsert_product_users(&[user]).await?;
+    tx.upsert(&[user]).await?;
     Ok(())
 }
 
@@ -779,7 +779,7 @@ async fn merge_account(
         account.date_of_birth = kept.date_of_birth;
         account.renewal_date = kept.renewal_date;
     }
-    tx.upsert_accounts(std::slice::from_ref(&account)).await?;
+    tx.upsert(std::slice::from_ref(&account)).await?;
     let (id,): (i64,) = tx
         .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
         .await?;

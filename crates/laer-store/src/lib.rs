@@ -19,6 +19,7 @@ mod postgres;
 mod read;
 mod sql;
 mod sqlite;
+mod tables;
 mod write;
 
 #[cfg(feature = "test-support")]
@@ -43,6 +44,8 @@ pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
+pub use sql::Table;
+pub use tables::{Stored, TableRow};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Something just created with its secret (a write key, an API token, a share link's

@@ -24,16 +24,36 @@ pub(crate) enum OnConflict {
     Ignore,
 }
 
-/// A table that imports write to.
+/// Whose health a table's rows feed: writing them marks that health for computing again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Feeds {
+    /// No account's health (or not through a plain write: events mark theirs when their
+    /// rollups are brought up to date).
+    Nothing,
+    /// The health of the account in the row's `account_id` column.
+    Account,
+    /// The health of the account of the outcome in the row's `outcome_id` column.
+    Outcome,
+}
+
+/// A table that records are written to: its columns, the key that identifies a record,
+/// what a write does to a stored record, and what else a write touches. Only the store
+/// builds one (see `tables.rs`); the rest of laer names it through
+/// [`Stored`](crate::Stored).
 #[derive(Debug)]
-pub(crate) struct Table {
-    pub name: &'static str,
-    pub columns: &'static [&'static str],
+pub struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) columns: &'static [&'static str],
     /// Columns holding JSON documents.
-    pub json_columns: &'static [&'static str],
+    pub(crate) json_columns: &'static [&'static str],
     /// The unique key that identifies a record.
-    pub key: &'static [&'static str],
-    pub on_conflict: OnConflict,
+    pub(crate) key: &'static [&'static str],
+    pub(crate) on_conflict: OnConflict,
+    /// Whose health a written row changes.
+    pub(crate) feeds: Feeds,
+    /// Whether a write bumps the `portfolio` revision (see
+    /// [`Store::portfolio_revision`](crate::Store::portfolio_revision)).
+    pub(crate) portfolio: bool,
 }
 
 impl Table {
@@ -101,6 +121,8 @@ mod tests {
         json_columns: &["doc"],
         key: &["external_id"],
         on_conflict: OnConflict::Update,
+        feeds: Feeds::Nothing,
+        portfolio: false,
     };
 
     #[test]

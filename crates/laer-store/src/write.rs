@@ -1,17 +1,14 @@
 //! Writes, always inside one transaction: a file that fails validation leaves nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use laer_core::model::{
-    NewAccount, NewAuditEntry, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting,
-    NewMeetingCadence, NewMilestone, NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription,
-    NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
-};
+use laer_core::model::{NewAuditEntry, NewEvent, NewMilestone};
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::exec::{Params, Value, list, params, tuples};
-use crate::sql::{ACTIVITY_DAY, OnConflict, Table, event_type_days_from_events};
+use crate::sql::{ACTIVITY_DAY, Feeds, Table, event_type_days_from_events};
+use crate::tables::{MILESTONES, Stored, TableRow, milestone_row};
 use crate::{Backend, Pool, Store, StoreError, postgres};
 
 /// What a write did: rows inserted or changed, and rows already stored as they are.
@@ -103,408 +100,6 @@ impl Store {
     }
 }
 
-const ACCOUNTS: Table = Table {
-    name: "accounts",
-    columns: &[
-        "external_id",
-        "name",
-        "segment",
-        "channel",
-        "country",
-        "date_of_birth",
-        "renewal_date",
-        "attributes",
-    ],
-    json_columns: &["attributes"],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const CONTACTS: Table = Table {
-    name: "contacts",
-    columns: &[
-        "external_id",
-        "account_id",
-        "name",
-        "email",
-        "title",
-        "stakeholder_team",
-        "role",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const PRODUCT_USERS: Table = Table {
-    name: "product_users",
-    columns: &["external_id", "account_id", "email", "name", "department", "created_at"],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const SUBSCRIPTIONS: Table = Table {
-    name: "subscriptions",
-    columns: &[
-        "external_id",
-        "account_id",
-        "product",
-        "start_date",
-        "end_date",
-        "mrr",
-        "quantity",
-        "units",
-        "bill_period_months",
-        "discount",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const EVENT_TYPES: Table = Table {
-    name: "event_types",
-    columns: &["external_id", "name"],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const EVENTS: Table = Table {
-    name: "events",
-    columns: &[
-        "account_id",
-        "occurred_at",
-        "dedup_key",
-        "event_type_id",
-        "user_ref",
-        "value",
-    ],
-    json_columns: &[],
-    key: &["account_id", "occurred_at", "dedup_key"],
-    on_conflict: OnConflict::Ignore,
-};
-const SUPPORT_CASES: Table = Table {
-    name: "support_cases",
-    columns: &[
-        "external_id",
-        "account_id",
-        "opened_at",
-        "closed_at",
-        "severity",
-        "kind",
-        "status",
-        "subject",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const MEETINGS: Table = Table {
-    name: "meetings",
-    columns: &[
-        "external_id",
-        "account_id",
-        "held_at",
-        "stakeholder_team",
-        "kind",
-        "status",
-        "duration_minutes",
-        "notes",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const MEETING_CADENCES: Table = Table {
-    name: "meeting_cadences",
-    columns: &["account_id", "stakeholder_team", "every_days"],
-    json_columns: &[],
-    key: &["account_id", "stakeholder_team"],
-    on_conflict: OnConflict::Update,
-};
-const SURVEY_RESPONSES: Table = Table {
-    name: "survey_responses",
-    columns: &[
-        "external_id",
-        "account_id",
-        "contact_ref",
-        "survey",
-        "score",
-        "responded_at",
-        "comment",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const OUTCOMES: Table = Table {
-    name: "outcomes",
-    columns: &[
-        "external_id",
-        "account_id",
-        "name",
-        "unit",
-        "baseline",
-        "target",
-        "start_date",
-        "target_date",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-const OUTCOME_MEASUREMENTS: Table = Table {
-    name: "outcome_measurements",
-    columns: &["outcome_id", "measured_on", "value"],
-    json_columns: &[],
-    key: &["outcome_id", "measured_on"],
-    on_conflict: OnConflict::Update,
-};
-const TEAM_MEMBERS: Table = Table {
-    name: "team_members",
-    columns: &["external_id", "name", "email", "roles"],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-/// Tables whose writes bump the `portfolio` revision (see [`Store::portfolio_revision`]).
-/// Tables whose rows an account's health is computed from (events: `add_event_days`).
-const HEALTH_TABLES: &[&str] = &[
-    "subscriptions",
-    "contacts",
-    "product_users",
-    "support_cases",
-    "meetings",
-    "survey_responses",
-    "outcomes",
-    "outcome_measurements",
-    "coverage_assignments",
-    "meeting_cadences",
-];
-
-const PORTFOLIO_TABLES: &[&str] = &["accounts", "subscriptions", "team_members", "coverage_assignments"];
-
-const COVERAGE: Table = Table {
-    name: "coverage_assignments",
-    columns: &["account_id", "team_member_id", "role", "since", "until", "reason"],
-    json_columns: &[],
-    key: &["account_id", "role", "team_member_id", "since"],
-    on_conflict: OnConflict::Update,
-};
-const MILESTONES: Table = Table {
-    name: "milestones",
-    columns: &[
-        "external_id",
-        "account_id",
-        "title",
-        "due_on",
-        "done_on",
-        "side",
-        "position",
-        "created_at",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    // A milestone from outside, once stored, is the team's to change.
-    on_conflict: OnConflict::Ignore,
-};
-const TASKS: Table = Table {
-    name: "tasks",
-    columns: &[
-        "external_id",
-        "account_id",
-        "assignee_id",
-        "title",
-        "due_on",
-        "status",
-        "created_at",
-    ],
-    json_columns: &[],
-    key: &["external_id"],
-    on_conflict: OnConflict::Update,
-};
-
-/// One row's values, in the order of its table's columns.
-type Row<'a> = Vec<Value<'a>>;
-
-fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value<'static> {
-    Value::Int(t.map(|t| t.timestamp_micros()))
-}
-
-fn account_row(a: &NewAccount) -> Row<'_> {
-    let attributes = serde_json::to_string(&a.attributes).unwrap_or_else(|_| "{}".to_string());
-    vec![
-        a.external_id.as_str().into(),
-        (&a.name).into(),
-        (&a.segment).into(),
-        (&a.channel).into(),
-        (&a.country).into(),
-        a.date_of_birth.into(),
-        a.renewal_date.into(),
-        attributes.into(),
-    ]
-}
-
-fn contact_row(c: &NewContact) -> Row<'_> {
-    vec![
-        c.external_id.as_str().into(),
-        c.account_id.into(),
-        (&c.name).into(),
-        (&c.email).into(),
-        (&c.title).into(),
-        (&c.stakeholder_team).into(),
-        (&c.role).into(),
-    ]
-}
-
-fn product_user_row(u: &NewProductUser) -> Row<'_> {
-    vec![
-        u.external_id.as_str().into(),
-        u.account_id.into(),
-        (&u.email).into(),
-        (&u.name).into(),
-        (&u.department).into(),
-        time(u.created_at),
-    ]
-}
-
-fn subscription_row(s: &NewSubscription) -> Row<'_> {
-    vec![
-        s.external_id.as_str().into(),
-        s.account_id.into(),
-        s.product.as_str().into(),
-        s.start_date.into(),
-        s.end_date.into(),
-        s.mrr.ten_thousandths().into(),
-        s.quantity.into(),
-        (&s.units).into(),
-        s.bill_period_months.into(),
-        s.discount.into(),
-    ]
-}
-
-fn event_type_row(t: &NewEventType) -> Row<'_> {
-    vec![t.external_id.as_str().into(), t.name.as_str().into()]
-}
-
-fn support_case_row(c: &NewSupportCase) -> Row<'_> {
-    vec![
-        c.external_id.as_str().into(),
-        c.account_id.into(),
-        time(Some(c.opened_at)),
-        time(c.closed_at),
-        c.severity.into(),
-        c.kind.as_str().into(),
-        c.status.as_str().into(),
-        (&c.subject).into(),
-    ]
-}
-
-fn meeting_row(m: &NewMeeting) -> Row<'_> {
-    vec![
-        m.external_id.as_str().into(),
-        m.account_id.into(),
-        time(Some(m.held_at)),
-        (&m.stakeholder_team).into(),
-        (&m.kind).into(),
-        m.status.as_str().into(),
-        m.duration_minutes.map(i64::from).into(),
-        (&m.notes).into(),
-    ]
-}
-
-fn meeting_cadence_row(c: &NewMeetingCadence) -> Row<'_> {
-    vec![
-        c.account_id.into(),
-        c.stakeholder_team.as_str().into(),
-        i64::from(c.every_days).into(),
-    ]
-}
-
-fn survey_response_row(r: &NewSurveyResponse) -> Row<'_> {
-    vec![
-        r.external_id.as_str().into(),
-        r.account_id.into(),
-        (&r.contact_ref).into(),
-        r.survey.as_str().into(),
-        r.score.into(),
-        time(Some(r.responded_at)),
-        (&r.comment).into(),
-    ]
-}
-
-fn outcome_row(o: &NewOutcome) -> Row<'_> {
-    vec![
-        o.external_id.as_str().into(),
-        o.account_id.into(),
-        o.name.as_str().into(),
-        (&o.unit).into(),
-        o.baseline.into(),
-        o.target.into(),
-        o.start_date.into(),
-        o.target_date.into(),
-    ]
-}
-
-fn outcome_measurement_row(m: &NewOutcomeMeasurement) -> Row<'_> {
-    vec![m.outcome_id.into(), m.measured_on.into(), m.value.into()]
-}
-
-fn team_member_row(t: &NewTeamMember) -> Row<'_> {
-    let roles: Vec<&str> = t.roles.iter().map(|r| r.as_str()).collect();
-    vec![
-        t.external_id.as_str().into(),
-        t.name.as_str().into(),
-        (&t.email).into(),
-        roles.join(",").into(),
-    ]
-}
-
-fn coverage_row(c: &NewCoverageAssignment) -> Row<'_> {
-    vec![
-        c.account_id.into(),
-        c.team_member_id.into(),
-        c.role.as_str().into(),
-        c.since.into(),
-        c.until.into(),
-        c.reason.as_str().into(),
-    ]
-}
-
-fn task_row(t: &NewTask) -> Row<'_> {
-    vec![
-        t.external_id.as_str().into(),
-        t.account_id.into(),
-        t.assignee_id.into(),
-        t.title.as_str().into(),
-        t.due_on.into(),
-        t.status.as_str().into(),
-        time(Some(t.created_at)),
-    ]
-}
-
-/// The `position`th milestone given, stored now.
-fn milestone_row(position: usize, m: &NewMilestone) -> Row<'_> {
-    vec![
-        (&m.external_id).into(),
-        m.account_id.into(),
-        m.title.as_str().into(),
-        m.due_on.into(),
-        m.done_on.into(),
-        m.side.as_str().into(),
-        Value::Int(i64::try_from(position).ok()),
-        time(Some(chrono::Utc::now())),
-    ]
-}
-
-fn event_row(e: &NewEvent) -> Row<'_> {
-    vec![
-        e.account_id.into(),
-        e.occurred_at.timestamp_micros().into(),
-        e.dedup_key.into(),
-        e.event_type_id.into(),
-        (&e.user_ref).into(),
-        e.value.into(),
-    ]
-}
-
 impl WriteTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
@@ -536,22 +131,29 @@ impl WriteTx {
         Ok(rows.into_iter().map(|r| (r.key, r.id)).collect())
     }
 
-    async fn write_rows(&mut self, table: &Table, rows: Vec<Row<'_>>) -> Result<WriteCount, StoreError> {
+    /// Writes `rows` into `table` in multi-row statements, and marks what the rows
+    /// change: the health they feed, the portfolio revision.
+    pub(crate) async fn write_rows(
+        &mut self,
+        table: &Table,
+        rows: Vec<TableRow<'_>>,
+    ) -> Result<WriteCount, StoreError> {
         let mut count = WriteCount::default();
         // Whose health the rows change: account ids, or outcome ids for measurements.
-        let owner = table
-            .columns
-            .iter()
-            .position(|c| *c == "account_id" || (table.name == "outcome_measurements" && *c == "outcome_id"));
+        let owner = match table.feeds {
+            Feeds::Nothing => None,
+            Feeds::Account => table.columns.iter().position(|c| *c == "account_id"),
+            Feeds::Outcome => table.columns.iter().position(|c| *c == "outcome_id"),
+        };
         let mut marked: Vec<i64> = match owner {
-            Some(i) if HEALTH_TABLES.contains(&table.name) => rows
+            Some(i) => rows
                 .iter()
-                .filter_map(|r| match r.get(i) {
+                .filter_map(|r| match r.0.get(i) {
                     Some(Value::Int(Some(id))) => Some(*id),
                     _ => None,
                 })
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         marked.sort_unstable();
         marked.dedup();
@@ -561,7 +163,7 @@ impl WriteTx {
             let mut params = Params::with_capacity(table.batch_rows() * table.columns.len());
             let mut n = 0;
             for row in rows.by_ref().take(table.batch_rows()) {
-                for value in row {
+                for value in row.0 {
                     params.push(value);
                 }
                 n += 1;
@@ -574,9 +176,9 @@ impl WriteTx {
             };
         }
         if count.written > 0 {
-            self.mark_health_dirty(table, &marked).await?;
+            self.mark_health_dirty(table.feeds, &marked).await?;
         }
-        if count.written > 0 && PORTFOLIO_TABLES.contains(&table.name) {
+        if count.written > 0 && table.portfolio {
             self.touch_portfolio().await?;
         }
         Ok(count)
@@ -590,108 +192,18 @@ impl WriteTx {
         Ok(())
     }
 
-    pub async fn upsert_accounts(&mut self, rows: &[NewAccount]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&ACCOUNTS, rows.iter().map(account_row).collect()).await
-    }
-
-    pub async fn upsert_contacts(&mut self, rows: &[NewContact]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&CONTACTS, rows.iter().map(contact_row).collect()).await
-    }
-
-    pub async fn upsert_product_users(&mut self, rows: &[NewProductUser]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&PRODUCT_USERS, rows.iter().map(product_user_row).collect())
-            .await
-    }
-
-    pub async fn upsert_subscriptions(&mut self, rows: &[NewSubscription]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&SUBSCRIPTIONS, rows.iter().map(subscription_row).collect())
-            .await
-    }
-
-    pub async fn upsert_event_types(&mut self, rows: &[NewEventType]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&EVENT_TYPES, rows.iter().map(event_type_row).collect())
-            .await
-    }
-
-    pub async fn upsert_support_cases(&mut self, rows: &[NewSupportCase]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&SUPPORT_CASES, rows.iter().map(support_case_row).collect())
-            .await
-    }
-
-    pub async fn upsert_meetings(&mut self, rows: &[NewMeeting]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&MEETINGS, rows.iter().map(meeting_row).collect()).await
-    }
-
-    /// Stores each account's agreed cadence with a stakeholder team, replacing the one
-    /// stored for the same account and team. Rows are applied in order: a later row for
-    /// the same account and team replaces an earlier one.
-    pub async fn upsert_meeting_cadences(&mut self, rows: &[NewMeetingCadence]) -> Result<WriteCount, StoreError> {
-        // PostgreSQL refuses a statement that updates one row twice: a repeated key
-        // starts another run of rows.
-        let mut count = WriteCount::default();
-        let mut run: Vec<Row<'_>> = Vec::new();
-        let mut keys: HashSet<(i64, &str)> = HashSet::new();
-        for c in rows {
-            if !keys.insert((c.account_id, &c.stakeholder_team)) {
-                count += self.write_rows(&MEETING_CADENCES, std::mem::take(&mut run)).await?;
-                keys.clear();
-                keys.insert((c.account_id, &c.stakeholder_team));
-            }
-            run.push(meeting_cadence_row(c));
-        }
-        count += self.write_rows(&MEETING_CADENCES, run).await?;
-        Ok(count)
-    }
-
-    pub async fn upsert_survey_responses(&mut self, rows: &[NewSurveyResponse]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&SURVEY_RESPONSES, rows.iter().map(survey_response_row).collect())
-            .await
-    }
-
-    pub async fn upsert_outcomes(&mut self, rows: &[NewOutcome]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&OUTCOMES, rows.iter().map(outcome_row).collect()).await
-    }
-
-    pub async fn upsert_outcome_measurements(
-        &mut self,
-        rows: &[NewOutcomeMeasurement],
-    ) -> Result<WriteCount, StoreError> {
-        self.write_rows(
-            &OUTCOME_MEASUREMENTS,
-            rows.iter().map(outcome_measurement_row).collect(),
-        )
-        .await
-    }
-
-    pub async fn upsert_team_members(&mut self, rows: &[NewTeamMember]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&TEAM_MEMBERS, rows.iter().map(team_member_row).collect())
-            .await
-    }
-
-    pub async fn upsert_coverage(&mut self, rows: &[NewCoverageAssignment]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&COVERAGE, rows.iter().map(coverage_row).collect())
-            .await
-    }
-
-    pub async fn upsert_tasks(&mut self, rows: &[NewTask]) -> Result<WriteCount, StoreError> {
-        self.write_rows(&TASKS, rows.iter().map(task_row).collect()).await
+    /// Writes records of one kind as their table declares (see [`Stored`]): a record
+    /// whose key is stored already is updated, or kept, and what the records feed is
+    /// marked for computing again.
+    pub async fn upsert<R: Stored>(&mut self, records: &[R]) -> Result<WriteCount, StoreError> {
+        R::write(self, records).await
     }
 
     /// Adds milestones with an external id; one already stored is kept as it is (the
     /// team may have changed it since). Within an account they keep the order given.
     pub async fn upsert_milestones(&mut self, rows: &[NewMilestone]) -> Result<WriteCount, StoreError> {
         let rows = rows.iter().enumerate().map(|(i, m)| milestone_row(i, m)).collect();
-        self.write_rows(&MILESTONES, rows).await
-    }
-
-    /// Inserts usage events; an event already stored (same account, instant and key) is kept.
-    pub async fn insert_events(&mut self, rows: &[NewEvent]) -> Result<WriteCount, StoreError> {
-        match self {
-            // COPY (PostgreSQL only) pays off for the large batches of imports; a few
-            // rows (an ingest request) go faster as one INSERT.
-            WriteTx::Postgres(tx) if rows.len() >= postgres::COPY_MIN_ROWS => postgres::copy_events(tx, rows).await,
-            _ => self.write_rows(&EVENTS, rows.iter().map(event_row).collect()).await,
-        }
+        self.write_rows(MILESTONES, rows).await
     }
 
     /// Holds a lock on each named thing (a user, an account) until the transaction ends,
@@ -717,7 +229,7 @@ impl WriteTx {
 
         let mut touched: Vec<i64> = rollup.by_day.keys().map(|(a, _)| *a).collect();
         touched.dedup();
-        self.mark_health_dirty(&EVENTS, &touched).await?;
+        self.mark_health_dirty(Feeds::Account, &touched).await?;
 
         let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|(&(a, d), &n)| [a, d, n]).collect();
         for chunk in day_rows.chunks(1_000) {
@@ -800,7 +312,7 @@ impl WriteTx {
         let mut touched: Vec<i64> = spans.iter().map(|(account, _, _)| *account).collect();
         touched.sort_unstable();
         touched.dedup();
-        self.mark_health_dirty(&EVENTS, &touched).await?;
+        self.mark_health_dirty(Feeds::Account, &touched).await?;
         for &(account_id, first, last) in spans {
             let (from_day, to_day) = (activity_day(first), activity_day(last));
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
@@ -825,9 +337,12 @@ impl WriteTx {
 
     /// Records that the health of these accounts (or of the accounts of these outcomes,
     /// for measurements) needs computing again.
-    pub(crate) async fn mark_health_dirty(&mut self, table: &Table, ids: &[i64]) -> Result<(), StoreError> {
+    pub(crate) async fn mark_health_dirty(&mut self, feeds: Feeds, ids: &[i64]) -> Result<(), StoreError> {
+        if feeds == Feeds::Nothing {
+            return Ok(());
+        }
         for chunk in ids.chunks(1_000) {
-            let sql = if table.name == "outcome_measurements" {
+            let sql = if feeds == Feeds::Outcome {
                 format!(
                     "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
                      WHERE id IN ({}) ON CONFLICT DO NOTHING",

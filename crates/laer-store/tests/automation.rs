@@ -22,7 +22,7 @@ struct Seeded {
 
 async fn seed(store: &Store) -> Seeded {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[NewAccount {
+    tx.upsert(&[NewAccount {
         external_id: "acme".into(),
         name: Some("Acme".into()),
         segment: None,
@@ -40,9 +40,7 @@ async fn seed(store: &Store) -> Seeded {
         email: Some(format!("{id}@vendor.example")),
         roles: vec![TeamRole::Csm],
     };
-    tx.upsert_team_members(&[member("csm-1"), member("csm-2")])
-        .await
-        .unwrap();
+    tx.upsert(&[member("csm-1"), member("csm-2")]).await.unwrap();
     let accounts = tx.id_lookup(IdLookup::Accounts).await.unwrap();
     let team = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
     tx.commit().await.unwrap();

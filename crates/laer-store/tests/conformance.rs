@@ -32,7 +32,7 @@ fn account(external_id: &str) -> NewAccount {
 async fn seed_accounts(store: &Store, ids: &[&str]) -> std::collections::HashMap<String, i64> {
     let mut tx = store.begin_write().await.unwrap();
     let rows: Vec<NewAccount> = ids.iter().map(|id| account(id)).collect();
-    tx.upsert_accounts(&rows).await.unwrap();
+    tx.upsert(&rows).await.unwrap();
     let map = tx.id_lookup(IdLookup::Accounts).await.unwrap();
     tx.commit().await.unwrap();
     map
@@ -46,7 +46,7 @@ async fn a_fresh_database_is_empty(store: &Store) {
 async fn accounts_upsert_by_external_id(store: &Store) {
     let fresh = store.portfolio_revision().await.unwrap();
     let mut tx = store.begin_write().await.unwrap();
-    let first = tx.upsert_accounts(&[account("a"), account("b")]).await.unwrap();
+    let first = tx.upsert(&[account("a"), account("b")]).await.unwrap();
     assert_eq!(
         first,
         WriteCount {
@@ -58,7 +58,7 @@ async fn accounts_upsert_by_external_id(store: &Store) {
     let written = store.portfolio_revision().await.unwrap();
     assert_ne!(written, fresh, "a write of accounts moves the portfolio revision");
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[account("a")]).await.unwrap();
+    tx.upsert(&[account("a")]).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         store.portfolio_revision().await.unwrap(),
@@ -70,7 +70,7 @@ async fn accounts_upsert_by_external_id(store: &Store) {
     let mut changed = account("b");
     changed.segment = Some("enterprise".into());
     changed.attributes.insert("region".into(), "emea".into());
-    let second = tx.upsert_accounts(&[account("a"), changed.clone()]).await.unwrap();
+    let second = tx.upsert(&[account("a"), changed.clone()]).await.unwrap();
     assert_eq!(
         second,
         WriteCount {
@@ -111,10 +111,10 @@ async fn accounts_page_in_id_order(store: &Store) {
 async fn a_dropped_transaction_writes_nothing(store: &Store) {
     {
         let mut tx = store.begin_write().await.unwrap();
-        tx.upsert_accounts(&[account("a")]).await.unwrap();
+        tx.upsert(&[account("a")]).await.unwrap();
     }
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[account("b")]).await.unwrap();
+    tx.upsert(&[account("b")]).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(store.counts().await.unwrap().accounts, 0);
 }
@@ -135,8 +135,8 @@ async fn subscriptions_keep_money_and_dates_exact(store: &Store) {
     };
     let lines = vec![line("s1", "1799.9999", Some("2025-01-31")), line("s2", "0.0001", None)];
     let mut tx = store.begin_write().await.unwrap();
-    assert_eq!(tx.upsert_subscriptions(&lines).await.unwrap().written, 2);
-    assert_eq!(tx.upsert_subscriptions(&lines).await.unwrap().unchanged, 2);
+    assert_eq!(tx.upsert(&lines).await.unwrap().written, 2);
+    assert_eq!(tx.upsert(&lines).await.unwrap().unchanged, 2);
     tx.commit().await.unwrap();
     let stored: Vec<NewSubscription> = store
         .subscriptions_of(ids["a"])
@@ -152,7 +152,7 @@ async fn subscriptions_keep_money_and_dates_exact(store: &Store) {
 async fn events_are_kept_once(store: &Store) {
     let ids = seed_accounts(store, &["a", "b"]).await;
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_event_types(&[NewEventType {
+    tx.upsert(&[NewEventType {
         external_id: "0".into(),
         name: "login".into(),
     }])
@@ -170,14 +170,14 @@ async fn events_are_kept_once(store: &Store) {
         })
         .collect();
     assert_eq!(
-        tx.insert_events(&events).await.unwrap(),
+        tx.upsert(&events).await.unwrap(),
         WriteCount {
             written: 2_500,
             unchanged: 0
         }
     );
     assert_eq!(
-        tx.insert_events(&events[..100]).await.unwrap(),
+        tx.upsert(&events[..100]).await.unwrap(),
         WriteCount {
             written: 0,
             unchanged: 100
@@ -192,7 +192,7 @@ async fn events_are_kept_once(store: &Store) {
 async fn batches_of_any_size_keep_one_event_per_key(store: &Store) {
     let ids = seed_accounts(store, &["a"]).await;
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_event_types(&[NewEventType {
+    tx.upsert(&[NewEventType {
         external_id: "0".into(),
         name: "login".into(),
     }])
@@ -210,7 +210,7 @@ async fn batches_of_any_size_keep_one_event_per_key(store: &Store) {
     let mut big: Vec<NewEvent> = (0..3_000).map(event).collect();
     big.push(event(7));
     assert_eq!(
-        tx.insert_events(&big).await.unwrap(),
+        tx.upsert(&big).await.unwrap(),
         WriteCount {
             written: 3_000,
             unchanged: 1
@@ -218,7 +218,7 @@ async fn batches_of_any_size_keep_one_event_per_key(store: &Store) {
     );
     let small: Vec<NewEvent> = vec![event(1), event(5_000), event(5_000)];
     assert_eq!(
-        tx.insert_events(&small).await.unwrap(),
+        tx.upsert(&small).await.unwrap(),
         WriteCount {
             written: 1,
             unchanged: 2
@@ -241,7 +241,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         stakeholder_team: Some("executive".into()),
         role: Some("executive_sponsor".into()),
     };
-    assert_eq!(tx.upsert_contacts(&[contact]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[contact]).await.unwrap().written, 1);
     let user = NewProductUser {
         external_id: "u1".into(),
         account_id: a,
@@ -250,7 +250,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         department: Some("finance".into()),
         created_at: Some(at(0)),
     };
-    assert_eq!(tx.upsert_product_users(&[user]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[user]).await.unwrap().written, 1);
     let case = NewSupportCase {
         external_id: "k1".into(),
         account_id: a,
@@ -261,7 +261,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         status: CaseStatus::Closed,
         subject: Some("How do I export?".into()),
     };
-    assert_eq!(tx.upsert_support_cases(&[case]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[case]).await.unwrap().written, 1);
     let meeting = NewMeeting {
         external_id: "m1".into(),
         account_id: a,
@@ -272,9 +272,9 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         duration_minutes: Some(45),
         notes: None,
     };
-    assert_eq!(tx.upsert_meetings(&[meeting]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[meeting]).await.unwrap().written, 1);
     let cadence = NewMeetingCadence::new(a, "security", 60).unwrap();
-    assert_eq!(tx.upsert_meeting_cadences(&[cadence]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[cadence]).await.unwrap().written, 1);
     let survey = NewSurveyResponse {
         external_id: "r1".into(),
         account_id: a,
@@ -284,7 +284,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         responded_at: at(10),
         comment: Some("great".into()),
     };
-    assert_eq!(tx.upsert_survey_responses(&[survey]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[survey]).await.unwrap().written, 1);
     let outcome = NewOutcome {
         external_id: "o1".into(),
         account_id: a,
@@ -295,31 +295,22 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         start_date: Some(day("2024-01-01")),
         target_date: Some(day("2024-12-31")),
     };
-    assert_eq!(tx.upsert_outcomes(&[outcome]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[outcome]).await.unwrap().written, 1);
     let outcomes = tx.id_lookup(IdLookup::Outcomes).await.unwrap();
     let measurement = NewOutcomeMeasurement {
         outcome_id: outcomes["o1"],
         measured_on: day("2024-03-01"),
         value: 25.0,
     };
-    assert_eq!(
-        tx.upsert_outcome_measurements(std::slice::from_ref(&measurement))
-            .await
-            .unwrap()
-            .written,
-        1
-    );
-    assert_eq!(
-        tx.upsert_outcome_measurements(&[measurement]).await.unwrap().unchanged,
-        1
-    );
+    assert_eq!(tx.upsert(std::slice::from_ref(&measurement)).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[measurement]).await.unwrap().unchanged, 1);
     let member = NewTeamMember {
         external_id: "t1".into(),
         name: "Grace".into(),
         email: None,
         roles: vec![TeamRole::Csm, TeamRole::RenewalSpecialist],
     };
-    assert_eq!(tx.upsert_team_members(&[member]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[member]).await.unwrap().written, 1);
     let members = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
     let task = NewTask {
         external_id: "task1".into(),
@@ -330,7 +321,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         status: TaskStatus::Open,
         created_at: at(0),
     };
-    assert_eq!(tx.upsert_tasks(&[task]).await.unwrap().written, 1);
+    assert_eq!(tx.upsert(&[task]).await.unwrap().written, 1);
     tx.append_audit(&NewAuditEntry {
         at: at(0),
         actor: "test".into(),
@@ -379,7 +370,7 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
         cadence(a, "app_owners", 60),
     ];
     assert_eq!(
-        tx.upsert_meeting_cadences(&first).await.unwrap(),
+        tx.upsert(&first).await.unwrap(),
         WriteCount {
             written: 4,
             unchanged: 0
@@ -415,7 +406,7 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     // Storing the same again changes nothing; a new cadence for a team replaces its old one.
     let mut tx = store.begin_write().await.unwrap();
     assert_eq!(
-        tx.upsert_meeting_cadences(&first).await.unwrap(),
+        tx.upsert(&first).await.unwrap(),
         WriteCount {
             written: 0,
             unchanged: 4
@@ -423,7 +414,7 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     );
     let second = [cadence(b, "network", 45), cadence(b, "executive", 90)];
     assert_eq!(
-        tx.upsert_meeting_cadences(&second).await.unwrap(),
+        tx.upsert(&second).await.unwrap(),
         WriteCount {
             written: 1,
             unchanged: 1
@@ -431,8 +422,11 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     );
     // Later rows for the same account and team replace earlier ones, on both backends.
     let repeated = [cadence(a, "application", 10), cadence(a, "application", 20)];
-    assert_eq!(tx.upsert_meeting_cadences(&repeated).await.unwrap().written, 2);
-    assert_eq!(tx.upsert_meeting_cadences(&[]).await.unwrap(), WriteCount::default());
+    assert_eq!(tx.upsert(&repeated).await.unwrap().written, 2);
+    assert_eq!(
+        tx.upsert::<NewMeetingCadence>(&[]).await.unwrap(),
+        WriteCount::default()
+    );
     tx.commit().await.unwrap();
 
     assert_eq!(
@@ -449,7 +443,7 @@ async fn meeting_cadences_are_kept_per_account_and_team(store: &Store) {
     // A cadence must belong to a stored account.
     let mut tx = store.begin_write().await.unwrap();
     let orphan = cadence(a + b + ids["c"] + 1, "network", 30);
-    assert!(tx.upsert_meeting_cadences(&[orphan]).await.is_err());
+    assert!(tx.upsert(&[orphan]).await.is_err());
     drop(tx);
     assert_eq!(store.counts().await.unwrap().meeting_cadences, 4);
 }
@@ -464,7 +458,7 @@ async fn coverage_history_names_the_owner_on_any_day(store: &Store) {
         email: None,
         roles: vec![TeamRole::Csm, TeamRole::AccountExecutive],
     };
-    tx.upsert_team_members(&[member("t1", "Kim"), member("t2", "Ana"), member("t3", "Bo")])
+    tx.upsert(&[member("t1", "Kim"), member("t2", "Ana"), member("t3", "Bo")])
         .await
         .unwrap();
     let members = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
@@ -476,7 +470,7 @@ async fn coverage_history_names_the_owner_on_any_day(store: &Store) {
         until: until.map(day),
         reason: "test".into(),
     };
-    tx.upsert_coverage(&[
+    tx.upsert(&[
         cover("a", "t1", TeamRole::Csm, "2025-01-01", Some("2026-02-01")),
         cover("a", "t2", TeamRole::Csm, "2026-02-01", None),
         cover("b", "t3", TeamRole::Csm, "2025-06-01", None),

@@ -42,11 +42,9 @@ struct Seeded {
 /// Two accounts with users in departments and 120 days of varied use up to 2026-06-30.
 async fn seed(store: &Store) -> Seeded {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[account("a"), account("b"), account("idle")])
-        .await
-        .unwrap();
+    tx.upsert(&[account("a"), account("b"), account("idle")]).await.unwrap();
     let ids = tx.id_lookup(IdLookup::Accounts).await.unwrap();
-    tx.upsert_event_types(&[
+    tx.upsert(&[
         NewEventType {
             external_id: "1".into(),
             name: "report".into(),
@@ -84,7 +82,7 @@ async fn seed(store: &Store) -> Seeded {
             });
         }
     }
-    tx.upsert_product_users(&users).await.unwrap();
+    tx.upsert(&users).await.unwrap();
     let start = day("2026-03-02");
     let mut events = Vec::new();
     let mut key = 0;
@@ -119,7 +117,7 @@ async fn seed(store: &Store) -> Seeded {
         value: None,
         dedup_key: key,
     });
-    tx.insert_events(&events).await.unwrap();
+    tx.upsert(&events).await.unwrap();
     tx.add_event_days(&events).await.unwrap();
     tx.commit().await.unwrap();
     Seeded {
@@ -223,7 +221,7 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
     assert!(store.take_health_dirty(100).await.unwrap().is_empty(), "taken once");
 
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_outcomes(&[NewOutcome {
+    tx.upsert(&[NewOutcome {
         external_id: "o".into(),
         account_id: seed.ids["idle"],
         name: "Offices on local breakout".into(),
@@ -239,7 +237,7 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
     assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![seed.ids["idle"]]);
     let mut tx = store.begin_write().await.unwrap();
     let outcome = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o"];
-    tx.upsert_outcome_measurements(&[NewOutcomeMeasurement {
+    tx.upsert(&[NewOutcomeMeasurement {
         outcome_id: outcome,
         measured_on: day("2026-06-01"),
         value: 0.4,
@@ -257,7 +255,7 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
 async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store) {
     let seed = seed(store).await;
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_subscriptions(&[NewSubscription {
+    tx.upsert(&[NewSubscription {
         external_id: "s-a".into(),
         account_id: seed.ids["a"],
         product: "suite".into(),

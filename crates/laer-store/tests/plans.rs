@@ -22,7 +22,7 @@ const TODAY: &str = "2026-06-30";
 
 async fn account(store: &Store, external_id: &str) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_accounts(&[NewAccount {
+    tx.upsert(&[NewAccount {
         external_id: external_id.into(),
         name: Some(format!("{external_id} Corp")),
         segment: None,
@@ -223,7 +223,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         .await
         .unwrap();
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert_subscriptions(&[NewSubscription {
+    tx.upsert(&[NewSubscription {
         external_id: "s1".into(),
         account_id: acme,
         product: "Platform".into(),
@@ -237,7 +237,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     }])
     .await
     .unwrap();
-    tx.upsert_contacts(&[NewContact {
+    tx.upsert(&[NewContact {
         external_id: "c1".into(),
         account_id: acme,
         name: Some("Ada Obi".into()),
@@ -248,7 +248,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     }])
     .await
     .unwrap();
-    tx.upsert_outcomes(&[NewOutcome {
+    tx.upsert(&[NewOutcome {
         external_id: "o1".into(),
         account_id: acme,
         name: "Offices with local breakout".into(),
@@ -261,7 +261,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     .await
     .unwrap();
     let outcome = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o1"];
-    tx.upsert_outcome_measurements(&[
+    tx.upsert(&[
         NewOutcomeMeasurement {
             outcome_id: outcome,
             measured_on: day("2026-05-01"),
@@ -285,14 +285,14 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         duration_minutes: None,
         notes: None,
     };
-    tx.upsert_meetings(&[
+    tx.upsert(&[
         meeting("m1", "2026-04-15T10:00:00Z", "training", MeetingStatus::Held),
         meeting("m2", "2026-05-15T10:00:00Z", "training", MeetingStatus::Missed),
         meeting("m3", "2025-01-15T10:00:00Z", "training", MeetingStatus::Held), // over a year ago
     ])
     .await
     .unwrap();
-    tx.upsert_tasks(&[NewTask {
+    tx.upsert(&[NewTask {
         external_id: "t1".into(),
         account_id: Some(acme),
         assignee_id: None,
@@ -311,7 +311,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         department: department.map(Into::into),
         created_at: None,
     };
-    tx.upsert_product_users(&[
+    tx.upsert(&[
         user("u1", Some("sales")),
         user("u2", Some("sales")),
         user("u3", Some("ops")),
@@ -320,7 +320,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     ])
     .await
     .unwrap();
-    tx.upsert_event_types(&[NewEventType {
+    tx.upsert(&[NewEventType {
         external_id: "1".into(),
         name: "report".into(),
     }])
@@ -346,7 +346,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         dedup_key: i as i64,
     })
     .collect();
-    tx.insert_events(&events).await.unwrap();
+    tx.upsert(&events).await.unwrap();
     tx.add_event_days(&events).await.unwrap();
     tx.commit().await.unwrap();
     let task = store

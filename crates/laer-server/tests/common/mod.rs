@@ -30,7 +30,7 @@ pub async fn acme(
     use chrono::{TimeDelta, Utc};
     use laer_core::model::{NewAccount, NewSubscription};
     let today = Utc::now().date_naive();
-    tx.upsert_accounts(&[NewAccount {
+    tx.upsert(&[NewAccount {
         external_id: "acme".into(),
         name: Some("Acme".into()),
         segment: Some("Enterprise".into()),
@@ -43,7 +43,7 @@ pub async fn acme(
     .await
     .unwrap();
     let id = tx.id_lookup(laer_store::IdLookup::Accounts).await.unwrap()["acme"];
-    tx.upsert_subscriptions(&[NewSubscription {
+    tx.upsert(&[NewSubscription {
         external_id: "acme-1".into(),
         account_id: id,
         product: "suite".into(),

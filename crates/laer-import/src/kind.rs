@@ -1,0 +1,218 @@
+//! What an import kind is: [`ImportKind`], the one declaration of a kind's columns and of
+//! how a row becomes a core record; [`Batch`], how a batch of those records is written;
+//! [`Context`], what rows are resolved against.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+
+use laer_core::dedup::OccurrenceCounter;
+use laer_store::{IdLookup, StoreError, Stored, WriteCount, WriteTx};
+
+use crate::RowError;
+use crate::columns::{ColumnSpec, Row};
+
+/// One kind of record from outside (a CSV file, a JSON object): its columns and how one
+/// row becomes the core record the store writes. The record's table and its binding to
+/// the columns are the store's side of the same kind ([`laer_store::Stored`]); a new
+/// kind is one implementation of each, and one line in [`Kind`](crate::Kind)'s list.
+pub trait ImportKind {
+    /// The kind's name on the command line and in the docs: the table name with dashes.
+    const NAME: &'static str;
+    /// The columns a row may have.
+    const COLUMNS: &'static [ColumnSpec];
+    /// What rows refer to by external id, looked up before the first row.
+    const REFERS_TO: &'static [Refers] = &[];
+    /// Whether columns no spec knows are kept (accounts keep them as attributes for
+    /// segmenting) rather than refused.
+    const KEEPS_EXTRA_COLUMNS: bool = false;
+    /// How many records are written at a time.
+    const BATCH_SIZE: usize = 2_000;
+
+    /// What one row becomes.
+    type Record: Batch;
+
+    /// Validates one row and makes its record; `cx` holds the lookups and what earlier
+    /// rows of the same file or request were.
+    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<Self::Record, RowError>;
+}
+
+/// How a batch of one kind's records is written inside an import's transaction. Every
+/// record the store declares ([`Stored`]) is written as its table says; a record that
+/// needs more before it can be stored (an event whose type is new) says how here.
+pub trait Batch: Sized + Send + 'static {
+    /// What the writes of one import share (caches, what to bring up to date at the end).
+    type State: Default + Send;
+
+    /// Writes one batch.
+    fn write(
+        tx: &mut WriteTx,
+        records: Vec<Self>,
+        state: &mut Self::State,
+    ) -> impl Future<Output = Result<WriteCount, StoreError>> + Send;
+
+    /// Runs after the last batch; `written` is what all the batches wrote.
+    fn finish(
+        _tx: &mut WriteTx,
+        _state: Self::State,
+        _written: WriteCount,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+impl<R: Stored + Send + 'static> Batch for R {
+    type State = ();
+
+    async fn write(tx: &mut WriteTx, records: Vec<Self>, _: &mut ()) -> Result<WriteCount, StoreError> {
+        tx.upsert(&records).await
+    }
+}
+
+/// Records that rows refer to by their external ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refers {
+    Accounts,
+    Outcomes,
+    TeamMembers,
+    /// By external id or by name.
+    EventTypes,
+}
+
+/// An event type as rows refer to it.
+#[derive(Debug, Clone)]
+pub(crate) struct EventTypeRef {
+    pub external_id: String,
+    /// `None` until the type, first seen in this file, is created.
+    pub id: Option<i64>,
+}
+
+/// What rows are resolved against: laer ids of referenced records, and what earlier rows
+/// of the same file (or request) were.
+pub struct Context {
+    accounts: HashMap<String, i64>,
+    pub(crate) outcomes: HashMap<String, i64>,
+    pub(crate) team_members: HashMap<String, i64>,
+    pub(crate) event_types_by_external_id: HashMap<String, i64>,
+    pub(crate) event_types_by_name: HashMap<String, EventTypeRef>,
+    /// External ids seen in this file: a repeat is an error, not a silent overwrite.
+    seen_external_ids: HashSet<String>,
+    pub(crate) occurrences: OccurrenceCounter,
+}
+
+impl Context {
+    /// A context that knows no records yet.
+    fn empty() -> Context {
+        Context {
+            accounts: HashMap::new(),
+            outcomes: HashMap::new(),
+            team_members: HashMap::new(),
+            event_types_by_external_id: HashMap::new(),
+            event_types_by_name: HashMap::new(),
+            seen_external_ids: HashSet::new(),
+            occurrences: OccurrenceCounter::new(),
+        }
+    }
+
+    /// A context that knows these accounts (external id, laer id) and nothing else.
+    #[cfg(test)]
+    pub(crate) fn with_accounts(accounts: &[(&str, i64)]) -> Context {
+        let mut context = Context::empty();
+        context.accounts = accounts.iter().map(|(e, id)| (e.to_string(), *id)).collect();
+        context
+    }
+
+    /// Loads what rows of kind `K` refer to.
+    pub async fn load<K: ImportKind>(tx: &mut WriteTx) -> Result<Context, StoreError> {
+        let mut context = Context::empty();
+        for refers in K::REFERS_TO {
+            match refers {
+                Refers::Accounts => context.accounts = tx.id_lookup(IdLookup::Accounts).await?,
+                Refers::Outcomes => context.outcomes = tx.id_lookup(IdLookup::Outcomes).await?,
+                Refers::TeamMembers => context.team_members = tx.id_lookup(IdLookup::TeamMembers).await?,
+                Refers::EventTypes => context.load_event_types(tx).await?,
+            }
+        }
+        Ok(context)
+    }
+
+    async fn load_event_types(&mut self, tx: &mut WriteTx) -> Result<(), StoreError> {
+        self.event_types_by_external_id = tx.id_lookup(IdLookup::EventTypesByExternalId).await?;
+        let by_name = tx.id_lookup(IdLookup::EventTypesByName).await?;
+        let external_of: HashMap<i64, &String> =
+            self.event_types_by_external_id.iter().map(|(e, id)| (*id, e)).collect();
+        self.event_types_by_name = by_name
+            .into_iter()
+            .filter_map(|(name, id)| {
+                let external_id = external_of.get(&id)?.to_string();
+                Some((
+                    name,
+                    EventTypeRef {
+                        external_id,
+                        id: Some(id),
+                    },
+                ))
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// The laer id of the account `column` names.
+    pub(crate) fn account(&self, row: &Row, column: &'static str) -> Result<i64, RowError> {
+        let external_id = row.required(column)?;
+        self.accounts.get(external_id).copied().ok_or_else(|| {
+            row.error(
+                column,
+                format!("unknown account {external_id:?}; import the account first"),
+            )
+        })
+    }
+
+    /// Refuses an external id seen before in this file.
+    pub(crate) fn first_use(&mut self, row: &Row, external_id: &str) -> Result<(), RowError> {
+        if self.seen_external_ids.insert(external_id.to_string()) {
+            Ok(())
+        } else {
+            Err(row.error(
+                "external_id",
+                format!("{external_id:?} appears more than once in this file"),
+            ))
+        }
+    }
+}
+
+/// Lists the kinds once: `Variant = declaration`. Makes [`Kind`](crate::Kind), the
+/// kinds as a value (the command line's choice), and `with_kind!`, which runs code
+/// written for any [`ImportKind`] with the declaration a `Kind` stands for.
+macro_rules! kinds {
+    ($($variant:ident = $declaration:ty),+ $(,)?) => {
+        /// What a file holds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Kind {
+            $($variant),+
+        }
+
+        impl Kind {
+            pub const ALL: [Kind; [$(Kind::$variant),+].len()] = [$(Kind::$variant),+];
+
+            /// The kind's name on the command line and in the docs: the table name with dashes.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => <$declaration as $crate::ImportKind>::NAME),+
+                }
+            }
+        }
+
+        /// Evaluates `$body` with the type `$k` standing for the declaration of `$kind`.
+        macro_rules! with_kind {
+            ($kind:expr, $k:ident => $body:expr) => {
+                match $kind {
+                    $(Kind::$variant => {
+                        type $k = $declaration;
+                        $body
+                    })+
+                }
+            };
+        }
+    };
+}
+pub(crate) use kinds;

@@ -1,0 +1,533 @@
+//! The record kinds the store writes, each declared once: its table (columns, key, what a
+//! write does to a stored record, what else it touches) and how one record binds to the
+//! table's columns. [`WriteTx::upsert`] writes any of them; a new kind is one [`Stored`]
+//! implementation here.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use laer_core::model::{
+    NewAccount, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting, NewMeetingCadence, NewMilestone,
+    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
+    NewTeamMember,
+};
+
+use crate::exec::Value;
+use crate::sql::{Feeds, OnConflict, Table};
+use crate::{StoreError, WriteCount, WriteTx, postgres};
+
+/// A record kind the store writes: where its records go, and how one record binds to
+/// that table's columns.
+pub trait Stored: Sized + Sync {
+    /// The table records of this kind are written to.
+    const TABLE: &'static Table;
+
+    /// The record's values, one per column of [`Stored::TABLE`], in the table's order.
+    fn row(&self) -> TableRow<'_>;
+
+    /// Writes records of this kind in one or more multi-row upserts. Kinds whose writes
+    /// need more (events, meeting cadences) say so here.
+    fn write(tx: &mut WriteTx, records: &[Self]) -> impl Future<Output = Result<WriteCount, StoreError>> + Send {
+        tx.write_rows(Self::TABLE, records.iter().map(Self::row).collect())
+    }
+}
+
+/// One record's values, in the order of its table's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRow<'a>(pub(crate) Vec<Value<'a>>);
+
+/// A [`TableRow`] of values of any type [`Value`] converts from.
+macro_rules! row {
+    ($($value:expr),* $(,)?) => {
+        TableRow(vec![$(Value::from($value)),*])
+    };
+}
+
+/// An instant as stored: microseconds since the epoch.
+fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value<'static> {
+    Value::Int(t.map(|t| t.timestamp_micros()))
+}
+
+impl Stored for NewAccount {
+    const TABLE: &'static Table = &Table {
+        name: "accounts",
+        columns: &[
+            "external_id",
+            "name",
+            "segment",
+            "channel",
+            "country",
+            "date_of_birth",
+            "renewal_date",
+            "attributes",
+        ],
+        json_columns: &["attributes"],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Nothing,
+        portfolio: true,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        let attributes = serde_json::to_string(&self.attributes).unwrap_or_else(|_| "{}".to_string());
+        row![
+            &self.external_id,
+            &self.name,
+            &self.segment,
+            &self.channel,
+            &self.country,
+            self.date_of_birth,
+            self.renewal_date,
+            attributes,
+        ]
+    }
+}
+
+impl Stored for NewContact {
+    const TABLE: &'static Table = &Table {
+        name: "contacts",
+        columns: &[
+            "external_id",
+            "account_id",
+            "name",
+            "email",
+            "title",
+            "stakeholder_team",
+            "role",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            &self.name,
+            &self.email,
+            &self.title,
+            &self.stakeholder_team,
+            &self.role,
+        ]
+    }
+}
+
+impl Stored for NewProductUser {
+    const TABLE: &'static Table = &Table {
+        name: "product_users",
+        columns: &["external_id", "account_id", "email", "name", "department", "created_at"],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            &self.email,
+            &self.name,
+            &self.department,
+            time(self.created_at),
+        ]
+    }
+}
+
+impl Stored for NewSubscription {
+    const TABLE: &'static Table = &Table {
+        name: "subscriptions",
+        columns: &[
+            "external_id",
+            "account_id",
+            "product",
+            "start_date",
+            "end_date",
+            "mrr",
+            "quantity",
+            "units",
+            "bill_period_months",
+            "discount",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: true,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            &self.product,
+            self.start_date,
+            self.end_date,
+            self.mrr.ten_thousandths(),
+            self.quantity,
+            &self.units,
+            self.bill_period_months,
+            self.discount,
+        ]
+    }
+}
+
+impl Stored for NewEventType {
+    const TABLE: &'static Table = &Table {
+        name: "event_types",
+        columns: &["external_id", "name"],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Nothing,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![&self.external_id, &self.name]
+    }
+}
+
+impl Stored for NewEvent {
+    /// An event already stored (same account, instant and key) is kept.
+    const TABLE: &'static Table = &Table {
+        name: "events",
+        columns: &[
+            "account_id",
+            "occurred_at",
+            "dedup_key",
+            "event_type_id",
+            "user_ref",
+            "value",
+        ],
+        json_columns: &[],
+        key: &["account_id", "occurred_at", "dedup_key"],
+        on_conflict: OnConflict::Ignore,
+        feeds: Feeds::Nothing,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            self.account_id,
+            self.occurred_at.timestamp_micros(),
+            self.dedup_key,
+            self.event_type_id,
+            &self.user_ref,
+            self.value,
+        ]
+    }
+
+    async fn write(tx: &mut WriteTx, records: &[Self]) -> Result<WriteCount, StoreError> {
+        match tx {
+            // COPY (PostgreSQL only) pays off for the large batches of imports; a few
+            // rows (an ingest request) go faster as one INSERT.
+            WriteTx::Postgres(tx) if records.len() >= postgres::COPY_MIN_ROWS => {
+                postgres::copy_events(tx, records).await
+            }
+            _ => {
+                tx.write_rows(Self::TABLE, records.iter().map(Self::row).collect())
+                    .await
+            }
+        }
+    }
+}
+
+impl Stored for NewSupportCase {
+    const TABLE: &'static Table = &Table {
+        name: "support_cases",
+        columns: &[
+            "external_id",
+            "account_id",
+            "opened_at",
+            "closed_at",
+            "severity",
+            "kind",
+            "status",
+            "subject",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            time(Some(self.opened_at)),
+            time(self.closed_at),
+            self.severity,
+            self.kind.as_str(),
+            self.status.as_str(),
+            &self.subject,
+        ]
+    }
+}
+
+impl Stored for NewMeeting {
+    const TABLE: &'static Table = &Table {
+        name: "meetings",
+        columns: &[
+            "external_id",
+            "account_id",
+            "held_at",
+            "stakeholder_team",
+            "kind",
+            "status",
+            "duration_minutes",
+            "notes",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            time(Some(self.held_at)),
+            &self.stakeholder_team,
+            &self.kind,
+            self.status.as_str(),
+            self.duration_minutes.map(i64::from),
+            &self.notes,
+        ]
+    }
+}
+
+impl Stored for NewMeetingCadence {
+    const TABLE: &'static Table = &Table {
+        name: "meeting_cadences",
+        columns: &["account_id", "stakeholder_team", "every_days"],
+        json_columns: &[],
+        key: &["account_id", "stakeholder_team"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![self.account_id, &self.stakeholder_team, i64::from(self.every_days)]
+    }
+
+    /// Replaces the cadence stored for the same account and team. Rows are applied in
+    /// order: a later row for the same account and team replaces an earlier one.
+    async fn write(tx: &mut WriteTx, records: &[Self]) -> Result<WriteCount, StoreError> {
+        // PostgreSQL refuses a statement that updates one row twice: a repeated key
+        // starts another run of rows.
+        let mut count = WriteCount::default();
+        let mut run: Vec<TableRow<'_>> = Vec::new();
+        let mut keys: HashSet<(i64, &str)> = HashSet::new();
+        for c in records {
+            if !keys.insert((c.account_id, &c.stakeholder_team)) {
+                count += tx.write_rows(Self::TABLE, std::mem::take(&mut run)).await?;
+                keys.clear();
+                keys.insert((c.account_id, &c.stakeholder_team));
+            }
+            run.push(c.row());
+        }
+        count += tx.write_rows(Self::TABLE, run).await?;
+        Ok(count)
+    }
+}
+
+impl Stored for NewSurveyResponse {
+    const TABLE: &'static Table = &Table {
+        name: "survey_responses",
+        columns: &[
+            "external_id",
+            "account_id",
+            "contact_ref",
+            "survey",
+            "score",
+            "responded_at",
+            "comment",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            &self.contact_ref,
+            self.survey.as_str(),
+            self.score,
+            time(Some(self.responded_at)),
+            &self.comment,
+        ]
+    }
+}
+
+impl Stored for NewOutcome {
+    const TABLE: &'static Table = &Table {
+        name: "outcomes",
+        columns: &[
+            "external_id",
+            "account_id",
+            "name",
+            "unit",
+            "baseline",
+            "target",
+            "start_date",
+            "target_date",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            &self.name,
+            &self.unit,
+            self.baseline,
+            self.target,
+            self.start_date,
+            self.target_date,
+        ]
+    }
+}
+
+impl Stored for NewOutcomeMeasurement {
+    const TABLE: &'static Table = &Table {
+        name: "outcome_measurements",
+        columns: &["outcome_id", "measured_on", "value"],
+        json_columns: &[],
+        key: &["outcome_id", "measured_on"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Outcome,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![self.outcome_id, self.measured_on, self.value]
+    }
+}
+
+impl Stored for NewTeamMember {
+    const TABLE: &'static Table = &Table {
+        name: "team_members",
+        columns: &["external_id", "name", "email", "roles"],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Nothing,
+        portfolio: true,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        row![&self.external_id, &self.name, &self.email, roles.join(",")]
+    }
+}
+
+impl Stored for NewTask {
+    const TABLE: &'static Table = &Table {
+        name: "tasks",
+        columns: &[
+            "external_id",
+            "account_id",
+            "assignee_id",
+            "title",
+            "due_on",
+            "status",
+            "created_at",
+        ],
+        json_columns: &[],
+        key: &["external_id"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Nothing,
+        portfolio: false,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            &self.external_id,
+            self.account_id,
+            self.assignee_id,
+            &self.title,
+            self.due_on,
+            self.status.as_str(),
+            time(Some(self.created_at)),
+        ]
+    }
+}
+
+impl Stored for NewCoverageAssignment {
+    const TABLE: &'static Table = &Table {
+        name: "coverage_assignments",
+        columns: &["account_id", "team_member_id", "role", "since", "until", "reason"],
+        json_columns: &[],
+        key: &["account_id", "role", "team_member_id", "since"],
+        on_conflict: OnConflict::Update,
+        feeds: Feeds::Account,
+        portfolio: true,
+    };
+
+    fn row(&self) -> TableRow<'_> {
+        row![
+            self.account_id,
+            self.team_member_id,
+            self.role.as_str(),
+            self.since,
+            self.until,
+            &self.reason,
+        ]
+    }
+}
+
+/// Milestones from outside. Not a [`Stored`] kind: a row also holds the milestone's
+/// position among those given and the time it is stored (see
+/// [`WriteTx::upsert_milestones`]).
+pub(crate) const MILESTONES: &Table = &Table {
+    name: "milestones",
+    columns: &[
+        "external_id",
+        "account_id",
+        "title",
+        "due_on",
+        "done_on",
+        "side",
+        "position",
+        "created_at",
+    ],
+    json_columns: &[],
+    key: &["external_id"],
+    // A milestone from outside, once stored, is the team's to change.
+    on_conflict: OnConflict::Ignore,
+    feeds: Feeds::Nothing,
+    portfolio: false,
+};
+
+/// The `position`th milestone given, stored now.
+pub(crate) fn milestone_row(position: usize, m: &NewMilestone) -> TableRow<'_> {
+    row![
+        &m.external_id,
+        m.account_id,
+        m.title.as_str(),
+        m.due_on,
+        m.done_on,
+        m.side.as_str(),
+        Value::Int(i64::try_from(position).ok()),
+        time(Some(chrono::Utc::now())),
+    ]
+}
