@@ -5,7 +5,10 @@
 //!
 //! Statements write each parameter once as `$1`, `$2`, ... (PostgreSQL's form, which
 //! SQLite reads as the same numbered parameter): a value used twice is written `$1 ...
-//! $1` and bound once. [`Params`] holds the values in order.
+//! $1` and bound once. [`Params`] holds the values in order. On SQLite the executor hands
+//! the engine anonymous `?` instead ([`sqlite_statement`]): SQLite treats `$N` as named
+//! parameters, and binding looks each name up in a list, which costs time quadratic in
+//! their number (a 1,100-parameter insert spent half its time there).
 
 use std::borrow::Cow;
 
@@ -93,9 +96,19 @@ impl<'a> Params<'a> {
         format!("${}", self.0.len())
     }
 
-    fn sqlite(&self) -> Result<SqliteArguments, StoreError> {
+    /// The statement for SQLite with anonymous `?` placeholders, and the values bound in
+    /// the order the placeholders appear (a value used twice is bound twice).
+    fn sqlite(&self, sql: &str) -> Result<(String, SqliteArguments), StoreError> {
+        let (sql, order) = sqlite_statement(sql);
         let mut args = SqliteArguments::default();
-        for value in &self.0 {
+        for index in order {
+            let value = self.0.get(index).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a statement names parameter ${} of {}",
+                    index + 1,
+                    self.0.len()
+                ))
+            })?;
             match value {
                 Value::Int(v) => args.add(v),
                 Value::Float(v) => args.add(v),
@@ -104,7 +117,7 @@ impl<'a> Params<'a> {
             }
             .map_err(sqlx::Error::Encode)?;
         }
-        Ok(args)
+        Ok((sql, args))
     }
 
     fn postgres(&self) -> Result<PgArguments, StoreError> {
@@ -121,6 +134,34 @@ impl<'a> Params<'a> {
         }
         Ok(args)
     }
+}
+
+/// `sql` with each `$N` outside quotes replaced by `?`, and the zero-based index of the
+/// value each `?` takes, in order.
+fn sqlite_statement(sql: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut order = Vec::new();
+    let mut in_quote = false;
+    let mut chars = sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\'' => {
+                in_quote = !in_quote;
+                out.push(c);
+            }
+            '$' if !in_quote && chars.peek().is_some_and(|(_, d)| d.is_ascii_digit()) => {
+                let mut n = 0_usize;
+                while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+                    n = n * 10 + (d as usize - '0' as usize);
+                    chars.next();
+                }
+                out.push('?');
+                order.push(n.saturating_sub(1));
+            }
+            _ => out.push(c),
+        }
+    }
+    (out, order)
 }
 
 /// `$from, $from+1, ...`: `n` placeholders in a row, for an `IN (...)` list.
@@ -155,10 +196,13 @@ impl Store {
     /// Runs one statement; rows affected. Writes go through [`Store::begin_write`].
     pub(crate) async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
         Ok(match &self.pool {
-            Pool::Sqlite(pool) => sqlx::query_with(AssertSqlSafe(sql), params.sqlite()?)
-                .execute(pool)
-                .await?
-                .rows_affected(),
+            Pool::Sqlite(pool) => {
+                let (sql, args) = params.sqlite(sql)?;
+                sqlx::query_with(AssertSqlSafe(sql), args)
+            }
+            .execute(pool)
+            .await?
+            .rows_affected(),
             Pool::Postgres(pool) => sqlx::query_with(AssertSqlSafe(sql), params.postgres()?)
                 .execute(pool)
                 .await?
@@ -170,9 +214,12 @@ impl Store {
     pub(crate) async fn fetch_all<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<Vec<T>, StoreError> {
         Ok(match &self.pool {
             Pool::Sqlite(pool) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_all(pool)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_all(pool)
+                .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -186,9 +233,12 @@ impl Store {
     pub(crate) async fn fetch_one<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<T, StoreError> {
         Ok(match &self.pool {
             Pool::Sqlite(pool) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_one(pool)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_one(pool)
+                .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -202,9 +252,12 @@ impl Store {
     pub(crate) async fn fetch_optional<T: Row>(&self, sql: &str, params: Params<'_>) -> Result<Option<T>, StoreError> {
         Ok(match &self.pool {
             Pool::Sqlite(pool) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_optional(pool)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_optional(pool)
+                .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -219,10 +272,13 @@ impl WriteTx {
     /// Runs one statement inside the transaction; rows affected.
     pub(crate) async fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
         Ok(match self {
-            WriteTx::Sqlite(tx) => sqlx::query_with(AssertSqlSafe(sql), params.sqlite()?)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected(),
+            WriteTx::Sqlite(tx) => {
+                let (sql, args) = params.sqlite(sql)?;
+                sqlx::query_with(AssertSqlSafe(sql), args)
+            }
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
             WriteTx::Postgres(tx) => sqlx::query_with(AssertSqlSafe(sql), params.postgres()?)
                 .execute(&mut **tx)
                 .await?
@@ -234,9 +290,12 @@ impl WriteTx {
     pub(crate) async fn fetch_all<T: Row>(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<T>, StoreError> {
         Ok(match self {
             WriteTx::Sqlite(tx) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_all(&mut **tx)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_all(&mut **tx)
+                .await?
             }
             WriteTx::Postgres(tx) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -251,9 +310,12 @@ impl WriteTx {
     pub(crate) async fn fetch_one<T: Row>(&mut self, sql: &str, params: Params<'_>) -> Result<T, StoreError> {
         Ok(match self {
             WriteTx::Sqlite(tx) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_one(&mut **tx)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_one(&mut **tx)
+                .await?
             }
             WriteTx::Postgres(tx) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -271,9 +333,12 @@ impl WriteTx {
     ) -> Result<Option<T>, StoreError> {
         Ok(match self {
             WriteTx::Sqlite(tx) => {
-                sqlx::query_as_with(AssertSqlSafe(sql), params.sqlite()?)
-                    .fetch_optional(&mut **tx)
-                    .await?
+                {
+                    let (sql, args) = params.sqlite(sql)?;
+                    sqlx::query_as_with(AssertSqlSafe(sql), args)
+                }
+                .fetch_optional(&mut **tx)
+                .await?
             }
             WriteTx::Postgres(tx) => {
                 sqlx::query_as_with(AssertSqlSafe(sql), params.postgres()?)
@@ -287,6 +352,19 @@ impl WriteTx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_gets_anonymous_placeholders_in_order() {
+        assert_eq!(
+            sqlite_statement("SELECT $2, $1 FROM t WHERE a = $1 AND b = '$3' AND c = $10"),
+            (
+                "SELECT ?, ? FROM t WHERE a = ? AND b = '$3' AND c = ?".to_string(),
+                vec![1, 0, 0, 9]
+            )
+        );
+        assert_eq!(sqlite_statement("SELECT 1"), ("SELECT 1".to_string(), vec![]));
+        assert_eq!(sqlite_statement("SELECT json_extract(d, '$.x') = $1").1, vec![0]);
+    }
 
     #[test]
     fn placeholders_are_numbered_once() {
