@@ -357,6 +357,21 @@ pub fn movements_by_segment(
 mod tests {
     use super::*;
 
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    /// A monthly line of `mrr` whole units.
+    fn line(account_id: i64, start: &str, end: Option<&str>, mrr: i64) -> RevenueLine {
+        RevenueLine {
+            account_id,
+            start_date: day(start),
+            end_date: end.map(day),
+            mrr: Money::from_units(mrr).unwrap(),
+            bill_period_months: 1,
+        }
+    }
+
     #[test]
     fn requests_are_checked() {
         let r = ReportRequest::parse("2024-01-01", "2024-03-01", None, Some("30")).unwrap();
@@ -387,7 +402,6 @@ mod tests {
 
     #[test]
     fn plans_and_retention_segments() {
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
         let plan = |account_id, start: &str, end: Option<&str>, mrr, product: &str| PlanLine {
             line: RevenueLine {
                 account_id,
@@ -431,14 +445,6 @@ mod tests {
 
     #[test]
     fn segments_add_up_to_the_total() {
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let line = |account_id, start: &str, end: Option<&str>, mrr| RevenueLine {
-            account_id,
-            start_date: day(start),
-            end_date: end.map(day),
-            mrr: Money::from_units(mrr).unwrap(),
-            bill_period_months: 1,
-        };
         let lines = vec![
             line(1, "2024-01-01", None, 10),
             line(2, "2024-01-01", Some("2024-01-20"), 20),
@@ -478,14 +484,6 @@ mod tests {
 
     #[test]
     fn the_revenue_pages_months_and_segments_add_up() {
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let line = |account_id, start: &str, end: Option<&str>, mrr| RevenueLine {
-            account_id,
-            start_date: day(start),
-            end_date: end.map(day),
-            mrr: Money::from_units(mrr).unwrap(),
-            bill_period_months: 1,
-        };
         let lines = vec![
             line(1, "2023-01-01", None, 10),
             line(2, "2023-01-01", Some("2024-02-10"), 20),
