@@ -25,8 +25,12 @@ text_enum!(
     /// (`view_accounts`), contracts renewing soon (`view_renewals`), company revenue
     /// (`view_revenue`); read through `/api/v1` (`use_api`); set an account's LAER phase
     /// by hand (`set_phase`); edit accounts' success plans and share them with the
-    /// customer (`manage_plans`); add people and change roles (`manage_users`); manage
-    /// write keys and API tokens (`manage_keys`).
+    /// customer (`manage_plans`); record the team's work with customers — touchpoints,
+    /// contacts and cadences, outcomes and measurements, cases and survey answers by hand
+    /// (`record_work`); create accounts and change their contract lines (`edit_contracts`);
+    /// upload CSV files of any import kind (`import_data`); read the audit log
+    /// (`view_audit`); add people and change roles (`manage_users`); manage write keys
+    /// and API tokens (`manage_keys`).
     Permission {
         ViewAccounts = "view_accounts",
         ViewRenewals = "view_renewals",
@@ -35,6 +39,10 @@ text_enum!(
         SetPhase = "set_phase",
         WorkTasks = "work_tasks",
         ManagePlans = "manage_plans",
+        RecordWork = "record_work",
+        EditContracts = "edit_contracts",
+        ImportData = "import_data",
+        ViewAudit = "view_audit",
         ManageAutomation = "manage_automation",
         ManageUsers = "manage_users",
         ManageKeys = "manage_keys",
@@ -51,7 +59,14 @@ impl Role {
             ViewRevenue => self != Role::Viewer,
             // Those who own an account's motion: its CSM, the leaders, the admins.
             SetPhase | ManagePlans => matches!(self, Role::Admin | Role::Leader | Role::Csm),
-            WorkTasks => self != Role::Viewer,
+            WorkTasks | RecordWork => self != Role::Viewer,
+            // Contracts are the commercial roles' records; revenue follows from them.
+            EditContracts => matches!(
+                self,
+                Role::Admin | Role::Leader | Role::Sales | Role::Renewal | Role::Expansion
+            ),
+            ImportData => self == Role::Admin,
+            ViewAudit => matches!(self, Role::Admin | Role::Leader),
             // Who covers which account and what fires when: the leaders' call.
             ManageAutomation => matches!(self, Role::Admin | Role::Leader),
             ManageUsers | ManageKeys => self == Role::Admin,

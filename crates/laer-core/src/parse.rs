@@ -121,8 +121,35 @@ pub fn boolean(text: &str) -> Result<bool, String> {
     }
 }
 
+/// The longest text a person may write into one field (a touchpoint's summary, a note, a
+/// comment): about 2,500 words. Longer text is refused with a message, never cut or stored.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+/// The longest one-line value (a name, a title, a subject).
+pub const MAX_LINE_CHARS: usize = 300;
+
+/// `text` if it is at most `max` characters long, else a message saying so (the caller
+/// names the field).
+pub fn bounded(text: &str, max: usize) -> Result<&str, String> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(format!("expected at most {max} characters, found {n}"));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_longer_than_the_bound_is_refused_not_cut() {
+        assert_eq!(super::bounded("héllo", 5), Ok("héllo"));
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            super::bounded(&long, super::MAX_TEXT_CHARS),
+            Err("expected at most 10000 characters, found 100000".to_string())
+        );
+    }
+
     use super::*;
     use chrono::TimeZone;
 

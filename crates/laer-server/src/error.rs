@@ -15,6 +15,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("the token's role lacks the permission {0}")]
     Forbidden(laer_core::access::Permission),
+    /// An edit of a record someone changed since the caller read it (409).
+    #[error("{0}")]
+    Conflict(String),
     #[error("storage error")]
     Store(StoreError),
 }
@@ -25,6 +28,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(format!("no {what}")),
             StoreError::Invalid(why) => ApiError::bad_request(why, Value::Null),
+            StoreError::Refused { field, message } => {
+                let details = json!({ "field": field, "message": message });
+                ApiError::bad_request(format!("{field}: {message}"), details)
+            }
+            e @ StoreError::Stale { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Store(other),
         }
     }
@@ -54,6 +62,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest { details, .. } => (StatusCode::BAD_REQUEST, details.clone()),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, Value::Null),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, Value::Null),
             ApiError::Forbidden(p) => (StatusCode::FORBIDDEN, json!({"permission": p.as_str()})),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "request failed in the store");

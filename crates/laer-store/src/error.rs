@@ -25,6 +25,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// An edit made to an older version of a record than the stored one: refused, so that
+    /// no one's change is silently overwritten. Editable records carry a `version` that
+    /// every update checks (`... WHERE id = $1 AND version = $2`) and increments.
+    #[error("{what} was changed by someone else since you opened it; reload it and make your change again")]
+    Stale { what: String },
+    /// A value a rule of the store refuses (a duplicate email at the same account, ...),
+    /// naming the field, so that a form or an API answer can point at it.
+    #[error("{field}: {message}")]
+    Refused { field: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
