@@ -85,6 +85,16 @@ impl Role {
     }
 }
 
+// Issue 14, touchpoints: who may change a record someone logged.
+impl Role {
+    /// Whether a person of this role, user `user_id`, may edit or delete a record of the
+    /// team's work that user `created_by` logged (a touchpoint): their own, with
+    /// `record_work`; an admin any, imported ones (no author) too.
+    pub fn may_change_logged(self, user_id: i64, created_by: Option<i64>) -> bool {
+        self == Role::Admin || (self.can(Permission::RecordWork) && created_by == Some(user_id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +107,10 @@ mod tests {
             assert!(role.can(Permission::ViewAccounts), "{role}");
         }
         assert!(!Role::Viewer.can(Permission::ViewRevenue));
+        assert!(Role::Csm.may_change_logged(4, Some(4)));
+        assert!(!Role::Csm.may_change_logged(4, Some(5)) && !Role::Csm.may_change_logged(4, None));
+        assert!(!Role::Viewer.may_change_logged(4, Some(4)));
+        assert!(Role::Admin.may_change_logged(4, None) && Role::Admin.may_change_logged(4, Some(5)));
         assert!(Role::Leader.can(Permission::ViewRevenue));
     }
 

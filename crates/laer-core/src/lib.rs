@@ -18,5 +18,6 @@ pub mod segment;
 pub mod signals;
 pub mod stats;
 pub mod success_plan;
+pub mod timeline;
 
 pub use money::Money;

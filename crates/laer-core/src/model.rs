@@ -213,17 +213,134 @@ pub struct NewSupportCase {
     pub subject: Option<String>,
 }
 
+text_enum!(
+    /// What kind of contact with the customer a touchpoint was.
+    TouchpointKind { Meeting = "meeting", Call = "call", Email = "email", Note = "note", BusinessReview = "business_review" }
+);
+
+impl TouchpointKind {
+    /// Whether a touchpoint of this kind, held with a stakeholder team, counts toward that
+    /// team's agreed meeting cadence: a conversation does (a meeting, a call, a business
+    /// review); an email or a note does not. The one rule Engagement uses
+    /// ([`NewTouchpoint::keeps_cadence`]; docs/health.md).
+    pub fn counts_for_cadence(self) -> bool {
+        match self {
+            TouchpointKind::Meeting | TouchpointKind::Call | TouchpointKind::BusinessReview => true,
+            TouchpointKind::Email | TouchpointKind::Note => false,
+        }
+    }
+
+    /// The kind in words: "Business review".
+    pub fn label(self) -> &'static str {
+        match self {
+            TouchpointKind::Meeting => "Meeting",
+            TouchpointKind::Call => "Call",
+            TouchpointKind::Email => "Email",
+            TouchpointKind::Note => "Note",
+            TouchpointKind::BusinessReview => "Business review",
+        }
+    }
+
+    /// A kind as meetings had it before touchpoints (free text such as qbr, ebr,
+    /// onboarding, check_in, training): the touchpoint's kind and its purpose. qbr, ebr
+    /// and business_review are business reviews; a label that names a kind is that kind;
+    /// anything else is a meeting. The label is kept as the purpose unless it only named
+    /// the kind. Migration 0014 moved stored meetings by the same rule.
+    pub fn of_legacy(text: &str) -> (TouchpointKind, Option<String>) {
+        let label = crate::parse::label(text);
+        if label.is_empty() {
+            return (TouchpointKind::Meeting, None);
+        }
+        if let Ok(kind) = label.parse::<TouchpointKind>() {
+            return (kind, None);
+        }
+        let kind = match label.as_str() {
+            "qbr" | "ebr" => TouchpointKind::BusinessReview,
+            _ => TouchpointKind::Meeting,
+        };
+        (kind, Some(label))
+    }
+}
+
+/// A touchpoint: a meeting, call, email, note or business review with the customer, with
+/// the stakeholder teams it was with, the account's contacts who took part and who from
+/// our side. Imported rows and the web app's form make the same record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewMeeting {
+pub struct NewTouchpoint {
     pub external_id: String,
     pub account_id: i64,
+    /// When it took place (or is to, when scheduled), UTC.
     pub held_at: DateTime<Utc>,
-    pub stakeholder_team: Option<String>,
-    /// e.g. onboarding, check_in, qbr, ebr, training.
-    pub kind: Option<String>,
+    pub kind: TouchpointKind,
+    /// What it was for, in the team's words, as a label: onboarding, check_in, qbr,
+    /// training... (what meetings called their kind before touchpoints).
+    pub purpose: Option<String>,
     pub status: MeetingStatus,
     pub duration_minutes: Option<i32>,
-    pub notes: Option<String>,
+    /// The customer's stakeholder teams, as labels ([`crate::parse::label`]), each once.
+    pub stakeholder_teams: Vec<String>,
+    /// The account's contacts who took part (laer ids), each once.
+    pub contact_ids: Vec<i64>,
+    /// Who from our side took part (team member ids), each once.
+    pub team_member_ids: Vec<i64>,
+    /// What was discussed, at most [`crate::parse::MAX_TEXT_CHARS`] characters.
+    pub summary: Option<String>,
+    /// What happens next, at most [`crate::parse::MAX_TEXT_CHARS`] characters.
+    pub next_step: Option<String>,
+}
+
+impl NewTouchpoint {
+    /// Whether this touchpoint counts toward the agreed cadence of each of its teams:
+    /// held, and of a kind that counts ([`TouchpointKind::counts_for_cadence`]).
+    pub fn keeps_cadence(&self) -> bool {
+        self.status == MeetingStatus::Held && self.kind.counts_for_cadence()
+    }
+
+    /// Whether it was with `team`.
+    pub fn with_team(&self, team: &str) -> bool {
+        self.stakeholder_teams.iter().any(|t| t == team)
+    }
+
+    /// What is wrong with the record, one (field, message) per field: text over its
+    /// bound (summary and next step [`crate::parse::MAX_TEXT_CHARS`], purpose and each
+    /// team [`crate::parse::MAX_LINE_CHARS`]), an empty team, a negative duration.
+    /// Nothing is cut: a record with problems is refused.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        use crate::parse::{MAX_LINE_CHARS, MAX_TEXT_CHARS, bounded};
+        let mut problems = Vec::new();
+        let mut text = |field: &'static str, value: Option<&str>, max: usize| {
+            if let Some(Err(message)) = value.map(|v| bounded(v, max)) {
+                problems.push((field, message));
+            }
+        };
+        text("summary", self.summary.as_deref(), MAX_TEXT_CHARS);
+        text("next_step", self.next_step.as_deref(), MAX_TEXT_CHARS);
+        text("purpose", self.purpose.as_deref(), MAX_LINE_CHARS);
+        for team in &self.stakeholder_teams {
+            text("stakeholder_teams", Some(team), MAX_LINE_CHARS);
+        }
+        if self.stakeholder_teams.iter().any(|t| t.is_empty()) {
+            problems.push((
+                "stakeholder_teams",
+                "expected team names, found an empty one".to_string(),
+            ));
+        }
+        if let Some(d) = self.duration_minutes.filter(|d| *d < 0) {
+            problems.push(("duration_minutes", format!("expected minutes, 0 or more, found {d}")));
+        }
+        problems
+    }
+
+    /// Teams, contacts and members each once and in order, as the store keeps them.
+    pub fn normalized(mut self) -> NewTouchpoint {
+        self.stakeholder_teams.sort();
+        self.stakeholder_teams.dedup();
+        self.contact_ids.sort_unstable();
+        self.contact_ids.dedup();
+        self.team_member_ids.sort_unstable();
+        self.team_member_ids.dedup();
+        self
+    }
 }
 
 /// The agreed cadence of meetings with one stakeholder team of an account: a meeting
@@ -492,6 +609,40 @@ mod tests {
         assert_eq!(" NPS ".parse::<SurveyKind>(), Ok(SurveyKind::Nps));
         let err = "maybe".parse::<MeetingStatus>().unwrap_err();
         assert!(err.contains("scheduled, held, missed, cancelled"), "{err}");
+    }
+
+    #[test]
+    fn former_meeting_kinds_become_a_touchpoint_kind_and_a_purpose() {
+        let of = |s: &str| TouchpointKind::of_legacy(s);
+        assert_eq!(of("QBR"), (TouchpointKind::BusinessReview, Some("qbr".into())));
+        assert_eq!(of("ebr"), (TouchpointKind::BusinessReview, Some("ebr".into())));
+        assert_eq!(of("Business review"), (TouchpointKind::BusinessReview, None));
+        assert_eq!(of("call"), (TouchpointKind::Call, None));
+        assert_eq!(of("check-in"), (TouchpointKind::Meeting, Some("check_in".into())));
+        assert_eq!(of("onboarding"), (TouchpointKind::Meeting, Some("onboarding".into())));
+        assert_eq!(of(" "), (TouchpointKind::Meeting, None));
+    }
+
+    #[test]
+    fn a_touchpoint_names_each_field_over_its_bound() {
+        let t = NewTouchpoint {
+            external_id: "t".into(),
+            account_id: 1,
+            held_at: "2026-06-01T10:00:00Z".parse().unwrap(),
+            kind: TouchpointKind::Meeting,
+            purpose: Some("p".repeat(301)),
+            status: MeetingStatus::Held,
+            duration_minutes: Some(-5),
+            stakeholder_teams: vec!["executive".into(), String::new()],
+            contact_ids: vec![3, 1, 3],
+            team_member_ids: vec![],
+            summary: Some("x".repeat(100_000)),
+            next_step: Some("call back".into()),
+        };
+        let fields: Vec<&str> = t.problems().iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["summary", "purpose", "stakeholder_teams", "duration_minutes"]);
+        assert!(t.problems()[0].1.contains("100000"));
+        assert_eq!(t.normalized().contact_ids, [1, 3]);
     }
 
     #[test]

@@ -57,8 +57,8 @@ use serde::Serialize;
 
 use laer_core::Money;
 use laer_core::model::{
-    NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewMilestone, NewOutcome, NewOutcomeMeasurement,
-    NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, TeamRole,
+    NewAccount, NewContact, NewEvent, NewEventType, NewMilestone, NewOutcome, NewOutcomeMeasurement, NewProductUser,
+    NewSubscription, NewSupportCase, NewSurveyResponse, NewTeamMember, NewTouchpoint, TeamRole,
 };
 
 pub use catalog::{VENDOR_DOMAIN, VENDOR_NAME};
@@ -131,7 +131,7 @@ pub struct DemoCompany {
     /// [`generate_records`].
     pub events: Vec<NewEvent>,
     pub support_cases: Vec<NewSupportCase>,
-    pub meetings: Vec<NewMeeting>,
+    pub meetings: Vec<NewTouchpoint>,
     /// NPS (quarterly, per contact) and CSAT (after closed cases).
     pub survey_responses: Vec<NewSurveyResponse>,
     pub outcomes: Vec<NewOutcome>,

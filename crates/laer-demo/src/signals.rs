@@ -11,7 +11,8 @@ use super::dice::{Dice, Stream};
 use super::lifecycle::Story;
 use super::usage::{Observed, at, weekday_weight};
 use laer_core::model::{
-    CaseKind, CaseStatus, MeetingStatus, NewContact, NewMeeting, NewSupportCase, NewSurveyResponse, SurveyKind,
+    CaseKind, CaseStatus, MeetingStatus, NewContact, NewSupportCase, NewSurveyResponse, NewTouchpoint, SurveyKind,
+    TouchpointKind,
 };
 
 /// A day in `[from, to)` drawn by the weekday pattern, at a working time (07:00–18:00 UTC).
@@ -234,7 +235,7 @@ pub fn meetings(
     how_to: &[u32],
     window: &Window,
     seed: u64,
-) -> Vec<NewMeeting> {
+) -> Vec<NewTouchpoint> {
     let mut dice = Dice::new(seed, Stream::Meetings, account as u64);
     let mut meetings: Vec<(NaiveDate, usize, &'static str, MeetingStatus)> = Vec::new();
     let engagement_on = |day: NaiveDate| story.step_on(day).map_or(0.5, |s| s.drivers.engagement);
@@ -301,15 +302,22 @@ pub fn meetings(
                 MeetingStatus::Cancelled => "Cancelled by the customer".to_string(),
                 MeetingStatus::Scheduled => format!("Next {} on the agreed cadence", meeting_title(kind)),
             };
-            Some(NewMeeting {
+            // The demo's meeting kinds (ebr, check_in, onboarding, training) are
+            // purposes: an ebr is a business review, the rest meetings.
+            let (kind, purpose) = TouchpointKind::of_legacy(kind);
+            Some(NewTouchpoint {
                 external_id: format!("mtg-{:04}-{:04}", account + 1, i + 1),
                 account_id: account as i64,
                 held_at,
-                stakeholder_team: Some(STAKEHOLDER_TEAMS[team].0.to_string()),
-                kind: Some(kind.to_string()),
+                kind,
+                purpose,
                 status,
                 duration_minutes: (status == MeetingStatus::Held).then_some(minutes as i32),
-                notes: Some(notes),
+                stakeholder_teams: vec![STAKEHOLDER_TEAMS[team].0.to_string()],
+                contact_ids: Vec::new(),
+                team_member_ids: Vec::new(),
+                summary: Some(notes),
+                next_step: None,
             })
         })
         .collect()

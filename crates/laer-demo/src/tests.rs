@@ -408,8 +408,8 @@ fn meetings_follow_the_agreed_cadence() {
             let dates: Vec<NaiveDate> = c
                 .meetings
                 .iter()
-                .filter(|m| m.account_id == account as i64 && m.stakeholder_team.as_deref() == Some(team))
-                .filter(|m| matches!(m.kind.as_deref(), Some("ebr" | "check_in")))
+                .filter(|m| m.account_id == account as i64 && m.with_team(team))
+                .filter(|m| matches!(m.purpose.as_deref(), Some("ebr" | "check_in")))
                 .map(|m| m.held_at.date_naive())
                 .collect();
             for pair in dates.windows(2) {
@@ -426,9 +426,11 @@ fn meetings_follow_the_agreed_cadence() {
     // And every account with a cadence has its next meeting scheduled.
     for (account, profile) in c.profiles.iter().enumerate().filter(|(_, p)| p.seats > 0) {
         for team in profile.meeting_cadence_days.keys() {
-            assert!(c.meetings.iter().any(|m| m.account_id == account as i64
-                && m.stakeholder_team.as_deref() == Some(team)
-                && m.status == MeetingStatus::Scheduled));
+            assert!(
+                c.meetings.iter().any(|m| m.account_id == account as i64
+                    && m.with_team(team)
+                    && m.status == MeetingStatus::Scheduled)
+            );
         }
     }
 }
@@ -748,7 +750,7 @@ fn signals_follow_their_drivers() {
     let meetings: Vec<(f64, f64)> = c
         .meetings
         .iter()
-        .filter(|m| m.status != MeetingStatus::Scheduled && matches!(m.kind.as_deref(), Some("ebr" | "check_in")))
+        .filter(|m| m.status != MeetingStatus::Scheduled && matches!(m.purpose.as_deref(), Some("ebr" | "check_in")))
         .filter_map(|m| {
             let d = driver_on(&by_account, m.account_id, m.held_at.date_naive())?;
             Some((d.engagement, f64::from(u8::from(m.status == MeetingStatus::Held))))

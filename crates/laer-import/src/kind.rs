@@ -72,6 +72,8 @@ impl<R: Stored + Send + 'static> Batch for R {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refers {
     Accounts,
+    /// Contacts by their external ids.
+    Contacts,
     Outcomes,
     TeamMembers,
     /// By external id or by name.
@@ -90,6 +92,7 @@ pub(crate) struct EventTypeRef {
 /// of the same file (or request) were.
 pub struct Context {
     accounts: HashMap<String, i64>,
+    pub(crate) contacts: HashMap<String, i64>,
     pub(crate) outcomes: HashMap<String, i64>,
     pub(crate) team_members: HashMap<String, i64>,
     pub(crate) event_types_by_external_id: HashMap<String, i64>,
@@ -104,6 +107,7 @@ impl Context {
     fn empty() -> Context {
         Context {
             accounts: HashMap::new(),
+            contacts: HashMap::new(),
             outcomes: HashMap::new(),
             team_members: HashMap::new(),
             event_types_by_external_id: HashMap::new(),
@@ -127,6 +131,7 @@ impl Context {
         for refers in K::REFERS_TO {
             match refers {
                 Refers::Accounts => context.accounts = tx.id_lookup(IdLookup::Accounts).await?,
+                Refers::Contacts => context.contacts = tx.id_lookup(IdLookup::Contacts).await?,
                 Refers::Outcomes => context.outcomes = tx.id_lookup(IdLookup::Outcomes).await?,
                 Refers::TeamMembers => context.team_members = tx.id_lookup(IdLookup::TeamMembers).await?,
                 Refers::EventTypes => context.load_event_types(tx).await?,

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use laer_core::dedup::{self, ContentHasher};
 use laer_core::model::{
-    CaseStatus, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeeting, NewMeetingCadence,
-    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
-    NewTeamMember, TaskStatus, TeamRole,
+    CaseStatus, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence, NewOutcome,
+    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
+    NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
 };
 use laer_core::parse;
 use laer_store::{IdLookup, StoreError, WriteCount, WriteTx};
@@ -392,8 +392,16 @@ impl ImportKind for SupportCases {
     }
 }
 
-/// Meetings with a stakeholder team.
+/// Touchpoints (meetings, calls, emails, notes, business reviews) with the customer's
+/// stakeholder teams. The kind is `meetings` (also `touchpoints`): files of meetings as
+/// they were before touchpoints import as they did, a free-text kind such as qbr or
+/// check_in becoming the purpose ([`TouchpointKind::of_legacy`]).
 pub struct Meetings;
+
+/// How a cell lists several values: `executive;security` (commas also separate).
+fn list_cell(text: &str) -> impl Iterator<Item = &str> {
+    text.split([';', ',']).map(str::trim).filter(|s| !s.is_empty())
+}
 
 impl ImportKind for Meetings {
     const NAME: &'static str = "meetings";
@@ -401,16 +409,20 @@ impl ImportKind for Meetings {
         req("external_id", ID),
         req("account_id", ACCOUNT),
         req("held_at", &["date", "start_time", "scheduled_at"]),
-        opt("stakeholder_team", &["team"]),
+        opt("stakeholder_teams", &["stakeholder_team", "team", "teams"]),
         opt("kind", &["type", "meeting_type"]),
+        opt("purpose", &["topic"]),
         opt("status", &[]),
         opt("duration_minutes", &["duration"]),
-        opt("notes", &["summary"]),
+        opt("summary", &["notes"]),
+        opt("next_step", &[]),
+        opt("contacts", &["contact_ids"]),
+        opt("team_members", &["team_member_ids", "our_side"]),
     ];
-    const REFERS_TO: &'static [Refers] = &[Refers::Accounts];
-    type Record = NewMeeting;
+    const REFERS_TO: &'static [Refers] = &[Refers::Accounts, Refers::Contacts, Refers::TeamMembers];
+    type Record = NewTouchpoint;
 
-    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<NewMeeting, RowError> {
+    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<NewTouchpoint, RowError> {
         let external_id = row.required("external_id")?;
         cx.first_use(row, external_id)?;
         let duration = row.parse("duration_minutes", parse::whole_number)?;
@@ -422,16 +434,47 @@ impl ImportKind for Meetings {
                     .ok_or_else(|| row.error("duration_minutes", format!("expected minutes, 0 or more, found {d}")))
             })
             .transpose()?;
-        Ok(NewMeeting {
+        let (kind, legacy_purpose) = row
+            .get("kind")
+            .map_or((TouchpointKind::Meeting, None), TouchpointKind::of_legacy);
+        let resolve = |column: &'static str, known: &std::collections::HashMap<String, i64>, what: &str| {
+            row.get(column)
+                .map(list_cell)
+                .into_iter()
+                .flatten()
+                .map(|key| {
+                    known
+                        .get(key)
+                        .copied()
+                        .ok_or_else(|| row.error(column, format!("unknown {what} {key:?}; import the {what} first")))
+                })
+                .collect::<Result<Vec<i64>, RowError>>()
+        };
+        let record = NewTouchpoint {
             external_id: external_id.to_string(),
             account_id: cx.account(row, "account_id")?,
             held_at: row.parse_required("held_at", parse::timestamp)?,
-            stakeholder_team: row.get("stakeholder_team").map(parse::label),
-            kind: row.get("kind").map(parse::label),
+            kind,
+            purpose: row.get("purpose").map(parse::label).or(legacy_purpose),
             status: row.parse("status", str::parse)?.unwrap_or(MeetingStatus::Held),
             duration_minutes,
-            notes: row.text("notes"),
-        })
+            stakeholder_teams: row
+                .get("stakeholder_teams")
+                .map(list_cell)
+                .into_iter()
+                .flatten()
+                .map(parse::label)
+                .collect(),
+            contact_ids: resolve("contacts", &cx.contacts, "contact")?,
+            team_member_ids: resolve("team_members", &cx.team_members, "team member")?,
+            summary: row.text("summary"),
+            next_step: row.text("next_step"),
+        }
+        .normalized();
+        if let Some((field, message)) = record.problems().into_iter().next() {
+            return Err(row.error(field, message));
+        }
+        Ok(record)
     }
 }
 

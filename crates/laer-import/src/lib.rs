@@ -54,7 +54,11 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Kind, String> {
-        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        let mut wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        // Touchpoints are the meetings kind under its newer name.
+        if wanted == "touchpoints" {
+            wanted = Kind::Meetings.name().to_string();
+        }
         Kind::ALL.into_iter().find(|k| k.name() == wanted).ok_or_else(|| {
             let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
             format!("unknown kind {s:?}; expected one of {}", names.join(", "))

@@ -1,4 +1,5 @@
-//! Everything the account 360 page shows of one account, read in a few statements.
+//! Everything the account 360 page shows of one account, read in a few statements
+//! (its touchpoints are read on their own: `Store::touchpoints_of`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -28,14 +29,6 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MeetingRow {
-    pub held_at: DateTime<Utc>,
-    pub stakeholder_team: Option<String>,
-    pub kind: Option<String>,
-    pub status: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurveyRow {
     pub survey: String,
     pub score: i64,
@@ -61,7 +54,6 @@ pub struct AccountView {
     pub subscriptions: Vec<Subscription>,
     pub contacts: Vec<ContactRow>,
     pub cases: Vec<CaseRow>,
-    pub meetings: Vec<MeetingRow>,
     pub surveys: Vec<SurveyRow>,
     pub outcomes: Vec<OutcomeRow>,
     /// Product users per department, most first.
@@ -127,14 +119,6 @@ mod rows {
     }
 
     #[derive(sqlx::FromRow)]
-    pub(super) struct Meeting {
-        pub held_at: i64,
-        pub stakeholder_team: Option<String>,
-        pub kind: Option<String>,
-        pub status: String,
-    }
-
-    #[derive(sqlx::FromRow)]
     pub(super) struct Survey {
         pub survey: String,
         pub score: i32,
@@ -178,13 +162,6 @@ impl Store {
             .fetch_all(
                 "SELECT opened_at, closed_at, severity, kind, status, subject FROM support_cases \
                  WHERE account_id = $1 ORDER BY opened_at DESC",
-                params![id],
-            )
-            .await?;
-        let meetings: Vec<rows::Meeting> = self
-            .fetch_all(
-                "SELECT held_at, stakeholder_team, kind, status FROM meetings WHERE account_id = $1 \
-                 ORDER BY held_at DESC",
                 params![id],
             )
             .await?;
@@ -267,17 +244,6 @@ impl Store {
                         kind: c.kind,
                         status: c.status,
                         subject: c.subject,
-                    })
-                })
-                .collect::<Result<_, StoreError>>()?,
-            meetings: meetings
-                .into_iter()
-                .map(|m| {
-                    Ok(MeetingRow {
-                        held_at: column("meetings", "held_at").instant(m.held_at)?,
-                        stakeholder_team: m.stakeholder_team,
-                        kind: m.kind,
-                        status: m.status,
                     })
                 })
                 .collect::<Result<_, StoreError>>()?,

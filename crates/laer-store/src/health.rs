@@ -13,7 +13,7 @@ use laer_core::Money;
 use laer_core::health::score::{Driver, PillarScores};
 use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace, assess};
 use laer_core::lifecycle::Phase;
-use laer_core::model::{NewAuditEntry, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse, TeamRole};
+use laer_core::model::{NewAuditEntry, NewOutcome, NewSupportCase, NewSurveyResponse, NewTouchpoint, TeamRole};
 use laer_core::retention::day_number;
 
 /// Which accounts to read.
@@ -71,12 +71,19 @@ mod rows {
     }
 
     #[derive(sqlx::FromRow)]
-    pub(super) struct Meeting {
+    pub(super) struct Touchpoint {
+        pub id: i64,
         pub account_id: i64,
         pub external_id: String,
         pub held_at: i64,
-        pub stakeholder_team: Option<String>,
+        pub kind: String,
         pub status: String,
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct TouchpointTeam {
+        pub touchpoint_id: i64,
+        pub stakeholder_team: String,
     }
 
     #[derive(sqlx::FromRow)]
@@ -280,27 +287,48 @@ impl Store {
             }
         }
 
-        let meetings: Vec<rows::Meeting> = self
+        // Every touchpoint with its teams; the core decides which keep a cadence
+        // (laer_core::model::NewTouchpoint::keeps_cadence).
+        let touchpoints: Vec<rows::Touchpoint> = self
             .fetch_all(
                 &format!(
-                    "SELECT account_id, external_id, held_at, stakeholder_team, status FROM meetings \
-                     WHERE {} ORDER BY account_id, held_at",
+                    "SELECT id, account_id, external_id, held_at, kind, status FROM touchpoints \
+                     WHERE {} ORDER BY account_id, held_at, id",
                     only("account_id")
                 ),
                 params![],
             )
             .await?;
-        for m in meetings {
-            if let Some(r) = records.get_mut(&m.account_id) {
-                r.relationship.meetings.push(NewMeeting {
-                    external_id: m.external_id,
-                    account_id: m.account_id,
-                    held_at: Column("meetings", "held_at").instant(m.held_at)?,
-                    stakeholder_team: m.stakeholder_team,
-                    kind: None,
-                    status: Column("meetings", "status").parsed(&m.status)?,
+        let teams: Vec<rows::TouchpointTeam> = self
+            .fetch_all(
+                &format!(
+                    "SELECT tt.touchpoint_id, tt.stakeholder_team FROM touchpoint_teams tt \
+                     JOIN touchpoints t ON t.id = tt.touchpoint_id WHERE {} ORDER BY 1, 2",
+                    only("t.account_id")
+                ),
+                params![],
+            )
+            .await?;
+        let mut teams_of: HashMap<i64, Vec<String>> = HashMap::new();
+        for t in teams {
+            teams_of.entry(t.touchpoint_id).or_default().push(t.stakeholder_team);
+        }
+        let column = |name| Column("touchpoints", name);
+        for t in touchpoints {
+            if let Some(r) = records.get_mut(&t.account_id) {
+                r.relationship.touchpoints.push(NewTouchpoint {
+                    external_id: t.external_id,
+                    account_id: t.account_id,
+                    held_at: column("held_at").instant(t.held_at)?,
+                    kind: column("kind").parsed(&t.kind)?,
+                    purpose: None,
+                    status: column("status").parsed(&t.status)?,
                     duration_minutes: None,
-                    notes: None,
+                    stakeholder_teams: teams_of.remove(&t.id).unwrap_or_default(),
+                    contact_ids: Vec::new(),
+                    team_member_ids: Vec::new(),
+                    summary: None,
+                    next_step: None,
                 });
             }
         }

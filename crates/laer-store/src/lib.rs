@@ -20,6 +20,7 @@ mod read;
 mod sql;
 mod sqlite;
 mod tables;
+mod touchpoints;
 mod write;
 
 #[cfg(feature = "test-support")]
@@ -31,8 +32,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, User};
 pub use account_view::{
-    ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, MeetingRow,
-    OutcomeRow, SurveyRow, WindowCount,
+    ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, OutcomeRow,
+    SurveyRow, WindowCount,
 };
 pub use automation::{
     AccountPlan, AutomationOutcome, CoverageRow, CoverageState, HANDOFF, PlannedChange, PlaybookCounts, RunRow,
@@ -46,6 +47,7 @@ pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
 pub use sql::Table;
 pub use tables::{Stored, TableRow};
+pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Something just created with its secret (a write key, an API token, a share link's

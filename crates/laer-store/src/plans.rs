@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use laer_core::health::{AccountRecords, Line};
-use laer_core::model::{Milestone, MilestoneSide, NewAuditEntry, NewMilestone, NewOutcome};
+use laer_core::model::{Milestone, MilestoneSide, NewAuditEntry, NewMilestone, NewOutcome, TouchpointKind};
 use laer_core::retention::day_number;
 use laer_core::success_plan::{
     ACTIVE_DAYS, INTERVENTION_DAYS, InterventionRecord, PlanRecords, Stakeholder, UsageRecords, UsageWindow,
@@ -147,7 +147,8 @@ mod rows {
     #[derive(sqlx::FromRow)]
     pub(super) struct HeldMeeting {
         pub held_at: i64,
-        pub kind: Option<String>,
+        pub kind: String,
+        pub purpose: Option<String>,
         pub stakeholder_team: Option<String>,
     }
 
@@ -244,8 +245,10 @@ impl Store {
             .await?;
         let meetings: Vec<rows::HeldMeeting> = self
             .fetch_all(
-                "SELECT held_at, kind, stakeholder_team FROM meetings WHERE account_id = $1 AND status = 'held' \
-                 AND held_at >= $2 AND held_at < $3",
+                "SELECT t.held_at, t.kind, t.purpose, \
+                 (SELECT MIN(tt.stakeholder_team) FROM touchpoint_teams tt WHERE tt.touchpoint_id = t.id) AS stakeholder_team \
+                 FROM touchpoints t WHERE t.account_id = $1 AND t.status = 'held' \
+                 AND t.held_at >= $2 AND t.held_at < $3",
                 params![account_id, since, end_of(today)],
             )
             .await?;
@@ -257,10 +260,18 @@ impl Store {
                 playbook: t.playbook,
             });
         }
+        // Conversations only, as for the cadence: an email or a note is no meeting.
         for m in meetings {
+            let kind: TouchpointKind = Column("touchpoints", "kind").parsed(&m.kind)?;
+            if !kind.counts_for_cadence() {
+                continue;
+            }
             interventions.push(InterventionRecord::Meeting {
-                on: Column("meetings", "held_at").instant(m.held_at)?.date_naive(),
-                kind: m.kind,
+                on: Column("touchpoints", "held_at").instant(m.held_at)?.date_naive(),
+                // What it was for (ebr, training...), else its kind unless a plain meeting.
+                kind: m
+                    .purpose
+                    .or_else(|| (kind != TouchpointKind::Meeting).then(|| kind.as_str().to_string())),
                 team: m.stakeholder_team,
             });
         }

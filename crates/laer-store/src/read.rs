@@ -169,7 +169,7 @@ const COUNTED_TABLES: [&str; 15] = [
     "event_types",
     "events",
     "support_cases",
-    "meetings",
+    "touchpoints AS meetings",
     "meeting_cadences",
     "survey_responses",
     "outcomes",
@@ -190,7 +190,11 @@ impl Store {
     pub async fn counts(&self) -> Result<EntityCounts, StoreError> {
         let sql = COUNTED_TABLES
             .iter()
-            .map(|t| format!("(SELECT COUNT(*) FROM {t}) AS {t}"))
+            .map(|t| {
+                // A table counted under another key says so: `touchpoints AS meetings`.
+                let (table, key) = t.split_once(" AS ").unwrap_or((t, t));
+                format!("(SELECT COUNT(*) FROM {table}) AS {key}")
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!("SELECT {sql}");

@@ -3,18 +3,18 @@
 //! table's columns. [`WriteTx::upsert`] writes any of them; a new kind is one [`Stored`]
 //! implementation here.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use laer_core::model::{
-    NewAccount, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeeting, NewMeetingCadence, NewMilestone,
-    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
-    NewTeamMember,
+    NewAccount, NewContact, NewCoverageAssignment, NewEvent, NewEventType, NewMeetingCadence, NewMilestone, NewOutcome,
+    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
+    NewTouchpoint,
 };
 
-use crate::exec::Value;
+use crate::exec::{Params, Value, list};
 use crate::sql::{Feeds, OnConflict, Table};
-use crate::{StoreError, WriteCount, WriteTx, postgres};
+use crate::{StoreError, WriteCount, WriteTx, postgres, touchpoints};
 
 /// A record kind the store writes: where its records go, and how one record binds to
 /// that table's columns.
@@ -271,18 +271,22 @@ impl Stored for NewSupportCase {
     }
 }
 
-impl Stored for NewMeeting {
+impl Stored for NewTouchpoint {
+    /// Touchpoints from outside; who logged one in laer, its version and when it was
+    /// edited are the web app's (see `touchpoints.rs`). Its teams, contacts and team
+    /// members go to the link tables in the same transaction.
     const TABLE: &'static Table = &Table {
-        name: "meetings",
+        name: "touchpoints",
         columns: &[
             "external_id",
             "account_id",
             "held_at",
-            "stakeholder_team",
             "kind",
+            "purpose",
             "status",
             "duration_minutes",
-            "notes",
+            "summary",
+            "next_step",
         ],
         json_columns: &[],
         key: &["external_id"],
@@ -296,12 +300,64 @@ impl Stored for NewMeeting {
             &self.external_id,
             self.account_id,
             time(Some(self.held_at)),
-            &self.stakeholder_team,
-            &self.kind,
+            self.kind.as_str(),
+            &self.purpose,
             self.status.as_str(),
             self.duration_minutes.map(i64::from),
-            &self.notes,
+            &self.summary,
+            &self.next_step,
         ]
+    }
+
+    /// Upserts the touchpoints, then makes their links those given (a contact must be
+    /// one of the touchpoint's account's). A touchpoint whose only change is its links
+    /// counts as written, and its account's health is marked.
+    async fn write(tx: &mut WriteTx, records: &[Self]) -> Result<WriteCount, StoreError> {
+        let records: Vec<NewTouchpoint> = records.iter().cloned().map(NewTouchpoint::normalized).collect();
+        touchpoints::check_people(tx, &records).await?;
+        let mut count = tx
+            .write_rows(Self::TABLE, records.iter().map(Self::row).collect())
+            .await?;
+        let mut ids: HashMap<String, i64> = HashMap::new();
+        for chunk in records.chunks(1_000) {
+            let rows: Vec<(String, i64)> = tx
+                .fetch_all(
+                    &format!(
+                        "SELECT external_id, id FROM touchpoints WHERE external_id IN ({})",
+                        list(1, chunk.len())
+                    ),
+                    {
+                        let mut params = Params::with_capacity(chunk.len());
+                        for r in chunk {
+                            params.push(r.external_id.as_str());
+                        }
+                        params
+                    },
+                )
+                .await?;
+            ids.extend(rows);
+        }
+        let pairs: Vec<(i64, &NewTouchpoint)> = records
+            .iter()
+            .filter_map(|r| ids.get(&r.external_id).map(|id| (*id, r)))
+            .collect();
+        let changed = touchpoints::replace_people(tx, &pairs).await?;
+        if !changed.is_empty() {
+            let changed: HashSet<i64> = changed.into_iter().collect();
+            let mut accounts: Vec<i64> = pairs
+                .iter()
+                .filter(|(id, _)| changed.contains(id))
+                .map(|(_, r)| r.account_id)
+                .collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            tx.mark_health_dirty(Feeds::Account, &accounts).await?;
+            // Links changed where the row itself did not: those count as written too.
+            let moved = (changed.len() as u64).min(count.unchanged);
+            count.unchanged -= moved;
+            count.written += moved;
+        }
+        Ok(count)
     }
 }
 

@@ -55,6 +55,7 @@ impl std::ops::DerefMut for SqliteTx {
 #[derive(Debug, Clone, Copy)]
 pub enum IdLookup {
     Accounts,
+    Contacts,
     EventTypesByExternalId,
     EventTypesByName,
     Outcomes,
@@ -65,6 +66,7 @@ impl IdLookup {
     fn sql(self) -> &'static str {
         match self {
             IdLookup::Accounts => "SELECT external_id AS key, id FROM accounts",
+            IdLookup::Contacts => "SELECT external_id AS key, id FROM contacts",
             IdLookup::EventTypesByExternalId => "SELECT external_id AS key, id FROM event_types",
             IdLookup::EventTypesByName => "SELECT name AS key, id FROM event_types",
             IdLookup::Outcomes => "SELECT external_id AS key, id FROM outcomes",

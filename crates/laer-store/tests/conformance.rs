@@ -262,15 +262,19 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         subject: Some("How do I export?".into()),
     };
     assert_eq!(tx.upsert(&[case]).await.unwrap().written, 1);
-    let meeting = NewMeeting {
+    let meeting = NewTouchpoint {
         external_id: "m1".into(),
         account_id: a,
         held_at: at(0),
-        stakeholder_team: Some("security".into()),
-        kind: Some("qbr".into()),
+        kind: TouchpointKind::BusinessReview,
+        purpose: Some("qbr".into()),
         status: MeetingStatus::Held,
         duration_minutes: Some(45),
-        notes: None,
+        stakeholder_teams: vec!["security".into()],
+        contact_ids: vec![],
+        team_member_ids: vec![],
+        summary: None,
+        next_step: None,
     };
     assert_eq!(tx.upsert(&[meeting]).await.unwrap().written, 1);
     let cadence = NewMeetingCadence::new(a, "security", 60).unwrap();

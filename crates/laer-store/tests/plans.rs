@@ -275,15 +275,19 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     ])
     .await
     .unwrap();
-    let meeting = |id: &str, held: &str, kind: &str, status| NewMeeting {
+    let meeting = |id: &str, held: &str, kind: &str, status| NewTouchpoint {
         external_id: id.into(),
         account_id: acme,
         held_at: at(held),
-        stakeholder_team: Some("application".into()),
-        kind: Some(kind.into()),
+        kind: TouchpointKind::Meeting,
+        purpose: Some(kind.into()),
         status,
         duration_minutes: None,
-        notes: None,
+        stakeholder_teams: vec!["application".into()],
+        contact_ids: vec![],
+        team_member_ids: vec![],
+        summary: None,
+        next_step: None,
     };
     tx.upsert(&[
         meeting("m1", "2026-04-15T10:00:00Z", "training", MeetingStatus::Held),

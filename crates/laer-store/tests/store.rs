@@ -6,3 +6,4 @@ mod conformance;
 mod health;
 mod plans;
 mod schema;
+mod touchpoints;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::model::{MeetingStatus, NewMeeting, NewOutcome, NewSupportCase, NewSurveyResponse};
+use crate::model::{NewOutcome, NewSupportCase, NewSurveyResponse, NewTouchpoint};
 use crate::money::Money;
 use crate::signals::{experience, transformation};
 
@@ -97,7 +97,9 @@ pub struct AccountInputs<'a> {
 pub struct Relationship {
     pub cases: Vec<NewSupportCase>,
     pub surveys: Vec<NewSurveyResponse>,
-    pub meetings: Vec<NewMeeting>,
+    /// Touchpoints of every kind and status; Engagement counts those that keep a
+    /// cadence ([`NewTouchpoint::keeps_cadence`]).
+    pub touchpoints: Vec<NewTouchpoint>,
     /// Each contact's stakeholder team (`None` when not known).
     pub contact_teams: Vec<Option<String>>,
     /// Agreed days between meetings per stakeholder team.
@@ -364,17 +366,15 @@ pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
     let Some(until) = end_of(inputs.as_of) else {
         return Engagement::default();
     };
-    let held: Vec<&NewMeeting> = inputs
+    let held: Vec<&NewTouchpoint> = inputs
         .relationship
-        .meetings
+        .touchpoints
         .iter()
-        .filter(|m| m.status == MeetingStatus::Held && m.held_at < until)
+        .filter(|m| m.keeps_cadence() && m.held_at < until)
         .collect();
     let held_since = |days: u32, team: &str| {
         let from = until - TimeDelta::days(i64::from(days));
-        held.iter()
-            .filter(|m| m.held_at >= from && m.stakeholder_team.as_deref() == Some(team))
-            .count()
+        held.iter().filter(|m| m.held_at >= from && m.with_team(team)).count()
     };
     let kept: Vec<f64> = inputs
         .relationship
@@ -389,7 +389,7 @@ pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
         .collect();
     let last_executive = held
         .iter()
-        .filter(|m| m.stakeholder_team.as_deref() == Some(EXECUTIVE))
+        .filter(|m| m.with_team(EXECUTIVE))
         .map(|m| m.held_at.date_naive())
         .max()
         .or(inputs.landed_on.filter(|l| *l <= inputs.as_of));
@@ -397,7 +397,7 @@ pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
     let teams_met: BTreeSet<&str> = held
         .iter()
         .filter(|m| m.held_at >= from)
-        .filter_map(|m| m.stakeholder_team.as_deref())
+        .flat_map(|m| m.stakeholder_teams.iter().map(String::as_str))
         .collect();
     let contacts_engaged = inputs
         .relationship
@@ -411,7 +411,7 @@ pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
             .contact_teams
             .iter()
             .any(|t| t.as_deref() == Some(EXECUTIVE))
-        || held.iter().any(|m| m.stakeholder_team.as_deref() == Some(EXECUTIVE));
+        || held.iter().any(|m| m.with_team(EXECUTIVE));
     Engagement {
         cadence_kept: (!kept.is_empty()).then(|| kept.iter().sum::<f64>() / kept.len() as f64),
         days_since_executive_meeting: last_executive
@@ -424,22 +424,26 @@ pub fn engagement(inputs: &AccountInputs<'_>, window_days: u32) -> Engagement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SurveyKind;
+    use crate::model::{MeetingStatus, SurveyKind, TouchpointKind};
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }
 
-    fn meeting(team: &str, on: &str, status: MeetingStatus) -> NewMeeting {
-        NewMeeting {
+    fn meeting(team: &str, on: &str, status: MeetingStatus) -> NewTouchpoint {
+        NewTouchpoint {
             external_id: format!("m-{team}-{on}"),
             account_id: 1,
             held_at: format!("{on}T10:00:00Z").parse().unwrap(),
-            stakeholder_team: Some(team.into()),
-            kind: None,
+            kind: TouchpointKind::Meeting,
+            purpose: None,
             status,
             duration_minutes: None,
-            notes: None,
+            stakeholder_teams: vec![team.into()],
+            contact_ids: vec![],
+            team_member_ids: vec![],
+            summary: None,
+            next_step: None,
         }
     }
 
@@ -463,7 +467,7 @@ mod tests {
                 None,
             ],
             cadences: [("executive".to_string(), 90), ("network".to_string(), 30)].into(),
-            meetings: vec![
+            touchpoints: vec![
                 meeting("network", "2026-06-10", MeetingStatus::Held),
                 meeting("network", "2026-05-05", MeetingStatus::Held),
                 meeting("network", "2026-04-20", MeetingStatus::Missed),
@@ -539,6 +543,46 @@ mod tests {
         assert_eq!(get("contacts_engaged"), Some(2.0), "the two network contacts");
         for name in s.keys() {
             assert!(signal_label(name).is_some(), "{name} is documented");
+        }
+    }
+
+    #[test]
+    fn a_conversation_kept_with_several_teams_counts_for_each_and_an_email_for_none() {
+        let mut r = relationship();
+        let engagement_of = |r: &Relationship| engagement(&inputs(r), 90);
+        let before = engagement_of(&r);
+        // An email and a note "with" the executive team, and a meeting with it that was
+        // missed, leave the cadence as it was.
+        for (kind, status) in [
+            (TouchpointKind::Email, MeetingStatus::Held),
+            (TouchpointKind::Note, MeetingStatus::Held),
+            (TouchpointKind::Meeting, MeetingStatus::Missed),
+        ] {
+            let mut t = meeting("executive", "2026-06-20", status);
+            t.kind = kind;
+            r.touchpoints.push(t);
+        }
+        assert_eq!(engagement_of(&r), before);
+        // A call with the executive and the network teams counts for both: network 3 of 3
+        // due, executive 1 of 1 → cadence kept in full; the executive gap is 10 days.
+        let mut call = meeting("executive", "2026-06-20", MeetingStatus::Held);
+        call.kind = TouchpointKind::Call;
+        call.stakeholder_teams.push("network".into());
+        r.touchpoints.push(call);
+        let after = engagement_of(&r);
+        assert_eq!(after.cadence_kept, Some(1.0));
+        assert_eq!(after.days_since_executive_meeting, Some(10.0));
+        assert_eq!(
+            after.contacts_engaged,
+            Some(3),
+            "the executive and both network contacts"
+        );
+        for kind in TouchpointKind::ALL {
+            let counts = matches!(
+                kind,
+                TouchpointKind::Meeting | TouchpointKind::Call | TouchpointKind::BusinessReview
+            );
+            assert_eq!(kind.counts_for_cadence(), counts, "{kind}");
         }
     }
 

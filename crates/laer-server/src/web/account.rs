@@ -1,14 +1,16 @@
 //! Account 360: profile and coverage, contracts and MRR history, usage over time, users
-//! by department, support cases, meetings, outcomes, and a timeline of all of it.
+//! by department, support cases, outcomes, and a timeline of all of it with the
+//! touchpoints (filtered and searched; see `web/touchpoints.rs`).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, NaiveDate};
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::automation::coverage::role_label;
 use laer_core::model::TeamRole;
 use laer_core::model::mrr_on;
+use laer_core::timeline::{Entry, EntryKind};
 use laer_store::AccountView;
 use maud::{Markup, html};
 
@@ -18,10 +20,19 @@ use laer_charts::{Color, HorizontalBarChart, LineChart, Series, ValueFormat};
 
 const HISTORY_MONTHS: u32 = 24;
 
+/// The timeline's filter: `?kind=call&team=executive&q=firewall`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct TimelineQuery {
+    kind: Option<String>,
+    team: Option<String>,
+    q: Option<String>,
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
+    Query(filter): Query<TimelineQuery>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     let today = today();
@@ -45,6 +56,7 @@ pub(crate) async fn page(
         open_tasks,
         runs,
         snapshots,
+        touchpoints,
     ) = tokio::try_join!(
         async { Ok::<_, PageError>(store.account_view(id, today).await?) },
         async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
@@ -62,6 +74,7 @@ pub(crate) async fn page(
         async { Ok(store.tasks(&open_work, today).await?) },
         async { Ok(store.playbook_runs(None, Some(id)).await?) },
         async { Ok(state.cache.snapshots(store, today).await?) },
+        async { Ok(store.touchpoints_of(id).await?) },
     )?;
     let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
     let owners = snapshots
@@ -140,7 +153,7 @@ pub(crate) async fn page(
                     table.data #cadence { thead { tr { th { "Team" } th.num { "Every" } th { "Last held" } th { "Next due" } } }
                         tbody { @for c in &cadences {
                             @let (team, every) = (&c.stakeholder_team, &c.every_days);
-                            @let last = view.meetings.iter().filter(|m| m.status == "held" && m.stakeholder_team.as_deref() == Some(team.as_str()) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
+                            @let last = touchpoints.iter().map(|t| &t.record).filter(|m| m.keeps_cadence() && m.with_team(team) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
                             @let due = last.map(|l| l + chrono::TimeDelta::days(i64::from(*every)));
                             tr {
                                 td { (team) } td.num { (every) " days" } td { (date(last)) }
@@ -211,19 +224,12 @@ pub(crate) async fn page(
                 } } }
             }
         }
-        div.grid2 {
-            section.card {
-                h2 { "Support cases" }
-                p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)"
-                    @if view.cases.len() > 15 { "; the latest 15:" } }
-                table.data { thead { tr { th { "Opened" } th { "Kind" } th.num { "Severity" } th { "Status" } th { "Subject" } } }
-                    tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td.nowrap { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
-            }
-            section.card {
-                h2 { "Meetings" }
-                table.data { thead { tr { th { "When" } th { "Team" } th { "Kind" } th { "Status" } } }
-                    tbody { @for m in view.meetings.iter().take(15) { tr { td { (m.held_at.date_naive()) } td { (m.stakeholder_team.as_deref().unwrap_or("–")) } td { (humanize(m.kind.as_deref().unwrap_or("–"))) } td class={"status-" (m.status)} { (m.status) } } } } }
-            }
+        section.card {
+            h2 { "Support cases" }
+            p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)"
+                @if view.cases.len() > 15 { "; the latest 15:" } }
+            table.data { thead { tr { th { "Opened" } th { "Kind" } th.num { "Severity" } th { "Status" } th { "Subject" } } }
+                tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td.nowrap { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
         }
         section.card {
             h2 { "Outcomes" }
@@ -237,10 +243,7 @@ pub(crate) async fn page(
                 } }
             }
         }
-        section.card {
-            h2 { "Timeline" }
-            ol.timeline { @for (when, text) in timeline(&view).into_iter().take(60) { li { time { (when.date_naive()) } " " (text) } } }
-        }
+        (super::touchpoints::timeline(&user, id, &view, &touchpoints, &filter.filter(), today))
     };
     Ok(layout(&name, None, &user, body).into_response())
 }
@@ -345,22 +348,37 @@ fn departments(view: &AccountView) -> Markup {
     )
 }
 
-/// Everything that happened, newest first.
-fn timeline(view: &AccountView) -> Vec<(DateTime<Utc>, String)> {
+impl TimelineQuery {
+    fn filter(&self) -> laer_core::timeline::Filter {
+        laer_core::timeline::Filter::from_params(self.kind.as_deref(), self.team.as_deref(), self.q.as_deref())
+    }
+}
+
+/// The timeline's entries of everything but touchpoints: contracts, cases, surveys.
+pub(crate) fn records(view: &AccountView) -> Vec<Entry> {
     let at = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-    let mut items: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let mut items: Vec<Entry> = Vec::new();
     for s in &view.subscriptions {
         let s = &s.fields;
         if let Some(t) = at(s.start_date) {
-            items.push((t, format!("Contract started: {} at {}/month", s.product, money(s.mrr))));
+            items.push(Entry::record(
+                t,
+                EntryKind::Contract,
+                format!("Contract started: {} at {}/month", s.product, money(s.mrr)),
+            ));
         }
         if let Some(t) = s.end_date.and_then(at) {
-            items.push((t, format!("Contract ended: {}", s.product)));
+            items.push(Entry::record(
+                t,
+                EntryKind::Contract,
+                format!("Contract ended: {}", s.product),
+            ));
         }
     }
     for c in &view.cases {
-        items.push((
+        items.push(Entry::record(
             c.opened_at,
+            EntryKind::Case,
             format!(
                 "Support case opened ({}, severity {}): {}",
                 c.kind.replace('_', "-"),
@@ -369,20 +387,10 @@ fn timeline(view: &AccountView) -> Vec<(DateTime<Utc>, String)> {
             ),
         ));
     }
-    for m in &view.meetings {
-        items.push((
-            m.held_at,
-            format!(
-                "Meeting ({}) with the {} team: {}",
-                humanize(m.kind.as_deref().unwrap_or("meeting")),
-                m.stakeholder_team.as_deref().unwrap_or("?"),
-                m.status
-            ),
-        ));
-    }
     for s in &view.surveys {
-        items.push((
+        items.push(Entry::record(
             s.responded_at,
+            EntryKind::Survey,
             format!(
                 "{} score {}{}",
                 s.survey.to_uppercase(),
@@ -391,8 +399,5 @@ fn timeline(view: &AccountView) -> Vec<(DateTime<Utc>, String)> {
             ),
         ));
     }
-    let today = super::today();
-    items.retain(|(t, _)| t.date_naive() <= today);
-    items.sort_by_key(|item| std::cmp::Reverse(item.0));
     items
 }

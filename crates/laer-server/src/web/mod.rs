@@ -14,6 +14,7 @@ mod renewals;
 mod revenue;
 mod session;
 mod settings;
+mod touchpoints;
 mod work;
 
 use axum::Router;
@@ -66,6 +67,12 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         // The customer's view: no login, the link's token is the key.
         .route("/plan/{token}", get(plan::shared))
+        // Issue 14, touchpoints: log, edit and delete (web/touchpoints.rs).
+        .route("/accounts/{id}/touchpoints/new", get(touchpoints::new_form))
+        .route("/accounts/{id}/touchpoints", axum::routing::post(touchpoints::create))
+        .route("/touchpoints/{id}/edit", get(touchpoints::edit_form))
+        .route("/touchpoints/{id}", axum::routing::post(touchpoints::update))
+        .route("/touchpoints/{id}/delete", axum::routing::post(touchpoints::delete))
         .route(
             "/settings/playbooks",
             get(settings::playbooks).post(settings::save_playbooks),

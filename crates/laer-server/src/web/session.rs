@@ -33,6 +33,8 @@ pub(crate) fn routes() -> Router<AppState> {
 /// The logged-in person of a page request.
 #[derive(Debug, Clone)]
 pub(crate) struct CurrentUser {
+    /// The user's id (who logged a touchpoint).
+    pub id: i64,
     pub name: String,
     pub email: String,
     pub role: Role,
@@ -93,6 +95,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         match state.store.session(&secret).await {
             Ok(Some(session)) => Ok(CurrentUser {
+                id: session.user.id,
                 name: session.user.name,
                 email: session.user.email,
                 role: session.user.role,
