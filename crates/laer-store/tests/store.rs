@@ -5,4 +5,5 @@ mod automation;
 mod conformance;
 mod health;
 mod plans;
+mod records;
 mod schema;
