@@ -180,7 +180,10 @@ impl fmt::Display for Refusal {
                 f,
                 "{permission}: your role ({role}) may {what} only on an account you cover in its current phase"
             ),
-            (false, _) => write!(f, "{permission}: your role ({role}) may not {what}; an administrator can change your role"),
+            (false, _) => write!(
+                f,
+                "{permission}: your role ({role}) may not {what}; an administrator can change your role"
+            ),
         }
     }
 }
@@ -223,18 +226,35 @@ mod tests {
 
     #[test]
     fn the_person_covering_the_current_phase_does_its_work() {
-        let land = |leads_phase| Some(Standing { phase: Phase::Land, leads_phase });
+        let land = |leads_phase| {
+            Some(Standing {
+                phase: Phase::Land,
+                leads_phase,
+            })
+        };
         assert_eq!(Role::Sales.may(Permission::ManagePlans, land(true)), Ok(()));
         let refused = Role::Sales.may(Permission::ManagePlans, land(false)).unwrap_err();
         assert_eq!(
             refused.to_string(),
             "manage_plans: your role (sales) may edit a success plan and share it only while you cover the account in its current phase (Land)"
         );
-        assert!(Role::Sales.may(Permission::ManagePlans, None).is_err(), "no account, no phase");
-        assert_eq!(Role::Csm.may(Permission::ManagePlans, land(false)), Ok(()), "the role has it");
+        assert!(
+            Role::Sales.may(Permission::ManagePlans, None).is_err(),
+            "no account, no phase"
+        );
+        assert_eq!(
+            Role::Csm.may(Permission::ManagePlans, land(false)),
+            Ok(()),
+            "the role has it"
+        );
         let viewer = Role::Viewer.may(Permission::ManagePlans, land(true)).unwrap_err();
         assert!(!viewer.by_phase);
-        assert!(viewer.to_string().starts_with("manage_plans: your role (viewer) may not edit"), "{viewer}");
+        assert!(
+            viewer
+                .to_string()
+                .starts_with("manage_plans: your role (viewer) may not edit"),
+            "{viewer}"
+        );
         let churned = Some(Standing {
             phase: Phase::Churned,
             leads_phase: true,

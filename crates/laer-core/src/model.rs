@@ -594,7 +594,10 @@ mod tests {
             (t.title.as_str(), t.status, t.assignee_id, t.account_id),
             ("Call the sponsor", TaskStatus::Open, Some(4), Some(2))
         );
-        assert_eq!(NewTask::own("web-1", " ", None, None, None, now), Err(TaskError::EmptyTitle));
+        assert_eq!(
+            NewTask::own("web-1", " ", None, None, None, now),
+            Err(TaskError::EmptyTitle)
+        );
         let err = NewTask::own("web-1", &"x".repeat(301), None, None, None, now).unwrap_err();
         assert_eq!((err.field(), err), ("title", TaskError::LongTitle(301)));
     }

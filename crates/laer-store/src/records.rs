@@ -364,7 +364,9 @@ impl Store {
         });
         audit(&mut tx, actor, action, details).await?;
         tx.commit().await?;
-        self.subscription_line(id).await?.ok_or_else(|| StoreError::NotFound(what()))
+        self.subscription_line(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(what()))
     }
 
     /// One support case with its version.
@@ -396,7 +398,10 @@ impl Store {
         actor: &str,
     ) -> Result<VersionedCase, StoreError> {
         let what = || format!("support case {id}");
-        let stored = self.support_case(id).await?.ok_or_else(|| StoreError::NotFound(what()))?;
+        let stored = self
+            .support_case(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(what()))?;
         let now = Utc::now();
         let closed_at = match status {
             CaseStatus::Resolved | CaseStatus::Closed => {
@@ -416,7 +421,8 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::Stale { what: what() });
         }
-        tx.mark_health_dirty(Feeds::Account, &[stored.fields.account_id]).await?;
+        tx.mark_health_dirty(Feeds::Account, &[stored.fields.account_id])
+            .await?;
         let details = serde_json::json!({
             "id": id,
             "account_id": stored.fields.account_id,
@@ -446,7 +452,10 @@ impl Store {
     }
 
     /// The comments of these tasks, oldest first, by task.
-    pub async fn task_comments_of(&self, task_ids: &[i64]) -> Result<HashMap<i64, Vec<crate::TaskComment>>, StoreError> {
+    pub async fn task_comments_of(
+        &self,
+        task_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<crate::TaskComment>>, StoreError> {
         let mut by_task: HashMap<i64, Vec<crate::TaskComment>> = HashMap::new();
         for chunk in task_ids.chunks(1_000) {
             let sql = format!(

@@ -69,7 +69,11 @@ async fn survey_answers_and_cases_are_audited_once_and_mark_health(store: &Store
         .create_record(&answer, "web-nps-1", OnExisting::Keep, "survey_response.created", "kim")
         .await
         .unwrap();
-    assert_eq!((again.id, again.written), (created.id, false), "the same form twice is one answer");
+    assert_eq!(
+        (again.id, again.written),
+        (created.id, false),
+        "the same form twice is one answer"
+    );
     assert!(store.take_health_dirty(100).await.unwrap().is_empty());
 
     let case = NewSupportCase {
@@ -123,7 +127,10 @@ async fn an_account_by_hand_is_created_once_and_keeps_its_external_id(store: &St
     let globex = account("globex", "Globex");
     let created = store.create_account(&globex, "kim").await.unwrap();
     assert!(created.written);
-    assert!(store.portfolio_revision().await.unwrap() > before, "the portfolio is made again");
+    assert!(
+        store.portfolio_revision().await.unwrap() > before,
+        "the portfolio is made again"
+    );
     let again = store.create_account(&globex, "kim").await.unwrap();
     assert_eq!((again.id, again.written), (created.id, false));
     let other = store.create_account(&account("globex", "Another Globex"), "lee").await;
@@ -132,7 +139,11 @@ async fn an_account_by_hand_is_created_once_and_keeps_its_external_id(store: &St
         other => panic!("expected a refusal naming external_id, got {other:?}"),
     }
     let stored = store.account(created.id).await.unwrap().unwrap();
-    assert_eq!(stored.fields.name.as_deref(), Some("Globex"), "the refused one changed nothing");
+    assert_eq!(
+        stored.fields.name.as_deref(),
+        Some("Globex"),
+        "the refused one changed nothing"
+    );
     assert_eq!(actions(store, created.id).await, ["account.created"]);
 }
 
@@ -200,7 +211,10 @@ async fn contract_lines_are_added_changed_and_ended_without_lost_updates(store: 
         .change_subscription(added.id, 2, &LineChange::End(day("2026-07-01")), "kim")
         .await
         .unwrap();
-    assert_eq!((ended.line.fields.end_date, ended.version), (Some(day("2026-07-01")), 3));
+    assert_eq!(
+        (ended.line.fields.end_date, ended.version),
+        (Some(day("2026-07-01")), 3)
+    );
     assert_eq!(ended.line.fields.mrr, more.mrr, "ending keeps the rest");
 
     // An import that changes the line moves its version too: an edit opened before it
@@ -218,7 +232,10 @@ async fn contract_lines_are_added_changed_and_ended_without_lost_updates(store: 
     let after_import = store
         .change_subscription(added.id, 3, &LineChange::End(day("2026-08-01")), "kim")
         .await;
-    assert!(matches!(after_import, Err(StoreError::Stale { .. })), "{after_import:?}");
+    assert!(
+        matches!(after_import, Err(StoreError::Stale { .. })),
+        "{after_import:?}"
+    );
     assert_eq!(
         actions(store, acme).await,
         ["subscription.added", "subscription.changed", "subscription.ended"]
@@ -265,7 +282,11 @@ async fn tasks_of_ones_own_and_their_comments(store: &Store) {
 
     for body in ["Called the sponsor", "Plan sent"] {
         store
-            .update_task(created.id, &TaskChange::Comment(body.into()), "Kim <kim@vendor.example>")
+            .update_task(
+                created.id,
+                &TaskChange::Comment(body.into()),
+                "Kim <kim@vendor.example>",
+            )
             .await
             .unwrap();
     }
@@ -291,7 +312,12 @@ async fn tasks_of_ones_own_and_their_comments(store: &Store) {
             timeline[0].author.as_str(),
             timeline[0].task_id
         ),
-        ("Plan sent", "Send the onboarding plan", "Kim <kim@vendor.example>", created.id),
+        (
+            "Plan sent",
+            "Send the onboarding plan",
+            "Kim <kim@vendor.example>",
+            created.id
+        ),
         "newest first, with the task's title"
     );
     assert_eq!(
