@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::lifecycle::Phase;
 use crate::model::text_enum;
 
 text_enum!(
@@ -83,6 +84,108 @@ impl Role {
     pub fn has_own_book(self) -> bool {
         matches!(self, Role::Csm | Role::Renewal | Role::Expansion | Role::Sales)
     }
+
+    /// Whether the role may use `permission` on one account, where the person stands as
+    /// `standing` (`None`: not known, or no account in question). Rights by phase: a
+    /// role with a book of its own that lacks a permission of the phase's work
+    /// ([`Permission::is_phase_work`]) has it on an account while the person covers the
+    /// account in its current phase ([`Standing::leads_phase`]) — the account executive
+    /// in Land writes the plan and shares it. Otherwise the role's table decides. A
+    /// refusal names the permission and why.
+    pub fn may(self, permission: Permission, standing: Option<Standing>) -> Result<(), Refusal> {
+        if self.can(permission) {
+            return Ok(());
+        }
+        let by_phase = permission.is_phase_work() && self.has_own_book();
+        match standing {
+            Some(s) if by_phase && s.leads_phase && s.phase != Phase::Churned => Ok(()),
+            _ => Err(Refusal {
+                permission,
+                role: self,
+                phase: by_phase.then(|| standing.map(|s| s.phase)).flatten(),
+                by_phase,
+            }),
+        }
+    }
+}
+
+impl Permission {
+    /// What the permission lets a person do, as a refusal says it ("edit a success
+    /// plan and share it").
+    pub fn what(self) -> &'static str {
+        use Permission::*;
+        match self {
+            ViewAccounts => "see the accounts",
+            ViewRenewals => "see the renewals",
+            ViewRevenue => "see the company's revenue",
+            UseApi => "use the API",
+            SetPhase => "set an account's phase by hand",
+            WorkTasks => "work on tasks",
+            ManagePlans => "edit a success plan and share it",
+            RecordWork => "record work with customers",
+            EditContracts => "create accounts and change their contract lines",
+            ImportData => "import data",
+            ViewAudit => "read the audit log",
+            ManageAutomation => "change the coverage rules, playbooks and owners",
+            ManageUsers => "manage people",
+            ManageKeys => "manage write keys and API tokens",
+        }
+    }
+
+    /// Whether the permission is part of the work of an account's current phase, which
+    /// the person who covers the account in that phase may do whatever their role:
+    /// writing the success plan (objective, outcomes, milestones) and sharing it.
+    pub fn is_phase_work(self) -> bool {
+        self == Permission::ManagePlans
+    }
+}
+
+/// Where a person stands with one account: its current LAER phase, and whether they
+/// cover it in the role that leads that phase by the coverage model (the account
+/// executive in Land, the CSM in Adopt, ...: `AccountSnapshot::phase_owner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Standing {
+    pub phase: Phase,
+    pub leads_phase: bool,
+}
+
+/// Why a person may not do something: the permission, their role, and, for the
+/// phase's work, the phase they would have to cover the account in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub permission: Permission,
+    pub role: Role,
+    /// The account's current phase, when covering it in that phase would give the right.
+    pub phase: Option<Phase>,
+    /// Whether covering the account in its current phase would give the right.
+    pub by_phase: bool,
+}
+
+impl fmt::Display for Refusal {
+    /// "manage_plans: your role (sales) may edit a success plan and share it only while
+    /// you cover the account in its current phase (land)".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (permission, role, what) = (self.permission, self.role, self.permission.what());
+        match (self.by_phase, self.phase) {
+            (true, Some(Phase::Churned)) => write!(
+                f,
+                "{permission}: your role ({role}) may {what} only while you cover the account in its current phase, and a churned account has none"
+            ),
+            (true, Some(phase)) => write!(
+                f,
+                "{permission}: your role ({role}) may {what} only while you cover the account in its current phase ({})",
+                phase.label()
+            ),
+            (true, None) => write!(
+                f,
+                "{permission}: your role ({role}) may {what} only on an account you cover in its current phase"
+            ),
+            (false, _) => write!(
+                f,
+                "{permission}: your role ({role}) may not {what}; an administrator can change your role"
+            ),
+        }
+    }
 }
 
 // Issue 14, touchpoints: who may change a record someone logged.
@@ -133,6 +236,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_person_covering_the_current_phase_does_its_work() {
+        let land = |leads_phase| {
+            Some(Standing {
+                phase: Phase::Land,
+                leads_phase,
+            })
+        };
+        assert_eq!(Role::Sales.may(Permission::ManagePlans, land(true)), Ok(()));
+        let refused = Role::Sales.may(Permission::ManagePlans, land(false)).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "manage_plans: your role (sales) may edit a success plan and share it only while you cover the account in its current phase (Land)"
+        );
+        assert!(
+            Role::Sales.may(Permission::ManagePlans, None).is_err(),
+            "no account, no phase"
+        );
+        assert_eq!(
+            Role::Csm.may(Permission::ManagePlans, land(false)),
+            Ok(()),
+            "the role has it"
+        );
+        let viewer = Role::Viewer.may(Permission::ManagePlans, land(true)).unwrap_err();
+        assert!(!viewer.by_phase);
+        assert!(
+            viewer
+                .to_string()
+                .starts_with("manage_plans: your role (viewer) may not edit"),
+            "{viewer}"
+        );
+        let churned = Some(Standing {
+            phase: Phase::Churned,
+            leads_phase: true,
+        });
+        assert!(Role::Renewal.may(Permission::ManagePlans, churned).is_err());
+        // Only the phase's work comes with covering the phase.
+        assert!(Role::Sales.may(Permission::SetPhase, land(true)).is_err());
+        assert!(Role::Csm.may(Permission::EditContracts, land(true)).is_err());
     }
 
     #[test]

@@ -8,13 +8,39 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-use crate::model::text_enum;
+use crate::model::{TeamRole, text_enum};
 
 text_enum!(
     /// Where an account is in Land → Adopt → Expand → Renew; `churned` once no contract
     /// runs.
     Phase { Land = "land", Adopt = "adopt", Expand = "expand", Renew = "renew", Churned = "churned" }
 );
+
+impl Phase {
+    /// The phase's name in a sentence: "Land".
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Land => "Land",
+            Phase::Adopt => "Adopt",
+            Phase::Expand => "Expand",
+            Phase::Renew => "Renew",
+            Phase::Churned => "Churned",
+        }
+    }
+
+    /// The roles that lead an account in this phase by the coverage model, the first
+    /// that covers it leading: the account executive while landing, the expansion
+    /// specialist for an expansion, the renewal specialist when one joined the renewal,
+    /// else the CSM.
+    pub fn leading_roles(self) -> &'static [TeamRole] {
+        match self {
+            Phase::Land => &[TeamRole::AccountExecutive, TeamRole::Csm],
+            Phase::Expand => &[TeamRole::ExpansionSpecialist, TeamRole::Csm],
+            Phase::Renew => &[TeamRole::RenewalSpecialist, TeamRole::Csm],
+            Phase::Adopt | Phase::Churned => &[TeamRole::Csm, TeamRole::AccountExecutive],
+        }
+    }
+}
 
 /// The documented rules that place an account in its LAER phase (see [`phase`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

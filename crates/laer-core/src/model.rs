@@ -530,6 +530,54 @@ pub struct NewTask {
     pub created_at: DateTime<Utc>,
 }
 
+/// Why a task of one's own is invalid; [`TaskError::field`] names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    #[error("expected a title, found an empty one")]
+    EmptyTitle,
+    #[error("expected a title of at most {max} characters, found {0}", max = crate::parse::MAX_LINE_CHARS)]
+    LongTitle(usize),
+}
+
+impl TaskError {
+    /// The field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            TaskError::EmptyTitle | TaskError::LongTitle(_) => "title",
+        }
+    }
+}
+
+impl NewTask {
+    /// A task a person writes for themselves or a colleague, not tied to a playbook:
+    /// open, its title on one line, non-empty and at most
+    /// [`MAX_LINE_CHARS`](crate::parse::MAX_LINE_CHARS) long.
+    pub fn own(
+        external_id: &str,
+        title: &str,
+        due_on: Option<NaiveDate>,
+        assignee_id: Option<i64>,
+        account_id: Option<i64>,
+        created_at: DateTime<Utc>,
+    ) -> Result<NewTask, TaskError> {
+        let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+        match title.chars().count() {
+            0 => return Err(TaskError::EmptyTitle),
+            n if n > crate::parse::MAX_LINE_CHARS => return Err(TaskError::LongTitle(n)),
+            _ => {}
+        }
+        Ok(NewTask {
+            external_id: external_id.to_string(),
+            account_id,
+            assignee_id,
+            title,
+            due_on,
+            status: TaskStatus::Open,
+            created_at,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditEntry {
     pub at: DateTime<Utc>,
@@ -687,6 +735,22 @@ mod tests {
         assert_eq!(err.field(), "title");
         assert!(err.to_string().contains("at most 200 characters, found 201"), "{err}");
         assert_eq!("Vendor".parse::<MilestoneSide>(), Ok(MilestoneSide::Vendor));
+    }
+
+    #[test]
+    fn a_task_of_ones_own_has_a_title_of_one_line() {
+        let now = Utc::now();
+        let t = NewTask::own("web-1", "  Call \n the sponsor ", None, Some(4), Some(2), now).unwrap();
+        assert_eq!(
+            (t.title.as_str(), t.status, t.assignee_id, t.account_id),
+            ("Call the sponsor", TaskStatus::Open, Some(4), Some(2))
+        );
+        assert_eq!(
+            NewTask::own("web-1", " ", None, None, None, now),
+            Err(TaskError::EmptyTitle)
+        );
+        let err = NewTask::own("web-1", &"x".repeat(301), None, None, None, now).unwrap_err();
+        assert_eq!((err.field(), err), ("title", TaskError::LongTitle(301)));
     }
 
     #[test]

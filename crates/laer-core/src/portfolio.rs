@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::access::Standing;
 use crate::health::Quadrant;
 use crate::lifecycle::{Phase, PhaseFacts, PhaseRules, phase};
 use crate::model::{TeamRole, text_enum};
@@ -87,16 +88,25 @@ impl AccountSnapshot {
     /// when one joined the renewal, else the CSM; whoever covers it when that role is empty.
     /// The phase is [`AccountSnapshot::phase`]'s with the same `rules`.
     pub fn phase_owner(&self, today: NaiveDate, rules: &PhaseRules) -> Option<&Owner> {
-        let preferred: &[TeamRole] = match self.phase(today, rules) {
-            Phase::Land => &[TeamRole::AccountExecutive, TeamRole::Csm],
-            Phase::Expand => &[TeamRole::ExpansionSpecialist, TeamRole::Csm],
-            Phase::Renew => &[TeamRole::RenewalSpecialist, TeamRole::Csm],
-            Phase::Adopt | Phase::Churned => &[TeamRole::Csm, TeamRole::AccountExecutive],
-        };
-        preferred
+        self.owner_in_phase(self.phase(today, rules))
+    }
+
+    /// Who leads the account in `phase` ([`Phase::leading_roles`]).
+    fn owner_in_phase(&self, phase: Phase) -> Option<&Owner> {
+        phase
+            .leading_roles()
             .iter()
             .find_map(|role| self.owner_in(*role))
             .or_else(|| self.owners.first())
+    }
+
+    /// Where the team member `member` stands with the account on `today`: its phase,
+    /// and whether they are its [`AccountSnapshot::phase_owner`] (the rights by phase of
+    /// [`crate::access::Role::may`]). A login without a team member leads nothing.
+    pub fn standing_of(&self, member: Option<i64>, today: NaiveDate, rules: &PhaseRules) -> Standing {
+        let phase = self.phase(today, rules);
+        let leads_phase = member.is_some_and(|m| self.owner_in_phase(phase).is_some_and(|o| o.member_id == m));
+        Standing { phase, leads_phase }
     }
 
     /// The kept health score, if any.
@@ -301,6 +311,9 @@ mod tests {
         });
         assert_eq!(a.phase(today, &rules()), Phase::Expand);
         assert_eq!(a.phase_owner(today, &rules()).map(|o| o.member_id), Some(9));
+        let standing = |m| a.standing_of(Some(m), today, &rules());
+        assert!(standing(9).leads_phase && !standing(8).leads_phase);
+        assert!(!a.standing_of(None, today, &rules()).leads_phase);
         a.landed_on = Some(day("2026-05-01"));
         assert_eq!(a.phase(today, &rules()), Phase::Land);
         a.health = Some(HealthBrief {

@@ -117,6 +117,19 @@ impl Context {
         }
     }
 
+    /// A context that knows one account (its external id and laer id) and nothing else:
+    /// a row entered on that account's form.
+    pub fn for_account(external_id: &str, id: i64) -> Context {
+        let mut context = Context::empty();
+        context.accounts.insert(external_id.to_string(), id);
+        context
+    }
+
+    /// A context that knows no records: a row that refers to none (an account).
+    pub fn none() -> Context {
+        Context::empty()
+    }
+
     /// A context that knows these accounts (external id, laer id) and nothing else.
     #[cfg(test)]
     pub(crate) fn with_accounts(accounts: &[(&str, i64)]) -> Context {

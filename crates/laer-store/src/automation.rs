@@ -562,9 +562,9 @@ impl Store {
                 details["to"] = serde_json::json!(member);
             }
             TaskChange::Comment(body) => {
-                if body.trim().is_empty() {
+                if let Err(e) = crate::records::checked_comment(body) {
                     tx.rollback().await?;
-                    return Err(StoreError::Invalid("comment: must not be empty".into()));
+                    return Err(e);
                 }
                 tx.execute(
                     "INSERT INTO task_comments (task_id, at, author, body) VALUES ($1, $2, $3, $4)",

@@ -17,6 +17,7 @@ mod ingest;
 mod plans;
 mod postgres;
 mod read;
+mod records;
 mod sql;
 mod sqlite;
 mod tables;
@@ -45,6 +46,9 @@ pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
+pub use records::{
+    AccountTaskComment, ContactChoice, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine,
+};
 pub use sql::Table;
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};

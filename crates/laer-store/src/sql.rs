@@ -56,6 +56,11 @@ pub struct Table {
     pub(crate) portfolio: bool,
 }
 
+/// Tables whose rows carry a `version` (the Stale convention: an edit says which
+/// version it was made to): an upsert that changes a stored row increments it, so that
+/// an edit opened before the import is refused rather than undoing it.
+const VERSIONED: &[&str] = &["subscriptions", "support_cases"];
+
 impl Table {
     /// Rows per statement: within both engines' parameter limits, large enough that
     /// statement overhead vanishes.
@@ -90,7 +95,10 @@ impl Table {
             OnConflict::Ignore => sql.push_str("DO NOTHING"),
             OnConflict::Update if updated.is_empty() => sql.push_str("DO NOTHING"),
             OnConflict::Update => {
-                let set: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                let mut set: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                if VERSIONED.contains(&self.name) {
+                    set.push(format!("version = {}.version + 1", self.name));
+                }
                 // The same null-safe comparison, spelled in each dialect.
                 let distinct = match backend {
                     Backend::Sqlite => "IS NOT",

@@ -5,5 +5,6 @@ mod automation;
 mod conformance;
 mod health;
 mod plans;
+mod records;
 mod schema;
 mod touchpoints;

@@ -37,7 +37,6 @@ pub(crate) async fn page(
     require(&user, Permission::ViewAccounts)?;
     let today = today();
     // The page's reads are independent: they run at once, each on a connection of its own.
-    let can_assign = user.role.can(laer_core::access::Permission::ManageAutomation);
     let open_work = laer_store::TaskFilter {
         account_id: Some(id),
         status: Some(laer_core::model::TaskStatus::Open),
@@ -65,12 +64,8 @@ pub(crate) async fn page(
         async { Ok(store.phase_override(id).await?) },
         async { Ok(store.meeting_cadences_of(id).await?) },
         async { Ok(store.coverage_of_account(id).await?) },
-        async {
-            Ok(match can_assign {
-                true => store.team_members().await?,
-                false => Vec::new(),
-            })
-        },
+        // The team: for assigning an owner by hand and for a new task's assignee.
+        async { Ok(store.team_members().await?) },
         async { Ok(store.tasks(&open_work, today).await?) },
         async { Ok(store.playbook_runs(None, Some(id)).await?) },
         async { Ok(state.cache.snapshots(store, today).await?) },
@@ -94,7 +89,8 @@ pub(crate) async fn page(
         div.page-head {
             h1 { (name) }
             p.muted { (a.external_id) " · " (a.segment.as_deref().unwrap_or("no segment")) @if let Some(c) = &a.country { " · " (c) }
-                " · " a href={"/accounts/" (id) "/plan"} { "Success plan" } }
+                " · " a href={"/accounts/" (id) "/plan"} { "Success plan" }
+                " · " a href={"/accounts/" (id) "/records"} { "Record by hand" } }
         }
         div.kpis {
             div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact))) }
@@ -124,7 +120,9 @@ pub(crate) async fn page(
                     @let by_hand = coverage_history.iter().any(|c| c.until.is_none() && c.by_hand && c.role == o.role && c.member == o.name);
                     li { (o.name) " · " (role_label(o.role)) @if by_hand { " " span.tag { "by hand" } } }
                 } }
-                @if !team.is_empty() {
+                @if let Err(refusal) = user.role.may(Permission::ManageAutomation, None) {
+                    (super::rights::note(&refusal))
+                } @else if !team.is_empty() {
                     details #assign {
                         summary { "Assign an owner by hand" }
                         form method="post" action={"/accounts/" (id) "/coverage"} {
@@ -170,6 +168,12 @@ pub(crate) async fn page(
         }
         section.card #work {
             h2 { "Work" }
+            // Issue 14: a task of one's own for this account (work.rs).
+            @match user.role.may(Permission::WorkTasks, None) {
+                Ok(()) => { details #new-task { summary { "New task" }
+                    (super::work::task_form(&user, &team, Some((id, &name)), &[], &super::records::Fields::new(), &super::form::Problems::new())) } }
+                Err(refusal) => { (super::rights::note(&refusal)) }
+            }
             @if open_tasks.is_empty() { p.muted { "No open tasks." } }
             @else {
                 table.data {

@@ -181,7 +181,9 @@ pub(crate) fn panel(
             @if let Some(o) = set_by_hand {
                 p.note { "Phase set by hand to " strong { (o.phase.as_str()) } " by " (o.set_by) " on " (o.set_at.date_naive()) ": " (o.reason) }
             }
-            @if user.role.can(Permission::SetPhase) {
+            @if let Err(refusal) = user.role.may(Permission::SetPhase, None) {
+                (super::rights::note(&refusal))
+            } @else {
                 details {
                     summary { "Set the phase by hand" }
                     form.inline method="post" action={"/accounts/" (account_id) "/phase"} {

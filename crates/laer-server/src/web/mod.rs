@@ -10,8 +10,10 @@ mod health;
 mod plan;
 mod plan_view;
 mod portfolio;
+mod records;
 mod renewals;
 mod revenue;
+mod rights;
 mod session;
 mod settings;
 mod touchpoints;
@@ -89,6 +91,26 @@ pub(crate) fn routes() -> Router<AppState> {
             "/settings/coverage/apply",
             axum::routing::post(settings::apply_coverage),
         )
+        // Issue 14, records by hand and tasks of one's own (records.rs, work.rs).
+        .route(
+            "/accounts/new",
+            get(records::new_account_page).post(records::create_account),
+        )
+        .route("/accounts/{id}/records", get(records::page))
+        .route("/accounts/{id}/surveys", axum::routing::post(records::add_survey))
+        .route("/accounts/{id}/cases", axum::routing::post(records::open_case))
+        .route("/accounts/{id}/cases/{case}", axum::routing::post(records::change_case))
+        .route("/accounts/{id}/contracts", axum::routing::post(records::add_line))
+        .route(
+            "/accounts/{id}/contracts/{line}",
+            get(records::line_page).post(records::change_line),
+        )
+        .route(
+            "/accounts/{id}/contracts/{line}/end",
+            axum::routing::post(records::end_line),
+        )
+        .route("/work/tasks", axum::routing::post(work::create))
+        .route("/work/tasks/new", get(work::new_task_page))
         .merge(session::routes())
 }
 
@@ -188,6 +210,9 @@ pub(crate) fn bare_page(title: &str, body: Markup) -> Markup {
 pub(crate) enum PageError {
     /// The role lacks the permission; the page keeps the user's navigation.
     Forbidden(Permission, Box<CurrentUser>),
+    /// The user may not do this on this account; the refusal names the permission and
+    /// why (rights by phase, `rights.rs`).
+    Refused(laer_core::access::Refusal, Box<CurrentUser>),
     NotFound(String),
     /// A form that cannot be accepted as sent; the text says why.
     BadRequest(String),
@@ -216,6 +241,7 @@ impl IntoResponse for PageError {
                 "Not allowed",
                 format!("Your role does not have the permission {p}. An administrator can change your role."),
             ),
+            PageError::Refused(refusal, _) => (StatusCode::FORBIDDEN, "Not allowed", format!("{refusal}.")),
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", format!("There is no {what}.")),
             PageError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Not done", why.clone()),
             PageError::Internal(e) => {
@@ -228,7 +254,9 @@ impl IntoResponse for PageError {
             }
         };
         let body = match &self {
-            PageError::Forbidden(_, user) => layout(heading, None, user, message_card(heading, &text)),
+            PageError::Forbidden(_, user) | PageError::Refused(_, user) => {
+                layout(heading, None, user, message_card(heading, &text))
+            }
             _ => message_page(heading, &text),
         };
         (status, body).into_response()

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
-use laer_core::access::Permission;
+use laer_core::access::{Permission, Refusal};
 use laer_core::model::{MilestoneSide, NewMilestone};
 use laer_core::success_plan::{MilestoneView, SuccessPlan, assemble, internal_words};
 use laer_store::{MilestoneChange, ShareLink};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::plan_view::{self, Audience, EFFECT_HEADERS};
 use super::session::{Button, CsrfForm};
-use super::{CurrentUser, PageError, layout, require, today};
+use super::{CurrentUser, PageError, layout, require, rights, today};
 use crate::AppState;
 
 /// Longer paths are no token of ours; answered without a look in the database.
@@ -32,9 +32,11 @@ async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
     Ok(assemble(&records, today))
 }
 
-/// Refuses a form from a role without manage_plans (nothing changes).
-fn editing(user: &CurrentUser) -> Result<(), PageError> {
-    require(user, Permission::ManagePlans)
+/// Refuses a form from someone who may not edit this account's plan: a role without
+/// manage_plans, unless they cover the account in its current phase (rights by phase,
+/// docs/access.md). Nothing changes; the page says which right and why (403).
+async fn editing(state: &AppState, user: &CurrentUser, id: i64) -> Result<(), PageError> {
+    rights::require_on(state, user, Permission::ManagePlans, id).await
 }
 
 /// After a change: the plan's page, at the section that changed.
@@ -63,7 +65,9 @@ pub(crate) async fn page(
     require(&user, Permission::ViewAccounts)?;
     let plan = plan_of(&state, id).await?;
     let links = state.store.share_links(id).await?;
-    let can_edit = user.role.can(Permission::ManagePlans);
+    let right = rights::may_on(&state, &user, Permission::ManagePlans, id).await?;
+    let can_edit = right.is_ok();
+    let refused = right.err();
     let base = format!("/accounts/{id}/plan");
     let milestone_actions = |m: &MilestoneView| {
         html! {
@@ -103,7 +107,7 @@ pub(crate) async fn page(
                         button type="submit" { "Save" }
                     }
                 }
-            }
+            } @else if let Some(r) = &refused { (rights::note(r)) }
         }
         (plan_view::plan_section(&plan.plan, None))
         section.card.pimo #implement {
@@ -122,7 +126,7 @@ pub(crate) async fn page(
                     }
                     button type="submit" { "Add milestone" }
                 }
-            }
+            } @else if let Some(r) = &refused { (rights::note(r)) }
             (plan_view::enablement(&plan.implement.enablement))
         }
         (plan_view::monitor_section(&plan.monitor))
@@ -140,12 +144,13 @@ pub(crate) async fn page(
                 }
             }
         }
-        (share_section(id, &links, &user, can_edit))
+        (share_section(id, &links, &user, refused.as_ref()))
     };
     Ok(layout(&format!("Success plan · {}", plan.account), None, &user, body).into_response())
 }
 
-fn share_section(id: i64, links: &[ShareLink], user: &CurrentUser, can_edit: bool) -> Markup {
+fn share_section(id: i64, links: &[ShareLink], user: &CurrentUser, refused: Option<&Refusal>) -> Markup {
+    let can_edit = refused.is_none();
     html! {
         section.card #share {
             h2 { "Share with the customer" }
@@ -155,7 +160,7 @@ fn share_section(id: i64, links: &[ShareLink], user: &CurrentUser, can_edit: boo
                     input type="hidden" name="csrf" value=(user.csrf_token);
                     button type="submit" { "Create a share link" }
                 }
-            }
+            } @else if let Some(r) = refused { (rights::note(r)) }
             @if !links.is_empty() {
                 table.data #links {
                     thead { tr { th { "Link" } th { "Created" } th { "By" } th { "Status" } @if can_edit { th {} } } }
@@ -231,7 +236,7 @@ pub(crate) async fn set_objective(
     Path(id): Path<i64>,
     CsrfForm { user, form }: CsrfForm<ObjectiveForm>,
 ) -> Result<Response, Response> {
-    editing(&user)?;
+    editing(&state, &user, id).await?;
     state
         .store
         .set_plan_objective(id, &form.objective, &user.actor())
@@ -255,7 +260,7 @@ pub(crate) async fn add_milestone(
     Path(id): Path<i64>,
     CsrfForm { user, form }: CsrfForm<MilestoneForm>,
 ) -> Result<Response, Response> {
-    editing(&user)?;
+    editing(&state, &user, id).await?;
     let due: NaiveDate = form
         .due
         .trim()
@@ -288,7 +293,7 @@ pub(crate) async fn change_milestone(
     Path((id, milestone)): Path<(i64, i64)>,
     CsrfForm { user, form }: CsrfForm<ChangeForm>,
 ) -> Result<Response, Response> {
-    editing(&user)?;
+    editing(&state, &user, id).await?;
     let change = match form.action.as_str() {
         "done" => MilestoneChange::Done(today()),
         "reopen" => MilestoneChange::Reopen,
@@ -326,7 +331,7 @@ pub(crate) async fn create_link(
     headers: HeaderMap,
     CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
-    editing(&user)?;
+    editing(&state, &user, id).await?;
     let laer_store::Created {
         record: link,
         secret: token,
@@ -360,7 +365,7 @@ pub(crate) async fn revoke_link(
     Path((id, link)): Path<(i64, i64)>,
     CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
-    editing(&user)?;
+    editing(&state, &user, id).await?;
     let found = state.store.share_link(link).await.map_err(PageError::from)?;
     if found.is_none_or(|l| l.account_id != id) {
         return Err(PageError::NotFound(format!("share link {link} of account {id}")).into());

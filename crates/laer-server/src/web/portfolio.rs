@@ -171,6 +171,8 @@ pub(crate) async fn page(
                         ", AUC " (format!("{auc:.2}")) " on this history"
                     }
                 }
+                // Issue 14: accounts by hand (records.rs).
+                @if user.role.can(Permission::EditContracts) { " · " a #new-account href="/accounts/new" { "New account" } }
             }
         }
         form.filters method="get" action="/portfolio" {

@@ -13,8 +13,10 @@ use laer_store::{TaskChange, TaskFilter, TaskRow};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::form::{self, Input, Problems};
+use super::records::Fields;
 use super::session::CsrfForm;
-use super::{CurrentUser, Nav, PageError, layout, money, percent_encode, require, today};
+use super::{CurrentUser, Nav, PageError, layout, money, percent_encode, require, rights, today};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +80,8 @@ pub(crate) async fn page(
         ..Default::default()
     };
     let tasks = state.store.tasks(&filter, today).await?;
+    let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+    let comments = state.store.task_comments_of(&ids).await?;
     // Each task's account as it is now, beside the context written when it fired.
     let snapshots = state.cache.snapshots(&state.store, today).await?;
     let rules = &state.health_model.phases;
@@ -98,6 +102,17 @@ pub(crate) async fn page(
         .filter(|t| t.due_on.is_some_and(|d| d >= today && d <= today + TimeDelta::days(7)))
         .count();
     let can_work = user.role.can(Permission::WorkTasks);
+    // The accounts the person covers, offered by name in the new task's account field.
+    let book: Vec<String> = user
+        .team_member_id
+        .map(|m| {
+            snapshots
+                .iter()
+                .filter(|a| a.owners.iter().any(|o| o.member_id == m))
+                .map(|a| a.name.clone().unwrap_or_else(|| a.external_id.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     let here = format!(
         "/work?show={}{}",
         show.key(),
@@ -136,6 +151,15 @@ pub(crate) async fn page(
                 noscript { button type="submit" { "Filter" } }
             }
         }
+        @match rights::require_role(&user, Permission::WorkTasks) {
+            Ok(()) => {
+                details.card #new-task {
+                    summary { "New task" }
+                    (task_form(&user, &team, None, &book, &Fields::new(), &Problems::new()))
+                }
+            }
+            Err(_) => { (refused_note(&user)) }
+        }
         @if tasks.is_empty() {
             section.card { p { "Nothing to do here. New work arrives as playbooks fire and accounts change hands." } }
         }
@@ -143,6 +167,7 @@ pub(crate) async fn page(
             @for t in &tasks {
                 li class={"task " (due_class(t.due_on, today))} {
                     (task_card(t, now_of(t.account_id).as_deref(), today, &team, &user, can_work, &here))
+                    (comments_of(comments.get(&t.id).map(Vec::as_slice).unwrap_or_default()))
                 }
             }
         }
@@ -276,4 +301,229 @@ pub(crate) async fn change(
         .filter(|b| b.starts_with("/work"))
         .unwrap_or_else(|| "/work".into());
     Ok(Redirect::to(&back).into_response())
+}
+
+/// Why the user cannot work on tasks, where the controls would be.
+fn refused_note(user: &CurrentUser) -> Markup {
+    match user.role.may(Permission::WorkTasks, None) {
+        Ok(()) => html! {},
+        Err(refusal) => rights::note(&refusal),
+    }
+}
+
+/// A task's comments, oldest first, under a disclosure.
+fn comments_of(comments: &[laer_store::TaskComment]) -> Markup {
+    html! {
+        @if !comments.is_empty() {
+            details.comments {
+                summary { (comments.len()) @if comments.len() == 1 { " comment" } @else { " comments" } }
+                ol.comments {
+                    @for c in comments {
+                        li {
+                            p.meta { time datetime=(c.at.to_rfc3339()) { (c.at.format("%Y-%m-%d %H:%M")) } " · " (c.author) }
+                            p.comment { (c.body) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The "new task" form: title, due date, assignee (a team member; the person's own by
+/// default), and the account, chosen by name or external id on My work (`book`: the
+/// person's accounts, offered) or fixed (`fixed`: on the account's page). The form
+/// carries a token of its own, so that sending it twice creates one task.
+pub(crate) fn task_form(
+    user: &CurrentUser,
+    team: &[laer_core::automation::Member],
+    fixed: Option<(i64, &str)>,
+    book: &[String],
+    values: &Fields,
+    problems: &Problems,
+) -> Markup {
+    let value = |name: &str| values.get(name).map(String::as_str).unwrap_or_default();
+    let token = match value("token") {
+        "" => laer_store::random_id().unwrap_or_default(),
+        t => t.to_string(),
+    };
+    let assignee = match value("assignee") {
+        "" if !values.contains_key("assignee") => user.team_member_id.map(|m| m.to_string()).unwrap_or_default(),
+        a => a.to_string(),
+    };
+    let mut people = vec![(String::new(), "Nobody yet".to_string())];
+    people.extend(team.iter().map(|m| {
+        let me = user.team_member_id == Some(m.id);
+        (
+            m.id.to_string(),
+            if me { format!("{} (me)", m.name) } else { m.name.clone() },
+        )
+    }));
+    let back = match (value("back"), fixed) {
+        ("", Some((id, _))) => format!("/accounts/{id}#work"),
+        ("", None) => "/work".to_string(),
+        (b, _) => b.to_string(),
+    };
+    html! {
+        form.stacked.task-form method="post" action="/work/tasks" {
+            (form::csrf(user))
+            (form::summary(problems))
+            input type="hidden" name="token" value=(token);
+            input type="hidden" name="back" value=(back);
+            (form::field("Title", "title", Input::Text, value("title"), problems))
+            (form::field("Due", "due", Input::Date, value("due"), problems))
+            (form::select("For", "assignee", &people, &assignee, problems))
+            @match fixed {
+                Some((id, name)) => {
+                    input type="hidden" name="account_id" value=(id);
+                    p.muted { "Account: " (name) }
+                }
+                None => {
+                    label.field.invalid[problems.at("account").is_some()] {
+                        "Account (name or external id; empty: none)"
+                        input type="text" name="account" value=(value("account")) list="task-accounts"
+                            aria-invalid=[problems.at("account").map(|_| "true")];
+                        @if let Some(message) = problems.at("account") { span.field-problem { (message) } }
+                    }
+                    datalist #task-accounts { @for name in book { option value=(name) {} } }
+                }
+            }
+            button type="submit" { "Create the task" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewTaskQuery {
+    account: Option<i64>,
+}
+
+/// `GET /work/tasks/new[?account=ID]`: the new task form on a page of its own.
+pub(crate) async fn new_task_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<NewTaskQuery>,
+) -> Result<Response, PageError> {
+    rights::require_role(&user, Permission::WorkTasks)?;
+    let mut values = Fields::new();
+    if let Some(id) = query.account {
+        values.insert("account_id".into(), id.to_string());
+    }
+    new_task_response(&state, &user, &values, &Problems::new(), axum::http::StatusCode::OK).await
+}
+
+async fn new_task_response(
+    state: &AppState,
+    user: &CurrentUser,
+    values: &Fields,
+    problems: &Problems,
+    status: axum::http::StatusCode,
+) -> Result<Response, PageError> {
+    let team = state.store.team_members().await?;
+    let fixed = match values.get("account_id").and_then(|a| a.trim().parse::<i64>().ok()) {
+        Some(id) => {
+            let account = state
+                .store
+                .account(id)
+                .await?
+                .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+            Some((id, account.fields.name.unwrap_or(account.fields.external_id)))
+        }
+        None => None,
+    };
+    let body = html! {
+        section.card.narrow.wide {
+            h1 { "New task" }
+            (task_form(user, &team, fixed.as_ref().map(|(id, n)| (*id, n.as_str())), &[], values, problems))
+        }
+    };
+    Ok((status, layout("New task", Some(Nav::Work), user, body)).into_response())
+}
+
+/// `POST /work/tasks`: a task of one's own, not tied to a playbook (`task.created`,
+/// audited). Bad input: the form again with each problem at its field (400), nothing
+/// written.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    CsrfForm { user, form }: CsrfForm<Fields>,
+) -> Result<Response, PageError> {
+    rights::require_role(&user, Permission::WorkTasks)?;
+    let value = |name: &str| form.get(name).map(|v| v.trim()).unwrap_or_default();
+    let mut problems = Problems::new();
+    let due = match value("due") {
+        "" => None,
+        d => problems.check("due", laer_core::parse::date(d)),
+    };
+    let assignee = match value("assignee") {
+        "" => None,
+        a => problems.check(
+            "assignee",
+            a.parse::<i64>()
+                .map_err(|_| format!("expected a team member, found {a:?}")),
+        ),
+    };
+    let account = match (value("account_id"), value("account")) {
+        ("", "") => None,
+        ("", named) => {
+            let snapshots = state.cache.snapshots(&state.store, today()).await?;
+            problems.check("account", account_named(&snapshots, named))
+        }
+        (id, _) => problems.check(
+            "account",
+            id.parse::<i64>()
+                .map_err(|_| format!("expected an account, found {id:?}")),
+        ),
+    };
+    let token = value("token");
+    if token.is_empty() || token.len() > 100 {
+        problems.add("", "The form lacks its token; reload the page and send it again.");
+    }
+    let task = laer_core::model::NewTask::own(
+        &format!("web-task-{token}"),
+        value("title"),
+        due,
+        assignee,
+        account,
+        chrono::Utc::now(),
+    );
+    let task = match task {
+        Ok(task) if problems.is_empty() => task,
+        Ok(_) => return new_task_response(&state, &user, &form, &problems, axum::http::StatusCode::BAD_REQUEST).await,
+        Err(e) => {
+            problems.add(e.field(), e.to_string());
+            return new_task_response(&state, &user, &form, &problems, axum::http::StatusCode::BAD_REQUEST).await;
+        }
+    };
+    if let Err(e) = state.store.create_task(&task, &user.actor()).await {
+        let problems = Problems::from_store(e)?;
+        return new_task_response(&state, &user, &form, &problems, axum::http::StatusCode::BAD_REQUEST).await;
+    }
+    // Only back to a page of this app.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,#".contains(c);
+    let back = Some(value("back"))
+        .filter(|b| (b.starts_with("/work") || b.starts_with("/accounts/")) && b.chars().all(plain))
+        .unwrap_or("/work");
+    Ok(Redirect::to(back).into_response())
+}
+
+/// The account a person named: by external id, else by name (any case); a name several
+/// accounts have is refused, asking for the external id.
+fn account_named(snapshots: &[laer_core::portfolio::AccountSnapshot], named: &str) -> Result<i64, String> {
+    if let Some(a) = snapshots.iter().find(|a| a.external_id == named) {
+        return Ok(a.id);
+    }
+    let wanted = named.to_lowercase();
+    let matching: Vec<i64> = snapshots
+        .iter()
+        .filter(|a| a.name.as_deref().is_some_and(|n| n.to_lowercase() == wanted))
+        .map(|a| a.id)
+        .collect();
+    match matching.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(format!("no account is named {named:?}")),
+        _ => Err(format!(
+            "{} accounts are named {named:?}; give the external id",
+            matching.len()
+        )),
+    }
 }
