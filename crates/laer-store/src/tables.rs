@@ -91,13 +91,14 @@ impl Stored for NewContact {
             "account_id",
             "name",
             "email",
+            "phone",
             "title",
             "stakeholder_team",
             "role",
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -108,6 +109,7 @@ impl Stored for NewContact {
             self.account_id,
             &self.name,
             &self.email,
+            &self.phone,
             &self.title,
             &self.stakeholder_team,
             &self.role,
@@ -385,10 +387,11 @@ impl Stored for NewOutcome {
             "target",
             "start_date",
             "target_date",
+            "direction",
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -403,6 +406,7 @@ impl Stored for NewOutcome {
             self.target,
             self.start_date,
             self.target_date,
+            self.direction.as_str(),
         ]
     }
 }
@@ -410,7 +414,7 @@ impl Stored for NewOutcome {
 impl Stored for NewOutcomeMeasurement {
     const TABLE: &'static Table = &Table {
         name: "outcome_measurements",
-        columns: &["outcome_id", "measured_on", "value"],
+        columns: &["outcome_id", "measured_on", "value", "source", "note", "recorded_by"],
         json_columns: &[],
         key: &["outcome_id", "measured_on"],
         on_conflict: OnConflict::Update,
@@ -419,7 +423,14 @@ impl Stored for NewOutcomeMeasurement {
     };
 
     fn row(&self) -> TableRow<'_> {
-        row![self.outcome_id, self.measured_on, self.value]
+        row![
+            self.outcome_id,
+            self.measured_on,
+            self.value,
+            &self.source,
+            &self.note,
+            &self.recorded_by
+        ]
     }
 }
 

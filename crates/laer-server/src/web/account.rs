@@ -33,37 +33,27 @@ pub(crate) async fn page(
         ..Default::default()
     };
     let store = &state.store;
-    let (
-        view,
-        health_now,
-        health_history,
-        accuracy,
-        set_by_hand,
-        cadences,
-        coverage_history,
-        team,
-        open_tasks,
-        runs,
-        snapshots,
-    ) = tokio::try_join!(
-        async { Ok::<_, PageError>(store.account_view(id, today).await?) },
-        async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
-        async { Ok(super::health::history(&state, id, today).await?) },
-        async { Ok(super::health::accuracy(&state).await?) },
-        async { Ok(store.phase_override(id).await?) },
-        async { Ok(store.meeting_cadences_of(id).await?) },
-        async { Ok(store.coverage_of_account(id).await?) },
-        async {
-            Ok(match can_assign {
-                true => store.team_members().await?,
-                false => Vec::new(),
-            })
-        },
-        async { Ok(store.tasks(&open_work, today).await?) },
-        async { Ok(store.playbook_runs(None, Some(id)).await?) },
-        async { Ok(state.cache.snapshots(store, today).await?) },
-    )?;
+    let (view, health_now, health_history, accuracy, set_by_hand, coverage_history, team, open_tasks, runs, snapshots) =
+        tokio::try_join!(
+            async { Ok::<_, PageError>(store.account_view(id, today).await?) },
+            async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
+            async { Ok(super::health::history(&state, id, today).await?) },
+            async { Ok(super::health::accuracy(&state).await?) },
+            async { Ok(store.phase_override(id).await?) },
+            async { Ok(store.coverage_of_account(id).await?) },
+            async {
+                Ok(match can_assign {
+                    true => store.team_members().await?,
+                    false => Vec::new(),
+                })
+            },
+            async { Ok(store.tasks(&open_work, today).await?) },
+            async { Ok(store.playbook_runs(None, Some(id)).await?) },
+            async { Ok(state.cache.snapshots(store, today).await?) },
+        )?;
     let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    // Contacts and cadences, with their forms (web/people.rs).
+    let stakeholders = super::people::section(&state, &user, id, &view.meetings, today).await?;
     let owners = snapshots
         .iter()
         .find(|a| a.id == id)
@@ -131,29 +121,7 @@ pub(crate) async fn page(
                     }
                 }
             }
-            section.card {
-                h2 { "Stakeholders" }
-                table.data { thead { tr { th { "Name" } th { "Team" } th { "Role" } } }
-                    tbody { @for c in &view.contacts { tr { td { (c.name.as_deref().unwrap_or("–")) @if let Some(t) = &c.title { br; small.muted { (t) } } } td { (c.stakeholder_team.as_deref().unwrap_or("–")) } td { (c.role.as_deref().unwrap_or("–").replace('_', " ")) } } } } }
-                @if !cadences.is_empty() {
-                    h3 { "Meeting cadence" }
-                    table.data #cadence { thead { tr { th { "Team" } th.num { "Every" } th { "Last held" } th { "Next due" } } }
-                        tbody { @for c in &cadences {
-                            @let (team, every) = (&c.stakeholder_team, &c.every_days);
-                            @let last = view.meetings.iter().filter(|m| m.status == "held" && m.stakeholder_team.as_deref() == Some(team.as_str()) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
-                            @let due = last.map(|l| l + chrono::TimeDelta::days(i64::from(*every)));
-                            tr {
-                                td { (team) } td.num { (every) " days" } td { (date(last)) }
-                                td { @match due {
-                                    Some(d) if d < today => { span.down { (d) " · overdue" } }
-                                    Some(d) => { (d) }
-                                    None => { span.down { "never met" } }
-                                } }
-                            }
-                        } }
-                    }
-                }
-            }
+            (stakeholders)
         }
         section.card #work {
             h2 { "Work" }
@@ -231,7 +199,7 @@ pub(crate) async fn page(
             table.data #outcomes { thead { tr { th { "Outcome" } th.num { "Baseline" } th.num { "Now" } th.num { "Target" } th { "By" } th.num { "Progress" } } }
                 tbody { @for o in &view.outcomes {
                     @let now = o.measurements.last().map(|m| m.1);
-                    @let progress = now.and_then(|n| (o.target != o.baseline).then(|| (n - o.baseline) / (o.target - o.baseline)));
+                    @let progress = now.and_then(|n| o.direction.progress(o.baseline, o.target, n));
                     tr { td { (o.name) } td.num { (num(o.baseline, &o.unit)) } td.num { (now.map_or("–".to_string(), |n| num(n, &o.unit))) } td.num { (num(o.target, &o.unit)) } td { (date(o.target_date)) }
                          td.num { (progress.map_or("–".to_string(), |p| format!("{:.0}%", p * 100.0))) } }
                 } }
