@@ -5,6 +5,7 @@ pub mod access;
 pub mod automation;
 pub mod bridge;
 pub mod dedup;
+pub mod entries;
 pub mod figures;
 pub mod health;
 pub mod lifecycle;

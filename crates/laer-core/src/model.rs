@@ -40,6 +40,9 @@ pub struct NewContact {
     pub account_id: i64,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// A telephone number as written, e.g. +44 20 7946 0000.
+    #[serde(default)]
+    pub phone: Option<String>,
     pub title: Option<String>,
     /// The customer team the person belongs to, e.g. executive, network, security, application.
     pub stakeholder_team: Option<String>,
@@ -419,13 +422,85 @@ pub struct NewOutcome {
     pub target: f64,
     pub start_date: Option<NaiveDate>,
     pub target_date: Option<NaiveDate>,
+    /// Whether a higher or a lower value is better ([`Direction::implied`] when not said).
+    pub direction: Direction,
 }
 
+text_enum!(
+    /// Which way an outcome improves: a higher value is better (share of offices online),
+    /// or a lower one (days to onboard a branch).
+    Direction { Higher = "higher", Lower = "lower" }
+);
+
+impl Direction {
+    /// What a baseline and a target imply when nobody said: lower is better when the
+    /// target is below the baseline, else higher.
+    pub fn implied(baseline: f64, target: f64) -> Direction {
+        if target < baseline {
+            Direction::Lower
+        } else {
+            Direction::Higher
+        }
+    }
+
+    /// Whether `value` is at or past `target` on the better side.
+    pub fn reached(self, target: f64, value: f64) -> bool {
+        match self {
+            Direction::Higher => value >= target,
+            Direction::Lower => value <= target,
+        }
+    }
+
+    /// [`NewOutcome::progress`] of an outcome from `baseline` to `target`.
+    pub fn progress(self, baseline: f64, target: f64, value: f64) -> Option<f64> {
+        if !value.is_finite() {
+            return None;
+        }
+        let span = target - baseline;
+        let towards_better = match self {
+            Direction::Higher => span > 0.0,
+            Direction::Lower => span < 0.0,
+        };
+        if towards_better {
+            Some((value - baseline) / span)
+        } else {
+            Some(if self.reached(target, value) { 1.0 } else { 0.0 })
+        }
+    }
+}
+
+impl NewOutcome {
+    /// Whether `value` is at or past the target, on the better side.
+    pub fn reached(&self, value: f64) -> bool {
+        self.direction.reached(self.target, value)
+    }
+
+    /// How far `value` is from baseline to target: 0 at the baseline, 1 at the target,
+    /// more past it, negative when it moved the wrong way. An outcome whose target is its
+    /// baseline (keep a value at or beyond a level) is 1 when reached and 0 when not; so
+    /// is one whose target lies on the wrong side of the baseline for its direction.
+    /// `None` for a value that is not a number.
+    pub fn progress(&self, value: f64) -> Option<f64> {
+        self.direction.progress(self.baseline, self.target, value)
+    }
+}
+
+/// One value of an outcome on a day. An outcome has one value per day: a second
+/// measurement of the same day replaces the first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewOutcomeMeasurement {
     pub outcome_id: i64,
     pub measured_on: NaiveDate,
     pub value: f64,
+    /// Where the value comes from, e.g. "network inventory", "monthly report".
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who recorded it: a person of the team (their name and email), or the customer
+    /// through a share link ("customer via link sp_1a2b3c…"); `None` from an import.
+    #[serde(default)]
+    pub recorded_by: Option<String>,
 }
 
 text_enum!(

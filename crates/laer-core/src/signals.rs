@@ -90,7 +90,8 @@ pub struct OutcomeProgress {
     /// The latest measurement on or before the day; `None` before the first.
     pub current: Option<f64>,
     /// How far from baseline to target the current value is: 0 at baseline, 1 at target
-    /// (more past it, negative when it moved away).
+    /// (more past it, negative when it moved away), in the outcome's direction
+    /// ([`NewOutcome::progress`]: an outcome to keep at its level is 1 when kept, 0 when not).
     pub progress: Option<f64>,
     /// How far it should be by now, moving evenly from the start date to the target date.
     pub expected: Option<f64>,
@@ -127,8 +128,7 @@ pub fn transformation(
                 .filter(|(day, value)| *day <= as_of && value.is_finite())
                 .max_by_key(|(day, _)| *day)
                 .map(|(_, value)| *value);
-            let span = o.target - o.baseline;
-            let progress = current.and_then(|c| (span != 0.0).then(|| (c - o.baseline) / span));
+            let progress = current.and_then(|c| o.progress(c));
             let expected = match (o.start_date, o.target_date) {
                 (Some(start), Some(target)) if target > start => {
                     let elapsed = (as_of - start).num_days() as f64 / (target - start).num_days() as f64;
@@ -209,6 +209,7 @@ mod tests {
             target,
             start_date: start.map(day),
             target_date: target_date.map(day),
+            direction: crate::model::Direction::implied(baseline, target),
         }
     }
 

@@ -88,6 +88,7 @@ fn measure(
         target,
         start_date: Some(start),
         target_date: add_months(start, months),
+        direction: laer_core::model::Direction::implied(baseline, target),
     });
     let span = target - baseline;
     let (low, high) = if t.unit == "%" { (0.0, 100.0) } else { (0.0, f64::MAX) };
@@ -112,6 +113,9 @@ fn measure(
             outcome_id: outcome_id as i64,
             measured_on: day,
             value: (value * 10.0).round() / 10.0,
+            source: None,
+            note: None,
+            recorded_by: None,
         });
         if progress >= 1.0 && reached.is_none() {
             reached = Some(day);

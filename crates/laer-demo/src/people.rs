@@ -164,6 +164,7 @@ pub fn contacts(account: usize, segment: Segment, domain: &str, seed: u64) -> Ve
                 account_id: account as i64,
                 name: Some(format!("{first} {last}")),
                 email: Some(unique_email(&mut emails, first, last, domain)),
+                phone: None,
                 title: Some(title.to_string()),
                 stakeholder_team: Some(STAKEHOLDER_TEAMS[team].0.to_string()),
                 role: Some(role.to_string()),

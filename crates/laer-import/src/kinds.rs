@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use laer_core::dedup::{self, ContentHasher};
 use laer_core::model::{
-    CaseStatus, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence, NewOutcome,
+    CaseStatus, Direction, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence, NewOutcome,
     NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
     NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
 };
@@ -69,6 +69,7 @@ impl ImportKind for Contacts {
         req("account_id", ACCOUNT),
         opt("name", &[]),
         opt("email", &[]),
+        opt("phone", &["phone_number", "telephone"]),
         opt("title", &["job_title"]),
         opt("stakeholder_team", &["team"]),
         opt("role", &[]),
@@ -84,6 +85,7 @@ impl ImportKind for Contacts {
             account_id: cx.account(row, "account_id")?,
             name: row.text("name"),
             email: row.text("email"),
+            phone: row.parse("phone", laer_core::entries::phone)?.flatten(),
             title: row.text("title"),
             stakeholder_team: row.get("stakeholder_team").map(parse::label),
             role: row.get("role").map(parse::label),
@@ -568,6 +570,7 @@ impl ImportKind for Outcomes {
         req("target", &[]),
         opt("start_date", &[]),
         opt("target_date", &["due_date"]),
+        opt("direction", &["better"]),
     ];
     const REFERS_TO: &'static [Refers] = &[Refers::Accounts];
     type Record = NewOutcome;
@@ -582,15 +585,23 @@ impl ImportKind for Outcomes {
         {
             return Err(row.error("target_date", format!("{target} is before start_date {start}")));
         }
+        let baseline = row.parse_required("baseline", parse::float)?;
+        let target = row.parse_required("target", parse::float)?;
+        // Which way is better: as given, else what baseline and target imply.
+        let direction = row
+            .parse("direction", str::parse::<Direction>)?
+            .unwrap_or(Direction::implied(baseline, target));
+        laer_core::entries::direction_fits(baseline, target, direction).map_err(|m| row.error("direction", m))?;
         Ok(NewOutcome {
             external_id: external_id.to_string(),
             account_id: cx.account(row, "account_id")?,
             name: row.required("name")?.to_string(),
             unit: row.text("unit"),
-            baseline: row.parse_required("baseline", parse::float)?,
-            target: row.parse_required("target", parse::float)?,
+            baseline,
+            target,
             start_date,
             target_date,
+            direction,
         })
     }
 }
@@ -604,6 +615,9 @@ impl ImportKind for OutcomeMeasurements {
         req("outcome_id", &["outcome"]),
         req("measured_on", &["date"]),
         req("value", &[]),
+        opt("source", &[]),
+        opt("note", &["notes", "comment"]),
+        opt("recorded_by", &[]),
     ];
     const REFERS_TO: &'static [Refers] = &[Refers::Outcomes];
     type Record = NewOutcomeMeasurement;
@@ -628,8 +642,18 @@ impl ImportKind for OutcomeMeasurements {
             outcome_id,
             measured_on,
             value: row.parse_required("value", parse::float)?,
+            source: bounded_text(row, "source", parse::MAX_LINE_CHARS)?,
+            note: bounded_text(row, "note", parse::MAX_TEXT_CHARS)?,
+            recorded_by: bounded_text(row, "recorded_by", parse::MAX_LINE_CHARS)?,
         })
     }
+}
+
+/// An optional text column, refused (not cut) when longer than `max` characters.
+fn bounded_text(row: &Row<'_>, column: &'static str, max: usize) -> Result<Option<String>, RowError> {
+    Ok(row
+        .parse(column, |t| parse::bounded(t, max).map(str::to_string))?
+        .filter(|t| !t.is_empty()))
 }
 
 /// The vendor's own team, with their roles.

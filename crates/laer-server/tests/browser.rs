@@ -118,3 +118,84 @@ async fn a_day_in_the_browser() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// The customer records a measurement through a share link where the team allowed it,
+/// and is refused where it did not (`tests/browser/share_measure.cjs`).
+#[tokio::test]
+async fn the_customer_records_a_measurement_through_a_share_link() {
+    let Some(node_modules) = node_modules() else {
+        return;
+    };
+    let db = laer_store::test_support::sqlite().await;
+    let store = &db.store;
+    let mut tx = store.begin_write().await.unwrap();
+    let allowed = crate::common::acme(&mut tx, 200, Some(120), 2_000, 20.0).await;
+    tx.commit().await.unwrap();
+    let outcome = laer_core::entries::OutcomeInput {
+        name: "Offices with local breakout",
+        unit: "%",
+        baseline: "10",
+        target: "60",
+        ..Default::default()
+    };
+    let (o, _) = store
+        .define_outcome(&outcome.check(allowed, "o-allowed").unwrap(), "kim")
+        .await
+        .unwrap();
+    store.set_customer_measurements(allowed, true, "kim").await.unwrap();
+    let open = store.create_share_link(allowed, "kim").await.unwrap();
+    // The other plan: a second account, its link not taking measurements.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[laer_core::model::NewAccount {
+        external_id: "globex".into(),
+        name: Some("Globex".into()),
+        segment: None,
+        channel: None,
+        country: None,
+        date_of_birth: None,
+        renewal_date: None,
+        attributes: Default::default(),
+    }])
+    .await
+    .unwrap();
+    let other = tx.id_lookup(laer_store::IdLookup::Accounts).await.unwrap()["globex"];
+    tx.commit().await.unwrap();
+    store
+        .define_outcome(&outcome.check(other, "o-other").unwrap(), "kim")
+        .await
+        .unwrap();
+    let closed = store.create_share_link(other, "kim").await.unwrap();
+    let base = spawn(store).await;
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/share_measure.cjs");
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .arg(&base)
+        .arg(format!("/plan/{}", open.secret))
+        .arg(format!("/plan/{}", closed.secret))
+        .arg(o.id.to_string())
+        .env("NODE_PATH", &node_modules)
+        .env("LAER_INTERNAL_WORDS", internal_words());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("share-measure: all steps passed"),
+        "the browser test failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let recorded = store.measurements_of(allowed).await.unwrap();
+    assert_eq!(recorded.len(), 1, "one measurement, by the customer");
+    assert_eq!(recorded[0].fields.value, 42.0);
+    assert_eq!(
+        recorded[0].fields.recorded_by.as_deref(),
+        Some(format!("customer via link {}…", open.record.prefix).as_str())
+    );
+    assert!(
+        store.measurements_of(other).await.unwrap().is_empty(),
+        "nothing where refused"
+    );
+}

@@ -31,6 +31,7 @@ async fn seed(store: &Store) -> i64 {
         account_id: id,
         name: Some(format!("Contact {n}")),
         email: Some(format!("contact{n}@acme.example")),
+        phone: None,
         title: None,
         stakeholder_team: Some(team.into()),
         role: None,

@@ -9,6 +9,7 @@ mod clients;
 mod delivery;
 mod health;
 mod ingest;
+mod people;
 mod plans;
 mod records;
 mod web;

@@ -42,6 +42,7 @@ pub struct OutcomeRow {
     pub unit: Option<String>,
     pub baseline: f64,
     pub target: f64,
+    pub direction: laer_core::model::Direction,
     pub target_date: Option<NaiveDate>,
     /// (day, value), oldest first.
     pub measurements: Vec<(NaiveDate, f64)>,
@@ -134,6 +135,7 @@ mod rows {
         pub baseline: f64,
         pub target: f64,
         pub target_date: Option<NaiveDate>,
+        pub direction: String,
     }
 
     #[derive(sqlx::FromRow)]
@@ -174,7 +176,8 @@ impl Store {
             .await?;
         let outcomes: Vec<rows::Outcome> = self
             .fetch_all(
-                "SELECT id, name, unit, baseline, target, target_date FROM outcomes WHERE account_id = $1 ORDER BY id",
+                "SELECT id, name, unit, baseline, target, target_date, direction FROM outcomes WHERE account_id = $1 \
+                 ORDER BY id",
                 params![id],
             )
             .await?;
@@ -260,19 +263,22 @@ impl Store {
                 .collect::<Result<_, StoreError>>()?,
             outcomes: outcomes
                 .into_iter()
-                .map(|o| OutcomeRow {
-                    measurements: measurements
-                        .iter()
-                        .filter(|m| m.outcome_id == o.id)
-                        .map(|m| (m.measured_on, m.value))
-                        .collect(),
-                    name: o.name,
-                    unit: o.unit,
-                    baseline: o.baseline,
-                    target: o.target,
-                    target_date: o.target_date,
+                .map(|o| {
+                    Ok(OutcomeRow {
+                        direction: column("outcomes", "direction").parsed(&o.direction)?,
+                        measurements: measurements
+                            .iter()
+                            .filter(|m| m.outcome_id == o.id)
+                            .map(|m| (m.measured_on, m.value))
+                            .collect(),
+                        name: o.name,
+                        unit: o.unit,
+                        baseline: o.baseline,
+                        target: o.target,
+                        target_date: o.target_date,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, StoreError>>()?,
             departments,
             features,
             events,

@@ -119,6 +119,7 @@ mod rows {
         pub target: f64,
         pub start_date: Option<NaiveDate>,
         pub target_date: Option<NaiveDate>,
+        pub direction: String,
     }
 
     #[derive(sqlx::FromRow)]
@@ -360,7 +361,9 @@ impl Store {
         let contacts: Vec<rows::ContactTeam> = self
             .fetch_all(
                 &format!(
-                    "SELECT account_id, stakeholder_team FROM contacts WHERE {} ORDER BY account_id, id",
+                    // A deactivated contact no longer counts (docs/health.md).
+                    "SELECT account_id, stakeholder_team FROM contacts WHERE deactivated_at IS NULL AND {} \
+                     ORDER BY account_id, id",
                     only("account_id")
                 ),
                 params![],
@@ -391,7 +394,7 @@ impl Store {
         let outcomes: Vec<rows::Outcome> = self
             .fetch_all(
                 &format!(
-                    "SELECT account_id, id, external_id, name, baseline, target, start_date, target_date FROM outcomes \
+                    "SELECT account_id, id, external_id, name, baseline, target, start_date, target_date, direction FROM outcomes \
                      WHERE {} ORDER BY account_id, id",
                     only("account_id")
                 ),
@@ -423,6 +426,7 @@ impl Store {
                     target: o.target,
                     start_date: o.start_date,
                     target_date: o.target_date,
+                    direction: Column("outcomes", "direction").parsed(&o.direction)?,
                 });
                 // An outcome not measured yet has no measurements.
                 r.relationship

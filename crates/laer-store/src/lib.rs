@@ -14,6 +14,7 @@ mod error;
 mod exec;
 mod health;
 mod ingest;
+mod people;
 mod plans;
 mod postgres;
 mod read;
@@ -44,10 +45,11 @@ pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, 
 pub use error::StoreError;
 pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
+pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
 pub use records::{
-    AccountTaskComment, ContactChoice, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine,
+    AccountTaskComment, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine,
 };
 pub use sql::Table;
 pub use tables::{Stored, TableRow};

@@ -120,6 +120,7 @@ mod rows {
         pub target: f64,
         pub start_date: Option<NaiveDate>,
         pub target_date: Option<NaiveDate>,
+        pub direction: String,
     }
 
     #[derive(sqlx::FromRow)]
@@ -190,13 +191,13 @@ impl Store {
         };
         let objective: Option<(String,)> = self
             .fetch_optional(
-                "SELECT objective FROM success_plans WHERE account_id = $1",
+                "SELECT objective FROM success_plans WHERE account_id = $1 AND objective <> ''",
                 params![account_id],
             )
             .await?;
         let outcome_rows: Vec<rows::Outcome> = self
             .fetch_all(
-                "SELECT id, external_id, name, unit, baseline, target, start_date, target_date FROM outcomes \
+                "SELECT id, external_id, name, unit, baseline, target, start_date, target_date, direction FROM outcomes \
                  WHERE account_id = $1 ORDER BY id",
                 params![account_id],
             )
@@ -227,11 +228,14 @@ impl Store {
                 target: o.target,
                 start_date: o.start_date,
                 target_date: o.target_date,
+                direction: Column("outcomes", "direction").parsed(&o.direction)?,
             });
         }
         let contacts: Vec<rows::Contact> = self
             .fetch_all(
-                "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = $1 ORDER BY id",
+                // Deactivated contacts are no longer involved.
+                "SELECT name, title, stakeholder_team, role FROM contacts WHERE account_id = $1 \
+                 AND deactivated_at IS NULL ORDER BY id",
                 params![account_id],
             )
             .await?;
@@ -485,24 +489,21 @@ impl Store {
             return Err(StoreError::NotFound(format!("account {account_id}")));
         }
         let mut tx = self.begin_write().await?;
-        if objective.is_empty() {
-            tx.execute("DELETE FROM success_plans WHERE account_id = $1", params![account_id])
-                .await?;
-        } else {
-            tx.execute(
-                "INSERT INTO success_plans (account_id, objective, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (account_id) DO UPDATE SET objective = excluded.objective, \
-                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                params![account_id, objective, Utc::now().timestamp_micros(), actor],
-            )
-            .await?;
-        }
+        // An empty objective is kept as empty text: the plan's row also holds whether the
+        // customer may record measurements.
+        tx.execute(
+            "INSERT INTO success_plans (account_id, objective, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id) DO UPDATE SET objective = excluded.objective, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            params![account_id, objective, Utc::now().timestamp_micros(), actor],
+        )
+        .await?;
         tx.append_audit(&audit(
             actor,
             "plan.objective",
             serde_json::json!({
                 "account_id": account_id, "objective": objective,
-                "before": before.map(|(b,)| b),
+                "before": before.map(|(b,)| b).filter(|b| !b.is_empty()),
             }),
         ))
         .await?;

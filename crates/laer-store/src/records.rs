@@ -69,13 +69,6 @@ pub struct AccountTaskComment {
     pub body: String,
 }
 
-/// A contact as a form offers it: the external id a survey answer refers to, and a name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContactChoice {
-    pub external_id: String,
-    pub name: String,
-}
-
 mod rows {
     use chrono::NaiveDate;
 
@@ -118,12 +111,6 @@ mod rows {
         pub title: String,
     }
 
-    #[derive(sqlx::FromRow)]
-    pub(super) struct Contact {
-        pub external_id: String,
-        pub name: Option<String>,
-        pub email: Option<String>,
-    }
 }
 
 const LINE_COLUMNS: &str = "id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \
@@ -434,21 +421,14 @@ impl Store {
         self.support_case(id).await?.ok_or_else(|| StoreError::NotFound(what()))
     }
 
-    /// An account's contacts as a form offers them, by name.
-    pub async fn contact_choices(&self, account_id: i64) -> Result<Vec<ContactChoice>, StoreError> {
-        let rows: Vec<rows::Contact> = self
-            .fetch_all(
-                "SELECT external_id, name, email FROM contacts WHERE account_id = $1 ORDER BY name, external_id",
-                params![account_id],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|c| ContactChoice {
-                name: c.name.or(c.email).unwrap_or_else(|| c.external_id.clone()),
-                external_id: c.external_id,
-            })
-            .collect())
+    /// An account's active contacts as a form offers them, by name.
+    pub async fn contact_choices(&self, account_id: i64) -> Result<Vec<crate::ContactChoice>, StoreError> {
+        self.fetch_all(
+            "SELECT id, external_id, COALESCE(name, email, external_id) AS name, stakeholder_team FROM contacts \
+             WHERE account_id = $1 AND deactivated_at IS NULL ORDER BY 3, external_id",
+            params![account_id],
+        )
+        .await
     }
 
     /// The comments of these tasks, oldest first, by task.

@@ -20,6 +20,9 @@ pub(crate) fn event_type_days_from_events(filter: &str) -> String {
 pub(crate) enum OnConflict {
     /// Replace the stored values when they differ (records with an external id).
     Update,
+    /// As `Update`, and count the change in the record's `version`, so that an edit made
+    /// in a form opened before the write is refused as stale (`StoreError::Stale`).
+    UpdateVersioned,
     /// Keep the stored row (records identified by their content).
     Ignore,
 }
@@ -56,11 +59,6 @@ pub struct Table {
     pub(crate) portfolio: bool,
 }
 
-/// Tables whose rows carry a `version` (the Stale convention: an edit says which
-/// version it was made to): an upsert that changes a stored row increments it, so that
-/// an edit opened before the import is refused rather than undoing it.
-const VERSIONED: &[&str] = &["subscriptions", "support_cases"];
-
 impl Table {
     /// Rows per statement: within both engines' parameter limits, large enough that
     /// statement overhead vanishes.
@@ -93,10 +91,10 @@ impl Table {
         let updated: Vec<&str> = self.columns.iter().copied().filter(|c| !self.key.contains(c)).collect();
         match self.on_conflict {
             OnConflict::Ignore => sql.push_str("DO NOTHING"),
-            OnConflict::Update if updated.is_empty() => sql.push_str("DO NOTHING"),
-            OnConflict::Update => {
+            OnConflict::Update | OnConflict::UpdateVersioned if updated.is_empty() => sql.push_str("DO NOTHING"),
+            OnConflict::Update | OnConflict::UpdateVersioned => {
                 let mut set: Vec<String> = updated.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-                if VERSIONED.contains(&self.name) {
+                if self.on_conflict == OnConflict::UpdateVersioned {
                     set.push(format!("version = {}.version + 1", self.name));
                 }
                 // The same null-safe comparison, spelled in each dialect.

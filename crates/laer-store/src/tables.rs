@@ -91,13 +91,14 @@ impl Stored for NewContact {
             "account_id",
             "name",
             "email",
+            "phone",
             "title",
             "stakeholder_team",
             "role",
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -108,6 +109,7 @@ impl Stored for NewContact {
             self.account_id,
             &self.name,
             &self.email,
+            &self.phone,
             &self.title,
             &self.stakeholder_team,
             &self.role,
@@ -155,7 +157,7 @@ impl Stored for NewSubscription {
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: true,
     };
@@ -252,7 +254,7 @@ impl Stored for NewSupportCase {
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -290,7 +292,7 @@ impl Stored for NewTouchpoint {
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -441,10 +443,11 @@ impl Stored for NewOutcome {
             "target",
             "start_date",
             "target_date",
+            "direction",
         ],
         json_columns: &[],
         key: &["external_id"],
-        on_conflict: OnConflict::Update,
+        on_conflict: OnConflict::UpdateVersioned,
         feeds: Feeds::Account,
         portfolio: false,
     };
@@ -459,6 +462,7 @@ impl Stored for NewOutcome {
             self.target,
             self.start_date,
             self.target_date,
+            self.direction.as_str(),
         ]
     }
 }
@@ -466,7 +470,7 @@ impl Stored for NewOutcome {
 impl Stored for NewOutcomeMeasurement {
     const TABLE: &'static Table = &Table {
         name: "outcome_measurements",
-        columns: &["outcome_id", "measured_on", "value"],
+        columns: &["outcome_id", "measured_on", "value", "source", "note", "recorded_by"],
         json_columns: &[],
         key: &["outcome_id", "measured_on"],
         on_conflict: OnConflict::Update,
@@ -475,7 +479,14 @@ impl Stored for NewOutcomeMeasurement {
     };
 
     fn row(&self) -> TableRow<'_> {
-        row![self.outcome_id, self.measured_on, self.value]
+        row![
+            self.outcome_id,
+            self.measured_on,
+            self.value,
+            &self.source,
+            &self.note,
+            &self.recorded_by
+        ]
     }
 }
 

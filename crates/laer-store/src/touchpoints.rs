@@ -53,10 +53,12 @@ pub struct TouchpointChoices {
     pub teams: Vec<String>,
 }
 
-/// A contact a touchpoint can name.
+/// A contact as a form offers it (a touchpoint's participants, a survey answer's
+/// respondent): ids, the name to show (else the email, else the external id), the team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ContactChoice {
     pub id: i64,
+    pub external_id: String,
     pub name: String,
     pub stakeholder_team: Option<String>,
 }
@@ -237,7 +239,7 @@ impl Store {
     pub async fn touchpoint_choices(&self, account_id: i64) -> Result<TouchpointChoices, StoreError> {
         let mut contacts: Vec<ContactChoice> = self
             .fetch_all(
-                "SELECT id, COALESCE(name, email, external_id) AS name, stakeholder_team FROM contacts \
+                "SELECT id, external_id, COALESCE(name, email, external_id) AS name, stakeholder_team FROM contacts \
                  WHERE account_id = $1",
                 params![account_id],
             )

@@ -237,6 +237,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         account_id: a,
         name: Some("Ada".into()),
         email: Some("ada@example.com".into()),
+        phone: None,
         title: Some("CIO".into()),
         stakeholder_team: Some("executive".into()),
         role: Some("executive_sponsor".into()),
@@ -298,6 +299,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         target: 90.0,
         start_date: Some(day("2024-01-01")),
         target_date: Some(day("2024-12-31")),
+        direction: laer_core::model::Direction::Higher,
     };
     assert_eq!(tx.upsert(&[outcome]).await.unwrap().written, 1);
     let outcomes = tx.id_lookup(IdLookup::Outcomes).await.unwrap();
@@ -305,6 +307,9 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         outcome_id: outcomes["o1"],
         measured_on: day("2024-03-01"),
         value: 25.0,
+        source: None,
+        note: None,
+        recorded_by: None,
     };
     assert_eq!(tx.upsert(std::slice::from_ref(&measurement)).await.unwrap().written, 1);
     assert_eq!(tx.upsert(&[measurement]).await.unwrap().unchanged, 1);

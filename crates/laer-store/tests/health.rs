@@ -230,6 +230,7 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
         target: 1.0,
         start_date: Some(day("2026-01-01")),
         target_date: Some(day("2026-12-31")),
+        direction: laer_core::model::Direction::Higher,
     }])
     .await
     .unwrap();
@@ -241,6 +242,9 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
         outcome_id: outcome,
         measured_on: day("2026-06-01"),
         value: 0.4,
+        source: None,
+        note: None,
+        recorded_by: None,
     }])
     .await
     .unwrap();

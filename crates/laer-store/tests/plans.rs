@@ -242,6 +242,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         account_id: acme,
         name: Some("Ada Obi".into()),
         email: None,
+        phone: None,
         title: Some("CIO".into()),
         stakeholder_team: Some("executive".into()),
         role: Some("executive_sponsor".into()),
@@ -257,6 +258,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         target: 60.0,
         start_date: Some(day("2026-01-01")),
         target_date: Some(day("2026-12-31")),
+        direction: laer_core::model::Direction::Higher,
     }])
     .await
     .unwrap();
@@ -266,11 +268,17 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
             outcome_id: outcome,
             measured_on: day("2026-05-01"),
             value: 30.0,
+            source: None,
+            note: None,
+            recorded_by: None,
         },
         NewOutcomeMeasurement {
             outcome_id: outcome,
             measured_on: day("2026-02-01"),
             value: 12.0,
+            source: None,
+            note: None,
+            recorded_by: None,
         },
     ])
     .await

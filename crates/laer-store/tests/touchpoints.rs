@@ -35,6 +35,7 @@ async fn contact(store: &Store, account_id: i64, external_id: &str, team: &str) 
         account_id,
         name: Some(format!("{external_id} name")),
         email: None,
+        phone: None,
         title: None,
         stakeholder_team: Some(team.into()),
         role: None,

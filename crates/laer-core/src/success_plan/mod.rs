@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use chrono::{Datelike, Months, NaiveDate, TimeDelta};
 use serde::Serialize;
 
-use crate::model::{Milestone, MilestoneSide, NewOutcome};
+use crate::model::{Direction, Milestone, MilestoneSide, NewOutcome};
 use crate::signals::transformation;
 
 /// Days before and after an intervention whose active users and outcomes are compared.
@@ -169,6 +169,8 @@ pub struct AgreedOutcome {
     pub unit: Option<String>,
     pub baseline: f64,
     pub target: f64,
+    /// Whether a higher or a lower value is better.
+    pub direction: Direction,
     pub start_date: Option<NaiveDate>,
     pub target_date: Option<NaiveDate>,
 }
@@ -373,6 +375,7 @@ pub fn assemble(records: &PlanRecords, today: NaiveDate) -> SuccessPlan {
                     unit: o.unit.clone(),
                     baseline: o.baseline,
                     target: o.target,
+                    direction: o.direction,
                     start_date: o.start_date,
                     target_date: o.target_date,
                 })
@@ -583,17 +586,13 @@ fn effect(day: NaiveDate, records: &PlanRecords, users_in: &impl Fn(&UsageWindow
     };
     let mut compared: Vec<Change<f64>> = Vec::new();
     for (i, o) in records.outcomes.iter().enumerate() {
-        let span = o.target - o.baseline;
-        if span == 0.0 {
-            continue;
-        }
         let values = records.measurements.get(i).map(Vec::as_slice).unwrap_or_default();
         let last_in = |window: &UsageWindow| {
             values
                 .iter()
                 .filter(|(d, v)| window.contains(*d) && v.is_finite())
                 .max_by_key(|(d, _)| *d)
-                .map(|(_, v)| (v - o.baseline) / span)
+                .and_then(|(_, v)| o.progress(*v))
         };
         let since_ever = UsageWindow {
             from: NaiveDate::MIN,

@@ -15,6 +15,7 @@ fn outcome(name: &str, baseline: f64, target: f64, start: Option<&str>, target_d
         target,
         start_date: start.map(day),
         target_date: target_date.map(day),
+        direction: Direction::implied(baseline, target),
     }
 }
 

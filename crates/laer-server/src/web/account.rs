@@ -49,7 +49,6 @@ pub(crate) async fn page(
         health_history,
         accuracy,
         set_by_hand,
-        cadences,
         coverage_history,
         team,
         open_tasks,
@@ -62,7 +61,6 @@ pub(crate) async fn page(
         async { Ok(super::health::history(&state, id, today).await?) },
         async { Ok(super::health::accuracy(&state).await?) },
         async { Ok(store.phase_override(id).await?) },
-        async { Ok(store.meeting_cadences_of(id).await?) },
         async { Ok(store.coverage_of_account(id).await?) },
         // The team: for assigning an owner by hand and for a new task's assignee.
         async { Ok(store.team_members().await?) },
@@ -72,6 +70,8 @@ pub(crate) async fn page(
         async { Ok(store.touchpoints_of(id).await?) },
     )?;
     let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    // Contacts and cadences, with their forms (web/people.rs).
+    let stakeholders = super::people::section(&state, &user, id, &touchpoints, today).await?;
     let owners = snapshots
         .iter()
         .find(|a| a.id == id)
@@ -142,29 +142,7 @@ pub(crate) async fn page(
                     }
                 }
             }
-            section.card {
-                h2 { "Stakeholders" }
-                table.data { thead { tr { th { "Name" } th { "Team" } th { "Role" } } }
-                    tbody { @for c in &view.contacts { tr { td { (c.name.as_deref().unwrap_or("–")) @if let Some(t) = &c.title { br; small.muted { (t) } } } td { (c.stakeholder_team.as_deref().unwrap_or("–")) } td { (c.role.as_deref().unwrap_or("–").replace('_', " ")) } } } } }
-                @if !cadences.is_empty() {
-                    h3 { "Meeting cadence" }
-                    table.data #cadence { thead { tr { th { "Team" } th.num { "Every" } th { "Last held" } th { "Next due" } } }
-                        tbody { @for c in &cadences {
-                            @let (team, every) = (&c.stakeholder_team, &c.every_days);
-                            @let last = touchpoints.iter().map(|t| &t.record).filter(|m| m.keeps_cadence() && m.with_team(team) && m.held_at.date_naive() <= today).map(|m| m.held_at.date_naive()).max();
-                            @let due = last.map(|l| l + chrono::TimeDelta::days(i64::from(*every)));
-                            tr {
-                                td { (team) } td.num { (every) " days" } td { (date(last)) }
-                                td { @match due {
-                                    Some(d) if d < today => { span.down { (d) " · overdue" } }
-                                    Some(d) => { (d) }
-                                    None => { span.down { "never met" } }
-                                } }
-                            }
-                        } }
-                    }
-                }
-            }
+            (stakeholders)
         }
         section.card #work {
             h2 { "Work" }
@@ -241,7 +219,7 @@ pub(crate) async fn page(
             table.data #outcomes { thead { tr { th { "Outcome" } th.num { "Baseline" } th.num { "Now" } th.num { "Target" } th { "By" } th.num { "Progress" } } }
                 tbody { @for o in &view.outcomes {
                     @let now = o.measurements.last().map(|m| m.1);
-                    @let progress = now.and_then(|n| (o.target != o.baseline).then(|| (n - o.baseline) / (o.target - o.baseline)));
+                    @let progress = now.and_then(|n| o.direction.progress(o.baseline, o.target, n));
                     tr { td { (o.name) } td.num { (num(o.baseline, &o.unit)) } td.num { (now.map_or("–".to_string(), |n| num(n, &o.unit))) } td.num { (num(o.target, &o.unit)) } td { (date(o.target_date)) }
                          td.num { (progress.map_or("–".to_string(), |p| format!("{:.0}%", p * 100.0))) } }
                 } }

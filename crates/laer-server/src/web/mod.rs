@@ -7,6 +7,8 @@ mod cache;
 #[allow(dead_code)]
 pub(crate) mod form;
 mod health;
+mod outcomes;
+mod people;
 mod plan;
 mod plan_view;
 mod portfolio;
@@ -68,8 +70,44 @@ pub(crate) fn routes() -> Router<AppState> {
             axum::routing::post(plan::revoke_link),
         )
         // The customer's view: no login, the link's token is the key.
-        .route("/plan/{token}", get(plan::shared))
-        // Issue 14, touchpoints: log, edit and delete (web/touchpoints.rs).
+        .route("/plan/{token}", get(outcomes::shared))
+        // Issue 14, stakeholders and outcomes (web/people.rs, web/outcomes.rs).
+        .route("/accounts/{id}/contacts/new", get(people::new_contact))
+        .route("/accounts/{id}/contacts", axum::routing::post(people::add_contact))
+        .route("/accounts/{id}/contacts/{contact}/edit", get(people::edit_contact_page))
+        .route(
+            "/accounts/{id}/contacts/{contact}",
+            axum::routing::post(people::edit_contact),
+        )
+        .route(
+            "/accounts/{id}/contacts/{contact}/active",
+            axum::routing::post(people::set_active),
+        )
+        .route("/accounts/{id}/cadences", axum::routing::post(people::set_cadence))
+        .route(
+            "/accounts/{id}/cadences/remove",
+            axum::routing::post(people::remove_cadence),
+        )
+        .route("/accounts/{id}/plan/outcomes/new", get(outcomes::new_outcome))
+        .route("/accounts/{id}/plan/outcomes", axum::routing::post(outcomes::define))
+        .route("/accounts/{id}/plan/outcomes/{outcome}/edit", get(outcomes::edit_page))
+        .route(
+            "/accounts/{id}/plan/outcomes/{outcome}",
+            axum::routing::post(outcomes::edit),
+        )
+        .route(
+            "/accounts/{id}/plan/measurements",
+            axum::routing::post(outcomes::record),
+        )
+        .route(
+            "/accounts/{id}/plan/customer-measurements",
+            axum::routing::post(outcomes::switch),
+        )
+        .route(
+            "/plan/{token}/measurements",
+            axum::routing::post(outcomes::record_from_link),
+        )
+                // Issue 14, touchpoints: log, edit and delete (web/touchpoints.rs).
         .route("/accounts/{id}/touchpoints/new", get(touchpoints::new_form))
         .route("/accounts/{id}/touchpoints", axum::routing::post(touchpoints::create))
         .route("/touchpoints/{id}/edit", get(touchpoints::edit_form))

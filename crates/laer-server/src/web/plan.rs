@@ -4,7 +4,7 @@
 //! the key, and an unknown or revoked one gets the same "not available".
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use laer_core::access::{Permission, Refusal};
@@ -20,9 +20,9 @@ use super::{CurrentUser, PageError, layout, require, rights, today};
 use crate::AppState;
 
 /// Longer paths are no token of ours; answered without a look in the database.
-const MAX_TOKEN_CHARS: usize = 100;
+pub(super) const MAX_TOKEN_CHARS: usize = 100;
 
-async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
+pub(super) async fn plan_of(state: &AppState, id: i64) -> Result<SuccessPlan, PageError> {
     let today = today();
     let records = state
         .store
@@ -68,6 +68,8 @@ pub(crate) async fn page(
     let right = rights::may_on(&state, &user, Permission::ManagePlans, id).await?;
     let can_edit = right.is_ok();
     let refused = right.err();
+    // Outcomes with their forms, measurements, the customer's switch (web/outcomes.rs).
+    let outcomes_work = super::outcomes::team_section(&state, &user, id).await?;
     let base = format!("/accounts/{id}/plan");
     let milestone_actions = |m: &MilestoneView| {
         html! {
@@ -110,6 +112,7 @@ pub(crate) async fn page(
             } @else if let Some(r) = &refused { (rights::note(r)) }
         }
         (plan_view::plan_section(&plan.plan, None))
+        (outcomes_work)
         section.card.pimo #implement {
             h2 { span.step { "Implement" } "Milestones and user enablement" }
             (plan_view::milestones_table(&plan.implement.milestones, Audience::Team, can_edit.then_some(&milestone_actions as &dyn Fn(&MilestoneView) -> Markup)))
@@ -193,35 +196,7 @@ pub(crate) async fn preview(
     require(&user, Permission::ViewAccounts)?;
     let plan = plan_of(&state, id).await?;
     let back = format!("/accounts/{id}/plan");
-    Ok(plan_view::customer_page(&plan.for_customer(), Some(&back)).into_response())
-}
-
-/// Headers of the customer's view: not indexed, not cached (a revoked link must stop
-/// working everywhere), the token never sent on as a referrer.
-fn private_headers() -> [(header::HeaderName, &'static str); 3] {
-    [
-        (header::HeaderName::from_static("x-robots-tag"), "noindex, nofollow"),
-        (header::CACHE_CONTROL, "no-store"),
-        (header::REFERRER_POLICY, "no-referrer"),
-    ]
-}
-
-/// `GET /plan/{token}`: the customer's view, without a login.
-pub(crate) async fn shared(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let not_available = || (StatusCode::NOT_FOUND, private_headers(), plan_view::not_available()).into_response();
-    if token.len() > MAX_TOKEN_CHARS {
-        return not_available();
-    }
-    let account = match state.store.shared_plan_account(&token).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return not_available(),
-        Err(e) => return PageError::from(e).into_response(),
-    };
-    match plan_of(&state, account).await {
-        Ok(plan) => (private_headers(), plan_view::customer_page(&plan.for_customer(), None)).into_response(),
-        Err(PageError::NotFound(_)) => not_available(),
-        Err(e) => e.into_response(),
-    }
+    Ok(plan_view::customer_page(&plan.for_customer(), Some(&back), None).into_response())
 }
 
 #[derive(Debug, Deserialize)]

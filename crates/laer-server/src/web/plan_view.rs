@@ -256,7 +256,8 @@ fn private_head(title: &str) -> Markup {
 
 /// The customer's page: the whole plan, ready to print. `preview` marks it as the
 /// team's look at it.
-pub(super) fn customer_page(plan: &CustomerPlan, preview: Option<&str>) -> Markup {
+/// `record` is the form to send a measurement, where the plan takes them.
+pub(super) fn customer_page(plan: &CustomerPlan, preview: Option<&str>, record: Option<Markup>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -277,10 +278,26 @@ pub(super) fn customer_page(plan: &CustomerPlan, preview: Option<&str>) -> Marku
                     (plan_section(&plan.plan, plan.objective.as_deref()))
                     (implement_section(&plan.implement))
                     (monitor_section(&plan.monitor))
+                    @if let Some(record) = record { (record) }
                     (optimize_section(plan))
                     footer.plan-foot.muted { "Shared with you by your customer success team: a read-only view, figures as of " (plan.as_of) "." }
                 }
             }
+        }
+    }
+}
+
+/// A short answer on the customer's side (a figure refused, too many sent).
+pub(super) fn customer_message(heading: &str, text: &str, back: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (private_head(heading))
+            body.bare { main { section.card.narrow {
+                h1 { (heading) }
+                p { (text) }
+                @if let Some(back) = back { p { a href=(back) { "Back to the plan" } } }
+            } } }
         }
     }
 }
@@ -334,6 +351,7 @@ mod tests {
                 target: 60.0,
                 start_date: Some(day("2026-01-01")),
                 target_date: Some(day("2026-12-31")),
+                direction: laer_core::model::Direction::Higher,
             }],
             measurements: vec![vec![(day("2026-03-01"), 15.0), (day("2026-05-01"), 30.0)]],
             stakeholders: vec![Stakeholder {
@@ -382,7 +400,7 @@ mod tests {
     #[test]
     fn the_customer_page_speaks_the_customers_language() {
         let plan = assemble(&records(), day("2026-06-30"));
-        let html = customer_page(&plan.for_customer(), None).into_string();
+        let html = customer_page(&plan.for_customer(), None, None).into_string();
         let text = visible_text(&html);
         assert_eq!(internal_words(&text), Vec::<&str>::new(), "in:\n{text}");
         for shown in [
