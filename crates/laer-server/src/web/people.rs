@@ -58,20 +58,22 @@ pub(super) async fn section(
             h2 { "Stakeholders" }
             @if contacts.is_empty() { p.muted { "No contacts yet." } }
             @else {
-                table.data #contacts {
-                    thead { tr { th { "Name" } th { "Team" } th { "Role" } th { "Email" } th { "Phone" } th { "Last touchpoint" } @if can { th {} } } }
+                div.table-scroll { table.data #contacts {
+                    thead { tr { th { "Name" } th { "Team and role" } th { "Email and phone" } th { "Last touchpoint" } @if can { th {} } } }
                     tbody { @for c in &contacts {
                         @let f = &c.fields;
                         tr.inactive[!c.active()] {
                             td { (f.name.as_deref().unwrap_or("–"))
-                                @if let Some(t) = &f.title { br; small.muted { (t) } }
-                                @if !c.active() { " " span.tag { "inactive" } } }
-                            td { (f.stakeholder_team.as_deref().map_or("–".to_string(), words)) }
-                            td { (f.role.as_deref().map_or("–".to_string(), words)) }
-                            td { @if let Some(e) = &f.email { a href={"mailto:" (e)} { (e) } } @else { "–" } }
-                            td.nowrap { @if let Some(p) = &f.phone { a href={"tel:" (p.replace(' ', ""))} { (p) } } @else { "–" } }
+                                @if !c.active() { " " span.tag { "inactive" } }
+                                @if let Some(t) = &f.title { br; small.muted { (t) } } }
+                            td { (f.stakeholder_team.as_deref().map_or("–".to_string(), words))
+                                @if let Some(r) = &f.role { br; small.muted { (words(r)) } } }
+                            td.reach {
+                                @if let Some(e) = &f.email { a href={"mailto:" (e)} { (e) } } @else { "–" }
+                                @if let Some(p) = &f.phone { br; a.phone href={"tel:" (p.replace(' ', ""))} { (p) } }
+                            }
                             td.nowrap { (date(last_seen.get(&c.id).map(|t| t.date_naive()))) }
-                            @if can { td.nowrap {
+                            @if can { td.actions {
                                 a href={(base) "/contacts/" (c.id) "/edit"} { "Edit" }
                                 form.inline method="post" action={(base) "/contacts/" (c.id) "/active"} {
                                     (form::csrf(user))
@@ -87,7 +89,7 @@ pub(super) async fn section(
                             } }
                         }
                     } }
-                }
+                } }
             }
             @if can { p { a href={(base) "/contacts/new"} { "Add a contact" } } }
             @else { (lacks(user, "change stakeholders", Permission::RecordWork)) }

@@ -4,10 +4,10 @@
 //! (`laer_core::success_plan::internal_words` finds none; the tests below check).
 
 use chrono::{NaiveDate, TimeDelta};
-use laer_core::model::MilestoneSide;
+use laer_core::model::{Direction, MilestoneSide};
 use laer_core::success_plan::{
-    Change, CustomerPlan, EFFECT_DAYS, Effect, Enablement, Implement, MilestoneStatus, MilestoneView, Monitor,
-    OutcomeStatus, Plan,
+    AgreedOutcome, Change, CustomerPlan, EFFECT_DAYS, Effect, Enablement, Implement, MilestoneStatus, MilestoneView,
+    Monitor, OutcomeStatus, Plan,
 };
 use maud::{DOCTYPE, Markup, html};
 
@@ -35,6 +35,16 @@ fn side(side: MilestoneSide, audience: Audience) -> &'static str {
     }
 }
 
+/// Which way an outcome should move, in words: raise, reduce, or keep at a level.
+fn aim(o: &AgreedOutcome) -> &'static str {
+    match (o.direction, o.target == o.baseline) {
+        (Direction::Higher, false) => "Raise",
+        (Direction::Lower, false) => "Reduce",
+        (Direction::Higher, true) => "Keep at or above",
+        (Direction::Lower, true) => "Keep at or below",
+    }
+}
+
 /// The objective, the agreed outcomes and the customer's people.
 pub(super) fn plan_section(plan: &Plan, objective: Option<&str>) -> Markup {
     html! {
@@ -44,9 +54,10 @@ pub(super) fn plan_section(plan: &Plan, objective: Option<&str>) -> Markup {
             @if plan.outcomes.is_empty() { p.muted { "No outcomes agreed yet." } }
             @else {
                 table.data #outcomes {
-                    thead { tr { th { "Outcome" } th.num { "From" } th.num { "To" } th { "Starting" } th { "By" } } }
+                    thead { tr { th { "Outcome" } th.num { "From" } th.num { "To" } th { "Aim" } th { "Starting" } th { "By" } } }
                     tbody { @for o in &plan.outcomes { tr {
                         td { (o.name) } td.num { (num(o.baseline, &o.unit)) } td.num { (num(o.target, &o.unit)) }
+                        td { (aim(o)) }
                         td.date { (super::date(o.start_date)) } td.date { (super::date(o.target_date)) }
                     } } }
                 }
