@@ -4,5 +4,6 @@
 mod automation;
 mod conformance;
 mod health;
+mod people;
 mod plans;
 mod schema;
