@@ -362,7 +362,7 @@ impl Store {
             "user.invited",
             json!({
                 "user_id": id, "email": user.email, "name": user.name, "role": user.role.as_str(),
-                "link_id": pending.id, "expires_at": pending.expires_at, "emailed": link.email.is_some(),
+                "link_id": pending.id, "expires_at": pending.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "emailed": link.email.is_some(),
             }),
         ))
         .await?;
@@ -394,7 +394,7 @@ impl Store {
             "user.password_reset_requested",
             json!({
                 "user_id": user_id, "email": person.user.email, "link_id": pending.id,
-                "expires_at": pending.expires_at, "emailed": link.email.is_some(),
+                "expires_at": pending.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "emailed": link.email.is_some(),
             }),
         ))
         .await?;
