@@ -241,6 +241,68 @@ async fn an_invited_colleague_sets_a_password_through_the_link(store: &Store) {
     );
 }
 
+/// With an SMTP server configured, the link is emailed through the outbox as well as
+/// shown.
+async fn with_emails_the_link_goes_to_the_outbox_too(store: &Store) {
+    let delivery = laer_app::delivery::DeliveryConfig {
+        smtp_url: Some("smtp://127.0.0.1:1".into()),
+        // The outbox is read here, not sent.
+        tick: std::time::Duration::from_secs(3_600),
+        ..Default::default()
+    };
+    let server = laer_server::Server::bind("127.0.0.1:0", store.clone())
+        .await
+        .unwrap()
+        .with_delivery(delivery);
+    let base = format!("http://{}", server.local_addr().unwrap());
+    tokio::spawn(server.run(std::future::pending()));
+    let (admin, _, cy_id) = admin_and_csm(store, &base).await;
+    let csrf = admin.csrf().await;
+    let (status, page) = admin
+        .post_page(
+            "/admin/people/invite",
+            &[
+                ("csrf", &csrf),
+                ("email", "kim@example.com"),
+                ("name", "Kim Lee"),
+                ("role", "csm"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("laer has also emailed it to kim@example.com"), "{page}");
+    let url = value_of(&page, "password-link");
+    let (status, _) = admin
+        .post_page(
+            &format!("/admin/people/{cy_id}"),
+            &[("csrf", &csrf), ("action", "reset")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let now = chrono::Utc::now();
+    let queued = store
+        .claim_deliveries("test", now, now + chrono::TimeDelta::minutes(1), 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    let to: Vec<_> = queued
+        .iter()
+        .map(|d| match &d.target {
+            laer_store::Target::Email { to } => (to.as_str(), d.event.as_str()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("kim@example.com", "user.invited"),
+            ("cy@example.com", "user.password_reset_requested")
+        ]
+    );
+    let body = queued[0].payload["body"].as_str().unwrap();
+    assert!(body.contains(&url) && body.contains("Kim Lee"), "{body}");
+}
+
 async fn roles_deactivation_and_resets(store: &Store) {
     let base = spawn(store).await;
     let (admin, cy, cy_id) = admin_and_csm(store, &base).await;
@@ -551,6 +613,7 @@ async fn an_admin_invites_a_colleague_in_the_browser() {
 laer_store::backend_tests!(
     forms_need_their_permission,
     an_invited_colleague_sets_a_password_through_the_link,
+    with_emails_the_link_goes_to_the_outbox_too,
     roles_deactivation_and_resets,
     tokens_and_keys_are_shown_once_and_revoked,
     the_audit_log_filters_by_person_account_and_kind,

@@ -124,9 +124,14 @@ impl Store {
                 ],
             )
             .await?;
-        // A new password (or role) ends the person's sessions.
+        // A new password (or role) ends the person's sessions, and the links to set one.
         tx.execute("DELETE FROM sessions WHERE user_id = $1", params![id])
             .await?;
+        tx.execute(
+            "DELETE FROM password_links WHERE user_id = $1 AND used_at IS NULL",
+            params![id],
+        )
+        .await?;
         tx.commit().await?;
         Ok(User {
             id,

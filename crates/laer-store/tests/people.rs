@@ -157,6 +157,20 @@ async fn links_expire_and_a_new_one_ends_the_old(store: &Store) {
     );
     assert!(store.use_password_link(&second, "Kim", HASH).await.unwrap().is_some());
     assert_eq!(store.people().await.unwrap().len(), 1);
+
+    // A password set from the command line ends a pending link too.
+    let third = new_link_token().unwrap();
+    let bo = NewInvite {
+        email: "bo@example.com",
+        name: "Bo",
+        role: Role::Viewer,
+    };
+    store.invite_user(&bo, &link(&third, 7), ADMIN).await.unwrap();
+    store
+        .upsert_user("bo@example.com", "Bo", Role::Viewer, HASH, None)
+        .await
+        .unwrap();
+    assert!(store.password_link(&third).await.unwrap().is_none());
 }
 
 async fn deactivating_ends_sessions_at_once(store: &Store) {

@@ -100,7 +100,14 @@ fn state_of(p: &Person) -> Markup {
     }
 }
 
-fn person_row(user: &CurrentUser, p: &Person) -> Markup {
+/// Whether `p` is the one active admin who can log in: they keep the role and stay
+/// active.
+fn last_admin(people: &[Person], p: &Person) -> bool {
+    let can_admin = |q: &Person| q.user.role == Role::Admin && !q.user.disabled && q.password_set;
+    can_admin(p) && people.iter().filter(|q| can_admin(q)).count() == 1
+}
+
+fn person_row(user: &CurrentUser, p: &Person, last_admin: bool) -> Markup {
     let action = format!("/admin/people/{}", p.user.id);
     let you = p.user.email == user.email;
     html! {
@@ -141,9 +148,15 @@ fn person_row(user: &CurrentUser, p: &Person) -> Markup {
                             button.secondary type="submit" { "New invitation link" }
                         }
                     }
-                    form.inline method="post" action=(action) {
-                        (csrf(user))
-                        button.secondary.danger type="submit" name="action" value="deactivate" { "Deactivate" }
+                    @if last_admin {
+                        button.secondary.danger type="button" disabled
+                            title="The last active admin cannot be deactivated: make someone else an admin first" { "Deactivate" }
+                        small.muted { "the last active admin" }
+                    } @else {
+                        form.inline method="post" action=(action) {
+                            (csrf(user))
+                            button.secondary.danger type="submit" name="action" value="deactivate" { "Deactivate" }
+                        }
                     }
                 }
             } }
@@ -175,7 +188,7 @@ async fn people_page(
             (summary(problems))
             table.data #people {
                 thead { tr { th { "Name" } th { "Email" } th { "Role" } th { "State" } th { "Last login" } th { "" } } }
-                tbody { @for p in &people { (person_row(user, p)) } }
+                tbody { @for p in &people { (person_row(user, p, last_admin(&people, p))) } }
             }
         },
     ))

@@ -146,6 +146,24 @@ async function main () {
       await screenshot(page, 'admin-audit')
     })
 
+    await step('the admin creates an API token, shown once', async () => {
+      await page.locator('nav.admin-tabs').getByRole('link', { name: 'API tokens and write keys' }).click()
+      await page.waitForURL((url) => url.pathname === '/admin/keys')
+      const form = page.locator('#tokens form')
+      await form.getByLabel('Name').fill('CRM sync')
+      await form.getByLabel('Role').selectOption('csm')
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/admin/keys/tokens'),
+        form.getByRole('button', { name: 'Create token' }).click()
+      ])
+      const token = await page.locator('#secret').inputValue()
+      check(token.startsWith('lt_'), `a token: ${token}`)
+      await screenshot(page, 'admin-keys')
+      await page.goto(`${base}/admin/keys`)
+      check(!(await page.content()).includes(token), 'not shown again')
+      check((await page.locator('#tokens').innerText()).includes('CRM sync'), 'listed')
+    })
+
     equal(pageErrors.join('; '), '', 'script errors')
     console.log(`admin: all steps passed (${steps.length})`)
   } catch (e) {
