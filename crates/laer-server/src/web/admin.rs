@@ -94,7 +94,7 @@ fn state_of(p: &Person) -> Markup {
             br;
             small.muted {
                 @match link.kind { LinkKind::Invite => "invitation link", LinkKind::Reset => "reset link" }
-                " until " (when(Some(link.expires_at)))
+                " until " (when(Some(link.expires_at))) ", from " (link.created_by)
             }
         }
     }
