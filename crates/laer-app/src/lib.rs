@@ -9,6 +9,7 @@
 //! - `automation`: the coverage model and playbooks run over assessed accounts.
 //! - `delivery`: the outbox sender (emails over SMTP, webhooks signed with HMAC-SHA256).
 //! - `demo`: storing the demo company with its logins.
+//! - `people`: invitations and password resets by one-time link.
 //! - `auth`: password hashing (argon2id).
 
 pub mod auth;
@@ -16,4 +17,5 @@ pub mod automation;
 pub mod delivery;
 pub mod demo;
 pub mod health;
+pub mod people;
 pub mod reports;

@@ -198,6 +198,44 @@ impl Role {
     }
 }
 
+/// The fewest characters a password may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The most characters a password may have (hashing a longer one is work for nothing).
+pub const MAX_PASSWORD_CHARS: usize = 1_000;
+
+/// Whether a password may be set: at least [`MIN_PASSWORD_CHARS`] characters, at most
+/// [`MAX_PASSWORD_CHARS`]; else why not.
+pub fn check_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        Err(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        ))
+    } else if n > MAX_PASSWORD_CHARS {
+        Err(format!(
+            "the password must have at most {MAX_PASSWORD_CHARS} characters"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A login's email address as stored: trimmed and in lower case; one `@` with text on
+/// both sides, no spaces, at most 254 characters.
+pub fn login_email(text: &str) -> Result<String, String> {
+    let email = text.trim().to_lowercase();
+    crate::parse::bounded(&email, 254)?;
+    let valid = !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    match () {
+        _ if valid => Ok(email),
+        _ if email.is_empty() => Err("an email address is needed".into()),
+        _ => Err(format!("{email:?} is not an email address")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +323,16 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>(), Ok(*role));
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn passwords_and_emails_are_checked() {
+        assert!(check_password("1234567").is_err());
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password(&"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+        assert_eq!(login_email(" Kim@Example.com "), Ok("kim@example.com".to_string()));
+        for bad in ["", "kim", "@example.com", "kim@", "kim lee@example.com", "a@b@c"] {
+            assert!(login_email(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -70,9 +70,15 @@ fn request_span(request: &Request) -> tracing::Span {
 }
 
 /// The path as logs may show it: a share link's token is a key to the customer's plan,
-/// so it never reaches a log.
+/// and a password link's token to a login, so neither ever reaches a log.
 fn loggable_path(path: &str) -> &str {
-    if path.starts_with("/plan/") { "/plan/…" } else { path }
+    if path.starts_with("/plan/") {
+        "/plan/…"
+    } else if path.starts_with("/password/") {
+        "/password/…"
+    } else {
+        path
+    }
 }
 
 /// Whether the route answers JSON (the REST and tracking APIs) rather than pages.
@@ -253,6 +259,7 @@ mod tests {
     #[test]
     fn share_tokens_stay_out_of_logs() {
         assert_eq!(loggable_path("/plan/sp_0123abcd"), "/plan/…");
+        assert_eq!(loggable_path("/password/0123abcd"), "/password/…");
         assert_eq!(loggable_path("/accounts/3/plan"), "/accounts/3/plan");
     }
 

@@ -28,6 +28,9 @@ pub struct AppState {
     pub(crate) cache: std::sync::Arc<web::PageCache>,
     /// The health model every score is computed with.
     pub health_model: std::sync::Arc<laer_core::health::HealthModel>,
+    /// Whether emails go out (an SMTP server is configured): password links are then
+    /// emailed as well as shown.
+    pub(crate) emails: bool,
 }
 
 /// The whole HTTP application, scoring health with the default model.
@@ -38,7 +41,7 @@ pub fn router(store: Store) -> Router {
 /// The whole HTTP application, scoring health with `health_model`, with the default
 /// request time limit.
 pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health::HealthModel>) -> Router {
-    app(store, health_model, DEFAULT_REQUEST_TIMEOUT)
+    app(store, health_model, DEFAULT_REQUEST_TIMEOUT, false)
 }
 
 /// The routes of the REST API, the tracking API and the web app, inside the edge's
@@ -47,11 +50,13 @@ fn app(
     store: Store,
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
     timeout: std::time::Duration,
+    emails: bool,
 ) -> Router {
     let state = AppState {
         store,
         cache: Default::default(),
         health_model,
+        emails,
     };
     let routes = api::routes()
         .merge(ingest::routes())
@@ -116,7 +121,13 @@ impl Server {
     /// after the last request (what they were doing is redone by the next start: marks
     /// and deliveries stay in the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let app = app(self.store.clone(), self.health_model.clone(), self.request_timeout);
+        let emails = self.delivery.smtp_url.is_some();
+        let app = app(
+            self.store.clone(),
+            self.health_model.clone(),
+            self.request_timeout,
+            emails,
+        );
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;

@@ -124,9 +124,14 @@ impl Store {
                 ],
             )
             .await?;
-        // A new password (or role) ends the person's sessions.
+        // A new password (or role) ends the person's sessions, and the links to set one.
         tx.execute("DELETE FROM sessions WHERE user_id = $1", params![id])
             .await?;
+        tx.execute(
+            "DELETE FROM password_links WHERE user_id = $1 AND used_at IS NULL",
+            params![id],
+        )
+        .await?;
         tx.commit().await?;
         Ok(User {
             id,
@@ -145,10 +150,12 @@ impl Store {
         rows.into_iter().map(|r| r.into_user().map(|(user, _)| user)).collect()
     }
 
-    /// The enabled person with this email and their password hash.
+    /// The enabled person with this email and their password hash; not someone invited
+    /// who has not set a password yet.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<LoginCandidate>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLUMNS}, u.password_hash AS extra FROM users u WHERE u.email = $1 AND u.disabled_at IS NULL"
+            "SELECT {USER_COLUMNS}, u.password_hash AS extra FROM users u WHERE u.email = $1 AND u.disabled_at IS NULL \
+             AND u.password_hash <> ''"
         );
         let row: Option<UserRow> = self.fetch_optional(&sql, params![email.trim().to_lowercase()]).await?;
         row.map(|r| {
@@ -174,6 +181,11 @@ impl Store {
         // Expired sessions go as new ones come.
         tx.execute("DELETE FROM sessions WHERE expires_at < $1", params![now])
             .await?;
+        tx.execute(
+            "UPDATE users SET last_login_at = $1 WHERE id = $2",
+            params![now, user_id],
+        )
+        .await?;
         tx.commit().await?;
         Ok(NewSession {
             secret,
@@ -206,7 +218,28 @@ impl Store {
     }
 
     /// Creates an API token with a role; returns it with the token, stored only as a hash.
+    /// Not audited: for setting up and tests; people's changes go through
+    /// [`Store::create_api_token_as`].
     pub async fn create_api_token(&self, name: &str, role: Role) -> Result<crate::Created<ApiToken>, StoreError> {
+        self.issue_api_token(name, role, None).await
+    }
+
+    /// Creates an API token, audited as `token.created` by `actor`.
+    pub async fn create_api_token_as(
+        &self,
+        name: &str,
+        role: Role,
+        actor: &str,
+    ) -> Result<crate::Created<ApiToken>, StoreError> {
+        self.issue_api_token(name, role, Some(actor)).await
+    }
+
+    async fn issue_api_token(
+        &self,
+        name: &str,
+        role: Role,
+        actor: Option<&str>,
+    ) -> Result<crate::Created<ApiToken>, StoreError> {
         let token = format!("lt_{}{}", random_id()?, random_id()?);
         let prefix: String = token.chars().take(11).collect();
         let now = Utc::now().timestamp_micros();
@@ -218,6 +251,15 @@ impl Store {
                 params![name, sha256_hex(&token), &prefix, role.as_str(), now],
             )
             .await?;
+        if let Some(actor) = actor {
+            tx.append_audit(&laer_core::model::NewAuditEntry {
+                at: Utc::now(),
+                actor: actor.to_string(),
+                action: "token.created".into(),
+                details: serde_json::json!({"token_id": id, "name": name, "role": role.as_str(), "prefix": prefix}),
+            })
+            .await?;
+        }
         tx.commit().await?;
         let listed = ApiToken {
             id,
@@ -259,18 +301,46 @@ impl Store {
             .collect()
     }
 
-    /// Revokes a token by id; `false` when there is no such token.
+    /// Revokes a token by id; `false` when there is no such token. Not audited: see
+    /// [`Store::revoke_api_token_as`].
     pub async fn revoke_api_token(&self, id: i64) -> Result<bool, StoreError> {
+        self.end_api_token(id, None).await
+    }
+
+    /// Revokes a token by id, audited as `token.revoked` by `actor`; `false` when there
+    /// is no such token. Revoking it again changes nothing.
+    pub async fn revoke_api_token_as(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+        self.end_api_token(id, Some(actor)).await
+    }
+
+    async fn end_api_token(&self, id: i64, actor: Option<&str>) -> Result<bool, StoreError> {
         let now = Utc::now().timestamp_micros();
         let mut tx = self.begin_write().await?;
-        let changed = tx
-            .execute(
-                "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        let revoked: Option<(String, String)> = tx
+            .fetch_optional(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING name, token_prefix",
                 params![now, id],
             )
             .await?;
+        let found = match (revoked, actor) {
+            (Some((name, prefix)), Some(actor)) => {
+                tx.append_audit(&laer_core::model::NewAuditEntry {
+                    at: Utc::now(),
+                    actor: actor.to_string(),
+                    action: "token.revoked".into(),
+                    details: serde_json::json!({"token_id": id, "name": name, "prefix": prefix}),
+                })
+                .await?;
+                true
+            }
+            (Some(_), None) => true,
+            (None, _) => tx
+                .fetch_optional::<(i64,)>("SELECT id FROM api_tokens WHERE id = $1", params![id])
+                .await?
+                .is_some(),
+        };
         tx.commit().await?;
-        Ok(changed > 0)
+        Ok(found)
     }
 
     /// The role of the live API token `token`, or `None` for an unknown or revoked one.

@@ -1119,7 +1119,9 @@ async fn apply_plan(
                     for (n, email) in f.emails.iter().enumerate() {
                         for to in recipients(tx, account, &email.to, day).await? {
                             let key = format!("run:{run}:email:{}:{to}", n + 1);
-                            if queue_email(tx, &key, &to, &f.playbook, account, &email.subject, &email.body).await? {
+                            if queue_email(tx, &key, &to, &f.playbook, Some(account), &email.subject, &email.body)
+                                .await?
+                            {
                                 outcome.emails_queued += 1;
                             }
                         }

@@ -368,7 +368,7 @@ pub(crate) async fn queue_email(
     dedup_key: &str,
     to: &str,
     event: &str,
-    account: i64,
+    account: Option<i64>,
     subject: &str,
     body: &str,
 ) -> Result<bool, StoreError> {

@@ -885,16 +885,13 @@ impl Store {
 
     /// Audit entries about one account, newest first.
     pub async fn audit_of_account(&self, account_id: i64) -> Result<Vec<NewAuditEntry>, StoreError> {
-        // Each engine reads a key of a JSON document in its own way (SQLite: text with
-        // json_extract; PostgreSQL: JSONB with ->>).
         let sql = match self.backend() {
             crate::Backend::Sqlite => {
-                "SELECT at, actor, action, details FROM audit_entries \
-                 WHERE json_extract(details, '$.account_id') = $1 ORDER BY at DESC, id DESC"
+                "SELECT at, actor, action, details FROM audit_entries WHERE account_id = $1 ORDER BY at DESC, id DESC"
             }
             crate::Backend::Postgres => {
                 "SELECT at, actor, action, CAST(details AS TEXT) AS details FROM audit_entries \
-                 WHERE (details->>'account_id')::BIGINT = $1 ORDER BY at DESC, id DESC"
+                 WHERE account_id = $1 ORDER BY at DESC, id DESC"
             }
         };
         let rows: Vec<rows::Audit> = self.fetch_all(sql, params![account_id]).await?;

@@ -51,8 +51,19 @@ fn key_hash(key: &str) -> String {
 }
 
 impl Store {
-    /// Creates a write key; returns it with the key, which is stored only as a hash.
+    /// Creates a write key; returns it with the key, which is stored only as a hash. Not
+    /// audited: for setting up and tests; people's changes go through
+    /// [`Store::create_write_key_as`].
     pub async fn create_write_key(&self, name: &str) -> Result<crate::Created<WriteKey>, StoreError> {
+        self.issue_write_key(name, None).await
+    }
+
+    /// Creates a write key, audited as `write_key.created` by `actor`.
+    pub async fn create_write_key_as(&self, name: &str, actor: &str) -> Result<crate::Created<WriteKey>, StoreError> {
+        self.issue_write_key(name, Some(actor)).await
+    }
+
+    async fn issue_write_key(&self, name: &str, actor: Option<&str>) -> Result<crate::Created<WriteKey>, StoreError> {
         let key = format!("lk_{}{}", random_id()?, random_id()?);
         let prefix: String = key.chars().take(11).collect();
         let now = Utc::now().timestamp_micros();
@@ -63,6 +74,15 @@ impl Store {
                 params![name, key_hash(&key), &prefix, now],
             )
             .await?;
+        if let Some(actor) = actor {
+            tx.append_audit(&laer_core::model::NewAuditEntry {
+                at: Utc::now(),
+                actor: actor.to_string(),
+                action: "write_key.created".into(),
+                details: serde_json::json!({"write_key_id": id, "name": name, "prefix": prefix}),
+            })
+            .await?;
+        }
         tx.commit().await?;
         Ok(crate::Created {
             record: WriteKey {
@@ -84,18 +104,46 @@ impl Store {
         .await
     }
 
-    /// Revokes a key by id; `false` when there is no such key.
+    /// Revokes a key by id; `false` when there is no such key. Not audited: see
+    /// [`Store::revoke_write_key_as`].
     pub async fn revoke_write_key(&self, id: i64) -> Result<bool, StoreError> {
+        self.end_write_key(id, None).await
+    }
+
+    /// Revokes a key by id, audited as `write_key.revoked` by `actor`; `false` when there
+    /// is no such key. Revoking it again changes nothing.
+    pub async fn revoke_write_key_as(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+        self.end_write_key(id, Some(actor)).await
+    }
+
+    async fn end_write_key(&self, id: i64, actor: Option<&str>) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = Utc::now().timestamp_micros();
-        let changed = tx
-            .execute(
-                "UPDATE write_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+        let revoked: Option<(String, String)> = tx
+            .fetch_optional(
+                "UPDATE write_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING name, key_prefix",
                 params![now, id],
             )
             .await?;
+        let found = match (revoked, actor) {
+            (Some((name, prefix)), Some(actor)) => {
+                tx.append_audit(&laer_core::model::NewAuditEntry {
+                    at: Utc::now(),
+                    actor: actor.to_string(),
+                    action: "write_key.revoked".into(),
+                    details: serde_json::json!({"write_key_id": id, "name": name, "prefix": prefix}),
+                })
+                .await?;
+                true
+            }
+            (Some(_), None) => true,
+            (None, _) => tx
+                .fetch_optional::<(i64,)>("SELECT id FROM write_keys WHERE id = $1", params![id])
+                .await?
+                .is_some(),
+        };
         tx.commit().await?;
-        Ok(changed > 0)
+        Ok(found)
     }
 
     /// The id of the live write key `key`, or `None` for an unknown or revoked key.

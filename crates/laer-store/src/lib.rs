@@ -7,6 +7,7 @@
 
 mod access;
 mod account_view;
+mod audit;
 mod automation;
 mod decode;
 mod delivery;
@@ -14,6 +15,7 @@ mod error;
 mod exec;
 mod health;
 mod ingest;
+mod logins;
 mod people;
 mod plans;
 mod postgres;
@@ -37,6 +39,7 @@ pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, OutcomeRow,
     SurveyRow, WindowCount,
 };
+pub use audit::{AuditCursor, AuditFilter, AuditRow};
 pub use automation::{
     AccountPlan, AutomationOutcome, CoverageRow, CoverageState, HANDOFF, PlannedChange, PlaybookCounts, RunRow,
     Setting, TaskChange, TaskComment, TaskFilter, TaskRow,
@@ -46,6 +49,7 @@ pub use error::StoreError;
 pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
+pub use logins::{LinkEmail, LinkHolder, LinkKind, NewInvite, NewLink, PendingLink, Person, new_link_token};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
 pub use records::{

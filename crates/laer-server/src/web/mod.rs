@@ -2,6 +2,8 @@
 //! logged-in session (`session.rs`); each checks its permission (docs/access.md).
 
 mod account;
+mod admin;
+mod audit;
 mod cache;
 // The forms of issue 14 take these up as they land; remove the allowance then.
 #[allow(dead_code)]
@@ -9,6 +11,7 @@ pub(crate) mod form;
 mod health;
 mod outcomes;
 mod people;
+mod password;
 mod plan;
 mod plan_view;
 mod portfolio;
@@ -149,6 +152,25 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/work/tasks", axum::routing::post(work::create))
         .route("/work/tasks/new", get(work::new_task_page))
+        // Admin in the browser (issue 14): people, API tokens and write keys, the audit
+        // log; and the page a one-time password link opens, without a login.
+        .route("/admin", get(admin::home))
+        .route("/admin/people", get(admin::people))
+        .route("/admin/people/invite", axum::routing::post(admin::invite))
+        .route("/admin/people/{id}", axum::routing::post(admin::change_person))
+        .route("/admin/keys", get(admin::keys))
+        .route("/admin/keys/tokens", axum::routing::post(admin::create_token))
+        .route(
+            "/admin/keys/tokens/{id}/revoke",
+            axum::routing::post(admin::revoke_token),
+        )
+        .route("/admin/keys/write-keys", axum::routing::post(admin::create_write_key))
+        .route(
+            "/admin/keys/write-keys/{id}/revoke",
+            axum::routing::post(admin::revoke_write_key),
+        )
+        .route("/admin/audit", get(audit::page))
+        .route("/password/{token}", get(password::form).post(password::set))
         .merge(session::routes())
 }
 
@@ -185,6 +207,34 @@ pub(crate) enum Nav {
     Renewals,
     Revenue,
     Settings,
+    Admin,
+}
+
+/// The admin area's pages, each with the permission it needs: the header shows "Admin"
+/// to a role that may use any of them, and each page lists those the role may use. A
+/// new admin page joins with a line here.
+pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
+    ("/admin/people", "People", Permission::ManageUsers),
+    ("/admin/keys", "API tokens and write keys", Permission::ManageKeys),
+    ("/admin/audit", "Audit log", Permission::ViewAudit),
+];
+
+/// The admin pages the user's role may use.
+pub(crate) fn admin_pages(
+    user: &CurrentUser,
+) -> impl Iterator<Item = &'static (&'static str, &'static str, Permission)> {
+    ADMIN_PAGES.iter().filter(|(_, _, p)| user.role.can(*p))
+}
+
+/// The admin area's tabs, `current` (a path of [`ADMIN_PAGES`]) marked.
+pub(crate) fn admin_tabs(user: &CurrentUser, current: &str) -> Markup {
+    html! {
+        nav.tabs.admin-tabs aria-label="Admin" {
+            @for (href, label, _) in admin_pages(user) {
+                a href=(href) class=@if *href == current { "active" } aria-current=[(*href == current).then_some("page")] { (label) }
+            }
+        }
+    }
 }
 
 /// A whole page: navigation with the user and a logout form, then `body`.
@@ -205,6 +255,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
                         (link(Nav::Settings, "/settings/playbooks", "Playbooks"))
+                        @if let Some((href, _, _)) = admin_pages(user).next() { (link(Nav::Admin, href, "Admin")) }
                     }
                     div.who {
                         span { (user.name) " · " (user.role.as_str()) }

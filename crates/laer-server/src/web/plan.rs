@@ -292,7 +292,7 @@ pub(crate) async fn change_milestone(
 }
 
 /// The address the link is reached at, as this request came in.
-fn origin(headers: &HeaderMap) -> String {
+pub(crate) fn origin(headers: &HeaderMap) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
     let scheme = header("x-forwarded-proto").unwrap_or("http");

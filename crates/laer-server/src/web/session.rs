@@ -19,7 +19,7 @@ use super::{PageError, bare_page, percent_encode};
 use crate::AppState;
 use laer_app::auth::{decoy_hash, verify_password};
 
-const SESSION_COOKIE: &str = "laer_session";
+pub(crate) const SESSION_COOKIE: &str = "laer_session";
 /// Password checks running at once, in this process.
 static LOGIN_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 const LOGIN_CSRF_COOKIE: &str = "laer_login_csrf";
@@ -45,7 +45,7 @@ pub(crate) struct CurrentUser {
 }
 
 /// The value of a cookie in the request.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -56,7 +56,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.trim().to_string())
 }
 
-fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age={max_age_seconds}")
 }
 
@@ -158,7 +158,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Button {}
 
-fn csrf_refused() -> Response {
+pub(crate) fn csrf_refused() -> Response {
     let body = bare_page(
         "Refused",
         html! {
@@ -171,7 +171,7 @@ fn csrf_refused() -> Response {
     (StatusCode::FORBIDDEN, body).into_response()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
