@@ -126,7 +126,7 @@ struct Records {
 }
 
 /// How many support cases the page lists, open ones first.
-const CASES_SHOWN: i64 = 30;
+const CASES_SHOWN: i64 = 12;
 
 async fn load(state: &AppState, id: i64) -> Result<Records, PageError> {
     let store = &state.store;
@@ -212,6 +212,7 @@ fn render(r: &Records, user: &CurrentUser, failed: Option<Failed>, status: Statu
                     } }
                     Err(refusal) => { (rights::note(refusal)) }
                 }
+                @if r.cases.len() as i64 == CASES_SHOWN { p.muted { "Open cases first, then the latest, up to " (CASES_SHOWN) "." } }
                 @if r.cases.is_empty() { p.muted { "No support cases." } }
                 @else {
                     table.data #case-list {
