@@ -74,7 +74,10 @@ pub(super) async fn team_section(state: &AppState, user: &CurrentUser, id: i64) 
         state.store.measurements_of(id),
         state.store.customer_measurements(id),
     )?;
-    let can_define = user.role.can(Permission::ManagePlans);
+    // Defining outcomes is the plan's work: the person covering the account in its
+    // current phase may do it too (rights by phase).
+    let define_right = super::rights::may_on(state, user, Permission::ManagePlans, id).await?;
+    let can_define = define_right.is_ok();
     let can_measure = user.role.can(Permission::RecordWork);
     let base = format!("/accounts/{id}/plan");
     let name_of = |outcome_id: i64| {
@@ -103,10 +106,10 @@ pub(super) async fn team_section(state: &AppState, user: &CurrentUser, id: i64) 
                 }
             }
             @if can_define { p { a href={(base) "/outcomes/new"} { "Define an outcome" } } }
-            @else { (lacks(user, "define outcomes", Permission::ManagePlans)) }
+            @else if let Err(r) = &define_right { (super::rights::note(r)) }
             @if !outcomes.is_empty() {
                 @if can_measure { (measurement_form(user, id, &outcomes, &MeasurementForm::default(), &Problems::new())) }
-                @else { (lacks(user, "record measurements", Permission::RecordWork)) }
+                @else { (lacks(user, Permission::RecordWork)) }
             }
             @if !measurements.is_empty() {
                 h3 { "Recent measurements" }
@@ -133,7 +136,7 @@ pub(super) async fn team_section(state: &AppState, user: &CurrentUser, id: i64) 
                     input type="hidden" name="on" value=(if customer { "false" } else { "true" });
                     button.secondary type="submit" { @if customer { "Switch off" } @else { "Let the customer record measurements" } }
                 }
-            } @else { (lacks(user, "change this", Permission::ManagePlans)) }
+            }
         }
     })
 }
@@ -352,7 +355,7 @@ pub(crate) async fn new_outcome(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Response, PageError> {
-    require(&user, Permission::ManagePlans)?;
+    super::rights::require_on(&state, &user, Permission::ManagePlans, id).await?;
     let name = account_name(&state, id).await?;
     Ok(outcome_page(&user, id, &name, None, &OutcomeForm::default(), &Problems::new()).into_response())
 }
@@ -363,7 +366,7 @@ pub(crate) async fn define(
     Path(id): Path<i64>,
     CsrfForm { user, form }: CsrfForm<OutcomeForm>,
 ) -> Result<Response, Response> {
-    require(&user, Permission::ManagePlans)?;
+    super::rights::require_on(&state, &user, Permission::ManagePlans, id).await?;
     let name = account_name(&state, id).await?;
     let external_id = laer_store::new_external_id("outcome").map_err(PageError::from)?;
     let problems = match form.input().check(id, &external_id) {
@@ -391,7 +394,7 @@ pub(crate) async fn edit_page(
     user: CurrentUser,
     Path((id, outcome)): Path<(i64, i64)>,
 ) -> Result<Response, PageError> {
-    require(&user, Permission::ManagePlans)?;
+    super::rights::require_on(&state, &user, Permission::ManagePlans, id).await?;
     let name = account_name(&state, id).await?;
     let o = outcome_of(&state, id, outcome).await?;
     Ok(outcome_page(&user, id, &name, Some(o.id), &OutcomeForm::of(&o), &Problems::new()).into_response())
@@ -403,7 +406,7 @@ pub(crate) async fn edit(
     Path((id, outcome)): Path<(i64, i64)>,
     CsrfForm { user, form }: CsrfForm<OutcomeForm>,
 ) -> Result<Response, Response> {
-    require(&user, Permission::ManagePlans)?;
+    super::rights::require_on(&state, &user, Permission::ManagePlans, id).await?;
     let name = account_name(&state, id).await?;
     let stored = outcome_of(&state, id, outcome).await?;
     let mut problems = Problems::new();
@@ -448,7 +451,7 @@ pub(crate) async fn switch(
     Path(id): Path<i64>,
     CsrfForm { user, form }: CsrfForm<SwitchForm>,
 ) -> Result<Response, Response> {
-    require(&user, Permission::ManagePlans)?;
+    super::rights::require_on(&state, &user, Permission::ManagePlans, id).await?;
     let on = match form.on.as_str() {
         "true" => true,
         "false" => false,

@@ -27,9 +27,13 @@ pub(super) fn problems_of(found: Vec<FieldProblem>) -> Problems {
     problems
 }
 
-/// "Your role (viewer) cannot ...: it lacks record_work", where a control would be.
-pub(super) fn lacks(user: &CurrentUser, what: &str, permission: Permission) -> Markup {
-    html! { p.muted.small { "Your role (" (user.role) ") cannot " (what) ": it lacks " (permission) "." } }
+/// In place of a control the user's role may not use: which right it needs and why
+/// (web/rights.rs), nothing when the role has it.
+pub(super) fn lacks(user: &CurrentUser, permission: Permission) -> Markup {
+    match user.role.may(permission, None) {
+        Ok(()) => html! {},
+        Err(refusal) => super::rights::note(&refusal),
+    }
 }
 
 /// A team or role label in words: `executive_sponsor` → "executive sponsor".
@@ -92,7 +96,7 @@ pub(super) async fn section(
                 } }
             }
             @if can { p { a href={(base) "/contacts/new"} { "Add a contact" } } }
-            @else { (lacks(user, "change stakeholders", Permission::RecordWork)) }
+            @else { (lacks(user, Permission::RecordWork)) }
             h3 { "Meeting cadence" }
             @if cadences.is_empty() { p.muted { "No cadence agreed with any team yet." } }
             @else {
