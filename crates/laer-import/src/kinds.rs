@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use laer_core::dedup::{self, ContentHasher};
 use laer_core::model::{
-    CaseStatus, Direction, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence, NewOutcome,
-    NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask, NewTeamMember,
-    NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
+    CaseStatus, Direction, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence,
+    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
+    NewTeamMember, NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
 };
 use laer_core::parse;
 use laer_store::{IdLookup, StoreError, WriteCount, WriteTx};

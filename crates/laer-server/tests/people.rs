@@ -45,7 +45,7 @@ async fn contacts_and_cadences_through_the_forms(store: &Store) {
     );
     let (_, page) = viewer.get(&account).await;
     assert!(
-        visible_text(&page).contains("Your role (viewer) cannot change stakeholders: it lacks record_work"),
+        visible_text(&page).contains("record_work: your role (viewer) may not record work with customers"),
         "a viewer is told why, not shown a dead control"
     );
     assert_eq!(csm.get(&format!("{account}/contacts/new")).await.0, 200);
@@ -276,7 +276,7 @@ async fn outcomes_and_measurements_through_the_forms(store: &Store) {
 
     let (_, page) = sales.get(&plan).await;
     assert!(
-        visible_text(&page).contains("cannot define outcomes: it lacks manage_plans"),
+        visible_text(&page).contains("manage_plans: your role (sales) may edit a success plan and share it only while you cover the account in its current phase"),
         "{}",
         visible_text(&page)
     );

@@ -48,13 +48,11 @@ pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, 
 pub use error::StoreError;
 pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
-pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
 pub use logins::{LinkEmail, LinkHolder, LinkKind, NewInvite, NewLink, PendingLink, Person, new_link_token};
+pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
-pub use records::{
-    AccountTaskComment, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine,
-};
+pub use records::{AccountTaskComment, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine};
 pub use sql::Table;
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};

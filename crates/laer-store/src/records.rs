@@ -110,7 +110,6 @@ mod rows {
         pub body: String,
         pub title: String,
     }
-
 }
 
 const LINE_COLUMNS: &str = "id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \

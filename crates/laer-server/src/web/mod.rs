@@ -10,8 +10,8 @@ mod cache;
 pub(crate) mod form;
 mod health;
 mod outcomes;
-mod people;
 mod password;
+mod people;
 mod plan;
 mod plan_view;
 mod portfolio;
@@ -110,7 +110,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/plan/{token}/measurements",
             axum::routing::post(outcomes::record_from_link),
         )
-                // Issue 14, touchpoints: log, edit and delete (web/touchpoints.rs).
+        // Issue 14, touchpoints: log, edit and delete (web/touchpoints.rs).
         .route("/accounts/{id}/touchpoints/new", get(touchpoints::new_form))
         .route("/accounts/{id}/touchpoints", axum::routing::post(touchpoints::create))
         .route("/touchpoints/{id}/edit", get(touchpoints::edit_form))
