@@ -11,5 +11,6 @@ mod health;
 mod ingest;
 mod plans;
 mod touchpoints;
+mod touchpoints_browser;
 mod web;
 mod work;
