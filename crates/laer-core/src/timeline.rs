@@ -18,13 +18,20 @@ pub enum EntryKind {
     Case,
     /// A survey response (NPS, CSAT).
     Survey,
+    /// A comment on one of the account's tasks.
+    Comment,
 }
 
 impl EntryKind {
     /// Every kind, in the order the filter offers them.
     pub fn all() -> Vec<EntryKind> {
         let mut all: Vec<EntryKind> = TouchpointKind::ALL.iter().map(|k| EntryKind::Touchpoint(*k)).collect();
-        all.extend([EntryKind::Contract, EntryKind::Case, EntryKind::Survey]);
+        all.extend([
+            EntryKind::Contract,
+            EntryKind::Case,
+            EntryKind::Survey,
+            EntryKind::Comment,
+        ]);
         all
     }
 
@@ -36,6 +43,7 @@ impl EntryKind {
             EntryKind::Contract => "contract",
             EntryKind::Case => "case",
             EntryKind::Survey => "survey",
+            EntryKind::Comment => "comment",
         }
     }
 
@@ -46,6 +54,7 @@ impl EntryKind {
             EntryKind::Contract => "Contract",
             EntryKind::Case => "Support case",
             EntryKind::Survey => "Survey response",
+            EntryKind::Comment => "Task comment",
         }
     }
 
@@ -88,6 +97,18 @@ impl Entry {
             status: None,
             touchpoint: None,
         }
+    }
+
+    /// A comment on the task titled `task`, by `author`: the comment is the entry's
+    /// summary, so that the search finds its words.
+    pub fn comment(at: DateTime<Utc>, task: &str, author: &str, body: &str) -> Entry {
+        let mut entry = Entry::record(
+            at,
+            EntryKind::Comment,
+            format!("{author} on the task \u{201c}{task}\u{201d}"),
+        );
+        entry.summary = Some(body.to_string());
+        entry
     }
 
     /// Touchpoint `id`, with the names of who took part (contacts, then our side):
@@ -293,6 +314,27 @@ mod tests {
             "unknown kind: no filter"
         );
         assert!(Filter::from_params(Some(""), None, Some("  ")).is_empty());
+    }
+
+    #[test]
+    fn task_comments_are_entries_found_by_their_words() {
+        let mut all = entries();
+        all.push(Entry::comment(
+            at("2026-06-01"),
+            "Prepare the QBR",
+            "Kim Lee <kim@vendor.example>",
+            "Asked Dana for the outage figures",
+        ));
+        let today = "2026-12-31".parse().unwrap();
+        let shown = select(all.clone(), &Filter::from_params(Some("comment"), None, None), today);
+        assert_eq!(
+            ids(&shown),
+            ["Kim Lee <kim@vendor.example> on the task \u{201c}Prepare the QBR\u{201d}"]
+        );
+        let found = select(all, &Filter::from_params(None, None, Some("outage figures")), today);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, EntryKind::Comment);
+        assert_eq!(EntryKind::named("comment"), Some(EntryKind::Comment));
     }
 
     #[test]

@@ -402,7 +402,72 @@ fn documented_examples(doc: &str) -> Vec<(Kind, String)> {
     examples
 }
 
+/// Touchpoints by CSV: teams, contacts and team members listed in one cell, a former
+/// free-text kind kept as the purpose; the kind also answers to `touchpoints`; a contact
+/// that does not exist is named by line and column; repeating the file changes nothing.
+async fn touchpoints_import_with_their_teams_and_people(store: &Store) {
+    assert_eq!("touchpoints".parse::<Kind>(), Ok(Kind::Meetings));
+    import_text(store, Kind::Accounts, "external_id,name\nacme,Acme\nglobex,Globex\n")
+        .await
+        .unwrap();
+    import_text(
+        store,
+        Kind::Contacts,
+        "external_id,account_id,name,stakeholder_team\nc-1,acme,Dana,executive\nc-2,acme,Sam,security\nc-9,globex,Hank,executive\n",
+    )
+    .await
+    .unwrap();
+    import_text(
+        store,
+        Kind::TeamMembers,
+        "external_id,name,email,roles\nkim,Kim Lee,kim@vendor.example,csm\n",
+    )
+    .await
+    .unwrap();
+    let text = "external_id,account_id,held_at,teams,kind,summary,contacts,team_members\n\
+                m-1,acme,2024-04-15T14:00:00Z,Executive; security,qbr,Agreed the target,c-1;c-2,kim\n\
+                m-2,acme,2024-05-15 14:00:00,network,call,,,\n";
+    let report = import_text(store, Kind::Meetings, text).await.unwrap();
+    assert_eq!(report.written, 2);
+    let acme = store
+        .account_names()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(_, n)| n.external_id == "acme")
+        .unwrap()
+        .0;
+    let stored = store.touchpoints_of(acme).await.unwrap();
+    let m1 = stored.iter().find(|t| t.record.external_id == "m-1").unwrap();
+    assert_eq!(m1.record.kind, laer_core::model::TouchpointKind::BusinessReview);
+    assert_eq!(m1.record.purpose.as_deref(), Some("qbr"));
+    assert_eq!(m1.record.stakeholder_teams, ["executive", "security"]);
+    assert_eq!(
+        m1.contacts.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["Dana", "Sam"]
+    );
+    assert_eq!(m1.team_members[0].name, "Kim Lee");
+    assert_eq!(m1.record.summary.as_deref(), Some("Agreed the target"));
+    let again = import_text(store, Kind::Meetings, text).await.unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 2));
+
+    let bad = "external_id,account_id,held_at,contacts\nm-3,acme,2024-06-01,c-404\n";
+    assert_eq!(
+        rejected(import_text(store, Kind::Meetings, bad).await),
+        ["line 2, column contacts: unknown contact \"c-404\"; import the contact first"]
+    );
+    let theirs = "external_id,account_id,held_at,contacts\nm-4,acme,2024-06-01,c-9\n";
+    let err = import_text(store, Kind::Meetings, theirs).await.unwrap_err();
+    assert!(err.to_string().contains("contacts"), "{err}");
+    assert_eq!(
+        store.touchpoints_of(acme).await.unwrap().len(),
+        2,
+        "nothing more written"
+    );
+}
+
 laer_store::backend_tests!(
+    touchpoints_import_with_their_teams_and_people,
     fightchurn_counts_match_the_source_and_reimport_changes_nothing,
     a_bad_row_rejects_the_whole_file_naming_line_and_column,
     a_bad_row_in_a_fightchurn_export_writes_nothing_at_all,

@@ -13,5 +13,7 @@ mod ingest;
 mod people;
 mod plans;
 mod records;
+mod touchpoints;
+mod touchpoints_browser;
 mod web;
 mod work;

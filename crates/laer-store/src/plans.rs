@@ -272,10 +272,11 @@ impl Store {
             }
             interventions.push(InterventionRecord::Meeting {
                 on: Column("touchpoints", "held_at").instant(m.held_at)?.date_naive(),
-                // What it was for (ebr, training...), else its kind unless a plain meeting.
+                // What it was for (ebr, training...); a business review without one is
+                // named so; a plain meeting or call without one is routine.
                 kind: m
                     .purpose
-                    .or_else(|| (kind != TouchpointKind::Meeting).then(|| kind.as_str().to_string())),
+                    .or_else(|| (kind == TouchpointKind::BusinessReview).then(|| kind.as_str().to_string())),
                 team: m.stakeholder_team,
             });
         }

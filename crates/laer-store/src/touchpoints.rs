@@ -239,8 +239,11 @@ impl Store {
     pub async fn touchpoint_choices(&self, account_id: i64) -> Result<TouchpointChoices, StoreError> {
         let mut contacts: Vec<ContactChoice> = self
             .fetch_all(
-                "SELECT id, external_id, COALESCE(name, email, external_id) AS name, stakeholder_team FROM contacts \
-                 WHERE account_id = $1",
+                // A deactivated contact stays a choice, marked, so that editing an older
+                // touchpoint keeps who took part then.
+                "SELECT id, external_id, COALESCE(name, email, external_id) || \
+                 CASE WHEN deactivated_at IS NULL THEN '' ELSE ' (inactive)' END AS name, stakeholder_team \
+                 FROM contacts WHERE account_id = $1",
                 params![account_id],
             )
             .await?;

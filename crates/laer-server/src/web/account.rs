@@ -55,6 +55,7 @@ pub(crate) async fn page(
         runs,
         snapshots,
         touchpoints,
+        comments,
     ) = tokio::try_join!(
         async { Ok::<_, PageError>(store.account_view(id, today).await?) },
         async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
@@ -68,6 +69,7 @@ pub(crate) async fn page(
         async { Ok(store.playbook_runs(None, Some(id)).await?) },
         async { Ok(state.cache.snapshots(store, today).await?) },
         async { Ok(store.touchpoints_of(id).await?) },
+        async { Ok(store.task_comments_of_account(id).await?) },
     )?;
     let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
     // Contacts and cadences, with their forms (web/people.rs).
@@ -225,7 +227,7 @@ pub(crate) async fn page(
                 } }
             }
         }
-        (super::touchpoints::timeline(&user, id, &view, &touchpoints, &filter.filter(), today))
+        (super::touchpoints::timeline(&user, id, &view, &touchpoints, &comments, &filter.filter(), today))
     };
     Ok(layout(&name, None, &user, body).into_response())
 }

@@ -495,10 +495,16 @@ pub(crate) fn timeline(
     account_id: i64,
     view: &laer_store::AccountView,
     touchpoints: &[Touchpoint],
+    comments: &[laer_store::AccountTaskComment],
     filter: &Filter,
     today: chrono::NaiveDate,
 ) -> Markup {
     let mut entries = super::account::records(view);
+    entries.extend(
+        comments
+            .iter()
+            .map(|c| Entry::comment(c.at, &c.task_title, &c.author, &c.body)),
+    );
     entries.extend(touchpoints.iter().map(|t| {
         let people = t
             .contacts
