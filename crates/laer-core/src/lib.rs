@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod dedup;
 pub mod figures;
 pub mod health;
+pub mod import_runs;
 pub mod lifecycle;
 pub mod model;
 pub mod money;

@@ -80,6 +80,13 @@ fn answers_json(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/v1/") || path == "/healthz"
 }
 
+/// Whether the request uploads a file for import (`POST /import`, web/imports.rs): it
+/// takes as long as the file takes to arrive, so the time limit does not apply; the
+/// handler ends an upload that stalls instead.
+fn streams_upload(request: &Request) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path() == "/import"
+}
+
 /// Marks the response the panic handler made, for [`time_limit`] to answer in kind.
 #[derive(Clone, Copy)]
 struct Panicked;
@@ -100,7 +107,13 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> Response {
 /// inside) with a 500 in the route's kind.
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let json = answers_json(request.uri().path());
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let bound = (!streams_upload(&request)).then_some(limit);
+    let answered = next.run(request);
+    let outcome = match bound {
+        Some(limit) => tokio::time::timeout(limit, answered).await,
+        None => Ok(answered.await),
+    };
+    match outcome {
         Ok(response) if response.extensions().get::<Panicked>().is_some() => failure(
             json,
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,6 +8,7 @@ mod browser;
 mod clients;
 mod delivery;
 mod health;
+mod imports;
 mod ingest;
 mod plans;
 mod web;

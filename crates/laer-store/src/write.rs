@@ -62,7 +62,7 @@ pub enum IdLookup {
 }
 
 impl IdLookup {
-    fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             IdLookup::Accounts => "SELECT external_id AS key, id FROM accounts",
             IdLookup::EventTypesByExternalId => "SELECT external_id AS key, id FROM event_types",

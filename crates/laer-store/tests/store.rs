@@ -4,5 +4,6 @@
 mod automation;
 mod conformance;
 mod health;
+mod imports;
 mod plans;
 mod schema;

@@ -7,6 +7,7 @@ mod cache;
 #[allow(dead_code)]
 pub(crate) mod form;
 mod health;
+mod imports;
 mod plan;
 mod plan_view;
 mod portfolio;
@@ -82,6 +83,18 @@ pub(crate) fn routes() -> Router<AppState> {
             "/settings/coverage/apply",
             axum::routing::post(settings::apply_coverage),
         )
+        // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
+        // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
+        .route(
+            "/import",
+            get(imports::page)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(imports::MAX_UPLOAD_BYTES)),
+        )
+        .route("/import/uploads/{id}", get(imports::preview))
+        .route("/import/uploads/{id}/commit", axum::routing::post(imports::commit))
+        .route("/import/uploads/{id}/discard", axum::routing::post(imports::discard))
+        .route("/import/runs/{id}", get(imports::run))
         .merge(session::routes())
 }
 
@@ -118,6 +131,7 @@ pub(crate) enum Nav {
     Renewals,
     Revenue,
     Settings,
+    Import,
 }
 
 /// A whole page: navigation with the user and a logout form, then `body`.
@@ -138,6 +152,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
                         (link(Nav::Settings, "/settings/playbooks", "Playbooks"))
+                        @if user.role.can(Permission::ImportData) { (link(Nav::Import, "/import", "Import")) }
                     }
                     div.who {
                         span { (user.name) " · " (user.role.as_str()) }
