@@ -274,7 +274,7 @@ impl Heartbeat {
             Some(error) => {
                 let (message, rows, count) = match error {
                     ImportError::Rejected { count, errors, .. } => (
-                        format!("{count} invalid row(s); nothing was written"),
+                        format!("{count} invalid row(s)"),
                         serde_json::to_value(errors).unwrap_or_default(),
                         *count,
                     ),

@@ -438,7 +438,7 @@ async fn a_recorded_import_records_its_outcome_in_the_history(store: &Store) {
     assert!(matches!(result, Err(ImportError::Rejected { count: 1, .. })));
     let run = store.import_run(bad).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
-    assert_eq!(run.error.as_deref(), Some("1 invalid row(s); nothing was written"));
+    assert_eq!(run.error.as_deref(), Some("1 invalid row(s)"));
     assert_eq!(run.error_count, 1);
     let errors: Vec<laer_import::RowError> = serde_json::from_value(run.row_errors).unwrap();
     assert_eq!(

@@ -17,7 +17,7 @@ use laer_demo::DemoConfig;
 const VIEWER_EMAIL: &str = "viewer@example.com";
 const VIEWER_PASSWORD: &str = "viewer password";
 
-fn node_modules() -> Option<String> {
+pub(crate) fn node_modules() -> Option<String> {
     match std::env::var("LAER_TEST_BROWSER_NODE_MODULES")
         .ok()
         .filter(|v| !v.is_empty())

@@ -332,3 +332,32 @@ laer_store::backend_tests!(
     only_import_data_may_import_and_every_post_needs_the_token,
     a_large_file_is_streamed_in_chunks_and_imported,
 );
+
+/// In a real browser (see `browser.rs` for what it needs): a CSV upload with a bad row
+/// shows the line and writes nothing; a good one imports and shows in the history.
+#[tokio::test]
+async fn importing_in_the_browser() {
+    let Some(node_modules) = crate::browser::node_modules() else {
+        return;
+    };
+    let db = laer_store::test_support::sqlite().await;
+    let base = spawn(&db.store).await;
+    login(&db.store, &base, Role::Admin).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/import.cjs");
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(script)
+        .arg(&base)
+        .arg("admin@example.com")
+        .arg("a password")
+        .env("NODE_PATH", &node_modules);
+    // The server answers on this runtime while the browser runs on a blocking thread.
+    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("import: all steps passed"), "{stdout}\n{stderr}");
+    assert_eq!(db.store.counts().await.unwrap().accounts, 3);
+}
