@@ -263,6 +263,34 @@ mod tests {
         assert_eq!(headers["x-request-id"], "trace-42", "a caller's id is kept");
     }
 
+    #[tokio::test]
+    async fn an_upload_for_import_is_not_cut_at_the_limit() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "stored"
+        };
+        let routes = Router::new().route("/import", get(slow).post(slow));
+        let app = layers(routes, Duration::from_millis(50));
+        let send = |method: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri("/import")
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request)
+        };
+        assert_eq!(
+            send("POST").await.unwrap().status(),
+            StatusCode::OK,
+            "the upload streams on"
+        );
+        assert_eq!(
+            send("GET").await.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the page is bound as every other"
+        );
+    }
+
     #[test]
     fn share_tokens_stay_out_of_logs() {
         assert_eq!(loggable_path("/plan/sp_0123abcd"), "/plan/…");
