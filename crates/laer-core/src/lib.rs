@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod entries;
 pub mod figures;
 pub mod health;
+pub mod import_runs;
 pub mod lifecycle;
 pub mod model;
 pub mod money;

@@ -47,6 +47,15 @@ fn normalize(name: &str) -> String {
         .replace([' ', '-'], "_")
 }
 
+/// The spec a header name stands for: its name or one of its aliases, compared
+/// case-insensitively, with spaces and dashes read as underscores.
+pub(crate) fn spec_for<'s>(raw: &str, specs: &'s [ColumnSpec]) -> Option<&'s ColumnSpec> {
+    let name = normalize(raw);
+    specs
+        .iter()
+        .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
+}
+
 impl Header {
     /// Matches the header row against the specs. Names are compared case-insensitively,
     /// with spaces and dashes read as underscores.
@@ -69,15 +78,11 @@ impl Header {
     }
 
     /// Where each name sits, without asking for the required ones.
-    fn locate(names: &csv::StringRecord, specs: &[ColumnSpec]) -> Result<Header, RowError> {
+    pub(crate) fn locate(names: &csv::StringRecord, specs: &[ColumnSpec]) -> Result<Header, RowError> {
         let mut index = HashMap::new();
         let mut extra = Vec::new();
         for (i, raw) in names.iter().enumerate() {
-            let name = normalize(raw);
-            let spec = specs
-                .iter()
-                .find(|s| s.name == name || s.aliases.contains(&name.as_str()));
-            match spec {
+            match spec_for(raw, specs) {
                 Some(spec) => {
                     if index.insert(spec.name, i).is_some() {
                         return Err(RowError::header(format!(

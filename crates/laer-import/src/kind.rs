@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use laer_core::dedup::OccurrenceCounter;
-use laer_store::{IdLookup, StoreError, Stored, WriteCount, WriteTx};
+use laer_store::{IdLookup, Store, StoreError, Stored, WriteCount, WriteTx};
 
 use crate::RowError;
 use crate::columns::{ColumnSpec, Row};
@@ -65,6 +65,24 @@ impl<R: Stored + Send + 'static> Batch for R {
 
     async fn write(tx: &mut WriteTx, records: Vec<Self>, _: &mut ()) -> Result<WriteCount, StoreError> {
         tx.upsert(&records).await
+    }
+}
+
+/// Where a [`Context`]'s lookups are read: an import's transaction, or the store itself
+/// (a preview, which writes nothing and need not wait for a writer).
+pub trait Lookups {
+    fn id_lookup(&mut self, lookup: IdLookup) -> impl Future<Output = Result<HashMap<String, i64>, StoreError>>;
+}
+
+impl Lookups for WriteTx {
+    fn id_lookup(&mut self, lookup: IdLookup) -> impl Future<Output = Result<HashMap<String, i64>, StoreError>> {
+        WriteTx::id_lookup(self, lookup)
+    }
+}
+
+impl Lookups for &Store {
+    fn id_lookup(&mut self, lookup: IdLookup) -> impl Future<Output = Result<HashMap<String, i64>, StoreError>> {
+        Store::id_lookup(self, lookup)
     }
 }
 
@@ -138,8 +156,9 @@ impl Context {
         context
     }
 
-    /// Loads what rows of kind `K` refer to.
-    pub async fn load<K: ImportKind>(tx: &mut WriteTx) -> Result<Context, StoreError> {
+    /// Loads what rows of kind `K` refer to, from an import's transaction or, for a
+    /// preview that writes nothing, from the store.
+    pub async fn load<K: ImportKind>(tx: &mut impl Lookups) -> Result<Context, StoreError> {
         let mut context = Context::empty();
         for refers in K::REFERS_TO {
             match refers {
@@ -153,7 +172,7 @@ impl Context {
         Ok(context)
     }
 
-    async fn load_event_types(&mut self, tx: &mut WriteTx) -> Result<(), StoreError> {
+    async fn load_event_types(&mut self, tx: &mut impl Lookups) -> Result<(), StoreError> {
         self.event_types_by_external_id = tx.id_lookup(IdLookup::EventTypesByExternalId).await?;
         let by_name = tx.id_lookup(IdLookup::EventTypesByName).await?;
         let external_of: HashMap<i64, &String> =

@@ -13,20 +13,24 @@
 mod columns;
 mod kind;
 pub mod kinds;
+mod source;
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use laer_core::model::NewAuditEntry;
 use laer_store::{Store, StoreError, WriteCount, WriteTx};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use columns::Header;
 pub use columns::{ColumnSpec, JsonRow, Row, opt, req};
-pub use kind::{Batch, Context, ImportKind, Refers};
+pub use kind::{Batch, Context, ImportKind, Lookups, Refers};
+pub use preview::{MappedColumn, PREVIEW_ROWS, Preview, PreviewRow, preview};
+pub use source::{Progress, Reader, Source, UploadSource};
 
 kind::kinds! {
     Accounts = kinds::Accounts,
@@ -44,6 +48,9 @@ kind::kinds! {
     TeamMembers = kinds::TeamMembers,
     Tasks = kinds::Tasks,
 }
+
+// After the list: the preview dispatches on it (`with_kind!`).
+mod preview;
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +85,7 @@ pub fn parse_json<K: ImportKind>(
 }
 
 /// A problem with one row (or the header, line 1) of an import file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {
     pub line: u64,
     pub column: Option<String>,
@@ -149,7 +156,7 @@ pub struct ImportReport {
 
 /// Where rejected rows go when invalid rows are skipped.
 pub struct Rejects<'a> {
-    pub writer: &'a mut dyn Write,
+    pub writer: &'a mut (dyn Write + Send),
     pub path: String,
 }
 
@@ -161,6 +168,12 @@ pub struct Options<'a> {
     pub rejects: Option<Rejects<'a>>,
     /// Who the audit log names as having imported.
     pub actor: String,
+    /// The history row this import reports to ([`Store::start_import_run`]): while it
+    /// runs, its progress and a heartbeat every few seconds; when it ends, its outcome
+    /// (written in the import's own transaction when it commits).
+    pub run: Option<i64>,
+    /// An upload to delete, in the import's transaction, when it commits.
+    pub upload: Option<i64>,
 }
 
 /// Imports one file of one kind, in its own transaction.
@@ -171,10 +184,120 @@ pub async fn import(
     input: impl Read,
     options: &mut Options<'_>,
 ) -> Result<ImportReport, ImportError> {
-    let tx = store.begin_write().await?;
-    let (tx, report) = import_into(tx, kind, file_name, input, options).await?;
-    tx.commit().await?;
-    Ok(report)
+    import_from(store, kind, file_name, Reader(input), options).await
+}
+
+/// Imports one file of one kind from any [`Source`] (an upload kept in the database:
+/// [`UploadSource`]), in its own transaction, recording it in the history when
+/// `options.run` names its row.
+pub async fn import_from(
+    store: &Store,
+    kind: Kind,
+    file_name: &str,
+    input: impl Source,
+    options: &mut Options<'_>,
+) -> Result<ImportReport, ImportError> {
+    let progress = Arc::new(Progress::default());
+    let heartbeat = Heartbeat::start(store, options.run, &progress);
+    let imported = async {
+        let tx = store.begin_write().await?;
+        let (mut tx, report) = import_into(tx, kind, file_name, input, options, &progress).await?;
+        finish(
+            &mut tx,
+            (options.run, options.upload),
+            std::slice::from_ref(&report),
+            &progress,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+    .await;
+    heartbeat.end(store, &progress, imported.as_ref().err()).await;
+    imported
+}
+
+/// Records a finished import in the history and deletes its upload, in its transaction.
+async fn finish(
+    tx: &mut WriteTx,
+    (run, upload): (Option<i64>, Option<i64>),
+    reports: &[ImportReport],
+    progress: &Progress,
+) -> Result<(), ImportError> {
+    if let Some(run) = run {
+        let sum = |f: fn(&ImportReport) -> u64| reports.iter().map(f).sum::<u64>().try_into().unwrap_or(i64::MAX);
+        tx.finish_import_run(
+            run,
+            laer_store::RunOutcome {
+                rows: sum(|r| r.rows),
+                bytes: progress.now().bytes,
+                written: sum(|r| r.written),
+                unchanged: sum(|r| r.unchanged),
+            },
+        )
+        .await?;
+    }
+    if let Some(upload) = upload {
+        tx.delete_upload(upload).await?;
+    }
+    Ok(())
+}
+
+/// A recorded import's heartbeat: its progress written every few seconds while it runs.
+struct Heartbeat {
+    run: Option<i64>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(store: &Store, run: Option<i64>, progress: &Arc<Progress>) -> Heartbeat {
+        let task = run.map(|run| {
+            let (store, progress) = (store.clone(), progress.clone());
+            tokio::spawn(async move {
+                let every = std::time::Duration::from_secs(laer_core::import_runs::HEARTBEAT_SECONDS as u64);
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    // A heartbeat that fails is only a late one: the next may pass, and a
+                    // run that stays silent is shown as lost.
+                    let _ = store.import_heartbeat(run, progress.now()).await;
+                }
+            })
+        });
+        Heartbeat { run, task }
+    }
+
+    /// Stops the heartbeat; records a failure (the import's transaction has rolled back).
+    async fn end(self, store: &Store, progress: &Progress, failed: Option<&ImportError>) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        let Some(run) = self.run else { return };
+        match failed {
+            None => store.end_live_run(run),
+            Some(error) => {
+                let (message, rows, count) = match error {
+                    ImportError::Rejected { count, errors, .. } => (
+                        format!("{count} invalid row(s)"),
+                        serde_json::to_value(errors).unwrap_or_default(),
+                        *count,
+                    ),
+                    other => (other.to_string(), serde_json::Value::Array(Vec::new()), 0),
+                };
+                // Should even this fail, the run stops sending heartbeats and is shown
+                // as lost: failed either way.
+                let _ = store
+                    .fail_import_run(
+                        run,
+                        progress.now(),
+                        &message,
+                        &rows,
+                        count.try_into().unwrap_or(i64::MAX),
+                    )
+                    .await;
+            }
+        }
+    }
 }
 
 /// The files of a *Fighting Churn With Data* dataset, in the order they depend on each other.
@@ -194,21 +317,29 @@ pub async fn import_fightchurn<R: Read>(
     mut open: impl FnMut(&Path) -> std::io::Result<R>,
     options: &mut Options<'_>,
 ) -> Result<Vec<ImportReport>, ImportError> {
-    let mut tx = store.begin_write().await?;
-    let mut reports = Vec::new();
-    for (name, kind) in FIGHTCHURN_FILES {
-        let path = dir.join(name);
-        let display = path.display().to_string();
-        let input = open(&path).map_err(|e| ImportError::Csv {
-            file: display.clone(),
-            source: e.into(),
-        })?;
-        let (next, report) = import_into(tx, kind, &display, input, options).await?;
-        tx = next;
-        reports.push(report);
+    let progress = Arc::new(Progress::default());
+    let heartbeat = Heartbeat::start(store, options.run, &progress);
+    let imported = async {
+        let mut tx = store.begin_write().await?;
+        let mut reports = Vec::new();
+        for (name, kind) in FIGHTCHURN_FILES {
+            let path = dir.join(name);
+            let display = path.display().to_string();
+            let input = open(&path).map_err(|e| ImportError::Csv {
+                file: display.clone(),
+                source: e.into(),
+            })?;
+            let (next, report) = import_into(tx, kind, &display, Reader(input), options, &progress).await?;
+            tx = next;
+            reports.push(report);
+        }
+        finish(&mut tx, (options.run, options.upload), &reports, &progress).await?;
+        tx.commit().await?;
+        Ok(reports)
     }
-    tx.commit().await?;
-    Ok(reports)
+    .await;
+    heartbeat.end(store, &progress, imported.as_ref().err()).await;
+    imported
 }
 
 /// Batches waiting for the writer: one being written, one parsed ahead.
@@ -219,10 +350,11 @@ async fn import_into(
     tx: WriteTx,
     kind: Kind,
     file_name: &str,
-    input: impl Read,
+    input: impl Source,
     options: &mut Options<'_>,
+    progress: &Progress,
 ) -> Result<(WriteTx, ImportReport), ImportError> {
-    with_kind!(kind, K => import_kind::<K>(tx, file_name, input, options).await)
+    with_kind!(kind, K => import_kind::<K>(tx, file_name, input, options, progress).await)
 }
 
 /// Streams `input` into `tx` as records of kind `K` and hands the transaction back.
@@ -231,14 +363,16 @@ async fn import_into(
 async fn import_kind<K: ImportKind>(
     tx: WriteTx,
     file_name: &str,
-    input: impl Read,
+    input: impl Source,
     options: &mut Options<'_>,
+    progress: &Progress,
 ) -> Result<(WriteTx, ImportReport), ImportError> {
     let csv_error = |source| ImportError::Csv {
         file: file_name.to_string(),
         source,
     };
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    reader.get_mut().fill().await?;
     let header_record = reader.headers().map_err(csv_error)?.clone();
     let rejected_file = |errors: Vec<RowError>| ImportError::Rejected {
         file: file_name.to_string(),
@@ -273,9 +407,13 @@ async fn import_kind<K: ImportKind>(
     let mut error_count = 0u64;
     let mut record = csv::StringRecord::new();
     let parsed: Result<(), ImportError> = async {
-        while reader.read_record(&mut record).map_err(csv_error)? {
+        while {
+            reader.get_mut().fill().await?;
+            reader.read_record(&mut record).map_err(csv_error)?
+        } {
             report.rows += 1;
             let line = record.position().map_or(report.rows + 1, |p| p.line());
+            progress.set(report.rows, record.position().map_or(0, |p| p.byte()));
             let outcome = if record.len() != header_record.len() {
                 Err(RowError {
                     line,

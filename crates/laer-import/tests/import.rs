@@ -152,6 +152,7 @@ async fn skip_invalid_writes_the_valid_rows_and_reports_the_rest(store: &Store) 
             path: "rejects.csv".into(),
         }),
         actor: "test".into(),
+        ..Options::default()
     };
     let report = laer_import::import(
         store,
@@ -466,8 +467,54 @@ async fn touchpoints_import_with_their_teams_and_people(store: &Store) {
     );
 }
 
+/// An import given its history row (as `laer import` and the browser's give it) records
+/// its outcome there: done in its own transaction, or failed with the rows that failed it.
+async fn a_recorded_import_records_its_outcome_in_the_history(store: &Store) {
+    use laer_core::import_runs::RunStatus;
+    let start = |file: &'static str| laer_store::NewImportRun {
+        kind: "accounts",
+        file_name: file,
+        actor: "cli:kim",
+        source: "cli",
+        upload_id: None,
+        bytes_total: Some(40),
+    };
+    let good = store.start_import_run(&start("good.csv")).await.unwrap();
+    let mut recorded = Options {
+        run: Some(good),
+        ..options()
+    };
+    let text = "id,name\nA1,Acme\nA2,Bolt\n";
+    laer_import::import(store, Kind::Accounts, "good.csv", text.as_bytes(), &mut recorded)
+        .await
+        .unwrap();
+    let run = store.import_run(good).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Done);
+    assert_eq!((run.rows, run.written, run.unchanged), (2, 2, 0));
+
+    let bad = store.start_import_run(&start("bad.csv")).await.unwrap();
+    let mut recorded = Options {
+        run: Some(bad),
+        ..options()
+    };
+    let text = "id,date_of_birth\nA3,2020-01-01\nA4,yesterday\n";
+    let result = laer_import::import(store, Kind::Accounts, "bad.csv", text.as_bytes(), &mut recorded).await;
+    assert!(matches!(result, Err(ImportError::Rejected { count: 1, .. })));
+    let run = store.import_run(bad).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("1 invalid row(s)"));
+    assert_eq!(run.error_count, 1);
+    let errors: Vec<laer_import::RowError> = serde_json::from_value(run.row_errors).unwrap();
+    assert_eq!(
+        (errors[0].line, errors[0].column.as_deref()),
+        (3, Some("date_of_birth"))
+    );
+    assert_eq!(store.counts().await.unwrap().accounts, 2, "nothing of the bad file");
+}
+
 laer_store::backend_tests!(
     touchpoints_import_with_their_teams_and_people,
+    a_recorded_import_records_its_outcome_in_the_history,
     fightchurn_counts_match_the_source_and_reimport_changes_nothing,
     a_bad_row_rejects_the_whole_file_naming_line_and_column,
     a_bad_row_in_a_fightchurn_export_writes_nothing_at_all,

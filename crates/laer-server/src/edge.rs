@@ -86,6 +86,13 @@ fn answers_json(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/v1/") || path == "/healthz"
 }
 
+/// Whether the request uploads a file for import (`POST /import`, web/imports.rs): it
+/// takes as long as the file takes to arrive, so the time limit does not apply; the
+/// handler ends an upload that stalls instead.
+fn streams_upload(request: &Request) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path() == "/import"
+}
+
 /// Marks the response the panic handler made, for [`time_limit`] to answer in kind.
 #[derive(Clone, Copy)]
 struct Panicked;
@@ -106,7 +113,13 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> Response {
 /// inside) with a 500 in the route's kind.
 async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     let json = answers_json(request.uri().path());
-    match tokio::time::timeout(limit, next.run(request)).await {
+    let bound = (!streams_upload(&request)).then_some(limit);
+    let answered = next.run(request);
+    let outcome = match bound {
+        Some(limit) => tokio::time::timeout(limit, answered).await,
+        None => Ok(answered.await),
+    };
+    match outcome {
         Ok(response) if response.extensions().get::<Panicked>().is_some() => failure(
             json,
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -254,6 +267,34 @@ mod tests {
         }
         let (_, headers, _) = answer("/fine", Some("trace-42")).await;
         assert_eq!(headers["x-request-id"], "trace-42", "a caller's id is kept");
+    }
+
+    #[tokio::test]
+    async fn an_upload_for_import_is_not_cut_at_the_limit() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            "stored"
+        };
+        let routes = Router::new().route("/import", get(slow).post(slow));
+        let app = layers(routes, Duration::from_millis(50));
+        let send = |method: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri("/import")
+                .body(Body::empty())
+                .unwrap();
+            app.clone().oneshot(request)
+        };
+        assert_eq!(
+            send("POST").await.unwrap().status(),
+            StatusCode::OK,
+            "the upload streams on"
+        );
+        assert_eq!(
+            send("GET").await.unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the page is bound as every other"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod browser;
 mod clients;
 mod delivery;
 mod health;
+mod imports;
 mod ingest;
 mod people;
 mod plans;

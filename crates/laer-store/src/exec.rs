@@ -36,6 +36,8 @@ pub(crate) enum Value<'a> {
     Float(Option<f64>),
     Text(Option<Cow<'a, str>>),
     Date(Option<NaiveDate>),
+    /// A BLOB (SQLite) or BYTEA (PostgreSQL): an uploaded file's chunk.
+    Bytes(Option<Cow<'a, [u8]>>),
 }
 
 macro_rules! value_from {
@@ -62,6 +64,7 @@ value_from! {
     &'a Option<String> => |v| Value::Text(v.as_deref().map(Cow::Borrowed)),
     NaiveDate => |v| Value::Date(Some(v)),
     Option<NaiveDate> => |v| Value::Date(v),
+    &'a [u8] => |v| Value::Bytes(Some(Cow::Borrowed(v))),
 }
 
 /// The parameters of one statement: `$1` is the first value pushed.
@@ -114,6 +117,7 @@ impl<'a> Params<'a> {
                 Value::Float(v) => args.add(v),
                 Value::Text(v) => args.add(v.as_deref()),
                 Value::Date(v) => args.add(v),
+                Value::Bytes(v) => args.add(v.as_deref()),
             }
             .map_err(sqlx::Error::Encode)?;
         }
@@ -129,6 +133,7 @@ impl<'a> Params<'a> {
                 Value::Float(v) => args.add(v),
                 Value::Text(v) => args.add(v.as_deref()),
                 Value::Date(v) => args.add(v),
+                Value::Bytes(v) => args.add(v.as_deref()),
             }
             .map_err(sqlx::Error::Encode)?;
         }

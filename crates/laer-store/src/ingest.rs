@@ -195,6 +195,7 @@ impl Store {
             pool: self.pool.clone(),
             sqlite_writer: self.sqlite_writer.clone(),
             ingest_queue: Default::default(),
+            live_runs: self.live_runs.clone(),
         };
         // One writer per process: one transaction for many requests beats many
         // transactions, also on PostgreSQL, where they would wait for each other's

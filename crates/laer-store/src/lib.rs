@@ -14,6 +14,7 @@ mod delivery;
 mod error;
 mod exec;
 mod health;
+mod imports;
 mod ingest;
 mod logins;
 mod people;
@@ -47,6 +48,7 @@ pub use automation::{
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
+pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use logins::{LinkEmail, LinkHolder, LinkKind, NewInvite, NewLink, PendingLink, Person, new_link_token};
 pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
@@ -82,6 +84,8 @@ pub struct Store {
     /// here, for a connection of their own, which readers never hold up.
     sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<SqlitePool>>>,
     ingest_queue: ingest::IngestQueue,
+    /// SQLite: the progress of imports running in this process (`imports.rs`).
+    live_runs: imports::LiveRuns,
 }
 
 #[derive(Clone)]
@@ -112,6 +116,7 @@ impl Store {
             pool,
             sqlite_writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
             ingest_queue: Default::default(),
+            live_runs: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -63,7 +63,7 @@ pub enum IdLookup {
 }
 
 impl IdLookup {
-    fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             IdLookup::Accounts => "SELECT external_id AS key, id FROM accounts",
             IdLookup::Contacts => "SELECT external_id AS key, id FROM contacts",

@@ -4,6 +4,7 @@
 mod automation;
 mod conformance;
 mod health;
+mod imports;
 mod logins;
 mod people;
 mod plans;

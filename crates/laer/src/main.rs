@@ -514,26 +514,49 @@ async fn import(store: &Store, args: ImportArgs) -> Result<()> {
     } else {
         None
     };
-    let mut options = Options {
-        skip_invalid: args.skip_invalid,
-        rejects: rejects_file.as_mut().map(|w| Rejects {
-            writer: w as &mut dyn Write,
-            path: rejects_path.display().to_string(),
-        }),
-        actor: format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())),
-    };
-    let reports = if args.kind == "fightchurn" {
+    // What the run reads is checked before its history row is made.
+    let input = if args.kind == "fightchurn" {
         if !args.path.is_dir() {
             bail!(
                 "{} is not a directory; fightchurn imports a directory holding account.csv, event_type.csv, subscription.csv and event.csv",
                 args.path.display()
             );
         }
-        laer_import::import_fightchurn(store, &args.path, open_with_progress, &mut options).await?
+        None
     } else {
         let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
-        let input = open_with_progress(&args.path)?;
-        vec![laer_import::import(store, kind, &args.path.display().to_string(), input, &mut options).await?]
+        Some((kind, open_with_progress(&args.path)?))
+    };
+    let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    // The history the web app shows lists this import too (docs/import.md).
+    let run = store
+        .start_import_run(&laer_store::NewImportRun {
+            kind: &args.kind,
+            file_name: &args.path.display().to_string(),
+            actor: &actor,
+            source: "cli",
+            upload_id: None,
+            bytes_total: std::fs::metadata(&args.path)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| i64::try_from(m.len()).ok()),
+        })
+        .await?;
+    let mut options = Options {
+        skip_invalid: args.skip_invalid,
+        rejects: rejects_file.as_mut().map(|w| Rejects {
+            writer: w as &mut (dyn Write + Send),
+            path: rejects_path.display().to_string(),
+        }),
+        actor,
+        run: Some(run),
+        upload: None,
+    };
+    let reports = match input {
+        None => laer_import::import_fightchurn(store, &args.path, open_with_progress, &mut options).await?,
+        Some((kind, input)) => {
+            vec![laer_import::import(store, kind, &args.path.display().to_string(), input, &mut options).await?]
+        }
     };
     drop(options);
     if let Some(mut writer) = rejects_file {

@@ -307,6 +307,23 @@ fn a_bad_file_is_rejected_with_line_and_column(db: &TestDatabase) {
         "{rejects}"
     );
     assert_eq!(status(&db.url)["accounts"], 2);
+
+    // Both runs are in the history the web app shows, newest first.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runs = runtime.block_on(db.store.import_runs(10)).unwrap();
+    let summary: Vec<_> = runs
+        .iter()
+        .map(|r| (r.status.as_str(), r.source.as_str(), r.kind.as_str(), r.rows, r.written))
+        .collect();
+    assert_eq!(
+        summary,
+        [("done", "cli", "accounts", 3, 2), ("failed", "cli", "accounts", 3, 0)]
+    );
+    assert_eq!(runs[1].error_count, 1);
+    assert!(runs[1].actor.starts_with("cli:"));
 }
 
 fn reports_print_json_and_tables(db: &TestDatabase) {

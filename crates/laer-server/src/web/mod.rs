@@ -9,6 +9,7 @@ mod cache;
 #[allow(dead_code)]
 pub(crate) mod form;
 mod health;
+mod imports;
 mod outcomes;
 mod password;
 mod people;
@@ -171,6 +172,18 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/admin/audit", get(audit::page))
         .route("/password/{token}", get(password::form).post(password::set))
+        // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
+        // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
+        .route(
+            "/import",
+            get(imports::page)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(imports::MAX_UPLOAD_BYTES)),
+        )
+        .route("/import/uploads/{id}", get(imports::preview))
+        .route("/import/uploads/{id}/commit", axum::routing::post(imports::commit))
+        .route("/import/uploads/{id}/discard", axum::routing::post(imports::discard))
+        .route("/import/runs/{id}", get(imports::run))
         .merge(session::routes())
 }
 
@@ -217,6 +230,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/admin/people", "People", Permission::ManageUsers),
     ("/admin/keys", "API tokens and write keys", Permission::ManageKeys),
     ("/admin/audit", "Audit log", Permission::ViewAudit),
+    ("/import", "CSV import", Permission::ImportData),
 ];
 
 /// The admin pages the user's role may use.

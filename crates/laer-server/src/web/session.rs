@@ -154,6 +154,48 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
     }
 }
 
+/// A multipart form (a file upload) posted by the logged-in user, accepted only when its
+/// first field is `csrf` with the session's token: the same check as [`CsrfForm`], made
+/// before any of the body past the token is read. The form puts the hidden `csrf` field
+/// first (browsers send fields in the form's order); the handler reads the remaining
+/// fields from `multipart`. Without a session the request goes to the login page; a body
+/// that is not multipart, or lacks the token, is refused with 403.
+pub(crate) struct CsrfMultipart {
+    pub user: CurrentUser,
+    pub multipart: axum::extract::Multipart,
+}
+
+/// How long a CSRF token may be; anything longer is not one.
+const CSRF_FIELD_LIMIT: usize = 256;
+
+impl FromRequest<AppState> for CsrfMultipart {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let user = CurrentUser::from_request_parts(&mut parts, state).await?;
+        let mut multipart = axum::extract::Multipart::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| csrf_refused())?;
+        let mut token = Vec::new();
+        match multipart.next_field().await {
+            Ok(Some(mut field)) if field.name() == Some("csrf") => {
+                while let Ok(Some(chunk)) = field.chunk().await {
+                    token.extend_from_slice(&chunk);
+                    if token.len() > CSRF_FIELD_LIMIT {
+                        return Err(csrf_refused());
+                    }
+                }
+            }
+            _ => return Err(csrf_refused()),
+        }
+        if !user.carries_csrf(std::str::from_utf8(&token).ok()) {
+            return Err(csrf_refused());
+        }
+        Ok(CsrfMultipart { user, multipart })
+    }
+}
+
 /// A form that has no fields but its CSRF token: a button.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Button {}
