@@ -224,10 +224,10 @@ async fn only_import_data_may_import_and_every_post_needs_the_token(store: &Stor
     assert!(page.contains("import_data"), "{page}");
 
     let admin = login(store, &base, Role::Admin).await;
-    let (_, page) = admin.get("/portfolio").await;
+    let (_, page) = admin.get("/admin/people").await;
     assert!(
         page.contains("href=\"/import\""),
-        "the admin's navigation links the import: {page}"
+        "the admin area's tabs link the import: {page}"
     );
     // Without the token, or with a forged one, nothing is stored.
     for csrf in [None, Some("forged")] {

@@ -82,8 +82,12 @@ async function main () {
         page.getByRole('button', { name: 'Log in' }).click()
       ])
       await Promise.all([
+        page.waitForURL((url) => url.pathname.startsWith('/admin/')),
+        page.locator('header nav').getByRole('link', { name: 'Admin' }).click()
+      ])
+      await Promise.all([
         page.waitForURL((url) => url.pathname === '/import'),
-        page.locator('header nav').getByRole('link', { name: 'Import' }).click()
+        page.locator('nav.admin-tabs').getByRole('link', { name: 'CSV import' }).click()
       ])
       await screenshot(page, 'import')
     })
