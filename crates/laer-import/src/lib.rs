@@ -45,6 +45,12 @@ kind::kinds! {
     Tasks = kinds::Tasks,
 }
 
+// After the list: its `with_kind!` is in scope there.
+mod records;
+pub use records::{
+    RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, write_records,
+};
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -10,5 +10,6 @@ mod delivery;
 mod health;
 mod ingest;
 mod plans;
+mod records;
 mod web;
 mod work;

@@ -17,6 +17,7 @@ mod ingest;
 mod plans;
 mod postgres;
 mod read;
+mod records;
 mod sql;
 mod sqlite;
 mod tables;
@@ -29,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{PgPool, SqlitePool};
 
-pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, User};
+pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, TokenHolder, User};
 pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, MeetingRow,
     OutcomeRow, SurveyRow, WindowCount,
@@ -44,6 +45,7 @@ pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
+pub use records::{KeyPart, accounts_of};
 pub use sql::Table;
 pub use tables::{Stored, TableRow};
 pub use write::{IdLookup, WriteCount, WriteTx};
