@@ -559,6 +559,7 @@ fn components() -> utoipa::openapi::Components {
             "details",
             Schema::Object(
                 ObjectBuilder::new()
+                    .schema_type(SchemaType::AnyValue)
                     .description(Some(
                         "what the error concerns: a parameter, a field, a permission, or null",
                     ))
