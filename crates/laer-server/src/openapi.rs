@@ -671,7 +671,7 @@ async fn reference_page() -> Markup {
         html! {
             div.api-docs {
                 h1 { "laer REST API" }
-                p { (doc["info"]["description"].as_str().unwrap_or("")) }
+                p { (prose(doc["info"]["description"].as_str().unwrap_or(""))) }
                 p { "The machine-readable document: " a href="/api/v1/openapi.json" { "/api/v1/openapi.json" } " (OpenAPI 3.1)." }
                 nav {
                     ul {
@@ -723,22 +723,49 @@ fn type_text(schema: &Value) -> String {
     }
 }
 
+/// Text with `code` spans, as the document's descriptions write them.
+fn prose(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
+        }
+    }
+}
+
+/// An object's fields, each with the other names it is accepted under.
 fn fields_table(schema: &Value) -> Markup {
     let empty = serde_json::Map::new();
+    let properties = schema["properties"].as_object().unwrap_or(&empty);
     let required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let alias_of = |field: &Value| {
+        field["description"]
+            .as_str()
+            .and_then(|d| d.strip_prefix("another name for "))
+            .map(str::to_string)
+    };
+    let aliases = |name: &str| -> Vec<&str> {
+        properties
+            .iter()
+            .filter(|(_, f)| alias_of(f).as_deref() == Some(name))
+            .map(|(a, _)| a.as_str())
+            .collect()
+    };
     html! {
         table {
-            thead { tr { th { "field" } th { "type" } th { "required" } th { "meaning" } } }
+            thead { tr { th { "field" } th { "type" } th { "required" } th { "meaning" } th { "also accepted as" } } }
             tbody {
-                @for (name, field) in schema["properties"].as_object().unwrap_or(&empty) {
-                    tr {
-                        td { code { (name) } }
-                        td { (type_text(field)) }
-                        td { @if required.contains(&name.as_str()) { "yes" } @else { "no" } }
-                        td { (field["description"].as_str().unwrap_or("")) }
+                @for (name, field) in properties {
+                    @if alias_of(field).is_none() {
+                        tr {
+                            td { code { (name) } }
+                            td { (type_text(field)) }
+                            td { @if required.contains(&name.as_str()) { "yes" } @else { "no" } }
+                            td { (prose(field["description"].as_str().unwrap_or(""))) }
+                            td { @for (i, alias) in aliases(name).iter().enumerate() { @if i > 0 { ", " } code { (alias) } } }
+                        }
                     }
                 }
             }
@@ -759,7 +786,7 @@ fn operation_section(method: &str, path: &str, operation: &Value, doc: &Value) -
         section.api-operation id=(anchor(method, path)) {
             h2 { code { (method.to_uppercase()) " " (path) } }
             p { strong { (operation["summary"].as_str().unwrap_or("")) } }
-            p { (operation["description"].as_str().unwrap_or("")) }
+            p { (prose(operation["description"].as_str().unwrap_or(""))) }
             @if !parameters.is_empty() {
                 h3 { "Parameters" }
                 table {
@@ -771,7 +798,7 @@ fn operation_section(method: &str, path: &str, operation: &Value, doc: &Value) -
                                 td { (p["in"].as_str().unwrap_or("")) }
                                 td { (type_text(&p["schema"])) }
                                 td { @if p["required"].as_bool() == Some(true) { "yes" } @else { "no" } }
-                                td { (p["description"].as_str().unwrap_or("")) }
+                                td { (prose(p["description"].as_str().unwrap_or(""))) }
                             }
                         }
                     }
