@@ -45,12 +45,13 @@ fuzz() {
   [ -n "$url" ] || { cat "$work/$name.log" >&2; echo "laer serve did not start" >&2; exit 1; }
   echo "schemathesis on $name ($url, $examples examples per operation and phase)"
   local status=0
-  "$schemathesis" run "$url/api/v1/openapi.json" \
+  # Run in the scratch folder: Schemathesis keeps a cache folder where it runs.
+  (cd "$work" && "$schemathesis" run "$url/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,response_schema_conformance \
     --max-examples "$examples" --seed 14 --workers 2 \
     --generation-database none --no-color \
-    --report ndjson --report-ndjson-path "$work/$name.ndjson" || status=$?
+    --report ndjson --report-ndjson-path "$work/$name.ndjson") || status=$?
   python3 - "$work/$name.ndjson" "$name" <<'PY' || true
 import json, sys
 calls = 0
