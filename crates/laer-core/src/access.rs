@@ -236,6 +236,28 @@ pub fn login_email(text: &str) -> Result<String, String> {
     }
 }
 
+/// The permission a REST API write of an import kind needs (`POST /api/v1/records/{kind}`
+/// and its single-record routes), by the kind's name; `None` for a kind the API does not
+/// write: usage events and their types come through the tracking API. docs/api.md lists
+/// the same table.
+pub fn record_write_permission(kind: &str) -> Option<Permission> {
+    use Permission::*;
+    match kind {
+        "contacts"
+        | "product-users"
+        | "support-cases"
+        | "meetings"
+        | "meeting-cadences"
+        | "survey-responses"
+        | "outcomes"
+        | "outcome-measurements" => Some(RecordWork),
+        "tasks" => Some(WorkTasks),
+        "accounts" | "subscriptions" => Some(EditContracts),
+        "team-members" => Some(ManageUsers),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +337,15 @@ mod tests {
         // Only the phase's work comes with covering the phase.
         assert!(Role::Sales.may(Permission::SetPhase, land(true)).is_err());
         assert!(Role::Csm.may(Permission::EditContracts, land(true)).is_err());
+    }
+
+    #[test]
+    fn api_writes_need_the_permission_of_the_records_they_write() {
+        assert_eq!(record_write_permission("meetings"), Some(Permission::RecordWork));
+        assert_eq!(record_write_permission("accounts"), Some(Permission::EditContracts));
+        assert_eq!(record_write_permission("team-members"), Some(Permission::ManageUsers));
+        assert_eq!(record_write_permission("events"), None);
+        assert!(!Role::Viewer.can(Permission::RecordWork));
     }
 
     #[test]

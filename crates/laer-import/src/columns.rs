@@ -218,29 +218,55 @@ impl JsonRow {
         let mut record = csv::StringRecord::new();
         for (key, value) in object {
             let text = match value {
-                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::String(s) => {
+                    // Neither engine stores a NUL in text, and no field of a person's
+                    // wants more than a page of it.
+                    let problem = if s.contains('\0') {
+                        Some("must not contain a NUL character".to_string())
+                    } else {
+                        laer_core::parse::bounded(s, laer_core::parse::MAX_TEXT_CHARS).err()
+                    };
+                    if let Some(message) = problem {
+                        return Err(RowError {
+                            line: item,
+                            column: Some(column_of(key, specs).to_string()),
+                            message,
+                        });
+                    }
+                    s.clone()
+                }
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Null => String::new(),
                 serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                    let name = normalize(key);
-                    let column = specs
-                        .iter()
-                        .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
-                        .map_or(key.as_str(), |s| s.name);
                     return Err(RowError {
                         line: item,
-                        column: Some(column.to_string()),
+                        column: Some(column_of(key, specs).to_string()),
                         message: "expected text, a number or true/false".to_string(),
                     });
                 }
             };
+            if key.contains('\0') || key.chars().count() > laer_core::parse::MAX_LINE_CHARS {
+                return Err(RowError {
+                    line: item,
+                    column: None,
+                    message: format!(
+                        "a field name must be at most {} characters, without NUL",
+                        laer_core::parse::MAX_LINE_CHARS
+                    ),
+                });
+            }
             names.push_field(key);
             record.push_field(&text);
         }
         let header = Header::locate(&names, specs).map_err(at_item)?;
         if !keeps_extra {
-            header.reject_extra(specs).map_err(at_item)?;
+            // The field is the first unknown key.
+            let unknown = header.extra.first().map(|(name, _)| name.clone());
+            header.reject_extra(specs).map_err(|mut e| {
+                e.column = unknown;
+                at_item(e)
+            })?;
         }
         Ok(JsonRow { record, header, item })
     }
@@ -253,4 +279,13 @@ impl JsonRow {
             line: self.item,
         }
     }
+}
+
+/// The column a JSON key names (its spec's name, for an alias), or the key itself.
+fn column_of<'a>(key: &'a str, specs: &[ColumnSpec]) -> &'a str {
+    let name = normalize(key);
+    specs
+        .iter()
+        .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
+        .map_or(key, |s| s.name)
 }

@@ -58,6 +58,18 @@ pub trait Batch: Sized + Send + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async { Ok(()) }
     }
+
+    /// The laer ids of records just written, in their order (`None` where a record has
+    /// none to tell: kinds identified by their content or key alone).
+    fn ids(_tx: &mut WriteTx, records: &[Self]) -> impl Future<Output = Result<Vec<Option<i64>>, StoreError>> + Send {
+        let none = vec![None; records.len()];
+        async move { Ok(none) }
+    }
+
+    /// The laer ids of the accounts `records` belong to, each once (for the audit log).
+    fn account_ids(_records: &[Self]) -> Vec<i64> {
+        Vec::new()
+    }
 }
 
 impl<R: Stored + Send + 'static> Batch for R {
@@ -65,6 +77,14 @@ impl<R: Stored + Send + 'static> Batch for R {
 
     async fn write(tx: &mut WriteTx, records: Vec<Self>, _: &mut ()) -> Result<WriteCount, StoreError> {
         tx.upsert(&records).await
+    }
+
+    async fn ids(tx: &mut WriteTx, records: &[Self]) -> Result<Vec<Option<i64>>, StoreError> {
+        tx.ids_of(records).await
+    }
+
+    fn account_ids(records: &[Self]) -> Vec<i64> {
+        laer_store::accounts_of(records)
     }
 }
 

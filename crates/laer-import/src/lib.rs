@@ -51,6 +51,11 @@ kind::kinds! {
 
 // After the list: the preview dispatches on it (`with_kind!`).
 mod preview;
+// After the list: its `with_kind!` is in scope there.
+mod records;
+pub use records::{
+    RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, write_records,
+};
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

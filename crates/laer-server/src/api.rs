@@ -27,6 +27,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/reports/retention", get(retention_report))
         .route("/api/v1/reports/mrr", get(mrr_report))
         .merge(crate::work_api::routes())
+        // Issue 14, REST writes: records of every kind, and the document describing the API.
+        .merge(crate::records_api::routes())
+        .merge(crate::openapi::routes())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
 }
 

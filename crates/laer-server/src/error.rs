@@ -15,6 +15,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("the token's role lacks the permission {0}")]
     Forbidden(laer_core::access::Permission),
+    /// A request body larger than the route takes (413).
+    #[error("{0}")]
+    TooLarge(String),
     /// An edit of a record someone changed since the caller read it (409).
     #[error("{0}")]
     Conflict(String),
@@ -63,6 +66,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, Value::Null),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, Value::Null),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
             ApiError::Forbidden(p) => (StatusCode::FORBIDDEN, json!({"permission": p.as_str()})),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "request failed in the store");

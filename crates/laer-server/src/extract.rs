@@ -32,16 +32,29 @@ macro_rules! needs {
 needs!(ViewAccounts, ViewRevenue, WorkTasks);
 
 /// The caller of an API route: a live API token, sent as `Authorization: Bearer TOKEN`,
-/// whose role may use the API and has the permission `N`. Otherwise the request is
-/// answered 401 (no or unknown token) or 403 (naming the permission) before the handler
-/// runs.
-pub(crate) struct ApiCaller<N: Needs> {
-    #[allow(dead_code)] // Handlers that only need the check don't read the role.
+/// whose role may use the API; else 401 before the handler runs. A route whose
+/// permission is known when it is written takes [`ApiCaller`]; one whose permission
+/// depends on what it is asked to do (the record kind of a write) calls
+/// [`ApiToken::require`], which answers exactly as [`ApiCaller`] does.
+pub(crate) struct ApiToken {
+    /// The token's name: the audit log's actor for its changes.
+    pub name: String,
     pub role: Role,
-    needs: PhantomData<N>,
 }
 
-impl<N: Needs + Send + Sync> FromRequestParts<AppState> for ApiCaller<N> {
+impl ApiToken {
+    /// The token's role has `permission` (and may use the API), else 403 naming it.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        for needed in [Permission::UseApi, permission] {
+            if !self.role.can(needed) {
+                return Err(ApiError::Forbidden(needed));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromRequestParts<AppState> for ApiToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -52,18 +65,34 @@ impl<N: Needs + Send + Sync> FromRequestParts<AppState> for ApiCaller<N> {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
-        let role = state
+        let holder = state
             .store
             .authenticate_api_token(token)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        for needed in [Permission::UseApi, N::PERMISSION] {
-            if !role.can(needed) {
-                return Err(ApiError::Forbidden(needed));
-            }
-        }
+        Ok(ApiToken {
+            name: holder.name,
+            role: holder.role,
+        })
+    }
+}
+
+/// The caller of an API route that needs the permission `N`: an [`ApiToken`] whose role
+/// has it; else 401 or 403 (naming the permission) before the handler runs.
+pub(crate) struct ApiCaller<N: Needs> {
+    #[allow(dead_code)] // Handlers that only need the check don't read the role.
+    pub role: Role,
+    needs: PhantomData<N>,
+}
+
+impl<N: Needs + Send + Sync> FromRequestParts<AppState> for ApiCaller<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = ApiToken::from_request_parts(parts, state).await?;
+        token.require(N::PERMISSION)?;
         Ok(ApiCaller {
-            role,
+            role: token.role,
             needs: PhantomData,
         })
     }
@@ -85,6 +114,16 @@ impl<T: DeserializeOwned, S: Sync> FromRequestParts<S> for ApiQuery<T> {
 /// Parses a query string into `T`; see [`ApiQuery`].
 pub(crate) fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    // Neither engine stores or compares a NUL in text: refused here, for every route.
+    if let Some((name, _)) = pairs.iter().find(|(n, v)| n.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::bad_request(
+            format!(
+                "query parameter {}: must not contain a NUL character",
+                name.replace('\0', "")
+            ),
+            json!({"parameter": name.replace('\0', "")}),
+        ));
+    }
     let known = field_names::<T>();
     if let Some((name, _)) = pairs.iter().find(|(name, _)| !known.contains(&name.as_str())) {
         let expected = if known.is_empty() {

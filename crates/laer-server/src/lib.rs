@@ -5,6 +5,8 @@ mod edge;
 mod error;
 mod extract;
 mod ingest;
+mod openapi;
+mod records_api;
 mod web;
 mod work_api;
 
@@ -63,6 +65,11 @@ fn app(
         .merge(web::routes())
         .with_state(state);
     edge::layers(routes, timeout)
+}
+
+/// The REST API's OpenAPI 3.1 document as JSON, as `/api/v1/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    openapi::document().to_json().unwrap_or_default()
 }
 
 /// A bound, not yet running server: bind first to learn the port (port 0 picks a free one).

@@ -14,6 +14,7 @@ mod ingest;
 mod people;
 mod plans;
 mod records;
+mod records_api;
 mod touchpoints;
 mod touchpoints_browser;
 mod web;

@@ -343,10 +343,25 @@ impl Store {
         Ok(found)
     }
 
-    /// The role of the live API token `token`, or `None` for an unknown or revoked one.
-    pub async fn authenticate_api_token(&self, token: &str) -> Result<Option<Role>, StoreError> {
-        let sql = "SELECT role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
-        let role: Option<(String,)> = self.fetch_optional(sql, params![sha256_hex(token)]).await?;
-        role.map(|(r,)| Column("api_tokens", "role").parsed(&r)).transpose()
+    /// The name and role of the live API token `token`, or `None` for an unknown or
+    /// revoked one.
+    pub async fn authenticate_api_token(&self, token: &str) -> Result<Option<TokenHolder>, StoreError> {
+        let sql = "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        let row: Option<(String, String)> = self.fetch_optional(sql, params![sha256_hex(token)]).await?;
+        row.map(|(name, role)| {
+            Ok(TokenHolder {
+                role: Column("api_tokens", "role").parsed(&role)?,
+                name,
+            })
+        })
+        .transpose()
     }
+}
+
+/// Who calls the REST API: a live API token's name (which the audit log names as the
+/// actor of its changes) and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub name: String,
+    pub role: Role,
 }

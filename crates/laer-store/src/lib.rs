@@ -21,6 +21,7 @@ mod people;
 mod plans;
 mod postgres;
 mod read;
+mod record_keys;
 mod records;
 mod sql;
 mod sqlite;
@@ -35,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::{PgPool, SqlitePool};
 
-pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, User};
+pub use access::{ApiToken, LoginCandidate, NewSession, SESSION_HOURS, Session, TokenHolder, User};
 pub use account_view::{
     ACTIVITY_WINDOWS, AccountView, CaseRow, ContactRow, DepartmentUsers, FEATURE_DAYS, FeatureUse, OutcomeRow,
     SurveyRow, WindowCount,
@@ -54,6 +55,7 @@ pub use logins::{LinkEmail, LinkHolder, LinkKind, NewInvite, NewLink, PendingLin
 pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
+pub use record_keys::{KeyPart, accounts_of};
 pub use records::{AccountTaskComment, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine};
 pub use sql::Table;
 pub use tables::{Stored, TableRow};

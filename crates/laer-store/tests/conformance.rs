@@ -523,6 +523,7 @@ async fn coverage_history_names_the_owner_on_any_day(store: &Store) {
 
 laer_store::backend_tests!(
     a_fresh_database_is_empty,
+    records_are_named_by_their_key_and_deleted,
     accounts_upsert_by_external_id,
     accounts_page_in_id_order,
     a_dropped_transaction_writes_nothing,
@@ -556,4 +557,78 @@ async fn unsupported_urls_are_named() {
         .to_string();
     assert!(err.contains("unsupported database URL"), "{err}");
     assert!(!err.contains("pw"), "{err}");
+}
+
+/// Issue 14, REST writes: the ids of records just written, and deleting one by its key,
+/// which marks its account's health as a write does.
+async fn records_are_named_by_their_key_and_deleted(store: &Store) {
+    use laer_store::KeyPart;
+    let ids = seed_accounts(store, &["a", "b"]).await;
+    let (a, b) = (ids["a"], ids["b"]);
+    let answer = |external_id: &str, account_id: i64| NewSurveyResponse {
+        external_id: external_id.into(),
+        account_id,
+        contact_ref: None,
+        survey: SurveyKind::Nps,
+        score: 9,
+        responded_at: at(0),
+        comment: Some("Great onboarding".into()),
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    let answers = [answer("s1", a), answer("s2", b)];
+    tx.upsert(&answers).await.unwrap();
+    let stored = tx.ids_of(&answers).await.unwrap();
+    assert!(stored.iter().all(Option::is_some), "{stored:?}");
+    assert_ne!(stored[0], stored[1]);
+    assert_eq!(tx.ids_of(&[answer("nobody", a)]).await.unwrap(), [None]);
+    assert_eq!(laer_store::accounts_of(&answers), {
+        let mut both = vec![a, b];
+        both.sort_unstable();
+        both
+    });
+    let cadence = NewMeetingCadence::new(a, "Executive", 30).unwrap();
+    tx.upsert(std::slice::from_ref(&cadence)).await.unwrap();
+    assert_eq!(
+        tx.ids_of(&[cadence]).await.unwrap(),
+        [None],
+        "a cadence has no id of its own"
+    );
+    tx.commit().await.unwrap();
+    store.take_health_dirty(100).await.unwrap();
+
+    let mut tx = store.begin_write().await.unwrap();
+    assert_eq!(
+        tx.delete::<NewSurveyResponse>(&[KeyPart::Text("s1")]).await.unwrap(),
+        [a]
+    );
+    assert!(
+        tx.delete::<NewSurveyResponse>(&[KeyPart::Text("s1")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        tx.delete::<NewMeetingCadence>(&[KeyPart::Int(b), KeyPart::Text("executive")])
+            .await
+            .unwrap(),
+        Vec::<i64>::new(),
+        "b has no cadence"
+    );
+    assert_eq!(
+        tx.delete::<NewMeetingCadence>(&[KeyPart::Int(a), KeyPart::Text("executive")])
+            .await
+            .unwrap(),
+        [a]
+    );
+    assert!(
+        tx.delete::<NewSurveyResponse>(&[KeyPart::Int(a), KeyPart::Text("x")])
+            .await
+            .is_err(),
+        "a key of the wrong length"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.take_health_dirty(100).await.unwrap(), [a]);
+    let mut tx = store.begin_write().await.unwrap();
+    let left = tx.ids_of(&[answer("s1", a), answer("s2", b)]).await.unwrap();
+    assert_eq!((left[0], left[1].is_some()), (None, true));
 }

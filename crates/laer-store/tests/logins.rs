@@ -338,7 +338,11 @@ async fn tokens_and_write_keys_are_revoked_and_audited(store: &Store) {
 
     let token = store.create_api_token_as("crm", Role::Viewer, ADMIN).await.unwrap();
     assert_eq!(
-        store.authenticate_api_token(&token.secret).await.unwrap(),
+        store
+            .authenticate_api_token(&token.secret)
+            .await
+            .unwrap()
+            .map(|t| t.role),
         Some(Role::Viewer)
     );
     assert!(store.revoke_api_token_as(token.record.id, ADMIN).await.unwrap());

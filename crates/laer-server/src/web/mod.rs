@@ -5,8 +5,6 @@ mod account;
 mod admin;
 mod audit;
 mod cache;
-// The forms of issue 14 take these up as they land; remove the allowance then.
-#[allow(dead_code)]
 pub(crate) mod form;
 mod health;
 mod imports;
