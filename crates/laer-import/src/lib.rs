@@ -54,7 +54,8 @@ mod preview;
 // After the list: its `with_kind!` is in scope there.
 mod records;
 pub use records::{
-    RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, write_records,
+    RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, version_of,
+    versioned_table, write_records,
 };
 
 impl fmt::Display for Kind {

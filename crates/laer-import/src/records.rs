@@ -117,6 +117,28 @@ pub fn record_key(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// The table of `kind` when its records carry a version (the Stale rule: every change
+/// counts in it, an edit says which version it was made to), else `None`.
+pub fn versioned_table(kind: Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Contacts => Some("contacts"),
+        Kind::Subscriptions => Some("subscriptions"),
+        Kind::SupportCases => Some("support_cases"),
+        Kind::Meetings => Some("touchpoints"),
+        Kind::Outcomes => Some("outcomes"),
+        _ => None,
+    }
+}
+
+/// The stored version of the record of `kind` with this external id; `None` for a kind
+/// whose records carry none, or no such record.
+pub async fn version_of(tx: &mut WriteTx, kind: Kind, external_id: &str) -> Result<Option<i64>, StoreError> {
+    match versioned_table(kind) {
+        Some(table) => tx.stored_version(table, external_id).await,
+        None => Ok(None),
+    }
+}
+
 /// Whether a record of `kind` may be deleted through the API: records of the team's work
 /// that a person may have entered by mistake (a meeting, a survey answer, a cadence, a
 /// measurement). Accounts, contracts, cases, contacts, outcomes and tasks carry history

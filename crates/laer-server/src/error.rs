@@ -21,6 +21,9 @@ pub enum ApiError {
     /// An edit of a record someone changed since the caller read it (409).
     #[error("{0}")]
     Conflict(String),
+    /// A write whose `If-Match` names another version than the stored one (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("storage error")]
     Store(StoreError),
 }
@@ -66,6 +69,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Value::Null),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, Value::Null),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, Value::Null),
+            ApiError::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, Value::Null),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
             ApiError::Forbidden(p) => (StatusCode::FORBIDDEN, json!({"permission": p.as_str()})),
             ApiError::Store(e) => {

@@ -21,7 +21,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
+    ComponentsBuilder, ContentBuilder, Header, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
     ResponseBuilder,
 };
 
@@ -498,21 +498,48 @@ fn write_operations(kind: Kind) -> Vec<(String, HttpMethod, Operation)> {
             path_parameter(column, ty, &format!("the record's {column}"))
         })
         .collect();
-    let one = OperationBuilder::new()
+    let versioned = laer_import::versioned_table(kind).is_some();
+    let mut one_parameters = parameters.clone();
+    let mut one_written = written;
+    let mut versions = String::new();
+    if versioned {
+        one_parameters.push(
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "The version the change was made to, as a write's ETag gave it (\"3\"): refused with 412 \
+                     when the record changed since",
+                ))
+                .schema(Some(schema_of(Ty::Text)))
+                .build(),
+        );
+        let mut etag = Header::new(schema_of(Ty::Text));
+        etag.description = Some("The record's version after the write, for a later If-Match".to_string());
+        one_written.headers.insert("ETag".to_string(), etag);
+        versions = " Its records carry a version: the answer's ETag is the version written; send it back as \
+                    If-Match with the next change, and a record changed since is refused (412)."
+            .to_string();
+    }
+    let mut one = OperationBuilder::new()
         .summary(Some(format!("Writes one {kind} record by its key")))
         .description(Some(format!(
             "{} The path gives the record's {}; a body value for it must be the same. Upserts as the bulk \
-             write does.",
+             write does.{versions}",
             needs(permission),
             key.join(", ")
         )))
         .operation_id(Some(format!("put_{}", kind.name().replace('-', "_"))))
         .tag("write")
-        .parameters(Some(parameters.clone()))
+        .parameters(Some(one_parameters))
         .request_body(body(record_schema(kind, key)))
-        .response("200", written)
+        .response("200", one_written)
         .response("400", rejected.clone())
         .response("413", error("The body is larger than 32 MiB"));
+    if versioned {
+        one = one.response("412", error("The record changed since the version If-Match names"));
+    }
     operations.push((record_path(kind), HttpMethod::Put, with_auth(one, permission).build()));
     if laer_import::deletable(kind) {
         let delete = OperationBuilder::new()

@@ -7,6 +7,8 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use axum::{Json, Router};
 use laer_core::access::record_write_permission;
@@ -58,7 +60,10 @@ pub(crate) fn routes() -> Router<AppState> {
             move |token: ApiToken,
                   state: State<AppState>,
                   path: Path<Vec<(String, String)>>,
-                  body: Result<Bytes, BytesRejection>| { write_one(kind, token, state, path, body) },
+                  headers: HeaderMap,
+                  body: Result<Bytes, BytesRejection>| {
+                write_one(kind, token, state, path, headers, body)
+            },
         );
         let one = if laer_import::deletable(kind) {
             one.delete(
@@ -171,21 +176,30 @@ async fn write_bulk(
     write(kind, &token, &state, &records).await
 }
 
-/// `PUT /api/v1/records/KIND/{key...}`: one record, its key taken from the path.
+/// `PUT /api/v1/records/KIND/{key...}`: one record, its key taken from the path. For a
+/// kind whose records carry a version, the answer's `ETag` is the version written, and an
+/// `If-Match` with the version the change was made to refuses it (412) when the record
+/// changed since, so that no one's change is silently overwritten.
 async fn write_one(
     kind: Kind,
     token: ApiToken,
     State(state): State<AppState>,
     Path(key): Path<Vec<(String, String)>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<RecordsWritten>, ApiError> {
+) -> Result<Response, ApiError> {
     token.require(permission(kind))?;
+    let if_match = if_match(kind, &headers)?;
     let Value::Object(mut record) = body_json(body)? else {
         return Err(rejected(
             "expected a JSON object: the record",
             vec![problem(Some(0), None, "expected an object")],
         ));
     };
+    let external_id = key
+        .iter()
+        .find(|(column, _)| column == "external_id")
+        .map(|(_, value)| value.clone());
     for (column, value) in key {
         match record.get(&column) {
             Some(given) if given.as_str() != Some(value.as_str()) && *given != Value::Null => {
@@ -200,7 +214,52 @@ async fn write_one(
             }
         }
     }
-    write(kind, &token, &state, &[Value::Object(record)]).await
+    let mut tx = state.store.begin_write().await?;
+    if let (Some(expected), Some(id)) = (if_match, &external_id) {
+        let stored = laer_import::version_of(&mut tx, kind, id).await?;
+        if stored != Some(expected) {
+            let now = stored.map_or("it is not stored".to_string(), |v| format!("it is at version {v}"));
+            return Err(ApiError::PreconditionFailed(format!(
+                "{kind} {id} was changed since version {expected} ({now}); read it again and resend your change"
+            )));
+        }
+    }
+    let written = laer_import::write_records(&mut tx, kind, &[Value::Object(record)], &token.name).await?;
+    let version = match &external_id {
+        Some(id) => laer_import::version_of(&mut tx, kind, id).await?,
+        None => None,
+    };
+    tx.commit().await?;
+    let mut response = Json(written).into_response();
+    if let Some(etag) = version.and_then(|v| HeaderValue::from_str(&format!("\"{v}\"")).ok()) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+/// The version an `If-Match` header names (`"3"`), for a kind whose records carry one.
+fn if_match(kind: Kind, headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let refuse = |message: String| {
+        rejected(
+            format!("If-Match: {message}"),
+            vec![problem(None, Some("If-Match"), message)],
+        )
+    };
+    if laer_import::versioned_table(kind).is_none() {
+        return Err(refuse(format!("{kind} records carry no version")));
+    }
+    value
+        .to_str()
+        .ok()
+        .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            refuse("expected the version the change was made to, as the ETag gave it, e.g. \"3\"".to_string())
+        })
 }
 
 async fn write(

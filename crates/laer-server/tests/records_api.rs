@@ -33,7 +33,27 @@ impl Client {
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<String>) -> (u16, Value, String) {
+        let (status, body, text, _) = self.send_with(method, path, body, None).await;
+        (status, body, text)
+    }
+
+    /// A PUT with an `If-Match` header (when given); the answer with its `ETag`.
+    async fn put_if(&self, path: &str, body: Value, if_match: Option<&str>) -> (u16, Value, Option<String>) {
+        let (status, body, _, etag) = self.send_with("PUT", path, Some(body.to_string()), if_match).await;
+        (status, body, etag)
+    }
+
+    async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        if_match: Option<&str>,
+    ) -> (u16, Value, String, Option<String>) {
         let mut request = Request::builder().method(method).uri(path);
+        if let Some(version) = if_match {
+            request = request.header("if-match", version);
+        }
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -43,9 +63,10 @@ impl Client {
         let request = request.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
         let response = laer_server::router(self.store.clone()).oneshot(request).await.unwrap();
         let status = response.status().as_u16();
+        let etag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let text = String::from_utf8_lossy(&bytes).to_string();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text, etag)
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -216,13 +237,14 @@ async fn bad_input_is_a_400_naming_the_field(store: &Store) {
     let mut nested = meeting("m-1", "acme");
     nested["notes"] = json!({"text": "hi"});
     let (status, body) = csm.post(path, json!({"records": [nested]})).await;
-    assert_eq!((status, field_of(&body).as_deref()), (400, Some("notes")), "{body}");
+    // Named as the document names it: `notes` is another name of a touchpoint's summary.
+    assert_eq!((status, field_of(&body).as_deref()), (400, Some("summary")), "{body}");
 
     let mut long = meeting("m-1", "acme");
     long.as_object_mut().unwrap().remove("notes");
     long["summary"] = json!("x".repeat(100_000));
     let (status, body) = csm.post(path, json!({"records": [long]})).await;
-    assert_eq!((status, field_of(&body).as_deref()), (400, Some("notes")), "{body}");
+    assert_eq!((status, field_of(&body).as_deref()), (400, Some("summary")), "{body}");
     assert!(
         body["details"][0]["message"]
             .as_str()
@@ -332,6 +354,68 @@ async fn one_record_is_put_by_its_key_and_deleted(store: &Store) {
     // Records others refer to are not deleted through the API.
     let (status, _) = csm.delete("/api/v1/records/outcomes/o-1").await;
     assert_eq!(status, 405);
+}
+
+/// Two clients change the same touchpoint: the one who changed a version someone else
+/// changed since is refused (412) and nothing of theirs is applied.
+async fn a_stale_put_is_refused_not_applied(store: &Store) {
+    let acme = seed(store).await;
+    let (kim, lee) = (
+        Client::new(store, Role::Csm).await,
+        Client::new(store, Role::Renewal).await,
+    );
+    let path = "/api/v1/records/meetings/m-5";
+    let with_notes = |notes: &str| {
+        let mut body = meeting("m-5", "acme");
+        body["notes"] = json!(notes);
+        body
+    };
+    let (status, _, etag) = kim.put_if(path, with_notes("First notes"), None).await;
+    assert_eq!((status, etag.as_deref()), (200, Some("\"1\"")));
+    // Both read version 1; Lee saves first.
+    let (status, _, etag) = lee.put_if(path, with_notes("Lee's notes"), Some("\"1\"")).await;
+    assert_eq!((status, etag.as_deref()), (200, Some("\"2\"")));
+    let (status, body, _) = kim.put_if(path, with_notes("Kim's notes"), Some("\"1\"")).await;
+    assert_eq!(status, 412, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("changed since version 1"),
+        "{body}"
+    );
+    let stored = store.touchpoints_of(acme).await.unwrap();
+    let m5 = stored.iter().find(|t| t.record.external_id == "m-5").unwrap();
+    assert_eq!(
+        m5.record.summary.as_deref(),
+        Some("Lee's notes"),
+        "the stale change is not applied"
+    );
+    // Sent again with the version Lee's write gave, Kim's change is made.
+    let (status, _, etag) = kim.put_if(path, with_notes("Kim's notes"), Some("\"2\"")).await;
+    assert_eq!((status, etag.as_deref()), (200, Some("\"3\"")));
+    // An If-Match that does not read, or for a kind without versions: 400 naming it.
+    let (status, body, _) = kim.put_if(path, with_notes("x"), Some("yesterday")).await;
+    assert_eq!(
+        (status, body["details"][0]["field"].as_str()),
+        (400, Some("If-Match")),
+        "{body}"
+    );
+    let admin = Client::new(store, Role::Admin).await;
+    let (status, body, _) = admin
+        .put_if("/api/v1/records/accounts/acme", json!({"name": "Acme"}), Some("\"1\""))
+        .await;
+    assert_eq!(
+        (status, body["details"][0]["field"].as_str()),
+        (400, Some("If-Match")),
+        "{body}"
+    );
+    // A record not stored yet has no version to match.
+    let (status, _, _) = kim
+        .put_if(
+            "/api/v1/records/meetings/m-404",
+            meeting("m-404", "acme"),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(status, 412);
 }
 
 async fn each_kind_needs_its_permission(store: &Store) {
@@ -492,6 +576,7 @@ laer_store::backend_tests!(
     a_bulk_write_is_all_or_nothing_naming_index_and_field,
     bad_input_is_a_400_naming_the_field,
     one_record_is_put_by_its_key_and_deleted,
+    a_stale_put_is_refused_not_applied,
     each_kind_needs_its_permission,
     the_openapi_document_is_served_and_rendered,
 );

@@ -132,6 +132,14 @@ impl WriteTx {
         Ok(owners)
     }
 
+    /// The `version` of the record with this external id in `table` (one of the tables
+    /// whose records carry a version), `None` when there is none.
+    pub async fn stored_version(&mut self, table: &'static str, external_id: &str) -> Result<Option<i64>, StoreError> {
+        let sql = format!("SELECT version FROM {table} WHERE external_id = $1");
+        let row: Option<(i64,)> = self.fetch_optional(&sql, params![external_id]).await?;
+        Ok(row.map(|(version,)| version))
+    }
+
     /// The laer id of the account with this external id.
     pub async fn account_id(&mut self, external_id: &str) -> Result<Option<i64>, StoreError> {
         let row: Option<(i64,)> = self
