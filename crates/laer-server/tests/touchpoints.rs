@@ -152,6 +152,10 @@ async fn a_csm_logs_a_touchpoint_and_only_they_or_an_admin_change_it(store: &Sto
     assert!(!page.contains("<script>rollout"));
     let edit = format!("/touchpoints/{}/edit", t.id);
     assert!(page.contains(&edit), "the author sees the edit link");
+    assert!(
+        page.contains("last touchpoint 2026-01-10"),
+        "the contact who took part shows when they last did"
+    );
 
     // The timeline filters by kind and team and searches.
     let (_, emails) = kim.get(&format!("{account}?kind=email")).await;

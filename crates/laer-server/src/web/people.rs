@@ -63,20 +63,21 @@ pub(super) async fn section(
             @if contacts.is_empty() { p.muted { "No contacts yet." } }
             @else {
                 div.table-scroll { table.data #contacts {
-                    thead { tr { th { "Name" } th { "Team and role" } th { "Email and phone" } th { "Last touchpoint" } @if can { th {} } } }
+                    thead { tr { th { "Name" } th { "Team and role" } th { "Email and phone" } @if can { th {} } } }
                     tbody { @for c in &contacts {
                         @let f = &c.fields;
                         tr.inactive[!c.active()] {
                             td { (f.name.as_deref().unwrap_or("–"))
                                 @if !c.active() { " " span.tag { "inactive" } }
-                                @if let Some(t) = &f.title { br; small.muted { (t) } } }
+                                @if let Some(t) = &f.title { br; small.muted { (t) } }
+                                // When they last took part in a touchpoint, where one names them.
+                                @if let Some(at) = last_seen.get(&c.id) { br; small.muted.last-seen { "last touchpoint " (date(Some(at.date_naive()))) } } }
                             td { (f.stakeholder_team.as_deref().map_or("–".to_string(), words))
                                 @if let Some(r) = &f.role { br; small.muted { (words(r)) } } }
                             td.reach {
                                 @if let Some(e) = &f.email { a href={"mailto:" (e)} { (e) } } @else { "–" }
                                 @if let Some(p) = &f.phone { br; a.phone href={"tel:" (p.replace(' ', ""))} { (p) } }
                             }
-                            td.nowrap { (date(last_seen.get(&c.id).map(|t| t.date_naive()))) }
                             @if can { td.actions {
                                 a href={(base) "/contacts/" (c.id) "/edit"} { "Edit" }
                                 form.inline method="post" action={(base) "/contacts/" (c.id) "/active"} {
