@@ -212,7 +212,19 @@ async fn store_records(tx: &mut WriteTx, c: &DemoCompany, coverage_until: Option
     tx.upsert(&with_account!(c.product_users)).await?;
     tx.upsert(&with_account!(c.subscriptions)).await?;
     tx.upsert(&with_account!(c.support_cases)).await?;
-    tx.upsert(&with_account!(c.meetings)).await?;
+    let contact_ids = ids_of(
+        &tx.id_lookup(IdLookup::Contacts).await?,
+        c.contacts.iter().map(|x| x.external_id.clone()),
+    )?;
+    let mut meetings = with_account!(c.meetings);
+    for m in &mut meetings {
+        m.contact_ids = m
+            .contact_ids
+            .iter()
+            .map(|&i| lookup(&contact_ids, i, "a contact"))
+            .collect::<Result<_, _>>()?;
+    }
+    tx.upsert(&meetings).await?;
     let mut cadences = Vec::new();
     for (account, profile) in c.profiles.iter().enumerate() {
         let account_id = lookup(&ids.accounts, account as i64, "an account")?;

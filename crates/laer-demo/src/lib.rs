@@ -131,6 +131,8 @@ pub struct DemoCompany {
     /// [`generate_records`].
     pub events: Vec<NewEvent>,
     pub support_cases: Vec<NewSupportCase>,
+    /// Touchpoints; a held one names, in `contact_ids`, the account's contacts in its team
+    /// who took part (at most two), as indexes into `contacts`.
     pub meetings: Vec<NewTouchpoint>,
     /// NPS (quarterly, per contact) and CSAT (after closed cases).
     pub survey_responses: Vec<NewSurveyResponse>,
@@ -369,6 +371,7 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
         company
             .milestones
             .extend(milestones::simulate(account, &story, &window, seed));
+        let meetings = with_participants(meetings, &contacts, company.contacts.len());
         company.contacts.extend(contacts);
         company.product_users.extend(users.users);
         company.subscriptions.extend(story.lines);
@@ -435,6 +438,26 @@ fn account_record(
         renewal_date,
         attributes,
     }
+}
+
+/// `meetings` with, for each one held, the first two of the account's `contacts` (the
+/// company's contacts from index `offset` on) in its team as who took part.
+fn with_participants(meetings: Vec<NewTouchpoint>, contacts: &[NewContact], offset: usize) -> Vec<NewTouchpoint> {
+    meetings
+        .into_iter()
+        .map(|mut m| {
+            if m.status == laer_core::model::MeetingStatus::Held {
+                m.contact_ids = contacts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.stakeholder_team.as_ref().is_some_and(|t| m.with_team(t)))
+                    .take(2)
+                    .map(|(i, _)| (offset + i) as i64)
+                    .collect();
+            }
+            m
+        })
+        .collect()
 }
 
 #[cfg(test)]

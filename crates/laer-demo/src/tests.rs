@@ -113,6 +113,25 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
     assert!(company.subscriptions.iter().all(|c| account_ok(c.account_id)));
     assert!(company.support_cases.iter().all(|c| account_ok(c.account_id)));
     assert!(company.meetings.iter().all(|c| account_ok(c.account_id)));
+    // Who took part in a touchpoint: contacts of its account, in one of its teams; a
+    // held one names someone whenever its account has a contact in its team.
+    for m in &company.meetings {
+        for &i in &m.contact_ids {
+            let c = &company.contacts[i as usize];
+            assert_eq!(c.account_id, m.account_id, "{}", m.external_id);
+            assert!(
+                m.with_team(c.stakeholder_team.as_deref().unwrap_or("")),
+                "{}",
+                m.external_id
+            );
+        }
+        let someone_there = company
+            .contacts
+            .iter()
+            .any(|c| c.account_id == m.account_id && m.with_team(c.stakeholder_team.as_deref().unwrap_or("")));
+        let held = m.status == laer_core::model::MeetingStatus::Held;
+        assert_eq!(!m.contact_ids.is_empty(), held && someone_there, "{}", m.external_id);
+    }
     assert!(company.outcomes.iter().all(|c| account_ok(c.account_id)));
     assert!(company.drivers.iter().all(|d| d.account < accounts));
     assert!(company.contract_changes.iter().all(|d| d.account < accounts));
