@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use laer_core::access::Role;
-use laer_core::model::NewAuditEntry;
 use serde::Serialize;
 use serde_json::json;
 
@@ -14,6 +13,7 @@ use crate::access::sha256_hex;
 use crate::decode::Column;
 use crate::delivery::queue_email;
 use crate::exec::params;
+use crate::write::audit;
 use crate::{Store, StoreError, User, WriteTx};
 
 /// What a one-time password link is for.
@@ -155,15 +155,6 @@ struct LinkRow {
 /// The lock every change of people takes on PostgreSQL, so that two admins cannot each
 /// demote a different last admin at once (SQLite's writers run one at a time).
 const PEOPLE_LOCK: &str = "people";
-
-fn audit(actor: &str, action: &str, details: serde_json::Value) -> NewAuditEntry {
-    NewAuditEntry {
-        at: Utc::now(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        details,
-    }
-}
 
 impl WriteTx {
     async fn person(&mut self, id: i64) -> Result<Person, StoreError> {

@@ -9,13 +9,14 @@
 //! changes nothing and succeeds, so that sending a form twice is harmless.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use laer_core::model::{NewAuditEntry, NewContact, NewMeetingCadence, NewOutcome, NewOutcomeMeasurement};
+use laer_core::model::{NewContact, NewMeetingCadence, NewOutcome, NewOutcomeMeasurement};
 use serde::Serialize;
 
 use crate::access::sha256_hex;
 use crate::decode::Column;
 use crate::exec::params;
 use crate::sql::Feeds;
+use crate::write::audit;
 use crate::{Store, StoreError, WriteTx, random_id};
 
 /// A contact as stored.
@@ -208,15 +209,6 @@ fn measurement_of(r: MeasurementRow) -> Result<Measurement, StoreError> {
         },
         recorded_at: Column("outcome_measurements", "recorded_at").opt_instant(r.recorded_at)?,
     })
-}
-
-fn audit(actor: &str, action: &str, details: serde_json::Value) -> NewAuditEntry {
-    NewAuditEntry {
-        at: Utc::now(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        details,
-    }
 }
 
 /// A new external id for a record created in laer's own forms: `laer-{kind}-` and 64

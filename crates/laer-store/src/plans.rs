@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use laer_core::health::{AccountRecords, Line};
-use laer_core::model::{Milestone, MilestoneSide, NewAuditEntry, NewMilestone, NewOutcome, TouchpointKind};
+use laer_core::model::{Milestone, MilestoneSide, NewMilestone, NewOutcome, TouchpointKind};
 use laer_core::retention::day_number;
 use laer_core::success_plan::{
     ACTIVE_DAYS, INTERVENTION_DAYS, InterventionRecord, PlanRecords, Stakeholder, UsageRecords, UsageWindow,
@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::access::sha256_hex;
 use crate::decode::Column;
 use crate::exec::params;
+use crate::write::audit;
 use crate::{Store, StoreError, random_id};
 
 /// A share link as listed: never its token.
@@ -163,15 +164,6 @@ mod rows {
     pub(super) struct Departments {
         pub known: i64,
         pub active: i64,
-    }
-}
-
-fn audit(actor: &str, action: &str, details: serde_json::Value) -> NewAuditEntry {
-    NewAuditEntry {
-        at: Utc::now(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        details,
     }
 }
 

@@ -12,9 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use laer_core::Money;
-use laer_core::model::{
-    CaseKind, CaseStatus, NewAccount, NewAuditEntry, NewSubscription, NewSupportCase, NewTask, Subscription,
-};
+use laer_core::model::{CaseKind, CaseStatus, NewAccount, NewSubscription, NewSupportCase, NewTask, Subscription};
 use laer_core::parse::{MAX_TEXT_CHARS, bounded};
 use serde::Serialize;
 
@@ -493,11 +491,5 @@ pub(crate) fn checked_comment(body: &str) -> Result<&str, StoreError> {
 }
 
 async fn audit(tx: &mut WriteTx, actor: &str, action: &str, details: serde_json::Value) -> Result<(), StoreError> {
-    tx.append_audit(&NewAuditEntry {
-        at: Utc::now(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        details,
-    })
-    .await
+    tx.append_audit(&crate::write::audit(actor, action, details)).await
 }

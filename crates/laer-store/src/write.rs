@@ -438,3 +438,13 @@ impl<'a> NewEventsRollup<'a> {
         rollup
     }
 }
+
+/// An audit entry of now: `actor` did `action` (`kind.verb`), with `details`.
+pub(crate) fn audit(actor: &str, action: &str, details: serde_json::Value) -> NewAuditEntry {
+    NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        details,
+    }
+}
