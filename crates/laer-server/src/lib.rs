@@ -7,6 +7,7 @@ mod extract;
 mod ingest;
 mod openapi;
 mod records_api;
+mod site;
 mod web;
 mod work_api;
 
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 
 pub use edge::{DEFAULT_REQUEST_TIMEOUT, shutdown_signal};
 pub use error::ApiError;
+pub use site::{Site, SiteError};
 
 /// Shared by every request handler. Holds no state of its own beyond the store and
 /// views it checks against the store's revision on every use, so any number of nodes can
@@ -33,6 +35,8 @@ pub struct AppState {
     /// Whether emails go out (an SMTP server is configured): password links are then
     /// emailed as well as shown.
     pub(crate) emails: bool,
+    /// Where laer is reached and which proxies are believed (`site.rs`).
+    pub(crate) site: std::sync::Arc<Site>,
 }
 
 /// The whole HTTP application, scoring health with the default model.
@@ -43,7 +47,7 @@ pub fn router(store: Store) -> Router {
 /// The whole HTTP application, scoring health with `health_model`, with the default
 /// request time limit.
 pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health::HealthModel>) -> Router {
-    app(store, health_model, DEFAULT_REQUEST_TIMEOUT, false)
+    app(store, health_model, DEFAULT_REQUEST_TIMEOUT, false, Default::default())
 }
 
 /// The routes of the REST API, the tracking API and the web app, inside the edge's
@@ -53,12 +57,14 @@ fn app(
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
     timeout: std::time::Duration,
     emails: bool,
+    site: std::sync::Arc<Site>,
 ) -> Router {
     let state = AppState {
         store,
         cache: Default::default(),
         health_model,
         emails,
+        site,
     };
     let routes = api::routes()
         .merge(ingest::routes())
@@ -79,6 +85,7 @@ pub struct Server {
     health_model: std::sync::Arc<laer_core::health::HealthModel>,
     delivery: laer_app::delivery::DeliveryConfig,
     request_timeout: std::time::Duration,
+    site: std::sync::Arc<Site>,
 }
 
 impl Server {
@@ -101,6 +108,7 @@ impl Server {
             health_model,
             delivery: Default::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            site: Default::default(),
         })
     }
 
@@ -114,6 +122,13 @@ impl Server {
     /// Sends emails and webhooks as `config` says (by default: webhooks only).
     pub fn with_delivery(mut self, config: laer_app::delivery::DeliveryConfig) -> Server {
         self.delivery = config;
+        self
+    }
+
+    /// Links start with `site`'s public URL, and its proxies' forwarded headers are
+    /// believed (by default: links from the request's `Host`, no proxy trusted).
+    pub fn with_site(mut self, site: Site) -> Server {
+        self.site = std::sync::Arc::new(site);
         self
     }
 
@@ -134,10 +149,13 @@ impl Server {
             self.health_model.clone(),
             self.request_timeout,
             emails,
+            self.site.clone(),
         );
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         engine.abort();
         outbox.abort();
         served

@@ -338,6 +338,21 @@ struct ServeArgs {
     /// Requests taking longer than this many seconds are ended with 503.
     #[arg(long, default_value_t = laer_server::DEFAULT_REQUEST_TIMEOUT.as_secs(), value_name = "SECONDS")]
     request_timeout: u64,
+    /// The address people reach laer at, e.g. https://cs.example.com: then the only source
+    /// of the links laer hands out (share links, password links). Without it, links
+    /// follow the request's Host.
+    #[arg(long, env = "LAER_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// A proxy (address or network, e.g. 10.0.0.0/8; repeat or separate with commas)
+    /// whose X-Forwarded-For, -Host and -Proto headers are believed. Without it, those
+    /// headers are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "LAER_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "NET"
+    )]
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Args)]
@@ -465,11 +480,13 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
     if let Some(problem) = delivery.problem() {
         bail!("{problem}");
     }
+    let site = laer_server::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
     let model = std::sync::Arc::new(model);
     let server = laer_server::Server::bind_with(&args.listen, store.clone(), model.clone())
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?
         .with_delivery(delivery)
+        .with_site(site)
         .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)));
     let addr = server.local_addr()?;
     if args.demo {

@@ -4,7 +4,7 @@
 //! revoke). Every change is audited by the store (docs/access.md).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use laer_app::people::{IssuedLink, LinkDelivery};
@@ -18,6 +18,7 @@ use super::form::{Input, Problems, csrf, field, refused, select, summary};
 use super::session::{Button, CsrfForm};
 use super::{CurrentUser, Nav, PageError, admin_pages, admin_tabs, layout, require};
 use crate::AppState;
+use crate::site::Origin;
 
 /// `GET /admin`: the first admin page the role may use.
 pub(crate) async fn home(user: CurrentUser) -> Result<Response, PageError> {
@@ -239,7 +240,7 @@ fn delivery<'a>(state: &AppState, origin: &'a str) -> LinkDelivery<'a> {
 /// `POST /admin/people/invite`: the link page, or the form again with its problems.
 pub(crate) async fn invite(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Origin(origin): Origin,
     CsrfForm { user, form }: CsrfForm<InviteForm>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ManageUsers)?;
@@ -255,7 +256,6 @@ pub(crate) async fn invite(
     let role = problems.check("role", form.role.parse::<Role>());
     if let (Some(email), Some(name), Some(role)) = (&email, &name, role) {
         let invite = laer_store::NewInvite { email, name, role };
-        let origin = super::plan::origin(&headers);
         match laer_app::people::invite(&state.store, &invite, delivery(&state, &origin), &user.actor()).await {
             Ok(issued) => return Ok(link_page(&user, &issued, "Invitation link")),
             Err(e) => problems = Problems::from_store(e)?,
@@ -280,7 +280,7 @@ pub(crate) struct PersonChange {
 pub(crate) async fn change_person(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    Origin(origin): Origin,
     CsrfForm { user, form }: CsrfForm<PersonChange>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ManageUsers)?;
@@ -306,13 +306,10 @@ pub(crate) async fn change_person(
         }
         "deactivate" => Some(state.store.deactivate_user(id, &actor).await.map(|_| ())),
         "reactivate" => Some(state.store.reactivate_user(id, &actor).await.map(|_| ())),
-        "reset" => {
-            let origin = super::plan::origin(&headers);
-            match laer_app::people::reset(&state.store, id, delivery(&state, &origin), &actor).await {
-                Ok(issued) => return Ok(link_page(&user, &issued, "Password reset link")),
-                Err(e) => Some(Err(e)),
-            }
-        }
+        "reset" => match laer_app::people::reset(&state.store, id, delivery(&state, &origin), &actor).await {
+            Ok(issued) => return Ok(link_page(&user, &issued, "Password reset link")),
+            Err(e) => Some(Err(e)),
+        },
         other => {
             problems.add(
                 "action",

@@ -4,7 +4,7 @@
 //! the key, and an unknown or revoked one gets the same "not available".
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use laer_core::access::{Permission, Refusal};
@@ -18,6 +18,7 @@ use super::plan_view::{self, Audience, EFFECT_HEADERS};
 use super::session::{Button, CsrfForm};
 use super::{CurrentUser, PageError, layout, require, rights, today};
 use crate::AppState;
+use crate::site::Origin;
 
 /// Longer paths are no token of ours; answered without a look in the database.
 pub(super) const MAX_TOKEN_CHARS: usize = 100;
@@ -291,19 +292,11 @@ pub(crate) async fn change_milestone(
     Ok(back_to(id, "implement"))
 }
 
-/// The address the link is reached at, as this request came in.
-pub(crate) fn origin(headers: &HeaderMap) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    format!("{scheme}://{host}")
-}
-
 /// `POST /accounts/{id}/plan/links`: a new share link, its address shown this once.
 pub(crate) async fn create_link(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
+    Origin(origin): Origin,
     CsrfForm { user, .. }: CsrfForm<Button>,
 ) -> Result<Response, Response> {
     editing(&state, &user, id).await?;
@@ -316,7 +309,7 @@ pub(crate) async fn create_link(
         .await
         .map_err(PageError::from)?;
     let path = format!("/plan/{token}");
-    let url = format!("{}{path}", origin(&headers));
+    let url = format!("{origin}{path}");
     let body = html! {
         section.card.narrow.wide #new-link {
             h1 { "Share link created" }

@@ -1,0 +1,243 @@
+//! Where laer is reached and who is asking: the configured public URL, which is then the
+//! only source of the links laer hands out (share links, password links in emails), and
+//! the proxies whose forwarded headers (`X-Forwarded-For`, `-Host`, `-Proto`) are
+//! believed. A request that did not come through a trusted proxy is taken as it arrived:
+//! its forwarded headers are ignored, since anyone can send them.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use ipnet::IpNet;
+
+use crate::AppState;
+
+/// How laer is reached: see the module's documentation.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    public_url: Option<url::Url>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+/// A public URL or a proxy address that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("the public URL {url:?} is not an absolute http(s) URL: {reason}")]
+    PublicUrl { url: String, reason: String },
+    #[error("the trusted proxy {entry:?} is neither an IP address nor a network such as 10.0.0.0/8")]
+    Proxy { entry: String },
+}
+
+impl Site {
+    /// A site at `public_url` (e.g. `https://cs.example.com`; a path such as `/laer` is
+    /// kept) behind the proxies at `trusted_proxies` (addresses or networks).
+    pub fn new(public_url: Option<&str>, trusted_proxies: &[String]) -> Result<Site, SiteError> {
+        let public_url = public_url
+            .map(|raw| {
+                let refused = |reason: &str| SiteError::PublicUrl {
+                    url: raw.to_string(),
+                    reason: reason.to_string(),
+                };
+                let url = url::Url::parse(raw).map_err(|e| refused(&e.to_string()))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(refused("it must start with https:// (or http://) and name a host"));
+                }
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(refused("it may not carry a query or a fragment"));
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let trusted_proxies = trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| SiteError::Proxy {
+                        entry: entry.to_string(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Site {
+            public_url,
+            trusted_proxies,
+        })
+    }
+
+    /// The configured public URL, if any.
+    pub fn public_url(&self) -> Option<&url::Url> {
+        self.public_url.as_ref()
+    }
+
+    /// Whether requests from `peer` may speak for their client in forwarded headers.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+
+    /// The address links start with, without a trailing slash: the public URL when one is
+    /// configured; otherwise the request's `Host` with its scheme — taken from the
+    /// forwarded headers only when `peer` is a trusted proxy.
+    pub fn origin(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> String {
+        if let Some(url) = &self.public_url {
+            return url.as_str().trim_end_matches('/').to_string();
+        }
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let forwarded = peer.is_some_and(|p| self.trusts(p));
+        let host = forwarded
+            .then(|| header("x-forwarded-host"))
+            .flatten()
+            .or(header("host"))
+            .filter(|h| plain_host(h))
+            .unwrap_or("localhost");
+        let scheme = match forwarded.then(|| header("x-forwarded-proto")).flatten() {
+            Some("https") => "https",
+            _ => "http",
+        };
+        format!("{scheme}://{host}")
+    }
+
+    /// The client's address: the peer's, or — when the peer is a trusted proxy — the
+    /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.trusts(peer) {
+            return Some(peer);
+        }
+        let hops: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .map(|hop| hop.parse::<IpAddr>().ok())
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        Some(hops.into_iter().rev().find(|hop| !self.trusts(*hop)).unwrap_or(peer))
+    }
+}
+
+/// Whether `host` is a plain `name[:port]` (or `[v6]:port`), nothing a link could be
+/// bent with.
+fn plain_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 255 && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+}
+
+/// The address a request came from (see [`Site::client_ip`]); `None` when the server
+/// was not started with peer addresses (as in tests that call the router directly).
+#[derive(Debug, Clone, Copy)]
+#[allow(dead_code, reason = "login throttling (issue 15) keys on it")]
+pub(crate) struct ClientAddress(pub Option<IpAddr>);
+
+/// The TCP peer of a request, if the server recorded it.
+pub(crate) fn peer(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(state.site.client_ip(peer(parts), &parts.headers)))
+    }
+}
+
+/// The origin links of this request start with ([`Site::origin`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Origin(pub String);
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Origin(state.site.origin(peer(parts), &parts.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_public_url_is_the_only_origin_when_set() {
+        let site = Site::new(Some("https://cs.example.com/laer/"), &[]).unwrap();
+        let forged = headers(&[("host", "evil.example"), ("x-forwarded-host", "evil.example")]);
+        assert_eq!(
+            site.origin(Some(ip("10.0.0.1")), &forged),
+            "https://cs.example.com/laer"
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let site = Site::new(None, &["10.0.0.0/8".into(), "192.168.1.5".into()]).unwrap();
+        let sent = headers(&[
+            ("host", "laer.internal:8080"),
+            ("x-forwarded-host", "cs.example.com"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "203.0.113.9, 10.1.2.3"),
+        ]);
+        assert_eq!(site.origin(Some(ip("10.0.0.2")), &sent), "https://cs.example.com");
+        assert_eq!(site.client_ip(Some(ip("10.0.0.2")), &sent), Some(ip("203.0.113.9")));
+        assert_eq!(
+            site.origin(Some(ip("198.51.100.7")), &sent),
+            "http://laer.internal:8080",
+            "an untrusted peer's forwarded headers are ignored"
+        );
+        assert_eq!(
+            site.client_ip(Some(ip("198.51.100.7")), &sent),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            site.client_ip(Some(ip("192.168.1.5")), &HeaderMap::new()),
+            Some(ip("192.168.1.5"))
+        );
+        assert_eq!(site.client_ip(None, &sent), None);
+    }
+
+    #[test]
+    fn a_host_that_could_bend_a_link_is_not_used() {
+        let site = Site::default();
+        let bent = headers(&[("host", "evil.example/path?x=")]);
+        assert_eq!(site.origin(None, &bent), "http://localhost");
+    }
+
+    #[test]
+    fn bad_configuration_is_named() {
+        assert!(matches!(
+            Site::new(Some("cs.example.com"), &[]),
+            Err(SiteError::PublicUrl { .. })
+        ));
+        assert!(matches!(
+            Site::new(Some("ftp://x.example"), &[]),
+            Err(SiteError::PublicUrl { .. })
+        ));
+        assert!(matches!(
+            Site::new(None, &["proxy.local".into()]),
+            Err(SiteError::Proxy { .. })
+        ));
+    }
+}
