@@ -455,8 +455,17 @@ pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option
     }
 }
 
-/// A CSV download.
+/// A CSV download: refused (400) when it would hold more than
+/// [`laer_core::limits::MAX_EXPORT_ROWS`] rows besides its header.
 pub(crate) fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Response {
+    let max = laer_core::limits::MAX_EXPORT_ROWS;
+    if rows.len() > max + 1 {
+        return PageError::BadRequest(format!(
+            "The export would hold {} rows; at most {max} can be downloaded at once. Narrow the filters and try again.",
+            rows.len() - 1
+        ))
+        .into_response();
+    }
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         // A cell a spreadsheet would run as a formula is written as text.
