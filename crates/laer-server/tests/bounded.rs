@@ -217,6 +217,17 @@ async fn only_static_assets_are_cached(store: &Store) {
     let policy = share.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
     assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     let css = client().get(format!("{base}/static/laer.css")).send().await.unwrap();
+    // A page's filter text is bounded too.
+    let long = "x".repeat(limits::MAX_QUERY_TEXT_CHARS + 1);
+    let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
+    for path in [
+        format!("/portfolio?q={long}"),
+        format!("/portfolio.csv?segment={long}"),
+        format!("/accounts/{account}?q={long}"),
+    ] {
+        let (status, _) = viewer.get(&path).await;
+        assert_eq!(status, 400, "{path}");
+    }
     assert_eq!(css.headers()[CACHE_CONTROL], "public, max-age=3600");
 }
 
@@ -290,6 +301,12 @@ async fn forms_fail_before_writing_not_after(store: &Store) {
         )
         .await;
     assert_eq!(status, 400);
+    let (status, page) = admin.get(&format!("/admin/audit?person={}", "x".repeat(301))).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("expected at most 300 characters"),
+        "the filter's problem is named"
+    );
     let status = admin
         .post(
             "/settings/playbooks",
