@@ -208,18 +208,19 @@ async fn only_static_assets_are_cached(store: &Store) {
     }
     let (_, cache, _) = get(&format!("{base}/api/v1/accounts"), &token).await;
     assert_eq!(cache, "no-store");
-    let share = client()
-        .get(format!("{base}/plan/sp_{}", "0".repeat(64)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(share.headers()[CACHE_CONTROL], "no-store");
-    let policy = share.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
-    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    // The share page, live and unknown: never kept, never framed.
+    let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
+    let link = store.create_share_link(account, "test").await.unwrap();
+    for (token, status) in [(link.secret.clone(), 200), (format!("sp_{}", "0".repeat(64)), 404)] {
+        let share = client().get(format!("{base}/plan/{token}")).send().await.unwrap();
+        assert_eq!(share.status().as_u16(), status);
+        assert_eq!(share.headers()[CACHE_CONTROL], "no-store");
+        let policy = share.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    }
     let css = client().get(format!("{base}/static/laer.css")).send().await.unwrap();
     // A page's filter text is bounded too.
     let long = "x".repeat(limits::MAX_QUERY_TEXT_CHARS + 1);
-    let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
     for path in [
         format!("/portfolio?q={long}"),
         format!("/portfolio.csv?segment={long}"),
