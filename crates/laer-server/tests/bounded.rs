@@ -9,7 +9,9 @@ use laer_core::limits;
 use laer_core::reports::ReportRequest;
 use laer_import::{Kind, Options};
 use laer_store::Store;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, LOCATION};
+use reqwest::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use serde_json::Value;
 
 use crate::common::spawn;
@@ -183,53 +185,99 @@ async fn page_sizes_are_bounded(store: &Store) {
     );
 }
 
-/// Nothing but the static assets may be kept by a browser or a proxy: pages, exports,
-/// API answers, errors and the share page are `no-store`; the share page refuses framing.
-async fn only_static_assets_are_cached(store: &Store) {
+/// The headers that keep customer data private (issue 15): nothing but the static assets
+/// may be kept by a browser or a proxy (pages, exports, API answers, errors and the share
+/// page are `no-store`), and every page, export and the share page carries the Content
+/// Security Policy (no inline scripts or styles, `frame-ancestors 'none'`), nosniff and a
+/// Referrer-Policy; the pages themselves hold no inline script or style the policy would
+/// block.
+async fn headers_keep_customer_data_private(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
     let viewer = Session::viewer(store, &base).await;
     let token = store.create_api_token("test", Role::Admin).await.unwrap().secret;
-    for path in [
-        "/portfolio",
-        "/portfolio.csv",
-        "/renewals.csv",
-        "/accounts/1",
-        "/login",
-        "/no-such-page",
-    ] {
+    let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
+    let link = store.create_share_link(account, "test").await.unwrap();
+    let private = |headers: &reqwest::header::HeaderMap, what: &str, referrer: &str| {
+        assert_eq!(headers[CACHE_CONTROL], "no-store", "{what}");
+        let policy = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.contains("frame-ancestors 'none'"), "{what}: {policy}");
+        assert!(
+            policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
+            "{what}: {policy}"
+        );
+        assert_eq!(headers[X_CONTENT_TYPE_OPTIONS], "nosniff", "{what}");
+        assert_eq!(headers[X_FRAME_OPTIONS], "DENY", "{what}");
+        assert_eq!(headers[REFERRER_POLICY], referrer, "{what}");
+    };
+    let pages = [
+        "/portfolio".to_string(),
+        "/portfolio.csv".into(),
+        "/renewals.csv".into(),
+        format!("/accounts/{account}"),
+        "/login".into(),
+        "/no-such-page".into(),
+    ];
+    for path in &pages {
         let response = client()
             .get(format!("{base}{path}"))
             .header(COOKIE, &viewer.cookie)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.headers()[CACHE_CONTROL], "no-store", "{path}");
+        private(response.headers(), path, "same-origin");
+        let html = response.text().await.unwrap();
+        assert_no_inline_code(path, &html);
     }
-    let (_, cache, _) = get(&format!("{base}/api/v1/accounts"), &token).await;
-    assert_eq!(cache, "no-store");
-    // The share page, live and unknown: never kept, never framed.
-    let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
-    let link = store.create_share_link(account, "test").await.unwrap();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/accounts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    private(response.headers(), "the API", "same-origin");
+    // The share page, live and unknown: never kept, never framed, never a referrer.
     for (token, status) in [(link.secret.clone(), 200), (format!("sp_{}", "0".repeat(64)), 404)] {
         let share = client().get(format!("{base}/plan/{token}")).send().await.unwrap();
         assert_eq!(share.status().as_u16(), status);
-        assert_eq!(share.headers()[CACHE_CONTROL], "no-store");
-        let policy = share.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        private(share.headers(), "the share page", "no-referrer");
+        assert_no_inline_code("the share page", &share.text().await.unwrap());
     }
     let css = client().get(format!("{base}/static/laer.css")).send().await.unwrap();
-    // A page's filter text is bounded too.
-    let long = "x".repeat(limits::MAX_QUERY_TEXT_CHARS + 1);
-    for path in [
-        format!("/portfolio?q={long}"),
-        format!("/portfolio.csv?segment={long}"),
-        format!("/accounts/{account}?q={long}"),
-    ] {
-        let (status, _) = viewer.get(&path).await;
-        assert_eq!(status, 400, "{path}");
-    }
     assert_eq!(css.headers()[CACHE_CONTROL], "public, max-age=3600");
+    // A page's filter text is bounded too, named by its label and query key.
+    let long = "x".repeat(limits::MAX_QUERY_TEXT_CHARS + 1);
+    for (path, named) in [
+        (format!("/portfolio?q={long}"), "Search (q)"),
+        (format!("/portfolio.csv?segment={long}"), "Segment (segment)"),
+        (format!("/accounts/{account}?q={long}"), "Search (q)"),
+    ] {
+        let (status, page) = viewer.get(&path).await;
+        assert_eq!(status, 400, "{path:.40}");
+        assert!(
+            page.contains(named) && page.contains("at most 300 characters"),
+            "{page}"
+        );
+    }
+}
+
+/// A page's HTML runs no script but the site's own file, and styles nothing in place: the
+/// policy (no `unsafe-inline`) would block either, silently breaking the page.
+fn assert_no_inline_code(what: &str, html: &str) {
+    for (at, _) in html.match_indices("<script") {
+        let tag = &html[at..at + html[at..].find('>').unwrap()];
+        assert!(tag.contains(" src="), "{what}: an inline script: {tag}");
+    }
+    for inline in [
+        " style=",
+        " onclick=",
+        " onload=",
+        " onchange=",
+        " onsubmit=",
+        "javascript:",
+    ] {
+        assert!(!html.contains(inline), "{what}: {inline}");
+    }
 }
 
 /// A form's `back` that a Location cannot carry goes back to the default page, after
@@ -284,6 +332,11 @@ async fn forms_fail_before_writing_not_after(store: &Store) {
     .await
     .unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("comment") && page.contains("at most 10000 characters"),
+        "the field and its limit are named: {page:.2000}"
+    );
     assert_eq!(store.task_comments(task).await.unwrap().len(), 3);
     let long = "x".repeat(laer_core::parse::MAX_TEXT_CHARS + 1);
     let status = admin
@@ -320,6 +373,6 @@ async fn forms_fail_before_writing_not_after(store: &Store) {
 laer_store::backend_tests!(
     reports_are_bounded,
     page_sizes_are_bounded,
-    only_static_assets_are_cached,
+    headers_keep_customer_data_private,
     forms_fail_before_writing_not_after,
 );

@@ -36,9 +36,9 @@ pub(crate) async fn page(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     super::bounded_filters(&[
-        ("q", filter.q.as_deref()),
-        ("kind", filter.kind.as_deref()),
-        ("team", filter.team.as_deref()),
+        ("Search (q)", filter.q.as_deref()),
+        ("Kind (kind)", filter.kind.as_deref()),
+        ("Team (team)", filter.team.as_deref()),
     ])?;
     let today = today();
     // The page's reads are independent: they run at once, each on a connection of its own.

@@ -456,12 +456,12 @@ pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option
 }
 
 /// A page's filter texts (a search, a segment) are at most
-/// [`laer_core::limits::MAX_QUERY_TEXT_CHARS`] long, else 400 naming the first too long.
+/// [`laer_core::limits::MAX_QUERY_TEXT_CHARS`] long, else 400 naming the first too long by its form label and query key.
 pub(crate) fn bounded_filters(filters: &[(&str, Option<&str>)]) -> Result<(), PageError> {
     for (name, value) in filters {
         if let Some(Err(message)) = value.map(|v| laer_core::parse::bounded(v, laer_core::limits::MAX_QUERY_TEXT_CHARS))
         {
-            return Err(PageError::BadRequest(format!("The filter {name}: {message}.")));
+            return Err(PageError::BadRequest(format!("{name}: {message}.")));
         }
     }
     Ok(())

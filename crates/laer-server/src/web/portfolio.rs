@@ -33,11 +33,11 @@ impl Params {
     /// The filters' texts are short (issue 15).
     fn bounded(&self) -> Result<(), PageError> {
         super::bounded_filters(&[
-            ("q", self.q.as_deref()),
-            ("segment", self.segment.as_deref()),
-            ("owner", self.owner.as_deref()),
-            ("phase", self.phase.as_deref()),
-            ("sort", self.sort.as_deref()),
+            ("Search (q)", self.q.as_deref()),
+            ("Segment (segment)", self.segment.as_deref()),
+            ("Owner (owner)", self.owner.as_deref()),
+            ("Phase (phase)", self.phase.as_deref()),
+            ("Sort (sort)", self.sort.as_deref()),
         ])
     }
 
