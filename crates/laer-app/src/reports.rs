@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, PhasesByDay, Quarter, QuarterBridge, quarter_bridges};
 use laer_core::health::HealthModel;
 use laer_core::reports::{
-    Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_report, retention_report,
+    Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_period, retention_period,
 };
-use laer_core::retention::Retention;
+use laer_core::retention::{ActivityDays, Period, Retention, RevenueLine};
 use laer_store::{Accounts, Store, StoreError};
 use serde::Serialize;
 
@@ -76,18 +76,50 @@ pub async fn retention(
     request: &ReportRequest,
     by: Option<&str>,
 ) -> Result<RetentionReport, ReportError> {
-    let segments = Segments::load(store, by).await?;
-    let lines = store.revenue_lines().await?;
-    let activity = match request.activity_window {
-        Some(_) => store.activity_days().await?,
-        None => Vec::new(),
-    };
-    let mut periods: Vec<Retention> = retention_report(&lines, &activity, request, segments.as_ref().map(Segments::by));
+    let inputs = RetentionInputs::load(store, request, by).await?;
+    let mut periods: Vec<Retention> = request.periods.iter().map(|&p| inputs.period(request, p)).collect();
     Ok(if request.monthly || periods.len() != 1 {
         RetentionReport::Periods { periods }
     } else {
         RetentionReport::Single(Box::new(periods.remove(0)))
     })
+}
+
+/// What the retention report reads from the store, read once: each period is then
+/// computed from it alone ([`RetentionInputs::period`]), so that a caller can compute
+/// the periods one by one, send each as it is done and stop when nobody reads them.
+pub struct RetentionInputs {
+    segments: Option<Segments>,
+    lines: Vec<RevenueLine>,
+    activity: Vec<ActivityDays>,
+}
+
+impl RetentionInputs {
+    /// Reads what `request` needs, grouped `by` an attribute if asked.
+    pub async fn load(store: &Store, request: &ReportRequest, by: Option<&str>) -> Result<Self, ReportError> {
+        let segments = Segments::load(store, by).await?;
+        let lines = store.revenue_lines().await?;
+        let activity = match request.activity_window {
+            Some(_) => store.activity_days().await?,
+            None => Vec::new(),
+        };
+        Ok(RetentionInputs {
+            segments,
+            lines,
+            activity,
+        })
+    }
+
+    /// The report's figures for one of `request`'s periods.
+    pub fn period(&self, request: &ReportRequest, period: Period) -> Retention {
+        retention_period(
+            &self.lines,
+            &self.activity,
+            request,
+            period,
+            self.segments.as_ref().map(Segments::by),
+        )
+    }
 }
 
 /// `laer report mrr` and `GET /api/v1/reports/mrr`: the MRR movements of each period.
@@ -99,28 +131,64 @@ pub struct MrrReport {
 }
 
 /// The MRR movements report, per period and, with `by`, per value of that attribute;
-/// with `accounts`, every account's net growth.
+/// with `accounts`, every account's net growth (for at most
+/// [`laer_core::limits::MAX_REPORT_PERIODS_WITH_ACCOUNTS`] periods).
 pub async fn mrr(
     store: &Store,
     request: &ReportRequest,
     by: Option<&str>,
     accounts: bool,
 ) -> Result<MrrReport, ReportError> {
-    let segments = Segments::load(store, by).await?;
-    let external_ids = if accounts {
-        Some(store.account_external_ids().await?)
-    } else {
-        None
-    };
-    let lines = store.revenue_lines().await?;
-    let breakdown = Breakdown {
-        segments: segments.as_ref().map(Segments::by),
-        accounts: external_ids.as_ref(),
-    };
+    let inputs = MrrInputs::load(store, request, by, accounts).await?;
     Ok(MrrReport {
         by: by.map(str::to_string),
-        periods: mrr_report(&lines, request, breakdown),
+        periods: request.periods.iter().map(|&p| inputs.period(p)).collect(),
     })
+}
+
+/// What the MRR report reads from the store, read once: each period is then computed
+/// from it alone ([`MrrInputs::period`]); see [`RetentionInputs`].
+pub struct MrrInputs {
+    segments: Option<Segments>,
+    external_ids: Option<HashMap<i64, String>>,
+    lines: Vec<RevenueLine>,
+}
+
+impl MrrInputs {
+    /// Reads what the report needs, grouped `by` an attribute if asked, with every
+    /// account's external id when `accounts` are listed. A request that may not list
+    /// accounts (too many periods) is refused before anything is read.
+    pub async fn load(
+        store: &Store,
+        request: &ReportRequest,
+        by: Option<&str>,
+        accounts: bool,
+    ) -> Result<Self, ReportError> {
+        if accounts {
+            request.check_with_accounts()?;
+        }
+        let segments = Segments::load(store, by).await?;
+        let external_ids = if accounts {
+            Some(store.account_external_ids().await?)
+        } else {
+            None
+        };
+        let lines = store.revenue_lines().await?;
+        Ok(MrrInputs {
+            segments,
+            external_ids,
+            lines,
+        })
+    }
+
+    /// The movements of one period.
+    pub fn period(&self, period: Period) -> MrrPeriod {
+        let breakdown = Breakdown {
+            segments: self.segments.as_ref().map(Segments::by),
+            accounts: self.external_ids.as_ref(),
+        };
+        mrr_period(&self.lines, period, breakdown)
+    }
 }
 
 /// `laer report nrr-bridge`: each quarter's bridge.
@@ -169,6 +237,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use laer_core::reports::{mrr_report, retention_report};
 
     /// The JSON keeps the shape the API has always answered with: a single period's
     /// figures as one object; several periods, or monthly ones, under `periods`; the MRR

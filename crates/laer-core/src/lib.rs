@@ -10,6 +10,7 @@ pub mod figures;
 pub mod health;
 pub mod import_runs;
 pub mod lifecycle;
+pub mod limits;
 pub mod model;
 pub mod money;
 pub mod parse;

@@ -7,6 +7,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
 use crate::Money;
+use crate::limits::{self, OverLimit};
 use crate::retention::{
     AccountMovement, ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, SegmentRetention,
     Series, account_movements, activity_churn, monthly_periods, movements_of_periods, retention, total_movements,
@@ -26,10 +27,38 @@ pub enum RequestError {
         "unknown attribute {0:?}: not an account column (segment, channel, country, name) nor an imported attribute"
     )]
     UnknownAttribute(String),
+    /// A request over one of the limits of [`crate::limits`].
+    #[error(transparent)]
+    OverLimit(#[from] OverLimit),
+}
+
+impl RequestError {
+    /// The request's parameter the error is about.
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            RequestError::BadDate { field, .. } => field,
+            RequestError::NotAfter { .. } => "to",
+            RequestError::BadEvery(_) => "every",
+            RequestError::BadWindow(_) => "activity_window",
+            RequestError::UnknownAttribute(_) => "by",
+            RequestError::OverLimit(e) => e.parameter,
+        }
+    }
+
+    /// The limit the request went over, if that is what is wrong with it.
+    pub fn limit(&self) -> Option<&str> {
+        match self {
+            RequestError::OverLimit(e) => Some(&e.limit),
+            _ => None,
+        }
+    }
 }
 
 /// What a report covers: one period from `from` to `to`, or (`every = month`) the
 /// monthly periods starting at `from`, `from` + 1 month, ... up to and including `to`.
+/// Both days lie within [`limits::EARLIEST_REPORT_DAY`] and
+/// [`limits::LATEST_REPORT_DAY`], and there are at most [`limits::MAX_REPORT_PERIODS`]
+/// periods: checked before any period is made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRequest {
     pub periods: Vec<Period>,
@@ -51,6 +80,7 @@ impl ReportRequest {
             })
         };
         let (from, to) = (date("from", from)?, date("to", to)?);
+        let (from, to) = (limits::report_day("from", from)?, limits::report_day("to", to)?);
         let monthly = match every.map(|e| e.trim().to_ascii_lowercase()) {
             None => false,
             Some(e) if e == "month" || e == "monthly" => true,
@@ -69,6 +99,8 @@ impl ReportRequest {
             if to < from {
                 return Err(RequestError::NotAfter { from, to });
             }
+            let months = limits::months_between(from, to);
+            limits::report_periods("to", months, limits::MAX_REPORT_PERIODS, "per report")?;
             monthly_periods(from, to)
         } else {
             if to <= from {
@@ -81,6 +113,20 @@ impl ReportRequest {
             monthly,
             activity_window,
         })
+    }
+}
+
+impl ReportRequest {
+    /// The request may list every account in each period: it has at most
+    /// [`limits::MAX_REPORT_PERIODS_WITH_ACCOUNTS`] periods.
+    pub fn check_with_accounts(&self) -> Result<(), RequestError> {
+        limits::report_periods(
+            "accounts",
+            self.periods.len(),
+            limits::MAX_REPORT_PERIODS_WITH_ACCOUNTS,
+            "when listing accounts (accounts=true)",
+        )?;
+        Ok(())
     }
 }
 
@@ -140,46 +186,56 @@ pub fn retention_report(
     request: &ReportRequest,
     segments: Option<SegmentBy<'_>>,
 ) -> Vec<Retention> {
+    request
+        .periods
+        .iter()
+        .map(|&period| retention_period(lines, activity, request, period, segments))
+        .collect()
+}
+
+/// One period of [`retention_report`]: a report computed period by period (to stream it,
+/// or stop when its reader is gone) is the same as one computed at once.
+pub fn retention_period(
+    lines: &[RevenueLine],
+    activity: &[ActivityDays],
+    request: &ReportRequest,
+    period: Period,
+    segments: Option<SegmentBy<'_>>,
+) -> Retention {
     let series = if request.monthly {
         Series::Monthly
     } else {
         Series::Single
     };
-    request
-        .periods
-        .iter()
-        .map(|&period| {
-            let mut r = retention(lines, period, series);
-            r.activity = request.activity_window.map(|w| activity_churn(activity, period, w));
-            r.segments = segments.map(|by| {
-                let values = by.for_period(period);
-                let mut groups: BTreeMap<Option<&String>, (Vec<RevenueLine>, Vec<ActivityDays>)> = BTreeMap::new();
-                for line in lines {
-                    groups.entry(values.get(&line.account_id)).or_default().0.push(*line);
+    let mut r = retention(lines, period, series);
+    r.activity = request.activity_window.map(|w| activity_churn(activity, period, w));
+    r.segments = segments.map(|by| {
+        let values = by.for_period(period);
+        let mut groups: BTreeMap<Option<&String>, (Vec<RevenueLine>, Vec<ActivityDays>)> = BTreeMap::new();
+        for line in lines {
+            groups.entry(values.get(&line.account_id)).or_default().0.push(*line);
+        }
+        for account in activity {
+            groups
+                .entry(values.get(&account.account_id))
+                .or_default()
+                .1
+                .push(account.clone());
+        }
+        groups
+            .into_iter()
+            .map(|(segment, (lines, activity))| {
+                let part = retention(&lines, period, series);
+                SegmentRetention {
+                    segment: segment.cloned(),
+                    accounts: part.accounts,
+                    mrr: part.mrr,
+                    activity: request.activity_window.map(|w| activity_churn(&activity, period, w)),
                 }
-                for account in activity {
-                    groups
-                        .entry(values.get(&account.account_id))
-                        .or_default()
-                        .1
-                        .push(account.clone());
-                }
-                groups
-                    .into_iter()
-                    .map(|(segment, (lines, activity))| {
-                        let part = retention(&lines, period, series);
-                        SegmentRetention {
-                            segment: segment.cloned(),
-                            accounts: part.accounts,
-                            mrr: part.mrr,
-                            activity: request.activity_window.map(|w| activity_churn(&activity, period, w)),
-                        }
-                    })
-                    .collect()
-            });
-            r
-        })
-        .collect()
+            })
+            .collect()
+    });
+    r
 }
 
 /// MRR movements with net and gross revenue retention.
@@ -245,48 +301,50 @@ pub struct Breakdown<'a> {
 /// MRR movements per period, per segment when accounts are grouped by an attribute,
 /// and per account when asked. `lines` must be sorted by account.
 pub fn mrr_report(lines: &[RevenueLine], request: &ReportRequest, breakdown: Breakdown<'_>) -> Vec<MrrPeriod> {
-    let segments = breakdown.segments;
     request
         .periods
         .iter()
-        .map(|&period| {
-            let accounts = account_movements(lines, period);
-            let segments = segments.map(|by| {
-                let values = by.for_period(period);
-                let mut by_segment: BTreeMap<Option<&String>, Vec<_>> = BTreeMap::new();
-                for a in &accounts {
-                    by_segment.entry(values.get(&a.account_id)).or_default().push(*a);
-                }
-                by_segment
-                    .into_iter()
-                    .map(|(segment, members)| SegmentSummary {
-                        segment: segment.cloned(),
-                        summary: total_movements(&members).into(),
-                    })
-                    .collect()
-            });
-            let growth = breakdown.accounts.map(|external_ids| {
-                accounts
-                    .iter()
-                    .map(|a| AccountGrowth {
-                        account_id: a.account_id,
-                        external_id: external_ids.get(&a.account_id).cloned(),
-                        movement: a.kind,
-                        start: a.start,
-                        end: a.end,
-                        net_growth: (!a.start.is_zero()).then(|| a.end.to_f64() / a.start.to_f64()),
-                    })
-                    .collect()
-            });
-            MrrPeriod {
-                from: period.from,
-                to: period.to,
-                summary: total_movements(&accounts).into(),
-                segments,
-                accounts: growth,
-            }
-        })
+        .map(|&period| mrr_period(lines, period, breakdown))
         .collect()
+}
+
+/// One period of [`mrr_report`]. `lines` must be sorted by account.
+pub fn mrr_period(lines: &[RevenueLine], period: Period, breakdown: Breakdown<'_>) -> MrrPeriod {
+    let accounts = account_movements(lines, period);
+    let segments = breakdown.segments.map(|by| {
+        let values = by.for_period(period);
+        let mut by_segment: BTreeMap<Option<&String>, Vec<_>> = BTreeMap::new();
+        for a in &accounts {
+            by_segment.entry(values.get(&a.account_id)).or_default().push(*a);
+        }
+        by_segment
+            .into_iter()
+            .map(|(segment, members)| SegmentSummary {
+                segment: segment.cloned(),
+                summary: total_movements(&members).into(),
+            })
+            .collect()
+    });
+    let growth = breakdown.accounts.map(|external_ids| {
+        accounts
+            .iter()
+            .map(|a| AccountGrowth {
+                account_id: a.account_id,
+                external_id: external_ids.get(&a.account_id).cloned(),
+                movement: a.kind,
+                start: a.start,
+                end: a.end,
+                net_growth: (!a.start.is_zero()).then(|| a.end.to_f64() / a.start.to_f64()),
+            })
+            .collect()
+    });
+    MrrPeriod {
+        from: period.from,
+        to: period.to,
+        summary: total_movements(&accounts).into(),
+        segments,
+        accounts: growth,
+    }
 }
 
 /// One calendar month of the revenue page: its movements, those of the twelve months
@@ -398,6 +456,31 @@ mod tests {
             ReportRequest::parse("2024-01-01", "2024-03-01", None, Some("0")),
             Err(RequestError::BadWindow(_))
         ));
+    }
+
+    /// The abusive request of issue 15 (a thousand years of months) is refused before a
+    /// single period is made, naming the parameter and the limit; the longest allowed
+    /// range is taken.
+    #[test]
+    fn requests_are_bounded() {
+        let refused = ReportRequest::parse("1000-01-01", "9999-12-01", Some("month"), None).unwrap_err();
+        assert_eq!(refused.parameter(), "from");
+        assert_eq!(refused.limit(), Some("1900-01-01..2199-12-31"));
+        let refused = ReportRequest::parse("2000-01-01", "9999-12-01", None, None).unwrap_err();
+        assert_eq!(refused.parameter(), "to");
+        let refused = ReportRequest::parse("1900-01-01", "2199-12-01", Some("month"), None).unwrap_err();
+        assert_eq!((refused.parameter(), refused.limit()), ("to", Some("240")));
+        assert!(refused.to_string().contains("at most 240 monthly periods"), "{refused}");
+        let longest = ReportRequest::parse("2000-01-01", "2019-12-01", Some("month"), None).unwrap();
+        assert_eq!(longest.periods.len(), limits::MAX_REPORT_PERIODS);
+        assert!(ReportRequest::parse("2000-01-01", "2020-01-01", Some("month"), None).is_err());
+        let single = ReportRequest::parse("1900-01-01", "2199-12-31", None, None).unwrap();
+        assert_eq!(single.periods.len(), 1);
+        assert!(single.check_with_accounts().is_ok());
+        let refused = longest.check_with_accounts().unwrap_err();
+        assert_eq!((refused.parameter(), refused.limit()), ("accounts", Some("24")));
+        let two_years = ReportRequest::parse("2000-01-01", "2001-12-01", Some("month"), None).unwrap();
+        assert!(two_years.check_with_accounts().is_ok());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`, and `/healthz`.
 
 use axum::extract::{Path, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -12,10 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, ViewRevenue};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, report_stream};
 
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 1_000;
+use laer_core::limits::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_TEXT_CHARS};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -55,14 +55,9 @@ async fn list_accounts(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<AccountsQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            format!("limit must be between 1 and {MAX_PAGE}"),
-            json!({"parameter": "limit", "value": limit}),
-        ));
-    }
+    let limit = laer_core::limits::page_size("limit", params.limit.unwrap_or(DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)?;
     if let Some(external_id) = &params.external_id {
+        query_text("external_id", external_id)?;
         let accounts: Vec<Account> = state
             .store
             .account_by_external_id(external_id)
@@ -86,6 +81,18 @@ struct AccountDetail {
     /// MRR today: the sum over subscription lines active today.
     mrr: Money,
     subscriptions: Vec<Subscription>,
+}
+
+/// A text parameter (a name, an id to find) is at most [`MAX_QUERY_TEXT_CHARS`] long.
+pub(crate) fn query_text(parameter: &'static str, text: &str) -> Result<(), ApiError> {
+    laer_core::parse::bounded(text, MAX_QUERY_TEXT_CHARS).map_err(|message| {
+        ApiError::from(laer_core::limits::OverLimit {
+            parameter,
+            limit: MAX_QUERY_TEXT_CHARS.to_string(),
+            message,
+        })
+    })?;
+    Ok(())
 }
 
 /// `GET /api/v1/accounts/{id}`: one account by laer id, with its subscription lines.
@@ -206,36 +213,46 @@ fn report_request(
         })
     }
     let (from, to) = (required(from, "from")?, required(to, "to")?);
-    ReportRequest::parse(from, to, every, activity_window)
-        .map_err(|e| ApiError::bad_request(e.to_string(), Value::Null))
+    ReportRequest::parse(from, to, every, activity_window).map_err(ApiError::from)
 }
 
-/// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS][&by=ATTRIBUTE]`
+/// `GET /api/v1/reports/retention?from=A&to=B[&every=month][&activity_window=DAYS][&by=ATTRIBUTE]`:
+/// checked against the limits (`laer_core::limits`) before anything is read, then
+/// answered period by period ([`crate::report_stream`]).
 async fn retention_report(
     _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RetentionQuery>,
-) -> Result<Json<laer_app::reports::RetentionReport>, ApiError> {
+) -> Result<Response, ApiError> {
     let request = report_request(
         q.from.as_deref(),
         q.to.as_deref(),
         q.every.as_deref(),
         q.activity_window.as_deref(),
     )?;
-    Ok(Json(
-        laer_app::reports::retention(&state.store, &request, q.by.as_deref()).await?,
-    ))
+    let inputs = laer_app::reports::RetentionInputs::load(&state.store, &request, q.by.as_deref()).await?;
+    let periods = request.periods.clone();
+    // A single period asked for without `every` is its figures alone; else `{"periods": [...]}`.
+    let (head, tail) = if request.monthly || periods.len() != 1 {
+        ("{\"periods\":[".to_string(), "]}")
+    } else {
+        (String::new(), "")
+    };
+    let (response, _) = report_stream::json_periods(head, tail, periods, move |period| inputs.period(&request, period));
+    Ok(response)
 }
 
-/// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`
+/// `GET /api/v1/reports/mrr?from=A&to=B[&every=month][&by=ATTRIBUTE][&accounts=true]`:
+/// checked against the limits before anything is read, then answered period by period.
 async fn mrr_report(
     _: ApiCaller<ViewRevenue>,
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<MrrQuery>,
-) -> Result<Json<laer_app::reports::MrrReport>, ApiError> {
+) -> Result<Response, ApiError> {
     let request = report_request(q.from.as_deref(), q.to.as_deref(), q.every.as_deref(), None)?;
     let accounts = q.accounts.unwrap_or(false);
-    Ok(Json(
-        laer_app::reports::mrr(&state.store, &request, q.by.as_deref(), accounts).await?,
-    ))
+    let inputs = laer_app::reports::MrrInputs::load(&state.store, &request, q.by.as_deref(), accounts).await?;
+    let head = format!("{{\"by\":{},\"periods\":[", json!(q.by));
+    let (response, _) = report_stream::json_periods(head, "]}", request.periods, move |period| inputs.period(period));
+    Ok(response)
 }

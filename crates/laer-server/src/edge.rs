@@ -1,7 +1,8 @@
 //! The layers every request passes through, outermost first: a request id (taken from
 //! `X-Request-Id` or made up, and sent back), a tracing span carrying it so that every log
-//! line of the request names it, security headers on every response, a time limit, and a
-//! panic turned into a 500. A failure of the last two is answered in the kind of the
+//! line of the request names it, security headers on every response, `Cache-Control:
+//! no-store` on every response but a static asset's, a time limit, and a panic turned
+//! into a 500. A failure of the last two is answered in the kind of the
 //! route: JSON (`{"error": ..., "details": null}`) under `/api/`, `/v1/` and `/healthz`, a
 //! page elsewhere.
 
@@ -41,7 +42,9 @@ pub(crate) fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>, timeou
     ];
     let mut router = router
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(middleware::from_fn_with_state(timeout, time_limit));
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        // Issue 15: nothing but the static assets is kept by a browser or a proxy.
+        .layer(middleware::from_fn(no_store));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,
@@ -52,6 +55,27 @@ pub(crate) fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>, timeou
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Whether the path is a static asset (the stylesheet, the script): the same for everyone,
+/// so browsers may keep it as its handler says.
+fn is_static_asset(path: &str) -> bool {
+    path.starts_with("/static/")
+}
+
+/// `Cache-Control: no-store` on every answer but the static assets': pages, API answers
+/// and CSV exports hold customer data (and a logged-in person's pages their session's
+/// CSRF token), which neither the browser's cache nor a proxy may keep. Errors, redirects
+/// and the answers of the layers inside (a panic, a time limit) get it too.
+async fn no_store(request: Request, next: Next) -> Response {
+    let asset = is_static_asset(request.uri().path());
+    let mut response = next.run(request).await;
+    if !asset {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// The span of one request: its id, method and path (a share link's token left out).
@@ -264,6 +288,7 @@ mod tests {
             assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{path}");
             let id = headers["x-request-id"].to_str().unwrap();
             assert_eq!(id.len(), 36, "a UUID: {id}");
+            assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
         }
         let (_, headers, _) = answer("/fine", Some("trace-42")).await;
         assert_eq!(headers["x-request-id"], "trace-42", "a caller's id is kept");
@@ -295,6 +320,30 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE,
             "the page is bound as every other"
         );
+    }
+
+    /// Everything but a static asset is `no-store`, whatever its handler said; an asset
+    /// keeps its handler's caching.
+    #[tokio::test]
+    async fn only_static_assets_may_be_kept() {
+        let cached = || async { ([(header::CACHE_CONTROL, "public, max-age=3600")], "body { }") };
+        let routes = Router::new()
+            .route("/static/laer.css", get(cached))
+            .route("/portfolio", get(cached))
+            .route("/api/v1/accounts", get(|| async { "[]" }));
+        let app = layers(routes, Duration::from_secs(5));
+        let cache_control = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+                let response = app.oneshot(request).await.unwrap();
+                response.headers()[header::CACHE_CONTROL].to_str().unwrap().to_string()
+            }
+        };
+        assert_eq!(cache_control("/static/laer.css").await, "public, max-age=3600");
+        assert_eq!(cache_control("/portfolio").await, "no-store");
+        assert_eq!(cache_control("/api/v1/accounts").await, "no-store");
+        assert_eq!(cache_control("/nothing").await, "no-store");
     }
 
     #[test]

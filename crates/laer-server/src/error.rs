@@ -47,10 +47,35 @@ impl From<StoreError> for ApiError {
 impl From<laer_app::reports::ReportError> for ApiError {
     fn from(e: laer_app::reports::ReportError) -> Self {
         match e {
-            laer_app::reports::ReportError::Request(e) => ApiError::bad_request(e.to_string(), Value::Null),
+            laer_app::reports::ReportError::Request(e) => e.into(),
             laer_app::reports::ReportError::Store(e) => ApiError::Store(e),
         }
     }
+}
+
+impl From<laer_core::reports::RequestError> for ApiError {
+    /// A report's request the core refused: 400 naming the parameter, and the limit when
+    /// it asked for more than one request may.
+    fn from(e: laer_core::reports::RequestError) -> Self {
+        let mut details = json!({ "parameter": e.parameter() });
+        if let Some(limit) = e.limit() {
+            details["limit"] = limit_value(limit);
+        }
+        ApiError::bad_request(e.to_string(), details)
+    }
+}
+
+impl From<laer_core::limits::OverLimit> for ApiError {
+    /// A request over one of `laer_core::limits`: 400 naming the parameter and the limit.
+    fn from(e: laer_core::limits::OverLimit) -> Self {
+        let details = json!({ "parameter": e.parameter, "limit": limit_value(&e.limit) });
+        ApiError::bad_request(e.to_string(), details)
+    }
+}
+
+/// A limit as JSON: a number when it is one (`240`), else as stated (a range of days).
+fn limit_value(limit: &str) -> Value {
+    limit.parse::<u64>().map_or_else(|_| json!(limit), |n| json!(n))
 }
 
 impl ApiError {

@@ -7,6 +7,8 @@ mod extract;
 mod ingest;
 mod openapi;
 mod records_api;
+// Issue 15, bounded work: reports answered period by period, stopped when the client goes.
+mod report_stream;
 mod site;
 mod web;
 mod work_api;

@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use laer_core::access::{Permission, record_write_permission};
+use laer_core::limits;
 use laer_import::Kind;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -62,6 +63,10 @@ enum Ty {
     Boolean,
     /// One of these words.
     OneOf(&'static [&'static str]),
+    /// A whole number from 1 to this maximum (a page size: `laer_core::limits`).
+    UpTo(u32),
+    /// A report's day: a date within the reports' window (`laer_core::limits`).
+    ReportDay,
 }
 
 /// A read route of the API: documented here, served by `api.rs` and `work_api.rs`.
@@ -98,9 +103,19 @@ const READS: &[Read] = &[
         summary: "Accounts in order of laer id, a page at a time",
         permission: Some(Permission::ViewAccounts),
         query: &[
-            ("limit", Ty::Integer, false, "accounts per page, 1-1000, default 50"),
+            (
+                "limit",
+                Ty::UpTo(limits::MAX_PAGE_SIZE),
+                false,
+                "accounts per page, default 50",
+            ),
             ("after", Ty::Integer, false, "the next_after of the previous page"),
-            ("external_id", Ty::Text, false, "only the account with this external id"),
+            (
+                "external_id",
+                Ty::Text,
+                false,
+                "only the account with this external id (at most 300 characters)",
+            ),
         ],
         body: &[],
         answer: "`{\"accounts\": [...], \"next_after\", \"total\"}`",
@@ -152,8 +167,8 @@ const READS: &[Read] = &[
         summary: "Account churn, MRR retention and activity churn",
         permission: Some(Permission::ViewRevenue),
         query: &[
-            ("from", Ty::Date, true, "the period's first day"),
-            ("to", Ty::Date, true, "the period's last day"),
+            ("from", Ty::ReportDay, true, "the period's first day"),
+            ("to", Ty::ReportDay, true, "the period's last day"),
             ("every", Ty::OneOf(&["month"]), false, "one period per month"),
             (
                 "activity_window",
@@ -172,8 +187,8 @@ const READS: &[Read] = &[
         summary: "MRR movements with net and gross revenue retention",
         permission: Some(Permission::ViewRevenue),
         query: &[
-            ("from", Ty::Date, true, "the period's first day"),
-            ("to", Ty::Date, true, "the period's last day"),
+            ("from", Ty::ReportDay, true, "the period's first day"),
+            ("to", Ty::ReportDay, true, "the period's last day"),
             ("every", Ty::OneOf(&["month"]), false, "one period per month"),
             ("by", Ty::Text, false, "an account attribute"),
             ("accounts", Ty::Boolean, false, "list every account's movement"),
@@ -192,7 +207,12 @@ const READS: &[Read] = &[
             ("account_id", Ty::Integer, false, "one account's tasks"),
             ("playbook", Ty::Text, false, "one playbook's tasks"),
             ("status", Ty::Text, false, "open (default), done, cancelled or all"),
-            ("limit", Ty::Integer, false, "at most this many (default 500)"),
+            (
+                "limit",
+                Ty::UpTo(limits::MAX_TASKS_PER_REQUEST),
+                false,
+                "at most this many (default 500)",
+            ),
         ],
         body: &[],
         answer: "`{\"tasks\": [...]}`",
@@ -241,6 +261,12 @@ const READS: &[Read] = &[
         query: &[
             ("playbook", Ty::Text, false, "one playbook's runs"),
             ("account_id", Ty::Integer, false, "one account's runs"),
+            (
+                "limit",
+                Ty::UpTo(limits::MAX_PAGE_SIZE),
+                false,
+                "the newest this many (default 500)",
+            ),
         ],
         body: &[],
         answer: "`{\"runs\": [...]}`",
@@ -270,6 +296,19 @@ fn schema_of(ty: Ty) -> Schema {
         Ty::OneOf(words) => object
             .schema_type(Type::String)
             .enum_values(Some(words.iter().copied())),
+        Ty::UpTo(max) => object
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(max)),
+        Ty::ReportDay => object
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date)))
+            .description(Some(format!(
+                "from {} to {}",
+                limits::EARLIEST_REPORT_DAY,
+                limits::LATEST_REPORT_DAY
+            ))),
     };
     Schema::Object(object.build())
 }
@@ -327,7 +366,12 @@ fn with_auth(operation: OperationBuilder, permission: Option<Permission>) -> Ope
 fn read_operation(read: &Read) -> Operation {
     let mut operation = OperationBuilder::new()
         .summary(Some(read.summary))
-        .description(Some(format!("{} Answers {}.", needs(read.permission), read.answer)))
+        .description(Some(format!(
+            "{} Answers {}.{}",
+            needs(read.permission),
+            read.answer,
+            limits_note(read.path)
+        )))
         .operation_id(Some(operation_id(&read.method, read.path)))
         .tag(if read.path.starts_with("/api/v1/") {
             "read"
@@ -346,12 +390,23 @@ fn read_operation(read: &Read) -> Operation {
                 .name(*name)
                 .parameter_in(ParameterIn::Query)
                 .required(if *required { Required::True } else { Required::False })
-                .description(Some(*description))
+                .description(Some(match ty {
+                    Ty::UpTo(max) => format!("{description}; 1 to {max}"),
+                    Ty::ReportDay => format!(
+                        "{description} (YYYY-MM-DD), from {} to {}",
+                        limits::EARLIEST_REPORT_DAY,
+                        limits::LATEST_REPORT_DAY
+                    ),
+                    _ => description.to_string(),
+                }))
                 .schema(Some(schema_of(*ty))),
         );
     }
     if !read.query.is_empty() || read.path.contains("{id}") || !read.body.is_empty() {
-        operation = operation.response("400", error("A parameter or the body does not read; details name it"));
+        operation = operation.response(
+            "400",
+            error("A parameter or the body does not read, or asks for more than a limit allows; details name it"),
+        );
     }
     if !read.body.is_empty() {
         let mut body = ObjectBuilder::new()
@@ -375,6 +430,21 @@ fn read_operation(read: &Read) -> Operation {
             .response("409", error("Someone changed the record meanwhile"));
     }
     with_auth(operation, read.permission).build()
+}
+
+/// The limits a route's request is held to beyond its parameters' own (issue 15), as a
+/// sentence for its description.
+fn limits_note(path: &str) -> String {
+    match path {
+        "/api/v1/reports/retention" | "/api/v1/reports/mrr" => format!(
+            " At most {} monthly periods (with accounts=true, {}); a longer request is refused \
+             with 400 naming the parameter and the limit. The periods are streamed as they are \
+             computed, and the computation stops when the client disconnects.",
+            limits::MAX_REPORT_PERIODS,
+            limits::MAX_REPORT_PERIODS_WITH_ACCOUNTS,
+        ),
+        _ => String::new(),
+    }
 }
 
 fn operation_id(method: &HttpMethod, path: &str) -> String {

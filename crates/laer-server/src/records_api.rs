@@ -19,7 +19,7 @@ use crate::extract::ApiToken;
 use crate::{ApiError, AppState};
 
 /// The most records one request may write.
-pub(crate) const MAX_RECORDS: usize = 1_000;
+pub(crate) const MAX_RECORDS: usize = laer_core::limits::MAX_RECORDS_PER_WRITE;
 
 /// The largest body a write takes: a thousand records with long notes.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;

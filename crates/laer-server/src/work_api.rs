@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, WorkTasks};
 use crate::{ApiError, AppState};
 use laer_app::automation::{Automation, PlaybookSummary, playbook_summaries};
+use laer_core::limits::{MAX_PAGE_SIZE, MAX_TASKS_PER_REQUEST};
 
 /// Who the audit log names for changes made through the API.
 const API_ACTOR: &str = "api";
@@ -44,6 +45,14 @@ struct TasksQuery {
     limit: Option<i64>,
 }
 
+/// `limit` (or `default`) between 1 and `max`, else 400 naming `limit` and the maximum.
+fn page_size(limit: Option<i64>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let asked = limit.unwrap_or(i64::from(default));
+    // A value beyond u32 is over every maximum: stated as the maximum plus one.
+    let asked = u32::try_from(asked.max(0)).unwrap_or(max.saturating_add(1));
+    Ok(laer_core::limits::page_size("limit", asked, max)?)
+}
+
 /// `GET /api/v1/tasks?assignee_id=&unassigned=1&account_id=&playbook=&status=open|done|cancelled|all&limit=`
 async fn list_tasks(
     _: ApiCaller<ViewAccounts>,
@@ -68,7 +77,7 @@ async fn list_tasks(
         playbook: params.playbook,
         status,
         awake_on: None,
-        limit: Some(params.limit.unwrap_or(500).clamp(1, 5_000)),
+        limit: Some(i64::from(page_size(params.limit, 500, MAX_TASKS_PER_REQUEST)?)),
     };
     Ok(Json(Tasks {
         tasks: state.store.tasks(&filter, today).await?,
@@ -179,9 +188,11 @@ struct Runs {
 struct RunsQuery {
     playbook: Option<String>,
     account_id: Option<i64>,
+    /// The newest this many (500 unless asked; at most `MAX_PAGE_SIZE`).
+    limit: Option<i64>,
 }
 
-/// `GET /api/v1/playbooks/runs?playbook=&account_id=`: runs, newest first.
+/// `GET /api/v1/playbooks/runs?playbook=&account_id=&limit=`: the newest runs first.
 async fn list_runs(
     _: ApiCaller<ViewAccounts>,
     State(state): State<AppState>,
@@ -190,7 +201,11 @@ async fn list_runs(
     Ok(Json(Runs {
         runs: state
             .store
-            .playbook_runs(params.playbook.as_deref(), params.account_id)
+            .newest_playbook_runs(
+                params.playbook.as_deref(),
+                params.account_id,
+                Some(page_size(params.limit, 500, MAX_PAGE_SIZE)?),
+            )
             .await?,
     }))
 }

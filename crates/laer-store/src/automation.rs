@@ -614,6 +614,16 @@ impl Store {
         playbook: Option<&str>,
         account_id: Option<i64>,
     ) -> Result<Vec<RunRow>, StoreError> {
+        self.newest_playbook_runs(playbook, account_id, None).await
+    }
+
+    /// As [`Store::playbook_runs`], the newest `limit` only when a limit is given.
+    pub async fn newest_playbook_runs(
+        &self,
+        playbook: Option<&str>,
+        account_id: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<RunRow>, StoreError> {
         let mut sql = "SELECT id, playbook, account_id, cause, evidence, fired_on, is_open, closed_on \
                        FROM playbook_runs WHERE 1 = 1"
             .to_string();
@@ -625,6 +635,9 @@ impl Store {
             sql.push_str(&format!(" AND account_id = {}", p.placeholder(a)));
         }
         sql.push_str(" ORDER BY fired_on DESC, id DESC");
+        if let Some(limit) = limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
         let rows: Vec<rows::Run> = self.fetch_all(&sql, p).await?;
         Ok(rows
             .into_iter()

@@ -35,6 +35,11 @@ pub(crate) async fn page(
     Query(filter): Query<TimelineQuery>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
+    super::bounded_filters(&[
+        ("Search (q)", filter.q.as_deref()),
+        ("Kind (kind)", filter.kind.as_deref()),
+        ("Team (team)", filter.team.as_deref()),
+    ])?;
     let today = today();
     // The page's reads are independent: they run at once, each on a connection of its own.
     let open_work = laer_store::TaskFilter {

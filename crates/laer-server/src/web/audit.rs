@@ -140,8 +140,19 @@ pub(crate) async fn page(
     require(&user, Permission::ViewAudit)?;
     let mut problems = Problems::new();
     let after = problems.check("after", cursor(&query.after)).flatten();
+    // Filters are short texts (issue 15): a longer one is named at its field.
+    for (field, text) in [
+        ("person", &query.person),
+        ("account", &query.account),
+        ("kind", &query.kind),
+    ] {
+        problems.check(
+            field,
+            laer_core::parse::bounded(text, laer_core::limits::MAX_QUERY_TEXT_CHARS).map(|_| ()),
+        );
+    }
     let account = query.account.trim();
-    let account_id = if account.is_empty() {
+    let account_id = if !problems.is_empty() || account.is_empty() {
         None
     } else {
         let found = match account.parse::<i64>() {

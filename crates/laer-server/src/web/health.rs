@@ -277,6 +277,8 @@ pub(crate) async fn set_phase(
             "Say why the phase changes: it goes to the audit log.".into(),
         ));
     }
+    laer_core::parse::bounded(reason, laer_core::parse::MAX_TEXT_CHARS)
+        .map_err(|message| PageError::BadRequest(format!("Why: {message}.")))?;
     let actor = user.actor();
     state.store.set_phase(id, phase, reason, &actor).await?;
     // The page computes health on request, so it shows the new phase at once.

@@ -455,8 +455,29 @@ pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option
     }
 }
 
-/// A CSV download.
+/// A page's filter texts (a search, a segment) are at most
+/// [`laer_core::limits::MAX_QUERY_TEXT_CHARS`] long, else 400 naming the first too long by its form label and query key.
+pub(crate) fn bounded_filters(filters: &[(&str, Option<&str>)]) -> Result<(), PageError> {
+    for (name, value) in filters {
+        if let Some(Err(message)) = value.map(|v| laer_core::parse::bounded(v, laer_core::limits::MAX_QUERY_TEXT_CHARS))
+        {
+            return Err(PageError::BadRequest(format!("{name}: {message}.")));
+        }
+    }
+    Ok(())
+}
+
+/// A CSV download: refused (400) when it would hold more than
+/// [`laer_core::limits::MAX_EXPORT_ROWS`] rows besides its header.
 pub(crate) fn csv_response(file_name: &str, rows: Vec<Vec<String>>) -> Response {
+    let max = laer_core::limits::MAX_EXPORT_ROWS;
+    if rows.len() > max + 1 {
+        return PageError::BadRequest(format!(
+            "The export would hold {} rows; at most {max} can be downloaded at once. Narrow the filters and try again.",
+            rows.len() - 1
+        ))
+        .into_response();
+    }
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         // A cell a spreadsheet would run as a formula is written as text.

@@ -30,6 +30,17 @@ pub(crate) struct Params {
 }
 
 impl Params {
+    /// The filters' texts are short (issue 15).
+    fn bounded(&self) -> Result<(), PageError> {
+        super::bounded_filters(&[
+            ("Search (q)", self.q.as_deref()),
+            ("Segment (segment)", self.segment.as_deref()),
+            ("Owner (owner)", self.owner.as_deref()),
+            ("Phase (phase)", self.phase.as_deref()),
+            ("Sort (sort)", self.sort.as_deref()),
+        ])
+    }
+
     fn query(&self, user: &CurrentUser) -> PortfolioQuery {
         let nonempty = |v: &Option<String>| {
             v.as_deref()
@@ -119,6 +130,7 @@ pub(crate) async fn page(
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
+    params.bounded()?;
     let today = today();
     let accounts = state.cache.snapshots(&state.store, today).await?;
     let team = state.store.team().await?;
@@ -251,6 +263,7 @@ pub(crate) async fn csv(
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
+    params.bounded()?;
     let today = today();
     let accounts = state.cache.snapshots(&state.store, today).await?;
     let mut query = params.query(&user);

@@ -254,7 +254,10 @@ async fn save_file(
         Some("default") => shipped.to_string(),
         _ => form.body.unwrap_or_default(),
     };
-    match file.check(&text) {
+    let checked = laer_core::parse::bounded(&text, laer_core::limits::MAX_SETTINGS_CHARS)
+        .map_err(|message| format!("the file is too long: {message}"))
+        .and_then(|text| file.check(text));
+    match checked {
         Ok(saved) => {
             state.store.save_setting(setting, &saved, &user.actor()).await?;
             Ok(Redirect::to(path).into_response())
@@ -351,6 +354,8 @@ pub(crate) async fn assign_owner(
             "Say why the owner changes: it is kept with the assignment.".into(),
         ));
     }
+    laer_core::parse::bounded(reason, laer_core::parse::MAX_TEXT_CHARS)
+        .map_err(|message| PageError::BadRequest(format!("Why: {message}.")))?;
     let account = state
         .store
         .account(id)

@@ -294,13 +294,29 @@ pub(crate) async fn change(
         "comment" => TaskChange::Comment(form.comment.unwrap_or_default()),
         other => return Err(PageError::BadRequest(format!("Unknown action {other:?}."))),
     };
+    // Where to go next is settled before the change is written, so that nothing can fail
+    // after it.
+    let back = safe_back(form.back.as_deref(), &["/work"], "/work");
     state.store.update_task(id, &change, &user.actor()).await?;
-    // Only back to a page of this app.
-    let back = form
-        .back
-        .filter(|b| b.starts_with("/work"))
-        .unwrap_or_else(|| "/work".into());
-    Ok(Redirect::to(&back).into_response())
+    Ok(Redirect::to(back).into_response())
+}
+
+/// Where a form of My work goes after its change (issue 15): `back` when it is a page of
+/// this app under one of `pages` written in plain path characters, else `default`. A
+/// value a `Location` header cannot carry (a CR or LF) used to fail the answer with a 500
+/// after the change was saved; one that leaves the app (`//evil.example`) is refused too.
+fn safe_back<'a>(back: Option<&'a str>, pages: &[&str], default: &'a str) -> &'a str {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,#".contains(c);
+    let under = |b: &str| {
+        pages.iter().any(|page| {
+            b.strip_prefix(page)
+                .is_some_and(|rest| page.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#']))
+        })
+    };
+    match back.map(str::trim) {
+        Some(b) if under(b) && !b.starts_with("//") && b.chars().all(plain) => b,
+        _ => default,
+    }
 }
 
 /// Why the user cannot work on tasks, where the controls would be.
@@ -474,6 +490,8 @@ pub(crate) async fn create(
                 .map_err(|_| format!("expected an account, found {id:?}")),
         ),
     };
+    // Only back to a page of this app; settled before anything is written.
+    let back = safe_back(Some(value("back")), &["/work", "/accounts/"], "/work");
     let token = value("token");
     if token.is_empty() || token.len() > 100 {
         problems.add("", "The form lacks its token; reload the page and send it again.");
@@ -498,11 +516,6 @@ pub(crate) async fn create(
         let problems = Problems::from_store(e)?;
         return new_task_response(&state, &user, &form, &problems, axum::http::StatusCode::BAD_REQUEST).await;
     }
-    // Only back to a page of this app.
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,#".contains(c);
-    let back = Some(value("back"))
-        .filter(|b| (b.starts_with("/work") || b.starts_with("/accounts/")) && b.chars().all(plain))
-        .unwrap_or("/work");
     Ok(Redirect::to(back).into_response())
 }
 
@@ -525,5 +538,33 @@ fn account_named(snapshots: &[laer_core::portfolio::AccountSnapshot], named: &st
             "{} accounts are named {named:?}; give the external id",
             matching.len()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_back;
+
+    #[test]
+    fn only_plain_paths_of_the_app_are_gone_back_to() {
+        let work = |b: &str| safe_back(Some(b), &["/work", "/accounts/"], "/work").to_string();
+        assert_eq!(
+            work("/work?show=all&playbook=renewal-120"),
+            "/work?show=all&playbook=renewal-120"
+        );
+        assert_eq!(work("/accounts/12#work"), "/accounts/12#work");
+        for unsafe_back in [
+            "/work\r\nSet-Cookie: x=1",
+            "/work\n",
+            "/workshop.example",
+            "//evil.example/work",
+            "https://evil.example/work",
+            "/work/\t/evil",
+            "/portfolio",
+            "",
+        ] {
+            assert_eq!(work(unsafe_back), "/work", "{unsafe_back:?}");
+        }
+        assert_eq!(safe_back(None, &["/work"], "/work"), "/work");
     }
 }
