@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use laer_core::dedup::ContentHasher;
-use laer_core::model::{NewEvent, NewProductUser, extend_event_spans};
+use laer_core::model::{NewAccount, NewEvent, NewProductUser, extend_event_spans};
 use laer_core::segment::{Call, CallKind};
 use laer_core::tracking::TrackingUpdates;
 use serde::Serialize;
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::decode::Column;
 use crate::exec::{Params, list, params, tuples};
 use crate::write::{IdLookup, KeyId};
-use crate::{Backend, Store, StoreError, WriteTx};
+use crate::{Backend, Store, StoreError, Stored, WriteTx};
 
 /// A write key as listed: never the key itself, which only its creator sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -887,10 +887,13 @@ async fn remember_tracked(
 }
 
 /// Makes the product user match the user's latest identify traits (`email`, `name` or
-/// `firstName` + `lastName`, `department` or `team`, `createdAt`). A new product user
-/// takes them all; a stored one has its blanks filled, and its other values changed only
-/// where tracking wrote them or the workspace's [`TrackingUpdates`] allows, each change
-/// audited naming the write key. A trait the user no longer sends leaves the value as it is.
+/// `firstName` + `lastName`, `department` or `team`, `createdAt`) and the account the
+/// user is linked to. A new product user is tracking's own and takes them all; a stored
+/// one (read with a row lock on PostgreSQL, so that an import committed meanwhile is what
+/// the traits meet) has its blanks filled, and its other values, its account too, changed
+/// only where tracking wrote them or the workspace's [`TrackingUpdates`] allows, each
+/// change audited naming the write key. A trait the user no longer sends leaves the value
+/// as it is.
 async fn refresh_product_user(
     tx: &mut WriteTx,
     source: &Source,
@@ -927,103 +930,114 @@ async fn refresh_product_user(
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc).timestamp_micros().to_string());
-    let incoming = [
+    let incoming: [(&str, Option<String>); 5] = [
+        ("account_id", Some(account_id.to_string())),
         ("email", text(&["email"])),
         ("name", name),
         ("department", text(&["department", "team"])),
         ("created_at", created_at),
     ];
-
-    #[derive(sqlx::FromRow)]
-    struct Stored {
-        account_id: i64,
-        email: Option<String>,
-        name: Option<String>,
-        department: Option<String>,
-        created_at: Option<i64>,
-    }
-    let stored: Option<Stored> = tx
-        .fetch_optional(
-            "SELECT account_id, email, name, department, created_at FROM product_users WHERE external_id = $1",
-            params![user_key],
-        )
-        .await?;
-    let mut values: HashMap<&str, Option<String>> = HashMap::new();
-    let mut changes = Vec::new();
-    let stored_account = match &stored {
-        // New: the product user is tracking's own; it takes every trait.
-        None => {
-            for (field, value) in &incoming {
-                values.insert(field, value.clone());
-            }
-            None
-        }
-        Some(s) => {
-            let current = [
-                ("email", s.email.clone()),
-                ("name", s.name.clone()),
-                ("department", s.department.clone()),
-                ("created_at", s.created_at.map(|t| t.to_string())),
-            ];
-            let fields: Vec<(String, Option<String>, Option<String>)> = current
-                .iter()
-                .zip(&incoming)
-                .map(|((field, current), (_, incoming))| (field.to_string(), current.clone(), incoming.clone()))
-                .collect();
-            changes = source.changes(tx, "product_user", user_key, &fields).await?;
-            for (field, current) in current {
-                values.insert(field, current);
-            }
-            for (field, _, after) in &changes {
-                values.insert(field.as_str(), Some(after.clone()));
-            }
-            Some(s.account_id)
+    let user = |values: &HashMap<&str, Option<String>>| {
+        let value = |field: &str| values.get(field).cloned().flatten();
+        NewProductUser {
+            external_id: user_key.to_string(),
+            account_id: value("account_id").and_then(|a| a.parse().ok()).unwrap_or(account_id),
+            email: value("email"),
+            name: value("name"),
+            department: value("department"),
+            created_at: value("created_at")
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_micros),
         }
     };
-    if stored_account == Some(account_id) && changes.is_empty() {
+
+    let stored = match stored_product_user(tx, user_key).await? {
+        Some(stored) => stored,
+        None => {
+            // New: the product user is tracking's own; it takes every trait.
+            let values: HashMap<&str, Option<String>> = incoming.iter().cloned().collect();
+            let new = user(&values);
+            let created = tx
+                .write_rows(&NewProductUser::TABLE.ignoring(), vec![new.row()])
+                .await?;
+            if created.written > 0 {
+                let written: Vec<(&str, &str)> = incoming
+                    .iter()
+                    .filter_map(|(field, value)| Some((*field, value.as_deref()?)))
+                    .collect();
+                return remember_tracked(tx, "product_user", user_key, &written).await;
+            }
+            // Created meanwhile by another transaction (an import): its values stand.
+            stored_product_user(tx, user_key)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("product user {user_key:?} vanished while being created")))?
+        }
+    };
+    let current: [(&str, Option<String>); 5] = [
+        ("account_id", Some(stored.account_id.to_string())),
+        ("email", stored.email),
+        ("name", stored.name),
+        ("department", stored.department),
+        ("created_at", stored.created_at.map(|t| t.to_string())),
+    ];
+    let fields: Vec<(String, Option<String>, Option<String>)> = current
+        .iter()
+        .zip(&incoming)
+        .map(|((field, current), (_, incoming))| (field.to_string(), current.clone(), incoming.clone()))
+        .collect();
+    let changes = source.changes(tx, "product_user", user_key, &fields).await?;
+    if changes.is_empty() {
         return Ok(());
     }
-    let value = |field: &str| values.get(field).cloned().flatten();
-    let user = NewProductUser {
-        external_id: user_key.to_string(),
-        account_id,
-        email: value("email"),
-        name: value("name"),
-        department: value("department"),
-        created_at: value("created_at")
-            .and_then(|t| t.parse::<i64>().ok())
-            .and_then(DateTime::from_timestamp_micros),
-    };
-    tx.upsert(&[user]).await?;
-    let written: Vec<(&str, &str)> = match stored_account {
-        None => incoming
-            .iter()
-            .filter_map(|(field, value)| Some((*field, value.as_deref()?)))
-            .collect(),
-        Some(_) => changes
-            .iter()
-            .map(|(f, _, after)| (f.as_str(), after.as_str()))
-            .collect(),
-    };
-    remember_tracked(tx, "product_user", user_key, &written).await?;
-    if let Some(before_account) = stored_account {
-        let mut changed: serde_json::Map<String, Value> = changes
-            .iter()
-            .map(|(field, before, after)| (field.clone(), serde_json::json!({"before": before, "after": after})))
-            .collect();
-        if before_account != account_id {
-            changed.insert(
-                "account_id".into(),
-                serde_json::json!({"before": before_account, "after": account_id}),
-            );
-        }
-        let entry = source.audit(
-            "tracking.product_user_changed",
-            serde_json::json!({"account_id": account_id, "product_user": user_key, "changes": changed}),
-        );
-        tx.append_audit(&entry).await?;
+    let mut values: HashMap<&str, Option<String>> = current.iter().cloned().collect();
+    for (field, _, after) in &changes {
+        values.insert(field.as_str(), Some(after.clone()));
     }
+    let updated = user(&values);
+    tx.upsert(std::slice::from_ref(&updated)).await?;
+    let written: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|(f, _, after)| (f.as_str(), after.as_str()))
+        .collect();
+    remember_tracked(tx, "product_user", user_key, &written).await?;
+    let changed: serde_json::Map<String, Value> = changes
+        .iter()
+        .map(|(field, before, after)| {
+            // The account as the number it is, as elsewhere in the audit log.
+            let number = |v: &str| v.parse::<i64>().map_or_else(|_| Value::from(v), Value::from);
+            let (before, after) = match field.as_str() {
+                "account_id" => (before.as_deref().map(number), Some(number(after))),
+                _ => (before.clone().map(Value::from), Some(Value::from(after.clone()))),
+            };
+            (field.clone(), serde_json::json!({"before": before, "after": after}))
+        })
+        .collect();
+    let entry = source.audit(
+        "tracking.product_user_changed",
+        serde_json::json!({"account_id": updated.account_id, "product_user": user_key, "changes": changed}),
+    );
+    tx.append_audit(&entry).await?;
     Ok(())
+}
+
+/// A product user as tracking compares identify traits with it.
+#[derive(sqlx::FromRow)]
+struct StoredProductUser {
+    account_id: i64,
+    email: Option<String>,
+    name: Option<String>,
+    department: Option<String>,
+    created_at: Option<i64>,
+}
+
+/// The stored product user with this external id, with a row lock on PostgreSQL until the
+/// transaction ends (which also waits for a write not yet committed).
+async fn stored_product_user(tx: &mut WriteTx, user_key: &str) -> Result<Option<StoredProductUser>, StoreError> {
+    let sql = format!(
+        "SELECT account_id, email, name, department, created_at FROM product_users WHERE external_id = $1{}",
+        for_update(tx)
+    );
+    tx.fetch_optional(&sql, params![user_key]).await
 }
 
 async fn linked_account(tx: &mut WriteTx, user_key: &str) -> Result<Option<i64>, StoreError> {
@@ -1049,31 +1063,16 @@ async fn link_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<
 /// The account with this external id, created when new (audited); group traits (`name`
 /// its name, every other trait an attribute) fill in its blanks, and change other values
 /// only where tracking wrote them or the workspace's [`TrackingUpdates`] allows, each
-/// change audited naming the write key.
+/// change audited naming the write key. The account is read for the comparison with a
+/// row lock on PostgreSQL, so that an import or an edit committed meanwhile (from any
+/// node) is what the traits meet, and is never written back over; an account created
+/// meanwhile is merged into, not replaced.
 async fn merge_account(
     tx: &mut WriteTx,
     source: &Source,
     external_id: &str,
     traits: Option<&serde_json::Map<String, Value>>,
 ) -> Result<i64, StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct Existing {
-        id: i64,
-        name: Option<String>,
-        attributes: String,
-        segment: Option<String>,
-        channel: Option<String>,
-        country: Option<String>,
-        date_of_birth: Option<chrono::NaiveDate>,
-        renewal_date: Option<chrono::NaiveDate>,
-    }
-    let existing: Option<Existing> = tx
-        .fetch_optional(
-            "SELECT id, name, CAST(attributes AS TEXT) AS attributes, segment, channel, country, date_of_birth, \
-             renewal_date FROM accounts WHERE external_id = $1",
-            params![external_id],
-        )
-        .await?;
     // The traits as fields: `name`, and `attributes.KEY` for every other trait.
     let mut incoming: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in traits.into_iter().flatten() {
@@ -1089,26 +1088,40 @@ async fn merge_account(
         };
         incoming.insert(field, text);
     }
-    let Some(e) = existing else {
-        let mut account = new_account(external_id);
-        account.name = incoming.get("name").cloned();
-        account.attributes = incoming
-            .iter()
-            .filter_map(|(f, v)| Some((f.strip_prefix("attributes.")?.to_string(), v.clone())))
-            .collect();
-        tx.upsert(std::slice::from_ref(&account)).await?;
-        let (id,): (i64,) = tx
-            .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
-            .await?;
-        let written: Vec<(&str, &str)> = incoming.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
-        remember_tracked(tx, "account", external_id, &written).await?;
-        let entry = source.audit(
-            "tracking.account_created",
-            serde_json::json!({"account_id": id, "external_id": external_id, "name": account.name,
-                               "attributes": account.attributes}),
-        );
-        tx.append_audit(&entry).await?;
-        return Ok(id);
+    // Without traits, nothing is compared or written back: no row lock.
+    let lock = !incoming.is_empty();
+    let e = match stored_account(tx, external_id, lock).await? {
+        Some(e) => e,
+        None => {
+            let mut account = new_account(external_id);
+            account.name = incoming.get("name").cloned();
+            account.attributes = incoming
+                .iter()
+                .filter_map(|(f, v)| Some((f.strip_prefix("attributes.")?.to_string(), v.clone())))
+                .collect();
+            let created = tx
+                .write_rows(&NewAccount::TABLE.ignoring(), vec![account.row()])
+                .await?;
+            if created.written > 0 {
+                let (id,): (i64,) = tx
+                    .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
+                    .await?;
+                let written: Vec<(&str, &str)> = incoming.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+                remember_tracked(tx, "account", external_id, &written).await?;
+                let entry = source.audit(
+                    "tracking.account_created",
+                    serde_json::json!({"account_id": id, "external_id": external_id, "name": account.name,
+                                       "attributes": account.attributes}),
+                );
+                tx.append_audit(&entry).await?;
+                return Ok(id);
+            }
+            // Created meanwhile by another transaction (an import, another node): its
+            // values stand, as any stored account's do.
+            stored_account(tx, external_id, lock)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("account {external_id:?} vanished while being created")))?
+        }
     };
     let mut name = e.name;
     let mut attributes: BTreeMap<String, String> = Column("accounts", "attributes").json(&e.attributes)?;
@@ -1135,7 +1148,7 @@ async fn merge_account(
         }
     }
     // The columns imports set stay as they are; only name and attributes come from traits.
-    let account = laer_core::model::NewAccount {
+    let account = NewAccount {
         name,
         segment: e.segment,
         channel: e.channel,
@@ -1163,9 +1176,42 @@ async fn merge_account(
     Ok(e.id)
 }
 
+/// An account as tracking compares its traits with it.
+#[derive(sqlx::FromRow)]
+struct StoredAccount {
+    id: i64,
+    name: Option<String>,
+    attributes: String,
+    segment: Option<String>,
+    channel: Option<String>,
+    country: Option<String>,
+    date_of_birth: Option<chrono::NaiveDate>,
+    renewal_date: Option<chrono::NaiveDate>,
+}
+
+/// The stored account with this external id; `lock`: with a row lock on PostgreSQL until
+/// the transaction ends, which also waits for a write not yet committed.
+async fn stored_account(tx: &mut WriteTx, external_id: &str, lock: bool) -> Result<Option<StoredAccount>, StoreError> {
+    let sql = format!(
+        "SELECT id, name, CAST(attributes AS TEXT) AS attributes, segment, channel, country, date_of_birth, \
+         renewal_date FROM accounts WHERE external_id = $1{}",
+        if lock { for_update(tx) } else { "" }
+    );
+    tx.fetch_optional(&sql, params![external_id]).await
+}
+
+/// ` FOR UPDATE` on PostgreSQL: the row read is the latest committed and stays as read
+/// until the transaction ends. SQLite's write transactions run one at a time already.
+fn for_update(tx: &WriteTx) -> &'static str {
+    match tx.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
+
 /// An account with only its external id.
-fn new_account(external_id: &str) -> laer_core::model::NewAccount {
-    laer_core::model::NewAccount {
+fn new_account(external_id: &str) -> NewAccount {
+    NewAccount {
         external_id: external_id.to_string(),
         name: None,
         segment: None,

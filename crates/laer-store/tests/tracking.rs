@@ -271,9 +271,151 @@ async fn tracking_fills_blanks_and_keeps_imported_values(store: &Store) {
     );
 }
 
+/// A group call does not move an imported product user to another account (usage is
+/// still counted where the call says); a product user tracking made moves, audited.
+async fn an_imported_product_user_stays_in_its_account(store: &Store) {
+    import(store).await;
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap().id;
+    let key = store.create_write_key("web page").await.unwrap().record.id;
+    let elsewhere = call(CallKind::Group, json!({"userId": "kim", "groupId": "elsewhere"}));
+    store.ingest(key, vec![elsewhere]).await.unwrap();
+    assert_eq!(store.product_user("kim").await.unwrap().unwrap().account_id, acme);
+    let actions: Vec<String> = tracking_audit(store).await.into_iter().map(|e| e.action).collect();
+    assert_eq!(actions, ["tracking.account_created"]);
+
+    store
+        .ingest(
+            key,
+            vec![call(CallKind::Group, json!({"userId": "max", "groupId": "acme"}))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.product_user("max").await.unwrap().unwrap().account_id, acme);
+    store
+        .ingest(
+            key,
+            vec![call(CallKind::Group, json!({"userId": "max", "groupId": "elsewhere"}))],
+        )
+        .await
+        .unwrap();
+    let elsewhere = store.account_by_external_id("elsewhere").await.unwrap().unwrap().id;
+    assert_eq!(store.product_user("max").await.unwrap().unwrap().account_id, elsewhere);
+    let moved = tracking_audit(store).await.pop().unwrap();
+    assert_eq!(moved.action, "tracking.product_user_changed");
+    assert_eq!(
+        moved.details["changes"],
+        json!({"account_id": {"before": acme, "after": elsewhere}})
+    );
+}
+
+/// Applies `calls` while `import` (a transaction that wrote but has not committed) is
+/// open, and commits it once the ingest has had time to reach what the import writes.
+async fn ingest_during(store: &Store, key: i64, import: laer_store::WriteTx, calls: Vec<Call>) -> IngestOutcome {
+    let ingest = {
+        let store = store.clone();
+        tokio::spawn(async move { store.ingest(key, calls).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    import.commit().await.unwrap();
+    ingest.await.unwrap()
+}
+
+/// An import that commits while group and identify calls are applied (from another
+/// node, or a request holding its transaction) keeps its values: tracking compares with
+/// what the import wrote, never writes back what it read before, and merges into an
+/// account or product user created meanwhile instead of replacing it. (On SQLite the
+/// ingest simply waits for the import's transaction.)
+async fn an_import_during_tracking_calls_stands(store: &Store) {
+    import(store).await;
+    let key = store.create_write_key("web page").await.unwrap().record.id;
+
+    // A stored account changed by the import meanwhile.
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    let mut import = store.begin_write().await.unwrap();
+    import
+        .upsert(&[NewAccount {
+            segment: Some("smb".into()),
+            ..acme.fields.clone()
+        }])
+        .await
+        .unwrap();
+    let group = call(
+        CallKind::Group,
+        json!({"userId": "kim", "groupId": "acme", "traits": {"industry": "retail"}}),
+    );
+    assert_eq!(ingest_during(store, key, import, vec![group]).await, outcome(1, 0));
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    assert_eq!(
+        acme.fields.segment.as_deref(),
+        Some("smb"),
+        "the import's segment stands"
+    );
+    assert_eq!(acme.fields.attributes["industry"], "retail");
+
+    // An account the import creates meanwhile.
+    let mut import = store.begin_write().await.unwrap();
+    import
+        .upsert(&[NewAccount {
+            external_id: "globex".into(),
+            name: Some("Globex".into()),
+            segment: None,
+            channel: None,
+            country: None,
+            date_of_birth: None,
+            renewal_date: None,
+            attributes: BTreeMap::from([("plan".to_string(), "pro".to_string())]),
+        }])
+        .await
+        .unwrap();
+    let group = call(
+        CallKind::Group,
+        json!({"userId": "ann", "groupId": "globex", "traits": {"name": "Globex Trial", "plan": "free"}}),
+    );
+    assert_eq!(ingest_during(store, key, import, vec![group]).await, outcome(1, 0));
+    let globex = store.account_by_external_id("globex").await.unwrap().unwrap();
+    assert_eq!(globex.fields.name.as_deref(), Some("Globex"));
+    assert_eq!(globex.fields.attributes["plan"], "pro");
+
+    // A product user the import creates meanwhile.
+    let mut import = store.begin_write().await.unwrap();
+    import
+        .upsert(&[NewProductUser {
+            external_id: "lee".into(),
+            account_id: globex.id,
+            email: None,
+            name: Some("Lee Imported".into()),
+            department: None,
+            created_at: None,
+        }])
+        .await
+        .unwrap();
+    let calls = vec![
+        call(
+            CallKind::Identify,
+            json!({"userId": "lee", "traits": {"name": "Lee Tracked", "email": "lee@globex.example"}}),
+        ),
+        call(CallKind::Group, json!({"userId": "lee", "groupId": "acme"})),
+    ];
+    assert_eq!(ingest_during(store, key, import, calls).await, outcome(2, 0));
+    let lee = store.product_user("lee").await.unwrap().unwrap();
+    assert_eq!(
+        (lee.account_id, lee.name.as_deref(), lee.email.as_deref()),
+        (globex.id, Some("Lee Imported"), Some("lee@globex.example"))
+    );
+
+    let actions: Vec<String> = tracking_audit(store).await.into_iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        ["tracking.account_changed", "tracking.product_user_changed"],
+        "tracking created nothing the import made"
+    );
+}
+
 laer_store::backend_tests!(
     a_message_id_is_unique_per_key,
-    tracking_fills_blanks_and_keeps_imported_values
+    tracking_fills_blanks_and_keeps_imported_values,
+    an_imported_product_user_stays_in_its_account,
+    an_import_during_tracking_calls_stands,
 );
 
 /// Two nodes (two stores on one database) receive the same calls at once, as a client
