@@ -22,5 +22,6 @@ pub mod signals;
 pub mod stats;
 pub mod success_plan;
 pub mod timeline;
+pub mod tracking;
 
 pub use money::Money;

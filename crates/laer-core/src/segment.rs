@@ -2,12 +2,37 @@
 //! batch): validation, and what each call means for laer. Pure: the server supplies the
 //! time of receipt and a fresh message id for calls without one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
 /// Largest single call, and largest batch, in bytes (Segment's limits).
 pub const MAX_CALL_BYTES: usize = 32 * 1024;
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
+
+/// The earliest time a call may have happened, in seconds since the epoch:
+/// 2000-01-01T00:00:00Z. Together with [`MAX_CALL_AGE_YEARS`] and [`MAX_CALL_LEAD_SECS`]
+/// this is the window of [`call_time_window`].
+pub const EARLIEST_CALL_SECS: i64 = 946_684_800;
+/// How many years before its receipt a call may have happened (a back-fill of history).
+pub const MAX_CALL_AGE_YEARS: u32 = 20;
+/// How far after its receipt a call may say it happened: one day, for clocks that are
+/// a little ahead.
+pub const MAX_CALL_LEAD_SECS: i64 = 24 * 60 * 60;
+
+/// The times a call received at `received_at` may have happened at, both ends included:
+/// from the later of 2000-01-01 and [`MAX_CALL_AGE_YEARS`] years before, to
+/// [`MAX_CALL_LEAD_SECS`] after. A call whose time (after the clock-skew correction)
+/// falls outside is refused, naming the field the time came from.
+pub fn call_time_window(received_at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let earliest = DateTime::from_timestamp(EARLIEST_CALL_SECS, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let back = received_at
+        .checked_sub_months(Months::new(12 * MAX_CALL_AGE_YEARS))
+        .unwrap_or(earliest);
+    let latest = received_at
+        .checked_add_signed(TimeDelta::seconds(MAX_CALL_LEAD_SECS))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    (earliest.max(back), latest)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
@@ -175,6 +200,36 @@ fn text_field(object: &Map<String, Value>, field: &str) -> Result<Option<String>
     }
 }
 
+fn in_window(t: DateTime<Utc>, received_at: DateTime<Utc>) -> bool {
+    let (earliest, latest) = call_time_window(received_at);
+    earliest <= t && t <= latest
+}
+
+/// The error of a call whose time is outside [`call_time_window`].
+fn outside_window(
+    field: &str,
+    original: DateTime<Utc>,
+    corrected: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> CallError {
+    let (earliest, latest) = call_time_window(received_at);
+    let text = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    let when = match corrected {
+        Some(c) if c != original => format!("{} corrected by sentAt to {}", text(original), text(c)),
+        None if field == "sentAt" => format!("{}, corrected by sentAt out of range", text(original)),
+        _ => text(original),
+    };
+    CallError::field(
+        field,
+        format!(
+            "puts the call at {when}, outside the accepted window from {} to {} (at most {MAX_CALL_AGE_YEARS} years \
+             before it was received, not before 2000-01-01, at most one day after)",
+            earliest.to_rfc3339_opts(SecondsFormat::Secs, true),
+            latest.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+    )
+}
+
 /// What surrounds a call: its endpoint (or `None` inside a batch, where `type` says),
 /// the batch's `sentAt` and `context`, the time of receipt, and a message id to use
 /// when the call has none.
@@ -188,7 +243,11 @@ pub struct Envelope<'a> {
 
 /// Validates one call. The event time follows the spec: the call's `timestamp` (or
 /// `originalTimestamp`), corrected by the client's clock skew `receivedAt - sentAt` when
-/// the call or its batch says when it was sent; without a time, the time of receipt.
+/// the call or its batch says when it was sent; without a time, the time of receipt. A
+/// time outside [`call_time_window`] is refused, naming `timestamp` (or
+/// `originalTimestamp`), or `sentAt` when the time was inside and only the correction
+/// took it out; a client clock that is wrong (a device reset to 1970) but whose `sentAt`
+/// corrects it is fine.
 pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallError> {
     let Value::Object(object) = value else {
         return Err(CallError {
@@ -259,16 +318,29 @@ pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallEr
         None => (envelope.fresh_message_id)(),
     };
     let original = match time_field(object, "timestamp")? {
-        Some(t) => Some(t),
-        None => time_field(object, "originalTimestamp")?,
+        Some(t) => Some(("timestamp", t)),
+        None => time_field(object, "originalTimestamp")?.map(|t| ("originalTimestamp", t)),
     };
     let sent_at = time_field(object, "sentAt")?.or(envelope.batch_sent_at);
     let timestamp = match (original, sent_at) {
-        (Some(original), Some(sent)) => {
-            let skew = envelope.received_at - sent;
-            original.checked_add_signed(skew).unwrap_or(original)
+        (Some((field, original)), Some(sent)) => {
+            // Any two instants' difference is a `TimeDelta`; the sum may leave chrono's range.
+            let corrected = original.checked_add_signed(envelope.received_at.signed_duration_since(sent));
+            // Within the window as sent, out of it once corrected: `sentAt` is to blame.
+            let blamed = if in_window(original, envelope.received_at) {
+                "sentAt"
+            } else {
+                field
+            };
+            match corrected {
+                Some(t) if in_window(t, envelope.received_at) => t,
+                _ => return Err(outside_window(blamed, original, corrected, envelope.received_at)),
+            }
         }
-        (Some(original), None) => original,
+        (Some((field, original)), None) if !in_window(original, envelope.received_at) => {
+            return Err(outside_window(field, original, None, envelope.received_at));
+        }
+        (Some((_, original)), None) => original,
         (None, _) => envelope.received_at,
     };
     let mut payload = object.clone();
@@ -422,6 +494,123 @@ mod tests {
             "groupId is required in a group call"
         );
         assert_eq!(err(json!("x"), &track), "a call must be a JSON object");
+    }
+
+    #[test]
+    fn times_outside_the_window_are_refused_naming_the_field() {
+        let track = envelope(Some(CallKind::Track));
+        let refused = |extra: Value| {
+            let mut call = json!({"userId": "u", "event": "x"});
+            call.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse_call(&call, &track).err().map(|e| {
+                assert!(e.message.contains("outside the accepted window"), "{e}");
+                e.field.unwrap()
+            })
+        };
+        assert_eq!(
+            refused(json!({"timestamp": "9999-01-01T00:00:00Z"})).as_deref(),
+            Some("timestamp")
+        );
+        assert_eq!(
+            refused(json!({"timestamp": "0001-01-01T00:00:00Z"})).as_deref(),
+            Some("timestamp")
+        );
+        assert_eq!(
+            refused(json!({"originalTimestamp": "1999-12-31T23:59:59Z"})).as_deref(),
+            Some("originalTimestamp")
+        );
+        // Received at 2024-05-01T12:00:10Z: one day ahead at most, twenty years back.
+        assert_eq!(refused(json!({"timestamp": "2024-05-02T12:00:10Z"})), None);
+        assert_eq!(
+            refused(json!({"timestamp": "2024-05-02T12:00:11Z"})).as_deref(),
+            Some("timestamp")
+        );
+        assert_eq!(refused(json!({"timestamp": "2004-05-01T12:00:10Z"})), None);
+        assert_eq!(
+            refused(json!({"timestamp": "2004-05-01T12:00:09Z"})).as_deref(),
+            Some("timestamp")
+        );
+        // A sane time that only a wild `sentAt` puts out of the window: `sentAt` is named.
+        assert_eq!(
+            refused(json!({"timestamp": "2024-05-01T12:00:00Z", "sentAt": "1990-01-01T00:00:00Z"})).as_deref(),
+            Some("sentAt")
+        );
+        assert_eq!(
+            refused(json!({"timestamp": "2024-05-01T12:00:00Z", "sentAt": "0001-01-01T00:00:00Z"})).as_deref(),
+            Some("sentAt")
+        );
+        // A device whose clock was reset to 1970: its `sentAt` corrects the time.
+        let reset = parse_call(
+            &json!({"userId": "u", "event": "x", "timestamp": "1970-01-01T00:00:00Z",
+                    "sentAt": "1970-01-01T00:00:05Z"}),
+            &track,
+        )
+        .unwrap();
+        assert_eq!(reset.timestamp, at("2024-05-01T12:00:05Z"));
+        // In a batch, the call is named by its index; the whole batch is refused.
+        let e = parse_batch(
+            &json!({"batch": [
+                {"type": "track", "userId": "u", "event": "a", "timestamp": "2024-05-01T11:00:00Z"},
+                {"type": "track", "userId": "u", "event": "b", "timestamp": "9999-12-31T23:59:59Z"},
+            ]}),
+            200,
+            &envelope(None),
+        )
+        .unwrap_err();
+        assert_eq!((e.index, e.field.as_deref()), (Some(1), Some("timestamp")));
+        assert_eq!(
+            e.to_string(),
+            "batch[1]: timestamp puts the call at 9999-12-31T23:59:59Z, outside the accepted window from \
+             2004-05-01T12:00:10Z to 2024-05-02T12:00:10Z (at most 20 years before it was received, not before \
+             2000-01-01, at most one day after)"
+        );
+    }
+
+    proptest::proptest! {
+        /// A call is accepted exactly when its corrected time is inside the window, and
+        /// is then stored at that time; without `sentAt`, at the time as sent.
+        #[test]
+        fn the_time_window_decides(
+            received in 946_684_800i64..4_102_444_800,
+            offset in -40 * 366 * 86_400i64..40 * 366 * 86_400,
+            skew in proptest::option::of(-40 * 366 * 86_400i64..40 * 366 * 86_400),
+        ) {
+            let received_at = DateTime::from_timestamp(received, 0).unwrap();
+            let time = DateTime::from_timestamp(received + offset, 0).unwrap();
+            let mut call = json!({"userId": "u", "event": "x", "timestamp": time.to_rfc3339()});
+            let mut expected = time;
+            if let Some(skew) = skew {
+                // The client's clock is `skew` seconds ahead.
+                let sent = DateTime::from_timestamp(received + skew, 0).unwrap();
+                call["sentAt"] = json!(sent.to_rfc3339());
+                expected = time - TimeDelta::seconds(skew);
+            }
+            let envelope = Envelope { received_at, ..envelope(Some(CallKind::Track)) };
+            let (earliest, latest) = call_time_window(received_at);
+            let inside = earliest <= expected && expected <= latest;
+            match parse_call(&call, &envelope) {
+                Ok(parsed) => {
+                    proptest::prop_assert!(inside, "accepted {expected} outside {earliest}..{latest}");
+                    proptest::prop_assert_eq!(parsed.timestamp, expected);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(!inside, "refused {expected} inside {earliest}..{latest}: {e}");
+                    let field = e.field.as_deref().unwrap_or_default();
+                    proptest::prop_assert!(field == "timestamp" || field == "sentAt", "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_window_is_twenty_years_back_from_2000_on_and_one_day_ahead() {
+        let (earliest, latest) = call_time_window(at("2010-06-01T00:00:00Z"));
+        assert_eq!(
+            (earliest, latest),
+            (at("2000-01-01T00:00:00Z"), at("2010-06-02T00:00:00Z"))
+        );
+        let (earliest, _) = call_time_window(at("2030-06-01T00:00:00Z"));
+        assert_eq!(earliest, at("2010-06-01T00:00:00Z"));
     }
 
     #[test]

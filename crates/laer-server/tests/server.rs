@@ -19,5 +19,6 @@ mod records;
 mod records_api;
 mod touchpoints;
 mod touchpoints_browser;
+mod tracking_keys;
 mod web;
 mod work;

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use laer_core::dedup::ContentHasher;
-use laer_core::model::{NewEvent, NewProductUser, extend_event_spans};
+use laer_core::model::{NewAccount, NewEvent, NewProductUser, extend_event_spans};
 use laer_core::segment::{Call, CallKind};
+use laer_core::tracking::TrackingUpdates;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::decode::Column;
 use crate::exec::{Params, list, params, tuples};
 use crate::write::{IdLookup, KeyId};
-use crate::{Backend, Store, StoreError, WriteTx};
+use crate::{Backend, Store, StoreError, Stored, WriteTx};
 
 /// A write key as listed: never the key itself, which only its creator sees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -144,6 +145,24 @@ impl Store {
         };
         tx.commit().await?;
         Ok(found)
+    }
+
+    /// What tracking calls may change in accounts and product users (docs/ingest.md),
+    /// with when and by whom it was last set; the default when it never was.
+    pub async fn tracking_updates(&self) -> Result<(TrackingUpdates, Option<crate::Setting>), StoreError> {
+        let saved = self.setting(TrackingUpdates::SETTING).await?;
+        let updates = saved
+            .as_ref()
+            .and_then(|s| TrackingUpdates::parse(&s.body))
+            .unwrap_or_default();
+        Ok((updates, saved))
+    }
+
+    /// Sets what tracking calls may change, audited as `settings.tracking_updates` by
+    /// `actor` with the value before.
+    pub async fn set_tracking_updates(&self, updates: TrackingUpdates, actor: &str) -> Result<(), StoreError> {
+        self.save_setting(TrackingUpdates::SETTING, updates.as_str(), actor)
+            .await
     }
 
     /// The id of the live write key `key`, or `None` for an unknown or revoked key.
@@ -278,7 +297,17 @@ impl Store {
         }
         user_keys.sort_unstable();
         user_keys.dedup();
-        let locks: Vec<String> = user_keys.iter().map(|k| format!("user:{k}")).collect();
+        let mut locks: Vec<String> = user_keys.iter().map(|k| format!("user:{k}")).collect();
+        // Group traits read, compare and write an account's fields: one transaction at a
+        // time per account.
+        locks.extend(
+            all()
+                .filter(|c| c.kind == CallKind::Group && !c.attributes.is_empty())
+                .filter_map(|c| c.group_id.as_ref())
+                .map(|g| format!("group:{g}")),
+        );
+        locks.sort_unstable();
+        locks.dedup();
         tx.lock(locks.iter().map(String::as_str)).await?;
         let mut applier = Applier::default();
         applier.prefetch(&mut tx, &user_keys, all()).await?;
@@ -288,17 +317,18 @@ impl Store {
             // A usage call whose account is already known is logged as attributed, which
             // spares marking it later.
             let attributed: Vec<bool> = request.calls.iter().map(|c| applier.attributable_now(c)).collect();
-            new.extend(log_calls(&mut tx, request, &attributed).await?);
+            let logged = log_calls(&mut tx, request, &attributed).await?;
+            new.extend(logged.into_iter().map(|id| (request.write_key_id, id)));
             attributed_at_log.push(attributed);
         }
         let mut outcomes = Vec::with_capacity(requests.len());
         for (request, attributed) in requests.iter().zip(attributed_at_log) {
             let mut outcome = IngestOutcome::default();
             for (call, attributed) in request.calls.iter().zip(attributed) {
-                // `remove`: a message id twice in one group counts once.
-                if new.remove(&call.message_id) {
+                // `remove`: a message id twice in one group (under one key) counts once.
+                if new.remove(&(request.write_key_id, call.message_id.clone())) {
                     outcome.accepted += 1;
-                    applier.apply(&mut tx, call, attributed).await?;
+                    applier.apply(&mut tx, request.write_key_id, call, attributed).await?;
                 } else {
                     outcome.duplicates += 1;
                 }
@@ -362,7 +392,8 @@ struct Batch<'a> {
     payloads: &'a [String],
 }
 
-/// Appends the calls to the log; returns the message ids that were not there yet.
+/// Appends the calls to the log; returns the message ids that were not there yet under
+/// the batch's write key.
 async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> Result<HashSet<String>, StoreError> {
     const COLUMNS: usize = 11;
     const ROWS: usize = 2_000 / COLUMNS;
@@ -381,13 +412,13 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
             Backend::Postgres => (" RETURNING message_id", HashSet::new()),
             Backend::Sqlite => {
                 let ids: Vec<&str> = chunk.iter().map(|((call, _), _)| call.message_id.as_str()).collect();
-                ("", stored_message_ids(tx, &ids).await?)
+                ("", stored_message_ids(tx, batch.write_key_id, &ids).await?)
             }
         };
         let sql = format!(
             "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
              occurred_at, received_at, payload, attributed) VALUES {} \
-             ON CONFLICT (message_id) DO NOTHING{returning}",
+             ON CONFLICT (write_key_id, message_id) DO NOTHING{returning}",
             tuples(chunk.len(), COLUMNS)
         );
         let mut params = Params::with_capacity(chunk.len() * COLUMNS);
@@ -421,18 +452,24 @@ async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> 
     Ok(new)
 }
 
-/// Which of these message ids the log holds.
-async fn stored_message_ids(tx: &mut WriteTx, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+/// Which of these message ids the log holds under this write key.
+async fn stored_message_ids(tx: &mut WriteTx, write_key_id: i64, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
     let sql = format!(
-        "SELECT message_id FROM ingest_messages WHERE message_id IN ({})",
-        list(1, ids.len())
+        "SELECT message_id FROM ingest_messages WHERE write_key_id = $1 AND message_id IN ({})",
+        list(2, ids.len())
     );
-    let rows: Vec<(String,)> = tx.fetch_all(&sql, texts(ids)).await?;
+    let mut params = Params::with_capacity(ids.len() + 1);
+    params.push(write_key_id);
+    for id in ids {
+        params.push(*id);
+    }
+    let rows: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// A usage event waiting for, or given, its account.
 struct PendingEvent {
+    write_key_id: i64,
     message_id: String,
     /// Whether its log entry says so already.
     logged_attributed: bool,
@@ -453,9 +490,13 @@ struct Applier {
     /// account external id → id.
     accounts: HashMap<String, i64>,
     events: Vec<NewEvent>,
-    /// Message ids whose events are queued and whose log entries are not yet marked.
-    attributed: Vec<String>,
-    queued: HashSet<String>,
+    /// (Write key, message id) of events queued whose log entries are not yet marked.
+    attributed: Vec<(i64, String)>,
+    queued: HashSet<(i64, String)>,
+    /// The workspace's [`TrackingUpdates`], read once per transaction.
+    updates: Option<TrackingUpdates>,
+    /// Write key id → its name, for the audit log, read when first needed.
+    key_names: HashMap<i64, String>,
 }
 
 impl Applier {
@@ -465,13 +506,20 @@ impl Applier {
         !call.kind.is_usage() || call.group_id.is_some() || matches!(self.links.get(&call.user_key()), Some(Some(_)))
     }
 
-    /// Applies one new call; `logged_attributed`: its log entry is marked attributed.
-    async fn apply(&mut self, tx: &mut WriteTx, call: &Call, logged_attributed: bool) -> Result<(), StoreError> {
+    /// Applies one new call of the write key `key`; `logged_attributed`: its log entry is
+    /// marked attributed.
+    async fn apply(
+        &mut self,
+        tx: &mut WriteTx,
+        key: i64,
+        call: &Call,
+        logged_attributed: bool,
+    ) -> Result<(), StoreError> {
         let user_key = call.user_key();
         if let Some(group_id) = &call.group_id {
             let traits = (call.kind == CallKind::Group).then_some(&call.attributes);
-            let id = self.account(tx, group_id, traits).await?;
-            self.link(tx, &user_key, id).await?;
+            let id = self.account(tx, key, group_id, traits).await?;
+            self.link(tx, key, &user_key, id).await?;
         }
         if call.kind == CallKind::Alias
             && let Some(previous) = &call.previous_id
@@ -480,8 +528,8 @@ impl Applier {
             // account becomes the other's.
             for previous in [previous.clone(), format!("anon:{previous}")] {
                 match (self.linked(tx, &previous).await?, self.linked(tx, &user_key).await?) {
-                    (Some(id), None) => self.link(tx, &user_key, id).await?,
-                    (None, Some(id)) => self.link(tx, &previous, id).await?,
+                    (Some(id), None) => self.link(tx, key, &user_key, id).await?,
+                    (None, Some(id)) => self.link(tx, key, &previous, id).await?,
                     _ => {}
                 }
             }
@@ -490,10 +538,12 @@ impl Applier {
             return Ok(());
         };
         if call.kind == CallKind::Identify {
-            refresh_product_user(tx, &user_key, account_id).await?;
+            let source = self.source(tx, key).await?;
+            refresh_product_user(tx, &source, &user_key, account_id).await?;
         }
         if call.kind.is_usage() {
             let event = PendingEvent {
+                write_key_id: key,
                 message_id: call.message_id.clone(),
                 logged_attributed,
                 user_ref: call.user_id.clone().or_else(|| call.anonymous_id.clone()),
@@ -546,17 +596,19 @@ impl Applier {
         Ok(account)
     }
 
-    /// Puts the user in the account; a new link makes the product user and attributes
-    /// the user's waiting events.
-    async fn link(&mut self, tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
+    /// Puts the user in the account (by a call of the write key `key`); a new link makes
+    /// the product user and attributes the user's waiting events.
+    async fn link(&mut self, tx: &mut WriteTx, key: i64, user_key: &str, account_id: i64) -> Result<(), StoreError> {
         if self.linked(tx, user_key).await? == Some(account_id) {
             return Ok(());
         }
         link_user(tx, user_key, account_id).await?;
         self.links.insert(user_key.to_string(), Some(account_id));
-        refresh_product_user(tx, user_key, account_id).await?;
+        let source = self.source(tx, key).await?;
+        refresh_product_user(tx, &source, user_key, account_id).await?;
         #[derive(sqlx::FromRow)]
         struct Waiting {
+            write_key_id: i64,
             message_id: String,
             user_ref: Option<String>,
             event: Option<String>,
@@ -565,13 +617,14 @@ impl Applier {
         }
         let rows: Vec<Waiting> = tx
             .fetch_all(
-                "SELECT message_id, user_ref, event, value, occurred_at FROM ingest_messages \
+                "SELECT write_key_id, message_id, user_ref, event, value, occurred_at FROM ingest_messages \
                  WHERE user_key = $1 AND attributed = 0 ORDER BY occurred_at",
                 params![user_key],
             )
             .await?;
         for w in rows {
             let event = PendingEvent {
+                write_key_id: w.write_key_id,
                 message_id: w.message_id,
                 logged_attributed: false,
                 user_ref: w.user_ref,
@@ -586,10 +639,12 @@ impl Applier {
         Ok(())
     }
 
-    /// The account with this external id (created, or updated by group traits).
+    /// The account with this external id (created, or updated by group traits of the
+    /// write key `key` as far as [`TrackingUpdates`] lets them).
     async fn account(
         &mut self,
         tx: &mut WriteTx,
+        key: i64,
         external_id: &str,
         traits: Option<&serde_json::Map<String, Value>>,
     ) -> Result<i64, StoreError> {
@@ -597,13 +652,42 @@ impl Applier {
         if !has_traits && let Some(id) = self.accounts.get(external_id) {
             return Ok(*id);
         }
-        let id = merge_account(tx, external_id, traits).await?;
+        let source = self.source(tx, key).await?;
+        let id = merge_account(tx, &source, external_id, traits).await?;
         self.accounts.insert(external_id.to_string(), id);
         Ok(id)
     }
 
+    /// What changes come from: the write key `key` (named for the audit log) under the
+    /// workspace's setting, both read once per transaction.
+    async fn source(&mut self, tx: &mut WriteTx, key: i64) -> Result<Source, StoreError> {
+        let updates = match self.updates {
+            Some(u) => u,
+            None => {
+                let u = tracking_updates_in(tx).await?;
+                self.updates = Some(u);
+                u
+            }
+        };
+        let name = match self.key_names.get(&key) {
+            Some(name) => name.clone(),
+            None => {
+                let (name,): (String,) = tx
+                    .fetch_one("SELECT name FROM write_keys WHERE id = $1", params![key])
+                    .await?;
+                self.key_names.insert(key, name.clone());
+                name
+            }
+        };
+        Ok(Source {
+            key_id: key,
+            key_name: name,
+            updates,
+        })
+    }
+
     async fn queue(&mut self, tx: &mut WriteTx, account_id: i64, p: PendingEvent) -> Result<(), StoreError> {
-        if !self.queued.insert(p.message_id.clone()) {
+        if !self.queued.insert((p.write_key_id, p.message_id.clone())) {
             return Ok(());
         }
         let event_type_id = self.event_type(tx, &p.event).await?;
@@ -614,14 +698,15 @@ impl Applier {
             event_type_id,
             user_ref: p.user_ref,
             value: p.value,
-            // One event per message: its key comes from the message id.
+            // One event per message: its key comes from the write key and the message id.
             dedup_key: ContentHasher::new()
                 .text(Some("segment"))
+                .int(Some(p.write_key_id))
                 .text(Some(&p.message_id))
                 .finish() as i64,
         });
         if !p.logged_attributed {
-            self.attributed.push(p.message_id);
+            self.attributed.push((p.write_key_id, p.message_id));
         }
         Ok(())
     }
@@ -654,13 +739,23 @@ impl Applier {
             return Ok(());
         }
         let written = tx.upsert(&self.events).await?;
-        for chunk in self.attributed.chunks(500) {
-            let sql = format!(
-                "UPDATE ingest_messages SET attributed = 1 WHERE message_id IN ({})",
-                list(1, chunk.len())
-            );
-            let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
-            tx.execute(&sql, texts(&ids)).await?;
+        let mut by_key: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+        for (key, id) in &self.attributed {
+            by_key.entry(*key).or_default().push(id);
+        }
+        for (key, ids) in by_key {
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE ingest_messages SET attributed = 1 WHERE write_key_id = $1 AND message_id IN ({})",
+                    list(2, chunk.len())
+                );
+                let mut params = Params::with_capacity(chunk.len() + 1);
+                params.push(key);
+                for id in chunk {
+                    params.push(*id);
+                }
+                tx.execute(&sql, params).await?;
+            }
         }
         if written.written == self.events.len() as u64 {
             // Every event is new (the log let each message through once): add them.
@@ -694,8 +789,117 @@ fn texts<'a>(values: &[&'a str]) -> Params<'a> {
     params
 }
 
-/// Makes the product user match the user's latest identify traits.
-async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<(), StoreError> {
+/// Where the changes of an ingest come from: a write key, named in the audit log by its
+/// id and name (never the key itself), under the workspace's [`TrackingUpdates`].
+struct Source {
+    key_id: i64,
+    key_name: String,
+    updates: TrackingUpdates,
+}
+
+impl Source {
+    /// An audit entry of a change this key's call made; `details` gain the key.
+    fn audit(&self, action: &str, mut details: Value) -> laer_core::model::NewAuditEntry {
+        if let Some(map) = details.as_object_mut() {
+            map.insert("write_key_id".into(), self.key_id.into());
+            map.insert("write_key".into(), self.key_name.clone().into());
+        }
+        crate::write::audit(
+            &format!("write key {} (#{})", self.key_name, self.key_id),
+            action,
+            details,
+        )
+    }
+
+    /// The fields of a stored record (kind `kind`, external id `external_id`) that the
+    /// call's values change: each field's current value, what tracking last wrote there,
+    /// and the incoming value decide ([`TrackingUpdates::merged`]). Returns the changes as
+    /// (field, before, after).
+    async fn changes(
+        &self,
+        tx: &mut WriteTx,
+        kind: &str,
+        external_id: &str,
+        fields: &[(String, Option<String>, Option<String>)],
+    ) -> Result<Vec<(String, Option<String>, String)>, StoreError> {
+        if fields
+            .iter()
+            .all(|(_, current, incoming)| incoming.is_none() || incoming == current)
+        {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String)> = tx
+            .fetch_all(
+                "SELECT field, value FROM tracking_values WHERE record_kind = $1 AND external_id = $2",
+                params![kind, external_id],
+            )
+            .await?;
+        let tracked: HashMap<String, String> = rows.into_iter().collect();
+        Ok(fields
+            .iter()
+            .filter_map(|(field, current, incoming)| {
+                let after = self.updates.merged(
+                    current.as_deref(),
+                    tracked.get(field).map(String::as_str),
+                    incoming.as_deref()?,
+                )?;
+                Some((field.clone(), current.clone(), after.to_string()))
+            })
+            .collect())
+    }
+}
+
+/// The workspace's [`TrackingUpdates`] setting; the default when unset or unreadable.
+async fn tracking_updates_in(tx: &mut WriteTx) -> Result<TrackingUpdates, StoreError> {
+    let body: Option<(String,)> = tx
+        .fetch_optional(
+            "SELECT body FROM settings WHERE name = $1",
+            params![TrackingUpdates::SETTING],
+        )
+        .await?;
+    Ok(body.and_then(|(b,)| TrackingUpdates::parse(&b)).unwrap_or_default())
+}
+
+/// Remembers what tracking wrote to these fields of a record, so that it may change them
+/// again while nobody else has.
+async fn remember_tracked(
+    tx: &mut WriteTx,
+    kind: &str,
+    external_id: &str,
+    values: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    for chunk in values.chunks(400) {
+        let sql = format!(
+            "INSERT INTO tracking_values (record_kind, external_id, field, value) VALUES {} \
+             ON CONFLICT (record_kind, external_id, field) DO UPDATE SET value = excluded.value",
+            tuples(chunk.len(), 4)
+        );
+        let mut params = Params::with_capacity(chunk.len() * 4);
+        for (field, value) in chunk {
+            params.push(kind);
+            params.push(external_id);
+            params.push(*field);
+            params.push(*value);
+        }
+        tx.execute(&sql, params).await?;
+    }
+    Ok(())
+}
+
+/// Makes the product user match the user's latest identify traits (`email`, `name` or
+/// `firstName` + `lastName`, `department` or `team`, `createdAt`) and the account the
+/// user is linked to. A new product user is tracking's own and takes them all; a stored
+/// one (read with a row lock on PostgreSQL, so that an import committed meanwhile is what
+/// the traits meet) has its blanks filled, and its other values, its account too, changed
+/// only where tracking wrote them or the workspace's [`TrackingUpdates`] allows, each
+/// change audited naming the write key. A trait the user no longer sends leaves the value
+/// as it is.
+async fn refresh_product_user(
+    tx: &mut WriteTx,
+    source: &Source,
+    user_key: &str,
+    account_id: i64,
+) -> Result<(), StoreError> {
     let payload: Option<(String,)> = tx
         .fetch_optional(
             "SELECT payload FROM ingest_messages WHERE user_key = $1 AND kind = 'identify' \
@@ -714,25 +918,126 @@ async fn refresh_product_user(tx: &mut WriteTx, user_key: &str, account_id: i64)
         keys.iter()
             .find_map(|k| traits.get(*k).and_then(Value::as_str).map(str::to_string))
     };
-    let user = NewProductUser {
-        external_id: user_key.to_string(),
-        account_id,
-        email: text(&["email"]),
-        name: text(&["name"]).or_else(|| {
-            match (text(&["firstName", "first_name"]), text(&["lastName", "last_name"])) {
+    let name =
+        text(&["name"]).or_else(
+            || match (text(&["firstName", "first_name"]), text(&["lastName", "last_name"])) {
                 (Some(first), Some(last)) => Some(format!("{first} {last}")),
                 (first, last) => first.or(last),
-            }
-        }),
-        department: text(&["department", "team"]),
-        created_at: traits
-            .get("createdAt")
-            .and_then(Value::as_str)
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc)),
+            },
+        );
+    let created_at = traits
+        .get("createdAt")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc).timestamp_micros().to_string());
+    let incoming: [(&str, Option<String>); 5] = [
+        ("account_id", Some(account_id.to_string())),
+        ("email", text(&["email"])),
+        ("name", name),
+        ("department", text(&["department", "team"])),
+        ("created_at", created_at),
+    ];
+    let user = |values: &HashMap<&str, Option<String>>| {
+        let value = |field: &str| values.get(field).cloned().flatten();
+        NewProductUser {
+            external_id: user_key.to_string(),
+            account_id: value("account_id").and_then(|a| a.parse().ok()).unwrap_or(account_id),
+            email: value("email"),
+            name: value("name"),
+            department: value("department"),
+            created_at: value("created_at")
+                .and_then(|t| t.parse::<i64>().ok())
+                .and_then(DateTime::from_timestamp_micros),
+        }
     };
-    tx.upsert(&[user]).await?;
+
+    let stored = match stored_product_user(tx, user_key).await? {
+        Some(stored) => stored,
+        None => {
+            // New: the product user is tracking's own; it takes every trait.
+            let values: HashMap<&str, Option<String>> = incoming.iter().cloned().collect();
+            let new = user(&values);
+            let created = tx
+                .write_rows(&NewProductUser::TABLE.ignoring(), vec![new.row()])
+                .await?;
+            if created.written > 0 {
+                let written: Vec<(&str, &str)> = incoming
+                    .iter()
+                    .filter_map(|(field, value)| Some((*field, value.as_deref()?)))
+                    .collect();
+                return remember_tracked(tx, "product_user", user_key, &written).await;
+            }
+            // Created meanwhile by another transaction (an import): its values stand.
+            stored_product_user(tx, user_key)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("product user {user_key:?} vanished while being created")))?
+        }
+    };
+    let current: [(&str, Option<String>); 5] = [
+        ("account_id", Some(stored.account_id.to_string())),
+        ("email", stored.email),
+        ("name", stored.name),
+        ("department", stored.department),
+        ("created_at", stored.created_at.map(|t| t.to_string())),
+    ];
+    let fields: Vec<(String, Option<String>, Option<String>)> = current
+        .iter()
+        .zip(&incoming)
+        .map(|((field, current), (_, incoming))| (field.to_string(), current.clone(), incoming.clone()))
+        .collect();
+    let changes = source.changes(tx, "product_user", user_key, &fields).await?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut values: HashMap<&str, Option<String>> = current.iter().cloned().collect();
+    for (field, _, after) in &changes {
+        values.insert(field.as_str(), Some(after.clone()));
+    }
+    let updated = user(&values);
+    tx.upsert(std::slice::from_ref(&updated)).await?;
+    let written: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|(f, _, after)| (f.as_str(), after.as_str()))
+        .collect();
+    remember_tracked(tx, "product_user", user_key, &written).await?;
+    let changed: serde_json::Map<String, Value> = changes
+        .iter()
+        .map(|(field, before, after)| {
+            // The account as the number it is, as elsewhere in the audit log.
+            let number = |v: &str| v.parse::<i64>().map_or_else(|_| Value::from(v), Value::from);
+            let (before, after) = match field.as_str() {
+                "account_id" => (before.as_deref().map(number), Some(number(after))),
+                _ => (before.clone().map(Value::from), Some(Value::from(after.clone()))),
+            };
+            (field.clone(), serde_json::json!({"before": before, "after": after}))
+        })
+        .collect();
+    let entry = source.audit(
+        "tracking.product_user_changed",
+        serde_json::json!({"account_id": updated.account_id, "product_user": user_key, "changes": changed}),
+    );
+    tx.append_audit(&entry).await?;
     Ok(())
+}
+
+/// A product user as tracking compares identify traits with it.
+#[derive(sqlx::FromRow)]
+struct StoredProductUser {
+    account_id: i64,
+    email: Option<String>,
+    name: Option<String>,
+    department: Option<String>,
+    created_at: Option<i64>,
+}
+
+/// The stored product user with this external id, with a row lock on PostgreSQL until the
+/// transaction ends (which also waits for a write not yet committed).
+async fn stored_product_user(tx: &mut WriteTx, user_key: &str) -> Result<Option<StoredProductUser>, StoreError> {
+    let sql = format!(
+        "SELECT account_id, email, name, department, created_at FROM product_users WHERE external_id = $1{}",
+        for_update(tx)
+    );
+    tx.fetch_optional(&sql, params![user_key]).await
 }
 
 async fn linked_account(tx: &mut WriteTx, user_key: &str) -> Result<Option<i64>, StoreError> {
@@ -755,82 +1060,165 @@ async fn link_user(tx: &mut WriteTx, user_key: &str, account_id: i64) -> Result<
     Ok(())
 }
 
-/// The account with this external id, created when new; group traits update it: `name`
-/// its name, every other trait its attributes.
+/// The account with this external id, created when new (audited); group traits (`name`
+/// its name, every other trait an attribute) fill in its blanks, and change other values
+/// only where tracking wrote them or the workspace's [`TrackingUpdates`] allows, each
+/// change audited naming the write key. The account is read for the comparison with a
+/// row lock on PostgreSQL, so that an import or an edit committed meanwhile (from any
+/// node) is what the traits meet, and is never written back over; an account created
+/// meanwhile is merged into, not replaced.
 async fn merge_account(
     tx: &mut WriteTx,
+    source: &Source,
     external_id: &str,
     traits: Option<&serde_json::Map<String, Value>>,
 ) -> Result<i64, StoreError> {
-    #[derive(sqlx::FromRow)]
-    struct Existing {
-        id: i64,
-        name: Option<String>,
-        attributes: String,
-    }
-    let existing: Option<Existing> = tx
-        .fetch_optional(
-            "SELECT id, name, CAST(attributes AS TEXT) AS attributes FROM accounts WHERE external_id = $1",
-            params![external_id],
-        )
-        .await?;
-    let (mut name, mut attributes): (Option<String>, BTreeMap<String, String>) = match &existing {
-        Some(e) => (e.name.clone(), Column("accounts", "attributes").json(&e.attributes)?),
-        None => (None, BTreeMap::new()),
-    };
-    let mut changed = existing.is_none();
+    // The traits as fields: `name`, and `attributes.KEY` for every other trait.
+    let mut incoming: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in traits.into_iter().flatten() {
         let text = match value {
             Value::String(s) => s.clone(),
             Value::Null => continue,
             other => other.to_string(),
         };
-        if key == "name" {
-            changed |= name.as_deref() != Some(text.as_str());
-            name = Some(text);
-        } else if attributes.get(key) != Some(&text) {
-            attributes.insert(key.clone(), text);
-            changed = true;
-        }
+        let field = if key == "name" {
+            "name".to_string()
+        } else {
+            format!("attributes.{key}")
+        };
+        incoming.insert(field, text);
     }
-    if let (false, Some(e)) = (changed, &existing) {
+    // Without traits, nothing is compared or written back: no row lock.
+    let lock = !incoming.is_empty();
+    let e = match stored_account(tx, external_id, lock).await? {
+        Some(e) => e,
+        None => {
+            let mut account = new_account(external_id);
+            account.name = incoming.get("name").cloned();
+            account.attributes = incoming
+                .iter()
+                .filter_map(|(f, v)| Some((f.strip_prefix("attributes.")?.to_string(), v.clone())))
+                .collect();
+            let created = tx
+                .write_rows(&NewAccount::TABLE.ignoring(), vec![account.row()])
+                .await?;
+            if created.written > 0 {
+                let (id,): (i64,) = tx
+                    .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
+                    .await?;
+                let written: Vec<(&str, &str)> = incoming.iter().map(|(f, v)| (f.as_str(), v.as_str())).collect();
+                remember_tracked(tx, "account", external_id, &written).await?;
+                let entry = source.audit(
+                    "tracking.account_created",
+                    serde_json::json!({"account_id": id, "external_id": external_id, "name": account.name,
+                                       "attributes": account.attributes}),
+                );
+                tx.append_audit(&entry).await?;
+                return Ok(id);
+            }
+            // Created meanwhile by another transaction (an import, another node): its
+            // values stand, as any stored account's do.
+            stored_account(tx, external_id, lock)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("account {external_id:?} vanished while being created")))?
+        }
+    };
+    let mut name = e.name;
+    let mut attributes: BTreeMap<String, String> = Column("accounts", "attributes").json(&e.attributes)?;
+    let fields: Vec<(String, Option<String>, Option<String>)> = incoming
+        .iter()
+        .map(|(field, value)| {
+            let current = match field.strip_prefix("attributes.") {
+                Some(key) => attributes.get(key).cloned(),
+                None => name.clone(),
+            };
+            (field.clone(), current, Some(value.clone()))
+        })
+        .collect();
+    let changes = source.changes(tx, "account", external_id, &fields).await?;
+    if changes.is_empty() {
         return Ok(e.id);
     }
-    let mut account = laer_core::model::NewAccount {
-        external_id: external_id.to_string(),
+    for (field, _, after) in &changes {
+        match field.strip_prefix("attributes.") {
+            Some(key) => {
+                attributes.insert(key.to_string(), after.clone());
+            }
+            None => name = Some(after.clone()),
+        }
+    }
+    // The columns imports set stay as they are; only name and attributes come from traits.
+    let account = NewAccount {
         name,
+        segment: e.segment,
+        channel: e.channel,
+        country: e.country,
+        date_of_birth: e.date_of_birth,
+        renewal_date: e.renewal_date,
+        attributes,
+        ..new_account(external_id)
+    };
+    tx.upsert(std::slice::from_ref(&account)).await?;
+    let written: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|(f, _, after)| (f.as_str(), after.as_str()))
+        .collect();
+    remember_tracked(tx, "account", external_id, &written).await?;
+    let changed: serde_json::Map<String, Value> = changes
+        .iter()
+        .map(|(field, before, after)| (field.clone(), serde_json::json!({"before": before, "after": after})))
+        .collect();
+    let entry = source.audit(
+        "tracking.account_changed",
+        serde_json::json!({"account_id": e.id, "external_id": external_id, "changes": changed}),
+    );
+    tx.append_audit(&entry).await?;
+    Ok(e.id)
+}
+
+/// An account as tracking compares its traits with it.
+#[derive(sqlx::FromRow)]
+struct StoredAccount {
+    id: i64,
+    name: Option<String>,
+    attributes: String,
+    segment: Option<String>,
+    channel: Option<String>,
+    country: Option<String>,
+    date_of_birth: Option<chrono::NaiveDate>,
+    renewal_date: Option<chrono::NaiveDate>,
+}
+
+/// The stored account with this external id; `lock`: with a row lock on PostgreSQL until
+/// the transaction ends, which also waits for a write not yet committed.
+async fn stored_account(tx: &mut WriteTx, external_id: &str, lock: bool) -> Result<Option<StoredAccount>, StoreError> {
+    let sql = format!(
+        "SELECT id, name, CAST(attributes AS TEXT) AS attributes, segment, channel, country, date_of_birth, \
+         renewal_date FROM accounts WHERE external_id = $1{}",
+        if lock { for_update(tx) } else { "" }
+    );
+    tx.fetch_optional(&sql, params![external_id]).await
+}
+
+/// ` FOR UPDATE` on PostgreSQL: the row read is the latest committed and stays as read
+/// until the transaction ends. SQLite's write transactions run one at a time already.
+fn for_update(tx: &WriteTx) -> &'static str {
+    match tx.backend() {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    }
+}
+
+/// An account with only its external id.
+fn new_account(external_id: &str) -> NewAccount {
+    NewAccount {
+        external_id: external_id.to_string(),
+        name: None,
         segment: None,
         channel: None,
         country: None,
         date_of_birth: None,
         renewal_date: None,
-        attributes,
-    };
-    if existing.is_some() {
-        // Keep the columns imports set; only name and attributes come from traits.
-        #[derive(sqlx::FromRow)]
-        struct Imported {
-            segment: Option<String>,
-            channel: Option<String>,
-            country: Option<String>,
-            date_of_birth: Option<chrono::NaiveDate>,
-            renewal_date: Option<chrono::NaiveDate>,
-        }
-        let kept: Imported = tx
-            .fetch_one(
-                "SELECT segment, channel, country, date_of_birth, renewal_date FROM accounts WHERE external_id = $1",
-                params![external_id],
-            )
-            .await?;
-        account.segment = kept.segment;
-        account.channel = kept.channel;
-        account.country = kept.country;
-        account.date_of_birth = kept.date_of_birth;
-        account.renewal_date = kept.renewal_date;
+        attributes: BTreeMap::new(),
     }
-    tx.upsert(std::slice::from_ref(&account)).await?;
-    let (id,): (i64,) = tx
-        .fetch_one("SELECT id FROM accounts WHERE external_id = $1", params![external_id])
-        .await?;
-    Ok(id)
 }

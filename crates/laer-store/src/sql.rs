@@ -60,6 +60,15 @@ pub struct Table {
 }
 
 impl Table {
+    /// The same table written so that a stored row is kept: for creating a record only
+    /// if no one has (another transaction, another node) meanwhile.
+    pub(crate) const fn ignoring(&self) -> Table {
+        Table {
+            on_conflict: OnConflict::Ignore,
+            ..*self
+        }
+    }
+
     /// Rows per statement: within both engines' parameter limits, large enough that
     /// statement overhead vanishes.
     pub(crate) fn batch_rows(&self) -> usize {

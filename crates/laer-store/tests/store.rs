@@ -11,3 +11,4 @@ mod plans;
 mod records;
 mod schema;
 mod touchpoints;
+mod tracking;

@@ -401,6 +401,7 @@ fn revoke_button(user: &CurrentUser, action: String, revoked_at: Option<i64>) ->
 async fn keys_page(state: &AppState, user: &CurrentUser, forms: &KeysForms) -> Result<Markup, PageError> {
     let tokens = state.store.api_tokens().await?;
     let keys = state.store.write_keys().await?;
+    let tracking = super::tracking_settings::card(state, user).await?;
     let token_role = if forms.token.role.is_empty() {
         "viewer"
     } else {
@@ -462,6 +463,7 @@ async fn keys_page(state: &AppState, user: &CurrentUser, forms: &KeysForms) -> R
                     }
                 }
             }
+            (tracking)
         },
     ))
 }

@@ -21,6 +21,7 @@ mod rights;
 mod session;
 mod settings;
 mod touchpoints;
+mod tracking_settings;
 mod work;
 
 use axum::Router;
@@ -168,6 +169,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/keys/write-keys/{id}/revoke",
             axum::routing::post(admin::revoke_write_key),
         )
+        // What tracking calls may change (issue 15, tracking keys): web/tracking_settings.rs.
+        .route("/admin/keys/tracking", axum::routing::post(tracking_settings::save))
         .route("/admin/audit", get(audit::page))
         .route("/password/{token}", get(password::form).post(password::set))
         // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
