@@ -1,15 +1,17 @@
 //! Login throttling: how long a client must wait after failed logins, and how many
 //! password reset requests are answered with an email (docs/access.md, "Throttling").
 //!
-//! Failures are counted per *pair* (one email from one client address) and per
-//! *address* (any email from one address), never per email alone: a lockout of an email
-//! from everywhere would let anyone lock a colleague out for good by guessing wrong
-//! from a few addresses (OWASP, Authentication Cheat Sheet, "Account lockout"). A pair
-//! gets a few free failures, then an exponentially growing wait; an address, which may
-//! be an office behind one NAT, gets more before its own wait starts. A count starts
-//! over once its last event is older than the window, and a successful login clears its
-//! pair (not its address, so that an attacker's own account cannot wipe the count).
-//! Unknown emails are counted the same way, so the answer reveals nothing.
+//! Failures are counted under three keys: the *pair* (one email from one client
+//! address), the *account* (one email from anywhere) and the *address* (any email from
+//! one address). A pair gets a few free failures, then an exponentially growing wait; an
+//! address, which may be an office behind one NAT, gets more before its own wait starts.
+//! The account's count stops guessing from many addresses at once, but a wait on an
+//! email from everywhere also keeps its owner out (OWASP, Authentication Cheat Sheet,
+//! "Account lockout"): it starts only after many failures — more than one address can
+//! make in an hour under its own waits — and stays short. A count starts over once its
+//! last event is older than the window, and a successful login clears its pair (not the
+//! account's or the address's count, so that a login of the attacker's own cannot wipe
+//! them). Unknown emails are counted the same way, so the answer reveals nothing.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -37,6 +39,15 @@ pub const ADDRESS: Backoff = Backoff {
     free: 20,
     window: TimeDelta::hours(1),
     cap: TimeDelta::minutes(15),
+};
+
+/// One email from anywhere: the same growth after 30 failures, at most a minute — about
+/// sixty guesses an hour however many addresses guess, while its owner, when someone
+/// else's guessing slows them, waits a minute at most.
+pub const ACCOUNT: Backoff = Backoff {
+    free: 30,
+    window: TimeDelta::hours(1),
+    cap: TimeDelta::minutes(1),
 };
 
 /// The oldest a count of any scope can matter: rows older than this are pruned.
@@ -122,6 +133,8 @@ mod tests {
         assert_eq!(PAIR.delay(i64::MAX), TimeDelta::minutes(15));
         assert_eq!(ADDRESS.delay(19), TimeDelta::zero());
         assert_eq!(ADDRESS.delay(20), TimeDelta::seconds(2));
+        let account: Vec<i64> = (29..=36).map(|n| ACCOUNT.delay(n).num_seconds()).collect();
+        assert_eq!(account, [0, 2, 4, 8, 16, 32, 60, 60]);
     }
 
     #[test]

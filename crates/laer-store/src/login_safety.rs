@@ -14,7 +14,7 @@ use crate::exec::params;
 use crate::write::audit;
 use crate::{Store, StoreError};
 
-/// What is counted: a scope (`login_pair`, `login_address`, `reset_email`,
+/// What is counted: a scope (`login_pair`, `login_account`, `login_address`, `reset_email`,
 /// `reset_address`) and the subject's text, hashed before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleKey {
