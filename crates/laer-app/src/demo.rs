@@ -15,8 +15,6 @@ use crate::automation::Automation;
 
 use crate::auth::hash_password;
 
-/// The password of every demo login.
-pub const DEMO_PASSWORD: &str = "demo";
 /// The demo administrator's login.
 pub const DEMO_ADMIN: &str = "admin@demo.laer";
 
@@ -68,8 +66,16 @@ fn login_role(roles: &[TeamRole]) -> Role {
 
 /// Generates the demo company for `config` and stores it in one transaction, with its
 /// events account by account; then adds a login for the administrator and for every
-/// team member, all with [`DEMO_PASSWORD`]. Storing it again changes nothing.
-pub async fn load(store: &Store, config: &DemoConfig, model: &HealthModel) -> Result<DemoLoad, DemoError> {
+/// team member, all with `password` — there is no shared default: `laer demo` and
+/// `laer serve --demo` make a random one (`logins::random_password`) and print it once;
+/// tests pass their own. Marks the workspace as the demo's, so that every page says so.
+/// Storing it again changes nothing but the logins' password.
+pub async fn load(
+    store: &Store,
+    config: &DemoConfig,
+    model: &HealthModel,
+    password: &str,
+) -> Result<DemoLoad, DemoError> {
     let (company, usage) = generate_records(config);
     // Once the rules have run over the demo, coverage is theirs: loading the demo again
     // must not bring back what they ended.
@@ -97,7 +103,8 @@ pub async fn load(store: &Store, config: &DemoConfig, model: &HealthModel) -> Re
     }
     tx.commit().await?;
 
-    let hash = hash_password(DEMO_PASSWORD).map_err(DemoError::Password)?;
+    store.mark_demo_workspace().await?;
+    let hash = hash_password(password).map_err(DemoError::Password)?;
     let mut logins = vec![(DEMO_ADMIN.to_string(), Role::Admin)];
     store
         .upsert_user(DEMO_ADMIN, "Demo Admin", Role::Admin, &hash, None)

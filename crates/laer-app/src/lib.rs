@@ -11,11 +11,13 @@
 //! - `demo`: storing the demo company with its logins.
 //! - `people`: invitations and password resets by one-time link.
 //! - `auth`: password hashing (argon2id).
+//! - `logins`: login throttling, failed logins recorded, "Forgot your password?".
 
 pub mod auth;
 pub mod automation;
 pub mod delivery;
 pub mod demo;
 pub mod health;
+pub mod logins;
 pub mod people;
 pub mod reports;

@@ -18,9 +18,14 @@ fn config() -> DemoConfig {
 async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
     let config = config();
     let (company, _) = generate_records(&config);
-    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
-        .await
-        .unwrap();
+    laer_app::demo::load(
+        store,
+        &config,
+        &laer_core::health::HealthModel::default(),
+        "demo test password",
+    )
+    .await
+    .unwrap();
 
     let ids = store.account_external_ids().await.unwrap();
     let mut stored: Vec<(String, String, i32)> = store
@@ -71,9 +76,14 @@ async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
     assert_eq!(stored_of_account, of_account);
 
     let counts = store.counts().await.unwrap();
-    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
-        .await
-        .unwrap();
+    laer_app::demo::load(
+        store,
+        &config,
+        &laer_core::health::HealthModel::default(),
+        "demo test password",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store.counts().await.unwrap(),
         counts,

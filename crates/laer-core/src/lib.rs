@@ -21,6 +21,7 @@ pub mod segment;
 pub mod signals;
 pub mod stats;
 pub mod success_plan;
+pub mod throttle;
 pub mod timeline;
 pub mod tracking;
 

@@ -193,7 +193,7 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(today)
         };
-        let load = laer_app::demo::load(&store, &config, &laer_core::health::HealthModel::default())
+        let load = laer_app::demo::load(&store, &config, &laer_core::health::HealthModel::default(), "bench")
             .await
             .expect("demo");
         accounts = load.accounts as i64;

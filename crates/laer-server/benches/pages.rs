@@ -12,6 +12,9 @@ use laer_demo::DemoConfig;
 use laer_server::Server;
 use laer_store::Store;
 
+/// The demo logins' password in this bench.
+const DEMO_PASSWORD: &str = "bench";
+
 struct Args {
     accounts: usize,
     months: u32,
@@ -64,9 +67,14 @@ async fn main() {
             seed: 1,
             ..DemoConfig::new(chrono::Utc::now().date_naive())
         };
-        let load = laer_app::demo::load(&store, &config, &laer_core::health::HealthModel::default())
-            .await
-            .expect("demo");
+        let load = laer_app::demo::load(
+            &store,
+            &config,
+            &laer_core::health::HealthModel::default(),
+            DEMO_PASSWORD,
+        )
+        .await
+        .expect("demo");
         println!(
             "demo company: {} accounts, {} events in {:.0} s",
             load.accounts,
@@ -98,7 +106,7 @@ async fn main() {
         .header(reqwest::header::COOKIE, format!("laer_login_csrf={csrf_cookie}"))
         .form(&[
             ("email", laer_app::demo::DEMO_ADMIN),
-            ("password", laer_app::demo::DEMO_PASSWORD),
+            ("password", DEMO_PASSWORD),
             ("csrf", &csrf_cookie),
         ])
         .send()

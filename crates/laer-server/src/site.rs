@@ -134,7 +134,6 @@ fn plain_host(host: &str) -> bool {
 /// The address a request came from (see [`Site::client_ip`]); `None` when the server
 /// was not started with peer addresses (as in tests that call the router directly).
 #[derive(Debug, Clone, Copy)]
-#[allow(dead_code, reason = "login throttling (issue 15) keys on it")]
 pub(crate) struct ClientAddress(pub Option<IpAddr>);
 
 /// The TCP peer of a request, if the server recorded it.

@@ -55,9 +55,14 @@ async fn a_day_in_the_browser() {
         seed: 7,
         ..DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
-        .await
-        .unwrap();
+    let load = laer_app::demo::load(
+        store,
+        &config,
+        &laer_core::health::HealthModel::default(),
+        crate::common::DEMO_PASSWORD,
+    )
+    .await
+    .unwrap();
     // The CSM with the most open work, so that My work has tasks to do.
     let open = laer_store::TaskFilter {
         status: Some(laer_core::model::TaskStatus::Open),
@@ -92,7 +97,7 @@ async fn a_day_in_the_browser() {
         .arg(script)
         .arg(&base)
         .arg(&csm)
-        .arg(laer_app::demo::DEMO_PASSWORD)
+        .arg(crate::common::DEMO_PASSWORD)
         .arg(VIEWER_EMAIL)
         .arg(VIEWER_PASSWORD)
         .env("NODE_PATH", &node_modules)

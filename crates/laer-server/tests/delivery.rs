@@ -50,14 +50,14 @@ async fn seed(store: &Store) -> i64 {
 }
 
 /// The aiosmtpd server, stopped when dropped.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
-    messages: std::sync::mpsc::Receiver<Value>,
+    pub(crate) port: u16,
+    pub(crate) messages: std::sync::mpsc::Receiver<Value>,
 }
 
 impl SmtpSink {
-    fn start() -> Option<SmtpSink> {
+    pub(crate) fn start() -> Option<SmtpSink> {
         let Some(python) = std::env::var("LAER_TEST_SMTP_PYTHON").ok().filter(|p| !p.is_empty()) else {
             assert!(
                 std::env::var("LAER_TEST_REQUIRE_SMTP").as_deref() != Ok("1"),

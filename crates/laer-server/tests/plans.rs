@@ -2,10 +2,11 @@
 //! customer reads a shared plan without a login, in their words, until the link is
 //! revoked; the team's page needs a login, the manage_plans permission and the CSRF token.
 
+use crate::common::DEMO_PASSWORD;
 use crate::common::spawn;
 use crate::common::text::visible_text;
 use crate::common::web::{Session, client};
-use laer_app::demo::{DEMO_PASSWORD, DemoLoad};
+use laer_app::demo::DemoLoad;
 use laer_core::access::Role;
 use laer_core::success_plan::internal_words;
 use laer_demo::DemoConfig;
@@ -23,9 +24,14 @@ async fn seed(store: &Store) -> DemoLoad {
         seed: 5,
         ..DemoConfig::new(today())
     };
-    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
-        .await
-        .unwrap()
+    laer_app::demo::load(
+        store,
+        &config,
+        &laer_core::health::HealthModel::default(),
+        DEMO_PASSWORD,
+    )
+    .await
+    .unwrap()
 }
 
 fn login_of(load: &DemoLoad, role: Role) -> String {

@@ -13,6 +13,7 @@ mod delivery;
 mod health;
 mod imports;
 mod ingest;
+mod logins;
 mod people;
 mod plans;
 mod records;

@@ -1,8 +1,8 @@
 //! The web app over real HTTP, on each backend: logins, sessions, CSRF, roles, pages and
 //! their CSV downloads, with the demo company as data.
 
-use crate::common::spawn;
 use crate::common::web::{Session, client, set_cookie};
+use crate::common::{DEMO_PASSWORD, spawn};
 use laer_core::access::Role;
 use laer_demo::DemoConfig;
 use laer_store::Store;
@@ -19,9 +19,14 @@ async fn seed(store: &Store) -> laer_app::demo::DemoLoad {
         seed: 3,
         ..DemoConfig::new(today())
     };
-    laer_app::demo::load(store, &config, &laer_core::health::HealthModel::default())
-        .await
-        .unwrap()
+    laer_app::demo::load(
+        store,
+        &config,
+        &laer_core::health::HealthModel::default(),
+        DEMO_PASSWORD,
+    )
+    .await
+    .unwrap()
 }
 
 async fn pages_need_a_login(store: &Store) {
@@ -35,7 +40,7 @@ async fn pages_need_a_login(store: &Store) {
         Some(401)
     );
     assert_eq!(
-        Session::login(&base, "nobody@example.com", "demo").await.err(),
+        Session::login(&base, "nobody@example.com", DEMO_PASSWORD).await.err(),
         Some(401)
     );
     // A login form posted without the token of its own cookie is refused.
@@ -43,7 +48,7 @@ async fn pages_need_a_login(store: &Store) {
         .post(format!("{base}/login"))
         .form(&[
             ("email", laer_app::demo::DEMO_ADMIN),
-            ("password", "demo"),
+            ("password", DEMO_PASSWORD),
             ("csrf", "guess"),
         ])
         .send()
@@ -56,7 +61,9 @@ async fn pages_need_a_login(store: &Store) {
 async fn an_admin_sees_every_page(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let (status, portfolio) = admin.get("/portfolio").await;
     assert_eq!(status, 200);
     assert!(portfolio.contains("All accounts"), "an admin sees everyone's accounts");
@@ -137,7 +144,9 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     let load = seed(store).await;
     let base = spawn(store).await;
     health_kept(store, load.accounts).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let (_, portfolio) = admin.get("/portfolio?sort=health").await;
     assert!(portfolio.contains("sort=health"), "a health column to sort by");
     assert!(portfolio.contains("badge health-"), "scores as badges");
@@ -224,7 +233,7 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
     let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
-    let session = Session::login(&base, &csm.0, "demo").await.unwrap();
+    let session = Session::login(&base, &csm.0, DEMO_PASSWORD).await.unwrap();
     let (_, mine) = session.get("/portfolio").await;
     assert!(mine.contains("My accounts"), "a CSM lands on their own book");
     let (_, everyone) = session.get("/portfolio?owner=all").await;
@@ -252,7 +261,9 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
 async fn logout_needs_the_csrf_token_and_ends_the_session(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(admin.post("/logout", &[]).await, 403, "a forged logout is refused");
     assert_eq!(admin.post("/logout", &[("csrf", "not-the-token")]).await, 403);
     assert_eq!(admin.get("/portfolio").await.0, 200, "and changes nothing");
@@ -288,7 +299,9 @@ fn post_routes() -> Vec<String> {
 async fn every_form_refuses_a_post_without_the_token(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let routes = post_routes();
     assert!(routes.len() >= 14, "the POST routes found: {routes:?}");
     let audit_before = store.counts().await.unwrap().audit_entries;
@@ -311,7 +324,9 @@ async fn every_form_refuses_a_post_without_the_token(store: &Store) {
 async fn answers_carry_security_headers(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     for path in [
         "/login",
         "/portfolio",
@@ -431,7 +446,9 @@ async fn one_account_shows_one_number_everywhere(store: &Store) {
     seed(store).await;
     let multi = several_product_lines(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let token = store.create_api_token("figures", Role::Admin).await.unwrap().secret;
     let api = |path: String| {
         let token = token.clone();
@@ -509,7 +526,9 @@ async fn one_account_shows_one_number_everywhere(store: &Store) {
 async fn revenue_figures_match_the_mrr_report(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let (status, csv) = admin.get("/revenue.csv").await;
     assert_eq!(status, 200);
     let mut rows = csv::Reader::from_reader(csv.as_bytes());
@@ -561,7 +580,7 @@ async fn my_work_lists_a_members_tasks_and_changes_them(store: &Store) {
             Some((t.clone(), member.email.clone()?))
         })
         .expect("an assigned open task");
-    let session = Session::login(&base, &email, "demo").await.unwrap();
+    let session = Session::login(&base, &email, DEMO_PASSWORD).await.unwrap();
     let (status, page) = session.get("/work").await;
     assert_eq!(status, 200);
     assert!(page.contains("My work"));
@@ -631,7 +650,9 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
     use laer_core::bridge::{BridgeBy, report_quarters};
     seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let (status, page) = admin.get("/revenue").await;
     assert_eq!(status, 200);
     let quarters = report_quarters(None, None, today());
@@ -681,7 +702,9 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
 async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
-    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, "demo").await.unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
     let (status, page) = admin.get("/settings/playbooks").await;
     assert_eq!(status, 200);
     assert!(
@@ -766,7 +789,7 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
 
     // A CSM reads the playbooks but changes nothing.
     let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
-    let session = Session::login(&base, &csm.0, "demo").await.unwrap();
+    let session = Session::login(&base, &csm.0, DEMO_PASSWORD).await.unwrap();
     let (status, page) = session.get("/settings/playbooks").await;
     assert_eq!(status, 200);
     assert!(!page.contains("Switch on"), "no buttons without manage_automation");

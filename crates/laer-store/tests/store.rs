@@ -5,6 +5,7 @@ mod automation;
 mod conformance;
 mod health;
 mod imports;
+mod login_safety;
 mod logins;
 mod people;
 mod plans;

@@ -114,6 +114,15 @@ enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    // Logins (issue 15): disable, enable, end sessions.
+    /// Deactivate a person: they cannot log in, their sessions end at once and their
+    /// password links stop working (API tokens are the workspace's, not theirs: revoke
+    /// those with `laer tokens revoke`).
+    Disable { email: String },
+    /// Let a deactivated person log in again with their password.
+    Enable { email: String },
+    /// End every session of a person (logged out on every device) without deactivating them.
+    Logout { email: String },
 }
 
 #[derive(Subcommand)]
@@ -490,7 +499,8 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
         .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)));
     let addr = server.local_addr()?;
     if args.demo {
-        if store.counts().await?.accounts == 0 {
+        let created = store.counts().await?.accounts == 0;
+        if created {
             eprintln!("Creating the demo company (about 300 accounts over 24 months)...");
             demo(
                 store,
@@ -504,10 +514,16 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
             .await?;
         }
         println!(
-            "Demo logins: {} (admin), or any team member shown on the portfolio; password: {}",
-            laer_app::demo::DEMO_ADMIN,
-            laer_app::demo::DEMO_PASSWORD
+            "Demo logins: {} (admin), or any team member shown on the portfolio.",
+            laer_app::demo::DEMO_ADMIN
         );
+        if !created {
+            println!(
+                "Their password was printed when the demo was created; to set a new one for the admin: \
+                 laer users create --email {} --name \"Demo Admin\" --role admin",
+                laer_app::demo::DEMO_ADMIN
+            );
+        }
     }
     println!("laer is serving on http://{addr}/");
     tracing::info!(%addr, "serving");
@@ -677,7 +693,13 @@ async fn demo(
         seed: args.seed,
         ..laer_demo::DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_app::demo::load(store, &config, model)
+    // No shared default password: a random one, printed once below, unless the caller
+    // sets one (scripts and tests: LAER_DEMO_PASSWORD).
+    let (password, chosen) = match std::env::var("LAER_DEMO_PASSWORD").ok().filter(|p| !p.is_empty()) {
+        Some(p) => (p, true),
+        None => (laer_app::logins::random_password()?, false),
+    };
+    let load = laer_app::demo::load(store, &config, model, &password)
         .await
         .context("cannot store the demo company")?;
     eprintln!(
@@ -689,6 +711,12 @@ async fn demo(
     );
     for (email, role) in &load.logins {
         eprintln!("  {email:<36} {role}");
+    }
+    if chosen {
+        println!("Demo password: the one in LAER_DEMO_PASSWORD.");
+    } else {
+        // Standard output, once: laer keeps only its hash.
+        println!("Demo password (every demo login; shown only now): {password}");
     }
     let a = &load.automation;
     eprintln!(
@@ -746,6 +774,24 @@ async fn run_users(store: &Store, command: UsersCommand) -> Result<()> {
             let user = store.upsert_user(&email, &name, role, &hash, member).await?;
             println!("user {} ({}) with role {}", user.id, user.email, user.role);
         }
+        UsersCommand::Disable { email } => {
+            let id = user_id(store, &email).await?;
+            let person = store.deactivate_user(id, &cli_actor()).await?;
+            println!(
+                "{} ({}) is deactivated; their sessions have ended",
+                person.user.name, person.user.email
+            );
+        }
+        UsersCommand::Enable { email } => {
+            let id = user_id(store, &email).await?;
+            let person = store.reactivate_user(id, &cli_actor()).await?;
+            println!("{} ({}) can log in again", person.user.name, person.user.email);
+        }
+        UsersCommand::Logout { email } => {
+            let id = user_id(store, &email).await?;
+            let ended = store.end_sessions_of(id, &cli_actor()).await?.unwrap_or(0);
+            println!("{ended} session(s) of {email} ended");
+        }
         UsersCommand::List { json } => {
             let users = store.users().await?;
             if json {
@@ -766,6 +812,14 @@ async fn run_users(store: &Store, command: UsersCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The id of the person with this email, or an error naming it.
+async fn user_id(store: &Store, email: &str) -> Result<i64> {
+    store
+        .user_id_by_email(email)
+        .await?
+        .with_context(|| format!("no person with the email {email:?} (laer users list)"))
 }
 
 async fn run_tokens(store: &Store, command: TokensCommand) -> Result<()> {

@@ -140,6 +140,12 @@ fn person_row(user: &CurrentUser, p: &Person, last_admin: bool) -> Markup {
                             (csrf(user))
                             button.secondary type="submit" name="action" value="reset" { "Reset password" }
                         }
+                        // Logins (issue 15): logged out everywhere, still able to log in.
+                        form.inline method="post" action=(action) {
+                            (csrf(user))
+                            button.secondary type="submit" name="action" value="end_sessions"
+                                title="Log them out on every device; they can log in again" { "End sessions" }
+                        }
                     } @else {
                         form.inline method="post" action="/admin/people/invite" {
                             (csrf(user))
@@ -266,7 +272,8 @@ pub(crate) async fn invite(
 }
 
 /// A change to one person: `action` is `role` (with `role` and `version`),
-/// `deactivate`, `reactivate` or `reset`.
+/// `deactivate` (which also ends their sessions), `reactivate`, `reset` or
+/// `end_sessions`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PersonChange {
     #[serde(default)]
@@ -306,6 +313,11 @@ pub(crate) async fn change_person(
         }
         "deactivate" => Some(state.store.deactivate_user(id, &actor).await.map(|_| ())),
         "reactivate" => Some(state.store.reactivate_user(id, &actor).await.map(|_| ())),
+        "end_sessions" => Some(state.store.end_sessions_of(id, &actor).await.and_then(|ended| {
+            ended
+                .map(|_| ())
+                .ok_or_else(|| laer_store::StoreError::NotFound(format!("person {id}")))
+        })),
         "reset" => match laer_app::people::reset(&state.store, id, delivery(&state, &origin), &actor).await {
             Ok(issued) => return Ok(link_page(&user, &issued, "Password reset link")),
             Err(e) => Some(Err(e)),
@@ -313,7 +325,7 @@ pub(crate) async fn change_person(
         other => {
             problems.add(
                 "action",
-                format!("expected role, deactivate, reactivate or reset, found {other:?}"),
+                format!("expected role, deactivate, reactivate, reset or end_sessions, found {other:?}"),
             );
             None
         }

@@ -5,9 +5,11 @@ mod account;
 mod admin;
 mod audit;
 mod cache;
+mod forgot;
 pub(crate) mod form;
 mod health;
 mod imports;
+mod login_queue;
 mod outcomes;
 mod password;
 mod people;
@@ -280,8 +282,20 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                         }
                     }
                 }
+                // Logins (issue 15): a workspace holding the demo company says so.
+                @if user.demo { (demo_banner()) }
                 main { (body) }
             }
+        }
+    }
+}
+
+/// The banner every page of a demo workspace carries.
+fn demo_banner() -> Markup {
+    html! {
+        div.demo-banner role="note" {
+            strong { "Demo data" }
+            " — this workspace holds laer's made-up demo company (laer serve --demo). Don't enter real customer data here."
         }
     }
 }

@@ -17,17 +17,18 @@ use serde::de::DeserializeOwned;
 
 use super::{PageError, bare_page, percent_encode};
 use crate::AppState;
+use crate::site::ClientAddress;
 use laer_app::auth::{decoy_hash, verify_password};
 
 pub(crate) const SESSION_COOKIE: &str = "laer_session";
-/// Password checks running at once, in this process.
-static LOGIN_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 const LOGIN_CSRF_COOKIE: &str = "laer_login_csrf";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
+        // Logins (issue 15): "Forgot your password?".
+        .route("/login/forgot", get(super::forgot::page).post(super::forgot::request))
 }
 
 /// The logged-in person of a page request.
@@ -40,6 +41,8 @@ pub(crate) struct CurrentUser {
     pub role: Role,
     pub team_member_id: Option<i64>,
     pub csrf_token: String,
+    /// Whether the workspace holds the demo company: every page says so.
+    pub demo: bool,
     /// The session's secret, to end it.
     secret: String,
 }
@@ -95,6 +98,11 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         match state.store.session(&secret).await {
             Ok(Some(session)) => Ok(CurrentUser {
+                demo: state
+                    .store
+                    .is_demo_workspace()
+                    .await
+                    .map_err(|e| PageError::from(e).into_response())?,
                 id: session.user.id,
                 name: session.user.name,
                 email: session.user.email,
@@ -251,6 +259,7 @@ fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
                     label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                     button type="submit" { "Log in" }
                 }
+                p.forgot { a href="/login/forgot" { "Forgot your password?" } }
             }
         },
     );
@@ -274,26 +283,76 @@ struct LoginForm {
     next: Option<String>,
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+/// A login refused before its password was checked, with a `Retry-After`.
+fn login_refused(next: Option<&str>, message: &str, status: StatusCode, retry_after: i64) -> Response {
+    let mut response = login_page(next, Some(message), status);
+    if let Ok(value) = retry_after.max(1).to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// `POST /login`. Throttled first (`laer_app::logins`: failures counted in the database
+/// per email and address, per email and per address), then queued for a turn to check the
+/// password (`login_queue`), then checked; a failure is counted, logged and audited.
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE);
     let sent = form.csrf.as_deref();
     if !matches!((expected.as_deref(), sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes())) {
         return csrf_refused();
     }
+    let next = form.next.as_deref();
+    // Waiting out a throttle, even with the right password: otherwise it throttles nothing.
+    match laer_app::logins::throttled(&state.store, &form.email, address).await {
+        Ok(Some(throttled)) => {
+            tracing::warn!(
+                email = %laer_app::logins::normal_email(&form.email),
+                address = %address.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+                wait_seconds = throttled.wait().num_seconds(),
+                "login refused: throttled"
+            );
+            return login_refused(
+                next,
+                &throttled.message(),
+                StatusCode::TOO_MANY_REQUESTS,
+                throttled.wait().num_seconds() + 1,
+            );
+        }
+        Ok(None) => {}
+        Err(e) => return PageError::from(e).into_response(),
+    }
+    // Each check costs tens of MiB and milliseconds of argon2: a few at a time, the
+    // rest wait their turn briefly.
+    let turn = match super::login_queue::turn(address).await {
+        Ok(turn) => turn,
+        Err(super::login_queue::Busy::Address) => {
+            return login_refused(
+                next,
+                "Too many logins from your network address at once. Try again in a moment.",
+                StatusCode::TOO_MANY_REQUESTS,
+                2,
+            );
+        }
+        Err(super::login_queue::Busy::Queue) => {
+            tracing::warn!("login refused: no turn to check the password within the queue's wait");
+            return login_refused(
+                next,
+                "laer is busy checking many logins right now. Try again in a moment.",
+                StatusCode::SERVICE_UNAVAILABLE,
+                5,
+            );
+        }
+    };
     let found = match state.store.user_for_login(&form.email).await {
         Ok(found) => found,
         Err(e) => return PageError::from(e).into_response(),
     };
     let password = form.password;
-    // Each check costs tens of MiB and milliseconds of argon2: a few at a time, the
-    // rest are told to come back.
-    let Ok(_permit) = LOGIN_CHECKS.try_acquire() else {
-        return login_page(
-            form.next.as_deref(),
-            Some("Too many logins at once. Try again in a moment."),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-    };
     // Verify against a decoy when the email is unknown: the same work either way.
     let (user, hash) = match found {
         Some(found) => (Some(found.user), found.password_hash),
@@ -302,6 +361,13 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false);
+    drop(turn);
+    if !verified {
+        let known = user.as_ref();
+        if let Err(e) = laer_app::logins::failed(&state.store, &form.email, address, known).await {
+            return PageError::from(e).into_response();
+        }
+    }
     let Some(user) = user.filter(|_| verified) else {
         return login_page(
             form.next.as_deref(),
@@ -309,6 +375,9 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
             StatusCode::UNAUTHORIZED,
         );
     };
+    if let Err(e) = laer_app::logins::succeeded(&state.store, &form.email, address).await {
+        return PageError::from(e).into_response();
+    }
     let secret = match state.store.create_session(user.id).await {
         Ok(s) => s.secret,
         Err(e) => return PageError::from(e).into_response(),

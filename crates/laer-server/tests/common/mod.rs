@@ -7,6 +7,11 @@ pub mod web;
 use laer_server::Server;
 use laer_store::Store;
 
+/// The demo logins' password in these tests (the product has none: `laer demo` makes a
+/// random one).
+#[allow(dead_code)]
+pub const DEMO_PASSWORD: &str = "demo";
+
 /// Starts a server on 127.0.0.1 with a free port and returns its base URL.
 #[allow(dead_code)] // not every test binary serves with the defaults
 pub async fn spawn(store: &Store) -> String {
