@@ -10,4 +10,5 @@ mod people;
 mod plans;
 mod records;
 mod schema;
+mod sso;
 mod touchpoints;

@@ -61,7 +61,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> Strin
 }
 
 /// Where to go after logging in: a path on this site only.
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     // Only plain path-and-query characters: browsers drop tabs and newlines from a
     // Location, which could turn "/\t/evil.example" into "//evil.example".
     let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,:".contains(c);
@@ -229,10 +229,13 @@ async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(q):
     {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    login_page(q.next.as_deref(), None, StatusCode::OK)
+    login_page(&state, q.next.as_deref(), None, StatusCode::OK)
 }
 
-fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+fn login_page(state: &AppState, next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    // Single sign-on (web/sso.rs): its button, and the password form only if allowed.
+    let sso = state.sso.as_deref();
+    let passwords = sso.is_none_or(|sso| sso.password_logins());
     let token = match laer_store::random_id() {
         Ok(t) => t,
         Err(e) => return PageError::from(e).into_response(),
@@ -244,13 +247,17 @@ fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
                 h1 { "laer" }
                 p.muted { "Customer success: Land, Adopt, Expand, Renew." }
                 @if let Some(error) = error { p.error role="alert" { (error) } }
-                form method="post" action="/login" {
+                @if let Some(sso) = sso {
+                    (sso.button(&safe_next(next)))
+                    @if passwords { p.or.muted { "or with your email and password" } }
+                }
+                @if passwords { form method="post" action="/login" {
                     input type="hidden" name="csrf" value=(token);
                     input type="hidden" name="next" value=(safe_next(next));
                     label { "Email" input type="email" name="email" autocomplete="username" required autofocus; }
                     label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                     button type="submit" { "Log in" }
-                }
+                } }
             }
         },
     );
@@ -280,6 +287,10 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     if !matches!((expected.as_deref(), sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes())) {
         return csrf_refused();
     }
+    if let Some(sso) = state.sso.as_deref().filter(|sso| !sso.password_logins()) {
+        let message = format!("Password logins are switched off: sign in with {}.", sso.name());
+        return login_page(&state, form.next.as_deref(), Some(&message), StatusCode::FORBIDDEN);
+    }
     let found = match state.store.user_for_login(&form.email).await {
         Ok(found) => found,
         Err(e) => return PageError::from(e).into_response(),
@@ -289,6 +300,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
     // rest are told to come back.
     let Ok(_permit) = LOGIN_CHECKS.try_acquire() else {
         return login_page(
+            &state,
             form.next.as_deref(),
             Some("Too many logins at once. Try again in a moment."),
             StatusCode::TOO_MANY_REQUESTS,
@@ -304,21 +316,28 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Fo
         .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
         return login_page(
+            &state,
             form.next.as_deref(),
             Some("Wrong email or password."),
             StatusCode::UNAUTHORIZED,
         );
     };
-    let secret = match state.store.create_session(user.id).await {
+    signed_in(&state, user.id, form.next.as_deref(), LOGIN_CSRF_COOKIE).await
+}
+
+/// Starts a session for a person just logged in (by password or single sign-on): its
+/// cookie set, the login's own cookie `done_cookie` cleared, and on to `next`.
+pub(crate) async fn signed_in(state: &AppState, user_id: i64, next: Option<&str>, done_cookie: &str) -> Response {
+    let secret = match state.store.create_session(user_id).await {
         Ok(s) => s.secret,
         Err(e) => return PageError::from(e).into_response(),
     };
     let max_age = laer_store::SESSION_HOURS * 3600;
-    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let mut response = Redirect::to(&safe_next(next)).into_response();
     let headers = response.headers_mut();
     for cookie in [
         set_cookie(SESSION_COOKIE, &secret, max_age),
-        set_cookie(LOGIN_CSRF_COOKIE, "", 0),
+        set_cookie(done_cookie, "", 0),
     ] {
         if let Ok(value) = cookie.parse() {
             headers.append(header::SET_COOKIE, value);
