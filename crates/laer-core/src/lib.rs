@@ -19,6 +19,7 @@ pub mod reports;
 pub mod retention;
 pub mod segment;
 pub mod signals;
+pub mod sso;
 pub mod stats;
 pub mod success_plan;
 pub mod throttle;

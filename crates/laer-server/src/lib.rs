@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 pub use edge::{DEFAULT_REQUEST_TIMEOUT, shutdown_signal};
 pub use error::ApiError;
 pub use site::{Site, SiteError};
+pub use web::sso::{CALLBACK_PATH as SSO_CALLBACK_PATH, SsoConfig, SsoConfigError};
 
 /// Shared by every request handler. Holds no state of its own beyond the store and
 /// views it checks against the store's revision on every use, so any number of nodes can
@@ -39,6 +40,8 @@ pub struct AppState {
     pub(crate) emails: bool,
     /// Where laer is reached and which proxies are believed (`site.rs`).
     pub(crate) site: std::sync::Arc<Site>,
+    /// Single sign-on, when configured (`web/sso.rs`).
+    pub(crate) sso: Option<std::sync::Arc<web::sso::Sso>>,
 }
 
 /// The whole HTTP application, scoring health with the default model.
@@ -49,7 +52,14 @@ pub fn router(store: Store) -> Router {
 /// The whole HTTP application, scoring health with `health_model`, with the default
 /// request time limit.
 pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health::HealthModel>) -> Router {
-    app(store, health_model, DEFAULT_REQUEST_TIMEOUT, false, Default::default())
+    app(
+        store,
+        health_model,
+        DEFAULT_REQUEST_TIMEOUT,
+        false,
+        Default::default(),
+        None,
+    )
 }
 
 /// The routes of the REST API, the tracking API and the web app, inside the edge's
@@ -60,6 +70,7 @@ fn app(
     timeout: std::time::Duration,
     emails: bool,
     site: std::sync::Arc<Site>,
+    sso: Option<std::sync::Arc<web::sso::Sso>>,
 ) -> Router {
     let state = AppState {
         store,
@@ -67,6 +78,7 @@ fn app(
         health_model,
         emails,
         site,
+        sso,
     };
     let routes = api::routes()
         .merge(ingest::routes())
@@ -88,6 +100,7 @@ pub struct Server {
     delivery: laer_app::delivery::DeliveryConfig,
     request_timeout: std::time::Duration,
     site: std::sync::Arc<Site>,
+    sso: Option<std::sync::Arc<web::sso::Sso>>,
 }
 
 impl Server {
@@ -111,6 +124,7 @@ impl Server {
             delivery: Default::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             site: Default::default(),
+            sso: None,
         })
     }
 
@@ -134,6 +148,18 @@ impl Server {
         self
     }
 
+    /// Signs people in with an OpenID provider as `config` says (issue 15, `web/sso.rs`);
+    /// after [`Server::with_site`], whose public URL the redirect URI starts with.
+    pub fn with_sso(mut self, config: SsoConfig) -> Result<Server, SsoConfigError> {
+        self.sso = Some(std::sync::Arc::new(web::sso::Sso::new(config, &self.site)?));
+        Ok(self)
+    }
+
+    /// The redirect URI to register at the OpenID provider, with single sign-on.
+    pub fn sso_redirect_uri(&self) -> Option<&str> {
+        self.sso.as_deref().map(web::sso::Sso::redirect_uri)
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
@@ -152,6 +178,7 @@ impl Server {
             self.request_timeout,
             emails,
             self.site.clone(),
+            self.sso.clone(),
         );
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));

@@ -18,6 +18,7 @@ mod people;
 mod plans;
 mod records;
 mod records_api;
+mod sso;
 mod touchpoints;
 mod touchpoints_browser;
 mod tracking_keys;

@@ -51,10 +51,20 @@ pub struct Person {
     pub version: i64,
     /// Whether they have a password (an invited person has none until they use the link).
     pub password_set: bool,
+    /// Whether an identity at the OpenID provider is linked to them: they sign in with
+    /// single sign-on (docs/access.md, "Single sign-on").
+    pub single_sign_on: bool,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     /// Their live (unused, unexpired) link, if any.
     pub pending_link: Option<PendingLink>,
+}
+
+impl Person {
+    /// Whether they can log in (unless deactivated): with a password or single sign-on.
+    pub fn can_log_in(&self) -> bool {
+        self.password_set || self.single_sign_on
+    }
 }
 
 /// A live password link as listed: never its token.
@@ -116,6 +126,7 @@ struct PersonRow {
     disabled_at: Option<i64>,
     version: i64,
     password_set: i64,
+    single_sign_on: i64,
     created_at: i64,
     last_login_at: Option<i64>,
 }
@@ -133,6 +144,7 @@ impl PersonRow {
             },
             version: self.version,
             password_set: self.password_set != 0,
+            single_sign_on: self.single_sign_on != 0,
             created_at: Column("users", "created_at").instant(self.created_at)?,
             last_login_at: Column("users", "last_login_at").opt_instant(self.last_login_at)?,
             pending_link,
@@ -141,7 +153,9 @@ impl PersonRow {
 }
 
 const PERSON_COLUMNS: &str = "id, email, name, role, team_member_id, disabled_at, version, \
-     CAST(CASE WHEN password_hash <> '' THEN 1 ELSE 0 END AS BIGINT) AS password_set, created_at, last_login_at";
+     CAST(CASE WHEN password_hash <> '' THEN 1 ELSE 0 END AS BIGINT) AS password_set, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM sso_identities s WHERE s.user_id = users.id) THEN 1 ELSE 0 END AS BIGINT) \
+     AS single_sign_on, created_at, last_login_at";
 
 #[derive(sqlx::FromRow)]
 struct LinkRow {
@@ -154,10 +168,10 @@ struct LinkRow {
 
 /// The lock every change of people takes on PostgreSQL, so that two admins cannot each
 /// demote a different last admin at once (SQLite's writers run one at a time).
-const PEOPLE_LOCK: &str = "people";
+pub(crate) const PEOPLE_LOCK: &str = "people";
 
 impl WriteTx {
-    async fn person(&mut self, id: i64) -> Result<Person, StoreError> {
+    pub(crate) async fn person(&mut self, id: i64) -> Result<Person, StoreError> {
         let row: Option<PersonRow> = self
             .fetch_optional(
                 &format!("SELECT {PERSON_COLUMNS} FROM users WHERE id = $1"),
@@ -170,13 +184,13 @@ impl WriteTx {
 
     /// Refuses a change that would leave no active admin who can log in.
     async fn keep_an_admin(&mut self, person: &Person, field: &str, change: &str) -> Result<(), StoreError> {
-        if person.user.role != Role::Admin || person.user.disabled || !person.password_set {
+        if person.user.role != Role::Admin || person.user.disabled || !person.can_log_in() {
             return Ok(());
         }
         let (others,): (i64,) = self
             .fetch_one(
-                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL \
-                 AND password_hash <> '' AND id <> $1",
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1 \
+                 AND (password_hash <> '' OR EXISTS (SELECT 1 FROM sso_identities s WHERE s.user_id = users.id))",
                 params![person.user.id],
             )
             .await?;
@@ -312,7 +326,7 @@ impl Store {
                     ),
                 });
             }
-            Some(p) if p.password_set => {
+            Some(p) if p.can_log_in() => {
                 return Err(StoreError::Refused {
                     field: "email".into(),
                     message: format!(

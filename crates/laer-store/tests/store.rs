@@ -11,5 +11,6 @@ mod people;
 mod plans;
 mod records;
 mod schema;
+mod sso;
 mod touchpoints;
 mod tracking;

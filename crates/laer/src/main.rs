@@ -362,6 +362,106 @@ struct ServeArgs {
         value_name = "NET"
     )]
     trusted_proxies: Vec<String>,
+    #[command(flatten)]
+    sso: SsoArgs,
+}
+
+/// Issue 15, single sign-on with OpenID Connect (docs/access.md, "Single sign-on").
+#[derive(Args)]
+struct SsoArgs {
+    /// Sign people in with this OpenID provider (its issuer URL, e.g.
+    /// https://example.okta.com). Needs --public-url (the redirect URI is
+    /// <public URL>/auth/oidc/callback) and --sso-client-id; the client secret comes from
+    /// the environment (LAER_SSO_CLIENT_SECRET) or a file (--sso-client-secret-file), never
+    /// from the command line.
+    #[arg(long, env = "LAER_SSO_ISSUER", value_name = "URL")]
+    sso_issuer: Option<String>,
+    /// The client id laer is registered with at the provider.
+    #[arg(long, env = "LAER_SSO_CLIENT_ID", value_name = "ID", requires = "sso_issuer")]
+    sso_client_id: Option<String>,
+    /// A file holding the client secret (instead of LAER_SSO_CLIENT_SECRET).
+    #[arg(
+        long,
+        env = "LAER_SSO_CLIENT_SECRET_FILE",
+        value_name = "FILE",
+        requires = "sso_issuer"
+    )]
+    sso_client_secret_file: Option<PathBuf>,
+    /// The provider's name on the login page: "Sign in with NAME".
+    #[arg(long, env = "LAER_SSO_NAME", default_value = "single sign-on", value_name = "NAME")]
+    sso_name: String,
+    /// Scopes asked for besides openid (comma-separated).
+    #[arg(
+        long,
+        env = "LAER_SSO_SCOPES",
+        value_delimiter = ',',
+        default_value = "email,profile",
+        value_name = "SCOPE"
+    )]
+    sso_scopes: Vec<String>,
+    /// The ID token claim that carries the role: a string or a list, e.g. laer_role,
+    /// groups, roles or realm_access.roles. Without it, roles come from invitations only.
+    #[arg(long, env = "LAER_SSO_ROLE_CLAIM", value_name = "CLAIM")]
+    sso_role_claim: Option<String>,
+    /// Maps a value of the role claim to a role, e.g. laer-admins=admin (repeat or
+    /// separate with commas; the first that matches wins). Without any, the claim's
+    /// values are role names (admin, leader, csm, renewal, expansion, sales, viewer).
+    #[arg(
+        long = "sso-role",
+        env = "LAER_SSO_ROLES",
+        value_delimiter = ',',
+        value_name = "VALUE=ROLE"
+    )]
+    sso_roles: Vec<String>,
+    /// Take the provider's email as verified when it does not say (no email_verified
+    /// claim, as Entra ID): only for a provider whose emails all belong to you.
+    #[arg(long, env = "LAER_SSO_TRUST_EMAIL")]
+    sso_trust_email: bool,
+    /// Switch password logins off: the login page shows only the single sign-on button,
+    /// and password links set no password. A person made with `laer users create` signs
+    /// in with the provider under the same, verified email.
+    #[arg(long, env = "LAER_SSO_ONLY", requires = "sso_issuer")]
+    sso_only: bool,
+}
+
+impl SsoArgs {
+    /// The server's single sign-on configuration, if an issuer is given.
+    fn config(self) -> Result<Option<laer_server::SsoConfig>> {
+        let Some(issuer) = self.sso_issuer else {
+            return Ok(None);
+        };
+        let Some(client_id) = self.sso_client_id else {
+            bail!("--sso-issuer needs --sso-client-id (or LAER_SSO_CLIENT_ID)");
+        };
+        let client_secret = match self.sso_client_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the client secret file {}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("LAER_SSO_CLIENT_SECRET").ok(),
+        }
+        .filter(|s| !s.is_empty());
+        let role_mapping =
+            laer_core::sso::RoleMapping::parse(&self.sso_roles).map_err(|e| anyhow::anyhow!("--sso-role: {e}"))?;
+        Ok(Some(laer_server::SsoConfig {
+            issuer,
+            client_id,
+            client_secret,
+            name: self.sso_name,
+            scopes: self
+                .sso_scopes
+                .into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            role_claim: self.sso_role_claim.filter(|c| !c.trim().is_empty()),
+            role_mapping,
+            trust_email: self.sso_trust_email,
+            password_logins: !self.sso_only,
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -490,6 +590,7 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
         bail!("{problem}");
     }
     let site = laer_server::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
+    let sso = args.sso.config()?;
     let model = std::sync::Arc::new(model);
     let server = laer_server::Server::bind_with(&args.listen, store.clone(), model.clone())
         .await
@@ -497,6 +598,19 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
         .with_delivery(delivery)
         .with_site(site)
         .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)));
+    // Issue 15, single sign-on.
+    let server = match sso {
+        Some(config) => {
+            let issuer = config.issuer.clone();
+            let server = server.with_sso(config)?;
+            println!(
+                "Single sign-on with {issuer}; redirect URI {}",
+                server.sso_redirect_uri().unwrap_or_default()
+            );
+            server
+        }
+        None => server,
+    };
     let addr = server.local_addr()?;
     if args.demo {
         let created = store.counts().await?.accounts == 0;

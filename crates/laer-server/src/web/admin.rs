@@ -86,11 +86,12 @@ fn state_of(p: &Person) -> Markup {
     html! {
         @if p.user.disabled {
             span.badge.state-off { "deactivated" }
-        } @else if !p.password_set {
+        } @else if !p.can_log_in() {
             span.badge.state-invited { "invited" }
         } @else {
             span.badge.state-on { "active" }
         }
+        @if p.single_sign_on { " " span.tag { "single sign-on" } }
         @if let Some(link) = &p.pending_link {
             br;
             small.muted {
@@ -104,7 +105,7 @@ fn state_of(p: &Person) -> Markup {
 /// Whether `p` is the one active admin who can log in: they keep the role and stay
 /// active.
 fn last_admin(people: &[Person], p: &Person) -> bool {
-    let can_admin = |q: &Person| q.user.role == Role::Admin && !q.user.disabled && q.password_set;
+    let can_admin = |q: &Person| q.user.role == Role::Admin && !q.user.disabled && q.can_log_in();
     can_admin(p) && people.iter().filter(|q| can_admin(q)).count() == 1
 }
 
@@ -146,7 +147,7 @@ fn person_row(user: &CurrentUser, p: &Person, last_admin: bool) -> Markup {
                             button.secondary type="submit" name="action" value="end_sessions"
                                 title="Log them out on every device; they can log in again" { "End sessions" }
                         }
-                    } @else {
+                    } @else if !p.single_sign_on {
                         form.inline method="post" action="/admin/people/invite" {
                             (csrf(user))
                             input type="hidden" name="email" value=(p.user.email);
@@ -180,7 +181,7 @@ async fn people_page(
     problems: &Problems,
 ) -> Result<Markup, PageError> {
     let people = state.store.people().await?;
-    let active = people.iter().filter(|p| !p.user.disabled && p.password_set).count();
+    let active = people.iter().filter(|p| !p.user.disabled && p.can_log_in()).count();
     Ok(layout(
         "People",
         Some(Nav::Admin),

@@ -22,6 +22,8 @@ mod revenue;
 mod rights;
 mod session;
 mod settings;
+// Issue 15, single sign-on (OpenID Connect).
+pub(crate) mod sso;
 mod touchpoints;
 mod tracking_settings;
 mod work;
@@ -188,6 +190,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/import/uploads/{id}/discard", axum::routing::post(imports::discard))
         .route("/import/runs/{id}", get(imports::run))
         .merge(session::routes())
+        // Issue 15, single sign-on (web/sso.rs).
+        .merge(sso::routes())
 }
 
 async fn stylesheet() -> Response {

@@ -84,6 +84,9 @@ fn form_page(holder: &LinkHolder, name: &str, problems: &Problems, status: Statu
 
 /// `GET /password/{token}`.
 pub(crate) async fn form(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    if let Some(off) = super::sso::passwords_off(&state) {
+        return off;
+    }
     match state.store.password_link(&token).await {
         Ok(Some(holder)) => {
             let name = holder.user.name.clone();
@@ -114,6 +117,9 @@ pub(crate) async fn set(
     headers: HeaderMap,
     Form(form): Form<SetPassword>,
 ) -> Response {
+    if let Some(off) = super::sso::passwords_off(&state) {
+        return off;
+    }
     let expected = cookie(&headers, LINK_CSRF_COOKIE);
     if !matches!((expected.as_deref(), form.csrf.as_deref()), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes()))
     {

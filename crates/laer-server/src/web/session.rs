@@ -64,7 +64,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> Strin
 }
 
 /// Where to go after logging in: a path on this site only.
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     // Only plain path-and-query characters: browsers drop tabs and newlines from a
     // Location, which could turn "/\t/evil.example" into "//evil.example".
     let plain = |c: char| c.is_ascii_alphanumeric() || "/?=&-_.~%+,:".contains(c);
@@ -237,10 +237,13 @@ async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(q):
     {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    login_page(q.next.as_deref(), None, StatusCode::OK)
+    login_page(&state, q.next.as_deref(), None, StatusCode::OK)
 }
 
-fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+fn login_page(state: &AppState, next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    // Single sign-on (web/sso.rs): its button, and the password form only if allowed.
+    let sso = state.sso.as_deref();
+    let passwords = sso.is_none_or(|sso| sso.password_logins());
     let token = match laer_store::random_id() {
         Ok(t) => t,
         Err(e) => return PageError::from(e).into_response(),
@@ -252,14 +255,18 @@ fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
                 h1 { "laer" }
                 p.muted { "Customer success: Land, Adopt, Expand, Renew." }
                 @if let Some(error) = error { p.error role="alert" { (error) } }
-                form method="post" action="/login" {
+                @if let Some(sso) = sso {
+                    (sso.button(&safe_next(next)))
+                    @if passwords { p.or.muted { "or with your email and password" } }
+                }
+                @if passwords { form method="post" action="/login" {
                     input type="hidden" name="csrf" value=(token);
                     input type="hidden" name="next" value=(safe_next(next));
                     label { "Email" input type="email" name="email" autocomplete="username" required autofocus; }
                     label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                     button type="submit" { "Log in" }
                 }
-                p.forgot { a href="/login/forgot" { "Forgot your password?" } }
+                p.forgot { a href="/login/forgot" { "Forgot your password?" } } }
             }
         },
     );
@@ -284,8 +291,8 @@ struct LoginForm {
 }
 
 /// A login refused before its password was checked, with a `Retry-After`.
-fn login_refused(next: Option<&str>, message: &str, status: StatusCode, retry_after: i64) -> Response {
-    let mut response = login_page(next, Some(message), status);
+fn login_refused(state: &AppState, next: Option<&str>, message: &str, status: StatusCode, retry_after: i64) -> Response {
+    let mut response = login_page(state, next, Some(message), status);
     if let Ok(value) = retry_after.max(1).to_string().parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -306,6 +313,10 @@ async fn login(
     if !matches!((expected.as_deref(), sent), (Some(e), Some(s)) if constant_time_eq(e.as_bytes(), s.as_bytes())) {
         return csrf_refused();
     }
+    if let Some(sso) = state.sso.as_deref().filter(|sso| !sso.password_logins()) {
+        let message = format!("Password logins are switched off: sign in with {}.", sso.name());
+        return login_page(&state, form.next.as_deref(), Some(&message), StatusCode::FORBIDDEN);
+    }
     let next = form.next.as_deref();
     // Waiting out a throttle, even with the right password: otherwise it throttles nothing.
     match laer_app::logins::throttled(&state.store, &form.email, address).await {
@@ -317,6 +328,7 @@ async fn login(
                 "login refused: throttled"
             );
             return login_refused(
+                &state,
                 next,
                 &throttled.message(),
                 StatusCode::TOO_MANY_REQUESTS,
@@ -332,6 +344,7 @@ async fn login(
         Ok(turn) => turn,
         Err(super::login_queue::Busy::Address) => {
             return login_refused(
+                &state,
                 next,
                 "Too many logins from your network address at once. Try again in a moment.",
                 StatusCode::TOO_MANY_REQUESTS,
@@ -341,6 +354,7 @@ async fn login(
         Err(super::login_queue::Busy::Queue) => {
             tracing::warn!("login refused: no turn to check the password within the queue's wait");
             return login_refused(
+                &state,
                 next,
                 "laer is busy checking many logins right now. Try again in a moment.",
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -370,6 +384,7 @@ async fn login(
     }
     let Some(user) = user.filter(|_| verified) else {
         return login_page(
+            &state,
             form.next.as_deref(),
             Some("Wrong email or password."),
             StatusCode::UNAUTHORIZED,
@@ -378,16 +393,22 @@ async fn login(
     if let Err(e) = laer_app::logins::succeeded(&state.store, &form.email, address).await {
         return PageError::from(e).into_response();
     }
-    let secret = match state.store.create_session(user.id).await {
+    signed_in(&state, user.id, next, LOGIN_CSRF_COOKIE).await
+}
+
+/// Starts a session for a person just logged in (by password or single sign-on): its
+/// cookie set, the login's own cookie `done_cookie` cleared, and on to `next`.
+pub(crate) async fn signed_in(state: &AppState, user_id: i64, next: Option<&str>, done_cookie: &str) -> Response {
+    let secret = match state.store.create_session(user_id).await {
         Ok(s) => s.secret,
         Err(e) => return PageError::from(e).into_response(),
     };
     let max_age = laer_store::SESSION_HOURS * 3600;
-    let mut response = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+    let mut response = Redirect::to(&safe_next(next)).into_response();
     let headers = response.headers_mut();
     for cookie in [
         set_cookie(SESSION_COOKIE, &secret, max_age),
-        set_cookie(LOGIN_CSRF_COOKIE, "", 0),
+        set_cookie(done_cookie, "", 0),
     ] {
         if let Ok(value) = cookie.parse() {
             headers.append(header::SET_COOKIE, value);
