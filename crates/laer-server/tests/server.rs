@@ -15,6 +15,7 @@ mod people;
 mod plans;
 mod records;
 mod records_api;
+mod serving;
 mod touchpoints;
 mod touchpoints_browser;
 mod web;

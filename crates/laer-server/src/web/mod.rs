@@ -11,6 +11,7 @@ mod imports;
 mod outcomes;
 mod password;
 mod people;
+mod plain_http;
 mod plan;
 mod plan_view;
 mod portfolio;

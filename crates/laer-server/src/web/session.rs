@@ -222,17 +222,28 @@ struct LoginQuery {
     next: Option<String>,
 }
 
-async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::site::PlainHttp(plain_http): crate::site::PlainHttp,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     // Already logged in: straight on.
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
         && let Ok(Some(_)) = state.store.session(&secret).await
     {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    login_page(q.next.as_deref(), None, StatusCode::OK)
+    login_page_noted(q.next.as_deref(), None, StatusCode::OK, plain_http.as_deref())
 }
 
 fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    login_page_noted(next, error, status, None)
+}
+
+/// The login page; `plain_http`: the host it was reached at over plain http, where
+/// logging in cannot work (`web/plain_http.rs`).
+fn login_page_noted(next: Option<&str>, error: Option<&str>, status: StatusCode, plain_http: Option<&str>) -> Response {
     let token = match laer_store::random_id() {
         Ok(t) => t,
         Err(e) => return PageError::from(e).into_response(),
@@ -244,6 +255,7 @@ fn login_page(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
                 h1 { "laer" }
                 p.muted { "Customer success: Land, Adopt, Expand, Renew." }
                 @if let Some(error) = error { p.error role="alert" { (error) } }
+                @if let Some(host) = plain_http { (super::plain_http::notice(host)) }
                 form method="post" action="/login" {
                     input type="hidden" name="csrf" value=(token);
                     input type="hidden" name="next" value=(safe_next(next));
