@@ -181,31 +181,6 @@ fn failure(json: bool, status: StatusCode, heading: &str, text: &str) -> Respons
     }
 }
 
-/// Completes when the process is asked to stop: Ctrl-C (SIGINT) or SIGTERM, as service
-/// managers and container runtimes send.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            // Without a SIGTERM handler, Ctrl-C still stops the server.
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down: finishing the requests in flight");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

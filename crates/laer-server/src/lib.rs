@@ -9,7 +9,9 @@ mod openapi;
 mod records_api;
 // Issue 15, bounded work: reports answered period by period, stopped when the client goes.
 mod report_stream;
+mod serve;
 mod site;
+mod tls;
 mod web;
 mod work_api;
 
@@ -19,10 +21,12 @@ use axum::Router;
 use laer_store::Store;
 use tokio::net::TcpListener;
 
-pub use edge::{DEFAULT_REQUEST_TIMEOUT, shutdown_signal};
+pub use edge::DEFAULT_REQUEST_TIMEOUT;
 pub use error::ApiError;
+pub use serve::{Limits, shutdown_signal};
 pub use site::{Site, SiteError};
 pub use web::sso::{CALLBACK_PATH as SSO_CALLBACK_PATH, SsoConfig, SsoConfigError};
+pub use tls::{TlsError, TlsFiles};
 
 /// Shared by every request handler. Holds no state of its own beyond the store and
 /// views it checks against the store's revision on every use, so any number of nodes can
@@ -77,13 +81,14 @@ fn app(
         cache: Default::default(),
         health_model,
         emails,
-        site,
+        site: site.clone(),
         sso,
     };
     let routes = api::routes()
         .merge(ingest::routes())
         .merge(web::routes())
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(site, site::cookie_rule));
     edge::layers(routes, timeout)
 }
 
@@ -101,6 +106,8 @@ pub struct Server {
     request_timeout: std::time::Duration,
     site: std::sync::Arc<Site>,
     sso: Option<std::sync::Arc<web::sso::Sso>>,
+    limits: Limits,
+    tls: Option<tls::Tls>,
 }
 
 impl Server {
@@ -125,6 +132,8 @@ impl Server {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             site: Default::default(),
             sso: None,
+            limits: Limits::DEFAULT,
+            tls: None,
         })
     }
 
@@ -160,33 +169,56 @@ impl Server {
         self.sso.as_deref().map(web::sso::Sso::redirect_uri)
     }
 
+    /// Serves connections within `limits` (`serve.rs`; by default [`Limits::DEFAULT`]).
+    pub fn with_limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
+    }
+
+    /// Serves HTTPS with the certificate and key in `files`, reloaded when they change
+    /// (`tls.rs`); an error when they cannot be used.
+    pub fn with_tls(mut self, files: TlsFiles) -> Result<Server, TlsError> {
+        self.tls = Some(tls::Tls::new(files)?);
+        Ok(self)
+    }
+
+    /// Whether the server speaks HTTPS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Serves until `shutdown` completes (e.g. [`shutdown_signal`]), then stops taking
-    /// connections and lets the requests in flight finish: a tracked event that was
-    /// acknowledged has been committed. Health is kept current meanwhile
-    /// (`laer_app::health::run_engine`), and the outbox sent (`laer_app::delivery::run_deliveries`); both stop
-    /// after the last request (what they were doing is redone by the next start: marks
-    /// and deliveries stay in the database until done).
+    /// connections, closes idle ones and lets the requests in flight finish within the
+    /// grace period (`serve.rs`): a tracked event that was acknowledged has been
+    /// committed. Health is kept current meanwhile (`laer_app::health::run_engine`), and
+    /// the outbox sent (`laer_app::delivery::run_deliveries`); both stop after the last
+    /// request (what they were doing is redone by the next start: marks and deliveries
+    /// stay in the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let emails = self.delivery.smtp_url.is_some();
+        let mut site = (*self.site).clone();
+        site.serves_tls = self.tls.is_some();
         let app = app(
             self.store.clone(),
             self.health_model.clone(),
             self.request_timeout,
             emails,
-            self.site.clone(),
+            std::sync::Arc::new(site),
             self.sso.clone(),
         );
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let reloads = self.tls.clone().map(|tls| tokio::spawn(tls.watch()));
+        serve::serve(self.listener, app, self.limits, self.tls, shutdown).await;
         engine.abort();
         outbox.abort();
-        served
+        if let Some(reloads) = reloads {
+            reloads.abort();
+        }
+        Ok(())
     }
 }

@@ -5,10 +5,14 @@
 //! its forwarded headers are ignored, since anyone can send them.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 use ipnet::IpNet;
 
 use crate::AppState;
@@ -18,6 +22,8 @@ use crate::AppState;
 pub struct Site {
     public_url: Option<url::Url>,
     trusted_proxies: Vec<IpNet>,
+    /// Whether laer serves HTTPS itself (set by the server from its TLS configuration).
+    pub(crate) serves_tls: bool,
 }
 
 /// A public URL or a proxy address that cannot be used.
@@ -64,6 +70,7 @@ impl Site {
         Ok(Site {
             public_url,
             trusted_proxies,
+            serves_tls: false,
         })
     }
 
@@ -100,6 +107,7 @@ impl Site {
             .unwrap_or("localhost");
         let scheme = match forwarded.then(|| header("x-forwarded-proto")).flatten() {
             Some("https") => "https",
+            _ if self.serves_tls => "https",
             _ => "http",
         };
         format!("{scheme}://{host}")
@@ -125,6 +133,89 @@ impl Site {
     }
 }
 
+impl Site {
+    /// The host a browser reached over plain http, or `None` when the browser spoke https:
+    /// laer serves TLS, the public URL is https, or a trusted proxy says the client used
+    /// https. `None` too for a `Host` that is no plain host name (nothing to name).
+    fn plain_http_at<'h>(&self, peer: Option<IpAddr>, headers: &'h HeaderMap) -> Option<&'h str> {
+        if self.serves_tls || self.public_url.as_ref().is_some_and(|url| url.scheme() == "https") {
+            return None;
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let forwarded = peer.is_some_and(|p| self.trusts(p));
+        if forwarded && header("x-forwarded-proto") == Some("https") {
+            return None;
+        }
+        forwarded
+            .then(|| header("x-forwarded-host"))
+            .flatten()
+            .or(header("host"))
+            .filter(|h| plain_host(h))
+    }
+
+    /// The host a browser reached over plain http — so that it drops laer's `Secure`
+    /// session cookie and logging in cannot work — or `None` when the page is secure for
+    /// the browser ([`Site::plain_http_at`]) or the host is this machine (`localhost`,
+    /// `127.0.0.1`, `[::1]`), where cookies are not marked `Secure`
+    /// ([`Site::secure_cookies`]).
+    pub(crate) fn plain_http_host(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<String> {
+        self.plain_http_at(peer, headers)
+            .filter(|host| !loopback_host(host))
+            .map(str::to_string)
+    }
+
+    /// The cookie rule: laer's cookies are marked `Secure` (browsers send them only over
+    /// https) except on plain http between a browser and laer on the same machine — a
+    /// loopback `Host` from a loopback peer, with no https public URL — where there is no
+    /// network to keep them from and where Safari, unlike Chrome and Firefox, would drop
+    /// a `Secure` cookie.
+    pub(crate) fn secure_cookies(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+        let local = peer.is_some_and(|p| p.is_loopback());
+        !(local && self.plain_http_at(peer, headers).is_some_and(loopback_host))
+    }
+}
+
+/// Applies the cookie rule ([`Site::secure_cookies`]) to every answer: handlers mark
+/// their cookies `Secure`, and on plain http within this machine the mark comes off.
+pub(crate) async fn cookie_rule(
+    State(site): State<Arc<Site>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let secure = site.secure_cookies(peer_in(request.extensions()), request.headers());
+    let mut response = next.run(request).await;
+    if secure || !response.headers().contains_key(SET_COOKIE) {
+        return response;
+    }
+    let cookies: Vec<HeaderValue> = response.headers().get_all(SET_COOKIE).iter().cloned().collect();
+    response.headers_mut().remove(SET_COOKIE);
+    for cookie in cookies {
+        response.headers_mut().append(SET_COOKIE, without_secure(cookie));
+    }
+    response
+}
+
+/// A `Set-Cookie` value without its `Secure` attribute.
+fn without_secure(cookie: HeaderValue) -> HeaderValue {
+    let Ok(text) = cookie.to_str() else { return cookie };
+    let kept: Vec<&str> = text
+        .split(';')
+        .map(str::trim)
+        .filter(|attribute| !attribute.eq_ignore_ascii_case("secure"))
+        .collect();
+    HeaderValue::from_str(&kept.join("; ")).unwrap_or(cookie)
+}
+
+/// Whether `host` (with or without a port) names this machine.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether `host` is a plain `name[:port]` (or `[v6]:port`), nothing a link could be
 /// bent with.
 fn plain_host(host: &str) -> bool {
@@ -138,8 +229,11 @@ pub(crate) struct ClientAddress(pub Option<IpAddr>);
 
 /// The TCP peer of a request, if the server recorded it.
 pub(crate) fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
+    peer_in(&parts.extensions)
+}
+
+fn peer_in(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
 }
@@ -149,6 +243,19 @@ impl FromRequestParts<AppState> for ClientAddress {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         Ok(ClientAddress(state.site.client_ip(peer(parts), &parts.headers)))
+    }
+}
+
+/// The host this login page was reached at over plain http, when browsers will drop the
+/// session cookie there ([`Site::plain_http_host`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PlainHttp(pub Option<String>);
+
+impl FromRequestParts<AppState> for PlainHttp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(PlainHttp(state.site.plain_http_host(peer(parts), &parts.headers)))
     }
 }
 
@@ -222,6 +329,72 @@ mod tests {
         let site = Site::default();
         let bent = headers(&[("host", "evil.example/path?x=")]);
         assert_eq!(site.origin(None, &bent), "http://localhost");
+    }
+
+    #[test]
+    fn plain_http_is_named_unless_the_browser_counts_it_secure() {
+        let site = Site::new(None, &["10.0.0.0/8".into()]).unwrap();
+        let at = |host: &str| headers(&[("host", host)]);
+        let outside = Some(ip("198.51.100.7"));
+        assert_eq!(
+            site.plain_http_host(outside, &at("cs.example.com:8080")),
+            Some("cs.example.com:8080".into())
+        );
+        assert_eq!(
+            site.plain_http_host(outside, &at("192.168.1.20")),
+            Some("192.168.1.20".into())
+        );
+        for local in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"] {
+            assert_eq!(site.plain_http_host(outside, &at(local)), None, "{local}");
+        }
+        let proxied = headers(&[
+            ("host", "laer.internal:8080"),
+            ("x-forwarded-host", "cs.example.com"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        assert_eq!(site.plain_http_host(Some(ip("10.0.0.2")), &proxied), None);
+        assert_eq!(
+            site.plain_http_host(outside, &proxied),
+            Some("laer.internal:8080".into()),
+            "an untrusted peer cannot claim https"
+        );
+        let tls = Site {
+            serves_tls: true,
+            ..Site::default()
+        };
+        assert_eq!(tls.plain_http_host(outside, &at("cs.example.com")), None);
+        assert!(tls.origin(outside, &at("cs.example.com")).starts_with("https://"));
+        let public = Site::new(Some("https://cs.example.com"), &[]).unwrap();
+        assert_eq!(public.plain_http_host(outside, &at("cs.example.com")), None);
+    }
+
+    #[test]
+    fn cookies_are_secure_except_on_plain_http_within_this_machine() {
+        let site = Site::new(None, &["10.0.0.0/8".into()]).unwrap();
+        let at = |host: &str| headers(&[("host", host)]);
+        let here = Some(ip("127.0.0.1"));
+        for local in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080"] {
+            assert!(!site.secure_cookies(here, &at(local)), "{local}");
+            assert!(!site.secure_cookies(Some(ip("::1")), &at(local)), "{local}");
+        }
+        assert!(site.secure_cookies(here, &at("cs.example.com")), "a public host");
+        assert!(
+            site.secure_cookies(Some(ip("198.51.100.7")), &at("localhost:8080")),
+            "a loopback Host from another machine"
+        );
+        assert!(site.secure_cookies(None, &at("localhost")), "an unknown peer");
+        let https = Site::new(Some("https://cs.example.com"), &[]).unwrap();
+        assert!(https.secure_cookies(here, &at("localhost:8080")), "an https public URL");
+        let tls = Site {
+            serves_tls: true,
+            ..Site::default()
+        };
+        assert!(tls.secure_cookies(here, &at("localhost:8080")), "laer's own TLS");
+        let sent = HeaderValue::from_static("laer_session=s3cret; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=60");
+        assert_eq!(
+            without_secure(sent),
+            "laer_session=s3cret; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"
+        );
     }
 
     #[test]

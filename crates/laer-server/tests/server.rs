@@ -19,6 +19,8 @@ mod plans;
 mod records;
 mod records_api;
 mod sso;
+
+mod serving;
 mod touchpoints;
 mod touchpoints_browser;
 mod tracking_keys;

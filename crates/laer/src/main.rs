@@ -362,6 +362,29 @@ struct ServeArgs {
         value_name = "NET"
     )]
     trusted_proxies: Vec<String>,
+    // Issue 15, serving: HTTPS, connection limits and shutdown (docs/operations.md).
+    /// Serve HTTPS with this certificate chain (PEM; the server's certificate first).
+    /// Reloaded without downtime when the file changes or on SIGHUP.
+    #[arg(long, env = "LAER_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM), reloaded with it.
+    #[arg(long, env = "LAER_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A connection must send a request's headers within this many seconds of opening or
+    /// of its previous answer; an idle keep-alive connection is closed after as long.
+    #[arg(long, default_value_t = laer_server::Limits::DEFAULT.header_timeout.as_secs(), value_name = "SECONDS")]
+    header_timeout: u64,
+    /// A request body that sends nothing for this many seconds is ended (an upload for
+    /// import has its own stall limit).
+    #[arg(long, default_value_t = laer_server::Limits::DEFAULT.body_timeout.as_secs(), value_name = "SECONDS")]
+    body_timeout: u64,
+    /// Connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = laer_server::Limits::DEFAULT.max_connections, value_name = "N")]
+    max_connections: usize,
+    /// On SIGTERM or Ctrl-C, requests in flight get this many seconds to finish (a
+    /// second Ctrl-C stops at once).
+    #[arg(long, default_value_t = laer_server::Limits::DEFAULT.shutdown_grace.as_secs(), value_name = "SECONDS")]
+    shutdown_grace: u64,
     #[command(flatten)]
     sso: SsoArgs,
 }
@@ -597,7 +620,17 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
         .with_context(|| format!("cannot listen on {}", args.listen))?
         .with_delivery(delivery)
         .with_site(site)
-        .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)));
+        .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)))
+        .with_limits(laer_server::Limits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout.max(1)),
+            body_timeout: std::time::Duration::from_secs(args.body_timeout.max(1)),
+            max_connections: args.max_connections.max(1),
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        });
+    let server = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => server.with_tls(laer_server::TlsFiles::new(cert, key))?,
+        _ => server,
+    };
     // Issue 15, single sign-on.
     let server = match sso {
         Some(config) => {
@@ -639,11 +672,33 @@ async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthM
             );
         }
     }
-    println!("laer is serving on http://{addr}/");
-    tracing::info!(%addr, "serving");
-    // Ctrl-C or SIGTERM: the requests in flight finish first.
-    server.run(laer_server::shutdown_signal()).await?;
+    // Ctrl-C or SIGTERM, caught from now on: the requests in flight finish first.
+    let stop = laer_server::shutdown_signal();
+    let scheme = if server.serves_tls() { "https" } else { "http" };
+    println!("laer is serving on {scheme}://{addr}/");
+    if let Some(warning) = plain_http_warning(addr, server.serves_tls(), args.public_url.as_deref()) {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(%addr, scheme, "serving");
+    server.run(stop).await?;
     Ok(())
+}
+
+/// What to say at start-up when laer serves plain http on an address other people reach
+/// and no https public URL says a proxy adds TLS in front: their browsers will drop the
+/// `Secure` session cookie, so logging in would fail without a word.
+fn plain_http_warning(addr: std::net::SocketAddr, tls: bool, public_url: Option<&str>) -> Option<String> {
+    let proxied = public_url.is_some_and(|url| url.trim().to_ascii_lowercase().starts_with("https://"));
+    if tls || proxied || addr.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "laer serves plain http on {addr}. Browsers keep its login cookie only over https \
+         (or at http://localhost), so logging in from another machine will not work. \
+         Serve https with --tls-cert FILE --tls-key FILE, or put laer behind a proxy that \
+         handles https and start it with --public-url https://... and --trusted-proxy ADDRESS \
+         (docs/operations.md)."
+    ))
 }
 
 async fn import(store: &Store, args: ImportArgs) -> Result<()> {

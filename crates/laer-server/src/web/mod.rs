@@ -13,6 +13,7 @@ mod login_queue;
 mod outcomes;
 mod password;
 mod people;
+mod plain_http;
 mod plan;
 mod plan_view;
 mod portfolio;

@@ -230,17 +230,34 @@ struct LoginQuery {
     next: Option<String>,
 }
 
-async fn login_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    crate::site::PlainHttp(plain_http): crate::site::PlainHttp,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     // Already logged in: straight on.
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
         && let Ok(Some(_)) = state.store.session(&secret).await
     {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    login_page(&state, q.next.as_deref(), None, StatusCode::OK)
+    login_page_noted(&state, q.next.as_deref(), None, StatusCode::OK, plain_http.as_deref())
 }
 
 fn login_page(state: &AppState, next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    login_page_noted(state, next, error, status, None)
+}
+
+/// The login page; `plain_http`: the host it was reached at over plain http, where
+/// logging in cannot work (`web/plain_http.rs`).
+fn login_page_noted(
+    state: &AppState,
+    next: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+    plain_http: Option<&str>,
+) -> Response {
     // Single sign-on (web/sso.rs): its button, and the password form only if allowed.
     let sso = state.sso.as_deref();
     let passwords = sso.is_none_or(|sso| sso.password_logins());
@@ -255,6 +272,7 @@ fn login_page(state: &AppState, next: Option<&str>, error: Option<&str>, status:
                 h1 { "laer" }
                 p.muted { "Customer success: Land, Adopt, Expand, Renew." }
                 @if let Some(error) = error { p.error role="alert" { (error) } }
+                @if let Some(host) = plain_http { (super::plain_http::notice(host)) }
                 @if let Some(sso) = sso {
                     (sso.button(&safe_next(next)))
                     @if passwords { p.or.muted { "or with your email and password" } }
