@@ -2,6 +2,7 @@
 //! that the store and sqlx are linked once, with a module per topic.
 
 mod automation;
+mod backup;
 mod conformance;
 mod health;
 mod imports;
@@ -10,4 +11,5 @@ mod people;
 mod plans;
 mod records;
 mod schema;
+mod secrets;
 mod touchpoints;
