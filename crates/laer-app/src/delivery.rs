@@ -26,6 +26,9 @@ pub struct DeliveryConfig {
     pub max_attempts: i64,
     /// How often the outbox is looked at.
     pub tick: Duration,
+    /// The server keys that open webhook secrets (docs/operations.md#secrets-at-rest);
+    /// without them, a sealed secret cannot sign and its requests wait and are retried.
+    pub secrets: Option<laer_store::SecretBox>,
 }
 
 impl Default for DeliveryConfig {
@@ -36,6 +39,7 @@ impl Default for DeliveryConfig {
             retry_base: Duration::from_secs(30),
             max_attempts: 8,
             tick: Duration::from_secs(1),
+            secrets: None,
         }
     }
 }
@@ -145,9 +149,18 @@ async fn send(
     delivery: &Delivery,
 ) -> Result<(), Problem> {
     match &delivery.target {
-        Target::Webhook { url, secret } => {
+        Target::Webhook {
+            webhook_id,
+            url,
+            secret,
+        } => {
+            // A key this node lacks: another node, or this one given the key, signs it
+            // on a later attempt. The message names the key, never the secret.
+            let secret = secret
+                .open(config.secrets.as_ref())
+                .map_err(|e| Problem::Retry(format!("webhook {webhook_id}'s secret: {e}")))?;
             let body = delivery.payload.to_string();
-            let signed = signature(secret, Utc::now().timestamp(), &body);
+            let signed = signature(&secret, Utc::now().timestamp(), &body);
             let response = http
                 .post(url)
                 .header("content-type", "application/json")

@@ -37,8 +37,9 @@ needs!(ViewAccounts, ViewRevenue, WorkTasks);
 /// depends on what it is asked to do (the record kind of a write) calls
 /// [`ApiToken::require`], which answers exactly as [`ApiCaller`] does.
 pub(crate) struct ApiToken {
-    /// The token's name: the audit log's actor for its changes.
-    pub name: String,
+    /// The audit log's actor for the token's changes: `API token #7 “CRM sync”`
+    /// ([`laer_store::TokenHolder::actor`]).
+    pub actor: String,
     pub role: Role,
 }
 
@@ -71,7 +72,7 @@ impl FromRequestParts<AppState> for ApiToken {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         Ok(ApiToken {
-            name: holder.name,
+            actor: holder.actor(),
             role: holder.role,
         })
     }
@@ -82,6 +83,8 @@ impl FromRequestParts<AppState> for ApiToken {
 pub(crate) struct ApiCaller<N: Needs> {
     #[allow(dead_code)] // Handlers that only need the check don't read the role.
     pub role: Role,
+    /// The audit log's actor for changes the caller makes (see [`ApiToken`]).
+    pub actor: String,
     needs: PhantomData<N>,
 }
 
@@ -93,6 +96,7 @@ impl<N: Needs + Send + Sync> FromRequestParts<AppState> for ApiCaller<N> {
         token.require(N::PERMISSION)?;
         Ok(ApiCaller {
             role: token.role,
+            actor: token.actor,
             needs: PhantomData,
         })
     }

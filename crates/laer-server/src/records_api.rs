@@ -224,7 +224,7 @@ async fn write_one(
             )));
         }
     }
-    let written = laer_import::write_records(&mut tx, kind, &[Value::Object(record)], &token.name).await?;
+    let written = laer_import::write_records(&mut tx, kind, &[Value::Object(record)], &token.actor).await?;
     let version = match &external_id {
         Some(id) => laer_import::version_of(&mut tx, kind, id).await?,
         None => None,
@@ -269,7 +269,7 @@ async fn write(
     records: &[Value],
 ) -> Result<Json<RecordsWritten>, ApiError> {
     let mut tx = state.store.begin_write().await?;
-    let written = laer_import::write_records(&mut tx, kind, records, &token.name).await?;
+    let written = laer_import::write_records(&mut tx, kind, records, &token.actor).await?;
     tx.commit().await?;
     Ok(Json(written))
 }
@@ -284,7 +284,7 @@ async fn delete_one(
     token.require(permission(kind))?;
     let values: Vec<&str> = key.iter().map(|(_, v)| v.as_str()).collect();
     let mut tx = state.store.begin_write().await?;
-    if !laer_import::delete_record(&mut tx, kind, &values, &token.name).await? {
+    if !laer_import::delete_record(&mut tx, kind, &values, &token.actor).await? {
         return Err(ApiError::NotFound(format!(
             "no {} record {}",
             kind.name(),

@@ -15,9 +15,6 @@ use crate::{ApiError, AppState};
 use laer_app::automation::{Automation, PlaybookSummary, playbook_summaries};
 use laer_core::limits::{MAX_PAGE_SIZE, MAX_TASKS_PER_REQUEST};
 
-/// Who the audit log names for changes made through the API.
-const API_ACTOR: &str = "api";
-
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tasks", get(list_tasks))
@@ -125,7 +122,7 @@ struct TaskAction {
 /// `POST /api/v1/tasks/{id}` with `{"action": "done"}` (or reopen, cancel, snooze with
 /// `until`, reassign with `assignee_id`, comment with `comment`): the task after it.
 async fn change_task(
-    _: ApiCaller<WorkTasks>,
+    caller: ApiCaller<WorkTasks>,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -153,7 +150,7 @@ async fn change_task(
             ));
         }
     };
-    let task = state.store.update_task(id, &change, API_ACTOR).await?;
+    let task = state.store.update_task(id, &change, &caller.actor).await?;
     let comments = state.store.task_comments(id).await?;
     Ok(Json(TaskDetail { task, comments }))
 }

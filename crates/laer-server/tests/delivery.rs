@@ -140,7 +140,12 @@ async fn a_playbooks_emails_and_webhooks_arrive(store: &Store) {
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let secret = store
-        .add_webhook(&hook_url, &["playbook.fired".into()], "test")
+        .add_webhook(
+            &hook_url,
+            &["playbook.fired".into()],
+            "test",
+            &laer_store::test_support::secret_box(),
+        )
         .await
         .unwrap()
         .secret;
@@ -154,6 +159,7 @@ async fn a_playbooks_emails_and_webhooks_arrive(store: &Store) {
             retry_base: Duration::from_millis(200),
             max_attempts: 5,
             tick: Duration::from_millis(100),
+            secrets: Some(laer_store::test_support::secret_box()),
         });
     tokio::spawn(server.run(std::future::pending()));
 

@@ -13,15 +13,18 @@ use tower::ServiceExt;
 struct Client {
     store: Store,
     token: Option<String>,
+    /// The audit log's actor for the token's changes.
+    actor: String,
 }
 
 impl Client {
     async fn new(store: &Store, role: Role) -> Client {
         let name = format!("{role} robot");
-        let token = store.create_api_token(&name, role).await.unwrap().secret;
+        let created = store.create_api_token(&name, role).await.unwrap();
         Client {
             store: store.clone(),
-            token: Some(token),
+            token: Some(created.secret),
+            actor: format!("API token #{} “{name}”", created.record.id),
         }
     }
 
@@ -29,6 +32,7 @@ impl Client {
         Client {
             store: store.clone(),
             token: None,
+            actor: String::new(),
         }
     }
 
@@ -131,13 +135,13 @@ async fn a_bulk_write_upserts_and_a_repeat_changes_nothing(store: &Store) {
     assert_eq!(ids.len(), 2);
     assert_ne!(ids[0], ids[1]);
     // Health is marked for rescoring, as an import marks it, and the write is audited
-    // with the token's name.
+    // with the token's id and name.
     assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
     let audit = store.audit_of_account(acme).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(
         (audit[0].actor.as_str(), audit[0].action.as_str()),
-        ("csm robot", "meetings.write")
+        (csm.actor.as_str(), "meetings.write")
     );
 
     let (status, again) = csm.post("/api/v1/records/meetings", body).await;
@@ -308,7 +312,7 @@ async fn one_record_is_put_by_its_key_and_deleted(store: &Store) {
     let audit = store.audit_of_account(acme).await.unwrap();
     assert_eq!(
         (audit[0].action.as_str(), audit[0].actor.as_str()),
-        ("meetings.delete", "csm robot")
+        ("meetings.delete", csm.actor.as_str())
     );
     assert_eq!(csm.delete("/api/v1/records/meetings/m-9").await.0, 404);
 

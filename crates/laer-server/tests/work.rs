@@ -155,7 +155,8 @@ async fn the_tasks_api_reads_and_changes_work(store: &Store) {
     let account = seed(store).await;
     let base = crate::common::spawn(store).await;
     let viewer = store.create_api_token("reader", Role::Viewer).await.unwrap().secret;
-    let csm = store.create_api_token("crm sync", Role::Csm).await.unwrap().secret;
+    let csm_token = store.create_api_token("crm sync", Role::Csm).await.unwrap();
+    let csm = csm_token.secret;
     let deadline = Instant::now() + Duration::from_secs(60);
     let tasks = loop {
         let (status, body) = request(
@@ -200,6 +201,13 @@ async fn the_tasks_api_reads_and_changes_work(store: &Store) {
     assert_eq!(body["comments"][0]["body"], "Spoke to their admin");
     let (status, body) = request(reqwest::Method::POST, &url, &csm, Some(done)).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("done")), "{body}");
+    // The audit log names the token that made each change, by id and name.
+    let actor = format!("API token #{} “crm sync”", csm_token.record.id);
+    let audit = store.audit_of_account(account).await.unwrap();
+    for action in ["task.commented", "task.done"] {
+        let entry = audit.iter().find(|e| e.action == action).expect(action);
+        assert_eq!(entry.actor, actor, "{action}");
+    }
     let (status, _) = request(
         reqwest::Method::POST,
         &format!("{base}/api/v1/tasks/999999"),

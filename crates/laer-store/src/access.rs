@@ -346,11 +346,12 @@ impl Store {
     /// The name and role of the live API token `token`, or `None` for an unknown or
     /// revoked one.
     pub async fn authenticate_api_token(&self, token: &str) -> Result<Option<TokenHolder>, StoreError> {
-        let sql = "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
-        let row: Option<(String, String)> = self.fetch_optional(sql, params![sha256_hex(token)]).await?;
-        row.map(|(name, role)| {
+        let sql = "SELECT id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL";
+        let row: Option<(i64, String, String)> = self.fetch_optional(sql, params![sha256_hex(token)]).await?;
+        row.map(|(id, name, role)| {
             Ok(TokenHolder {
                 role: Column("api_tokens", "role").parsed(&role)?,
+                id,
                 name,
             })
         })
@@ -358,10 +359,18 @@ impl Store {
     }
 }
 
-/// Who calls the REST API: a live API token's name (which the audit log names as the
-/// actor of its changes) and role.
+/// Who calls the REST API: a live API token's id, name and role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenHolder {
+    pub id: i64,
     pub name: String,
     pub role: Role,
+}
+
+impl TokenHolder {
+    /// The audit log's actor for the token's changes, naming the token by id and name:
+    /// `API token #7 “CRM sync”` (ids stay unique when names repeat or change).
+    pub fn actor(&self) -> String {
+        format!("API token #{} “{}”", self.id, self.name)
+    }
 }

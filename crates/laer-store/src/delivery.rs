@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::decode::Column;
 use crate::exec::{Params, params};
+use crate::secrets::{SecretBox, StoredSecret, WEBHOOK_SECRET};
 use crate::{Backend, Store, StoreError, WriteTx, random_id};
 
 /// Every event type a webhook may subscribe to (`*`: all).
@@ -46,10 +47,32 @@ pub struct Delivery {
     pub attempts: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum Target {
-    Email { to: String },
-    Webhook { url: String, secret: String },
+    Email {
+        to: String,
+    },
+    /// A webhook request, signed with the webhook's secret (sealed: the sender opens it
+    /// with the server key).
+    Webhook {
+        webhook_id: i64,
+        url: String,
+        secret: StoredSecret,
+    },
+}
+
+impl std::fmt::Debug for Target {
+    /// Never shows a webhook's secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Email { to } => f.debug_struct("Email").field("to", to).finish(),
+            Target::Webhook { webhook_id, url, .. } => f
+                .debug_struct("Webhook")
+                .field("webhook_id", webhook_id)
+                .field("url", url)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A delivery as lists show it.
@@ -78,12 +101,14 @@ fn event_list(text: &str) -> Vec<String> {
 
 impl Store {
     /// Adds a webhook endpoint for the event types (`*`: all); returns its id and the
-    /// secret that signs its requests (shown once).
+    /// secret that signs its requests (shown once; stored sealed with `secrets`' sealing
+    /// key).
     pub async fn add_webhook(
         &self,
         url: &str,
         events: &[String],
         actor: &str,
+        secrets: &SecretBox,
     ) -> Result<crate::Created<i64>, StoreError> {
         if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
             return Err(StoreError::Invalid(format!(
@@ -100,13 +125,26 @@ impl Store {
             )));
         }
         let secret = format!("whsec_{}", random_id()?);
+        let sealed = secrets
+            .seal(WEBHOOK_SECRET.purpose, &secret)
+            .map_err(|source| StoreError::Secret {
+                what: "a new webhook's secret".into(),
+                source,
+            })?;
         let now = Utc::now();
         let mut tx = self.begin_write().await?;
         let (id,): (i64,) = tx
             .fetch_one(
-                "INSERT INTO webhooks (url, secret, events, created_at, created_by) VALUES ($1, $2, $3, $4, $5) \
-                 RETURNING id",
-                params![url, &secret, events.join(","), now.timestamp_micros(), actor],
+                "INSERT INTO webhooks (url, secret, secret_key_id, events, created_at, created_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                params![
+                    url,
+                    sealed.ciphertext,
+                    sealed.key_id,
+                    events.join(","),
+                    now.timestamp_micros(),
+                    actor
+                ],
             )
             .await?;
         tx.append_audit(&laer_core::model::NewAuditEntry {
@@ -216,8 +254,8 @@ impl Store {
         let rows: Vec<Claimed> = self
             .fetch_all(
                 &format!(
-                    "SELECT d.id, d.channel, d.event, d.recipient, d.payload, d.attempts, w.url, w.secret \
-                     FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({}) ORDER BY d.id",
+                    "SELECT d.id, d.channel, d.event, d.recipient, d.payload, d.attempts, d.webhook_id, w.url, \
+                     w.secret, w.secret_key_id FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({}) ORDER BY d.id",
                     list.join(", ")
                 ),
                 p,
@@ -228,7 +266,11 @@ impl Store {
                 let id = c.id;
                 let target = match (c.channel.as_str(), c.recipient, c.url, c.secret) {
                     ("email", Some(to), _, _) => Target::Email { to },
-                    ("webhook", _, Some(url), Some(secret)) => Target::Webhook { url, secret },
+                    ("webhook", _, Some(url), Some(stored)) => Target::Webhook {
+                        webhook_id: c.webhook_id.unwrap_or_default(),
+                        url,
+                        secret: StoredSecret::new(&WEBHOOK_SECRET, stored, c.secret_key_id),
+                    },
                     _ => {
                         return Err(
                             Column("deliveries", "recipient").unreadable(format!("delivery {id}: no recipient"))
@@ -305,7 +347,7 @@ impl Store {
     }
 }
 
-/// A claimed delivery as read, with its webhook's URL and secret.
+/// A claimed delivery as read, with its webhook's URL and sealed secret.
 #[derive(sqlx::FromRow)]
 struct Claimed {
     id: i64,
@@ -314,8 +356,11 @@ struct Claimed {
     recipient: Option<String>,
     payload: String,
     attempts: i64,
+    webhook_id: Option<i64>,
     url: Option<String>,
+    /// Sealed (or plaintext while `secret_key_id` is NULL).
     secret: Option<String>,
+    secret_key_id: Option<String>,
 }
 
 /// How a delivery attempt ended.

@@ -6,6 +6,17 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("cannot create the data directory {path}: {source}")]
     CreateDir { path: String, source: std::io::Error },
+    #[error("cannot create the database file {path}: {source}")]
+    CreateFile { path: String, source: std::io::Error },
+    #[error("cannot write the backup {path}: {source}")]
+    BackupFile { path: String, source: std::io::Error },
+    #[error("{path} exists already: choose another file, or replace it with --force")]
+    BackupExists { path: String },
+    #[error(
+        "laer backup copies an SQLite database; this one is PostgreSQL: back it up with pg_dump \
+         (see docs/operations.md, \"Backups\")"
+    )]
+    BackupNotSqlite,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -36,4 +47,18 @@ pub enum StoreError {
     Refused { field: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    /// The database holds secrets sealed with keys this server does not have.
+    #[error(
+        "the database's secrets are sealed with the server key {missing}, which this server's keys ({known}) do not \
+         include: give every node the same key file (LAER_SECRET_KEY_FILE), or finish a rotation with the old key \
+         still listed (see docs/operations.md, \"Secrets at rest\")"
+    )]
+    MissingSecretKeys { missing: String, known: String },
+    /// A stored secret that does not open (never quoting it).
+    #[error("{what}: {source}")]
+    Secret {
+        what: String,
+        #[source]
+        source: crate::SecretError,
+    },
 }

@@ -9,10 +9,12 @@ mod access;
 mod account_view;
 mod audit;
 mod automation;
+mod backup;
 mod decode;
 mod delivery;
 mod error;
 mod exec;
+mod files;
 mod health;
 mod imports;
 mod ingest;
@@ -24,6 +26,7 @@ mod postgres;
 mod read;
 mod record_keys;
 mod records;
+mod secrets;
 mod sql;
 mod sqlite;
 mod sso;
@@ -50,6 +53,7 @@ pub use automation::{
 };
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
+pub use files::{create_private_dir, create_private_file, readable_by_others};
 pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
@@ -60,6 +64,7 @@ pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};
 pub use record_keys::{KeyPart, accounts_of};
 pub use records::{AccountTaskComment, CreatedRecord, LineChange, OnExisting, VersionedCase, VersionedLine};
+pub use secrets::{PreparedSecrets, Sealed, SecretBox, SecretError, SecretKeyError, SecretsStatus, StoredSecret};
 pub use sql::Table;
 pub use sso::{SsoIdentity, SsoLogin};
 pub use tables::{Stored, TableRow};
@@ -68,7 +73,7 @@ pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Something just created with its secret (a write key, an API token, a share link's
 /// token, a webhook's signing secret): the secret is shown only now; the store keeps it
-/// only as a hash, or only for signing.
+/// only as a hash, or sealed with the server key (`secrets.rs`) for signing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created<T> {
     pub record: T,
@@ -106,6 +111,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let mut writer = None;
         let pool = if let Some(path) = sqlite_path(url) {
+            sqlite::create_files(&path)?;
             let pool = sqlite::connect(&path, sqlite::READ_CONNECTIONS).await?;
             tokio::spawn(sqlite::checkpoint_in_background(
                 pool.clone(),

@@ -12,13 +12,40 @@ use crate::StoreError;
 /// Connections for reading; writes have one of their own.
 pub(crate) const READ_CONNECTIONS: u32 = 8;
 
-pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
+/// Makes the database's directory (0700) and file (0600) when missing, before SQLite
+/// opens it: SQLite would make the file readable by everyone (0644).
+pub(crate) fn create_files(path: &Path) -> Result<(), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+        crate::files::create_private_dir(dir).map_err(|source| StoreError::CreateDir {
             path: dir.display().to_string(),
             source,
         })?;
     }
+    // Its -wal and -shm files take the database's mode.
+    if path != Path::new(":memory:") {
+        match crate::files::create_private_file(path) {
+            Ok(_) => {}
+            // One made before, or by the operator: its mode is theirs; say if it is open.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if crate::files::readable_by_others(path).ok().flatten() == Some(true) {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the database file is readable by other users: chmod 600 it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Err(source) => {
+                return Err(StoreError::CreateFile {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn connect(path: &Path, connections: u32) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(path)
         .create_if_missing(true)

@@ -7,7 +7,12 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{Backend, Store};
+use crate::{Backend, SecretBox, Store};
+
+/// A server key for tests that seal secrets.
+pub fn secret_box() -> SecretBox {
+    SecretBox::from_text("dGVzdCBrZXkgb2YgbGFlcidzIHRlc3Qgc3RvcmVzISE=").expect("the test key reads")
+}
 
 /// A store on a database that exists only for one test.
 pub struct TestDatabase {

@@ -104,7 +104,12 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
     let node_b = Store::open(&db.url).await.unwrap();
     let s = seed(&node_a).await;
     node_a
-        .add_webhook("http://127.0.0.1:9/hook", &["*".into()], "test")
+        .add_webhook(
+            "http://127.0.0.1:9/hook",
+            &["*".into()],
+            "test",
+            &laer_store::test_support::secret_box(),
+        )
         .await
         .unwrap();
     let d = day("2026-06-01");

@@ -2,6 +2,7 @@
 //! that the store and sqlx are linked once, with a module per topic.
 
 mod automation;
+mod backup;
 mod conformance;
 mod health;
 mod imports;
@@ -11,6 +12,7 @@ mod people;
 mod plans;
 mod records;
 mod schema;
+mod secrets;
 mod sso;
 mod touchpoints;
 mod tracking;

@@ -13,6 +13,7 @@ use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
 mod plans;
+mod secrets;
 mod table;
 mod work;
 
@@ -31,6 +32,12 @@ struct Cli {
     /// The health model file (docs/health.md). Default: the shipped model.
     #[arg(long, global = true, env = "LAER_HEALTH_MODEL", value_name = "FILE")]
     health_model: Option<PathBuf>,
+
+    /// The server key file that seals stored secrets such as webhook secrets
+    /// (docs/operations.md). Default: $LAER_SECRET_KEY (the key itself), else secret.key
+    /// in the data directory, made on first use.
+    #[arg(long, global = true, env = "LAER_SECRET_KEY_FILE", value_name = "FILE")]
+    secret_key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -78,6 +85,12 @@ enum Command {
     Webhooks(work::WebhooksCommand),
     /// The outbox: emails and webhook requests, sent or waiting (docs/automation.md).
     Deliveries(work::DeliveriesArgs),
+    // Issue 15, secrets and backups (docs/operations.md).
+    /// The server key that seals stored secrets: status and rotation.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
+    /// Copy the SQLite database to FILE while laer runs (PostgreSQL: pg_dump).
+    Backup(secrets::BackupArgs),
 }
 
 #[derive(Args)]
@@ -565,8 +578,15 @@ async fn run(cli: Cli) -> Result<()> {
     let store = Store::open(&url)
         .await
         .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    let key_file = cli.secret_key_file.as_deref();
     let result = match cli.command {
-        Command::Serve(args) => serve(&store, args, model).await,
+        Command::Serve(args) => {
+            async {
+                let keys = secrets::prepare(&store, secrets::load(key_file, data_dir, secrets::Missing::Make)?).await?;
+                serve(&store, args, model, keys).await
+            }
+            .await
+        }
         Command::Import(args) => import(&store, args).await,
         Command::Status(args) => status(&store, args).await,
         Command::Report(report) => run_report(&store, report, &model).await,
@@ -579,8 +599,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tasks(command) => work::tasks(&store, command).await,
         Command::Coverage(command) => work::coverage(&store, &model, command).await,
         Command::Plans(command) => plans::plans(&store, command).await,
-        Command::Webhooks(command) => work::webhooks(&store, command).await,
+        Command::Webhooks(command) => work::webhooks(&store, command, key_file, data_dir).await,
         Command::Deliveries(args) => work::deliveries(&store, args).await,
+        Command::Secrets(command) => secrets::secrets(&store, command, key_file, data_dir).await,
+        Command::Backup(args) => secrets::backup(&store, args).await,
     };
     store.close().await;
     result
@@ -591,22 +613,34 @@ fn database_url(configured: Option<String>) -> Result<String> {
     if let Some(url) = configured.filter(|u| !u.trim().is_empty()) {
         return Ok(url);
     }
-    let dir = if let Some(dir) = std::env::var_os("LAER_DATA_DIR") {
-        PathBuf::from(dir)
-    } else if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
-        PathBuf::from(dir).join("laer")
-    } else if let Some(home) = std::env::var_os("HOME") {
-        PathBuf::from(home).join(".local/share/laer")
-    } else {
-        bail!("no database given and no home directory: pass --db URL or set LAER_DATABASE_URL");
-    };
+    let dir = data_dir().context("no database given: pass --db URL or set LAER_DATABASE_URL")?;
     Ok(format!("sqlite://{}", dir.join("laer.db").display()))
 }
 
-async fn serve(store: &Store, args: ServeArgs, model: laer_core::health::HealthModel) -> Result<()> {
+/// The data directory: $LAER_DATA_DIR, else $XDG_DATA_HOME/laer, else
+/// ~/.local/share/laer (created 0700 when laer first writes to it).
+fn data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("LAER_DATA_DIR") {
+        Ok(PathBuf::from(dir))
+    } else if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        Ok(PathBuf::from(dir).join("laer"))
+    } else if let Some(home) = std::env::var_os("HOME") {
+        Ok(PathBuf::from(home).join(".local/share/laer"))
+    } else {
+        bail!("no data directory: set LAER_DATA_DIR or HOME");
+    }
+}
+
+async fn serve(
+    store: &Store,
+    args: ServeArgs,
+    model: laer_core::health::HealthModel,
+    secrets: laer_store::SecretBox,
+) -> Result<()> {
     let delivery = laer_app::delivery::DeliveryConfig {
         smtp_url: args.smtp_url.clone(),
         from: args.smtp_from.clone(),
+        secrets: Some(secrets),
         ..Default::default()
     };
     if let Some(problem) = delivery.problem() {

@@ -517,12 +517,23 @@ pub struct DeliveriesArgs {
     json: JsonArg,
 }
 
-pub async fn webhooks(store: &Store, command: WebhooksCommand) -> Result<()> {
+pub async fn webhooks(
+    store: &Store,
+    command: WebhooksCommand,
+    key_file: Option<&std::path::Path>,
+    data_dir: impl FnOnce() -> Result<std::path::PathBuf>,
+) -> Result<()> {
     match command {
         WebhooksCommand::Add(args) => {
             let events: Vec<String> = args.events.iter().map(|e| e.trim().to_string()).collect();
-            let laer_store::Created { record: id, secret } =
-                store.add_webhook(&args.url, &events, &args.actor.actor).await?;
+            let secrets = crate::secrets::prepare(
+                store,
+                crate::secrets::load(key_file, data_dir, crate::secrets::Missing::Make)?,
+            )
+            .await?;
+            let laer_store::Created { record: id, secret } = store
+                .add_webhook(&args.url, &events, &args.actor.actor, &secrets)
+                .await?;
             if args.json.json {
                 println!(
                     "{}",
