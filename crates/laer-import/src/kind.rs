@@ -168,6 +168,28 @@ impl Context {
         Context::empty()
     }
 
+    /// This context, knowing also one record of what `refers` names: its external id
+    /// (for event types, also its name) and laer id. For rows checked without a store
+    /// ([`crate::check_csv`]).
+    pub fn knowing(mut self, refers: Refers, external_id: &str, id: i64) -> Context {
+        let external = external_id.to_string();
+        match refers {
+            Refers::Accounts => drop(self.accounts.insert(external, id)),
+            Refers::Contacts => drop(self.contacts.insert(external, id)),
+            Refers::Outcomes => drop(self.outcomes.insert(external, id)),
+            Refers::TeamMembers => drop(self.team_members.insert(external, id)),
+            Refers::EventTypes => {
+                self.event_types_by_external_id.insert(external.clone(), id);
+                let known = EventTypeRef {
+                    external_id: external.clone(),
+                    id: Some(id),
+                };
+                self.event_types_by_name.insert(external, known);
+            }
+        }
+        self
+    }
+
     /// A context that knows these accounts (external id, laer id) and nothing else.
     #[cfg(test)]
     pub(crate) fn with_accounts(accounts: &[(&str, i64)]) -> Context {

@@ -26,6 +26,7 @@ use laer_core::model::NewAuditEntry;
 use laer_store::{Store, StoreError, WriteCount, WriteTx};
 use serde::{Deserialize, Serialize};
 
+pub use check::{check_csv, check_json};
 use columns::Header;
 pub use columns::{ColumnSpec, JsonRow, Row, opt, req};
 pub use kind::{Batch, Context, ImportKind, Lookups, Refers};
@@ -53,6 +54,8 @@ kind::kinds! {
 mod preview;
 // After the list: its `with_kind!` is in scope there.
 mod records;
+// After the list: its `with_kind!` is in scope there.
+mod check;
 pub use records::{
     RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, version_of,
     versioned_table, write_records,
@@ -420,20 +423,8 @@ async fn import_kind<K: ImportKind>(
             report.rows += 1;
             let line = record.position().map_or(report.rows + 1, |p| p.line());
             progress.set(report.rows, record.position().map_or(0, |p| p.byte()));
-            let outcome = if record.len() != header_record.len() {
-                Err(RowError {
-                    line,
-                    column: None,
-                    message: format!("has {} fields, the header has {}", record.len(), header_record.len()),
-                })
-            } else {
-                let row = Row {
-                    record: &record,
-                    header: &header,
-                    line,
-                };
-                K::parse(&row, &mut context).map(|parsed| batch.push(parsed))
-            };
+            let outcome = check::parse_line::<K>(&record, &header, header_record.len(), line, &mut context)
+                .map(|parsed| batch.push(parsed));
             if let Err(e) = outcome {
                 reject_row(e, options, &mut errors, &mut error_count)?;
                 continue;

@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::facts::{AccountFacts, Clause, all_hold, context_summary, evidence};
+use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence};
 use super::playbook::TaskDraft;
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
@@ -373,7 +372,7 @@ pub fn handoff_by_hand(
     TaskDraft {
         role,
         title: format!("Hand-off: you now cover {account} as {}", role_label(role)),
-        due_on: today + TimeDelta::days(i64::from(handoff_days())),
+        due_on: days_after(today, handoff_days()),
         steps: vec![
             "Read the account's health drivers, open cases and outcomes".into(),
             "Meet the previous owner or read their notes".into(),
@@ -388,7 +387,7 @@ pub fn handoff_task(role: TeamRole, reason: &str, facts: &AccountFacts, due_days
     TaskDraft {
         role,
         title: format!("Hand-off: you now cover {} as {}", facts.name, role_label(role)),
-        due_on: facts.as_of + TimeDelta::days(i64::from(due_days)),
+        due_on: days_after(facts.as_of, due_days),
         steps: vec![
             "Read the account's health drivers, open cases and outcomes".into(),
             "Meet the previous owner or read their notes".into(),

@@ -79,14 +79,14 @@ impl AccountFacts {
 
     /// The next renewal, when one is known.
     pub fn renewal_on(&self) -> Option<NaiveDate> {
-        let days = self.value("days_to_renewal")?;
-        self.as_of.checked_add_signed(TimeDelta::days(days.round() as i64))
+        let days = self.value("days_to_renewal").filter(|d| d.is_finite())?;
+        self.as_of.checked_add_signed(TimeDelta::try_days(days.round() as i64)?)
     }
 
     /// The day the account landed, when it has.
     pub fn landed_on(&self) -> Option<NaiveDate> {
-        let days = self.value("tenure_days")?;
-        self.as_of.checked_sub_signed(TimeDelta::days(days.round() as i64))
+        let days = self.value("tenure_days").filter(|d| d.is_finite())?;
+        self.as_of.checked_sub_signed(TimeDelta::try_days(days.round() as i64)?)
     }
 
     /// Whether a rule limited to `phases` and `segments` (empty: all) applies.
@@ -98,6 +98,13 @@ impl AccountFacts {
                     .as_deref()
                     .is_some_and(|s| segments.iter().any(|x| x.eq_ignore_ascii_case(s))))
     }
+}
+
+/// The day `days` after `day`, or the calendar's last day when it holds no such day (a
+/// task due in more days than a file should say).
+pub(crate) fn days_after(day: NaiveDate, days: u32) -> NaiveDate {
+    day.checked_add_days(chrono::Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MAX)
 }
 
 /// One test of a value: it holds when the value is known and within every bound given.
@@ -262,6 +269,20 @@ pub(crate) mod tests {
 
     fn clause(text: &str) -> Clause {
         toml::from_str(text).unwrap()
+    }
+
+    /// Found by the fuzz target `playbooks` (docs/fuzzing.md): a value beyond any day
+    /// panicked in `TimeDelta::days` instead of giving no day.
+    #[test]
+    fn days_beyond_the_calendar_give_no_renewal_or_landing_day() {
+        for days in [1e300, -1e300, f64::INFINITY, f64::NAN, 4e12] {
+            let f = facts(Phase::Adopt, &[("days_to_renewal", days), ("tenure_days", days)]);
+            assert_eq!(f.renewal_on(), None, "{days}");
+            assert_eq!(f.landed_on(), None, "{days}");
+        }
+        let f = facts(Phase::Adopt, &[("days_to_renewal", 30.0), ("tenure_days", 1.0)]);
+        assert_eq!(f.renewal_on(), NaiveDate::from_ymd_opt(2026, 7, 1));
+        assert_eq!(f.landed_on(), NaiveDate::from_ymd_opt(2026, 5, 31));
     }
 
     #[test]

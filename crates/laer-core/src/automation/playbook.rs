@@ -3,10 +3,10 @@
 //! condition stopped holding for `settle_days`), or once per renewal or landing.
 //! Definitions: docs/automation.md.
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::facts::{AccountFacts, Clause, all_hold, context_summary, evidence};
+use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence};
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
 
@@ -359,7 +359,7 @@ fn task(p: &Playbook, t: &TaskTemplate, facts: &AccountFacts) -> TaskDraft {
     TaskDraft {
         role: t.role,
         title: fill(&t.title, facts),
-        due_on: facts.as_of + TimeDelta::days(i64::from(t.due_days)),
+        due_on: days_after(facts.as_of, t.due_days),
         steps: t.steps.clone(),
         context: format!("{}: {}. {}", p.title, evidence(&p.when, facts), context_summary(facts)),
     }
@@ -382,6 +382,20 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Found by the fuzz target `playbooks` (docs/fuzzing.md): a task due in more days
+    /// than the calendar holds panicked when the playbook fired.
+    #[test]
+    fn a_task_due_beyond_the_calendar_is_due_on_its_last_day() {
+        let text = "[[playbooks]]\nname = 'far'\ntitle = 'Far'\nwhen = [{ signal = 'health', at_least = 0 }]\n\
+                    [[playbooks.tasks]]\nrole = 'csm'\ntitle = 'Far off'\ndue_days = 4294967295\n";
+        let p = Playbooks::from_toml(text).unwrap();
+        let changes = p.evaluate(&facts(Phase::Adopt, &[("health", 50.0)]), &[]);
+        let [RunChange::Fire(firing)] = &changes[..] else {
+            panic!("it fires: {changes:?}");
+        };
+        assert_eq!(firing.tasks[0].due_on, NaiveDate::MAX);
     }
 
     #[test]

@@ -249,6 +249,12 @@ impl HealthModel {
             "must be between 0 and 1",
         )?;
         field(p.renew_days >= 0, "phases.renew_days", "must be zero or more")?;
+        field(
+            self.calibration
+                .is_none_or(|c| c.intercept.is_finite() && c.slope.is_finite()),
+            "calibration",
+            "intercept and slope must be numbers",
+        )?;
         for (index, m) in self.measures.iter().enumerate() {
             let bad = |problem| ModelError::BadMeasure {
                 index: index + 1,
@@ -313,6 +319,30 @@ mod tests {
         ));
         let typo = with("quadrant_threshold", "quadrant_treshold").unwrap_err();
         assert!(typo.to_string().contains("quadrant_treshold"), "{typo}");
+    }
+
+    /// Found by the fuzz target `health_model` (docs/fuzzing.md): a calibration of `nan`
+    /// or `inf` was accepted, and every churn probability was then NaN.
+    #[test]
+    fn a_calibration_must_be_numbers() {
+        for (intercept, slope) in [("nan", "1.0"), ("-2.0", "inf"), ("-inf", "-inf")] {
+            let text = format!("{DEFAULT_MODEL}\n[calibration]\nintercept = {intercept}\nslope = {slope}\n");
+            assert!(
+                matches!(
+                    HealthModel::from_toml(&text),
+                    Err(ModelError::BadField {
+                        field: "calibration",
+                        ..
+                    })
+                ),
+                "{intercept} {slope}"
+            );
+        }
+        let text = format!("{DEFAULT_MODEL}\n[calibration]\nintercept = 1e300\nslope = -1e300\n");
+        let calibration = HealthModel::from_toml(&text).unwrap().calibration.unwrap();
+        for score in [0.0, 50.0, 100.0] {
+            assert!((0.0..=1.0).contains(&calibration.churn_probability(score)), "{score}");
+        }
     }
 
     #[test]
