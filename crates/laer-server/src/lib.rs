@@ -25,8 +25,8 @@ pub use edge::DEFAULT_REQUEST_TIMEOUT;
 pub use error::ApiError;
 pub use serve::{Limits, shutdown_signal};
 pub use site::{Site, SiteError};
-pub use web::sso::{CALLBACK_PATH as SSO_CALLBACK_PATH, SsoConfig, SsoConfigError};
 pub use tls::{TlsError, TlsFiles};
+pub use web::sso::{CALLBACK_PATH as SSO_CALLBACK_PATH, SsoConfig, SsoConfigError};
 
 /// Shared by every request handler. Holds no state of its own beyond the store and
 /// views it checks against the store's revision on every use, so any number of nodes can

@@ -309,7 +309,13 @@ struct LoginForm {
 }
 
 /// A login refused before its password was checked, with a `Retry-After`.
-fn login_refused(state: &AppState, next: Option<&str>, message: &str, status: StatusCode, retry_after: i64) -> Response {
+fn login_refused(
+    state: &AppState,
+    next: Option<&str>,
+    message: &str,
+    status: StatusCode,
+    retry_after: i64,
+) -> Response {
     let mut response = login_page(state, next, Some(message), status);
     if let Ok(value) = retry_after.max(1).to_string().parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
