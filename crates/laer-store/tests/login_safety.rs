@@ -55,17 +55,17 @@ async fn failures_are_counted_per_key_and_start_over(store: &Store) {
     // After a quiet window the count starts over, and what is that old is pruned.
     let later = t + TimeDelta::seconds(3) + window + TimeDelta::seconds(1);
     let counts = store
-        .count_throttled(&[pair.clone()], window, later, None)
+        .count_throttled(std::slice::from_ref(&pair), window, later, None)
         .await
         .unwrap();
     assert_eq!(counts[0].events, 1);
-    assert_eq!(store.throttle_counts(&[address.clone()]).await.unwrap(), [None]);
+    assert_eq!(store.throttle_counts(std::slice::from_ref(&address)).await.unwrap(), [None]);
     // A success clears the pair, not the address.
     store
         .count_throttled(&[pair.clone(), address.clone()], window, Utc::now(), None)
         .await
         .unwrap();
-    store.clear_throttled(&[pair.clone()]).await.unwrap();
+    store.clear_throttled(std::slice::from_ref(&pair)).await.unwrap();
     let seen = store.throttle_counts(&[pair, address]).await.unwrap();
     assert_eq!(seen[0], None);
     assert_eq!(seen[1].map(|c| c.events), Some(1));
@@ -97,7 +97,7 @@ async fn old_counts_are_pruned_and_failures_audited(store: &Store) {
     let old = key("login_address", "192.0.2.1");
     let ancient = Utc::now() - LONGEST_WINDOW - TimeDelta::minutes(5);
     store
-        .count_throttled(&[old.clone()], TimeDelta::hours(1), ancient, None)
+        .count_throttled(std::slice::from_ref(&old), TimeDelta::hours(1), ancient, None)
         .await
         .unwrap();
     let entry = NewAuditEntry {

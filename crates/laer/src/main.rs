@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the web app and the REST API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Import a CSV file (with a header row) of one kind, or a Fighting Churn With Data export.
     Import(ImportArgs),
     /// Show how many records of each kind the database holds.
@@ -583,7 +583,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => {
             async {
                 let keys = secrets::prepare(&store, secrets::load(key_file, data_dir, secrets::Missing::Make)?).await?;
-                serve(&store, args, model, keys).await
+                serve(&store, *args, model, keys).await
             }
             .await
         }
