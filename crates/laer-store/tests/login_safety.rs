@@ -59,7 +59,10 @@ async fn failures_are_counted_per_key_and_start_over(store: &Store) {
         .await
         .unwrap();
     assert_eq!(counts[0].events, 1);
-    assert_eq!(store.throttle_counts(std::slice::from_ref(&address)).await.unwrap(), [None]);
+    assert_eq!(
+        store.throttle_counts(std::slice::from_ref(&address)).await.unwrap(),
+        [None]
+    );
     // A success clears the pair, not the address.
     store
         .count_throttled(&[pair.clone(), address.clone()], window, Utc::now(), None)
