@@ -11,7 +11,7 @@ use laer_core::figures::AccountFigures;
 use laer_core::health::changes_since;
 use laer_core::health::score::DriverChange;
 use laer_core::health::{Assessment, HealthModel};
-use laer_store::{Accounts, Store, StoreError};
+use laer_store::{Accounts, HealthClaim, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// One account in `laer report health` and `GET /api/v1/accounts/{id}/health`.
@@ -228,9 +228,8 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
 async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     // Whatever is marked now is covered by this pass.
-    while store.take_health_dirty(100_000).await?.len() == 100_000 {}
-    let assessments = store.assess(model, day, Accounts::All).await?;
-    store.save_health(&assessments).await?;
+    let claims = claim_all(store, Vec::new()).await?;
+    let assessments = rescore(store, model, day, Accounts::All, &claims).await?;
     automate(store, &assessments).await;
     tracing::info!(
         "health of {} accounts computed in {} ms",
@@ -238,6 +237,48 @@ async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Re
         started.elapsed().as_millis()
     );
     Ok(())
+}
+
+/// Claims every account marked for rescoring, after `claims`.
+async fn claim_all(store: &Store, mut claims: Vec<HealthClaim>) -> Result<Vec<HealthClaim>, StoreError> {
+    const AT_ONCE: i64 = 100_000;
+    loop {
+        let claim = store.claim_health_dirty(AT_ONCE, chrono::Utc::now()).await?;
+        let more = claim.accounts.len() as i64 == AT_ONCE;
+        claims.push(claim);
+        if !more {
+            return Ok(claims);
+        }
+    }
+}
+
+/// Scores `accounts` and saves their health; then the claimed marks are released, or, if
+/// scoring or saving failed, set again for the next tick. (Should this node die first,
+/// the claims lapse and another node rescores them.)
+async fn rescore(
+    store: &Store,
+    model: &HealthModel,
+    day: NaiveDate,
+    accounts: Accounts<'_>,
+    claims: &[HealthClaim],
+) -> Result<Vec<Assessment>, StoreError> {
+    let saved = async {
+        let read_at = chrono::Utc::now();
+        let assessments = store.assess(model, day, accounts).await?;
+        store.save_health(&assessments, read_at).await?;
+        Ok::<_, StoreError>(assessments)
+    }
+    .await;
+    for claim in claims {
+        let settled = match &saved {
+            Ok(_) => store.release_health_claim(claim).await,
+            Err(_) => store.mark_health_dirty(&claim.accounts).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!("health: the claimed accounts stay claimed until the claim lapses: {e}");
+        }
+    }
+    saved
 }
 
 /// Weekly history where there is none yet, and the model's accuracy when last measured a
@@ -252,8 +293,9 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
     for week in 1..=BACKFILL_WEEKS {
         let past = day - TimeDelta::days(7 * week);
         if kept.get(&past).copied().unwrap_or(0) == 0 {
+            let read_at = chrono::Utc::now();
             let assessments = store.assess(model, past, Accounts::All).await?;
-            store.save_health(&assessments).await?;
+            store.save_health(&assessments, read_at).await?;
         }
     }
     let stale = match store.validation_of(&model.name).await? {
@@ -282,31 +324,25 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
 const VALIDATION_DAYS: i64 = 7;
 
 async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
-    let dirty = store.take_health_dirty(DIRTY_BATCH).await?;
-    if dirty.is_empty() {
+    let claim = store.claim_health_dirty(DIRTY_BATCH, chrono::Utc::now()).await?;
+    if claim.accounts.is_empty() {
         return Ok(());
     }
-    let accounts = if dirty.len() as i64 == DIRTY_BATCH {
-        while store.take_health_dirty(100_000).await?.len() == 100_000 {}
-        Accounts::All
+    let assessments = if claim.accounts.len() as i64 == DIRTY_BATCH {
+        let claims = claim_all(store, vec![claim]).await?;
+        rescore(store, model, day, Accounts::All, &claims).await?
     } else {
-        Accounts::Only(&dirty)
+        rescore(
+            store,
+            model,
+            day,
+            Accounts::Only(&claim.accounts),
+            std::slice::from_ref(&claim),
+        )
+        .await?
     };
-    let done = match store.assess(model, day, accounts).await {
-        Ok(assessments) => {
-            let saved = store.save_health(&assessments).await;
-            if saved.is_ok() {
-                automate(store, &assessments).await;
-            }
-            saved
-        }
-        Err(e) => Err(e),
-    };
-    if done.is_err() {
-        // Keep them marked for the next tick.
-        store.mark_health_dirty(&dirty).await?;
-    }
-    done
+    automate(store, &assessments).await;
+    Ok(())
 }
 
 /// Coverage and playbooks after a rescoring. Their failure must not stop health, and

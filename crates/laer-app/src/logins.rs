@@ -11,7 +11,7 @@
 use std::net::IpAddr;
 
 use chrono::{TimeDelta, Utc};
-use laer_core::throttle::{self, ACCOUNT, ADDRESS, PAIR, RESET_ADDRESS, RESET_EMAIL};
+use laer_core::throttle::{self, ACCOUNT, ADDRESS, PAIR, RESET_ADDRESS, RESET_EMAIL, SSO_ADDRESS};
 use laer_store::{LinkEmail, NewLink, Store, StoreError, ThrottleKey, User, new_link_token};
 use serde_json::json;
 
@@ -143,6 +143,24 @@ pub async fn failed(
 pub async fn succeeded(store: &Store, email: &str, address: Option<IpAddr>) -> Result<(), StoreError> {
     let [pair, _, _] = login_keys(email, address);
     store.clear_throttled(&[pair]).await
+}
+
+/// Counts a single sign-on started from `address`: whether it is within
+/// [`SSO_ADDRESS`] (beyond, nothing is started and the client waits).
+pub async fn sso_start_allowed(store: &Store, address: Option<IpAddr>) -> Result<bool, StoreError> {
+    let key = ThrottleKey {
+        scope: "sso_address",
+        subject: address_key(address),
+    };
+    let counts = store
+        .count_throttled(std::slice::from_ref(&key), SSO_ADDRESS.window, Utc::now(), None)
+        .await?;
+    let allowed = counts.first().is_some_and(|c| SSO_ADDRESS.allows(c));
+    if !allowed {
+        let shown = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        tracing::warn!(address = %shown, "single sign-on refused: too many sign-ins started from this address");
+    }
+    Ok(allowed)
 }
 
 /// What came of a "Forgot your password?" request. The person asking sees the same

@@ -221,13 +221,42 @@ fn outside_window(
     };
     CallError::field(
         field,
-        format!(
-            "puts the call at {when}, outside the accepted window from {} to {} (at most {MAX_CALL_AGE_YEARS} years \
-             before it was received, not before 2000-01-01, at most one day after)",
-            earliest.to_rfc3339_opts(SecondsFormat::Secs, true),
-            latest.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ),
+        format!("puts the call at {when}, {}", outside_words(earliest, latest)),
     )
+}
+
+/// "outside the accepted window from ... to ... (...)".
+fn outside_words(earliest: DateTime<Utc>, latest: DateTime<Utc>) -> String {
+    format!(
+        "outside the accepted window from {} to {} (at most {MAX_CALL_AGE_YEARS} years before it was received, \
+         not before 2000-01-01, at most one day after)",
+        earliest.to_rfc3339_opts(SecondsFormat::Secs, true),
+        latest.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
+}
+
+/// A user's or account's `createdAt` trait, which laer keeps (product users' creation
+/// dates), must lie in the call's time window too. A text that is no RFC 3339 time is not
+/// kept, and so not checked.
+fn check_created_at(traits: &Map<String, Value>, received_at: DateTime<Utc>) -> Result<(), CallError> {
+    let created = traits
+        .get("createdAt")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    match created {
+        Some(t) if !in_window(t.with_timezone(&Utc), received_at) => {
+            let (earliest, latest) = call_time_window(received_at);
+            Err(CallError::field(
+                "traits.createdAt",
+                format!(
+                    "{} is {}",
+                    t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    outside_words(earliest, latest)
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What surrounds a call: its endpoint (or `None` inside a batch, where `type` says),
@@ -303,7 +332,11 @@ pub fn parse_call(value: &Value, envelope: &Envelope<'_>) -> Result<Call, CallEr
         _ => None,
     };
     let attributes = match kind {
-        CallKind::Identify | CallKind::Group => object_field(object, "traits")?,
+        CallKind::Identify | CallKind::Group => {
+            let traits = object_field(object, "traits")?;
+            check_created_at(&traits, envelope.received_at)?;
+            traits
+        }
         _ => object_field(object, "properties")?,
     };
     let previous_id = match kind {
@@ -494,6 +527,31 @@ mod tests {
             "groupId is required in a group call"
         );
         assert_eq!(err(json!("x"), &track), "a call must be a JSON object");
+    }
+
+    #[test]
+    fn a_created_at_trait_outside_the_window_is_refused() {
+        let identify = envelope(Some(CallKind::Identify));
+        let call = |created: &str| {
+            parse_call(
+                &json!({"userId": "u", "traits": {"email": "a@example.com", "createdAt": created}}),
+                &identify,
+            )
+        };
+        assert!(call("2023-02-01T09:30:00Z").is_ok());
+        assert!(call("last spring").is_ok(), "not a time: not kept, not refused");
+        for far in ["9999-01-01T00:00:00Z", "1970-01-01T00:00:00+00:00"] {
+            let e = call(far).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("traits.createdAt"), "{e}");
+            assert!(e.message.contains("outside the accepted window"), "{e}");
+        }
+        let group = envelope(Some(CallKind::Group));
+        let e = parse_call(
+            &json!({"userId": "u", "groupId": "g", "traits": {"createdAt": "9999-01-01T00:00:00Z"}}),
+            &group,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("traits.createdAt"));
     }
 
     #[test]

@@ -95,6 +95,14 @@ pub const RESET_EMAIL: RequestLimit = RequestLimit {
     window: TimeDelta::hours(1),
 };
 
+/// Single sign-ons started from one client address: 100 in 10 minutes. Each keeps a
+/// sign-in under way in the store until it ends or expires, so the count bounds what a
+/// client can make laer keep (an office behind one address stays far below it).
+pub const SSO_ADDRESS: RequestLimit = RequestLimit {
+    max: 100,
+    window: TimeDelta::minutes(10),
+};
+
 /// Reset requests from one client address: 10 an hour.
 pub const RESET_ADDRESS: RequestLimit = RequestLimit {
     max: 10,

@@ -276,7 +276,7 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
     for _ in 0..rounds {
         let started = Instant::now();
         let assessments = store.assess(model, today, Accounts::All).await.expect("assess");
-        store.save_health(&assessments).await.expect("save");
+        store.save_health(&assessments, chrono::Utc::now()).await.expect("save");
         totals.push(started.elapsed());
         accounts = assessments.len();
 
@@ -304,7 +304,7 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
             .collect();
         compute_t.push(started.elapsed());
         let started = Instant::now();
-        store.save_health(&assessments).await.expect("save");
+        store.save_health(&assessments, chrono::Utc::now()).await.expect("save");
         save_t.push(started.elapsed());
     }
     println!("  {accounts} accounts");
@@ -323,7 +323,7 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
             .assess(model, today, Accounts::Only(&[target.id]))
             .await
             .expect("assess");
-        store.save_health(&assessments).await.expect("save");
+        store.save_health(&assessments, chrono::Utc::now()).await.expect("save");
         one.push(started.elapsed());
     }
     println!(

@@ -1,7 +1,10 @@
 //! Web page timings on a large demo company: every page, many times, p50 and p95.
 //!
 //! cargo bench -p laer-server --bench pages -- [--accounts 10000] [--months 24] [--rounds 40]
-//!     [--db sqlite:///path/to/kept.db]
+//!     [--db sqlite:///path/to/kept.db] [--concurrent 200]
+//!
+//! Then the largest account's page asked for by `--concurrent` clients at once (three
+//! times): how long each waited, p50 and p95, and the whole burst.
 //!
 //! Without --db, the demo company is generated into a fresh SQLite file first (minutes
 //! for 10,000 accounts); with --db, a database that already holds it is used as it is.
@@ -20,6 +23,7 @@ struct Args {
     months: u32,
     rounds: usize,
     db: Option<String>,
+    concurrent: usize,
 }
 
 fn parse_args() -> Args {
@@ -28,6 +32,7 @@ fn parse_args() -> Args {
         months: 24,
         rounds: 40,
         db: None,
+        concurrent: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -37,6 +42,7 @@ fn parse_args() -> Args {
             "--months" => args.months = value().parse().expect("--months N"),
             "--rounds" => args.rounds = value().parse().expect("--rounds N"),
             "--db" => args.db = Some(value()),
+            "--concurrent" => args.concurrent = value().parse().expect("--concurrent N"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -177,6 +183,52 @@ async fn main() {
             quantile(&times, 0.95).as_secs_f64() * 1e3,
             times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
             bytes as f64 / 1024.0
+        );
+    }
+
+    // A burst: the largest account's page asked for by many clients at once.
+    let largest = format!("{base}/accounts/{}", sample[0]);
+    println!();
+    println!(
+        "{:<20} {:>8} {:>8} {:>8} {:>10}",
+        format!("{} at once", args.concurrent),
+        "p50 ms",
+        "p95 ms",
+        "max ms",
+        "burst ms"
+    );
+    for burst in 1..=3 {
+        let started = Instant::now();
+        let clients: Vec<_> = (0..args.concurrent)
+            .map(|_| {
+                let (http, url, session) = (http.clone(), largest.clone(), session.clone());
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let response = http
+                        .get(&url)
+                        .header(reqwest::header::COOKIE, &session)
+                        .send()
+                        .await
+                        .expect("page");
+                    assert!(response.status().is_success(), "{url}: {}", response.status());
+                    response.bytes().await.expect("body");
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut times = Vec::with_capacity(clients.len());
+        for client in clients {
+            times.push(client.await.expect("client"));
+        }
+        let burst_time = started.elapsed();
+        times.sort();
+        println!(
+            "{:<20} {:>8.1} {:>8.1} {:>8.1} {:>10.1}",
+            format!("account 360, #{burst}"),
+            quantile(&times, 0.5).as_secs_f64() * 1e3,
+            quantile(&times, 0.95).as_secs_f64() * 1e3,
+            times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
+            burst_time.as_secs_f64() * 1e3
         );
     }
 }

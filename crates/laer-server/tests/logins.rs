@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::common::web::{Session, client, hidden, set_cookie};
 use laer_core::access::Role;
 use laer_server::{Server, Site};
-use laer_store::{AuditFilter, Store};
+use laer_store::Store;
 use reqwest::header::COOKIE;
 
 const KIM: &str = "kim@example.com";
@@ -109,17 +109,7 @@ async fn thirty_wrong_guesses_then_the_right_one_is_refused(store: &Store) {
     );
     // Each failure checked for a person is in the audit log with the address; the
     // throttled ones were never checked.
-    let failed = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("user.login_failed".into()),
-                ..Default::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .unwrap();
+    let failed = laer_store::test_support::audited(store, "user.login_failed").await;
     assert!((5..30).contains(&failed.len()), "{}", failed.len());
     assert_eq!(failed[0].actor, "login from 203.0.113.9");
     assert_eq!(failed[0].details["email"], KIM);
@@ -401,17 +391,7 @@ async fn forgot_password_emails_one_single_use_link(store: &Store) {
         assert_eq!(status, 200);
         assert!(answer.contains(same));
     }
-    let links = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("user.password_reset_requested".into()),
-                ..Default::default()
-            },
-            None,
-            100,
-        )
-        .await
-        .unwrap();
+    let links = laer_store::test_support::audited(store, "user.password_reset_requested").await;
     assert_eq!(links.len(), 3, "three links an hour for one email");
     // Each expires a day after it was asked for (the link's expiry itself: the store's
     // tests of password links).

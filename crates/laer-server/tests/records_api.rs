@@ -103,7 +103,7 @@ async fn seed(store: &Store) -> i64 {
         .await;
     assert_eq!(status, 200, "{body}");
     // What seeding marked is not what the tests look at.
-    store.take_health_dirty(1_000).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     acme
 }
 
@@ -136,7 +136,7 @@ async fn a_bulk_write_upserts_and_a_repeat_changes_nothing(store: &Store) {
     assert_ne!(ids[0], ids[1]);
     // Health is marked for rescoring, as an import marks it, and the write is audited
     // with the token's id and name.
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     let audit = store.audit_of_account(acme).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(
@@ -152,7 +152,7 @@ async fn a_bulk_write_upserts_and_a_repeat_changes_nothing(store: &Store) {
     );
     assert_eq!(again["ids"], first["ids"], "the same records");
     assert!(
-        store.take_health_dirty(100).await.unwrap().is_empty(),
+        laer_store::test_support::claim_marked(store).await.is_empty(),
         "a repeat marks nothing"
     );
     assert_eq!(
@@ -208,7 +208,7 @@ async fn a_bulk_write_is_all_or_nothing_naming_index_and_field(store: &Store) {
         .collect();
     assert_eq!(named, [(1, Some("held_at")), (2, Some("account_id")), (3, None)]);
     assert!(details[1]["message"].as_str().unwrap().contains("initech"), "{body}");
-    assert!(store.take_health_dirty(100).await.unwrap().is_empty());
+    assert!(laer_store::test_support::claim_marked(store).await.is_empty());
     assert!(store.audit_of_account(acme).await.unwrap().is_empty());
     // The valid record was not written: writing it alone now writes it.
     let (status, alone) = csm
@@ -285,7 +285,7 @@ async fn bad_input_is_a_400_naming_the_field(store: &Store) {
     assert_eq!((status, field_of(&body).as_deref()), (400, Some("records")), "{body}");
 
     // Nothing of it was written.
-    assert!(store.take_health_dirty(100).await.unwrap().is_empty());
+    assert!(laer_store::test_support::claim_marked(store).await.is_empty());
 }
 
 async fn one_record_is_put_by_its_key_and_deleted(store: &Store) {
@@ -304,11 +304,11 @@ async fn one_record_is_put_by_its_key_and_deleted(store: &Store) {
         (400, Some("external_id")),
         "{clash}"
     );
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
 
     let (status, deleted) = csm.delete("/api/v1/records/meetings/m-9").await;
     assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     let audit = store.audit_of_account(acme).await.unwrap();
     assert_eq!(
         (audit[0].action.as_str(), audit[0].actor.as_str()),

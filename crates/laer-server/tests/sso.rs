@@ -588,6 +588,31 @@ async fn password_logins_can_be_switched_off(store: &Store) {
     assert_eq!(landing.status, 200, "{}", landing.body);
 }
 
+/// Each sign-in started is kept until it ends or expires, so one address can start only
+/// so many: beyond, laer answers 429 with the wait and keeps nothing; the login page and
+/// sign-ins from other addresses are unaffected.
+async fn sign_ins_started_from_one_address_are_bounded(store: &Store) {
+    let Some(node_modules) = node_modules() else { return };
+    let setup = serve(store, &node_modules, "normal", true).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = format!("{}/auth/oidc/start", setup.base);
+    let limit = laer_core::throttle::SSO_ADDRESS.max;
+    for n in 1..=limit {
+        let response = client.get(&start).send().await.unwrap();
+        assert!(response.status().is_redirection(), "sign-in {n}: {}", response.status());
+    }
+    let refused = client.get(&start).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "600");
+    assert!(refused.headers().get("location").is_none(), "nothing started");
+    assert!(refused.text().await.unwrap().contains("try again in 10 minutes"));
+    let login = client.get(format!("{}/login", setup.base)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+}
+
 laer_store::backend_tests!(
     a_role_claim_signs_a_new_person_in,
     an_invitation_is_claimed_by_a_verified_email,
@@ -597,4 +622,5 @@ laer_store::backend_tests!(
     a_token_for_another_client_is_refused,
     an_expired_token_is_refused,
     password_logins_can_be_switched_off,
+    sign_ins_started_from_one_address_are_bounded,
 );

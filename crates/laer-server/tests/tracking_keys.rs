@@ -16,7 +16,7 @@ use std::process::Command;
 use base64::Engine;
 use laer_core::access::Role;
 use laer_core::model::NewAccount;
-use laer_store::{AuditFilter, Store};
+use laer_store::Store;
 use serde_json::{Value, json};
 
 /// Posts a call as the official clients do: the key as the Basic user name.
@@ -53,11 +53,7 @@ async fn imported_account(store: &Store, external_id: &str) -> i64 {
 }
 
 async fn tracking_audit(store: &Store) -> Vec<laer_store::AuditRow> {
-    let filter = AuditFilter {
-        action: Some("tracking".into()),
-        ..AuditFilter::default()
-    };
-    store.audit_log(&filter, None, 100).await.unwrap()
+    laer_store::test_support::audited(store, "tracking").await
 }
 
 async fn a_write_key_cannot_rename_an_imported_account(store: &Store) {
@@ -187,17 +183,7 @@ async fn admins_widen_what_tracking_may_change(store: &Store) {
     );
     let (_, page) = admin.get("/admin/keys").await;
     assert!(page.contains("Set by Ada Admin"), "{page}");
-    let changes = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("settings.tracking_updates".into()),
-                ..AuditFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let changes = laer_store::test_support::audited(store, "settings.tracking_updates").await;
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].actor, "Ada Admin <ada@example.com>");
     // Now a group call may rename the imported account: audited with the key.

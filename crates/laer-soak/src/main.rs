@@ -53,8 +53,9 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     batch: usize,
     /// Seconds an account may wait for its health after the load stops (and after that,
-    /// for its stored health to equal a fresh assessment).
-    #[arg(long, default_value_t = 30)]
+    /// for its stored health to equal a fresh assessment). The accounts a killed node was
+    /// rescoring wait for its claim to lapse (`HEALTH_CLAIM_LEASE`, a minute).
+    #[arg(long, default_value_t = 90)]
     health_within: u64,
     /// Keep the database and the nodes' logs afterwards (their place is printed).
     #[arg(long)]

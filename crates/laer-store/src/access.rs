@@ -28,6 +28,9 @@ pub struct Session {
     pub user: User,
     /// The token every form of this session must carry.
     pub csrf_token: String,
+    /// Whether the workspace holds the demo's data (pages say so), read in the same
+    /// statement so that a logged-in request costs one query.
+    pub demo: bool,
 }
 
 /// An API token as listed: never the token itself.
@@ -90,6 +93,14 @@ impl UserRow {
         };
         Ok((user, self.extra))
     }
+}
+
+/// A session's user, CSRF token and whether the workspace is the demo.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    demo: i64,
 }
 
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.team_member_id, u.disabled_at";
@@ -196,14 +207,21 @@ impl Store {
     /// The live session with this secret, with its enabled user.
     pub async fn session(&self, secret: &str) -> Result<Option<Session>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token AS extra FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT {USER_COLUMNS}, s.csrf_token AS extra, \
+                    (SELECT COUNT(*) FROM settings WHERE name = 'demo') AS demo \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
         );
-        let row: Option<UserRow> = self
+        let row: Option<SessionRow> = self
             .fetch_optional(&sql, params![sha256_hex(secret), Utc::now().timestamp_micros()])
             .await?;
-        row.map(|r| r.into_user().map(|(user, csrf_token)| Session { user, csrf_token }))
-            .transpose()
+        row.map(|r| {
+            let demo = r.demo > 0;
+            r.user
+                .into_user()
+                .map(|(user, csrf_token)| Session { user, csrf_token, demo })
+        })
+        .transpose()
     }
 
     /// Ends the session with this secret, if any.

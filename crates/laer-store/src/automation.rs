@@ -781,11 +781,7 @@ impl Store {
         }
         tx.touch_portfolio().await?;
         // The rules look at the account again at once.
-        tx.execute(
-            "INSERT INTO health_dirty (account_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            params![account_id],
-        )
-        .await?;
+        tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
         tx.commit().await
     }
 

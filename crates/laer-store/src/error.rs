@@ -36,6 +36,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("no randomness from the operating system: {0}")]
+    Randomness(getrandom::Error),
     /// An edit made to an older version of a record than the stored one: refused, so that
     /// no one's change is silently overwritten. Editable records carry a `version` that
     /// every update checks (`... WHERE id = $1 AND version = $2`) and increments.

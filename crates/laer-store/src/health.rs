@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use crate::decode::Column;
-use crate::exec::{Params, list, params};
+use crate::exec::{Params, params};
 use crate::{Store, StoreError};
 use laer_core::Money;
 use laer_core::health::score::{Driver, PillarScores};
@@ -577,6 +577,19 @@ impl Store {
     }
 }
 
+/// How long a pass may hold the accounts it claimed for rescoring before another may take
+/// them: far longer than rescoring every account takes (a pass that takes longer only
+/// means the work is done twice), short enough that a dead node's accounts wait a minute.
+pub const HEALTH_CLAIM_LEASE: TimeDelta = TimeDelta::minutes(1);
+
+/// Accounts claimed for rescoring by one pass ([`Store::claim_health_dirty`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthClaim {
+    token: i64,
+    /// The claimed accounts, in id order.
+    pub accounts: Vec<i64>,
+}
+
 /// One stored day of an account's health.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HealthRow {
@@ -662,13 +675,15 @@ impl Store {
             .collect())
     }
 
-    /// Keeps these assessments as their accounts' health of their day (replacing what
-    /// that day held).
-    pub async fn save_health(&self, assessments: &[Assessment]) -> Result<(), StoreError> {
+    /// Keeps these assessments as their accounts' health of their day, replacing what
+    /// that day held unless it was computed from data read later: `read_at` is when the
+    /// data behind them was read (before [`Store::assess`]), kept as `computed_at`. So when
+    /// two nodes rescore one account at once, the later reading stays, whichever saves last.
+    pub async fn save_health(&self, assessments: &[Assessment], read_at: DateTime<Utc>) -> Result<(), StoreError> {
         if assessments.is_empty() {
             return Ok(());
         }
-        let now = chrono::Utc::now().timestamp_micros();
+        let now = read_at.timestamp_micros();
         let mut tx = self.begin_write().await?;
         for chunk in assessments.chunks(500) {
             let sql = format!(
@@ -676,7 +691,8 @@ impl Store {
                  ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, adoption = excluded.adoption, \
                  experience = excluded.experience, engagement = excluded.engagement, \
                  transformation = excluded.transformation, quadrant = excluded.quadrant, phase = excluded.phase, \
-                 phase_reason = excluded.phase_reason, drivers = excluded.drivers, computed_at = excluded.computed_at",
+                 phase_reason = excluded.phase_reason, drivers = excluded.drivers, computed_at = excluded.computed_at \
+                 WHERE health_scores.computed_at <= excluded.computed_at",
                 crate::exec::tuples(chunk.len(), 12)
             );
             let mut p = Params::with_capacity(chunk.len() * 12);
@@ -702,38 +718,52 @@ impl Store {
         tx.commit().await
     }
 
-    /// Takes the accounts whose data changed since their health was last computed (at
-    /// most `limit`; they are no longer marked).
-    pub async fn take_health_dirty(&self, limit: i64) -> Result<Vec<i64>, StoreError> {
+    /// Claims up to `limit` of the accounts whose data changed since their health was last
+    /// computed and that no live pass holds: they stay marked until
+    /// [`Store::release_health_claim`] after their health is saved. If the pass never
+    /// ends (its node died), the claim lapses after [`HEALTH_CLAIM_LEASE`] and another pass
+    /// takes them. Safe on several nodes at once: a row goes to one claim.
+    pub async fn claim_health_dirty(&self, limit: i64, now: DateTime<Utc>) -> Result<HealthClaim, StoreError> {
+        let mut token = [0u8; 8];
+        getrandom::getrandom(&mut token).map_err(StoreError::Randomness)?;
+        let token = i64::from_le_bytes(token);
+        let now_s = now.timestamp();
+        let until = (now + HEALTH_CLAIM_LEASE).timestamp();
         let mut tx = self.begin_write().await?;
-        let ids: Vec<(i64,)> = tx
+        // The outer condition is checked again on the row a concurrent claim may just
+        // have taken (PostgreSQL re-reads it after waiting for the lock), so the second
+        // claim skips it rather than taking it over.
+        let rows: Vec<(i64,)> = tx
             .fetch_all(
-                "SELECT account_id FROM health_dirty ORDER BY account_id LIMIT $1",
-                params![limit],
+                "UPDATE health_dirty SET claim = $1, claimed_until = $2 \
+                 WHERE account_id IN (SELECT account_id FROM health_dirty \
+                                      WHERE claim IS NULL OR claimed_until <= $3 \
+                                      ORDER BY account_id LIMIT $4) \
+                   AND (claim IS NULL OR claimed_until <= $3) \
+                 RETURNING account_id",
+                params![token, until, now_s, limit],
             )
             .await?;
-        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
-        for chunk in ids.chunks(1_000) {
-            let sql = format!(
-                "DELETE FROM health_dirty WHERE account_id IN ({})",
-                list(1, chunk.len())
-            );
-            tx.execute(&sql, crate::write::ints(chunk)).await?;
-        }
         tx.commit().await?;
-        Ok(ids)
+        let mut accounts: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+        accounts.sort_unstable();
+        Ok(HealthClaim { token, accounts })
     }
 
-    /// Marks accounts for their health to be computed again.
+    /// Unmarks the claimed accounts that were not marked again since the claim (those are
+    /// left for the next pass), once their health is saved.
+    pub async fn release_health_claim(&self, claim: &HealthClaim) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        tx.execute("DELETE FROM health_dirty WHERE claim = $1", params![claim.token])
+            .await?;
+        tx.commit().await
+    }
+
+    /// Marks accounts for their health to be computed again (also after a failed pass,
+    /// whose claim this clears).
     pub async fn mark_health_dirty(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        for chunk in ids.chunks(1_000) {
-            let sql = format!(
-                "INSERT INTO health_dirty (account_id) VALUES {} ON CONFLICT DO NOTHING",
-                crate::exec::tuples(chunk.len(), 1)
-            );
-            tx.execute(&sql, crate::write::ints(chunk)).await?;
-        }
+        tx.mark_health_dirty(crate::sql::Feeds::Account, ids).await?;
         tx.commit().await
     }
 
@@ -863,11 +893,7 @@ impl Store {
                     .await?;
             }
         }
-        tx.execute(
-            "INSERT INTO health_dirty (account_id) VALUES ($1) ON CONFLICT DO NOTHING",
-            params![account_id],
-        )
-        .await?;
+        tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
         tx.append_audit(&NewAuditEntry {
             at: now,
             actor: actor.to_string(),

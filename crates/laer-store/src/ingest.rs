@@ -40,7 +40,7 @@ pub struct IngestOutcome {
 /// 32 random bytes as hex, from the operating system's generator.
 pub fn random_id() -> Result<String, StoreError> {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    getrandom::getrandom(&mut bytes).map_err(StoreError::Randomness)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

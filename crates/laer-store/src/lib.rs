@@ -54,7 +54,7 @@ pub use automation::{
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use files::{create_private_dir, create_private_file, readable_by_others};
-pub use health::{Accounts, HealthDay, HealthRow, PhaseOverride, Validation};
+pub use health::{Accounts, HEALTH_CLAIM_LEASE, HealthClaim, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use login_safety::ThrottleKey;

@@ -14,6 +14,29 @@ pub fn secret_box() -> SecretBox {
     SecretBox::from_text("dGVzdCBrZXkgb2YgbGFlcidzIHRlc3Qgc3RvcmVzISE=").expect("the test key reads")
 }
 
+/// Claims the accounts marked for rescoring (as a health pass does, now) and returns them
+/// in id order: they stay claimed, so they are not returned again until marked again.
+pub async fn claim_marked(store: &Store) -> Vec<i64> {
+    store
+        .claim_health_dirty(1_000, chrono::Utc::now())
+        .await
+        .expect("marks are claimed")
+        .accounts
+}
+
+/// The audit entries whose action is `action` or starts with it (a family such as
+/// `tracking`), newest first.
+pub async fn audited(store: &Store, action: &str) -> Vec<crate::AuditRow> {
+    let filter = crate::AuditFilter {
+        action: Some(action.into()),
+        ..crate::AuditFilter::default()
+    };
+    store
+        .audit_log(&filter, None, 1_000)
+        .await
+        .expect("the audit log reads")
+}
+
 /// A store on a database that exists only for one test.
 pub struct TestDatabase {
     pub store: Store,

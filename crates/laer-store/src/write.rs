@@ -11,6 +11,10 @@ use crate::sql::{ACTIVITY_DAY, Feeds, Table, event_type_days_from_events};
 use crate::tables::{MILESTONES, Stored, TableRow, milestone_row};
 use crate::{Backend, Pool, Store, StoreError, postgres};
 
+/// How a mark meets an account already marked: a claim on it is cleared, so that a pass
+/// rescoring it now leaves it marked for the next ([`Store::claim_health_dirty`]).
+const MARK_DIRTY_CONFLICT: &str = "ON CONFLICT (account_id) DO UPDATE SET claim = NULL, claimed_until = NULL";
+
 /// What a write did: rows inserted or changed, and rows already stored as they are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriteCount {
@@ -347,12 +351,12 @@ impl WriteTx {
             let sql = if feeds == Feeds::Outcome {
                 format!(
                     "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
-                     WHERE id IN ({}) ON CONFLICT DO NOTHING",
+                     WHERE id IN ({}) {MARK_DIRTY_CONFLICT}",
                     list(1, chunk.len())
                 )
             } else {
                 format!(
-                    "INSERT INTO health_dirty (account_id) VALUES {} ON CONFLICT DO NOTHING",
+                    "INSERT INTO health_dirty (account_id) VALUES {} {MARK_DIRTY_CONFLICT}",
                     tuples(chunk.len(), 1)
                 )
             };

@@ -594,7 +594,7 @@ async fn records_are_named_by_their_key_and_deleted(store: &Store) {
         "a cadence has no id of its own"
     );
     tx.commit().await.unwrap();
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
 
     let mut tx = store.begin_write().await.unwrap();
     assert_eq!(
@@ -627,7 +627,7 @@ async fn records_are_named_by_their_key_and_deleted(store: &Store) {
         "a key of the wrong length"
     );
     tx.commit().await.unwrap();
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), [a]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, [a]);
     let mut tx = store.begin_write().await.unwrap();
     let left = tx.ids_of(&[answer("s1", a), answer("s2", b)]).await.unwrap();
     assert_eq!((left[0], left[1].is_some()), (None, true));

@@ -213,12 +213,15 @@ async fn usage_agrees_with_the_reference_count(store: &Store) {
 
 async fn writes_mark_accounts_for_recomputation(store: &Store) {
     let seed = seed(store).await;
-    let mut marked = store.take_health_dirty(100).await.unwrap();
+    let mut marked = laer_store::test_support::claim_marked(store).await;
     marked.sort_unstable();
     let mut expected = vec![seed.ids["a"], seed.ids["b"]];
     expected.sort_unstable();
     assert_eq!(marked, expected, "events and product users mark their accounts");
-    assert!(store.take_health_dirty(100).await.unwrap().is_empty(), "taken once");
+    assert!(
+        laer_store::test_support::claim_marked(store).await.is_empty(),
+        "taken once"
+    );
 
     let mut tx = store.begin_write().await.unwrap();
     tx.upsert(&[NewOutcome {
@@ -235,7 +238,10 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![seed.ids["idle"]]);
+    assert_eq!(
+        laer_store::test_support::claim_marked(store).await,
+        vec![seed.ids["idle"]]
+    );
     let mut tx = store.begin_write().await.unwrap();
     let outcome = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o"];
     tx.upsert(&[NewOutcomeMeasurement {
@@ -250,7 +256,7 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        store.take_health_dirty(100).await.unwrap(),
+        laer_store::test_support::claim_marked(store).await,
         vec![seed.ids["idle"]],
         "a measurement marks its outcome's account"
     );
@@ -281,13 +287,36 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
     let a = assessed.iter().find(|x| x.account_id == seed.ids["a"]).unwrap();
     assert!(a.health.score.is_some());
     assert!(a.signals.contains_key("utilisation"), "12 seats");
-    store.save_health(&assessed).await.unwrap();
-    store.save_health(&assessed).await.unwrap(); // the same day again replaces it
+    let read_at = noon(day("2026-07-01"));
+    store.save_health(&assessed, read_at).await.unwrap();
+    store.save_health(&assessed, read_at).await.unwrap(); // the same day again replaces it
     let latest = store.latest_health(day("2026-07-04")).await.unwrap();
     assert_eq!(latest.len(), 3);
     let kept = &latest[&seed.ids["a"]];
     assert_eq!(kept.day, as_of);
     assert_eq!(kept.score, a.health.score);
+
+    // Two nodes rescoring at once: the health read from older data, saved last, does not
+    // replace the newer; newer data does.
+    let mut other = vec![a.clone()];
+    other[0].health.score = Some(1.0);
+    let score_of_a = |latest: &HashMap<i64, laer_store::HealthRow>| latest[&seed.ids["a"]].score;
+    store
+        .save_health(&other, read_at - TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    let latest = store.latest_health(day("2026-07-04")).await.unwrap();
+    assert_eq!(score_of_a(&latest), a.health.score, "an older reading is not kept");
+    store
+        .save_health(&other, read_at + TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    let latest = store.latest_health(day("2026-07-04")).await.unwrap();
+    assert_eq!(score_of_a(&latest), Some(1.0), "a newer reading replaces it");
+    store
+        .save_health(&assessed, read_at + TimeDelta::seconds(2))
+        .await
+        .unwrap();
     assert_eq!(kept.drivers, a.health.drivers);
     assert_eq!(kept.phase, a.phase.phase);
     assert!(store.latest_health(day("2026-06-29")).await.unwrap().is_empty());
@@ -297,7 +326,7 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
         .unwrap();
     assert_eq!(history.len(), 1);
 
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     store
         .set_phase(
             seed.ids["a"],
@@ -307,7 +336,7 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
         )
         .await
         .unwrap();
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![seed.ids["a"]]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![seed.ids["a"]]);
     let set = store.phase_override(seed.ids["a"]).await.unwrap().unwrap();
     assert_eq!((set.phase, set.set_by.as_str()), (Phase::Expand, "lead@example.com"));
     let only = [seed.ids["a"]];
@@ -327,8 +356,79 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
     assert_eq!(audit[1].details["reason"], "Signed an expansion LOI");
 }
 
+/// A pass claims marked accounts rather than taking them: a node that dies before saving
+/// their health leaves them to another once the lease lapses; a change during the pass
+/// keeps its account marked; claims never overlap.
+async fn claimed_marks_survive_a_pass_that_dies(store: &Store) {
+    let seed = seed(store).await;
+    let (a, b) = (seed.ids["a"], seed.ids["b"]);
+    let t0 = noon(day("2026-07-01"));
+    let first = store.claim_health_dirty(1, t0).await.unwrap();
+    assert_eq!(first.accounts, vec![a.min(b)], "the limit holds");
+    let t1 = t0 + TimeDelta::seconds(10);
+    let second = store.claim_health_dirty(100, t1).await.unwrap();
+    assert_eq!(
+        second.accounts,
+        vec![a.max(b)],
+        "a claimed account goes to one claim only"
+    );
+    assert!(store.claim_health_dirty(100, t1).await.unwrap().accounts.is_empty());
+
+    // The first pass's node dies. Before the lease lapses nobody takes its accounts; after,
+    // another pass does.
+    let lapse = laer_store::HEALTH_CLAIM_LEASE;
+    let early = t0 + lapse - TimeDelta::seconds(1);
+    assert!(store.claim_health_dirty(100, early).await.unwrap().accounts.is_empty());
+    let retaken = store.claim_health_dirty(100, t0 + lapse).await.unwrap();
+    assert_eq!(
+        retaken.accounts, first.accounts,
+        "a dead pass's accounts are claimed again"
+    );
+    // The dead pass's release, were it to come late, no longer removes the marks.
+    store.release_health_claim(&first).await.unwrap();
+    assert!(
+        store
+            .claim_health_dirty(100, t0 + lapse)
+            .await
+            .unwrap()
+            .accounts
+            .is_empty()
+    );
+
+    // Marked again during the second pass: its release leaves the account marked.
+    store.mark_health_dirty(&second.accounts).await.unwrap();
+    store.release_health_claim(&second).await.unwrap();
+    let after = store.claim_health_dirty(100, t0).await.unwrap();
+    assert_eq!(after.accounts, second.accounts, "a change during a pass is scored next");
+    store.release_health_claim(&after).await.unwrap();
+    store.release_health_claim(&retaken).await.unwrap();
+    let far = t0 + lapse * 10;
+    assert!(
+        store.claim_health_dirty(100, far).await.unwrap().accounts.is_empty(),
+        "released claims unmark their accounts"
+    );
+
+    // Passes on several nodes at once share out the marks without overlap.
+    let marked: Vec<i64> = (10_000..10_400).collect();
+    store.mark_health_dirty(&marked).await.unwrap();
+    let passes: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_health_dirty(60, far).await.unwrap().accounts })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for pass in passes {
+        claimed.extend(pass.await.unwrap());
+    }
+    claimed.extend(store.claim_health_dirty(1_000, far).await.unwrap().accounts);
+    claimed.sort_unstable();
+    assert_eq!(claimed, marked, "every mark claimed exactly once");
+}
+
 laer_store::backend_tests!(
     usage_agrees_with_the_reference_count,
     writes_mark_accounts_for_recomputation,
+    claimed_marks_survive_a_pass_that_dies,
     health_is_kept_per_day_and_phases_set_by_hand_are_audited,
 );

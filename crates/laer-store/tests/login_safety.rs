@@ -7,7 +7,7 @@ use chrono::{SubsecRound, TimeDelta, Utc};
 use laer_core::access::Role;
 use laer_core::model::NewAuditEntry;
 use laer_core::throttle::{Count, LONGEST_WINDOW};
-use laer_store::{AuditFilter, Store, ThrottleKey};
+use laer_store::{Store, ThrottleKey};
 
 fn key(scope: &'static str, subject: &str) -> ThrottleKey {
     ThrottleKey {
@@ -119,17 +119,7 @@ async fn old_counts_are_pruned_and_failures_audited(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.throttle_counts(&[old]).await.unwrap(), [None], "pruned");
-    let log = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("user.login_failed".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let log = laer_store::test_support::audited(store, "user.login_failed").await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].actor, "login from 203.0.113.9");
 }
@@ -147,17 +137,7 @@ async fn sessions_end_at_once_and_the_demo_flag_holds(store: &Store) {
     assert!(store.session(&a.secret).await.unwrap().is_none());
     assert!(store.session(&b.secret).await.unwrap().is_none());
     assert_eq!(store.end_sessions_of(9_999, "cli:root").await.unwrap(), None);
-    let log = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("user.sessions_ended".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let log = laer_store::test_support::audited(store, "user.sessions_ended").await;
     assert_eq!(log.len(), 1);
 
     assert!(!store.is_demo_workspace().await.unwrap());

@@ -181,7 +181,11 @@ async fn deactivating_ends_sessions_at_once(store: &Store) {
         .unwrap()
         .id;
     let session = store.create_session(kim).await.unwrap();
-    assert!(store.session(&session.secret).await.unwrap().is_some());
+    let live = store.session(&session.secret).await.unwrap().unwrap();
+    assert_eq!((live.user.id, live.demo), (kim, false));
+    store.mark_demo_workspace().await.unwrap();
+    let live = store.session(&session.secret).await.unwrap().unwrap();
+    assert!(live.demo, "a session knows the workspace is the demo's");
     let listed = store.person(kim).await.unwrap().unwrap();
     assert!(listed.last_login_at.is_some(), "a session marks the last login");
 
@@ -260,17 +264,7 @@ async fn the_last_admin_is_kept(store: &Store) {
         store.set_user_role(bo, Role::Viewer, None, ADMIN).await,
         Err(StoreError::Refused { .. })
     ));
-    let changes: Vec<_> = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("user.role_changed".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let changes: Vec<_> = laer_store::test_support::audited(store, "user.role_changed").await;
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].details["from"], "admin");
     assert_eq!(changes[0].details["to"], "leader");

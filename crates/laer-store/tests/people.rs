@@ -63,14 +63,14 @@ fn contact(account: i64, external_id: &str, name: &str, email: &str) -> NewConta
 async fn contacts_are_added_edited_and_deactivated(store: &Store) {
     let acme = account(store, "acme").await;
     let other = account(store, "other").await;
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
 
     let ada = contact(acme, "c-ada", "Ada Obi", "ada@acme.example");
     let (added, written) = store.add_contact(&ada, "kim").await.unwrap();
     assert_eq!(written, Written::Created);
     assert_eq!((added.version, added.active()), (1, true));
     assert_eq!(added.fields.phone.as_deref(), Some("+1 555 0100"));
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
 
     // The same contact again: nothing changes, nothing is audited.
     let (again, written) = store.add_contact(&ada, "kim").await.unwrap();
@@ -145,10 +145,10 @@ async fn contacts_are_added_edited_and_deactivated(store: &Store) {
     assert_eq!(store.contact(added.id).await.unwrap().unwrap().version, 3);
 
     // Deactivated: listed last, inactive; no longer counted for health; again harmless.
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     let (gone, written) = store.set_contact_active(added.id, 3, false, "kim").await.unwrap();
     assert_eq!((written, gone.active(), gone.version), (Written::Changed, false, 4));
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     let (_, written) = store.set_contact_active(added.id, 3, false, "kim").await.unwrap();
     assert_eq!(written, Written::Unchanged);
     assert!(matches!(
@@ -191,13 +191,13 @@ async fn contacts_are_added_edited_and_deactivated(store: &Store) {
 
 async fn cadences_are_set_changed_and_removed(store: &Store) {
     let acme = account(store, "acme").await;
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     let cadence = NewMeetingCadence::new(acme, "Network", 30).unwrap();
     assert_eq!(
         store.set_meeting_cadence(&cadence, "kim").await.unwrap(),
         Written::Created
     );
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     assert_eq!(
         store.set_meeting_cadence(&cadence, "kim").await.unwrap(),
         Written::Unchanged
@@ -268,7 +268,7 @@ async fn outcomes_are_defined_edited_and_measured(store: &Store) {
         Err(StoreError::Stale { .. })
     ));
 
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     let measure = |value: &str, source: &str| {
         MeasurementInput {
             measured_on: "2026-06-01",
@@ -283,7 +283,7 @@ async fn outcomes_are_defined_edited_and_measured(store: &Store) {
         store.record_measurement(&measure("20", "report"), "kim").await.unwrap(),
         Written::Created
     );
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     assert_eq!(
         store.record_measurement(&measure("20", "report"), "kim").await.unwrap(),
         Written::Unchanged

@@ -32,7 +32,7 @@ async fn seed(store: &Store) -> i64 {
     let id = tx.id_lookup(IdLookup::Accounts).await.unwrap()["acme"];
     tx.commit().await.unwrap();
     // What the seed marked is not what these tests look for.
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     id
 }
 
@@ -64,7 +64,7 @@ async fn survey_answers_and_cases_are_audited_once_and_mark_health(store: &Store
         .await
         .unwrap();
     assert!(created.written);
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     let again = store
         .create_record(&answer, "web-nps-1", OnExisting::Keep, "survey_response.created", "kim")
         .await
@@ -74,7 +74,7 @@ async fn survey_answers_and_cases_are_audited_once_and_mark_health(store: &Store
         (created.id, false),
         "the same form twice is one answer"
     );
-    assert!(store.take_health_dirty(100).await.unwrap().is_empty());
+    assert!(laer_store::test_support::claim_marked(store).await.is_empty());
 
     let case = NewSupportCase {
         external_id: "web-case-1".into(),
@@ -92,14 +92,14 @@ async fn survey_answers_and_cases_are_audited_once_and_mark_health(store: &Store
         .unwrap();
     let stored = store.support_case(opened.id).await.unwrap().unwrap();
     assert_eq!((stored.version, stored.fields.status), (1, CaseStatus::Open));
-    store.take_health_dirty(100).await.unwrap();
+    laer_store::test_support::claim_marked(store).await;
     let closed = store
         .change_case_status(opened.id, 1, CaseStatus::Closed, "kim")
         .await
         .unwrap();
     assert_eq!((closed.version, closed.fields.status), (2, CaseStatus::Closed));
     assert!(closed.fields.closed_at.is_some_and(|c| c >= case.opened_at));
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     // A second person still looking at version 1.
     let stale = store.change_case_status(opened.id, 1, CaseStatus::Pending, "lee").await;
     assert!(matches!(stale, Err(StoreError::Stale { .. })), "{stale:?}");
@@ -167,7 +167,7 @@ async fn contract_lines_are_added_changed_and_ended_without_lost_updates(store: 
         .await
         .unwrap();
     assert!(store.portfolio_revision().await.unwrap() > revision);
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     let repeat = store
         .create_record(&line, "web-line-1", OnExisting::Keep, "subscription.added", "kim")
         .await
@@ -187,7 +187,7 @@ async fn contract_lines_are_added_changed_and_ended_without_lost_updates(store: 
         .unwrap();
     assert_eq!((changed.version, changed.line.fields.mrr), (2, more.mrr));
     assert!(store.portfolio_revision().await.unwrap() > revision);
-    assert_eq!(store.take_health_dirty(100).await.unwrap(), vec![acme]);
+    assert_eq!(laer_store::test_support::claim_marked(store).await, vec![acme]);
     // Lee opened the line before Kim's change: refused, Kim's change stays.
     let lees = NewSubscription {
         mrr: Money::from_units(800).unwrap(),

@@ -191,17 +191,7 @@ async fn another_key_is_refused_and_rotation_reseals_everything(backend: Backend
     assert!(store.prepare_secrets(&old).await.is_err());
     // A second rotation to the same key re-seals nothing.
     assert_eq!(store.reseal_secrets(&rotating, "cli:test").await.unwrap(), 0);
-    let log = store
-        .audit_log(
-            &laer_store::AuditFilter {
-                action: Some("secrets.".into()),
-                ..Default::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let log = laer_store::test_support::audited(store, "secrets.").await;
     let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["secrets.rotated", "secrets.rotated"]);
     db.store.close().await;

@@ -92,7 +92,7 @@ async fn actions(store: &Store, account: i64) -> Vec<String> {
 }
 
 async fn dirty(store: &Store) -> Vec<i64> {
-    store.take_health_dirty(100).await.unwrap()
+    laer_store::test_support::claim_marked(store).await
 }
 
 async fn logged_edited_and_deleted_with_their_people_each_change_audited(store: &Store) {

@@ -10,7 +10,7 @@ use chrono::Utc;
 use laer_core::model::{NewAccount, NewProductUser};
 use laer_core::segment::{Call, CallKind, Envelope, parse_call};
 use laer_core::tracking::TrackingUpdates;
-use laer_store::{AuditFilter, AuditRow, Backend, IngestOutcome, Store};
+use laer_store::{AuditRow, Backend, IngestOutcome, Store};
 use serde_json::{Value, json};
 
 /// One call as the tracking API validates it.
@@ -50,11 +50,7 @@ async fn event_names(store: &Store, external_id: &str) -> Vec<String> {
 }
 
 async fn tracking_audit(store: &Store) -> Vec<AuditRow> {
-    let filter = AuditFilter {
-        action: Some("tracking".into()),
-        ..AuditFilter::default()
-    };
-    let mut log = store.audit_log(&filter, None, 100).await.unwrap();
+    let mut log = laer_store::test_support::audited(store, "tracking").await;
     log.reverse();
     log
 }
@@ -242,17 +238,7 @@ async fn tracking_fills_blanks_and_keeps_imported_values(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.tracking_updates().await.unwrap().0, TrackingUpdates::Update);
-    let setting = store
-        .audit_log(
-            &AuditFilter {
-                action: Some("settings.tracking_updates".into()),
-                ..AuditFilter::default()
-            },
-            None,
-            10,
-        )
-        .await
-        .unwrap();
+    let setting = laer_store::test_support::audited(store, "settings.tracking_updates").await;
     assert_eq!(setting.len(), 1);
     assert_eq!(setting[0].details["body"], "update");
     let rename = call(

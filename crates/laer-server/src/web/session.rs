@@ -98,11 +98,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         match state.store.session(&secret).await {
             Ok(Some(session)) => Ok(CurrentUser {
-                demo: state
-                    .store
-                    .is_demo_workspace()
-                    .await
-                    .map_err(|e| PageError::from(e).into_response())?,
+                demo: session.demo,
                 id: session.user.id,
                 name: session.user.name,
                 email: session.user.email,

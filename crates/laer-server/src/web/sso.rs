@@ -34,6 +34,7 @@ use serde::Deserialize;
 
 use super::session::{constant_time_eq, cookie, safe_next, set_cookie, signed_in};
 use super::{PageError, bare_page, percent_encode};
+use crate::site::ClientAddress;
 use crate::{AppState, Site};
 
 /// The cookie holding the `state` of the sign-in this browser started.
@@ -350,10 +351,33 @@ struct StartQuery {
 }
 
 /// Sends the browser to the provider, with the sign-in kept for its return.
-async fn start(State(state): State<AppState>, Query(q): Query<StartQuery>) -> Response {
+async fn start(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    Query(q): Query<StartQuery>,
+) -> Response {
     let Some(sso) = state.sso.clone() else {
         return PageError::NotFound("single sign-on".into()).into_response();
     };
+    match laer_app::logins::sso_start_allowed(&state.store, address).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let wait = laer_core::throttle::SSO_ADDRESS.window;
+            let mut refused = failure(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                &format!(
+                    "Too many sign-ins were started from your network address; try again in {}.",
+                    laer_core::throttle::wait_words(wait)
+                ),
+            );
+            refused
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(wait.num_seconds()));
+            return refused;
+        }
+        Err(e) => return PageError::from(e).into_response(),
+    }
     let client = match sso.client(false).await {
         Ok(client) => client,
         Err(e) => {
