@@ -122,6 +122,12 @@ impl Report {
         let webhooks_received: u32 = received.webhooks.values().sum();
         let webhooks_twice: u32 = received.webhooks.values().map(|n| n - 1).sum();
 
+        let server_errors: u64 = stats
+            .failures
+            .iter()
+            .filter(|(what, _)| what.ends_with("HTTP 500 Internal Server Error"))
+            .map(|(_, n)| *n)
+            .sum();
         let usage_messages = stored.iter().filter(|(_, kind, _)| kind == "track").count() as i64;
         let checks = vec![
             Check {
@@ -164,6 +170,13 @@ impl Report {
                 detail: format!(
                     "{webhooks_received} received ({webhooks_twice} repeated delivery ids), {webhooks_delivered} delivered by the outbox"
                 ),
+            },
+            Check {
+                name: "no server errors",
+                // A killed node leaves requests unanswered; no node may answer one with
+                // 500 (a deadlock between nodes' writes, say).
+                passed: server_errors == 0,
+                detail: format!("{server_errors} requests answered 500 Internal Server Error"),
             },
             Check {
                 name: "outbox sent",

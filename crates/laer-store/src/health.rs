@@ -729,18 +729,25 @@ impl Store {
         let token = i64::from_le_bytes(token);
         let now_s = now.timestamp();
         let until = (now + HEALTH_CLAIM_LEASE).timestamp();
+        // On PostgreSQL a claim skips the rows other transactions hold (another claim, or
+        // a write marking them again), so it never waits for one that may wait for it;
+        // SQLite has one writer at a time. The outer condition is checked again on each
+        // row as it is updated, so no row goes to two claims.
+        let lock = match self.backend() {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         let mut tx = self.begin_write().await?;
-        // The outer condition is checked again on the row a concurrent claim may just
-        // have taken (PostgreSQL re-reads it after waiting for the lock), so the second
-        // claim skips it rather than taking it over.
         let rows: Vec<(i64,)> = tx
             .fetch_all(
-                "UPDATE health_dirty SET claim = $1, claimed_until = $2 \
-                 WHERE account_id IN (SELECT account_id FROM health_dirty \
-                                      WHERE claim IS NULL OR claimed_until <= $3 \
-                                      ORDER BY account_id LIMIT $4) \
-                   AND (claim IS NULL OR claimed_until <= $3) \
-                 RETURNING account_id",
+                &format!(
+                    "UPDATE health_dirty SET claim = $1, claimed_until = $2 \
+                     WHERE account_id IN (SELECT account_id FROM health_dirty \
+                                          WHERE claim IS NULL OR claimed_until <= $3 \
+                                          ORDER BY account_id LIMIT $4{lock}) \
+                       AND (claim IS NULL OR claimed_until <= $3) \
+                     RETURNING account_id"
+                ),
                 params![token, until, now_s, limit],
             )
             .await?;
@@ -753,9 +760,23 @@ impl Store {
     /// Unmarks the claimed accounts that were not marked again since the claim (those are
     /// left for the next pass), once their health is saved.
     pub async fn release_health_claim(&self, claim: &HealthClaim) -> Result<(), StoreError> {
+        // A row another transaction holds on PostgreSQL is being marked again (or, its
+        // claim lapsed, claimed again): either way it must stay, so it is skipped rather
+        // than waited for. Were it waited for, a writer marking several accounts could
+        // hold one this waits for while waiting for one this has deleted.
+        let lock = match self.backend() {
+            crate::Backend::Sqlite => "",
+            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         let mut tx = self.begin_write().await?;
-        tx.execute("DELETE FROM health_dirty WHERE claim = $1", params![claim.token])
-            .await?;
+        tx.execute(
+            &format!(
+                "DELETE FROM health_dirty WHERE account_id IN \
+                 (SELECT account_id FROM health_dirty WHERE claim = $1{lock}) AND claim = $1"
+            ),
+            params![claim.token],
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -13,7 +13,8 @@ use crate::{Backend, Pool, Store, StoreError, postgres};
 
 /// How a mark meets an account already marked: a claim on it is cleared, so that a pass
 /// rescoring it now leaves it marked for the next ([`Store::claim_health_dirty`]).
-const MARK_DIRTY_CONFLICT: &str = "ON CONFLICT (account_id) DO UPDATE SET claim = NULL, claimed_until = NULL";
+const MARK_DIRTY_CONFLICT: &str = "ON CONFLICT (account_id) DO UPDATE SET claim = NULL, claimed_until = NULL \
+                                   WHERE health_dirty.claim IS NOT NULL";
 
 /// What a write did: rows inserted or changed, and rows already stored as they are.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -347,11 +348,16 @@ impl WriteTx {
         if feeds == Feeds::Nothing {
             return Ok(());
         }
+        // Every writer marks in account order, so two writers marking the same accounts
+        // take their rows' locks in the same order and never wait for each other in turn.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         for chunk in ids.chunks(1_000) {
             let sql = if feeds == Feeds::Outcome {
                 format!(
                     "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
-                     WHERE id IN ({}) {MARK_DIRTY_CONFLICT}",
+                     WHERE id IN ({}) ORDER BY account_id {MARK_DIRTY_CONFLICT}",
                     list(1, chunk.len())
                 )
             } else {

@@ -426,8 +426,44 @@ async fn claimed_marks_survive_a_pass_that_dies(store: &Store) {
     assert_eq!(claimed, marked, "every mark claimed exactly once");
 }
 
+/// Writers marking accounts (each batch in its own order) and passes claiming and
+/// releasing them, side by side on several connections, never deadlock or fail.
+async fn marking_and_claiming_at_once_never_deadlock(store: &Store) {
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..60u64 {
+                    // 12 of 30 accounts, in an order of this writer's and round's own.
+                    let mut ids: Vec<i64> = (0..30).collect();
+                    ids.sort_by_key(|id| (*id as u64 + 1).wrapping_mul(2_654_435_761 ^ (w * 97 + round)) % 1_009);
+                    ids.truncate(12);
+                    store.mark_health_dirty(&ids).await?;
+                }
+                Ok::<_, laer_store::StoreError>(())
+            })
+        })
+        .collect();
+    let passes: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..60 {
+                    let claim = store.claim_health_dirty(10, Utc::now()).await?;
+                    store.release_health_claim(&claim).await?;
+                }
+                Ok::<_, laer_store::StoreError>(())
+            })
+        })
+        .collect();
+    for task in writers.into_iter().chain(passes) {
+        task.await.unwrap().expect("no deadlock, no failure");
+    }
+}
+
 laer_store::backend_tests!(
     usage_agrees_with_the_reference_count,
+    marking_and_claiming_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
     claimed_marks_survive_a_pass_that_dies,
     health_is_kept_per_day_and_phases_set_by_hand_are_audited,
