@@ -41,14 +41,13 @@ pub(crate) async fn page(
         ("Team (team)", filter.team.as_deref()),
     ])?;
     let today = today();
-    // The page's reads are independent: they run at once, each on a connection of its own.
-    let open_work = laer_store::TaskFilter {
-        account_id: Some(id),
-        status: Some(laer_core::model::TaskStatus::Open),
-        ..Default::default()
-    };
-    let store = &state.store;
-    let (
+    // Many people asking for one account at once share its reads (web/coalesce.rs).
+    let reads = state
+        .cache
+        .accounts
+        .get((id, today), || read_account(&state, id, today))
+        .await?;
+    let AccountReads {
         view,
         health_now,
         health_history,
@@ -61,24 +60,12 @@ pub(crate) async fn page(
         snapshots,
         touchpoints,
         comments,
-    ) = tokio::try_join!(
-        async { Ok::<_, PageError>(store.account_view(id, today).await?) },
-        async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
-        async { Ok(super::health::history(&state, id, today).await?) },
-        async { Ok(super::health::accuracy(&state).await?) },
-        async { Ok(store.phase_override(id).await?) },
-        async { Ok(store.coverage_of_account(id).await?) },
-        // The team: for assigning an owner by hand and for a new task's assignee.
-        async { Ok(store.team_members().await?) },
-        async { Ok(store.tasks(&open_work, today).await?) },
-        async { Ok(store.playbook_runs(None, Some(id)).await?) },
-        async { Ok(state.cache.snapshots(store, today).await?) },
-        async { Ok(store.touchpoints_of(id).await?) },
-        async { Ok(store.task_comments_of_account(id).await?) },
-    )?;
-    let view = view.ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    } = &*reads;
+    let view = view
+        .as_ref()
+        .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
     // Contacts and cadences, with their forms (web/people.rs).
-    let stakeholders = super::people::section(&state, &user, id, &touchpoints, today).await?;
+    let stakeholders = super::people::section(&state, &user, id, touchpoints, today).await?;
     let owners = snapshots
         .iter()
         .find(|a| a.id == id)
@@ -112,7 +99,7 @@ pub(crate) async fn page(
             div.kpi { span { "Open cases" } strong { (view.cases.iter().filter(|c| c.closed_at.is_none()).count()) } }
         }
         @if let Some(now) = &health_now {
-            (super::health::panel(now, &health_history, accuracy.as_ref(), set_by_hand.as_ref(), &user, id))
+            (super::health::panel(now, health_history, accuracy.as_ref(), set_by_hand.as_ref(), &user, id))
         }
         div.grid2 {
             section.card {
@@ -141,7 +128,7 @@ pub(crate) async fn page(
                             } }
                             label { "Who" select name="member" {
                                 option value="auto" { "Auto: the coverage rules decide" }
-                                @for m in &team { option value=(m.id) { (m.name) } }
+                                @for m in team.iter() { option value=(m.id) { (m.name) } }
                             } }
                             label { "Why" input type="text" name="reason" required; }
                             button type="submit" { "Assign" }
@@ -156,14 +143,14 @@ pub(crate) async fn page(
             // Issue 14: a task of one's own for this account (work.rs).
             @match user.role.may(Permission::WorkTasks, None) {
                 Ok(()) => { details #new-task { summary { "New task" }
-                    (super::work::task_form(&user, &team, Some((id, &name)), &[], &super::records::Fields::new(), &super::form::Problems::new())) } }
+                    (super::work::task_form(&user, team, Some((id, &name)), &[], &super::records::Fields::new(), &super::form::Problems::new())) } }
                 Err(refusal) => { (super::rights::note(&refusal)) }
             }
             @if open_tasks.is_empty() { p.muted { "No open tasks." } }
             @else {
                 table.data {
                     thead { tr { th { "Due" } th { "Task" } th { "For" } th { "Playbook" } } }
-                    tbody { @for t in &open_tasks {
+                    tbody { @for t in open_tasks.iter() {
                         tr {
                             td { @match t.due_on { Some(d) if d < today => { span.down { (d) } } d => { (date(d)) } } }
                             td { (t.title) }
@@ -179,7 +166,7 @@ pub(crate) async fn page(
                     summary { "Playbook runs (" (runs.len()) ")" }
                     table.data {
                         thead { tr { th { "Fired" } th { "Playbook" } th { "Cause" } th { "Evidence" } th { "Ended" } } }
-                        tbody { @for r in &runs {
+                        tbody { @for r in runs.iter() {
                             tr { td { (r.fired_on) } td { (r.playbook) } td { (r.cause) } td { (r.evidence) } td { @if r.open { "open" } @else { (date(r.closed_on)) } } }
                         } }
                     }
@@ -190,7 +177,7 @@ pub(crate) async fn page(
                     summary { "Every change of owner (" (coverage_history.len()) ")" }
                     table.data {
                         thead { tr { th { "Role" } th { "Who" } th { "From" } th { "Until" } th { "Why" } } }
-                        tbody { @for c in &coverage_history {
+                        tbody { @for c in coverage_history.iter() {
                             tr { td { (role_label(c.role)) } td { (c.member) } td.date { (c.since) } td.date { (date(c.until)) } td { (c.reason) } }
                         } }
                     }
@@ -198,10 +185,10 @@ pub(crate) async fn page(
             }
         }
         div.grid2 {
-            (mrr_history(&view, today))
-            (usage(&view, today))
-            (features(&view))
-            (departments(&view))
+            (mrr_history(view, today))
+            (usage(view, today))
+            (features(view))
+            (departments(view))
         }
         section.card {
             h2 { "Contracts" }
@@ -232,7 +219,7 @@ pub(crate) async fn page(
                 } }
             }
         }
-        (super::touchpoints::timeline(&user, id, &view, &touchpoints, &comments, &filter.filter(), today))
+        (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
     };
     Ok(layout(&name, None, &user, body).into_response())
 }
@@ -251,6 +238,75 @@ fn humanize(key: &str) -> String {
 }
 
 /// MRR on the first of each month, over the last [`HISTORY_MONTHS`].
+/// What the account page reads, the same for everyone who may see the account.
+pub(crate) struct AccountReads {
+    view: Option<AccountView>,
+    health_now: Option<laer_app::health::AccountHealthNow>,
+    health_history: Vec<(NaiveDate, Option<f64>)>,
+    accuracy: Option<super::health::Accuracy>,
+    set_by_hand: Option<laer_store::PhaseOverride>,
+    coverage_history: Vec<laer_store::CoverageRow>,
+    team: Vec<laer_core::automation::coverage::Member>,
+    open_tasks: Vec<laer_store::TaskRow>,
+    runs: Vec<laer_store::RunRow>,
+    snapshots: std::sync::Arc<Vec<laer_core::portfolio::AccountSnapshot>>,
+    touchpoints: Vec<laer_store::Touchpoint>,
+    comments: Vec<laer_store::AccountTaskComment>,
+}
+
+/// The account page's reads. They are independent: they run at once, each on a
+/// connection of its own.
+async fn read_account(state: &AppState, id: i64, today: NaiveDate) -> Result<AccountReads, PageError> {
+    let open_work = laer_store::TaskFilter {
+        account_id: Some(id),
+        status: Some(laer_core::model::TaskStatus::Open),
+        ..Default::default()
+    };
+    let store = &state.store;
+    let (
+        view,
+        health_now,
+        health_history,
+        accuracy,
+        set_by_hand,
+        coverage_history,
+        team,
+        open_tasks,
+        runs,
+        snapshots,
+        touchpoints,
+        comments,
+    ) = tokio::try_join!(
+        async { Ok::<_, PageError>(store.account_view(id, today).await?) },
+        async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
+        async { Ok(super::health::history(state, id, today).await?) },
+        async { Ok(super::health::accuracy(state).await?) },
+        async { Ok(store.phase_override(id).await?) },
+        async { Ok(store.coverage_of_account(id).await?) },
+        // The team: for assigning an owner by hand and for a new task's assignee.
+        async { Ok(store.team_members().await?) },
+        async { Ok(store.tasks(&open_work, today).await?) },
+        async { Ok(store.playbook_runs(None, Some(id)).await?) },
+        async { Ok(state.cache.snapshots(store, today).await?) },
+        async { Ok(store.touchpoints_of(id).await?) },
+        async { Ok(store.task_comments_of_account(id).await?) },
+    )?;
+    Ok(AccountReads {
+        view,
+        health_now,
+        health_history,
+        accuracy,
+        set_by_hand,
+        coverage_history,
+        team,
+        open_tasks,
+        runs,
+        snapshots,
+        touchpoints,
+        comments,
+    })
+}
+
 fn mrr_history(view: &AccountView, today: NaiveDate) -> Markup {
     let lines: Vec<_> = view.subscriptions.iter().map(|s| s.fields.clone()).collect();
     let this_month = today.with_day(1).unwrap_or(today);

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod audit;
 mod cache;
+mod coalesce;
 mod forgot;
 pub(crate) mod form;
 mod health;
