@@ -45,11 +45,14 @@ fuzz() {
   [ -n "$url" ] || { cat "$work/$name.log" >&2; echo "laer serve did not start" >&2; exit 1; }
   echo "schemathesis on $name ($url, $examples examples per operation and phase)"
   local status=0
-  # Run in the scratch folder: Schemathesis keeps a cache folder where it runs.
+  # Run in the scratch folder: Schemathesis keeps a cache folder where it runs. One
+  # worker: with two threads, Hypothesis's ast.parse calls race in CPython 3.11.7 (the
+  # AST recursion depth is shared between threads, fixed in 3.11.8: gh-106905) and a run
+  # can end with "AST constructor recursion depth mismatch", a Python error, not laer's.
   (cd "$work" && "$schemathesis" run "$url/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,response_schema_conformance \
-    --max-examples "$examples" --seed 14 --workers 2 \
+    --max-examples "$examples" --seed 14 --workers 1 \
     --generation-database none --no-color \
     --report ndjson --report-ndjson-path "$work/$name.ndjson") || status=$?
   python3 - "$work/$name.ndjson" "$name" <<'PY' || true
