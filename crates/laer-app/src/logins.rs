@@ -54,6 +54,11 @@ pub fn normal_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// The address as logs and audit entries show it: as it is, or `unknown`.
+pub fn shown_address(address: Option<IpAddr>) -> String {
+    address.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+}
+
 /// The address as counted: an IPv6 client by its /64 network (one customer's line), an
 /// IPv4 one as it is; `unknown` when the server did not record it.
 pub fn address_key(address: Option<IpAddr>) -> String {
@@ -112,7 +117,7 @@ pub async fn failed(
     user: Option<&User>,
 ) -> Result<(), StoreError> {
     let keys = login_keys(email, address);
-    let shown = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    let shown = shown_address(address);
     let entry = user.map(|u| laer_core::model::NewAuditEntry {
         at: Utc::now(),
         actor: format!("login from {shown}"),
@@ -157,7 +162,7 @@ pub async fn sso_start_allowed(store: &Store, address: Option<IpAddr>) -> Result
         .await?;
     let allowed = counts.first().is_some_and(|c| SSO_ADDRESS.allows(c));
     if !allowed {
-        let shown = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+        let shown = shown_address(address);
         tracing::warn!(address = %shown, "single sign-on refused: too many sign-ins started from this address");
     }
     Ok(allowed)
@@ -189,7 +194,7 @@ pub async fn request_reset(
     delivery: LinkDelivery<'_>,
 ) -> Result<ResetRequest, StoreError> {
     let email = normal_email(email);
-    let shown = address.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    let shown = shown_address(address);
     let keys = [
         ThrottleKey {
             scope: "reset_address",

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::Column;
 use crate::exec::params;
+use crate::login_safety::DEMO_MARKS;
 use crate::{Store, StoreError, random_id};
 
 /// A person who logs in.
@@ -207,8 +208,7 @@ impl Store {
     /// The live session with this secret, with its enabled user.
     pub async fn session(&self, secret: &str) -> Result<Option<Session>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLUMNS}, s.csrf_token AS extra, \
-                    (SELECT COUNT(*) FROM settings WHERE name = 'demo') AS demo \
+            "SELECT {USER_COLUMNS}, s.csrf_token AS extra, ({DEMO_MARKS}) AS demo \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
         );

@@ -14,6 +14,10 @@ use crate::exec::params;
 use crate::write::audit;
 use crate::{Store, StoreError};
 
+/// How many marks say the workspace holds the demo company (0 or 1): the setting `demo`.
+/// `Store::session` reads it beside each session.
+pub(crate) const DEMO_MARKS: &str = "SELECT COUNT(*) FROM settings WHERE name = 'demo'";
+
 /// What is counted: a scope (`login_pair`, `login_account`, `login_address`, `reset_email`,
 /// `reset_address`) and the subject's text, hashed before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,10 +126,8 @@ impl Store {
 
     /// Whether the workspace holds the demo company ([`Store::mark_demo_workspace`]).
     pub async fn is_demo_workspace(&self) -> Result<bool, StoreError> {
-        let row: Option<(String,)> = self
-            .fetch_optional("SELECT name FROM settings WHERE name = 'demo'", params![])
-            .await?;
-        Ok(row.is_some())
+        let (marked,): (i64,) = self.fetch_one(DEMO_MARKS, params![]).await?;
+        Ok(marked > 0)
     }
 
     /// The id of the person with this email (trimmed, any case), active or not.

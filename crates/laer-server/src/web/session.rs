@@ -343,7 +343,7 @@ async fn login(
         Ok(Some(throttled)) => {
             tracing::warn!(
                 email = %laer_app::logins::normal_email(&form.email),
-                address = %address.map_or_else(|| "unknown".to_string(), |a| a.to_string()),
+                address = %laer_app::logins::shown_address(address),
                 wait_seconds = throttled.wait().num_seconds(),
                 "login refused: throttled"
             );
