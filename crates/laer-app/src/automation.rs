@@ -5,6 +5,7 @@
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::automation::coverage::{CoverageError, handoff_task};
 use laer_core::automation::playbook::PlaybookError;
+use laer_core::automation::playbook::fold_handoff;
 use laer_core::automation::{AccountFacts, CoverageChange, CoverageRules, Playbooks};
 use laer_core::health::{Assessment, HealthModel};
 use laer_store::{AccountPlan, Accounts, AutomationOutcome, PlannedChange, Store, StoreError};
@@ -156,28 +157,29 @@ pub async fn run(
             let mut facts = AccountFacts::of(a, &name);
             facts.tech_touch = automation.coverage.is_tech_touch(&facts);
             let current = holders.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
+            let open_runs = open.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
+            let mut runs = automation.playbooks.evaluate(&facts, open_runs);
             let coverage = automation
                 .coverage
                 .plan(&facts, current, &team, &mut books)
                 .into_iter()
                 .map(|change| {
                     let handoff = match &change {
-                        CoverageChange::Start { role, reason, .. } => Some(handoff_task(
-                            *role,
-                            reason,
-                            &facts,
-                            automation.coverage.handoff_due_days,
-                        )),
+                        // One task per person and trigger: a playbook's task for the
+                        // same role today carries the hand-off.
+                        CoverageChange::Start { role, reason, .. } => fold_handoff(
+                            handoff_task(*role, reason, &facts, automation.coverage.handoff_due_days),
+                            &mut runs,
+                        ),
                         _ => None,
                     };
                     PlannedChange { change, handoff }
                 })
                 .collect();
-            let open_runs = open.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
             AccountPlan {
                 account_id: a.account_id,
                 coverage,
-                runs: automation.playbooks.evaluate(&facts, open_runs),
+                runs,
             }
         })
         .collect();

@@ -482,6 +482,16 @@ pub struct ValidationSummary {
     pub auc: Option<f64>,
     pub top_decile_lift: Option<f64>,
     pub observations: Option<u64>,
+    /// The share of replayed accounts that churned or downsold: the usual risk.
+    pub churn_rate: Option<f64>,
+    pub risk_curve: Option<laer_core::health::model::Calibration>,
+}
+
+impl ValidationSummary {
+    /// The scale the lists colour and rank risk by, when the report has one.
+    pub fn risk_scale(&self) -> Option<laer_core::attention::RiskScale> {
+        laer_core::attention::RiskScale::new(self.risk_curve, self.churn_rate)
+    }
 }
 
 /// When the model named `model` was last validated (by the engine or `laer report

@@ -79,6 +79,20 @@ impl Role {
         Permission::ALL.iter().copied().filter(|p| self.can(*p)).collect()
     }
 
+    /// The role as people read it, in the words the coverage model uses for the same
+    /// people ([`crate::automation::coverage::role_label`]): one name per role everywhere.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "Admin",
+            Role::Leader => "CS leader",
+            Role::Csm => "CSM",
+            Role::Renewal => "Renewal specialist",
+            Role::Expansion => "Expansion specialist",
+            Role::Sales => "Account executive",
+            Role::Viewer => "Viewer",
+        }
+    }
+
     /// Whether the role works on a book of accounts of its own, which the portfolio
     /// shows first.
     pub fn has_own_book(self) -> bool {

@@ -45,7 +45,18 @@ impl Quarter {
         NaiveDate::from_ymd_opt(self.year, (self.number - 1) * 3 + 1, 1)
     }
 
-    fn next(self) -> Quarter {
+    /// `2026-Q4` as written by [`fmt::Display`]; `None` otherwise.
+    pub fn parse(text: &str) -> Option<Quarter> {
+        let (year, number) = text.trim().split_once("-Q")?;
+        let quarter = Quarter {
+            year: year.parse().ok()?,
+            number: number.parse().ok().filter(|n| (1..=4).contains(n))?,
+        };
+        quarter.first_day().map(|_| quarter)
+    }
+
+    /// The quarter after.
+    pub fn next(self) -> Quarter {
         match self.number {
             4 => Quarter {
                 year: self.year.saturating_add(1),

@@ -2,6 +2,7 @@
 //! Pure functions over plain data: no I/O, no async, no database.
 
 pub mod access;
+pub mod attention;
 pub mod automation;
 pub mod bridge;
 pub mod dedup;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod money;
 pub mod parse;
 pub mod portfolio;
+pub mod renewals;
 pub mod reports;
 pub mod retention;
 pub mod segment;
@@ -22,6 +24,7 @@ pub mod signals;
 pub mod sso;
 pub mod stats;
 pub mod success_plan;
+pub mod team;
 pub mod throttle;
 pub mod timeline;
 pub mod tracking;

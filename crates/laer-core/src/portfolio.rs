@@ -10,7 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::access::Standing;
+use crate::attention::{Attention, Need};
 use crate::health::Quadrant;
+use crate::health::score::Driver;
 use crate::lifecycle::{Phase, PhaseFacts, PhaseRules, phase};
 use crate::model::{TeamRole, text_enum};
 use crate::money::Money;
@@ -57,6 +59,8 @@ pub struct HealthBrief {
     pub phase: Phase,
     pub phase_reason: String,
     pub quadrant: Option<Quadrant>,
+    /// The driver holding the score down most ([`crate::attention::top_driver`]).
+    pub top_driver: Option<Driver>,
 }
 
 impl AccountSnapshot {
@@ -109,6 +113,20 @@ impl AccountSnapshot {
         Standing { phase, leads_phase }
     }
 
+    /// Its name, else its external id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.external_id)
+    }
+
+    /// Whether `needle` (lower case) is part of its name or external id, any case.
+    fn matches(&self, needle: &str) -> bool {
+        self.external_id.to_lowercase().contains(needle)
+            || self
+                .name
+                .as_deref()
+                .is_some_and(|name| name.to_lowercase().contains(needle))
+    }
+
     /// The kept health score, if any.
     pub fn health_score(&self) -> Option<f64> {
         self.health.as_ref().and_then(|h| h.score)
@@ -127,7 +145,7 @@ impl AccountSnapshot {
     }
 }
 
-text_enum!(SortKey { Name = "name", Arr = "arr", Renewal = "renewal", Trend = "trend", Phase = "phase", Segment = "segment", Health = "health" });
+text_enum!(SortKey { Need = "need", Name = "name", Arr = "arr", Renewal = "renewal", Trend = "trend", Phase = "phase", Segment = "segment", Health = "health" });
 
 /// What the portfolio shows: filters, search, sort and page.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -166,6 +184,7 @@ pub fn portfolio<'a>(
     query: &PortfolioQuery,
     today: NaiveDate,
     rules: &PhaseRules,
+    attention: &Attention,
 ) -> PortfolioPage<'a> {
     let needle = query
         .search
@@ -189,16 +208,11 @@ pub fn portfolio<'a>(
                     .is_some_and(|r| (r - today).num_days() <= days && !a.mrr.is_zero())
             })
         })
-        .filter(|a| {
-            needle.as_deref().is_none_or(|n| {
-                a.external_id.to_lowercase().contains(n)
-                    || a.name.as_deref().is_some_and(|name| name.to_lowercase().contains(n))
-            })
-        })
+        .filter(|a| needle.as_deref().is_none_or(|n| a.matches(n)))
         .collect();
     // Sort keys computed once per account, not once per comparison.
-    let sort = query.sort.unwrap_or(SortKey::Name);
-    let mut keyed: Vec<(String, usize, &AccountSnapshot)> = rows
+    let sort = query.sort.unwrap_or(SortKey::Need);
+    let mut keyed: Vec<(String, usize, Option<Need>, &AccountSnapshot)> = rows
         .into_iter()
         .map(|a| {
             let phase = if sort == SortKey::Phase {
@@ -206,11 +220,16 @@ pub fn portfolio<'a>(
             } else {
                 0
             };
-            (a.name.as_deref().unwrap_or_default().to_lowercase(), phase, a)
+            let need = (sort == SortKey::Need).then(|| attention.need(a));
+            (a.name.as_deref().unwrap_or_default().to_lowercase(), phase, need, a)
         })
         .collect();
-    keyed.sort_by(|(name_a, phase_a, a), (name_b, phase_b, b)| {
+    keyed.sort_by(|(name_a, phase_a, need_a, a), (name_b, phase_b, need_b, b)| {
         let primary = match sort {
+            SortKey::Need => match (need_a, need_b) {
+                (Some(x), Some(y)) => x.cmp_neediest_first(y),
+                _ => Ordering::Equal,
+            },
             SortKey::Name => Ordering::Equal,
             SortKey::Arr => a.mrr.cmp(&b.mrr),
             // Accounts without a renewal date go last either way.
@@ -236,7 +255,7 @@ pub fn portfolio<'a>(
             .then_with(|| name_a.cmp(name_b))
             .then_with(|| a.external_id.cmp(&b.external_id))
     });
-    let rows: Vec<&AccountSnapshot> = keyed.into_iter().map(|(_, _, a)| a).collect();
+    let rows: Vec<&AccountSnapshot> = keyed.into_iter().map(|(_, _, _, a)| a).collect();
     let matching = rows.len();
     let matching_arr = rows.iter().map(|a| a.arr()).sum();
     let per_page = query.per_page.max(1);
@@ -250,6 +269,18 @@ pub fn portfolio<'a>(
         page,
         pages,
     }
+}
+
+/// The accounts whose name or external id holds `text` (any case), by name: the header's
+/// search.
+pub fn search<'a>(accounts: &'a [AccountSnapshot], text: &str) -> Vec<&'a AccountSnapshot> {
+    let needle = text.trim().to_lowercase();
+    if needle.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<&AccountSnapshot> = accounts.iter().filter(|a| a.matches(&needle)).collect();
+    found.sort_by_cached_key(|a| (a.display_name().to_lowercase(), a.id));
+    found
 }
 
 fn phase_rank(phase: Phase) -> usize {
@@ -322,6 +353,7 @@ mod tests {
             phase: Phase::Adopt,
             phase_reason: "activated, adoption targets not yet met".into(),
             quadrant: None,
+            top_driver: None,
         });
         assert_eq!(
             a.phase(today, &rules()),
@@ -359,7 +391,7 @@ mod tests {
                 per_page: 10,
                 ..Default::default()
             };
-            portfolio(&accounts, &query, today, rules)
+            portfolio(&accounts, &query, today, rules, &Attention::default())
                 .rows
                 .iter()
                 .map(|a| a.id)
@@ -373,6 +405,53 @@ mod tests {
             Some(TeamRole::Csm),
             "no account executive to lead the landing: the CSM covers it"
         );
+    }
+
+    #[test]
+    fn the_default_order_is_need_the_most_arr_at_risk_first() {
+        let today = day("2026-06-01");
+        let scored = |id, name: &str, mrr, score| {
+            let mut a = account(id, name, mrr);
+            a.health = Some(HealthBrief {
+                day: today,
+                score,
+                phase: Phase::Adopt,
+                phase_reason: String::new(),
+                quadrant: None,
+                top_driver: None,
+            });
+            a
+        };
+        let accounts = vec![
+            scored(1, "Small and poor", 100, Some(10.0)),
+            scored(2, "Big and fair", 10_000, Some(60.0)),
+            scored(3, "Middling", 1_000, Some(40.0)),
+            scored(4, "Unscored", 50, None),
+        ];
+        let mut attention = Attention::default();
+        attention
+            .work
+            .insert(1, crate::attention::OpenWork { open: 2, overdue: 2 });
+        let query = PortfolioQuery {
+            page: 1,
+            per_page: 10,
+            ..Default::default()
+        };
+        let ids = |q: &PortfolioQuery| {
+            portfolio(&accounts, q, today, &rules(), &attention)
+                .rows
+                .iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        };
+        // Without a validated model the risk is 1 − score/100: 48,000, 7,200, 1,080 of
+        // ARR at risk; the unscored account has no known risk and goes last.
+        assert_eq!(ids(&query), [2, 3, 1, 4]);
+        let reversed = PortfolioQuery {
+            descending: true,
+            ..query.clone()
+        };
+        assert_eq!(ids(&reversed), [4, 1, 3, 2]);
     }
 
     #[test]
@@ -404,24 +483,37 @@ mod tests {
             f(&mut query);
             query
         };
-        let all = portfolio(&accounts, &q(&|_| {}), today, &rules());
+        let all = portfolio(&accounts, &q(&|_| {}), today, &rules(), &Attention::default());
         assert_eq!((all.matching, all.pages, all.rows.len()), (25, 3, 10));
         assert_eq!(all.rows[0].name.as_deref(), Some("Account 01"));
-        let last = portfolio(&accounts, &q(&|q| q.page = 9), today, &rules());
+        let last = portfolio(&accounts, &q(&|q| q.page = 9), today, &rules(), &Attention::default());
         assert_eq!(
             (last.page, last.rows.len()),
             (3, 5),
             "pages beyond the last show the last"
         );
-        let mine = portfolio(&accounts, &q(&|q| q.owner = Some(8)), today, &rules());
+        let mine = portfolio(
+            &accounts,
+            &q(&|q| q.owner = Some(8)),
+            today,
+            &rules(),
+            &Attention::default(),
+        );
         assert_eq!(mine.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![4]);
-        let soon = portfolio(&accounts, &q(&|q| q.renewal_within = Some(30)), today, &rules());
+        let soon = portfolio(
+            &accounts,
+            &q(&|q| q.renewal_within = Some(30)),
+            today,
+            &rules(),
+            &Attention::default(),
+        );
         assert_eq!(soon.rows.iter().map(|a| a.id).collect::<Vec<_>>(), vec![5]);
         let enterprise = portfolio(
             &accounts,
             &q(&|q| q.segment = Some("enterprise".into())),
             today,
             &rules(),
+            &Attention::default(),
         );
         assert_eq!(enterprise.matching, 1);
         let found = portfolio(
@@ -429,6 +521,7 @@ mod tests {
             &q(&|q| q.search = Some(" account 1".into())),
             today,
             &rules(),
+            &Attention::default(),
         );
         assert_eq!(found.matching, 10, "Account 10..19");
         let biggest = portfolio(
@@ -439,13 +532,20 @@ mod tests {
             }),
             today,
             &rules(),
+            &Attention::default(),
         );
         assert_eq!(biggest.rows[0].id, 25);
         assert_eq!(
             biggest.matching_arr,
             Money::from_units((1..=25).map(|i| i * 120).sum()).unwrap()
         );
-        let renewing = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Renewal)), today, &rules());
+        let renewing = portfolio(
+            &accounts,
+            &q(&|q| q.sort = Some(SortKey::Renewal)),
+            today,
+            &rules(),
+            &Attention::default(),
+        );
         assert_eq!(
             renewing.rows.iter().take(2).map(|a| a.id).collect::<Vec<_>>(),
             vec![5, 6]
@@ -458,6 +558,7 @@ mod tests {
             }),
             today,
             &rules(),
+            &Attention::default(),
         );
         assert_eq!(renewing_desc.rows[0].id, 6, "dated renewals first, also descending");
 
@@ -468,9 +569,16 @@ mod tests {
                 phase: Phase::Adopt,
                 phase_reason: String::new(),
                 quadrant: None,
+                top_driver: None,
             });
         }
-        let weakest = portfolio(&accounts, &q(&|q| q.sort = Some(SortKey::Health)), today, &rules());
+        let weakest = portfolio(
+            &accounts,
+            &q(&|q| q.sort = Some(SortKey::Health)),
+            today,
+            &rules(),
+            &Attention::default(),
+        );
         let scores: Vec<Option<f64>> = weakest.rows.iter().map(|a| a.health_score()).collect();
         assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{scores:?}");
         let strongest = portfolio(
@@ -482,6 +590,7 @@ mod tests {
             }),
             today,
             &rules(),
+            &Attention::default(),
         );
         assert!(
             strongest.rows.iter().rev().take(1).all(|a| a.health_score().is_none()),

@@ -1,7 +1,7 @@
 //! The REST API under `/api/v1`, and `/healthz`.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -30,7 +30,22 @@ pub(crate) fn routes() -> Router<AppState> {
         // Issue 14, REST writes: records of every kind, and the document describing the API.
         .merge(crate::records_api::routes())
         .merge(crate::openapi::routes())
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+}
+
+/// What answers a path no route serves: a page for a browser asking for a page, the
+/// API's JSON error for everything else (the API, the tracking API, scripts).
+pub(crate) async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Response {
+    let path = uri.path();
+    let api = path.starts_with("/api/") || path.starts_with("/v1/");
+    let wants_page = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_page && !api {
+        crate::web::PageError::NotFound(format!("page at {path}")).into_response()
+    } else {
+        ApiError::NotFound("no such endpoint".into()).into_response()
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

@@ -87,6 +87,7 @@ fn app(
     let routes = api::routes()
         .merge(ingest::routes())
         .merge(web::routes())
+        .fallback(api::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(site, site::cookie_rule));
     edge::layers(routes, timeout)

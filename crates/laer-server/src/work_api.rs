@@ -74,6 +74,7 @@ async fn list_tasks(
         playbook: params.playbook,
         status,
         awake_on: None,
+        asleep_on: None,
         limit: Some(i64::from(page_size(params.limit, 500, MAX_TASKS_PER_REQUEST)?)),
     };
     Ok(Json(Tasks {

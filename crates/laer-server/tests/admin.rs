@@ -215,7 +215,7 @@ async fn an_invited_colleague_sets_a_password_through_the_link(store: &Store) {
     };
     let (status, page) = kim.get("/portfolio").await;
     assert_eq!(status, 200);
-    assert!(page.contains("Kim Lee · csm"), "{page}");
+    assert!(page.contains("Kim Lee · CSM"), "{page}");
     assert!(Session::login(&base, "kim@example.com", "kim's password").await.is_ok());
 
     // Used once: the same answer as an unknown link.
@@ -330,7 +330,10 @@ async fn roles_deactivation_and_resets(store: &Store) {
     assert_eq!(admin.post(&cy_path, &role).await, 303);
     assert_eq!(store.person(cy_id).await.unwrap().unwrap().user.role, Role::Renewal);
     let (_, page) = cy.get("/portfolio").await;
-    assert!(page.contains("· renewal"), "the new role applies at once: {page}");
+    assert!(
+        page.contains("· Renewal specialist"),
+        "the new role applies at once: {page}"
+    );
     // The same form again names a version changed since: refused.
     let (status, page) = admin
         .post_page(

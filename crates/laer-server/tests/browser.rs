@@ -42,28 +42,26 @@ fn internal_words() -> String {
     serde_json::to_string(&words).unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_day_in_the_browser() {
-    let Some(node_modules) = node_modules() else {
-        return;
-    };
-    let db = laer_store::test_support::sqlite().await;
-    let store = &db.store;
+/// The demo company the browser tests walk through: 40 accounts over 24 months.
+async fn demo_company(store: &laer_store::Store) -> laer_app::demo::DemoLoad {
     let config = DemoConfig {
         accounts: 40,
         months: 24,
         seed: 7,
         ..DemoConfig::new(chrono::Utc::now().date_naive())
     };
-    let load = laer_app::demo::load(
+    laer_app::demo::load(
         store,
         &config,
         &laer_core::health::HealthModel::default(),
         crate::common::DEMO_PASSWORD,
     )
     .await
-    .unwrap();
-    // The CSM with the most open work, so that My work has tasks to do.
+    .unwrap()
+}
+
+/// The CSM login with the most open work, so that My work has tasks to do.
+async fn busiest_csm(store: &laer_store::Store, load: &laer_app::demo::DemoLoad) -> String {
     let open = laer_store::TaskFilter {
         status: Some(laer_core::model::TaskStatus::Open),
         ..Default::default()
@@ -77,13 +75,23 @@ async fn a_day_in_the_browser() {
             .filter(|t| t.assignee_id.is_some() && t.assignee_id == member)
             .count()
     };
-    let csm = load
-        .logins
+    load.logins
         .iter()
         .filter(|(_, role)| *role == Role::Csm)
         .max_by_key(|(email, _)| work_of(email))
         .map(|(email, _)| email.clone())
-        .expect("the demo has a CSM login");
+        .expect("the demo has a CSM login")
+}
+
+#[tokio::test]
+async fn a_day_in_the_browser() {
+    let Some(node_modules) = node_modules() else {
+        return;
+    };
+    let db = laer_store::test_support::sqlite().await;
+    let store = &db.store;
+    let load = demo_company(store).await;
+    let csm = busiest_csm(store, &load).await;
     let hash = laer_app::auth::hash_password(VIEWER_PASSWORD).unwrap();
     store
         .upsert_user(VIEWER_EMAIL, "Vic Viewer", Role::Viewer, &hash, None)
@@ -203,4 +211,88 @@ async fn the_customer_records_a_measurement_through_a_share_link() {
         store.measurements_of(other).await.unwrap().is_empty(),
         "nothing where refused"
     );
+}
+
+/// Every page at 1366×900 and 390×844 (`tests/browser/pages.cjs`): the expected status,
+/// no sideways scrolling, a navigation folded on the phone, and no accessibility violation
+/// axe-core rates serious or critical; as an administrator (every page) and as the CSM with
+/// the most work (their own queue and book). Screenshots for docs/ with
+/// `LAER_SCREENSHOTS=DIR`.
+#[tokio::test]
+async fn every_page_fits_a_laptop_and_a_phone() {
+    let Some(node_modules) = node_modules() else {
+        return;
+    };
+    let db = laer_store::test_support::sqlite().await;
+    let store = &db.store;
+    let load = demo_company(store).await;
+    let admin = load.logins[0].0.clone();
+    assert_eq!(load.logins[0].1, Role::Admin, "the administrator first");
+    let csm = busiest_csm(store, &load).await;
+    // The largest account, with a share link for the customer's page.
+    let today = chrono::Utc::now().date_naive();
+    let account = store
+        .account_snapshots(today)
+        .await
+        .unwrap()
+        .into_iter()
+        .max_by_key(|a| a.mrr)
+        .expect("demo accounts");
+    let link = store.create_share_link(account.id, "test").await.unwrap();
+    let base = spawn(store).await;
+    let a = format!("/accounts/{}", account.id);
+    let search = account.display_name().split(' ').next().unwrap_or("a").to_string();
+    let page = |path: &str, name: &str| serde_json::json!({"path": path, "name": name});
+    let admin_pages = serde_json::json!([
+        page("/work?show=all", "work-everyone"),
+        page("/portfolio?owner=all", "portfolio-all"),
+        page("/renewals", "renewals"),
+        page("/revenue", "revenue"),
+        page(&a, "account"),
+        page(&format!("{a}/plan"), "plan-team"),
+        page(&format!("{a}/records"), "records"),
+        page(&format!("{a}/touchpoints/new"), "touchpoint-new"),
+        page(&format!("{a}/contacts/new"), "contact-new"),
+        page("/work/tasks/new", "task-new"),
+        page("/settings/playbooks", "playbooks"),
+        page("/settings/coverage", "coverage"),
+        page("/team", "team"),
+        page("/health/model", "health-model"),
+        page("/admin/people", "admin-people"),
+        page("/admin/keys", "admin-keys"),
+        page("/admin/audit", "admin-audit"),
+        page("/import", "import"),
+        page(&format!("/search?q={search}"), "search"),
+        serde_json::json!({"path": "/no-such-page", "name": "not-found", "status": 404}),
+        serde_json::json!({"path": format!("/plan/{}", link.secret), "name": "plan", "public": true}),
+        serde_json::json!({"path": "/login", "name": "login", "public": true}),
+    ]);
+    let csm_pages = serde_json::json!([
+        page("/work", "work"),
+        page("/work?view=list", "work-list"),
+        page("/work?show=snoozed", "work-snoozed"),
+        page("/portfolio", "portfolio"),
+        page("/renewals", "renewals-mine"),
+    ]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/pages.cjs");
+    for (email, pages) in [(admin, admin_pages), (csm, csm_pages)] {
+        let mut command = Command::new("node");
+        command
+            .arg(&script)
+            .arg(&base)
+            .arg(&email)
+            .arg(crate::common::DEMO_PASSWORD)
+            .arg(pages.to_string())
+            .env("NODE_PATH", &node_modules);
+        let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.contains("pages: all passed"),
+            "the pages test failed for {email} ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+    }
 }

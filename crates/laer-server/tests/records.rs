@@ -346,7 +346,7 @@ async fn records_by_hand_refuse_bad_input_and_show_in_health_renewals_and_revenu
         post(contracts.clone(), line("1234", started.clone(), "line1")).await.0,
         303
     );
-    let (_, renewals) = ae.get("/renewals").await;
+    let (_, renewals) = ae.get("/renewals?mine=0").await;
     assert!(
         words(&renewals).contains("Initech"),
         "the new contract renews in 20 days"

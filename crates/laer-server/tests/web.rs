@@ -92,13 +92,46 @@ async fn an_admin_sees_every_page(store: &Store) {
     for path in [
         "/renewals",
         "/renewals?within=180",
+        "/renewals?quarter=2026-Q4&sort=risk&desc=1",
         "/revenue",
         "/portfolio?sort=arr&desc=1&phase=adopt",
+        "/team",
+        "/health/model",
+        "/search?q=a",
     ] {
         let (status, page) = admin.get(path).await;
         assert_eq!(status, 200, "{path}");
         assert!(page.contains("<html"), "{path}");
     }
+    // The team page: every person with a book, drill-downs to their accounts and queue.
+    let (_, team) = admin.get("/team").await;
+    assert!(team.contains("href=\"/portfolio?owner=") && team.contains("href=\"/work?show=all&amp;assignee="));
+    // A browser asking for a page that does not exist gets a page; a script gets JSON.
+    let response = reqwest::Client::new()
+        .get(format!("{base}/no-such-page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{base}/no-such-page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let (_, revenue) = admin.get("/revenue").await;
     assert!(revenue.contains("<svg") && revenue.contains("MRR movements per month"));
     let first_account = portfolio
@@ -126,7 +159,9 @@ async fn an_admin_sees_every_page(store: &Store) {
         load.accounts + 2,
         "a header and every account, the newcomer too"
     );
-    assert!(csv.starts_with("external_id,name,phase,health,segment,owner,arr,renewal_date,trend_90d"));
+    assert!(
+        csv.starts_with("external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d")
+    );
 }
 
 /// Waits until the server's health engine has kept today's health of every account.
@@ -166,13 +201,41 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     assert_eq!(status, 200);
     for part in [
         "id=\"health\"",
-        "Drivers",
+        "What holds it down, and what to do",
+        "What a CSM can do",
         "Since last week",
         "Adoption",
         "Transformation",
-        "id=\"accuracy\"",
+        "id=\"glance\"",
+        "Holding health down",
+        "href=\"/health/model\"",
     ] {
         assert!(page.contains(part), "the account page shows {part}");
+    }
+    for raw in ["self_serve", "tech_touch", "adoption-below-target"] {
+        assert!(
+            !page.contains(&format!(">{raw}<")),
+            "no raw value {raw} on the account page"
+        );
+    }
+    // The model's statistics: on the model page, for admins and leaders, once the model
+    // has been validated here.
+    let (status, model) = admin.get("/health/model").await;
+    assert_eq!(status, 200);
+    if !model.contains("Not validated yet") {
+        assert!(model.contains("AUC"), "{model}");
+    }
+    let days: Vec<chrono::NaiveDate> = [240, 180, 120]
+        .iter()
+        .map(|d| today() - chrono::TimeDelta::days(*d))
+        .collect();
+    laer_app::health::validation(store, &laer_core::health::HealthModel::default(), &days, today(), 90)
+        .await
+        .unwrap();
+    let (status, model) = admin.get("/health/model").await;
+    assert_eq!(status, 200);
+    for part in ["AUC", "Calibration", "Each signal on its own", "Each replayed day"] {
+        assert!(model.contains(part), "the model page shows {part}");
     }
     if !store.meeting_cadences_of(customer.id).await.unwrap().is_empty() {
         assert!(
@@ -216,7 +279,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     // A viewer sees health but may not set phases.
     let viewer = Session::viewer(store, &base).await;
     let (_, page) = viewer.get(&path).await;
-    assert!(page.contains("Drivers") && !page.contains("Set the phase by hand"));
+    assert!(page.contains("What holds it down") && !page.contains("Set the phase by hand"));
     let token = viewer.csrf().await;
     assert_eq!(
         viewer

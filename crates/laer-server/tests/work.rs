@@ -124,7 +124,31 @@ async fn two_nodes_fire_each_playbook_once(backend: Backend) {
     let per_run = |playbook: &str| tasks.iter().filter(|t| t.playbook.as_deref() == Some(playbook)).count();
     assert_eq!(per_run("support-spike"), 1);
     assert_eq!(per_run("renewal-preparation"), 1);
-    assert_eq!(per_run("handoff"), holders[&account].len(), "a hand-off per owner");
+    // A hand-off per owner, but one trigger gives a person one task: a role that got a
+    // playbook's task the same day has the hand-off's steps in it instead.
+    let with_playbook_task: Vec<TeamRole> = tasks
+        .iter()
+        .filter(|t| t.playbook.as_deref() != Some("handoff"))
+        .filter_map(|t| t.role)
+        .collect();
+    let unfolded = holders[&account]
+        .iter()
+        .filter(|h| !with_playbook_task.contains(&h.role))
+        .count();
+    assert_eq!(
+        per_run("handoff"),
+        unfolded,
+        "a hand-off per owner without a playbook task"
+    );
+    if unfolded < holders[&account].len() {
+        assert!(
+            tasks
+                .iter()
+                .any(|t| t.steps.iter().any(|s| s.contains("previous owner"))
+                    && t.playbook.as_deref() != Some("handoff")),
+            "the folded hand-off's steps are in the playbook's task"
+        );
+    }
     for t in tasks.iter().filter(|t| t.role == Some(TeamRole::Csm)) {
         assert_eq!(t.assignee_id, Some(csms[0]), "{t:?}");
     }

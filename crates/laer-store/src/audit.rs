@@ -52,7 +52,7 @@ impl AuditRow {
 }
 
 /// `text` for a `LIKE ... ESCAPE '\'` pattern: its wildcards taken literally.
-fn like_literal(text: &str) -> String {
+pub(crate) fn like_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '\\' | '%' | '_') {

@@ -94,6 +94,9 @@ pub struct TaskRow {
     pub status: TaskStatus,
     pub snoozed_until: Option<NaiveDate>,
     pub steps: Vec<String>,
+    /// Why now in one sentence ([`TaskDraft::reason`]); `None` for tasks of one's own
+    /// and those made before reasons were kept.
+    pub reason: Option<String>,
     pub context: String,
     pub created_at: DateTime<Utc>,
     pub done_at: Option<DateTime<Utc>>,
@@ -111,6 +114,8 @@ pub struct TaskFilter {
     pub status: Option<TaskStatus>,
     /// Leave out tasks snoozed past this day.
     pub awake_on: Option<NaiveDate>,
+    /// Only tasks snoozed past this day (My work's Snoozed tab).
+    pub asleep_on: Option<NaiveDate>,
     pub limit: Option<i64>,
 }
 
@@ -481,6 +486,9 @@ impl Store {
             let day = p.placeholder(d);
             conditions.push(format!("(t.snoozed_until IS NULL OR t.snoozed_until <= {day})"));
         }
+        if let Some(d) = filter.asleep_on {
+            conditions.push(format!("t.snoozed_until > {}", p.placeholder(d)));
+        }
         let limit = filter.limit.map(|l| format!(" LIMIT {}", l.max(0))).unwrap_or_default();
         let sql = format!(
             "SELECT {TASK_COLUMNS}, \
@@ -492,6 +500,57 @@ impl Store {
         );
         let rows: Vec<TaskRecord> = self.fetch_all(&sql, p).await?;
         rows.into_iter().map(task_row).collect()
+    }
+
+    /// Each account's open work on `today` (account id → open tasks awake that day, and
+    /// how many of them are overdue); accounts without any are absent. The portfolio's
+    /// "needs attention" (issue 16).
+    pub async fn open_work(
+        &self,
+        today: NaiveDate,
+    ) -> Result<HashMap<i64, laer_core::attention::OpenWork>, StoreError> {
+        self.open_work_by("account_id", today).await
+    }
+
+    /// Each team member's open work on `today` (team member id → open tasks awake that
+    /// day, and how many are overdue): the team page (issue 16).
+    pub async fn open_work_of_people(
+        &self,
+        today: NaiveDate,
+    ) -> Result<HashMap<i64, laer_core::attention::OpenWork>, StoreError> {
+        self.open_work_by("assignee_id", today).await
+    }
+
+    /// Open work grouped by `column`, a column of `tasks` named by this file only.
+    async fn open_work_by(
+        &self,
+        column: &'static str,
+        today: NaiveDate,
+    ) -> Result<HashMap<i64, laer_core::attention::OpenWork>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT {column}, COUNT(*) AS open, \
+                     CAST(SUM(CASE WHEN due_on < $1 THEN 1 ELSE 0 END) AS BIGINT) AS overdue FROM tasks \
+                     WHERE status = 'open' AND {column} IS NOT NULL \
+                     AND (snoozed_until IS NULL OR snoozed_until <= $1) GROUP BY {column}"
+                ),
+                params![today],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, open, overdue)| {
+                let count = |n: i64| usize::try_from(n).unwrap_or(0);
+                (
+                    key,
+                    laer_core::attention::OpenWork {
+                        open: count(open),
+                        overdue: count(overdue),
+                    },
+                )
+            })
+            .collect())
     }
 
     pub async fn task(&self, id: i64) -> Result<Option<TaskRow>, StoreError> {
@@ -831,6 +890,7 @@ struct TaskRecord {
     status: String,
     snoozed_until: Option<NaiveDate>,
     steps: String,
+    reason: Option<String>,
     context: String,
     created_at: i64,
     done_at: Option<i64>,
@@ -840,7 +900,7 @@ struct TaskRecord {
 /// `team_members m`.
 const TASK_COLUMNS: &str = "t.id, t.external_id, t.account_id, a.name AS account, t.assignee_id, \
      m.name AS assignee, t.role, t.playbook, t.cause, t.title, t.due_on, t.status, t.snoozed_until, t.steps, \
-     t.context, t.created_at, t.done_at";
+     t.reason, t.context, t.created_at, t.done_at";
 
 fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
     let id = t.id;
@@ -863,10 +923,47 @@ fn task_row(t: TaskRecord) -> Result<TaskRow, StoreError> {
         steps: column("steps")
             .json(&t.steps)
             .map_err(|e| column("steps").unreadable(format!("task {id}: {e}")))?,
+        reason: t.reason,
         context: t.context,
         created_at: column("created_at").instant(t.created_at)?,
         done_at: column("done_at").opt_instant(t.done_at)?,
     })
+}
+
+/// Issue 16: the open work of someone who no longer covers the account in `role` does not
+/// stay with them. It goes to whoever holds the role now, else to the account's CSM, else
+/// to nobody (the Unassigned queue, where a new holder of the role picks it up), audited
+/// as `tasks.handed_over` with the count and to whom.
+#[allow(clippy::too_many_arguments)]
+async fn hand_over_open_work(
+    tx: &mut WriteTx,
+    account: i64,
+    role: TeamRole,
+    member: i64,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+    actor: &str,
+    change: &CoverageChange,
+) -> Result<(), StoreError> {
+    let successor = match holder(tx, account, role, day).await? {
+        Some(m) if m != member => Some(m),
+        _ if role != TeamRole::Csm => holder(tx, account, TeamRole::Csm, day).await?.filter(|m| *m != member),
+        _ => None,
+    };
+    let moved = tx
+        .execute(
+            "UPDATE tasks SET assignee_id = $1 WHERE account_id = $2 AND role = $3 AND status = 'open' \
+             AND assignee_id = $4",
+            params![successor, account, role.as_str(), member],
+        )
+        .await?;
+    if moved > 0 {
+        let mut entry = coverage_audit(at, actor, "tasks.handed_over", account, change);
+        entry.details["tasks"] = serde_json::json!(moved);
+        entry.details["to_team_member_id"] = serde_json::json!(successor);
+        tx.append_audit(&entry).await?;
+    }
+    Ok(())
 }
 
 /// The addresses an email goes to: the owner's, or the account's contacts' (of a team).
@@ -926,8 +1023,8 @@ async fn insert_task(tx: &mut WriteTx, t: NewTaskOf<'_>, created_at: i64) -> Res
     let steps = serde_json::to_string(&t.draft.steps).unwrap_or_else(|_| "[]".into());
     tx.execute(
         "INSERT INTO tasks (external_id, account_id, assignee_id, title, due_on, status, created_at, \
-         role, playbook, run_id, cause, steps, context) \
-         VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12) \
+         role, playbook, run_id, cause, steps, context, reason) \
+         VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (external_id) DO NOTHING",
         params![
             &t.external_id,
@@ -941,7 +1038,8 @@ async fn insert_task(tx: &mut WriteTx, t: NewTaskOf<'_>, created_at: i64) -> Res
             t.run,
             t.cause,
             steps,
-            &t.draft.context
+            &t.draft.context,
+            (!t.draft.reason.is_empty()).then_some(t.draft.reason.as_str())
         ],
     )
     .await?;
@@ -1078,6 +1176,7 @@ async fn apply_plan(
                         emit(tx, "coverage.ended", Some(account), entry.details.clone(), at).await?;
                     }
                     tx.append_audit(&entry).await?;
+                    hand_over_open_work(tx, account, *role, *member_id, day, at, actor, change).await?;
                 }
             }
             CoverageChange::Uncovered { .. } => outcome.uncovered += 1,

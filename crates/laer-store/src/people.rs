@@ -306,6 +306,24 @@ impl Store {
         rows.into_iter().map(contact_of).collect()
     }
 
+    /// Up to `limit` active contacts whose name, email or title holds `text` (any case),
+    /// by name: the header's search (issue 16).
+    pub async fn search_contacts(&self, text: &str, limit: i64) -> Result<Vec<Contact>, StoreError> {
+        let pattern = format!("%{}%", crate::audit::like_literal(&text.trim().to_lowercase()));
+        let rows: Vec<ContactRow> = self
+            .fetch_all(
+                &format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE deactivated_at IS NULL AND \
+                     (LOWER(COALESCE(name, '')) LIKE $1 ESCAPE '\\' OR LOWER(COALESCE(email, '')) LIKE $1 ESCAPE '\\' \
+                      OR LOWER(COALESCE(title, '')) LIKE $1 ESCAPE '\\') \
+                     ORDER BY name, id LIMIT $2"
+                ),
+                params![pattern, limit],
+            )
+            .await?;
+        rows.into_iter().map(contact_of).collect()
+    }
+
     pub async fn contact(&self, id: i64) -> Result<Option<Contact>, StoreError> {
         let row: Option<ContactRow> = self
             .fetch_optional(

@@ -112,6 +112,12 @@ mod rows {
         pub contact_id: i64,
         pub held_at: i64,
     }
+
+    #[derive(sqlx::FromRow)]
+    pub(super) struct LastTouch {
+        pub account_id: i64,
+        pub held_at: i64,
+    }
 }
 
 /// Which touchpoints a read selects: `{t}` stands for the touchpoints table's alias.
@@ -282,6 +288,22 @@ impl Store {
             .await?;
         rows.into_iter()
             .map(|r| Ok((r.contact_id, Column("touchpoints", "held_at").instant(r.held_at)?)))
+            .collect()
+    }
+
+    /// When each account was last in touch with the team (account id → the latest
+    /// `held_at` of a touchpoint held, up to `until`); accounts never touched are absent.
+    /// The portfolio's "last touch" (issue 16).
+    pub async fn last_touches(&self, until: DateTime<Utc>) -> Result<HashMap<i64, DateTime<Utc>>, StoreError> {
+        let rows: Vec<rows::LastTouch> = self
+            .fetch_all(
+                "SELECT account_id, MAX(held_at) AS held_at FROM touchpoints \
+                 WHERE status = 'held' AND held_at <= $1 GROUP BY account_id",
+                params![until.timestamp_micros()],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.account_id, Column("touchpoints", "held_at").instant(r.held_at)?)))
             .collect()
     }
 

@@ -57,6 +57,7 @@ fn draft(title: &str, due: &str) -> TaskDraft {
         title: title.into(),
         due_on: day(due),
         steps: vec!["Call them".into()],
+        reason: format!("{title}: 5 support cases in the last 14 days"),
         context: "why".into(),
     }
 }
@@ -248,6 +249,11 @@ async fn task_changes_are_audited_and_snoozed_tasks_wait(store: &Store) {
         ["Support spike at Acme", "Hand-off: Acme"]
     );
     let spike = queue[0].id;
+    assert_eq!(
+        queue[0].reason.as_deref(),
+        Some("Support spike at Acme: 5 support cases in the last 14 days"),
+        "the reason in words is kept"
+    );
     store
         .update_task(spike, &TaskChange::Snooze(day("2026-06-10")), "csm-1@vendor.example")
         .await
@@ -258,6 +264,25 @@ async fn task_changes_are_audited_and_snoozed_tasks_wait(store: &Store) {
         ..open.clone()
     };
     assert_eq!(count(store, woken).await, 2);
+    // The Snoozed tab: only the task asleep that day.
+    let asleep = TaskFilter {
+        awake_on: None,
+        asleep_on: Some(d),
+        ..open.clone()
+    };
+    let snoozed = store.tasks(&asleep, d).await.unwrap();
+    assert_eq!(snoozed.iter().map(|t| t.id).collect::<Vec<_>>(), [spike]);
+    // The account's open work: the awake task; overdue once its due day has passed.
+    let work = store.open_work(d).await.unwrap();
+    assert_eq!(work[&s.account], laer_core::attention::OpenWork { open: 1, overdue: 0 });
+    let later = store.open_work(day("2027-01-01")).await.unwrap();
+    assert_eq!(
+        later[&s.account],
+        laer_core::attention::OpenWork { open: 2, overdue: 2 }
+    );
+    let people = store.open_work_of_people(day("2027-01-01")).await.unwrap();
+    assert_eq!(people[&s.csm], laer_core::attention::OpenWork { open: 2, overdue: 2 });
+    assert_eq!(people.get(&s.other_csm), None);
     let moved = store
         .update_task(spike, &TaskChange::Reassign(s.other_csm), "lead@vendor.example")
         .await
@@ -415,7 +440,106 @@ async fn an_owner_assigned_by_hand_stays_until_given_back(store: &Store) {
     );
 }
 
+/// Issue 16: an account executive's implementation task does not stay with her once she no
+/// longer covers the account: it goes to the CSM, or waits unassigned without one.
+async fn open_work_leaves_with_its_owner(store: &Store) {
+    let s = seed(store).await;
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewTeamMember {
+        external_id: "ae-1".into(),
+        name: "ae-1".into(),
+        email: None,
+        roles: vec![TeamRole::AccountExecutive],
+    }])
+    .await
+    .unwrap();
+    let ae = tx.id_lookup(IdLookup::TeamMembers).await.unwrap()["ae-1"];
+    tx.commit().await.unwrap();
+    let start = |role, member_id| PlannedChange {
+        change: CoverageChange::Start {
+            role,
+            member_id,
+            reason: "covers it".into(),
+        },
+        handoff: None,
+    };
+    let end = |role, member_id| PlannedChange {
+        change: CoverageChange::End {
+            role,
+            member_id,
+            reason: "the phase moved on".into(),
+        },
+        handoff: None,
+    };
+    let kickoff = |cause: &str| {
+        let mut draft = draft("Kick-off with Acme", "2026-06-03");
+        draft.role = TeamRole::AccountExecutive;
+        RunChange::Fire(Firing {
+            playbook: "onboarding".into(),
+            cause: cause.into(),
+            evidence: String::new(),
+            episode: false,
+            tasks: vec![draft],
+            emails: Vec::new(),
+        })
+    };
+    let apply = |d: &'static str, coverage: Vec<PlannedChange>, runs: Vec<RunChange>| {
+        let plan = vec![AccountPlan {
+            account_id: s.account,
+            coverage,
+            runs,
+        }];
+        async move {
+            store
+                .apply_automation(day(d), &plan, "automation", false)
+                .await
+                .unwrap()
+        }
+    };
+    apply(
+        "2026-06-01",
+        vec![start(TeamRole::AccountExecutive, ae), start(TeamRole::Csm, s.csm)],
+        vec![kickoff("landed")],
+    )
+    .await;
+    let assignee = |title: &'static str| async move {
+        store
+            .tasks(&TaskFilter::default(), day("2026-06-01"))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.title == title)
+            .map(|t| t.assignee_id)
+    };
+    assert_eq!(assignee("Kick-off with Acme").await, Some(Some(ae)));
+    // The AE's coverage ends; the CSM covers the account: the task goes to the CSM.
+    apply("2026-06-10", vec![end(TeamRole::AccountExecutive, ae)], vec![]).await;
+    assert_eq!(assignee("Kick-off with Acme").await, Some(Some(s.csm)));
+    let audit = store.audit_of_account(s.account).await.unwrap();
+    let handed = audit.iter().find(|a| a.action == "tasks.handed_over").expect("audited");
+    assert_eq!(handed.details["tasks"], 1);
+    assert_eq!(handed.details["to_team_member_id"], s.csm);
+    // Without a CSM, a leaving AE's tasks wait unassigned: the one the returning AE took
+    // back and the new one.
+    apply(
+        "2026-06-11",
+        vec![end(TeamRole::Csm, s.csm), start(TeamRole::AccountExecutive, ae)],
+        vec![kickoff("again")],
+    )
+    .await;
+    let open = TaskFilter {
+        status: Some(TaskStatus::Open),
+        unassigned: true,
+        ..Default::default()
+    };
+    apply("2026-06-12", vec![end(TeamRole::AccountExecutive, ae)], vec![]).await;
+    let waiting = store.tasks(&open, day("2026-06-12")).await.unwrap();
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert!(waiting.iter().all(|t| t.role == Some(TeamRole::AccountExecutive)));
+}
+
 laer_store::backend_tests!(
+    open_work_leaves_with_its_owner,
     an_owner_assigned_by_hand_stays_until_given_back,
     task_changes_are_audited_and_snoozed_tasks_wait,
     work_waiting_for_a_role_goes_to_its_new_owner,

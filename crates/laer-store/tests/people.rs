@@ -155,6 +155,28 @@ async fn contacts_are_added_edited_and_deactivated(store: &Store) {
         store.set_contact_active(bob.id, 7, false, "kim").await,
         Err(StoreError::Stale { .. })
     ));
+    // The header's search: active contacts by name, email or title, wildcards literal.
+    let found = |text: &'static str| async move {
+        store
+            .search_contacts(text, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.fields.external_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("BOB").await, ["c-bob"]);
+    assert_eq!(
+        found("acme.example").await,
+        ["c-other", "c-bob"],
+        "by name; the deactivated Ada is left out"
+    );
+    assert_eq!(found("%").await, Vec::<String>::new(), "% is a literal");
+    assert_eq!(
+        store.search_contacts("a", 1).await.unwrap().len(),
+        1,
+        "at most the limit"
+    );
     let listed = store.contacts_of(acme).await.unwrap();
     assert_eq!(
         listed

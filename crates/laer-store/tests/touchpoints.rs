@@ -151,6 +151,11 @@ async fn logged_edited_and_deleted_with_their_people_each_change_audited(store: 
     assert_eq!(dirty(store).await, [acme]);
     let last = store.last_touchpoint_by_contact(acme).await.unwrap();
     assert_eq!(last.get(&sam), None, "sam no longer took part");
+    // The account's last touch: the latest held, none before it was held.
+    let touches = store.last_touches(edit.held_at).await.unwrap();
+    assert_eq!(touches.get(&acme), Some(&edit.held_at));
+    let before = edit.held_at - chrono::TimeDelta::seconds(1);
+    assert_eq!(store.last_touches(before).await.unwrap().get(&acme), None);
 
     // A second edit made from the first version is stale: refused, nothing changed.
     let mut late = stored.record.clone();

@@ -311,6 +311,7 @@ async fn list_tasks(store: &Store, args: TaskListArgs) -> Result<()> {
         playbook: args.playbook,
         status,
         awake_on: (!args.snoozed).then(today),
+        asleep_on: None,
         limit: None,
     };
     let tasks = store.tasks(&filter, today()).await?;

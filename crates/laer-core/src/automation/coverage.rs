@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence};
+use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, in_words, lower_first};
 use super::playbook::TaskDraft;
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
@@ -238,7 +238,7 @@ impl CoverageRules {
             }
             let mut reason = rule.reason.clone();
             if !rule.when.is_empty() {
-                reason = format!("{reason}: {}", evidence(&rule.when, facts));
+                reason = format!("{reason} ({})", lower_first(&in_words(&rule.when, facts)));
             }
             roles.insert(rule.role, reason);
         }
@@ -378,6 +378,7 @@ pub fn handoff_by_hand(
             "Meet the previous owner or read their notes".into(),
             "Introduce yourself to the customer's main contacts".into(),
         ],
+        reason: format!("Assigned to you by hand by {actor}: {reason}"),
         context: format!("Why now: assigned by hand by {actor}: {reason}"),
     }
 }
@@ -393,6 +394,7 @@ pub fn handoff_task(role: TeamRole, reason: &str, facts: &AccountFacts, due_days
             "Meet the previous owner or read their notes".into(),
             "Introduce yourself to the customer's main contacts".into(),
         ],
+        reason: format!("You now cover it: {reason}"),
         context: format!("Why now: {reason}. {}", context_summary(facts)),
     }
 }
@@ -446,7 +448,10 @@ mod tests {
         );
         let required = rules.required(&at_risk);
         assert!(required.contains_key(&TeamRole::RenewalSpecialist), "{required:?}");
-        assert!(required[&TeamRole::RenewalSpecialist].contains("Health score 35"));
+        assert!(
+            required[&TeamRole::RenewalSpecialist].ends_with(" (health 35; renews in 80 days)"),
+            "the reason in words: {required:?}"
+        );
         let churned = facts(Phase::Churned, &[]);
         assert!(rules.required(&churned).is_empty());
         // Not activated a quarter after landing: the CSM joins, and stays as long as the

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
 
 use crate::health::inputs::signal_label;
+use crate::health::words::whole as grouped;
 use crate::health::{Assessment, Signals};
 use crate::lifecycle::{Phase, PhaseRules};
 use crate::portfolio::AccountSnapshot;
@@ -186,6 +187,35 @@ pub fn evidence(clauses: &[Clause], facts: &AccountFacts) -> String {
     clauses.iter().map(|c| c.describe(facts)).collect::<Vec<_>>().join("; ")
 }
 
+/// Why the clauses hold, as a person would say it: each signal's value in words
+/// ([`crate::health::words::in_words`]), once per signal however many bounds test it:
+/// "Health 49; renews in 79 days".
+pub fn in_words(clauses: &[Clause], facts: &AccountFacts) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
+    for c in clauses {
+        if seen.contains(&c.signal.as_str()) {
+            continue;
+        }
+        seen.push(&c.signal);
+        let Some(v) = facts.value(&c.signal) else { continue };
+        let words = crate::health::words::in_words(&c.signal, v);
+        parts.push(if parts.is_empty() { words } else { lower_first(&words) });
+    }
+    parts.join("; ")
+}
+
+/// "Renews in 5 days" → "renews in 5 days"; "CSAT 3 of 5" and "ARR $9" stay.
+pub(crate) fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// What a new owner or a task's assignee should know first: health, renewal, outcomes
 /// and recent cases, as far as known.
 pub fn context_summary(facts: &AccountFacts) -> String {
@@ -227,19 +257,6 @@ pub fn summary_now(account: &AccountSnapshot, today: NaiveDate, rules: &PhaseRul
     parts.join(" · ")
 }
 
-/// A whole number with thousands separated: 82,800.
-fn grouped(x: f64) -> String {
-    let digits = (x.abs().round() as i64).to_string();
-    let mut out = String::from(if x < 0.0 { "-" } else { "" });
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// A number as people read it: whole when whole, else up to two decimals.
 pub(crate) fn number(x: f64) -> String {
     if (x - x.round()).abs() < 1e-9 {
@@ -273,6 +290,34 @@ pub(crate) mod tests {
 
     /// Found by the fuzz target `playbooks` (docs/fuzzing.md): a value beyond any day
     /// panicked in `TimeDelta::days` instead of giving no day.
+    #[test]
+    fn clauses_in_words_say_each_signal_once() {
+        let clause = |signal: &str, below: Option<f64>, at_least: Option<f64>| Clause {
+            signal: signal.into(),
+            below,
+            at_most: None,
+            above: None,
+            at_least,
+        };
+        let f = facts(
+            Phase::Renew,
+            &[("health", 48.65), ("days_to_renewal", 58.0), ("csat", 2.5)],
+        );
+        let clauses = [
+            clause("health", Some(50.0), None),
+            clause("days_to_renewal", Some(120.0), None),
+            clause("days_to_renewal", None, Some(30.0)),
+            clause("csat", Some(3.0), None),
+            clause("nps", Some(0.0), None),
+        ];
+        assert_eq!(
+            in_words(&clauses, &f),
+            "Health 49; renews in 58 days; CSAT 2.5 of 5",
+            "once per signal, rounded, unknown values left out"
+        );
+        assert_eq!(in_words(&[], &f), "");
+    }
+
     #[test]
     fn days_beyond_the_calendar_give_no_renewal_or_landing_day() {
         for days in [1e300, -1e300, f64::INFINITY, f64::NAN, 4e12] {

@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence};
+use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence, in_words, lower_first};
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
 
@@ -158,6 +158,8 @@ pub struct TaskDraft {
     pub title: String,
     pub due_on: NaiveDate,
     pub steps: Vec<String>,
+    /// Why now, in one sentence a person would say: "No executive meeting for 93 days".
+    pub reason: String,
     /// Why now, and what the assignee should know.
     pub context: String,
 }
@@ -361,8 +363,37 @@ fn task(p: &Playbook, t: &TaskTemplate, facts: &AccountFacts) -> TaskDraft {
         title: fill(&t.title, facts),
         due_on: days_after(facts.as_of, t.due_days),
         steps: t.steps.clone(),
+        reason: in_words(&p.when, facts),
         context: format!("{}: {}. {}", p.title, evidence(&p.when, facts), context_summary(facts)),
     }
+}
+
+/// One task per account, person and trigger (issue 16): when the same pass gives a role a
+/// hand-off and a playbook's task on one account, the hand-off's steps join the
+/// playbook's task (first, each once) and no separate hand-off task is made. `None`
+/// when it was folded; the hand-off itself otherwise.
+pub fn fold_handoff(handoff: TaskDraft, runs: &mut [RunChange]) -> Option<TaskDraft> {
+    let task = runs.iter_mut().find_map(|r| match r {
+        RunChange::Fire(f) => f.tasks.iter_mut().find(|t| t.role == handoff.role),
+        _ => None,
+    });
+    let Some(task) = task else {
+        return Some(handoff);
+    };
+    let mut steps: Vec<String> = handoff.steps;
+    steps.retain(|s| !task.steps.contains(s));
+    steps.append(&mut task.steps);
+    task.steps = steps;
+    // The hand-off's reason already names the values the playbook's does, as a rule
+    // with the same condition would.
+    task.reason = if handoff.reason.contains(&lower_first(&task.reason)) || handoff.reason.contains(&task.reason) {
+        handoff.reason
+    } else {
+        format!("{}; {}", handoff.reason, task.reason)
+    };
+    task.due_on = task.due_on.min(handoff.due_on);
+    task.context = format!("{} {}", handoff.context, task.context);
+    None
 }
 
 #[cfg(test)]
@@ -372,6 +403,68 @@ mod tests {
 
     fn day(d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 6, d).unwrap()
+    }
+
+    #[test]
+    fn a_handoff_and_a_playbook_task_for_one_role_become_one_task() {
+        let draft = |role, title: &str, steps: &[&str], due: u32, reason: &str| TaskDraft {
+            role,
+            title: title.into(),
+            due_on: day(due),
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+            reason: reason.into(),
+            context: format!("{title}."),
+        };
+        let save = draft(
+            TeamRole::RenewalSpecialist,
+            "Save plan",
+            &["Call the sponsor"],
+            10,
+            "Health 35",
+        );
+        let mut runs = vec![RunChange::Fire(Firing {
+            playbook: "renewal-at-risk".into(),
+            cause: "from 2026-06-01".into(),
+            evidence: String::new(),
+            episode: true,
+            tasks: vec![save],
+            emails: Vec::new(),
+        })];
+        let handoff = draft(
+            TeamRole::RenewalSpecialist,
+            "Hand-off",
+            &["Meet the previous owner", "Call the sponsor"],
+            4,
+            "You now cover it as renewal specialist",
+        );
+        assert_eq!(fold_handoff(handoff, &mut runs), None, "folded");
+        let RunChange::Fire(f) = &runs[0] else { panic!() };
+        let task = &f.tasks[0];
+        assert_eq!(task.title, "Save plan");
+        assert_eq!(
+            task.steps,
+            ["Meet the previous owner", "Call the sponsor"],
+            "each step once"
+        );
+        assert_eq!(task.due_on, day(4), "the sooner due date");
+        assert_eq!(task.reason, "You now cover it as renewal specialist; Health 35");
+        // A hand-off whose reason already says the same values says it once.
+        let mut again = runs.clone();
+        let RunChange::Fire(f) = &mut again[0] else { panic!() };
+        f.tasks[0].reason = "Health 35".into();
+        let same = draft(
+            TeamRole::RenewalSpecialist,
+            "Hand-off",
+            &[],
+            4,
+            "You now cover it: at risk (health 35)",
+        );
+        assert_eq!(fold_handoff(same, &mut again), None);
+        let RunChange::Fire(f) = &again[0] else { panic!() };
+        assert_eq!(f.tasks[0].reason, "You now cover it: at risk (health 35)");
+        // Another role's hand-off stays a task of its own.
+        let csm = draft(TeamRole::Csm, "Hand-off", &[], 4, "You now cover it as CSM");
+        assert_eq!(fold_handoff(csm.clone(), &mut runs), Some(csm));
     }
 
     fn fired(changes: &[RunChange]) -> Vec<(&str, &str)> {

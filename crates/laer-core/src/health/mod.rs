@@ -10,6 +10,7 @@ pub mod model;
 pub mod outcome;
 pub mod score;
 pub mod validation;
+pub mod words;
 
 pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, changes_since};
 pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, signals};

@@ -36,6 +36,24 @@ impl Quadrant {
             Quadrant::Advocate => "Renews and expands",
         }
     }
+
+    /// What the quadrant means for the team, and what to do.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Quadrant::ChurnRisk => {
+                "A poor experience and little value delivered: fix what hurts in support and agree measurable outcomes now."
+            }
+            Quadrant::Commodity => {
+                "Happy with the service but seeing little value: without outcomes they leave for a cheaper offer. Agree and measure outcomes."
+            }
+            Quadrant::Tolerated => {
+                "Getting value but through a poor experience: they stay but will not grow. Fix the experience (support, quality)."
+            }
+            Quadrant::Advocate => {
+                "A good experience and value delivered: ask for a reference and talk about expansion."
+            }
+        }
+    }
 }
 
 /// Scores per pillar, 0–100; `None` when none of its measures has a value.

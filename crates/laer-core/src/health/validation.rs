@@ -3,7 +3,7 @@
 //! calibration and counts, overall and per day replayed.
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::health::model::Calibration;
 use crate::stats::{self, CalibrationBin, LogisticOptions, Penalty};
@@ -17,7 +17,7 @@ pub struct Observation {
 }
 
 /// How well scores ranked what happened on one replayed day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DayValidation {
     pub as_of: NaiveDate,
     pub accounts: usize,
@@ -26,7 +26,7 @@ pub struct DayValidation {
 }
 
 /// Where the churn probabilities of the calibration come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CalibrationSource {
     /// The model's own calibration (a fitted model has one).
@@ -35,7 +35,9 @@ pub enum CalibrationSource {
     Replay,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Read back from the stored JSON by the model page; a field a report stored before it
+/// existed reads as its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationReport {
     pub model: String,
     pub horizon_days: i64,
@@ -51,14 +53,20 @@ pub struct ValidationReport {
     /// Churn rate among the lowest-scored tenth over the churn rate of all.
     pub top_decile_lift: Option<f64>,
     pub calibration_source: CalibrationSource,
+    /// The churn probability of a score, as the bins below were computed with it: the
+    /// model's own, or the one fitted on this replay. The lists colour risk by it
+    /// ([`crate::attention::RiskScale`]).
+    #[serde(default)]
+    pub risk_curve: Option<Calibration>,
     pub calibration: Vec<CalibrationBin>,
     pub days: Vec<DayValidation>,
     /// How well each signal alone ranked the same accounts, strongest first.
+    #[serde(default)]
     pub signals: Vec<SignalPower>,
 }
 
 /// One signal's power to rank what happened, on its own.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignalPower {
     pub signal: String,
     /// Share of the observations that had it.
@@ -155,6 +163,7 @@ pub fn validate(
         auc: stats::auc(&risk, &churned),
         top_decile_lift: stats::top_decile_lift(&risk, &churned),
         calibration_source: source,
+        risk_curve: calibration,
         calibration: bins,
         days,
         signals: Vec::new(),

@@ -64,6 +64,10 @@ pub(crate) async fn page(
     let view = view
         .as_ref()
         .ok_or_else(|| PageError::NotFound(format!("account {id}")))?;
+    // The playbooks' titles, for the tasks' and runs' triggers.
+    let automation = laer_app::automation::Automation::in_effect(&state.store)
+        .await
+        .map_err(|e| PageError::Internal(e.to_string()))?;
     // Contacts and cadences, with their forms (web/people.rs).
     let stakeholders = super::people::section(&state, &user, id, touchpoints, today).await?;
     let owners = snapshots
@@ -87,7 +91,7 @@ pub(crate) async fn page(
                 " · " a href={"/accounts/" (id) "/records"} { "Record by hand" } }
         }
         div.kpis {
-            div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact))) }
+            div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact), &super::health::scale_only(accuracy.as_ref()))) }
             div.kpi { span { "ARR" } strong { (money(mrr.times(12))) } }
             div.kpi { span { "Renewal" } strong { (date(a.renewal_date)) } }
             @if let Some(f) = figures {
@@ -98,15 +102,74 @@ pub(crate) async fn page(
             }
             div.kpi { span { "Open cases" } strong { (view.cases.iter().filter(|c| c.closed_at.is_none()).count()) } }
         }
+        (index())
+        (glance(&Glance {
+            id,
+            user: &user,
+            today,
+            health: health_now.as_ref(),
+            snapshot: snapshots.iter().find(|a| a.id == id),
+            rules: &state.health_model.phases,
+            open_tasks,
+            touchpoints,
+            playbooks: &automation.playbooks,
+        }))
+        (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
         @if let Some(now) = &health_now {
             (super::health::panel(now, health_history, accuracy.as_ref(), set_by_hand.as_ref(), &user, id))
         }
-        div.grid2 {
+        section.card #work {
+            h2 { "Work" }
+            // Issue 14: a task of one's own for this account (work.rs).
+            @match user.role.may(Permission::WorkTasks, None) {
+                Ok(()) => { details #new-task { summary { "New task" }
+                    (super::work::task_form(&user, team, Some((id, &name)), &[], &super::records::Fields::new(), &super::form::Problems::new())) } }
+                Err(refusal) => { (super::rights::note(&refusal)) }
+            }
+            @if open_tasks.is_empty() { p.muted { "No open tasks." } }
+            @else {
+                table.data {
+                    thead { tr { th { "Due" } th { "Task" } th { "For" } th { "Playbook" } } }
+                    tbody { @for t in open_tasks.iter() {
+                        tr {
+                            td { @match t.due_on { Some(d) if d < today => { span.down { (d) } } d => { (date(d)) } } }
+                            td { (t.title) }
+                            td { (t.assignee.as_deref().unwrap_or("unassigned")) @if let Some(r) = t.role { " · " (role_label(r)) } }
+                            td { (trigger_label(t.playbook.as_deref(), &automation.playbooks)) }
+                        }
+                    } }
+                }
+                p { a href="/work?show=all" { "All open work" } }
+            }
+            @if !runs.is_empty() {
+                details {
+                    summary { "Playbook runs (" (runs.len()) ")" }
+                    table.data {
+                        thead { tr { th { "Fired" } th { "Playbook" } th { "Cause" } th { "Evidence" } th { "Ended" } } }
+                        tbody { @for r in runs.iter() {
+                            tr { td { (r.fired_on) } td { (trigger_label(Some(&r.playbook), &automation.playbooks)) } td { (r.cause) } td { (r.evidence) } td { @if r.open { "open" } @else { (date(r.closed_on)) } } }
+                        } }
+                    }
+                }
+            }
+            @if !coverage_history.is_empty() {
+                details #coverage-history {
+                    summary { "Every change of owner (" (coverage_history.len()) ")" }
+                    table.data {
+                        thead { tr { th { "Role" } th { "Who" } th { "From" } th { "Until" } th { "Why" } } }
+                        tbody { @for c in coverage_history.iter() {
+                            tr { td { (role_label(c.role)) } td { (c.member) } td.date { (c.since) } td.date { (date(c.until)) } td { (c.reason) } }
+                        } }
+                    }
+                }
+            }
+        }
+        div.grid2 #people {
             section.card {
                 h2 { "Profile" }
                 dl {
-                    @if let Some(ch) = &a.channel { dt { "Channel" } dd { (ch) } }
-                    @for (k, v) in &a.attributes { dt { (humanize(k)) } dd { (v) } }
+                    @if let Some(ch) = &a.channel { dt { "Channel" } dd { (plain_value(ch)) } }
+                    @for (k, v) in &a.attributes { dt { (humanize(k)) } dd { (plain_value(v)) } }
                 }
                 h3 { "Coverage" }
                 @if owners.is_empty() { p.muted { "Nobody covers this account (tech-touch or former customer)." } }
@@ -138,60 +201,17 @@ pub(crate) async fn page(
             }
             (stakeholders)
         }
-        section.card #work {
-            h2 { "Work" }
-            // Issue 14: a task of one's own for this account (work.rs).
-            @match user.role.may(Permission::WorkTasks, None) {
-                Ok(()) => { details #new-task { summary { "New task" }
-                    (super::work::task_form(&user, team, Some((id, &name)), &[], &super::records::Fields::new(), &super::form::Problems::new())) } }
-                Err(refusal) => { (super::rights::note(&refusal)) }
-            }
-            @if open_tasks.is_empty() { p.muted { "No open tasks." } }
-            @else {
-                table.data {
-                    thead { tr { th { "Due" } th { "Task" } th { "For" } th { "Playbook" } } }
-                    tbody { @for t in open_tasks.iter() {
-                        tr {
-                            td { @match t.due_on { Some(d) if d < today => { span.down { (d) } } d => { (date(d)) } } }
-                            td { (t.title) }
-                            td { (t.assignee.as_deref().unwrap_or("unassigned")) @if let Some(r) = t.role { " · " (role_label(r)) } }
-                            td { (t.playbook.as_deref().unwrap_or("–")) }
-                        }
-                    } }
-                }
-                p { a href="/work?show=all" { "All open work" } }
-            }
-            @if !runs.is_empty() {
-                details {
-                    summary { "Playbook runs (" (runs.len()) ")" }
-                    table.data {
-                        thead { tr { th { "Fired" } th { "Playbook" } th { "Cause" } th { "Evidence" } th { "Ended" } } }
-                        tbody { @for r in runs.iter() {
-                            tr { td { (r.fired_on) } td { (r.playbook) } td { (r.cause) } td { (r.evidence) } td { @if r.open { "open" } @else { (date(r.closed_on)) } } }
-                        } }
-                    }
-                }
-            }
-            @if !coverage_history.is_empty() {
-                details #coverage-history {
-                    summary { "Every change of owner (" (coverage_history.len()) ")" }
-                    table.data {
-                        thead { tr { th { "Role" } th { "Who" } th { "From" } th { "Until" } th { "Why" } } }
-                        tbody { @for c in coverage_history.iter() {
-                            tr { td { (role_label(c.role)) } td { (c.member) } td.date { (c.since) } td.date { (date(c.until)) } td { (c.reason) } }
-                        } }
-                    }
-                }
-            }
-        }
-        div.grid2 {
+        div.grid2 #usage {
             (mrr_history(view, today))
             (usage(view, today))
             (features(view))
             (departments(view))
         }
-        section.card {
+        section.card #contracts-section {
             h2 { "Contracts" }
+            @if view.subscriptions.is_empty() {
+                p.muted { "No contract lines yet. They come from an import of subscriptions (CSV or the API), or from Record by hand." }
+            }
             table.data #contracts {
                 thead { tr { th { "Product" } th { "Start" } th { "End" } th.num { "MRR" } th.num { "Quantity" } th.num { "Billing (months)" } } }
                 tbody { @for s in view.subscriptions.iter().rev() { @let s = &s.fields; tr {
@@ -200,16 +220,20 @@ pub(crate) async fn page(
                 } } }
             }
         }
-        section.card {
+        section.card #cases {
             h2 { "Support cases" }
+            @if view.cases.is_empty() {
+                p.muted { "No support cases. They come from an import of cases (CSV or the API), or from Record by hand." }
+            } @else {
             p.muted { (view.cases.len()) " cases, " (view.cases.iter().filter(|c| c.kind == "how_to").count()) " of them how-to (an adoption need)"
                 @if view.cases.len() > 15 { "; the latest 15:" } }
+            }
             table.data { thead { tr { th { "Opened" } th { "Kind" } th.num { "Severity" } th { "Status" } th { "Subject" } } }
                 tbody { @for c in view.cases.iter().take(15) { tr { td { (c.opened_at.date_naive()) } td.nowrap { (c.kind.replace('_', "-")) } td.num { (c.severity) } td { (c.status) } td { (c.subject.as_deref().unwrap_or("")) } } } } }
         }
-        section.card {
+        section.card #outcomes-section {
             h2 { "Outcomes" }
-            @if view.outcomes.is_empty() { p.muted { "No quantified outcomes agreed yet." } }
+            @if view.outcomes.is_empty() { p.muted { "No quantified outcomes agreed yet. Agree them with the customer in the success plan, where their measurements are recorded." } }
             table.data #outcomes { thead { tr { th { "Outcome" } th.num { "Baseline" } th.num { "Now" } th.num { "Target" } th { "By" } th.num { "Progress" } } }
                 tbody { @for o in &view.outcomes {
                     @let now = o.measurements.last().map(|m| m.1);
@@ -219,9 +243,175 @@ pub(crate) async fn page(
                 } }
             }
         }
-        (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
     };
     Ok(layout(&name, None, &user, body).into_response())
+}
+
+/// The account page's sections, an index that stays at the top as the page scrolls.
+fn index() -> Markup {
+    html! {
+        nav.section-index aria-label="Sections of the account" {
+            a href="#glance" { "At a glance" }
+            a href="#timeline" { "Timeline" }
+            a href="#health" { "Health" }
+            a href="#work" { "Work" }
+            a href="#people" { "People" }
+            a href="#usage" { "Usage" }
+            a href="#contracts-section" { "Contracts" }
+            a href="#cases" { "Cases" }
+            a href="#outcomes-section" { "Outcomes" }
+        }
+    }
+}
+
+/// What the summary at the top of the account page reads.
+struct Glance<'a> {
+    id: i64,
+    user: &'a CurrentUser,
+    today: NaiveDate,
+    health: Option<&'a laer_app::health::AccountHealthNow>,
+    snapshot: Option<&'a laer_core::portfolio::AccountSnapshot>,
+    rules: &'a laer_core::lifecycle::PhaseRules,
+    open_tasks: &'a [laer_store::TaskRow],
+    touchpoints: &'a [laer_store::Touchpoint],
+    playbooks: &'a laer_core::automation::Playbooks,
+}
+
+/// The account at a glance: its phase and why, who leads it now, the renewal, what holds
+/// its health down and what to do about it, the last touch; beside it the open work, each
+/// task done in place.
+fn glance(g: &Glance<'_>) -> Markup {
+    let top = g.health.and_then(|h| {
+        h.health
+            .drivers
+            .iter()
+            .filter(|d| d.possible - d.contribution >= 0.5)
+            .max_by(|a, b| (a.possible - a.contribution).total_cmp(&(b.possible - b.contribution)))
+    });
+    let lead = g.snapshot.and_then(|s| s.phase_owner(g.today, g.rules));
+    // The user's own roles on the account besides the lead's.
+    let mine: Vec<String> = g
+        .snapshot
+        .map(|s| {
+            s.owners
+                .iter()
+                .filter(|o| g.user.team_member_id == Some(o.member_id))
+                .filter(|o| lead.is_none_or(|l| l.member_id != o.member_id || l.role != o.role))
+                .map(|o| role_label(o.role))
+                .collect()
+        })
+        .unwrap_or_default();
+    let last_touch = g
+        .touchpoints
+        .iter()
+        .filter(|t| {
+            t.record.status == laer_core::model::MeetingStatus::Held && t.record.held_at.date_naive() <= g.today
+        })
+        .max_by_key(|t| t.record.held_at);
+    let renewal = g.snapshot.and_then(|s| s.renewal_date);
+    let overdue = g
+        .open_tasks
+        .iter()
+        .filter(|t| t.due_on.is_some_and(|d| d < g.today))
+        .count();
+    let back = format!("/accounts/{}#glance", g.id);
+    html! {
+        section.card #glance {
+            div.glance {
+                div {
+                    h2 { "At a glance" }
+                    dl {
+                        @if let Some(h) = g.health {
+                            dt { "Phase" }
+                            dd { span class={"badge phase-" (h.health.phase.as_str())} { (h.health.phase.as_str()) } " " (h.health.phase_reason) }
+                        }
+                        dt { "Lead now" }
+                        dd {
+                            @match lead {
+                                Some(l) if g.user.team_member_id == Some(l.member_id) => { strong { "You" } " (" (role_label(l.role)) ")" }
+                                Some(l) => { (l.name) " (" (role_label(l.role)) ")" }
+                                None => { "Nobody: tech-touch, or no rule covers it" }
+                            }
+                            @if !mine.is_empty() { " · you: " (mine.join(", ")) }
+                        }
+                        dt { "Renewal" }
+                        dd { @match renewal {
+                            Some(r) if r >= g.today => { (r) " (in " ((r - g.today).num_days()) " days)" }
+                            Some(r) => { span.down { (r) " (passed)" } }
+                            None => { "No renewal date" }
+                        } }
+                        dt { "Holding health down" }
+                        dd { @match top {
+                            Some(d) => {
+                                (laer_core::health::words::in_words(&d.measure, d.value))
+                                @if let Some(p) = laer_core::health::words::plain_of(&d.measure) { br; span.muted { "What to do: " (p.advice) } }
+                            }
+                            None => { "Nothing measured holds it down." }
+                        } }
+                        dt { "Last touch" }
+                        dd { @match last_touch {
+                            Some(t) => {
+                                @let days = (g.today - t.record.held_at.date_naive()).num_days();
+                                (t.record.kind.label()) ", " @if days == 0 { "today" } @else { (days) " days ago" }
+                                @if !t.record.stakeholder_teams.is_empty() { " with " (t.record.stakeholder_teams.join(", ")) }
+                            }
+                            None => { "No touchpoint held yet" }
+                        } }
+                    }
+                }
+                div #open-work {
+                    h2 { "Open work" @if overdue > 0 { " " span.down.small { (overdue) " overdue" } } }
+                    @if g.open_tasks.is_empty() {
+                        p.muted { "No open tasks. Playbooks add them when the account's signals call for it; add one of your own under Work." }
+                    }
+                    ul.open-work {
+                        @for t in g.open_tasks.iter().take(5) {
+                            li {
+                                span class=(if t.due_on.is_some_and(|d| d < g.today) { "down small" } else { "muted small" }) {
+                                    @match t.due_on { Some(d) if d < g.today => { "overdue since " (d) } Some(d) => { "due " (d) } None => { "no due date" } }
+                                    " · " (t.assignee.as_deref().unwrap_or("unassigned"))
+                                    @if let Some(p) = t.playbook.as_deref() { " · " (trigger_label(Some(p), g.playbooks)) }
+                                }
+                                br;
+                                strong { (t.title) }
+                                @if let Some(r) = t.reason.as_deref() { br; span.small { (r) } }
+                                @if g.user.role.can(Permission::WorkTasks) {
+                                    form.inline method="post" action={"/work/tasks/" (t.id)} {
+                                        input type="hidden" name="csrf" value=(g.user.csrf_token);
+                                        input type="hidden" name="back" value=(back);
+                                        button.secondary type="submit" name="action" value="done" { "Done" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if g.open_tasks.len() > 5 { p { a href="#work" { "All " (g.open_tasks.len()) " open tasks" } } }
+                }
+            }
+        }
+    }
+}
+
+/// A task's or run's trigger as people read it: the playbook's title, or "Hand-off".
+pub(crate) fn trigger_label(playbook: Option<&str>, playbooks: &laer_core::automation::Playbooks) -> String {
+    match playbook {
+        None => "–".into(),
+        Some(laer_store::HANDOFF) => "Hand-off".into(),
+        Some(name) => playbooks
+            .playbooks
+            .iter()
+            .find(|p| p.name == name)
+            .map_or_else(|| humanize(name), |p| p.title.clone()),
+    }
+}
+
+/// A stored code as a word: `self_serve` → "self serve"; other text as it is.
+fn plain_value(value: &str) -> String {
+    if value.contains('_') && value.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        value.replace('_', " ")
+    } else {
+        value.to_string()
+    }
 }
 
 /// `customer_since` → "Customer since"; short codes such as `ebr` in capitals.

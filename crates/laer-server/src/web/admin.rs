@@ -404,7 +404,7 @@ fn revoke_button(user: &CurrentUser, action: String, revoked_at: Option<i64>) ->
             None => {
                 form.inline method="post" action=(action) {
                     (csrf(user))
-                    button.secondary.danger type="submit" { "Revoke" }
+                    button.secondary.danger type="submit" data-confirm="Revoke it? Whatever uses it stops working at once." { "Revoke" }
                 }
             }
         }

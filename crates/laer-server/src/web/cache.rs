@@ -67,6 +67,7 @@ impl PageCache {
                             phase: h.phase,
                             phase_reason: h.phase_reason,
                             quadrant: h.quadrant,
+                            top_driver: laer_core::attention::top_driver(&h.drivers).cloned(),
                         },
                     )
                 })

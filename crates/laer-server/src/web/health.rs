@@ -6,7 +6,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Permission;
+use laer_core::attention::{Attention, Urgency};
 use laer_core::health::inputs::signal_label;
+use laer_core::health::validation::ValidationReport;
 use laer_core::lifecycle::Phase;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -31,25 +33,87 @@ fn band(score: f64) -> &'static str {
     }
 }
 
-/// A score as a coloured figure; "–" without one.
-pub(crate) fn figure_of(score: Option<f64>) -> Markup {
-    match score {
-        Some(s) => html! { strong class={"score-" (band(s))} { (format!("{s:.0}")) } },
-        None => html! { strong.muted { "–" } },
+/// A score as a figure coloured by how urgent its risk is; "–" without one.
+pub(crate) fn figure_of(score: Option<f64>, attention: &Attention) -> Markup {
+    match (score, attention.urgency(score)) {
+        (Some(s), Some(u)) => {
+            html! { strong class={"score-" (urgency_band(u))} title=(risk_title(attention, score)) { (format!("{s:.0}")) } }
+        }
+        _ => html! { strong.muted { "–" } },
     }
 }
 
-/// A score as a coloured badge; "–" without one.
-pub(crate) fn badge(score: Option<f64>, title: &str) -> Markup {
-    match score {
-        Some(s) => html! { span class={"badge health-" (band(s))} title=(title) { (format!("{s:.0}")) } },
-        None => html! { span.muted title="not enough data to score" { "–" } },
+/// The colour of an urgency: red only for urgent risk (issue 16).
+fn urgency_band(urgency: Urgency) -> &'static str {
+    match urgency {
+        Urgency::Urgent => "poor",
+        Urgency::Watch => "fair",
+        Urgency::Steady => "good",
     }
+}
+
+/// What a score's colour means, for its title: "Urgent: 31% chance of churn or downsell
+/// within 90 days (usual 12%)".
+pub(crate) fn risk_title(attention: &Attention, score: Option<f64>) -> String {
+    let Some(urgency) = attention.urgency(score) else {
+        return "not enough data to score".into();
+    };
+    match (&attention.scale, score) {
+        (Some(scale), Some(s)) => format!(
+            "{}: {:.0}% chance of churn or downsell within 90 days (usual {:.0}%)",
+            urgency.label(),
+            scale.calibration.churn_probability(s) * 100.0,
+            scale.base_rate * 100.0
+        ),
+        _ => format!(
+            "{}: health 0–100, by score until the model is validated here",
+            urgency.label()
+        ),
+    }
+}
+
+/// A score as a badge coloured by how urgent its risk is ([`Attention::urgency`]); "–"
+/// without one.
+pub(crate) fn badge(score: Option<f64>, attention: &Attention) -> Markup {
+    match (score, attention.urgency(score)) {
+        (Some(s), Some(u)) => html! {
+            span class={"badge health-" (urgency_band(u))} title=(risk_title(attention, score)) {
+                (format!("{s:.0}")) span.visually-hidden { " (" (u.label()) ")" }
+            }
+        },
+        _ => html! { span.muted title="not enough data to score" { "–" } },
+    }
+}
+
+/// The colours of risk without the open work: for one account's page.
+pub(crate) fn scale_only(accuracy: Option<&Accuracy>) -> Attention {
+    Attention {
+        scale: accuracy.and_then(|a| a.scale),
+        ..Attention::default()
+    }
+}
+
+/// Everything the lists rank and colour accounts by: the risk scale of the model's latest
+/// validation here, and each account's open work today.
+pub(crate) async fn attention(state: &AppState, today: NaiveDate) -> Result<Attention, laer_store::StoreError> {
+    let (accuracy, work) = tokio::try_join!(accuracy(state), state.store.open_work(today))?;
+    Ok(Attention {
+        scale: accuracy.and_then(|a| a.scale),
+        work,
+    })
 }
 
 fn label(measure: &str) -> String {
     signal_label(measure).unwrap_or_else(|| measure.to_string())
 }
+
+/// A measure's plain name ("Seats in use"), else its label.
+fn plain_name(measure: &str) -> String {
+    laer_core::health::words::plain_of(measure).map_or_else(|| label(measure), |p| p.name.to_string())
+}
+
+/// The quadrant's threshold in words, for its explanation.
+const QUADRANT_NOTE: &str = "the model's threshold";
 
 fn value(measure: &str, v: f64) -> String {
     let share = [
@@ -71,12 +135,10 @@ fn value(measure: &str, v: f64) -> String {
     }
 }
 
-/// The store's view of the model's accuracy, as a sentence.
+/// What the pages take from the model's latest validation here.
 pub(crate) struct Accuracy {
-    pub auc: Option<f64>,
-    pub lift: Option<f64>,
-    pub observations: Option<u64>,
-    pub computed: NaiveDate,
+    /// The risk scale of the report, when it has one.
+    pub scale: Option<laer_core::attention::RiskScale>,
 }
 
 /// The health panel of the account page.
@@ -103,7 +165,7 @@ pub(crate) fn panel(
             h2 { "Health" }
             div.health-head {
                 div.health-score {
-                    (badge(h.exact, "0–100"))
+                    (badge(h.exact, &scale_only(accuracy)))
                     @if let Some(before) = now.week_before {
                         @if let Some(s) = h.exact {
                             @let delta = s - before;
@@ -117,21 +179,18 @@ pub(crate) fn panel(
                 }
                 div {
                     p { "Phase: " span class={"badge phase-" (h.phase.as_str())} { (h.phase.as_str()) } " — " (h.phase_reason) }
-                    @if let Some(q) = h.quadrant { p { "Quadrant: " strong { (q.label()) } " (experience × transformation)" } }
+                    @if let Some(q) = h.quadrant {
+                        p #quadrant {
+                            "Quadrant: " strong { (q.label()) } " — " (q.explain())
+                            " " span.muted.small { "(placed by experience and transformation, each high at " (QUADRANT_NOTE) ")" }
+                        }
+                    }
                     @if h.engagement_multiplier < 0.999 {
                         p.muted { "Engagement multiplies the other pillars by " (format!("{:.2}", h.engagement_multiplier)) "." }
                     }
-                    p.muted #accuracy {
-                        @match accuracy {
-                            Some(a) => {
-                                "Model accuracy on this history: AUC " (a.auc.map_or("–".into(), |x| format!("{x:.2}")))
-                                ", riskiest tenth churns " (a.lift.map_or("–".into(), |x| format!("{x:.1}×")))
-                                " as often as average"
-                                @if let Some(n) = a.observations { " (" (n) " replayed accounts, " (a.computed) ")" }
-                                "."
-                            }
-                            None => { "Model accuracy: not measured yet (laer report health-validation)." }
-                        }
+                    // The model's statistics live on the model page (issue 16).
+                    @if user.role.can(Permission::ViewAudit) {
+                        p.muted.small { a href="/health/model" { "How well the health model predicts churn here" } }
                     }
                 }
             }
@@ -169,13 +228,17 @@ pub(crate) fn panel(
                     @if now.changes.is_empty() { h3 { "Since last week" } p.muted { "No measure moved." } }
                 }
             }
-            h3 { "Drivers" }
-            p.muted { "Each measure's score (0–100) and the points it brings; the points add up to the health score. Largest gap first." }
+            h3 { "What holds it down, and what to do" }
+            p.muted { "Each measure's score (0–100) and the points it brings; the points add up to the health score. The measures that cost the most points first." }
             table.data #drivers {
-                thead { tr { th { "Measure" } th { "Pillar" } th.num { "Value" } th.num { "Score" } th.num { "Points" } th.num { "Of" } } }
-                tbody { @for d in &drivers { tr {
-                    td { (label(&d.measure)) } td { (d.pillar.as_str()) } td.num { (value(&d.measure, d.value)) }
-                    td.num { (format!("{:.0}", d.score)) } td.num { (format!("{:.1}", d.contribution)) } td.num { (format!("{:.1}", d.possible)) }
+                thead { tr { th { "Measure" } th { "Now" } th.num { "Points" } th.num { "Of" } th { "What a CSM can do" } } }
+                tbody { @for (i, d) in drivers.iter().enumerate() { tr {
+                    td { (plain_name(&d.measure)) br; span.muted.small { (d.pillar.as_str()) } }
+                    td { (laer_core::health::words::in_words(&d.measure, d.value)) }
+                    td.num { (format!("{:.1}", d.contribution)) } td.num { (format!("{:.1}", d.possible)) }
+                    td.small { @if i < 5 && d.possible - d.contribution >= 0.5 {
+                        (laer_core::health::words::plain_of(&d.measure).map_or("", |p| p.advice))
+                    } }
                 } } }
             }
             @if let Some(o) = set_by_hand {
@@ -238,11 +301,8 @@ pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_
     Ok(
         laer_app::health::latest_validation(&state.store, &state.health_model.name)
             .await?
-            .map(|(at, report)| Accuracy {
-                auc: report.auc,
-                lift: report.top_decile_lift,
-                observations: report.observations,
-                computed: at.date_naive(),
+            .map(|(_, report)| Accuracy {
+                scale: report.risk_scale(),
             }),
     )
 }
@@ -283,4 +343,99 @@ pub(crate) async fn set_phase(
     state.store.set_phase(id, phase, reason, &actor).await?;
     // The page computes health on request, so it shows the new phase at once.
     Ok(Redirect::to(&format!("/accounts/{id}#health")).into_response())
+}
+
+/// `GET /health/model`: how well the health model in use predicts churn on this history,
+/// for admins and leaders (those who read the audit log): the figures of its latest
+/// validation, what the colours mean in risk, calibration, accuracy per replayed day and
+/// each signal's own power (docs/health.md).
+pub(crate) async fn model_page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
+    require(&user, Permission::ViewAudit)?;
+    let model = &state.health_model;
+    let stored = state.store.validation_of(&model.name).await?;
+    let report: Option<(chrono::DateTime<chrono::Utc>, ValidationReport)> = match stored {
+        Some(v) => Some((
+            v.computed_at,
+            serde_json::from_value(v.report).map_err(|e| PageError::Internal(format!("the stored validation: {e}")))?,
+        )),
+        None => None,
+    };
+    let pct = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| format!("{:.1}%", x * 100.0));
+    let body = html! {
+        div.page-head {
+            h1 { "Health model: “" (model.name) "”" }
+            p.muted { "How well it predicts churn and downsell on this workspace's own history, replayed (docs/health.md)." }
+        }
+        @match &report {
+            None => {
+                section.card { p { "Not validated yet. The server validates the model in use when it starts and each day; "
+                    code { "laer report health-validation" } " does it now." } }
+            }
+            Some((at, r)) => {
+                div.kpis {
+                    div.kpi { span { "AUC" } strong { (r.auc.map_or("–".into(), |x| format!("{x:.2}"))) } }
+                    div.kpi { span { "Riskiest tenth churns" } strong { (r.top_decile_lift.map_or("–".into(), |x| format!("{x:.1}×"))) } }
+                    div.kpi { span { "Usual risk, " (r.horizon_days) " days" } strong { (pct(r.churn_rate)) } }
+                    div.kpi { span { "Replayed accounts" } strong { (r.observations) } }
+                }
+                section.card {
+                    h2 { "What the figures mean" }
+                    p { "AUC is the chance that an account that churned or downsold within " (r.horizon_days)
+                        " days scored lower than one that did not: 0.5 is a coin, 1 is perfect. The riskiest tenth "
+                        "(the lowest scores) churned " (r.top_decile_lift.map_or("–".into(), |x| format!("{x:.1}")))
+                        " times as often as the average account. Validated " (at.format("%Y-%m-%d %H:%M")) " UTC on "
+                        (r.observations) " account-days, " (r.scored) " of them scored." }
+                    @if let Some(scale) = laer_core::attention::RiskScale::new(r.risk_curve, r.churn_rate) {
+                        p #colours { "The colours: red when the chance of churn or downsell is at least twice the usual "
+                            (pct(Some(scale.base_rate))) ", amber when above it. "
+                            @if let Some(s) = score_at(&scale, laer_core::attention::RiskScale::URGENT_TIMES * scale.base_rate) { "With this model, red is a score under " (format!("{s:.0}")) ", " }
+                            @if let Some(s) = score_at(&scale, scale.base_rate) { "amber under " (format!("{s:.0}")) "." } }
+                    }
+                }
+                section.card {
+                    h2 { "Calibration" }
+                    p.muted { "Predicted chance against what happened, by bins of the prediction ("
+                        (match r.calibration_source { laer_core::health::validation::CalibrationSource::Model => "the model's own calibration", laer_core::health::validation::CalibrationSource::Replay => "fitted on this replay" }) ")." }
+                    table.data #calibration {
+                        thead { tr { th { "Predicted" } th.num { "Accounts" } th.num { "Mean predicted" } th.num { "Observed" } } }
+                        tbody { @for b in r.calibration.iter().filter(|b| b.count > 0) { tr {
+                            td { (format!("{:.0}–{:.0}%", b.from * 100.0, b.to * 100.0)) } td.num { (b.count) }
+                            td.num { (pct(b.mean_predicted)) } td.num { (pct(b.observed_rate)) }
+                        } } }
+                    }
+                }
+                section.card {
+                    h2 { "Each signal on its own" }
+                    p.muted { "How well each signal alone ranked the same accounts (its AUC; the distance from 0.5 is its strength), and the share of accounts that have it." }
+                    table.data #signals {
+                        thead { tr { th { "Signal" } th.num { "AUC" } th.num { "Accounts with it" } } }
+                        tbody { @for sp in &r.signals { tr {
+                            td { (plain_name(&sp.signal)) } td.num { (format!("{:.2}", sp.auc)) } td.num { (pct(Some(sp.coverage))) }
+                        } } }
+                    }
+                }
+                section.card {
+                    h2 { "Each replayed day" }
+                    table.data #days {
+                        thead { tr { th { "Day" } th.num { "Accounts" } th.num { "Churned or downsold" } th.num { "AUC" } } }
+                        tbody { @for d in &r.days { tr {
+                            td { (d.as_of) } td.num { (d.accounts) } td.num { (d.churned) } td.num { (d.auc.map_or("–".into(), |x| format!("{x:.2}"))) }
+                        } } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(super::layout("Health model", None, &user, body).into_response())
+}
+
+/// The score at which the risk curve gives `risk` (the curve falls as the score rises), when
+/// it lies within 0–100.
+fn score_at(scale: &laer_core::attention::RiskScale, risk: f64) -> Option<f64> {
+    let c = scale.calibration;
+    if c.slope == 0.0 || !(0.0..1.0).contains(&risk) || risk == 0.0 {
+        return None;
+    }
+    let logit = (risk / (1.0 - risk)).ln();
+    Some(100.0 * (logit - c.intercept) / c.slope).filter(|s| (0.0..=100.0).contains(s))
 }

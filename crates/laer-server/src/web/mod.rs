@@ -22,8 +22,10 @@ mod records;
 mod renewals;
 mod revenue;
 mod rights;
+mod search;
 mod session;
 mod settings;
+mod team;
 // Issue 15, single sign-on (OpenID Connect).
 pub(crate) mod sso;
 mod touchpoints;
@@ -50,6 +52,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/static/laer.js", get(script))
         .route("/portfolio", get(portfolio::page))
         .route("/portfolio.csv", get(portfolio::csv))
+        .route("/search", get(search::page))
+        .route("/health/model", get(health::model_page))
+        .route("/team", get(team::page))
         .route("/accounts/{id}", get(account::page))
         .route("/accounts/{id}/phase", axum::routing::post(health::set_phase))
         .route("/accounts/{id}/coverage", axum::routing::post(settings::assign_owner))
@@ -228,6 +233,7 @@ pub(crate) enum Nav {
     Portfolio,
     Renewals,
     Revenue,
+    Team,
     Settings,
     Admin,
 }
@@ -270,18 +276,25 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
         html lang="en" {
             (head(title))
             body {
+                a.skip href="#main" { "Skip to the content" }
                 header.top {
                     a.brand href="/portfolio" { "laer" }
-                    nav {
+                    // On a phone the navigation folds behind this button (laer.js).
+                    button.menu type="button" aria-expanded="false" aria-controls="site-nav" { "Menu" }
+                    nav #site-nav aria-label="Main" {
                         (link(Nav::Work, "/work", "My work"))
                         (link(Nav::Portfolio, "/portfolio", "Portfolio"))
                         (link(Nav::Renewals, "/renewals", "Renewals"))
                         @if user.role.can(Permission::ViewRevenue) { (link(Nav::Revenue, "/revenue", "Revenue")) }
+                        @if user.role.can(Permission::ViewAudit) { (link(Nav::Team, "/team", "Team")) }
                         (link(Nav::Settings, "/settings/playbooks", "Playbooks"))
                         @if let Some((href, _, _)) = admin_pages(user).next() { (link(Nav::Admin, href, "Admin")) }
                     }
+                    form.search role="search" method="get" action="/search" {
+                        input type="search" name="q" placeholder="Accounts and contacts" aria-label="Search accounts and contacts";
+                    }
                     div.who {
-                        span { (user.name) " · " (user.role.as_str()) }
+                        span { (user.name) " · " (user.role.label()) }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(user.csrf_token);
                             button type="submit" { "Log out" }
@@ -290,7 +303,7 @@ pub(crate) fn layout(title: &str, nav: Option<Nav>, user: &CurrentUser, body: Ma
                 }
                 // Logins (issue 15): a workspace holding the demo company says so.
                 @if user.demo { (demo_banner()) }
-                main { (body) }
+                main #main { (body) }
             }
         }
     }
@@ -468,10 +481,12 @@ pub(crate) fn date(d: Option<NaiveDate>) -> String {
 pub(crate) fn figure(caption: &str, svg: String, table: Markup, csv_href: Option<&str>) -> Markup {
     html! {
         figure.chart {
-            figcaption { (caption) }
+            // The CSV link sits in the caption: a link inside a summary is a control
+            // inside a control.
+            figcaption { (caption) @if let Some(href) = csv_href { " · " a.small href=(href) { "CSV" } } }
             (PreEscaped(svg))
             details {
-                summary { "The numbers" @if let Some(href) = csv_href { " · " a href=(href) { "CSV" } } }
+                summary { "The numbers" }
                 (table)
             }
         }

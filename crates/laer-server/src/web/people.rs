@@ -117,7 +117,7 @@ pub(super) async fn section(
                                 form.inline method="post" action={(base) "/cadences/remove"} {
                                     (form::csrf(user))
                                     input type="hidden" name="stakeholder_team" value=(team);
-                                    button.secondary type="submit" { "Remove" }
+                                    button.secondary type="submit" data-confirm="Remove this meeting cadence?" { "Remove" }
                                 }
                             } }
                         }

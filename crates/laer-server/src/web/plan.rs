@@ -81,7 +81,7 @@ pub(crate) async fn page(
                 } @else {
                     button type="submit" name="action" value="done" { "Done" }
                 }
-                button.secondary type="submit" name="action" value="remove" { "Remove" }
+                button.secondary type="submit" name="action" value="remove" data-confirm="Remove this milestone from the plan?" { "Remove" }
             }
             (customer_sees(&m.title))
         }
@@ -178,7 +178,7 @@ fn share_section(id: i64, links: &[ShareLink], user: &CurrentUser, refused: Opti
                         @if can_edit { td { @if l.revoked_at.is_none() {
                             form.inline method="post" action={"/accounts/" (id) "/plan/links/" (l.id) "/revoke"} {
                                 input type="hidden" name="csrf" value=(user.csrf_token);
-                                button.secondary type="submit" { "Revoke" }
+                                button.secondary type="submit" data-confirm="Revoke this link? The customer can no longer open the plan with it." { "Revoke" }
                             }
                         } } }
                     } } }

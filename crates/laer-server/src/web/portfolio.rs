@@ -4,6 +4,8 @@
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use laer_core::access::Permission;
+use laer_core::attention::OpenWork;
+use laer_core::automation::coverage::role_label;
 use laer_core::lifecycle::{Phase, PhaseRules};
 use laer_core::portfolio::{AccountSnapshot, PortfolioQuery, SortKey, portfolio};
 use maud::{Markup, html};
@@ -101,13 +103,59 @@ fn phase_badge(a: &AccountSnapshot, today: chrono::NaiveDate, rules: &PhaseRules
     html! { span class={"badge phase-" (phase.as_str())} title=(why) { (phase.as_str()) } }
 }
 
-fn health_badge(a: &AccountSnapshot) -> Markup {
-    let title = a
-        .health
+/// The account's top reason in words, when its health has one.
+fn top_reason(a: &AccountSnapshot) -> Option<String> {
+    a.health
         .as_ref()
-        .and_then(|h| h.quadrant)
-        .map_or("health 0–100", |q| q.label());
-    super::health::badge(a.health_score(), title)
+        .and_then(|h| h.top_driver.as_ref())
+        .map(laer_core::attention::reason_in_words)
+}
+
+/// "3 open · 2 overdue", or "–".
+fn open_work(work: OpenWork) -> Markup {
+    html! {
+        @if work.open == 0 { span.flat { "–" } } @else {
+            (work.open) " open"
+            @if work.overdue > 0 { br; span.down { (work.overdue) " overdue" } }
+        }
+    }
+}
+
+/// "12 days ago", or "never".
+fn last_touch(at: Option<&chrono::DateTime<chrono::Utc>>, today: chrono::NaiveDate) -> Markup {
+    match at {
+        Some(at) => {
+            let days = (today - at.date_naive()).num_days().max(0);
+            let words = match days {
+                0 => "today".to_string(),
+                1 => "yesterday".to_string(),
+                d => format!("{d} days ago"),
+            };
+            html! { time datetime=(at.date_naive()) title=(at.date_naive()) { (words) } }
+        }
+        None => html! { span.muted { "never" } },
+    }
+}
+
+/// Who leads the account now, "you" when it is the user; and the user's own role on it
+/// when they cover it in another.
+fn lead(a: &AccountSnapshot, user: &CurrentUser, today: chrono::NaiveDate, rules: &PhaseRules) -> Markup {
+    let me = user.team_member_id;
+    let lead = a.phase_owner(today, rules);
+    let mine: Vec<String> = a
+        .owners
+        .iter()
+        .filter(|o| me == Some(o.member_id) && lead.is_none_or(|l| l.member_id != o.member_id || l.role != o.role))
+        .map(|o| role_label(o.role))
+        .collect();
+    html! {
+        @match lead {
+            Some(l) if me == Some(l.member_id) => { strong { "You" } " (" (role_label(l.role)) ")" }
+            Some(l) => { (l.name) " " span.muted.small { "(" (role_label(l.role)) ")" } }
+            None => { span.muted { "nobody" } }
+        }
+        @if !mine.is_empty() { br; span.tag.role { "you: " (mine.join(", ")) } }
+    }
 }
 
 fn trend(a: &AccountSnapshot) -> Markup {
@@ -132,18 +180,22 @@ pub(crate) async fn page(
     require(&user, Permission::ViewAccounts)?;
     params.bounded()?;
     let today = today();
-    let accounts = state.cache.snapshots(&state.store, today).await?;
-    let team = state.store.team().await?;
-    let accuracy = super::health::accuracy(&state).await?;
+    let now = chrono::Utc::now();
+    let (accounts, team, attention, touches) = tokio::try_join!(
+        state.cache.snapshots(&state.store, today),
+        state.store.team(),
+        super::health::attention(&state, today),
+        state.store.last_touches(now),
+    )?;
     let query = params.query(&user);
     let rules = &state.health_model.phases;
-    let page = portfolio(&accounts, &query, today, rules);
+    let page = portfolio(&accounts, &query, today, rules, &attention);
     let mut segments: Vec<&str> = accounts.iter().filter_map(|a| a.segment.as_deref()).collect();
     segments.sort_unstable();
     segments.dedup();
     let owner_value = query.owner.map_or_else(|| "all".to_string(), |o| o.to_string());
     let sort_link = |key: SortKey, label: &str| {
-        let active = query.sort.unwrap_or(SortKey::Name) == key;
+        let active = query.sort.unwrap_or(SortKey::Need) == key;
         let desc = if active && !query.descending {
             Some("1".to_string())
         } else {
@@ -177,12 +229,9 @@ pub(crate) async fn page(
                 (page.matching) " accounts"
                 // The sum over accounts is company revenue: for those who may see it.
                 @if user.role.can(Permission::ViewRevenue) { " · ARR " (money(page.matching_arr)) }
+                // The model's statistics are on its page, for admins and leaders.
                 " · health model “" (state.health_model.name) "”"
-                @if let Some(auc) = accuracy.as_ref().and_then(|a| a.auc) {
-                    span #accuracy title="how well it ranked the accounts that churned or downsold within 90 days, replayed on this history" {
-                        ", AUC " (format!("{auc:.2}")) " on this history"
-                    }
-                }
+                @if user.role.can(Permission::ViewAudit) { " (" a href="/health/model" { "how well it predicts" } ")" }
                 // Issue 14: accounts by hand (records.rs).
                 @if user.role.can(Permission::EditContracts) { " · " a #new-account href="/accounts/new" { "New account" } }
             }
@@ -216,31 +265,49 @@ pub(crate) async fn page(
             button type="submit" { "Show" }
             a.secondary href={"/portfolio.csv?" (params.with(&[("owner", Some(owner_value.clone())), ("page", None)]))} { "CSV" }
         }
+        details.small #order {
+            summary {
+                @if query.sort.unwrap_or(SortKey::Need) == SortKey::Need { "Neediest first. " }
+                "How laer ranks and colours accounts"
+            }
+            p.muted {
+                "Need is the ARR at risk: the chance that the account churns or downsells within 90 days, times its ARR; "
+                "ties go to the account with more overdue tasks. The chance comes from the health model, calibrated on this "
+                "workspace's own history (docs/health.md). Health is red when that chance is at least twice the usual one, "
+                "amber when above the usual, green otherwise; until the model has been checked on your history, by score "
+                "(under 40 red, under 70 amber). The top reason is the measure that holds the score down most."
+            }
+        }
         table.data #portfolio {
             thead { tr {
-                th { (sort_link(SortKey::Name, "Account")) }
-                th { (sort_link(SortKey::Phase, "Phase")) }
+                th { (sort_link(SortKey::Name, "Account")) " · " (sort_link(SortKey::Need, "need")) }
                 th.num { (sort_link(SortKey::Health, "Health")) }
-                th { (sort_link(SortKey::Segment, "Segment")) }
-                th { "Owner" }
+                th { "Top reason" }
+                th { (sort_link(SortKey::Phase, "Phase")) }
+                th { "Lead now" }
                 th.num { (sort_link(SortKey::Arr, "ARR")) }
                 th { (sort_link(SortKey::Renewal, "Renewal")) }
+                th { "Tasks" }
+                th { "Last touch" }
                 th.num { (sort_link(SortKey::Trend, "Trend")) }
             } }
             tbody {
                 @for a in &page.rows {
                     tr {
-                        td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
-                        td { (phase_badge(a, today, rules)) }
-                        td.num { (health_badge(a)) }
-                        td { (a.segment.as_deref().unwrap_or("–")) }
-                        td { (a.phase_owner(today, rules).map_or("–", |o| o.name.as_str())) }
-                        td.num { (money(a.arr())) }
-                        td { (date(a.renewal_date)) }
-                        td.num { (trend(a)) }
+                        td.account { a href={"/accounts/" (a.id)} { (a.display_name()) }
+                            @if let Some(s) = &a.segment { br; span.muted.small.segment { (s) } } }
+                        td.num.health { (super::health::badge(a.health_score(), &attention)) }
+                        td.reason { (top_reason(a).unwrap_or_default()) }
+                        td.phase { (phase_badge(a, today, rules)) }
+                        td.lead { (lead(a, &user, today, rules)) }
+                        td.num.arr { (money(a.arr())) }
+                        td.date { (date(a.renewal_date)) }
+                        td.tasks { (open_work(attention.work_of(a.id))) }
+                        td.touch { (last_touch(touches.get(&a.id), today)) }
+                        td.num.trend { (trend(a)) }
                     }
                 }
-                @if page.rows.is_empty() { tr { td colspan="8" { "No account matches." } } }
+                @if page.rows.is_empty() { tr { td colspan="10" { "No account matches." } } }
             }
         }
         nav.pages {
@@ -265,18 +332,23 @@ pub(crate) async fn csv(
     require(&user, Permission::ViewAccounts)?;
     params.bounded()?;
     let today = today();
-    let accounts = state.cache.snapshots(&state.store, today).await?;
+    let (accounts, attention) = tokio::try_join!(
+        state.cache.snapshots(&state.store, today),
+        super::health::attention(&state, today)
+    )?;
     let mut query = params.query(&user);
     query.page = 1;
     query.per_page = accounts.len().max(1);
     let rules = &state.health_model.phases;
-    let page = portfolio(&accounts, &query, today, rules);
+    let page = portfolio(&accounts, &query, today, rules, &attention);
     let mut rows = vec![
         [
             "external_id",
             "name",
             "phase",
             "health",
+            "urgency",
+            "top_reason",
             "segment",
             "owner",
             "arr",
@@ -292,6 +364,11 @@ pub(crate) async fn csv(
             a.name.clone().unwrap_or_default(),
             a.phase(today, rules).as_str().to_string(),
             a.health_score().map(|s| format!("{s:.1}")).unwrap_or_default(),
+            attention
+                .urgency(a.health_score())
+                .map(|u| u.as_str().to_string())
+                .unwrap_or_default(),
+            top_reason(a).unwrap_or_default(),
             a.segment.clone().unwrap_or_default(),
             a.phase_owner(today, rules).map(|o| o.name.clone()).unwrap_or_default(),
             a.arr().to_string(),

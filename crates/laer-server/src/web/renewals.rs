@@ -1,12 +1,15 @@
-//! Renewals: contracts renewing in the next 30, 90 or 180 days, with ARR and owner.
+//! Renewals: contracts renewing in the next 30, 90 or 180 days or in a quarter, with
+//! their health, top risk, ARR and ARR at risk (laer_core::renewals); a person with a
+//! book of their own sees theirs first.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
+use laer_core::bridge::Quarter;
 use laer_core::model::TeamRole;
 use laer_core::portfolio::AccountSnapshot;
+use laer_core::renewals::{RenewalSort, Window, renewals};
 use maud::html;
 use serde::Deserialize;
 
@@ -15,42 +18,84 @@ use crate::AppState;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
+    /// Days: 30, 90 (the default) or 180.
     within: Option<String>,
+    /// A calendar quarter, `2026-Q4`: instead of `within`.
+    quarter: Option<String>,
+    sort: Option<String>,
+    desc: Option<String>,
     page: Option<String>,
-    /// `1`: only the accounts the user covers.
+    /// `1`: only the accounts the user covers; `0`: everyone's. Absent: a person with a
+    /// book of their own sees theirs.
     mine: Option<String>,
 }
 
 impl Params {
-    /// The team member whose accounts to show, when the user asked for their own.
+    /// The team member whose accounts to show.
     fn member(&self, user: &CurrentUser) -> Option<i64> {
-        (self.mine.as_deref() == Some("1"))
-            .then_some(user.team_member_id)
-            .flatten()
+        let mine = match self.mine.as_deref() {
+            Some("1") => true,
+            Some(_) => false,
+            None => user.role.has_own_book(),
+        };
+        mine.then_some(user.team_member_id).flatten()
+    }
+
+    fn window(&self) -> Window {
+        if let Some(q) = self.quarter.as_deref().and_then(Quarter::parse) {
+            return Window::Quarter(q);
+        }
+        Window::Days(
+            self.within
+                .as_deref()
+                .and_then(|w| w.parse().ok())
+                .filter(|days| matches!(days, 30 | 180))
+                .unwrap_or(90),
+        )
+    }
+
+    fn sort(&self) -> RenewalSort {
+        self.sort
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(RenewalSort::Renewal)
+    }
+
+    /// The query string of this view with some fields replaced.
+    fn with(&self, user: &CurrentUser, changes: &[(&str, Option<String>)]) -> String {
+        let window = match self.window() {
+            Window::Days(d) => ("within", d.to_string()),
+            Window::Quarter(q) => ("quarter", q.to_string()),
+        };
+        let mut fields: Vec<(&str, Option<String>)> = vec![
+            ("within", (window.0 == "within").then(|| window.1.clone())),
+            ("quarter", (window.0 == "quarter").then(|| window.1.clone())),
+            ("sort", self.sort.clone()),
+            ("desc", self.desc.clone()),
+            (
+                "mine",
+                Some(if self.member(user).is_some() { "1" } else { "0" }.to_string()),
+            ),
+            ("page", None),
+        ];
+        for (key, value) in changes {
+            if let Some(f) = fields.iter_mut().find(|(k, _)| k == key) {
+                f.1 = value.clone();
+            }
+        }
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", super::percent_encode(&v, ""))))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
 const PER_PAGE: usize = 100;
 
-/// The window in days: 30, 90 (the default) or 180.
-fn window(params: &Params) -> i64 {
-    params
-        .within
-        .as_deref()
-        .and_then(|w| w.parse().ok())
-        .filter(|days| matches!(days, 30 | 180))
-        .unwrap_or(90)
-}
-
-/// Running contracts renewing within `days` or overdue, soonest (most overdue) first.
-fn renewing(accounts: &[AccountSnapshot], today: NaiveDate, days: i64) -> Vec<&AccountSnapshot> {
-    let mut due: Vec<&AccountSnapshot> = accounts
-        .iter()
-        .filter(|a| !a.mrr.is_zero())
-        .filter(|a| a.renewal_date.is_some_and(|r| (r - today).num_days() <= days))
-        .collect();
-    due.sort_by(|a, b| a.renewal_date.cmp(&b.renewal_date).then_with(|| b.mrr.cmp(&a.mrr)));
-    due
+/// An amount computed in floating point (risk × ARR), to whole currency units.
+fn whole(x: f64) -> Money {
+    Money::from_units(x.round() as i64).unwrap_or_default()
 }
 
 /// Who handles the renewal: the renewal specialist when one joined, else the CSM.
@@ -61,74 +106,124 @@ fn renewal_owner(a: &AccountSnapshot) -> Option<&str> {
         .map(|o| o.name.as_str())
 }
 
+/// The window in words: "the next 90 days (or overdue)", "2026-Q4".
+fn window_words(window: Window) -> String {
+    match window {
+        Window::Days(d) => format!("in the next {d} days (or overdue)"),
+        Window::Quarter(q) => format!("in {q}"),
+    }
+}
+
 pub(crate) async fn page(
     State(state): State<AppState>,
     user: CurrentUser,
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewRenewals)?;
+    super::bounded_filters(&[
+        ("Quarter (quarter)", params.quarter.as_deref()),
+        ("Sort (sort)", params.sort.as_deref()),
+    ])?;
     let today = today();
-    let days = window(&params);
-    let accounts = state.cache.snapshots(&state.store, today).await?;
+    let window = params.window();
+    let (accounts, attention) = tokio::try_join!(
+        state.cache.snapshots(&state.store, today),
+        super::health::attention(&state, today)
+    )?;
     let member = params.member(&user);
-    let mut due = renewing(&accounts, today, days);
-    if let Some(member) = member {
-        due.retain(|a| a.owners.iter().any(|o| o.member_id == member));
-    }
-    let mine = if member.is_some() { "&mine=1" } else { "" };
-    let total: Money = due.iter().map(|a| a.arr()).sum();
-    let pages = due.len().div_ceil(PER_PAGE).max(1);
+    let sort = params.sort();
+    let descending = params.desc.as_deref() == Some("1");
+    let due = renewals(&accounts, today, window, member, &attention, sort, descending);
+    let pages = due.rows.len().div_ceil(PER_PAGE).max(1);
     let page = params
         .page
         .as_deref()
         .and_then(|p| p.parse().ok())
         .unwrap_or(1)
         .clamp(1, pages);
-    let shown = due.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
+    let shown = due.rows.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
+    let this_quarter = Quarter::containing(today);
+    let quarters = [this_quarter, this_quarter.next()];
+    let see_revenue = user.role.can(Permission::ViewRevenue);
+    let sort_link = |key: RenewalSort, label: &str| {
+        let active = sort == key;
+        let desc = (active && !descending).then(|| "1".to_string());
+        let arrow = match (active, descending) {
+            (true, false) => " ↑",
+            (true, true) => " ↓",
+            _ => "",
+        };
+        html! {
+            a href={"/renewals?" (params.with(&user, &[("sort", Some(key.as_str().to_string())), ("desc", desc)]))} { (label) (arrow) }
+        }
+    };
     let body = html! {
         div.page-head {
-            h1 { "Renewals" }
+            h1 { @if member.is_some() { "My renewals" } @else { "Renewals" } }
             p.muted {
-                (due.len()) " contracts renewing in the next " (days) " days (or overdue)"
-                @if user.role.can(Permission::ViewRevenue) { " · ARR " (money(total)) }
-            }
-        }
-        nav.tabs {
-            @for d in [30, 90, 180] {
-                a href={"/renewals?within=" (d) (mine)} class=@if d == days { "active" } { "Next " (d) " days" }
-            }
-            @if user.team_member_id.is_some() {
-                @if member.is_some() {
-                    a.secondary href={"/renewals?within=" (days)} { "Everyone's" }
-                } @else {
-                    a.secondary href={"/renewals?within=" (days) "&mine=1"} { "Mine" }
+                (due.rows.len()) " contracts renewing " (window_words(window))
+                @if see_revenue {
+                    " · ARR " (money(due.arr))
+                    " · " strong.down { "at risk " (money(whole(due.arr_at_risk))) }
+                    " (the chance of churn or downsell × ARR)"
+                    @if due.urgent > 0 { " · " (due.urgent) " urgent, ARR " (money(due.urgent_arr)) }
                 }
             }
-            a.secondary href={"/renewals.csv?within=" (days) (mine)} { "CSV" }
+        }
+        nav.tabs aria-label="Window" {
+            @for d in [30, 90, 180] {
+                @let on = window == Window::Days(d);
+                a href={"/renewals?" (params.with(&user, &[("within", Some(d.to_string())), ("quarter", None)]))} class=@if on { "active" } aria-current=[on.then_some("page")] { "Next " (d) " days" }
+            }
+            @for q in quarters {
+                @let on = window == Window::Quarter(q);
+                a href={"/renewals?" (params.with(&user, &[("quarter", Some(q.to_string())), ("within", None)]))} class=@if on { "active" } aria-current=[on.then_some("page")] {
+                    (q) @if q == this_quarter { " (this quarter)" } @else { " (next)" }
+                }
+            }
+        }
+        @if user.team_member_id.is_some() {
+            nav.tabs aria-label="Whose" {
+                a href={"/renewals?" (params.with(&user, &[("mine", Some("1".into()))]))} class=@if member.is_some() { "active" } aria-current=[member.is_some().then_some("page")] { "Mine" }
+                a href={"/renewals?" (params.with(&user, &[("mine", Some("0".into()))]))} class=@if member.is_none() { "active" } aria-current=[member.is_none().then_some("page")] { "Everyone's" }
+                a.secondary href={"/renewals.csv?" (params.with(&user, &[]))} { "CSV" }
+            }
+        } @else {
+            p { a.secondary href={"/renewals.csv?" (params.with(&user, &[]))} { "CSV" } }
         }
         table.data #renewals {
-            thead { tr { th { "Account" } th { "Renewal" } th.num { "Days left" } th.num { "ARR" } th { "Owner" } th { "Segment" } } }
+            thead { tr {
+                th { (sort_link(RenewalSort::Name, "Account")) }
+                th { (sort_link(RenewalSort::Renewal, "Renewal")) }
+                th.num { "Days left" }
+                th.num { (sort_link(RenewalSort::Arr, "ARR")) }
+                th.num { (sort_link(RenewalSort::Health, "Health")) }
+                th { "Top risk" }
+                @if see_revenue { th.num { (sort_link(RenewalSort::Risk, "ARR at risk")) } }
+                th { "Owner" }
+            } }
             tbody {
-                @for a in shown {
-                    @let renewal = a.renewal_date.unwrap_or(today);
+                @for r in shown {
+                    @let a = r.account;
                     tr {
-                        td { a href={"/accounts/" (a.id)} { (a.name.as_deref().unwrap_or(&a.external_id)) } }
-                        td { (renewal) }
-                        @let left = (renewal - today).num_days();
-                        td.num { @if left < 0 { span.down { "overdue " (-left) } } @else { (left) } }
+                        td.account { a href={"/accounts/" (a.id)} { (a.display_name()) } @if let Some(s) = &a.segment { br; span.muted.small { (s) } } }
+                        td.date { (r.on) }
+                        td.num { @if r.days_left < 0 { span.down { "overdue " (-r.days_left) } } @else { (r.days_left) } }
                         td.num { (money(a.arr())) }
+                        td.num.health { (super::health::badge(a.health_score(), &attention)) }
+                        td.reason { (a.health.as_ref().and_then(|h| h.top_driver.as_ref()).map(laer_core::attention::reason_in_words).unwrap_or_default()) }
+                        @if see_revenue { td.num { (money(whole(r.arr_at_risk))) } }
                         td { (renewal_owner(a).unwrap_or("–")) }
-                        td { (a.segment.as_deref().unwrap_or("–")) }
                     }
                 }
-                @if due.is_empty() { tr { td colspan="6" { "Nothing renews in this window." } } }
+                @if due.rows.is_empty() { tr { td colspan="8" { "Nothing renews " (window_words(window)) "." } } }
             }
         }
         @if pages > 1 {
             nav.pages {
-                @if page > 1 { a href={"/renewals?within=" (days) "&page=" (page - 1)} { "← Previous" } }
+                @if page > 1 { a href={"/renewals?" (params.with(&user, &[("page", Some((page - 1).to_string()))]))} { "← Previous" } }
                 span { "Page " (page) " of " (pages) }
-                @if page < pages { a href={"/renewals?within=" (days) "&page=" (page + 1)} { "Next →" } }
+                @if page < pages { a href={"/renewals?" (params.with(&user, &[("page", Some((page + 1).to_string()))]))} { "Next →" } }
             }
         }
     };
@@ -141,8 +236,24 @@ pub(crate) async fn csv(
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewRenewals)?;
+    super::bounded_filters(&[
+        ("Quarter (quarter)", params.quarter.as_deref()),
+        ("Sort (sort)", params.sort.as_deref()),
+    ])?;
     let today = today();
-    let accounts = state.cache.snapshots(&state.store, today).await?;
+    let (accounts, attention) = tokio::try_join!(
+        state.cache.snapshots(&state.store, today),
+        super::health::attention(&state, today)
+    )?;
+    let due = renewals(
+        &accounts,
+        today,
+        params.window(),
+        params.member(&user),
+        &attention,
+        params.sort(),
+        params.desc.as_deref() == Some("1"),
+    );
     let mut rows = vec![
         [
             "external_id",
@@ -152,24 +263,26 @@ pub(crate) async fn csv(
             "arr",
             "owner",
             "segment",
+            "health",
+            "urgency",
+            "arr_at_risk",
         ]
         .map(String::from)
         .to_vec(),
     ];
-    let member = params.member(&user);
-    let due = renewing(&accounts, today, window(&params))
-        .into_iter()
-        .filter(|a| member.is_none_or(|m| a.owners.iter().any(|o| o.member_id == m)));
-    for a in due {
-        let renewal = a.renewal_date.unwrap_or(today);
+    for r in due.rows {
+        let a = r.account;
         rows.push(vec![
             a.external_id.clone(),
             a.name.clone().unwrap_or_default(),
-            renewal.to_string(),
-            (renewal - today).num_days().to_string(),
+            r.on.to_string(),
+            r.days_left.to_string(),
             a.arr().to_string(),
             renewal_owner(a).unwrap_or_default().to_string(),
             a.segment.clone().unwrap_or_default(),
+            a.health_score().map(|s| format!("{s:.1}")).unwrap_or_default(),
+            r.urgency.map(|u| u.as_str().to_string()).unwrap_or_default(),
+            format!("{:.2}", r.arr_at_risk),
         ]);
     }
     Ok(csv_response("renewals.csv", rows))

@@ -420,7 +420,7 @@ fn delete_button(user: &CurrentUser, touchpoint: &Touchpoint) -> Markup {
             form method="post" action={"/touchpoints/" (touchpoint.id) "/delete"} {
                 (form::csrf(user))
                 input type="hidden" name="version" value=(touchpoint.version);
-                button.danger type="submit" { "Delete this touchpoint" }
+                button.danger type="submit" data-confirm="Delete this touchpoint? It leaves the timeline." { "Delete this touchpoint" }
             }
         }
     }

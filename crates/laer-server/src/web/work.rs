@@ -21,14 +21,22 @@ use crate::AppState;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Params {
-    /// `mine` (default with a team member), `unassigned` or `all`.
+    /// `mine` (default with a team member), `snoozed`, `unassigned` or `all`.
     show: Option<String>,
     playbook: Option<String>,
+    /// Everyone's: one team member's tasks.
+    assignee: Option<String>,
+    /// `list`: one line per task; else cards with steps and context.
+    view: Option<String>,
+    page: Option<String>,
+    /// A task just done: the page offers to undo it.
+    done: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Show {
     Mine,
+    Snoozed,
     Unassigned,
     All,
 }
@@ -38,6 +46,7 @@ impl Show {
         match params.show.as_deref() {
             Some("unassigned") => Show::Unassigned,
             Some("all") => Show::All,
+            Some("snoozed") if user.team_member_id.is_some() => Show::Snoozed,
             _ if user.team_member_id.is_some() => Show::Mine,
             _ => Show::All,
         }
@@ -46,17 +55,30 @@ impl Show {
     fn key(self) -> &'static str {
         match self {
             Show::Mine => "mine",
+            Show::Snoozed => "snoozed",
             Show::Unassigned => "unassigned",
             Show::All => "all",
         }
     }
+
+    fn title(self) -> &'static str {
+        match self {
+            Show::Mine => "My work",
+            Show::Snoozed => "My snoozed tasks",
+            Show::Unassigned => "Work nobody has yet",
+            Show::All => "Everyone's work",
+        }
+    }
 }
+
+/// Tasks on a page of the queue.
+const PER_PAGE: usize = 50;
 
 /// A task's urgency as the queue shows it.
 fn due_class(due: Option<NaiveDate>, today: NaiveDate) -> &'static str {
     match due {
         Some(d) if d < today => "overdue",
-        Some(d) if d <= today + TimeDelta::days(7) => "soon",
+        Some(d) if (d - today).num_days() <= laer_core::attention::DUE_SOON_DAYS => "soon",
         _ => "",
     }
 }
@@ -67,23 +89,52 @@ pub(crate) async fn page(
     Query(params): Query<Params>,
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
+    super::bounded_filters(&[("Playbook (playbook)", params.playbook.as_deref())])?;
     let today = today();
     let show = Show::of(&params, &user);
     let playbook = params.playbook.clone().filter(|p| !p.is_empty());
+    let assignee: Option<i64> = match show {
+        Show::All => params.assignee.as_deref().and_then(|a| a.parse().ok()),
+        _ => None,
+    };
+    let compact = params.view.as_deref() == Some("list");
     let filter = TaskFilter {
-        assignee_id: if show == Show::Mine { user.team_member_id } else { None },
+        assignee_id: match show {
+            Show::Mine | Show::Snoozed => user.team_member_id,
+            _ => assignee,
+        },
         unassigned: show == Show::Unassigned,
         playbook: playbook.clone(),
         status: Some(TaskStatus::Open),
-        awake_on: Some(today),
-        limit: Some(500),
+        awake_on: (show != Show::Snoozed).then_some(today),
+        asleep_on: (show == Show::Snoozed).then_some(today),
+        limit: Some(laer_core::limits::MAX_EXPORT_ROWS as i64),
         ..Default::default()
     };
-    let tasks = state.store.tasks(&filter, today).await?;
-    let ids: Vec<i64> = tasks.iter().map(|t| t.id).collect();
+    let (mut tasks, snapshots, team) = tokio::try_join!(
+        state.store.tasks(&filter, today),
+        state.cache.snapshots(&state.store, today),
+        state.store.team_members(),
+    )?;
+    // Priority: overdue first, then due within a week, then later; the larger account
+    // first within each (laer_core::attention).
+    laer_core::attention::sort_queue(&mut tasks, today, |t| laer_core::attention::QueueKey {
+        due_on: t.due_on,
+        arr: t.account_mrr.times(12),
+        id: t.id,
+    });
+    let total = tasks.len();
+    let pages = total.div_ceil(PER_PAGE).max(1);
+    let page_no = params
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let shown: Vec<&TaskRow> = tasks.iter().skip((page_no - 1) * PER_PAGE).take(PER_PAGE).collect();
+    let ids: Vec<i64> = shown.iter().map(|t| t.id).collect();
     let comments = state.store.task_comments_of(&ids).await?;
     // Each task's account as it is now, beside the context written when it fired.
-    let snapshots = state.cache.snapshots(&state.store, today).await?;
     let rules = &state.health_model.phases;
     let by_id: std::collections::HashMap<i64, &laer_core::portfolio::AccountSnapshot> =
         snapshots.iter().map(|a| (a.id, a)).collect();
@@ -92,15 +143,11 @@ pub(crate) async fn page(
             .and_then(|id| by_id.get(&id))
             .map(|a| summary_now(a, today, rules))
     };
-    let team = state.store.team_members().await?;
     let automation = laer_app::automation::Automation::in_effect(&state.store)
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
     let overdue = tasks.iter().filter(|t| t.due_on.is_some_and(|d| d < today)).count();
-    let this_week = tasks
-        .iter()
-        .filter(|t| t.due_on.is_some_and(|d| d >= today && d <= today + TimeDelta::days(7)))
-        .count();
+    let this_week = tasks.iter().filter(|t| due_class(t.due_on, today) == "soon").count();
     let can_work = user.role.can(Permission::WorkTasks);
     // The accounts the person covers, offered by name in the new task's account field.
     let book: Vec<String> = user
@@ -109,38 +156,78 @@ pub(crate) async fn page(
             snapshots
                 .iter()
                 .filter(|a| a.owners.iter().any(|o| o.member_id == m))
-                .map(|a| a.name.clone().unwrap_or_else(|| a.external_id.clone()))
+                .map(|a| a.display_name().to_string())
                 .collect()
         })
         .unwrap_or_default();
-    let here = format!(
-        "/work?show={}{}",
-        show.key(),
-        playbook
-            .as_deref()
-            .map(|p| format!("&playbook={}", percent_encode(p, "")))
-            .unwrap_or_default()
-    );
-    let tab = |s: Show, label: &str| {
-        html! {
-            a href={"/work?show=" (s.key())} class=@if s == show { "active" } { (label) }
-        }
-    };
-    let body = html! {
-        div.page-head {
-            h1 { "My work" }
-            p.muted {
-                (tasks.len()) " open tasks"
-                @if overdue > 0 { " · " span.down { (overdue) " overdue" } }
-                " · " (this_week) " due within a week"
+    let query = |changes: &[(&str, Option<String>)]| {
+        let mut fields: Vec<(&str, Option<String>)> = vec![
+            ("show", Some(show.key().to_string())),
+            ("playbook", playbook.clone()),
+            ("assignee", assignee.map(|a| a.to_string())),
+            ("view", compact.then(|| "list".to_string())),
+            ("page", (page_no > 1).then(|| page_no.to_string())),
+        ];
+        for (key, value) in changes {
+            if let Some(f) = fields.iter_mut().find(|(k, _)| k == key) {
+                f.1 = value.clone();
             }
         }
-        nav.tabs {
-            @if user.team_member_id.is_some() { (tab(Show::Mine, "Mine")) }
+        let pairs: Vec<String> = fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", percent_encode(&v, ""))))
+            .collect();
+        format!("/work?{}", pairs.join("&"))
+    };
+    let here = query(&[]);
+    let tab = |s: Show, label: &str| {
+        let href = format!("/work?show={}{}", s.key(), if compact { "&view=list" } else { "" });
+        html! {
+            a href=(href) class=@if s == show { "active" } aria-current=[(s == show).then_some("page")] { (label) }
+        }
+    };
+    // A task just done, offered back.
+    let just_done = match params.done.as_deref().and_then(|d| d.parse::<i64>().ok()) {
+        Some(id) => state.store.task(id).await?.filter(|t| t.status == TaskStatus::Done),
+        None => None,
+    };
+    // Everyone's, not narrowed to one person: grouped by assignee.
+    let grouped = show == Show::All && assignee.is_none();
+    let body = html! {
+        div.page-head {
+            h1 { (show.title()) }
+            p.muted {
+                (total) @if show == Show::Snoozed { " snoozed tasks" } @else { " open tasks" }
+                @if overdue > 0 { " · " span.down { (overdue) " overdue" } }
+                " · " (this_week) " due within a week"
+                " · ordered by priority: overdue first, then due within a week, the larger account first"
+            }
+        }
+        @if let Some(t) = &just_done {
+            div.notice role="status" {
+                "Done: " strong { (t.title) } ". "
+                @if can_work {
+                    form.inline method="post" action={"/work/tasks/" (t.id)} {
+                        input type="hidden" name="csrf" value=(user.csrf_token);
+                        input type="hidden" name="back" value=(query(&[("page", None)]));
+                        button.secondary type="submit" name="action" value="reopen" { "Undo" }
+                    }
+                }
+            }
+        }
+        nav.tabs aria-label="Queues" {
+            @if user.team_member_id.is_some() { (tab(Show::Mine, "Mine")) (tab(Show::Snoozed, "Snoozed")) }
             (tab(Show::Unassigned, "Unassigned"))
             (tab(Show::All, "Everyone's"))
             form.inline method="get" action="/work" {
                 input type="hidden" name="show" value=(show.key());
+                @if compact { input type="hidden" name="view" value="list"; }
+                @if show == Show::All {
+                    select name="assignee" aria-label="Assignee" data-autosubmit {
+                        option value="" { "Everyone" }
+                        @for m in &team { option value=(m.id) selected[assignee == Some(m.id)] { (m.name) } }
+                    }
+                }
                 select name="playbook" aria-label="Playbook" data-autosubmit {
                     option value="" { "Every playbook" }
                     option value="handoff" selected[playbook.as_deref() == Some("handoff")] { "Hand-offs" }
@@ -149,6 +236,9 @@ pub(crate) async fn page(
                     }
                 }
                 noscript { button type="submit" { "Filter" } }
+            }
+            a.secondary.view-switch href=(query(&[("view", (!compact).then(|| "list".to_string()))])) {
+                @if compact { "Show details" } @else { "Compact list" }
             }
         }
         @match rights::require_role(&user, Permission::WorkTasks) {
@@ -161,20 +251,45 @@ pub(crate) async fn page(
             Err(_) => { (refused_note(&user)) }
         }
         @if tasks.is_empty() {
-            section.card { p { "Nothing to do here. New work arrives as playbooks fire and accounts change hands." } }
+            section.card { p {
+                @match show {
+                    Show::Snoozed => { "No task is snoozed. A snoozed task comes back on its day." }
+                    _ => { "Nothing to do here. New work arrives as playbooks fire and accounts change hands." }
+                }
+            } }
         }
-        ol.tasks #tasks {
-            @for t in &tasks {
+        ol.tasks.compact[compact] #tasks {
+            @for (i, t) in shown.iter().enumerate() {
+                @if grouped && (i == 0 || shown[i - 1].assignee_id != t.assignee_id) {
+                    li.group { h2 { (t.assignee.as_deref().unwrap_or("Nobody yet")) } }
+                }
                 li class={"task " (due_class(t.due_on, today))} {
-                    (task_card(t, now_of(t.account_id).as_deref(), today, &team, &user, can_work, &here))
-                    (comments_of(comments.get(&t.id).map(Vec::as_slice).unwrap_or_default()))
+                    (task_card(t, now_of(t.account_id).as_deref(), today, &team, &user, can_work, &here, compact, t.playbook.is_some().then(|| super::account::trigger_label(t.playbook.as_deref(), &automation.playbooks)).as_deref()))
+                    @if !compact { (comments_of(comments.get(&t.id).map(Vec::as_slice).unwrap_or_default())) }
                 }
             }
         }
+        @if pages > 1 {
+            nav.pages aria-label="Pages" {
+                @if page_no > 1 { a href=(query(&[("page", Some((page_no - 1).to_string()))])) { "← Previous" } }
+                span { "Page " (page_no) " of " (pages) }
+                @if page_no < pages { a href=(query(&[("page", Some((page_no + 1).to_string()))])) { "Next →" } }
+            }
+        }
     };
-    Ok(layout("My work", Some(Nav::Work), &user, body).into_response())
+    Ok(layout(show.title(), Some(Nav::Work), &user, body).into_response())
 }
 
+/// Why now, in one sentence: the task's reason, or (for tasks made before reasons were
+/// kept) the first part of its context.
+fn reason_of(t: &TaskRow) -> &str {
+    match t.reason.as_deref() {
+        Some(r) if !r.is_empty() => r,
+        _ => t.context.split(". ").next().unwrap_or_default(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn task_card(
     t: &TaskRow,
     now: Option<&str>,
@@ -183,6 +298,8 @@ fn task_card(
     user: &CurrentUser,
     can_work: bool,
     back: &str,
+    compact: bool,
+    trigger: Option<&str>,
 ) -> Markup {
     let action = format!("/work/tasks/{}", t.id);
     html! {
@@ -194,7 +311,7 @@ fn task_card(
                     None => { "no due date" }
                 }
             }
-            @if let Some(p) = &t.playbook { span.tag { (p) } }
+            @if let Some(p) = trigger { span.tag { (p) } }
             @if let Some(r) = t.role { span.tag.role { (role_label(r)) } }
         }
         h3 { (t.title) }
@@ -204,12 +321,18 @@ fn task_card(
             }
             " · " (t.assignee.as_deref().unwrap_or("unassigned"))
         }
-        p.context { span.muted { "As of " (t.created_at.date_naive()) ": " } (t.context) }
-        @if let Some(now) = now { p.context.now { span.muted { "Now: " } (now) } }
-        @if !t.steps.is_empty() {
-            details.steps {
-                summary { (t.steps.len()) " steps" }
-                ol { @for s in &t.steps { li { (s) } } }
+        p.reason { (reason_of(t)) }
+        @if !compact {
+            details.context-more {
+                summary { "Context" }
+                p.context { span.muted { "As of " (t.created_at.date_naive()) ": " } (t.context) }
+                @if let Some(now) = now { p.context.now { span.muted { "Now: " } (now) } }
+            }
+            @if !t.steps.is_empty() {
+                details.steps {
+                    summary { (t.steps.len()) " steps" }
+                    ol { @for s in &t.steps { li { (s) } } }
+                }
             }
         }
         @if can_work {
@@ -217,9 +340,13 @@ fn task_card(
                 form.inline method="post" action=(action) {
                     input type="hidden" name="csrf" value=(user.csrf_token);
                     input type="hidden" name="back" value=(back);
+                    @if !compact {
+                        input type="text" name="outcome" maxlength="2000" placeholder="How did it go? (optional)" aria-label="How did it go? (optional)";
+                    }
                     button type="submit" name="action" value="done" { "Done" }
                     button.secondary type="submit" name="action" value="snooze" { "Snooze a week" }
                 }
+                @if !compact {
                 details.more {
                     summary { "More" }
                     form method="post" action=(action) {
@@ -245,8 +372,13 @@ fn task_card(
                         input type="hidden" name="back" value=(back);
                         label { "Comment " textarea name="comment" rows="2" required {} }
                         button.secondary type="submit" name="action" value="comment" { "Add comment" }
-                        button.secondary type="submit" name="action" value="cancel" { "Cancel the task" }
                     }
+                    form method="post" action=(action) {
+                        input type="hidden" name="csrf" value=(user.csrf_token);
+                        input type="hidden" name="back" value=(back);
+                        button.secondary.danger type="submit" name="action" value="cancel" data-confirm="Cancel this task? It leaves every queue." { "Cancel the task" }
+                    }
+                }
                 }
             }
         }
@@ -259,6 +391,8 @@ pub(crate) struct TaskForm {
     until: Option<String>,
     assignee: Option<String>,
     comment: Option<String>,
+    /// With Done: how it went, kept as a comment (optional).
+    outcome: Option<String>,
     back: Option<String>,
 }
 
@@ -296,8 +430,24 @@ pub(crate) async fn change(
     };
     // Where to go next is settled before the change is written, so that nothing can fail
     // after it.
-    let back = safe_back(form.back.as_deref(), &["/work"], "/work");
+    // Back to My work, or to the account page a task was done from.
+    let back = safe_back(form.back.as_deref(), &["/work", "/accounts/"], "/work");
+    let outcome = form.outcome.as_deref().map(str::trim).filter(|o| !o.is_empty());
+    if let (TaskChange::Done, Some(outcome)) = (&change, outcome) {
+        if outcome.chars().count() > 2_000 {
+            return Err(PageError::BadRequest("How did it go: at most 2,000 characters.".into()));
+        }
+        state
+            .store
+            .update_task(id, &TaskChange::Comment(format!("Done: {outcome}")), &user.actor())
+            .await?;
+    }
     state.store.update_task(id, &change, &user.actor()).await?;
+    // Done from My work: the page offers to undo it.
+    if matches!(change, TaskChange::Done) && back.starts_with("/work") && !back.contains('#') {
+        let joiner = if back.contains('?') { '&' } else { '?' };
+        return Ok(Redirect::to(&format!("{back}{joiner}done={id}")).into_response());
+    }
     Ok(Redirect::to(back).into_response())
 }
 

@@ -121,7 +121,7 @@ async function main () {
         them.waitForURL((url) => url.pathname === '/portfolio'),
         them.getByRole('button', { name: 'Save and log in' }).click()
       ])
-      check((await them.locator('header .who').innerText()).includes(`${colleague.name} · csm`), 'logged in as the colleague')
+      check((await them.locator('header .who').innerText()).includes(`${colleague.name} · CSM`), 'logged in as the colleague')
 
       await Promise.all([
         them.waitForURL((url) => url.pathname === '/login'),

@@ -41,7 +41,8 @@ function pathOf (page) {
 async function screenshot (page, name) {
   if (!shots) return
   fs.mkdirSync(shots, { recursive: true })
-  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true })
+  // The pages test (pages.cjs) takes the pages as docs/ shows them; these are the day's.
+  await page.screenshot({ path: path.join(shots, `day-${name}.png`), fullPage: true })
 }
 
 async function login (page, email, password) {
@@ -58,14 +59,16 @@ async function portfolioRows (page) {
   return page.$$eval('#portfolio tbody tr', (trs) => trs
     .filter((tr) => tr.querySelector('a[href^="/accounts/"]'))
     .map((tr) => {
-      const cells = [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())
+      const cell = (name) => (tr.querySelector(`td.${name}`) || { textContent: '' }).textContent.trim()
+      const segment = tr.querySelector('td.account .segment')
       return {
-        name: cells[0],
-        href: tr.querySelector('a').getAttribute('href'),
-        phase: cells[1],
-        health: cells[2],
-        segment: cells[3],
-        arr: cells[5]
+        name: tr.querySelector('td.account a').textContent.trim(),
+        href: tr.querySelector('td.account a').getAttribute('href'),
+        phase: cell('phase'),
+        // The score; the urgency beside it is for screen readers.
+        health: cell('health').split(' ')[0],
+        segment: segment ? segment.textContent.trim() : '–',
+        arr: cell('arr')
       }
     }))
 }
@@ -178,7 +181,7 @@ async function main () {
         equal(r.phase, phase, `the phase of ${r.name}`)
       }
       equal(both.length, rows.filter((r) => r.phase === phase).length, `the number of ${segment} accounts in ${phase}`)
-      const badge = await page.locator('#portfolio tbody td .badge').first().getAttribute('class')
+      const badge = await page.locator('#portfolio tbody td.phase .badge').first().getAttribute('class')
       check(badge.includes(`phase-${phase}`), `the phase badge has its colour class: ${badge}`)
     })
 
@@ -192,7 +195,7 @@ async function main () {
       check(needle, 'an account name with a word to search for')
       await page.locator('select[name=segment]').selectOption('')
       await page.locator('select[name=phase]').selectOption('')
-      await page.getByRole('searchbox').fill(needle.toUpperCase().slice(1))
+      await page.locator('form.filters').getByRole('searchbox').fill(needle.toUpperCase().slice(1))
       await submitFilters(page)
       const q = needle.toUpperCase().slice(1)
       equal(new URL(page.url()).searchParams.get('q'), q, 'the search in the URL')
@@ -201,8 +204,8 @@ async function main () {
       check(found.length > 0, `the search for ${q} finds accounts`)
       for (const r of found) check(r.name.toLowerCase().includes(q.toLowerCase()), `${r.name} contains ${q}`)
       equal(found.map((r) => r.href).join(' '), expected.map((r) => r.href).join(' '), `the accounts matching ${q}`)
-      equal(await page.getByRole('searchbox').inputValue(), q, 'the form keeps the search')
-      await page.getByRole('searchbox').fill('')
+      equal(await page.locator('form.filters').getByRole('searchbox').inputValue(), q, 'the form keeps the search')
+      await page.locator('form.filters').getByRole('searchbox').fill('')
       await submitFilters(page)
       equal((await portfolioRows(page)).length, everyone.length, 'without the search, every account again')
     })
@@ -235,7 +238,7 @@ async function main () {
       equal(download.suggestedFilename(), 'portfolio.csv', 'the file name')
       const text = fs.readFileSync(await download.path(), 'utf8')
       const lines = text.trim().split(/\r?\n/)
-      equal(lines[0], 'external_id,name,phase,health,segment,owner,arr,renewal_date,trend_90d', 'the CSV header')
+      equal(lines[0], 'external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d', 'the CSV header')
       equal(lines.length, everyone.length + 1, 'a CSV line per account and the header')
       equal(new URL(page.url()).pathname, '/portfolio', 'the download leaves the page where it was')
     })
@@ -269,8 +272,8 @@ async function main () {
       check(await panel.isVisible(), 'the health panel shows')
       const drivers = await panel.locator('#drivers tbody tr').count()
       check(drivers > 0, `the drivers table has rows, found ${drivers}`)
-      const points = await panel.locator('#drivers tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.querySelectorAll('td')[4].textContent)))
-      const score = Number((await panel.locator('.health-score .badge').textContent()).trim())
+      const points = await panel.locator('#drivers tbody tr').evaluateAll((trs) => trs.map((tr) => Number(tr.querySelectorAll('td')[2].textContent)))
+      const score = Number((await panel.locator('.health-score .badge').textContent()).trim().split(' ')[0])
       check(Math.abs(points.reduce((a, b) => a + b, 0) - score) <= 0.5 + 0.05 * points.length,
         `the drivers' points (${points}) add up to the score ${score}`)
       if (account.health !== '–') equal(String(score), account.health, 'the score, as in the portfolio')
@@ -366,6 +369,13 @@ async function main () {
       await page.goto(`${base}${account.href}/plan#share`)
       const live = page.locator('#links tbody tr', { hasText: 'live' })
       equal(await live.count(), 1, 'live links')
+      // Revoking asks first: dismissed, nothing happens; accepted, the link is revoked.
+      let asked = ''
+      page.once('dialog', (d) => { asked = d.message(); d.dismiss() })
+      await live.getByRole('button', { name: 'Revoke' }).click()
+      check(asked.includes('Revoke this link'), `revoking asks first: ${JSON.stringify(asked)}`)
+      equal(await page.locator('#links tbody tr', { hasText: 'live' }).count(), 1, 'a dismissed revoke keeps the link')
+      page.once('dialog', (d) => d.accept())
       await Promise.all([
         page.waitForURL((u) => u.pathname === `${account.href}/plan`),
         live.getByRole('button', { name: 'Revoke' }).click()
@@ -405,15 +415,21 @@ async function main () {
         page.waitForURL((url) => url.pathname === '/renewals'),
         page.locator('header.top nav a', { hasText: 'Renewals' }).click()
       ])
-      equal(await heading(page), 'Renewals', 'the renewals heading')
-      equal((await page.locator('nav.tabs a.active').textContent()).trim(), 'Next 90 days', 'the default window')
+      equal(await heading(page), 'My renewals', 'a CSM sees their own renewals first')
+      equal((await page.locator('nav.tabs[aria-label=Whose] a.active').textContent()).trim(), 'Mine', 'the mine filter, visibly on')
+      await Promise.all([
+        page.waitForURL((url) => url.searchParams.get('mine') === '0'),
+        page.locator('nav.tabs a', { hasText: 'Everyone\'s' }).click()
+      ])
+      equal(await heading(page), 'Renewals', 'everyone\'s renewals')
+      equal((await page.locator('nav.tabs[aria-label=Window] a.active').textContent()).trim(), 'Next 90 days', 'the default window')
       const counts = {}
       for (const days of [30, 180, 90]) {
         await Promise.all([
           page.waitForURL((url) => url.searchParams.get('within') === String(days)),
           page.locator('nav.tabs a', { hasText: `Next ${days} days` }).click()
         ])
-        equal((await page.locator('nav.tabs a.active').textContent()).trim(), `Next ${days} days`, 'the active tab')
+        equal((await page.locator('nav.tabs[aria-label=Window] a.active').textContent()).trim(), `Next ${days} days`, 'the active tab')
         const left = (await page.$$eval('#renewals tbody tr', (trs) => trs
           .filter((tr) => tr.querySelector('a'))
           .map((tr) => tr.querySelectorAll('td')[2].textContent.trim())))
@@ -422,11 +438,26 @@ async function main () {
         for (let i = 1; i < left.length; i++) check(left[i - 1] <= left[i], 'renewals soonest first')
         const summary = await page.locator('main .page-head p').textContent()
         check(summary.startsWith(`${left.length} contracts renewing in the next ${days} days`), `the summary: ${summary}`)
+        check(summary.includes('at risk $'), `the ARR at risk: ${summary}`)
         counts[days] = left.length
         if (days === 180) await screenshot(page, 'renewals')
       }
       check(counts[30] <= counts[90] && counts[90] <= counts[180], `longer windows hold more: ${JSON.stringify(counts)}`)
       check(counts[180] > 0, 'something renews within 180 days')
+      // This quarter: every renewal's date is in it (or overdue).
+      await Promise.all([
+        page.waitForURL((url) => url.searchParams.has('quarter')),
+        page.locator('nav.tabs a', { hasText: '(this quarter)' }).click()
+      ])
+      const quarter = new URL(page.url()).searchParams.get('quarter')
+      const [year, q] = quarter.split('-Q').map(Number)
+      const dates = await page.$$eval('#renewals tbody td.date', (tds) => tds.map((td) => td.textContent.trim()))
+      const today = new Date().toISOString().slice(0, 10)
+      for (const d of dates) {
+        const inQuarter = Number(d.slice(0, 4)) === year && Math.floor((Number(d.slice(5, 7)) - 1) / 3) + 1 === q
+        check(inQuarter || d < today, `${d} renews in ${quarter} or is overdue`)
+      }
+      check((await page.locator('main .page-head p').textContent()).includes(`renewing in ${quarter}`), 'the summary names the quarter')
     })
 
     await step('work a task in My work', async () => {
@@ -437,8 +468,11 @@ async function main () {
       equal(await heading(page), 'My work', 'the work heading')
       const before = await page.locator('li.task').count()
       check(before > 0, 'the demo playbooks filled the CSM\'s queue')
-      const dues = await page.$$eval('li.task .due', (ds) => ds.map((d) => d.textContent.trim().slice(-10)))
-      for (let i = 1; i < dues.length; i++) check(dues[i - 1] <= dues[i], `due first: ${dues[i - 1]} before ${dues[i]}`)
+      // Priority: overdue first, then due within a week, then later.
+      const dues = await page.$$eval('li.task', (ls) => ls.map((l) => l.classList.contains('overdue') ? 0 : l.classList.contains('soon') ? 1 : 2))
+      for (let i = 1; i < dues.length; i++) check(dues[i - 1] <= dues[i], `overdue, then soon, then later: ${dues}`)
+      const reasons = await page.$$eval('li.task p.reason', (ps) => ps.map((p) => p.textContent.trim()))
+      for (const r of reasons) check(r && !/\(at (most|least)|\d\.\d{2}|_/.test(r), `a reason in words: ${JSON.stringify(r)}`)
       await screenshot(page, 'work')
       await Promise.all([
         page.waitForResponse((r) => new URL(r.url()).pathname === '/work' && r.request().method() === 'GET'),
@@ -446,6 +480,13 @@ async function main () {
       ])
       await page.waitForLoadState('load')
       equal(await page.locator('li.task').count(), before - 1, 'the done task left the queue')
+      // Undo brings it back.
+      await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/work' && r.request().method() === 'GET'),
+        page.locator('.notice').getByRole('button', { name: 'Undo' }).click()
+      ])
+      await page.waitForLoadState('load')
+      equal(await page.locator('li.task').count(), before, 'undone: the task is back')
     })
 
     await step('log out', async () => {
@@ -466,7 +507,7 @@ async function main () {
       equal(pathOf(page), account.href, 'after logging in, the page that was asked for')
       await page.goto(`${base}/portfolio`)
       equal(await heading(page), 'All accounts', 'a viewer has no book of their own')
-      check((await page.locator('header.top .who').textContent()).includes('viewer'), 'the header names the role')
+      check((await page.locator('header.top .who').textContent()).includes('Viewer'), 'the header names the role')
       equal(await page.locator('header.top nav a[href="/revenue"]').count(), 0, 'Revenue links in a viewer\'s navigation')
       equal(await page.locator('header.top nav a[href="/renewals"]').count(), 1, 'Renewals links in a viewer\'s navigation')
       const response = await page.goto(`${base}/revenue`)

@@ -38,7 +38,7 @@ async function panel (page) {
 async function portfolioHealth (page) {
   await page.goto(`${base}/portfolio?owner=all`)
   const row = page.locator(`#portfolio tbody tr:has(a[href="/accounts/${accountId}"])`)
-  return (await row.locator('td').nth(2).textContent()).trim()
+  return (await row.locator('td.health').textContent()).trim()
 }
 
 async function main () {
