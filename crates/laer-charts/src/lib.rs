@@ -278,6 +278,19 @@ pub struct LineChart {
     series: Vec<Series>,
     area: bool,
     include_zero: bool,
+    range: Option<(f64, f64)>,
+    bands: Vec<Band>,
+    reference: Option<(f64, String)>,
+}
+
+/// A horizontal band of the y axis shaded behind the lines, with its name at the right:
+/// the health score's colour bands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub color: Color,
+    pub name: String,
 }
 
 impl LineChart {
@@ -288,7 +301,30 @@ impl LineChart {
             series: Vec::new(),
             area: false,
             include_zero: true,
+            range: None,
+            bands: Vec::new(),
+            reference: None,
         }
+    }
+
+    /// Fixes the y axis to `low..=high` whatever the values (a score from 0 to 100), so
+    /// that charts of the same measure compare at a glance; values outside are clamped to
+    /// the edge.
+    pub fn range(mut self, low: f64, high: f64) -> LineChart {
+        self.range = Some((low.min(high), low.max(high)));
+        self
+    }
+
+    /// Shades a band of the y axis behind the lines.
+    pub fn band(mut self, band: Band) -> LineChart {
+        self.bands.push(band);
+        self
+    }
+
+    /// A dashed horizontal line at `value` with its name, e.g. NRR's 100% target.
+    pub fn reference(mut self, value: f64, name: impl Into<String>) -> LineChart {
+        self.reference = Some((value, name.into()));
+        self
     }
 
     /// Adds a line; the n-th series takes the n-th palette colour unless it pins one.
@@ -329,6 +365,21 @@ impl LineChart {
             low = low.min(0.0);
             high = high.max(0.0);
         }
+        if let Some((value, _)) = &self.reference {
+            low = low.min(*value);
+            high = high.max(*value);
+        }
+        if let Some((l, h)) = self.range {
+            (low, high) = (l, h);
+        }
+        let clamp = |v: f64| match self.range {
+            Some((l, h)) => v.clamp(l, h),
+            None => v,
+        };
+        let values: Vec<Vec<Option<f64>>> = values
+            .into_iter()
+            .map(|vs| vs.into_iter().map(|v| v.map(clamp)).collect())
+            .collect();
         let colors: Vec<Color> = self
             .series
             .iter()
@@ -352,12 +403,47 @@ impl LineChart {
         let mut body = String::new();
         body.push_str(&visible_title(frame));
         body.push_str(&legend_svg);
+        for band in &self.bands {
+            let (from, to) = (
+                band.from.clamp(plot.ticks.low, plot.ticks.high),
+                band.to.clamp(plot.ticks.low, plot.ticks.high),
+            );
+            if to <= from {
+                continue;
+            }
+            let _ = write!(
+                body,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}" fill-opacity="0.12"/><text x="{}" y="{}" text-anchor="end" font-size="10" fill-opacity="0.7">{}</text>"#,
+                num(plot.left),
+                num(plot.y(to)),
+                num(plot.width),
+                num(plot.y(from) - plot.y(to)),
+                band.color.css(),
+                num(plot.left + plot.width - 4.0),
+                num(plot.y(to) + 11.0),
+                escape(&band.name)
+            );
+        }
         body.push_str(&plot.grid(frame.format));
         if plot.ticks.low < 0.0 {
             body.push_str(&plot.zero_line());
         }
+        if let Some((value, name)) = &self.reference {
+            let y = num(plot.y(*value));
+            let _ = write!(
+                body,
+                r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="currentColor" stroke-dasharray="6 4" stroke-opacity="0.8"/><text x="{}" y="{}" font-size="11" fill-opacity="0.85">{}</text>"#,
+                num(plot.left),
+                num(plot.left + plot.width),
+                num(plot.left + 4.0),
+                num(plot.y(*value) - 4.0),
+                escape(name)
+            );
+        }
         let baseline = plot.y(0.0f64.clamp(plot.ticks.low, plot.ticks.high));
         let radius = if plot.slot >= 10.0 { 3.0 } else { 2.0 };
+        // A series of one value is a point: drawn larger, with its value written beside it.
+        let single = values.iter().flatten().flatten().count() == 1;
         for ((series, series_values), color) in self.series.iter().zip(&values).zip(&colors) {
             let color = color.css();
             let runs = runs(series_values);
@@ -389,9 +475,18 @@ impl LineChart {
                     r#"<circle cx="{}" cy="{}" r="{}" fill="{color}">{}</circle>"#,
                     num(plot.x(i)),
                     num(plot.y(v)),
-                    num(radius),
+                    num(if single { 5.0 } else { radius }),
                     tooltip(&self.labels[i], &series.name, frame.format.format(v)),
                 );
+                if single {
+                    let _ = write!(
+                        body,
+                        r#"<text x="{}" y="{}" font-size="12" font-weight="600">{}</text>"#,
+                        num(plot.x(i) + 9.0),
+                        num(plot.y(v) - 8.0),
+                        escape(&frame.format.format(v))
+                    );
+                }
             }
         }
         body.push_str(&plot.x_labels(&self.labels));
@@ -1462,6 +1557,70 @@ mod tests {
             .to_svg();
         let doc = parse(&svg);
         assert!(elements(&doc, "text").iter().any(|t| t.text() == Some("$0")));
+    }
+
+    #[test]
+    fn a_fixed_range_bands_and_a_reference_line() {
+        // Health from 0 to 100 whatever the values, its bands shaded, a target drawn.
+        let svg = LineChart::new(months(3), ValueFormat::Count)
+            .range(0.0, 100.0)
+            .band(Band {
+                from: 0.0,
+                to: 35.0,
+                color: Color::VERMILLION,
+                name: "urgent".into(),
+            })
+            .reference(70.0, "target 70")
+            .series(Series::new("Health", [52.0, 55.0, 130.0]))
+            .to_svg();
+        let doc = parse(&svg);
+        let texts: Vec<&str> = elements(&doc, "text").iter().filter_map(|t| t.text()).collect();
+        assert!(texts.contains(&"100") && texts.contains(&"0"), "{texts:?}");
+        assert!(
+            !texts.contains(&"120") && !texts.contains(&"140"),
+            "the range holds: {texts:?}"
+        );
+        assert!(texts.contains(&"urgent") && texts.contains(&"target 70"), "{texts:?}");
+        assert_eq!(
+            elements(&doc, "rect")
+                .iter()
+                .filter(|r| r.attribute("fill-opacity") == Some("0.12"))
+                .count(),
+            1
+        );
+        assert!(
+            elements(&doc, "line")
+                .iter()
+                .any(|l| l.attribute("stroke-dasharray").is_some())
+        );
+        // A value outside the range sits on its edge.
+        let ys: Vec<f64> = elements(&doc, "circle")
+            .iter()
+            .filter_map(|c| c.attribute("cy")?.parse().ok())
+            .collect();
+        assert!(ys[2] <= ys[0] && ys[2] <= ys[1], "{ys:?}");
+    }
+
+    #[test]
+    fn a_single_value_is_a_labelled_point() {
+        let svg = LineChart::new(["2026-12"], ValueFormat::Money)
+            .series(Series::new("MRR", [4_200.0]))
+            .to_svg();
+        let doc = parse(&svg);
+        assert!(elements(&doc, "polyline").is_empty(), "no line through one point");
+        assert_eq!(elements(&doc, "circle")[0].attribute("r"), Some("5"));
+        assert!(
+            elements(&doc, "text").iter().any(|t| t.text() == Some("$4.2k")),
+            "its value written"
+        );
+        let two = LineChart::new(months(2), ValueFormat::Money)
+            .series(Series::new("MRR", [4_200.0, 4_300.0]))
+            .to_svg();
+        assert!(
+            !parse(&two)
+                .descendants()
+                .any(|n| n.text() == Some("$4.2k") && n.has_tag_name("text"))
+        );
     }
 
     #[test]

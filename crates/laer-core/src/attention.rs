@@ -68,6 +68,37 @@ impl RiskScale {
     }
 }
 
+impl RiskScale {
+    /// The score at which the calibrated risk is `risk`, within 0–100: below it the risk
+    /// is higher (the curve falls as the score rises); 0 or 100 when the curve never
+    /// reaches `risk` inside the scale.
+    pub fn score_at(&self, risk: f64) -> f64 {
+        let c = self.calibration;
+        let p = |score: f64| c.churn_probability(score);
+        if p(0.0) < risk {
+            return 0.0;
+        }
+        if p(100.0) >= risk {
+            return 100.0;
+        }
+        let logit = (risk / (1.0 - risk)).ln();
+        (100.0 * (logit - c.intercept) / c.slope).clamp(0.0, 100.0)
+    }
+}
+
+/// The scores below which health is urgent and below which it is watched (see
+/// [`urgency`]): from the scale, else [`SCORE_URGENT`] and [`SCORE_WATCH`]. Charts shade
+/// these bands.
+pub fn thresholds(scale: Option<&RiskScale>) -> (f64, f64) {
+    match scale {
+        Some(s) => (
+            s.score_at(RiskScale::URGENT_TIMES * s.base_rate),
+            s.score_at(s.base_rate),
+        ),
+        None => (SCORE_URGENT, SCORE_WATCH),
+    }
+}
+
 /// An account's risk: with a scale, the calibrated probability of churn or downsell
 /// within the horizon (the usual risk when it has no score); without one, `1 − score/100`.
 /// `None` without either.
@@ -259,6 +290,30 @@ mod tests {
             None,
             "no churn, no scale"
         );
+    }
+
+    #[test]
+    fn thresholds_are_where_the_urgency_changes() {
+        let s = scale();
+        let (urgent, watch) = thresholds(Some(&s));
+        assert!(
+            (urgent - 34.66).abs() < 0.01 && (watch - 54.93).abs() < 0.01,
+            "{urgent} {watch}"
+        );
+        assert_eq!(urgency(Some(&s), Some(urgent - 0.01)), Some(Urgency::Urgent));
+        assert_eq!(urgency(Some(&s), Some(urgent + 0.01)), Some(Urgency::Watch));
+        assert_eq!(urgency(Some(&s), Some(watch + 0.01)), Some(Urgency::Steady));
+        assert_eq!(thresholds(None), (SCORE_URGENT, SCORE_WATCH));
+        // A curve that never reaches twice the usual risk: nothing is urgent.
+        let calm = RiskScale::new(
+            Some(Calibration {
+                intercept: -3.0,
+                slope: -1.0,
+            }),
+            Some(0.1),
+        )
+        .unwrap();
+        assert_eq!(thresholds(Some(&calm)).0, 0.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod bridge;
 pub mod dedup;
 pub mod entries;
 pub mod figures;
+pub mod handoff;
 pub mod health;
 pub mod import_runs;
 pub mod lifecycle;

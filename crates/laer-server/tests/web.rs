@@ -208,6 +208,8 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
         "Transformation",
         "id=\"glance\"",
         "Holding health down",
+        "id=\"handoff-note\"",
+        "People to meet",
         "href=\"/health/model\"",
     ] {
         assert!(page.contains(part), "the account page shows {part}");
@@ -381,6 +383,92 @@ async fn every_form_refuses_a_post_without_the_token(store: &Store) {
         "nothing changed"
     );
     assert_eq!(admin.get("/portfolio").await.0, 200, "still logged in");
+}
+
+/// Saved views (issue 16): a person names the portfolio's filters and finds them again;
+/// nobody else sees them; they are removed by their owner.
+async fn saved_views_are_each_persons_own(store: &Store) {
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let csrf = admin.csrf().await;
+    let query = "owner=all&segment=Enterprise&sort=arr&desc=1";
+    let response = client()
+        .post(format!("{base}/views"))
+        .header(COOKIE, &admin.cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("page", "portfolio"),
+            ("name", "Big enterprise"),
+            ("query", query),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()[LOCATION], format!("/portfolio?{query}"));
+    let (_, page) = admin.get(&format!("/portfolio?{query}")).await;
+    assert!(
+        page.contains("Your views:") && page.contains("Big enterprise"),
+        "listed"
+    );
+    assert!(
+        page.contains(&format!(
+            "href=\"/portfolio?{}\" class=\"active\"",
+            query.replace('&', "&amp;")
+        )),
+        "the view shown is marked"
+    );
+    assert_eq!(
+        admin
+            .post(
+                "/views",
+                &[("csrf", &csrf), ("page", "portfolio"), ("name", " "), ("query", "a=1")]
+            )
+            .await,
+        400,
+        "a view needs a name"
+    );
+    assert_eq!(
+        admin
+            .post(
+                "/views",
+                &[("csrf", &csrf), ("page", "settings"), ("name", "x"), ("query", "a=1")]
+            )
+            .await,
+        400,
+        "only list pages keep views"
+    );
+    let viewer = Session::viewer(store, &base).await;
+    let (_, theirs) = viewer.get("/portfolio").await;
+    assert!(!theirs.contains("Big enterprise"), "each person's own");
+    let id = store
+        .views_of(
+            store
+                .user_for_login(laer_app::demo::DEMO_ADMIN)
+                .await
+                .unwrap()
+                .unwrap()
+                .user
+                .id,
+            "portfolio",
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let viewer_csrf = viewer.csrf().await;
+    let path = format!("/views/{id}/delete");
+    assert_eq!(
+        viewer
+            .post(&path, &[("csrf", &viewer_csrf), ("page", "portfolio")])
+            .await,
+        404,
+        "not theirs"
+    );
+    assert_eq!(admin.post(&path, &[("csrf", &csrf), ("page", "portfolio")]).await, 303);
+    assert!(!admin.get("/portfolio").await.1.contains("Big enterprise"), "removed");
 }
 
 /// Every page, API answer and error carries the security headers and a request id.
@@ -881,4 +969,5 @@ laer_store::backend_tests!(
     revenue_figures_match_the_mrr_report,
     revenue_bridges_are_the_nrr_bridge_report,
     health_shows_with_its_reasons_and_phases_are_set_by_hand,
+    saved_views_are_each_persons_own,
 );

@@ -32,6 +32,7 @@ mod sqlite;
 mod sso;
 mod tables;
 mod touchpoints;
+mod views;
 mod write;
 
 #[cfg(feature = "test-support")]
@@ -69,6 +70,7 @@ pub use sql::Table;
 pub use sso::{SsoIdentity, SsoLogin};
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};
+pub use views::{MAX_VIEW_NAME_CHARS, MAX_VIEW_QUERY_CHARS, MAX_VIEWS, SavedView};
 pub use write::{IdLookup, WriteCount, WriteTx};
 
 /// Something just created with its secret (a write key, an API token, a share link's

@@ -16,3 +16,4 @@ mod secrets;
 mod sso;
 mod touchpoints;
 mod tracking;
+mod views;

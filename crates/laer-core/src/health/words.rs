@@ -203,7 +203,7 @@ pub fn in_words(signal: &str, value: f64) -> String {
         "units" => format!("{} bought", plural(value, "unit", "units")),
         "days_to_renewal" if value < 0.0 => format!("Renewal {} overdue", plural(-value, "day", "days")),
         "days_to_renewal" => format!("Renews in {}", plural(value, "day", "days")),
-        "cases_per_active_user" => format!("{} support cases per active person", short(value)),
+        "cases_per_active_user" => format!("{} per active person", plural(value, "support case", "support cases")),
         "cases_per_month" => format!("{} a month", plural(value, "support case", "support cases")),
         "cases_last_14_days" => format!("{} in the last 14 days", plural(value, "support case", "support cases")),
         "case_severity" => format!("Cases of severity {} on average (1 critical, 4 low)", short(value)),

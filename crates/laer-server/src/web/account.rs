@@ -113,6 +113,8 @@ pub(crate) async fn page(
             open_tasks,
             touchpoints,
             playbooks: &automation.playbooks,
+            view,
+            coverage_history,
         }))
         (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
         @if let Some(now) = &health_now {
@@ -275,6 +277,102 @@ struct Glance<'a> {
     open_tasks: &'a [laer_store::TaskRow],
     touchpoints: &'a [laer_store::Touchpoint],
     playbooks: &'a laer_core::automation::Playbooks,
+    view: &'a AccountView,
+    coverage_history: &'a [laer_store::CoverageRow],
+}
+
+/// The hand-off note drafted from the records (laer_core::handoff), and who covered the
+/// user's role before them. Open when the user took the account in the last 30 days.
+fn handoff_note(g: &Glance<'_>) -> Markup {
+    let records = laer_core::handoff::Records {
+        today: g.today,
+        goals: g
+            .view
+            .outcomes
+            .iter()
+            .map(|o| laer_core::handoff::Goal {
+                name: &o.name,
+                target: num(o.target, &o.unit),
+                by: o.target_date,
+                progress: o
+                    .measurements
+                    .last()
+                    .and_then(|(_, now)| o.direction.progress(o.baseline, o.target, *now)),
+            })
+            .collect(),
+        next_steps: g
+            .touchpoints
+            .iter()
+            .filter(|t| t.record.status == laer_core::model::MeetingStatus::Held)
+            .filter_map(|t| Some((t.record.held_at.date_naive(), t.record.next_step.as_deref()?)))
+            .collect(),
+        drivers: g
+            .health
+            .map(|h| {
+                h.health
+                    .drivers
+                    .iter()
+                    .map(|d| (d.measure.as_str(), d.value, d.possible - d.contribution))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        open_cases: g.view.cases.iter().filter(|c| c.closed_at.is_none()).count(),
+        renewal: g.snapshot.and_then(|s| s.renewal_date),
+        people: g
+            .view
+            .contacts
+            .iter()
+            .filter_map(|c| {
+                Some(laer_core::handoff::Person {
+                    name: c.name.as_deref()?,
+                    title: c.title.as_deref(),
+                    role: c.role.as_deref(),
+                })
+            })
+            .collect(),
+    };
+    let note = laer_core::handoff::draft(&records);
+    // The user's current assignments, and who held those roles before them.
+    let mine: Vec<&laer_store::CoverageRow> = g
+        .coverage_history
+        .iter()
+        .filter(|c| c.until.is_none() && c.member == g.user.name)
+        .collect();
+    let recent = mine.iter().any(|c| (g.today - c.since).num_days() <= 30);
+    let before: Vec<&laer_store::CoverageRow> = mine
+        .iter()
+        .filter_map(|m| {
+            g.coverage_history
+                .iter()
+                .filter(|c| c.role == m.role && c.member != g.user.name && c.until.is_some_and(|u| u <= m.since))
+                .max_by_key(|c| c.until)
+        })
+        .collect();
+    let part = |title: &str, lines: &[String], empty: &str| {
+        html! {
+            h3 { (title) }
+            @if lines.is_empty() { p.muted.small { (empty) } }
+            @else { ul { @for l in lines { li { (l) } } } }
+        }
+    };
+    html! {
+        details #handoff-note open[recent] {
+            summary { "Hand-off note" span.muted.small { " · drafted from the records" } }
+            @for c in &before {
+                p.small { "Before you: " strong { (c.member) } " as " (role_label(c.role)) " until " (date(c.until)) " — ask them what the records do not say." }
+            }
+            div.handoff {
+                div {
+                    (part("Goals", &note.goals, "No outcomes agreed yet: the success plan is where they go."))
+                    (part("Promises", &note.promises, "No next step recorded in the last 120 days."))
+                }
+                div {
+                    (part("Risks", &note.risks, "Nothing stands out."))
+                    (part("People to meet", &note.people, "No contacts recorded yet."))
+                }
+            }
+        }
+    }
 }
 
 /// The account at a glance: its phase and why, who leads it now, the renewal, what holds
@@ -358,6 +456,7 @@ fn glance(g: &Glance<'_>) -> Markup {
                             None => { "No touchpoint held yet" }
                         } }
                     }
+                    (handoff_note(g))
                 }
                 div #open-work {
                     h2 { "Open work" @if overdue > 0 { " " span.down.small { (overdue) " overdue" } } }
@@ -504,7 +603,13 @@ fn mrr_history(view: &AccountView, today: NaiveDate) -> Markup {
         .rev()
         .filter_map(|n| this_month.checked_sub_months(Months::new(n)))
         .collect();
-    let values: Vec<Money> = days.iter().map(|d| mrr_on(&lines, *d)).collect();
+    // From the first month with revenue: no history of zeros before the first contract.
+    let all: Vec<Money> = days.iter().map(|d| mrr_on(&lines, *d)).collect();
+    let first = all
+        .iter()
+        .position(|m| !m.is_zero())
+        .unwrap_or(all.len().saturating_sub(1));
+    let (days, values) = (&days[first..], &all[first..]);
     let svg = LineChart::new(days.iter().map(|d| d.format("%Y-%m").to_string()), ValueFormat::Money)
         .series(Series::new("MRR", values.iter().map(|m| m.to_f64())).color(Color::BLUE))
         .area(true)
@@ -513,7 +618,7 @@ fn mrr_history(view: &AccountView, today: NaiveDate) -> Markup {
         "MRR history",
         svg,
         html! {
-            table.data { thead { tr { th { "Day" } th.num { "MRR" } } } tbody { @for (d, m) in days.iter().zip(&values) { tr { td { (d) } td.num { (money(*m)) } } } } }
+            table.data { thead { tr { th { "Day" } th.num { "MRR" } } } tbody { @for (d, m) in days.iter().zip(values) { tr { td { (d) } td.num { (money(*m)) } } } } }
         },
         None,
     )

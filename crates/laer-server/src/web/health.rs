@@ -17,7 +17,7 @@ use super::session::CsrfForm;
 use super::{CurrentUser, PageError, figure, require};
 use crate::AppState;
 use laer_app::health::AccountHealthNow;
-use laer_charts::{Color, LineChart, Series, ValueFormat};
+use laer_charts::{Band, Color, LineChart, Series, ValueFormat};
 
 /// How far back the account page's health trend looks.
 const TREND_DAYS: i64 = 182;
@@ -213,14 +213,14 @@ pub(crate) fn panel(
                 }
             }
             div.grid2 {
-                @if !history.is_empty() { (trend(history)) }
+                @if !history.is_empty() { (trend(history, accuracy.and_then(|a| a.scale.as_ref()))) }
                 div {
                     @if !now.changes.is_empty() {
                         h3 { "Since last week" }
                         ul #changes { @for c in now.changes.iter().take(6) {
                             li {
                                 span class=(if c.points > 0.0 { "up" } else { "down" }) { (format!("{:+.1}", c.points)) " points" }
-                                " " (label(&c.measure)) ": "
+                                " " (plain_name(&c.measure)) ": "
                                 (c.before.map_or("–".into(), |v| value(&c.measure, v))) " → " (c.now.map_or("–".into(), |v| value(&c.measure, v)))
                             }
                         } }
@@ -266,8 +266,21 @@ pub(crate) fn panel(
     }
 }
 
-fn trend(history: &[(NaiveDate, Option<f64>)]) -> Markup {
+/// Health over time on a fixed 0–100 axis, its urgency bands shaded (red, amber, green by
+/// the model's calibrated risk here, [`laer_core::attention::thresholds`]).
+fn trend(history: &[(NaiveDate, Option<f64>)], scale: Option<&laer_core::attention::RiskScale>) -> Markup {
+    let (urgent, watch) = laer_core::attention::thresholds(scale);
+    let band = |from: f64, to: f64, color: Color, name: &str| Band {
+        from,
+        to,
+        color,
+        name: name.into(),
+    };
     let svg = LineChart::new(history.iter().map(|(d, _)| d.to_string()), ValueFormat::Count)
+        .range(0.0, 100.0)
+        .band(band(0.0, urgent, Color::VERMILLION, "urgent"))
+        .band(band(urgent, watch, Color::ORANGE, "watch"))
+        .band(band(watch, 100.0, Color::BLUISH_GREEN, "steady"))
         .series(Series::new("Health", history.iter().map(|(_, s)| *s)).color(Color::BLUE))
         .to_svg();
     figure(
@@ -388,8 +401,8 @@ pub(crate) async fn model_page(State(state): State<AppState>, user: CurrentUser)
                     @if let Some(scale) = laer_core::attention::RiskScale::new(r.risk_curve, r.churn_rate) {
                         p #colours { "The colours: red when the chance of churn or downsell is at least twice the usual "
                             (pct(Some(scale.base_rate))) ", amber when above it. "
-                            @if let Some(s) = score_at(&scale, laer_core::attention::RiskScale::URGENT_TIMES * scale.base_rate) { "With this model, red is a score under " (format!("{s:.0}")) ", " }
-                            @if let Some(s) = score_at(&scale, scale.base_rate) { "amber under " (format!("{s:.0}")) "." } }
+                            @let (urgent, watch) = laer_core::attention::thresholds(Some(&scale));
+                            "With this model, red is a score under " (format!("{urgent:.0}")) ", amber under " (format!("{watch:.0}")) "." }
                     }
                 }
                 section.card {
@@ -427,15 +440,4 @@ pub(crate) async fn model_page(State(state): State<AppState>, user: CurrentUser)
         }
     };
     Ok(super::layout("Health model", None, &user, body).into_response())
-}
-
-/// The score at which the risk curve gives `risk` (the curve falls as the score rises), when
-/// it lies within 0–100.
-fn score_at(scale: &laer_core::attention::RiskScale, risk: f64) -> Option<f64> {
-    let c = scale.calibration;
-    if c.slope == 0.0 || !(0.0..1.0).contains(&risk) || risk == 0.0 {
-        return None;
-    }
-    let logit = (risk / (1.0 - risk)).ln();
-    Some(100.0 * (logit - c.intercept) / c.slope).filter(|s| (0.0..=100.0).contains(s))
 }

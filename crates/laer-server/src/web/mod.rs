@@ -30,6 +30,7 @@ mod team;
 pub(crate) mod sso;
 mod touchpoints;
 mod tracking_settings;
+mod views;
 mod work;
 
 use axum::Router;
@@ -55,6 +56,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/search", get(search::page))
         .route("/health/model", get(health::model_page))
         .route("/team", get(team::page))
+        .route("/views", axum::routing::post(views::save))
+        .route("/views/{id}/delete", axum::routing::post(views::delete))
         .route("/accounts/{id}", get(account::page))
         .route("/accounts/{id}/phase", axum::routing::post(health::set_phase))
         .route("/accounts/{id}/coverage", axum::routing::post(settings::assign_owner))

@@ -181,11 +181,12 @@ pub(crate) async fn page(
     params.bounded()?;
     let today = today();
     let now = chrono::Utc::now();
-    let (accounts, team, attention, touches) = tokio::try_join!(
+    let (accounts, team, attention, touches, views) = tokio::try_join!(
         state.cache.snapshots(&state.store, today),
         state.store.team(),
         super::health::attention(&state, today),
         state.store.last_touches(now),
+        state.store.views_of(user.id, "portfolio"),
     )?;
     let query = params.query(&user);
     let rules = &state.health_model.phases;
@@ -236,6 +237,7 @@ pub(crate) async fn page(
                 @if user.role.can(Permission::EditContracts) { " · " a #new-account href="/accounts/new" { "New account" } }
             }
         }
+        (super::views::bar(&user, "portfolio", &views, &params.with(&[("owner", Some(owner_value.clone())), ("page", None)])))
         form.filters method="get" action="/portfolio" {
             label { "Owner"
                 select name="owner" {

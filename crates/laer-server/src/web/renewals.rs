@@ -126,9 +126,10 @@ pub(crate) async fn page(
     ])?;
     let today = today();
     let window = params.window();
-    let (accounts, attention) = tokio::try_join!(
+    let (accounts, attention, views) = tokio::try_join!(
         state.cache.snapshots(&state.store, today),
-        super::health::attention(&state, today)
+        super::health::attention(&state, today),
+        state.store.views_of(user.id, "renewals"),
     )?;
     let member = params.member(&user);
     let sort = params.sort();
@@ -170,6 +171,7 @@ pub(crate) async fn page(
                 }
             }
         }
+        (super::views::bar(&user, "renewals", &views, &params.with(&user, &[])))
         nav.tabs aria-label="Window" {
             @for d in [30, 90, 180] {
                 @let on = window == Window::Days(d);

@@ -75,6 +75,9 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             )
             .color(Color::ORANGE),
         )
+        // Retention zoomed to where it moves, with the line it is judged against.
+        .include_zero(false)
+        .reference(1.0, "100%: every dollar kept")
         .to_svg();
     let mrr_chart = LineChart::new(labels.clone(), ValueFormat::Money)
         .series(ChartSeries::new("MRR at month end", months.iter().map(|m| units(m.movements.end))).color(Color::BLUE))

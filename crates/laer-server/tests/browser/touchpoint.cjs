@@ -94,7 +94,7 @@ async function main () {
 
     const after = await panel(page)
     check(after.engagement > before.engagement, `engagement rose: ${before.engagement} → ${after.engagement}`)
-    const executive = after.changes.find((c) => c.includes('executive meeting'))
+    const executive = after.changes.find((c) => c.toLowerCase().includes('executive meeting'))
     check(executive && executive.startsWith('+') && / → 0$/.test(executive),
       `"since last week" shows the executive meeting: ${JSON.stringify(after.changes)}`)
     check(JSON.stringify(after.changes) !== JSON.stringify(before.changes), 'since last week changed')
