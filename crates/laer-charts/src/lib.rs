@@ -3,9 +3,11 @@
 //!
 //! Each chart is a plain builder; `to_svg` returns a self-contained `<svg>` element to embed
 //! inline in HTML (no JavaScript). The SVG scales to its container (`width="100%"` with a
-//! `viewBox`), inherits the page's font and text colour, and is accessible: `role="img"`,
-//! a `<title>` and a `<desc>`, and a `<title>` on every bar and point so hovering shows the
-//! figure. All user text is XML-escaped. Missing, NaN and infinite values are gaps; a chart
+//! `viewBox`), inherits the page's font and text colour, and is accessible: `role="img"`
+//! (`role="figure"` when its bars are links to what they count), a `<title>` and a
+//! `<desc>`, and a `<title>` on every bar and point so hovering shows the figure. A line
+//! chart may fix its y range, shade bands and draw a reference line; one value alone is a
+//! labelled point. All user text is XML-escaped. Missing, NaN and infinite values are gaps; a chart
 //! without any value shows "No data". The same input always gives the same string.
 //!
 //! ```
@@ -189,6 +191,7 @@ pub struct Series {
     name: String,
     values: Vec<Option<f64>>,
     color: Option<Color>,
+    links: Vec<Option<String>>,
 }
 
 impl Series {
@@ -199,7 +202,15 @@ impl Series {
             name: name.into(),
             values: values.into_iter().map(Into::into).collect(),
             color: None,
+            links: Vec::new(),
         }
+    }
+
+    /// Where each value leads, one per x label (`None`: nowhere): a bar becomes a link to
+    /// what it counts, e.g. the accounts behind a month's churn.
+    pub fn links<L: Into<Option<String>>>(mut self, links: impl IntoIterator<Item = L>) -> Series {
+        self.links = links.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Pins the series' colour, e.g. churn vermillion in every chart that shows it.
@@ -603,6 +614,10 @@ impl StackedBarChart {
                 };
                 let top = plot.y(from.max(to));
                 let bottom = plot.y(from.min(to));
+                let link = component.links.get(i).and_then(Option::as_deref);
+                if let Some(href) = link {
+                    let _ = write!(body, r#"<a href="{}">"#, escape(href));
+                }
                 let _ = write!(
                     body,
                     r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{}">{}</rect>"#,
@@ -613,6 +628,9 @@ impl StackedBarChart {
                     color.css(),
                     tooltip(label, &component.name, frame.format.format(value)),
                 );
+                if link.is_some() {
+                    body.push_str("</a>");
+                }
             }
         }
         body.push_str(&plot.zero_line());
@@ -1105,14 +1123,17 @@ fn no_data(frame: &Frame, name: &str) -> String {
 /// are a hash of the content: stable across renders, distinct for different charts on a page.
 fn document(width: f64, height: f64, name: &str, description: &str, body: &str) -> String {
     let id = format!("chart-{:016x}", fnv1a([name, description, body]));
+    // A picture, unless it holds links: then a figure, whose links stay reachable.
+    let role = if body.contains("<a href=") { "figure" } else { "img" };
     format!(
         concat!(
-            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" "#,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="{role}" "#,
             r#"aria-labelledby="{id}-title" aria-describedby="{id}-desc" font-family="inherit" font-size="12" "#,
             r#"fill="currentColor"><title id="{id}-title">{name}</title><desc id="{id}-desc">{desc}</desc>{body}</svg>"#
         ),
         w = num(width),
         h = num(height),
+        role = role,
         id = id,
         name = escape(name),
         desc = escape(description),
@@ -1599,6 +1620,35 @@ mod tests {
             .filter_map(|c| c.attribute("cy")?.parse().ok())
             .collect();
         assert!(ys[2] <= ys[0] && ys[2] <= ys[1], "{ys:?}");
+    }
+
+    #[test]
+    fn bars_link_to_what_they_count() {
+        let svg = StackedBarChart::new(months(2), ValueFormat::Money)
+            .component(
+                Series::new("New", [5.0, 0.0]).links([Some("/drill?a=1&b=2".to_string()), Some("/never".to_string())]),
+            )
+            .component(Series::new("Churn", [-3.0, -1.0]))
+            .to_svg();
+        let doc = parse(&svg);
+        let links = elements(&doc, "a");
+        assert_eq!(links.len(), 1, "a zero value draws no bar and no link");
+        assert_eq!(
+            links[0].attribute("href"),
+            Some("/drill?a=1&b=2"),
+            "escaped in the SVG, read back as written"
+        );
+        assert!(links[0].children().any(|c| c.has_tag_name("rect")));
+        assert_eq!(
+            doc.root_element().attribute("role"),
+            Some("figure"),
+            "its links stay reachable"
+        );
+        let bars = elements(&doc, "rect")
+            .iter()
+            .filter(|r| r.children().any(|c| c.has_tag_name("title")))
+            .count();
+        assert_eq!(bars, 3, "three bars");
     }
 
     #[test]

@@ -185,6 +185,7 @@ fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccount> 
 struct BridgeRow<G> {
     group: G,
     movements: MrrMovements,
+    accounts: Vec<AccountMovement>,
 }
 
 /// A period's movements per group, in the groups' order, and in all.
@@ -193,6 +194,7 @@ struct Bridge<G> {
     period: Period,
     groups: Vec<BridgeRow<G>>,
     total: MrrMovements,
+    accounts: Vec<AccountMovement>,
 }
 
 /// The bridge of `accounts` (one period's, from [`bridge_accounts`]) by `group_of`:
@@ -208,10 +210,12 @@ fn bridge<G: Ord>(period: Period, accounts: &[BridgeAccount], group_of: impl Fn(
             .into_iter()
             .map(|(group, movements)| BridgeRow {
                 group,
+                accounts: movements.iter().map(|m| **m).collect(),
                 movements: total_movements(movements),
             })
             .collect(),
         total: total_movements(accounts.iter().map(|a| &a.movement)),
+        accounts: accounts.iter().map(|a| a.movement).collect(),
     }
 }
 
@@ -339,11 +343,26 @@ impl PartialOrd for BridgeGroup {
 /// The bridge of each quarter. `lines` must be sorted by account; quarters whose dates
 /// are out of range are left out.
 pub fn quarter_bridges(lines: &[RevenueLine], quarters: &[Quarter], grouping: Grouping<'_>) -> Vec<QuarterBridge> {
-    let no_phases = HashMap::new();
-    quarters
+    let periods: Vec<(Quarter, Period)> = quarters
         .iter()
         .filter_map(|quarter| Some((*quarter, quarter.period()?)))
-        .map(|(quarter, period)| {
+        .collect();
+    bridges_of(lines, &periods, grouping)
+}
+
+/// The bridge of the quarter holding `today`, from its first day to `today`: the quarter
+/// so far. `None` on the quarter's first day, when nothing has moved yet.
+pub fn quarter_to_date(lines: &[RevenueLine], today: NaiveDate, grouping: Grouping<'_>) -> Option<QuarterBridge> {
+    let quarter = Quarter::containing(today);
+    let from = quarter.first_day().filter(|first| *first < today)?;
+    bridges_of(lines, &[(quarter, Period { from, to: today })], grouping).pop()
+}
+
+fn bridges_of(lines: &[RevenueLine], periods: &[(Quarter, Period)], grouping: Grouping<'_>) -> Vec<QuarterBridge> {
+    let no_phases = HashMap::new();
+    periods
+        .iter()
+        .map(|&(quarter, period)| {
             let accounts = bridge_accounts(lines, period);
             let (by, b) = match grouping {
                 Grouping::Phase(days) => {
@@ -389,6 +408,10 @@ pub struct QuarterBridge {
     pub role: Option<TeamRole>,
     pub groups: Vec<GroupFigures>,
     pub total: BridgeFigures,
+    /// Every account's movement in the quarter: what the figures add up (the web page's
+    /// drill-down; not in the report's JSON).
+    #[serde(skip)]
+    pub accounts: Vec<AccountMovement>,
 }
 
 impl QuarterBridge {
@@ -412,9 +435,11 @@ impl QuarterBridge {
                         _ => None,
                     },
                     figures: row.movements.into(),
+                    accounts: row.accounts,
                 })
                 .collect(),
             total: b.total.into(),
+            accounts: b.accounts,
         }
     }
 }
@@ -429,6 +454,9 @@ pub struct GroupFigures {
     pub team_member: Option<String>,
     #[serde(flatten)]
     pub figures: BridgeFigures,
+    /// The group's accounts' movements (not in the report's JSON).
+    #[serde(skip)]
+    pub accounts: Vec<AccountMovement>,
 }
 
 /// A group's figures as reports show them.
@@ -538,6 +566,52 @@ mod tests {
             line(7, "2026-01-20", Some("2026-01-20"), 99), // never ran
             line(7, "2026-01-25", Some("2026-02-25"), 9),  // ran inside the quarter only
         ]
+    }
+
+    #[test]
+    fn every_figure_drills_down_to_the_accounts_that_add_up_to_it() {
+        let coverage = CoverageHistory::new(vec![spell(2, 10, "Kim", "2025-01-01", None)]);
+        let bridges = quarter_bridges(&history(), &[q(2026, 1)], Grouping::Owner(TeamRole::Csm, &coverage));
+        let b = &bridges[0];
+        let sum = |accounts: &[AccountMovement], kind| -> Money {
+            crate::retention::accounts_of_kind(accounts, kind)
+                .iter()
+                .map(|m| m.amount())
+                .sum()
+        };
+        for g in &b.groups {
+            assert_eq!(
+                sum(&g.accounts, MovementKind::Expansion),
+                g.figures.expansion,
+                "{}",
+                g.group
+            );
+            assert_eq!(sum(&g.accounts, MovementKind::Churn), g.figures.churn, "{}", g.group);
+            assert_eq!(sum(&g.accounts, MovementKind::New), g.figures.new, "{}", g.group);
+        }
+        assert_eq!(sum(&b.accounts, MovementKind::Contraction), b.total.contraction);
+        let new = crate::retention::accounts_of_kind(&b.accounts, MovementKind::New);
+        assert_eq!(new.iter().map(|m| m.account_id).collect::<Vec<_>>(), [5]);
+        assert_eq!(MovementKind::parse("churn"), Some(MovementKind::Churn));
+        assert_eq!(MovementKind::parse("Churn"), None);
+    }
+
+    #[test]
+    fn the_quarter_so_far() {
+        let phases = PhasesByDay::new();
+        let so_far = quarter_to_date(&history(), day("2026-02-20"), Grouping::Phase(&phases)).unwrap();
+        assert_eq!(
+            (so_far.quarter.as_str(), so_far.start, so_far.end),
+            ("2026-Q1", day("2026-01-01"), day("2026-02-20"))
+        );
+        // Account 4 churned on 2026-02-15, account 3 contracts only in March.
+        let kinds = |id: i64| so_far.accounts.iter().find(|m| m.account_id == id).map(|m| m.kind);
+        assert_eq!(kinds(4), Some(MovementKind::Churn));
+        assert_eq!(kinds(3), Some(MovementKind::Unchanged));
+        assert!(
+            quarter_to_date(&history(), day("2026-04-01"), Grouping::Phase(&phases)).is_none(),
+            "the first day"
+        );
     }
 
     #[test]

@@ -271,6 +271,15 @@ pub fn portfolio<'a>(
     }
 }
 
+/// The name shown for account `id` among `accounts`: its name, else its external id, else
+/// "account {id}" for one not among them.
+pub fn name_of(accounts: &[AccountSnapshot], id: i64) -> String {
+    accounts
+        .iter()
+        .find(|a| a.id == id)
+        .map_or_else(|| format!("account {id}"), |a| a.display_name().to_string())
+}
+
 /// The accounts whose name or external id holds `text` (any case), by name: the header's
 /// search.
 pub fn search<'a>(accounts: &'a [AccountSnapshot], text: &str) -> Vec<&'a AccountSnapshot> {

@@ -508,16 +508,67 @@ pub fn total_movements<'a>(accounts: impl IntoIterator<Item = &'a AccountMovemen
     for a in accounts {
         total.start += a.start;
         total.end += a.end;
+        let amount = a.amount();
         match a.kind {
-            MovementKind::New => total.new += a.end,
-            MovementKind::Reactivation => total.reactivation += a.end,
-            MovementKind::Expansion => total.expansion += a.end - a.start,
-            MovementKind::Contraction => total.contraction += a.start - a.end,
-            MovementKind::Churn => total.churn += a.start,
+            MovementKind::New => total.new += amount,
+            MovementKind::Reactivation => total.reactivation += amount,
+            MovementKind::Expansion => total.expansion += amount,
+            MovementKind::Contraction => total.contraction += amount,
+            MovementKind::Churn => total.churn += amount,
             MovementKind::Unchanged => {}
         }
     }
     total
+}
+
+impl AccountMovement {
+    /// What the account adds to its kind's figure: the MRR it brought (new,
+    /// reactivation), gained (expansion), lost (contraction) or took away (churn).
+    pub fn amount(&self) -> Money {
+        match self.kind {
+            MovementKind::New | MovementKind::Reactivation => self.end,
+            MovementKind::Expansion => self.end - self.start,
+            MovementKind::Contraction => self.start - self.end,
+            MovementKind::Churn => self.start,
+            MovementKind::Unchanged => Money::default(),
+        }
+    }
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 6] = [
+        MovementKind::New,
+        MovementKind::Expansion,
+        MovementKind::Contraction,
+        MovementKind::Churn,
+        MovementKind::Reactivation,
+        MovementKind::Unchanged,
+    ];
+
+    /// `new`, `expansion`, ... as the reports' JSON names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::New => "new",
+            MovementKind::Reactivation => "reactivation",
+            MovementKind::Expansion => "expansion",
+            MovementKind::Contraction => "contraction",
+            MovementKind::Churn => "churn",
+            MovementKind::Unchanged => "unchanged",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MovementKind> {
+        MovementKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The accounts behind one figure of the movements (issue 16's drill-down): those of
+/// `kind`, the largest amount first, then by account id. Their amounts add up to the
+/// figure.
+pub fn accounts_of_kind(movements: &[AccountMovement], kind: MovementKind) -> Vec<AccountMovement> {
+    let mut of_kind: Vec<AccountMovement> = movements.iter().filter(|m| m.kind == kind).copied().collect();
+    of_kind.sort_by(|a, b| b.amount().cmp(&a.amount()).then(a.account_id.cmp(&b.account_id)));
+    of_kind
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ async fn every_page_fits_a_laptop_and_a_phone() {
     let link = store.create_share_link(account.id, "test").await.unwrap();
     let base = spawn(store).await;
     let a = format!("/accounts/{}", account.id);
+    let quarter = laer_core::bridge::Quarter::containing(today);
     let search = account.display_name().split(' ').next().unwrap_or("a").to_string();
     let page = |path: &str, name: &str| serde_json::json!({"path": path, "name": name});
     let admin_pages = serde_json::json!([
@@ -248,6 +249,10 @@ async fn every_page_fits_a_laptop_and_a_phone() {
         page("/portfolio?owner=all", "portfolio-all"),
         page("/renewals", "renewals"),
         page("/revenue", "revenue"),
+        page(
+            &format!("/revenue/accounts?quarter={quarter}&kind=churn"),
+            "revenue-drill"
+        ),
         page(&a, "account"),
         page(&format!("{a}/plan"), "plan-team"),
         page(&format!("{a}/records"), "records"),

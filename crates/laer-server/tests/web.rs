@@ -708,9 +708,36 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
                 &row[0]
             );
         }
+        // The last month's figures drill down to the accounts that add up to them.
+        if compared == 23 {
+            for (kind, amount) in [
+                ("new", m.new),
+                ("expansion", m.expansion),
+                ("contraction", m.contraction),
+                ("churn", m.churn),
+            ] {
+                let (status, drill) = admin
+                    .get(&format!("/revenue/accounts?from={from}&to={to}&kind={kind}"))
+                    .await;
+                assert_eq!(status, 200);
+                let total = &drill[drill.find("id=\"drill-total\"").unwrap()..];
+                assert!(
+                    total.starts_with(&format!("id=\"drill-total\">{}<", dollars(amount))),
+                    "{kind}: {}",
+                    &total[..60]
+                );
+            }
+        }
         compared += 1;
     }
     assert_eq!(compared, 24, "two years of months");
+    // Bad requests name the parameter.
+    let (status, page) = admin
+        .get("/revenue/accounts?kind=sideways&from=2026-01-01&to=2026-02-01")
+        .await;
+    assert!(status == 400 && page.contains("Kind (kind)"));
+    let (status, page) = admin.get("/revenue/accounts?kind=new&quarter=2026-Q9").await;
+    assert!(status == 400 && page.contains("Quarter (quarter)"));
 }
 
 async fn my_work_lists_a_members_tasks_and_changes_them(store: &Store) {
@@ -846,6 +873,42 @@ async fn revenue_bridges_are_the_nrr_bridge_report(store: &Store) {
         assert!(
             !latest.groups.is_empty(),
             "the demo has revenue in the last whole quarter"
+        );
+        // Every cell drills down to the accounts that add up to it.
+        let by_key = if by == BridgeBy::Phase { "phase" } else { "csm" };
+        let mut drilled = 0;
+        for g in &latest.groups {
+            for (kind, amount) in [
+                ("expansion", g.figures.expansion),
+                ("churn", g.figures.churn),
+                ("new", g.figures.new),
+            ] {
+                if amount.is_zero() {
+                    continue;
+                }
+                let href = format!(
+                    "/revenue/accounts?quarter={}&amp;by={by_key}&amp;group={}&amp;kind={kind}",
+                    latest.quarter,
+                    g.group.replace(' ', "%20")
+                );
+                assert!(section.contains(&href), "{id}: a link {href}");
+                let (status, drill) = admin.get(&href.replace("&amp;", "&")).await;
+                assert_eq!(status, 200, "{href}");
+                let total = &drill[drill.find("id=\"drill-total\"").unwrap()..];
+                assert!(
+                    total.starts_with(&format!("id=\"drill-total\">{}<", dollars(amount))),
+                    "{href}: {}",
+                    &total[..60]
+                );
+                drilled += 1;
+            }
+        }
+        assert!(drilled > 0);
+        // The quarter under way, to date, above the whole ones.
+        let so_far = laer_core::bridge::Quarter::containing(today()).to_string();
+        assert!(
+            section.contains(&format!("{so_far} (to date): MRR on")),
+            "{id}: the quarter to date"
         );
     }
 }

@@ -63,6 +63,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/accounts/{id}/coverage", axum::routing::post(settings::assign_owner))
         .route("/revenue", get(revenue::page))
         .route("/revenue.csv", get(revenue::csv))
+        .route("/revenue/accounts", get(revenue::accounts))
         .route("/renewals", get(renewals::page))
         .route("/renewals.csv", get(renewals::csv))
         .route("/work", get(work::page))

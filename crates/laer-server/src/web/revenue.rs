@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
-use laer_core::bridge::{Grouping, QuarterBridge, quarter_bridges, report_quarters};
+use laer_core::bridge::{Grouping, Quarter, QuarterBridge, quarter_bridges, quarter_to_date, report_quarters};
 use laer_core::model::TeamRole;
 use laer_core::reports::{MonthWithTrailing, months_with_trailing, movements_by_segment, trailing_year};
-use laer_core::retention::{Period, RevenueLine};
+use laer_core::retention::{MovementKind, Period, RevenueLine};
 use maud::html;
 
 use super::{CurrentUser, Nav, PageError, csv_response, figure, layout, money, percent, require, today};
@@ -44,20 +44,34 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
     let lines = state.cache.revenue_lines(&state.store, today).await?;
     let months = months(&lines, today);
     let labels: Vec<String> = months.iter().map(|m| label(&m.period)).collect();
+    // Each bar leads to the accounts behind it.
+    let links = |kind: MovementKind| months.iter().map(move |m| Some(month_drill(m, kind)));
     let movements = StackedBarChart::new(labels.clone(), ValueFormat::Money)
-        .component(ChartSeries::new("New", months.iter().map(|m| units(m.movements.new))).color(Color::BLUISH_GREEN))
         .component(
-            ChartSeries::new("Expansion", months.iter().map(|m| units(m.movements.expansion))).color(Color::BLUE),
+            ChartSeries::new("New", months.iter().map(|m| units(m.movements.new)))
+                .color(Color::BLUISH_GREEN)
+                .links(links(MovementKind::New)),
+        )
+        .component(
+            ChartSeries::new("Expansion", months.iter().map(|m| units(m.movements.expansion)))
+                .color(Color::BLUE)
+                .links(links(MovementKind::Expansion)),
         )
         .component(
             ChartSeries::new("Reactivation", months.iter().map(|m| units(m.movements.reactivation)))
-                .color(Color::SKY_BLUE),
+                .color(Color::SKY_BLUE)
+                .links(links(MovementKind::Reactivation)),
         )
         .component(
             ChartSeries::new("Contraction", months.iter().map(|m| -units(m.movements.contraction)))
-                .color(Color::ORANGE),
+                .color(Color::ORANGE)
+                .links(links(MovementKind::Contraction)),
         )
-        .component(ChartSeries::new("Churn", months.iter().map(|m| -units(m.movements.churn))).color(Color::VERMILLION))
+        .component(
+            ChartSeries::new("Churn", months.iter().map(|m| -units(m.movements.churn)))
+                .color(Color::VERMILLION)
+                .links(links(MovementKind::Churn)),
+        )
         .net("Net change")
         .to_svg();
     let retention_chart = LineChart::new(labels.clone(), ValueFormat::Percent)
@@ -89,21 +103,15 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
 
     let segments = state.store.account_attribute("segment").await?.unwrap_or_default();
     let by_segment = segment_table(&lines, &segments, months.last().map(|m| trailing_year(&m.period)));
-    let quarters = report_quarters(None, None, today);
-    let phases = state
-        .cache
-        .quarter_phases(&state.store, &state.health_model, &quarters, today)
-        .await?;
-    let by_phase = quarter_bridges(&lines, &quarters, Grouping::Phase(&phases));
-    let coverage = state.cache.csm_coverage(&state.store, today).await?;
-    let by_csm = quarter_bridges(&lines, &quarters, Grouping::Owner(TeamRole::Csm, &coverage));
+    let (by_phase, by_csm) = bridges(&state, &lines, today).await?;
     let latest = months.last();
     let body = html! {
         div.page-head {
             h1 { "Revenue" }
             @if let Some(m) = latest {
                 p.muted { "MRR " (money(m.movements.end)) " on " (m.period.to) " · ARR " (money(m.movements.end.times(12)))
-                    " · NRR " (percent(m.trailing.net_revenue_retention())) " · GRR " (percent(m.trailing.gross_revenue_retention())) " over the last 12 months" }
+                    " · NRR " (percent(m.trailing.net_revenue_retention())) " · GRR " (percent(m.trailing.gross_revenue_retention()))
+                    " over the last 12 months, of all accounts a year ago (the bridges below: each quarter's, of each group's accounts at its start)" }
             }
         }
         div.grid2 {
@@ -135,18 +143,214 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
     Ok(layout("Revenue", Some(Nav::Revenue), &user, body).into_response())
 }
 
+/// The quarters the NRR bridges show: the last whole quarters and the one under way (to
+/// date), the same for the page and its drill-down, whose phases the cache keeps together.
+fn bridge_quarters(today: NaiveDate) -> Vec<Quarter> {
+    let mut quarters = report_quarters(None, None, today);
+    quarters.push(Quarter::containing(today));
+    quarters
+}
+
+/// The bridges by phase and by CSM: the whole quarters, then the quarter to date.
+async fn bridges(
+    state: &AppState,
+    lines: &[RevenueLine],
+    today: NaiveDate,
+) -> Result<(Vec<QuarterBridge>, Vec<QuarterBridge>), PageError> {
+    let quarters = bridge_quarters(today);
+    let (phases, coverage) = tokio::try_join!(
+        state
+            .cache
+            .quarter_phases(&state.store, &state.health_model, &quarters, today),
+        state.cache.csm_coverage(&state.store, today),
+    )?;
+    let whole = &quarters[..quarters.len() - 1];
+    let mut by_phase = quarter_bridges(lines, whole, Grouping::Phase(&phases));
+    by_phase.extend(quarter_to_date(lines, today, Grouping::Phase(&phases)));
+    let mut by_csm = quarter_bridges(lines, whole, Grouping::Owner(TeamRole::Csm, &coverage));
+    by_csm.extend(quarter_to_date(lines, today, Grouping::Owner(TeamRole::Csm, &coverage)));
+    Ok((by_phase, by_csm))
+}
+
+/// A figure linked to the accounts behind it (nothing to list behind a zero).
+fn drill(amount: Money, href: String) -> maud::Markup {
+    if amount.is_zero() {
+        return html! { (money(amount)) };
+    }
+    html! { a href=(href) title="the accounts behind this figure" { (money(amount)) } }
+}
+
+/// The drill-down of one month's figure.
+fn month_drill(m: &Month, kind: MovementKind) -> String {
+    format!(
+        "/revenue/accounts?from={}&to={}&kind={}",
+        m.period.from,
+        m.period.to,
+        kind.as_str()
+    )
+}
+
 fn movement_table(months: &[Month]) -> maud::Markup {
+    let link = |m: &Month, kind: MovementKind, amount: Money| drill(amount, month_drill(m, kind));
     html! {
         table.data {
             thead { tr { th { "Month" } th.num { "Start" } th.num { "New" } th.num { "Expansion" } th.num { "Reactivation" } th.num { "Contraction" } th.num { "Churn" } th.num { "End" } } }
             tbody {
                 @for m in months {
                     @let v = &m.movements;
-                    tr { td { (label(&m.period)) } td.num { (money(v.start)) } td.num { (money(v.new)) } td.num { (money(v.expansion)) }
-                         td.num { (money(v.reactivation)) } td.num { (money(v.contraction)) } td.num { (money(v.churn)) } td.num { (money(v.end)) } }
+                    tr { td { (label(&m.period)) } td.num { (money(v.start)) }
+                         td.num { (link(m, MovementKind::New, v.new)) } td.num { (link(m, MovementKind::Expansion, v.expansion)) }
+                         td.num { (link(m, MovementKind::Reactivation, v.reactivation)) } td.num { (link(m, MovementKind::Contraction, v.contraction)) }
+                         td.num { (link(m, MovementKind::Churn, v.churn)) } td.num { (money(v.end)) } }
                 }
             }
         }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct DrillParams {
+    kind: String,
+    /// A month or any period: `from` and `to`.
+    from: Option<String>,
+    to: Option<String>,
+    /// Or a bridge's quarter (`2026-Q3`; the current one: to date), grouped `by` phase or
+    /// csm, one `group` of it (absent: every account).
+    quarter: Option<String>,
+    by: Option<String>,
+    group: Option<String>,
+}
+
+/// `GET /revenue/accounts`: the accounts behind one figure of the revenue page — a month's
+/// new, expansion, contraction, churn or reactivation MRR, or a bridge cell — each with its
+/// MRR before and after and its part of the figure; they add up to it.
+pub(crate) async fn accounts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Query(params): axum::extract::Query<DrillParams>,
+) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRevenue)?;
+    super::bounded_filters(&[
+        ("Kind (kind)", Some(params.kind.as_str())),
+        ("Quarter (quarter)", params.quarter.as_deref()),
+        ("Group (group)", params.group.as_deref()),
+        ("By (by)", params.by.as_deref()),
+    ])?;
+    let today = today();
+    let kind = MovementKind::parse(&params.kind).ok_or_else(|| {
+        PageError::BadRequest(format!(
+            "Kind (kind): expected new, expansion, contraction, churn or reactivation, found {:?}.",
+            params.kind
+        ))
+    })?;
+    let lines = state.cache.revenue_lines(&state.store, today).await?;
+    let day = |name: &str, v: &Option<String>| -> Result<Option<NaiveDate>, PageError> {
+        v.as_deref()
+            .map(|d| {
+                d.parse::<NaiveDate>()
+                    .map_err(|_| PageError::BadRequest(format!("{name}: expected a date (YYYY-MM-DD), found {d:?}.")))
+            })
+            .transpose()
+    };
+    let (caption, movements, expected): (String, Vec<laer_core::retention::AccountMovement>, Option<Money>) = match (
+        day("From (from)", &params.from)?,
+        day("To (to)", &params.to)?,
+        params.quarter.as_deref(),
+    ) {
+        (Some(from), Some(to), None) if from < to => {
+            let period = Period { from, to };
+            (
+                format!("MRR on {from} to MRR on {to}"),
+                laer_core::retention::account_movements(&lines, period),
+                None,
+            )
+        }
+        (None, None, Some(q)) => {
+            let quarter = Quarter::parse(q).ok_or_else(|| {
+                PageError::BadRequest(format!("Quarter (quarter): expected e.g. 2026-Q3, found {q:?}."))
+            })?;
+            let (by_phase, by_csm) = bridges(&state, &lines, today).await?;
+            let list = match params.by.as_deref() {
+                Some("csm") => by_csm,
+                Some("phase") | None => by_phase,
+                Some(other) => {
+                    return Err(PageError::BadRequest(format!(
+                        "By (by): expected phase or csm, found {other:?}."
+                    )));
+                }
+            };
+            let bridge = list
+                .into_iter()
+                .find(|b| b.quarter == quarter.to_string())
+                .ok_or_else(|| PageError::NotFound(format!("bridge of {quarter} on this page")))?;
+            let caption = quarter_caption(&bridge);
+            match params.group.as_deref() {
+                None => {
+                    let figure = figure_of(&bridge.total, kind);
+                    (caption, bridge.accounts, figure)
+                }
+                Some(name) => {
+                    let group = bridge
+                        .groups
+                        .into_iter()
+                        .find(|g| g.group == name)
+                        .ok_or_else(|| PageError::NotFound(format!("group {name:?} in the bridge of {quarter}")))?;
+                    let figure = figure_of(&group.figures, kind);
+                    (format!("{caption} · {name}"), group.accounts, figure)
+                }
+            }
+        }
+        _ => {
+            return Err(PageError::BadRequest(
+                "Give a period (from and to, from before to) or a quarter.".into(),
+            ));
+        }
+    };
+    let rows = laer_core::retention::accounts_of_kind(&movements, kind);
+    let total: Money = rows.iter().map(|m| m.amount()).sum();
+    let snapshots = state.cache.snapshots(&state.store, today).await?;
+    let name_of = |id: i64| laer_core::portfolio::name_of(&snapshots, id);
+    let body = html! {
+        div.page-head {
+            h1 { (kind_label(kind)) " MRR: the accounts behind it" }
+            p.muted { (caption) " · " (rows.len()) " accounts · " (money(total))
+                @if let Some(f) = expected { @if f == total { " — as the revenue page shows" } } }
+            p { a href="/revenue" { "Back to revenue" } }
+        }
+        table.data #drill {
+            thead { tr { th { "Account" } th.num { "MRR before" } th.num { "MRR after" } th.num { (kind_label(kind)) } } }
+            tbody {
+                @for m in &rows {
+                    tr { td { a href={"/accounts/" (m.account_id)} { (name_of(m.account_id)) } } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.amount())) } }
+                }
+                @if rows.is_empty() { tr { td colspan="4" { "No account." } } }
+            }
+            tfoot { tr.total { td { "Total" } td {} td {} td.num #drill-total { (money(total)) } } }
+        }
+    };
+    Ok(layout("Revenue: accounts", Some(Nav::Revenue), &user, body).into_response())
+}
+
+fn kind_label(kind: MovementKind) -> &'static str {
+    match kind {
+        MovementKind::New => "New",
+        MovementKind::Expansion => "Expansion",
+        MovementKind::Contraction => "Contraction",
+        MovementKind::Churn => "Churned",
+        MovementKind::Reactivation => "Reactivation",
+        MovementKind::Unchanged => "Unchanged",
+    }
+}
+
+/// A bridge row's figure of `kind`.
+fn figure_of(f: &laer_core::bridge::BridgeFigures, kind: MovementKind) -> Option<Money> {
+    match kind {
+        MovementKind::New => Some(f.new),
+        MovementKind::Expansion => Some(f.expansion),
+        MovementKind::Contraction => Some(f.contraction),
+        MovementKind::Churn => Some(f.churn),
+        MovementKind::Reactivation => Some(f.reactivation),
+        MovementKind::Unchanged => None,
     }
 }
 
@@ -170,31 +374,50 @@ fn bridge_section(title: &str, id: &str, note: &str, quarters: &[QuarterBridge])
 }
 
 fn quarter_caption(q: &QuarterBridge) -> String {
-    format!("{}: MRR on {} to MRR on {}", q.quarter, q.start, q.end)
+    let so_far = if q.end < q.start + chrono::Months::new(3) {
+        " (to date)"
+    } else {
+        ""
+    };
+    format!("{}{so_far}: MRR on {} to MRR on {}", q.quarter, q.start, q.end)
 }
 
 fn bridge_table(q: &QuarterBridge) -> maud::Markup {
-    let row = |group: maud::Markup, f: &laer_core::bridge::BridgeFigures| {
+    let by = if q.by == "phase" { "phase" } else { "csm" };
+    let row = |group: maud::Markup, name: Option<&str>, f: &laer_core::bridge::BridgeFigures| {
+        let link = |kind: MovementKind, amount: Money| {
+            let group = name
+                .map(|n| format!("&group={}", super::percent_encode(n, "")))
+                .unwrap_or_default();
+            drill(
+                amount,
+                format!(
+                    "/revenue/accounts?quarter={}&by={by}{group}&kind={}",
+                    q.quarter,
+                    kind.as_str()
+                ),
+            )
+        };
         html! {
-            td { (group) } td.num { (money(f.start_mrr)) } td.num { (money(f.new)) } td.num { (money(f.expansion)) }
-            td.num { (money(f.contraction)) } td.num { (money(f.churn)) } td.num { (money(f.reactivation)) }
+            td { (group) } td.num { (money(f.start_mrr)) } td.num { (link(MovementKind::New, f.new)) } td.num { (link(MovementKind::Expansion, f.expansion)) }
+            td.num { (link(MovementKind::Contraction, f.contraction)) } td.num { (link(MovementKind::Churn, f.churn)) } td.num { (link(MovementKind::Reactivation, f.reactivation)) }
             td.num { (money(f.end_mrr)) } td.num { (percent(f.nrr)) } td.num { (percent(f.grr)) }
         }
     };
     html! {
         table.data.bridge {
             thead { tr { th { @if q.by == "phase" { "Phase" } @else { "Owner" } } th.num { "Start MRR" } th.num { "New" } th.num { "Expansion" }
-                th.num { "Contraction" } th.num { "Churn" } th.num { "Reactivation" } th.num { "End MRR" } th.num { "NRR" } th.num { "GRR" } } }
+                th.num { "Contraction" } th.num { "Churn" } th.num { "Reactivation" } th.num { "End MRR" } th.num { "NRR (quarter)" } th.num { "GRR (quarter)" } } }
             tbody {
                 @for g in &q.groups {
                     tr { (row(html! {
                         @if q.by == "phase" { span class={"badge phase-" (g.group)} { (g.group) } }
                         @else if g.team_member.is_none() { span.muted { (g.group) } }
                         @else { (g.group) }
-                    }, &g.figures)) }
+                    }, Some(&g.group), &g.figures)) }
                 }
             }
-            tfoot { tr.total { (row(html! { "Total" }, &q.total)) } }
+            tfoot { tr.total { (row(html! { "Total" }, None, &q.total)) } }
         }
     }
 }

@@ -36,12 +36,7 @@ pub(crate) async fn page(
     if accounts.len() == 1 && contacts.is_empty() {
         return Ok(Redirect::to(&format!("/accounts/{}", accounts[0].id)).into_response());
     }
-    let name_of = |id: i64| {
-        snapshots
-            .iter()
-            .find(|a| a.id == id)
-            .map_or_else(|| format!("account {id}"), |a| a.display_name().to_string())
-    };
+    let name_of = |id: i64| laer_core::portfolio::name_of(&snapshots, id);
     let body = html! {
         div.page-head {
             h1 { "Search: “" (text) "”" }

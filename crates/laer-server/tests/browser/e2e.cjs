@@ -408,6 +408,22 @@ async function main () {
       }
       check((await page.locator('main .page-head p').textContent()).includes('NRR'), 'the headline names NRR')
       await screenshot(page, 'revenue')
+      // A bar of the movements leads to the accounts behind it, which add up to it.
+      // The tallest bar, where a click cannot miss.
+      const bars = page.locator('figure.chart svg a')
+      const heights = await bars.evaluateAll((as) => as.map((a) => a.querySelector('rect').getBBox().height))
+      const bar = bars.nth(heights.indexOf(Math.max(...heights)))
+      const href = await bar.getAttribute('href')
+      const shown = (await bar.locator('title').textContent()).split(' = ')[1]
+      await Promise.all([
+        page.waitForURL((url) => url.pathname === '/revenue/accounts'),
+        bar.click()
+      ])
+      check((await heading(page)).endsWith('the accounts behind it'), `the drill-down of ${href}`)
+      const total = money(await page.locator('#drill-total').textContent())
+      const charted = Number(shown.replace(/[$,-]/g, '').replace(/k$/, '')) * (shown.endsWith('k') ? 1000 : 1)
+      check(Math.abs(total - charted) <= (shown.endsWith('k') ? 50 : 0.5), `the accounts add up to the bar: ${total} vs ${shown}`)
+      await page.goBack()
     })
 
     await step('open Renewals and switch between 30, 90 and 180 days', async () => {

@@ -76,7 +76,8 @@ async function main () {
       page.getByRole('link', { name: 'Log a touchpoint' }).click()
     ])
     await page.getByLabel('Kind').selectOption('meeting')
-    const now = new Date(Date.now() - 60 * 60 * 1000).toISOString().slice(0, 16)
+    // Today's first minute (UTC): in the past, and today whatever the hour the test runs.
+    const now = `${new Date().toISOString().slice(0, 10)}T00:00`
     await page.getByLabel('When (UTC)').fill(now)
     await page.getByRole('checkbox', { name: 'executive' }).check()
     await page.getByRole('checkbox', { name: 'Dana Exec' }).check()
