@@ -719,11 +719,14 @@ impl Applier {
         if let Some(id) = self.event_types.as_ref().and_then(|m| m.get(name)) {
             return Ok(*id);
         }
-        let new = laer_core::model::NewEventType {
-            external_id: name.to_string(),
-            name: name.to_string(),
-        };
-        tx.upsert(&[new]).await?;
+        // Not an upsert by external id: an import, or another node, may be writing the
+        // same name at this moment (under an id of its own). Whatever unique key the row
+        // meets, the one written first stands and the call takes its id.
+        tx.execute(
+            "INSERT INTO event_types (external_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            params![name, name],
+        )
+        .await?;
         let types = tx.id_lookup(IdLookup::EventTypesByName).await?;
         let id = *types
             .get(name)

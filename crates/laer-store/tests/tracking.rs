@@ -452,3 +452,66 @@ async fn two_nodes_store_each_message_once_sqlite() {
 async fn two_nodes_store_each_message_once_postgres() {
     two_nodes_store_each_message_once(Backend::Postgres).await;
 }
+
+/// Two nodes receive the first calls naming a new event while an import writes the same
+/// event type under an id of its own: every call is stored, the event type once (a soak
+/// saw `event_types_name_key` refuse a node's insert with a 500).
+async fn two_nodes_create_a_new_event_type_at_once(backend: Backend) {
+    let Some(db) = laer_store::test_support::TestDatabase::new(backend).await else {
+        return;
+    };
+    let first = &db.store;
+    let second = Store::open(&db.url).await.unwrap();
+    let key = first.create_write_key("web").await.unwrap().record.id;
+    let group = call(CallKind::Group, json!({"userId": "u1", "groupId": "acme"}));
+    first.ingest(key, vec![group]).await.unwrap();
+    for round in 0..20 {
+        let mut sends = Vec::new();
+        for (n, store) in [first, &second, first, &second].into_iter().enumerate() {
+            let call = track("u1", &format!("Feature {round}"), &format!("r{round}-{n}"));
+            let store = store.clone();
+            sends.push(tokio::spawn(async move { store.ingest(key, vec![call]).await }));
+        }
+        let import = {
+            let store = second.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin_write().await?;
+                tx.upsert(&[laer_core::model::NewEventType {
+                    external_id: format!("et-{round}"),
+                    name: format!("Feature {round}"),
+                }])
+                .await?;
+                tx.commit().await
+            })
+        };
+        for send in sends {
+            let outcome = send.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(outcome.accepted, 1);
+        }
+        // The import may lose to the calls (its external id then names nothing new): a
+        // refusal naming the name is its answer, never a lost call.
+        if let Err(e) = import.await.unwrap() {
+            assert!(
+                e.to_string().contains("event_types") || e.to_string().contains("name"),
+                "round {round}: {e}"
+            );
+        }
+    }
+    let names = event_names(first, "acme").await;
+    assert_eq!(names.len(), 80);
+    let mut types = names.clone();
+    types.dedup();
+    assert_eq!(types.len(), 20, "each new event type once");
+    second.close().await;
+    db.store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_create_a_new_event_type_at_once_sqlite() {
+    two_nodes_create_a_new_event_type_at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_create_a_new_event_type_at_once_postgres() {
+    two_nodes_create_a_new_event_type_at_once(Backend::Postgres).await;
+}
