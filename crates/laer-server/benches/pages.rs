@@ -156,6 +156,24 @@ async fn main() {
         ("revenue", vec!["/revenue".into()]),
         ("revenue CSV", vec!["/revenue.csv".into()]),
         ("renewals", vec!["/renewals?within=180".into()]),
+        // Issue 16: the pages it added or reworked.
+        (
+            "renewals quarter",
+            vec![format!(
+                "/renewals?quarter={}&sort=risk",
+                laer_core::bridge::Quarter::containing(chrono::Utc::now().date_naive())
+            )],
+        ),
+        ("work, everyone's", vec!["/work?show=all".into()]),
+        ("team", vec!["/team".into()]),
+        ("search", vec!["/search?q=acorn".into()]),
+        (
+            "revenue drill-down",
+            vec![format!(
+                "/revenue/accounts?quarter={}&by=phase&kind=churn",
+                laer_core::bridge::Quarter::containing(chrono::Utc::now().date_naive())
+            )],
+        ),
     ];
     println!(
         "{:<20} {:>8} {:>8} {:>8} {:>10}",

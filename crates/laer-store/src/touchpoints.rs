@@ -291,15 +291,31 @@ impl Store {
             .collect()
     }
 
-    /// When each account was last in touch with the team (account id → the latest
+    /// When each of `accounts` was last in touch with the team (account id → the latest
     /// `held_at` of a touchpoint held, up to `until`); accounts never touched are absent.
-    /// The portfolio's "last touch" (issue 16).
-    pub async fn last_touches(&self, until: DateTime<Utc>) -> Result<HashMap<i64, DateTime<Utc>>, StoreError> {
+    /// The portfolio's "last touch" (issue 16), for the accounts of the page shown: each a
+    /// walk of the `(account_id, held_at)` index.
+    pub async fn last_touches(
+        &self,
+        accounts: &[i64],
+        until: DateTime<Utc>,
+    ) -> Result<HashMap<i64, DateTime<Utc>>, StoreError> {
+        if accounts.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut p = params![until.timestamp_micros()];
+        let ids = accounts
+            .iter()
+            .map(|id| p.placeholder(*id))
+            .collect::<Vec<_>>()
+            .join(", ");
         let rows: Vec<rows::LastTouch> = self
             .fetch_all(
-                "SELECT account_id, MAX(held_at) AS held_at FROM touchpoints \
-                 WHERE status = 'held' AND held_at <= $1 GROUP BY account_id",
-                params![until.timestamp_micros()],
+                &format!(
+                    "SELECT account_id, MAX(held_at) AS held_at FROM touchpoints \
+                     WHERE account_id IN ({ids}) AND status = 'held' AND held_at <= $1 GROUP BY account_id"
+                ),
+                p,
             )
             .await?;
         rows.into_iter()

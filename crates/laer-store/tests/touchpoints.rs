@@ -152,10 +152,12 @@ async fn logged_edited_and_deleted_with_their_people_each_change_audited(store: 
     let last = store.last_touchpoint_by_contact(acme).await.unwrap();
     assert_eq!(last.get(&sam), None, "sam no longer took part");
     // The account's last touch: the latest held, none before it was held.
-    let touches = store.last_touches(edit.held_at).await.unwrap();
+    let touches = store.last_touches(&[acme, acme + 1000], edit.held_at).await.unwrap();
     assert_eq!(touches.get(&acme), Some(&edit.held_at));
+    assert_eq!(touches.len(), 1, "only accounts with a touch");
     let before = edit.held_at - chrono::TimeDelta::seconds(1);
-    assert_eq!(store.last_touches(before).await.unwrap().get(&acme), None);
+    assert_eq!(store.last_touches(&[acme], before).await.unwrap().get(&acme), None);
+    assert!(store.last_touches(&[], edit.held_at).await.unwrap().is_empty());
 
     // A second edit made from the first version is stale: refused, nothing changed.
     let mut late = stored.record.clone();

@@ -181,16 +181,18 @@ pub(crate) async fn page(
     params.bounded()?;
     let today = today();
     let now = chrono::Utc::now();
-    let (accounts, team, attention, touches, views) = tokio::try_join!(
+    let (accounts, team, attention, views) = tokio::try_join!(
         state.cache.snapshots(&state.store, today),
         state.store.team(),
         super::health::attention(&state, today),
-        state.store.last_touches(now),
         state.store.views_of(user.id, "portfolio"),
     )?;
     let query = params.query(&user);
     let rules = &state.health_model.phases;
     let page = portfolio(&accounts, &query, today, rules, &attention);
+    // The last touch of the accounts on this page only.
+    let shown: Vec<i64> = page.rows.iter().map(|a| a.id).collect();
+    let touches = state.store.last_touches(&shown, now).await?;
     let mut segments: Vec<&str> = accounts.iter().filter_map(|a| a.segment.as_deref()).collect();
     segments.sort_unstable();
     segments.dedup();

@@ -73,6 +73,8 @@ impl Show {
 
 /// Tasks on a page of the queue.
 const PER_PAGE: usize = 50;
+/// Open tasks a queue reads at most, the soonest due first; pages show them in priority.
+const QUEUE_LIMIT: i64 = 500;
 
 /// A task's urgency as the queue shows it.
 fn due_class(due: Option<NaiveDate>, today: NaiveDate) -> &'static str {
@@ -108,7 +110,8 @@ pub(crate) async fn page(
         status: Some(TaskStatus::Open),
         awake_on: (show != Show::Snoozed).then_some(today),
         asleep_on: (show == Show::Snoozed).then_some(today),
-        limit: Some(laer_core::limits::MAX_EXPORT_ROWS as i64),
+        // The most pressing by due date, as before: each row reads its account's MRR.
+        limit: Some(QUEUE_LIMIT),
         ..Default::default()
     };
     let (mut tasks, snapshots, team) = tokio::try_join!(
