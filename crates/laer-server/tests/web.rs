@@ -441,6 +441,21 @@ async fn saved_views_are_each_persons_own(store: &Store) {
         400,
         "only list pages keep views"
     );
+    assert_eq!(
+        admin
+            .post(
+                "/views",
+                &[
+                    ("csrf", &csrf),
+                    ("page", "portfolio"),
+                    ("name", "x"),
+                    ("query", "a=1\r\nSet-Cookie: b=2")
+                ]
+            )
+            .await,
+        400,
+        "a query a Location header cannot carry is refused, not saved"
+    );
     let viewer = Session::viewer(store, &base).await;
     let (_, theirs) = viewer.get("/portfolio").await;
     assert!(!theirs.contains("Big enterprise"), "each person's own");

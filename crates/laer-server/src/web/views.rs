@@ -72,6 +72,13 @@ pub(crate) async fn save(
 ) -> Result<Response, PageError> {
     require(&user, Permission::ViewAccounts)?;
     let path = path_of(&form.page)?;
+    // A query string as the pages write them: it goes back into a Location header.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.~%+,=&".contains(c);
+    if !form.query.trim().trim_start_matches('?').chars().all(plain) {
+        return Err(PageError::BadRequest(
+            "Query (query): only a page's own filters can be saved.".into(),
+        ));
+    }
     state
         .store
         .save_view(user.id, &form.page, &form.name, &form.query)
