@@ -198,10 +198,16 @@ impl Attention {
 /// The driver that holds the score down most: the largest gap between the points it
 /// could bring and those it brings (at least half a point); `None` when none does.
 pub fn top_driver(drivers: &[Driver]) -> Option<&Driver> {
-    drivers
+    largest_gap(drivers, |d| d.possible - d.contribution)
+}
+
+/// The item whose `gap` (points a driver could still bring) is largest, when at least
+/// half a point: [`top_driver`] for any type of driver (the API's, the core's).
+pub fn largest_gap<T>(items: &[T], gap: impl Fn(&T) -> f64) -> Option<&T> {
+    items
         .iter()
-        .filter(|d| d.possible - d.contribution >= 0.5)
-        .max_by(|a, b| (a.possible - a.contribution).total_cmp(&(b.possible - b.contribution)))
+        .filter(|d| gap(d) >= 0.5)
+        .max_by(|a, b| gap(a).total_cmp(&gap(b)))
 }
 
 /// The driver's value in words: "No executive meeting for 93 days".

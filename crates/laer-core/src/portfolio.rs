@@ -104,6 +104,18 @@ impl AccountSnapshot {
             .or_else(|| self.owners.first())
     }
 
+    /// The roles `member` covers the account in besides the one it leads in (issue 16:
+    /// "you: CSM" beside a renewal specialist leading the renewal); none for no member.
+    pub fn own_roles(&self, member: Option<i64>, today: NaiveDate, rules: &PhaseRules) -> Vec<TeamRole> {
+        let lead = self.phase_owner(today, rules);
+        self.owners
+            .iter()
+            .filter(|o| member == Some(o.member_id))
+            .filter(|o| lead.is_none_or(|l| l.member_id != o.member_id || l.role != o.role))
+            .map(|o| o.role)
+            .collect()
+    }
+
     /// Where the team member `member` stands with the account on `today`: its phase,
     /// and whether they are its [`AccountSnapshot::phase_owner`] (the rights by phase of
     /// [`crate::access::Role::may`]). A login without a team member leads nothing.
@@ -353,6 +365,13 @@ mod tests {
         assert_eq!(a.phase_owner(today, &rules()).map(|o| o.member_id), Some(9));
         let standing = |m| a.standing_of(Some(m), today, &rules());
         assert!(standing(9).leads_phase && !standing(8).leads_phase);
+        // Member 7 covers it as CSM while member 9 leads the expansion.
+        assert_eq!(a.own_roles(Some(7), today, &rules()), [TeamRole::Csm]);
+        assert!(
+            a.own_roles(Some(9), today, &rules()).is_empty(),
+            "the lead's own role is not repeated"
+        );
+        assert!(a.own_roles(None, today, &rules()).is_empty());
         assert!(!a.standing_of(None, today, &rules()).leads_phase);
         a.landed_on = Some(day("2026-05-01"));
         assert_eq!(a.phase(today, &rules()), Phase::Land);

@@ -379,26 +379,18 @@ fn handoff_note(g: &Glance<'_>) -> Markup {
 /// its health down and what to do about it, the last touch; beside it the open work, each
 /// task done in place.
 fn glance(g: &Glance<'_>) -> Markup {
-    let top = g.health.and_then(|h| {
-        h.health
-            .drivers
-            .iter()
-            .filter(|d| d.possible - d.contribution >= 0.5)
-            .max_by(|a, b| (a.possible - a.contribution).total_cmp(&(b.possible - b.contribution)))
-    });
+    let top = g
+        .health
+        .and_then(|h| laer_core::attention::largest_gap(&h.health.drivers, |d| d.possible - d.contribution));
     let lead = g.snapshot.and_then(|s| s.phase_owner(g.today, g.rules));
     // The user's own roles on the account besides the lead's.
     let mine: Vec<String> = g
         .snapshot
-        .map(|s| {
-            s.owners
-                .iter()
-                .filter(|o| g.user.team_member_id == Some(o.member_id))
-                .filter(|o| lead.is_none_or(|l| l.member_id != o.member_id || l.role != o.role))
-                .map(|o| role_label(o.role))
-                .collect()
-        })
-        .unwrap_or_default();
+        .map(|s| s.own_roles(g.user.team_member_id, g.today, g.rules))
+        .unwrap_or_default()
+        .into_iter()
+        .map(role_label)
+        .collect();
     let last_touch = g
         .touchpoints
         .iter()

@@ -142,12 +142,7 @@ fn last_touch(at: Option<&chrono::DateTime<chrono::Utc>>, today: chrono::NaiveDa
 fn lead(a: &AccountSnapshot, user: &CurrentUser, today: chrono::NaiveDate, rules: &PhaseRules) -> Markup {
     let me = user.team_member_id;
     let lead = a.phase_owner(today, rules);
-    let mine: Vec<String> = a
-        .owners
-        .iter()
-        .filter(|o| me == Some(o.member_id) && lead.is_none_or(|l| l.member_id != o.member_id || l.role != o.role))
-        .map(|o| role_label(o.role))
-        .collect();
+    let mine: Vec<String> = a.own_roles(me, today, rules).into_iter().map(role_label).collect();
     html! {
         @match lead {
             Some(l) if me == Some(l.member_id) => { strong { "You" } " (" (role_label(l.role)) ")" }
