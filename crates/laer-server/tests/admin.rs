@@ -595,16 +595,7 @@ async fn an_admin_invites_a_colleague_in_the_browser() {
         .arg(ADMIN_EMAIL)
         .arg(ADMIN_PASSWORD)
         .env("NODE_PATH", &node_modules);
-    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("admin: all steps passed"),
-        "the browser test failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    crate::browser::run_script(command, "admin: all steps passed", "the browser test").await;
     let kim = store
         .user_for_login("kim@example.com")
         .await

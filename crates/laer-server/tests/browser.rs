@@ -33,6 +33,22 @@ pub(crate) fn node_modules() -> Option<String> {
     }
 }
 
+/// Runs a browser script (`node ...`) off the runtime, so that the server keeps answering,
+/// and fails the test unless it exits 0 having printed `done`. Its standard output.
+pub(crate) async fn run_script(mut command: Command, done: &'static str, what: &str) -> String {
+    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains(done),
+        "{what} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
 /// The words a customer never reads (`laer_core::success_plan::internal_words` finds
 /// these), as a JSON array for the script.
 fn internal_words() -> String {
@@ -190,16 +206,7 @@ async fn the_customer_records_a_measurement_through_a_share_link() {
         .arg(o.id.to_string())
         .env("NODE_PATH", &node_modules)
         .env("LAER_INTERNAL_WORDS", internal_words());
-    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("share-measure: all steps passed"),
-        "the browser test failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    run_script(command, "share-measure: all steps passed", "the browser test").await;
     let recorded = store.measurements_of(allowed).await.unwrap();
     assert_eq!(recorded.len(), 1, "one measurement, by the customer");
     assert_eq!(recorded[0].fields.value, 42.0);
@@ -289,15 +296,6 @@ async fn every_page_fits_a_laptop_and_a_phone() {
             .arg(crate::common::DEMO_PASSWORD)
             .arg(pages.to_string())
             .env("NODE_PATH", &node_modules);
-        let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success() && stdout.contains("pages: all passed"),
-            "the pages test failed for {email} ({}):\n{stdout}\n{stderr}",
-            output.status
-        );
+        run_script(command, "pages: all passed", &format!("the pages test for {email}")).await;
     }
 }

@@ -99,15 +99,6 @@ async fn a_csm_logs_an_executive_meeting_and_sees_engagement_move() {
         .arg(EMAIL)
         .arg(PASSWORD)
         .env("NODE_PATH", &node_modules);
-    let output = tokio::task::spawn_blocking(move || command.output().expect("start node"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("touchpoint: all steps passed"),
-        "the browser test failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let stdout = crate::browser::run_script(command, "touchpoint: all steps passed", "the browser test").await;
     eprintln!("{stdout}");
 }
