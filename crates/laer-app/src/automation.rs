@@ -6,6 +6,7 @@ use chrono::{NaiveDate, TimeDelta};
 use laer_core::automation::coverage::{CoverageError, handoff_task};
 use laer_core::automation::playbook::PlaybookError;
 use laer_core::automation::playbook::fold_handoff;
+use laer_core::automation::preview::{Decided, Preview};
 use laer_core::automation::{AccountFacts, CoverageChange, CoverageRules, Playbooks};
 use laer_core::health::{Assessment, HealthModel};
 use laer_store::{AccountPlan, Accounts, AutomationOutcome, PlannedChange, Store, StoreError};
@@ -116,16 +117,22 @@ pub fn trigger_text(when: &[laer_core::automation::Clause]) -> String {
         .join(" and ")
 }
 
-/// Decides coverage and playbooks for the assessed accounts (all assessed on one day)
-/// and records it; with `deliver`, their emails and webhook events are queued too.
-pub async fn run(
+/// What coverage and playbooks decide for the assessed accounts (all assessed on one
+/// day), with the state they were decided against; nothing is written.
+struct Decisions {
+    day: chrono::NaiveDate,
+    names: std::collections::HashMap<i64, String>,
+    team: Vec<laer_core::automation::Member>,
+    plans: Vec<AccountPlan>,
+}
+
+async fn decide(
     store: &Store,
     automation: &Automation,
     assessments: &[Assessment],
-    deliver: bool,
-) -> Result<AutomationOutcome, StoreError> {
+) -> Result<Option<Decisions>, StoreError> {
     let Some(day) = assessments.first().map(|a| a.as_of) else {
-        return Ok(AutomationOutcome::default());
+        return Ok(None);
     };
     let ids: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
     // A few accounts after their data changed, or everyone when the day turns.
@@ -147,13 +154,14 @@ pub async fn run(
         store.coverage_state(day, chosen),
         store.open_runs(chosen),
     )?;
+    let names: std::collections::HashMap<i64, String> = names
+        .into_iter()
+        .map(|(id, n)| (id, n.name.unwrap_or(n.external_id)))
+        .collect();
     let plans: Vec<AccountPlan> = assessments
         .iter()
         .map(|a| {
-            let name = names
-                .get(&a.account_id)
-                .map(|n| n.name.clone().unwrap_or_else(|| n.external_id.clone()))
-                .unwrap_or_default();
+            let name = names.get(&a.account_id).cloned().unwrap_or_default();
             let mut facts = AccountFacts::of(a, &name);
             facts.tech_touch = automation.coverage.is_tech_touch(&facts);
             let current = holders.get(&a.account_id).map(Vec::as_slice).unwrap_or(&[]);
@@ -183,7 +191,58 @@ pub async fn run(
             }
         })
         .collect();
-    store.apply_automation(day, &plans, ACTOR, deliver).await
+    Ok(Some(Decisions {
+        day,
+        names,
+        team,
+        plans,
+    }))
+}
+
+/// Decides coverage and playbooks for the assessed accounts (all assessed on one day)
+/// and records it; with `deliver`, their emails and webhook events are queued too.
+pub async fn run(
+    store: &Store,
+    automation: &Automation,
+    assessments: &[Assessment],
+    deliver: bool,
+) -> Result<AutomationOutcome, StoreError> {
+    match decide(store, automation, assessments).await? {
+        Some(d) => store.apply_automation(d.day, &d.plans, ACTOR, deliver).await,
+        None => Ok(AutomationOutcome::default()),
+    }
+}
+
+/// What applying `automation` to every account as `model` assesses it on `day` would
+/// change (`laer_core::automation::preview`), and the team it would assign from;
+/// nothing is written. The settings pages show it before anything is applied or saved.
+pub async fn preview(
+    store: &Store,
+    model: &HealthModel,
+    automation: &Automation,
+    day: NaiveDate,
+) -> Result<(Preview, Vec<laer_core::automation::Member>), StoreError> {
+    let assessments = store.assess(model, day, Accounts::All).await?;
+    let Some(d) = decide(store, automation, &assessments).await? else {
+        return Ok((Preview::default(), Vec::new()));
+    };
+    let recorded = store.recorded_runs(Accounts::All).await?;
+    let coverage: Vec<Vec<CoverageChange>> = d
+        .plans
+        .iter()
+        .map(|p| p.coverage.iter().map(|c| c.change.clone()).collect())
+        .collect();
+    let decided = d.plans.iter().zip(&coverage).map(|(p, coverage)| Decided {
+        account_id: p.account_id,
+        account: d.names.get(&p.account_id).map_or("", String::as_str),
+        coverage,
+        handoffs: p.coverage.iter().filter(|c| c.handoff.is_some()).count(),
+        runs: &p.runs,
+    });
+    let preview = Preview::of(decided, |account, playbook, cause| {
+        recorded.contains(&(account, playbook.to_string(), cause.to_string()))
+    });
+    Ok((preview, d.team))
 }
 
 /// `laer coverage apply` and the coverage settings page's Apply: decides coverage and

@@ -137,9 +137,30 @@ pub fn draft(r: &Records<'_>) -> Note {
     }
 }
 
+/// Who wrote a note, as a page names them: "Ada Lovelace" of "Ada Lovelace <ada@x>".
+pub fn author_name(actor: &str) -> &str {
+    actor.split(" <").next().unwrap_or(actor)
+}
+
+/// A hand-off task's context with the note the account's previous owner wrote for the
+/// next (issue 16): the owner's words come with the task, beside what the records say.
+pub fn context_with_note(context: &str, author: &str, body: &str) -> String {
+    format!("{context} Note from {}: {body}", author_name(author))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_note_joins_the_handoff_task() {
+        assert_eq!(author_name("Ada Lovelace <ada@x.example>"), "Ada Lovelace");
+        assert_eq!(author_name("automation"), "automation");
+        assert_eq!(
+            context_with_note("Phase adopt.", "Ada <ada@x>", "The CFO signs."),
+            "Phase adopt. Note from Ada: The CFO signs."
+        );
+    }
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()

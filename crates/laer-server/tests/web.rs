@@ -937,7 +937,7 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     let (status, page) = admin.get("/settings/playbooks").await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("support-spike") && page.contains("cases_last_14_days &gt;= 3"),
+        page.contains("support-spike") && page.contains("at least 3 support cases in the last 14 days"),
         "{page}"
     );
     let csrf = admin.csrf().await;
@@ -1034,8 +1034,341 @@ async fn leaders_edit_playbooks_and_coverage_rules(store: &Store) {
     assert_eq!(session.post(&path, &assign).await, 403);
 }
 
+/// Issue 16: playbooks and coverage rules edited in forms, conditions in the team's
+/// words and units, a preview before saving or applying, stale and bad forms refused
+/// with nothing saved.
+async fn settings_are_edited_in_forms_with_a_preview(store: &Store) {
+    use crate::common::web::hidden;
+    use laer_app::automation::Automation;
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let csrf = admin.csrf().await;
+    let in_effect = || async { Automation::in_effect(store).await.unwrap() };
+
+    let (status, page) = admin.get("/settings/playbooks/edit?name=support-spike").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<option value="cases_last_14_days" selected>"#),
+        "the condition's value is chosen"
+    );
+    assert!(page.contains(r#"name="when-0-value" value="3""#), "{page}");
+    let version = hidden(&page, "version").unwrap();
+    assert_eq!(version, "shipped");
+    let (status, page) = admin.get("/settings/playbooks/edit?name=adoption-below-target").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"name="when-0-value" value="40""#),
+        "a share is shown in per cent"
+    );
+
+    let playbook = |intent: &'static str, version: String, value: &'static str| {
+        let csrf = csrf.clone();
+        move |original: &'static str| -> Vec<(&'static str, String)> {
+            vec![
+                ("csrf", csrf.clone()),
+                ("original", original.into()),
+                ("version", version.clone()),
+                ("name", "everyone-check".into()),
+                ("title", "Check everyone".into()),
+                ("description", "".into()),
+                ("enabled", "on".into()),
+                ("segments", "".into()),
+                ("when-0-signal", "health".into()),
+                ("when-0-op", "below".into()),
+                ("when-0-value", value.into()),
+                ("when-0-op2", "".into()),
+                ("when-0-value2", "".into()),
+                ("when-1-signal", "utilisation".into()),
+                ("when-1-op", "at_most".into()),
+                ("when-1-value", "250".into()),
+                ("when-1-op2", "".into()),
+                ("when-1-value2", "".into()),
+                ("when-2-signal", "".into()),
+                ("when-2-op", "at_least".into()),
+                ("when-2-value", "".into()),
+                ("when-2-op2", "".into()),
+                ("when-2-value2", "".into()),
+                ("once_per", "episode".into()),
+                ("settle_days", "14".into()),
+                ("task-0-role", "csm".into()),
+                ("task-0-title", "Call {account}".into()),
+                ("task-0-due_days", "5".into()),
+                ("task-0-steps", "One\r\n\r\nTwo".into()),
+                ("email-0-to", "contacts".into()),
+                ("email-0-team", "".into()),
+                ("email-0-subject", "".into()),
+                ("email-0-body", "".into()),
+                ("intent", intent.into()),
+            ]
+        }
+    };
+    let post = |fields: Vec<(&'static str, String)>, path: &'static str| {
+        let admin = &admin;
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            admin.post_page(path, &pairs).await
+        }
+    };
+    let before = in_effect().await;
+    let runs_before = store.recorded_runs(laer_store::Accounts::All).await.unwrap().len();
+    // A preview saves nothing and records nothing.
+    let (status, page) = post(
+        playbook("preview", version.clone(), "101")(""),
+        "/settings/playbooks/form",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("id=\"preview-playbooks\"") && page.contains("Check everyone"),
+        "{page}"
+    );
+    assert_eq!(in_effect().await, before);
+    assert_eq!(
+        store.recorded_runs(laer_store::Accounts::All).await.unwrap().len(),
+        runs_before
+    );
+    // A value that is not a number is refused at its field.
+    let (status, page) = post(
+        playbook("save", version.clone(), "lots")(""),
+        "/settings/playbooks/form",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Condition 1") && page.contains("is not a number"),
+        "{page}"
+    );
+    assert_eq!(in_effect().await, before);
+    // Saved: the share typed in per cent is kept as a share, blank lines left out.
+    assert_eq!(
+        post(playbook("save", version.clone(), "101")(""), "/settings/playbooks/form")
+            .await
+            .0,
+        303
+    );
+    let saved = in_effect().await;
+    let p = saved.playbooks.get("everyone-check").expect("the new playbook");
+    assert_eq!(p.when.len(), 2);
+    assert_eq!(p.when[0].below, Some(101.0));
+    assert_eq!(p.when[1].at_most, Some(2.5));
+    assert_eq!(p.tasks[0].steps, vec!["One".to_string(), "Two".to_string()]);
+    assert!(p.emails.is_empty());
+    assert_eq!(saved.playbooks.playbooks.len(), before.playbooks.playbooks.len() + 1);
+    // The same name again is refused; so is a form opened before the last save.
+    let (status, page) = post(playbook("save", version.clone(), "90")(""), "/settings/playbooks/form").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Someone saved the playbooks"), "{page}");
+    let (_, page) = admin.get("/settings/playbooks/edit?name=everyone-check").await;
+    let version = hidden(&page, "version").unwrap();
+    let (status, page) = post(playbook("save", version.clone(), "90")(""), "/settings/playbooks/form").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("used by an earlier playbook"), "{page}");
+    assert_eq!(
+        post(
+            playbook("save", version.clone(), "90")("everyone-check"),
+            "/settings/playbooks/form"
+        )
+        .await
+        .0,
+        303
+    );
+    assert_eq!(
+        in_effect().await.playbooks.get("everyone-check").unwrap().when[0].below,
+        Some(90.0)
+    );
+    let (_, list) = admin.get("/settings/playbooks").await;
+    assert!(list.contains("health below 90 and seats in use at most 250%"), "{list}");
+    let (_, page) = admin.get("/settings/playbooks/edit?name=everyone-check").await;
+    let version = hidden(&page, "version").unwrap();
+    let delete = [
+        ("csrf", csrf.as_str()),
+        ("name", "everyone-check"),
+        ("version", version.as_str()),
+    ];
+    assert_eq!(admin.post("/settings/playbooks/delete", &delete).await, 303);
+    assert!(in_effect().await.playbooks.get("everyone-check").is_none());
+
+    // A coverage rule: the renewal specialist for every renewal within 400 days.
+    let (status, page) = admin.get("/settings/coverage/rule?n=4").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Renewal at risk: the renewal specialist joins"), "{page}");
+    assert_eq!(admin.get("/settings/coverage/rule?n=99").await.0, 404);
+    let version = hidden(&page, "version").unwrap();
+    let rule = |intent: &'static str, reason: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("index", "4".into()),
+            ("version", version.clone()),
+            ("role", "renewal_specialist".into()),
+            ("phases", "renew".into()),
+            ("phases", "adopt".into()),
+            ("segments", "".into()),
+            ("when-0-signal", "health".into()),
+            ("when-0-op", "below".into()),
+            ("when-0-value", "101".into()),
+            ("when-0-op2", "".into()),
+            ("when-0-value2", "".into()),
+            ("unless-0-signal", "".into()),
+            ("unless-0-op", "at_least".into()),
+            ("unless-0-value", "".into()),
+            ("unless-0-op2", "".into()),
+            ("unless-0-value2", "".into()),
+            ("reason", reason.into()),
+            ("intent", intent.into()),
+        ]
+    };
+    let (status, page) = post(rule("save", ""), "/settings/coverage/rule").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("say why the role covers these accounts"), "{page}");
+    let (status, page) = post(rule("preview", "Every renewal"), "/settings/coverage/rule").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"preview\""), "{page}");
+    let (status, _) = post(rule("save", "Every renewal"), "/settings/coverage/rule").await;
+    assert_eq!(status, 303);
+    let rules = in_effect().await.coverage;
+    assert_eq!(rules.rules[3].reason, "Every renewal");
+    assert_eq!(rules.rules[3].phases.len(), 2);
+    assert_eq!(rules.rules[3].when[0].below, Some(101.0));
+    assert!(rules.rules[3].unless.is_empty());
+
+    // Tech-touch, hand-offs and who takes a free role.
+    let (_, page) = admin.get("/settings/coverage/general").await;
+    let version = hidden(&page, "version").unwrap();
+    let general = |arr: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("version", version.clone()),
+            ("tech_segments", "".into()),
+            ("arr_below", arr.into()),
+            ("handoff_due_days", "4".into()),
+            ("assign-0-role", "csm".into()),
+            ("assign-0-segments", "SMB".into()),
+            ("assign-0-members", "a@x.example, b@x.example".into()),
+            ("assign-0-method", "round_robin".into()),
+        ]
+    };
+    let (status, page) = post(general("-1"), "/settings/coverage/general").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("an amount of zero or more"), "{page}");
+    assert_eq!(post(general("5000"), "/settings/coverage/general").await.0, 303);
+    let rules = in_effect().await.coverage;
+    assert_eq!(rules.tech_touch.arr_below, Some(5000.0));
+    assert_eq!(rules.handoff_due_days, 4);
+    assert_eq!(
+        rules.assignment[0].members,
+        vec!["a@x.example".to_string(), "b@x.example".to_string()]
+    );
+    assert_eq!(
+        rules.assignment[0].method,
+        laer_core::automation::coverage::Method::RoundRobin
+    );
+
+    // Apply now shows what would change first; the rule above gives renewals an owner.
+    let (status, page) = admin.get("/settings/coverage/apply").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("What would change") && page.contains("Apply these changes now"),
+        "{page}"
+    );
+
+    // A CSM opens no form and saves nothing.
+    let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
+    let session = Session::login(&base, &csm.0, DEMO_PASSWORD).await.unwrap();
+    assert_eq!(session.get("/settings/playbooks/edit?name=support-spike").await.0, 403);
+    assert_eq!(session.get("/settings/coverage/apply").await.0, 403);
+    let csrf = session.csrf().await;
+    assert_eq!(
+        session
+            .post("/settings/coverage/general", &[("csrf", csrf.as_str())])
+            .await,
+        403
+    );
+}
+
+/// Issue 16, hand-offs that carry context: an account's owner writes what the next owner
+/// should know; the account page shows it beside the drafted note, a note written
+/// meanwhile is not replaced unseen, and the next owner's hand-off task carries it.
+async fn a_handoff_note_carries_the_owners_words(store: &Store) {
+    use crate::common::web::hidden;
+    seed(store).await;
+    let base = spawn(store).await;
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let csrf = admin.csrf().await;
+    let id = *store.account_names().await.unwrap().keys().min().unwrap();
+    let path = format!("/accounts/{id}");
+    let (status, page) = admin.get(&path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Write a note for the next owner"), "{page}");
+    let note_path = format!("/accounts/{id}/handoff-note");
+    let words = "The CFO signs.\nPromised a QBR in March.";
+    let write = [("csrf", csrf.as_str()), ("version", "0"), ("body", words)];
+    assert_eq!(admin.post(&note_path, &write).await, 303);
+    let (_, page) = admin.get(&path).await;
+    assert!(page.contains("The CFO signs.\nPromised a QBR in March."), "{page}");
+    assert!(page.contains("written by Demo Admin"), "{page}");
+    let version = store.handoff_note(id).await.unwrap().unwrap().version().to_string();
+    assert_eq!(
+        hidden(&page[page.find("/handoff-note").unwrap()..], "version").as_deref(),
+        Some(version.as_str())
+    );
+    // Sent from a page opened before the note was written: shown again, nothing saved.
+    let stale = [("csrf", csrf.as_str()), ("version", "0"), ("body", "Mine")];
+    let (status, page) = admin.post_page(&note_path, &stale).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Someone changed the note") && page.contains(">Mine</textarea>"),
+        "{page}"
+    );
+    assert_eq!(store.handoff_note(id).await.unwrap().unwrap().body, words);
+    // The next owner's hand-off task carries the note.
+    let csm = laer_core::model::TeamRole::Csm;
+    let holders: Vec<String> = store
+        .coverage_of_account(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.role == csm && c.until.is_none())
+        .map(|c| c.member)
+        .collect();
+    let member = store
+        .team_members()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.roles.contains(&csm) && !holders.contains(&m.name))
+        .expect("a CSM who does not cover the account");
+    let member_id = member.id.to_string();
+    let assign = [
+        ("csrf", csrf.as_str()),
+        ("role", "csm"),
+        ("member", member_id.as_str()),
+        ("reason", "Knows the CFO"),
+    ];
+    assert_eq!(admin.post(&format!("/accounts/{id}/coverage"), &assign).await, 303);
+    let filter = laer_store::TaskFilter {
+        account_id: Some(id),
+        playbook: Some(laer_store::HANDOFF.into()),
+        assignee_id: Some(member.id),
+        ..Default::default()
+    };
+    let tasks = store.tasks(&filter, today()).await.unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|t| t.context.contains("Note from Demo Admin: The CFO signs.")),
+        "{tasks:?}"
+    );
+}
+
 laer_store::backend_tests!(
+    a_handoff_note_carries_the_owners_words,
     leaders_edit_playbooks_and_coverage_rules,
+    settings_are_edited_in_forms_with_a_preview,
     my_work_lists_a_members_tasks_and_changes_them,
     pages_need_a_login,
     an_admin_sees_every_page,

@@ -3,7 +3,7 @@
 //! edited on the admin pages. Several nodes may decide at once: runs are unique per
 //! cause, and changes to one account's coverage run one after the other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, Recipient, RunChange, TaskDraft};
@@ -429,6 +429,21 @@ impl Store {
         Ok(open)
     }
 
+    /// The causes the chosen accounts' playbooks have fired for, as (account, playbook,
+    /// cause): a firing for one of them again records nothing (a preview leaves them out).
+    pub async fn recorded_runs(&self, accounts: Accounts<'_>) -> Result<HashSet<(i64, String, String)>, StoreError> {
+        let rows: Vec<(i64, String, String)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT account_id, playbook, cause FROM playbook_runs WHERE {}",
+                    accounts.condition("account_id")
+                ),
+                params![],
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Records what was decided for each account on `day`, in one transaction per batch
     /// of accounts. A run already recorded for its cause (by this node or another) is
     /// left as it is and creates nothing; a role someone took meanwhile is not taken twice.
@@ -810,6 +825,7 @@ impl Store {
                         params![account_id, member_id, role.as_str(), day, &ended_reason],
                     )
                     .await?;
+                let draft = with_written_note(&mut tx, account_id, draft).await?;
                 let task = NewTaskOf {
                     external_id: format!("handoff:{id}"),
                     account: account_id,
@@ -817,7 +833,7 @@ impl Store {
                     playbook: Some(HANDOFF),
                     run: None,
                     cause: Some(&ended_reason),
-                    draft,
+                    draft: &draft,
                 };
                 insert_task(&mut tx, task, at.timestamp_micros()).await?;
             } else {
@@ -1019,6 +1035,21 @@ struct NewTaskOf<'a> {
     draft: &'a TaskDraft,
 }
 
+/// A hand-off task with the note the account's owner wrote for the next, if any.
+async fn with_written_note(tx: &mut WriteTx, account: i64, draft: &TaskDraft) -> Result<TaskDraft, StoreError> {
+    let note: Option<(String, String)> = tx
+        .fetch_optional(
+            "SELECT body, written_by FROM handoff_notes WHERE account_id = $1",
+            params![account],
+        )
+        .await?;
+    let mut draft = draft.clone();
+    if let Some((body, author)) = note {
+        draft.context = laer_core::handoff::context_with_note(&draft.context, &author, &body);
+    }
+    Ok(draft)
+}
+
 async fn insert_task(tx: &mut WriteTx, t: NewTaskOf<'_>, created_at: i64) -> Result<(), StoreError> {
     let steps = serde_json::to_string(&t.draft.steps).unwrap_or_else(|_| "[]".into());
     tx.execute(
@@ -1137,6 +1168,7 @@ async fn apply_plan(
                     tx.append_audit(&entry).await?;
                 }
                 if let Some(draft) = handoff {
+                    let draft = &with_written_note(tx, account, draft).await?;
                     let task = NewTaskOf {
                         external_id: format!("handoff:{id}"),
                         account,

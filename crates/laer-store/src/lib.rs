@@ -15,6 +15,7 @@ mod delivery;
 mod error;
 mod exec;
 mod files;
+mod handoff_notes;
 mod health;
 mod imports;
 mod ingest;
@@ -55,6 +56,7 @@ pub use automation::{
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use files::{create_private_dir, create_private_file, readable_by_others};
+pub use handoff_notes::{HandoffNote, MAX_HANDOFF_NOTE_CHARS};
 pub use health::{Accounts, HEALTH_CLAIM_LEASE, HealthClaim, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};

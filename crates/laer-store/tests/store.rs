@@ -4,6 +4,7 @@
 mod automation;
 mod backup;
 mod conformance;
+mod handoff_notes;
 mod health;
 mod imports;
 mod login_safety;

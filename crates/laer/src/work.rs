@@ -54,10 +54,17 @@ pub enum CoverageCommand {
     Set(SetArgs),
     /// Apply the coverage rules and the playbooks to every account now (the server does
     /// it on its own every day and after every change).
-    Apply,
+    Apply(ApplyArgs),
     /// Give a role on an account to a team member by hand (the rules then leave it), or
     /// give it back to the rules with `auto`.
     Assign(AssignArgs),
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// Only say what applying would change (owners, playbooks, tasks); write nothing.
+    #[arg(long)]
+    preview: bool,
 }
 
 #[derive(Args)]
@@ -464,7 +471,23 @@ pub async fn coverage(store: &Store, model: &laer_core::health::HealthModel, com
                 eprintln!("{}: {} is now {} (by hand)", args.account, role_label(role), m.name);
             }
         }
-        CoverageCommand::Apply => {
+        CoverageCommand::Apply(ApplyArgs { preview: true }) => {
+            let automation = laer_app::automation::Automation::in_effect(store).await?;
+            let (preview, _) = laer_app::automation::preview(store, model, &automation, today()).await?;
+            let phrases = preview.in_words();
+            if phrases.is_empty() {
+                println!("Nothing would change.");
+            } else {
+                println!("Applying would:");
+                for phrase in phrases {
+                    println!("- {phrase}");
+                }
+                for (name, fires, tasks) in preview.by_playbook() {
+                    println!("  {name}: {fires} fired, {tasks} tasks");
+                }
+            }
+        }
+        CoverageCommand::Apply(ApplyArgs { preview: false }) => {
             let o = laer_app::automation::apply_to_all(store, model, today())
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no accounts to apply the rules to"))?;

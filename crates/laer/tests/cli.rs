@@ -653,6 +653,10 @@ fn work_queues_follow_the_playbooks_and_the_coverage_model(db: &TestDatabase) {
     causes.sort();
     causes.dedup();
     assert_eq!(causes.len(), runs.len());
+    // A preview says what applying would change: here nothing, as applying then shows.
+    let preview = laer_on(&["coverage", "apply", "--preview"]);
+    assert!(preview.status.success(), "{}", text(&preview.stderr));
+    assert_eq!(text(&preview.stdout), "Nothing would change.\n");
     let apply = laer_on(&["coverage", "apply"]);
     assert!(apply.status.success(), "{}", text(&apply.stderr));
     assert!(

@@ -5,6 +5,8 @@
 pub mod coverage;
 pub mod facts;
 pub mod playbook;
+pub mod preview;
+pub mod wording;
 
 pub use coverage::{Books, CoverageChange, CoverageRules, Holder, Member};
 pub use facts::{AccountFacts, Clause};

@@ -120,6 +120,17 @@ impl std::str::FromStr for Recipient {
     }
 }
 
+impl Recipient {
+    /// Who it is, in words: "the renewal specialist", "the account's contacts".
+    pub fn in_words(&self) -> String {
+        match self {
+            Recipient::Owner(role) => format!("the {}", super::coverage::role_label(*role)),
+            Recipient::Contacts(None) => "the account's contacts".into(),
+            Recipient::Contacts(Some(team)) => format!("the account's {team} contacts"),
+        }
+    }
+}
+
 impl std::fmt::Display for Recipient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

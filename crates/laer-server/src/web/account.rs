@@ -60,6 +60,7 @@ pub(crate) async fn page(
         snapshots,
         touchpoints,
         comments,
+        handoff,
     } = &*reads;
     let view = view
         .as_ref()
@@ -115,6 +116,7 @@ pub(crate) async fn page(
             playbooks: &automation.playbooks,
             view,
             coverage_history,
+            handoff: handoff.as_ref(),
         }))
         (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
         @if let Some(now) = &health_now {
@@ -279,6 +281,8 @@ struct Glance<'a> {
     playbooks: &'a laer_core::automation::Playbooks,
     view: &'a AccountView,
     coverage_history: &'a [laer_store::CoverageRow],
+    /// The note the account's owner wrote for the next, if any.
+    handoff: Option<&'a laer_store::HandoffNote>,
 }
 
 /// The hand-off note drafted from the records (laer_core::handoff), and who covered the
@@ -355,11 +359,25 @@ fn handoff_note(g: &Glance<'_>) -> Markup {
             @else { ul { @for l in lines { li { (l) } } } }
         }
     };
+    let written = g.handoff;
+    let author = |n: &laer_store::HandoffNote| laer_core::handoff::author_name(&n.written_by).to_string();
     html! {
         details #handoff-note open[recent] {
-            summary { "Hand-off note" span.muted.small { " · drafted from the records" } }
+            summary {
+                "Hand-off note"
+                span.muted.small {
+                    @if let Some(n) = written { " · written by " (author(n)) ", and drafted from the records" }
+                    @else { " · drafted from the records" }
+                }
+            }
             @for c in &before {
                 p.small { "Before you: " strong { (c.member) } " as " (role_label(c.role)) " until " (date(c.until)) " — ask them what the records do not say." }
+            }
+            @if let Some(n) = written {
+                div.written-note {
+                    p.small.muted { "From " strong { (author(n)) } " on " (n.written_at.format("%Y-%m-%d")) ":" }
+                    p.note-body { (n.body) }
+                }
             }
             div.handoff {
                 div {
@@ -371,7 +389,85 @@ fn handoff_note(g: &Glance<'_>) -> Markup {
                     (part("People to meet", &note.people, "No contacts recorded yet."))
                 }
             }
+            @if g.user.role.can(Permission::RecordWork) {
+                (handoff_form(g.user, g.id, written, written.map_or("", |n| n.body.as_str()), None))
+            }
         }
+    }
+}
+
+/// The form that writes the account's hand-off note: what the next owner should know that
+/// the records do not say. Open when it shows a problem.
+fn handoff_form(
+    user: &CurrentUser,
+    id: i64,
+    written: Option<&laer_store::HandoffNote>,
+    body: &str,
+    problem: Option<&str>,
+) -> Markup {
+    html! {
+        details.write-note open[problem.is_some()] {
+            summary { @if written.is_some() { "Change the note for the next owner" } @else { "Write a note for the next owner" } }
+            form.stacked method="post" action={"/accounts/" (id) "/handoff-note"} {
+                (super::form::csrf(user))
+                input type="hidden" name="version" value=(written.map_or(0, laer_store::HandoffNote::version));
+                @if let Some(p) = problem { p.field-problem role="alert" { (p) } }
+                label.field {
+                    "What the records do not say: promises made, who really decides, what to avoid (empty: no note)"
+                    textarea name="body" rows="6" maxlength=(laer_store::MAX_HANDOFF_NOTE_CHARS) { (body) }
+                }
+                button type="submit" { "Save the note" }
+            }
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct HandoffForm {
+    version: i64,
+    body: String,
+}
+
+/// `POST /accounts/{id}/handoff-note`: writes the account's hand-off note (empty removes
+/// it). A note written meanwhile by someone else, or one too long, shows the form again
+/// with the text as sent (400), and nothing is saved.
+pub(crate) async fn write_handoff(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    super::session::CsrfForm { user, form }: super::session::CsrfForm<HandoffForm>,
+) -> Result<Response, PageError> {
+    super::rights::require_on(&state, &user, Permission::RecordWork, id).await?;
+    match state
+        .store
+        .write_handoff_note(id, &form.body, form.version, &user.actor())
+        .await
+    {
+        Ok(_) => Ok(axum::response::Redirect::to(&format!("/accounts/{id}#handoff-note")).into_response()),
+        Err(e @ (laer_store::StoreError::Stale { .. } | laer_store::StoreError::Refused { .. })) => {
+            let current = state.store.handoff_note(id).await?;
+            let name = state
+                .store
+                .account(id)
+                .await?
+                .map(|a| a.fields.name.unwrap_or(a.fields.external_id))
+                .unwrap_or_default();
+            let problem = match &e {
+                laer_store::StoreError::Refused { message, .. } => message.clone(),
+                _ => "Someone changed the note since you opened the page; theirs is below, yours in the form. Save again to replace theirs.".into(),
+            };
+            let body = html! {
+                div.page-head { p { a href={"/accounts/" (id) "#handoff-note"} { "← " (name) } } h1 { "Hand-off note: " (name) } }
+                section.card {
+                    @if let Some(n) = &current {
+                        p.small.muted { "Saved now, by " (laer_core::handoff::author_name(&n.written_by)) " on " (n.written_at.format("%Y-%m-%d %H:%M")) " UTC:" }
+                        p.note-body { (n.body) }
+                    }
+                    (handoff_form(&user, id, current.as_ref(), &form.body, Some(&problem)))
+                }
+            };
+            Ok(super::form::refused(layout("Hand-off note", None, &user, body)))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -533,6 +629,7 @@ pub(crate) struct AccountReads {
     snapshots: std::sync::Arc<Vec<laer_core::portfolio::AccountSnapshot>>,
     touchpoints: Vec<laer_store::Touchpoint>,
     comments: Vec<laer_store::AccountTaskComment>,
+    handoff: Option<laer_store::HandoffNote>,
 }
 
 /// The account page's reads. They are independent: they run at once, each on a
@@ -557,6 +654,7 @@ async fn read_account(state: &AppState, id: i64, today: NaiveDate) -> Result<Acc
         snapshots,
         touchpoints,
         comments,
+        handoff,
     ) = tokio::try_join!(
         async { Ok::<_, PageError>(store.account_view(id, today).await?) },
         async { Ok(laer_app::health::account_now(store, &state.health_model, id, today).await?) },
@@ -571,6 +669,7 @@ async fn read_account(state: &AppState, id: i64, today: NaiveDate) -> Result<Acc
         async { Ok(state.cache.snapshots(store, today).await?) },
         async { Ok(store.touchpoints_of(id).await?) },
         async { Ok(store.task_comments_of_account(id).await?) },
+        async { Ok(store.handoff_note(id).await?) },
     )?;
     Ok(AccountReads {
         view,
@@ -585,6 +684,7 @@ async fn read_account(state: &AppState, id: i64, today: NaiveDate) -> Result<Acc
         snapshots,
         touchpoints,
         comments,
+        handoff,
     })
 }
 

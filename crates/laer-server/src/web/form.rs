@@ -20,6 +20,9 @@ use super::{CurrentUser, PageError};
 pub(crate) struct Problem {
     /// The field's `name`; empty for a problem with the whole form.
     pub field: String,
+    /// What the summary calls the field, when its name does not read well ("Condition
+    /// 2" for `when-1-value`).
+    pub label: Option<String>,
     pub message: String,
 }
 
@@ -36,6 +39,16 @@ impl Problems {
     pub(crate) fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0.push(Problem {
             field: field.to_string(),
+            label: None,
+            message: message.into(),
+        });
+    }
+
+    /// Records a problem with `field`, called `label` in the summary.
+    pub(crate) fn add_labelled(&mut self, field: &str, label: &str, message: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.to_string(),
+            label: Some(label.to_string()),
             message: message.into(),
         });
     }
@@ -87,7 +100,8 @@ pub(crate) fn summary(problems: &Problems) -> Markup {
                 ul {
                     @for p in problems.iter() {
                         li {
-                            @if !p.field.is_empty() { strong { (p.field.replace('_', " ")) } ": " }
+                            @if let Some(label) = &p.label { strong { (label) } ": " }
+                            @else if !p.field.is_empty() { strong { (p.field.replace('_', " ")) } ": " }
                             (p.message)
                         }
                     }

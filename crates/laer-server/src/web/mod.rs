@@ -25,6 +25,7 @@ mod rights;
 mod search;
 mod session;
 mod settings;
+mod settings_forms;
 mod team;
 // Issue 15, single sign-on (OpenID Connect).
 pub(crate) mod sso;
@@ -61,6 +62,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(account::page))
         .route("/accounts/{id}/phase", axum::routing::post(health::set_phase))
         .route("/accounts/{id}/coverage", axum::routing::post(settings::assign_owner))
+        .route(
+            "/accounts/{id}/handoff-note",
+            axum::routing::post(account::write_handoff),
+        )
         .route("/revenue", get(revenue::page))
         .route("/revenue.csv", get(revenue::csv))
         .route("/revenue/accounts", get(revenue::accounts))
@@ -145,7 +150,29 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/settings/coverage/apply",
-            axum::routing::post(settings::apply_coverage),
+            get(settings_forms::apply_preview).post(settings::apply_coverage),
+        )
+        // Issue 16, settings in forms with a preview (web/settings_forms.rs).
+        .route("/settings/playbooks/edit", get(settings_forms::edit_playbook))
+        .route(
+            "/settings/playbooks/form",
+            axum::routing::post(settings_forms::save_playbook_form),
+        )
+        .route(
+            "/settings/playbooks/delete",
+            axum::routing::post(settings_forms::delete_playbook),
+        )
+        .route(
+            "/settings/coverage/rule",
+            get(settings_forms::edit_rule).post(settings_forms::save_rule_form),
+        )
+        .route(
+            "/settings/coverage/rule/delete",
+            axum::routing::post(settings_forms::delete_rule),
+        )
+        .route(
+            "/settings/coverage/general",
+            get(settings_forms::edit_general).post(settings_forms::save_general),
         )
         // Issue 14, records by hand and tasks of one's own (records.rs, work.rs).
         .route(

@@ -10,12 +10,15 @@ use laer_core::automation::{CoverageRules, Playbooks};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::form::Problems;
 use super::session::{Button, CsrfForm};
 use super::{CurrentUser, Nav, PageError, layout, require};
 use crate::AppState;
-use laer_app::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries, trigger_text};
+use laer_app::automation::{Automation, COVERAGE_SETTING, PLAYBOOKS_SETTING, playbook_summaries};
+use laer_core::automation::playbook::OncePer;
+use laer_core::automation::wording::conditions_in_words;
 
-fn in_effect_error(e: laer_app::automation::AutomationError) -> PageError {
+pub(crate) fn in_effect_error(e: laer_app::automation::AutomationError) -> PageError {
     match e {
         laer_app::automation::AutomationError::Store(e) => e.into(),
         other => PageError::Internal(other.to_string()),
@@ -29,6 +32,15 @@ fn scope(phases: &[laer_core::lifecycle::Phase], segments: &[String]) -> String 
         (false, true) => phases.join(", "),
         (true, false) => segments.join(", "),
         (false, false) => format!("{} · {}", phases.join(", "), segments.join(", ")),
+    }
+}
+
+/// How often a playbook fires, in words.
+fn once_per_words(once: OncePer) -> &'static str {
+    match once {
+        OncePer::Episode => "each time its conditions start holding",
+        OncePer::Renewal => "once per renewal",
+        OncePer::Landing => "once per landing",
     }
 }
 
@@ -73,17 +85,27 @@ async fn playbooks_page(
                 }
                 " · each fires once per cause · " a href="/settings/coverage" { "Coverage rules" }
             }
+            @if can_edit {
+                p.actions {
+                    a.button href="/settings/playbooks/edit" { "New playbook" }
+                    " " a.button.secondary href="/settings/coverage/apply" { "Preview and apply now" }
+                }
+            }
         }
         table.data #playbooks {
-            thead { tr { th { "Playbook" } th { "When" } th { "Once per" } th { "Tasks for" } th { "Emails" } th.num { "Runs" } th.num { "Open" } th.num { "Open tasks" } th { "" } } }
+            thead { tr { th { "Playbook" } th { "When" } th { "Fires" } th { "Tasks for" } th { "Emails" } th.num { "Runs" } th.num { "Open" } th.num { "Open tasks" } th { "" } } }
             tbody {
                 @for (s, p) in summaries.iter().zip(&automation.playbooks.playbooks) {
                     tr class=@if !s.enabled { "off" } {
-                        td { strong { (s.title) } br; small.muted { (s.name) " · " (scope(&p.phases, &p.segments)) } }
-                        td { code { (s.trigger) } }
-                        td { (format!("{:?}", s.once_per).to_lowercase()) }
+                        td {
+                            @if can_edit { a href={"/settings/playbooks/edit?name=" (s.name)} { strong { (s.title) } } }
+                            @else { strong { (s.title) } }
+                            br; small.muted { (scope(&p.phases, &p.segments)) }
+                        }
+                        td { (conditions_in_words(&p.when)) }
+                        td { (once_per_words(s.once_per)) }
                         td { (s.roles.iter().map(|r| role_label(*r)).collect::<Vec<_>>().join(", ")) }
-                        td { @for e in &p.emails { (e.to.to_string()) @if e.tech_touch_only { " (tech-touch)" } br; } }
+                        td { @for e in &p.emails { (e.to.in_words()) @if e.tech_touch_only { " (tech-touch accounts)" } br; } }
                         td.num { (s.runs) } td.num { (s.open_episodes) }
                         td.num { a href={"/work?show=all&playbook=" (s.name)} { (s.open_tasks) } }
                         td {
@@ -118,6 +140,7 @@ async fn coverage_page(
         .coverage_state(super::today(), laer_store::Accounts::Only(&[]))
         .await?;
     let text = problem.map_or_else(|| rules.to_toml(), |(_, body)| body.to_string());
+    let can_edit = user.role.can(Permission::ManageAutomation);
     let tech_touch = match (&rules.tech_touch.segments[..], rules.tech_touch.arr_below) {
         ([], None) => "No account is covered tech-touch.".to_string(),
         ([], Some(arr)) => format!("Accounts below an ARR of {arr} are covered tech-touch (automation only)."),
@@ -142,14 +165,24 @@ async fn coverage_page(
             }
         }
         section.card {
-            p { (tech_touch) " A new owner gets a hand-off task due in " (rules.handoff_due_days) " days." }
+            p { (tech_touch) " A new owner gets a hand-off task due in " (rules.handoff_due_days) " days."
+                @if can_edit { " " a href="/settings/coverage/general" { "Change" } } }
+            @if can_edit {
+                p.actions {
+                    a.button href="/settings/coverage/rule" { "New rule" }
+                    " " a.button.secondary href="/settings/coverage/general" { "Tech-touch and who takes a free role" }
+                }
+            }
             table.data #coverage-rules {
                 thead { tr { th { "Role" } th { "Covers" } th { "When" } th { "Why" } th { "Tech-touch too" } } }
-                tbody { @for r in &rules.rules {
+                tbody { @for (i, r) in rules.rules.iter().enumerate() {
                     tr {
-                        td { (role_label(r.role)) }
+                        td {
+                            @if can_edit { a href={"/settings/coverage/rule?n=" (i + 1)} { (role_label(r.role)) } }
+                            @else { (role_label(r.role)) }
+                        }
                         td { (scope(&r.phases, &r.segments)) }
-                        td { @if r.when.is_empty() { "always" } @else { code { (trigger_text(&r.when)) } } }
+                        td { (super::settings_forms::rule_in_words(r)) }
                         td { (r.reason) }
                         td { @if r.tech_touch { "yes" } @else { "no" } }
                     }
@@ -181,10 +214,9 @@ async fn coverage_page(
                     }
                 } }
             }
-            @if user.role.can(Permission::ManageAutomation) {
-                form method="post" action="/settings/coverage/apply" {
-                    input type="hidden" name="csrf" value=(user.csrf_token);
-                    button type="submit" { "Apply the rules to every account now" }
+            @if can_edit {
+                p {
+                    a.button href="/settings/coverage/apply" { "Preview and apply the rules to every account now" }
                     span.muted { " (the server does it every day and after every change)" }
                 }
             }
@@ -208,15 +240,70 @@ pub(crate) struct FileForm {
     body: Option<String>,
 }
 
-/// The two settings files: their shipped text, how they are checked, where they show.
+/// The two settings files: where each is kept, what it is called, where its page is, its
+/// shipped text, and how it is checked — for the file edited whole and for the forms
+/// (web/settings_forms.rs).
 #[derive(Clone, Copy)]
-enum SettingsFile {
+pub(crate) enum SettingsFile {
     Playbooks,
     Coverage,
 }
 
 impl SettingsFile {
-    /// The file's text as saved (normalised), or why it does not read.
+    pub(crate) fn setting(self) -> &'static str {
+        match self {
+            SettingsFile::Playbooks => PLAYBOOKS_SETTING,
+            SettingsFile::Coverage => COVERAGE_SETTING,
+        }
+    }
+
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            SettingsFile::Playbooks => "playbooks",
+            SettingsFile::Coverage => "coverage rules",
+        }
+    }
+
+    pub(crate) fn list(self) -> &'static str {
+        match self {
+            SettingsFile::Playbooks => "/settings/playbooks",
+            SettingsFile::Coverage => "/settings/coverage",
+        }
+    }
+
+    /// The file's text in `automation`, checked as a file sent whole is: `None` with the
+    /// problem at the top of the form when it does not read or is too long to keep.
+    pub(crate) fn checked(self, automation: Automation, problems: &mut Problems) -> Option<Automation> {
+        let text = self.text(&automation);
+        if text.len() > laer_core::limits::MAX_SETTINGS_CHARS {
+            problems.add(
+                "",
+                format!("The {} would be too long to keep; shorten them.", self.what()),
+            );
+            return None;
+        }
+        let read = match self {
+            SettingsFile::Playbooks => Playbooks::from_toml(&text)
+                .map(|playbooks| Automation {
+                    playbooks,
+                    ..automation
+                })
+                .map_err(|e| e.to_string()),
+            SettingsFile::Coverage => CoverageRules::from_toml(&text)
+                .map(|coverage| Automation { coverage, ..automation })
+                .map_err(|e| e.to_string()),
+        };
+        read.map_err(|message| problems.add("", message)).ok()
+    }
+
+    fn shipped(self) -> &'static str {
+        match self {
+            SettingsFile::Playbooks => laer_core::automation::playbook::DEFAULT_PLAYBOOKS,
+            SettingsFile::Coverage => laer_core::automation::coverage::DEFAULT_COVERAGE,
+        }
+    }
+
+    /// A file's text as saved (normalised), or why it does not read.
     fn check(self, text: &str) -> Result<String, String> {
         match self {
             SettingsFile::Playbooks => Playbooks::from_toml(text)
@@ -225,6 +312,13 @@ impl SettingsFile {
             SettingsFile::Coverage => CoverageRules::from_toml(text)
                 .map(|r| r.to_toml())
                 .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub(crate) fn text(self, automation: &Automation) -> String {
+        match self {
+            SettingsFile::Playbooks => automation.playbooks.to_toml(),
+            SettingsFile::Coverage => automation.coverage.to_toml(),
         }
     }
 }
@@ -238,20 +332,8 @@ async fn save_file(
     file: SettingsFile,
 ) -> Result<Response, PageError> {
     require(user, Permission::ManageAutomation)?;
-    let (setting, shipped, path) = match file {
-        SettingsFile::Playbooks => (
-            PLAYBOOKS_SETTING,
-            laer_core::automation::playbook::DEFAULT_PLAYBOOKS,
-            "/settings/playbooks",
-        ),
-        SettingsFile::Coverage => (
-            COVERAGE_SETTING,
-            laer_core::automation::coverage::DEFAULT_COVERAGE,
-            "/settings/coverage",
-        ),
-    };
     let text = match form.action.as_deref() {
-        Some("default") => shipped.to_string(),
+        Some("default") => file.shipped().to_string(),
         _ => form.body.unwrap_or_default(),
     };
     let checked = laer_core::parse::bounded(&text, laer_core::limits::MAX_SETTINGS_CHARS)
@@ -259,8 +341,8 @@ async fn save_file(
         .and_then(|text| file.check(text));
     match checked {
         Ok(saved) => {
-            state.store.save_setting(setting, &saved, &user.actor()).await?;
-            Ok(Redirect::to(path).into_response())
+            state.store.save_setting(file.setting(), &saved, &user.actor()).await?;
+            Ok(Redirect::to(file.list()).into_response())
         }
         Err(problem) => {
             let shown = Some((problem.as_str(), text.as_str()));
