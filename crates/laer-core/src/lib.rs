@@ -4,6 +4,7 @@
 pub mod access;
 pub mod attention;
 pub mod automation;
+pub mod billing;
 pub mod bridge;
 pub mod dedup;
 pub mod entries;
