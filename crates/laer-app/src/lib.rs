@@ -21,3 +21,4 @@ pub mod health;
 pub mod logins;
 pub mod people;
 pub mod reports;
+pub mod stripe;

@@ -2,3 +2,4 @@
 
 mod book;
 mod demo;
+mod stripe;

@@ -145,17 +145,96 @@ pub enum DiscountRef {
     Id(String),
 }
 
+/// A plan: the price object of older API versions, which subscription items still carry
+/// beside (or, from some servers, instead of) their price.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Plan {
+    pub id: String,
+    pub product: Ref,
+    pub currency: String,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub amount_decimal: Option<String>,
+    pub interval: Interval,
+    #[serde(default = "one")]
+    pub interval_count: u32,
+    #[serde(default)]
+    pub usage_type: Option<String>,
+    #[serde(default)]
+    pub billing_scheme: Option<String>,
+    #[serde(default)]
+    pub tiers_mode: Option<String>,
+    #[serde(default)]
+    pub tiers: Option<Vec<Tier>>,
+    #[serde(default)]
+    pub transform_usage: Option<TransformQuantity>,
+}
+
+impl From<Plan> for Price {
+    fn from(p: Plan) -> Price {
+        Price {
+            id: p.id,
+            product: p.product,
+            currency: p.currency,
+            unit_amount: p.amount,
+            unit_amount_decimal: p.amount_decimal,
+            billing_scheme: p.billing_scheme,
+            tiers_mode: p.tiers_mode,
+            tiers: p.tiers,
+            recurring: Some(Recurring {
+                interval: p.interval,
+                interval_count: p.interval_count,
+                usage_type: p.usage_type,
+            }),
+            transform_quantity: p.transform_usage,
+        }
+    }
+}
+
+/// A subscription item: its price (from its `plan` when it has no `price`), quantity and,
+/// in newer API versions, billing period.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawItem")]
 pub struct SubscriptionItem {
     pub id: String,
     pub price: Price,
-    #[serde(default)]
     pub quantity: Option<u64>,
-    /// Newer API versions keep the billing period on the item.
-    #[serde(default)]
     pub current_period_start: Option<i64>,
-    #[serde(default)]
     pub current_period_end: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct RawItem {
+    id: String,
+    #[serde(default)]
+    price: Option<Price>,
+    #[serde(default)]
+    plan: Option<Plan>,
+    #[serde(default)]
+    quantity: Option<u64>,
+    #[serde(default)]
+    current_period_start: Option<i64>,
+    #[serde(default)]
+    current_period_end: Option<i64>,
+}
+
+impl TryFrom<RawItem> for SubscriptionItem {
+    type Error = String;
+    fn try_from(raw: RawItem) -> Result<SubscriptionItem, String> {
+        let price = match (raw.price, raw.plan) {
+            (Some(price), _) => price,
+            (None, Some(plan)) => plan.into(),
+            (None, None) => return Err(format!("subscription item {} has neither a price nor a plan", raw.id)),
+        };
+        Ok(SubscriptionItem {
+            id: raw.id,
+            price,
+            quantity: raw.quantity,
+            current_period_start: raw.current_period_start,
+            current_period_end: raw.current_period_end,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -248,4 +327,19 @@ impl Subscription {
         }
         known
     }
+}
+
+/// A customer: who pays, and what laer may match them to an account by.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// A deleted customer, as lists and events may still show it.
+    #[serde(default)]
+    pub deleted: bool,
 }

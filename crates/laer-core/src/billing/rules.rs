@@ -271,6 +271,11 @@ pub fn item_mrr(item: &SubscriptionItem) -> Result<ItemMrr, BillingError> {
     })
 }
 
+/// The items' value per month together.
+pub fn total(items: &[ItemMrr]) -> Ratio {
+    items.iter().fold(Ratio::ZERO, |acc, i| acc.add(i.monthly))
+}
+
 /// Whether `discount` lowers MRR at `t` under `rules`: a `forever` coupon always; `once`
 /// and `repeating` only where the rules say so, and while they apply (a `once` coupon for
 /// the billing interval after it starts).

@@ -361,3 +361,25 @@ fn a_price_laer_cannot_read_is_named() {
             .contains("one-time")
     );
 }
+
+/// As localstripe (and older API versions) return it: an item with a plan and no price.
+#[test]
+fn an_item_with_a_plan_reads_as_its_price() {
+    let plan = json!({"id": "suite-yearly", "object": "plan", "active": true, "amount": 12000,
+        "billing_scheme": "per_unit", "currency": "usd", "interval": "year", "interval_count": 1,
+        "product": "prod_KAs7zMVk7t2eTa", "tiers": null, "tiers_mode": null, "usage_type": "licensed"});
+    let sub = sub_with(
+        vec![json!({"id": "si_9A8o", "object": "subscription_item", "plan": plan, "quantity": 3, "tax_rates": []})],
+        json!({}),
+    );
+    assert_eq!(
+        mrr(&sub, JAN1 + DAY, &rules()),
+        30.0,
+        "3 × 120.00 a year is 30.00 a month"
+    );
+    assert_eq!(sub.items.data[0].price.product.0, "prod_KAs7zMVk7t2eTa");
+    let neither: Result<Subscription, _> = serde_json::from_value(json!({
+        "id": "sub_x", "customer": "cus_1", "status": "active", "start_date": JAN1,
+        "items": {"data": [{"id": "si_x", "quantity": 1}]}}));
+    assert!(neither.unwrap_err().to_string().contains("neither a price nor a plan"));
+}
