@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod automation;
+pub mod billing;
 pub mod delivery;
 pub mod demo;
 pub mod health;
@@ -22,3 +23,4 @@ pub mod logins;
 pub mod people;
 pub mod reports;
 pub mod stripe;
+pub mod stripe_signature;

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use laer_app::billing::{SyncOptions, sync_stripe};
 use laer_app::stripe::{StripeClient, StripeKey};
 use laer_core::billing::objects::{Customer, Subscription};
 use laer_core::billing::rules::{MrrRules, items_at, total};
 use laer_core::money::Money;
+use laer_store::Store;
 
 /// localstripe on a free port, stopped when dropped.
 struct LocalStripe {
@@ -61,19 +63,112 @@ impl Drop for LocalStripe {
     }
 }
 
+/// Runs the scenario against `stripe`; its output.
+fn scenario(stripe: &LocalStripe, args: &[&str]) -> serde_json::Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/scenario.py");
+    let made = Command::new(&stripe.python)
+        .arg(script)
+        .arg(&stripe.base)
+        .args(args)
+        .output()
+        .expect("run the scenario");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    serde_json::from_slice(&made.stdout).unwrap()
+}
+
+/// The MRR of an account's lines on `day`.
+async fn mrr_on(store: &Store, account: i64, day: chrono::NaiveDate) -> Money {
+    store
+        .subscription_lines_of(account)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|l| l.line.fields.is_active_on(day))
+        .map(|l| l.line.fields.mrr)
+        .sum()
+}
+
+/// A sync links customers to accounts by metadata, writes each subscription's lines with
+/// the documented MRR, writes nothing the second time, and follows a change in Stripe:
+/// the old stretch ends, the new one starts.
+async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
+    let Some(stripe) = LocalStripe::start() else {
+        return;
+    };
+    let expected = scenario(&stripe, &["0"]);
+    // Every customer of the scenario has an account but elm.
+    let names: Vec<String> = expected["by_name"].as_object().unwrap().keys().cloned().collect();
+    let accounts: Vec<laer_core::model::NewAccount> = names
+        .iter()
+        .filter(|n| *n != "elm")
+        .map(|n| laer_core::model::NewAccount::named(n, n))
+        .collect();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&accounts).await.unwrap();
+    tx.commit().await.unwrap();
+    let ids: BTreeMap<String, i64> = store
+        .account_names()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, n)| (n.external_id, id))
+        .collect();
+
+    let client = StripeClient::new(&stripe.base, StripeKey::new("sk_test_laer_reader").unwrap());
+    let now = chrono::Utc::now();
+    let report = sync_stripe(store, &client, &SyncOptions::default(), now.timestamp())
+        .await
+        .unwrap();
+    assert_eq!((report.customers, report.linked), (10, 9));
+    assert_eq!(report.unmatched.len(), 1);
+    assert_eq!(report.unmatched[0].1.as_deref(), Some("billing@elm.example"));
+    assert_eq!(report.changed, 10, "every subscription is new");
+    let today = now.date_naive();
+    for (name, sub) in expected["by_name"].as_object().unwrap() {
+        let Some(account) = ids.get(name) else { continue };
+        let want: Money = expected["subscriptions"][sub.as_str().unwrap()]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(mrr_on(store, *account, today).await, want, "{name}");
+    }
+    // Nothing changed in Stripe: nothing written.
+    let again = sync_stripe(store, &client, &SyncOptions::default(), now.timestamp() + 60)
+        .await
+        .unwrap();
+    assert_eq!((again.changed, again.lines_written), (0, 0), "{again:?}");
+
+    // Acme goes from 3 seats to 6 tomorrow (as laer sees it): the 3-seat line ends, a
+    // 6-seat line starts.
+    let acme_sub = expected["by_name"]["acme"].as_str().unwrap();
+    scenario(&stripe, &["quantity", acme_sub, "6"]);
+    let tomorrow = now + chrono::Duration::days(1);
+    let changed = sync_stripe(store, &client, &SyncOptions::default(), tomorrow.timestamp())
+        .await
+        .unwrap();
+    assert_eq!(changed.changed, 1);
+    let acme = ids["acme"];
+    assert_eq!(mrr_on(store, acme, today).await, "300".parse().unwrap());
+    assert_eq!(mrr_on(store, acme, tomorrow.date_naive()).await, "600".parse().unwrap());
+    let lines = store.subscription_lines_of(acme).await.unwrap();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l.line.fields.external_id.starts_with("stripe:")));
+    assert!(
+        lines.iter().all(|l| l.line.fields.product == "Suite"),
+        "the product's name"
+    );
+}
+
+laer_store::backend_tests!(a_sync_writes_stripe_lines_and_follows_changes);
+
 #[tokio::test]
 async fn subscriptions_read_from_stripe_have_the_documented_mrr() {
     let Some(stripe) = LocalStripe::start() else {
         return;
     };
     // 10 named customers and 105 more: more than one page of 100.
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/scenario.py");
-    let made = Command::new(&stripe.python)
-        .args([script, &stripe.base, "105"])
-        .output()
-        .expect("run the scenario");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let expected: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let expected = scenario(&stripe, &["105"]);
     let expected_mrr: BTreeMap<String, Money> = expected["subscriptions"]
         .as_object()
         .unwrap()

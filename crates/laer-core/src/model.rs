@@ -27,6 +27,22 @@ pub struct NewAccount {
     pub attributes: BTreeMap<String, String>,
 }
 
+impl NewAccount {
+    /// An account known by its external id and name only.
+    pub fn named(external_id: &str, name: &str) -> NewAccount {
+        NewAccount {
+            external_id: external_id.to_string(),
+            name: Some(name.to_string()),
+            segment: None,
+            channel: None,
+            country: None,
+            date_of_birth: None,
+            renewal_date: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub id: i64,

@@ -31,6 +31,7 @@ mod secrets;
 mod sql;
 mod sqlite;
 mod sso;
+mod stripe;
 mod tables;
 mod touchpoints;
 mod views;
@@ -70,6 +71,7 @@ pub use records::{AccountTaskComment, CreatedRecord, LineChange, OnExisting, Ver
 pub use secrets::{PreparedSecrets, Sealed, SecretBox, SecretError, SecretKeyError, SecretsStatus, StoredSecret};
 pub use sql::Table;
 pub use sso::{SsoIdentity, SsoLogin};
+pub use stripe::{STRIPE_LINE_PREFIX, StripeCustomerLink, StripeState};
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};
 pub use views::{MAX_VIEW_NAME_CHARS, MAX_VIEW_QUERY_CHARS, MAX_VIEWS, SavedView};

@@ -289,6 +289,13 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::NotFound(what()))?;
         let before = stored.line.fields.clone();
+        if before.external_id.starts_with(crate::STRIPE_LINE_PREFIX) {
+            return Err(StoreError::Refused {
+                field: "line".into(),
+                message: "This line comes from Stripe: change the subscription in Stripe, and the next sync follows."
+                    .into(),
+            });
+        }
         let (after, action) = match change {
             LineChange::Change(line) => (
                 NewSubscription {

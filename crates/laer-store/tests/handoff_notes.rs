@@ -1,25 +1,12 @@
 //! Hand-off notes (issue 16), on both backends: written, replaced and removed by the
 //! account's people, never over a note written meanwhile, bounded, and audited.
 
-use std::collections::BTreeMap;
-
 use laer_core::model::NewAccount;
 use laer_store::{IdLookup, MAX_HANDOFF_NOTE_CHARS, Store, StoreError};
 
 async fn account(store: &Store) -> i64 {
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert(&[NewAccount {
-        external_id: "acme".into(),
-        name: Some("Acme".into()),
-        segment: None,
-        channel: None,
-        country: None,
-        date_of_birth: None,
-        renewal_date: None,
-        attributes: BTreeMap::new(),
-    }])
-    .await
-    .unwrap();
+    tx.upsert(&[NewAccount::named("acme", "Acme")]).await.unwrap();
     let id = tx.id_lookup(IdLookup::Accounts).await.unwrap()["acme"];
     tx.commit().await.unwrap();
     id

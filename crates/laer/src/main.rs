@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
+mod billing;
 mod plans;
 mod secrets;
 mod table;
@@ -91,6 +92,9 @@ enum Command {
     Secrets(secrets::SecretsCommand),
     /// Copy the SQLite database to FILE while laer runs (PostgreSQL: pg_dump).
     Backup(secrets::BackupArgs),
+    /// Stripe: its subscriptions as contract lines (docs/import.md, "Stripe").
+    #[command(subcommand)]
+    Stripe(billing::StripeCommand),
 }
 
 #[derive(Args)]
@@ -603,6 +607,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Deliveries(args) => work::deliveries(&store, args).await,
         Command::Secrets(command) => secrets::secrets(&store, command, key_file, data_dir).await,
         Command::Backup(args) => secrets::backup(&store, args).await,
+        Command::Stripe(command) => billing::stripe(&store, command).await,
     };
     store.close().await;
     result

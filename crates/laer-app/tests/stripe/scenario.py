@@ -5,6 +5,7 @@ goes (laer's core tests cover the rest with objects shaped as Stripe returns the
 {"customers": N, "subscriptions": {id: "MRR in dollars, four decimals"}}.
 
 Usage: python scenario.py API_BASE BULK
+       python scenario.py API_BASE quantity SUBSCRIPTION QUANTITY   (changes one; prints it)
 """
 
 import json
@@ -15,6 +16,11 @@ import stripe
 
 stripe.api_key = "sk_test_laer_scenario"
 stripe.api_base = sys.argv[1]
+if sys.argv[2] == "quantity":
+    s = stripe.Subscription.retrieve(sys.argv[3])
+    s = stripe.Subscription.modify(s.id, items=[{"id": s["items"]["data"][0]["id"], "quantity": int(sys.argv[4])}])
+    print(json.dumps({"id": s.id, "quantity": s["items"]["data"][0]["quantity"]}))
+    sys.exit(0)
 bulk = int(sys.argv[2])
 
 MONTHS = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52), "month": Decimal(1), "year": Decimal(12)}
@@ -99,4 +105,5 @@ def expected(s):
 print(json.dumps({
     "customers": customers,
     "subscriptions": {s["id"]: str(expected(s).quantize(Decimal("0.0001"))) for s in subs.values()},
+    "by_name": {name: s["id"] for name, s in subs.items()},
 }))

@@ -106,6 +106,11 @@ impl Ratio {
         self.num == 0
     }
 
+    /// The value when it is a whole number that fits (a billing interval's months).
+    pub fn whole_months(self) -> Option<i32> {
+        (self.den == 1).then(|| i32::try_from(self.num).ok()).flatten()
+    }
+
     /// A decimal text ("12.5") exactly.
     fn parse(text: &str) -> Option<Ratio> {
         let text = text.trim();

@@ -248,8 +248,12 @@ fn render(r: &Records, user: &CurrentUser, failed: Option<Failed>, status: Statu
                             td.num { (s.quantity.map_or("–".to_string(), |q| format!("{q} {}", s.units.as_deref().unwrap_or("")))) }
                             td.num { (s.bill_period_months) }
                             @if contracts.is_ok() { td {
-                                a href={(base) "/contracts/" (l.line.id)} { "Change" }
-                                @if s.end_date.is_none() || !p.is_empty() { (end_form(r.id, l, user, v, p)) }
+                                @if s.external_id.starts_with(laer_store::STRIPE_LINE_PREFIX) {
+                                    span.muted title="Change the subscription in Stripe; the next sync follows." { "From Stripe" }
+                                } @else {
+                                    a href={(base) "/contracts/" (l.line.id)} { "Change" }
+                                    @if s.end_date.is_none() || !p.is_empty() { (end_form(r.id, l, user, v, p)) }
+                                }
                             } }
                         }
                     } }

@@ -1,0 +1,181 @@
+//! Stripe as laer keeps it (issue 17): each state of a subscription from the moment laer
+//! saw it (append-only; a state equal to the latest is not kept again), and each customer
+//! with the account it is linked to — by the connection's metadata key, or by hand, which
+//! later syncs leave alone. The contract lines worked out from the states are ordinary
+//! `subscriptions` rows whose external id starts with `stripe:`.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use crate::exec::params;
+use crate::{Store, StoreError};
+
+/// The prefix of the external ids of contract lines that come from Stripe.
+pub const STRIPE_LINE_PREFIX: &str = "stripe:";
+
+/// A subscription's state from `since` (Unix seconds): its JSON as Stripe sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeState {
+    pub since: i64,
+    pub body: String,
+}
+
+/// A Stripe customer and its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeCustomerLink {
+    pub customer_id: String,
+    pub account_id: Option<i64>,
+    pub linked_by_hand: bool,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Store {
+    /// Keeps the subscription's state seen at `seen_at`, unless it equals the latest kept;
+    /// whether it was kept. A state older than the latest kept one (an event delivered
+    /// late) is kept at its own time and changes nothing after it.
+    pub async fn record_stripe_state(
+        &self,
+        subscription_id: &str,
+        customer_id: &str,
+        seen_at: i64,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        tx.lock([format!("stripe:{subscription_id}").as_str()]).await?;
+        let latest: Option<(i64, String)> = tx
+            .fetch_optional(
+                "SELECT since, body FROM stripe_subscription_states WHERE subscription_id = $1 \
+                 AND since <= $2 ORDER BY since DESC LIMIT 1",
+                params![subscription_id, seen_at],
+            )
+            .await?;
+        if latest.as_ref().is_some_and(|(_, b)| b == body) {
+            return Ok(false);
+        }
+        let kept = tx
+            .execute(
+                "INSERT INTO stripe_subscription_states (subscription_id, customer_id, since, body) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (subscription_id, since) DO NOTHING",
+                params![subscription_id, customer_id, seen_at, body],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(kept > 0)
+    }
+
+    /// The subscription's states, oldest first.
+    pub async fn stripe_states(&self, subscription_id: &str) -> Result<Vec<StripeState>, StoreError> {
+        let rows: Vec<(i64, String)> = self
+            .fetch_all(
+                "SELECT since, body FROM stripe_subscription_states WHERE subscription_id = $1 ORDER BY since",
+                params![subscription_id],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(since, body)| StripeState { since, body })
+            .collect())
+    }
+
+    /// Keeps the customers and their accounts as a sync found them; a link made by hand
+    /// keeps its account.
+    pub async fn link_stripe_customers(&self, customers: &[StripeCustomerLink]) -> Result<(), StoreError> {
+        let now = Utc::now().timestamp();
+        for batch in customers.chunks(200) {
+            let mut tx = self.begin_write().await?;
+            for c in batch {
+                tx.execute(
+                    "INSERT INTO stripe_customers (customer_id, account_id, linked_by_hand, email, name, synced_at) \
+                     VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE SET \
+                     account_id = CASE WHEN stripe_customers.linked_by_hand = 1 THEN stripe_customers.account_id \
+                     ELSE excluded.account_id END, email = excluded.email, name = excluded.name, \
+                     synced_at = excluded.synced_at",
+                    params![&c.customer_id, c.account_id, &c.email, &c.name, now],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Every Stripe customer laer knows, by id.
+    pub async fn stripe_customers(&self) -> Result<HashMap<String, StripeCustomerLink>, StoreError> {
+        /// customer_id, account_id, linked_by_hand, email, name.
+        type Row = (String, Option<i64>, i64, Option<String>, Option<String>);
+        let rows: Vec<Row> = self
+            .fetch_all(
+                "SELECT customer_id, account_id, linked_by_hand, email, name FROM stripe_customers",
+                params![],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(customer_id, account_id, by_hand, email, name)| {
+                (
+                    customer_id.clone(),
+                    StripeCustomerLink {
+                        customer_id,
+                        account_id,
+                        linked_by_hand: by_hand == 1,
+                        email,
+                        name,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// Makes the contract lines of each Stripe subscription item (external ids
+    /// `stripe:ITEM:…`) the ones given: new ones added, changed ones updated, equal ones
+    /// left alone, and the item's lines no longer given removed (a stretch a later state
+    /// cut short). One transaction per batch of items; the accounts touched are marked
+    /// for rescoring.
+    pub async fn replace_stripe_lines(
+        &self,
+        items: &[(String, Vec<laer_core::model::NewSubscription>)],
+    ) -> Result<crate::WriteCount, StoreError> {
+        let mut count = crate::WriteCount::default();
+        for batch in items.chunks(200) {
+            let mut tx = self.begin_write().await?;
+            let mut touched: Vec<i64> = Vec::new();
+            for (item, lines) in batch {
+                let prefix = format!("{STRIPE_LINE_PREFIX}{item}:");
+                if let Some(l) = lines.iter().find(|l| !l.external_id.starts_with(&prefix)) {
+                    return Err(StoreError::Invalid(format!(
+                        "line {} is not one of Stripe item {item}'s",
+                        l.external_id
+                    )));
+                }
+                let stored: Vec<(i64, String, i64)> = tx
+                    .fetch_all(
+                        "SELECT id, external_id, account_id FROM subscriptions \
+                         WHERE substr(external_id, 1, CAST($1 AS INTEGER)) = $2",
+                        params![prefix.chars().count() as i64, &prefix],
+                    )
+                    .await?;
+                for (id, external_id, account_id) in stored {
+                    if !lines.iter().any(|l| l.external_id == external_id) {
+                        tx.execute("DELETE FROM subscriptions WHERE id = $1", params![id])
+                            .await?;
+                        touched.push(account_id);
+                        count.written += 1;
+                    }
+                }
+                count += tx.upsert(lines).await?;
+            }
+            if !touched.is_empty() {
+                touched.sort_unstable();
+                touched.dedup();
+                tx.mark_health_dirty(crate::sql::Feeds::Account, &touched).await?;
+                tx.touch_portfolio().await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(count)
+    }
+}
