@@ -136,9 +136,6 @@ pub async fn sync_stripe(
         if store.record_stripe_state(&sub.id, &sub.customer.0, now, &body).await? {
             report.changed += 1;
         }
-        let Some(account_id) = account_of.get(sub.customer.0.as_str()).copied() else {
-            continue;
-        };
         let mut states: Vec<State> = Vec::new();
         for s in store.stripe_states(&sub.id).await? {
             let subscription: Subscription = serde_json::from_str(&s.body).map_err(unreadable)?;
@@ -147,6 +144,19 @@ pub async fn sync_stripe(
                 subscription,
             });
         }
+        // Every item the subscription ever had: one removed since keeps no line beyond
+        // its stretches.
+        let mut ids: Vec<&str> = states
+            .iter()
+            .flat_map(|s| s.subscription.items.data.iter().map(|i| i.id.as_str()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let Some(account_id) = account_of.get(sub.customer.0.as_str()).copied() else {
+            // A customer linked to no account (any more) has no lines.
+            items.extend(ids.iter().map(|id| (id.to_string(), Vec::new())));
+            continue;
+        };
         let segments = rules::segments(&states, &options.rules).map_err(|e| SyncError::Unreadable {
             id: id.clone(),
             problem: e.to_string(),
@@ -158,14 +168,6 @@ pub async fn sync_stripe(
             report.other_currency += 1;
             continue;
         }
-        // Every item the subscription ever had: one removed since keeps no line beyond
-        // its stretches.
-        let mut ids: Vec<&str> = states
-            .iter()
-            .flat_map(|s| s.subscription.items.data.iter().map(|i| i.id.as_str()))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
         for item in ids {
             let lines = segments
                 .iter()

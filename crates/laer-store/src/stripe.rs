@@ -101,6 +101,44 @@ impl Store {
         Ok(())
     }
 
+    /// Links a Stripe customer to an account by hand (`None`: gives the customer back to
+    /// the metadata key); later syncs keep a link made by hand. Audited. Not found when
+    /// no sync has seen the customer or the account does not exist.
+    pub async fn link_stripe_customer(
+        &self,
+        customer_id: &str,
+        account_id: Option<i64>,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(account) = account_id {
+            let exists: Option<(i64,)> = tx
+                .fetch_optional("SELECT id FROM accounts WHERE id = $1", params![account])
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("account {account}")));
+            }
+        }
+        let changed = tx
+            .execute(
+                "UPDATE stripe_customers SET account_id = COALESCE($1, account_id), linked_by_hand = $2 \
+                 WHERE customer_id = $3",
+                params![account_id, i64::from(account_id.is_some()), customer_id],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("Stripe customer {customer_id}")));
+        }
+        tx.append_audit(&crate::write::audit(
+            actor,
+            "stripe.customer_linked",
+            serde_json::json!({ "customer_id": customer_id, "account_id": account_id }),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every Stripe customer laer knows, by id.
     pub async fn stripe_customers(&self) -> Result<HashMap<String, StripeCustomerLink>, StoreError> {
         /// customer_id, account_id, linked_by_hand, email, name.

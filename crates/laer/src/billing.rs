@@ -11,6 +11,24 @@ use laer_store::Store;
 pub enum StripeCommand {
     /// Read every customer and subscription and write what changed (the key: LAER_STRIPE_KEY).
     Sync(SyncArgs),
+    /// Link a Stripe customer to an account by hand (kept by later syncs), or --unlink it
+    /// (its metadata key decides again at the next sync).
+    Link(LinkArgs),
+}
+
+#[derive(Args)]
+pub struct LinkArgs {
+    /// The Stripe customer's id (cus_…), as `laer stripe sync` lists the unlinked.
+    customer: String,
+    /// The account's external id.
+    #[arg(required_unless_present = "unlink")]
+    account: Option<String>,
+    /// Give the customer back to its metadata key.
+    #[arg(long, conflicts_with = "account")]
+    unlink: bool,
+    /// Who links, for the audit log.
+    #[arg(long, env = "USER", default_value = "cli")]
+    actor: String,
 }
 
 #[derive(Args)]
@@ -30,7 +48,10 @@ pub struct SyncArgs {
 }
 
 pub async fn stripe(store: &Store, command: StripeCommand) -> anyhow::Result<()> {
-    let StripeCommand::Sync(args) = command;
+    let args = match command {
+        StripeCommand::Sync(args) => args,
+        StripeCommand::Link(args) => return link(store, args).await,
+    };
     let key = std::env::var("LAER_STRIPE_KEY")
         .map_err(|_| anyhow::anyhow!("set LAER_STRIPE_KEY to a Stripe restricted key with read access (rk_…)"))?;
     let client = StripeClient::new(&args.api_base, StripeKey::new(&key)?);
@@ -66,6 +87,30 @@ pub async fn stripe(store: &Store, command: StripeCommand) -> anyhow::Result<()>
             email.as_deref().unwrap_or(""),
             options.metadata_key
         );
+    }
+    Ok(())
+}
+
+async fn link(store: &Store, args: LinkArgs) -> anyhow::Result<()> {
+    let account = match &args.account {
+        Some(external) => Some(
+            store
+                .account_names()
+                .await?
+                .into_iter()
+                .find(|(_, n)| n.external_id == *external)
+                .map(|(id, _)| id)
+                .ok_or_else(|| anyhow::anyhow!("no account with the external id {external:?}"))?,
+        ),
+        None => None,
+    };
+    store.link_stripe_customer(&args.customer, account, &args.actor).await?;
+    match &args.account {
+        Some(external) => println!(
+            "{} is linked to {external} by hand; the next sync writes its lines",
+            args.customer
+        ),
+        None => println!("{} follows its metadata again from the next sync", args.customer),
     }
     Ok(())
 }
