@@ -1365,8 +1365,89 @@ async fn a_handoff_note_carries_the_owners_words(store: &Store) {
     );
 }
 
+/// Issue 17, item 2: the Stripe customers a sync saw, the unlinked first; an admin links
+/// one to an account by hand (an unknown account is refused at its field, nothing
+/// changed) or gives it back to its metadata; other roles do neither.
+async fn an_admin_links_stripe_customers_by_hand(store: &Store) {
+    use laer_store::StripeCustomerLink;
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    let names = store.account_names().await.unwrap();
+    let (&account, name) = names.iter().min_by_key(|(id, _)| **id).unwrap();
+    let customer = |id: &str, account_id: Option<i64>| StripeCustomerLink {
+        customer_id: id.into(),
+        account_id,
+        linked_by_hand: false,
+        email: Some(format!("billing@{id}.example")),
+        name: Some(format!("Customer {id}")),
+    };
+    store
+        .link_stripe_customers(&[customer("cus_linked", Some(account)), customer("cus_alone", None)])
+        .await
+        .unwrap();
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let (status, page) = admin.get("/admin/stripe").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<strong>1</strong> linked to no account"), "{page}");
+    assert!(
+        page.find("cus_alone").unwrap() < page.find("cus_linked").unwrap(),
+        "the unlinked first"
+    );
+    let csrf = admin.csrf().await;
+    let (status, page) = admin
+        .post_page(
+            "/admin/stripe/link",
+            &[
+                ("csrf", &csrf),
+                ("customer", "cus_alone"),
+                ("account", "no-such-account"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("no account has the external id") && page.contains("value=\"no-such-account\""),
+        "{page}"
+    );
+    assert_eq!(store.stripe_customers().await.unwrap()["cus_alone"].account_id, None);
+    let link = [
+        ("csrf", csrf.as_str()),
+        ("customer", "cus_alone"),
+        ("account", name.external_id.as_str()),
+    ];
+    assert_eq!(admin.post("/admin/stripe/link", &link).await, 303);
+    let linked = &store.stripe_customers().await.unwrap()["cus_alone"];
+    assert_eq!((linked.account_id, linked.linked_by_hand), (Some(account), true));
+    let (_, page) = admin.get("/admin/stripe").await;
+    assert!(
+        page.contains("(by hand)") && page.contains("Follow the metadata again"),
+        "{page}"
+    );
+    assert_eq!(
+        admin
+            .post("/admin/stripe/link", &[("csrf", &csrf), ("customer", "cus_alone")])
+            .await,
+        303
+    );
+    assert!(!store.stripe_customers().await.unwrap()["cus_alone"].linked_by_hand);
+    // A CSM neither sees nor links.
+    let csm = load.logins.iter().find(|(_, role)| *role == Role::Csm).unwrap();
+    let session = Session::login(&base, &csm.0, DEMO_PASSWORD).await.unwrap();
+    assert_eq!(session.get("/admin/stripe").await.0, 403);
+    let csrf = session.csrf().await;
+    assert_eq!(
+        session
+            .post("/admin/stripe/link", &[("csrf", &csrf), ("customer", "cus_alone")])
+            .await,
+        403
+    );
+}
+
 laer_store::backend_tests!(
     a_handoff_note_carries_the_owners_words,
+    an_admin_links_stripe_customers_by_hand,
     leaders_edit_playbooks_and_coverage_rules,
     settings_are_edited_in_forms_with_a_preview,
     my_work_lists_a_members_tasks_and_changes_them,

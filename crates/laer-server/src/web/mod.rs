@@ -26,6 +26,7 @@ mod search;
 mod session;
 mod settings;
 mod settings_forms;
+mod stripe;
 mod team;
 // Issue 15, single sign-on (OpenID Connect).
 pub(crate) mod sso;
@@ -214,6 +215,9 @@ pub(crate) fn routes() -> Router<AppState> {
         // What tracking calls may change (issue 15, tracking keys): web/tracking_settings.rs.
         .route("/admin/keys/tracking", axum::routing::post(tracking_settings::save))
         .route("/admin/audit", get(audit::page))
+        // Issue 17, Stripe customers linked by hand (web/stripe.rs).
+        .route("/admin/stripe", get(stripe::customers))
+        .route("/admin/stripe/link", axum::routing::post(stripe::link))
         .route("/password/{token}", get(password::form).post(password::set))
         // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
         // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
@@ -277,6 +281,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/admin/keys", "API tokens and write keys", Permission::ManageKeys),
     ("/admin/audit", "Audit log", Permission::ViewAudit),
     ("/import", "CSV import", Permission::ImportData),
+    ("/admin/stripe", "Stripe customers", Permission::ImportData),
 ];
 
 /// The admin pages the user's role may use.
