@@ -1,65 +1,103 @@
-//! A sync of Stripe into laer (issue 17): customers linked to accounts by a metadata key
-//! (the value: the account's external id), every subscription's state kept as laer saw
-//! it, and the contract lines its states give by the written rules
-//! (`laer_core::billing::rules`) written beside any other — so that MRR, movements,
-//! renewals and the NRR bridge read Stripe as they read any contract line. A sync again
-//! with nothing changed in Stripe writes nothing. Reference: docs/metrics.md, "MRR from
-//! Stripe"; docs/import.md, "Stripe".
+//! Stripe connected to laer (issue 17): a sync of the whole account, and its webhook
+//! events, into contract lines.
+//!
+//! - **Customers to accounts**: by the connection's metadata key, else by its link rule
+//!   (`laer_core::billing::connection`); a link made by hand is kept.
+//! - **Subscriptions**: each state kept as laer saw it (a sync: at the sync's time; an
+//!   event: at the event's), and each item's stretches of constant MRR written as contract
+//!   lines by the written rules (`laer_core::billing::rules`) beside any other — so that
+//!   MRR, movements, renewals and the NRR bridge read Stripe as they read any line.
+//! - **The sync** ([`sync_if_due`]) is held by one node at a time (a lease in the
+//!   database), reads page by page, and records after each page its stage and the last
+//!   object read: a sync that stopped resumes after that page. A sync again with nothing
+//!   changed writes nothing.
+//! - **Events** ([`apply_event`]) are taken once by id and in any order: a state is kept
+//!   at its event's time, so an older event cannot overwrite a newer state.
+//!
+//! Reference: docs/metrics.md, "MRR from Stripe"; docs/import.md, "Stripe".
 
 use std::collections::HashMap;
 
-use laer_core::billing::objects::{Customer, Subscription};
-use laer_core::billing::rules::{self, MrrRules, State, currency_exponent, day_of};
-use laer_core::model::NewSubscription;
-use laer_store::{STRIPE_LINE_PREFIX, Store, StoreError, StripeCustomerLink};
-use serde::Serialize;
+use laer_core::billing::connection::{ConnectionSettings, DomainIndex, LinkDecision, LinkRule, link_customer};
+use laer_core::billing::objects::{Customer, List, Subscription};
+use laer_core::billing::rules::{self, State, currency_exponent, day_of};
+use laer_core::model::{NewAccount, NewSubscription};
+use laer_store::{
+    STRIPE_LINE_PREFIX, SecretBox, SecretError, Store, StoreError, StripeConnection, StripeCustomerLink,
+    StripeSyncClaim,
+};
+use serde::{Deserialize, Serialize};
 
-use crate::stripe::{HasId, StripeClient, StripeError};
+use crate::stripe::{HasId, StripeClient, StripeError, StripeKey};
 
-/// How a sync links and counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncOptions {
-    /// The customer metadata key whose value is the account's external id.
-    pub metadata_key: String,
-    /// The currency laer reports in: subscriptions in another wait for exchange rates.
-    pub currency: String,
-    pub rules: MrrRules,
-}
+/// The stages of a sync, in order, with the list each reads.
+pub const STAGES: [(&str, &str); 3] = [
+    ("customers", "/v1/customers"),
+    ("products", "/v1/products"),
+    ("subscriptions", "/v1/subscriptions"),
+];
 
-impl Default for SyncOptions {
-    fn default() -> SyncOptions {
-        SyncOptions {
-            metadata_key: "laer_account".into(),
-            currency: "usd".into(),
-            rules: MrrRules::default(),
-        }
-    }
-}
+/// Seconds without a heartbeat after which a sync's holder is taken to have stopped.
+pub const STALE_AFTER: i64 = 120;
 
-/// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Unreadable objects named in a report, at most.
+const NAMED_UNREADABLE: usize = 20;
+
+/// What a sync did (also its progress, while it runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncReport {
     pub customers: usize,
     pub linked: usize,
-    /// Customers linked to no account: (id, email).
-    pub unmatched: Vec<(String, Option<String>)>,
+    /// Accounts made for customers (the link rule "make an account").
+    pub accounts_created: usize,
+    /// Customers linked to no account when the sync ended.
+    pub unmatched: usize,
+    pub products: usize,
     pub subscriptions: usize,
     /// Subscriptions whose state changed since the last sync (all, the first time).
     pub changed: usize,
     /// Subscriptions in another currency than the reporting one, left out.
     pub other_currency: usize,
+    /// Objects laer could not read, left out: how many, and the first few with the reason.
+    pub unreadable: usize,
+    pub unreadable_named: Vec<(String, String)>,
     pub lines_written: u64,
     pub lines_unchanged: u64,
+    /// Pages read from Stripe.
+    pub pages: usize,
+    /// Whether this sync took over from one that had stopped.
+    pub resumed: bool,
+}
+
+impl SyncReport {
+    fn unreadable(&mut self, id: &str, problem: String) {
+        tracing::warn!(object = %id, %problem, "a Stripe object laer cannot read was left out");
+        self.unreadable += 1;
+        if self.unreadable_named.len() < NAMED_UNREADABLE {
+            self.unreadable_named.push((id.to_string(), problem));
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    #[error("Stripe is not connected: connect it in Admin → Stripe or with laer connect stripe")]
+    NotConnected,
     #[error(transparent)]
     Stripe(#[from] StripeError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("Stripe's subscription {id} could not be read: {problem}")]
-    Unreadable { id: String, problem: String },
+    #[error("the stored Stripe {what} cannot be opened: {source}")]
+    Secret {
+        what: &'static str,
+        #[source]
+        source: SecretError,
+    },
+    #[error("the stored Stripe settings cannot be read: {0}")]
+    Settings(String),
+    #[error("another node took over this sync (this one was too slow to report): it stopped here")]
+    LeaseLost,
 }
 
 impl HasId for serde_json::Value {
@@ -68,119 +106,389 @@ impl HasId for serde_json::Value {
     }
 }
 
-/// Reads every customer and subscription of the Stripe account `client` reads, as of
-/// `now` (Unix seconds), and writes what changed.
-pub async fn sync_stripe(
-    store: &Store,
-    client: &StripeClient,
-    options: &SyncOptions,
-    now: i64,
-) -> Result<SyncReport, SyncError> {
-    let mut report = SyncReport::default();
-    // Customers to accounts.
-    let accounts: HashMap<String, i64> = store
-        .account_names()
-        .await?
-        .into_iter()
-        .map(|(id, n)| (n.external_id, id))
-        .collect();
-    let customers: Vec<Customer> = client.all("/v1/customers", &[], |_| {}).await?;
-    let known = store.stripe_customers().await?;
-    let mut links: Vec<StripeCustomerLink> = Vec::new();
-    for c in customers.iter().filter(|c| !c.deleted) {
-        let by_hand = known.get(&c.id).filter(|k| k.linked_by_hand);
-        let account_id = by_hand.map_or_else(
-            || {
-                c.metadata
-                    .get(&options.metadata_key)
-                    .and_then(|external| accounts.get(external.trim()).copied())
-            },
-            |k| k.account_id,
-        );
-        if account_id.is_none() {
-            report.unmatched.push((c.id.clone(), c.email.clone()));
-        }
-        links.push(StripeCustomerLink {
-            customer_id: c.id.clone(),
-            account_id,
-            linked_by_hand: by_hand.is_some(),
-            email: c.email.clone(),
-            name: c.name.clone(),
-        });
+/// A stored connection, opened: a client with its key, and its settings.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub client: StripeClient,
+    pub settings: ConnectionSettings,
+}
+
+impl Connected {
+    /// Opens the stored key with `secrets`.
+    pub fn open(connection: &StripeConnection, secrets: Option<&SecretBox>) -> Result<Connected, SyncError> {
+        let key = connection
+            .api_key
+            .open(secrets)
+            .map_err(|source| SyncError::Secret { what: "key", source })?;
+        Ok(Connected {
+            client: StripeClient::new(&connection.api_base, StripeKey::new(&key)?),
+            settings: settings_of(connection)?,
+        })
     }
-    report.customers = links.len();
-    report.linked = links.iter().filter(|l| l.account_id.is_some()).count();
-    store.link_stripe_customers(&links).await?;
-    let account_of: HashMap<&str, i64> = links
+}
+
+/// The connection's settings.
+pub fn settings_of(connection: &StripeConnection) -> Result<ConnectionSettings, SyncError> {
+    serde_json::from_str(&connection.settings).map_err(|e| SyncError::Settings(e.to_string()))
+}
+
+/// Checks a key can read what a sync reads (one object of each list), naming what it
+/// may not read.
+pub async fn check_access(client: &StripeClient) -> Result<(), StripeError> {
+    for (_, path) in STAGES {
+        client.get::<serde_json::Value>(path, &[("limit", "1")]).await?;
+    }
+    Ok(())
+}
+
+/// Whether a sync ran, and what it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    Done(SyncReport),
+    /// Not asked for, and the last one is recent enough.
+    NotDue,
+    /// Another holder runs it (its name).
+    Running(String),
+}
+
+/// Runs the connection's sync as `owner` if it was asked for, is due (its reconciliation
+/// interval passed since the last), had stopped (its holder went silent), or `force` —
+/// unless another holder runs it. `clock` gives Unix seconds; `heard` hears of each page.
+/// The outcome is recorded with the connection either way (a failure's reason for the
+/// admin page; the next sync resumes where it stopped).
+pub async fn sync_if_due(
+    store: &Store,
+    secrets: Option<&SecretBox>,
+    owner: &str,
+    force: bool,
+    clock: &(dyn Fn() -> i64 + Sync),
+    heard: &mut (dyn FnMut(&str, &SyncReport) + Send),
+) -> Result<SyncOutcome, SyncError> {
+    let Some(connection) = store.stripe_connection().await? else {
+        return Err(SyncError::NotConnected);
+    };
+    let now = clock();
+    let sync = &connection.sync;
+    let held = sync
+        .owner
+        .as_ref()
+        .filter(|_| sync.heartbeat.unwrap_or(0) >= now - STALE_AFTER);
+    if let Some(holder) = held {
+        return Ok(SyncOutcome::Running(holder.clone()));
+    }
+    let interval = settings_of(&connection)
+        .map(|s| i64::from(s.reconcile_minutes) * 60)
+        .unwrap_or(3600);
+    let due = force
+        || sync.requested
+        || sync.owner.is_some()
+        || sync.finished_at.is_none_or(|finished| now - finished >= interval);
+    if !due {
+        return Ok(SyncOutcome::NotDue);
+    }
+    let Some(claim) = store
+        .claim_stripe_sync(owner, now, now - STALE_AFTER, sync.finished_at)
+        .await?
+    else {
+        return Ok(SyncOutcome::Running("another node".into()));
+    };
+    let result = match Connected::open(&connection, secrets) {
+        Ok(connected) => run_sync(store, &connected, claim, owner, clock, heard).await,
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(report) => {
+            let json = serde_json::to_string(report).unwrap_or_default();
+            store.finish_stripe_sync(owner, Ok(&json), clock()).await?;
+            tracing::info!(
+                customers = report.customers,
+                subscriptions = report.subscriptions,
+                changed = report.changed,
+                lines_written = report.lines_written,
+                "Stripe synced"
+            );
+        }
+        Err(SyncError::LeaseLost) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the Stripe sync stopped; the next one resumes where it did");
+            store.finish_stripe_sync(owner, Err(&e.to_string()), clock()).await?;
+        }
+    }
+    result.map(SyncOutcome::Done)
+}
+
+/// One sync, from where `claim` says the last one stopped.
+async fn run_sync(
+    store: &Store,
+    connected: &Connected,
+    claim: StripeSyncClaim,
+    owner: &str,
+    clock: &(dyn Fn() -> i64 + Sync),
+    heard: &mut (dyn FnMut(&str, &SyncReport) + Send),
+) -> Result<SyncReport, SyncError> {
+    let mut report: SyncReport = claim
+        .progress
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let first = claim
+        .stage
+        .as_deref()
+        .and_then(|s| STAGES.iter().position(|(name, _)| *name == s))
+        .unwrap_or(0);
+    report.resumed |= claim.stage.is_some();
+    let mut cursor = claim.cursor;
+    for (i, (stage, path)) in STAGES.iter().enumerate().skip(first) {
+        let params: &[(&str, &str)] = if *stage == "subscriptions" {
+            &[("status", "all")]
+        } else {
+            &[]
+        };
+        loop {
+            let page: List<serde_json::Value> = connected.client.page(path, params, cursor.as_deref()).await?;
+            let now = clock();
+            match *stage {
+                "customers" => link_page(store, &connected.settings, &page.data, &mut report).await?,
+                "products" => products_page(store, &page.data, &mut report).await?,
+                _ => subscriptions_page(store, &connected.settings, &page.data, now, &mut report).await?,
+            }
+            report.pages += 1;
+            let more = page.has_more && !page.data.is_empty();
+            cursor = if more {
+                page.data.last().map(|o| o.id().to_string())
+            } else {
+                None
+            };
+            // A stage read to its end records the next one, from its start.
+            let at = if more {
+                *stage
+            } else {
+                STAGES.get(i + 1).map_or(*stage, |(s, _)| *s)
+            };
+            let progress = serde_json::to_string(&report).unwrap_or_default();
+            if !store
+                .stripe_sync_progress(owner, at, cursor.as_deref(), &progress, clock())
+                .await?
+            {
+                return Err(SyncError::LeaseLost);
+            }
+            heard(stage, &report);
+            if !more {
+                break;
+            }
+        }
+    }
+    report.unmatched = store
+        .stripe_customers()
+        .await?
+        .values()
+        .filter(|c| c.account_id.is_none())
+        .count();
+    Ok(report)
+}
+
+/// Links a page of customers to accounts (making accounts where the rule says).
+async fn link_page(
+    store: &Store,
+    settings: &ConnectionSettings,
+    page: &[serde_json::Value],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut customers: Vec<Customer> = Vec::new();
+    for raw in page {
+        match serde_json::from_value::<Customer>(raw.clone()) {
+            Ok(c) if !c.deleted => customers.push(c),
+            Ok(_) => {}
+            Err(e) => report.unreadable(raw.id(), e.to_string()),
+        }
+    }
+    let (linked, created) = link_customers(store, settings, &customers).await?;
+    report.customers += customers.len();
+    report.linked += linked;
+    report.accounts_created += created;
+    Ok(())
+}
+
+/// Links customers as the settings say; returns how many are linked and how many
+/// accounts were made.
+async fn link_customers(
+    store: &Store,
+    settings: &ConnectionSettings,
+    customers: &[Customer],
+) -> Result<(usize, usize), SyncError> {
+    let account_ids = |names: HashMap<i64, laer_store::AccountName>| -> HashMap<String, i64> {
+        names.into_iter().map(|(id, n)| (n.external_id, id)).collect()
+    };
+    let mut accounts = account_ids(store.account_names().await?);
+    let known = store.stripe_customers().await?;
+    let domains = match settings.link_rule {
+        LinkRule::EmailDomain => {
+            let pairs = store.account_domains().await?;
+            DomainIndex::new(pairs.iter().map(|(id, d)| (*id, d.as_str())))
+        }
+        _ => DomainIndex::default(),
+    };
+    let decisions: Vec<LinkDecision> = customers
         .iter()
-        .filter_map(|l| Some((l.customer_id.as_str(), l.account_id?)))
+        .map(|c| link_customer(c, settings, &accounts, &domains))
         .collect();
-    // Product names for the lines.
-    let products: Vec<serde_json::Value> = client.all("/v1/products", &[], |_| {}).await?;
-    let product_names: HashMap<String, String> = products
+    // Accounts for customers the rule makes one for (unless linked by hand).
+    let new_accounts: Vec<NewAccount> = customers
+        .iter()
+        .zip(&decisions)
+        .filter(|(c, d)| **d == LinkDecision::Create && !known.get(&c.id).is_some_and(|k| k.linked_by_hand))
+        .map(|(c, _)| {
+            let name = c
+                .name
+                .clone()
+                .or_else(|| c.email.clone())
+                .unwrap_or_else(|| c.id.clone());
+            let mut account = NewAccount::named(&c.id, &name);
+            account.attributes.insert("source".into(), "stripe".into());
+            account
+        })
+        .collect();
+    if !new_accounts.is_empty() {
+        let mut tx = store.begin_write().await?;
+        tx.upsert(&new_accounts).await?;
+        tx.commit().await?;
+        accounts = account_ids(store.account_names().await?);
+    }
+    let links: Vec<StripeCustomerLink> = customers
+        .iter()
+        .zip(decisions)
+        .map(|(c, decision)| {
+            let by_hand = known.get(&c.id).filter(|k| k.linked_by_hand);
+            let (account_id, unmatched) = match (by_hand, decision) {
+                (Some(k), _) => (k.account_id, None),
+                (None, LinkDecision::Account(id)) => (Some(id), None),
+                (None, LinkDecision::Create) => (accounts.get(&c.id).copied(), None),
+                (None, LinkDecision::Unmatched(why)) => (None, serde_json::to_string(&why).ok()),
+            };
+            StripeCustomerLink {
+                customer_id: c.id.clone(),
+                account_id,
+                linked_by_hand: by_hand.is_some(),
+                email: c.email.clone(),
+                name: c.name.clone(),
+                unmatched,
+            }
+        })
+        .collect();
+    store.link_stripe_customers(&links).await?;
+    Ok((
+        links.iter().filter(|l| l.account_id.is_some()).count(),
+        new_accounts.len(),
+    ))
+}
+
+async fn products_page(store: &Store, page: &[serde_json::Value], report: &mut SyncReport) -> Result<(), SyncError> {
+    let names: Vec<(String, String)> = page
         .iter()
         .map(|p| (p.id().to_string(), p["name"].as_str().unwrap_or(p.id()).to_string()))
         .collect();
-    // Subscriptions: their states, then their lines.
-    let subscriptions: Vec<serde_json::Value> = client.all("/v1/subscriptions", &[("status", "all")], |_| {}).await?;
-    report.subscriptions = subscriptions.len();
-    let mut items: Vec<(String, Vec<NewSubscription>)> = Vec::new();
-    for raw in &subscriptions {
-        let id = raw.id().to_string();
-        let unreadable = |e: serde_json::Error| SyncError::Unreadable {
-            id: id.clone(),
-            problem: e.to_string(),
+    store.upsert_stripe_products(&names).await?;
+    report.products += names.len();
+    Ok(())
+}
+
+/// Keeps a page of subscriptions' states as seen at `now`, and writes their lines.
+async fn subscriptions_page(
+    store: &Store,
+    settings: &ConnectionSettings,
+    page: &[serde_json::Value],
+    now: i64,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut ids: Vec<String> = Vec::new();
+    for raw in page {
+        let sub: Subscription = match serde_json::from_value(raw.clone()) {
+            Ok(sub) => sub,
+            Err(e) => {
+                report.unreadable(raw.id(), e.to_string());
+                continue;
+            }
         };
-        let sub: Subscription = serde_json::from_value(raw.clone()).map_err(unreadable)?;
-        let body = serde_json::to_string(raw).map_err(unreadable)?;
+        let body = serde_json::to_string(raw).unwrap_or_default();
         if store.record_stripe_state(&sub.id, &sub.customer.0, now, &body).await? {
             report.changed += 1;
         }
+        ids.push(sub.id);
+    }
+    report.subscriptions += page.len();
+    write_lines(store, settings, &ids, report).await
+}
+
+/// Works out the lines of the subscriptions from their states and writes them: a
+/// customer linked to no account keeps none.
+async fn write_lines(
+    store: &Store,
+    settings: &ConnectionSettings,
+    subscriptions: &[String],
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
+    let account_of: HashMap<String, i64> = store
+        .stripe_customers()
+        .await?
+        .into_values()
+        .filter_map(|c| Some((c.customer_id, c.account_id?)))
+        .collect();
+    let products = store.stripe_product_names().await?;
+    let mut items: Vec<(String, Vec<NewSubscription>)> = Vec::new();
+    for id in subscriptions {
         let mut states: Vec<State> = Vec::new();
-        for s in store.stripe_states(&sub.id).await? {
-            let subscription: Subscription = serde_json::from_str(&s.body).map_err(unreadable)?;
-            states.push(State {
-                from: s.since,
-                subscription,
-            });
+        for s in store.stripe_states(id).await? {
+            match serde_json::from_str::<Subscription>(&s.body) {
+                Ok(subscription) => states.push(State {
+                    from: s.since,
+                    subscription,
+                }),
+                Err(e) => report.unreadable(id, e.to_string()),
+            }
         }
+        let Some(latest) = states.last() else { continue };
         // Every item the subscription ever had: one removed since keeps no line beyond
         // its stretches.
-        let mut ids: Vec<&str> = states
+        let mut item_ids: Vec<String> = states
             .iter()
-            .flat_map(|s| s.subscription.items.data.iter().map(|i| i.id.as_str()))
+            .flat_map(|s| s.subscription.items.data.iter().map(|i| i.id.clone()))
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let Some(account_id) = account_of.get(sub.customer.0.as_str()).copied() else {
-            // A customer linked to no account (any more) has no lines.
-            items.extend(ids.iter().map(|id| (id.to_string(), Vec::new())));
+        item_ids.sort_unstable();
+        item_ids.dedup();
+        let Some(account_id) = account_of.get(&latest.subscription.customer.0).copied() else {
+            items.extend(item_ids.into_iter().map(|item| (item, Vec::new())));
             continue;
         };
-        let segments = rules::segments(&states, &options.rules).map_err(|e| SyncError::Unreadable {
-            id: id.clone(),
-            problem: e.to_string(),
-        })?;
+        let segments = match rules::segments(&states, &settings.rules) {
+            Ok(segments) => segments,
+            Err(e) => {
+                report.unreadable(id, e.to_string());
+                continue;
+            }
+        };
         if segments
             .iter()
-            .any(|s| !s.item.currency.eq_ignore_ascii_case(&options.currency))
+            .any(|s| !s.item.currency.eq_ignore_ascii_case(&settings.currency))
         {
             report.other_currency += 1;
             continue;
         }
-        for item in ids {
+        for item in item_ids {
             let lines = segments
                 .iter()
                 .filter(|s| s.item.item == item)
-                .filter_map(|s| line_of(s, account_id, &product_names))
+                .filter_map(|s| line_of(s, account_id, &products))
                 .collect();
-            items.push((item.to_string(), lines));
+            items.push((item, lines));
         }
     }
     let written = store.replace_stripe_lines(&items).await?;
-    report.lines_written = written.written;
-    report.lines_unchanged = written.unchanged;
-    Ok(report)
+    report.lines_written += written.written;
+    report.lines_unchanged += written.unchanged;
+    Ok(())
 }
 
 /// A stretch of one item's value as a contract line: from its first day (UTC) to the day
@@ -210,4 +518,141 @@ fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, Strin
         bill_period_months: months.whole_months().unwrap_or(1),
         discount: None,
     })
+}
+
+/// A Stripe event as its webhook delivers it (the fields laer reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub created: i64,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    pub object: serde_json::Value,
+}
+
+/// What an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOutcome {
+    Applied,
+    /// Taken before (a redelivery): nothing done.
+    Duplicate,
+    /// A kind laer does not read.
+    Ignored,
+    /// An object laer cannot read: left out, and logged.
+    Unreadable,
+}
+
+impl EventOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Applied => "applied",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Ignored => "ignored",
+            EventOutcome::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Applies a webhook event once: a subscription's state kept at the event's time and its
+/// lines written again; a customer linked again (and its subscriptions' lines written
+/// again); a product's name kept. `connected` re-reads a subscription when two events
+/// of the same second disagree (their order is then unknown; Stripe's current object
+/// decides).
+pub async fn apply_event(
+    store: &Store,
+    connected: &Connected,
+    event: &Event,
+    now: i64,
+) -> Result<EventOutcome, SyncError> {
+    if store.stripe_event_taken(&event.id).await? {
+        return Ok(EventOutcome::Duplicate);
+    }
+    let settings = &connected.settings;
+    let object = &event.data.object;
+    let mut report = SyncReport::default();
+    let outcome = match event.kind.as_str() {
+        kind if kind.starts_with("customer.subscription.") => {
+            match serde_json::from_value::<Subscription>(object.clone()) {
+                Ok(sub) => {
+                    let body = serde_json::to_string(object).unwrap_or_default();
+                    store
+                        .record_stripe_state(&sub.id, &sub.customer.0, event.created, &body)
+                        .await?;
+                    let states = store.stripe_states(&sub.id).await?;
+                    let same_second_differs = states
+                        .last()
+                        .is_some_and(|s| s.since == event.created && s.body != body);
+                    if same_second_differs {
+                        let current: serde_json::Value = connected
+                            .client
+                            .get(&format!("/v1/subscriptions/{}", sub.id), &[])
+                            .await?;
+                        let current = serde_json::to_string(&current).unwrap_or_default();
+                        store.replace_stripe_state(&sub.id, event.created, &current).await?;
+                    }
+                    write_lines(store, settings, &[sub.id], &mut report).await?;
+                    EventOutcome::Applied
+                }
+                Err(e) => {
+                    report.unreadable(object.id(), e.to_string());
+                    EventOutcome::Unreadable
+                }
+            }
+        }
+        "customer.created" | "customer.updated" => match serde_json::from_value::<Customer>(object.clone()) {
+            Ok(customer) => {
+                link_customers(store, settings, std::slice::from_ref(&customer)).await?;
+                let subscriptions = store.stripe_subscriptions_of(&customer.id).await?;
+                write_lines(store, settings, &subscriptions, &mut report).await?;
+                EventOutcome::Applied
+            }
+            Err(e) => {
+                report.unreadable(object.id(), e.to_string());
+                EventOutcome::Unreadable
+            }
+        },
+        "product.created" | "product.updated" => {
+            let mut products = SyncReport::default();
+            products_page(store, std::slice::from_ref(object), &mut products).await?;
+            EventOutcome::Applied
+        }
+        _ => EventOutcome::Ignored,
+    };
+    let first = store
+        .record_stripe_event(&event.id, &event.kind, event.created, outcome.as_str(), now)
+        .await?;
+    Ok(if first { outcome } else { EventOutcome::Duplicate })
+}
+
+/// How often a node looks whether a sync is asked for or due.
+pub const SYNC_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps a connected Stripe account current from this node until aborted: every
+/// [`SYNC_POLL`], runs the sync if it was asked for (connecting, *Sync now*), is due (the
+/// reconciliation interval passed) or had stopped — unless another node runs it. With
+/// nothing connected it only looks.
+pub async fn run_syncs(store: Store, secrets: Option<SecretBox>) {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let owner = format!("node:{}:{started:x}", std::process::id());
+    let clock = || chrono::Utc::now().timestamp();
+    let mut tick = tokio::time::interval(SYNC_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut heard = |_: &str, _: &SyncReport| {};
+        match sync_if_due(&store, secrets.as_ref(), &owner, false, &clock, &mut heard).await {
+            Ok(_) | Err(SyncError::NotConnected) => {}
+            // Recorded with the connection and logged by `sync_if_due` already.
+            Err(SyncError::Stripe(_) | SyncError::Secret { .. } | SyncError::Settings(_) | SyncError::LeaseLost) => {}
+            Err(e) => tracing::warn!(error = %e, "the Stripe sync could not run"),
+        }
+    }
 }

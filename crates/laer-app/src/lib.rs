@@ -12,6 +12,8 @@
 //! - `people`: invitations and password resets by one-time link.
 //! - `auth`: password hashing (argon2id).
 //! - `logins`: login throttling, failed logins recorded, "Forgot your password?".
+//! - `stripe`, `stripe_signature`, `billing`: Stripe read, its webhook signatures, and
+//!   its sync and events into contract lines (issue 17).
 
 pub mod auth;
 pub mod automation;
@@ -24,3 +26,5 @@ pub mod people;
 pub mod reports;
 pub mod stripe;
 pub mod stripe_signature;
+#[cfg(feature = "test-support")]
+pub mod test_support;

@@ -5,75 +5,50 @@
 //! by laer's rules equals the scenario's own computation of the documented rules.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use laer_app::billing::{SyncOptions, sync_stripe};
+use laer_app::billing::{STALE_AFTER, SyncOutcome, SyncReport, sync_if_due};
 use laer_app::stripe::{StripeClient, StripeKey};
+use laer_app::test_support::LocalStripe;
+use laer_core::billing::connection::{ConnectionSettings, LinkRule, Unmatched};
 use laer_core::billing::objects::{Customer, Subscription};
 use laer_core::billing::rules::{MrrRules, items_at, total};
 use laer_core::money::Money;
-use laer_store::Store;
-
-/// localstripe on a free port, stopped when dropped.
-struct LocalStripe {
-    child: Child,
-    base: String,
-    python: String,
-}
-
-impl LocalStripe {
-    fn start() -> Option<LocalStripe> {
-        let Some(python) = std::env::var("LAER_TEST_STRIPE_PYTHON").ok().filter(|p| !p.is_empty()) else {
-            assert!(
-                std::env::var("LAER_TEST_REQUIRE_STRIPE").as_deref() != Ok("1"),
-                "LAER_TEST_REQUIRE_STRIPE=1 but LAER_TEST_STRIPE_PYTHON is not set"
-            );
-            eprintln!("skipping: set LAER_TEST_STRIPE_PYTHON to a Python with localstripe and stripe");
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&python)
-            .args(["-m", "localstripe", "--port", &port.to_string(), "--from-scratch"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start localstripe");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(30), "localstripe did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(LocalStripe {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            python,
-        })
-    }
-}
-
-impl Drop for LocalStripe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use laer_store::test_support::secret_box;
+use laer_store::{NewStripeConnection, Store};
 
 /// Runs the scenario against `stripe`; its output.
 fn scenario(stripe: &LocalStripe, args: &[&str]) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/scenario.py");
-    let made = Command::new(&stripe.python)
-        .arg(script)
-        .arg(&stripe.base)
-        .args(args)
-        .output()
-        .expect("run the scenario");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    serde_json::from_slice(&made.stdout).unwrap()
+    stripe.run(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe/scenario.py"), args)
+}
+
+/// Connects `stripe` with `settings` (a key localstripe takes).
+async fn connect(store: &Store, stripe: &LocalStripe, settings: &ConnectionSettings) {
+    let settings = serde_json::to_string(settings).unwrap();
+    store
+        .connect_stripe(
+            &NewStripeConnection {
+                api_key: Some("sk_test_laer_reader"),
+                webhook_secret: None,
+                api_base: &stripe.base,
+                settings: &settings,
+            },
+            &secret_box(),
+            "test",
+        )
+        .await
+        .unwrap();
+}
+
+/// Runs a whole sync as `owner` at `now`; its report.
+async fn sync_at(store: &Store, owner: &str, now: i64) -> SyncReport {
+    let clock = move || now;
+    match sync_if_due(store, Some(&secret_box()), owner, true, &clock, &mut |_, _| {})
+        .await
+        .unwrap()
+    {
+        SyncOutcome::Done(report) => report,
+        other => panic!("no sync ran: {other:?}"),
+    }
 }
 
 /// The MRR of an account's lines on `day`.
@@ -114,15 +89,28 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
         .map(|(id, n)| (n.external_id, id))
         .collect();
 
-    let client = StripeClient::new(&stripe.base, StripeKey::new("sk_test_laer_reader").unwrap());
+    connect(store, &stripe, &ConnectionSettings::default()).await;
     let now = chrono::Utc::now();
-    let report = sync_stripe(store, &client, &SyncOptions::default(), now.timestamp())
-        .await
-        .unwrap();
-    assert_eq!((report.customers, report.linked), (10, 9));
-    assert_eq!(report.unmatched.len(), 1);
-    assert_eq!(report.unmatched[0].1.as_deref(), Some("billing@elm.example"));
+    let report = sync_at(store, "test", now.timestamp()).await;
+    assert_eq!((report.customers, report.linked, report.unmatched), (10, 9, 1));
     assert_eq!(report.changed, 10, "every subscription is new");
+    assert_eq!(report.products, 2);
+    let elm = store
+        .stripe_customers()
+        .await
+        .unwrap()
+        .into_values()
+        .find(|c| c.account_id.is_none())
+        .unwrap();
+    assert_eq!(elm.email.as_deref(), Some("billing@elm.example"));
+    let why: Unmatched = serde_json::from_str(elm.unmatched.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        why,
+        Unmatched::UnknownAccount {
+            key: "laer_account".into(),
+            value: "elm".into()
+        }
+    );
     let today = now.date_naive();
     for (name, sub) in expected["by_name"].as_object().unwrap() {
         let Some(account) = ids.get(name) else { continue };
@@ -134,9 +122,7 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
         assert_eq!(mrr_on(store, *account, today).await, want, "{name}");
     }
     // Nothing changed in Stripe: nothing written.
-    let again = sync_stripe(store, &client, &SyncOptions::default(), now.timestamp() + 60)
-        .await
-        .unwrap();
+    let again = sync_at(store, "test", now.timestamp() + 60).await;
     assert_eq!((again.changed, again.lines_written), (0, 0), "{again:?}");
 
     // Acme goes from 3 seats to 6 tomorrow (as laer sees it): the 3-seat line ends, a
@@ -144,9 +130,7 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
     let acme_sub = expected["by_name"]["acme"].as_str().unwrap();
     scenario(&stripe, &["quantity", acme_sub, "6"]);
     let tomorrow = now + chrono::Duration::days(1);
-    let changed = sync_stripe(store, &client, &SyncOptions::default(), tomorrow.timestamp())
-        .await
-        .unwrap();
+    let changed = sync_at(store, "test", tomorrow.timestamp()).await;
     assert_eq!(changed.changed, 1);
     let acme = ids["acme"];
     assert_eq!(mrr_on(store, acme, today).await, "300".parse().unwrap());
@@ -158,9 +142,111 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
         lines.iter().all(|l| l.line.fields.product == "Suite"),
         "the product's name"
     );
+
+    // Elm's company has an account with its domain: the email-domain rule links it.
+    let mut elm_co = laer_core::model::NewAccount::named("elm-company", "Elm Company");
+    elm_co
+        .attributes
+        .insert("domain".into(), "https://www.elm.example".into());
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[elm_co]).await.unwrap();
+    tx.commit().await.unwrap();
+    let by_domain = ConnectionSettings {
+        link_rule: LinkRule::EmailDomain,
+        ..ConnectionSettings::default()
+    };
+    connect(store, &stripe, &by_domain).await;
+    let linked = sync_at(store, "test", tomorrow.timestamp() + 60).await;
+    assert_eq!((linked.linked, linked.unmatched), (10, 0), "{linked:?}");
+    let elm_id = store.account_by_external_id("elm-company").await.unwrap().unwrap().id;
+    let elm_sub = expected["by_name"]["elm"].as_str().unwrap();
+    let want: Money = expected["subscriptions"][elm_sub].as_str().unwrap().parse().unwrap();
+    assert_eq!(mrr_on(store, elm_id, tomorrow.date_naive()).await, want);
 }
 
-laer_store::backend_tests!(a_sync_writes_stripe_lines_and_follows_changes);
+/// A sync that stops (its node dies mid-way) is taken over once its heartbeat is stale,
+/// and resumes after the last page it recorded; the link rule "make an account" gives
+/// every customer an account.
+async fn a_stopped_sync_resumes_where_it_stopped(store: &Store) {
+    let Some(stripe) = LocalStripe::start() else {
+        return;
+    };
+    // 115 customers and subscriptions: two pages of each.
+    let expected = scenario(&stripe, &["105"]);
+    let settings = ConnectionSettings {
+        link_rule: LinkRule::CreateAccount,
+        ..ConnectionSettings::default()
+    };
+    connect(store, &stripe, &settings).await;
+    let now = chrono::Utc::now().timestamp();
+    // The first node stops after the first page of subscriptions.
+    let stopping = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let clock = move || now;
+            let mut heard = |stage: &str, report: &SyncReport| {
+                assert!(
+                    !(stage == "subscriptions" && report.subscriptions == 100),
+                    "the node stops here"
+                );
+            };
+            sync_if_due(&store, Some(&secret_box()), "node-a", true, &clock, &mut heard).await
+        })
+    };
+    assert!(stopping.await.is_err(), "the first node stopped");
+    let stopped = store.stripe_connection().await.unwrap().unwrap().sync;
+    assert_eq!(stopped.owner.as_deref(), Some("node-a"));
+    assert_eq!(stopped.stage.as_deref(), Some("subscriptions"));
+    assert!(stopped.cursor.is_some());
+
+    // While its heartbeat is fresh, nobody else takes it.
+    let clock = move || now + 10;
+    let held = sync_if_due(store, Some(&secret_box()), "node-b", false, &clock, &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(held, SyncOutcome::Running("node-a".into()));
+    // Once stale, another node resumes: one more page of subscriptions, nothing before.
+    let later = now + STALE_AFTER + 1;
+    let clock = move || later;
+    let mut pages: Vec<String> = Vec::new();
+    let outcome = sync_if_due(store, Some(&secret_box()), "node-b", false, &clock, &mut |stage, _| {
+        pages.push(stage.to_string())
+    })
+    .await
+    .unwrap();
+    let SyncOutcome::Done(report) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(pages, ["subscriptions"], "only the page not read yet");
+    assert!(report.resumed);
+    assert_eq!(
+        (
+            report.customers,
+            report.accounts_created,
+            report.subscriptions,
+            report.unmatched
+        ),
+        (115, 115, 115, 0),
+        "{report:?}"
+    );
+    let done = store.stripe_connection().await.unwrap().unwrap().sync;
+    assert_eq!((done.owner, done.stage, done.error), (None, None, None));
+    // Every subscription's MRR on the account made for its customer.
+    let customers = store.stripe_customers().await.unwrap();
+    let client = StripeClient::new(&stripe.base, StripeKey::new("sk_test_laer_reader").unwrap());
+    let subs: Vec<Subscription> = client.all("/v1/subscriptions", &[], |_| {}).await.unwrap();
+    let today = chrono::Utc::now().date_naive();
+    for sub in subs.iter().take(20) {
+        let account = customers[&sub.customer.0].account_id.unwrap();
+        let want: Money = expected["subscriptions"][&sub.id].as_str().unwrap().parse().unwrap();
+        assert_eq!(mrr_on(store, account, today).await, want, "{}", sub.id);
+    }
+}
+
+laer_store::backend_tests!(
+    a_sync_writes_stripe_lines_and_follows_changes,
+    a_stopped_sync_resumes_where_it_stopped
+);
 
 #[tokio::test]
 async fn subscriptions_read_from_stripe_have_the_documented_mrr() {

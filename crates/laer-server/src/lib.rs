@@ -11,6 +11,8 @@ mod records_api;
 mod report_stream;
 mod serve;
 mod site;
+// Issue 17, Stripe's events, live.
+mod stripe_webhook;
 mod tls;
 mod web;
 mod work_api;
@@ -46,6 +48,9 @@ pub struct AppState {
     pub(crate) site: std::sync::Arc<Site>,
     /// Single sign-on, when configured (`web/sso.rs`).
     pub(crate) sso: Option<std::sync::Arc<web::sso::Sso>>,
+    /// The server keys that open stored secrets (the Stripe connection's key and
+    /// webhook secret), when the server has them.
+    pub(crate) secrets: Option<laer_store::SecretBox>,
 }
 
 /// The whole HTTP application, scoring health with the default model.
@@ -63,6 +68,7 @@ pub fn router_with(store: Store, health_model: std::sync::Arc<laer_core::health:
         false,
         Default::default(),
         None,
+        None,
     )
 }
 
@@ -75,6 +81,7 @@ fn app(
     emails: bool,
     site: std::sync::Arc<Site>,
     sso: Option<std::sync::Arc<web::sso::Sso>>,
+    secrets: Option<laer_store::SecretBox>,
 ) -> Router {
     let state = AppState {
         store,
@@ -83,9 +90,11 @@ fn app(
         emails,
         site: site.clone(),
         sso,
+        secrets,
     };
     let routes = api::routes()
         .merge(ingest::routes())
+        .merge(stripe_webhook::routes())
         .merge(web::routes())
         .fallback(api::not_found)
         .with_state(state)
@@ -195,10 +204,11 @@ impl Server {
     /// Serves until `shutdown` completes (e.g. [`shutdown_signal`]), then stops taking
     /// connections, closes idle ones and lets the requests in flight finish within the
     /// grace period (`serve.rs`): a tracked event that was acknowledged has been
-    /// committed. Health is kept current meanwhile (`laer_app::health::run_engine`), and
-    /// the outbox sent (`laer_app::delivery::run_deliveries`); both stop after the last
-    /// request (what they were doing is redone by the next start: marks and deliveries
-    /// stay in the database until done).
+    /// committed. Health is kept current meanwhile (`laer_app::health::run_engine`), the
+    /// outbox sent (`laer_app::delivery::run_deliveries`), and a connected Stripe synced
+    /// (`laer_app::billing::run_syncs`); they stop after the last request (what they were
+    /// doing is redone by the next start: marks, deliveries and a sync's progress stay in
+    /// the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let emails = self.delivery.smtp_url.is_some();
         let mut site = (*self.site).clone();
@@ -210,13 +220,19 @@ impl Server {
             emails,
             std::sync::Arc::new(site),
             self.sso.clone(),
+            self.delivery.secrets.clone(),
         );
+        let syncs = tokio::spawn(laer_app::billing::run_syncs(
+            self.store.clone(),
+            self.delivery.secrets.clone(),
+        ));
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let reloads = self.tls.clone().map(|tls| tokio::spawn(tls.watch()));
         serve::serve(self.listener, app, self.limits, self.tls, shutdown).await;
         engine.abort();
         outbox.abort();
+        syncs.abort();
         if let Some(reloads) = reloads {
             reloads.abort();
         }

@@ -19,6 +19,8 @@ mod plans;
 mod records;
 mod records_api;
 mod sso;
+// Issue 17: Stripe connected, synced by the server, and live by its webhooks.
+mod stripe;
 
 mod serving;
 mod touchpoints;

@@ -1380,6 +1380,7 @@ async fn an_admin_links_stripe_customers_by_hand(store: &Store) {
         linked_by_hand: false,
         email: Some(format!("billing@{id}.example")),
         name: Some(format!("Customer {id}")),
+        unmatched: None,
     };
     store
         .link_stripe_customers(&[customer("cus_linked", Some(account)), customer("cus_alone", None)])

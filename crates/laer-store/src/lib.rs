@@ -32,6 +32,7 @@ mod sql;
 mod sqlite;
 mod sso;
 mod stripe;
+mod stripe_connection;
 mod tables;
 mod touchpoints;
 mod views;
@@ -72,6 +73,7 @@ pub use secrets::{PreparedSecrets, Sealed, SecretBox, SecretError, SecretKeyErro
 pub use sql::Table;
 pub use sso::{SsoIdentity, SsoLogin};
 pub use stripe::{STRIPE_LINE_PREFIX, StripeCustomerLink, StripeState};
+pub use stripe_connection::{NewStripeConnection, StripeConnection, StripeSync, StripeSyncClaim};
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};
 pub use views::{MAX_VIEW_NAME_CHARS, MAX_VIEW_QUERY_CHARS, MAX_VIEWS, SavedView};

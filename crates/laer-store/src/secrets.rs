@@ -261,8 +261,28 @@ pub(crate) const WEBHOOK_SECRET: SealedColumn = SealedColumn {
     purpose: "webhooks.secret",
 };
 
+/// A connected Stripe account's read key (`stripe_connection.rs`).
+pub(crate) const STRIPE_KEY: SealedColumn = SealedColumn {
+    table: "stripe_connection",
+    id: "id",
+    column: "api_key",
+    key_id: "api_key_key_id",
+    purpose: "stripe.api_key",
+};
+
+/// The secret Stripe signs its webhook events with (`stripe_connection.rs`); NULL when
+/// none is set.
+pub(crate) const STRIPE_WEBHOOK_SECRET: SealedColumn = SealedColumn {
+    table: "stripe_connection",
+    id: "id",
+    column: "webhook_secret",
+    key_id: "webhook_secret_key_id",
+    purpose: "stripe.webhook_secret",
+};
+
 /// Every column of sealed secrets: start-up sealing, rotation and the status cover these.
-pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[WEBHOOK_SECRET];
+/// A NULL value is no secret, and is left alone.
+pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[WEBHOOK_SECRET, STRIPE_KEY, STRIPE_WEBHOOK_SECRET];
 
 /// What a server found and did when it started with its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,9 +468,10 @@ impl Store {
             let rows: Vec<(Option<String>, i64)> = self
                 .fetch_all(
                     &format!(
-                        "SELECT {key}, COUNT(*) FROM {table} GROUP BY {key}",
+                        "SELECT {key}, COUNT(*) FROM {table} WHERE {value} IS NOT NULL GROUP BY {key}",
                         key = column.key_id,
-                        table = column.table
+                        table = column.table,
+                        value = column.column
                     ),
                     params![],
                 )
@@ -512,7 +533,9 @@ async fn reseal(
     };
     let rows: Vec<(i64, String, Option<String>)> = tx
         .fetch_all(
-            &format!("SELECT {id}, {value}, {key_id} FROM {table} WHERE {filter} ORDER BY {id}{lock}"),
+            &format!(
+                "SELECT {id}, {value}, {key_id} FROM {table} WHERE {value} IS NOT NULL AND {filter} ORDER BY {id}{lock}"
+            ),
             p,
         )
         .await?;

@@ -29,6 +29,8 @@ pub struct StripeCustomerLink {
     pub linked_by_hand: bool,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Why no account is linked (JSON, `laer_core::billing::connection::Unmatched`).
+    pub unmatched: Option<String>,
 }
 
 impl Store {
@@ -65,6 +67,17 @@ impl Store {
         Ok(kept > 0)
     }
 
+    /// Replaces the subscription's state kept at `since` (two events of one second whose
+    /// order is unknown: the object as Stripe has it now decides).
+    pub async fn replace_stripe_state(&self, subscription_id: &str, since: i64, body: &str) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE stripe_subscription_states SET body = $1 WHERE subscription_id = $2 AND since = $3",
+            params![body, subscription_id, since],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The subscription's states, oldest first.
     pub async fn stripe_states(&self, subscription_id: &str) -> Result<Vec<StripeState>, StoreError> {
         let rows: Vec<(i64, String)> = self
@@ -87,12 +100,13 @@ impl Store {
             let mut tx = self.begin_write().await?;
             for c in batch {
                 tx.execute(
-                    "INSERT INTO stripe_customers (customer_id, account_id, linked_by_hand, email, name, synced_at) \
-                     VALUES ($1, $2, 0, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE SET \
+                    "INSERT INTO stripe_customers (customer_id, account_id, linked_by_hand, email, name, synced_at, \
+                     unmatched) VALUES ($1, $2, 0, $3, $4, $5, $6) ON CONFLICT (customer_id) DO UPDATE SET \
                      account_id = CASE WHEN stripe_customers.linked_by_hand = 1 THEN stripe_customers.account_id \
-                     ELSE excluded.account_id END, email = excluded.email, name = excluded.name, \
+                     ELSE excluded.account_id END, unmatched = CASE WHEN stripe_customers.linked_by_hand = 1 \
+                     THEN NULL ELSE excluded.unmatched END, email = excluded.email, name = excluded.name, \
                      synced_at = excluded.synced_at",
-                    params![&c.customer_id, c.account_id, &c.email, &c.name, now],
+                    params![&c.customer_id, c.account_id, &c.email, &c.name, now, &c.unmatched],
                 )
                 .await?;
             }
@@ -121,8 +135,8 @@ impl Store {
         }
         let changed = tx
             .execute(
-                "UPDATE stripe_customers SET account_id = COALESCE($1, account_id), linked_by_hand = $2 \
-                 WHERE customer_id = $3",
+                "UPDATE stripe_customers SET account_id = COALESCE($1, account_id), linked_by_hand = $2, \
+                 unmatched = CASE WHEN $2 = 1 THEN NULL ELSE unmatched END WHERE customer_id = $3",
                 params![account_id, i64::from(account_id.is_some()), customer_id],
             )
             .await?;
@@ -141,17 +155,17 @@ impl Store {
 
     /// Every Stripe customer laer knows, by id.
     pub async fn stripe_customers(&self) -> Result<HashMap<String, StripeCustomerLink>, StoreError> {
-        /// customer_id, account_id, linked_by_hand, email, name.
-        type Row = (String, Option<i64>, i64, Option<String>, Option<String>);
+        /// customer_id, account_id, linked_by_hand, email, name, unmatched.
+        type Row = (String, Option<i64>, i64, Option<String>, Option<String>, Option<String>);
         let rows: Vec<Row> = self
             .fetch_all(
-                "SELECT customer_id, account_id, linked_by_hand, email, name FROM stripe_customers",
+                "SELECT customer_id, account_id, linked_by_hand, email, name, unmatched FROM stripe_customers",
                 params![],
             )
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(customer_id, account_id, by_hand, email, name)| {
+            .map(|(customer_id, account_id, by_hand, email, name, unmatched)| {
                 (
                     customer_id.clone(),
                     StripeCustomerLink {
@@ -160,6 +174,7 @@ impl Store {
                         linked_by_hand: by_hand == 1,
                         email,
                         name,
+                        unmatched,
                     },
                 )
             })
@@ -215,5 +230,35 @@ impl Store {
             tx.commit().await?;
         }
         Ok(count)
+    }
+}
+
+impl Store {
+    /// Each account's domains as its records give them, for linking billing customers by
+    /// email domain: its `domain` attribute, and its contacts' email addresses.
+    pub async fn account_domains(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let attributes: Vec<(i64, String)> = self
+            .fetch_all("SELECT id, CAST(attributes AS TEXT) FROM accounts", params![])
+            .await?;
+        let mut domains: Vec<(i64, String)> = Vec::new();
+        for (id, text) in attributes {
+            let map: HashMap<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| StoreError::Unreadable {
+                    table: "accounts",
+                    column: "attributes",
+                    reason: format!("account {id}: {e}"),
+                })?;
+            if let Some(domain) = map.get("domain").and_then(|d| d.as_str()) {
+                domains.push((id, domain.to_string()));
+            }
+        }
+        let emails: Vec<(i64, String)> = self
+            .fetch_all(
+                "SELECT account_id, email FROM contacts WHERE email IS NOT NULL",
+                params![],
+            )
+            .await?;
+        domains.extend(emails);
+        Ok(domains)
     }
 }

@@ -197,6 +197,134 @@ async fn another_key_is_refused_and_rotation_reseals_everything(backend: Backend
     db.store.close().await;
 }
 
+/// Issue 17: the Stripe connection's key and webhook secret are sealed columns like any
+/// other — sealed when stored, counted by the status, re-sealed by rotation — and a
+/// connection without a webhook secret has nothing to seal there. Its sync is held by
+/// one owner at a time.
+async fn the_stripe_connection_is_sealed_and_its_sync_held_once(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = &db.store;
+    let old = secret_box();
+    store.prepare_secrets(&old).await.unwrap();
+    let mut new_connection = laer_store::NewStripeConnection {
+        api_key: None,
+        webhook_secret: None,
+        api_base: "https://api.stripe.com",
+        settings: "{}",
+    };
+    let refused = store.connect_stripe(&new_connection, &old, "test").await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Refused { ref field, .. } if field == "api_key"),
+        "{refused}"
+    );
+    new_connection.api_key = Some("rk_test_secret_key_1");
+    store.connect_stripe(&new_connection, &old, "test").await.unwrap();
+    let status = store.secrets_status().await.unwrap();
+    assert_eq!(
+        (status.sealed.clone(), status.plaintext),
+        (vec![(old.sealing_key_id().to_string(), 1)], 0)
+    );
+    new_connection.api_key = None;
+    new_connection.webhook_secret = Some("whsec_signing");
+    store.connect_stripe(&new_connection, &old, "test").await.unwrap();
+    let connection = store.stripe_connection().await.unwrap().unwrap();
+    assert_eq!(
+        connection.api_key.open(Some(&old)).unwrap(),
+        "rk_test_secret_key_1",
+        "the key kept"
+    );
+    assert_eq!(
+        connection.webhook_secret.unwrap().open(Some(&old)).unwrap(),
+        "whsec_signing"
+    );
+    let audit = laer_store::test_support::audited(store, "stripe.").await;
+    assert_eq!(audit.len(), 2);
+    assert!(
+        audit
+            .iter()
+            .all(|e| !e.details.to_string().contains("whsec_") && !e.details.to_string().contains("rk_test")),
+        "no secret in the audit log"
+    );
+
+    let new = new_key();
+    assert_eq!(
+        store.reseal_secrets(&old.rotated_to(&new), "cli:test").await.unwrap(),
+        2
+    );
+    let connection = store.stripe_connection().await.unwrap().unwrap();
+    assert_eq!(connection.api_key.open(Some(&new)).unwrap(), "rk_test_secret_key_1");
+    assert_eq!(
+        connection.webhook_secret.unwrap().open(Some(&new)).unwrap(),
+        "whsec_signing"
+    );
+
+    // The sync: one holder; another takes over only once its heartbeat is stale; a holder
+    // that lost it cannot record progress.
+    let finished = connection.sync.finished_at;
+    assert!(
+        store
+            .claim_stripe_sync("a", 1_000, 880, finished)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .claim_stripe_sync("b", 1_010, 890, finished)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .stripe_sync_progress("a", "subscriptions", Some("sub_9"), "{}", 1_050)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_stripe_sync("b", 1_100, 980, finished)
+            .await
+            .unwrap()
+            .is_none(),
+        "a's heartbeat is fresh"
+    );
+    let taken = store
+        .claim_stripe_sync("b", 1_200, 1_080, finished)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (taken.stage.as_deref(), taken.cursor.as_deref()),
+        (Some("subscriptions"), Some("sub_9"))
+    );
+    assert!(
+        !store
+            .stripe_sync_progress("a", "subscriptions", None, "{}", 1_201)
+            .await
+            .unwrap()
+    );
+    store.finish_stripe_sync("b", Ok("{}"), 1_300).await.unwrap();
+    let sync = store.stripe_connection().await.unwrap().unwrap().sync;
+    assert_eq!((sync.owner, sync.stage, sync.finished_at), (None, None, Some(1_300)));
+    // A node that saw the sync due before it ran does not run it again.
+    assert!(
+        store
+            .claim_stripe_sync("c", 1_310, 1_190, finished)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.disconnect_stripe("test").await.unwrap());
+    assert_eq!(
+        store.secrets_status().await.unwrap().sealed,
+        Vec::<(String, i64)>::new()
+    );
+    db.store.close().await;
+}
+
 macro_rules! on_both_backends {
     ($($story:ident),+ $(,)?) => {
         mod sqlite {
@@ -218,4 +346,5 @@ on_both_backends!(
     a_webhook_secret_is_stored_sealed,
     plaintext_secrets_are_sealed_when_a_server_starts,
     another_key_is_refused_and_rotation_reseals_everything,
+    the_stripe_connection_is_sealed_and_its_sync_held_once,
 );

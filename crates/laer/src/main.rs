@@ -92,7 +92,11 @@ enum Command {
     Secrets(secrets::SecretsCommand),
     /// Copy the SQLite database to FILE while laer runs (PostgreSQL: pg_dump).
     Backup(secrets::BackupArgs),
-    /// Stripe: its subscriptions as contract lines (docs/import.md, "Stripe").
+    /// Connect a billing system (Stripe) whose subscriptions become contract lines
+    /// (docs/import.md, "Stripe").
+    #[command(subcommand)]
+    Connect(billing::ConnectCommand),
+    /// Stripe, once connected: sync now, its status, link customers by hand.
     #[command(subcommand)]
     Stripe(billing::StripeCommand),
 }
@@ -607,7 +611,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Deliveries(args) => work::deliveries(&store, args).await,
         Command::Secrets(command) => secrets::secrets(&store, command, key_file, data_dir).await,
         Command::Backup(args) => secrets::backup(&store, args).await,
-        Command::Stripe(command) => billing::stripe(&store, command).await,
+        Command::Connect(command) => billing::connect(&store, command, key_file, data_dir).await,
+        Command::Stripe(command) => billing::stripe(&store, command, key_file, data_dir).await,
     };
     store.close().await;
     result

@@ -51,6 +51,8 @@ fn every_subcommand_has_help() {
         vec!["report", "nrr-bridge", "--help"],
         vec!["plans", "show", "--help"],
         vec!["plans", "milestone", "add", "--help"],
+        vec!["connect", "stripe", "--help"],
+        vec!["stripe", "sync", "--help"],
     ] {
         let out = run(&mut laer(&args));
         assert!(out.status.success(), "{args:?}");
@@ -1006,6 +1008,87 @@ fn plans_are_shown_shared_and_revoked(db: &TestDatabase) {
     refused(&["revoke", "99999"], "share link 99999 not found");
 }
 
+/// Issue 17: `laer connect stripe` checks the key against Stripe (localstripe) and keeps
+/// it sealed, `laer stripe sync` syncs with its progress, `laer stripe status` tells.
+fn stripe_is_connected_and_synced_from_the_cli(db: &TestDatabase) {
+    let Some(stripe) = laer_app::test_support::LocalStripe::start() else {
+        return;
+    };
+    stripe.run(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../laer-app/tests/stripe/scenario.py"),
+        &["0"],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let url = db.url.as_str();
+    let on = |key: Option<&str>, args: &[&str]| {
+        let mut all = vec!["--db", url];
+        all.extend_from_slice(args);
+        let mut command = laer(&all);
+        command.env("LAER_DATA_DIR", data.path()).env_remove("LAER_SECRET_KEY");
+        match key {
+            Some(key) => command.env("LAER_STRIPE_KEY", key),
+            None => command.env_remove("LAER_STRIPE_KEY"),
+        };
+        run(&mut command)
+    };
+    let connect = [
+        "connect",
+        "stripe",
+        "--api-base",
+        &stripe.base,
+        "--link-rule",
+        "create_account",
+    ];
+    let out = on(None, &connect);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("set LAER_STRIPE_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = on(Some("rk_test_revoked_key"), &connect);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Stripe refused the key (401)") && !err.contains("rk_test_revoked"),
+        "{err}"
+    );
+    let out = on(
+        Some("sk_test_laer_cli"),
+        &[&connect[..], &["--rule", "lots=true"]].concat(),
+    );
+    assert!(text(&out.stderr).contains("no rule \"lots\""), "{}", text(&out.stderr));
+    let out = on(Some("sk_test_laer_cli"), &connect);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Stripe is connected"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = on(None, &["stripe", "sync", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["customers"].as_u64(), report["accounts_created"].as_u64()),
+        (Some(10), Some(10))
+    );
+    assert_eq!(report["subscriptions"].as_u64(), Some(10));
+    assert!(
+        text(&out.stderr).contains("subscriptions: 10 customers"),
+        "progress: {}",
+        text(&out.stderr)
+    );
+    let out = on(None, &["stripe", "status"]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("Last sync ended") && shown.contains("make an account for it"),
+        "{shown}"
+    );
+    assert!(!shown.contains("sk_test_laer_cli"));
+    assert_eq!(status(url)["accounts"].as_u64(), Some(10), "{}", status(url));
+}
+
 fn on_each_backend(story: fn(&TestDatabase)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1051,6 +1134,11 @@ fn serve_on_each_backend() {
 #[test]
 fn work_on_each_backend() {
     on_each_backend(work_queues_follow_the_playbooks_and_the_coverage_model);
+}
+
+#[test]
+fn stripe_on_each_backend() {
+    on_each_backend(stripe_is_connected_and_synced_from_the_cli);
 }
 
 #[test]

@@ -3,5 +3,6 @@
 //! Pure: the connector that reads Stripe and the store that keeps the lines are
 //! elsewhere. Reference: docs/metrics.md, "MRR from Stripe".
 
+pub mod connection;
 pub mod objects;
 pub mod rules;

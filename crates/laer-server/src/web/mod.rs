@@ -215,9 +215,12 @@ pub(crate) fn routes() -> Router<AppState> {
         // What tracking calls may change (issue 15, tracking keys): web/tracking_settings.rs.
         .route("/admin/keys/tracking", axum::routing::post(tracking_settings::save))
         .route("/admin/audit", get(audit::page))
-        // Issue 17, Stripe customers linked by hand (web/stripe.rs).
+        // Issue 17, Stripe connected, synced and its customers linked (web/stripe.rs).
         .route("/admin/stripe", get(stripe::customers))
         .route("/admin/stripe/link", axum::routing::post(stripe::link))
+        .route("/admin/stripe/connect", axum::routing::post(stripe::connect))
+        .route("/admin/stripe/sync", axum::routing::post(stripe::sync_now))
+        .route("/admin/stripe/disconnect", axum::routing::post(stripe::disconnect))
         .route("/password/{token}", get(password::form).post(password::set))
         // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
         // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
@@ -281,7 +284,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/admin/keys", "API tokens and write keys", Permission::ManageKeys),
     ("/admin/audit", "Audit log", Permission::ViewAudit),
     ("/import", "CSV import", Permission::ImportData),
-    ("/admin/stripe", "Stripe customers", Permission::ImportData),
+    ("/admin/stripe", "Stripe", Permission::ImportData),
 ];
 
 /// The admin pages the user's role may use.
