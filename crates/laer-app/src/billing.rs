@@ -491,6 +491,26 @@ async fn write_lines(
     Ok(())
 }
 
+/// Links a customer by hand (`None`: back to the link rules from the next sync) and
+/// writes its subscriptions' lines again at once from their kept states, with the
+/// connection's settings (the defaults when none is stored). Audited by the store.
+pub async fn link_by_hand(
+    store: &Store,
+    customer_id: &str,
+    account_id: Option<i64>,
+    actor: &str,
+) -> Result<SyncReport, SyncError> {
+    store.link_stripe_customer(customer_id, account_id, actor).await?;
+    let settings = match store.stripe_connection().await? {
+        Some(connection) => settings_of(&connection)?,
+        None => ConnectionSettings::default(),
+    };
+    let subscriptions = store.stripe_subscriptions_of(customer_id).await?;
+    let mut report = SyncReport::default();
+    write_lines(store, &settings, &subscriptions, &mut report).await?;
+    Ok(report)
+}
+
 /// A stretch of one item's value as a contract line: from its first day (UTC) to the day
 /// after its last; none for a stretch within one day.
 fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, String>) -> Option<NewSubscription> {

@@ -271,12 +271,37 @@ async fn stripe_is_connected_synced_and_live(store: &Store) {
     );
     assert!(!page.contains(SECRET), "the secret is never shown");
 
+    // An object laer cannot read: taken, left out, and said so.
+    let broken = json!({"id": "evt_broken", "object": "event", "type": "customer.subscription.updated",
+        "created": now, "data": {"object": {"id": "sub_broken", "object": "subscription"}}})
+    .to_string();
+    let (status, answer) = deliver(&stripe, &base, &broken, SECRET, now, None).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("unreadable")),
+        "{answer}"
+    );
+
+    // Linked by hand to another account: the lines move at once.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[laer_core::model::NewAccount::named("other-co", "Other Co")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let other = store.account_by_external_id("other-co").await.unwrap().unwrap().id;
+    let status = admin
+        .post(
+            "/admin/stripe/link",
+            &[("csrf", &csrf), ("customer", &customer), ("account", "other-co")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    assert!(mrr_today(store, account).await.is_zero());
+    assert_eq!(mrr_today(store, other).await, "500".parse().unwrap());
+
     // Canceled in Stripe: localstripe's event ends the MRR.
     live(&stripe, &["cancel", &subscription]);
-    until("the cancellation", || async {
-        mrr_today(store, account).await.is_zero()
-    })
-    .await;
+    until("the cancellation", || async { mrr_today(store, other).await.is_zero() }).await;
 
     // Sync now: asked in the page, run by the loop; nothing changed, nothing written.
     let (status, _) = admin.post_page("/admin/stripe/sync", &[("csrf", &csrf)]).await;
@@ -291,7 +316,7 @@ async fn stripe_is_connected_synced_and_live(store: &Store) {
     })
     .await;
     let (_, page) = admin.get("/admin/stripe").await;
-    assert!(page.contains("Live customer") && page.contains("Live Co"), "{page}");
+    assert!(page.contains("Live customer") && page.contains("Other Co"), "{page}");
 }
 
 laer_store::backend_tests!(stripe_is_connected_synced_and_live);

@@ -64,3 +64,49 @@ pub enum StoreError {
         source: crate::SecretError,
     },
 }
+
+impl StoreError {
+    /// A transaction PostgreSQL ended to break a deadlock (40P01) or a serialization
+    /// conflict (40001): nothing of it was written, and running it again is the
+    /// documented remedy.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => matches!(e.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use crate::exec::params;
+
+    /// Two transactions that lock two rows in turn, in opposite orders: PostgreSQL ends
+    /// one of them, and that error reads as transient (to be run again).
+    #[tokio::test]
+    async fn a_deadlock_is_transient() {
+        let Some(db) = crate::test_support::TestDatabase::new(crate::Backend::Postgres).await else {
+            return;
+        };
+        let store = &db.store;
+        store
+            .execute(
+                "INSERT INTO settings (name, body, updated_at, updated_by) VALUES ('a', '', 0, 't'), ('b', '', 0, 't')",
+                params![],
+            )
+            .await
+            .unwrap();
+        let mut one = store.begin_write().await.unwrap();
+        let mut two = store.begin_write().await.unwrap();
+        let set = "UPDATE settings SET body = 'x' WHERE name = $1";
+        one.execute(set, params!["a"]).await.unwrap();
+        two.execute(set, params!["b"]).await.unwrap();
+        let (first, second) = tokio::join!(one.execute(set, params!["b"]), two.execute(set, params!["a"]));
+        let ended = first.err().or(second.err()).expect("PostgreSQL ends one of them");
+        assert!(ended.is_transient(), "{ended}");
+        assert!(!StoreError::NotFound("x".into()).is_transient());
+        drop((one, two));
+        db.store.close().await;
+    }
+}

@@ -255,7 +255,7 @@ impl Store {
 
     async fn commit_group(&self, group: Vec<IngestRequest>) {
         let batches: Vec<Batch> = group.iter().map(IngestRequest::batch).collect();
-        match self.apply_requests(&batches).await {
+        match self.apply_retrying(&batches).await {
             Ok(outcomes) => {
                 for (request, outcome) in group.into_iter().zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
@@ -266,7 +266,7 @@ impl Store {
                 tracing::warn!(error = %e, requests = group.len(), "an ingest group failed; retrying its requests one by one");
                 for request in group {
                     let outcome = self
-                        .apply_requests(&[request.batch()])
+                        .apply_retrying(&[request.batch()])
                         .await
                         .map(|outcomes| outcomes.into_iter().next().unwrap_or_default());
                     let _ = request.reply.send(outcome);
@@ -276,6 +276,23 @@ impl Store {
                 if let Some(request) = group.into_iter().next() {
                     let _ = request.reply.send(Err(e));
                 }
+            }
+        }
+    }
+
+    /// [`Self::apply_requests`], run again (up to 3 times in all) when PostgreSQL ends its
+    /// transaction to break a deadlock between nodes: the transaction wrote nothing, and
+    /// the client's request should not fail for it.
+    async fn apply_retrying(&self, requests: &[Batch<'_>]) -> Result<Vec<IngestOutcome>, StoreError> {
+        let mut tries = 1;
+        loop {
+            match self.apply_requests(requests).await {
+                Err(e) if e.is_transient() && tries < 3 => {
+                    tracing::info!(error = %e, tries, "an ingest transaction was ended by the database; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+                    tries += 1;
+                }
+                done => return done,
             }
         }
     }

@@ -392,11 +392,11 @@ async fn link(store: &Store, args: LinkArgs) -> Result<()> {
         ),
         None => None,
     };
-    store.link_stripe_customer(&args.customer, account, &args.actor).await?;
+    let written = laer_app::billing::link_by_hand(store, &args.customer, account, &args.actor).await?;
     match &args.account {
         Some(external) => println!(
-            "{} is linked to {external} by hand; the next sync writes its lines",
-            args.customer
+            "{} is linked to {external} by hand; contract lines: {} written, {} unchanged",
+            args.customer, written.lines_written, written.lines_unchanged
         ),
         None => println!("{} follows its metadata again from the next sync", args.customer),
     }

@@ -380,11 +380,11 @@ pub(crate) async fn link(
         }
         None => None,
     };
-    state
-        .store
-        .link_stripe_customer(&form.customer, account, &user.actor())
-        .await?;
-    Ok(Redirect::to(PATH).into_response())
+    match laer_app::billing::link_by_hand(&state.store, &form.customer, account, &user.actor()).await {
+        Ok(_) => Ok(Redirect::to(PATH).into_response()),
+        Err(laer_app::billing::SyncError::Store(e)) => Err(e.into()),
+        Err(e) => Err(PageError::Internal(e.to_string())),
+    }
 }
 
 #[derive(Debug, Deserialize)]
