@@ -162,6 +162,18 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
     let elm_sub = expected["by_name"]["elm"].as_str().unwrap();
     let want: Money = expected["subscriptions"][elm_sub].as_str().unwrap().parse().unwrap();
     assert_eq!(mrr_on(store, elm_id, tomorrow.date_naive()).await, want);
+
+    // Linked by hand to acme's account: its lines move at once, and both accounts are
+    // marked for rescoring.
+    laer_store::test_support::claim_marked(store).await;
+    let elm_customer = elm.customer_id.clone();
+    let moved = laer_app::billing::link_by_hand(store, &elm_customer, Some(acme), "test")
+        .await
+        .unwrap();
+    assert!(moved.lines_written > 0, "{moved:?}");
+    assert!(mrr_on(store, elm_id, tomorrow.date_naive()).await.is_zero());
+    let marked = laer_store::test_support::claim_marked(store).await;
+    assert!(marked.contains(&elm_id) && marked.contains(&acme), "{marked:?}");
 }
 
 /// A sync that stops (its node dies mid-way) is taken over once its heartbeat is stale,

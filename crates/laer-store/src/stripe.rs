@@ -186,8 +186,8 @@ impl Store {
     /// Makes the contract lines of each Stripe subscription item (external ids
     /// `stripe:ITEM:…`) the ones given: new ones added, changed ones updated, equal ones
     /// left alone, and the item's lines no longer given removed (a stretch a later state
-    /// cut short). One transaction per batch of items; the accounts touched are marked
-    /// for rescoring.
+    /// cut short). One transaction per batch of items; the accounts touched — those a
+    /// line moves from included — are marked for rescoring.
     pub async fn replace_stripe_lines(
         &self,
         items: &[(String, Vec<laer_core::model::NewSubscription>)],
@@ -212,11 +212,17 @@ impl Store {
                     )
                     .await?;
                 for (id, external_id, account_id) in stored {
-                    if !lines.iter().any(|l| l.external_id == external_id) {
-                        tx.execute("DELETE FROM subscriptions WHERE id = $1", params![id])
-                            .await?;
-                        touched.push(account_id);
-                        count.written += 1;
+                    match lines.iter().find(|l| l.external_id == external_id) {
+                        None => {
+                            tx.execute("DELETE FROM subscriptions WHERE id = $1", params![id])
+                                .await?;
+                            touched.push(account_id);
+                            count.written += 1;
+                        }
+                        // A line moving to another account (its customer linked anew):
+                        // the account it leaves changes too.
+                        Some(line) if line.account_id != account_id => touched.push(account_id),
+                        Some(_) => {}
                     }
                 }
                 count += tx.upsert(lines).await?;
