@@ -71,7 +71,7 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    fn unreadable(&mut self, id: &str, problem: String) {
+    fn left_out(&mut self, id: &str, problem: String) {
         tracing::warn!(object = %id, %problem, "a Stripe object laer cannot read was left out");
         self.unreadable += 1;
         if self.unreadable_named.len() < NAMED_UNREADABLE {
@@ -299,7 +299,7 @@ async fn link_page(
         match serde_json::from_value::<Customer>(raw.clone()) {
             Ok(c) if !c.deleted => customers.push(c),
             Ok(_) => {}
-            Err(e) => report.unreadable(raw.id(), e.to_string()),
+            Err(e) => report.left_out(raw.id(), e.to_string()),
         }
     }
     let (linked, created) = link_customers(store, settings, &customers).await?;
@@ -405,7 +405,7 @@ async fn subscriptions_page(
         let sub: Subscription = match serde_json::from_value(raw.clone()) {
             Ok(sub) => sub,
             Err(e) => {
-                report.unreadable(raw.id(), e.to_string());
+                report.left_out(raw.id(), e.to_string());
                 continue;
             }
         };
@@ -446,7 +446,7 @@ async fn write_lines(
                     from: s.since,
                     subscription,
                 }),
-                Err(e) => report.unreadable(id, e.to_string()),
+                Err(e) => report.left_out(id, e.to_string()),
             }
         }
         let Some(latest) = states.last() else { continue };
@@ -465,7 +465,7 @@ async fn write_lines(
         let segments = match rules::segments(&states, &settings.rules) {
             Ok(segments) => segments,
             Err(e) => {
-                report.unreadable(id, e.to_string());
+                report.left_out(id, e.to_string());
                 continue;
             }
         };
@@ -620,7 +620,7 @@ pub async fn apply_event(
                     EventOutcome::Applied
                 }
                 Err(e) => {
-                    report.unreadable(object.id(), e.to_string());
+                    report.left_out(object.id(), e.to_string());
                     EventOutcome::Unreadable
                 }
             }
@@ -633,13 +633,12 @@ pub async fn apply_event(
                 EventOutcome::Applied
             }
             Err(e) => {
-                report.unreadable(object.id(), e.to_string());
+                report.left_out(object.id(), e.to_string());
                 EventOutcome::Unreadable
             }
         },
         "product.created" | "product.updated" => {
-            let mut products = SyncReport::default();
-            products_page(store, std::slice::from_ref(object), &mut products).await?;
+            products_page(store, std::slice::from_ref(object), &mut report).await?;
             EventOutcome::Applied
         }
         _ => EventOutcome::Ignored,

@@ -129,7 +129,7 @@ pub async fn connect(
     settings.rules = with_rules(settings.rules, &args.rules)?;
     let settings = settings
         .checked()
-        .map_err(|e| anyhow!("--{}", e.to_string().replacen('_', "-", 2)))?;
+        .map_err(|e| anyhow!("--{}: {}", e.field.replace('_', "-"), e.problem))?;
     let api_base = args
         .api_base
         .or_else(|| current.as_ref().map(|c| c.api_base.clone()))
@@ -383,11 +383,9 @@ async fn link(store: &Store, args: LinkArgs) -> Result<()> {
     let account = match &args.account {
         Some(external) => Some(
             store
-                .account_names()
+                .account_by_external_id(external)
                 .await?
-                .into_iter()
-                .find(|(_, n)| n.external_id == *external)
-                .map(|(id, _)| id)
+                .map(|a| a.id)
                 .ok_or_else(|| anyhow!("no account with the external id {external:?}"))?,
         ),
         None => None,

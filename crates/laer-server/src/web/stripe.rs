@@ -353,13 +353,7 @@ pub(crate) async fn link(
     let typed = form.account.as_deref().map(str::trim).filter(|a| !a.is_empty());
     let account = match typed {
         Some(external) => {
-            let found = state
-                .store
-                .account_names()
-                .await?
-                .into_iter()
-                .find(|(_, n)| n.external_id == external)
-                .map(|(id, _)| id);
+            let found = state.store.account_by_external_id(external).await?.map(|a| a.id);
             match found {
                 Some(id) => Some(id),
                 None => {
