@@ -3,7 +3,7 @@
 # official Python library:
 #   scripts/stripe-bench.sh [--customers N] [--events N] [--db URL] [--debug]
 # Prints localstripe's own fill time, then the back-fill (first sync: customers and
-# subscriptions per second), a steady-state sync with nothing changed, and the delay from
+# invoices per second), a steady-state sync with nothing changed, and the delay from
 # a signed event's delivery to the account's MRR written (the webhook answers once the
 # lines are written). Without --db, a new SQLite file in a temporary directory. Needs a
 # Python with localstripe and stripe ($LAER_TEST_STRIPE_PYTHON, as scripts/test makes).
@@ -39,9 +39,12 @@ secret=whsec_bench_$RANDOM$RANDOM
 LAER_STRIPE_KEY=sk_test_laer_bench LAER_STRIPE_WEBHOOK_SECRET=$secret \
   "$laer" connect stripe --api-base "$base" --link-rule create_account >/dev/null
 timed() { local started; started=$(date +%s.%N); "$@" >/dev/null 2>&1; python3 -c "import sys; print(round($(date +%s.%N) - $started, 2))"; }
-first=$(timed "$laer" stripe sync)
-echo "back-fill: $customers customers and $customers subscriptions in ${first} s" \
-  "($(python3 -c "print(round($customers / $first))") customers/s, reading from localstripe included)"
+started=$(date +%s.%N)
+"$laer" stripe sync --json >"$data/first.json" 2>/dev/null
+first=$(python3 -c "print(round($(date +%s.%N) - $started, 2))")
+invoices=$(python3 -c "import json; print(json.load(open('$data/first.json'))['invoices'])")
+echo "back-fill: $customers customers, $invoices invoices and $customers subscriptions in ${first} s" \
+  "($(python3 -c "print(round($customers / $first))") customers/s and $(python3 -c "print(round($invoices / $first))") invoices/s, reading from localstripe included)"
 again=$(timed "$laer" stripe sync)
 echo "steady state (nothing changed, nothing written): ${again} s"
 "$laer" serve --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &

@@ -22,7 +22,10 @@ if command == "fill":
     n = int(sys.argv[3])
     started = time.monotonic()
     product = stripe.Product.create(name="Suite")
-    stripe.Plan.create(id="bench-monthly", product=product.id, currency="usd", amount=10000, interval="month")
+    try:
+        stripe.Plan.retrieve("bench-monthly")
+    except stripe.error.InvalidRequestError:
+        stripe.Plan.create(id="bench-monthly", product=product.id, currency="usd", amount=10000, interval="month")
     for i in range(n):
         c = stripe.Customer.create(name=f"Bench {i}", email=f"billing@bench{i}.example", metadata={"laer_account": f"bench-{i}"})
         pm = stripe.PaymentMethod.create(type="card", card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"})

@@ -19,21 +19,25 @@
 use std::collections::HashMap;
 
 use laer_core::billing::connection::{ConnectionSettings, DomainIndex, LinkDecision, LinkRule, link_customer};
+use laer_core::billing::invoices::{self, CreditNote, Invoice};
 use laer_core::billing::objects::{Customer, List, Subscription};
 use laer_core::billing::rules::{self, State, currency_exponent, day_of};
 use laer_core::model::{NewAccount, NewSubscription};
 use laer_store::{
     STRIPE_LINE_PREFIX, SecretBox, SecretError, Store, StoreError, StripeConnection, StripeCustomerLink,
-    StripeSyncClaim,
+    StripeInvoiceRow, StripeSyncClaim,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::stripe::{HasId, StripeClient, StripeError, StripeKey};
 
-/// The stages of a sync, in order, with the list each reads.
-pub const STAGES: [(&str, &str); 3] = [
+/// The stages of a sync, in order, with the list each reads. Invoices and credit notes
+/// come before subscriptions, whose lines are worked out with them.
+pub const STAGES: [(&str, &str); 5] = [
     ("customers", "/v1/customers"),
     ("products", "/v1/products"),
+    ("invoices", "/v1/invoices"),
+    ("credit_notes", "/v1/credit_notes"),
     ("subscriptions", "/v1/subscriptions"),
 ];
 
@@ -59,6 +63,10 @@ pub struct SyncReport {
     pub changed: usize,
     /// Subscriptions in another currency than the reporting one, left out.
     pub other_currency: usize,
+    pub invoices: usize,
+    pub credit_notes: usize,
+    /// The Stripe server lists no credit notes (404: localstripe, for one).
+    pub credit_notes_unlisted: bool,
     /// Objects laer could not read, left out: how many, and the first few with the reason.
     pub unreadable: usize,
     pub unreadable_named: Vec<(String, String)>,
@@ -133,12 +141,22 @@ pub fn settings_of(connection: &StripeConnection) -> Result<ConnectionSettings, 
 }
 
 /// Checks a key can read what a sync reads (one object of each list), naming what it
-/// may not read.
+/// may not read. A server that lists no credit notes at all (404) is no refusal.
 pub async fn check_access(client: &StripeClient) -> Result<(), StripeError> {
-    for (_, path) in STAGES {
-        client.get::<serde_json::Value>(path, &[("limit", "1")]).await?;
+    for (stage, path) in STAGES {
+        match client.get::<serde_json::Value>(path, &[("limit", "1")]).await {
+            Err(e) if unlisted(stage, &e) => {}
+            other => {
+                other?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Whether `e` says the server has no such list, for a stage a server may lack.
+fn unlisted(stage: &str, e: &StripeError) -> bool {
+    stage == "credit_notes" && matches!(e, StripeError::Api { status: 404, .. })
 }
 
 /// Whether a sync ran, and what it did.
@@ -245,11 +263,27 @@ async fn run_sync(
             &[]
         };
         loop {
-            let page: List<serde_json::Value> = connected.client.page(path, params, cursor.as_deref()).await?;
+            let page: List<serde_json::Value> = match connected.client.page(path, params, cursor.as_deref()).await {
+                Err(e) if unlisted(stage, &e) => {
+                    report.credit_notes_unlisted = true;
+                    List {
+                        data: Vec::new(),
+                        has_more: false,
+                    }
+                }
+                page => page?,
+            };
             let now = clock();
             match *stage {
                 "customers" => link_page(store, &connected.settings, &page.data, &mut report).await?,
                 "products" => products_page(store, &page.data, &mut report).await?,
+                // Their subscriptions' lines are written in the subscriptions stage.
+                "invoices" => {
+                    invoices_page(store, &connected.client, &page.data, &mut report).await?;
+                }
+                "credit_notes" => {
+                    credit_notes_page(store, &page.data, &mut report).await?;
+                }
                 _ => subscriptions_page(store, &connected.settings, &page.data, now, &mut report).await?,
             }
             report.pages += 1;
@@ -392,6 +426,68 @@ async fn products_page(store: &Store, page: &[serde_json::Value], report: &mut S
     Ok(())
 }
 
+/// Keeps a page of invoices, each with all its lines (an invoice lists its first lines;
+/// the rest are read from its own list). Returns the subscriptions they are for.
+async fn invoices_page(
+    store: &Store,
+    client: &StripeClient,
+    page: &[serde_json::Value],
+    report: &mut SyncReport,
+) -> Result<Vec<String>, SyncError> {
+    let mut rows: Vec<StripeInvoiceRow> = Vec::new();
+    for raw in page {
+        let mut raw = raw.clone();
+        if raw["lines"]["has_more"].as_bool() == Some(true) {
+            let id = raw.id().to_string();
+            let path = format!("/v1/invoices/{id}/lines");
+            let lines: Vec<serde_json::Value> = client.all(&path, &[], |_: &[serde_json::Value]| {}).await?;
+            raw["lines"] = serde_json::json!({"object": "list", "data": lines, "has_more": false});
+        }
+        match serde_json::from_value::<Invoice>(raw.clone()) {
+            Ok(invoice) => rows.push(StripeInvoiceRow {
+                invoice_id: invoice.id,
+                subscription_id: invoice.subscription,
+                customer_id: invoice.customer,
+                created: invoice.created,
+                body: serde_json::to_string(&raw).unwrap_or_default(),
+            }),
+            Err(e) => report.left_out(raw.id(), e.to_string()),
+        }
+    }
+    store.upsert_stripe_invoices(&rows).await?;
+    report.invoices += rows.len();
+    let mut subscriptions: Vec<String> = rows.into_iter().filter_map(|r| r.subscription_id).collect();
+    subscriptions.sort_unstable();
+    subscriptions.dedup();
+    Ok(subscriptions)
+}
+
+/// Keeps a page of credit notes. Returns the subscriptions of the invoices they credit.
+async fn credit_notes_page(
+    store: &Store,
+    page: &[serde_json::Value],
+    report: &mut SyncReport,
+) -> Result<Vec<String>, SyncError> {
+    let mut notes: Vec<(String, String, String)> = Vec::new();
+    for raw in page {
+        match serde_json::from_value::<CreditNote>(raw.clone()) {
+            Ok(note) => notes.push((note.id, note.invoice.0, serde_json::to_string(raw).unwrap_or_default())),
+            Err(e) => report.left_out(raw.id(), e.to_string()),
+        }
+    }
+    store.upsert_stripe_credit_notes(&notes).await?;
+    report.credit_notes += notes.len();
+    let mut subscriptions = Vec::new();
+    for (_, invoice, _) in &notes {
+        if let Some(sub) = store.stripe_invoice_subscription(invoice).await? {
+            subscriptions.push(sub);
+        }
+    }
+    subscriptions.sort_unstable();
+    subscriptions.dedup();
+    Ok(subscriptions)
+}
+
 /// Keeps a page of subscriptions' states as seen at `now`, and writes their lines.
 async fn subscriptions_page(
     store: &Store,
@@ -449,12 +545,23 @@ async fn write_lines(
                 Err(e) => report.left_out(id, e.to_string()),
             }
         }
+        let (invoices, notes) = store.stripe_billing_of(id).await?;
+        let invoices: Vec<Invoice> = read_all(id, &invoices, report);
+        let notes: Vec<CreditNote> = read_all(id, &notes, report);
+        let prices = invoices::known_prices(&states, &invoices);
+        if let Some(first) = states.first() {
+            let mut before = invoices::states_before(first, &invoices, &prices);
+            before.append(&mut states);
+            states = before;
+        }
         let Some(latest) = states.last() else { continue };
-        // Every item the subscription ever had: one removed since keeps no line beyond
-        // its stretches.
+        // Every item the subscription ever had, and the keys of the metered usage its
+        // invoices bill: one removed since (or metered prices no longer counted) keeps no
+        // line beyond its stretches.
         let mut item_ids: Vec<String> = states
             .iter()
             .flat_map(|s| s.subscription.items.data.iter().map(|i| i.id.clone()))
+            .chain(invoices::metered_keys(id, &invoices, &prices))
             .collect();
         item_ids.sort_unstable();
         item_ids.dedup();
@@ -462,7 +569,12 @@ async fn write_lines(
             items.extend(item_ids.into_iter().map(|item| (item, Vec::new())));
             continue;
         };
-        let segments = match rules::segments(&states, &settings.rules) {
+        let segments = match rules::segments(&states, &settings.rules).and_then(|mut segments| {
+            let metered =
+                invoices::metered_segments(&latest.subscription, &invoices, &notes, &prices, &settings.rules)?;
+            segments.extend(metered);
+            Ok(segments)
+        }) {
             Ok(segments) => segments,
             Err(e) => {
                 report.left_out(id, e.to_string());
@@ -489,6 +601,21 @@ async fn write_lines(
     report.lines_written += written.written;
     report.lines_unchanged += written.unchanged;
     Ok(())
+}
+
+/// Reads each kept JSON object of a subscription's, leaving out (and naming) one laer
+/// cannot read.
+fn read_all<T: serde::de::DeserializeOwned>(subscription: &str, bodies: &[String], report: &mut SyncReport) -> Vec<T> {
+    bodies
+        .iter()
+        .filter_map(|b| match serde_json::from_str(b) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                report.left_out(subscription, e.to_string());
+                None
+            }
+        })
+        .collect()
 }
 
 /// Links a customer by hand (`None`: back to the link rules from the next sync) and
@@ -523,13 +650,19 @@ fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, Strin
         return None;
     }
     let months = s.item.interval_months;
+    let product = products
+        .get(&s.item.product)
+        .cloned()
+        .unwrap_or_else(|| s.item.product.clone());
     Some(NewSubscription {
         external_id: format!("{STRIPE_LINE_PREFIX}{}:{}", s.item.item, s.from),
         account_id,
-        product: products
-            .get(&s.item.product)
-            .cloned()
-            .unwrap_or_else(|| s.item.product.clone()),
+        // Metered usage shown apart from what was bought.
+        product: if s.item.metered {
+            format!("{product} (metered)")
+        } else {
+            product
+        },
         start_date,
         end_date,
         mrr: s.item.monthly.to_money(currency_exponent(&s.item.currency))?,
@@ -640,6 +773,25 @@ pub async fn apply_event(
         "product.created" | "product.updated" => {
             products_page(store, std::slice::from_ref(object), &mut report).await?;
             EventOutcome::Applied
+        }
+        kind if kind.starts_with("invoice.") && kind != "invoice.upcoming" && object["object"] == "invoice" => {
+            let subscriptions =
+                invoices_page(store, &connected.client, std::slice::from_ref(object), &mut report).await?;
+            write_lines(store, settings, &subscriptions, &mut report).await?;
+            if report.unreadable > 0 {
+                EventOutcome::Unreadable
+            } else {
+                EventOutcome::Applied
+            }
+        }
+        kind if kind.starts_with("credit_note.") => {
+            let subscriptions = credit_notes_page(store, std::slice::from_ref(object), &mut report).await?;
+            write_lines(store, settings, &subscriptions, &mut report).await?;
+            if report.unreadable > 0 {
+                EventOutcome::Unreadable
+            } else {
+                EventOutcome::Applied
+            }
         }
         _ => EventOutcome::Ignored,
     };

@@ -95,6 +95,11 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
     assert_eq!((report.customers, report.linked, report.unmatched), (10, 9, 1));
     assert_eq!(report.changed, 10, "every subscription is new");
     assert_eq!(report.products, 2);
+    // localstripe invoices each subscription as it is made, and lists no credit notes.
+    assert_eq!(
+        (report.invoices, report.credit_notes, report.credit_notes_unlisted),
+        (10, 0, true)
+    );
     let elm = store
         .stripe_customers()
         .await
@@ -255,9 +260,127 @@ async fn a_stopped_sync_resumes_where_it_stopped(store: &Store) {
     }
 }
 
+/// Invoices from before laer saw a subscription date its history: an invoice event with
+/// a proration (3 seats to 6, two days after the start) splits the account's MRR there,
+/// and a metered line, counted when the rules say so, is a line of its own; a credit
+/// note against it lowers it; the same event again changes nothing.
+async fn invoices_date_history_and_meter_usage(store: &Store) {
+    let Some(stripe) = LocalStripe::start() else {
+        return;
+    };
+    let expected = scenario(&stripe, &["0"]);
+    let acme_sub = expected["by_name"]["acme"].as_str().unwrap().to_string();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[laer_core::model::NewAccount::named("acme", "Acme")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap().id;
+    let counted = ConnectionSettings {
+        rules: MrrRules {
+            metered: true,
+            ..MrrRules::default()
+        },
+        ..ConnectionSettings::default()
+    };
+    connect(store, &stripe, &counted).await;
+    // laer first sees the subscription ten days after it started.
+    let day = 86_400;
+    let client = StripeClient::new(&stripe.base, StripeKey::new("sk_test_laer_reader").unwrap());
+    let start: Subscription = client.get(&format!("/v1/subscriptions/{acme_sub}"), &[]).await.unwrap();
+    sync_at(store, "test", start.start_date + 10 * day).await;
+    let item = &start.items.data[0];
+    let on = |days: i64| laer_core::billing::rules::day_of(start.start_date + days * day).unwrap();
+    assert_eq!(mrr_on(store, acme, on(1)).await, "300".parse().unwrap());
+
+    let plan = serde_json::json!({"id": item.price.id, "object": "plan", "product": item.price.product.0,
+        "currency": "usd", "amount": 10_000, "interval": "month", "interval_count": 1, "usage_type": "licensed"});
+    let metered = serde_json::json!({"id": "price_calls", "object": "price", "product": item.price.product.0,
+        "currency": "usd", "unit_amount": 1, "recurring": {"interval": "month", "interval_count": 1, "usage_type": "metered"}});
+    // A plan on the line, as older API versions (and localstripe) give it; a price, as
+    // newer ones do.
+    let line = |id: &str,
+                item: &str,
+                price: serde_json::Value,
+                quantity: u64,
+                amount: i64,
+                proration: bool,
+                from: i64,
+                to: i64| {
+        let key = if price["object"] == "plan" { "plan" } else { "price" };
+        serde_json::json!({"id": id, "object": "line_item", "type": "subscription", "subscription": acme_sub,
+            "subscription_item": item, key: price, "quantity": quantity, "amount": amount, "proration": proration,
+            "period": {"start": start.start_date + from * day, "end": start.start_date + to * day}})
+    };
+    let invoice = serde_json::json!({"id": "in_history", "object": "invoice", "customer": start.customer.0,
+    "subscription": acme_sub, "status": "paid", "currency": "usd", "created": start.start_date + 2 * day,
+    "lines": {"object": "list", "has_more": false, "data": [
+        line("il_down", &item.id, plan.clone(), 3, -28_000, true, 2, 30),
+        line("il_up", &item.id, plan, 6, 56_000, true, 2, 30),
+        line("il_calls", "si_calls", metered, 4_200, 4_200, false, 0, 2),
+    ]}});
+    let event = |id: &str, kind: &str, object: serde_json::Value| laer_app::billing::Event {
+        id: id.into(),
+        kind: kind.into(),
+        created: start.start_date + 2 * day,
+        data: laer_app::billing::EventData { object },
+    };
+    let connection = store.stripe_connection().await.unwrap().unwrap();
+    let connected = laer_app::billing::Connected::open(&connection, Some(&secret_box())).unwrap();
+    let paid = event("evt_paid", "invoice.paid", invoice);
+    let now = start.start_date + 11 * day;
+    let outcome = laer_app::billing::apply_event(store, &connected, &paid, now)
+        .await
+        .unwrap();
+    assert_eq!(outcome, laer_app::billing::EventOutcome::Applied);
+    assert_eq!(
+        mrr_on(store, acme, on(1)).await,
+        "342".parse().unwrap(),
+        "300 and 42 of calls"
+    );
+    assert_eq!(
+        mrr_on(store, acme, on(3)).await,
+        "600".parse().unwrap(),
+        "six seats from the proration"
+    );
+    let lines = store.subscription_lines_of(acme).await.unwrap();
+    assert!(
+        lines.iter().any(|l| l.line.fields.product == "Suite (metered)"),
+        "{lines:?}"
+    );
+    let before = lines.len();
+    assert_eq!(
+        laer_app::billing::apply_event(store, &connected, &paid, now)
+            .await
+            .unwrap(),
+        laer_app::billing::EventOutcome::Duplicate
+    );
+    // A credit note of 12 against the calls.
+    let note = serde_json::json!({"id": "cn_1", "object": "credit_note", "invoice": "in_history", "status": "issued",
+        "lines": {"object": "list", "has_more": false, "data": [{"invoice_line_item": "il_calls", "amount": 1_200}]}});
+    let credited = event("evt_credit", "credit_note.created", note);
+    assert_eq!(
+        laer_app::billing::apply_event(store, &connected, &credited, now)
+            .await
+            .unwrap(),
+        laer_app::billing::EventOutcome::Applied
+    );
+    assert_eq!(mrr_on(store, acme, on(1)).await, "330".parse().unwrap());
+    assert_eq!(store.subscription_lines_of(acme).await.unwrap().len(), before);
+    // Metered prices left out again (the default): the next sync removes the usage line,
+    // and keeps the history.
+    connect(store, &stripe, &ConnectionSettings::default()).await;
+    sync_at(store, "test", start.start_date + 12 * day).await;
+    assert_eq!(mrr_on(store, acme, on(1)).await, "300".parse().unwrap());
+    assert_eq!(mrr_on(store, acme, on(3)).await, "600".parse().unwrap());
+    let lines = store.subscription_lines_of(acme).await.unwrap();
+    assert!(lines.iter().all(|l| l.line.fields.product == "Suite"), "{lines:?}");
+}
+
 laer_store::backend_tests!(
     a_sync_writes_stripe_lines_and_follows_changes,
-    a_stopped_sync_resumes_where_it_stopped
+    a_stopped_sync_resumes_where_it_stopped,
+    invoices_date_history_and_meter_usage
 );
 
 #[tokio::test]

@@ -72,7 +72,7 @@ pub use records::{AccountTaskComment, CreatedRecord, LineChange, OnExisting, Ver
 pub use secrets::{PreparedSecrets, Sealed, SecretBox, SecretError, SecretKeyError, SecretsStatus, StoredSecret};
 pub use sql::Table;
 pub use sso::{SsoIdentity, SsoLogin};
-pub use stripe::{STRIPE_LINE_PREFIX, StripeCustomerLink, StripeState};
+pub use stripe::{STRIPE_LINE_PREFIX, StripeCustomerLink, StripeInvoiceRow, StripeState};
 pub use stripe_connection::{NewStripeConnection, StripeConnection, StripeSync, StripeSyncClaim};
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};

@@ -268,3 +268,85 @@ impl Store {
         Ok(domains)
     }
 }
+
+/// A Stripe invoice as kept: its JSON with every line item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeInvoiceRow {
+    pub invoice_id: String,
+    pub subscription_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub created: i64,
+    pub body: String,
+}
+
+impl Store {
+    /// Keeps invoices as read (a later read replaces an earlier: an invoice is paid,
+    /// voided or credited after it is made). One transaction per batch.
+    pub async fn upsert_stripe_invoices(&self, invoices: &[StripeInvoiceRow]) -> Result<(), StoreError> {
+        for batch in invoices.chunks(200) {
+            let mut tx = self.begin_write().await?;
+            for i in batch {
+                tx.execute(
+                    "INSERT INTO stripe_invoices (invoice_id, subscription_id, customer_id, created, body) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (invoice_id) DO UPDATE SET \
+                     subscription_id = excluded.subscription_id, customer_id = excluded.customer_id, \
+                     created = excluded.created, body = excluded.body WHERE stripe_invoices.body <> excluded.body",
+                    params![&i.invoice_id, &i.subscription_id, &i.customer_id, i.created, &i.body],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps credit notes as read: (credit note id, invoice id, JSON).
+    pub async fn upsert_stripe_credit_notes(&self, notes: &[(String, String, String)]) -> Result<(), StoreError> {
+        for batch in notes.chunks(200) {
+            let mut tx = self.begin_write().await?;
+            for (id, invoice, body) in batch {
+                tx.execute(
+                    "INSERT INTO stripe_credit_notes (credit_note_id, invoice_id, body) VALUES ($1, $2, $3) \
+                     ON CONFLICT (credit_note_id) DO UPDATE SET invoice_id = excluded.invoice_id, body = excluded.body",
+                    params![id, invoice, body],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// A subscription's invoices (JSON), oldest first, and the credit notes (JSON) of
+    /// those invoices.
+    pub async fn stripe_billing_of(&self, subscription_id: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let invoices: Vec<(String,)> = self
+            .fetch_all(
+                "SELECT body FROM stripe_invoices WHERE subscription_id = $1 ORDER BY created, invoice_id",
+                params![subscription_id],
+            )
+            .await?;
+        let notes: Vec<(String,)> = self
+            .fetch_all(
+                "SELECT n.body FROM stripe_credit_notes n JOIN stripe_invoices i ON i.invoice_id = n.invoice_id \
+                 WHERE i.subscription_id = $1 ORDER BY n.credit_note_id",
+                params![subscription_id],
+            )
+            .await?;
+        Ok((
+            invoices.into_iter().map(|(b,)| b).collect(),
+            notes.into_iter().map(|(b,)| b).collect(),
+        ))
+    }
+
+    /// The subscription an invoice laer keeps is for, if any.
+    pub async fn stripe_invoice_subscription(&self, invoice_id: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = self
+            .fetch_optional(
+                "SELECT subscription_id FROM stripe_invoices WHERE invoice_id = $1",
+                params![invoice_id],
+            )
+            .await?;
+        Ok(row.and_then(|(s,)| s))
+    }
+}

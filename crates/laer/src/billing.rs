@@ -232,8 +232,8 @@ async fn sync(
     let clock = || chrono::Utc::now().timestamp();
     let mut heard = |stage: &str, report: &SyncReport| {
         eprintln!(
-            "{stage}: {} customers, {} products, {} subscriptions read ({} pages)",
-            report.customers, report.products, report.subscriptions, report.pages
+            "{stage}: {} customers, {} products, {} invoices, {} credit notes, {} subscriptions read ({} pages)",
+            report.customers, report.products, report.invoices, report.credit_notes, report.subscriptions, report.pages
         );
     };
     let outcome = sync_if_due(store, Some(&secrets), &owner, true, &clock, &mut heard).await?;
@@ -256,12 +256,18 @@ async fn sync(
 
 fn print_report(report: &SyncReport) {
     println!(
-        "{} customers ({} linked to accounts, {} accounts made), {} products, {} subscriptions ({} changed since \
-         the last sync); contract lines: {} written, {} unchanged{}",
+        "{} customers ({} linked to accounts, {} accounts made), {} products, {} invoices, {}, {} subscriptions \
+         ({} changed since the last sync); contract lines: {} written, {} unchanged{}",
         report.customers,
         report.linked,
         report.accounts_created,
         report.products,
+        report.invoices,
+        if report.credit_notes_unlisted {
+            "no credit notes (this Stripe server lists none)".to_string()
+        } else {
+            format!("{} credit notes", report.credit_notes)
+        },
         report.subscriptions,
         report.changed,
         report.lines_written,

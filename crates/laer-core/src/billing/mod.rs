@@ -4,5 +4,6 @@
 //! elsewhere. Reference: docs/metrics.md, "MRR from Stripe".
 
 pub mod connection;
+pub mod invoices;
 pub mod objects;
 pub mod rules;

@@ -73,7 +73,7 @@ fn gcd(a: i128, b: i128) -> i128 {
 impl Ratio {
     pub const ZERO: Ratio = Ratio { num: 0, den: 1 };
 
-    fn new(num: i128, den: i128) -> Ratio {
+    pub(crate) fn new(num: i128, den: i128) -> Ratio {
         let (num, den) = if den < 0 { (-num, -den) } else { (num, den) };
         let g = gcd(num, den);
         Ratio {
@@ -82,23 +82,23 @@ impl Ratio {
         }
     }
 
-    fn whole(n: i128) -> Ratio {
+    pub(crate) fn whole(n: i128) -> Ratio {
         Ratio::new(n, 1)
     }
 
-    fn add(self, o: Ratio) -> Ratio {
+    pub(crate) fn add(self, o: Ratio) -> Ratio {
         Ratio::new(self.num * o.den + o.num * self.den, self.den * o.den)
     }
 
-    fn mul(self, o: Ratio) -> Ratio {
+    pub(crate) fn mul(self, o: Ratio) -> Ratio {
         Ratio::new(self.num * o.num, self.den * o.den)
     }
 
-    fn div(self, o: Ratio) -> Ratio {
+    pub(crate) fn div(self, o: Ratio) -> Ratio {
         Ratio::new(self.num * o.den, self.den * o.num)
     }
 
-    fn max_zero(self) -> Ratio {
+    pub(crate) fn max_zero(self) -> Ratio {
         if self.num < 0 { Ratio::ZERO } else { self }
     }
 
