@@ -22,6 +22,7 @@ use laer_core::billing::connection::{ConnectionSettings, DomainIndex, LinkDecisi
 use laer_core::billing::invoices::{self, CreditNote, Invoice};
 use laer_core::billing::objects::{Customer, List, Subscription};
 use laer_core::billing::rules::{self, State, currency_exponent, day_of};
+use laer_core::fx::{Currency, Original, Rates};
 use laer_core::model::{NewAccount, NewSubscription};
 use laer_store::{
     STRIPE_LINE_PREFIX, SecretBox, SecretError, Store, StoreError, StripeConnection, StripeCustomerLink,
@@ -61,7 +62,8 @@ pub struct SyncReport {
     pub subscriptions: usize,
     /// Subscriptions whose state changed since the last sync (all, the first time).
     pub changed: usize,
-    /// Subscriptions in another currency than the reporting one, left out.
+    /// Subscriptions in a currency other than the reporting one that has no exchange
+    /// rate, left out until one is given.
     pub other_currency: usize,
     pub invoices: usize,
     pub credit_notes: usize,
@@ -533,6 +535,9 @@ async fn write_lines(
         .filter_map(|c| Some((c.customer_id, c.account_id?)))
         .collect();
     let products = store.stripe_product_names().await?;
+    let rates = store.exchange_rates().await?;
+    let reporting: Option<Currency> = settings.currency.parse().ok();
+    let today = chrono::Utc::now().date_naive();
     let mut items: Vec<(String, Vec<NewSubscription>)> = Vec::new();
     for id in subscriptions {
         let mut states: Vec<State> = Vec::new();
@@ -581,10 +586,17 @@ async fn write_lines(
                 continue;
             }
         };
-        if segments
-            .iter()
-            .any(|s| !s.item.currency.eq_ignore_ascii_case(&settings.currency))
-        {
+        // In another currency than the reporting one: kept in it, and valued at the
+        // latest exchange rate; without any rate for it, left out (and counted) until one
+        // is imported.
+        let priced = |s: &rules::Segment| -> Option<Conversion> {
+            let currency: Currency = s.item.currency.parse().ok()?;
+            if Some(currency) == reporting {
+                return Some(Conversion::Reporting);
+            }
+            rates.knows(currency).then_some(Conversion::Rate(currency))
+        };
+        if segments.iter().any(|s| priced(s).is_none()) {
             report.other_currency += 1;
             continue;
         }
@@ -592,7 +604,7 @@ async fn write_lines(
             let lines = segments
                 .iter()
                 .filter(|s| s.item.item == item)
-                .filter_map(|s| line_of(s, account_id, &products))
+                .filter_map(|s| line_of(s, account_id, &products, priced(s)?, &rates, today))
                 .collect();
             items.push((item, lines));
         }
@@ -638,9 +650,26 @@ pub async fn link_by_hand(
     Ok(report)
 }
 
+/// How a stretch's value reaches the reporting currency.
+#[derive(Clone, Copy)]
+enum Conversion {
+    /// It is in it.
+    Reporting,
+    /// At the latest rate of its currency.
+    Rate(Currency),
+}
+
 /// A stretch of one item's value as a contract line: from its first day (UTC) to the day
-/// after its last; none for a stretch within one day.
-fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, String>) -> Option<NewSubscription> {
+/// after its last; none for a stretch within one day. A stretch in another currency keeps
+/// its value in it, and its MRR is that at the rate in force `today`.
+fn line_of(
+    s: &rules::Segment,
+    account_id: i64,
+    products: &HashMap<String, String>,
+    conversion: Conversion,
+    rates: &Rates,
+    today: chrono::NaiveDate,
+) -> Option<NewSubscription> {
     let start_date = day_of(s.from)?;
     let end_date = match s.until {
         Some(until) => Some(day_of(until)?),
@@ -650,6 +679,11 @@ fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, Strin
         return None;
     }
     let months = s.item.interval_months;
+    let amount = s.item.monthly.to_money(currency_exponent(&s.item.currency))?;
+    let original = match conversion {
+        Conversion::Reporting => None,
+        Conversion::Rate(currency) => Some(Original { currency, mrr: amount }),
+    };
     let product = products
         .get(&s.item.product)
         .cloned()
@@ -665,11 +699,15 @@ fn line_of(s: &rules::Segment, account_id: i64, products: &HashMap<String, Strin
         },
         start_date,
         end_date,
-        mrr: s.item.monthly.to_money(currency_exponent(&s.item.currency))?,
+        mrr: match original {
+            Some(original) => rates.value(original, today)?,
+            None => amount,
+        },
         quantity: Some(s.item.quantity as f64),
         units: None,
         bill_period_months: months.whole_months().unwrap_or(1),
         discount: None,
+        original,
     })
 }
 

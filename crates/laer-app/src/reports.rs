@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, PhasesByDay, Quarter, QuarterBridge, quarter_bridges};
+use laer_core::fx::Rates;
 use laer_core::health::HealthModel;
 use laer_core::reports::{
     Breakdown, MrrPeriod, PlanLine, ReportRequest, RequestError, SegmentBy, mrr_period, retention_period,
@@ -152,6 +153,7 @@ pub struct MrrInputs {
     segments: Option<Segments>,
     external_ids: Option<HashMap<i64, String>>,
     lines: Vec<RevenueLine>,
+    rates: Rates,
 }
 
 impl MrrInputs {
@@ -174,10 +176,12 @@ impl MrrInputs {
             None
         };
         let lines = store.revenue_lines().await?;
+        let rates = store.exchange_rates().await?;
         Ok(MrrInputs {
             segments,
             external_ids,
             lines,
+            rates,
         })
     }
 
@@ -187,7 +191,7 @@ impl MrrInputs {
             segments: self.segments.as_ref().map(Segments::by),
             accounts: self.external_ids.as_ref(),
         };
-        mrr_period(&self.lines, period, breakdown)
+        mrr_period(&self.lines, &self.rates, period, breakdown)
     }
 }
 
@@ -206,14 +210,15 @@ pub async fn nrr_bridge(
     by: BridgeBy,
 ) -> Result<NrrBridge, StoreError> {
     let lines = store.revenue_lines().await?;
+    let rates = store.exchange_rates().await?;
     let quarters = match by {
         BridgeBy::Phase => {
             let phases = phases_on(store, model, quarters).await?;
-            quarter_bridges(&lines, quarters, Grouping::Phase(&phases))
+            quarter_bridges(&lines, &rates, quarters, Grouping::Phase(&phases))
         }
         BridgeBy::Owner(role) => {
             let coverage = CoverageHistory::new(store.coverage_history(role).await?);
-            quarter_bridges(&lines, quarters, Grouping::Owner(role, &coverage))
+            quarter_bridges(&lines, &rates, quarters, Grouping::Owner(role, &coverage))
         }
     };
     Ok(NrrBridge { quarters })
@@ -250,6 +255,7 @@ mod tests {
             end_date: None,
             mrr: Money::from_units(100).unwrap(),
             bill_period_months: 1,
+            original: None,
         }];
         let periods = |every: Option<&str>| {
             let request = ReportRequest::parse("2025-02-01", "2025-04-01", every, None).unwrap();
@@ -273,7 +279,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&report).unwrap(), json!({ "periods": monthly }));
 
         let request = ReportRequest::parse("2025-02-01", "2025-04-01", Some("month"), None).unwrap();
-        let periods = mrr_report(&lines, &request, Breakdown::default());
+        let periods = mrr_report(&lines, &Rates::none(), &request, Breakdown::default());
         let report = MrrReport {
             by: None,
             periods: periods.clone(),

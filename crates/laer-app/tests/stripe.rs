@@ -377,7 +377,105 @@ async fn invoices_date_history_and_meter_usage(store: &Store) {
     assert!(lines.iter().all(|l| l.line.fields.product == "Suite"), "{lines:?}");
 }
 
+/// Imports exchange rates as an admin would (a CSV through the import kind).
+async fn import_rates(store: &Store, csv: &str) {
+    let mut options = laer_import::Options {
+        actor: "test".into(),
+        ..laer_import::Options::default()
+    };
+    laer_import::import(
+        store,
+        laer_import::Kind::ExchangeRates,
+        "rates.csv",
+        csv.as_bytes(),
+        &mut options,
+    )
+    .await
+    .unwrap();
+}
+
+/// A subscription billed in euros: left out (and counted) until a rate is given, then a
+/// line kept in euros at the latest rate; the MRR movements over a rate change show the
+/// change as exchange rates, not expansion, and NRR stays 100%; a new rate converts the
+/// line again at once.
+async fn a_subscription_in_euros_is_converted_at_the_rates_given(store: &Store) {
+    let Some(stripe) = LocalStripe::start() else {
+        return;
+    };
+    scenario(&stripe, &["euro", "berlin", "10000"]);
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[laer_core::model::NewAccount::named("berlin", "Berlin GmbH")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let berlin = store.account_by_external_id("berlin").await.unwrap().unwrap().id;
+    connect(store, &stripe, &ConnectionSettings::default()).await;
+    let now = chrono::Utc::now();
+    let today = now.date_naive();
+    let no_rate = sync_at(store, "test", now.timestamp()).await;
+    assert_eq!(no_rate.other_currency, 1, "{no_rate:?}");
+    assert!(store.subscription_lines_of(berlin).await.unwrap().is_empty());
+
+    // 1.1 from long ago, 1.2 in ten days.
+    let later = today + chrono::Days::new(10);
+    import_rates(
+        store,
+        &format!("currency,date,rate\nEUR,2020-01-01,1.1\neur,{later},1.2\n"),
+    )
+    .await;
+    assert!(
+        store.stripe_connection().await.unwrap().unwrap().sync.requested,
+        "a rate asks for a sync"
+    );
+    let synced = sync_at(store, "test", now.timestamp() + 60).await;
+    assert_eq!(synced.other_currency, 0, "{synced:?}");
+    let lines = store.subscription_lines_of(berlin).await.unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = &lines[0].line.fields;
+    assert_eq!(line.mrr, "110".parse().unwrap());
+    let original = line.original.unwrap();
+    assert_eq!(
+        (original.currency.to_string(), original.mrr),
+        ("EUR".into(), "100".parse().unwrap())
+    );
+
+    let request = laer_core::reports::ReportRequest::parse(
+        &(today + chrono::Days::new(1)).to_string(),
+        &(today + chrono::Days::new(20)).to_string(),
+        None,
+        None,
+    )
+    .unwrap();
+    let report = laer_app::reports::mrr(store, &request, None, false).await.unwrap();
+    let m = &report.periods[0].summary;
+    assert_eq!(
+        (
+            m.movements.start,
+            m.movements.expansion,
+            m.movements.exchange_rates,
+            m.movements.end
+        ),
+        (
+            "110".parse().unwrap(),
+            Money::ZERO,
+            "10".parse().unwrap(),
+            "120".parse().unwrap()
+        )
+    );
+    assert_eq!(m.net_revenue_retention, Some(1.0));
+
+    // A rate from yesterday: the line is worth 130 now.
+    import_rates(
+        store,
+        &format!("currency,date,rate\nEUR,{},1.3\n", today - chrono::Days::new(1)),
+    )
+    .await;
+    let line = &store.subscription_lines_of(berlin).await.unwrap()[0].line.fields;
+    assert_eq!(line.mrr, "130".parse().unwrap());
+}
+
 laer_store::backend_tests!(
+    a_subscription_in_euros_is_converted_at_the_rates_given,
     a_sync_writes_stripe_lines_and_follows_changes,
     a_stopped_sync_resumes_where_it_stopped,
     invoices_date_history_and_meter_usage

@@ -266,7 +266,7 @@ pub fn record_write_permission(kind: &str) -> Option<Permission> {
         | "outcomes"
         | "outcome-measurements" => Some(RecordWork),
         "tasks" => Some(WorkTasks),
-        "accounts" | "subscriptions" => Some(EditContracts),
+        "accounts" | "subscriptions" | "exchange-rates" => Some(EditContracts),
         "team-members" => Some(ManageUsers),
         _ => None,
     }

@@ -15,6 +15,7 @@ use std::fmt;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
+use crate::fx::Rates;
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
 use crate::money::Money;
@@ -149,7 +150,7 @@ struct BridgeAccount {
 /// Every account active on either day of the period (as [`account_movements`] gives
 /// them), with its first day as a customer in it: the period's first day when it was one
 /// then. `lines` must be sorted by account.
-fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccount> {
+fn bridge_accounts(lines: &[RevenueLine], rates: &Rates, period: Period) -> Vec<BridgeAccount> {
     let mut first_days: HashMap<i64, NaiveDate> = HashMap::new();
     // Inactive on the first day and active on the last: its first active day is the
     // earliest start, inside the period, of a line that runs for a day at least.
@@ -163,7 +164,7 @@ fn bridge_accounts(lines: &[RevenueLine], period: Period) -> Vec<BridgeAccount> 
             .and_modify(|d| *d = (*d).min(line.start_date))
             .or_insert(line.start_date);
     }
-    account_movements(lines, period)
+    account_movements(lines, period, rates)
         .into_iter()
         .map(|movement| {
             let customer_at_start = !matches!(movement.kind, MovementKind::New | MovementKind::Reactivation);
@@ -342,28 +343,43 @@ impl PartialOrd for BridgeGroup {
 
 /// The bridge of each quarter. `lines` must be sorted by account; quarters whose dates
 /// are out of range are left out.
-pub fn quarter_bridges(lines: &[RevenueLine], quarters: &[Quarter], grouping: Grouping<'_>) -> Vec<QuarterBridge> {
+pub fn quarter_bridges(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    quarters: &[Quarter],
+    grouping: Grouping<'_>,
+) -> Vec<QuarterBridge> {
     let periods: Vec<(Quarter, Period)> = quarters
         .iter()
         .filter_map(|quarter| Some((*quarter, quarter.period()?)))
         .collect();
-    bridges_of(lines, &periods, grouping)
+    bridges_of(lines, rates, &periods, grouping)
 }
 
 /// The bridge of the quarter holding `today`, from its first day to `today`: the quarter
 /// so far. `None` on the quarter's first day, when nothing has moved yet.
-pub fn quarter_to_date(lines: &[RevenueLine], today: NaiveDate, grouping: Grouping<'_>) -> Option<QuarterBridge> {
+pub fn quarter_to_date(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    today: NaiveDate,
+    grouping: Grouping<'_>,
+) -> Option<QuarterBridge> {
     let quarter = Quarter::containing(today);
     let from = quarter.first_day().filter(|first| *first < today)?;
-    bridges_of(lines, &[(quarter, Period { from, to: today })], grouping).pop()
+    bridges_of(lines, rates, &[(quarter, Period { from, to: today })], grouping).pop()
 }
 
-fn bridges_of(lines: &[RevenueLine], periods: &[(Quarter, Period)], grouping: Grouping<'_>) -> Vec<QuarterBridge> {
+fn bridges_of(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    periods: &[(Quarter, Period)],
+    grouping: Grouping<'_>,
+) -> Vec<QuarterBridge> {
     let no_phases = HashMap::new();
     periods
         .iter()
         .map(|&(quarter, period)| {
-            let accounts = bridge_accounts(lines, period);
+            let accounts = bridge_accounts(lines, rates, period);
             let (by, b) = match grouping {
                 Grouping::Phase(days) => {
                     let phases = days.get(&period.from).unwrap_or(&no_phases);
@@ -468,6 +484,8 @@ pub struct BridgeFigures {
     pub contraction: Money,
     pub churn: Money,
     pub reactivation: Money,
+    /// What exchange rates did to the end MRR (movements are at the start's rates).
+    pub exchange_rates: Money,
     pub end_mrr: Money,
     /// Net revenue retention of the group's accounts at the start.
     pub nrr: Option<f64>,
@@ -484,6 +502,7 @@ impl From<MrrMovements> for BridgeFigures {
             contraction: m.contraction,
             churn: m.churn,
             reactivation: m.reactivation,
+            exchange_rates: m.exchange_rates,
             end_mrr: m.end,
             nrr: m.net_revenue_retention(),
             grr: m.gross_revenue_retention(),
@@ -513,6 +532,7 @@ mod tests {
             end_date: end.map(day),
             mrr: units(mrr),
             bill_period_months: 1,
+            original: None,
         }
     }
 
@@ -571,7 +591,12 @@ mod tests {
     #[test]
     fn every_figure_drills_down_to_the_accounts_that_add_up_to_it() {
         let coverage = CoverageHistory::new(vec![spell(2, 10, "Kim", "2025-01-01", None)]);
-        let bridges = quarter_bridges(&history(), &[q(2026, 1)], Grouping::Owner(TeamRole::Csm, &coverage));
+        let bridges = quarter_bridges(
+            &history(),
+            &Rates::none(),
+            &[q(2026, 1)],
+            Grouping::Owner(TeamRole::Csm, &coverage),
+        );
         let b = &bridges[0];
         let sum = |accounts: &[AccountMovement], kind| -> Money {
             crate::retention::accounts_of_kind(accounts, kind)
@@ -599,7 +624,7 @@ mod tests {
     #[test]
     fn the_quarter_so_far() {
         let phases = PhasesByDay::new();
-        let so_far = quarter_to_date(&history(), day("2026-02-20"), Grouping::Phase(&phases)).unwrap();
+        let so_far = quarter_to_date(&history(), &Rates::none(), day("2026-02-20"), Grouping::Phase(&phases)).unwrap();
         assert_eq!(
             (so_far.quarter.as_str(), so_far.start, so_far.end),
             ("2026-Q1", day("2026-01-01"), day("2026-02-20"))
@@ -609,7 +634,7 @@ mod tests {
         assert_eq!(kinds(4), Some(MovementKind::Churn));
         assert_eq!(kinds(3), Some(MovementKind::Unchanged));
         assert!(
-            quarter_to_date(&history(), day("2026-04-01"), Grouping::Phase(&phases)).is_none(),
+            quarter_to_date(&history(), &Rates::none(), day("2026-04-01"), Grouping::Phase(&phases)).is_none(),
             "the first day"
         );
     }
@@ -617,7 +642,7 @@ mod tests {
     #[test]
     fn accounts_are_customers_from_the_start_or_the_day_they_began() {
         let period = q(2026, 1).period().unwrap();
-        let accounts = bridge_accounts(&history(), period);
+        let accounts = bridge_accounts(&history(), &Rates::none(), period);
         let days: Vec<(i64, MovementKind, NaiveDate)> = accounts
             .iter()
             .map(|a| (a.movement.account_id, a.movement.kind, a.first_customer_day))
@@ -639,7 +664,7 @@ mod tests {
     fn groups_add_up_to_the_quarter() {
         let period = q(2026, 1).period().unwrap();
         let lines = history();
-        let accounts = bridge_accounts(&lines, period);
+        let accounts = bridge_accounts(&lines, &Rates::none(), period);
         // Odd accounts in one group, even in another.
         let b = bridge(period, &accounts, |a| a.movement.account_id % 2);
         assert_eq!(b.groups.len(), 2);
@@ -656,7 +681,7 @@ mod tests {
         assert_eq!(odd.movements.end, units(100 + 30 + 45));
         assert_eq!(even.movements.net_revenue_retention(), Some(250.0 / 260.0));
         assert_eq!(odd.movements.gross_revenue_retention(), Some(130.0 / 180.0));
-        let whole = movements_of_periods(&lines, &[period])[0].movements;
+        let whole = movements_of_periods(&lines, &[period], &Rates::none())[0].movements;
         assert_eq!(b.total, whole);
         let figures = BridgeFigures::from(b.total);
         assert_eq!((figures.start_mrr, figures.end_mrr), (units(440), units(450)));
@@ -719,7 +744,7 @@ mod tests {
                 (6, Phase::Churned),
             ]),
         )]);
-        let bridges = quarter_bridges(&history(), &[q(2026, 1)], Grouping::Phase(&phases));
+        let bridges = quarter_bridges(&history(), &Rates::none(), &[q(2026, 1)], Grouping::Phase(&phases));
         let b = &bridges[0];
         assert_eq!(
             (b.quarter.as_str(), b.start, b.end, b.by),
@@ -748,7 +773,7 @@ mod tests {
         assert_eq!(json["total"]["end_mrr"], 450);
 
         // A quarter without assessed phases puts everyone in one group.
-        let later = quarter_bridges(&history(), &[q(2026, 2)], Grouping::Phase(&phases));
+        let later = quarter_bridges(&history(), &Rates::none(), &[q(2026, 2)], Grouping::Phase(&phases));
         assert_eq!(later[0].groups.len(), 1);
         assert_eq!(later[0].groups[0].group, "unassigned");
     }
@@ -763,7 +788,12 @@ mod tests {
             spell(5, 11, "Ana", "2026-02-10", None),
             spell(6, 12, "Bo", "2026-04-01", None),
         ]);
-        let bridges = quarter_bridges(&history(), &[q(2026, 1)], Grouping::Owner(TeamRole::Csm, &coverage));
+        let bridges = quarter_bridges(
+            &history(),
+            &Rates::none(),
+            &[q(2026, 1)],
+            Grouping::Owner(TeamRole::Csm, &coverage),
+        );
         let b = &bridges[0];
         assert_eq!((b.by, b.role), ("owner", Some(TeamRole::Csm)));
         assert_eq!(
@@ -799,6 +829,7 @@ mod tests {
                         end_date: length.map(|l| start_date + Days::new(l)),
                         mrr: Money::from_ten_thousandths(mrr * 2_500),
                         bill_period_months: 1,
+                        original: None,
                     }
                 })
                 .collect();
@@ -813,7 +844,7 @@ mod tests {
         #[test]
         fn groups_always_add_up(lines in arb_lines(), quarter in 0u32..3, groups in proptest::collection::vec(0u8..4, 15)) {
             let period = q(2026, quarter + 1).period().unwrap();
-            let accounts = bridge_accounts(&lines, period);
+            let accounts = bridge_accounts(&lines, &Rates::none(), period);
             let b = bridge(period, &accounts, |a| groups[a.movement.account_id as usize]);
             let mut sum = MrrMovements::default();
             for row in &b.groups {
@@ -828,7 +859,7 @@ mod tests {
                 sum.end += m.end;
             }
             prop_assert_eq!(sum, b.total);
-            prop_assert_eq!(b.total, movements_of_periods(&lines, &[period])[0].movements);
+            prop_assert_eq!(b.total, movements_of_periods(&lines, &[period], &Rates::none())[0].movements);
             for a in &accounts {
                 prop_assert!(a.first_customer_day >= period.from && a.first_customer_day <= period.to);
                 let active = |d| lines.iter().any(|l| l.account_id == a.movement.account_id && l.is_active_on(d));

@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod dedup;
 pub mod entries;
 pub mod figures;
+pub mod fx;
 pub mod handoff;
 pub mod health;
 pub mod import_runs;

@@ -89,6 +89,10 @@ pub struct NewSubscription {
     pub units: Option<String>,
     pub bill_period_months: i32,
     pub discount: Option<f64>,
+    /// Its MRR in the currency it is billed in, when that is not the reporting one
+    /// (`mrr` is then that at the latest exchange rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<crate::fx::Original>,
 }
 
 impl NewSubscription {
@@ -694,6 +698,8 @@ pub struct EntityCounts {
     pub outcome_measurements: i64,
     pub team_members: i64,
     pub tasks: i64,
+    #[serde(default)]
+    pub exchange_rates: i64,
     pub audit_entries: i64,
 }
 
@@ -713,6 +719,7 @@ mod tests {
             units: None,
             bill_period_months: 1,
             discount: None,
+            original: None,
         }
     }
 

@@ -7,6 +7,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 
 use crate::Money;
+use crate::fx::Rates;
 use crate::limits::{self, OverLimit};
 use crate::retention::{
     AccountMovement, ActivityDays, MovementKind, MrrMovements, Period, Retention, RevenueLine, SegmentRetention,
@@ -300,17 +301,22 @@ pub struct Breakdown<'a> {
 
 /// MRR movements per period, per segment when accounts are grouped by an attribute,
 /// and per account when asked. `lines` must be sorted by account.
-pub fn mrr_report(lines: &[RevenueLine], request: &ReportRequest, breakdown: Breakdown<'_>) -> Vec<MrrPeriod> {
+pub fn mrr_report(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    request: &ReportRequest,
+    breakdown: Breakdown<'_>,
+) -> Vec<MrrPeriod> {
     request
         .periods
         .iter()
-        .map(|&period| mrr_period(lines, period, breakdown))
+        .map(|&period| mrr_period(lines, rates, period, breakdown))
         .collect()
 }
 
 /// One period of [`mrr_report`]. `lines` must be sorted by account.
-pub fn mrr_period(lines: &[RevenueLine], period: Period, breakdown: Breakdown<'_>) -> MrrPeriod {
-    let accounts = account_movements(lines, period);
+pub fn mrr_period(lines: &[RevenueLine], rates: &Rates, period: Period, breakdown: Breakdown<'_>) -> MrrPeriod {
+    let accounts = account_movements(lines, period, rates);
     let segments = breakdown.segments.map(|by| {
         let values = by.for_period(period);
         let mut by_segment: BTreeMap<Option<&String>, Vec<_>> = BTreeMap::new();
@@ -360,7 +366,12 @@ pub struct MonthWithTrailing {
 
 /// The last `months` whole calendar months before `today`, each with its trailing twelve
 /// months: the same movements as `laer report mrr` over those periods.
-pub fn months_with_trailing(lines: &[RevenueLine], today: NaiveDate, months: u32) -> Vec<MonthWithTrailing> {
+pub fn months_with_trailing(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    today: NaiveDate,
+    months: u32,
+) -> Vec<MonthWithTrailing> {
     let this_month = today.with_day(1).unwrap_or(today);
     let (Some(first), Some(last)) = (
         this_month.checked_sub_months(Months::new(months)),
@@ -371,7 +382,7 @@ pub fn months_with_trailing(lines: &[RevenueLine], today: NaiveDate, months: u32
     let monthly = monthly_periods(first, last);
     let trailing: Vec<Period> = monthly.iter().map(trailing_year).collect();
     let all: Vec<Period> = monthly.iter().chain(&trailing).copied().collect();
-    let figures = movements_of_periods(lines, &all);
+    let figures = movements_of_periods(lines, &all, rates);
     let (month_figures, trailing_figures) = figures.split_at(monthly.len());
     monthly
         .into_iter()
@@ -397,10 +408,11 @@ pub fn trailing_year(period: &Period) -> Period {
 /// accounts without one), in segment order.
 pub fn movements_by_segment(
     lines: &[RevenueLine],
+    rates: &Rates,
     segments: &HashMap<i64, String>,
     period: Period,
 ) -> Vec<(Option<String>, MrrMovements)> {
-    let accounts = account_movements(lines, period);
+    let accounts = account_movements(lines, period, rates);
     let mut groups: BTreeMap<Option<&String>, Vec<&AccountMovement>> = BTreeMap::new();
     for a in &accounts {
         groups.entry(segments.get(&a.account_id)).or_default().push(a);
@@ -427,6 +439,7 @@ mod tests {
             end_date: end.map(day),
             mrr: Money::from_units(mrr).unwrap(),
             bill_period_months: 1,
+            original: None,
         }
     }
 
@@ -492,6 +505,7 @@ mod tests {
                 end_date: end.map(day),
                 mrr: Money::from_units(mrr).unwrap(),
                 bill_period_months: 1,
+                original: None,
             },
             product: product.to_string(),
         };
@@ -538,6 +552,7 @@ mod tests {
         let ids = HashMap::from([(1, "a".to_string()), (2, "b".to_string()), (3, "c".to_string())]);
         let report = mrr_report(
             &lines,
+            &Rates::none(),
             &request,
             Breakdown {
                 segments: Some(SegmentBy::Attribute(&segments)),
@@ -573,7 +588,7 @@ mod tests {
             line(3, "2023-06-15", None, 40),
             line(3, "2024-03-01", None, 5),
         ];
-        let months = months_with_trailing(&lines, day("2024-06-17"), 6);
+        let months = months_with_trailing(&lines, &Rates::none(), day("2024-06-17"), 6);
         assert_eq!(months.len(), 6);
         assert_eq!(months[0].period.from, day("2023-12-01"));
         assert_eq!(months[5].period.to, day("2024-06-01"));
@@ -581,11 +596,11 @@ mod tests {
         let year = trailing_year(&last.period);
         assert_eq!((year.from, year.to), (day("2023-06-01"), day("2024-06-01")));
         // The trailing year is the MRR report's over the same twelve months.
-        let all = total_movements(&account_movements(&lines, year));
+        let all = total_movements(&account_movements(&lines, year, &Rates::none()));
         assert_eq!(last.trailing, all);
         // The segments add up to it.
         let segments = HashMap::from([(1, "web".to_string()), (3, "direct".to_string())]);
-        let by_segment = movements_by_segment(&lines, &segments, year);
+        let by_segment = movements_by_segment(&lines, &Rates::none(), &segments, year);
         assert_eq!(
             by_segment.iter().map(|(s, _)| s.as_deref()).collect::<Vec<_>>(),
             [None, Some("direct"), Some("web")]

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{Days, Months, NaiveDate};
 use serde::Serialize;
 
+use crate::fx::{Original, Rates};
 use crate::money::Money;
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -47,8 +48,12 @@ pub struct RevenueLine {
     pub account_id: i64,
     pub start_date: NaiveDate,
     pub end_date: Option<NaiveDate>,
+    /// Its MRR in the reporting currency: for a line billed in another currency, at the
+    /// latest exchange rate (its value on another day is [`Rates::line_value`]).
     pub mrr: Money,
     pub bill_period_months: i32,
+    /// Its MRR in the currency it is billed in, when that is another.
+    pub original: Option<Original>,
 }
 
 impl RevenueLine {
@@ -343,7 +348,9 @@ pub fn activity_churn(activity: &[ActivityDays], period: Period, window_days: u3
 }
 
 /// How MRR moved over a period. `start + new + reactivation + expansion - contraction -
-/// churn = end`, exactly.
+/// churn + exchange_rates = end`, exactly. Each day's MRR is at that day's exchange rates;
+/// the movements are at the first day's (constant currency), and what the rates did to
+/// the last day's MRR is `exchange_rates`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct MrrMovements {
     pub start: Money,
@@ -357,6 +364,9 @@ pub struct MrrMovements {
     pub contraction: Money,
     /// First-day MRR of accounts not active on the last day (a positive amount).
     pub churn: Money,
+    /// The last day's MRR at its exchange rates less the same at the first day's: zero
+    /// when every line is in the reporting currency. Not part of NRR or GRR.
+    pub exchange_rates: Money,
     pub end: Money,
 }
 
@@ -382,8 +392,13 @@ impl MrrMovements {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccountMovement {
     pub account_id: i64,
+    /// MRR on the first day, at that day's exchange rates.
     pub start: Money,
+    /// MRR on the last day, at that day's exchange rates.
     pub end: Money,
+    /// What the exchange rates did to `end`: `end` less the same lines at the first
+    /// day's rates.
+    pub exchange_rates: Money,
     pub kind: MovementKind,
 }
 
@@ -398,17 +413,21 @@ pub enum MovementKind {
     Unchanged,
 }
 
-/// Every account active on either day of the period, with how its MRR moved.
-/// `lines` must be sorted by account.
-pub fn account_movements(lines: &[RevenueLine], period: Period) -> Vec<AccountMovement> {
+/// Every account active on either day of the period, with how its MRR moved: each day's
+/// MRR at that day's `rates`, the kind of movement at the first day's. `lines` must be
+/// sorted by account.
+pub fn account_movements(lines: &[RevenueLine], period: Period, rates: &Rates) -> Vec<AccountMovement> {
     let mut movements = Vec::new();
     for chunk in lines.chunk_by(|a, b| a.account_id == b.account_id) {
         let start: Money = chunk
             .iter()
             .filter(|l| l.is_active_on(period.from))
-            .map(|l| l.mrr)
+            .map(|l| rates.line_value(l, period.from))
             .sum();
-        let end: Money = chunk.iter().filter(|l| l.is_active_on(period.to)).map(|l| l.mrr).sum();
+        let at_end = chunk.iter().filter(|l| l.is_active_on(period.to));
+        let end: Money = at_end.clone().map(|l| rates.line_value(l, period.to)).sum();
+        // The last day's MRR at the first day's rates: the movement at constant currency.
+        let end_constant: Money = at_end.map(|l| rates.line_value(l, period.from)).sum();
         let active_start = chunk.iter().any(|l| l.is_active_on(period.from));
         let active_end = chunk.iter().any(|l| l.is_active_on(period.to));
         let kind = match (active_start, active_end) {
@@ -416,14 +435,15 @@ pub fn account_movements(lines: &[RevenueLine], period: Period) -> Vec<AccountMo
             (true, false) => MovementKind::Churn,
             (false, true) if chunk.iter().any(|l| l.was_active_before(period.from)) => MovementKind::Reactivation,
             (false, true) => MovementKind::New,
-            (true, true) if end > start => MovementKind::Expansion,
-            (true, true) if end < start => MovementKind::Contraction,
+            (true, true) if end_constant > start => MovementKind::Expansion,
+            (true, true) if end_constant < start => MovementKind::Contraction,
             (true, true) => MovementKind::Unchanged,
         };
         movements.push(AccountMovement {
             account_id: chunk[0].account_id,
             start,
             end,
+            exchange_rates: end - end_constant,
             kind,
         });
     }
@@ -451,7 +471,7 @@ impl PeriodMovements {
 /// once: each account's MRR is summed once per distinct day of the periods instead of
 /// once per period, which makes a two-year monthly series with trailing-year figures a
 /// few passes over the lines. `lines` must be sorted by account.
-pub fn movements_of_periods(lines: &[RevenueLine], periods: &[Period]) -> Vec<PeriodMovements> {
+pub fn movements_of_periods(lines: &[RevenueLine], periods: &[Period], rates: &Rates) -> Vec<PeriodMovements> {
     let mut days: Vec<NaiveDate> = periods.iter().flat_map(|p| [p.from, p.to]).collect();
     days.sort_unstable();
     days.dedup();
@@ -471,14 +491,26 @@ pub fn movements_of_periods(lines: &[RevenueLine], periods: &[Period]) -> Vec<Pe
             let running = chunk.iter().filter(|l| l.is_active_on(*day));
             let (mut sum, mut any) = (Money::ZERO, false);
             for line in running {
-                sum += line.mrr;
+                sum += rates.line_value(line, *day);
                 any = true;
             }
             mrr[i] = sum;
             active[i] = any;
         }
+        let foreign = chunk.iter().any(|l| l.original.is_some());
         for ((from, to), result) in pairs.iter().zip(results.iter_mut()) {
-            let (start, end) = (mrr[*from], mrr[*to]);
+            let (start, actual_end) = (mrr[*from], mrr[*to]);
+            // The last day's MRR at the first day's rates (only lines in another
+            // currency differ).
+            let end = if foreign {
+                chunk
+                    .iter()
+                    .filter(|l| l.is_active_on(days[*to]))
+                    .map(|l| rates.line_value(l, days[*from]))
+                    .sum()
+            } else {
+                actual_end
+            };
             let total = &mut result.movements;
             match (active[*from], active[*to]) {
                 (false, false) => continue,
@@ -496,7 +528,8 @@ pub fn movements_of_periods(lines: &[RevenueLine], periods: &[Period]) -> Vec<Pe
                 result.accounts_at_start += 1;
             }
             total.start += start;
-            total.end += end;
+            total.exchange_rates += actual_end - end;
+            total.end += actual_end;
         }
     }
     results
@@ -508,6 +541,7 @@ pub fn total_movements<'a>(accounts: impl IntoIterator<Item = &'a AccountMovemen
     for a in accounts {
         total.start += a.start;
         total.end += a.end;
+        total.exchange_rates += a.exchange_rates;
         let amount = a.amount();
         match a.kind {
             MovementKind::New => total.new += amount,
@@ -523,12 +557,14 @@ pub fn total_movements<'a>(accounts: impl IntoIterator<Item = &'a AccountMovemen
 
 impl AccountMovement {
     /// What the account adds to its kind's figure: the MRR it brought (new,
-    /// reactivation), gained (expansion), lost (contraction) or took away (churn).
+    /// reactivation), gained (expansion), lost (contraction) or took away (churn), at the
+    /// first day's exchange rates.
     pub fn amount(&self) -> Money {
+        let end = self.end - self.exchange_rates;
         match self.kind {
-            MovementKind::New | MovementKind::Reactivation => self.end,
-            MovementKind::Expansion => self.end - self.start,
-            MovementKind::Contraction => self.start - self.end,
+            MovementKind::New | MovementKind::Reactivation => end,
+            MovementKind::Expansion => end - self.start,
+            MovementKind::Contraction => self.start - end,
             MovementKind::Churn => self.start,
             MovementKind::Unchanged => Money::default(),
         }
@@ -587,6 +623,7 @@ mod tests {
             end_date: end.map(day),
             mrr: Money::from_units(mrr).unwrap(),
             bill_period_months: 1,
+            original: None,
         }
     }
 
@@ -619,7 +656,11 @@ mod tests {
         let annual = 1.0 - 0.75_f64.powf(365.0 / 31.0);
         assert_eq!(r.accounts.annual_churn_rate, Some(annual));
 
-        let moves = total_movements(&account_movements(&lines, period("2024-01-01", "2024-02-01")));
+        let moves = total_movements(&account_movements(
+            &lines,
+            period("2024-01-01", "2024-02-01"),
+            &Rates::none(),
+        ));
         assert_eq!(moves.new, Money::from_units(30).unwrap());
         assert_eq!(moves.expansion, Money::from_units(15).unwrap());
         assert_eq!(moves.contraction, Money::from_units(80).unwrap());
@@ -669,7 +710,7 @@ mod tests {
             line(1, "2023-01-01", Some("2023-06-01"), 10),
             line(1, "2024-01-15", None, 40),
         ];
-        let moves = account_movements(&lines, period("2024-01-01", "2024-02-01"));
+        let moves = account_movements(&lines, period("2024-01-01", "2024-02-01"), &Rates::none());
         assert_eq!(moves[0].kind, MovementKind::Reactivation);
         // A line that ended the day it started was never active.
         let lines = vec![
@@ -677,7 +718,7 @@ mod tests {
             line(1, "2024-01-15", None, 40),
         ];
         assert_eq!(
-            account_movements(&lines, period("2024-01-01", "2024-02-01"))[0].kind,
+            account_movements(&lines, period("2024-01-01", "2024-02-01"), &Rates::none())[0].kind,
             MovementKind::New
         );
     }
@@ -744,6 +785,7 @@ mod tests {
                         end_date: length.map(|l| start_date + Days::new(l)),
                         mrr: Money::from_ten_thousandths(mrr * 2_500),
                         bill_period_months,
+                        original: None,
                     }
                 })
                 .collect();
@@ -752,13 +794,118 @@ mod tests {
         })
     }
 
+    /// Periods (start, length in days) counted from 2024-01-01.
+    fn periods_from(starts: &[(u64, u64)]) -> Vec<Period> {
+        starts
+            .iter()
+            .map(|(from, length)| {
+                let from = day("2024-01-01") + Days::new(*from);
+                Period {
+                    from,
+                    to: from + Days::new(*length),
+                }
+            })
+            .collect()
+    }
+
+    /// Lines of which some are billed in euros, and euro rates that move every 10 days.
+    fn arb_foreign() -> impl Strategy<Value = (Vec<RevenueLine>, Rates)> {
+        let eur: crate::fx::Currency = "eur".parse().unwrap();
+        (
+            arb_lines(),
+            proptest::collection::vec(any::<bool>(), 0..60),
+            proptest::collection::vec(50_000_000i64..200_000_000, 1..20),
+        )
+            .prop_map(move |(mut lines, foreign, rates)| {
+                for (line, f) in lines.iter_mut().zip(foreign) {
+                    if f {
+                        line.original = Some(Original {
+                            currency: eur,
+                            mrr: line.mrr,
+                        });
+                    }
+                }
+                let rates = Rates::new(rates.into_iter().enumerate().map(|(i, r)| crate::fx::DatedRate {
+                    currency: eur,
+                    day: day("2024-01-01") + Days::new(10 * i as u64),
+                    rate: crate::fx::Rate::from_scaled(r).unwrap(),
+                }));
+                (lines, rates)
+            })
+    }
+
+    /// An account billed in euros whose contract does not change: no movement but the
+    /// exchange rates'; one that grows: its growth at the first day's rate.
+    #[test]
+    fn exchange_rates_are_a_movement_of_their_own() {
+        let eur: crate::fx::Currency = "eur".parse().unwrap();
+        let rate = |d: &str, r: &str| crate::fx::DatedRate {
+            currency: eur,
+            day: day(d),
+            rate: r.parse().unwrap(),
+        };
+        let rates = Rates::new([rate("2024-01-01", "1.1"), rate("2024-02-01", "1.2")]);
+        let euros = |account_id, start: &str, end: Option<&str>, amount: &str| {
+            let mrr: Money = amount.parse().unwrap();
+            RevenueLine {
+                account_id,
+                start_date: day(start),
+                end_date: end.map(day),
+                mrr,
+                bill_period_months: 1,
+                original: Some(Original { currency: eur, mrr }),
+            }
+        };
+        let lines = [
+            euros(1, "2023-06-01", None, "100"),
+            euros(2, "2023-06-01", Some("2024-01-15"), "100"),
+            euros(2, "2024-01-15", None, "150"),
+        ];
+        let p = period("2024-01-01", "2024-02-01");
+        let m = total_movements(&account_movements(&lines, p, &rates));
+        let money = |s: &str| s.parse::<Money>().unwrap();
+        assert_eq!((m.start, m.end), (money("220"), money("300")));
+        assert_eq!(
+            (m.expansion, m.contraction, m.exchange_rates),
+            (money("55"), Money::ZERO, money("25"))
+        );
+        assert_eq!(m.net_revenue_retention(), Some(275.0 / 220.0));
+        let unchanged = account_movements(&lines, p, &rates)[0];
+        assert_eq!(
+            (unchanged.kind, unchanged.exchange_rates),
+            (MovementKind::Unchanged, money("10"))
+        );
+        // Without rates, the stored MRR.
+        assert_eq!(
+            total_movements(&account_movements(&lines, p, &Rates::none())).exchange_rates,
+            Money::ZERO
+        );
+    }
+
     proptest! {
+        /// With lines in another currency, the movements still reconcile (the exchange
+        /// rates' line included), the rates move nothing else when they do not change, and
+        /// many periods at once agree with each alone.
+        #[test]
+        fn movements_reconcile_across_currencies((lines, rates) in arb_foreign(), starts in proptest::collection::vec((0u64..150, 1u64..60), 1..4)) {
+            let periods = periods_from(&starts);
+            let together = movements_of_periods(&lines, &periods, &rates);
+            for (p, t) in periods.iter().zip(&together) {
+                let m = total_movements(&account_movements(&lines, *p, &rates));
+                prop_assert_eq!(m.start + m.new + m.reactivation + m.expansion - m.contraction - m.churn + m.exchange_rates, m.end);
+                prop_assert_eq!(t.movements, m);
+                if rates.on("eur".parse().unwrap(), p.from) == rates.on("eur".parse().unwrap(), p.to) {
+                    prop_assert_eq!(m.exchange_rates, Money::ZERO);
+                }
+            }
+        }
+
         /// The movements reconcile exactly, and agree with the book's figures.
         #[test]
         fn movements_reconcile(lines in arb_lines(), from in 0u64..150, length in 1u64..60) {
             let from = day("2024-01-01") + Days::new(from);
             let p = Period { from, to: from + Days::new(length) };
-            let m = total_movements(&account_movements(&lines, p));
+            let m = total_movements(&account_movements(&lines, p, &Rates::none()));
             prop_assert_eq!(m.start + m.new + m.reactivation + m.expansion - m.contraction - m.churn, m.end);
             let r = retention(&lines, p, Series::Single);
             prop_assert_eq!(m.start, r.mrr.start);
@@ -774,16 +921,10 @@ mod tests {
         /// Many periods at once give what each period gives alone.
         #[test]
         fn many_periods_at_once_agree(lines in arb_lines(), starts in proptest::collection::vec((0u64..150, 1u64..60), 1..6)) {
-            let periods: Vec<Period> = starts
-                .iter()
-                .map(|(from, length)| {
-                    let from = day("2024-01-01") + Days::new(*from);
-                    Period { from, to: from + Days::new(*length) }
-                })
-                .collect();
-            let together = movements_of_periods(&lines, &periods);
+            let periods = periods_from(&starts);
+            let together = movements_of_periods(&lines, &periods, &Rates::none());
             for (p, t) in periods.iter().zip(&together) {
-                prop_assert_eq!(t.movements, total_movements(&account_movements(&lines, *p)));
+                prop_assert_eq!(t.movements, total_movements(&account_movements(&lines, *p, &Rates::none())));
                 let r = retention(&lines, *p, Series::Single);
                 prop_assert_eq!(t.accounts_at_start, r.accounts.start);
                 prop_assert_eq!(t.churned_accounts, r.accounts.churned);

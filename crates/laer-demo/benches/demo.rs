@@ -94,6 +94,7 @@ fn summary(config: &DemoConfig, company: &DemoCompany) {
             end_date: s.end_date,
             mrr: s.mrr,
             bill_period_months: s.bill_period_months,
+            original: None,
         })
         .collect();
     lines.sort_by_key(|l| l.account_id);
@@ -104,7 +105,7 @@ fn summary(config: &DemoConfig, company: &DemoCompany) {
         from: year_ago,
         to: config.today,
     };
-    let movements = account_movements(&lines, year);
+    let movements = account_movements(&lines, year, &laer_core::fx::Rates::none());
     let total = total_movements(&movements);
     let count = |kind| movements.iter().filter(|m| m.kind == kind).count();
     println!(

@@ -206,6 +206,7 @@ impl LineBook {
                 units: Some(line.2.name().to_string()),
                 bill_period_months: contract.0,
                 discount: (contract.1 > 0).then(|| contract.1 as f64 / 100.0),
+                original: None,
             });
         }
     }

@@ -39,6 +39,7 @@ fn revenue_lines(company: &DemoCompany) -> Vec<RevenueLine> {
             end_date: s.end_date,
             mrr: s.mrr,
             bill_period_months: s.bill_period_months,
+            original: None,
         })
         .collect();
     lines.sort_by_key(|l| l.account_id);
@@ -340,7 +341,11 @@ fn revenue_moves_in_every_way() {
     let lines = revenue_lines(c);
     let mut kinds = Vec::new();
     for period in monthly_periods(c.from.unwrap(), day(TODAY)) {
-        kinds.extend(account_movements(&lines, period).iter().map(|m| m.kind));
+        kinds.extend(
+            account_movements(&lines, period, &laer_core::fx::Rates::none())
+                .iter()
+                .map(|m| m.kind),
+        );
     }
     for kind in [
         MovementKind::New,

@@ -248,13 +248,16 @@ impl Context {
 
     /// Refuses an external id seen before in this file.
     pub(crate) fn first_use(&mut self, row: &Row, external_id: &str) -> Result<(), RowError> {
-        if self.seen_external_ids.insert(external_id.to_string()) {
+        self.first_use_of(row, "external_id", external_id)
+    }
+
+    /// Refuses a row whose key (`what`, named at `column`) an earlier row of the same
+    /// file or request had.
+    pub(crate) fn first_use_of(&mut self, row: &Row, column: &'static str, what: &str) -> Result<(), RowError> {
+        if self.seen_external_ids.insert(what.to_string()) {
             Ok(())
         } else {
-            Err(row.error(
-                "external_id",
-                format!("{external_id:?} appears more than once in this file"),
-            ))
+            Err(row.error(column, format!("{what:?} appears more than once in this file")))
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use laer_core::dedup::{self, ContentHasher};
+use laer_core::fx::{Currency, DatedRate, Rate};
 use laer_core::model::{
     CaseStatus, Direction, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence,
     NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
@@ -200,6 +201,7 @@ impl ImportKind for Subscriptions {
             units,
             bill_period_months,
             discount,
+            original: None,
         })
     }
 }
@@ -776,4 +778,50 @@ async fn resolve_new_event_types(
             Ok(event)
         })
         .collect()
+}
+
+/// Exchange rates (issue 17; docs/metrics.md, "Currencies"): from `date` on, one unit of
+/// `currency` is worth `rate` of the reporting currency. A rate given again for its
+/// currency and day replaces it; once written, lines billed in another currency are
+/// converted again at the latest rates.
+pub struct ExchangeRates;
+
+impl ImportKind for ExchangeRates {
+    const NAME: &'static str = "exchange-rates";
+    const COLUMNS: &'static [ColumnSpec] = &[
+        req("currency", &["from_currency", "code"]),
+        req("date", &["day", "valid_from"]),
+        req("rate", &["exchange_rate"]),
+    ];
+    type Record = RateRecord;
+
+    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<RateRecord, RowError> {
+        let currency: Currency = row.parse_required("currency", str::parse)?;
+        let day = row.parse_required("date", parse::date)?;
+        let rate: Rate = row.parse_required("rate", str::parse)?;
+        cx.first_use_of(row, "date", &format!("{currency} on {day}"))?;
+        Ok(RateRecord(DatedRate { currency, day, rate }))
+    }
+}
+
+/// An exchange rate as the import writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateRecord(pub DatedRate);
+
+impl Batch for RateRecord {
+    type State = ();
+
+    async fn write(tx: &mut WriteTx, records: Vec<RateRecord>, _: &mut ()) -> Result<WriteCount, StoreError> {
+        let rates: Vec<DatedRate> = records.into_iter().map(|r| r.0).collect();
+        tx.upsert_exchange_rates(&rates).await
+    }
+
+    /// Converts the lines billed in another currency again at the latest rates, and asks
+    /// for a Stripe sync (lines left out for want of a rate come with it).
+    async fn finish(tx: &mut WriteTx, _: (), written: WriteCount) -> Result<(), StoreError> {
+        if written.written > 0 {
+            tx.revalue_foreign_lines(chrono::Utc::now().date_naive()).await?;
+        }
+        Ok(())
+    }
 }

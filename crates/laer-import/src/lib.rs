@@ -48,6 +48,7 @@ kind::kinds! {
     OutcomeMeasurements = kinds::OutcomeMeasurements,
     TeamMembers = kinds::TeamMembers,
     Tasks = kinds::Tasks,
+    ExchangeRates = kinds::ExchangeRates,
 }
 
 // After the list: the preview dispatches on it (`with_kind!`).

@@ -113,6 +113,7 @@ pub fn record_key(kind: Kind) -> &'static [&'static str] {
     match kind {
         Kind::MeetingCadences => &["account_id", "stakeholder_team"],
         Kind::OutcomeMeasurements => &["outcome_id", "measured_on"],
+        Kind::ExchangeRates => &["currency", "date"],
         _ => &["external_id"],
     }
 }

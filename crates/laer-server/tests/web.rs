@@ -714,6 +714,7 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
             (5, "contraction", m.contraction),
             (6, "churn", m.churn),
             (7, "end", m.end),
+            (11, "exchange_rates", m.exchange_rates),
         ] {
             let page: f64 = row[column].parse().unwrap();
             let reported = amount.to_f64();

@@ -13,6 +13,7 @@ mod backup;
 mod decode;
 mod delivery;
 mod error;
+mod exchange_rates;
 mod exec;
 mod files;
 mod handoff_notes;

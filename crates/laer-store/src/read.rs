@@ -71,6 +71,8 @@ struct SubscriptionRow {
     units: Option<String>,
     bill_period_months: i32,
     discount: Option<f64>,
+    currency: Option<String>,
+    original_mrr: Option<i64>,
 }
 
 /// Every entity's row count, by table (see [`COUNTED_TABLES`]).
@@ -90,6 +92,7 @@ struct Counts {
     outcome_measurements: i64,
     team_members: i64,
     tasks: i64,
+    exchange_rates: i64,
     audit_entries: i64,
 }
 
@@ -126,6 +129,8 @@ struct LineRow {
     mrr: i64,
     bill_period_months: i32,
     product: String,
+    currency: Option<String>,
+    original_mrr: Option<i64>,
 }
 
 impl LineRow {
@@ -137,6 +142,7 @@ impl LineRow {
                 end_date: self.end_date,
                 mrr: Money::from_ten_thousandths(self.mrr),
                 bill_period_months: self.bill_period_months,
+                original: laer_core::fx::Original::stored(self.currency.as_deref(), self.original_mrr),
             },
             product: self.product,
         }
@@ -161,7 +167,7 @@ pub struct TeamRow {
 const ACCOUNT_COLUMNS: &str = "id, external_id, name, segment, channel, country, date_of_birth, renewal_date, CAST(attributes AS TEXT) AS attributes";
 
 /// Every table `laer status` counts, by its key in [`EntityCounts`].
-const COUNTED_TABLES: [&str; 15] = [
+const COUNTED_TABLES: [&str; 16] = [
     "accounts",
     "contacts",
     "product_users",
@@ -176,6 +182,7 @@ const COUNTED_TABLES: [&str; 15] = [
     "outcome_measurements",
     "team_members",
     "tasks",
+    "exchange_rates",
     "audit_entries",
 ];
 
@@ -214,6 +221,7 @@ impl Store {
             outcome_measurements,
             team_members,
             tasks,
+            exchange_rates,
             audit_entries,
         } = counts;
         Ok(EntityCounts {
@@ -231,6 +239,7 @@ impl Store {
             outcome_measurements,
             team_members,
             tasks,
+            exchange_rates,
             audit_entries,
         })
     }
@@ -273,7 +282,7 @@ impl Store {
     /// The account's subscription lines, oldest first.
     pub async fn subscriptions_of(&self, account_id: i64) -> Result<Vec<Subscription>, StoreError> {
         let sql = "SELECT id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \
-                   bill_period_months, discount FROM subscriptions WHERE account_id = $1 \
+                   bill_period_months, discount, currency, original_mrr FROM subscriptions WHERE account_id = $1 \
                    ORDER BY start_date, product, id";
         let rows: Vec<SubscriptionRow> = self.fetch_all(sql, params![account_id]).await?;
         Ok(rows
@@ -291,6 +300,7 @@ impl Store {
                     units: r.units,
                     bill_period_months: r.bill_period_months,
                     discount: r.discount,
+                    original: laer_core::fx::Original::stored(r.currency.as_deref(), r.original_mrr),
                 },
             })
             .collect())
@@ -351,16 +361,16 @@ impl Store {
 
     /// Every subscription line's account, dates and MRR, sorted by account.
     pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
-        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, '' AS product \
-                   FROM subscriptions ORDER BY account_id, start_date";
+        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, '' AS product, currency, \
+                   original_mrr FROM subscriptions ORDER BY account_id, start_date";
         let rows: Vec<LineRow> = self.fetch_all(sql, params![]).await?;
         Ok(rows.into_iter().map(|r| r.into_plan_line().line).collect())
     }
 
     /// Every subscription line with its product, sorted by account.
     pub async fn plan_lines(&self) -> Result<Vec<PlanLine>, StoreError> {
-        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, product FROM subscriptions \
-                   ORDER BY account_id, start_date";
+        let sql = "SELECT account_id, start_date, end_date, mrr, bill_period_months, product, currency, original_mrr \
+                   FROM subscriptions ORDER BY account_id, start_date";
         let rows: Vec<LineRow> = self.fetch_all(sql, params![]).await?;
         Ok(rows.into_iter().map(LineRow::into_plan_line).collect())
     }

@@ -83,6 +83,8 @@ mod rows {
         pub units: Option<String>,
         pub bill_period_months: i32,
         pub discount: Option<f64>,
+        pub currency: Option<String>,
+        pub original_mrr: Option<i64>,
         pub version: i64,
     }
 
@@ -111,7 +113,7 @@ mod rows {
 }
 
 const LINE_COLUMNS: &str = "id, account_id, external_id, product, start_date, end_date, mrr, quantity, units, \
-     bill_period_months, discount, CAST(version AS BIGINT) AS version";
+     bill_period_months, discount, currency, original_mrr, CAST(version AS BIGINT) AS version";
 
 const CASE_COLUMNS: &str = "id, external_id, account_id, opened_at, closed_at, severity, kind, status, subject, \
      CAST(version AS BIGINT) AS version";
@@ -132,6 +134,7 @@ impl From<rows::Line> for VersionedLine {
                     units: r.units,
                     bill_period_months: r.bill_period_months,
                     discount: r.discount,
+                    original: laer_core::fx::Original::stored(r.currency.as_deref(), r.original_mrr),
                 },
             },
             version: r.version,

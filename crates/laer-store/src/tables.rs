@@ -154,6 +154,8 @@ impl Stored for NewSubscription {
             "units",
             "bill_period_months",
             "discount",
+            "currency",
+            "original_mrr",
         ],
         json_columns: &[],
         key: &["external_id"],
@@ -174,6 +176,8 @@ impl Stored for NewSubscription {
             &self.units,
             self.bill_period_months,
             self.discount,
+            self.original.as_ref().map(|o| o.currency.as_str()),
+            self.original.map(|o| o.mrr.ten_thousandths()),
         ]
     }
 }

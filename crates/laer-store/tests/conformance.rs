@@ -132,6 +132,7 @@ async fn subscriptions_keep_money_and_dates_exact(store: &Store) {
         units: Some("seats".into()),
         bill_period_months: 12,
         discount: Some(0.15000000000000002),
+        original: None,
     };
     let lines = vec![line("s1", "1799.9999", Some("2025-01-31")), line("s2", "0.0001", None)];
     let mut tx = store.begin_write().await.unwrap();
@@ -358,6 +359,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
             outcome_measurements: 1,
             team_members: 1,
             tasks: 1,
+            exchange_rates: 0,
             audit_entries: 1,
         }
     );

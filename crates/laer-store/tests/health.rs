@@ -276,6 +276,7 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
         units: Some("seats".into()),
         bill_period_months: 12,
         discount: None,
+        original: None,
     }])
     .await
     .unwrap();

@@ -234,6 +234,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         units: Some("seats".into()),
         bill_period_months: 12,
         discount: None,
+        original: None,
     }])
     .await
     .unwrap();

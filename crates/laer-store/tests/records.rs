@@ -160,6 +160,7 @@ async fn contract_lines_are_added_changed_and_ended_without_lost_updates(store: 
         units: Some("seats".into()),
         bill_period_months: 12,
         discount: None,
+        original: None,
     };
     let revision = store.portfolio_revision().await.unwrap();
     let added = store

@@ -280,7 +280,7 @@ fn print_report(report: &SyncReport) {
     );
     if report.other_currency > 0 {
         println!(
-            "{} subscriptions in another currency than the reporting one were left out",
+            "{} subscriptions in a currency without an exchange rate were left out: laer import exchange-rates FILE",
             report.other_currency
         );
     }

@@ -82,31 +82,33 @@ pub fn retention(report: &RetentionReport) -> String {
 
 pub fn mrr(report: &MrrReport) -> String {
     let mut out = String::new();
+    // Exchange rates' effect, only where lines in another currency moved it.
+    let fx = report.periods.iter().any(|p| {
+        !p.summary.movements.exchange_rates.is_zero()
+            || p.segments
+                .iter()
+                .flatten()
+                .any(|s| !s.summary.movements.exchange_rates.is_zero())
+    });
     let _ = write!(out, "{:<10} {:<10} {:<16}", "from", "to", "segment");
-    for h in [
-        "start",
-        "new",
-        "reactivation",
-        "expansion",
-        "contraction",
-        "churn",
-        "end",
-    ] {
+    let mut headers = vec!["start", "new", "reactivation", "expansion", "contraction", "churn"];
+    if fx {
+        headers.push("exch. rates");
+    }
+    headers.push("end");
+    for h in headers {
         let _ = write!(out, " {h:>12}");
     }
     let _ = writeln!(out, " {:>8} {:>8}", "NRR", "GRR");
     let row = |out: &mut String, p: &MovementSummary, from: &str, to: &str, segment: &str| {
         let _ = write!(out, "{from:<10} {to:<10} {segment:<16}");
         let m = &p.movements;
-        for amount in [
-            m.start,
-            m.new,
-            m.reactivation,
-            m.expansion,
-            m.contraction,
-            m.churn,
-            m.end,
-        ] {
+        let mut amounts = vec![m.start, m.new, m.reactivation, m.expansion, m.contraction, m.churn];
+        if fx {
+            amounts.push(m.exchange_rates);
+        }
+        amounts.push(m.end);
+        for amount in amounts {
             let _ = write!(out, " {:>12}", money(amount));
         }
         let _ = writeln!(
@@ -135,6 +137,13 @@ pub fn nrr_bridge(report: &laer_app::reports::NrrBridge) -> String {
             None => q.by.to_string(),
         };
         let _ = writeln!(out, "{} ({} to {}), by {by}", q.quarter, q.start, q.end);
+        if !q.total.exchange_rates.is_zero() {
+            let _ = writeln!(
+                out,
+                "exchange rates moved the end MRR by {} (movements are at the quarter's first-day rates)",
+                q.total.exchange_rates
+            );
+        }
         let _ = writeln!(
             out,
             "{:<24} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>8} {:>8}",

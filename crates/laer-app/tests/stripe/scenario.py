@@ -6,6 +6,7 @@ goes (laer's core tests cover the rest with objects shaped as Stripe returns the
 
 Usage: python scenario.py API_BASE BULK
        python scenario.py API_BASE quantity SUBSCRIPTION QUANTITY   (changes one; prints it)
+       python scenario.py API_BASE euro NAME AMOUNT   (a customer billed in euros; prints its subscription)
 """
 
 import json
@@ -20,6 +21,18 @@ if sys.argv[2] == "quantity":
     s = stripe.Subscription.retrieve(sys.argv[3])
     s = stripe.Subscription.modify(s.id, items=[{"id": s["items"]["data"][0]["id"], "quantity": int(sys.argv[4])}])
     print(json.dumps({"id": s.id, "quantity": s["items"]["data"][0]["quantity"]}))
+    sys.exit(0)
+if sys.argv[2] == "euro":
+    # A customer billed in euros: one monthly subscription of AMOUNT cents.
+    name, amount = sys.argv[3], int(sys.argv[4])
+    product = stripe.Product.create(name="Suite EU")
+    plan = stripe.Plan.create(id="suite-eur", product=product.id, currency="eur", amount=amount, interval="month")
+    c = stripe.Customer.create(name=name, email=f"billing@{name}.example", metadata={"laer_account": name})
+    pm = stripe.PaymentMethod.create(type="card", card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"})
+    stripe.PaymentMethod.attach(pm.id, customer=c.id)
+    stripe.Customer.modify(c.id, invoice_settings={"default_payment_method": pm.id})
+    s = stripe.Subscription.create(customer=c.id, items=[{"plan": plan.id, "quantity": 1}])
+    print(json.dumps({"id": s.id}))
     sys.exit(0)
 bulk = int(sys.argv[2])
 

@@ -219,7 +219,7 @@ pub(crate) async fn page(
             table.data #contracts {
                 thead { tr { th { "Product" } th { "Start" } th { "End" } th.num { "MRR" } th.num { "Quantity" } th.num { "Billing (months)" } } }
                 tbody { @for s in view.subscriptions.iter().rev() { @let s = &s.fields; tr {
-                    td { (s.product) } td { (s.start_date) } td { (date(s.end_date)) } td.num { (money_exact(s.mrr)) }
+                    td { (s.product) } td { (s.start_date) } td { (date(s.end_date)) } td.num { (money_exact(s.mrr)) @if let Some(o) = s.original { br; span.muted title="Billed in this currency; MRR at the latest exchange rate" { (o.mrr) " " (o.currency) } } }
                     td.num { (s.quantity.map_or("–".to_string(), |q| format!("{q} {}", s.units.as_deref().unwrap_or("")))) } td.num { (s.bill_period_months) }
                 } } }
             }

@@ -244,7 +244,7 @@ fn render(r: &Records, user: &CurrentUser, failed: Option<Failed>, status: Statu
                         @let s = &l.line.fields;
                         @let (v, p) = of(Which::End(l.line.id));
                         tr {
-                            td { (s.product) } td.date { (s.start_date) } td.date { (date(s.end_date)) } td.num { (money_exact(s.mrr)) }
+                            td { (s.product) } td.date { (s.start_date) } td.date { (date(s.end_date)) } td.num { (money_exact(s.mrr)) @if let Some(o) = s.original { br; span.muted title="Billed in this currency; MRR at the latest exchange rate" { (o.mrr) " " (o.currency) } } }
                             td.num { (s.quantity.map_or("–".to_string(), |q| format!("{q} {}", s.units.as_deref().unwrap_or("")))) }
                             td.num { (s.bill_period_months) }
                             @if contracts.is_ok() { td {

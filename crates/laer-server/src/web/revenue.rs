@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::bridge::{Grouping, Quarter, QuarterBridge, quarter_bridges, quarter_to_date, report_quarters};
+use laer_core::fx::Rates;
 use laer_core::model::TeamRole;
 use laer_core::reports::{MonthWithTrailing, months_with_trailing, movements_by_segment, trailing_year};
 use laer_core::retention::{MovementKind, Period, RevenueLine};
@@ -26,8 +27,8 @@ const MONTHS: u32 = 24;
 /// The page's months: laer_core::reports::months_with_trailing over [`MONTHS`].
 type Month = MonthWithTrailing;
 
-fn months(lines: &[RevenueLine], today: NaiveDate) -> Vec<Month> {
-    months_with_trailing(lines, today, MONTHS)
+fn months(lines: &[RevenueLine], rates: &Rates, today: NaiveDate) -> Vec<Month> {
+    months_with_trailing(lines, rates, today, MONTHS)
 }
 
 fn label(p: &Period) -> String {
@@ -42,7 +43,8 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
     require(&user, Permission::ViewRevenue)?;
     let today = today();
     let lines = state.cache.revenue_lines(&state.store, today).await?;
-    let months = months(&lines, today);
+    let rates = state.store.exchange_rates().await?;
+    let months = months(&lines, &rates, today);
     let labels: Vec<String> = months.iter().map(|m| label(&m.period)).collect();
     // Each bar leads to the accounts behind it.
     let links = |kind: MovementKind| months.iter().map(move |m| Some(month_drill(m, kind)));
@@ -102,8 +104,13 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
         .to_svg();
 
     let segments = state.store.account_attribute("segment").await?.unwrap_or_default();
-    let by_segment = segment_table(&lines, &segments, months.last().map(|m| trailing_year(&m.period)));
-    let (by_phase, by_csm) = bridges(&state, &lines, today).await?;
+    let by_segment = segment_table(
+        &lines,
+        &rates,
+        &segments,
+        months.last().map(|m| trailing_year(&m.period)),
+    );
+    let (by_phase, by_csm) = bridges(&state, &lines, &rates, today).await?;
     let latest = months.last();
     let body = html! {
         div.page-head {
@@ -155,6 +162,7 @@ fn bridge_quarters(today: NaiveDate) -> Vec<Quarter> {
 async fn bridges(
     state: &AppState,
     lines: &[RevenueLine],
+    rates: &Rates,
     today: NaiveDate,
 ) -> Result<(Vec<QuarterBridge>, Vec<QuarterBridge>), PageError> {
     let quarters = bridge_quarters(today);
@@ -165,10 +173,15 @@ async fn bridges(
         state.cache.csm_coverage(&state.store, today),
     )?;
     let whole = &quarters[..quarters.len() - 1];
-    let mut by_phase = quarter_bridges(lines, whole, Grouping::Phase(&phases));
-    by_phase.extend(quarter_to_date(lines, today, Grouping::Phase(&phases)));
-    let mut by_csm = quarter_bridges(lines, whole, Grouping::Owner(TeamRole::Csm, &coverage));
-    by_csm.extend(quarter_to_date(lines, today, Grouping::Owner(TeamRole::Csm, &coverage)));
+    let mut by_phase = quarter_bridges(lines, rates, whole, Grouping::Phase(&phases));
+    by_phase.extend(quarter_to_date(lines, rates, today, Grouping::Phase(&phases)));
+    let mut by_csm = quarter_bridges(lines, rates, whole, Grouping::Owner(TeamRole::Csm, &coverage));
+    by_csm.extend(quarter_to_date(
+        lines,
+        rates,
+        today,
+        Grouping::Owner(TeamRole::Csm, &coverage),
+    ));
     Ok((by_phase, by_csm))
 }
 
@@ -192,16 +205,22 @@ fn month_drill(m: &Month, kind: MovementKind) -> String {
 
 fn movement_table(months: &[Month]) -> maud::Markup {
     let link = |m: &Month, kind: MovementKind, amount: Money| drill(amount, month_drill(m, kind));
+    // Only where lines billed in another currency moved with the exchange rates.
+    let fx = months.iter().any(|m| !m.movements.exchange_rates.is_zero());
     html! {
         table.data {
-            thead { tr { th { "Month" } th.num { "Start" } th.num { "New" } th.num { "Expansion" } th.num { "Reactivation" } th.num { "Contraction" } th.num { "Churn" } th.num { "End" } } }
+            thead { tr { th { "Month" } th.num { "Start" } th.num { "New" } th.num { "Expansion" } th.num { "Reactivation" } th.num { "Contraction" } th.num { "Churn" }
+                @if fx { th.num title="What exchange rates did to the end MRR; the other movements are at the month's first-day rates" { "Exchange rates" } }
+                th.num { "End" } } }
             tbody {
                 @for m in months {
                     @let v = &m.movements;
                     tr { td { (label(&m.period)) } td.num { (money(v.start)) }
                          td.num { (link(m, MovementKind::New, v.new)) } td.num { (link(m, MovementKind::Expansion, v.expansion)) }
                          td.num { (link(m, MovementKind::Reactivation, v.reactivation)) } td.num { (link(m, MovementKind::Contraction, v.contraction)) }
-                         td.num { (link(m, MovementKind::Churn, v.churn)) } td.num { (money(v.end)) } }
+                         td.num { (link(m, MovementKind::Churn, v.churn)) }
+                         @if fx { td.num { (money(v.exchange_rates)) } }
+                         td.num { (money(v.end)) } }
                 }
             }
         }
@@ -244,6 +263,7 @@ pub(crate) async fn accounts(
         ))
     })?;
     let lines = state.cache.revenue_lines(&state.store, today).await?;
+    let rates = state.store.exchange_rates().await?;
     let day = |name: &str, v: &Option<String>| -> Result<Option<NaiveDate>, PageError> {
         v.as_deref()
             .map(|d| {
@@ -261,7 +281,7 @@ pub(crate) async fn accounts(
             let period = Period { from, to };
             (
                 format!("MRR on {from} to MRR on {to}"),
-                laer_core::retention::account_movements(&lines, period),
+                laer_core::retention::account_movements(&lines, period, &rates),
                 None,
             )
         }
@@ -269,7 +289,7 @@ pub(crate) async fn accounts(
             let quarter = Quarter::parse(q).ok_or_else(|| {
                 PageError::BadRequest(format!("Quarter (quarter): expected e.g. 2026-Q3, found {q:?}."))
             })?;
-            let (by_phase, by_csm) = bridges(&state, &lines, today).await?;
+            let (by_phase, by_csm) = bridges(&state, &lines, &rates, today).await?;
             let list = match params.by.as_deref() {
                 Some("csm") => by_csm,
                 Some("phase") | None => by_phase,
@@ -384,6 +404,7 @@ fn quarter_caption(q: &QuarterBridge) -> String {
 
 fn bridge_table(q: &QuarterBridge) -> maud::Markup {
     let by = if q.by == "phase" { "phase" } else { "csm" };
+    let fx = !q.total.exchange_rates.is_zero() || q.groups.iter().any(|g| !g.figures.exchange_rates.is_zero());
     let row = |group: maud::Markup, name: Option<&str>, f: &laer_core::bridge::BridgeFigures| {
         let link = |kind: MovementKind, amount: Money| {
             let group = name
@@ -401,13 +422,16 @@ fn bridge_table(q: &QuarterBridge) -> maud::Markup {
         html! {
             td { (group) } td.num { (money(f.start_mrr)) } td.num { (link(MovementKind::New, f.new)) } td.num { (link(MovementKind::Expansion, f.expansion)) }
             td.num { (link(MovementKind::Contraction, f.contraction)) } td.num { (link(MovementKind::Churn, f.churn)) } td.num { (link(MovementKind::Reactivation, f.reactivation)) }
+            @if fx { td.num { (money(f.exchange_rates)) } }
             td.num { (money(f.end_mrr)) } td.num { (percent(f.nrr)) } td.num { (percent(f.grr)) }
         }
     };
     html! {
         table.data.bridge {
             thead { tr { th { @if q.by == "phase" { "Phase" } @else { "Owner" } } th.num { "Start MRR" } th.num { "New" } th.num { "Expansion" }
-                th.num { "Contraction" } th.num { "Churn" } th.num { "Reactivation" } th.num { "End MRR" } th.num { "NRR (quarter)" } th.num { "GRR (quarter)" } } }
+                th.num { "Contraction" } th.num { "Churn" } th.num { "Reactivation" }
+                @if fx { th.num title="What exchange rates did to the end MRR; the other movements are at the quarter's first-day rates" { "Exchange rates" } }
+                th.num { "End MRR" } th.num { "NRR (quarter)" } th.num { "GRR (quarter)" } } }
             tbody {
                 @for g in &q.groups {
                     tr { (row(html! {
@@ -422,17 +446,28 @@ fn bridge_table(q: &QuarterBridge) -> maud::Markup {
     }
 }
 
-fn segment_table(lines: &[RevenueLine], segments: &HashMap<i64, String>, period: Option<Period>) -> maud::Markup {
+fn segment_table(
+    lines: &[RevenueLine],
+    rates: &Rates,
+    segments: &HashMap<i64, String>,
+    period: Option<Period>,
+) -> maud::Markup {
     let Some(period) = period else {
         return html! { p { "No revenue yet." } };
     };
+    let rows = movements_by_segment(lines, rates, segments, period);
+    // Only where lines billed in another currency moved with the exchange rates.
+    let fx = rows.iter().any(|(_, m)| !m.exchange_rates.is_zero());
     html! {
         table.data #segments {
-            thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" } th.num { "NRR" } th.num { "GRR" } } }
+            thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" }
+                @if fx { th.num title="What exchange rates did to MRR now; the other movements are at the rates of a year ago" { "Exchange rates" } }
+                th.num { "NRR" } th.num { "GRR" } } }
             tbody {
-                @for (name, m) in movements_by_segment(lines, segments, period) {
+                @for (name, m) in &rows {
                     tr { td { (name.as_deref().unwrap_or("(none)")) } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.new)) }
                          td.num { (money(m.expansion)) } td.num { (money(m.contraction)) } td.num { (money(m.churn)) }
+                         @if fx { td.num { (money(m.exchange_rates)) } }
                          td.num { (percent(m.net_revenue_retention())) } td.num { (percent(m.gross_revenue_retention())) } }
                 }
             }
@@ -443,6 +478,7 @@ fn segment_table(lines: &[RevenueLine], segments: &HashMap<i64, String>, period:
 pub(crate) async fn csv(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
     require(&user, Permission::ViewRevenue)?;
     let lines = state.cache.revenue_lines(&state.store, today()).await?;
+    let rates = state.store.exchange_rates().await?;
     let mut rows = vec![
         [
             "month",
@@ -456,12 +492,13 @@ pub(crate) async fn csv(State(state): State<AppState>, user: CurrentUser) -> Res
             "nrr_12m",
             "grr_12m",
             "logo_churn",
+            "exchange_rates",
         ]
         .map(String::from)
         .to_vec(),
     ];
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.4}")).unwrap_or_default();
-    for m in months(&lines, today()) {
+    for m in months(&lines, &rates, today()) {
         let v = &m.movements;
         rows.push(vec![
             label(&m.period),
@@ -475,6 +512,7 @@ pub(crate) async fn csv(State(state): State<AppState>, user: CurrentUser) -> Res
             ratio(m.trailing.net_revenue_retention()),
             ratio(m.trailing.gross_revenue_retention()),
             ratio(m.logo_churn),
+            v.exchange_rates.to_string(),
         ]);
     }
     Ok(csv_response("revenue.csv", rows))

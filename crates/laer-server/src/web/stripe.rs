@@ -149,7 +149,8 @@ fn connection_part(
                     }
                     @if let Some(r) = &report {
                         @if r.other_currency > 0 {
-                            dt { "Other currencies" } dd { (r.other_currency) " subscriptions not in " (shown.currency) " were left out." }
+                            dt { "Other currencies" } dd { (r.other_currency) " subscriptions in a currency other than " (shown.currency) " without an exchange rate were left out: "
+                                a href="/import" { "import exchange rates" } " (exchange-rates) and they follow." }
                         }
                         @if r.unreadable > 0 {
                             dt { "Not understood" }

@@ -59,6 +59,7 @@ pub async fn acme(
         units: Some("seats".into()),
         bill_period_months: 12,
         discount: None,
+        original: None,
     }])
     .await
     .unwrap();
