@@ -34,9 +34,10 @@ use crate::stripe::{HasId, StripeClient, StripeError, StripeKey};
 
 /// The stages of a sync, in order, with the list each reads. Invoices and credit notes
 /// come before subscriptions, whose lines are worked out with them.
-pub const STAGES: [(&str, &str); 5] = [
+pub const STAGES: [(&str, &str); 6] = [
     ("customers", "/v1/customers"),
     ("products", "/v1/products"),
+    ("prices", "/v1/prices"),
     ("invoices", "/v1/invoices"),
     ("credit_notes", "/v1/credit_notes"),
     ("subscriptions", "/v1/subscriptions"),
@@ -65,10 +66,12 @@ pub struct SyncReport {
     /// Subscriptions in a currency other than the reporting one that has no exchange
     /// rate, left out until one is given.
     pub other_currency: usize,
+    pub prices: usize,
     pub invoices: usize,
     pub credit_notes: usize,
-    /// The Stripe server lists no credit notes (404: localstripe, for one).
-    pub credit_notes_unlisted: bool,
+    /// The lists the Stripe server does not have (404: localstripe lists no prices and no
+    /// credit notes), read as empty.
+    pub unlisted: Vec<String>,
     /// Objects laer could not read, left out: how many, and the first few with the reason.
     pub unreadable: usize,
     pub unreadable_named: Vec<(String, String)>,
@@ -156,9 +159,10 @@ pub async fn check_access(client: &StripeClient) -> Result<(), StripeError> {
     Ok(())
 }
 
-/// Whether `e` says the server has no such list, for a stage a server may lack.
+/// Whether `e` says the server has no such list, for a stage a server may lack (the
+/// plans of older API versions, and localstripe's, stand for prices).
 fn unlisted(stage: &str, e: &StripeError) -> bool {
-    stage == "credit_notes" && matches!(e, StripeError::Api { status: 404, .. })
+    matches!(stage, "prices" | "credit_notes") && matches!(e, StripeError::Api { status: 404, .. })
 }
 
 /// Whether a sync ran, and what it did.
@@ -267,7 +271,9 @@ async fn run_sync(
         loop {
             let page: List<serde_json::Value> = match connected.client.page(path, params, cursor.as_deref()).await {
                 Err(e) if unlisted(stage, &e) => {
-                    report.credit_notes_unlisted = true;
+                    if !report.unlisted.iter().any(|u| u == stage) {
+                        report.unlisted.push(stage.to_string());
+                    }
                     List {
                         data: Vec::new(),
                         has_more: false,
@@ -279,6 +285,7 @@ async fn run_sync(
             match *stage {
                 "customers" => link_page(store, &connected.settings, &page.data, &mut report).await?,
                 "products" => products_page(store, &page.data, &mut report).await?,
+                "prices" => prices_page(store, &page.data, &mut report).await?,
                 // Their subscriptions' lines are written in the subscriptions stage.
                 "invoices" => {
                     invoices_page(store, &connected.client, &page.data, &mut report).await?;
@@ -428,6 +435,17 @@ async fn products_page(store: &Store, page: &[serde_json::Value], report: &mut S
     Ok(())
 }
 
+/// Keeps a page of prices.
+async fn prices_page(store: &Store, page: &[serde_json::Value], report: &mut SyncReport) -> Result<(), SyncError> {
+    let prices: Vec<(String, String)> = page
+        .iter()
+        .map(|p| (p.id().to_string(), serde_json::to_string(p).unwrap_or_default()))
+        .collect();
+    store.upsert_stripe_prices(&prices).await?;
+    report.prices += prices.len();
+    Ok(())
+}
+
 /// Keeps a page of invoices, each with all its lines (an invoice lists its first lines;
 /// the rest are read from its own list). Returns the subscriptions they are for.
 async fn invoices_page(
@@ -553,7 +571,18 @@ async fn write_lines(
         let (invoices, notes) = store.stripe_billing_of(id).await?;
         let invoices: Vec<Invoice> = read_all(id, &invoices, report);
         let notes: Vec<CreditNote> = read_all(id, &notes, report);
-        let prices = invoices::known_prices(&states, &invoices);
+        let mut prices = invoices::known_prices(&states, &invoices);
+        let unknown: Vec<String> = invoices::unknown_prices(&invoices, &prices).into_iter().collect();
+        if !unknown.is_empty() {
+            for body in store.stripe_prices_by_id(&unknown).await? {
+                match serde_json::from_str::<laer_core::billing::objects::Price>(&body) {
+                    Ok(price) => {
+                        prices.insert(price.id.clone(), price);
+                    }
+                    Err(e) => report.left_out(id, e.to_string()),
+                }
+            }
+        }
         if let Some(first) = states.first() {
             let mut before = invoices::states_before(first, &invoices, &prices);
             before.append(&mut states);
@@ -810,6 +839,10 @@ pub async fn apply_event(
         },
         "product.created" | "product.updated" => {
             products_page(store, std::slice::from_ref(object), &mut report).await?;
+            EventOutcome::Applied
+        }
+        "price.created" | "price.updated" => {
+            prices_page(store, std::slice::from_ref(object), &mut report).await?;
             EventOutcome::Applied
         }
         kind if kind.starts_with("invoice.") && kind != "invoice.upcoming" && object["object"] == "invoice" => {

@@ -1,8 +1,10 @@
 //! Stripe read as a company's billing system is (issue 17): a real stateful fake of
 //! Stripe's API (localstripe, from PyPI) filled by Stripe's official Python library with
-//! subscriptions of every interval, quantities, a trial, an upgrade, a downgrade and
-//! cancellations; laer's client reads them page by page, and each subscription's MRR now
-//! by laer's rules equals the scenario's own computation of the documented rules.
+//! subscriptions of every interval, quantities, a trial, an upgrade, a downgrade,
+//! cancellations and one taken back, and one billed in euros; laer's client reads them
+//! page by page, and each subscription's MRR now by laer's rules equals the scenario's own
+//! computation of the documented rules. Invoices, credit notes and prices localstripe
+//! lacks come as events shaped as Stripe sends them.
 
 use std::collections::BTreeMap;
 
@@ -95,11 +97,10 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
     assert_eq!((report.customers, report.linked, report.unmatched), (10, 9, 1));
     assert_eq!(report.changed, 10, "every subscription is new");
     assert_eq!(report.products, 2);
-    // localstripe invoices each subscription as it is made, and lists no credit notes.
-    assert_eq!(
-        (report.invoices, report.credit_notes, report.credit_notes_unlisted),
-        (10, 0, true)
-    );
+    // localstripe invoices each subscription as it is made, and lists no prices (its plans
+    // stand for them) and no credit notes.
+    assert_eq!((report.invoices, report.credit_notes), (10, 0));
+    assert_eq!(report.unlisted, ["prices", "credit_notes"]);
     let elm = store
         .stripe_customers()
         .await
@@ -146,6 +147,25 @@ async fn a_sync_writes_stripe_lines_and_follows_changes(store: &Store) {
     assert!(
         lines.iter().all(|l| l.line.fields.product == "Suite"),
         "the product's name"
+    );
+
+    // Ivy's cancellation at period end ends its line; taken back (a reactivation in
+    // Stripe's words), the line runs on.
+    let ivy = ids["ivy"];
+    let ivy_sub = expected["by_name"]["ivy"].as_str().unwrap();
+    let ends = |lines: Vec<laer_store::VersionedLine>| lines.iter().map(|l| l.line.fields.end_date).collect::<Vec<_>>();
+    assert!(
+        ends(store.subscription_lines_of(ivy).await.unwrap())
+            .iter()
+            .all(Option::is_some)
+    );
+    scenario(&stripe, &["uncancel", ivy_sub]);
+    sync_at(store, "test", tomorrow.timestamp() + 30).await;
+    assert!(
+        ends(store.subscription_lines_of(ivy).await.unwrap())
+            .iter()
+            .any(Option::is_none),
+        "ivy's line runs on"
     );
 
     // Elm's company has an account with its domain: the email-domain rule links it.
@@ -317,7 +337,13 @@ async fn invoices_date_history_and_meter_usage(store: &Store) {
     "lines": {"object": "list", "has_more": false, "data": [
         line("il_down", &item.id, plan.clone(), 3, -28_000, true, 2, 30),
         line("il_up", &item.id, plan, 6, 56_000, true, 2, 30),
-        line("il_calls", "si_calls", metered, 4_200, 4_200, false, 0, 2),
+        // Newer API versions name the price by its id alone: laer finds it among the
+        // prices it read.
+        serde_json::json!({"id": "il_calls", "object": "line_item", "amount": 4_200, "quantity": 4_200,
+            "period": {"start": start.start_date, "end": start.start_date + 2 * day},
+            "parent": {"type": "subscription_item_details", "subscription_item_details":
+                {"subscription": acme_sub, "subscription_item": "si_calls", "proration": false}},
+            "pricing": {"type": "price_details", "price_details": {"price": "price_calls"}}}),
     ]}});
     let event = |id: &str, kind: &str, object: serde_json::Value| laer_app::billing::Event {
         id: id.into(),
@@ -329,6 +355,13 @@ async fn invoices_date_history_and_meter_usage(store: &Store) {
     let connected = laer_app::billing::Connected::open(&connection, Some(&secret_box())).unwrap();
     let paid = event("evt_paid", "invoice.paid", invoice);
     let now = start.start_date + 11 * day;
+    let priced = event("evt_price", "price.created", metered);
+    assert_eq!(
+        laer_app::billing::apply_event(store, &connected, &priced, now)
+            .await
+            .unwrap(),
+        laer_app::billing::EventOutcome::Applied
+    );
     let outcome = laer_app::billing::apply_event(store, &connected, &paid, now)
         .await
         .unwrap();

@@ -350,3 +350,34 @@ impl Store {
         Ok(row.and_then(|(s,)| s))
     }
 }
+
+impl Store {
+    /// Keeps prices as read: (price id, JSON).
+    pub async fn upsert_stripe_prices(&self, prices: &[(String, String)]) -> Result<(), StoreError> {
+        for batch in prices.chunks(200) {
+            let mut tx = self.begin_write().await?;
+            for (id, body) in batch {
+                tx.execute(
+                    "INSERT INTO stripe_prices (price_id, body) VALUES ($1, $2) ON CONFLICT (price_id) \
+                     DO UPDATE SET body = excluded.body WHERE stripe_prices.body <> excluded.body",
+                    params![id, body],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The prices (JSON) of these ids that laer keeps.
+    pub async fn stripe_prices_by_id(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut bodies = Vec::new();
+        for id in ids {
+            let row: Option<(String,)> = self
+                .fetch_optional("SELECT body FROM stripe_prices WHERE price_id = $1", params![id])
+                .await?;
+            bodies.extend(row.map(|(b,)| b));
+        }
+        Ok(bodies)
+    }
+}

@@ -256,18 +256,15 @@ async fn sync(
 
 fn print_report(report: &SyncReport) {
     println!(
-        "{} customers ({} linked to accounts, {} accounts made), {} products, {} invoices, {}, {} subscriptions \
-         ({} changed since the last sync); contract lines: {} written, {} unchanged{}",
+        "{} customers ({} linked to accounts, {} accounts made), {} products, {} prices, {} invoices, {} credit notes, \
+         {} subscriptions ({} changed since the last sync); contract lines: {} written, {} unchanged{}",
         report.customers,
         report.linked,
         report.accounts_created,
         report.products,
+        report.prices,
         report.invoices,
-        if report.credit_notes_unlisted {
-            "no credit notes (this Stripe server lists none)".to_string()
-        } else {
-            format!("{} credit notes", report.credit_notes)
-        },
+        report.credit_notes,
         report.subscriptions,
         report.changed,
         report.lines_written,
@@ -278,6 +275,12 @@ fn print_report(report: &SyncReport) {
             ""
         }
     );
+    if !report.unlisted.is_empty() {
+        println!(
+            "this Stripe server lists no {}: read as none",
+            report.unlisted.join(", ").replace('_', " ")
+        );
+    }
     if report.other_currency > 0 {
         println!(
             "{} subscriptions in a currency without an exchange rate were left out: laer import exchange-rates FILE",

@@ -6,6 +6,7 @@ goes (laer's core tests cover the rest with objects shaped as Stripe returns the
 
 Usage: python scenario.py API_BASE BULK
        python scenario.py API_BASE quantity SUBSCRIPTION QUANTITY   (changes one; prints it)
+       python scenario.py API_BASE uncancel SUBSCRIPTION   (takes back a cancellation at period end)
        python scenario.py API_BASE euro NAME AMOUNT   (a customer billed in euros; prints its subscription)
 """
 
@@ -21,6 +22,11 @@ if sys.argv[2] == "quantity":
     s = stripe.Subscription.retrieve(sys.argv[3])
     s = stripe.Subscription.modify(s.id, items=[{"id": s["items"]["data"][0]["id"], "quantity": int(sys.argv[4])}])
     print(json.dumps({"id": s.id, "quantity": s["items"]["data"][0]["quantity"]}))
+    sys.exit(0)
+if sys.argv[2] == "uncancel":
+    # Reactivated: a cancellation at period end taken back.
+    s = stripe.Subscription.modify(sys.argv[3], cancel_at_period_end=False)
+    print(json.dumps({"id": s.id, "cancel_at_period_end": s["cancel_at_period_end"]}))
     sys.exit(0)
 if sys.argv[2] == "euro":
     # A customer billed in euros: one monthly subscription of AMOUNT cents.

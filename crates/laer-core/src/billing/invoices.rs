@@ -285,6 +285,19 @@ pub fn known_prices(states: &[State], invoices: &[Invoice]) -> HashMap<String, P
     prices
 }
 
+/// The ids of the prices the invoices' lines name by id alone that `known` lacks: those to
+/// look up among the prices a sync read.
+pub fn unknown_prices(invoices: &[Invoice], known: &HashMap<String, Price>) -> BTreeSet<String> {
+    invoices
+        .iter()
+        .flat_map(|i| &i.lines.data)
+        .filter_map(|l| match &l.price {
+            Some(PriceRef::Id(id)) if !known.contains_key(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn price_of(line: &InvoiceLine, prices: &HashMap<String, Price>) -> Option<Price> {
     match line.price.as_ref()? {
         PriceRef::Object(p) => Some((**p).clone()),

@@ -88,11 +88,11 @@ fn counts(report: &SyncReport) -> Markup {
     html! {
         (report.customers) " customers (" (report.linked) " linked"
         @if report.accounts_created > 0 { ", " (report.accounts_created) " accounts made" }
-        "), " (report.products) " products, " (report.invoices) " invoices, "
-        @if report.credit_notes_unlisted { "no credit notes (this Stripe server lists none), " }
-        @else { (report.credit_notes) " credit notes, " }
+        "), " (report.products) " products, " (report.prices) " prices, " (report.invoices) " invoices, "
+        (report.credit_notes) " credit notes, "
         (report.subscriptions) " subscriptions (" (report.changed) " changed); contract lines: "
         (report.lines_written) " written, " (report.lines_unchanged) " unchanged"
+        @if !report.unlisted.is_empty() { " (this Stripe server lists no " (report.unlisted.join(", ").replace('_', " ")) ")" }
     }
 }
 

@@ -130,6 +130,16 @@ fn an_upgrade_before_laer_saw_the_subscription_is_dated_by_its_proration() {
         stretches(&history(now.clone(), seen, &invoices)),
         vec![(JAN1, Some(feb15), 300.0), (feb15, None, 600.0)]
     );
+    // Lines naming their price by id alone: known from the state or another invoice's
+    // line, else to be looked up.
+    let later = &invoices[1..];
+    assert!(unknown_prices(later, &known_prices(&[], later)).contains("price_seat"));
+    assert!(unknown_prices(&invoices, &known_prices(&[], &invoices)).is_empty());
+    let seen_state = State {
+        from: seen,
+        subscription: now.clone(),
+    };
+    assert!(unknown_prices(&invoices, &known_prices(&[seen_state], &invoices)).is_empty());
     // Without the invoices, the state laer saw holds from the start.
     assert_eq!(stretches(&history(now, seen, &[])), vec![(JAN1, None, 600.0)]);
 }
