@@ -146,7 +146,8 @@ pub fn settings_of(connection: &StripeConnection) -> Result<ConnectionSettings, 
 }
 
 /// Checks a key can read what a sync reads (one object of each list), naming what it
-/// may not read. A server that lists no credit notes at all (404) is no refusal.
+/// may not read. A server that lists no prices or no credit notes at all (404) is no
+/// refusal.
 pub async fn check_access(client: &StripeClient) -> Result<(), StripeError> {
     for (stage, path) in STAGES {
         match client.get::<serde_json::Value>(path, &[("limit", "1")]).await {

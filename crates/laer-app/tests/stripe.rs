@@ -558,3 +558,43 @@ async fn subscriptions_read_from_stripe_have_the_documented_mrr() {
     assert_eq!(customers.len() as u64, expected["customers"].as_u64().unwrap());
     assert!(customers.iter().all(|c| c.metadata.contains_key("laer_account")));
 }
+
+/// A Stripe server that answers every list but one with an empty page, and that one with
+/// Stripe's 403 for a restricted key without the permission (as its API reference shows
+/// it): connecting is refused naming the list, and the message carries no key.
+#[tokio::test]
+async fn a_key_without_read_access_is_refused_naming_the_list() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = vec![0u8; 8192];
+            let n = socket.read(&mut request).await.unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..n]).to_string();
+            let (status, body) = if head.starts_with("GET /v1/invoices") {
+                (
+                    "403 Forbidden",
+                    r#"{"error":{"message":"The provided key 'rk_test_****oops' does not have the required permissions for this endpoint on account 'acct_1'. Having the 'rak_invoice_read' permission would allow this request to continue.","type":"invalid_request_error"}}"#,
+                )
+            } else {
+                ("200 OK", r#"{"object":"list","data":[],"has_more":false}"#)
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let key = "rk_test_51_restricted_reader_key_oops";
+    let client = StripeClient::new(&base, StripeKey::new(key).unwrap());
+    let refused = laer_app::billing::check_access(&client).await.unwrap_err();
+    assert!(
+        matches!(&refused, laer_app::stripe::StripeError::Forbidden { what } if what == "invoices"),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(message.contains("read access to invoices"), "{message}");
+    assert!(!message.contains(key), "{message}");
+}
