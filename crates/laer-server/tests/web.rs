@@ -747,6 +747,39 @@ async fn revenue_figures_match_the_mrr_report(store: &Store) {
         compared += 1;
     }
     assert_eq!(compared, 24, "two years of months");
+    // The by-segment table is the MRR report by segment over the trailing year, each row
+    // with every movement (reactivation included), so that it adds up.
+    let this_month = {
+        use chrono::Datelike;
+        let t = today();
+        t.with_day(1).unwrap()
+    };
+    let year_ago = this_month.checked_sub_months(chrono::Months::new(12)).unwrap();
+    let request =
+        laer_core::reports::ReportRequest::parse(&year_ago.to_string(), &this_month.to_string(), None, None).unwrap();
+    let by_segment = laer_app::reports::mrr(store, &request, Some("segment"), false)
+        .await
+        .unwrap();
+    let (status, page) = admin.get("/revenue").await;
+    assert_eq!(status, 200);
+    let table = &page[page.find("id=\"segments\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    for s in by_segment.periods[0].segments.as_ref().unwrap() {
+        let m = &s.summary.movements;
+        let cells: String = [
+            m.start,
+            m.end,
+            m.new,
+            m.reactivation,
+            m.expansion,
+            m.contraction,
+            m.churn,
+        ]
+        .iter()
+        .map(|a| format!("<td class=\"num\">{}</td>", dollars(*a)))
+        .collect();
+        assert!(table.contains(&cells), "{:?}: {cells} not in {table}", s.segment);
+    }
     // Bad requests name the parameter.
     let (status, page) = admin
         .get("/revenue/accounts?kind=sideways&from=2026-01-01&to=2026-02-01")

@@ -460,13 +460,13 @@ fn segment_table(
     let fx = rows.iter().any(|(_, m)| !m.exchange_rates.is_zero());
     html! {
         table.data #segments {
-            thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" }
+            thead { tr { th { "Segment" } th.num { "MRR a year ago" } th.num { "MRR now" } th.num { "New" } th.num { "Reactivation" } th.num { "Expansion" } th.num { "Contraction" } th.num { "Churn" }
                 @if fx { th.num title="What exchange rates did to MRR now; the other movements are at the rates of a year ago" { "Exchange rates" } }
                 th.num { "NRR" } th.num { "GRR" } } }
             tbody {
                 @for (name, m) in &rows {
                     tr { td { (name.as_deref().unwrap_or("(none)")) } td.num { (money(m.start)) } td.num { (money(m.end)) } td.num { (money(m.new)) }
-                         td.num { (money(m.expansion)) } td.num { (money(m.contraction)) } td.num { (money(m.churn)) }
+                         td.num { (money(m.reactivation)) } td.num { (money(m.expansion)) } td.num { (money(m.contraction)) } td.num { (money(m.churn)) }
                          @if fx { td.num { (money(m.exchange_rates)) } }
                          td.num { (percent(m.net_revenue_retention())) } td.num { (percent(m.gross_revenue_retention())) } }
                 }
