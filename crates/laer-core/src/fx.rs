@@ -14,7 +14,7 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::money::Money;
+use crate::money::{Money, fixed_point, write_fixed};
 use crate::retention::RevenueLine;
 
 /// An ISO 4217 currency code, kept lowercase as Stripe writes it.
@@ -70,8 +70,6 @@ const RATE_SCALE: i128 = 100_000_000;
 pub struct Rate(i64);
 
 impl Rate {
-    pub const ONE: Rate = Rate(100_000_000);
-
     /// Its hundred-millionths, as stored.
     pub const fn scaled(self) -> i64 {
         self.0
@@ -102,29 +100,12 @@ impl FromStr for Rate {
         let text = text.trim();
         let bad = || format!("a rate is a positive number with at most {RATE_DECIMALS} decimals, found {text:?}");
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-        if whole.is_empty() && fraction.is_empty()
-            || !whole.bytes().all(|b| b.is_ascii_digit())
-            || !fraction.bytes().all(|b| b.is_ascii_digit())
-            || fraction.len() > RATE_DECIMALS as usize
-        {
+        // At most so many places as written, trailing zeros included.
+        if fraction.len() > RATE_DECIMALS as usize {
             return Err(bad());
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| bad())?
-        };
-        let mut frac: i64 = if fraction.is_empty() {
-            0
-        } else {
-            fraction.parse().map_err(|_| bad())?
-        };
-        for _ in fraction.len()..RATE_DECIMALS as usize {
-            frac *= 10;
-        }
-        whole
-            .checked_mul(RATE_SCALE as i64)
-            .and_then(|w| w.checked_add(frac))
+        fixed_point(whole, fraction, RATE_DECIMALS)
+            .ok()
             .and_then(Rate::from_scaled)
             .ok_or_else(bad)
     }
@@ -132,14 +113,7 @@ impl FromStr for Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.0 / RATE_SCALE as i64;
-        let fraction = format!("{:08}", self.0 % RATE_SCALE as i64);
-        let fraction = fraction.trim_end_matches('0');
-        if fraction.is_empty() {
-            write!(f, "{whole}")
-        } else {
-            write!(f, "{whole}.{fraction}")
-        }
+        write_fixed(f, false, self.0.unsigned_abs(), RATE_DECIMALS)
     }
 }
 
@@ -190,10 +164,6 @@ impl Rates {
             days.dedup_by_key(|(day, _)| *day);
         }
         Rates { by_currency }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_currency.is_empty()
     }
 
     /// Whether any rate is known for `currency`.

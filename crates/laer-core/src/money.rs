@@ -78,30 +78,11 @@ impl FromStr for Money {
             Some((w, f)) => (w, f),
             None => (digits, ""),
         };
-        if whole.is_empty() && fraction.is_empty() {
-            return Err(not_a_number());
-        }
-        if !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(not_a_number());
-        }
-        let significant_fraction = fraction.trim_end_matches('0');
-        if significant_fraction.len() > MONEY_DECIMALS as usize {
-            return Err(MoneyError::TooPrecise(text.to_string()));
-        }
-        let overflow = || MoneyError::Overflow(text.to_string());
-        let whole_value: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| overflow())?
-        };
-        let mut fraction_value: i64 = 0;
-        for (i, b) in significant_fraction.bytes().enumerate() {
-            fraction_value += i64::from(b - b'0') * 10_i64.pow(MONEY_DECIMALS - 1 - i as u32);
-        }
-        let magnitude = whole_value
-            .checked_mul(SCALE)
-            .and_then(|v| v.checked_add(fraction_value))
-            .ok_or_else(overflow)?;
+        let magnitude = fixed_point(whole, fraction, MONEY_DECIMALS).map_err(|e| match e {
+            FixedError::NotANumber => not_a_number(),
+            FixedError::TooPrecise => MoneyError::TooPrecise(text.to_string()),
+            FixedError::Overflow => MoneyError::Overflow(text.to_string()),
+        })?;
         Ok(Money(if negative { -magnitude } else { magnitude }))
     }
 }
@@ -109,16 +90,57 @@ impl FromStr for Money {
 impl fmt::Display for Money {
     /// Shortest exact decimal: `1250`, `99.95`, `-0.0001`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
-        let magnitude = self.0.unsigned_abs();
-        let whole = magnitude / SCALE as u64;
-        let fraction = magnitude % SCALE as u64;
-        if fraction == 0 {
-            write!(f, "{sign}{whole}")
-        } else {
-            let digits = format!("{fraction:0width$}", width = MONEY_DECIMALS as usize);
-            write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
-        }
+        write_fixed(f, self.0 < 0, self.0.unsigned_abs(), MONEY_DECIMALS)
+    }
+}
+
+/// Why text is not an exact decimal of so many places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FixedError {
+    NotANumber,
+    /// More fraction digits than the places kept.
+    TooPrecise,
+    Overflow,
+}
+
+/// The unsigned decimal `whole.fraction` (either part may be empty, not both) in units of
+/// 10^-`decimals`, exactly: shared by money and exchange rates. Trailing zeros say
+/// nothing (`1.50000` is exactly 1.5); a digit beyond `decimals` places is refused.
+pub(crate) fn fixed_point(whole: &str, fraction: &str, decimals: u32) -> Result<i64, FixedError> {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty() || !digits(whole) || !digits(fraction) {
+        return Err(FixedError::NotANumber);
+    }
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > decimals as usize {
+        return Err(FixedError::TooPrecise);
+    }
+    let whole_value: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| FixedError::Overflow)?
+    };
+    let mut fraction_value: i64 = 0;
+    for (i, b) in fraction.bytes().enumerate() {
+        fraction_value += i64::from(b - b'0') * 10_i64.pow(decimals - 1 - i as u32);
+    }
+    whole_value
+        .checked_mul(10_i64.pow(decimals))
+        .and_then(|v| v.checked_add(fraction_value))
+        .ok_or(FixedError::Overflow)
+}
+
+/// Writes `magnitude` units of 10^-`decimals` as the shortest exact decimal: `1250`,
+/// `99.95`, `-0.0001`.
+pub(crate) fn write_fixed(f: &mut fmt::Formatter<'_>, negative: bool, magnitude: u64, decimals: u32) -> fmt::Result {
+    let sign = if negative { "-" } else { "" };
+    let scale = 10_u64.pow(decimals);
+    let (whole, fraction) = (magnitude / scale, magnitude % scale);
+    if fraction == 0 {
+        write!(f, "{sign}{whole}")
+    } else {
+        let digits = format!("{fraction:0width$}", width = decimals as usize);
+        write!(f, "{sign}{whole}.{}", digits.trim_end_matches('0'))
     }
 }
 

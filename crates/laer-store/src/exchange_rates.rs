@@ -33,18 +33,6 @@ impl Store {
     pub async fn exchange_rates(&self) -> Result<Rates, StoreError> {
         rates_of(self.fetch_all(RATES, params![]).await?)
     }
-
-    /// Every exchange rate given, as the admin gave them (currency, then day).
-    pub async fn exchange_rate_list(&self) -> Result<Vec<DatedRate>, StoreError> {
-        let rows: Vec<(String, NaiveDate, i64)> = self.fetch_all(RATES, params![]).await?;
-        let mut list = Vec::with_capacity(rows.len());
-        for (currency, day, rate) in rows {
-            if let (Ok(currency), Some(rate)) = (currency.parse(), Rate::from_scaled(rate)) {
-                list.push(DatedRate { currency, day, rate });
-            }
-        }
-        Ok(list)
-    }
 }
 
 impl WriteTx {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use crate::exec::params;
+use crate::exec::{Params, params};
 use crate::{Store, StoreError};
 
 /// The prefix of the external ids of contract lines that come from Stripe.
@@ -283,34 +283,40 @@ impl Store {
     /// Keeps invoices as read (a later read replaces an earlier: an invoice is paid,
     /// voided or credited after it is made). One transaction per batch.
     pub async fn upsert_stripe_invoices(&self, invoices: &[StripeInvoiceRow]) -> Result<(), StoreError> {
-        for batch in invoices.chunks(200) {
-            let mut tx = self.begin_write().await?;
-            for i in batch {
-                tx.execute(
-                    "INSERT INTO stripe_invoices (invoice_id, subscription_id, customer_id, created, body) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (invoice_id) DO UPDATE SET \
-                     subscription_id = excluded.subscription_id, customer_id = excluded.customer_id, \
-                     created = excluded.created, body = excluded.body WHERE stripe_invoices.body <> excluded.body",
-                    params![&i.invoice_id, &i.subscription_id, &i.customer_id, i.created, &i.body],
-                )
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
+        self.execute_each(
+            "INSERT INTO stripe_invoices (invoice_id, subscription_id, customer_id, created, body) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (invoice_id) DO UPDATE SET \
+             subscription_id = excluded.subscription_id, customer_id = excluded.customer_id, \
+             created = excluded.created, body = excluded.body WHERE stripe_invoices.body <> excluded.body",
+            invoices,
+            |i| params![&i.invoice_id, &i.subscription_id, &i.customer_id, i.created, &i.body],
+        )
+        .await
     }
 
     /// Keeps credit notes as read: (credit note id, invoice id, JSON).
     pub async fn upsert_stripe_credit_notes(&self, notes: &[(String, String, String)]) -> Result<(), StoreError> {
-        for batch in notes.chunks(200) {
+        self.execute_each(
+            "INSERT INTO stripe_credit_notes (credit_note_id, invoice_id, body) VALUES ($1, $2, $3) \
+             ON CONFLICT (credit_note_id) DO UPDATE SET invoice_id = excluded.invoice_id, body = excluded.body",
+            notes,
+            |(id, invoice, body)| params![id, invoice, body],
+        )
+        .await
+    }
+
+    /// Runs `sql` once for each of `rows` with the parameters `params` gives it, in one
+    /// write transaction per batch of 200 rows (what a sync page writes).
+    pub(crate) async fn execute_each<'r, T>(
+        &self,
+        sql: &str,
+        rows: &'r [T],
+        params: impl Fn(&'r T) -> Params<'r>,
+    ) -> Result<(), StoreError> {
+        for batch in rows.chunks(200) {
             let mut tx = self.begin_write().await?;
-            for (id, invoice, body) in batch {
-                tx.execute(
-                    "INSERT INTO stripe_credit_notes (credit_note_id, invoice_id, body) VALUES ($1, $2, $3) \
-                     ON CONFLICT (credit_note_id) DO UPDATE SET invoice_id = excluded.invoice_id, body = excluded.body",
-                    params![id, invoice, body],
-                )
-                .await?;
+            for row in batch {
+                tx.execute(sql, params(row)).await?;
             }
             tx.commit().await?;
         }
@@ -354,19 +360,13 @@ impl Store {
 impl Store {
     /// Keeps prices as read: (price id, JSON).
     pub async fn upsert_stripe_prices(&self, prices: &[(String, String)]) -> Result<(), StoreError> {
-        for batch in prices.chunks(200) {
-            let mut tx = self.begin_write().await?;
-            for (id, body) in batch {
-                tx.execute(
-                    "INSERT INTO stripe_prices (price_id, body) VALUES ($1, $2) ON CONFLICT (price_id) \
-                     DO UPDATE SET body = excluded.body WHERE stripe_prices.body <> excluded.body",
-                    params![id, body],
-                )
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
+        self.execute_each(
+            "INSERT INTO stripe_prices (price_id, body) VALUES ($1, $2) ON CONFLICT (price_id) \
+             DO UPDATE SET body = excluded.body WHERE stripe_prices.body <> excluded.body",
+            prices,
+            |(id, body)| params![id, body],
+        )
+        .await
     }
 
     /// The prices (JSON) of these ids that laer keeps.

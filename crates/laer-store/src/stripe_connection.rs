@@ -363,19 +363,13 @@ impl Store {
 
     /// Keeps product names (for the lines' product).
     pub async fn upsert_stripe_products(&self, products: &[(String, String)]) -> Result<(), StoreError> {
-        for batch in products.chunks(200) {
-            let mut tx = self.begin_write().await?;
-            for (id, name) in batch {
-                tx.execute(
-                    "INSERT INTO stripe_products (product_id, name) VALUES ($1, $2) ON CONFLICT (product_id) \
-                     DO UPDATE SET name = excluded.name",
-                    params![id, name],
-                )
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
+        self.execute_each(
+            "INSERT INTO stripe_products (product_id, name) VALUES ($1, $2) ON CONFLICT (product_id) \
+             DO UPDATE SET name = excluded.name",
+            products,
+            |(id, name)| params![id, name],
+        )
+        .await
     }
 
     /// Product names by id.

@@ -306,10 +306,7 @@ fn price_of(line: &InvoiceLine, prices: &HashMap<String, Price>) -> Option<Price
 }
 
 fn is_metered(price: &Price) -> bool {
-    price
-        .recurring
-        .as_ref()
-        .is_some_and(|r| r.usage_type.as_deref() == Some("metered"))
+    price.recurring.as_ref().is_some_and(|r| r.is_metered())
 }
 
 /// What one moment's invoice lines do to the items.

@@ -51,6 +51,13 @@ pub struct Recurring {
     pub usage_type: Option<String>,
 }
 
+impl Recurring {
+    /// A metered price: usage reported, its amount known only from invoices.
+    pub fn is_metered(&self) -> bool {
+        self.usage_type.as_deref() == Some("metered")
+    }
+}
+
 fn one() -> u32 {
     1
 }

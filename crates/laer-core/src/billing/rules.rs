@@ -256,7 +256,7 @@ pub fn item_mrr(item: &SubscriptionItem) -> Result<ItemMrr, BillingError> {
         price: price.id.clone(),
         problem: "a one-time price on a subscription".into(),
     })?;
-    let metered = recurring.usage_type.as_deref() == Some("metered");
+    let metered = recurring.is_metered();
     let quantity = item.quantity.unwrap_or(1);
     let months = interval_months(recurring.interval, recurring.interval_count);
     let monthly = if metered {
