@@ -24,6 +24,7 @@ pub mod health;
 pub mod logins;
 pub mod people;
 pub mod reports;
+pub mod singer_sync;
 pub mod stripe;
 pub mod stripe_signature;
 #[cfg(feature = "test-support")]

@@ -24,6 +24,7 @@ pub mod reports;
 pub mod retention;
 pub mod segment;
 pub mod signals;
+pub mod singer;
 pub mod sso;
 pub mod stats;
 pub mod success_plan;

@@ -28,6 +28,38 @@ pub struct NewAccount {
 }
 
 impl NewAccount {
+    /// This account as a second source gives it, laid over the account as stored: the
+    /// fields the source gives (`gives` names the columns: `name`, `segment`, `channel`,
+    /// `country`, `date_of_birth`, `renewal_date`) are its own, the others stay as stored,
+    /// and its attributes are added to the stored ones.
+    pub fn laid_over(self, stored: &NewAccount, gives: impl Fn(&str) -> bool) -> NewAccount {
+        let pick = |column: &str, given: Option<String>, kept: &Option<String>| {
+            if gives(column) { given } else { kept.clone() }
+        };
+        let mut attributes = stored.attributes.clone();
+        attributes.extend(self.attributes);
+        NewAccount {
+            name: pick("name", self.name, &stored.name),
+            segment: pick("segment", self.segment, &stored.segment),
+            channel: pick("channel", self.channel, &stored.channel),
+            country: pick("country", self.country, &stored.country),
+            date_of_birth: if gives("date_of_birth") {
+                self.date_of_birth
+            } else {
+                stored.date_of_birth
+            },
+            renewal_date: if gives("renewal_date") {
+                self.renewal_date
+            } else {
+                stored.renewal_date
+            },
+            attributes,
+            external_id: self.external_id,
+        }
+    }
+}
+
+impl NewAccount {
     /// An account known by its external id and name only.
     pub fn named(external_id: &str, name: &str) -> NewAccount {
         NewAccount {
@@ -706,6 +738,43 @@ pub struct EntityCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_source_changes_only_what_it_gives() {
+        let stored = NewAccount {
+            external_id: "acme".into(),
+            name: Some("Acme".into()),
+            segment: Some("Enterprise".into()),
+            channel: None,
+            country: Some("DE".into()),
+            date_of_birth: Some("2020-01-01".parse().unwrap()),
+            renewal_date: Some("2027-01-01".parse().unwrap()),
+            attributes: BTreeMap::from([("domain".into(), "acme.com".into()), ("tier".into(), "gold".into())]),
+        };
+        let from_crm = NewAccount {
+            external_id: "acme".into(),
+            name: Some("ACME Corp".into()),
+            segment: None,
+            channel: None,
+            country: None,
+            date_of_birth: None,
+            renewal_date: None,
+            attributes: BTreeMap::from([("crm_id".into(), "11".into()), ("tier".into(), "platinum".into())]),
+        };
+        let laid = from_crm.laid_over(&stored, |c| ["name", "segment"].contains(&c));
+        assert_eq!(laid.name.as_deref(), Some("ACME Corp"));
+        assert_eq!(laid.segment, None, "given, and empty");
+        assert_eq!(laid.country.as_deref(), Some("DE"), "not given: kept");
+        assert_eq!(
+            (laid.date_of_birth, laid.renewal_date),
+            (stored.date_of_birth, stored.renewal_date)
+        );
+        let attributes: Vec<(&str, &str)> = laid.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            attributes,
+            [("crm_id", "11"), ("domain", "acme.com"), ("tier", "platinum")]
+        );
+    }
 
     fn line(start: &str, end: Option<&str>, mrr: i64) -> NewSubscription {
         NewSubscription {

@@ -219,14 +219,7 @@ impl JsonRow {
         for (key, value) in object {
             let text = match value {
                 serde_json::Value::String(s) => {
-                    // Neither engine stores a NUL in text, and no field of a person's
-                    // wants more than a page of it.
-                    let problem = if s.contains('\0') {
-                        Some("must not contain a NUL character".to_string())
-                    } else {
-                        laer_core::parse::bounded(s, laer_core::parse::MAX_TEXT_CHARS).err()
-                    };
-                    if let Some(message) = problem {
+                    if let Some(message) = field_problem(s) {
                         return Err(RowError {
                             line: item,
                             column: Some(column_of(key, specs).to_string()),
@@ -278,6 +271,16 @@ impl JsonRow {
             header: &self.header,
             line: self.item,
         }
+    }
+}
+
+/// What is wrong with a field's text that no kind would take: neither engine stores a
+/// NUL in text, and no field of a person's wants more than a page of it.
+pub(crate) fn field_problem(text: &str) -> Option<String> {
+    if text.contains('\0') {
+        Some("must not contain a NUL character".to_string())
+    } else {
+        laer_core::parse::bounded(text, laer_core::parse::MAX_TEXT_CHARS).err()
     }
 }
 

@@ -57,6 +57,8 @@ mod preview;
 mod records;
 // After the list: its `with_kind!` is in scope there.
 mod check;
+// After the list: its `with_kind!` is in scope there.
+pub mod singer;
 pub use records::{
     RecordsError, RecordsWritten, columns, deletable, delete_record, keeps_extra_columns, record_key, version_of,
     versioned_table, write_records,

@@ -118,6 +118,7 @@ pub struct Server {
     sso: Option<std::sync::Arc<web::sso::Sso>>,
     limits: Limits,
     tls: Option<tls::Tls>,
+    taps: Option<laer_app::singer_sync::Taps>,
 }
 
 impl Server {
@@ -144,6 +145,7 @@ impl Server {
             sso: None,
             limits: Limits::DEFAULT,
             tls: None,
+            taps: None,
         })
     }
 
@@ -192,6 +194,13 @@ impl Server {
         Ok(self)
     }
 
+    /// Runs the syncs (Singer taps) that are due, with the tap programs in `taps`
+    /// (`laer_app::singer_sync::run_syncs`); by default this server runs none.
+    pub fn with_taps(mut self, taps: laer_app::singer_sync::Taps) -> Server {
+        self.taps = Some(taps);
+        self
+    }
+
     /// Whether the server speaks HTTPS itself.
     pub fn serves_tls(&self) -> bool {
         self.tls.is_some()
@@ -205,8 +214,9 @@ impl Server {
     /// connections, closes idle ones and lets the requests in flight finish within the
     /// grace period (`serve.rs`): a tracked event that was acknowledged has been
     /// committed. Health is kept current meanwhile (`laer_app::health::run_engine`), the
-    /// outbox sent (`laer_app::delivery::run_deliveries`), and a connected Stripe synced
-    /// (`laer_app::billing::run_syncs`); they stop after the last request (what they were
+    /// outbox sent (`laer_app::delivery::run_deliveries`), a connected Stripe synced
+    /// (`laer_app::billing::run_syncs`), and with [`Server::with_taps`] the syncs that are
+    /// due run (`laer_app::singer_sync::run_syncs`); they stop after the last request (what they were
     /// doing is redone by the next start: marks, deliveries and a sync's progress stay in
     /// the database until done).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
@@ -226,6 +236,13 @@ impl Server {
             self.store.clone(),
             self.delivery.secrets.clone(),
         ));
+        let taps = self.taps.clone().map(|taps| {
+            tokio::spawn(laer_app::singer_sync::run_syncs(
+                self.store.clone(),
+                self.delivery.secrets.clone(),
+                taps,
+            ))
+        });
         let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let reloads = self.tls.clone().map(|tls| tokio::spawn(tls.watch()));
@@ -233,6 +250,9 @@ impl Server {
         engine.abort();
         outbox.abort();
         syncs.abort();
+        if let Some(taps) = taps {
+            taps.abort();
+        }
         if let Some(reloads) = reloads {
             reloads.abort();
         }

@@ -21,6 +21,7 @@ mod records_api;
 mod sso;
 // Issue 17: Stripe connected, synced by the server, and live by its webhooks.
 mod stripe;
+mod syncs;
 
 mod serving;
 mod touchpoints;

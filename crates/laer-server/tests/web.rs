@@ -306,8 +306,15 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
     let (_, all_renewals) = session.get("/renewals.csv?within=180").await;
     let (_, my_renewals) = session.get("/renewals.csv?within=180&mine=1").await;
     assert!(my_renewals.lines().count() <= all_renewals.lines().count());
+    // The health engine runs beside the server and may re-score an account between the
+    // two requests, so the renewals are compared by what does not move: account and date.
+    let key = |line: &str| line.split(',').take(3).collect::<Vec<_>>().join(",");
+    let everyones: std::collections::BTreeSet<String> = all_renewals.lines().skip(1).map(key).collect();
     for line in my_renewals.lines().skip(1) {
-        assert!(all_renewals.contains(line), "my renewals are among everyone's: {line}");
+        assert!(
+            everyones.contains(&key(line)),
+            "my renewals are among everyone's: {line}"
+        );
     }
 
     let viewer = Session::viewer(store, &base).await;

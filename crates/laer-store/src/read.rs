@@ -186,6 +186,15 @@ const COUNTED_TABLES: [&str; 16] = [
     "audit_entries",
 ];
 
+impl crate::WriteTx {
+    /// Every account, as this transaction sees it.
+    pub(crate) async fn all_accounts(&mut self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id");
+        let rows: Vec<AccountRow> = self.fetch_all(&sql, params![]).await?;
+        rows.into_iter().map(AccountRow::into_account).collect()
+    }
+}
+
 impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -280,9 +280,18 @@ pub(crate) const STRIPE_WEBHOOK_SECRET: SealedColumn = SealedColumn {
     purpose: "stripe.webhook_secret",
 };
 
+/// A sync's tap config (`singer_syncs.rs`): the source's credentials.
+pub(crate) const SINGER_CONFIG: SealedColumn = SealedColumn {
+    table: "singer_syncs",
+    id: "id",
+    column: "config",
+    key_id: "config_key_id",
+    purpose: "singer_syncs.config",
+};
+
 /// Every column of sealed secrets: start-up sealing, rotation and the status cover these.
 /// A NULL value is no secret, and is left alone.
-pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[WEBHOOK_SECRET, STRIPE_KEY, STRIPE_WEBHOOK_SECRET];
+pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[WEBHOOK_SECRET, STRIPE_KEY, STRIPE_WEBHOOK_SECRET, SINGER_CONFIG];
 
 /// What a server found and did when it started with its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -310,32 +310,59 @@ impl WriteTx {
             .collect();
         accounts.sort();
         self.lock(accounts.iter().map(String::as_str)).await?;
-        let by_type = insert_event_type_days("WHERE account_id = $1 AND occurred_at > $2 AND occurred_at <= $3");
-        let users = format!(
-            "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
-             SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
-             WHERE account_id = $1 AND occurred_at > $2 AND occurred_at <= $3 AND user_ref IS NOT NULL"
-        );
         let mut touched: Vec<i64> = spans.iter().map(|(account, _, _)| *account).collect();
         touched.sort_unstable();
         touched.dedup();
         self.mark_health_dirty(Feeds::Account, &touched).await?;
-        for &(account_id, first, last) in spans {
-            let (from_day, to_day) = (activity_day(first), activity_day(last));
+        // Accounts whose spans are alike share statements: sorted by their first day and
+        // taken a few hundred at a time, each group's rollups are rebuilt over the days
+        // of all its spans (which hold every one of them). A batch of recent events from
+        // thousands of accounts is then a few statements, not six per account.
+        let mut spans = spans.to_vec();
+        spans.sort_by_key(|&(account, first, _)| (activity_day(first), account));
+        for group in spans.chunks(REFRESH_GROUP) {
+            let from_day = group
+                .iter()
+                .map(|&(_, first, _)| activity_day(first))
+                .min()
+                .unwrap_or(0);
+            let to_day = group.iter().map(|&(_, _, last)| activity_day(last)).max().unwrap_or(0);
             let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
+            let accounts = list(3, group.len());
+            let with = |a: i64, b: i64| {
+                let mut params = Params::with_capacity(group.len() + 2);
+                params.push(a);
+                params.push(b);
+                for &(account, _, _) in group {
+                    params.push(account);
+                }
+                params
+            };
             for table in ["event_type_days", "event_user_days", "event_days"] {
                 self.execute(
-                    &format!("DELETE FROM {table} WHERE account_id = $1 AND day BETWEEN $2 AND $3"),
-                    params![account_id, from_day, to_day],
+                    &format!("DELETE FROM {table} WHERE day BETWEEN $1 AND $2 AND account_id IN ({accounts})"),
+                    with(from_day, to_day),
                 )
                 .await?;
             }
-            self.execute(&by_type, params![account_id, after, until]).await?;
-            self.execute(&users, params![account_id, after, until]).await?;
+            let events = format!("WHERE occurred_at > $1 AND occurred_at <= $2 AND account_id IN ({accounts})");
+            self.execute(&insert_event_type_days(&events), with(after, until))
+                .await?;
             self.execute(
-                "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
-                 FROM event_type_days WHERE account_id = $1 AND day BETWEEN $2 AND $3 GROUP BY 1, 2",
-                params![account_id, from_day, to_day],
+                &format!(
+                    "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
+                     SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
+                     {events} AND user_ref IS NOT NULL"
+                ),
+                with(after, until),
+            )
+            .await?;
+            self.execute(
+                &format!(
+                    "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
+                     FROM event_type_days WHERE day BETWEEN $1 AND $2 AND account_id IN ({accounts}) GROUP BY 1, 2"
+                ),
+                with(from_day, to_day),
             )
             .await?;
         }
@@ -396,6 +423,9 @@ impl WriteTx {
         Ok(())
     }
 }
+
+/// How many accounts' event rollups one set of statements rebuilds.
+const REFRESH_GROUP: usize = 500;
 
 /// Whole numbers as the parameters `$1, $2, ...`.
 pub(crate) fn ints(values: &[i64]) -> Params<'static> {

@@ -15,6 +15,7 @@ mod records;
 mod schema;
 mod secrets;
 mod sso;
+mod syncs;
 mod touchpoints;
 mod tracking;
 mod views;

@@ -15,6 +15,8 @@ use laer_store::{Store, redact};
 mod billing;
 mod plans;
 mod secrets;
+mod singer;
+mod sync;
 mod table;
 mod work;
 
@@ -99,6 +101,9 @@ enum Command {
     /// Stripe, once connected: sync now, its status, link customers by hand.
     #[command(subcommand)]
     Stripe(billing::StripeCommand),
+    /// Singer taps laer runs on a schedule into a mapping (docs/singer.md, "Syncs").
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
 }
 
 #[derive(Args)]
@@ -350,6 +355,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: String,
+    /// Where the Singer taps that syncs run are (programs, or links to them): a sync
+    /// names one. Default: `taps` in the data directory (docs/singer.md, "Syncs").
+    #[arg(long, env = "LAER_TAPS_DIR", value_name = "DIR")]
+    taps_dir: Option<PathBuf>,
     /// Fill the database with the demo company first, when it holds no accounts yet.
     #[arg(long)]
     demo: bool,
@@ -511,13 +520,21 @@ impl SsoArgs {
 #[derive(Args)]
 #[command(after_help = "Formats of every kind: docs/import.md.\n\
     `laer import fightchurn DIR` reads account.csv, event_type.csv, subscription.csv and event.csv \
-    from DIR in one transaction.")]
+    from DIR in one transaction.\n\
+    `tap | laer import singer --mapping NAME|FILE` reads a Singer tap's output (docs/singer.md) \
+    and prints each state it keeps, as Singer targets do.")]
 struct ImportArgs {
-    /// What the file holds, or `fightchurn` for a directory of the book's four tables.
+    /// What the file holds, `fightchurn` for a directory of the book's four tables, or
+    /// `singer` for a Singer tap's output.
     #[arg(value_parser = PossibleValuesParser::new(import_kinds()), value_name = "KIND")]
     kind: String,
-    /// The CSV file (or, for fightchurn, the directory).
-    path: PathBuf,
+    /// The CSV file (or, for fightchurn, the directory; for singer, a file of the tap's
+    /// output, standard input when left out).
+    #[arg(required_unless_present = "mapping")]
+    path: Option<PathBuf>,
+    /// For singer: a shipped mapping's name or a mapping file (TOML).
+    #[arg(long, value_name = "NAME|FILE")]
+    mapping: Option<String>,
     /// Write the valid rows and report the invalid ones, instead of rejecting the file.
     #[arg(long)]
     skip_invalid: bool,
@@ -537,7 +554,11 @@ struct StatusArgs {
 }
 
 fn import_kinds() -> Vec<&'static str> {
-    Kind::ALL.iter().map(|k| k.name()).chain(["fightchurn"]).collect()
+    Kind::ALL
+        .iter()
+        .map(|k| k.name())
+        .chain(["fightchurn", "singer"])
+        .collect()
 }
 
 fn main() -> ExitCode {
@@ -613,6 +634,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Backup(args) => secrets::backup(&store, args).await,
         Command::Connect(command) => billing::connect(&store, command, key_file, data_dir).await,
         Command::Stripe(command) => billing::stripe(&store, command, key_file, data_dir).await,
+        Command::Sync(command) => sync::sync(&store, command, key_file, data_dir).await,
     };
     store.close().await;
     result
@@ -663,6 +685,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?
         .with_delivery(delivery)
+        .with_taps(sync::taps_dir(args.taps_dir.clone(), data_dir)?)
         .with_site(site)
         .with_request_timeout(std::time::Duration::from_secs(args.request_timeout.max(1)))
         .with_limits(laer_server::Limits {
@@ -746,8 +769,18 @@ fn plain_http_warning(addr: std::net::SocketAddr, tls: bool, public_url: Option<
 }
 
 async fn import(store: &Store, args: ImportArgs) -> Result<()> {
+    if args.kind == "singer" {
+        return singer::import(store, &args).await;
+    }
+    if args.mapping.is_some() {
+        bail!("--mapping goes with `laer import singer`");
+    }
+    let Some(path) = args.path.clone() else {
+        bail!("give the file to import");
+    };
+    let path = &path;
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
-        let mut name = args.path.clone().into_os_string();
+        let mut name = path.clone().into_os_string();
         name.push(".rejected.csv");
         PathBuf::from(name)
     });
@@ -762,27 +795,27 @@ async fn import(store: &Store, args: ImportArgs) -> Result<()> {
     };
     // What the run reads is checked before its history row is made.
     let input = if args.kind == "fightchurn" {
-        if !args.path.is_dir() {
+        if !path.is_dir() {
             bail!(
                 "{} is not a directory; fightchurn imports a directory holding account.csv, event_type.csv, subscription.csv and event.csv",
-                args.path.display()
+                path.display()
             );
         }
         None
     } else {
         let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
-        Some((kind, open_with_progress(&args.path)?))
+        Some((kind, open_with_progress(path)?))
     };
     let actor = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     // The history the web app shows lists this import too (docs/import.md).
     let run = store
         .start_import_run(&laer_store::NewImportRun {
             kind: &args.kind,
-            file_name: &args.path.display().to_string(),
+            file_name: &path.display().to_string(),
             actor: &actor,
             source: "cli",
             upload_id: None,
-            bytes_total: std::fs::metadata(&args.path)
+            bytes_total: std::fs::metadata(path)
                 .ok()
                 .filter(|m| m.is_file())
                 .and_then(|m| i64::try_from(m.len()).ok()),
@@ -799,9 +832,9 @@ async fn import(store: &Store, args: ImportArgs) -> Result<()> {
         upload: None,
     };
     let reports = match input {
-        None => laer_import::import_fightchurn(store, &args.path, open_with_progress, &mut options).await?,
+        None => laer_import::import_fightchurn(store, path, open_with_progress, &mut options).await?,
         Some((kind, input)) => {
-            vec![laer_import::import(store, kind, &args.path.display().to_string(), input, &mut options).await?]
+            vec![laer_import::import(store, kind, &path.display().to_string(), input, &mut options).await?]
         }
     };
     drop(options);

@@ -193,7 +193,8 @@ impl DomainIndex {
         DomainIndex { accounts }
     }
 
-    fn of(&self, domain: &str) -> Option<&BTreeSet<i64>> {
+    /// The accounts with `domain` (none for a shared mail domain).
+    pub fn accounts_with(&self, domain: &str) -> Option<&BTreeSet<i64>> {
         self.accounts.get(domain)
     }
 }
@@ -287,7 +288,10 @@ pub fn link_customer(
             if SHARED_MAIL_DOMAINS.contains(&domain.as_str()) {
                 return LinkDecision::Unmatched(Unmatched::SharedMailDomain { domain });
             }
-            match domains.of(&domain).map(|found| (found.len(), found.first().copied())) {
+            match domains
+                .accounts_with(&domain)
+                .map(|found| (found.len(), found.first().copied()))
+            {
                 Some((1, Some(account))) => LinkDecision::Account(account),
                 Some((accounts, _)) => {
                     LinkDecision::Unmatched(Unmatched::SeveralAccountsWithDomain { domain, accounts })

@@ -27,6 +27,7 @@ mod session;
 mod settings;
 mod settings_forms;
 mod stripe;
+mod syncs;
 mod team;
 // Issue 15, single sign-on (OpenID Connect).
 pub(crate) mod sso;
@@ -221,6 +222,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/stripe/connect", axum::routing::post(stripe::connect))
         .route("/admin/stripe/sync", axum::routing::post(stripe::sync_now))
         .route("/admin/stripe/disconnect", axum::routing::post(stripe::disconnect))
+        .route("/admin/syncs", get(syncs::page).post(syncs::save))
+        .route("/admin/syncs/{name}", get(syncs::show))
+        .route("/admin/syncs/{name}/run", axum::routing::post(syncs::run_now))
+        .route("/admin/syncs/{name}/remove", axum::routing::post(syncs::remove))
         .route("/password/{token}", get(password::form).post(password::set))
         // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
         // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
@@ -285,6 +290,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/admin/audit", "Audit log", Permission::ViewAudit),
     ("/import", "CSV import", Permission::ImportData),
     ("/admin/stripe", "Stripe", Permission::ImportData),
+    ("/admin/syncs", "Syncs", Permission::ImportData),
 ];
 
 /// The admin pages the user's role may use.

@@ -1,0 +1,870 @@
+//! A mapping: for each stream of a tap, the laer import kind its records become, where
+//! each column's value is in a record and how it is converted, and how a record finds its
+//! account. Written as TOML (docs/singer.md); read by [`Mapping::from_toml`], applied to
+//! one record by [`StreamMapping::map`]. Which kinds and columns exist is the import's
+//! declaration, checked by the caller when a mapping is loaded.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::convert::{Convert, text};
+use super::{Path, lookup};
+use crate::billing::connection::{DomainIndex, email_domain, normalise_domain};
+
+/// A mapping file, read.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    /// The tap it is written for, as the file says (shown in reports).
+    pub tap: Option<String>,
+    pub streams: Vec<StreamMapping>,
+}
+
+/// What one stream's records become: one laer kind (a stream may have several entries).
+#[derive(Debug, Clone)]
+pub struct StreamMapping {
+    pub stream: String,
+    /// The import kind's name (`accounts`, `support-cases`, ...).
+    pub kind: String,
+    /// The columns, in the order [`StreamMapping::map`] gives their values.
+    pub columns: Vec<String>,
+    fields: Vec<Field>,
+    /// How a record finds its account, tried in order (empty: the kind refers to none, or
+    /// a field gives `account_id` itself).
+    account: Vec<AccountRule>,
+    /// Only records that pass are mapped; the others are skipped, and counted.
+    when: Option<When>,
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    column: String,
+    source: Source,
+    convert: Convert,
+    map: Option<BTreeMap<String, String>>,
+    default: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Path(Path),
+    /// Several values joined (a first and a last name).
+    Paths(Vec<Path>, String),
+    Value(String),
+}
+
+/// How a record names its account.
+#[derive(Debug, Clone)]
+struct AccountRule {
+    path: Path,
+    by: By,
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum By {
+    ExternalId,
+    /// The account whose attribute of this name has the value (a CRM's id for it).
+    Attribute(String),
+    /// The one account with the domain (its `domain` attribute, its contacts' emails).
+    Domain,
+    /// The one account with the email address's domain.
+    EmailDomain,
+}
+
+#[derive(Debug, Clone)]
+struct When {
+    path: Path,
+    one_of: Vec<String>,
+}
+
+/// Why a mapping file is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("not a mapping file: {0}")]
+    Toml(#[source] toml::de::Error),
+    #[error("stream {stream:?} ({kind}): {message}")]
+    Stream {
+        stream: String,
+        kind: String,
+        message: String,
+    },
+}
+
+/// Why one record is not mapped: the column, a reason that groups like records (no
+/// values), and the record's own detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmapped {
+    pub column: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Unmapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.column, self.detail)
+    }
+}
+
+/// What a record became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// Each column's text, in the order of [`StreamMapping::columns`] (`None`: empty).
+    Row(Vec<Option<String>>),
+    /// The mapping's `when` leaves it out.
+    Skipped,
+    Unmapped(Unmapped),
+}
+
+// ---- the file ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMapping {
+    tap: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)] // documentation for the reader of the file
+    description: Option<String>,
+    #[serde(default)]
+    streams: Vec<FileStream>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStream {
+    stream: String,
+    kind: String,
+    #[serde(default)]
+    account: OneOrMany<FileAccount>,
+    when: Option<FileWhen>,
+    #[serde(default)]
+    fields: BTreeMap<String, FileField>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for OneOrMany<T> {
+    fn default() -> Self {
+        OneOrMany::Many(Vec::new())
+    }
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAccount {
+    path: String,
+    by: String,
+    attribute: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWhen {
+    path: String,
+    #[serde(rename = "in")]
+    one_of: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FileField {
+    Path(String),
+    Spec(FileFieldSpec),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFieldSpec {
+    path: Option<String>,
+    paths: Option<Vec<String>>,
+    value: Option<String>,
+    #[serde(rename = "as", default)]
+    convert: Convert,
+    map: Option<BTreeMap<String, String>>,
+    default: Option<String>,
+    prefix: Option<String>,
+    join: Option<String>,
+}
+
+/// The column a record's account goes in.
+pub const ACCOUNT_COLUMN: &str = "account_id";
+/// The accounts kind's own id column, which an `account` rule fills with an existing
+/// account's id.
+const EXTERNAL_ID: &str = "external_id";
+const ACCOUNTS: &str = "accounts";
+/// In a field's `map`, the value for every text the map does not list.
+pub const OTHERWISE: &str = "_";
+
+impl Mapping {
+    /// Reads a mapping file; every problem names its stream.
+    pub fn from_toml(text: &str) -> Result<Mapping, MappingError> {
+        let file: FileMapping = toml::from_str(text).map_err(MappingError::Toml)?;
+        let streams = file
+            .streams
+            .into_iter()
+            .map(StreamMapping::from_file)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Mapping { tap: file.tap, streams })
+    }
+
+    /// The entries for `stream`, in the file's order.
+    pub fn for_stream<'a>(&'a self, stream: &'a str) -> impl Iterator<Item = &'a StreamMapping> + 'a {
+        self.streams.iter().filter(move |s| s.stream == stream)
+    }
+
+    /// The account attributes any entry finds accounts by.
+    pub fn account_attributes(&self) -> BTreeSet<String> {
+        self.streams
+            .iter()
+            .flat_map(|s| &s.account)
+            .filter_map(|rule| match &rule.by {
+                By::Attribute(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether any entry finds accounts by domain (so the contacts' emails are needed).
+    pub fn uses_domains(&self) -> bool {
+        self.streams
+            .iter()
+            .flat_map(|s| &s.account)
+            .any(|rule| matches!(rule.by, By::Domain | By::EmailDomain))
+    }
+}
+
+impl StreamMapping {
+    fn from_file(file: FileStream) -> Result<StreamMapping, MappingError> {
+        let refuse = |message: String| MappingError::Stream {
+            stream: file.stream.clone(),
+            kind: file.kind.clone(),
+            message,
+        };
+        let path = |text: &str| Path::parse(text).map_err(refuse);
+        let mut fields = Vec::new();
+        for (column, field) in &file.fields {
+            let field = match field {
+                FileField::Path(text) => Field {
+                    column: column.clone(),
+                    source: Source::Path(path(text)?),
+                    convert: Convert::Text,
+                    map: None,
+                    default: None,
+                    prefix: None,
+                },
+                FileField::Spec(spec) => {
+                    let source = match (&spec.path, &spec.paths, &spec.value) {
+                        (Some(p), None, None) => Source::Path(path(p)?),
+                        (None, Some(ps), None) if !ps.is_empty() => Source::Paths(
+                            ps.iter().map(|p| path(p)).collect::<Result<_, _>>()?,
+                            spec.join.clone().unwrap_or_else(|| " ".into()),
+                        ),
+                        (None, None, Some(v)) => Source::Value(v.clone()),
+                        _ => {
+                            return Err(refuse(format!(
+                                "field {column}: give one of path, paths (a list) or value"
+                            )));
+                        }
+                    };
+                    if spec.join.is_some() && spec.paths.is_none() {
+                        return Err(refuse(format!("field {column}: join goes with paths")));
+                    }
+                    Field {
+                        column: column.clone(),
+                        source,
+                        convert: spec.convert,
+                        map: spec.map.clone(),
+                        default: spec.default.clone(),
+                        prefix: spec.prefix.clone(),
+                    }
+                }
+            };
+            fields.push(field);
+        }
+        let mut account = Vec::new();
+        for rule in file.account.into_vec() {
+            let by = match (rule.by.as_str(), rule.attribute) {
+                ("external_id", None) => By::ExternalId,
+                ("attribute", Some(name)) => By::Attribute(name),
+                ("domain", None) => By::Domain,
+                ("email_domain", None) => By::EmailDomain,
+                ("attribute", None) => return Err(refuse("account: by = \"attribute\" needs attribute = NAME".into())),
+                (_, Some(_)) => return Err(refuse("account: attribute goes with by = \"attribute\"".into())),
+                (other, None) => {
+                    return Err(refuse(format!(
+                        "account: by {other:?}; expected external_id, attribute, domain or email_domain"
+                    )));
+                }
+            };
+            account.push(AccountRule {
+                path: path(&rule.path)?,
+                by,
+                prefix: rule.prefix,
+            });
+        }
+        let account_column = if file.kind == ACCOUNTS {
+            EXTERNAL_ID
+        } else {
+            ACCOUNT_COLUMN
+        };
+        if !account.is_empty() && fields.iter().any(|f| f.column == account_column) && file.kind != ACCOUNTS {
+            return Err(refuse(format!(
+                "{account_column} is given both by a field and by account; keep one"
+            )));
+        }
+        let mut columns: Vec<String> = fields.iter().map(|f| f.column.clone()).collect();
+        if !account.is_empty() && !columns.iter().any(|c| c == account_column) {
+            columns.push(account_column.to_string());
+        }
+        let when = file
+            .when
+            .map(|w| {
+                Ok::<_, MappingError>(When {
+                    path: path(&w.path)?,
+                    one_of: w.one_of,
+                })
+            })
+            .transpose()?;
+        Ok(StreamMapping {
+            stream: file.stream,
+            kind: file.kind,
+            columns,
+            fields,
+            account,
+            when,
+        })
+    }
+
+    /// Whether the entry finds accounts (so the kind must have an account column).
+    pub fn finds_accounts(&self) -> bool {
+        !self.account.is_empty()
+    }
+
+    /// The paths the entry reads, with the column each serves, to check against a
+    /// stream's schema.
+    pub fn paths(&self) -> Vec<(&str, &Path)> {
+        let mut paths = Vec::new();
+        for field in &self.fields {
+            match &field.source {
+                Source::Path(p) => paths.push((field.column.as_str(), p)),
+                Source::Paths(ps, _) => paths.extend(ps.iter().map(|p| (field.column.as_str(), p))),
+                Source::Value(_) => {}
+            }
+        }
+        for rule in &self.account {
+            paths.push((ACCOUNT_COLUMN, &rule.path));
+        }
+        if let Some(when) = &self.when {
+            paths.push(("when", &when.path));
+        }
+        paths
+    }
+
+    /// Maps one record: each column's text, or why the record cannot be mapped.
+    pub fn map(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Mapped {
+        if let Some(when) = &self.when {
+            let value = lookup(record, &when.path).and_then(|v| text(v).ok().flatten());
+            if !value.is_some_and(|v| when.one_of.contains(&v)) {
+                return Mapped::Skipped;
+            }
+        }
+        let mut row = Vec::with_capacity(self.columns.len());
+        for field in &self.fields {
+            match field.value(record) {
+                Ok(value) => row.push(value),
+                Err(unmapped) => return Mapped::Unmapped(unmapped),
+            }
+        }
+        if !self.account.is_empty() {
+            let account_column = if self.kind == ACCOUNTS {
+                EXTERNAL_ID
+            } else {
+                ACCOUNT_COLUMN
+            };
+            let at = self
+                .columns
+                .iter()
+                .position(|c| c == account_column)
+                .unwrap_or(row.len());
+            match self.find_account(record, accounts) {
+                Ok(external_id) => {
+                    if at == row.len() {
+                        row.push(Some(external_id));
+                    } else {
+                        row[at] = Some(external_id);
+                    }
+                }
+                // An account's own record that matches no account is a new account, under
+                // the id its field gives.
+                Err(_) if self.kind == ACCOUNTS && row.get(at).is_some_and(Option::is_some) => {}
+                Err(unmapped) => return Mapped::Unmapped(unmapped),
+            }
+        }
+        Mapped::Row(row)
+    }
+
+    /// The external id of the account the first rule that finds one names.
+    fn find_account(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Result<String, Unmapped> {
+        // Every rule's problem is told; the last rule's (the final fallback) groups it.
+        let mut problems: Vec<Unmapped> = Vec::new();
+        for rule in &self.account {
+            match rule.find(record, accounts) {
+                Ok(found) => return Ok(found),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        let detail = problems
+            .iter()
+            .map(|p| p.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut last = problems
+            .pop()
+            .unwrap_or_else(|| unmapped(ACCOUNT_COLUMN, "no account rule", String::new()));
+        last.detail = detail;
+        Err(last)
+    }
+}
+
+fn unmapped(column: &str, reason: &str, detail: String) -> Unmapped {
+    Unmapped {
+        column: column.to_string(),
+        reason: reason.to_string(),
+        detail: if detail.is_empty() { reason.to_string() } else { detail },
+    }
+}
+
+impl Field {
+    /// The column's text from a record, or why it has none that laer can read.
+    fn value(&self, record: &Map<String, Value>) -> Result<Option<String>, Unmapped> {
+        let joined = match &self.source {
+            Source::Value(v) => Some(v.clone()),
+            Source::Path(path) => match lookup(record, path) {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(items)) => {
+                    let parts = items
+                        .iter()
+                        .map(|item| self.scalar(item, path))
+                        .filter_map(Result::transpose)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    (!parts.is_empty()).then(|| parts.join(";"))
+                }
+                Some(value) => self.scalar(value, path)?,
+            },
+            Source::Paths(paths, join) => {
+                let mut parts = Vec::new();
+                for path in paths {
+                    if let Some(value) = lookup(record, path)
+                        && let Some(part) = self.scalar(value, path)?
+                        && !part.trim().is_empty()
+                    {
+                        parts.push(part);
+                    }
+                }
+                (!parts.is_empty()).then(|| parts.join(join))
+            }
+        };
+        Ok(joined.or_else(|| self.default.clone()))
+    }
+
+    /// One scalar through the conversion, the map and the prefix.
+    fn scalar(&self, value: &Value, path: &Path) -> Result<Option<String>, Unmapped> {
+        let column = &self.column;
+        let Some(raw) = text(value).map_err(|m| unmapped(column, "not a value", format!("{path}: {m}")))? else {
+            return Ok(None);
+        };
+        let converted = self.convert.apply(&raw).map_err(|m| {
+            unmapped(
+                column,
+                &format!("not {}", convert_words(self.convert)),
+                format!("{path}: {m}"),
+            )
+        })?;
+        let mapped = match &self.map {
+            None => converted,
+            Some(map) => match map.get(&converted).or_else(|| map.get(OTHERWISE)) {
+                Some(to) => to.clone(),
+                None => {
+                    let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                    return Err(unmapped(
+                        column,
+                        "a value the map does not list",
+                        format!("{path}: {converted:?} is not in the map ({})", known.join(", ")),
+                    ));
+                }
+            },
+        };
+        Ok(Some(match &self.prefix {
+            Some(prefix) => format!("{prefix}{mapped}"),
+            None => mapped,
+        }))
+    }
+}
+
+fn convert_words(convert: Convert) -> &'static str {
+    match convert {
+        Convert::Text => "text",
+        Convert::Date => "a date",
+        Convert::Datetime => "a time",
+        Convert::Number => "a number",
+        Convert::Money | Convert::Cents => "an amount",
+        Convert::Bool => "true or false",
+        Convert::Lower => "text",
+        Convert::Domain => "a domain",
+        Convert::EmailDomain => "an email address",
+        Convert::MillisecondsToMinutes | Convert::SecondsToMinutes => "a duration",
+    }
+}
+
+impl AccountRule {
+    fn find(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Result<String, Unmapped> {
+        let path = &self.path;
+        let value = lookup(record, path)
+            .map(text)
+            .transpose()
+            .map_err(|m| unmapped(ACCOUNT_COLUMN, "not a value", format!("{path}: {m}")))?
+            .flatten()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                unmapped(
+                    ACCOUNT_COLUMN,
+                    &format!("no {path}"),
+                    format!("the record has no {path}"),
+                )
+            })?;
+        let value = match &self.prefix {
+            Some(prefix) => format!("{prefix}{value}"),
+            None => value,
+        };
+        match &self.by {
+            By::ExternalId => accounts
+                .external_ids
+                .contains(&value)
+                .then(|| value.clone())
+                .ok_or_else(|| {
+                    unmapped(
+                        ACCOUNT_COLUMN,
+                        "no account has that external id",
+                        format!("no account has the external id {value:?} ({path})"),
+                    )
+                }),
+            By::Attribute(name) => match accounts.by_attribute.get(name).and_then(|values| values.get(&value)) {
+                Some(ids) if ids.len() == 1 => Ok(ids[0].clone()),
+                Some(ids) => Err(unmapped(
+                    ACCOUNT_COLUMN,
+                    &format!("several accounts have the same {name}"),
+                    format!("{} accounts have {name} = {value:?}", ids.len()),
+                )),
+                None => Err(unmapped(
+                    ACCOUNT_COLUMN,
+                    &format!("no account has that {name}"),
+                    format!("no account has {name} = {value:?} ({path})"),
+                )),
+            },
+            By::Domain | By::EmailDomain => {
+                let domain = if self.by == By::Domain {
+                    normalise_domain(&value)
+                } else {
+                    email_domain(&value)
+                }
+                .ok_or_else(|| unmapped(ACCOUNT_COLUMN, "no domain", format!("{path}: {value:?} has no domain")))?;
+                accounts
+                    .with_domain(&domain)
+                    .map_err(|(reason, detail)| unmapped(ACCOUNT_COLUMN, reason, detail))
+            }
+        }
+    }
+}
+
+/// The accounts a record may name, by each way a mapping finds them: external id, an
+/// attribute's value, a domain. Built from the store when a batch is written (and again
+/// after a batch wrote accounts or contacts).
+#[derive(Debug, Default)]
+pub struct AccountIndex {
+    external_ids: HashSet<String>,
+    /// Attribute name → value → the accounts' external ids.
+    by_attribute: HashMap<String, HashMap<String, Vec<String>>>,
+    domains: DomainIndex,
+    external_of: HashMap<i64, String>,
+}
+
+/// One account as the index reads it.
+pub struct AccountKeys<'a> {
+    pub id: i64,
+    pub external_id: &'a str,
+    pub attributes: &'a BTreeMap<String, String>,
+}
+
+impl AccountIndex {
+    /// From every account, the attributes a mapping finds accounts by, and each account's
+    /// domains (its `domain` attribute and its contacts' emails: `(account id, text)`).
+    pub fn new<'a>(
+        accounts: impl IntoIterator<Item = AccountKeys<'a>>,
+        attributes: &BTreeSet<String>,
+        domains: impl IntoIterator<Item = (i64, &'a str)>,
+    ) -> AccountIndex {
+        let mut index = AccountIndex::default();
+        for account in accounts {
+            index.external_ids.insert(account.external_id.to_string());
+            index.external_of.insert(account.id, account.external_id.to_string());
+            for name in attributes {
+                if let Some(value) = account.attributes.get(name).filter(|v| !v.is_empty()).cloned() {
+                    index
+                        .by_attribute
+                        .entry(name.clone())
+                        .or_default()
+                        .entry(value)
+                        .or_default()
+                        .push(account.external_id.to_string());
+                }
+            }
+        }
+        index.domains = DomainIndex::new(domains);
+        index
+    }
+
+    fn with_domain(&self, domain: &str) -> Result<String, (&'static str, String)> {
+        let ids = self.domains.accounts_with(domain);
+        match ids.map(|ids| ids.iter().collect::<Vec<_>>()).as_deref() {
+            Some([id]) => self.external_of.get(id).cloned().ok_or((
+                "no account has that domain",
+                format!("no account has the domain {domain}"),
+            )),
+            Some([_, _, ..]) => Err((
+                "several accounts have the domain",
+                format!("several accounts have the domain {domain}"),
+            )),
+            _ => Err((
+                "no account has that domain",
+                format!("no account has the domain {domain}"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const HUBSPOTISH: &str = r#"
+tap = "tap-example"
+
+[[streams]]
+stream = "companies"
+kind = "accounts"
+account = { path = "properties.domain", by = "domain" }
+[streams.fields]
+external_id = { path = "companyId", prefix = "hs-" }
+name = "properties.name"
+renewal_date = { path = "properties.renewal", as = "date" }
+hubspot_id = "companyId"
+
+[[streams]]
+stream = "contacts"
+kind = "contacts"
+account = [
+  { path = "companyId", by = "attribute", attribute = "hubspot_id" },
+  { path = "email", by = "email_domain" },
+]
+[streams.fields]
+external_id = { path = "id", prefix = "hs-contact-" }
+name = { paths = ["first", "last"] }
+email = "email"
+stakeholder_team = { path = "team", map = { "Finance" = "finance", "IT" = "technical", "_" = "business" } }
+
+[[streams]]
+stream = "engagements"
+kind = "meetings"
+when = { path = "type", in = ["MEETING"] }
+account = { path = "companyIds[0]", by = "attribute", attribute = "hubspot_id" }
+[streams.fields]
+external_id = "id"
+held_at = { path = "timestamp", as = "datetime" }
+contacts = { path = "contactIds", prefix = "hs-contact-" }
+duration_minutes = { path = "durationMs", as = "milliseconds_to_minutes" }
+kind = { value = "meeting" }
+"#;
+
+    fn index() -> AccountIndex {
+        let attributes = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let acme = attributes(&[("domain", "acme.com"), ("hubspot_id", "11")]);
+        let umbra = attributes(&[("hubspot_id", "12")]);
+        let accounts = [
+            AccountKeys {
+                id: 1,
+                external_id: "acme",
+                attributes: &acme,
+            },
+            AccountKeys {
+                id: 2,
+                external_id: "umbra",
+                attributes: &umbra,
+            },
+            AccountKeys {
+                id: 3,
+                external_id: "umbra-2",
+                attributes: &umbra,
+            },
+        ];
+        let attributes = BTreeSet::from(["hubspot_id".to_string()]);
+        AccountIndex::new(accounts, &attributes, [(1, "acme.com"), (2, "ann@umbra.io")])
+    }
+
+    fn record(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn row(mapped: Mapped) -> Vec<Option<String>> {
+        match mapped {
+            Mapped::Row(row) => row,
+            other => panic!("not mapped: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_company_updates_the_account_with_its_domain_or_makes_one() {
+        let mapping = Mapping::from_toml(HUBSPOTISH).unwrap();
+        let companies = mapping.for_stream("companies").next().unwrap();
+        assert_eq!(companies.columns, ["external_id", "hubspot_id", "name", "renewal_date"]);
+        let known = row(companies.map(
+            &record(json!({"companyId": 11, "properties": {"name": "Acme", "domain": "https://www.acme.com", "renewal": 1772323200000i64}})),
+            &index(),
+        ));
+        assert_eq!(
+            known,
+            [
+                Some("acme".into()),
+                Some("11".into()),
+                Some("Acme".into()),
+                Some("2026-03-01".into())
+            ]
+        );
+        let new = row(companies.map(
+            &record(json!({"companyId": 99, "properties": {"name": "Nova", "domain": "nova.dev"}})),
+            &index(),
+        ));
+        assert_eq!(new[0].as_deref(), Some("hs-99"));
+        assert_eq!(new[3], None);
+    }
+
+    #[test]
+    fn a_contact_finds_its_account_by_crm_id_then_by_email() {
+        let mapping = Mapping::from_toml(HUBSPOTISH).unwrap();
+        let contacts = mapping.for_stream("contacts").next().unwrap();
+        assert_eq!(
+            contacts.columns,
+            ["email", "external_id", "name", "stakeholder_team", "account_id"]
+        );
+        let by_id = row(contacts.map(
+            &record(
+                json!({"id": 5, "companyId": "11", "first": "Ann", "last": "Lee", "email": "ann@x.org", "team": "IT"}),
+            ),
+            &index(),
+        ));
+        assert_eq!(by_id[2].as_deref(), Some("Ann Lee"));
+        assert_eq!(by_id[3].as_deref(), Some("technical"));
+        assert_eq!(by_id[4].as_deref(), Some("acme"));
+        let by_email = row(contacts.map(
+            &record(json!({"id": 6, "first": "Bo", "email": "bo@umbra.io", "team": "Ops"})),
+            &index(),
+        ));
+        assert_eq!(by_email[3].as_deref(), Some("business"), "the map's otherwise");
+        assert_eq!(by_email[4].as_deref(), Some("umbra"));
+        let Mapped::Unmapped(why) = contacts.map(&record(json!({"id": 7, "companyId": "12"})), &index()) else {
+            panic!("two accounts share the id")
+        };
+        assert_eq!(why.column, "account_id");
+        assert_eq!(why.reason, "no email");
+        assert_eq!(
+            why.detail,
+            "2 accounts have hubspot_id = \"12\"; the record has no email"
+        );
+        let Mapped::Unmapped(why) = contacts.map(&record(json!({"id": 8, "email": "zed@gmail.com"})), &index()) else {
+            panic!("a shared mail domain names no account")
+        };
+        assert_eq!(why.reason, "no account has that domain", "grouped by the last rule");
+        assert_eq!(
+            why.detail,
+            "the record has no companyId; no account has the domain gmail.com"
+        );
+    }
+
+    #[test]
+    fn engagements_are_filtered_and_lists_joined() {
+        let mapping = Mapping::from_toml(HUBSPOTISH).unwrap();
+        let meetings = mapping.for_stream("engagements").next().unwrap();
+        assert_eq!(
+            meetings.map(&record(json!({"type": "EMAIL"})), &index()),
+            Mapped::Skipped
+        );
+        let meeting = row(meetings.map(
+            &record(
+                json!({"type": "MEETING", "id": "m1", "companyIds": [11], "timestamp": "2026-02-01T10:00:00+01:00",
+                          "contactIds": [5, 6], "durationMs": 1800000}),
+            ),
+            &index(),
+        ));
+        assert_eq!(
+            meeting,
+            [
+                Some("hs-contact-5;hs-contact-6".into()),
+                Some("30".into()),
+                Some("m1".into()),
+                Some("2026-02-01T09:00:00Z".into()),
+                Some("meeting".into()),
+                Some("acme".into())
+            ]
+        );
+        let Mapped::Unmapped(why) = meetings.map(
+            &record(json!({"type": "MEETING", "id": "m2", "companyIds": [11], "timestamp": "soon"})),
+            &index(),
+        ) else {
+            panic!("a bad time")
+        };
+        assert_eq!((why.column.as_str(), why.reason.as_str()), ("held_at", "not a time"));
+        assert!(why.detail.contains("\"soon\""), "{why}");
+    }
+
+    #[test]
+    fn a_bad_mapping_names_its_stream() {
+        let error = |text: &str| Mapping::from_toml(text).unwrap_err().to_string();
+        assert!(
+            error(
+                "[[streams]]\nstream = \"a\"\nkind = \"accounts\"\nfields = { name = { path = \"x\", value = \"y\" } }"
+            )
+            .contains("stream \"a\" (accounts): field name: give one of path")
+        );
+        assert!(
+            error("[[streams]]\nstream = \"a\"\nkind = \"contacts\"\naccount = { path = \"x\", by = \"phone\" }")
+                .contains("by \"phone\"")
+        );
+        assert!(
+            error("[[streams]]\nstream = \"a\"\nkind = \"contacts\"\nfields = { x = \"a..b\" }")
+                .contains("path \"a..b\"")
+        );
+        assert!(
+            error("[[streams]]\nstream = \"a\"\nkind = \"contacts\"\nfilds = {}").starts_with("not a mapping file")
+        );
+    }
+}
