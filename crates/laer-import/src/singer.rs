@@ -14,28 +14,30 @@
 //! the current batch is written.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use laer_core::model::NewAuditEntry;
 use laer_core::singer::mapping::{AccountIndex, AccountKeys, Mapped, Mapping, MappingError, StreamMapping, Unmapped};
-use laer_core::singer::{Message, parse_message};
+use laer_core::singer::{Message, MessageError, fields, key_of, parse_message};
 use laer_store::{Store, StoreError, WriteCount, WriteTx};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::columns::{Header, Row, field_problem};
 use crate::{Batch, Context, ImportKind, Kind, RowError, kinds};
 
 /// A batch is written at the next `STATE` once this many records wait.
-pub const STATE_BATCH_RECORDS: usize = 50_000;
+pub const STATE_BATCH_RECORDS: usize = 100_000;
 /// ... or once this long has passed since the last batch, so that a slow tap's records
 /// and state are kept as they come.
 const STATE_BATCH_AFTER: Duration = Duration::from_secs(5);
 /// A batch is written, whatever the tap says, once this many records wait: memory stays
 /// bounded on a tap that seldom writes its state.
-pub const MAX_BATCH_RECORDS: usize = 100_000;
+pub const MAX_BATCH_RECORDS: usize = 200_000;
 /// The longest line read (a record with long texts stays well under it).
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 /// How many distinct reasons a stream's report lists; the rest are counted together.
@@ -151,7 +153,7 @@ impl SingerReport {
         self.records += batch.records;
         self.batches += 1;
         for (stream, counts) in batch.streams {
-            let into = self.streams.entry(stream).or_default();
+            let into = self.streams.entry(stream.to_string()).or_default();
             into.records += counts.records;
             into.written += counts.written;
             into.unchanged += counts.unchanged;
@@ -268,26 +270,38 @@ fn entry_header<K: ImportKind>(stream: &StreamMapping) -> Result<Header, RowErro
     Ok(header)
 }
 
-/// A record waiting for its batch.
+/// A record waiting for its batch: its text, read into fields when the batch is written
+/// (so that a batch waiting takes little memory).
 struct Pending {
-    stream: usize,
+    stream: Arc<str>,
     line: u64,
-    record: Map<String, Value>,
+    record: Box<RawValue>,
+}
+
+/// A batch as read: its records (a record repeated under the same key only as last
+/// sent), the last state read before it ended, and what reading found on the way.
+#[derive(Default)]
+struct ReadBatch {
+    records: Vec<Pending>,
+    state: Option<Value>,
+    /// Lines read up to the batch's end.
+    lines: u64,
+    warnings: Vec<String>,
 }
 
 /// What one batch did, before it is committed.
 #[derive(Default)]
 struct BatchReport {
     records: u64,
-    streams: BTreeMap<String, StreamReport>,
+    streams: BTreeMap<Arc<str>, StreamReport>,
 }
 
 impl BatchReport {
-    fn stream(&mut self, name: &str) -> &mut StreamReport {
-        self.streams.entry(name.to_string()).or_default()
+    fn stream(&mut self, name: &Arc<str>) -> &mut StreamReport {
+        self.streams.entry(name.clone()).or_default()
     }
 
-    fn unmapped(&mut self, stream: &str, kind: &str, line: u64, why: Unmapped) {
+    fn unmapped(&mut self, stream: &Arc<str>, kind: &str, line: u64, why: Unmapped) {
         let counts = self.stream(stream);
         counts.unmapped += 1;
         match counts
@@ -308,69 +322,89 @@ impl BatchReport {
     }
 }
 
-/// A stream as the import knows it.
+/// A stream as the reader knows it.
 struct Stream {
-    name: String,
+    name: Arc<str>,
     /// The fields that identify a record: a record repeated in a batch replaces the earlier.
     key_properties: Vec<String>,
-    /// Whether any entry maps it.
-    mapped: bool,
 }
 
-/// Reads a tap's output from `input` and writes what the mapping makes of it.
+/// Batches read ahead of the one being written: reading and parsing the next batch
+/// overlaps writing the last.
+const BATCHES_AHEAD: usize = 1;
+
+/// Reads a tap's output from `input` and writes what the mapping makes of it. A task of
+/// its own reads and parses the lines into batches while this one maps and writes them.
 pub async fn import_singer(
     store: &Store,
     mapping: &LoadedMapping,
-    input: impl AsyncBufRead + Unpin,
+    input: impl AsyncBufRead + Unpin + Send + 'static,
     options: &mut SingerOptions<'_>,
 ) -> Result<SingerReport, SingerFailure> {
-    let mut run = Run {
-        store,
-        mapping,
-        report: SingerReport::default(),
+    let (batches, mut incoming) = tokio::sync::mpsc::channel(BATCHES_AHEAD);
+    let reader = Reader {
+        mapping: mapping.mapping.clone(),
         streams: Vec::new(),
         stream_at: HashMap::new(),
-        pending: Vec::new(),
+        batch: ReadBatch::default(),
         keys: HashMap::new(),
-        state: None,
         last_batch: Instant::now(),
         warned: HashSet::new(),
     };
-    match run.read(input, options).await {
-        Ok(()) => Ok(run.report),
-        Err(error) => Err(SingerFailure {
-            error,
-            report: run.report,
-        }),
+    let reading = tokio::spawn(reader.read(input, batches));
+    let mut report = SingerReport::default();
+    let mut written = Ok(());
+    while let Some(read) = incoming.recv().await {
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(error) => {
+                written = Err(error);
+                break;
+            }
+        };
+        if let Err(error) = write_batch(store, mapping, batch, &mut report, options).await {
+            written = Err(error);
+            break;
+        }
+    }
+    // The reader stops at the end, at its error, or now that nothing takes its batches.
+    drop(incoming);
+    reading.abort();
+    match written {
+        Ok(()) => Ok(report),
+        Err(error) => Err(SingerFailure { error, report }),
     }
 }
 
-struct Run<'a> {
-    store: &'a Store,
-    mapping: &'a LoadedMapping,
-    report: SingerReport,
+/// Reads lines into batches.
+struct Reader {
+    mapping: Mapping,
     streams: Vec<Stream>,
     stream_at: HashMap<String, usize>,
-    pending: Vec<Pending>,
-    /// Where a keyed record waits in `pending`: (stream, its key's JSON).
+    batch: ReadBatch,
+    /// Where a keyed record waits in the batch: (stream, its key's JSON).
     keys: HashMap<(usize, String), usize>,
-    /// The last state read, not yet committed.
-    state: Option<Value>,
     last_batch: Instant,
     warned: HashSet<String>,
 }
 
-impl Run<'_> {
-    async fn read(
-        &mut self,
-        mut input: impl AsyncBufRead + Unpin,
-        options: &mut SingerOptions<'_>,
-    ) -> Result<(), SingerError> {
+type Batches = tokio::sync::mpsc::Sender<Result<ReadBatch, SingerError>>;
+
+impl Reader {
+    async fn read(mut self, input: impl AsyncBufRead + Unpin, batches: Batches) {
+        if let Err(error) = self.read_all(input, &batches).await {
+            let _ = batches.send(Err(error)).await;
+        }
+    }
+
+    /// Sends each batch as it ends; `Ok` at the end of the input (or when the writer is
+    /// gone: it stopped, and says why).
+    async fn read_all(&mut self, mut input: impl AsyncBufRead + Unpin, batches: &Batches) -> Result<(), SingerError> {
         let mut buffer = Vec::new();
         let mut line = 0u64;
         while next_line(&mut input, &mut buffer, line + 1).await? {
             line += 1;
-            self.report.lines = line;
+            self.batch.lines = line;
             let text = std::str::from_utf8(&buffer).map_err(|_| SingerError::Stream {
                 line,
                 message: "not UTF-8 text".into(),
@@ -382,12 +416,15 @@ impl Run<'_> {
                 line,
                 message: e.to_string(),
             })?;
-            match message {
+            let ends = match message {
                 Message::Schema {
                     stream,
                     schema,
                     key_properties,
-                } => self.schema(stream, &schema, key_properties),
+                } => {
+                    self.schema(stream, &schema, key_properties);
+                    false
+                }
                 Message::Record { stream, record } => {
                     let Some(&at) = self.stream_at.get(&stream) else {
                         return Err(SingerError::Stream {
@@ -395,17 +432,18 @@ impl Run<'_> {
                             message: format!("a RECORD of stream {stream:?} before its SCHEMA"),
                         });
                     };
-                    self.add(at, line, record);
-                    if self.pending.len() >= MAX_BATCH_RECORDS {
-                        self.write_batch(options).await?;
-                    }
+                    self.add(at, line, record).map_err(|e| SingerError::Stream {
+                        line,
+                        message: e.to_string(),
+                    })?;
+                    self.batch.records.len() >= MAX_BATCH_RECORDS
                 }
                 Message::State { value } => {
-                    self.state = Some(value);
-                    if self.pending.len() >= STATE_BATCH_RECORDS || self.last_batch.elapsed() >= STATE_BATCH_AFTER {
-                        self.write_batch(options).await?;
-                    }
+                    self.batch.state = Some(value);
+                    self.batch.records.len() >= STATE_BATCH_RECORDS || self.last_batch.elapsed() >= STATE_BATCH_AFTER
                 }
+                // The copy is complete: keep it. Records a new version leaves out are kept
+                // too (laer deletes nothing a source stops sending).
                 Message::ActivateVersion { stream, .. } => {
                     if !self.stream_at.contains_key(&stream) {
                         return Err(SingerError::Stream {
@@ -413,35 +451,50 @@ impl Run<'_> {
                             message: format!("an ACTIVATE_VERSION of stream {stream:?} before its SCHEMA"),
                         });
                     }
-                    // The copy is complete: keep it. Records a new version leaves out
-                    // are kept too (laer deletes nothing a source stops sending).
-                    self.write_batch(options).await?;
+                    true
                 }
+            };
+            if ends && !self.send(batches).await {
+                return Ok(());
             }
         }
-        if !self.pending.is_empty() || self.state.is_some() {
-            self.write_batch(options).await?;
+        if !self.batch.records.is_empty() || self.batch.state.is_some() {
+            self.send(batches).await;
         }
         Ok(())
     }
 
+    /// Sends the batch read so far; false when the writer is gone.
+    async fn send(&mut self, batches: &Batches) -> bool {
+        let lines = self.batch.lines;
+        let batch = std::mem::replace(
+            &mut self.batch,
+            ReadBatch {
+                lines,
+                ..Default::default()
+            },
+        );
+        self.keys.clear();
+        let sent = batches.send(Ok(batch)).await.is_ok();
+        self.last_batch = Instant::now();
+        sent
+    }
+
     fn schema(&mut self, stream: String, schema: &Value, key_properties: Vec<String>) {
-        let entries: Vec<&StreamMapping> = self.mapping.mapping.for_stream(&stream).collect();
-        for entry in &entries {
+        for entry in self.mapping.for_stream(&stream) {
             for (column, path) in entry.paths() {
                 let warning = format!(
                     "stream {stream:?} ({}): {column} reads {path}, which the stream's schema does not have",
                     entry.kind
                 );
                 if !path.in_schema(schema) && self.warned.insert(warning.clone()) {
-                    self.report.warnings.push(warning);
+                    self.batch.warnings.push(warning);
                 }
             }
         }
         let known = Stream {
-            name: stream.clone(),
+            name: Arc::from(stream.as_str()),
             key_properties,
-            mapped: !entries.is_empty(),
         };
         match self.stream_at.get(&stream) {
             // A stream's schema may be sent again (a tap that changes it mid-stream).
@@ -453,113 +506,136 @@ impl Run<'_> {
         }
     }
 
-    fn add(&mut self, stream: usize, line: u64, record: Map<String, Value>) {
-        let keys = &self.streams[stream].key_properties;
-        if !keys.is_empty() {
-            let key: Vec<&Value> = keys.iter().map(|k| record.get(k).unwrap_or(&Value::Null)).collect();
-            let key = serde_json::to_string(&key).unwrap_or_default();
-            if let Some(&at) = self.keys.get(&(stream, key.clone())) {
-                self.pending[at] = Pending { stream, line, record };
-                return;
-            }
-            self.keys.insert((stream, key), self.pending.len());
-        }
-        self.pending.push(Pending { stream, line, record });
-    }
-
-    /// Writes the waiting records and the last state in one transaction.
-    async fn write_batch(&mut self, options: &mut SingerOptions<'_>) -> Result<(), SingerError> {
-        let pending = std::mem::take(&mut self.pending);
-        self.keys.clear();
-        let state = self.state.take();
-        let mut batch = BatchReport {
-            records: pending.len() as u64,
-            ..Default::default()
+    fn add(&mut self, at: usize, line: u64, record: Box<RawValue>) -> Result<(), MessageError> {
+        let stream = &self.streams[at];
+        let key = if stream.key_properties.is_empty() {
+            None
+        } else {
+            Some(key_of(&record, &stream.key_properties)?)
         };
-        for p in &pending {
-            batch.stream(&self.streams[p.stream].name).records += 1;
+        let pending = Pending {
+            stream: stream.name.clone(),
+            line,
+            record,
+        };
+        if let Some(key) = key {
+            match self.keys.entry((at, key)) {
+                std::collections::hash_map::Entry::Occupied(place) => {
+                    self.batch.records[*place.get()] = pending;
+                    return Ok(());
+                }
+                std::collections::hash_map::Entry::Vacant(place) => {
+                    place.insert(self.batch.records.len());
+                }
+            }
         }
-        for p in pending.iter().filter(|p| !self.streams[p.stream].mapped) {
+        self.batch.records.push(pending);
+        Ok(())
+    }
+}
+
+/// Writes a batch's records and its state in one transaction, and adds what it did to
+/// `report` once it is committed.
+async fn write_batch(
+    store: &Store,
+    mapping: &LoadedMapping,
+    read: ReadBatch,
+    report: &mut SingerReport,
+    options: &mut SingerOptions<'_>,
+) -> Result<(), SingerError> {
+    let ReadBatch {
+        records: pending,
+        state,
+        lines,
+        warnings,
+    } = read;
+    report.lines = lines;
+    report.warnings.extend(warnings);
+    let mut batch = BatchReport {
+        records: pending.len() as u64,
+        ..Default::default()
+    };
+    for p in &pending {
+        batch.stream(&p.stream).records += 1;
+    }
+    for p in &pending {
+        if mapping.mapping.for_stream(&p.stream).next().is_none() {
             let why = Unmapped {
                 column: String::new(),
                 reason: "the mapping has no entry for this stream".into(),
-                detail: format!("the mapping has no entry for stream {:?}", self.streams[p.stream].name),
+                detail: format!("the mapping has no entry for stream {:?}", p.stream),
             };
-            batch.unmapped(&self.streams[p.stream].name, "", p.line, why);
+            batch.unmapped(&p.stream, "", p.line, why);
         }
-        let mut tx = self.store.begin_write().await?;
-        let mut known: Option<Known> = None;
-        let mut written = WriteCount::default();
-        for entry in &self.mapping.entries {
-            let spec = &self.mapping.mapping.streams[entry.at];
-            let Some(&stream) = self.stream_at.get(&spec.stream) else {
-                continue;
-            };
-            let records: Vec<&Pending> = pending.iter().filter(|p| p.stream == stream).collect();
-            if records.is_empty() {
-                continue;
-            }
-            let known = match &mut known {
-                Some(known) => known,
-                None => known.insert(Known::load(&mut tx, &self.mapping.mapping).await?),
-            };
-            let counts = match entry.kind {
-                // A stream of accounts changes only the fields its mapping gives.
-                Kind::Accounts => {
-                    let parsed =
-                        parse_entry::<kinds::Accounts>(&mut tx, entry, spec, &records, &known.index, &mut batch)
-                            .await?;
-                    let laid: Vec<_> = parsed
-                        .into_iter()
-                        .map(|account| match known.accounts.get(&account.external_id) {
-                            Some(stored) => account.laid_over(stored, |column| entry.header.has(column)),
-                            None => account,
-                        })
-                        .collect();
-                    write_parsed::<kinds::Accounts>(&mut tx, spec, laid, &mut batch).await?
-                }
-                kind => with_kind!(kind, K => {
-                    let parsed = parse_entry::<K>(&mut tx, entry, spec, &records, &known.index, &mut batch).await?;
-                    write_parsed::<K>(&mut tx, spec, parsed, &mut batch).await?
-                }),
-            };
-            written += counts;
-            // Later entries find the accounts (and contacts' domains) just written.
-            if counts.written > 0 && matches!(entry.kind, Kind::Accounts | Kind::Contacts) {
-                *known = Known::load(&mut tx, &self.mapping.mapping).await?;
-            }
-        }
-        if let (Some(state), Some(keeper)) = (&state, options.keep_state) {
-            keeper.keep(&mut tx, state).await?;
-        }
-        if written.written > 0 {
-            tx.append_audit(&NewAuditEntry {
-                at: Utc::now(),
-                actor: options.actor.clone(),
-                action: "singer.import".into(),
-                details: serde_json::json!({
-                    "mapping": self.mapping.name,
-                    "records": batch.records,
-                    "written": written.written,
-                    "unchanged": written.unchanged,
-                }),
-            })
-            .await?;
-        }
-        tx.commit().await?;
-        self.last_batch = Instant::now();
-        self.report.merge(batch);
-        if let Some(state) = state {
-            if let Some(on_state) = options.on_state.as_mut() {
-                on_state(&state);
-            }
-            self.report.state = Some(state);
-        }
-        if let Some(on_batch) = options.on_batch.as_mut() {
-            on_batch(&self.report);
-        }
-        Ok(())
     }
+    let mut tx = store.begin_write().await?;
+    let mut known: Option<Known> = None;
+    let mut written = WriteCount::default();
+    for entry in &mapping.entries {
+        let spec = &mapping.mapping.streams[entry.at];
+        let records: Vec<&Pending> = pending.iter().filter(|p| *p.stream == *spec.stream).collect();
+        let Some(name) = records.first().map(|p| p.stream.clone()) else {
+            continue;
+        };
+        let known = match &mut known {
+            Some(known) => known,
+            None => known.insert(Known::load(&mut tx, &mapping.mapping).await?),
+        };
+        let counts = match entry.kind {
+            // A stream of accounts changes only the fields its mapping gives.
+            Kind::Accounts => {
+                let parsed =
+                    parse_entry::<kinds::Accounts>(&mut tx, entry, (spec, &name), &records, &known.index, &mut batch)
+                        .await?;
+                let laid: Vec<_> = parsed
+                    .into_iter()
+                    .map(|account| match known.accounts.get(&account.external_id) {
+                        Some(stored) => account.laid_over(stored, |column| entry.header.has(column)),
+                        None => account,
+                    })
+                    .collect();
+                write_parsed::<kinds::Accounts>(&mut tx, &name, laid, &mut batch).await?
+            }
+            kind => with_kind!(kind, K => {
+                let parsed = parse_entry::<K>(&mut tx, entry, (spec, &name), &records, &known.index, &mut batch).await?;
+                write_parsed::<K>(&mut tx, &name, parsed, &mut batch).await?
+            }),
+        };
+        written += counts;
+        // Later entries find the accounts (and contacts' domains) just written.
+        if counts.written > 0 && matches!(entry.kind, Kind::Accounts | Kind::Contacts) {
+            *known = Known::load(&mut tx, &mapping.mapping).await?;
+        }
+    }
+    if let (Some(state), Some(keeper)) = (&state, options.keep_state) {
+        keeper.keep(&mut tx, state).await?;
+    }
+    if written.written > 0 {
+        tx.append_audit(&NewAuditEntry {
+            at: Utc::now(),
+            actor: options.actor.clone(),
+            action: "singer.import".into(),
+            details: serde_json::json!({
+                "mapping": mapping.name,
+                "records": batch.records,
+                "written": written.written,
+                "unchanged": written.unchanged,
+            }),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    report.merge(batch);
+    if let Some(state) = state {
+        if let Some(on_state) = options.on_state.as_mut() {
+            on_state(&state);
+        }
+        report.state = Some(state);
+    }
+    if let Some(on_batch) = options.on_batch.as_mut() {
+        on_batch(report);
+    }
+    Ok(())
 }
 
 /// The accounts as the transaction sees them now: as stored, and as the mapping finds them.
@@ -593,7 +669,7 @@ impl Known {
 async fn parse_entry<K: ImportKind>(
     tx: &mut WriteTx,
     entry: &Entry,
-    spec: &StreamMapping,
+    (spec, stream): (&StreamMapping, &Arc<str>),
     records: &[&Pending],
     accounts: &AccountIndex,
     batch: &mut BatchReport,
@@ -602,14 +678,26 @@ async fn parse_entry<K: ImportKind>(
     let mut parsed = Vec::with_capacity(records.len());
     let mut row = csv::StringRecord::new();
     for pending in records {
-        let values = match spec.map(&pending.record, accounts) {
+        let fields = match fields(&pending.record) {
+            Ok(fields) => fields,
+            Err(e) => {
+                let why = Unmapped {
+                    column: String::new(),
+                    reason: "not an object".into(),
+                    detail: e.to_string(),
+                };
+                batch.unmapped(stream, K::NAME, pending.line, why);
+                continue;
+            }
+        };
+        let values = match spec.map(&fields, accounts) {
             Mapped::Row(values) => values,
             Mapped::Skipped => {
-                batch.stream(&spec.stream).skipped += 1;
+                batch.stream(stream).skipped += 1;
                 continue;
             }
             Mapped::Unmapped(why) => {
-                batch.unmapped(&spec.stream, K::NAME, pending.line, why);
+                batch.unmapped(stream, K::NAME, pending.line, why);
                 continue;
             }
         };
@@ -629,7 +717,7 @@ async fn parse_entry<K: ImportKind>(
             row.push_field(text);
         }
         if let Some(why) = problem {
-            batch.unmapped(&spec.stream, K::NAME, pending.line, why);
+            batch.unmapped(stream, K::NAME, pending.line, why);
             continue;
         }
         let outcome = K::parse(
@@ -648,7 +736,7 @@ async fn parse_entry<K: ImportKind>(
                     reason: reason_of(&e.message),
                     detail: e.message,
                 };
-                batch.unmapped(&spec.stream, K::NAME, pending.line, why);
+                batch.unmapped(stream, K::NAME, pending.line, why);
             }
         }
     }
@@ -658,7 +746,7 @@ async fn parse_entry<K: ImportKind>(
 /// Writes one entry's records by the kind's batch writer.
 async fn write_parsed<K: ImportKind>(
     tx: &mut WriteTx,
-    spec: &StreamMapping,
+    stream: &Arc<str>,
     parsed: Vec<K::Record>,
     batch: &mut BatchReport,
 ) -> Result<WriteCount, StoreError> {
@@ -670,7 +758,7 @@ async fn write_parsed<K: ImportKind>(
         counts += K::Record::write(tx, chunk, &mut state).await?;
     }
     K::Record::finish(tx, state, counts).await?;
-    let report = batch.stream(&spec.stream);
+    let report = batch.stream(stream);
     report.written += counts.written;
     report.unchanged += counts.unchanged;
     Ok(counts)

@@ -32,7 +32,13 @@ async fn import(
         on_state: Some(&mut keep),
         ..Default::default()
     };
-    let outcome = import_singer(store, mapping, text.as_bytes(), &mut options).await;
+    let outcome = import_singer(
+        store,
+        mapping,
+        std::io::Cursor::new(text.as_bytes().to_vec()),
+        &mut options,
+    )
+    .await;
     drop(options);
     (states, outcome)
 }

@@ -379,67 +379,101 @@ impl StreamMapping {
 
     /// Maps one record: each column's text, or why the record cannot be mapped.
     pub fn map(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Mapped {
+        match self.read(record) {
+            Read::Row(row) => match row.resolve(self, accounts) {
+                Ok(values) => Mapped::Row(values),
+                Err(why) => Mapped::Unmapped(why),
+            },
+            Read::Skipped => Mapped::Skipped,
+            Read::Unmapped(why) => Mapped::Unmapped(why),
+        }
+    }
+
+    /// What a record gives, before its account is found: everything [`StreamMapping::map`]
+    /// needs of the record itself, so that the record can be let go.
+    pub fn read(&self, record: &Map<String, Value>) -> Read {
         if let Some(when) = &self.when {
             let value = lookup(record, &when.path).and_then(|v| text(v).ok().flatten());
             if !value.is_some_and(|v| when.one_of.contains(&v)) {
-                return Mapped::Skipped;
+                return Read::Skipped;
             }
         }
-        let mut row = Vec::with_capacity(self.columns.len());
+        let mut values = Vec::with_capacity(self.columns.len());
         for field in &self.fields {
             match field.value(record) {
-                Ok(value) => row.push(value),
-                Err(unmapped) => return Mapped::Unmapped(unmapped),
+                Ok(value) => values.push(value),
+                Err(unmapped) => return Read::Unmapped(unmapped),
             }
         }
-        if !self.account.is_empty() {
-            let account_column = if self.kind == ACCOUNTS {
-                EXTERNAL_ID
-            } else {
-                ACCOUNT_COLUMN
-            };
-            let at = self
-                .columns
-                .iter()
-                .position(|c| c == account_column)
-                .unwrap_or(row.len());
-            match self.find_account(record, accounts) {
-                Ok(external_id) => {
-                    if at == row.len() {
-                        row.push(Some(external_id));
-                    } else {
-                        row[at] = Some(external_id);
-                    }
-                }
-                // An account's own record that matches no account is a new account, under
-                // the id its field gives.
-                Err(_) if self.kind == ACCOUNTS && row.get(at).is_some_and(Option::is_some) => {}
-                Err(unmapped) => return Mapped::Unmapped(unmapped),
-            }
-        }
-        Mapped::Row(row)
+        let accounts = self.account.iter().map(|rule| rule.value(record)).collect();
+        Read::Row(ReadRow { values, accounts })
     }
+}
 
-    /// The external id of the account the first rule that finds one names.
-    fn find_account(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Result<String, Unmapped> {
+/// A record as read: each field's text, and each account rule's value (or why it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Row(ReadRow),
+    Skipped,
+    Unmapped(Unmapped),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRow {
+    values: Vec<Option<String>>,
+    accounts: Vec<Result<String, Unmapped>>,
+}
+
+impl ReadRow {
+    /// Each column's text, the account found by the first rule that finds one; or why
+    /// no account is found.
+    pub fn resolve(self, spec: &StreamMapping, accounts: &AccountIndex) -> Result<Vec<Option<String>>, Unmapped> {
+        let mut row = self.values;
+        if spec.account.is_empty() {
+            return Ok(row);
+        }
+        let account_column = if spec.kind == ACCOUNTS {
+            EXTERNAL_ID
+        } else {
+            ACCOUNT_COLUMN
+        };
+        let at = spec
+            .columns
+            .iter()
+            .position(|c| c == account_column)
+            .unwrap_or(row.len());
         // Every rule's problem is told; the last rule's (the final fallback) groups it.
         let mut problems: Vec<Unmapped> = Vec::new();
-        for rule in &self.account {
-            match rule.find(record, accounts) {
-                Ok(found) => return Ok(found),
+        let mut found = None;
+        for (rule, value) in spec.account.iter().zip(self.accounts) {
+            match value.and_then(|value| rule.lookup(&value, accounts)) {
+                Ok(external_id) => {
+                    found = Some(external_id);
+                    break;
+                }
                 Err(problem) => problems.push(problem),
             }
         }
-        let detail = problems
-            .iter()
-            .map(|p| p.detail.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut last = problems
-            .pop()
-            .unwrap_or_else(|| unmapped(ACCOUNT_COLUMN, "no account rule", String::new()));
-        last.detail = detail;
-        Err(last)
+        match found {
+            Some(external_id) if at == row.len() => row.push(Some(external_id)),
+            Some(external_id) => row[at] = Some(external_id),
+            // An account's own record that matches no account is a new account, under the
+            // id its field gives.
+            None if spec.kind == ACCOUNTS && row.get(at).is_some_and(Option::is_some) => {}
+            None => {
+                let detail = problems
+                    .iter()
+                    .map(|p| p.detail.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let mut last = problems
+                    .pop()
+                    .unwrap_or_else(|| unmapped(ACCOUNT_COLUMN, "no account rule", String::new()));
+                last.detail = detail;
+                return Err(last);
+            }
+        }
+        Ok(row)
     }
 }
 
@@ -534,7 +568,8 @@ fn convert_words(convert: Convert) -> &'static str {
 }
 
 impl AccountRule {
-    fn find(&self, record: &Map<String, Value>, accounts: &AccountIndex) -> Result<String, Unmapped> {
+    /// The record's value for this rule, with the rule's prefix.
+    fn value(&self, record: &Map<String, Value>) -> Result<String, Unmapped> {
         let path = &self.path;
         let value = lookup(record, path)
             .map(text)
@@ -549,15 +584,20 @@ impl AccountRule {
                     format!("the record has no {path}"),
                 )
             })?;
-        let value = match &self.prefix {
+        Ok(match &self.prefix {
             Some(prefix) => format!("{prefix}{value}"),
             None => value,
-        };
+        })
+    }
+
+    /// The external id of the one account `value` names by this rule.
+    fn lookup(&self, value: &str, accounts: &AccountIndex) -> Result<String, Unmapped> {
+        let path = &self.path;
         match &self.by {
             By::ExternalId => accounts
                 .external_ids
-                .contains(&value)
-                .then(|| value.clone())
+                .contains(value)
+                .then(|| value.to_string())
                 .ok_or_else(|| {
                     unmapped(
                         ACCOUNT_COLUMN,
@@ -565,7 +605,7 @@ impl AccountRule {
                         format!("no account has the external id {value:?} ({path})"),
                     )
                 }),
-            By::Attribute(name) => match accounts.by_attribute.get(name).and_then(|values| values.get(&value)) {
+            By::Attribute(name) => match accounts.by_attribute.get(name).and_then(|values| values.get(value)) {
                 Some(ids) if ids.len() == 1 => Ok(ids[0].clone()),
                 Some(ids) => Err(unmapped(
                     ACCOUNT_COLUMN,
@@ -580,9 +620,9 @@ impl AccountRule {
             },
             By::Domain | By::EmailDomain => {
                 let domain = if self.by == By::Domain {
-                    normalise_domain(&value)
+                    normalise_domain(value)
                 } else {
-                    email_domain(&value)
+                    email_domain(value)
                 }
                 .ok_or_else(|| unmapped(ACCOUNT_COLUMN, "no domain", format!("{path}: {value:?} has no domain")))?;
                 accounts
