@@ -25,6 +25,9 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
 pub const SYNC_POLL: Duration = Duration::from_secs(15);
 /// How much of the end of a tap's error output a run keeps.
 pub const STDERR_KEPT: usize = 16 * 1024;
+/// A tap that writes nothing for this long is stopped and its run failed (a tap that
+/// hangs would otherwise hold its sync for ever, its lease renewed).
+pub const QUIET_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Where tap programs are: a sync names one of them, never a path.
 #[derive(Debug, Clone)]
@@ -247,7 +250,8 @@ async fn run_claimed(
         on_batch: Some(on_batch),
         ..Default::default()
     };
-    let imported = import_singer(store, &mapping, BufReader::with_capacity(1 << 20, stdout), &mut options).await;
+    let output = Quiet::new(stdout, QUIET_LIMIT);
+    let imported = import_singer(store, &mapping, BufReader::with_capacity(1 << 20, output), &mut options).await;
     drop(options);
     let status = match &imported {
         // The tap is told to stop: what it writes now would not be read.
@@ -299,6 +303,57 @@ fn private_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf, SyncError
     Ok(path)
 }
 
+/// A tap's output that fails when the tap writes nothing for `limit` ([`QUIET_LIMIT`]).
+struct Quiet<R> {
+    inner: R,
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<R> Quiet<R> {
+    fn new(inner: R, limit: Duration) -> Quiet<R> {
+        Quiet {
+            inner,
+            limit,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+/// A span in words: `90 seconds`, `30 minutes`.
+fn span(length: Duration) -> String {
+    let seconds = length.as_secs();
+    if seconds >= 120 {
+        format!("{} minutes", seconds / 60)
+    } else {
+        format!("{seconds} seconds")
+    }
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Quiet<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            std::task::Poll::Ready(result) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.deadline.as_mut().reset(next);
+                std::task::Poll::Ready(result)
+            }
+            std::task::Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the tap wrote nothing for {}", span(this.limit)),
+                ))),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            },
+        }
+    }
+}
+
 /// Keeps a sync's state in the transaction of its batch, while this node holds it.
 struct Keeper {
     sync: i64,
@@ -338,5 +393,30 @@ pub async fn run_syncs(store: Store, secrets: Option<SecretBox>, taps: Taps) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_tap_is_given_up_after_the_limit() {
+        let (mut tap, output) = tokio::io::duplex(64);
+        let mut quiet = Quiet::new(output, Duration::from_secs(60));
+        let mut buffer = [0u8; 16];
+        tap.write_all(b"early").await.unwrap();
+        tokio::time::advance(Duration::from_secs(50)).await;
+        assert_eq!(quiet.read(&mut buffer).await.unwrap(), 5, "output in time is read");
+        // Each read starts the limit again: 50 s more are fine, then silence is not.
+        tokio::time::advance(Duration::from_secs(50)).await;
+        tap.write_all(b"later").await.unwrap();
+        assert_eq!(quiet.read(&mut buffer).await.unwrap(), 5);
+        let silent = quiet.read(&mut buffer).await.unwrap_err();
+        assert_eq!(silent.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(silent.to_string(), "the tap wrote nothing for 60 seconds");
+        assert_eq!(span(QUIET_LIMIT), "30 minutes");
     }
 }

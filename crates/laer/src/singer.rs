@@ -14,14 +14,19 @@ use crate::ImportArgs;
 
 pub async fn import(store: &Store, args: &ImportArgs) -> Result<()> {
     let Some(wanted) = args.mapping.as_deref() else {
-        return Err(anyhow!(
-            "laer import singer needs --mapping NAME|FILE: a shipped mapping ({}) or a mapping file",
-            laer_import::singer::SHIPPED_MAPPINGS
-                .iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        let shipped: Vec<&str> = laer_import::singer::SHIPPED_MAPPINGS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let choices = if shipped.is_empty() {
+            "a mapping file (docs/singer.md)".to_string()
+        } else {
+            format!(
+                "a shipped mapping ({}) or a mapping file (docs/singer.md)",
+                shipped.join(", ")
+            )
+        };
+        return Err(anyhow!("laer import singer needs --mapping NAME|FILE: {choices}"));
     };
     let mapping = match shipped_mapping(wanted) {
         Some(text) => load_mapping(wanted, text)?,
