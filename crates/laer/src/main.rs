@@ -530,7 +530,6 @@ struct ImportArgs {
     kind: String,
     /// The CSV file (or, for fightchurn, the directory; for singer, a file of the tap's
     /// output, standard input when left out).
-    #[arg(required_unless_present = "mapping")]
     path: Option<PathBuf>,
     /// For singer: a shipped mapping's name or a mapping file (TOML).
     #[arg(long, value_name = "NAME|FILE")]
@@ -776,7 +775,7 @@ async fn import(store: &Store, args: ImportArgs) -> Result<()> {
         bail!("--mapping goes with `laer import singer`");
     }
     let Some(path) = args.path.clone() else {
-        bail!("give the file to import");
+        bail!("give the file to import: laer import {} FILE", args.kind);
     };
     let path = &path;
     let rejects_path = args.rejects.clone().unwrap_or_else(|| {
