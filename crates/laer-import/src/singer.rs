@@ -38,6 +38,8 @@ const STATE_BATCH_AFTER: Duration = Duration::from_secs(5);
 /// A batch is written, whatever the tap says, once this many records wait: memory stays
 /// bounded on a tap that seldom writes its state.
 pub const MAX_BATCH_RECORDS: usize = 200_000;
+/// ... or once their text takes this many bytes (records with long texts).
+pub const MAX_BATCH_BYTES: usize = 64 << 20;
 /// The longest line read (a record with long texts stays well under it).
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 /// How many distinct reasons a stream's report lists; the rest are counted together.
@@ -286,6 +288,8 @@ struct ReadBatch {
     state: Option<Value>,
     /// Lines read up to the batch's end.
     lines: u64,
+    /// The records' text, in bytes.
+    bytes: usize,
     warnings: Vec<String>,
 }
 
@@ -436,7 +440,7 @@ impl Reader {
                         line,
                         message: e.to_string(),
                     })?;
-                    self.batch.records.len() >= MAX_BATCH_RECORDS
+                    self.batch.records.len() >= MAX_BATCH_RECORDS || self.batch.bytes >= MAX_BATCH_BYTES
                 }
                 Message::State { value } => {
                     self.batch.state = Some(value);
@@ -513,6 +517,7 @@ impl Reader {
         } else {
             Some(key_of(&record, &stream.key_properties)?)
         };
+        self.batch.bytes += record.get().len();
         let pending = Pending {
             stream: stream.name.clone(),
             line,
@@ -548,6 +553,7 @@ async fn write_batch(
         state,
         lines,
         warnings,
+        ..
     } = read;
     report.lines = lines;
     report.warnings.extend(warnings);

@@ -374,7 +374,24 @@ async fn events_in_many_batches_keep_their_rollups_exact(store: &Store) {
     );
 }
 
+async fn long_records_end_their_batch_early(store: &Store) {
+    // Records of 300 KiB each (a field the mapping does not read): a batch ends at 64 MiB
+    // of text, whatever the tap's states say.
+    let mapping = warehouse();
+    let blob = "x".repeat(300 << 10);
+    let mut messages = vec![schema("warehouse-accounts")];
+    for a in 0..250 {
+        messages.push(json!({"type": "RECORD", "stream": "warehouse-accounts",
+                             "record": {"id": format!("a{a}"), "name": "Acme", "notes": blob}}));
+    }
+    let (_, report) = import(store, &mapping, &lines(&messages)).await;
+    let report = report.unwrap();
+    assert_eq!(report.batches, 2, "219 records make 64 MiB");
+    assert_eq!(report.streams["warehouse-accounts"].written, 250);
+}
+
 laer_store::backend_tests!(
+    long_records_end_their_batch_early,
     events_in_many_batches_keep_their_rollups_exact,
     a_taps_output_is_mapped_written_and_its_state_handed_on,
     a_bad_line_stops_and_keeps_only_whole_batches,
