@@ -212,7 +212,7 @@ pub trait KeepState {
 }
 
 /// The mappings laer ships, by name (`laer import singer --mapping NAME`; docs/singer.md).
-pub const SHIPPED_MAPPINGS: &[(&str, &str)] = &[];
+pub const SHIPPED_MAPPINGS: &[(&str, &str)] = &[("tap-zendesk", include_str!("../mappings/tap-zendesk.toml"))];
 
 /// A shipped mapping's text.
 pub fn shipped_mapping(name: &str) -> Option<&'static str> {
@@ -662,6 +662,11 @@ impl Known {
             &mapping.account_attributes(),
             domains.iter().map(|(id, text)| (*id, text.as_str())),
         );
+        let index = if mapping.uses_contacts() {
+            index.with_contacts(tx.contact_accounts().await?)
+        } else {
+            index
+        };
         let accounts = accounts
             .into_iter()
             .map(|a| (a.fields.external_id.clone(), a.fields))

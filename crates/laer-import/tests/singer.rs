@@ -390,7 +390,160 @@ async fn long_records_end_their_batch_early(store: &Store) {
     assert_eq!(report.streams["warehouse-accounts"].written, 250);
 }
 
+/// Zendesk's records as the tap writes them (shapes from tap-zendesk 2.8.2's schemas and
+/// Zendesk's API examples), through the shipped mapping.
+async fn the_shipped_zendesk_mapping_reads_zendesk_field_by_field(store: &Store) {
+    let mut tx = store.begin_write().await.unwrap();
+    let account = |id: &str, domain: Option<&str>| laer_core::model::NewAccount {
+        attributes: domain
+            .map(|d| ("domain".to_string(), d.to_string()))
+            .into_iter()
+            .collect(),
+        ..laer_core::model::NewAccount::named(id, id)
+    };
+    tx.upsert(&[account("acme", Some("acme.com")), account("globex", None)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let text = laer_import::singer::shipped_mapping("tap-zendesk").unwrap();
+    let mapping = load_mapping("tap-zendesk", text).unwrap();
+    let open = |stream: &str| json!({"type": "SCHEMA", "stream": stream, "key_properties": ["id"], "schema": {"type": "object"}});
+    let record = |stream: &str, record: Value| json!({"type": "RECORD", "stream": stream, "record": record});
+    let text = lines(&[
+        open("organizations"),
+        record(
+            "organizations",
+            json!({"id": 361, "name": "Acme Inc", "domain_names": ["acme.com"], "external_id": null,
+                                       "created_at": "2009-07-20T22:55:29Z", "tags": ["enterprise"]}),
+        ),
+        record(
+            "organizations",
+            json!({"id": 362, "name": "Globex", "domain_names": [], "external_id": "globex"}),
+        ),
+        record(
+            "organizations",
+            json!({"id": 363, "name": "Initech", "domain_names": ["initech.com"], "external_id": null}),
+        ),
+        open("users"),
+        record(
+            "users",
+            json!({"id": 35436, "name": "Johnny Agent", "role": "agent", "email": "johnny@example.org"}),
+        ),
+        record(
+            "users",
+            json!({"id": 9873843, "name": "Ann Lee", "role": "end-user", "email": "ann@acme.com",
+                               "organization_id": 361, "phone": "+15551234567", "active": true}),
+        ),
+        record(
+            "users",
+            json!({"id": 9873844, "name": "Bo Diaz", "role": "end-user", "email": "bo@acme.com", "organization_id": null}),
+        ),
+        open("tickets"),
+        record(
+            "tickets",
+            json!({"id": 35436, "organization_id": 361, "requester_id": 9873843, "created_at": "2009-07-20T22:55:29Z",
+                                 "priority": "high", "type": "incident", "status": "open", "subject": "Help, my printer is on fire!",
+                                 "via": {"channel": "web"}}),
+        ),
+        record(
+            "tickets",
+            json!({"id": 35437, "organization_id": 362, "created_at": "2009-07-21T10:00:00+02:00",
+                                 "priority": null, "type": null, "status": "solved", "subject": "Invoice question"}),
+        ),
+        open("satisfaction_ratings"),
+        record(
+            "satisfaction_ratings",
+            json!({"id": 35121, "requester_id": 9873843, "ticket_id": 35436, "score": "good",
+                                              "updated_at": "2011-07-20T22:55:29Z", "comment": "Awesome support!"}),
+        ),
+        record(
+            "satisfaction_ratings",
+            json!({"id": 35122, "requester_id": 9873843, "score": "offered", "updated_at": "2011-07-21T00:00:00Z"}),
+        ),
+        record(
+            "satisfaction_ratings",
+            json!({"id": 35123, "requester_id": 1, "score": "bad", "updated_at": "2011-07-22T00:00:00Z"}),
+        ),
+    ]);
+    let (_, report) = import(store, &mapping, &text).await;
+    let report = report.unwrap();
+    let counts = |stream: &str| {
+        let s = &report.streams[stream];
+        (s.records, s.written, s.skipped, s.unmapped)
+    };
+    assert_eq!(counts("organizations"), (3, 2, 0, 1));
+    assert_eq!(
+        report.streams["organizations"].reasons[0].example,
+        "the record has no external_id; no account has the domain initech.com"
+    );
+    assert_eq!(counts("users"), (3, 2, 1, 0), "the agent is skipped");
+    assert_eq!(counts("tickets"), (2, 2, 0, 0));
+    assert_eq!(counts("satisfaction_ratings"), (3, 1, 1, 1));
+
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
+    assert_eq!(
+        acme.fields
+            .attributes
+            .get("zendesk_organization_id")
+            .map(String::as_str),
+        Some("361")
+    );
+    assert_eq!(
+        acme.fields.attributes.get("domain").map(String::as_str),
+        Some("acme.com"),
+        "kept"
+    );
+    assert_eq!(
+        acme.fields.name.as_deref(),
+        Some("acme"),
+        "the organization's name is not the account's"
+    );
+    let mut people: Vec<(String, Option<String>, Option<String>)> = store
+        .contacts_of(acme.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.fields.external_id, c.fields.email, c.fields.phone))
+        .collect();
+    people.sort();
+    assert_eq!(
+        people,
+        [
+            (
+                "zendesk-user-9873843".into(),
+                Some("ann@acme.com".into()),
+                Some("+15551234567".into())
+            ),
+            ("zendesk-user-9873844".into(), Some("bo@acme.com".into()), None),
+        ]
+    );
+    let cases = store.support_cases_of(acme.id, 10).await.unwrap();
+    assert_eq!(cases.len(), 1);
+    let case = &cases[0].fields;
+    assert_eq!((case.external_id.as_str(), case.severity), ("zendesk-ticket-35436", 2));
+    assert_eq!(
+        (case.kind, case.status),
+        (laer_core::model::CaseKind::Defect, laer_core::model::CaseStatus::Open)
+    );
+    assert_eq!(case.opened_at.to_rfc3339(), "2009-07-20T22:55:29+00:00");
+    assert_eq!(case.subject.as_deref(), Some("Help, my printer is on fire!"));
+    let globex = store.account_by_external_id("globex").await.unwrap().unwrap();
+    let solved = &store.support_cases_of(globex.id, 10).await.unwrap()[0].fields;
+    assert_eq!(
+        (solved.severity, solved.status),
+        (3, laer_core::model::CaseStatus::Resolved)
+    );
+    assert_eq!(solved.opened_at.to_rfc3339(), "2009-07-21T08:00:00+00:00");
+    assert_eq!(store.counts().await.unwrap().survey_responses, 1);
+    let rating = &report.streams["satisfaction_ratings"].reasons[0];
+    assert_eq!(
+        rating.example,
+        "no contact has the external id \"zendesk-user-1\" (requester_id)"
+    );
+}
+
 laer_store::backend_tests!(
+    the_shipped_zendesk_mapping_reads_zendesk_field_by_field,
     long_records_end_their_batch_early,
     events_in_many_batches_keep_their_rollups_exact,
     a_taps_output_is_mapped_written_and_its_state_handed_on,

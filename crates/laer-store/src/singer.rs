@@ -1,5 +1,5 @@
 //! What a Singer import reads besides its records: every account as its transaction sees
-//! it, and each account's domains, so that a mapping finds a record's account and a
+//! it, each account's domains and each contact's account, so that a mapping finds a record's account and a
 //! stream of accounts changes only the fields its mapping gives.
 
 use laer_core::model::Account;
@@ -28,5 +28,12 @@ impl WriteTx {
             found.extend(emails);
         }
         Ok((accounts, found))
+    }
+
+    /// Each contact's external id with its account's laer id, as this transaction sees
+    /// them (a helpdesk's record names its requester, a contact).
+    pub async fn contact_accounts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.fetch_all("SELECT external_id, account_id FROM contacts", params![])
+            .await
     }
 }

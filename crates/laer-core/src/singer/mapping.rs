@@ -72,6 +72,8 @@ enum By {
     Domain,
     /// The one account with the email address's domain.
     EmailDomain,
+    /// The account of the contact with this external id (a helpdesk's requester).
+    Contact,
 }
 
 #[derive(Debug, Clone)]
@@ -241,6 +243,14 @@ impl Mapping {
             .collect()
     }
 
+    /// Whether any entry finds accounts by a contact's external id.
+    pub fn uses_contacts(&self) -> bool {
+        self.streams
+            .iter()
+            .flat_map(|s| &s.account)
+            .any(|rule| rule.by == By::Contact)
+    }
+
     /// Whether any entry finds accounts by domain (so the contacts' emails are needed).
     pub fn uses_domains(&self) -> bool {
         self.streams
@@ -305,11 +315,12 @@ impl StreamMapping {
                 ("attribute", Some(name)) => By::Attribute(name),
                 ("domain", None) => By::Domain,
                 ("email_domain", None) => By::EmailDomain,
+                ("contact", None) => By::Contact,
                 ("attribute", None) => return Err(refuse("account: by = \"attribute\" needs attribute = NAME".into())),
                 (_, Some(_)) => return Err(refuse("account: attribute goes with by = \"attribute\"".into())),
                 (other, None) => {
                     return Err(refuse(format!(
-                        "account: by {other:?}; expected external_id, attribute, domain or email_domain"
+                        "account: by {other:?}; expected external_id, attribute, domain, email_domain or contact"
                     )));
                 }
             };
@@ -590,6 +601,12 @@ impl AccountRule {
         })
     }
 
+    /// The external id of the account of the contact `value` names.
+    fn contacts_account(&self, value: &str, accounts: &AccountIndex) -> Option<String> {
+        let id = accounts.contacts.get(value)?;
+        accounts.external_of.get(id).cloned()
+    }
+
     /// The external id of the one account `value` names by this rule.
     fn lookup(&self, value: &str, accounts: &AccountIndex) -> Result<String, Unmapped> {
         let path = &self.path;
@@ -618,6 +635,13 @@ impl AccountRule {
                     format!("no account has {name} = {value:?} ({path})"),
                 )),
             },
+            By::Contact => self.contacts_account(value, accounts).ok_or_else(|| {
+                unmapped(
+                    ACCOUNT_COLUMN,
+                    "no contact has that external id",
+                    format!("no contact has the external id {value:?} ({path})"),
+                )
+            }),
             By::Domain | By::EmailDomain => {
                 let domain = if self.by == By::Domain {
                     normalise_domain(value)
@@ -643,6 +667,8 @@ pub struct AccountIndex {
     by_attribute: HashMap<String, HashMap<String, Vec<String>>>,
     domains: DomainIndex,
     external_of: HashMap<i64, String>,
+    /// Contact external id → its account's laer id.
+    contacts: HashMap<String, i64>,
 }
 
 /// One account as the index reads it.
@@ -678,6 +704,12 @@ impl AccountIndex {
         }
         index.domains = DomainIndex::new(domains);
         index
+    }
+
+    /// The index, knowing each contact's account: `(contact external id, account id)`.
+    pub fn with_contacts(mut self, contacts: impl IntoIterator<Item = (String, i64)>) -> AccountIndex {
+        self.contacts = contacts.into_iter().collect();
+        self
     }
 
     fn with_domain(&self, domain: &str) -> Result<String, (&'static str, String)> {
@@ -884,6 +916,27 @@ kind = { value = "meeting" }
         };
         assert_eq!((why.column.as_str(), why.reason.as_str()), ("held_at", "not a time"));
         assert!(why.detail.contains("\"soon\""), "{why}");
+    }
+
+    #[test]
+    fn a_rating_finds_its_account_by_its_requester() {
+        let mapping = Mapping::from_toml(
+            "[[streams]]\nstream = \"ratings\"\nkind = \"survey-responses\"\n\
+             account = { path = \"requester_id\", by = \"contact\", prefix = \"zd-\" }\n\
+             fields = { external_id = \"id\" }",
+        )
+        .unwrap();
+        assert!(mapping.uses_contacts() && !mapping.uses_domains());
+        let ratings = mapping.for_stream("ratings").next().unwrap();
+        let index = index().with_contacts([("zd-7".to_string(), 2)]);
+        assert_eq!(
+            row(ratings.map(&record(json!({"id": 1, "requester_id": 7})), &index)),
+            [Some("1".into()), Some("umbra".into())]
+        );
+        let Mapped::Unmapped(why) = ratings.map(&record(json!({"id": 2, "requester_id": 8})), &index) else {
+            panic!("an unknown requester")
+        };
+        assert_eq!(why.detail, "no contact has the external id \"zd-8\" (requester_id)");
     }
 
     #[test]
