@@ -162,23 +162,7 @@ impl SingerReport {
             into.skipped += counts.skipped;
             into.unmapped += counts.unmapped;
             for reason in counts.reasons {
-                let listed = into.reasons.len();
-                match into
-                    .reasons
-                    .iter_mut()
-                    .find(|r| (&r.kind, &r.column, &r.reason) == (&reason.kind, &reason.column, &reason.reason))
-                {
-                    Some(known) => known.count += reason.count,
-                    None if listed < LISTED_REASONS => into.reasons.push(reason),
-                    None => match into.reasons.iter_mut().find(|r| r.reason == OTHER_REASONS) {
-                        Some(other) => other.count += reason.count,
-                        None => into.reasons.push(Reason {
-                            reason: OTHER_REASONS.into(),
-                            column: String::new(),
-                            ..reason
-                        }),
-                    },
-                }
+                count_reason(&mut into.reasons, reason);
             }
             into.reasons
                 .sort_by(|a, b| b.count.cmp(&a.count).then(a.line.cmp(&b.line)));
@@ -187,6 +171,28 @@ impl SingerReport {
 }
 
 const OTHER_REASONS: &str = "other reasons";
+
+/// Adds `reason`'s records to the one like it in `reasons` (same kind, column and
+/// reason); a new reason is listed while fewer than [`LISTED_REASONS`] are, and counted
+/// with the other reasons after.
+fn count_reason(reasons: &mut Vec<Reason>, reason: Reason) {
+    let listed = reasons.len();
+    match reasons
+        .iter_mut()
+        .find(|r| (&r.kind, &r.column, &r.reason) == (&reason.kind, &reason.column, &reason.reason))
+    {
+        Some(known) => known.count += reason.count,
+        None if listed < LISTED_REASONS => reasons.push(reason),
+        None => match reasons.iter_mut().find(|r| r.reason == OTHER_REASONS) {
+            Some(other) => other.count += reason.count,
+            None => reasons.push(Reason {
+                reason: OTHER_REASONS.into(),
+                column: String::new(),
+                ..reason
+            }),
+        },
+    }
+}
 
 /// How an import of a tap's output runs.
 #[derive(Default)]
@@ -308,21 +314,15 @@ impl BatchReport {
     fn unmapped(&mut self, stream: &Arc<str>, kind: &str, line: u64, why: Unmapped) {
         let counts = self.stream(stream);
         counts.unmapped += 1;
-        match counts
-            .reasons
-            .iter_mut()
-            .find(|r| r.kind == kind && r.column == why.column && r.reason == why.reason)
-        {
-            Some(known) => known.count += 1,
-            None => counts.reasons.push(Reason {
-                kind: kind.to_string(),
-                column: why.column,
-                reason: why.reason,
-                count: 1,
-                line,
-                example: why.detail,
-            }),
-        }
+        let reason = Reason {
+            kind: kind.to_string(),
+            column: why.column,
+            reason: why.reason,
+            count: 1,
+            line,
+            example: why.detail,
+        };
+        count_reason(&mut counts.reasons, reason);
     }
 }
 
@@ -846,6 +846,27 @@ mod tests {
             "[[streams]]\nstream = \"t\"\nkind = \"accounts\"\naccount = { path = \"d\", by = \"domain\" }\nfields = { external_id = \"id\", crm_id = \"id\" }",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn reasons_are_listed_up_to_the_cap_and_the_rest_counted() {
+        let mut reasons = Vec::new();
+        let reason = |n: usize| Reason {
+            kind: "contacts".into(),
+            column: "email".into(),
+            reason: format!("reason {n}"),
+            count: 1,
+            line: n as u64,
+            example: String::new(),
+        };
+        for n in 0..LISTED_REASONS + 5 {
+            count_reason(&mut reasons, reason(n));
+        }
+        count_reason(&mut reasons, reason(0));
+        assert_eq!(reasons.len(), LISTED_REASONS + 1);
+        assert_eq!(reasons[0].count, 2, "a known reason adds up");
+        let other = reasons.last().unwrap();
+        assert_eq!((other.reason.as_str(), other.count), (OTHER_REASONS, 5));
     }
 
     #[test]
