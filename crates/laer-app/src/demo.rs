@@ -111,7 +111,7 @@ pub async fn load(
         .await?;
     for (member, record) in company.team.iter().enumerate() {
         let Some(email) = &record.email else { continue };
-        let role = login_role(&record.roles);
+        let role = login_role(record.roles.as_deref().unwrap_or_default());
         let member_id = ids.team.get(member).copied();
         store.upsert_user(email, &record.name, role, &hash, member_id).await?;
         logins.push((email.clone(), role));

@@ -268,6 +268,7 @@ pub fn record_write_permission(kind: &str) -> Option<Permission> {
         "tasks" => Some(WorkTasks),
         "accounts" | "subscriptions" | "exchange-rates" => Some(EditContracts),
         "team-members" => Some(ManageUsers),
+        "owners" => Some(ManageAutomation),
         _ => None,
     }
 }

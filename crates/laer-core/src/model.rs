@@ -631,7 +631,18 @@ pub struct NewTeamMember {
     pub external_id: String,
     pub name: String,
     pub email: Option<String>,
-    pub roles: Vec<TeamRole>,
+    /// `None` keeps the stored roles: a source that does not know them (a CRM's owners)
+    /// leaves them as they were set.
+    pub roles: Option<Vec<TeamRole>>,
+}
+
+/// An account's owner in a role as a source system names it (a CRM's account owner):
+/// laer gives the role to that team member, as an assignment by hand would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOwner {
+    pub account_id: i64,
+    pub team_member_id: i64,
+    pub role: TeamRole,
 }
 
 /// A team member covering an account in a role from `since` until the day before
@@ -729,6 +740,9 @@ pub struct EntityCounts {
     pub outcomes: i64,
     pub outcome_measurements: i64,
     pub team_members: i64,
+    /// Owners held by hand or given by an import (the `owners` kind), current.
+    #[serde(default)]
+    pub owners: i64,
     pub tasks: i64,
     #[serde(default)]
     pub exchange_rates: i64,

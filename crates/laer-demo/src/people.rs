@@ -52,7 +52,7 @@ pub fn team(accounts: usize, seed: u64) -> Team {
                 external_id: format!("team-{:03}", i + 1),
                 name: format!("{first} {last}"),
                 email: Some(unique_email(&mut emails, first, last, VENDOR_DOMAIN)),
-                roles,
+                roles: Some(roles),
             }
         })
         .collect();

@@ -147,7 +147,14 @@ fn check_invariants(config: &DemoConfig, company: &DemoCompany) {
     }
     for c in &company.coverage {
         assert!(c.account < accounts && c.member < company.team.len());
-        assert!(company.team[c.member].roles.contains(&c.role), "{c:?}");
+        assert!(
+            company.team[c.member]
+                .roles
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&c.role),
+            "{c:?}"
+        );
         assert!(c.until.is_none_or(|u| u > c.since), "{c:?}");
     }
     for account in 0..accounts {
@@ -249,7 +256,12 @@ fn the_default_company_has_realistic_volumes() {
     );
     let segments: BTreeSet<_> = c.accounts.iter().filter_map(|a| a.segment.as_deref()).collect();
     assert_eq!(segments, BTreeSet::from(["Enterprise", "Mid-Market", "SMB"]));
-    let roles = |role| c.team.iter().filter(|m| m.roles.contains(&role)).count();
+    let roles = |role| {
+        c.team
+            .iter()
+            .filter(|m| m.roles.as_deref().unwrap_or_default().contains(&role))
+            .count()
+    };
     assert!(roles(TeamRole::AccountExecutive) >= 2 && roles(TeamRole::Csm) >= 3);
     assert_eq!(
         (
@@ -848,7 +860,13 @@ fn ownership_follows_the_coverage_model() {
         let executive = c
             .owner(account, TeamRole::AccountExecutive)
             .expect("an account executive");
-        assert!(c.team[executive].roles.contains(&TeamRole::AccountExecutive));
+        assert!(
+            c.team[executive]
+                .roles
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&TeamRole::AccountExecutive)
+        );
         if c.profiles[account].seats > 0 {
             assert!(c.owner(account, TeamRole::Csm).is_some(), "account {account} has a CSM");
         }

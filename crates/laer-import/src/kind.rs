@@ -138,6 +138,8 @@ pub struct Context {
     /// External ids seen in this file: a repeat is an error, not a silent overwrite.
     seen_external_ids: HashSet<String>,
     pub(crate) occurrences: OccurrenceCounter,
+    /// What the rows come in, for messages: "file", "request", "batch".
+    pub(crate) within: &'static str,
 }
 
 impl Context {
@@ -152,7 +154,14 @@ impl Context {
             event_types_by_name: HashMap::new(),
             seen_external_ids: HashSet::new(),
             occurrences: OccurrenceCounter::new(),
+            within: "file",
         }
+    }
+
+    /// Names what the rows come in ("request", "batch") in messages about repeats.
+    pub(crate) fn within(mut self, within: &'static str) -> Context {
+        self.within = within;
+        self
     }
 
     /// A context that knows one account (its external id and laer id) and nothing else:
@@ -257,7 +266,10 @@ impl Context {
         if self.seen_external_ids.insert(what.to_string()) {
             Ok(())
         } else {
-            Err(row.error(column, format!("{what:?} appears more than once in this file")))
+            Err(row.error(
+                column,
+                format!("{what:?} appears more than once in this {}", self.within),
+            ))
         }
     }
 }

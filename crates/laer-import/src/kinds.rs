@@ -8,8 +8,8 @@ use laer_core::dedup::{self, ContentHasher};
 use laer_core::fx::{Currency, DatedRate, Rate};
 use laer_core::model::{
     CaseStatus, Direction, MeetingStatus, NewAccount, NewContact, NewEvent, NewEventType, NewMeetingCadence,
-    NewOutcome, NewOutcomeMeasurement, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse, NewTask,
-    NewTeamMember, NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
+    NewOutcome, NewOutcomeMeasurement, NewOwner, NewProductUser, NewSubscription, NewSupportCase, NewSurveyResponse,
+    NewTask, NewTeamMember, NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
 };
 use laer_core::parse;
 use laer_store::{IdLookup, StoreError, WriteCount, WriteTx};
@@ -506,7 +506,10 @@ impl ImportKind for MeetingCadences {
         cx.first_use(row, &format!("{account}\u{0}{team}")).map_err(|_| {
             row.error(
                 "stakeholder_team",
-                format!("account {account:?} has a cadence for team {team:?} more than once in this file"),
+                format!(
+                    "account {account:?} has a cadence for team {team:?} more than once in this {}",
+                    cx.within
+                ),
             )
         })?;
         Ok(cadence)
@@ -637,7 +640,10 @@ impl ImportKind for OutcomeMeasurements {
             .map_err(|_| {
                 row.error(
                     "measured_on",
-                    format!("outcome {outcome:?} is measured on {measured_on} more than once in this file"),
+                    format!(
+                        "outcome {outcome:?} is measured on {measured_on} more than once in this {}",
+                        cx.within
+                    ),
                 )
             })?;
         Ok(NewOutcomeMeasurement {
@@ -669,9 +675,9 @@ impl ImportKind for TeamMembers {
         opt("email", &[]),
         opt("roles", &["role"]),
     ];
-    type Record = NewTeamMember;
+    type Record = MemberRecord;
 
-    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<NewTeamMember, RowError> {
+    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<MemberRecord, RowError> {
         let external_id = row.required("external_id")?;
         cx.first_use(row, external_id)?;
         let mut roles: Vec<TeamRole> = Vec::new();
@@ -687,12 +693,93 @@ impl ImportKind for TeamMembers {
                 roles.push(role);
             }
         }
-        Ok(NewTeamMember {
+        Ok(MemberRecord(NewTeamMember {
             external_id: external_id.to_string(),
             name: row.required("name")?.to_string(),
             email: row.text("email"),
-            roles,
-        })
+            // Without the column, the stored roles stay (an empty cell clears them).
+            roles: row.has("roles").then_some(roles),
+        }))
+    }
+}
+
+/// A team member as the import writes it: without roles, the stored ones stay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRecord(pub NewTeamMember);
+
+impl Batch for MemberRecord {
+    type State = ();
+
+    async fn write(tx: &mut WriteTx, records: Vec<MemberRecord>, _: &mut ()) -> Result<WriteCount, StoreError> {
+        let members: Vec<NewTeamMember> = records.into_iter().map(|r| r.0).collect();
+        tx.upsert_team_members(&members).await
+    }
+
+    async fn ids(tx: &mut WriteTx, records: &[Self]) -> Result<Vec<Option<i64>>, StoreError> {
+        let members: Vec<NewTeamMember> = records.iter().map(|r| r.0.clone()).collect();
+        tx.ids_of(&members).await
+    }
+}
+
+/// Who covers an account in a role, as a source names them: a CRM's account owners.
+/// Each becomes the role's holder as if assigned by hand (docs/import.md, owners).
+pub struct Owners;
+
+impl ImportKind for Owners {
+    const NAME: &'static str = "owners";
+    const COLUMNS: &'static [ColumnSpec] = &[
+        req("account_id", ACCOUNT),
+        req("team_member_id", &["team_member", "owner_id", "owner"]),
+        req("role", &[]),
+    ];
+    const REFERS_TO: &'static [Refers] = &[Refers::Accounts, Refers::TeamMembers];
+    type Record = OwnerRecord;
+
+    fn parse(row: &Row<'_>, cx: &mut Context) -> Result<OwnerRecord, RowError> {
+        let account_id = cx.account(row, "account_id")?;
+        let member = row.required("team_member_id")?;
+        let team_member_id = *cx.team_members.get(member).ok_or_else(|| {
+            row.error(
+                "team_member_id",
+                format!("unknown team member {member:?}; import team members first"),
+            )
+        })?;
+        let role: TeamRole = row.parse_required("role", str::parse)?;
+        let account = row.required("account_id")?;
+        cx.first_use(row, &format!("{account}\u{0}{role}")).map_err(|_| {
+            row.error(
+                "role",
+                format!(
+                    "account {account:?} has an owner as {role} more than once in this {}",
+                    cx.within
+                ),
+            )
+        })?;
+        Ok(OwnerRecord(NewOwner {
+            account_id,
+            team_member_id,
+            role,
+        }))
+    }
+}
+
+/// An account's owner as the import writes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerRecord(pub NewOwner);
+
+impl Batch for OwnerRecord {
+    type State = ();
+
+    async fn write(tx: &mut WriteTx, records: Vec<OwnerRecord>, _: &mut ()) -> Result<WriteCount, StoreError> {
+        let owners: Vec<NewOwner> = records.into_iter().map(|r| r.0).collect();
+        tx.set_owners(&owners).await
+    }
+
+    fn account_ids(records: &[Self]) -> Vec<i64> {
+        let mut ids: Vec<i64> = records.iter().map(|r| r.0.account_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 }
 

@@ -47,6 +47,7 @@ kind::kinds! {
     Outcomes = kinds::Outcomes,
     OutcomeMeasurements = kinds::OutcomeMeasurements,
     TeamMembers = kinds::TeamMembers,
+    Owners = kinds::Owners,
     Tasks = kinds::Tasks,
     ExchangeRates = kinds::ExchangeRates,
 }

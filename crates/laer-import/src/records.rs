@@ -54,7 +54,7 @@ async fn write_kind<K: ImportKind>(
 where
     K::Record: Clone,
 {
-    let mut context = Context::load::<K>(tx).await?;
+    let mut context = Context::load::<K>(tx).await?.within("request");
     let mut records = Vec::with_capacity(objects.len());
     let mut errors = Vec::new();
     for (index, object) in objects.iter().enumerate() {
@@ -114,6 +114,7 @@ pub fn record_key(kind: Kind) -> &'static [&'static str] {
         Kind::MeetingCadences => &["account_id", "stakeholder_team"],
         Kind::OutcomeMeasurements => &["outcome_id", "measured_on"],
         Kind::ExchangeRates => &["currency", "date"],
+        Kind::Owners => &["account_id", "role"],
         _ => &["external_id"],
     }
 }

@@ -218,7 +218,13 @@ pub trait KeepState {
 }
 
 /// The mappings laer ships, by name (`laer import singer --mapping NAME`; docs/singer.md).
-pub const SHIPPED_MAPPINGS: &[(&str, &str)] = &[("tap-zendesk", include_str!("../mappings/tap-zendesk.toml"))];
+pub const SHIPPED_MAPPINGS: &[(&str, &str)] = &[
+    ("tap-hubspot", include_str!("../mappings/tap-hubspot.toml")),
+    ("tap-salesforce", include_str!("../mappings/tap-salesforce.toml")),
+    ("tap-zendesk", include_str!("../mappings/tap-zendesk.toml")),
+    ("tap-intercom", include_str!("../mappings/tap-intercom.toml")),
+    ("tap-freshdesk", include_str!("../mappings/tap-freshdesk.toml")),
+];
 
 /// A shipped mapping's text.
 pub fn shipped_mapping(name: &str) -> Option<&'static str> {
@@ -515,7 +521,7 @@ impl Reader {
         let key = if stream.key_properties.is_empty() {
             None
         } else {
-            Some(key_of(&record, &stream.key_properties)?)
+            key_of(&record, &stream.key_properties)?
         };
         self.batch.bytes += record.get().len();
         let pending = Pending {
@@ -685,7 +691,7 @@ async fn parse_entry<K: ImportKind>(
     accounts: &AccountIndex,
     batch: &mut BatchReport,
 ) -> Result<Vec<K::Record>, StoreError> {
-    let mut cx = Context::load::<K>(tx).await?;
+    let mut cx = Context::load::<K>(tx).await?.within("batch");
     let mut parsed = Vec::with_capacity(records.len());
     let mut row = csv::StringRecord::new();
     for pending in records {

@@ -512,7 +512,126 @@ async fn a_recorded_import_records_its_outcome_in_the_history(store: &Store) {
     assert_eq!(store.counts().await.unwrap().accounts, 2, "nothing of the bad file");
 }
 
+/// A team-members file without a roles column (a CRM's owners) keeps the stored roles;
+/// an empty roles cell clears them.
+async fn team_members_without_roles_keep_theirs(store: &Store) {
+    let roles = |members: Vec<laer_core::automation::Member>| -> Vec<(String, Vec<String>)> {
+        members
+            .into_iter()
+            .map(|m| (m.external_id, m.roles.iter().map(ToString::to_string).collect()))
+            .collect()
+    };
+    import_text(
+        store,
+        Kind::TeamMembers,
+        "external_id,name,roles\ntm-1,Grace,csm;renewal_specialist\ntm-2,Alan,account_executive\n",
+    )
+    .await
+    .unwrap();
+    let report = import_text(
+        store,
+        Kind::TeamMembers,
+        "external_id,name,email\ntm-1,Grace H,grace@vendor.example\ntm-3,Ada,\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.written, 2);
+    assert_eq!(
+        roles(store.team_members().await.unwrap()),
+        [
+            (
+                "tm-1".to_string(),
+                vec!["csm".to_string(), "renewal_specialist".to_string()]
+            ),
+            ("tm-2".to_string(), vec!["account_executive".to_string()]),
+            ("tm-3".to_string(), vec![]),
+        ]
+    );
+    import_text(store, Kind::TeamMembers, "external_id,name,roles\ntm-1,Grace H,\n")
+        .await
+        .unwrap();
+    assert_eq!(roles(store.team_members().await.unwrap())[0].1, Vec::<String>::new());
+}
+
+/// A CRM's account owners: the member takes the role as by hand, with a hand-off task;
+/// the same owner again changes nothing; a new owner ends the old one's assignment; bad
+/// rows name their line and column.
+async fn owners_take_their_roles_as_the_crm_says(store: &Store) {
+    import_text(store, Kind::Accounts, "external_id,name\nacme,Acme\nglobex,Globex\n")
+        .await
+        .unwrap();
+    import_text(
+        store,
+        Kind::TeamMembers,
+        "external_id,name,roles\ntm-1,Grace,csm\ntm-2,Alan,csm\n",
+    )
+    .await
+    .unwrap();
+    let acme = store.account_by_external_id("acme").await.unwrap().unwrap().id;
+    let current = |rows: Vec<laer_store::CoverageRow>| -> Vec<(String, String, bool)> {
+        rows.into_iter()
+            .filter(|r| r.until.is_none())
+            .map(|r| (r.role.to_string(), r.member, r.by_hand))
+            .collect()
+    };
+    let report = import_text(store, Kind::Owners, "account_id,owner,role\nacme,tm-1,csm\n")
+        .await
+        .unwrap();
+    assert_eq!((report.written, report.unchanged), (1, 0));
+    assert_eq!(
+        current(store.coverage_of_account(acme).await.unwrap()),
+        [("csm".to_string(), "Grace".to_string(), true)]
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(
+        (counts.owners, counts.tasks),
+        (1, 1),
+        "an owner and their hand-off task"
+    );
+
+    let again = import_text(store, Kind::Owners, "account_id,owner,role\nacme,tm-1,csm\n")
+        .await
+        .unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 1));
+    assert_eq!(store.counts().await.unwrap().tasks, 1, "no second hand-off");
+
+    let moved = import_text(store, Kind::Owners, "account_id,owner,role\nacme,tm-2,csm\n")
+        .await
+        .unwrap();
+    assert_eq!(moved.written, 1);
+    let rows = store.coverage_of_account(acme).await.unwrap();
+    assert_eq!(current(rows.clone()), [("csm".to_string(), "Alan".to_string(), true)]);
+    assert!(
+        rows.iter().any(|r| r.member == "Grace" && r.until.is_some()),
+        "Grace's assignment ended: {rows:?}"
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.owners, counts.tasks), (1, 2));
+
+    let errors = rejected(
+        import_text(
+            store,
+            Kind::Owners,
+            "account_id,owner,role\nacme,tm-9,csm\nacme,tm-1,wizard\nglobex,tm-1,csm\nglobex,tm-2,csm\n",
+        )
+        .await,
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].contains("line 2") && errors[0].contains("team_member_id"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("line 3") && errors[1].contains("role"), "{errors:?}");
+    assert!(
+        errors[2].contains("line 5") && errors[2].contains("more than once"),
+        "{errors:?}"
+    );
+    assert_eq!(store.counts().await.unwrap().owners, 1, "nothing of the bad file");
+}
+
 laer_store::backend_tests!(
+    team_members_without_roles_keep_theirs,
+    owners_take_their_roles_as_the_crm_says,
     touchpoints_import_with_their_teams_and_people,
     a_recorded_import_records_its_outcome_in_the_history,
     fightchurn_counts_match_the_source_and_reimport_changes_nothing,

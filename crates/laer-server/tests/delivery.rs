@@ -41,7 +41,7 @@ async fn seed(store: &Store) -> i64 {
         external_id: "ae".into(),
         name: "Ada Executive".into(),
         email: Some("ada@vendor.example".into()),
-        roles: vec![TeamRole::AccountExecutive],
+        roles: Some(vec![TeamRole::AccountExecutive]),
     }])
     .await
     .unwrap();

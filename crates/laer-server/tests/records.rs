@@ -48,7 +48,7 @@ async fn seed(store: &Store) -> Seeded {
         external_id: id.into(),
         name: id.into(),
         email: Some(format!("{id}@vendor.example")),
-        roles: vec![role],
+        roles: Some(vec![role]),
     };
     tx.upsert(&[
         member("ae-1", TeamRole::AccountExecutive),

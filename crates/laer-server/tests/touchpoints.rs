@@ -56,7 +56,7 @@ async fn seed(store: &Store) -> Seeded {
         external_id: "kim".into(),
         name: "Kim Lee".into(),
         email: Some("kim@vendor.example".into()),
-        roles: vec![TeamRole::Csm],
+        roles: Some(vec![TeamRole::Csm]),
     }])
     .await
     .unwrap();

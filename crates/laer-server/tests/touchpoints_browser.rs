@@ -69,7 +69,7 @@ async fn a_csm_logs_an_executive_meeting_and_sees_engagement_move() {
         external_id: "kim".into(),
         name: "Kim Lee".into(),
         email: Some(EMAIL.into()),
-        roles: vec![TeamRole::Csm],
+        roles: Some(vec![TeamRole::Csm]),
     }])
     .await
     .unwrap();

@@ -24,7 +24,7 @@ async fn seed(store: &Store) -> i64 {
         external_id: id.into(),
         name: id.into(),
         email: Some(format!("{id}@vendor.example")),
-        roles: vec![role],
+        roles: Some(vec![role]),
     };
     tx.upsert(&[
         member("csm-1", TeamRole::Csm),

@@ -6,8 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use laer_core::automation::coverage::{IMPORTED_OWNER, handoff_imported};
 use laer_core::automation::{Books, CoverageChange, Holder, Member, OpenRun, Recipient, RunChange, TaskDraft};
-use laer_core::model::{NewAuditEntry, TaskStatus, TeamRole};
+use laer_core::model::{NewAuditEntry, NewOwner, TaskStatus, TeamRole};
 use serde::Serialize;
 use serde_json::json;
 
@@ -15,7 +16,7 @@ use crate::decode::Column;
 use crate::delivery::{emit, queue_email};
 use crate::exec::{Params, params};
 use crate::health::Accounts;
-use crate::write::WriteTx;
+use crate::write::{WriteCount, WriteTx};
 use crate::{Store, StoreError};
 
 /// The `playbook` of the tasks a change of owner creates.
@@ -786,74 +787,8 @@ impl Store {
             tx.rollback().await?;
             return Err(StoreError::NotFound(format!("team member {member_id}")));
         }
-        // Everyone holding the role by hand, or anyone when a new owner comes, leaves it.
-        let leaving: Vec<(i64,)> = tx
-            .fetch_all(
-                "SELECT team_member_id FROM coverage_assignments WHERE account_id = $1 AND role = $2 \
-                 AND since <= $3 AND (until IS NULL OR until > $3) AND (by_hand = 1 OR $4 = 1)",
-                params![account_id, role.as_str(), day, i64::from(member.is_some())],
-            )
-            .await?;
         let ended_reason = format!("By hand: {reason}");
-        for (leaver,) in leaving {
-            if member.is_some_and(|(m, _)| m == leaver) {
-                continue;
-            }
-            let change = CoverageChange::End {
-                role,
-                member_id: leaver,
-                reason: ended_reason.clone(),
-            };
-            tx.execute(
-                "UPDATE coverage_assignments SET until = $1, reason = reason || ' — ended: ' || $2 \
-                 WHERE account_id = $3 AND role = $4 AND team_member_id = $5 AND since <= $1 \
-                 AND (until IS NULL OR until > $1)",
-                params![day, &ended_reason, account_id, role.as_str(), leaver],
-            )
-            .await?;
-            let entry = coverage_audit(at, actor, "coverage.ended", account_id, &change);
-            emit(&mut tx, "coverage.ended", Some(account_id), entry.details.clone(), at).await?;
-            tx.append_audit(&entry).await?;
-        }
-        if let Some((member_id, draft)) = member {
-            let already = holder(&mut tx, account_id, role, day).await? == Some(member_id);
-            if !already {
-                let (id,): (i64,) = tx
-                    .fetch_one(
-                        "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason, by_hand) \
-                         VALUES ($1, $2, $3, $4, NULL, $5, 1) RETURNING id",
-                        params![account_id, member_id, role.as_str(), day, &ended_reason],
-                    )
-                    .await?;
-                let draft = with_written_note(&mut tx, account_id, draft).await?;
-                let task = NewTaskOf {
-                    external_id: format!("handoff:{id}"),
-                    account: account_id,
-                    assignee: Some(member_id),
-                    playbook: Some(HANDOFF),
-                    run: None,
-                    cause: Some(&ended_reason),
-                    draft: &draft,
-                };
-                insert_task(&mut tx, task, at.timestamp_micros()).await?;
-            } else {
-                // Already theirs: from now on by hand.
-                tx.execute(
-                    "UPDATE coverage_assignments SET by_hand = 1 WHERE account_id = $1 AND role = $2 \
-                     AND team_member_id = $3 AND since <= $4 AND (until IS NULL OR until > $4)",
-                    params![account_id, role.as_str(), member_id, day],
-                )
-                .await?;
-            }
-            let change = CoverageChange::Start {
-                role,
-                member_id,
-                reason: ended_reason.clone(),
-            };
-            let entry = coverage_audit(at, actor, "coverage.started", account_id, &change);
-            emit(&mut tx, "coverage.started", Some(account_id), entry.details.clone(), at).await?;
-            tx.append_audit(&entry).await?;
-        }
+        change_owner(&mut tx, account_id, role, member, &ended_reason, actor, day, at).await?;
         tx.touch_portfolio().await?;
         // The rules look at the account again at once.
         tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
@@ -1011,6 +946,149 @@ async fn recipients(tx: &mut WriteTx, account: i64, to: &Recipient, day: NaiveDa
         .collect();
     addresses.dedup();
     Ok(addresses)
+}
+
+impl WriteTx {
+    /// Gives each account's role to the team member a source names (a CRM's account
+    /// owner), held as by hand: the coverage rules leave it alone. An owner who already
+    /// holds the role so is counted unchanged; a new one ends the role's holder and gets
+    /// a hand-off task. The import checked that the accounts and members exist.
+    pub async fn set_owners(&mut self, owners: &[NewOwner]) -> Result<WriteCount, StoreError> {
+        let at = Utc::now();
+        let day = at.date_naive();
+        let mut count = WriteCount::default();
+        let mut changed = Vec::new();
+        // Accounts locked in one order, so that two imports at once wait rather than deadlock.
+        let mut owners: Vec<&NewOwner> = owners.iter().collect();
+        owners.sort_by_key(|o| o.account_id);
+        for owner in owners {
+            self.lock([format!("account:{}", owner.account_id).as_str()]).await?;
+            let current: Option<(i64, i64)> = self
+                .fetch_optional(
+                    "SELECT team_member_id, by_hand FROM coverage_assignments WHERE account_id = $1 \
+                     AND role = $2 AND since <= $3 AND (until IS NULL OR until > $3) \
+                     ORDER BY since DESC, id DESC LIMIT 1",
+                    params![owner.account_id, owner.role.as_str(), day],
+                )
+                .await?;
+            if current == Some((owner.team_member_id, 1)) {
+                count.unchanged += 1;
+                continue;
+            }
+            let (name,): (String,) = self
+                .fetch_one(
+                    "SELECT COALESCE(name, external_id) FROM accounts WHERE id = $1",
+                    params![owner.account_id],
+                )
+                .await?;
+            let draft = handoff_imported(owner.role, &name, day);
+            change_owner(
+                self,
+                owner.account_id,
+                owner.role,
+                Some((owner.team_member_id, &draft)),
+                IMPORTED_OWNER,
+                "import",
+                day,
+                at,
+            )
+            .await?;
+            count.written += 1;
+            changed.push(owner.account_id);
+        }
+        if !changed.is_empty() {
+            changed.sort_unstable();
+            changed.dedup();
+            self.touch_portfolio().await?;
+            self.mark_health_dirty(crate::sql::Feeds::Account, &changed).await?;
+        }
+        Ok(count)
+    }
+}
+
+/// Gives `role` on the account to `member` as held by hand (ending whoever holds it, with
+/// a hand-off task for the newcomer), or with `None` ends the role's assignment by hand.
+/// Audited and told to webhooks as `actor`, the changes kept with `ended_reason`. The
+/// caller holds the account's lock and has checked that the account and member exist.
+#[allow(clippy::too_many_arguments)]
+async fn change_owner(
+    tx: &mut WriteTx,
+    account_id: i64,
+    role: TeamRole,
+    member: Option<(i64, &TaskDraft)>,
+    ended_reason: &str,
+    actor: &str,
+    day: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // Everyone holding the role by hand, or anyone when a new owner comes, leaves it.
+    let leaving: Vec<(i64,)> = tx
+        .fetch_all(
+            "SELECT team_member_id FROM coverage_assignments WHERE account_id = $1 AND role = $2 \
+                 AND since <= $3 AND (until IS NULL OR until > $3) AND (by_hand = 1 OR $4 = 1)",
+            params![account_id, role.as_str(), day, i64::from(member.is_some())],
+        )
+        .await?;
+    for (leaver,) in leaving {
+        if member.is_some_and(|(m, _)| m == leaver) {
+            continue;
+        }
+        let change = CoverageChange::End {
+            role,
+            member_id: leaver,
+            reason: ended_reason.to_string(),
+        };
+        tx.execute(
+            "UPDATE coverage_assignments SET until = $1, reason = reason || ' — ended: ' || $2 \
+                 WHERE account_id = $3 AND role = $4 AND team_member_id = $5 AND since <= $1 \
+                 AND (until IS NULL OR until > $1)",
+            params![day, ended_reason, account_id, role.as_str(), leaver],
+        )
+        .await?;
+        let entry = coverage_audit(at, actor, "coverage.ended", account_id, &change);
+        emit(tx, "coverage.ended", Some(account_id), entry.details.clone(), at).await?;
+        tx.append_audit(&entry).await?;
+    }
+    if let Some((member_id, draft)) = member {
+        let already = holder(tx, account_id, role, day).await? == Some(member_id);
+        if !already {
+            let (id,): (i64,) = tx
+                    .fetch_one(
+                        "INSERT INTO coverage_assignments (account_id, team_member_id, role, since, until, reason, by_hand) \
+                         VALUES ($1, $2, $3, $4, NULL, $5, 1) RETURNING id",
+                        params![account_id, member_id, role.as_str(), day, ended_reason],
+                    )
+                    .await?;
+            let draft = with_written_note(tx, account_id, draft).await?;
+            let task = NewTaskOf {
+                external_id: format!("handoff:{id}"),
+                account: account_id,
+                assignee: Some(member_id),
+                playbook: Some(HANDOFF),
+                run: None,
+                cause: Some(ended_reason),
+                draft: &draft,
+            };
+            insert_task(tx, task, at.timestamp_micros()).await?;
+        } else {
+            // Already theirs: from now on by hand.
+            tx.execute(
+                "UPDATE coverage_assignments SET by_hand = 1 WHERE account_id = $1 AND role = $2 \
+                     AND team_member_id = $3 AND since <= $4 AND (until IS NULL OR until > $4)",
+                params![account_id, role.as_str(), member_id, day],
+            )
+            .await?;
+        }
+        let change = CoverageChange::Start {
+            role,
+            member_id,
+            reason: ended_reason.to_string(),
+        };
+        let entry = coverage_audit(at, actor, "coverage.started", account_id, &change);
+        emit(tx, "coverage.started", Some(account_id), entry.details.clone(), at).await?;
+        tx.append_audit(&entry).await?;
+    }
+    Ok(())
 }
 
 /// The member covering the account in `role` on `day`, inside the transaction.

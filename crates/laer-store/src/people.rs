@@ -8,14 +8,17 @@
 //! is refused ([`StoreError::Stale`]); an edit that asks for what is stored already
 //! changes nothing and succeeds, so that sending a form twice is harmless.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use laer_core::model::{NewContact, NewMeetingCadence, NewOutcome, NewOutcomeMeasurement};
+use laer_core::model::{NewContact, NewMeetingCadence, NewOutcome, NewOutcomeMeasurement, NewTeamMember};
 use serde::Serialize;
 
 use crate::access::sha256_hex;
 use crate::decode::Column;
 use crate::exec::params;
 use crate::sql::Feeds;
+use crate::write::WriteCount;
 use crate::write::audit;
 use crate::{Store, StoreError, WriteTx, random_id};
 
@@ -931,4 +934,34 @@ async fn record_in(tx: &mut WriteTx, m: &NewOutcomeMeasurement, actor: &str) -> 
     } else {
         Written::Created
     })
+}
+
+impl WriteTx {
+    /// Writes team members; one given without roles (`None`: a source that does not
+    /// know them, such as a CRM's owners) keeps the roles stored for it.
+    pub async fn upsert_team_members(&mut self, members: &[NewTeamMember]) -> Result<WriteCount, StoreError> {
+        if members.iter().all(|m| m.roles.is_some()) {
+            return self.upsert(members).await;
+        }
+        let stored: Vec<(String, String)> = self
+            .fetch_all("SELECT external_id, roles FROM team_members", params![])
+            .await?;
+        let stored: HashMap<String, String> = stored.into_iter().collect();
+        let mut filled = Vec::with_capacity(members.len());
+        for member in members {
+            let mut member = member.clone();
+            if member.roles.is_none() {
+                let roles = stored.get(&member.external_id).map(String::as_str).unwrap_or_default();
+                member.roles = Some(
+                    roles
+                        .split([',', ';', ' '])
+                        .filter(|r| !r.trim().is_empty())
+                        .map(|r| Column("team_members", "roles").parsed(r))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            filled.push(member);
+        }
+        self.upsert(&filled).await
+    }
 }

@@ -91,6 +91,7 @@ struct Counts {
     outcomes: i64,
     outcome_measurements: i64,
     team_members: i64,
+    owners: i64,
     tasks: i64,
     exchange_rates: i64,
     audit_entries: i64,
@@ -167,7 +168,7 @@ pub struct TeamRow {
 const ACCOUNT_COLUMNS: &str = "id, external_id, name, segment, channel, country, date_of_birth, renewal_date, CAST(attributes AS TEXT) AS attributes";
 
 /// Every table `laer status` counts, by its key in [`EntityCounts`].
-const COUNTED_TABLES: [&str; 16] = [
+const COUNTED_TABLES: [&str; 17] = [
     "accounts",
     "contacts",
     "product_users",
@@ -181,6 +182,8 @@ const COUNTED_TABLES: [&str; 16] = [
     "outcomes",
     "outcome_measurements",
     "team_members",
+    // Owners held by hand or given by an import, as the `owners` kind writes them.
+    "coverage_assignments WHERE until IS NULL AND by_hand = 1 AS owners",
     "tasks",
     "exchange_rates",
     "audit_entries",
@@ -229,6 +232,7 @@ impl Store {
             outcomes,
             outcome_measurements,
             team_members,
+            owners,
             tasks,
             exchange_rates,
             audit_entries,
@@ -247,6 +251,7 @@ impl Store {
             outcomes,
             outcome_measurements,
             team_members,
+            owners,
             tasks,
             exchange_rates,
             audit_entries,

@@ -506,7 +506,8 @@ impl Stored for NewTeamMember {
     };
 
     fn row(&self) -> TableRow<'_> {
-        let roles: Vec<&str> = self.roles.iter().map(|r| r.as_str()).collect();
+        // No roles given: none. `WriteTx::upsert_team_members` first keeps the stored ones.
+        let roles: Vec<&str> = self.roles.iter().flatten().map(|r| r.as_str()).collect();
         row![&self.external_id, &self.name, &self.email, roles.join(",")]
     }
 }

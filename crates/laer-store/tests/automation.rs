@@ -38,7 +38,7 @@ async fn seed(store: &Store) -> Seeded {
         external_id: id.into(),
         name: id.into(),
         email: Some(format!("{id}@vendor.example")),
-        roles: vec![TeamRole::Csm],
+        roles: Some(vec![TeamRole::Csm]),
     };
     tx.upsert(&[member("csm-1"), member("csm-2")]).await.unwrap();
     let accounts = tx.id_lookup(IdLookup::Accounts).await.unwrap();
@@ -449,7 +449,7 @@ async fn open_work_leaves_with_its_owner(store: &Store) {
         external_id: "ae-1".into(),
         name: "ae-1".into(),
         email: None,
-        roles: vec![TeamRole::AccountExecutive],
+        roles: Some(vec![TeamRole::AccountExecutive]),
     }])
     .await
     .unwrap();

@@ -318,7 +318,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
         external_id: "t1".into(),
         name: "Grace".into(),
         email: None,
-        roles: vec![TeamRole::Csm, TeamRole::RenewalSpecialist],
+        roles: Some(vec![TeamRole::Csm, TeamRole::RenewalSpecialist]),
     };
     assert_eq!(tx.upsert(&[member]).await.unwrap().written, 1);
     let members = tx.id_lookup(IdLookup::TeamMembers).await.unwrap();
@@ -358,6 +358,7 @@ async fn every_entity_round_trips_its_count(store: &Store) {
             outcomes: 1,
             outcome_measurements: 1,
             team_members: 1,
+            owners: 0,
             tasks: 1,
             exchange_rates: 0,
             audit_entries: 1,
@@ -467,7 +468,7 @@ async fn coverage_history_names_the_owner_on_any_day(store: &Store) {
         external_id: external_id.into(),
         name: name.into(),
         email: None,
-        roles: vec![TeamRole::Csm, TeamRole::AccountExecutive],
+        roles: Some(vec![TeamRole::Csm, TeamRole::AccountExecutive]),
     };
     tx.upsert(&[member("t1", "Kim"), member("t2", "Ana"), member("t3", "Bo")])
         .await

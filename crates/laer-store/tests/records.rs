@@ -251,7 +251,7 @@ async fn tasks_of_ones_own_and_their_comments(store: &Store) {
         external_id: "kim".into(),
         name: "Kim".into(),
         email: Some("kim@vendor.example".into()),
-        roles: vec![TeamRole::AccountExecutive],
+        roles: Some(vec![TeamRole::AccountExecutive]),
     }])
     .await
     .unwrap();

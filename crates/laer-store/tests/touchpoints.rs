@@ -53,7 +53,7 @@ async fn member(store: &Store, external_id: &str) -> i64 {
         external_id: external_id.into(),
         name: format!("{external_id} of ours"),
         email: Some(format!("{external_id}@vendor.example")),
-        roles: vec![TeamRole::Csm],
+        roles: Some(vec![TeamRole::Csm]),
     }])
     .await
     .unwrap();

@@ -100,6 +100,7 @@ fn without_a_database_url_laer_creates_its_data_directory() {
         "outcomes",
         "outcome_measurements",
         "team_members",
+        "owners",
         "tasks",
         "audit_entries",
     ] {

@@ -373,14 +373,33 @@ pub fn handoff_by_hand(
         role,
         title: format!("Hand-off: you now cover {account} as {}", role_label(role)),
         due_on: days_after(today, handoff_days()),
-        steps: vec![
-            "Read the account's health drivers, open cases and outcomes".into(),
-            "Meet the previous owner or read their notes".into(),
-            "Introduce yourself to the customer's main contacts".into(),
-        ],
+        steps: handoff_steps(),
         reason: format!("Assigned to you by hand by {actor}: {reason}"),
         context: format!("Why now: assigned by hand by {actor}: {reason}"),
     }
+}
+
+/// Why an owner an import gives holds the role: the source (a CRM) names them.
+pub const IMPORTED_OWNER: &str = "Imported: the account's owner in the source system (the CRM)";
+
+/// The hand-off task of an owner an import gives (the CRM changed the account's owner).
+pub fn handoff_imported(role: TeamRole, account: &str, today: chrono::NaiveDate) -> TaskDraft {
+    TaskDraft {
+        role,
+        title: format!("Hand-off: you now cover {account} as {}", role_label(role)),
+        due_on: days_after(today, handoff_days()),
+        steps: handoff_steps(),
+        reason: "You are the account's owner in the CRM, and laer follows it".into(),
+        context: "Why now: the account's owner changed in the CRM".into(),
+    }
+}
+
+fn handoff_steps() -> Vec<String> {
+    vec![
+        "Read the account's health drivers, open cases and outcomes".into(),
+        "Meet the previous owner or read their notes".into(),
+        "Introduce yourself to the customer's main contacts".into(),
+    ]
 }
 
 /// The task a new owner gets: why now, and what they should know.
@@ -389,11 +408,7 @@ pub fn handoff_task(role: TeamRole, reason: &str, facts: &AccountFacts, due_days
         role,
         title: format!("Hand-off: you now cover {} as {}", facts.name, role_label(role)),
         due_on: days_after(facts.as_of, due_days),
-        steps: vec![
-            "Read the account's health drivers, open cases and outcomes".into(),
-            "Meet the previous owner or read their notes".into(),
-            "Introduce yourself to the customer's main contacts".into(),
-        ],
+        steps: handoff_steps(),
         reason: format!("You now cover it: {reason}"),
         context: format!("Why now: {reason}. {}", context_summary(facts)),
     }

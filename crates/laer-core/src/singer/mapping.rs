@@ -33,8 +33,8 @@ pub struct StreamMapping {
     /// How a record finds its account, tried in order (empty: the kind refers to none, or
     /// a field gives `account_id` itself).
     account: Vec<AccountRule>,
-    /// Only records that pass are mapped; the others are skipped, and counted.
-    when: Option<When>,
+    /// Only records that pass all are mapped; the others are skipped, and counted.
+    when: Vec<When>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +79,26 @@ enum By {
 #[derive(Debug, Clone)]
 struct When {
     path: Path,
-    one_of: Vec<String>,
+    test: Test,
+}
+
+/// What a `when` asks of the value at its path.
+#[derive(Debug, Clone)]
+enum Test {
+    /// The value's text is one of these.
+    OneOf(Vec<String>),
+    /// The value is there (true) or not (false): missing, null and "" are not there.
+    Present(bool),
+}
+
+impl When {
+    fn holds(&self, record: &Map<String, Value>) -> bool {
+        let value = lookup(record, &self.path).and_then(|v| text(v).ok().flatten());
+        match &self.test {
+            Test::OneOf(values) => value.is_some_and(|v| values.contains(&v)),
+            Test::Present(wanted) => value.is_some_and(|v| !v.is_empty()) == *wanted,
+        }
+    }
 }
 
 /// Why a mapping file is refused.
@@ -140,7 +159,8 @@ struct FileStream {
     kind: String,
     #[serde(default)]
     account: OneOrMany<FileAccount>,
-    when: Option<FileWhen>,
+    #[serde(default)]
+    when: OneOrMany<FileWhen>,
     #[serde(default)]
     fields: BTreeMap<String, FileField>,
 }
@@ -181,7 +201,8 @@ struct FileAccount {
 struct FileWhen {
     path: String,
     #[serde(rename = "in")]
-    one_of: Vec<String>,
+    one_of: Option<Vec<String>>,
+    present: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -346,13 +367,24 @@ impl StreamMapping {
         }
         let when = file
             .when
+            .into_vec()
+            .into_iter()
             .map(|w| {
+                let test = match (w.one_of, w.present) {
+                    (Some(values), None) => Test::OneOf(values),
+                    (None, Some(present)) => Test::Present(present),
+                    _ => {
+                        return Err(refuse(
+                            "when: give either `in` (a list of values) or `present` (true or false)".to_string(),
+                        ));
+                    }
+                };
                 Ok::<_, MappingError>(When {
                     path: path(&w.path)?,
-                    one_of: w.one_of,
+                    test,
                 })
             })
-            .transpose()?;
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(StreamMapping {
             stream: file.stream,
             kind: file.kind,
@@ -382,7 +414,7 @@ impl StreamMapping {
         for rule in &self.account {
             paths.push((ACCOUNT_COLUMN, &rule.path));
         }
-        if let Some(when) = &self.when {
+        for when in &self.when {
             paths.push(("when", &when.path));
         }
         paths
@@ -403,11 +435,8 @@ impl StreamMapping {
     /// What a record gives, before its account is found: everything [`StreamMapping::map`]
     /// needs of the record itself, so that the record can be let go.
     pub fn read(&self, record: &Map<String, Value>) -> Read {
-        if let Some(when) = &self.when {
-            let value = lookup(record, &when.path).and_then(|v| text(v).ok().flatten());
-            if !value.is_some_and(|v| when.one_of.contains(&v)) {
-                return Read::Skipped;
-            }
+        if !self.when.iter().all(|when| when.holds(record)) {
+            return Read::Skipped;
         }
         let mut values = Vec::with_capacity(self.columns.len());
         for field in &self.fields {
@@ -811,6 +840,63 @@ kind = { value = "meeting" }
         match mapped {
             Mapped::Row(row) => row,
             other => panic!("not mapped: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn when_present_keeps_records_that_have_a_value() {
+        let text = r#"
+[[streams]]
+stream = "companies"
+kind = "owners"
+when = { path = "owner", present = true }
+account = { path = "id", by = "external_id" }
+[streams.fields]
+team_member_id = "owner"
+role = { value = "csm" }
+
+[[streams]]
+stream = "leads"
+kind = "contacts"
+when = { path = "owner", present = false }
+[streams.fields]
+external_id = "id"
+"#;
+        let mapping = Mapping::from_toml(text).unwrap();
+        let owned = mapping.for_stream("companies").next().unwrap();
+        let both = Mapping::from_toml(&text.replacen(
+            r#"when = { path = "owner", present = true }"#,
+            r#"when = [{ path = "owner", present = true }, { path = "id", in = ["acme"] }]"#,
+            1,
+        ))
+        .unwrap();
+        let both = both.for_stream("companies").next().unwrap();
+        let acme = record(json!({"id": "acme", "owner": "tm-1"}));
+        let umbra = record(json!({"id": "umbra", "owner": "tm-1"}));
+        assert!(!matches!(both.map(&acme, &index()), Mapped::Skipped));
+        assert!(
+            matches!(both.map(&umbra, &index()), Mapped::Skipped),
+            "every `when` must hold"
+        );
+        let unowned = mapping.for_stream("leads").next().unwrap();
+        for (value, has) in [
+            (json!({"id": "acme", "owner": "tm-1"}), true),
+            (json!({"id": "acme", "owner": 7}), true),
+            (json!({"id": "acme", "owner": ""}), false),
+            (json!({"id": "acme", "owner": null}), false),
+            (json!({"id": "acme"}), false),
+        ] {
+            let r = record(value.clone());
+            assert_eq!(!matches!(owned.map(&r, &index()), Mapped::Skipped), has, "{value}");
+            assert_eq!(matches!(unowned.map(&r, &index()), Mapped::Skipped), has, "{value}");
+        }
+        for when in [
+            r#"{ path = "owner" }"#,
+            r#"{ path = "owner", present = true, in = ["a"] }"#,
+        ] {
+            let text = format!("[[streams]]\nstream = \"s\"\nkind = \"contacts\"\nwhen = {when}\n");
+            let error = Mapping::from_toml(&text).unwrap_err().to_string();
+            assert!(error.contains("either `in`"), "{error}");
         }
     }
 

@@ -99,16 +99,21 @@ pub fn fields(record: &RawValue) -> Result<Map<String, Value>, MessageError> {
 }
 
 /// The text of a record's fields `keys` (its stream's key properties), which identifies
-/// it among the stream's records: equal for two records with equal keys.
-pub fn key_of(record: &RawValue, keys: &[String]) -> Result<String, MessageError> {
+/// it among the stream's records: equal for two records with equal keys. `None` when the
+/// record has none of them (each missing or null): such a record is identified by
+/// nothing, and stands on its own.
+pub fn key_of(record: &RawValue, keys: &[String]) -> Result<Option<String>, MessageError> {
     let fields: std::collections::HashMap<std::borrow::Cow<'_, str>, &RawValue> =
         serde_json::from_str(record.get()).map_err(MessageError::Json)?;
     let mut key = String::new();
+    let mut any = false;
     for name in keys {
-        key.push_str(fields.get(name.as_str()).map_or("null", |v| v.get()));
+        let value = fields.get(name.as_str()).map_or("null", |v| v.get());
+        any |= value != "null";
+        key.push_str(value);
         key.push('\u{1f}');
     }
-    Ok(key)
+    Ok(any.then_some(key))
 }
 
 /// The value at `path` in a record: keys separated by dots, `[n]` for an array's nth
@@ -257,9 +262,10 @@ mod tests {
             ("users", json!({"id": 1}).as_object().unwrap().clone())
         );
         assert_eq!(
-            key_of(&record, &["id".into(), "no".into()]).unwrap(),
-            "1\u{1f}null\u{1f}"
+            key_of(&record, &["id".into(), "no".into()]).unwrap().as_deref(),
+            Some("1\u{1f}null\u{1f}")
         );
+        assert_eq!(key_of(&record, &["no".into()]).unwrap(), None, "no key: stands alone");
         assert!(matches!(
             parse_message(r#"{"type": "STATE", "value": {"bookmarks": {}}}"#).unwrap(),
             Message::State { value } if value == json!({"bookmarks": {}})
