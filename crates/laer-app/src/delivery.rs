@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hmac::Mac;
+use laer_core::chat::{self, ChatMessage};
 use laer_store::{Delivery, DeliveryOutcome, Store, Target};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -29,6 +30,9 @@ pub struct DeliveryConfig {
     /// The server keys that open webhook secrets (docs/operations.md#secrets-at-rest);
     /// without them, a sealed secret cannot sign and its requests wait and are retried.
     pub secrets: Option<laer_store::SecretBox>,
+    /// laer's public address (`--public-url`): chat messages link into laer with it, and
+    /// carry no links without it.
+    pub public_url: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -40,6 +44,7 @@ impl Default for DeliveryConfig {
             max_attempts: 8,
             tick: Duration::from_secs(1),
             secrets: None,
+            public_url: None,
         }
     }
 }
@@ -119,6 +124,10 @@ pub async fn run_deliveries(store: Store, config: DeliveryConfig) {
             let outcome = match &result {
                 Ok(()) => DeliveryOutcome::Sent,
                 Err(Problem::Skip(why)) => DeliveryOutcome::Skipped(why),
+                Err(Problem::Fail(error)) => {
+                    tracing::warn!("delivery {} ({}) failed for good: {error}", delivery.id, delivery.event);
+                    DeliveryOutcome::Failed { error, retry_at: None }
+                }
                 Err(Problem::Retry(error)) => {
                     let attempts = delivery.attempts + 1;
                     let retry_at: Option<DateTime<Utc>> = (attempts < config.max_attempts).then(|| {
@@ -140,6 +149,8 @@ enum Problem {
     Skip(String),
     /// It may go through later.
     Retry(String),
+    /// The other side refused it for good (a chat hook revoked or its message refused).
+    Fail(String),
 }
 
 async fn send(
@@ -180,6 +191,50 @@ async fn send(
                 )))
             }
         }
+        Target::Chat {
+            hook_id,
+            name,
+            kind,
+            url,
+        } => {
+            // The address is the hook's credential: messages name the hook, never it.
+            let url = url
+                .open(config.secrets.as_ref())
+                .map_err(|e| Problem::Retry(format!("chat hook {name} ({hook_id})'s address: {e}")))?;
+            let message: ChatMessage = serde_json::from_value(delivery.payload.clone())
+                .map_err(|e| Problem::Skip(format!("chat hook {name}: the message does not read: {e}")))?;
+            let body = chat::payload(*kind, &message.resolved(config.public_url.as_deref())).to_string();
+            let response = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| Problem::Retry(format!("chat hook {name}: {}", causes(&e.without_url()))))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            // Slack says why in the body ("no_service", "invalid_blocks"); Teams too.
+            let said: String = response
+                .text()
+                .await
+                .unwrap_or_default()
+                .trim()
+                .chars()
+                .take(200)
+                .collect();
+            let error = format!(
+                "chat hook {name}: {} answered HTTP {} {said}",
+                kind.label(),
+                status.as_u16()
+            );
+            if status.as_u16() == 429 || status.is_server_error() {
+                Err(Problem::Retry(error))
+            } else {
+                Err(Problem::Fail(error))
+            }
+        }
         Target::Email { to } => {
             let Some(smtp) = smtp else {
                 return Err(Problem::Skip(
@@ -206,6 +261,23 @@ async fn send(
                 .map_err(|e| Problem::Retry(format!("SMTP: {e}")))
         }
     }
+}
+
+/// An error and its causes, as "sending failed: connect: connection refused". A chat
+/// hook's request error has had its address taken out first (`without_url`); what
+/// remains names at most the host, never the address's secret path.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// What an email's delivery holds besides its recipient, as the outbox stores it; a field

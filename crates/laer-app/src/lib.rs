@@ -20,6 +20,7 @@ pub mod automation;
 pub mod billing;
 pub mod delivery;
 pub mod demo;
+pub mod digest;
 pub mod health;
 pub mod logins;
 pub mod people;

@@ -243,12 +243,21 @@ impl Server {
                 taps,
             ))
         });
-        let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), self.delivery));
+        let mut delivery = self.delivery;
+        if delivery.public_url.is_none() {
+            delivery.public_url = self.site.public_url().map(|url| url.to_string());
+        }
+        let outbox = tokio::spawn(laer_app::delivery::run_deliveries(self.store.clone(), delivery));
+        let digests = tokio::spawn(laer_app::digest::run_digests(
+            self.store.clone(),
+            laer_app::digest::DIGEST_TICK,
+        ));
         let engine = tokio::spawn(laer_app::health::run_engine(self.store, self.health_model, web::today));
         let reloads = self.tls.clone().map(|tls| tokio::spawn(tls.watch()));
         serve::serve(self.listener, app, self.limits, self.tls, shutdown).await;
         engine.abort();
         outbox.abort();
+        digests.abort();
         syncs.abort();
         if let Some(taps) = taps {
             taps.abort();

@@ -279,6 +279,7 @@ async fn every_page_fits_a_laptop_and_a_phone() {
         page("/admin/audit", "admin-audit"),
         page("/admin/stripe", "admin-stripe"),
         page("/admin/syncs", "admin-syncs"),
+        page("/admin/chat", "admin-chat"),
         page("/import", "import"),
         page(&format!("/search?q={search}"), "search"),
         serde_json::json!({"path": "/no-such-page", "name": "not-found", "status": 404}),

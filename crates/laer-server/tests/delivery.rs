@@ -160,6 +160,7 @@ async fn a_playbooks_emails_and_webhooks_arrive(store: &Store) {
             max_attempts: 5,
             tick: Duration::from_millis(100),
             secrets: Some(laer_store::test_support::secret_box()),
+            public_url: None,
         });
     tokio::spawn(server.run(std::future::pending()));
 

@@ -5,6 +5,8 @@ mod common;
 
 mod admin;
 mod api;
+// Issue 18: Slack and Teams.
+mod chat;
 // Issue 15: bounded work per request, cache headers, bounded fields.
 mod bounded;
 mod browser;

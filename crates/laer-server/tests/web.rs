@@ -1142,6 +1142,10 @@ async fn settings_are_edited_in_forms_with_a_preview(store: &Store) {
                 ("email-0-team", "".into()),
                 ("email-0-subject", "".into()),
                 ("email-0-body", "".into()),
+                ("chat-0-to", "cs-alerts".into()),
+                ("chat-0-text", "Look at {account}".into()),
+                ("chat-1-to", "".into()),
+                ("chat-1-text", "".into()),
                 ("intent", intent.into()),
             ]
         }
@@ -1197,7 +1201,21 @@ async fn settings_are_edited_in_forms_with_a_preview(store: &Store) {
     assert_eq!(p.when[1].at_most, Some(2.5));
     assert_eq!(p.tasks[0].steps, vec!["One".to_string(), "Two".to_string()]);
     assert!(p.emails.is_empty());
+    assert_eq!(
+        p.chats,
+        [laer_core::automation::ChatTemplate {
+            to: "cs-alerts".into(),
+            text: "Look at {account}".into(),
+            tech_touch_only: false
+        }],
+        "the Slack and Teams row, the empty one left out"
+    );
     assert_eq!(saved.playbooks.playbooks.len(), before.playbooks.playbooks.len() + 1);
+    let (_, page) = admin.get("/settings/playbooks/edit?name=everyone-check").await;
+    assert!(
+        page.contains("name=\"chat-0-to\"") && page.contains("value=\"cs-alerts\""),
+        "the form shows the playbook's chats"
+    );
     // The same name again is refused; so is a form opened before the last save.
     let (status, page) = post(playbook("save", version.clone(), "90")(""), "/settings/playbooks/form").await;
     assert_eq!(status, 400);

@@ -54,6 +54,8 @@ pub struct AutomationOutcome {
     pub runs_closed: usize,
     pub tasks_created: usize,
     pub emails_queued: usize,
+    /// Messages to Slack or Teams.
+    pub chats_queued: usize,
 }
 
 impl std::ops::AddAssign for AutomationOutcome {
@@ -65,6 +67,7 @@ impl std::ops::AddAssign for AutomationOutcome {
         self.runs_closed += o.runs_closed;
         self.tasks_created += o.tasks_created;
         self.emails_queued += o.emails_queued;
+        self.chats_queued += o.chats_queued;
     }
 }
 
@@ -1342,6 +1345,25 @@ async fn apply_plan(
                             {
                                 outcome.emails_queued += 1;
                             }
+                        }
+                    }
+                    // A hook by a name no hook has (any more) gets nothing: the playbook
+                    // page says which hooks exist.
+                    for (n, chat) in f.chats.iter().enumerate() {
+                        if let Some(hook) = tx.chat_hook_id(&chat.to).await? {
+                            let key = format!("run:{run}:chat:{}:{hook}", n + 1);
+                            if tx
+                                .queue_chat(&key, hook, &f.playbook, Some(account), &chat.message)
+                                .await?
+                            {
+                                outcome.chats_queued += 1;
+                            }
+                        } else {
+                            tracing::warn!(
+                                "playbook {} posts to chat hook {:?}, which does not exist",
+                                f.playbook,
+                                chat.to
+                            );
                         }
                     }
                     let data = json!({"run_id": run, "account_id": account, "playbook": f.playbook,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::decode::Column;
 use crate::exec::{Params, params};
-use crate::secrets::{SecretBox, StoredSecret, WEBHOOK_SECRET};
+use crate::secrets::{CHAT_HOOK_URL, SecretBox, StoredSecret, WEBHOOK_SECRET};
 use crate::{Backend, Store, StoreError, WriteTx, random_id};
 
 /// Every event type a webhook may subscribe to (`*`: all).
@@ -59,6 +59,13 @@ pub enum Target {
         url: String,
         secret: StoredSecret,
     },
+    /// A Slack or Teams incoming webhook: its address is its secret (sealed).
+    Chat {
+        hook_id: i64,
+        name: String,
+        kind: laer_core::chat::ChatKind,
+        url: StoredSecret,
+    },
 }
 
 impl std::fmt::Debug for Target {
@@ -70,6 +77,14 @@ impl std::fmt::Debug for Target {
                 .debug_struct("Webhook")
                 .field("webhook_id", webhook_id)
                 .field("url", url)
+                .finish_non_exhaustive(),
+            Target::Chat {
+                hook_id, name, kind, ..
+            } => f
+                .debug_struct("Chat")
+                .field("hook_id", hook_id)
+                .field("name", name)
+                .field("kind", kind)
                 .finish_non_exhaustive(),
         }
     }
@@ -83,6 +98,7 @@ pub struct DeliveryRow {
     pub event: String,
     pub recipient: Option<String>,
     pub webhook_id: Option<i64>,
+    pub chat_hook_id: Option<i64>,
     pub account_id: Option<i64>,
     pub status: String,
     pub attempts: i64,
@@ -255,7 +271,10 @@ impl Store {
             .fetch_all(
                 &format!(
                     "SELECT d.id, d.channel, d.event, d.recipient, d.payload, d.attempts, d.webhook_id, w.url, \
-                     w.secret, w.secret_key_id FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({}) ORDER BY d.id",
+                     w.secret, w.secret_key_id, d.chat_hook_id, c.name AS chat_name, c.kind AS chat_kind, \
+                     c.url AS chat_url, c.url_key_id AS chat_url_key_id FROM deliveries d \
+                     LEFT JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN chat_hooks c ON c.id = d.chat_hook_id \
+                     WHERE d.id IN ({}) ORDER BY d.id",
                     list.join(", ")
                 ),
                 p,
@@ -266,6 +285,19 @@ impl Store {
                 let id = c.id;
                 let target = match (c.channel.as_str(), c.recipient, c.url, c.secret) {
                     ("email", Some(to), _, _) => Target::Email { to },
+                    ("chat", _, _, _) => match (c.chat_hook_id, c.chat_name, c.chat_kind, c.chat_url) {
+                        (Some(hook_id), Some(name), Some(kind), Some(url)) => Target::Chat {
+                            hook_id,
+                            name,
+                            kind: Column("chat_hooks", "kind").parsed(&kind)?,
+                            url: StoredSecret::new(&CHAT_HOOK_URL, url, c.chat_url_key_id),
+                        },
+                        _ => {
+                            return Err(
+                                Column("deliveries", "chat_hook_id").unreadable(format!("delivery {id}: no chat hook"))
+                            );
+                        }
+                    },
                     ("webhook", _, Some(url), Some(stored)) => Target::Webhook {
                         webhook_id: c.webhook_id.unwrap_or_default(),
                         url,
@@ -337,8 +369,8 @@ impl Store {
         };
         self.fetch_all(
             &format!(
-                "SELECT id, channel, event, recipient, webhook_id, account_id, status, attempts, last_error, \
-                 created_at, delivered_at FROM deliveries {filter} ORDER BY id DESC LIMIT {}",
+                "SELECT id, channel, event, recipient, webhook_id, chat_hook_id, account_id, status, attempts, \
+                 last_error, created_at, delivered_at FROM deliveries {filter} ORDER BY id DESC LIMIT {}",
                 limit.max(0)
             ),
             p,
@@ -361,6 +393,12 @@ struct Claimed {
     /// Sealed (or plaintext while `secret_key_id` is NULL).
     secret: Option<String>,
     secret_key_id: Option<String>,
+    chat_hook_id: Option<i64>,
+    chat_name: Option<String>,
+    chat_kind: Option<String>,
+    /// Sealed, as `secret`.
+    chat_url: Option<String>,
+    chat_url_key_id: Option<String>,
 }
 
 /// How a delivery attempt ended.

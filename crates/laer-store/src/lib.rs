@@ -10,6 +10,7 @@ mod account_view;
 mod audit;
 mod automation;
 mod backup;
+mod chat;
 mod decode;
 mod delivery;
 mod error;
@@ -58,6 +59,7 @@ pub use automation::{
     AccountPlan, AutomationOutcome, CoverageRow, CoverageState, HANDOFF, PlannedChange, PlaybookCounts, RunRow,
     Setting, TaskChange, TaskComment, TaskFilter, TaskRow,
 };
+pub use chat::{ChatHook, DigestDue, MAX_CHAT_HOOK_NAME, NewChatHook, check_hook_name, digest_key};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use files::{create_private_dir, create_private_file, readable_by_others};

@@ -289,9 +289,24 @@ pub(crate) const SINGER_CONFIG: SealedColumn = SealedColumn {
     purpose: "singer_syncs.config",
 };
 
+/// A Slack or Teams incoming webhook's address (`chat.rs`): whoever has it may post.
+pub(crate) const CHAT_HOOK_URL: SealedColumn = SealedColumn {
+    table: "chat_hooks",
+    id: "id",
+    column: "url",
+    key_id: "url_key_id",
+    purpose: "chat_hooks.url",
+};
+
 /// Every column of sealed secrets: start-up sealing, rotation and the status cover these.
 /// A NULL value is no secret, and is left alone.
-pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[WEBHOOK_SECRET, STRIPE_KEY, STRIPE_WEBHOOK_SECRET, SINGER_CONFIG];
+pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
+    WEBHOOK_SECRET,
+    STRIPE_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    SINGER_CONFIG,
+    CHAT_HOOK_URL,
+];
 
 /// What a server found and did when it started with its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -74,6 +74,15 @@ fn fire(cause: &str) -> RunChange {
             subject: "Support spike at Acme".into(),
             body: "Five cases this week.".into(),
         }],
+        chats: vec![laer_core::automation::ChatDraft {
+            to: "cs-alerts".into(),
+            message: laer_core::chat::ChatMessage {
+                title: "Support spike: Acme".into(),
+                summary: "5 cases in 14 days".into(),
+                sections: vec![],
+                link: None,
+            },
+        }],
     })
 }
 
@@ -113,6 +122,17 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
         )
         .await
         .unwrap();
+    let hook = laer_store::NewChatHook {
+        name: "cs-alerts",
+        kind: laer_core::chat::ChatKind::Slack,
+        url: "https://hooks.slack.com/services/T0/B0/secret",
+        user_id: None,
+        digest_hour: None,
+    };
+    let hook_id = node_a
+        .add_chat_hook(&hook, "test", &laer_store::test_support::secret_box())
+        .await
+        .unwrap();
     let d = day("2026-06-01");
     for round in 0..5 {
         // Each node believes a different CSM should take the free role.
@@ -128,6 +148,7 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
         let expected = if round == 0 { 1 } else { 0 };
         assert_eq!(a.runs_fired + b.runs_fired, expected, "round {round}");
         assert_eq!(a.owners_started + b.owners_started, expected, "round {round}");
+        assert_eq!(a.chats_queued + b.chats_queued, expected, "round {round}");
     }
     let runs = node_a.playbook_runs(Some("support-spike"), None).await.unwrap();
     assert_eq!(runs.len(), 1);
@@ -162,6 +183,9 @@ async fn a_cause_fires_once_from_two_nodes(backend: Backend) {
         "csm-2@vendor.example"
     };
     assert_eq!(emails[0].recipient.as_deref(), Some(owner_email));
+    let chats: Vec<_> = queued.iter().filter(|d| d.channel == "chat").collect();
+    assert_eq!(chats.len(), 1, "{queued:?}");
+    assert_eq!(chats[0].chat_hook_id, Some(hook_id));
     assert_eq!(of("playbook.fired").len(), 1);
     assert_eq!(of("coverage.started").len(), 1);
     assert_eq!(of("task.created").len(), 2, "the hand-off and the spike's task");
@@ -481,6 +505,7 @@ async fn open_work_leaves_with_its_owner(store: &Store) {
             episode: false,
             tasks: vec![draft],
             emails: Vec::new(),
+            chats: Vec::new(),
         })
     };
     let apply = |d: &'static str, coverage: Vec<PlannedChange>, runs: Vec<RunChange>| {

@@ -13,6 +13,7 @@ use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
 mod billing;
+mod chat;
 mod plans;
 mod secrets;
 mod singer;
@@ -86,7 +87,12 @@ enum Command {
     /// Webhook endpoints: events sent as signed HTTP requests (docs/automation.md).
     #[command(subcommand)]
     Webhooks(work::WebhooksCommand),
-    /// The outbox: emails and webhook requests, sent or waiting (docs/automation.md).
+    /// Slack and Microsoft Teams: hooks playbooks post to, and people's daily digests
+    /// (docs/automation.md).
+    #[command(subcommand)]
+    Chat(chat::ChatCommand),
+    /// The outbox: emails, webhook requests and chat messages, sent or waiting
+    /// (docs/automation.md).
     Deliveries(work::DeliveriesArgs),
     // Issue 15, secrets and backups (docs/operations.md).
     /// The server key that seals stored secrets: status and rotation.
@@ -379,7 +385,7 @@ struct ServeArgs {
     request_timeout: u64,
     /// The address people reach laer at, e.g. https://cs.example.com: then the only source
     /// of the links laer hands out (share links, password links). Without it, links
-    /// follow the request's Host.
+    /// follow the request's Host, and Slack and Teams messages carry none.
     #[arg(long, env = "LAER_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
     /// A proxy (address or network, e.g. 10.0.0.0/8; repeat or separate with commas)
@@ -628,6 +634,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Coverage(command) => work::coverage(&store, &model, command).await,
         Command::Plans(command) => plans::plans(&store, command).await,
         Command::Webhooks(command) => work::webhooks(&store, command, key_file, data_dir).await,
+        Command::Chat(command) => chat::chat(&store, command, key_file, data_dir).await,
         Command::Deliveries(args) => work::deliveries(&store, args).await,
         Command::Secrets(command) => secrets::secrets(&store, command, key_file, data_dir).await,
         Command::Backup(args) => secrets::backup(&store, args).await,

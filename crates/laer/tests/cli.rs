@@ -1400,3 +1400,89 @@ fn a_real_tap_syncs_incrementally(db: &TestDatabase) {
 fn a_real_tap_on_each_backend() {
     on_each_backend(a_real_tap_syncs_incrementally);
 }
+
+/// `laer chat` as docs/automation.md shows it: the address from standard input, never
+/// shown again; a person's hook with its digest hour; a test message queued; removed.
+#[test]
+fn chat_hooks_are_added_from_standard_input_listed_tested_and_removed() {
+    let home = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", home.path().join("laer.db").display());
+    // The server key is made in the data directory on first use.
+    let data_dir = home.path().to_str().unwrap();
+    let with_input = |args: &[&str], input: &str| {
+        let mut child = laer(args)
+            .env("LAER_DATA_DIR", data_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let secret_url = "https://hooks.slack.com/services/T000/B000/s3cretpath";
+    let out = with_input(
+        &["--db", &db, "chat", "add", "cs-alerts", "--kind", "slack"],
+        &format!("{secret_url}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = with_input(
+        &["--db", &db, "chat", "add", "bad", "--kind", "teams"],
+        "http://example.com/x\n",
+    );
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("https://"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_input(&["--db", &db, "chat", "add", "empty", "--kind", "slack"], "");
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_input(
+        &[
+            "--db",
+            &db,
+            "chat",
+            "add",
+            "kim",
+            "--kind",
+            "teams",
+            "--digest-for",
+            "nobody@example.com",
+        ],
+        "https://example.webhook.office.com/x\n",
+    );
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("nobody logs in as"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(laer(&["--db", &db, "chat", "list"]).env("LAER_DATA_DIR", data_dir));
+    let listed = text(&out.stdout);
+    assert!(listed.contains("cs-alerts") && listed.contains("slack"), "{listed}");
+    let out = run(laer(&["--db", &db, "chat", "list", "--json"]).env("LAER_DATA_DIR", data_dir));
+    assert!(!text(&out.stdout).contains("s3cret"), "never the address");
+    let out = run(laer(&["--db", &db, "chat", "test", "cs-alerts"]).env("LAER_DATA_DIR", data_dir));
+    assert!(
+        out.status.success() && text(&out.stderr).contains("queued"),
+        "{}",
+        text(&out.stderr)
+    );
+    let deliveries: Value = serde_json::from_slice(
+        &run(laer(&["--db", &db, "deliveries", "--json"]).env("LAER_DATA_DIR", data_dir)).stdout,
+    )
+    .unwrap();
+    assert_eq!(deliveries["deliveries"][0]["channel"], "chat");
+    assert_eq!(deliveries["deliveries"][0]["event"], "chat.test");
+    let out = run(laer(&["--db", &db, "chat", "remove", "cs-alerts"]).env("LAER_DATA_DIR", data_dir));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(laer(&["--db", &db, "chat", "list", "--json"]).env("LAER_DATA_DIR", data_dir));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}

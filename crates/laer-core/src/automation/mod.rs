@@ -10,4 +10,4 @@ pub mod wording;
 
 pub use coverage::{Books, CoverageChange, CoverageRules, Holder, Member};
 pub use facts::{AccountFacts, Clause};
-pub use playbook::{EmailDraft, Firing, OpenRun, Playbooks, Recipient, RunChange, TaskDraft};
+pub use playbook::{ChatDraft, ChatTemplate, EmailDraft, Firing, OpenRun, Playbooks, Recipient, RunChange, TaskDraft};

@@ -6,7 +6,9 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use super::coverage::role_label;
 use super::facts::{AccountFacts, Clause, all_hold, context_summary, days_after, evidence, in_words, lower_first};
+use crate::chat::{ChatMessage, Item, Link, Section};
 use crate::lifecycle::Phase;
 use crate::model::TeamRole;
 
@@ -45,6 +47,9 @@ pub struct Playbook {
     pub tasks: Vec<TaskTemplate>,
     #[serde(default)]
     pub emails: Vec<EmailTemplate>,
+    /// Messages to Slack or Teams (chat hooks, by name) when it fires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chats: Vec<ChatTemplate>,
 }
 
 fn yes() -> bool {
@@ -95,6 +100,28 @@ pub struct EmailTemplate {
     /// Sent only for tech-touch accounts (named owners reach out themselves).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tech_touch_only: bool,
+}
+
+/// A message to a chat hook (`laer chat add`, Admin → Chat) when the playbook fires: the
+/// playbook, the account, why, and the tasks it made, with `text` (the same placeholders
+/// as an email's) as its first line when given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatTemplate {
+    /// The hook's name.
+    pub to: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
+    /// Posted only for tech-touch accounts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tech_touch_only: bool,
+}
+
+/// A chat message of a firing, for the hook named `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatDraft {
+    pub to: String,
+    pub message: ChatMessage,
 }
 
 /// Who an email goes to: `owner:ROLE` (whoever covers the account in the role),
@@ -194,6 +221,7 @@ pub struct Firing {
     pub episode: bool,
     pub tasks: Vec<TaskDraft>,
     pub emails: Vec<EmailDraft>,
+    pub chats: Vec<ChatDraft>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +311,12 @@ impl Playbooks {
             {
                 return Err(bad(format!("the email to {} needs a subject and a body", e.to)));
             }
+            if let Some(c) = p.chats.iter().find(|c| !chat_hook_name(&c.to)) {
+                return Err(bad(format!(
+                    "chats: {:?} is not a chat hook's name (letters, digits, -, _ and .)",
+                    c.to
+                )));
+            }
         }
         Ok(())
     }
@@ -297,17 +331,28 @@ impl Playbooks {
         for p in self.playbooks.iter().filter(|p| p.enabled) {
             let holds = facts.customer && facts.in_scope(&p.phases, &p.segments) && all_hold(&p.when, facts);
             let fire = |cause: String, episode: bool| {
+                let tasks: Vec<TaskDraft> = p
+                    .tasks
+                    .iter()
+                    .filter(|t| t.tech_touch || !facts.tech_touch)
+                    .map(|t| task(p, t, facts))
+                    .collect();
+                let chats = p
+                    .chats
+                    .iter()
+                    .filter(|c| facts.tech_touch || !c.tech_touch_only)
+                    .map(|c| ChatDraft {
+                        to: c.to.clone(),
+                        message: chat_message(p, c, facts, &tasks),
+                    })
+                    .collect();
                 RunChange::Fire(Firing {
                     playbook: p.name.clone(),
                     cause,
                     evidence: evidence(&p.when, facts),
                     episode,
-                    tasks: p
-                        .tasks
-                        .iter()
-                        .filter(|t| t.tech_touch || !facts.tech_touch)
-                        .map(|t| task(p, t, facts))
-                        .collect(),
+                    tasks,
+                    chats,
                     emails: p
                         .emails
                         .iter()
@@ -356,6 +401,50 @@ impl Playbooks {
             }
         }
         changes
+    }
+}
+
+/// Whether `name` can name a chat hook (the store's rule for a hook's name).
+fn chat_hook_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A firing as a chat message: the playbook and account, the text or why it fired, and
+/// the tasks it made, linking to the account.
+fn chat_message(p: &Playbook, c: &ChatTemplate, facts: &AccountFacts, tasks: &[TaskDraft]) -> ChatMessage {
+    let why = in_words(&p.when, facts);
+    let summary = match fill(&c.text, facts) {
+        text if text.trim().is_empty() => why,
+        text => format!("{text}\n{why}"),
+    };
+    let account = format!("/accounts/{}", facts.account_id);
+    let sections = if tasks.is_empty() {
+        Vec::new()
+    } else {
+        vec![Section {
+            heading: "Tasks it made".into(),
+            items: tasks
+                .iter()
+                .map(|t| Item {
+                    text: t.title.clone(),
+                    url: Some(account.clone()),
+                    detail: Some(format!("{}, due {}", role_label(t.role), t.due_on)),
+                })
+                .collect(),
+        }]
+    };
+    ChatMessage {
+        title: format!("{}: {}", p.title, facts.name),
+        summary,
+        sections,
+        link: Some(Link {
+            label: format!("Open {}", facts.name),
+            url: account,
+        }),
     }
 }
 
@@ -440,6 +529,7 @@ mod tests {
             episode: true,
             tasks: vec![save],
             emails: Vec::new(),
+            chats: Vec::new(),
         })];
         let handoff = draft(
             TeamRole::RenewalSpecialist,
@@ -500,6 +590,41 @@ mod tests {
             panic!("it fires: {changes:?}");
         };
         assert_eq!(firing.tasks[0].due_on, NaiveDate::MAX);
+    }
+
+    #[test]
+    fn a_firing_posts_to_its_chat_hooks_with_why_and_its_tasks() {
+        let text = "[[playbooks]]\nname = 'risk'\ntitle = 'At risk'\nwhen = [{ signal = 'health', below = 50 }]\n\
+                    [[playbooks.tasks]]\nrole = 'csm'\ntitle = 'Call {account}'\ndue_days = 2\n\
+                    [[playbooks.chats]]\nto = 'cs-alerts'\ntext = 'Look at {account}'\n\
+                    [[playbooks.chats]]\nto = 'digital'\ntech_touch_only = true\n";
+        let p = Playbooks::from_toml(text).unwrap();
+        assert_eq!(Playbooks::from_toml(&p.to_toml()).unwrap(), p, "chats read back");
+        let changes = p.evaluate(&facts(Phase::Adopt, &[("health", 42.0)]), &[]);
+        let [RunChange::Fire(firing)] = &changes[..] else {
+            panic!("it fires: {changes:?}");
+        };
+        assert_eq!(firing.chats.len(), 1, "the tech-touch-only one is left out");
+        let chat = &firing.chats[0];
+        assert_eq!(chat.to, "cs-alerts");
+        assert_eq!(chat.message.title, "At risk: Acme");
+        assert!(
+            chat.message.summary.starts_with("Look at Acme\n"),
+            "{}",
+            chat.message.summary
+        );
+        let task = &chat.message.sections[0].items[0];
+        assert_eq!(task.text, "Call Acme");
+        assert_eq!(task.url.as_deref(), Some("/accounts/7"));
+        assert_eq!(task.detail.as_deref(), Some("CSM, due 2026-06-03"));
+        assert_eq!(chat.message.link.as_ref().unwrap().url, "/accounts/7");
+        let bad = text.replace("to = 'digital'", "to = 'no spaces please'");
+        assert!(
+            Playbooks::from_toml(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("chat hook")
+        );
     }
 
     #[test]

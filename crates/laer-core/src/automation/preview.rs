@@ -223,6 +223,7 @@ mod tests {
                 context: String::new(),
             }],
             emails: vec![],
+            chats: Vec::new(),
         })
     }
 

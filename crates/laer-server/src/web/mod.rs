@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod audit;
 mod cache;
+mod chat;
 mod coalesce;
 mod forgot;
 pub(crate) mod form;
@@ -226,6 +227,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/syncs/{name}", get(syncs::show))
         .route("/admin/syncs/{name}/run", axum::routing::post(syncs::run_now))
         .route("/admin/syncs/{name}/remove", axum::routing::post(syncs::remove))
+        .route("/admin/chat", get(chat::page).post(chat::add))
+        .route("/admin/chat/{name}/test", axum::routing::post(chat::test))
+        .route("/admin/chat/{name}/remove", axum::routing::post(chat::remove))
         .route("/password/{token}", get(password::form).post(password::set))
         // CSV import in the browser (issue 14, admin): web/imports.rs. The upload may
         // be as large as MAX_UPLOAD_BYTES; it is streamed into the database.
@@ -291,6 +295,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/import", "CSV import", Permission::ImportData),
     ("/admin/stripe", "Stripe", Permission::ImportData),
     ("/admin/syncs", "Syncs", Permission::ImportData),
+    ("/admin/chat", "Slack and Teams", Permission::ManageAutomation),
 ];
 
 /// The admin pages the user's role may use.

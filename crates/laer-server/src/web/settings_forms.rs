@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use laer_core::access::Permission;
 use laer_core::automation::coverage::{Assignment, Method, RoleRule, role_label};
-use laer_core::automation::playbook::{EmailTemplate, OncePer, Playbook, Recipient, TaskTemplate};
+use laer_core::automation::playbook::{ChatTemplate, EmailTemplate, OncePer, Playbook, Recipient, TaskTemplate};
 use laer_core::automation::preview::Preview;
 use laer_core::automation::wording::{conditions_in_words, scale_of, tidy, value_choice, value_choices};
 use laer_core::automation::{Clause, CoverageRules, Member, Playbooks};
@@ -486,6 +486,14 @@ struct EmailRow {
     tech_touch_only: bool,
 }
 
+/// A message to a chat hook as its row shows it.
+#[derive(Debug, Clone, Default)]
+struct ChatRow {
+    to: String,
+    text: String,
+    tech_touch_only: bool,
+}
+
 /// A playbook as its form shows it.
 #[derive(Debug, Clone, Default)]
 struct PlaybookDraft {
@@ -503,6 +511,7 @@ struct PlaybookDraft {
     settle_days: String,
     tasks: Vec<TaskRow>,
     emails: Vec<EmailRow>,
+    chats: Vec<ChatRow>,
 }
 
 impl PlaybookDraft {
@@ -540,6 +549,16 @@ impl PlaybookDraft {
             })
             .collect();
         emails.push(EmailRow::default());
+        let mut chats: Vec<ChatRow> = p
+            .chats
+            .iter()
+            .map(|c| ChatRow {
+                to: c.to.clone(),
+                text: c.text.clone(),
+                tech_touch_only: c.tech_touch_only,
+            })
+            .collect();
+        chats.push(ChatRow::default());
         PlaybookDraft {
             original: p.name.clone(),
             version,
@@ -554,6 +573,7 @@ impl PlaybookDraft {
             settle_days: p.settle_days.to_string(),
             tasks,
             emails,
+            chats,
         }
     }
 
@@ -570,6 +590,7 @@ impl PlaybookDraft {
                 ..TaskRow::default()
             }],
             emails: vec![EmailRow::default()],
+            chats: vec![ChatRow::default()],
             ..PlaybookDraft::default()
         }
     }
@@ -600,6 +621,16 @@ impl PlaybookDraft {
                 }
             })
             .collect();
+        let chats = (0..sent.rows("chat", "to"))
+            .map(|i| {
+                let f = |field: &str| sent.get(&format!("chat-{i}-{field}")).to_string();
+                ChatRow {
+                    to: f("to"),
+                    text: f("text"),
+                    tech_touch_only: sent.has(&format!("chat-{i}-tech_touch_only")),
+                }
+            })
+            .collect();
         PlaybookDraft {
             original: sent.get("original").to_string(),
             version: sent.get("version").to_string(),
@@ -614,6 +645,7 @@ impl PlaybookDraft {
             settle_days: sent.get("settle_days").to_string(),
             tasks,
             emails,
+            chats,
         }
     }
 
@@ -719,6 +751,22 @@ impl PlaybookDraft {
                 Err(m) => problems.add_labelled(&format!("email-{i}-to"), &label, m),
             }
         }
+        let mut chats = Vec::new();
+        for (i, c) in self.chats.iter().enumerate() {
+            let to = c.to.trim();
+            if to.is_empty() {
+                continue;
+            }
+            if let Err(m) = laer_store::check_hook_name(to) {
+                problems.add_labelled(&format!("chat-{i}-to"), &format!("Chat {}", i + 1), m);
+                continue;
+            }
+            chats.push(ChatTemplate {
+                to: to.to_string(),
+                text: c.text.trim().to_string(),
+                tech_touch_only: c.tech_touch_only,
+            });
+        }
         Playbook {
             name,
             title: self.title.clone(),
@@ -731,6 +779,7 @@ impl PlaybookDraft {
             settle_days,
             tasks,
             emails,
+            chats,
         }
     }
 }
@@ -826,6 +875,18 @@ fn playbook_page(
                             (form::field("Subject", &name("subject"), Input::Text, &e.subject, problems))
                             (form::text_area("Body", &name("body"), &e.body, 5, problems))
                             label.check { input type="checkbox" name=(name("tech_touch_only")) value="on" checked[e.tech_touch_only]; "Only for tech-touch accounts" }
+                        }
+                    }
+                }
+                fieldset.rows {
+                    legend { "Slack and Teams" }
+                    p.muted.small { "Posted when it fires to a chat hook, by its name (Admin → Slack and Teams): the playbook, the account, why, and the tasks it made. Leave the hook empty to remove a message." }
+                    @for (i, c) in draft.chats.iter().enumerate() {
+                        @let name = |field: &str| format!("chat-{i}-{field}");
+                        div.row-fields.chat {
+                            (form::field(&format!("Chat {}: hook", i + 1), &name("to"), Input::Text, &c.to, problems))
+                            (form::field("First line (optional; {account}, {renewal_on} and {landed_on} are filled in)", &name("text"), Input::Text, &c.text, problems))
+                            label.check { input type="checkbox" name=(name("tech_touch_only")) value="on" checked[c.tech_touch_only]; "Only for tech-touch accounts" }
                         }
                     }
                 }
