@@ -6,6 +6,7 @@ pub mod attention;
 pub mod automation;
 pub mod billing;
 pub mod bridge;
+pub mod calendar;
 pub mod chat;
 pub mod dedup;
 pub mod digest;
