@@ -27,7 +27,7 @@ pub enum ChatCommand {
 
 #[derive(Args)]
 pub struct AddArgs {
-    /// The hook's name, as playbooks name it: letters, digits, -, _ and .
+    /// The hook's name, as playbooks name it (letters, digits, -, _ or .)
     name: String,
     /// slack (Block Kit; also Mattermost and Rocket.Chat) or teams (an Adaptive Card).
     #[arg(long)]
@@ -80,15 +80,20 @@ pub async fn chat(
     match command {
         ChatCommand::Add(args) => {
             let user_id = match &args.digest_for {
-                Some(email) => Some(
-                    store
+                Some(email) => {
+                    let user = store
                         .users()
                         .await?
                         .into_iter()
                         .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
-                        .with_context(|| format!("--digest-for: nobody logs in as {email:?} (laer users list)"))?
-                        .id,
-                ),
+                        .with_context(|| format!("--digest-for: nobody logs in as {email:?} (laer users list)"))?;
+                    if user.team_member_id.is_none() {
+                        eprintln!(
+                            "note: {email} is no team member (none has that email), so their digest has nothing to say until one is"
+                        );
+                    }
+                    Some(user.id)
+                }
                 None => None,
             };
             let url = read_address(args.kind)?;

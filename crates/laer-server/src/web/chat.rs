@@ -40,17 +40,14 @@ fn when(micros: Option<i64>) -> String {
         .map_or_else(|| "—".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
+/// `people`: each person's id and how the form names their own hook.
 fn hook_form(user: &CurrentUser, people: &[(String, String)], sent: &HookForm, problems: &Problems) -> Markup {
     let kinds: Vec<(String, String)> = ChatKind::ALL
         .iter()
         .map(|k| (k.as_str().to_string(), k.label().to_string()))
         .collect();
     let mut whose = vec![(String::new(), "Shared: playbooks post here by its name".to_string())];
-    whose.extend(
-        people
-            .iter()
-            .map(|(id, email)| (id.clone(), format!("{email}'s own: their daily digest"))),
-    );
+    whose.extend(people.iter().cloned());
     let hour = if sent.hour.is_empty() { "8" } else { sent.hour.as_str() };
     html! {
         section.card.wide #hook-form {
@@ -153,7 +150,14 @@ async fn list_page(
         .await?
         .into_iter()
         .filter(|u| !u.disabled)
-        .map(|u| (u.id.to_string(), u.email))
+        .map(|u| {
+            let label = match u.team_member_id {
+                Some(_) => format!("{}'s own: their daily digest", u.email),
+                // Their book and tasks are a team member's: without one, nothing to say.
+                None => format!("{}'s own: their daily digest (no team member: empty)", u.email),
+            };
+            (u.id.to_string(), label)
+        })
         .collect();
     let recent: Vec<DeliveryRow> = state
         .store
