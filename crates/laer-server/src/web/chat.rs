@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::form::{self, Input, Problems};
-use super::session::CsrfForm;
+use super::session::{CsrfForm, Nothing};
 use super::{CurrentUser, Nav, PageError, admin_tabs, layout, require};
 use crate::AppState;
 
@@ -259,9 +259,6 @@ pub(crate) async fn add(
         Err(e) => Err(e.into()),
     }
 }
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Nothing {}
 
 /// `POST /admin/chat/{name}/test`: queues a test message to the hook.
 pub(crate) async fn test(

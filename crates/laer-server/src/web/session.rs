@@ -125,6 +125,11 @@ impl CurrentUser {
     }
 }
 
+/// The fields of a form that posts nothing but its CSRF token (a button: run now,
+/// remove, send a test): `CsrfForm<Nothing>`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Nothing {}
+
 /// A form posted by the logged-in user, accepted only when it carries the session's CSRF
 /// token in its `csrf` field: every handler of a POST form takes one, so none can forget
 /// the check. Without a session the request goes to the login page; without the token it

@@ -17,7 +17,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::form::{self, Input, Problems};
-use super::session::CsrfForm;
+use super::session::{CsrfForm, Nothing};
 use super::{CurrentUser, Nav, PageError, admin_tabs, layout, require};
 use crate::AppState;
 use crate::site::Origin;
@@ -529,9 +529,6 @@ pub(crate) async fn connect(
         .await?;
     Ok(Redirect::to(PATH).into_response())
 }
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Nothing {}
 
 /// `POST /admin/stripe/sync`: asks for a sync; any node's loop starts it within seconds.
 pub(crate) async fn sync_now(

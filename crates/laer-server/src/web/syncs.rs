@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::form::{self, Input, Problems};
-use super::session::CsrfForm;
+use super::session::{CsrfForm, Nothing};
 use super::{CurrentUser, Nav, PageError, admin_tabs, layout, require};
 use crate::AppState;
 
@@ -238,9 +238,6 @@ pub(crate) async fn save(
         .await?;
     Ok(Redirect::to(&format!("{PATH}/{}", form.name.trim())).into_response())
 }
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Nothing {}
 
 /// `POST /admin/syncs/{name}/run`: asks any node to run the sync now.
 pub(crate) async fn run_now(
