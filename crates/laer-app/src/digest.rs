@@ -15,9 +15,41 @@ use laer_store::{Store, StoreError, TaskFilter};
 /// How often each node looks for digests due.
 pub const DIGEST_TICK: Duration = Duration::from_secs(60);
 
+/// What every digest of a day reads: the accounts, and their health that day and the day
+/// before. Read once per pass, whatever the number of people due.
+pub struct Book {
+    accounts: Vec<laer_core::portfolio::AccountSnapshot>,
+    now: HashMap<i64, Standing>,
+    before: HashMap<i64, Standing>,
+}
+
+impl Book {
+    pub async fn read(store: &Store, day: NaiveDate) -> Result<Book, StoreError> {
+        let standing = |rows: HashMap<i64, laer_store::HealthRow>| -> HashMap<i64, Standing> {
+            rows.into_iter()
+                .map(|(id, h)| {
+                    (
+                        id,
+                        Standing {
+                            score: h.score,
+                            phase: h.phase,
+                        },
+                    )
+                })
+                .collect()
+        };
+        Ok(Book {
+            accounts: store.account_snapshots(day).await?,
+            now: standing(store.latest_health(day).await?),
+            before: standing(store.latest_health(day - TimeDelta::days(1)).await?),
+        })
+    }
+}
+
 /// `person`'s digest for `day`, as team member `member` (none: nothing of theirs).
 pub async fn digest_for(
     store: &Store,
+    book: &Book,
     person: &str,
     member: Option<i64>,
     day: NaiveDate,
@@ -51,24 +83,8 @@ pub async fn digest_for(
         })
         .collect();
     digest.tasks = digest::due_tasks(tasks, day);
-    let book = store.account_snapshots(day).await?;
-    let standing = |rows: HashMap<i64, laer_store::HealthRow>| -> HashMap<i64, Standing> {
-        rows.into_iter()
-            .map(|(id, h)| {
-                (
-                    id,
-                    Standing {
-                        score: h.score,
-                        phase: h.phase,
-                    },
-                )
-            })
-            .collect()
-    };
-    let now = standing(store.latest_health(day).await?);
-    let before = standing(store.latest_health(day - TimeDelta::days(1)).await?);
-    digest.moves = digest::moves(&book, member, &before, &now);
-    digest.renewals = digest::coming_renewals(&book, member, day);
+    digest.moves = digest::moves(&book.accounts, member, &book.before, &book.now);
+    digest.renewals = digest::coming_renewals(&book.accounts, member, day);
     Ok(digest)
 }
 
@@ -76,9 +92,14 @@ pub async fn digest_for(
 /// kept as skipped).
 pub async fn queue_due_digests(store: &Store, now: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
     let day = now.date_naive();
+    let due = store.digests_due(day, now.hour()).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let book = Book::read(store, day).await?;
     let mut queued = 0;
-    for due in store.digests_due(day, now.hour()).await? {
-        let digest = digest_for(store, &due.person, due.team_member_id, day).await?;
+    for due in due {
+        let digest = digest_for(store, &book, &due.person, due.team_member_id, day).await?;
         let message = digest::message(&digest);
         if store.queue_digest(due.hook_id, day, message.as_ref()).await? && message.is_some() {
             queued += 1;

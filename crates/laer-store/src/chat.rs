@@ -4,13 +4,15 @@
 //! shows it. What is posted goes through the outbox (`delivery.rs`) as laer's message,
 //! put in the hook's format when it is sent.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use laer_core::chat::{ChatKind, ChatMessage};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::decode::Column;
-use crate::exec::params;
+use crate::exec::{Params, params};
 use crate::secrets::{CHAT_HOOK_URL, SecretBox};
 use crate::{Store, StoreError, WriteTx};
 
@@ -254,24 +256,35 @@ impl Store {
                 params![i64::from(hour)],
             )
             .await?;
-        let mut due = Vec::new();
-        for r in rows {
-            let done: Option<(i64,)> = self
-                .fetch_optional(
-                    "SELECT id FROM deliveries WHERE dedup_key = $1",
-                    params![digest_key(r.id, day)],
-                )
-                .await?;
-            if done.is_none() {
-                due.push(DigestDue {
-                    hook_id: r.id,
-                    hook: r.name,
-                    user_id: r.user_id,
-                    person: r.person,
-                    team_member_id: r.team_member_id,
-                });
-            }
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
+        // The day's digests any node queued (or found empty) already, in one query.
+        let mut p = Params::with_capacity(rows.len());
+        let keys: Vec<String> = rows.iter().map(|r| p.placeholder(digest_key(r.id, day))).collect();
+        let done: HashSet<String> = self
+            .fetch_all::<(String,)>(
+                &format!(
+                    "SELECT dedup_key FROM deliveries WHERE dedup_key IN ({})",
+                    keys.join(", ")
+                ),
+                p,
+            )
+            .await?
+            .into_iter()
+            .map(|(key,)| key)
+            .collect();
+        let due = rows
+            .into_iter()
+            .filter(|r| !done.contains(&digest_key(r.id, day)))
+            .map(|r| DigestDue {
+                hook_id: r.id,
+                hook: r.name,
+                user_id: r.user_id,
+                person: r.person,
+                team_member_id: r.team_member_id,
+            })
+            .collect();
         Ok(due)
     }
 
