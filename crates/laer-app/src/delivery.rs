@@ -215,15 +215,16 @@ async fn send(
             if status.is_success() {
                 return Ok(());
             }
-            // Slack says why in the body ("no_service", "invalid_blocks"); Teams too.
-            let said: String = response
-                .text()
-                .await
-                .unwrap_or_default()
-                .trim()
-                .chars()
-                .take(200)
-                .collect();
+            // Slack says why in the body ("no_service", "invalid_blocks"); Teams too. Its
+            // first kilobyte is enough, whatever the other side sends.
+            let mut response = response;
+            let mut body = Vec::new();
+            while body.len() < 1024
+                && let Ok(Some(chunk)) = response.chunk().await
+            {
+                body.extend_from_slice(&chunk);
+            }
+            let said: String = String::from_utf8_lossy(&body).trim().chars().take(200).collect();
             let error = format!(
                 "chat hook {name}: {} answered HTTP {} {said}",
                 kind.label(),

@@ -6,6 +6,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+/// The longest hook address taken (Slack's are under 100 characters, Teams' Workflows'
+/// about 300).
+pub const MAX_URL_BYTES: usize = 2_048;
+
 /// Which product a chat hook posts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +41,9 @@ impl ChatKind {
     /// relay beside laer). The address is a secret: it is never put into a message.
     pub fn check_url(self, url: &str) -> Result<(), String> {
         let url = url.trim();
+        if url.len() > MAX_URL_BYTES {
+            return Err(format!("at most {MAX_URL_BYTES} characters"));
+        }
         let (rest, secure) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
             (Some(rest), _) => (rest, true),
             (None, Some(rest)) => (rest, false),
@@ -478,6 +485,8 @@ mod tests {
         );
         assert!(ChatKind::Teams.check_url("https:///x").is_err());
         assert!(ChatKind::Teams.check_url("ftp://x").is_err());
+        let long = format!("https://hooks.slack.com/{}", "x".repeat(MAX_URL_BYTES));
+        assert!(ChatKind::Slack.check_url(&long).unwrap_err().contains("2048"));
         assert_eq!("Teams".parse::<ChatKind>(), Ok(ChatKind::Teams));
     }
 }
