@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod automation;
 pub mod billing;
+pub mod calendars;
 pub mod delivery;
 pub mod demo;
 pub mod digest;

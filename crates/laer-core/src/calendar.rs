@@ -2,8 +2,9 @@
 //! resource, a published feed) in a window of time, each occurrence of a recurring event
 //! apart — moved ones where they moved to, excluded and cancelled ones left out — and
 //! which of them are meetings with customers: those whose people include contacts of an
-//! account, and not only the vendor's own. Pure: the caller fetches the text and knows
-//! the contacts; fetching (CalDAV, feeds) and writing the meetings come next.
+//! account, and not only the vendor's own; and how those become touchpoints. Pure: the
+//! application fetches the text (CalDAV, feeds; `laer_app::calendars`) and the store
+//! writes the meetings (`laer_store`'s calendars).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,8 +17,159 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use rrule::{RRule, RRuleSet, Unvalidated};
 use serde::Serialize;
 
+use crate::model::{MeetingStatus, NewTouchpoint, TouchpointKind};
+
 /// Occurrences of one recurring event listed at most, in a window.
 pub const MAX_OCCURRENCES: u16 = 1_000;
+
+/// The longest calendar address taken (Google's private addresses are about 150
+/// characters, Outlook's about 200).
+pub const MAX_URL_BYTES: usize = 2_048;
+
+/// How a calendar is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalendarKind {
+    /// A CalDAV server (RFC 4791), with a user name and a password (an app password).
+    Caldav,
+    /// A published iCalendar feed: the "secret address in iCal format" of Google
+    /// Calendar, the published ICS link of Outlook.
+    Feed,
+}
+
+impl CalendarKind {
+    /// The feed first: the simplest to connect.
+    pub const ALL: [CalendarKind; 2] = [CalendarKind::Feed, CalendarKind::Caldav];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CalendarKind::Caldav => "caldav",
+            CalendarKind::Feed => "feed",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CalendarKind::Caldav => "CalDAV",
+            CalendarKind::Feed => "iCalendar feed",
+        }
+    }
+}
+
+impl std::fmt::Display for CalendarKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CalendarKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<CalendarKind, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "caldav" => Ok(CalendarKind::Caldav),
+            "feed" | "ics" | "ical" | "icalendar" => Ok(CalendarKind::Feed),
+            other => Err(format!("{other:?} is not a kind of calendar: caldav or feed")),
+        }
+    }
+}
+
+/// A time zone by its IANA name (Europe/Berlin): the zone of a calendar's floating times
+/// and whole days.
+pub fn zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "{:?} is no time zone: an IANA name such as Europe/Berlin or UTC",
+            name.trim()
+        )
+    })
+}
+
+/// The days before and after now that a sync reads: meetings held in the last half year,
+/// and those scheduled in the next two months.
+pub const PAST_DAYS: i64 = 183;
+pub const AHEAD_DAYS: i64 = 62;
+
+impl Window {
+    /// The span a sync reads at `now`.
+    pub fn around(now: DateTime<Utc>) -> Window {
+        Window {
+            from: now - TimeDelta::days(PAST_DAYS),
+            to: now + TimeDelta::days(AHEAD_DAYS),
+        }
+    }
+}
+
+/// Examples listed at most in a report (addresses, problems).
+pub const REPORT_EXAMPLES: usize = 20;
+
+/// What one sync of a calendar found and did, as its page shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CalendarReport {
+    /// Occurrences of events in the window.
+    pub occurrences: usize,
+    /// Meetings with customers among them (one per account).
+    pub meetings: usize,
+    pub written: u64,
+    pub unchanged: u64,
+    /// Meetings whose event is gone: deleted, or cancelled when edited in laer.
+    pub removed: u64,
+    pub cancelled: u64,
+    /// Whether any event names its people: a feed that leaves them out (Outlook's
+    /// published calendars do) can make no meetings.
+    pub names_people: bool,
+    /// People on events who are neither the team's nor any contact's: how many, and the
+    /// first [`REPORT_EXAMPLES`].
+    pub strangers: usize,
+    pub stranger_examples: Vec<String>,
+    /// Events that could not be read, and why (the first [`REPORT_EXAMPLES`]).
+    pub problems: usize,
+    pub problem_examples: Vec<String>,
+}
+
+/// A calendar's address as laer fetches it, and its host, which lists show (the address
+/// itself is a secret: a feed's is all it takes to read the calendar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub url: String,
+    pub host: String,
+}
+
+/// Reads a calendar's address: https (`webcal://` and `webcals://`, as feeds are often
+/// given, are https), or http to this machine only, with no credentials in it.
+pub fn address(url: &str) -> Result<Address, String> {
+    let url = url.trim();
+    if url.len() > MAX_URL_BYTES {
+        return Err(format!("at most {MAX_URL_BYTES} characters"));
+    }
+    let lower = url.to_ascii_lowercase();
+    let scheme_end = lower.find("://").ok_or("an address starts with https://")?;
+    let rest = &url[scheme_end + 3..];
+    let secure = match &lower[..scheme_end] {
+        "https" | "webcal" | "webcals" => true,
+        "http" => false,
+        _ => return Err("an address starts with https:// (or webcal://)".into()),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    if host.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err("not a calendar address".into());
+    }
+    if authority.contains('@') {
+        return Err("an address with a user name in it: give the user name and password on their own".into());
+    }
+    if !secure && !matches!(host, "localhost" | "127.0.0.1" | "::1") {
+        return Err("an address starts with https:// (http only to this machine)".into());
+    }
+    let scheme = if secure { "https" } else { "http" };
+    Ok(Address {
+        url: format!("{scheme}://{rest}"),
+        host: host.to_ascii_lowercase(),
+    })
+}
 
 /// The span of time synced: events that start in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,6 +575,8 @@ pub struct CalendarMeeting {
     /// The account's contacts who take part, and their stakeholder teams, each once.
     pub contact_ids: Vec<i64>,
     pub stakeholder_teams: Vec<String>,
+    /// The vendor's team members who take part (known by their addresses), each once.
+    pub team_member_ids: Vec<i64>,
     /// It is still to come.
     pub scheduled: bool,
 }
@@ -431,21 +585,53 @@ fn domain(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
+/// Who an event's people are, as a calendar sync knows them: the vendor's own domains,
+/// the contacts by address, and the team members by address (all lower-case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct People {
+    pub own_domains: Vec<String>,
+    pub contacts: HashMap<String, Vec<Attendee>>,
+    pub team: HashMap<String, i64>,
+}
+
+impl People {
+    fn own(&self, address: &str) -> bool {
+        self.team.contains_key(address) || self.own_domains.iter().any(|d| d.eq_ignore_ascii_case(domain(address)))
+    }
+}
+
+/// The vendor's own domains: those of its team members' and users' addresses, less any
+/// domain a contact's address has too (a team member at a public mail service does not
+/// make every customer there internal).
+pub fn own_domains<'a>(
+    vendor: impl IntoIterator<Item = &'a str>,
+    contacts: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let customers: HashSet<String> = contacts.into_iter().map(|a| domain(a).to_ascii_lowercase()).collect();
+    let mut own: Vec<String> = vendor
+        .into_iter()
+        .map(|a| domain(a).to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && !customers.contains(d))
+        .collect();
+    own.sort();
+    own.dedup();
+    own
+}
+
 /// The occurrences that are meetings with customers: one per account whose contacts take
-/// part. An occurrence whose people are all of `own_domains` (the vendor's) is internal
-/// and left out, as are whole-day events (holidays, out of office).
-pub fn meetings(
-    occurrences: &[Occurrence],
-    own_domains: &[String],
-    contacts: &HashMap<String, Vec<Attendee>>,
-    now: DateTime<Utc>,
-) -> Vec<CalendarMeeting> {
-    let own = |address: &str| own_domains.iter().any(|d| d.eq_ignore_ascii_case(domain(address)));
+/// part. An occurrence whose people are all the vendor's (its team members, its own
+/// domains) is internal and left out, as are whole-day events (holidays, out of office).
+pub fn meetings(occurrences: &[Occurrence], people: &People, now: DateTime<Utc>) -> Vec<CalendarMeeting> {
+    let own = |address: &str| people.own(address);
+    let contacts = &people.contacts;
     let mut out = Vec::new();
     for o in occurrences.iter().filter(|o| !o.all_day) {
         if o.people.iter().all(|p| own(p)) {
             continue;
         }
+        let mut team_member_ids: Vec<i64> = o.people.iter().filter_map(|p| people.team.get(p).copied()).collect();
+        team_member_ids.sort_unstable();
+        team_member_ids.dedup();
         let mut by_account: BTreeMap<i64, (Vec<i64>, Vec<String>)> = BTreeMap::new();
         for person in o.people.iter().filter(|p| !own(p)) {
             for a in contacts.get(person).into_iter().flatten() {
@@ -473,11 +659,83 @@ pub fn meetings(
                 title: o.title.clone(),
                 contact_ids,
                 stakeholder_teams,
+                team_member_ids: team_member_ids.clone(),
                 scheduled: o.start > now,
             });
         }
     }
     out
+}
+
+/// The addresses on events who are neither the vendor's nor any contact's, sorted, each
+/// once: the people a sync could not place (a customer's contact not in laer yet).
+pub fn strangers(occurrences: &[Occurrence], people: &People) -> Vec<String> {
+    let mut out: Vec<String> = occurrences
+        .iter()
+        .filter(|o| !o.all_day)
+        .flat_map(|o| o.people.iter())
+        .filter(|p| !people.own(p) && !people.contacts.contains_key(*p))
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What a person wrote on a touchpoint in laer, which a calendar sync keeps: once a
+/// meeting from a calendar has been edited in the web app, its kind, purpose, summary and
+/// next step are the person's; its time, status and people stay the calendar's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edited {
+    pub kind: TouchpointKind,
+    pub purpose: Option<String>,
+    pub summary: Option<String>,
+    pub next_step: Option<String>,
+}
+
+/// A calendar meeting as the touchpoint laer stores: a meeting, held or scheduled, its
+/// title as the summary (cut to the summary's bound), unless `edited` in laer.
+pub fn touchpoint(meeting: &CalendarMeeting, edited: Option<&Edited>) -> NewTouchpoint {
+    let title = meeting
+        .title
+        .as_ref()
+        .map(|t| t.chars().take(crate::parse::MAX_TEXT_CHARS).collect::<String>());
+    let (kind, purpose, summary, next_step) = match edited {
+        Some(e) => (e.kind, e.purpose.clone(), e.summary.clone(), e.next_step.clone()),
+        None => (TouchpointKind::Meeting, None, title, None),
+    };
+    NewTouchpoint {
+        external_id: meeting.external_id.clone(),
+        account_id: meeting.account_id,
+        held_at: meeting.held_at,
+        kind,
+        purpose,
+        status: if meeting.scheduled {
+            MeetingStatus::Scheduled
+        } else {
+            MeetingStatus::Held
+        },
+        duration_minutes: meeting.duration_minutes,
+        stakeholder_teams: meeting.stakeholder_teams.clone(),
+        contact_ids: meeting.contact_ids.clone(),
+        team_member_ids: meeting.team_member_ids.clone(),
+        summary,
+        next_step,
+    }
+    .normalized()
+}
+
+/// What becomes of a touchpoint a calendar made once its event is gone from the calendar
+/// (deleted, cancelled, moved out of the synced window): one a person edited in laer is
+/// kept, marked cancelled, with what they wrote; the others go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    Cancel,
+    Delete,
+}
+
+pub fn gone(edited_in_laer: bool) -> Gone {
+    if edited_in_laer { Gone::Cancel } else { Gone::Delete }
 }
 
 #[cfg(test)]
@@ -696,8 +954,12 @@ mod tests {
                 }],
             ),
         ]);
-        let own = vec!["vendor.example".to_string()];
-        let found = meetings(&read.occurrences, &own, &contacts, utc("2026-01-20T00:00:00Z"));
+        let people = People {
+            own_domains: own_domains(["kim@vendor.example"], ["bob@acme.example", "sue@globex.example"]),
+            contacts,
+            team: HashMap::from([("kim@vendor.example".to_string(), 7)]),
+        };
+        let found = meetings(&read.occurrences, &people, utc("2026-01-20T00:00:00Z"));
         let summary: Vec<(i64, String, bool)> = found
             .iter()
             .map(|m| (m.account_id, m.held_at.format("%m-%d").to_string(), m.scheduled))
@@ -717,8 +979,81 @@ mod tests {
         assert_eq!(found[0].contact_ids, [10]);
         assert_eq!(found[0].stakeholder_teams, ["executive"]);
         assert_eq!(found[0].duration_minutes, Some(30));
-        let again = meetings(&read.occurrences, &own, &contacts, utc("2026-01-20T00:00:00Z"));
+        assert_eq!(found[0].team_member_ids, [7], "kim organizes");
+        assert!(found[2].team_member_ids.is_empty());
+        assert_eq!(strangers(&read.occurrences, &people), ["stranger@else.example"]);
+        let again = meetings(&read.occurrences, &people, utc("2026-01-20T00:00:00Z"));
         assert_eq!(found, again, "the same ids each sync");
         assert_ne!(found[1].external_id, found[2].external_id, "one id per account");
+    }
+
+    #[test]
+    fn a_shared_mail_domain_is_not_the_vendors() {
+        let own = own_domains(
+            ["kim@Vendor.example", "pat@gmail.com", "lee@vendor.example", "nobody"],
+            ["bob@acme.example", "ann@gmail.com"],
+        );
+        assert_eq!(
+            own,
+            ["vendor.example"],
+            "a contact at gmail.com keeps it a customer domain"
+        );
+    }
+
+    fn meeting(title: &str, scheduled: bool) -> CalendarMeeting {
+        CalendarMeeting {
+            external_id: "cal-1".into(),
+            account_id: 3,
+            held_at: utc("2026-01-05T09:00:00Z"),
+            duration_minutes: Some(30),
+            title: Some(title.into()),
+            contact_ids: vec![11, 10],
+            stakeholder_teams: vec!["it".into()],
+            team_member_ids: vec![7],
+            scheduled,
+        }
+    }
+
+    #[test]
+    fn a_meeting_edited_in_laer_keeps_what_was_written() {
+        let fresh = touchpoint(&meeting("Kick-off", true), None);
+        assert_eq!(fresh.status, MeetingStatus::Scheduled);
+        assert_eq!(fresh.kind, TouchpointKind::Meeting);
+        assert_eq!(fresh.summary.as_deref(), Some("Kick-off"));
+        assert_eq!(fresh.contact_ids, [10, 11], "normalized");
+        assert!(fresh.problems().is_empty());
+        let edited = Edited {
+            kind: TouchpointKind::BusinessReview,
+            purpose: Some("qbr".into()),
+            summary: Some("Went through the roadmap".into()),
+            next_step: Some("Send the deck".into()),
+        };
+        let kept = touchpoint(&meeting("Kick-off (moved)", false), Some(&edited));
+        assert_eq!(kept.status, MeetingStatus::Held, "time and status stay the calendar's");
+        assert_eq!(kept.kind, TouchpointKind::BusinessReview);
+        assert_eq!(kept.summary.as_deref(), Some("Went through the roadmap"));
+        assert_eq!(kept.next_step.as_deref(), Some("Send the deck"));
+        let long = touchpoint(&meeting(&"x".repeat(crate::parse::MAX_TEXT_CHARS + 5), false), None);
+        assert!(long.problems().is_empty(), "a long title is cut to the summary's bound");
+        assert_eq!(gone(true), Gone::Cancel);
+        assert_eq!(gone(false), Gone::Delete);
+    }
+
+    #[test]
+    fn addresses_are_https_and_their_host_is_shown() {
+        let google =
+            address("webcal://calendar.google.com/calendar/ical/kim%40vendor.example/private-abc/basic.ics").unwrap();
+        assert!(google.url.starts_with("https://calendar.google.com/calendar/ical/"));
+        assert_eq!(google.host, "calendar.google.com");
+        assert_eq!(address("http://127.0.0.1:5232/kim/work/").unwrap().host, "127.0.0.1");
+        assert!(address("http://caldav.example/kim/").unwrap_err().contains("https"));
+        assert!(
+            address("https://kim:pw@caldav.example/")
+                .unwrap_err()
+                .contains("user name")
+        );
+        assert!(address("ftp://x/").is_err());
+        assert!(address(&format!("https://x.example/{}", "a".repeat(MAX_URL_BYTES))).is_err());
+        assert_eq!("ICS".parse::<CalendarKind>(), Ok(CalendarKind::Feed));
     }
 }

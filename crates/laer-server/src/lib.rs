@@ -243,6 +243,10 @@ impl Server {
                 taps,
             ))
         });
+        let calendars = tokio::spawn(laer_app::calendars::run_calendars(
+            self.store.clone(),
+            self.delivery.secrets.clone(),
+        ));
         let mut delivery = self.delivery;
         if delivery.public_url.is_none() {
             delivery.public_url = self.site.public_url().map(|url| url.to_string());
@@ -258,6 +262,7 @@ impl Server {
         engine.abort();
         outbox.abort();
         digests.abort();
+        calendars.abort();
         syncs.abort();
         if let Some(taps) = taps {
             taps.abort();

@@ -286,14 +286,7 @@ fn assert_no_inline_code(what: &str, html: &str) {
 async fn forms_fail_before_writing_not_after(store: &Store) {
     seed(store).await;
     let base = spawn(store).await;
-    let hash = laer_app::auth::hash_password("admin password").unwrap();
-    store
-        .upsert_user("admin@example.com", "Ada Admin", Role::Admin, &hash, None)
-        .await
-        .unwrap();
-    let admin = Session::login(&base, "admin@example.com", "admin password")
-        .await
-        .unwrap();
+    let admin = Session::admin(store, &base).await;
     let account = store.account_by_external_id("acc-1").await.unwrap().unwrap().id;
     let task = laer_core::model::NewTask::own("t-1", "Call the sponsor", None, None, Some(account), chrono::Utc::now())
         .unwrap();

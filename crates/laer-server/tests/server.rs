@@ -10,6 +10,8 @@ mod chat;
 // Issue 15: bounded work per request, cache headers, bounded fields.
 mod bounded;
 mod browser;
+// Issue 18: calendars by CalDAV (Radicale) and iCalendar feeds.
+mod calendars;
 mod clients;
 mod delivery;
 mod health;

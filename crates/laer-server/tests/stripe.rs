@@ -8,12 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use laer_app::delivery::DeliveryConfig;
 use laer_app::test_support::LocalStripe;
 use laer_core::money::Money;
-use laer_server::Server;
 use laer_store::Store;
-use laer_store::test_support::secret_box;
 use serde_json::{Value, json};
 
 use crate::common::web::{Session, client};
@@ -89,29 +86,8 @@ async fn stripe_is_connected_synced_and_live(store: &Store) {
         .unwrap();
     tx.commit().await.unwrap();
     let account = store.account_by_external_id("live-co").await.unwrap().unwrap().id;
-    let hash = laer_app::auth::hash_password("admin password").unwrap();
-    store
-        .upsert_user(
-            "admin@example.com",
-            "Ada Admin",
-            laer_core::access::Role::Admin,
-            &hash,
-            None,
-        )
-        .await
-        .unwrap();
-    let server = Server::bind("127.0.0.1:0", store.clone())
-        .await
-        .unwrap()
-        .with_delivery(DeliveryConfig {
-            secrets: Some(secret_box()),
-            ..DeliveryConfig::default()
-        });
-    let base = format!("http://{}", server.local_addr().unwrap());
-    tokio::spawn(server.run(std::future::pending()));
-    let admin = Session::login(&base, "admin@example.com", "admin password")
-        .await
-        .unwrap();
+    let base = crate::common::spawn_with_secrets(store, None).await;
+    let admin = Session::admin(store, &base).await;
 
     // Not connected: the page offers to connect; events are not taken.
     let (status, page) = admin.get("/admin/stripe").await;

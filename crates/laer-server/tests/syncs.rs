@@ -4,11 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use laer_app::delivery::DeliveryConfig;
-use laer_app::singer_sync::Taps;
-use laer_server::Server;
 use laer_store::Store;
-use laer_store::test_support::secret_box;
 
 use crate::common::web::Session;
 
@@ -16,33 +12,9 @@ const MAPPING: &str = "[[streams]]\nstream = \"warehouse-accounts\"\nkind = \"ac
                        [streams.fields]\nexternal_id = \"id\"\nname = \"name\"\n";
 
 async fn an_admin_defines_a_sync_and_the_server_runs_it(store: &Store) {
-    let hash = laer_app::auth::hash_password("admin password").unwrap();
-    store
-        .upsert_user(
-            "admin@example.com",
-            "Ada Admin",
-            laer_core::access::Role::Admin,
-            &hash,
-            None,
-        )
-        .await
-        .unwrap();
     let taps = tempfile::tempdir().unwrap();
-    let server = Server::bind("127.0.0.1:0", store.clone())
-        .await
-        .unwrap()
-        .with_delivery(DeliveryConfig {
-            secrets: Some(secret_box()),
-            ..DeliveryConfig::default()
-        })
-        .with_taps(Taps {
-            dir: taps.path().to_path_buf(),
-        });
-    let base = format!("http://{}", server.local_addr().unwrap());
-    tokio::spawn(server.run(std::future::pending()));
-    let admin = Session::login(&base, "admin@example.com", "admin password")
-        .await
-        .unwrap();
+    let base = crate::common::spawn_with_secrets(store, Some(taps.path())).await;
+    let admin = Session::admin(store, &base).await;
 
     let (status, page) = admin.get("/admin/syncs").await;
     assert_eq!(status, 200);

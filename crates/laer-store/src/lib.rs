@@ -10,6 +10,7 @@ mod account_view;
 mod audit;
 mod automation;
 mod backup;
+mod calendars;
 mod chat;
 mod decode;
 mod delivery;
@@ -21,6 +22,7 @@ mod handoff_notes;
 mod health;
 mod imports;
 mod ingest;
+mod lease;
 mod login_safety;
 mod logins;
 mod people;
@@ -58,6 +60,9 @@ pub use audit::{AuditCursor, AuditFilter, AuditRow};
 pub use automation::{
     AccountPlan, AutomationOutcome, CoverageRow, CoverageState, HANDOFF, PlannedChange, PlaybookCounts, RunRow,
     Setting, TaskChange, TaskComment, TaskFilter, TaskRow,
+};
+pub use calendars::{
+    CALENDAR_EVERY_MINUTES, CalendarClaim, CalendarConnection, CalendarEnd, CalendarWrite, NewCalendar,
 };
 pub use chat::{ChatHook, DigestDue, MAX_CHAT_HOOK_NAME, NewChatHook, check_hook_name, digest_key};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};

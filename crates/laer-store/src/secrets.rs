@@ -298,6 +298,24 @@ pub(crate) const CHAT_HOOK_URL: SealedColumn = SealedColumn {
     purpose: "chat_hooks.url",
 };
 
+/// A calendar's address (`calendars.rs`): a published feed's is all it takes to read it.
+pub(crate) const CALENDAR_URL: SealedColumn = SealedColumn {
+    table: "calendar_connections",
+    id: "id",
+    column: "url",
+    key_id: "url_key_id",
+    purpose: "calendar_connections.url",
+};
+
+/// A CalDAV calendar's password (`calendars.rs`).
+pub(crate) const CALENDAR_PASSWORD: SealedColumn = SealedColumn {
+    table: "calendar_connections",
+    id: "id",
+    column: "password",
+    key_id: "password_key_id",
+    purpose: "calendar_connections.password",
+};
+
 /// Every column of sealed secrets: start-up sealing, rotation and the status cover these.
 /// A NULL value is no secret, and is left alone.
 pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
@@ -306,6 +324,8 @@ pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
     STRIPE_WEBHOOK_SECRET,
     SINGER_CONFIG,
     CHAT_HOOK_URL,
+    CALENDAR_URL,
+    CALENDAR_PASSWORD,
 ];
 
 /// What a server found and did when it started with its keys.

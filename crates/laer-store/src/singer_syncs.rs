@@ -8,6 +8,7 @@ use laer_core::model::NewAuditEntry;
 use serde_json::json;
 
 use crate::exec::params;
+use crate::lease::Leased;
 use crate::secrets::SINGER_CONFIG;
 use crate::{SecretBox, Store, StoreError, StoredSecret, WriteTx};
 
@@ -87,6 +88,12 @@ pub struct RunEnd<'a> {
     /// When the sync runs next.
     pub next_run_at: i64,
 }
+
+/// Syncs are leased work: one node runs one at a time.
+const SYNCS: Leased = Leased {
+    table: "singer_syncs",
+    due_at: "next_run_at",
+};
 
 const SYNC_COLUMNS: &str = "id, name, tap, catalog, mapping_name, mapping_toml, every_minutes, state, next_run_at, \
      requested <> 0 AS requested, failures, owner, heartbeat, created_at, created_by";
@@ -239,30 +246,18 @@ impl Store {
         stale_before: i64,
         only: Option<&str>,
     ) -> Result<Option<SyncClaim>, StoreError> {
-        let candidates: Vec<(i64,)> = match only {
+        let candidates: Vec<i64> = match only {
             Some(name) => {
-                self.fetch_all("SELECT id FROM singer_syncs WHERE name = $1", params![name])
-                    .await?
+                let found: Vec<(i64,)> = self
+                    .fetch_all("SELECT id FROM singer_syncs WHERE name = $1", params![name])
+                    .await?;
+                found.into_iter().map(|(id,)| id).collect()
             }
-            None => {
-                self.fetch_all(
-                    "SELECT id FROM singer_syncs WHERE requested <> 0 OR next_run_at IS NULL OR next_run_at <= $1 \
-                     ORDER BY COALESCE(next_run_at, 0), id",
-                    params![now],
-                )
-                .await?
-            }
+            None => SYNCS.due(self, now).await?,
         };
-        for (id,) in candidates {
+        for id in candidates {
             let mut tx = self.begin_write().await?;
-            let taken = tx
-                .execute(
-                    "UPDATE singer_syncs SET owner = $1, heartbeat = $2, requested = 0 \
-                     WHERE id = $3 AND (owner IS NULL OR heartbeat IS NULL OR heartbeat < $4)",
-                    params![owner, now, id, stale_before],
-                )
-                .await?;
-            if taken == 0 {
+            if !SYNCS.take(&mut tx, id, owner, now, stale_before).await? {
                 tx.rollback().await?;
                 continue;
             }
@@ -310,13 +305,8 @@ impl Store {
         report: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let held = tx
-            .execute(
-                "UPDATE singer_syncs SET heartbeat = $1 WHERE id = $2 AND owner = $3",
-                params![now, sync_id, owner],
-            )
-            .await?;
-        if held > 0 && report.is_some() {
+        let held = SYNCS.renew(&mut tx, sync_id, owner, Some(now)).await?;
+        if held && report.is_some() {
             tx.execute(
                 "UPDATE singer_sync_runs SET report = $1 WHERE id = $2",
                 params![report, run],
@@ -324,7 +314,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(held > 0)
+        Ok(held)
     }
 
     /// Ends `owner`'s run: its outcome, report and error output; when the sync runs next;

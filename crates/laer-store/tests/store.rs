@@ -3,6 +3,7 @@
 
 mod automation;
 mod backup;
+mod calendars;
 mod conformance;
 mod handoff_notes;
 mod health;

@@ -13,6 +13,7 @@ use laer_import::{ImportReport, Kind, Options, REJECTS_HEADER, Rejects};
 use laer_store::{Store, redact};
 
 mod billing;
+mod calendars;
 mod chat;
 mod plans;
 mod secrets;
@@ -91,6 +92,10 @@ enum Command {
     /// (docs/automation.md).
     #[command(subcommand)]
     Chat(chat::ChatCommand),
+    /// Team members' calendars (CalDAV, iCalendar feeds): their meetings with customers
+    /// become touchpoints (docs/work.md).
+    #[command(subcommand)]
+    Calendars(calendars::CalendarsCommand),
     /// The outbox: emails, webhook requests and chat messages, sent or waiting
     /// (docs/automation.md).
     Deliveries(work::DeliveriesArgs),
@@ -635,6 +640,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Plans(command) => plans::plans(&store, command).await,
         Command::Webhooks(command) => work::webhooks(&store, command, key_file, data_dir).await,
         Command::Chat(command) => chat::chat(&store, command, key_file, data_dir).await,
+        Command::Calendars(command) => calendars::calendars(&store, command, key_file, data_dir).await,
         Command::Deliveries(args) => work::deliveries(&store, args).await,
         Command::Secrets(command) => secrets::secrets(&store, command, key_file, data_dir).await,
         Command::Backup(args) => secrets::backup(&store, args).await,

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod audit;
 mod cache;
+mod calendars;
 mod chat;
 mod coalesce;
 mod forgot;
@@ -227,6 +228,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/admin/syncs/{name}", get(syncs::show))
         .route("/admin/syncs/{name}/run", axum::routing::post(syncs::run_now))
         .route("/admin/syncs/{name}/remove", axum::routing::post(syncs::remove))
+        .route("/calendars", get(calendars::page).post(calendars::add))
+        .route("/calendars/{id}/sync", axum::routing::post(calendars::sync))
+        .route("/calendars/{id}/remove", axum::routing::post(calendars::remove))
         .route("/admin/chat", get(chat::page).post(chat::add))
         .route("/admin/chat/{name}/test", axum::routing::post(chat::test))
         .route("/admin/chat/{name}/remove", axum::routing::post(chat::remove))
@@ -296,6 +300,7 @@ pub(crate) const ADMIN_PAGES: &[(&str, &str, Permission)] = &[
     ("/admin/stripe", "Stripe", Permission::ImportData),
     ("/admin/syncs", "Syncs", Permission::ImportData),
     ("/admin/chat", "Slack and Teams", Permission::ManageAutomation),
+    ("/calendars", "Calendars", Permission::ImportData),
 ];
 
 /// The admin pages the user's role may use.

@@ -204,6 +204,9 @@ pub(crate) async fn page(
                 @if overdue > 0 { " · " span.down { (overdue) " overdue" } }
                 " · " (this_week) " due within a week"
                 " · ordered by priority: overdue first, then due within a week, the larger account first"
+                @if user.team_member_id.is_some() && can_work {
+                    " · " a href="/calendars" { "My calendars" } ": meetings come from them"
+                }
             }
         }
         @if let Some(t) = &just_done {

@@ -21,6 +21,26 @@ pub async fn spawn(store: &Store) -> String {
     format!("http://{addr}")
 }
 
+/// Starts a server on a free port whose stored secrets are sealed with the test key (and
+/// that runs syncs from `taps`, when given); returns its base URL.
+#[allow(dead_code)]
+pub async fn spawn_with_secrets(store: &Store, taps: Option<&std::path::Path>) -> String {
+    let mut server =
+        Server::bind("127.0.0.1:0", store.clone())
+            .await
+            .unwrap()
+            .with_delivery(laer_app::delivery::DeliveryConfig {
+                secrets: Some(laer_store::test_support::secret_box()),
+                ..laer_app::delivery::DeliveryConfig::default()
+            });
+    if let Some(dir) = taps {
+        server = server.with_taps(laer_app::singer_sync::Taps { dir: dir.to_path_buf() });
+    }
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    format!("http://{addr}")
+}
+
 /// A customer "acme" named Acme, landed `landed_days_ago`, renewing in `renews_in_days`
 /// (agreed date; `None`: by its term), on one annual line of `seats` seats at `mrr` a
 /// month. Returns its id; the transaction stays open for more.

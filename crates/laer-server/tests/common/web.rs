@@ -57,6 +57,25 @@ impl Session {
             .unwrap()
     }
 
+    /// Logs in as an admin, made first (admin@example.com, "admin password").
+    #[allow(dead_code)]
+    pub async fn admin(store: &laer_store::Store, base: &str) -> Session {
+        let hash = laer_app::auth::hash_password("admin password").unwrap();
+        store
+            .upsert_user(
+                "admin@example.com",
+                "Ada Admin",
+                laer_core::access::Role::Admin,
+                &hash,
+                None,
+            )
+            .await
+            .unwrap();
+        Session::login(base, "admin@example.com", "admin password")
+            .await
+            .unwrap()
+    }
+
     pub async fn login(base: &str, email: &str, password: &str) -> Result<Session, u16> {
         let http = client();
         let form = http.get(format!("{base}/login")).send().await.unwrap();
