@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
 use laer_core::reports::ReportRequest;
-use laer_import::{Kind, Options};
+use laer_import::Kind;
 use laer_store::Store;
 use laer_store::test_support::TestDatabase;
 use serde_json::Value;
@@ -112,19 +112,15 @@ fn dataset(seed: u64) -> (String, String, String) {
 
 async fn load(store: &Store, seed: u64) {
     let (accounts, subscriptions, events) = dataset(seed);
-    let mut options = Options {
-        actor: "test".into(),
-        ..Options::default()
-    };
-    for (kind, text) in [
-        (Kind::Accounts, accounts),
-        (Kind::Subscriptions, subscriptions),
-        (Kind::Events, events),
-    ] {
-        laer_import::import(store, kind, "generated.csv", text.as_bytes(), &mut options)
-            .await
-            .unwrap();
-    }
+    crate::common::import_csv(
+        store,
+        vec![
+            (Kind::Accounts, accounts),
+            (Kind::Subscriptions, subscriptions),
+            (Kind::Events, events),
+        ],
+    )
+    .await;
 }
 
 /// The book's tables as views over laer's, in a schema of their own.

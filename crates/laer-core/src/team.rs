@@ -121,7 +121,9 @@ pub fn loads(
             .filter(|(id, _)| *id != load.member_id)
             .map(|(_, n)| *n as f64)
             .collect();
-        let Some(median) = median(&mut others) else { continue };
+        let Some(median) = crate::stats::median(&mut others) else {
+            continue;
+        };
         let times = load.accounts as f64 / median;
         if times >= IMBALANCE_TIMES {
             load.imbalance = Some(Imbalance {
@@ -137,19 +139,6 @@ pub fn loads(
             .then(a.member_id.cmp(&b.member_id))
     });
     loads
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 #[cfg(test)]

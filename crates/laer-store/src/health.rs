@@ -788,10 +788,11 @@ impl Store {
         tx.commit().await
     }
 
-    /// The last day the data speaks of, up to `today`: the latest of the last recorded
-    /// use and the last start of a subscription line. Imported history may end long before
-    /// today, and its lines' recorded ends may lie past its last day (a simulation's
-    /// running terms), so ends do not count.
+    /// The last day the data is known to speak of, up to `today`
+    /// ([`laer_core::health::outcome::last_known_day`]: the earlier of the last recorded
+    /// use and the last start of a subscription line). Imported history may end long
+    /// before today, and its lines' recorded ends may lie past its last day (a
+    /// simulation's running terms), so ends do not count.
     pub async fn last_data_day(&self, today: NaiveDate) -> Result<Option<NaiveDate>, StoreError> {
         let (used,): (Option<i64>,) = self.fetch_one("SELECT MAX(day) FROM event_days", params![]).await?;
         // Activity day D holds the use of calendar day D - 1.
@@ -802,7 +803,7 @@ impl Store {
                 params![today],
             )
             .await?;
-        Ok([used.map(|d| d.min(today)), started].into_iter().flatten().max())
+        Ok(laer_core::health::outcome::last_known_day(used, started, today))
     }
 
     /// The first day with any recorded use, if any.

@@ -237,11 +237,19 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
     for d in &r.days {
         let _ = writeln!(
             out,
-            "{:<12} {:>8} {:>8} {:>6}",
+            "{:<12} {:>8} {:>8} {:>6}{}",
             d.as_of,
             d.accounts,
             d.churned,
-            opt(d.auc, 3)
+            opt(d.auc, 3),
+            if d.suspect { "  suspect" } else { "" }
+        );
+    }
+    if r.days.iter().any(|d| d.suspect) {
+        let _ = writeln!(
+            out,
+            "suspect: a churn rate far above the other days' — more likely data that ends too soon after that day \
+             (contracts that would have renewed are missing) than churn; check the export"
         );
     }
     let _ = writeln!(out, "\neach signal alone (AUC; below 0.5: lower is healthier)");

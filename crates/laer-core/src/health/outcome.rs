@@ -1,11 +1,54 @@
 //! What happened to an account after a day, for validation: whether it churned or
 //! downsold within a horizon ([`crate::health::AccountRecords::churned_or_downsold`]).
 
+use chrono::NaiveDate;
+
 /// How far ahead validation looks.
 pub const HORIZON_DAYS: i64 = 90;
 
+/// The last day the data is known to speak of, so that a day is judged only when its
+/// whole horizon is known: the **earliest** of the last recorded use and the last start
+/// of a contract line (each at most `today`), or the one of them there is. Not the
+/// latest: in an export whose events run past its last contract start (the book's
+/// simulated ones do), the contracts that would have renewed after that start are
+/// missing, and every account would look churned there.
+pub fn last_known_day(
+    last_use: Option<NaiveDate>,
+    last_start: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Option<NaiveDate> {
+    [last_use, last_start].into_iter().flatten().map(|d| d.min(today)).min()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::last_known_day;
+
+    #[test]
+    fn the_data_is_known_until_the_earlier_of_use_and_contracts() {
+        let d = |s: &str| -> chrono::NaiveDate { s.parse().unwrap() };
+        let today = d("2026-12-01");
+        assert_eq!(
+            last_known_day(Some(d("2026-06-30")), Some(d("2026-05-01")), today),
+            Some(d("2026-05-01")),
+            "events past the last contract start: the contracts end the known data"
+        );
+        assert_eq!(
+            last_known_day(Some(d("2026-04-30")), Some(d("2026-05-01")), today),
+            Some(d("2026-04-30"))
+        );
+        assert_eq!(
+            last_known_day(None, Some(d("2026-05-01")), today),
+            Some(d("2026-05-01"))
+        );
+        assert_eq!(
+            last_known_day(Some(d("2027-01-01")), None, today),
+            Some(today),
+            "never after today"
+        );
+        assert_eq!(last_known_day(None, None, today), None);
+    }
+
     use chrono::NaiveDate;
 
     use crate::Money;

@@ -23,6 +23,38 @@ pub struct DayValidation {
     pub accounts: usize,
     pub churned: usize,
     pub auc: Option<f64>,
+    /// Its churn rate is far above the other days' ([`suspect_days`]): likely not churn
+    /// but data that ends too soon after it (contracts missing, not ended).
+    #[serde(default)]
+    pub suspect: bool,
+}
+
+/// Days whose churn rate is **far above the others'**: at least three times the median
+/// rate of the other days and 20 points above it, with at least 10 accounts on the day
+/// and 3 other days to compare with. Such a day is rarely churn: more often the data ends
+/// before its horizon does (a contract that would have renewed is missing). `days` are
+/// (accounts, churned) per day; the answer has one flag per day.
+pub fn suspect_days(days: &[(usize, usize)]) -> Vec<bool> {
+    let rate = |(n, churned): (usize, usize)| (n > 0).then(|| churned as f64 / n as f64);
+    days.iter()
+        .enumerate()
+        .map(|(i, &day)| {
+            let Some(own) = rate(day).filter(|_| day.0 >= 10) else {
+                return false;
+            };
+            let mut others: Vec<f64> = days
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .filter_map(|(_, &d)| rate(d))
+                .collect();
+            if others.len() < 3 {
+                return false;
+            }
+            let median = stats::median(&mut others).unwrap_or(0.0);
+            own >= 3.0 * median && own - median >= 0.2
+        })
+        .collect()
 }
 
 /// Where the churn probabilities of the calibration come from.
@@ -149,9 +181,15 @@ pub fn validate(
                         .collect::<Vec<_>>(),
                     &ranked.iter().map(|o| o.churned).collect::<Vec<_>>(),
                 ),
+                suspect: false,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut days = days;
+    let flags = suspect_days(&days.iter().map(|d| (d.accounts, d.churned)).collect::<Vec<_>>());
+    for (day, suspect) in days.iter_mut().zip(flags) {
+        day.suspect = suspect;
+    }
     let n_churned = observations.iter().filter(|o| o.churned).count();
     ValidationReport {
         model: model.to_string(),
@@ -255,5 +293,17 @@ mod tests {
             let (p, rate) = (bin.mean_predicted.unwrap(), bin.observed_rate.unwrap());
             assert!((p - rate).abs() < 0.01, "predicted {p}, observed {rate}");
         }
+    }
+
+    #[test]
+    fn a_day_far_above_the_others_is_suspect() {
+        // Months of 5-10 % churn, then one where nine accounts in ten "churned".
+        let days = [(100, 6), (100, 8), (98, 5), (97, 10), (95, 86)];
+        assert_eq!(suspect_days(&days), [false, false, false, false, true]);
+        // Spread but plausible rates are not.
+        assert!(!suspect_days(&[(50, 5), (50, 10), (50, 2), (50, 12)]).contains(&true));
+        // Too few accounts, or too few days to compare with: nothing is said.
+        assert_eq!(suspect_days(&[(100, 5), (100, 6), (100, 5), (9, 9)]), [false; 4]);
+        assert_eq!(suspect_days(&[(100, 5), (100, 6), (100, 90)]), [false; 3]);
     }
 }

@@ -49,6 +49,21 @@ pub use logistic::{LogisticFit, LogisticOptions, Penalty, logistic_regression};
 pub use measures::{CalibrationBin, auc, calibration, top_decile_lift};
 pub use scaling::{FAT_TAIL_SKEW, MetricScaling, Transform, fit_scaling, skewness};
 
+/// The median of `values` (sorted in place; the mean of the middle two when even), `None`
+/// when there are none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
+
 #[cfg(test)]
 fn close(a: f64, b: f64, tolerance: f64) -> bool {
     (a - b).abs() <= tolerance

@@ -429,10 +429,15 @@ pub(crate) async fn model_page(State(state): State<AppState>, user: CurrentUser)
                 }
                 section.card {
                     h2 { "Each replayed day" }
+                    @if r.days.iter().any(|d| d.suspect) {
+                        p.notice #suspect-days {
+                            "A day marked suspect has a churn rate far above the other days': more likely the data ends too soon after it (contracts that would have renewed are missing) than churn. Check the export."
+                        }
+                    }
                     table.data #days {
                         thead { tr { th { "Day" } th.num { "Accounts" } th.num { "Churned or downsold" } th.num { "AUC" } } }
-                        tbody { @for d in &r.days { tr {
-                            td { (d.as_of) } td.num { (d.accounts) } td.num { (d.churned) } td.num { (d.auc.map_or("–".into(), |x| format!("{x:.2}"))) }
+                        tbody { @for d in &r.days { tr.suspect[d.suspect] {
+                            td { (d.as_of) @if d.suspect { " " span.down { "suspect" } } } td.num { (d.accounts) } td.num { (d.churned) } td.num { (d.auc.map_or("–".into(), |x| format!("{x:.2}"))) }
                         } } }
                     }
                 }
