@@ -290,3 +290,38 @@ mod tests {
         );
     }
 }
+
+/// Retention curves (`laer report survival`, `/api/v1/reports/survival`): every account's
+/// life up to the data's last known day, as survival curves grouped `by`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurvivalReport {
+    pub by: laer_core::survival::CurveBy,
+    /// The data's last known day: accounts still customers then are censored there.
+    pub known_until: chrono::NaiveDate,
+    pub months: u32,
+    pub curves: Vec<laer_core::survival::SurvivalCurve>,
+}
+
+/// The longest curve read, in months.
+pub const MAX_SURVIVAL_MONTHS: u32 = 120;
+
+pub async fn survival(
+    store: &Store,
+    by: laer_core::survival::CurveBy,
+    months: u32,
+    today: chrono::NaiveDate,
+) -> Result<SurvivalReport, StoreError> {
+    let known_until = store.last_data_day(today).await?.unwrap_or(today);
+    let records = store.health_records(Accounts::All, known_until).await?;
+    let lifetimes: Vec<laer_core::survival::Lifetime> = records
+        .iter()
+        .filter_map(|r| laer_core::survival::lifetime(r, known_until))
+        .collect();
+    let months = months.min(MAX_SURVIVAL_MONTHS);
+    Ok(SurvivalReport {
+        by,
+        known_until,
+        months,
+        curves: laer_core::survival::survival_curves(&lifetimes, by, months, known_until),
+    })
+}

@@ -52,7 +52,7 @@ fn export() -> (String, String, String) {
     (accounts, subscriptions, events)
 }
 
-async fn an_export_is_judged_only_where_its_horizon_is_known(store: &Store) {
+async fn load_export(store: &Store) {
     let (accounts, subscriptions, events) = export();
     crate::common::import_csv(
         store,
@@ -63,6 +63,10 @@ async fn an_export_is_judged_only_where_its_horizon_is_known(store: &Store) {
         ],
     )
     .await;
+}
+
+async fn an_export_is_judged_only_where_its_horizon_is_known(store: &Store) {
+    load_export(store).await;
     let today = day("2026-12-01");
     assert_eq!(
         store.last_data_day(today).await.unwrap(),
@@ -107,4 +111,41 @@ async fn an_export_is_judged_only_where_its_horizon_is_known(store: &Store) {
     assert!(last.suspect, "and the day is flagged: {:#?}", stale.days);
 }
 
-laer_store::backend_tests!(an_export_is_judged_only_where_its_horizon_is_known);
+/// The same export as retention curves: one cohort (all started 2024-01-01), whose
+/// Kaplan–Meier curve is the share still there month by month, and its sBG projection.
+async fn the_exports_cohort_has_its_curve_and_projection(store: &Store) {
+    load_export(store).await;
+    let report = laer_app::reports::survival(store, laer_core::survival::CurveBy::Cohort, 36, day("2026-12-01"))
+        .await
+        .unwrap();
+    assert_eq!(report.known_until, day("2025-12-01"));
+    assert_eq!(report.curves.len(), 1);
+    let c = &report.curves[0];
+    assert_eq!((c.group.as_str(), c.accounts), ("2024-Q1", ACCOUNTS as usize));
+    // Account a (a multiple of 4) leaves after month 12 + a % 40, before the data ends.
+    let leave: Vec<u32> = (0..ACCOUNTS)
+        .filter(|a| a % 4 == 0)
+        .map(|a| 12 + (a % 40) as u32)
+        .filter(|m| *m < 23)
+        .collect();
+    assert_eq!(c.ended, leave.len());
+    for p in &c.points {
+        // Gone by the month read (months of 365.25 / 12 days from the start).
+        let read_at = f64::from(p.month) * laer_core::survival::DAYS_PER_MONTH;
+        let gone = leave
+            .iter()
+            .filter(|m| ((day("2024-01-01") + Months::new(**m)) - day("2024-01-01")).num_days() as f64 <= read_at)
+            .count();
+        let expected = 1.0 - gone as f64 / ACCOUNTS as f64;
+        assert!((p.survival - expected).abs() < 1e-9, "{p:?}, expected {expected}");
+        assert!(p.lower <= p.survival && p.survival <= p.upper);
+    }
+    let projection = c.projection.as_ref().expect("60 accounts, 7 observed quarters, 8 lost");
+    assert_eq!(projection.observed_periods, 7);
+    assert!(projection.survival[11] < c.points.last().unwrap().survival);
+}
+
+laer_store::backend_tests!(
+    an_export_is_judged_only_where_its_horizon_is_known,
+    the_exports_cohort_has_its_curve_and_projection
+);

@@ -31,6 +31,7 @@ pub mod singer;
 pub mod sso;
 pub mod stats;
 pub mod success_plan;
+pub mod survival;
 pub mod team;
 pub mod throttle;
 pub mod timeline;

@@ -221,6 +221,25 @@ enum ReportCommand {
     /// Replays the health model over history and measures how well it ranked the
     /// accounts that churned or downsold within 90 days: AUC, lift, calibration.
     HealthValidation(ReplayArgs),
+    /// Retention curves: Kaplan–Meier survival of accounts (95 % bands) and of their
+    /// starting revenue, by cohort, segment or plan; each cohort's sBG projection.
+    Survival(SurvivalArgs),
+}
+
+#[derive(Args)]
+struct SurvivalArgs {
+    /// Group by all, cohort (the quarter accounts started), segment or plan.
+    #[arg(long, default_value = "cohort")]
+    by: laer_core::survival::CurveBy,
+    /// Months to read the curves to.
+    #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u32).range(1..=120))]
+    months: u32,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV: one row per group and month.
+    #[arg(long)]
+    csv: bool,
 }
 
 #[derive(Args)]
@@ -1258,6 +1277,16 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
         ReportCommand::Health(args) => report_health(store, &args, model).await,
         ReportCommand::HealthValidation(args) => report_validation(store, &args, model).await,
         ReportCommand::NrrBridge(args) => report_nrr_bridge(store, &args, model).await,
+        ReportCommand::Survival(args) => {
+            let today = chrono::Utc::now().date_naive();
+            let report = laer_app::reports::survival(store, args.by, args.months, today).await?;
+            if args.csv {
+                print!("{}", table::survival_csv(&report)?);
+                Ok(())
+            } else {
+                print_report(args.json, &report, table::survival)
+            }
+        }
     }
 }
 

@@ -361,3 +361,106 @@ pub fn fit(configured: &laer_core::health::HealthModel, outcome: &laer_app::heal
     }
     out
 }
+
+/// `laer report survival`: each group's curve at a few months, its band, and a cohort's
+/// projection.
+pub fn survival(report: &laer_app::reports::SurvivalReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Accounts still customers, by {} (data known until {}; 95 % band):",
+        match report.by {
+            laer_core::survival::CurveBy::All => "all",
+            laer_core::survival::CurveBy::Cohort => "cohort (start quarter)",
+            laer_core::survival::CurveBy::Segment => "segment",
+            laer_core::survival::CurveBy::Plan => "plan",
+        },
+        report.known_until
+    );
+    let marks: Vec<u32> = [3, 6, 12, 24, 36, 60, 120]
+        .into_iter()
+        .filter(|m| *m <= report.months)
+        .collect();
+    let _ = write!(out, "\n{:<20} {:>8} {:>6}", "group", "accounts", "ended");
+    for m in &marks {
+        let _ = write!(out, " {:>17}", format!("month {m}"));
+    }
+    let _ = writeln!(out);
+    for c in &report.curves {
+        let _ = write!(out, "{:<20} {:>8} {:>6}", c.group, c.accounts, c.ended);
+        for m in &marks {
+            let cell = c.points.iter().find(|p| p.month == *m).map_or("-".to_string(), |p| {
+                format!(
+                    "{:.0}% ({:.0}-{:.0})",
+                    p.survival * 100.0,
+                    p.lower * 100.0,
+                    p.upper * 100.0
+                )
+            });
+            let _ = write!(out, " {cell:>17}");
+        }
+        let _ = writeln!(out);
+        if let Some(p) = &c.projection {
+            let _ = writeln!(
+                out,
+                "{:<20} sBG (alpha {:.3}, beta {:.3}, {} quarters observed): projected {:.0}% after 1 year, {:.0}% after 3",
+                "",
+                p.alpha,
+                p.beta,
+                p.observed_periods,
+                p.survival.get(3).copied().unwrap_or(f64::NAN) * 100.0,
+                p.survival.get(11).copied().unwrap_or(f64::NAN) * 100.0
+            );
+        }
+    }
+    out
+}
+
+/// `laer report survival --csv`: one row per group and month, with the cohort's projection
+/// at each quarter.
+pub fn survival_csv(report: &laer_app::reports::SurvivalReport) -> anyhow::Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "group",
+        "month",
+        "accounts",
+        "at_risk",
+        "survival",
+        "lower",
+        "upper",
+        "revenue",
+        "projected",
+    ])?;
+    for c in &report.curves {
+        let last = c.points.last().map_or(0, |p| p.month);
+        let projected_to = c
+            .projection
+            .as_ref()
+            .map_or(0, |p| p.survival.len() as u32 * laer_core::survival::PERIOD_MONTHS);
+        for month in 0..=last.max(projected_to.min(report.months)) {
+            let point = c.points.iter().find(|p| p.month == month);
+            let projected = c.projection.as_ref().and_then(|p| {
+                let q = month / laer_core::survival::PERIOD_MONTHS;
+                (month % laer_core::survival::PERIOD_MONTHS == 0 && q >= 1)
+                    .then(|| p.survival.get(q as usize - 1).copied())
+                    .flatten()
+            });
+            if point.is_none() && projected.is_none() {
+                continue;
+            }
+            let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+            w.write_record([
+                c.group.clone(),
+                month.to_string(),
+                c.accounts.to_string(),
+                point.map_or(String::new(), |p| p.at_risk.to_string()),
+                f(point.map(|p| p.survival)),
+                f(point.map(|p| p.lower)),
+                f(point.map(|p| p.upper)),
+                f(point.map(|p| p.revenue)),
+                f(projected),
+            ])?;
+        }
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}

@@ -1,0 +1,347 @@
+//! Retention curves (issue 19, item 4): how long accounts stay, as survival curves by
+//! cohort (the quarter they started), segment or plan — Kaplan–Meier with 95 % bands
+//! (Greenwood), the share of starting revenue still a customer beside it — and for each
+//! cohort the shifted-beta-geometric model fitted to the quarters it has been observed,
+//! projecting its retention beyond them. Pure: the store gives each account's records.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::bridge::Quarter;
+use crate::health::AccountRecords;
+use crate::money::Money;
+use crate::stats::{self, Sbg};
+
+/// Days in a month, on average: curves are read at whole months.
+pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
+/// The sBG model's period: a quarter (three months).
+pub const PERIOD_MONTHS: u32 = 3;
+/// Quarters a cohort's retention is projected to.
+pub const PROJECTED_PERIODS: u32 = 12;
+/// A cohort is projected when it has at least this many accounts, of which at least
+/// [`MIN_LOST`] left in the quarters observed: fewer say too little about how renewal
+/// chances spread across customers.
+pub const MIN_COHORT: usize = 20;
+pub const MIN_LOST: usize = 3;
+
+/// One account's life as a customer: from its first contract line's start to the end
+/// of its last (when no line runs on the data's last known day), else still running.
+/// Gaps between lines (a reactivation) are part of the life.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lifetime {
+    pub account_id: i64,
+    pub start: NaiveDate,
+    /// When it ended; `None`: still a customer on the last known day.
+    pub end: Option<NaiveDate>,
+    /// Days from its start to its end, or to the last known day.
+    pub days: i64,
+    /// Its MRR on its first day.
+    pub start_mrr: Money,
+    pub segment: Option<String>,
+    /// The product of its largest line on its first day.
+    pub plan: Option<String>,
+}
+
+/// An account's lifetime up to `known_until` (the data's last known day); `None` for one
+/// that had no line starting by then.
+pub fn lifetime(records: &AccountRecords, known_until: NaiveDate) -> Option<Lifetime> {
+    let lines: Vec<_> = records.lines.iter().filter(|l| l.start_date <= known_until).collect();
+    let start = lines.iter().map(|l| l.start_date).min()?;
+    let running = records.mrr_on(known_until) > Money::ZERO;
+    let end = if running {
+        None
+    } else {
+        lines
+            .iter()
+            .filter_map(|l| l.end_date)
+            .max()
+            .map(|e| e.min(known_until))
+    };
+    let first: Vec<_> = lines.iter().filter(|l| l.start_date == start).collect();
+    let plan = first.iter().max_by_key(|l| l.mrr).map(|l| l.product.clone());
+    Some(Lifetime {
+        account_id: records.account_id,
+        start,
+        end,
+        days: (end.unwrap_or(known_until) - start).num_days().max(0),
+        start_mrr: records.mrr_on(start),
+        segment: records.segment.clone(),
+        plan,
+    })
+}
+
+/// How accounts are grouped into curves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CurveBy {
+    All,
+    /// The quarter each account started in.
+    Cohort,
+    Segment,
+    Plan,
+}
+
+impl std::str::FromStr for CurveBy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<CurveBy, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "all" | "" => Ok(CurveBy::All),
+            "cohort" => Ok(CurveBy::Cohort),
+            "segment" => Ok(CurveBy::Segment),
+            "plan" => Ok(CurveBy::Plan),
+            other => Err(format!("{other:?}: group by all, cohort, segment or plan")),
+        }
+    }
+}
+
+/// A curve read at one month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub month: u32,
+    /// Accounts still observed at that month (neither ended nor censored before it).
+    pub at_risk: usize,
+    /// The share of accounts still customers, with its 95 % band.
+    pub survival: f64,
+    pub lower: f64,
+    pub upper: f64,
+    /// The share of the starting MRR still a customer (each account weighted by its MRR
+    /// on its first day; expansion and contraction aside).
+    pub revenue: f64,
+}
+
+/// The sBG model fitted to a cohort's observed quarters, and its projection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub alpha: f64,
+    pub beta: f64,
+    pub log_likelihood: f64,
+    /// Quarters observed for every account of the cohort (the fit's data).
+    pub observed_periods: u32,
+    /// The share still customers after each quarter, 1 to [`PROJECTED_PERIODS`].
+    pub survival: Vec<f64>,
+}
+
+/// One group's curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurvivalCurve {
+    pub group: String,
+    pub accounts: usize,
+    pub ended: usize,
+    pub points: Vec<CurvePoint>,
+    /// For a cohort of [`MIN_COHORT`] accounts or more, observed two quarters or more,
+    /// that lost [`MIN_LOST`] or more in them: its sBG projection.
+    pub projection: Option<Projection>,
+}
+
+fn group_of(l: &Lifetime, by: CurveBy) -> String {
+    match by {
+        CurveBy::All => "all".into(),
+        CurveBy::Cohort => Quarter::containing(l.start).to_string(),
+        CurveBy::Segment => l.segment.clone().unwrap_or_else(|| "(no segment)".into()),
+        CurveBy::Plan => l.plan.clone().unwrap_or_else(|| "(no plan)".into()),
+    }
+}
+
+/// The share of `weights` still there at `days`, by Kaplan–Meier with each account
+/// weighted.
+fn weighted_survival(lives: &[&Lifetime], weights: &[f64], days: f64) -> f64 {
+    let mut order: Vec<usize> = (0..lives.len()).collect();
+    order.sort_by_key(|i| lives[*i].days);
+    let mut left: f64 = weights.iter().sum();
+    let mut s = 1.0;
+    let mut i = 0;
+    while i < order.len() && (lives[order[i]].days as f64) <= days {
+        let t = lives[order[i]].days;
+        let (mut ended, mut gone) = (0.0, 0.0);
+        while i < order.len() && lives[order[i]].days == t {
+            let w = weights[order[i]];
+            if lives[order[i]].end.is_some() {
+                ended += w;
+            }
+            gone += w;
+            i += 1;
+        }
+        if left > 0.0 && ended > 0.0 {
+            s *= 1.0 - ended / left;
+        }
+        left -= gone;
+    }
+    s
+}
+
+/// Survival curves of `lifetimes` grouped `by`, read at months 0 to `months`; cohorts
+/// get their sBG projection. Groups in name order (cohorts by quarter).
+pub fn survival_curves(lifetimes: &[Lifetime], by: CurveBy, months: u32, known_until: NaiveDate) -> Vec<SurvivalCurve> {
+    let mut groups: BTreeMap<String, Vec<&Lifetime>> = BTreeMap::new();
+    for l in lifetimes {
+        groups.entry(group_of(l, by)).or_default().push(l);
+    }
+    groups
+        .into_iter()
+        .filter_map(|(group, lives)| {
+            let durations: Vec<f64> = lives.iter().map(|l| l.days as f64).collect();
+            let ended: Vec<bool> = lives.iter().map(|l| l.end.is_some()).collect();
+            let km = stats::kaplan_meier(&durations, &ended).ok()?;
+            let weights: Vec<f64> = lives.iter().map(|l| l.start_mrr.to_f64().max(0.0)).collect();
+            let longest = durations.iter().copied().fold(0.0, f64::max);
+            let points = (0..=months)
+                .map(|month| f64::from(month) * DAYS_PER_MONTH)
+                .take_while(|days| *days <= longest)
+                .enumerate()
+                .map(|(month, days)| {
+                    let i = km.timeline.partition_point(|t| *t <= days).saturating_sub(1);
+                    CurvePoint {
+                        month: month as u32,
+                        at_risk: durations.iter().filter(|d| **d >= days).count(),
+                        survival: km.survival[i],
+                        lower: km.lower[i],
+                        upper: km.upper[i],
+                        revenue: weighted_survival(&lives, &weights, days),
+                    }
+                })
+                .collect();
+            let projection = (by == CurveBy::Cohort).then(|| project(&lives, known_until)).flatten();
+            Some(SurvivalCurve {
+                group,
+                accounts: lives.len(),
+                ended: ended.iter().filter(|e| **e).count(),
+                points,
+                projection,
+            })
+        })
+        .collect()
+}
+
+/// The sBG model fitted to a cohort's survivors at each quarter observed for all of it.
+fn project(lives: &[&Lifetime], known_until: NaiveDate) -> Option<Projection> {
+    let period_days = f64::from(PERIOD_MONTHS) * DAYS_PER_MONTH;
+    let latest_start = lives.iter().map(|l| l.start).max()?;
+    let observed = ((known_until - latest_start).num_days() as f64 / period_days).floor() as u32;
+    if observed < 2 {
+        return None;
+    }
+    let survivors: Vec<f64> = (0..=observed)
+        .map(|p| {
+            let days = f64::from(p) * period_days;
+            lives
+                .iter()
+                .filter(|l| l.end.is_none() || l.days as f64 >= days)
+                .count() as f64
+        })
+        .collect();
+    let lost = (survivors[0] - survivors.last().copied().unwrap_or(survivors[0])) as usize;
+    if lives.len() < MIN_COHORT || lost < MIN_LOST {
+        return None;
+    }
+    let fit: Sbg = stats::fit_sbg(&survivors).ok()?;
+    Some(Projection {
+        alpha: fit.alpha,
+        beta: fit.beta,
+        log_likelihood: fit.log_likelihood,
+        observed_periods: observed,
+        survival: (1..=PROJECTED_PERIODS).map(|t| fit.survival(t)).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{AccountRecords, Line};
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn account(id: i64, lines: &[(&str, Option<&str>, i64, &str)]) -> AccountRecords {
+        AccountRecords {
+            account_id: id,
+            segment: Some(if id % 2 == 0 { "smb" } else { "enterprise" }.into()),
+            lines: lines
+                .iter()
+                .map(|(start, end, mrr, product)| Line {
+                    product: product.to_string(),
+                    start_date: day(start),
+                    end_date: end.map(day),
+                    mrr: Money::from_units(*mrr).unwrap(),
+                    quantity: None,
+                    units: None,
+                    bill_period_months: 1,
+                })
+                .collect(),
+            ..AccountRecords::default()
+        }
+    }
+
+    #[test]
+    fn a_lifetime_runs_from_the_first_line_to_the_last_end() {
+        let known = day("2026-06-30");
+        let gone = account(
+            1,
+            &[
+                ("2025-01-01", Some("2025-07-01"), 100, "pro"),
+                ("2025-09-01", Some("2026-01-01"), 50, "basic"),
+            ],
+        );
+        let l = lifetime(&gone, known).unwrap();
+        assert_eq!(
+            (l.start, l.end, l.days),
+            (day("2025-01-01"), Some(day("2026-01-01")), 365)
+        );
+        assert_eq!(l.plan.as_deref(), Some("pro"));
+        let staying = account(2, &[("2026-01-01", None, 10, "basic")]);
+        let l = lifetime(&staying, known).unwrap();
+        assert_eq!((l.end, l.days), (None, 180));
+        // A line ending after the last known day is still running then.
+        let renewing = account(3, &[("2026-01-01", Some("2026-12-31"), 10, "basic")]);
+        assert_eq!(lifetime(&renewing, known).unwrap().end, None);
+        assert!(lifetime(&account(4, &[("2027-01-01", None, 10, "basic")]), known).is_none());
+    }
+
+    #[test]
+    fn curves_by_cohort_with_a_projection() {
+        let known = day("2026-12-31");
+        // The 2025-Q1 cohort: 20 accounts, one lost each quarter for the first ones.
+        let mut records = Vec::new();
+        for i in 0..20i64 {
+            let start = "2025-01-15";
+            let end = match i {
+                0..=3 => Some("2025-05-01"),
+                4..=6 => Some("2025-08-20"),
+                7..=8 => Some("2025-11-20"),
+                9 => Some("2026-03-01"),
+                _ => None,
+            };
+            records.push(account(i, &[(start, end, 100 + i, "pro")]));
+        }
+        let lives: Vec<Lifetime> = records.iter().filter_map(|r| lifetime(r, known)).collect();
+        let curves = survival_curves(&lives, CurveBy::Cohort, 24, known);
+        assert_eq!(curves.len(), 1);
+        let c = &curves[0];
+        assert_eq!((c.group.as_str(), c.accounts, c.ended), ("2025-Q1", 20, 10));
+        assert_eq!(c.points[0].survival, 1.0);
+        let at = |m: usize| c.points[m].survival;
+        // Four gone by 2025-05-01 (month 3), three more by 2025-08-20 (month 7).
+        assert!((at(6) - 16.0 / 20.0).abs() < 1e-12, "{:?}", c.points[6]);
+        assert!((at(8) - 13.0 / 20.0).abs() < 1e-12, "{:?}", c.points[8]);
+        assert_eq!(c.points[8].at_risk, 13);
+        assert!(c.points[6].lower < at(6) && at(6) < c.points[6].upper);
+        assert!(c.points.windows(2).all(|w| w[1].survival <= w[0].survival));
+        assert!(c.points.iter().all(|p| (0.0..=1.0).contains(&p.revenue)));
+        let p = c.projection.as_ref().expect("a cohort observed for seven quarters");
+        assert_eq!(p.observed_periods, 7);
+        assert!(p.survival.windows(2).all(|w| w[1] < w[0]), "{p:?}");
+        // Quarter by quarter the cohort kept 20, 16, 13, 11, 10, 10 and 10: the fit follows.
+        assert!((p.survival[1] - 16.0 / 20.0).abs() < 0.05, "{p:?}");
+        assert!((p.survival[6] - 10.0 / 20.0).abs() < 0.05, "{p:?}");
+        // By segment: two curves, no projection.
+        let by_segment = survival_curves(&lives, CurveBy::Segment, 24, known);
+        assert_eq!(
+            by_segment.iter().map(|c| c.group.as_str()).collect::<Vec<_>>(),
+            ["enterprise", "smb"]
+        );
+        assert!(by_segment.iter().all(|c| c.projection.is_none()));
+    }
+}
