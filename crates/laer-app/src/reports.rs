@@ -302,6 +302,62 @@ pub struct SurvivalReport {
     pub curves: Vec<laer_core::survival::SurvivalCurve>,
 }
 
+impl SurvivalReport {
+    /// As CSV rows, the header first: one per group and month — `group, month, accounts,
+    /// at_risk, survival, lower, upper, revenue, projected` (the cohort's projection at
+    /// each whole quarter, also past the observed months).
+    pub fn csv_rows(&self) -> Vec<Vec<String>> {
+        use laer_core::survival::PERIOD_MONTHS;
+        let mut rows = vec![
+            [
+                "group",
+                "month",
+                "accounts",
+                "at_risk",
+                "survival",
+                "lower",
+                "upper",
+                "revenue",
+                "projected",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
+        for c in &self.curves {
+            let observed = c.points.last().map_or(0, |p| p.month);
+            let projected_to = c
+                .projection
+                .as_ref()
+                .map_or(0, |p| (p.survival.len() as u32 * PERIOD_MONTHS).min(self.months));
+            for month in 0..=observed.max(projected_to) {
+                let point = c.points.iter().find(|p| p.month == month);
+                let projected = c.projection.as_ref().and_then(|p| {
+                    let quarter = month / PERIOD_MONTHS;
+                    (month % PERIOD_MONTHS == 0 && quarter >= 1)
+                        .then(|| p.survival.get(quarter as usize - 1).copied())
+                        .flatten()
+                });
+                if point.is_none() && projected.is_none() {
+                    continue;
+                }
+                rows.push(vec![
+                    c.group.clone(),
+                    month.to_string(),
+                    c.accounts.to_string(),
+                    point.map_or(String::new(), |p| p.at_risk.to_string()),
+                    f(point.map(|p| p.survival)),
+                    f(point.map(|p| p.lower)),
+                    f(point.map(|p| p.upper)),
+                    f(point.map(|p| p.revenue)),
+                    f(projected),
+                ]);
+            }
+        }
+        rows
+    }
+}
+
 /// The longest curve read, in months.
 pub const MAX_SURVIVAL_MONTHS: u32 = 120;
 

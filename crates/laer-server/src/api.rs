@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/accounts/{id}/plan", get(get_account_plan))
         .route("/api/v1/reports/retention", get(retention_report))
         .route("/api/v1/reports/mrr", get(mrr_report))
+        .route("/api/v1/reports/survival", get(survival_report))
         .merge(crate::work_api::routes())
         // Issue 14, REST writes: records of every kind, and the document describing the API.
         .merge(crate::records_api::routes())
@@ -270,4 +271,33 @@ async fn mrr_report(
     let head = format!("{{\"by\":{},\"periods\":[", json!(q.by));
     let (response, _) = report_stream::json_periods(head, "]}", request.periods, move |period| inputs.period(period));
     Ok(response)
+}
+
+/// The parameters of `/api/v1/reports/survival`.
+#[derive(Deserialize)]
+struct SurvivalQuery {
+    by: Option<laer_core::survival::CurveBy>,
+    months: Option<u32>,
+}
+
+/// `GET /api/v1/reports/survival[?by=cohort|segment|plan|all][&months=N]`: retention
+/// curves with their bands, the share of starting revenue, and each cohort's projection.
+async fn survival_report(
+    _: ApiCaller<ViewRevenue>,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SurvivalQuery>,
+) -> Result<Json<laer_app::reports::SurvivalReport>, ApiError> {
+    let max = laer_app::reports::MAX_SURVIVAL_MONTHS;
+    let months = q.months.unwrap_or(36);
+    if !(1..=max).contains(&months) {
+        return Err(ApiError::bad_request(
+            format!("query parameter months: 1 to {max}"),
+            json!({"parameter": "months"}),
+        ));
+    }
+    let by = q.by.unwrap_or(laer_core::survival::CurveBy::Cohort);
+    let today = chrono::Utc::now().date_naive();
+    Ok(Json(
+        laer_app::reports::survival(&state.store, by, months, today).await?,
+    ))
 }

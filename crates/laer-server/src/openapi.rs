@@ -198,6 +198,28 @@ const READS: &[Read] = &[
     },
     Read {
         method: HttpMethod::Get,
+        path: "/api/v1/reports/survival",
+        summary: "Retention curves: accounts and starting revenue still customers, month by month",
+        permission: Some(Permission::ViewRevenue),
+        query: &[
+            (
+                "by",
+                Ty::OneOf(&["cohort", "segment", "plan", "all"]),
+                false,
+                "how accounts are grouped (default cohort: the quarter they started)",
+            ),
+            (
+                "months",
+                Ty::UpTo(120),
+                false,
+                "months to read the curves to (default 36)",
+            ),
+        ],
+        body: &[],
+        answer: "`{\"by\", \"known_until\", \"months\", \"curves\": [{\"group\", \"accounts\", \"ended\", \"points\": [...], \"projection\"}]}`",
+    },
+    Read {
+        method: HttpMethod::Get,
         path: "/api/v1/tasks",
         summary: "Tasks in queue order",
         permission: Some(Permission::ViewAccounts),

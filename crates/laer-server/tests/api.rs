@@ -162,6 +162,15 @@ async fn reports_answer_with_the_cli_shapes(store: &Store) {
     assert_eq!(status, 200, "{mrr}");
     assert_eq!(mrr["periods"][0]["contraction"], 10);
     assert_eq!(mrr["periods"][0]["segments"][0]["segment"], "1", "{mrr}");
+    let (status, survival) = api.get(&format!("{base}/api/v1/reports/survival?by=plan")).await;
+    assert_eq!(status, 200, "{survival}");
+    assert_eq!(
+        (survival["by"].as_str(), survival["months"].as_u64()),
+        (Some("plan"), Some(36))
+    );
+    assert_eq!(survival["curves"][0]["group"], "basic", "{survival}");
+    assert_eq!(survival["curves"][0]["accounts"], 1);
+    assert_eq!(survival["curves"][0]["points"][0]["survival"], 1.0);
 
     for (query, message) in [
         (
@@ -189,6 +198,8 @@ async fn reports_answer_with_the_cli_shapes(store: &Store) {
             "mrr?from=2020-01-01&to=2021-01-01&window=3",
             "unknown query parameter window",
         ),
+        ("survival?months=0", "months: 1 to 120"),
+        ("survival?by=colour", "by"),
     ] {
         let (status, body) = api.get(&format!("{base}/api/v1/reports/{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");

@@ -134,6 +134,28 @@ async fn an_admin_sees_every_page(store: &Store) {
     );
     let (_, revenue) = admin.get("/revenue").await;
     assert!(revenue.contains("<svg") && revenue.contains("MRR movements per month"));
+    assert!(
+        revenue.contains("href=\"/retention\""),
+        "the revenue page links to the curves"
+    );
+    // Retention curves: the chart, each group's row, the CSV of the same numbers.
+    for by in ["cohort", "segment", "plan", "all"] {
+        let (status, page) = admin.get(&format!("/retention?by={by}")).await;
+        assert_eq!(status, 200, "{by}");
+        assert!(page.contains("<svg") && page.contains("id=\"curves\""), "{by}: {page}");
+    }
+    let (_, all) = admin.get("/retention?by=all").await;
+    assert!(all.contains("95% band, low") && all.contains("Starting revenue"));
+    let (status, csv) = admin.get("/retention.csv?by=plan").await;
+    assert_eq!(status, 200);
+    assert!(
+        csv.starts_with("group,month,accounts,at_risk,survival,lower,upper,revenue,projected"),
+        "{csv}"
+    );
+    assert!(csv.lines().count() > 3);
+    let (status, page) = admin.get("/retention?by=colour").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("group by all, cohort, segment or plan"), "{page}");
     let first_account = portfolio
         .split("href=\"/accounts/")
         .skip(1)
@@ -322,6 +344,8 @@ async fn a_csm_lands_on_their_book_and_a_viewer_sees_no_revenue(store: &Store) {
     assert_eq!(status, 403);
     assert!(page.contains("view_revenue"), "the refusal names the permission");
     assert_eq!(viewer.get("/revenue.csv").await.0, 403);
+    assert_eq!(viewer.get("/retention").await.0, 403);
+    assert_eq!(viewer.get("/retention.csv").await.0, 403);
     let (_, portfolio) = viewer.get("/portfolio").await;
     assert!(
         !portfolio.contains("href=\"/revenue\""),

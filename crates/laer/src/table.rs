@@ -416,51 +416,11 @@ pub fn survival(report: &laer_app::reports::SurvivalReport) -> String {
     out
 }
 
-/// `laer report survival --csv`: one row per group and month, with the cohort's projection
-/// at each quarter.
+/// `laer report survival --csv`: [`laer_app::reports::SurvivalReport::csv_rows`].
 pub fn survival_csv(report: &laer_app::reports::SurvivalReport) -> anyhow::Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "group",
-        "month",
-        "accounts",
-        "at_risk",
-        "survival",
-        "lower",
-        "upper",
-        "revenue",
-        "projected",
-    ])?;
-    for c in &report.curves {
-        let last = c.points.last().map_or(0, |p| p.month);
-        let projected_to = c
-            .projection
-            .as_ref()
-            .map_or(0, |p| p.survival.len() as u32 * laer_core::survival::PERIOD_MONTHS);
-        for month in 0..=last.max(projected_to.min(report.months)) {
-            let point = c.points.iter().find(|p| p.month == month);
-            let projected = c.projection.as_ref().and_then(|p| {
-                let q = month / laer_core::survival::PERIOD_MONTHS;
-                (month % laer_core::survival::PERIOD_MONTHS == 0 && q >= 1)
-                    .then(|| p.survival.get(q as usize - 1).copied())
-                    .flatten()
-            });
-            if point.is_none() && projected.is_none() {
-                continue;
-            }
-            let f = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.6}"));
-            w.write_record([
-                c.group.clone(),
-                month.to_string(),
-                c.accounts.to_string(),
-                point.map_or(String::new(), |p| p.at_risk.to_string()),
-                f(point.map(|p| p.survival)),
-                f(point.map(|p| p.lower)),
-                f(point.map(|p| p.upper)),
-                f(point.map(|p| p.revenue)),
-                f(projected),
-            ])?;
-        }
+    for row in report.csv_rows() {
+        w.write_record(row)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
 }

@@ -22,6 +22,7 @@ mod plan_view;
 mod portfolio;
 mod records;
 mod renewals;
+mod retention;
 mod revenue;
 mod rights;
 mod search;
@@ -71,6 +72,8 @@ pub(crate) fn routes() -> Router<AppState> {
             axum::routing::post(account::write_handoff),
         )
         .route("/revenue", get(revenue::page))
+        .route("/retention", get(retention::page))
+        .route("/retention.csv", get(retention::csv))
         .route("/revenue.csv", get(revenue::csv))
         .route("/revenue/accounts", get(revenue::accounts))
         .route("/renewals", get(renewals::page))

@@ -118,7 +118,8 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             @if let Some(m) = latest {
                 p.muted { "MRR " (money(m.movements.end)) " on " (m.period.to) " · ARR " (money(m.movements.end.times(12)))
                     " · NRR " (percent(m.trailing.net_revenue_retention())) " · GRR " (percent(m.trailing.gross_revenue_retention()))
-                    " over the last 12 months, of all accounts a year ago (the bridges below: each quarter's, of each group's accounts at its start)" }
+                    " over the last 12 months, of all accounts a year ago (the bridges below: each quarter's, of each group's accounts at its start) · "
+                    a href="/retention" { "Retention curves" } }
             }
         }
         div.grid2 {
