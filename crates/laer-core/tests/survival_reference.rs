@@ -2,18 +2,21 @@
 //! tests/survival/lifelines_reference.py fits lifelines' `KaplanMeierFitter` on the
 //! datasets lifelines ships (waltons by group and whole, lymphoma, dd) and laer's
 //! `kaplan_meier` must agree on the timeline, the counts, the estimate and its 95 % band
-//! (exponential Greenwood) within 1e-6.
+//! (exponential Greenwood) within 1e-6; and its `CoxPHFitter` (Efron's ties) on rossi and
+//! the regression dataset, where laer's `cox` must agree on every coefficient, standard
+//! error and interval within 1e-4 and on the partial log-likelihood within 1e-6.
 //!
 //! Needs `LAER_TEST_LIFELINES_PYTHON` (a Python with lifelines; `scripts/test` makes one);
 //! skipped without it unless `LAER_TEST_REQUIRE_LIFELINES=1`.
 
-use laer_core::stats::kaplan_meier;
+use laer_core::stats::{cox, kaplan_meier};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct Reference {
     lifelines_version: String,
     kaplan_meier: Vec<KmCase>,
+    cox: Vec<CoxCase>,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +33,13 @@ struct KmCase {
     censored: Vec<f64>,
 }
 
-fn reference() -> Option<Reference> {
+/// The reference, computed once for every test of this file.
+fn reference() -> Option<&'static Reference> {
+    static REFERENCE: std::sync::OnceLock<Option<Reference>> = std::sync::OnceLock::new();
+    REFERENCE.get_or_init(compute).as_ref()
+}
+
+fn compute() -> Option<Reference> {
     let Some(python) = std::env::var_os("LAER_TEST_LIFELINES_PYTHON").filter(|p| !p.is_empty()) else {
         assert!(
             std::env::var("LAER_TEST_REQUIRE_LIFELINES").as_deref() != Ok("1"),
@@ -85,5 +94,52 @@ fn kaplan_meier_equals_lifelines() {
             close(&at("lower"), km.lower[i], case.lower[i]);
             close(&at("upper"), km.upper[i], case.upper[i]);
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct CoxCase {
+    name: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<f64>>,
+    durations: Vec<f64>,
+    events: Vec<u8>,
+    coef: std::collections::BTreeMap<String, f64>,
+    se: std::collections::BTreeMap<String, f64>,
+    ci_lower: std::collections::BTreeMap<String, f64>,
+    ci_upper: std::collections::BTreeMap<String, f64>,
+    log_likelihood: f64,
+}
+
+#[test]
+fn cox_equals_lifelines() {
+    let Some(reference) = reference() else {
+        return;
+    };
+    assert!(reference.cox.len() >= 2);
+    for case in &reference.cox {
+        let observed: Vec<bool> = case.events.iter().map(|e| *e == 1).collect();
+        let fit = cox(&case.rows, &case.durations, &observed).unwrap();
+        for (j, column) in case.columns.iter().enumerate() {
+            let at = |what: &str| format!("{} {column} ({what})", case.name);
+            let near = |what: &str, laer: f64, lifelines: f64| {
+                assert!(
+                    (laer - lifelines).abs() <= 1e-4,
+                    "{}: laer {laer}, lifelines {lifelines}",
+                    at(what)
+                );
+            };
+            near("coefficient", fit.coefficients[j], case.coef[column]);
+            near("standard error", fit.standard_errors[j], case.se[column]);
+            near("lower", fit.lower[j], case.ci_lower[column]);
+            near("upper", fit.upper[j], case.ci_upper[column]);
+        }
+        assert!(
+            (fit.log_likelihood - case.log_likelihood).abs() <= 1e-6,
+            "{}: laer {}, lifelines {}",
+            case.name,
+            fit.log_likelihood,
+            case.log_likelihood
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! - the measures a model is judged by: AUC (9.1), top-decile lift (9.2), calibration;
 //! - the choice of the regularisation parameter C by time-ordered cross-validation (9.5);
 //! - survival: Kaplan–Meier with Greenwood bands, and the shifted-beta-geometric model of
-//!   contractual retention (`survival`).
+//!   contractual retention (`survival`); the Cox proportional-hazards model (`cox`).
 //!
 //! Pure functions over plain numbers. Input that is not a finite number, or that does not fit
 //! together, is an error (or `None`), never a panic.
@@ -39,6 +39,7 @@ pub enum StatsError {
     NotConverged { iterations: usize, violation: f64 },
 }
 
+mod cox;
 mod cross_validation;
 mod grouping;
 mod logistic;
@@ -46,6 +47,7 @@ mod measures;
 mod scaling;
 mod survival;
 
+pub use cox::{CoxFit, cox};
 pub use cross_validation::{C_GRID, CrossValidation, CrossValidationScore, cross_validate_c};
 pub use grouping::{GROUP_CORRELATION, MetricGroups, correlation_matrix};
 pub use logistic::{LogisticFit, LogisticOptions, Penalty, logistic_regression};

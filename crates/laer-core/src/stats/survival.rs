@@ -360,4 +360,29 @@ mod tests {
         assert!(kaplan_meier(&[1.0], &[]).is_err());
         assert!(kaplan_meier(&[f64::NAN], &[true]).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn kaplan_meier_stays_ordered_and_within_its_band(
+            rows in proptest::collection::vec((0u32..60, proptest::bool::ANY), 1..120)
+        ) {
+            let durations: Vec<f64> = rows.iter().map(|(d, _)| f64::from(*d)).collect();
+            let observed: Vec<bool> = rows.iter().map(|(_, o)| *o).collect();
+            let km = kaplan_meier(&durations, &observed).unwrap();
+            proptest::prop_assert_eq!(km.at_risk[0], rows.len());
+            for i in 0..km.timeline.len() {
+                let (s, lo, hi) = (km.survival[i], km.lower[i], km.upper[i]);
+                proptest::prop_assert!((0.0..=1.0).contains(&s));
+                proptest::prop_assert!(lo <= s + 1e-12 && s <= hi + 1e-12, "{} {} {}", lo, s, hi);
+                proptest::prop_assert!(lo >= 0.0 && hi <= 1.0);
+                if i > 0 {
+                    proptest::prop_assert!(km.timeline[i] > km.timeline[i - 1]);
+                    proptest::prop_assert!(s <= km.survival[i - 1]);
+                    proptest::prop_assert!(km.at_risk[i] <= km.at_risk[i - 1]);
+                }
+            }
+            let ended: usize = km.observed.iter().sum::<usize>() + km.censored.iter().sum::<usize>();
+            proptest::prop_assert_eq!(ended, rows.len(), "every subject once");
+        }
+    }
 }

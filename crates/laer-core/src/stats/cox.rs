@@ -1,0 +1,274 @@
+//! The Cox proportional-hazards model: how each covariate multiplies the hazard of an
+//! event (a churn), whatever the baseline hazard, fitted by maximum partial likelihood
+//! with Efron's handling of tied times — as lifelines' `CoxPHFitter` and R's `coxph` fit
+//! it: covariates centred and scaled for the fit, Newton–Raphson, coefficients, standard
+//! errors and 95 % Wald intervals reported on the covariates' own scale.
+
+use super::StatsError;
+use super::survival::Z_95;
+
+/// A fitted Cox model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoxFit {
+    /// One per covariate: the log of its hazard ratio per unit.
+    pub coefficients: Vec<f64>,
+    pub standard_errors: Vec<f64>,
+    /// The 95 % interval of each coefficient.
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// Efron's partial log-likelihood at the fit.
+    pub log_likelihood: f64,
+    pub iterations: usize,
+}
+
+impl CoxFit {
+    /// exp(coefficient): the hazard's multiple per unit of each covariate.
+    pub fn hazard_ratios(&self) -> Vec<f64> {
+        self.coefficients.iter().map(|b| b.exp()).collect()
+    }
+}
+
+/// Most Newton steps taken.
+const MAX_STEPS: usize = 100;
+
+/// Fits the Cox model: `rows` of covariates (one row per subject, each the same length),
+/// each subject's `durations` and whether its event was `observed` (else censored).
+pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<CoxFit, StatsError> {
+    let n = rows.len();
+    if n == 0 {
+        return Err(StatsError::Empty);
+    }
+    let p = rows[0].len();
+    for (what, found) in [("durations", durations.len()), ("observed", observed.len())] {
+        if found != n {
+            return Err(StatsError::LengthMismatch {
+                what,
+                expected: n,
+                found,
+            });
+        }
+    }
+    for (row, r) in rows.iter().enumerate() {
+        if r.len() != p {
+            return Err(StatsError::RaggedRow {
+                row,
+                expected: p,
+                found: r.len(),
+            });
+        }
+        if let Some(column) = r.iter().position(|v| !v.is_finite()) {
+            return Err(StatsError::NonFinite { row, column });
+        }
+    }
+    if let Some(row) = durations.iter().position(|d| !d.is_finite()) {
+        return Err(StatsError::NonFinite { row, column: 0 });
+    }
+    if p == 0 || !observed.iter().any(|o| *o) {
+        return Err(StatsError::InvalidParameter {
+            name: "rows",
+            requirement: "at least one covariate and one observed event",
+        });
+    }
+    // Centred and scaled (sample standard deviation), as lifelines fits.
+    let mean: Vec<f64> = (0..p)
+        .map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let scale: Vec<f64> = (0..p)
+        .map(|j| {
+            let var = rows.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
+            var.sqrt()
+        })
+        .collect();
+    if scale.contains(&0.0) {
+        return Err(StatsError::InvalidParameter {
+            name: "rows",
+            requirement: "covariates that vary (a constant one has no hazard ratio)",
+        });
+    }
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| (0..p).map(|j| (r[j] - mean[j]) / scale[j]).collect())
+        .collect();
+    // Longest first: the risk set of a time is everyone seen before it in this order.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| durations[*b].total_cmp(&durations[*a]));
+
+    let mut beta = vec![0.0; p];
+    let (mut ll, mut gradient, mut hessian) = efron(&x, durations, observed, &order, &beta);
+    let mut iterations = 0;
+    for step in 1..=MAX_STEPS {
+        iterations = step;
+        let delta = solve(&hessian, &gradient).ok_or(StatsError::NotConverged {
+            iterations: step,
+            violation: f64::INFINITY,
+        })?;
+        // Newton: beta - H⁻¹ g, halved while the likelihood falls.
+        let mut t = 1.0;
+        let mut accepted = None;
+        for _ in 0..30 {
+            let candidate: Vec<f64> = beta.iter().zip(&delta).map(|(b, d)| b - t * d).collect();
+            let next = efron(&x, durations, observed, &order, &candidate);
+            if next.0.is_finite() && next.0 >= ll - 1e-12 {
+                accepted = Some((candidate, next));
+                break;
+            }
+            t /= 2.0;
+        }
+        let Some((candidate, next)) = accepted else {
+            break;
+        };
+        let change = candidate
+            .iter()
+            .zip(&beta)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        beta = candidate;
+        (ll, gradient, hessian) = next;
+        if change < 1e-10 {
+            break;
+        }
+    }
+    let violation = gradient.iter().map(|g| g.abs()).fold(0.0, f64::max);
+    if violation > 1e-6 {
+        return Err(StatsError::NotConverged { iterations, violation });
+    }
+    let covariance = invert(&hessian).ok_or(StatsError::NotConverged { iterations, violation })?;
+    let coefficients: Vec<f64> = (0..p).map(|j| beta[j] / scale[j]).collect();
+    let standard_errors: Vec<f64> = (0..p).map(|j| (-covariance[j][j]).sqrt() / scale[j]).collect();
+    Ok(CoxFit {
+        lower: coefficients
+            .iter()
+            .zip(&standard_errors)
+            .map(|(b, s)| b - Z_95 * s)
+            .collect(),
+        upper: coefficients
+            .iter()
+            .zip(&standard_errors)
+            .map(|(b, s)| b + Z_95 * s)
+            .collect(),
+        coefficients,
+        standard_errors,
+        log_likelihood: ll,
+        iterations,
+    })
+}
+
+/// Efron's partial log-likelihood at `beta`, its gradient and its Hessian.
+fn efron(
+    x: &[Vec<f64>],
+    durations: &[f64],
+    observed: &[bool],
+    order: &[usize],
+    beta: &[f64],
+) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
+    let p = beta.len();
+    let mut ll = 0.0;
+    let mut gradient = vec![0.0; p];
+    let mut hessian = vec![vec![0.0; p]; p];
+    // Sums over the risk set: φ, φx, φxxᵀ.
+    let mut s0 = 0.0;
+    let mut s1 = vec![0.0; p];
+    let mut s2 = vec![vec![0.0; p]; p];
+    let mut i = 0;
+    while i < order.len() {
+        let t = durations[order[i]];
+        // Everyone at this time joins the risk set; the events among them are the ties.
+        let (mut d0, mut d1, mut d2) = (0.0, vec![0.0; p], vec![vec![0.0; p]; p]);
+        let mut deaths = 0usize;
+        while i < order.len() && durations[order[i]] == t {
+            let k = order[i];
+            let xb: f64 = x[k].iter().zip(beta).map(|(a, b)| a * b).sum();
+            let phi = xb.exp();
+            s0 += phi;
+            for a in 0..p {
+                s1[a] += phi * x[k][a];
+                for b in 0..p {
+                    s2[a][b] += phi * x[k][a] * x[k][b];
+                }
+            }
+            if observed[k] {
+                deaths += 1;
+                ll += xb;
+                d0 += phi;
+                for a in 0..p {
+                    gradient[a] += x[k][a];
+                    d1[a] += phi * x[k][a];
+                    for b in 0..p {
+                        d2[a][b] += phi * x[k][a] * x[k][b];
+                    }
+                }
+            }
+            i += 1;
+        }
+        for l in 0..deaths {
+            let f = l as f64 / deaths as f64;
+            let a0 = s0 - f * d0;
+            ll -= a0.ln();
+            let a1: Vec<f64> = (0..p).map(|a| s1[a] - f * d1[a]).collect();
+            for a in 0..p {
+                gradient[a] -= a1[a] / a0;
+                for b in 0..p {
+                    let a2 = s2[a][b] - f * d2[a][b];
+                    hessian[a][b] -= a2 / a0 - a1[a] * a1[b] / (a0 * a0);
+                }
+            }
+        }
+    }
+    (ll, gradient, hessian)
+}
+
+/// `A⁻¹ b` by Gaussian elimination with partial pivoting; `None` when `A` is singular.
+fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
+    let n = b.len();
+    let mut m: Vec<Vec<f64>> = a
+        .iter()
+        .zip(b)
+        .map(|(row, v)| row.iter().copied().chain([*v]).collect())
+        .collect();
+    for c in 0..n {
+        let pivot = (c..n).max_by(|x, y| m[*x][c].abs().total_cmp(&m[*y][c].abs()))?;
+        if m[pivot][c].abs() < 1e-300 {
+            return None;
+        }
+        m.swap(c, pivot);
+        let row = m[c].clone();
+        for (r, target) in m.iter_mut().enumerate() {
+            if r != c {
+                let f = target[c] / row[c];
+                for (t, v) in target.iter_mut().zip(&row).skip(c) {
+                    *t -= f * v;
+                }
+            }
+        }
+    }
+    Some((0..n).map(|r| m[r][n] / m[r][r]).collect())
+}
+
+fn invert(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let columns: Vec<Vec<f64>> = (0..n)
+        .map(|j| solve(a, &(0..n).map(|i| if i == j { 1.0 } else { 0.0 }).collect::<Vec<_>>()))
+        .collect::<Option<_>>()?;
+    Some((0..n).map(|i| (0..n).map(|j| columns[j][i]).collect()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_covariate_by_hand() {
+        // Two groups; the treated one (x = 1) has its events later.
+        let rows: Vec<Vec<f64>> = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0].iter().map(|x| vec![*x]).collect();
+        let durations = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let fit = cox(&rows, &durations, &[true, true, true, true, true, false]).unwrap();
+        assert!(fit.coefficients[0] < 0.0, "later events: a lower hazard {fit:?}");
+        assert!(fit.lower[0] < fit.coefficients[0] && fit.coefficients[0] < fit.upper[0]);
+        assert!((fit.hazard_ratios()[0] - fit.coefficients[0].exp()).abs() < 1e-15);
+        assert!(
+            cox(&[vec![1.0], vec![1.0]], &[1.0, 2.0], &[true, true]).is_err(),
+            "constant"
+        );
+        assert!(cox(&rows, &durations, &[false; 6]).is_err(), "no event");
+    }
+}
