@@ -300,6 +300,10 @@ pub struct SurvivalReport {
     pub known_until: chrono::NaiveDate,
     pub months: u32,
     pub curves: Vec<laer_core::survival::SurvivalCurve>,
+    /// The Cox model of leaving on plan, segment and starting MRR, over every account;
+    /// `None` when it cannot be fitted, and `hazards_note` says why.
+    pub hazards: Option<laer_core::survival::HazardModel>,
+    pub hazards_note: Option<String>,
 }
 
 impl SurvivalReport {
@@ -374,10 +378,16 @@ pub async fn survival(
         .filter_map(|r| laer_core::survival::lifetime(r, known_until))
         .collect();
     let months = months.min(MAX_SURVIVAL_MONTHS);
+    let (hazards, hazards_note) = match laer_core::survival::hazards(&lifetimes) {
+        Ok(model) => (Some(model), None),
+        Err(why) => (None, Some(why)),
+    };
     Ok(SurvivalReport {
         by,
         known_until,
         months,
         curves: laer_core::survival::survival_curves(&lifetimes, by, months, known_until),
+        hazards,
+        hazards_note,
     })
 }

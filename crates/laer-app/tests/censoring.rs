@@ -140,6 +140,10 @@ async fn the_exports_cohort_has_its_curve_and_projection(store: &Store) {
         assert!((p.survival - expected).abs() < 1e-9, "{p:?}, expected {expected}");
         assert!(p.lower <= p.survival && p.survival <= p.upper);
     }
+    // One plan, no segment: the Cox model has starting MRR alone.
+    let hazards = report.hazards.as_ref().expect("accounts ended, and their MRR varies");
+    assert_eq!(hazards.ratios.len(), 1, "{hazards:?}");
+    assert_eq!(hazards.ratios[0].covariate, "starting MRR, per doubling");
     let projection = c.projection.as_ref().expect("60 accounts, 7 observed quarters, 8 lost");
     assert_eq!(projection.observed_periods, 7);
     assert!(projection.survival[11] < c.points.last().unwrap().survival);

@@ -171,6 +171,8 @@ async fn reports_answer_with_the_cli_shapes(store: &Store) {
     assert_eq!(survival["curves"][0]["group"], "basic", "{survival}");
     assert_eq!(survival["curves"][0]["accounts"], 1);
     assert_eq!(survival["curves"][0]["points"][0]["survival"], 1.0);
+    assert!(survival["hazards"].is_null(), "nobody has left: {survival}");
+    assert_eq!(survival["hazards_note"], "no account has ended yet");
 
     for (query, message) in [
         (

@@ -146,6 +146,7 @@ async fn an_admin_sees_every_page(store: &Store) {
     }
     let (_, all) = admin.get("/retention?by=all").await;
     assert!(all.contains("95% band, low") && all.contains("Starting revenue"));
+    assert!(all.contains("id=\"hazards\""), "the hazard ratios' card");
     let (status, csv) = admin.get("/retention.csv?by=plan").await;
     assert_eq!(status, 200);
     assert!(

@@ -413,7 +413,32 @@ pub fn survival(report: &laer_app::reports::SurvivalReport) -> String {
             );
         }
     }
+    hazards(&mut out, report);
     out
+}
+
+/// The hazard ratios of `laer report survival`.
+fn hazards(out: &mut String, report: &laer_app::reports::SurvivalReport) {
+    match (&report.hazards, &report.hazards_note) {
+        (Some(h), _) => {
+            let _ = writeln!(
+                out,
+                "\nWhat a start makes of the chance of leaving (Cox model, {} accounts, {} ended; against {}):",
+                h.accounts, h.ended, h.reference
+            );
+            for r in &h.ratios {
+                let _ = writeln!(
+                    out,
+                    "  {:<36} x{:.2} (95% {:.2}-{:.2})",
+                    r.covariate, r.hazard_ratio, r.lower, r.upper
+                );
+            }
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(out, "\nNo hazard ratios: {why}.");
+        }
+        (None, None) => {}
+    }
 }
 
 /// `laer report survival --csv`: [`laer_app::reports::SurvivalReport::csv_rows`].

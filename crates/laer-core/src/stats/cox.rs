@@ -30,6 +30,9 @@ impl CoxFit {
 
 /// Most Newton steps taken.
 const MAX_STEPS: usize = 100;
+/// A coefficient on the standardised scale beyond this (a hazard ratio of e^15 per
+/// standard deviation) is no estimate: the data separate.
+const MAX_STANDARDISED: f64 = 15.0;
 
 /// Fits the Cox model: `rows` of covariates (one row per subject, each the same length),
 /// each subject's `durations` and whether its event was `observed` (else censored).
@@ -135,6 +138,14 @@ pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<Co
     let covariance = invert(&hessian).ok_or(StatsError::NotConverged { iterations, violation })?;
     let coefficients: Vec<f64> = (0..p).map(|j| beta[j] / scale[j]).collect();
     let standard_errors: Vec<f64> = (0..p).map(|j| (-covariance[j][j]).sqrt() / scale[j]).collect();
+    // A covariate that separates the subjects with events from those without drives its
+    // coefficient to infinity: the likelihood has no maximum to report.
+    if beta.iter().any(|b| b.abs() > MAX_STANDARDISED) || standard_errors.iter().any(|s| !s.is_finite()) {
+        return Err(StatsError::InvalidParameter {
+            name: "rows",
+            requirement: "covariates that do not separate the subjects with events from those without",
+        });
+    }
     Ok(CoxFit {
         lower: coefficients
             .iter()
@@ -258,8 +269,8 @@ mod tests {
 
     #[test]
     fn one_covariate_by_hand() {
-        // Two groups; the treated one (x = 1) has its events later.
-        let rows: Vec<Vec<f64>> = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0].iter().map(|x| vec![*x]).collect();
+        // Two groups, interleaved; the treated one (x = 1) has its events later.
+        let rows: Vec<Vec<f64>> = [0.0, 1.0, 0.0, 0.0, 1.0, 1.0].iter().map(|x| vec![*x]).collect();
         let durations = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let fit = cox(&rows, &durations, &[true, true, true, true, true, false]).unwrap();
         assert!(fit.coefficients[0] < 0.0, "later events: a lower hazard {fit:?}");
@@ -270,5 +281,7 @@ mod tests {
             "constant"
         );
         assert!(cox(&rows, &durations, &[false; 6]).is_err(), "no event");
+        // Every event in one group, none in the other: separation, no estimate.
+        assert!(cox(&rows, &durations, &[true, false, true, true, false, false]).is_err());
     }
 }

@@ -194,6 +194,26 @@ pub(crate) async fn page(
                 p.muted { "The share still customers at each month, its 95% band below it; the share of starting revenue at month 12." }
                 (table(&report))
             }
+            section.card #hazards {
+                h2 { "What a start makes of the chance of leaving" }
+                @match (&report.hazards, &report.hazards_note) {
+                    (Some(h), _) => {
+                        p.muted {
+                            "A Cox proportional-hazards model over all " (h.accounts) " accounts (" (h.ended) " ended): how much each plan, segment and doubling of starting MRR multiplies the chance of leaving at any time, against " (h.reference) ", with its 95% interval. Above 1 leaves sooner; an interval across 1 is not told apart from no effect."
+                        }
+                        table.data {
+                            thead { tr { th { "Compared" } th.num { "Hazard ratio" } th.num { "95% interval" } } }
+                            tbody { @for r in &h.ratios { tr {
+                                td { (r.covariate) }
+                                td.num { (format!("×{:.2}", r.hazard_ratio)) }
+                                td.num { (format!("{:.2}–{:.2}", r.lower, r.upper)) }
+                            } } }
+                        }
+                    }
+                    (None, Some(why)) => { p.muted { "No hazard ratios yet: " (why) "." } }
+                    (None, None) => {}
+                }
+            }
             @if report.by == CurveBy::Cohort {
                 p.muted #projection-note {
                     "Projected: the shifted-beta-geometric model (Fader & Hardie, 2007) fitted to each cohort's quarters observed so far — each customer renews each quarter with a chance of their own, and those likeliest to leave go first — for cohorts of 20 accounts or more that lost 3 or more."
