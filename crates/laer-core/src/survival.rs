@@ -145,15 +145,16 @@ fn group_of(l: &Lifetime, by: CurveBy) -> String {
     }
 }
 
-/// The share of `weights` still there at `days`, by Kaplan–Meier with each account
-/// weighted.
-fn weighted_survival(lives: &[&Lifetime], weights: &[f64], days: f64) -> f64 {
+/// The share of `weights` still there after each day on which any ended, by Kaplan–Meier
+/// with each account weighted: (day, share), in day order.
+fn weighted_steps(lives: &[&Lifetime], weights: &[f64]) -> Vec<(i64, f64)> {
     let mut order: Vec<usize> = (0..lives.len()).collect();
     order.sort_by_key(|i| lives[*i].days);
     let mut left: f64 = weights.iter().sum();
     let mut s = 1.0;
+    let mut steps = Vec::new();
     let mut i = 0;
-    while i < order.len() && (lives[order[i]].days as f64) <= days {
+    while i < order.len() {
         let t = lives[order[i]].days;
         let (mut ended, mut gone) = (0.0, 0.0);
         while i < order.len() && lives[order[i]].days == t {
@@ -166,10 +167,17 @@ fn weighted_survival(lives: &[&Lifetime], weights: &[f64], days: f64) -> f64 {
         }
         if left > 0.0 && ended > 0.0 {
             s *= 1.0 - ended / left;
+            steps.push((t, s));
         }
         left -= gone;
     }
-    s
+    steps
+}
+
+/// The share on a day, from [`weighted_steps`].
+fn share_on(steps: &[(i64, f64)], days: f64) -> f64 {
+    let i = steps.partition_point(|(t, _)| (*t as f64) <= days);
+    if i == 0 { 1.0 } else { steps[i - 1].1 }
 }
 
 /// Survival curves of `lifetimes` grouped `by`, read at months 0 to `months`; cohorts
@@ -186,6 +194,7 @@ pub fn survival_curves(lifetimes: &[Lifetime], by: CurveBy, months: u32, known_u
             let ended: Vec<bool> = lives.iter().map(|l| l.end.is_some()).collect();
             let km = stats::kaplan_meier(&durations, &ended).ok()?;
             let weights: Vec<f64> = lives.iter().map(|l| l.start_mrr.to_f64().max(0.0)).collect();
+            let revenue = weighted_steps(&lives, &weights);
             let longest = durations.iter().copied().fold(0.0, f64::max);
             let points = (0..=months)
                 .map(|month| f64::from(month) * DAYS_PER_MONTH)
@@ -199,7 +208,7 @@ pub fn survival_curves(lifetimes: &[Lifetime], by: CurveBy, months: u32, known_u
                         survival: km.survival[i],
                         lower: km.lower[i],
                         upper: km.upper[i],
-                        revenue: weighted_survival(&lives, &weights, days),
+                        revenue: share_on(&revenue, days),
                     }
                 })
                 .collect();
