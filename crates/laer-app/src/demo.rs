@@ -102,6 +102,18 @@ pub async fn load(
         events += batch.len() as u64;
     }
     tx.commit().await?;
+    // The oracle: each renewal decision's true chance of churn (docs/forecasts.md).
+    let mut oracle = Vec::new();
+    for (account, profile) in company.profiles.iter().enumerate() {
+        let account_id = lookup(&ids.accounts, account as i64, "an account")?;
+        oracle.extend(
+            profile
+                .renewal_decisions
+                .iter()
+                .map(|d| (account_id, d.on, d.churn_probability)),
+        );
+    }
+    store.save_demo_oracle(&oracle).await?;
 
     store.mark_demo_workspace().await?;
     let hash = hash_password(password).map_err(DemoError::Password)?;

@@ -133,6 +133,12 @@ pub struct AccountHealthNow {
     /// Active users, seats, utilisation and NPS with their windows, from the same
     /// signals as the drivers.
     pub figures: AccountFigures,
+    /// What the churn forecast sees of the account today.
+    #[serde(skip)]
+    pub forecast: laer_core::forecast::churn::Features,
+    /// Whether it is a customer today (has MRR): only a customer has a forecast.
+    #[serde(skip)]
+    pub customer: bool,
 }
 
 pub async fn account_now(
@@ -156,6 +162,8 @@ pub async fn account_now(
         week_before: before.as_ref().and_then(|b| b.health.score).map(|s| round(s, 1)),
         changes: before.map(|b| changes_since(model, &b, &now)).unwrap_or_default(),
         figures: now.figures(&model.windows),
+        forecast: now.forecast_features(),
+        customer: now.signals.get("mrr").is_some_and(|m| *m > 0.0),
         health: AccountHealth::of(&now, account.fields.external_id, account.fields.name),
     }))
 }
@@ -298,8 +306,11 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
             store.save_health(&assessments, read_at).await?;
         }
     }
+    // A report kept before the churn forecast was learned with it is stale too.
     let stale = match store.validation_of(&model.name).await? {
-        Some(v) => (chrono::Utc::now() - v.computed_at).num_days() >= VALIDATION_DAYS,
+        Some(v) => {
+            (chrono::Utc::now() - v.computed_at).num_days() >= VALIDATION_DAYS || v.report.get("forecast").is_none()
+        }
         None => true,
     };
     if stale {
@@ -371,6 +382,8 @@ async fn automate(store: &Store, assessments: &[Assessment]) {
 #[derive(Debug, Clone)]
 pub struct Replayed {
     pub assessment: Assessment,
+    /// What became of it within the horizon after the day.
+    pub outcome: laer_core::health::Outcome,
     /// Churned or downsold within the horizon after the day.
     pub churned: bool,
 }
@@ -429,13 +442,14 @@ pub async fn replay(
     for &day in days {
         let (mut usage, workspace) = store.usage_on(day, model.windows.usage_days, Accounts::All).await?;
         for r in &records {
-            let Some(churned) = r.churned_or_downsold(day, horizon_days) else {
+            let Some(outcome) = r.outcome(day, horizon_days) else {
                 continue;
             };
             let usage = usage.remove(&r.account_id).unwrap_or_default();
             out.push(Replayed {
                 assessment: laer_core::health::assess(model, r, usage, &workspace, day),
-                churned,
+                outcome,
+                churned: outcome != laer_core::health::Outcome::Stayed,
             });
         }
     }
@@ -468,6 +482,22 @@ pub async fn validation(
         .map(|r| (&r.assessment.signals, r.churned))
         .collect();
     report.signals = laer_core::health::validation::signal_power(&with_signals);
+    // The demo company's oracle knows every account's true chance (none: 0); elsewhere
+    // there is none.
+    let oracle = store.demo_oracle().await?;
+    let cases: Vec<laer_core::forecast::churn::Case> = replayed
+        .iter()
+        .map(|r| laer_core::forecast::churn::Case {
+            as_of: r.assessment.as_of,
+            features: r.assessment.forecast_features(),
+            outcome: r.outcome,
+            oracle: (!oracle.is_empty()).then(|| {
+                let decisions = oracle.get(&r.assessment.account_id).map_or(&[][..], Vec::as_slice);
+                laer_core::forecast::churn::oracle_chance(decisions, r.assessment.as_of, horizon_days)
+            }),
+        })
+        .collect();
+    report.forecast = Some(laer_core::forecast::churn::learn(&cases, horizon_days));
     store
         .save_validation(&model.name, &serde_json::to_value(&report).unwrap_or_default())
         .await?;
@@ -485,13 +515,28 @@ pub struct ValidationSummary {
     /// The share of replayed accounts that churned or downsold: the usual risk.
     pub churn_rate: Option<f64>,
     pub risk_curve: Option<laer_core::health::model::Calibration>,
+    /// The churn forecast learned with it.
+    pub forecast: Option<laer_core::forecast::churn::Learning>,
 }
 
 impl ValidationSummary {
+    /// The churn forecast to use: the one learned with this validation (the shipped one
+    /// when the history was too short).
+    pub fn churn_model(&self) -> laer_core::forecast::churn::ChurnModel {
+        self.forecast
+            .as_ref()
+            .map_or_else(not_validated_yet, |f| f.model.clone())
+    }
+
     /// The scale the lists colour and rank risk by, when the report has one.
     pub fn risk_scale(&self) -> Option<laer_core::attention::RiskScale> {
         laer_core::attention::RiskScale::new(self.risk_curve, self.churn_rate)
     }
+}
+
+/// The churn forecast before the model in effect has been validated here.
+pub fn not_validated_yet() -> laer_core::forecast::churn::ChurnModel {
+    laer_core::forecast::churn::shipped("The health model has not been validated on this history yet")
 }
 
 /// When the model named `model` was last validated (by the engine or `laer report

@@ -92,4 +92,61 @@ async fn the_profiles_meeting_cadences_are_stored(store: &Store) {
     assert_eq!(counts.meeting_cadences, expected.len() as i64);
 }
 
-laer_store::backend_tests!(the_profiles_meeting_cadences_are_stored);
+/// Issues 19, items 2 and 5: on the demo company the churn forecast is learned from its
+/// own history, checked out of sample, and scored beside the oracle the generator kept —
+/// each renewal decision with the true chance of churn it was drawn with.
+async fn the_forecast_is_learned_here_and_scored_against_the_oracle(store: &Store) {
+    use laer_core::forecast::churn::Source;
+    let config = DemoConfig {
+        accounts: 250,
+        months: 30,
+        seed: 7,
+        ..DemoConfig::new("2026-06-30".parse().unwrap())
+    };
+    let (company, _) = generate_records(&config);
+    let model = laer_core::health::HealthModel::default();
+    laer_app::demo::load(store, &config, &model, "demo test password")
+        .await
+        .unwrap();
+    let oracle = store.demo_oracle().await.unwrap();
+    let kept: usize = oracle.values().map(Vec::len).sum();
+    let drawn: usize = company.profiles.iter().map(|p| p.renewal_decisions.len()).sum();
+    assert_eq!(kept, drawn, "every decision the generator drew is kept");
+    assert!(drawn > config.accounts, "{drawn} decisions");
+    assert!(oracle.values().flatten().all(|(_, p)| (0.0..=1.0).contains(p)));
+
+    let days = laer_app::health::replay_days(store, &model, config.today, 90)
+        .await
+        .unwrap();
+    let report = laer_app::health::validation(store, &model, &days, config.today, 90)
+        .await
+        .unwrap();
+    let forecast = report.forecast.expect("learned with the validation");
+    assert!(
+        matches!(forecast.model.source, Source::Learned { .. }),
+        "{:?}",
+        forecast.model.source
+    );
+    let e = forecast.evaluation.expect("checked out of sample");
+    let o = e.oracle.clone().expect("scored against the oracle");
+    assert_eq!(o.cases, e.churn.cases);
+    assert!((o.brier - e.churn.brier).abs() < 1e-12);
+    assert!(e.churn.auc.unwrap() > 0.7, "{e:#?}");
+    assert!(
+        e.churn.brier < e.churn.reference_brier,
+        "better than the rate alone: {e:#?}"
+    );
+    assert!(o.oracle_brier < o.brier, "the truth scores better: {o:?}");
+    assert!(o.oracle_auc.unwrap() > o.auc.unwrap(), "{o:?}");
+    // The kept report reads back with it, as the pages read it.
+    let (_, summary) = laer_app::health::latest_validation(store, &model.name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(summary.churn_model(), forecast.model);
+}
+
+laer_store::backend_tests!(
+    the_profiles_meeting_cadences_are_stored,
+    the_forecast_is_learned_here_and_scored_against_the_oracle,
+);

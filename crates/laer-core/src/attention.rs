@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::forecast::churn::{ChurnModel, Outlook, outlook};
 use crate::health::model::Calibration;
 use crate::health::score::Driver;
 use crate::money::Money;
@@ -150,7 +151,11 @@ pub struct Need {
 
 impl Need {
     pub fn of(scale: Option<&RiskScale>, score: Option<f64>, arr: Money, work: OpenWork) -> Need {
-        let risk = risk(scale, score);
+        Need::with_risk(risk(scale, score), arr, work)
+    }
+
+    /// The need of an account whose chance of churn or downsell is `risk`.
+    pub fn with_risk(risk: Option<f64>, arr: Money, work: OpenWork) -> Need {
         Need {
             arr_at_risk: risk.unwrap_or(0.0) * arr.to_f64(),
             risk,
@@ -169,11 +174,14 @@ impl Need {
 }
 
 /// What the lists need to rank and colour accounts: the risk scale, when the model has
-/// been validated here, and each account's open work.
+/// been validated here, each account's open work, and the churn forecast.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attention {
     pub scale: Option<RiskScale>,
     pub work: std::collections::HashMap<i64, OpenWork>,
+    /// The churn and downsell forecast ([`crate::forecast::churn`]): learned with the
+    /// model's validation here, else the shipped one.
+    pub churn: Option<ChurnModel>,
 }
 
 impl Attention {
@@ -181,13 +189,22 @@ impl Attention {
         self.work.get(&account_id).copied().unwrap_or_default()
     }
 
+    /// The account's churn and downsell outlook, for a customer whose health has been
+    /// kept (as of that day), when there is a forecast.
+    pub fn outlook(&self, account: &crate::portfolio::AccountSnapshot) -> Option<Outlook> {
+        let model = self.churn.as_ref()?;
+        let health = account.health.as_ref().filter(|_| !account.mrr.is_zero())?;
+        Some(outlook(model, health.forecast_features(account.term_months)))
+    }
+
+    /// What ranks the account: with the forecast, its chance of churn or downsell within
+    /// the forecast's horizon; without, the chance its score gives ([`risk`]).
     pub fn need(&self, account: &crate::portfolio::AccountSnapshot) -> Need {
-        Need::of(
-            self.scale.as_ref(),
-            account.health_score(),
-            account.arr(),
-            self.work_of(account.id),
-        )
+        let risk = match self.outlook(account) {
+            Some(o) => Some(o.churn + o.downsell),
+            None => risk(self.scale.as_ref(), account.health_score()),
+        };
+        Need::with_risk(risk, account.arr(), self.work_of(account.id))
     }
 
     pub fn urgency(&self, score: Option<f64>) -> Option<Urgency> {

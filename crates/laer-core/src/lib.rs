@@ -12,6 +12,7 @@ pub mod dedup;
 pub mod digest;
 pub mod entries;
 pub mod figures;
+pub mod forecast;
 pub mod fx;
 pub mod handoff;
 pub mod health;

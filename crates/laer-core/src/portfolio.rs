@@ -61,6 +61,20 @@ pub struct HealthBrief {
     pub quadrant: Option<Quadrant>,
     /// The driver holding the score down most ([`crate::attention::top_driver`]).
     pub top_driver: Option<Driver>,
+    /// The next renewal as known on `day` ([`crate::health::inputs::next_renewal`]).
+    pub next_renewal: Option<NaiveDate>,
+}
+
+impl HealthBrief {
+    /// What the churn forecast sees of the account on the day its health was kept for,
+    /// whose contracts' longest billing period is `term_months`.
+    pub fn forecast_features(&self, term_months: Option<i32>) -> crate::forecast::churn::Features {
+        crate::forecast::churn::Features {
+            score: self.score,
+            days_to_renewal: self.next_renewal.map(|r| (r - self.day).num_days() as f64),
+            monthly: crate::forecast::churn::month_to_month(term_months),
+        }
+    }
 }
 
 impl AccountSnapshot {
@@ -382,6 +396,7 @@ mod tests {
             phase_reason: "activated, adoption targets not yet met".into(),
             quadrant: None,
             top_driver: None,
+            next_renewal: None,
         });
         assert_eq!(
             a.phase(today, &rules()),
@@ -447,6 +462,7 @@ mod tests {
                 phase_reason: String::new(),
                 quadrant: None,
                 top_driver: None,
+                next_renewal: None,
             });
             a
         };
@@ -598,6 +614,7 @@ mod tests {
                 phase_reason: String::new(),
                 quadrant: None,
                 top_driver: None,
+                next_renewal: None,
             });
         }
         let weakest = portfolio(

@@ -164,6 +164,7 @@ mod tests {
                 phase_reason: String::new(),
                 quadrant: None,
                 top_driver: None,
+                next_renewal: None,
             }),
         }
     }

@@ -1,11 +1,11 @@
 //! laer's statistics against the book's code and scikit-learn, on a committed fixture:
 //! tests/fixtures/stats/reference.json, written by generate.py beside it (fightchurn 1.2.0's
 //! listings 5.2, 7.5, 6.4, 6.3 and 9.2; scikit-learn's liblinear, roc_auc_score,
-//! calibration_curve and GridSearchCV with TimeSeriesSplit).
+//! calibration_curve, brier_score_loss, log_loss and GridSearchCV with TimeSeriesSplit).
 
 use laer_core::stats::{
-    GROUP_CORRELATION, LogisticOptions, MetricGroups, Penalty, Transform, auc, calibration, correlation_matrix,
-    cross_validate_c, fit_scaling, logistic_regression, skewness, top_decile_lift,
+    GROUP_CORRELATION, LogisticOptions, MetricGroups, Penalty, Transform, auc, brier, calibration, correlation_matrix,
+    cross_validate_c, fit_scaling, log_loss, logistic_regression, skewness, top_decile_lift,
 };
 use serde::Deserialize;
 
@@ -66,6 +66,8 @@ struct Calibration {
     risk: String,
     prob_true: Vec<f64>,
     prob_pred: Vec<f64>,
+    brier: f64,
+    log_loss: f64,
 }
 
 #[derive(Deserialize)]
@@ -251,6 +253,24 @@ fn calibration_matches_scikit_learn() {
         assert_close(bin.observed_rate.unwrap(), observed, 1e-12, "observed rate");
         assert_close(bin.mean_predicted.unwrap(), predicted, 1e-12, "mean prediction");
     }
+}
+
+#[test]
+fn brier_and_log_loss_match_scikit_learn() {
+    let r = reference();
+    let risk = &r.measures.iter().find(|m| m.name == r.calibration.risk).unwrap().risk;
+    assert_close(
+        brier(risk, &r.churned).unwrap(),
+        r.calibration.brier,
+        1e-12,
+        "Brier score",
+    );
+    assert_close(
+        log_loss(risk, &r.churned).unwrap(),
+        r.calibration.log_loss,
+        1e-12,
+        "log loss",
+    );
 }
 
 #[test]

@@ -44,6 +44,7 @@ mod catalog;
 mod coverage;
 mod dice;
 mod lifecycle;
+pub use lifecycle::RenewalDecision;
 mod milestones;
 mod outcomes;
 mod people;
@@ -158,7 +159,7 @@ impl DemoCompany {
 }
 
 /// What the records of an account do not say by themselves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountProfile {
     /// The first land (before the window for accounts that were already customers).
     pub landed_on: NaiveDate,
@@ -174,6 +175,9 @@ pub struct AccountProfile {
     pub renewal_date: Option<NaiveDate>,
     /// The running term's billing period (1 or 12); `None` when not a customer.
     pub bill_period_months: Option<i32>,
+    /// Each renewal inside the window at which it could leave, with the true chance
+    /// that it would (docs/forecasts.md: the demo's oracle).
+    pub renewal_decisions: Vec<lifecycle::RenewalDecision>,
 }
 
 /// How an account is covered: automated only, a shared CSM, or a named CSM.
@@ -342,6 +346,7 @@ pub fn generate_records(config: &DemoConfig) -> (DemoCompany, DemoUsage) {
             seats: story.current.as_ref().map_or(0, |c| c.seats),
             renewal_date: story.current.as_ref().map(|c| c.term_end),
             bill_period_months: story.current.as_ref().map(|c| c.bill_period_months),
+            renewal_decisions: story.decisions.clone(),
         });
         company.drivers.extend(
             story

@@ -157,6 +157,18 @@ pub struct Story {
     pub episodes: Vec<Episode>,
     /// The contract in force on `today`, if a customer.
     pub current: Option<Contract>,
+    /// Every renewal at which the customer could leave (inside the window), with the
+    /// true chance that it would: the oracle laer's forecast is scored against.
+    pub decisions: Vec<RenewalDecision>,
+}
+
+/// A renewal decision and its true chance of churn, from the latent drivers (and the
+/// part no signal shows) — what [`churn_probability`] drew against.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RenewalDecision {
+    /// The day the term ended: churn there ends the lines that day.
+    pub on: NaiveDate,
+    pub churn_probability: f64,
 }
 
 impl Story {
@@ -264,6 +276,7 @@ pub fn simulate(account: usize, window: &Window, seed: u64) -> Story {
         end: None,
     }];
     let mut steps: Vec<Step> = Vec::new();
+    let mut decisions: Vec<RenewalDecision> = Vec::new();
     let mut tenure = 0;
     let mut churned_on: Option<NaiveDate> = None;
     let mut last_seats = contract.as_ref().map_or(0, |c| c.seats);
@@ -302,6 +315,12 @@ pub fn simulate(account: usize, window: &Window, seed: u64) -> Story {
                 // Existing customers are those who stayed until the window opened.
                 let may_churn = to > window.start;
                 let leave = churn_probability(&recent, segment, c.bill_period_months, &mut dice);
+                if may_churn {
+                    decisions.push(RenewalDecision {
+                        on: to,
+                        churn_probability: leave,
+                    });
+                }
                 if may_churn && dice.chance(leave) {
                     contract = None;
                     churned_on = Some(to);
@@ -358,6 +377,7 @@ pub fn simulate(account: usize, window: &Window, seed: u64) -> Story {
         changes,
         episodes,
         current: contract,
+        decisions,
     }
 }
 

@@ -28,6 +28,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/reports/mrr", get(mrr_report))
         .route("/api/v1/reports/survival", get(survival_report))
         .merge(crate::work_api::routes())
+        // Issue 19: the churn and downsell forecast.
+        .merge(crate::forecast_api::routes())
         // Issue 14, REST writes: records of every kind, and the document describing the API.
         .merge(crate::records_api::routes())
         .merge(crate::openapi::routes())
@@ -112,7 +114,7 @@ pub(crate) fn query_text(parameter: &'static str, text: &str) -> Result<(), ApiE
 }
 
 /// `GET /api/v1/accounts/{id}`: one account by laer id, with its subscription lines.
-fn account_id(id: &str) -> Result<i64, ApiError> {
+pub(crate) fn account_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| {
         ApiError::bad_request(
             "account id must be a whole number (laer's id; find by external id with /api/v1/accounts?external_id=)",

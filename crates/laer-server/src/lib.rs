@@ -4,6 +4,7 @@ mod api;
 mod edge;
 mod error;
 mod extract;
+mod forecast_api;
 mod ingest;
 mod openapi;
 mod records_api;

@@ -140,6 +140,32 @@ const READS: &[Read] = &[
     },
     Read {
         method: HttpMethod::Get,
+        path: "/api/v1/accounts/{id}/forecast",
+        summary: "The account's chances of churn and downsell within 90 days, with the reasons",
+        permission: Some(Permission::ViewAccounts),
+        query: &[],
+        body: &[],
+        answer: "`{\"account_id\", \"horizon_days\", \"churn\", \"downsell\", \"renewal_due\", \"health_effect\", \"shipped\", \"days_to_renewal\", \"reasons\", \"source\"}`; 404 for an account that is not a customer",
+    },
+    Read {
+        method: HttpMethod::Get,
+        path: "/api/v1/forecasts/churn",
+        summary: "Every customer's chances of churn and downsell, with the model and its out-of-sample check",
+        permission: Some(Permission::ViewAccounts),
+        query: &[
+            (
+                "limit",
+                Ty::UpTo(limits::MAX_PAGE_SIZE),
+                false,
+                "accounts per page, default 50",
+            ),
+            ("after", Ty::Integer, false, "the next_after of the previous page"),
+        ],
+        body: &[],
+        answer: "`{\"model\": {\"horizon_days\", \"source\", \"evaluation\"}, \"accounts\": [...], \"next_after\", \"total\"}`",
+    },
+    Read {
+        method: HttpMethod::Get,
         path: "/api/v1/accounts/{id}/plan",
         summary: "The account's success plan",
         permission: Some(Permission::ViewAccounts),

@@ -141,7 +141,83 @@ async fn a_tracked_event_rescores_its_account_within_seconds(store: &Store) {
     assert!(after.score > before.score, "{:?} > {:?}", after.score, before.score);
 }
 
+/// Issue 19, items 2 and 6: the churn forecast follows health. A customer renewing in 60
+/// days that nobody uses has a high chance of churn; once its seats are used, the engine
+/// rescores it on its own and the chance falls. Both API answers agree and explain.
+async fn the_forecast_follows_health(store: &Store) {
+    let mut tx = store.begin_write().await.unwrap();
+    let id = crate::common::acme(&mut tx, 200, Some(60), 1_000, 10.0).await;
+    tx.commit().await.unwrap();
+    let base = crate::common::spawn(store).await;
+    let token = store.create_api_token("t", Role::Viewer).await.unwrap().secret;
+    let listed = |within: Duration, below: f64| {
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            let deadline = Instant::now() + within;
+            loop {
+                let (status, page) = get(&format!("{base}/api/v1/forecasts/churn?limit=10"), &token).await;
+                assert_eq!(status, 200, "{page}");
+                let churn = page["accounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|a| a["account_id"] == id)
+                    .and_then(|a| a["churn"].as_f64());
+                if let Some(c) = churn.filter(|c| *c < below) {
+                    break (c, page);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no churn chance under {below} within {within:?}: {page}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let (before, page) = listed(Duration::from_secs(30), 1.0).await;
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["model"]["source"]["kind"], "shipped", "not validated here yet");
+    let account = &page["accounts"][0];
+    assert_eq!(account["renewal_due"], true);
+    assert_eq!(account["external_id"], "acme");
+    let downsell = account["downsell"].as_f64().unwrap();
+    assert!((0.0..=1.0 - before).contains(&downsell), "{account}");
+    let (status, one) = get(&format!("{base}/api/v1/accounts/{id}/forecast"), &token).await;
+    assert_eq!(status, 200, "{one}");
+    assert!((one["churn"].as_f64().unwrap() - before).abs() < 1e-9, "{one}");
+    assert_eq!(one["days_to_renewal"], 60.0);
+    let reasons: Vec<&str> = one["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert_eq!(reasons[0], "Renewal due in 60 days, within the 90");
+    assert!(reasons.iter().any(|r| r.contains("churn chance up")), "{reasons:?}");
+    assert!(one["source"]["caveat"].as_str().unwrap().contains("not been validated"));
+
+    let tracker = Tracker::new(store, &base).await;
+    for user in ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"] {
+        tracker.post("group", json!({"userId": user, "groupId": "acme"})).await;
+        tracker
+            .post("track", json!({"userId": user, "event": "Report Viewed"}))
+            .await;
+    }
+    let (after, _) = listed(Duration::from_secs(15), before - 0.01).await;
+    assert!(after < before, "{after} < {before}");
+    assert_eq!(
+        get(&format!("{base}/api/v1/accounts/999/forecast"), &token).await.0,
+        404
+    );
+    assert_eq!(
+        get(&format!("{base}/api/v1/forecasts/churn?limit=0"), &token).await.0,
+        400
+    );
+    assert_eq!(get(&format!("{base}/api/v1/forecasts/churn"), "lt_nope").await.0, 401);
+}
+
 laer_store::backend_tests!(
     the_api_explains_the_score,
     a_tracked_event_rescores_its_account_within_seconds,
+    the_forecast_follows_health,
 );

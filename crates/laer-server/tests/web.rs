@@ -208,6 +208,7 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
     let (_, portfolio) = admin.get("/portfolio?sort=health").await;
     assert!(portfolio.contains("sort=health"), "a health column to sort by");
     assert!(portfolio.contains("badge health-"), "scores as badges");
+    assert!(portfolio.contains("Churn · downsell"), "each customer's chances");
     assert!(
         portfolio.contains("health model “laer default”"),
         "which model scored them"
@@ -234,6 +235,10 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
         "id=\"handoff-note\"",
         "People to meet",
         "href=\"/health/model\"",
+        // Issue 19: its chances of churn and downsell, with why.
+        "id=\"outlook\"",
+        "Chance of churn",
+        "Chance of downsell",
     ] {
         assert!(page.contains(part), "the account page shows {part}");
     }
@@ -259,7 +264,14 @@ async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store)
         .unwrap();
     let (status, model) = admin.get("/health/model").await;
     assert_eq!(status, 200);
-    for part in ["AUC", "Calibration", "Each signal on its own", "Each replayed day"] {
+    for part in [
+        "AUC",
+        "Calibration",
+        "Each signal on its own",
+        "Each replayed day",
+        "id=\"forecast\"",
+        "Churn and downsell forecast",
+    ] {
         assert!(model.contains(part), "the model page shows {part}");
     }
     if !store.meeting_cadences_of(customer.id).await.unwrap().is_empty() {

@@ -179,6 +179,7 @@ mod rows {
         pub phase: String,
         pub phase_reason: String,
         pub drivers: String,
+        pub next_renewal: Option<i64>,
     }
 
     #[derive(sqlx::FromRow)]
@@ -601,6 +602,8 @@ pub struct HealthRow {
     pub phase: Phase,
     pub phase_reason: String,
     pub drivers: Vec<Driver>,
+    /// The next renewal as known that day ([`laer_core::health::inputs::next_renewal`]).
+    pub next_renewal: Option<NaiveDate>,
 }
 
 /// How many accounts have their health kept for a day.
@@ -626,8 +629,8 @@ pub struct PhaseOverride {
     pub set_at: chrono::DateTime<chrono::Utc>,
 }
 
-const HEALTH_COLUMNS: &str =
-    "account_id, day, score, adoption, experience, engagement, transformation, quadrant, phase, phase_reason, drivers";
+const HEALTH_COLUMNS: &str = "account_id, day, score, adoption, experience, engagement, transformation, quadrant, phase, phase_reason, drivers, \
+     next_renewal";
 
 fn health_row(h: rows::Health) -> Result<HealthRow, StoreError> {
     let column = |name| Column("health_scores", name);
@@ -645,6 +648,7 @@ fn health_row(h: rows::Health) -> Result<HealthRow, StoreError> {
         phase: column("phase").parsed(&h.phase)?,
         phase_reason: h.phase_reason,
         drivers: column("drivers").json(&h.drivers)?,
+        next_renewal: h.next_renewal.map(|d| column("next_renewal").day(d)).transpose()?,
     })
 }
 
@@ -691,11 +695,12 @@ impl Store {
                  ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, adoption = excluded.adoption, \
                  experience = excluded.experience, engagement = excluded.engagement, \
                  transformation = excluded.transformation, quadrant = excluded.quadrant, phase = excluded.phase, \
-                 phase_reason = excluded.phase_reason, drivers = excluded.drivers, computed_at = excluded.computed_at \
+                 phase_reason = excluded.phase_reason, drivers = excluded.drivers, \
+                 next_renewal = excluded.next_renewal, computed_at = excluded.computed_at \
                  WHERE health_scores.computed_at <= excluded.computed_at",
-                crate::exec::tuples(chunk.len(), 12)
+                crate::exec::tuples(chunk.len(), 13)
             );
-            let mut p = Params::with_capacity(chunk.len() * 12);
+            let mut p = Params::with_capacity(chunk.len() * 13);
             for a in chunk {
                 let h = &a.health;
                 p.push(a.account_id);
@@ -709,6 +714,7 @@ impl Store {
                 p.push(a.phase.phase.as_str());
                 p.push(&a.phase.reason);
                 p.push(serde_json::to_string(&h.drivers).unwrap_or_else(|_| "[]".into()));
+                p.push(a.next_renewal().map(day_number));
                 p.push(now);
             }
             tx.execute(&sql, p).await?;

@@ -14,6 +14,7 @@ mod calendars;
 mod chat;
 mod decode;
 mod delivery;
+mod demo_oracle;
 mod error;
 mod exchange_rates;
 mod exec;

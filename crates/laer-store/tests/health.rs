@@ -296,6 +296,8 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
     let kept = &latest[&seed.ids["a"]];
     assert_eq!(kept.day, as_of);
     assert_eq!(kept.score, a.health.score);
+    assert!(a.next_renewal().is_some(), "an annual line renews");
+    assert_eq!(kept.next_renewal, a.next_renewal(), "the forecast reads it back");
 
     // Two nodes rescoring at once: the health read from older data, saved last, does not
     // replace the newer; newer data does.
@@ -462,10 +464,39 @@ async fn marking_and_claiming_at_once_never_deadlock(store: &Store) {
     }
 }
 
+/// The demo's oracle: replaced whole, read back per account by day; a chance that is no
+/// probability is refused and nothing is written.
+async fn the_demo_oracle_is_kept_per_account(store: &Store) {
+    let seed = seed(store).await;
+    let (a, b) = (seed.ids["a"], seed.ids["b"]);
+    assert!(store.demo_oracle().await.unwrap().is_empty());
+    store
+        .save_demo_oracle(&[
+            (a, day("2026-03-01"), 0.25),
+            (b, day("2026-01-01"), 0.5),
+            (a, day("2025-03-01"), 0.1),
+        ])
+        .await
+        .unwrap();
+    let oracle = store.demo_oracle().await.unwrap();
+    assert_eq!(oracle[&a], vec![(day("2025-03-01"), 0.1), (day("2026-03-01"), 0.25)]);
+    assert_eq!(oracle[&b], vec![(day("2026-01-01"), 0.5)]);
+    let refused = store.save_demo_oracle(&[(a, day("2026-04-01"), 1.5)]).await;
+    assert!(
+        matches!(refused, Err(laer_store::StoreError::Refused { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.demo_oracle().await.unwrap().len(), 2, "untouched");
+    store.save_demo_oracle(&[(b, day("2026-02-01"), 0.0)]).await.unwrap();
+    let oracle = store.demo_oracle().await.unwrap();
+    assert_eq!(oracle.len(), 1, "replaced whole");
+}
+
 laer_store::backend_tests!(
     usage_agrees_with_the_reference_count,
     marking_and_claiming_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
     claimed_marks_survive_a_pass_that_dies,
     health_is_kept_per_day_and_phases_set_by_hand_are_audited,
+    the_demo_oracle_is_kept_per_account,
 );

@@ -252,6 +252,9 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
              (contracts that would have renewed are missing) than churn; check the export"
         );
     }
+    if let Some(f) = &r.forecast {
+        out.push_str(&churn_forecast_model(f));
+    }
     let _ = writeln!(out, "\neach signal alone (AUC; below 0.5: lower is healthier)");
     for p in r.signals.iter().take(15) {
         let _ = writeln!(
@@ -448,4 +451,91 @@ pub fn survival_csv(report: &laer_app::reports::SurvivalReport) -> anyhow::Resul
         w.write_record(row)?;
     }
     Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+/// The churn forecast's model and its out-of-sample check.
+pub fn churn_forecast_model(f: &laer_core::forecast::churn::Learning) -> String {
+    use laer_core::forecast::churn::Source;
+    let mut out = String::new();
+    let m = &f.model;
+    let _ = writeln!(out, "\nchurn and downsell forecast, {} days", m.horizon_days);
+    match &m.source {
+        Source::Learned {
+            cases,
+            churned,
+            downsold,
+            from,
+            to,
+        } => {
+            let _ = writeln!(
+                out,
+                "  learned here from {cases} account-days ({from} to {to}): {churned} churned, {downsold} downsold"
+            );
+        }
+        Source::Shipped { caveat } => {
+            let _ = writeln!(out, "  {caveat}");
+        }
+    }
+    for (name, c) in [("churn", &m.churn), ("downsell", &m.downsell)] {
+        let _ = writeln!(
+            out,
+            "  {name:<9} log-odds = {:.3} {:+.3}·renewal due {:+.3}·health·renewal due {:+.3}·unscored {:+.3}·monthly",
+            c.intercept, c.renewal_due, c.health_when_due, c.unscored, c.monthly
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  (health = (score − 50)/50; typical score {:.1})",
+        m.typical_score
+    );
+    if let Some(e) = &f.evaluation {
+        let _ = writeln!(
+            out,
+            "  out of sample: {} folds, days from {} predicted only from days whose {} days had passed",
+            e.folds, e.predicted_from, m.horizon_days
+        );
+        for (name, s) in [("churn", &e.churn), ("downsell", &e.downsell)] {
+            let _ = writeln!(
+                out,
+                "  {name:<9} {} cases, {} events: Brier {:.4} (the rate alone {:.4}, skill {}), log loss {:.4}, AUC {}",
+                s.cases,
+                s.events,
+                s.brier,
+                s.reference_brier,
+                opt(s.skill, 3),
+                s.log_loss,
+                opt(s.auc, 3)
+            );
+        }
+        if let Some(o) = &e.oracle {
+            let _ = writeln!(
+                out,
+                "  against the oracle's true chances ({} cases, {} churned): laer Brier {:.4}, AUC {}; oracle Brier {:.4}, AUC {}",
+                o.cases,
+                o.churned,
+                o.brier,
+                opt(o.auc, 3),
+                o.oracle_brier,
+                opt(o.oracle_auc, 3)
+            );
+        }
+        let _ = writeln!(out, "  reliability of churn (out of sample)");
+        let _ = writeln!(
+            out,
+            "  {:>11} {:>7} {:>10} {:>9}",
+            "predicted", "cases", "mean", "observed"
+        );
+        for b in e.churn.reliability.iter().filter(|b| b.count > 0) {
+            let _ = writeln!(
+                out,
+                "  {:>4.0}–{:>3.0}% {:>7} {:>9.1}% {:>8.1}%",
+                b.from * 100.0,
+                b.to * 100.0,
+                b.count,
+                b.mean_predicted.unwrap_or(0.0) * 100.0,
+                b.observed_rate.unwrap_or(0.0) * 100.0
+            );
+        }
+    }
+    out
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::health::inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, signals};
 use crate::health::model::HealthModel;
 use crate::health::model::Scope;
+use crate::health::outcome::Outcome;
 use crate::health::score::{DriverChange, Health, changes, score, score_in};
 use crate::lifecycle::{Phase, PhaseDecision, PhaseFacts, phase};
 use crate::money::Money;
@@ -72,12 +73,25 @@ impl AccountRecords {
     /// Whether the account, a customer on `as_of`, had less MRR (churned or downsold)
     /// `horizon_days` later; `None` when it was not a customer on `as_of`.
     pub fn churned_or_downsold(&self, as_of: NaiveDate, horizon_days: i64) -> Option<bool> {
+        self.outcome(as_of, horizon_days).map(|o| o != Outcome::Stayed)
+    }
+
+    /// What became of the account, a customer on `as_of`, `horizon_days` later: no MRR
+    /// (churned), less (downsold), or as much or more; `None` when it was not a customer
+    /// on `as_of`.
+    pub fn outcome(&self, as_of: NaiveDate, horizon_days: i64) -> Option<Outcome> {
         let now = self.mrr_on(as_of);
         if now <= Money::ZERO {
             return None;
         }
-        let later = as_of.checked_add_signed(TimeDelta::days(horizon_days))?;
-        Some(self.mrr_on(later) < now)
+        let later = self.mrr_on(as_of.checked_add_signed(TimeDelta::days(horizon_days))?);
+        Some(if later <= Money::ZERO {
+            Outcome::Churned
+        } else if later < now {
+            Outcome::Downsold
+        } else {
+            Outcome::Stayed
+        })
     }
 
     /// The quantity of all the lines running on `day`, whatever their unit; `None` when
@@ -136,9 +150,26 @@ pub struct Assessment {
     pub signals: Signals,
     /// Seats bought that day ([`crate::figures::seats`]), which utilisation divides by.
     pub seats: Option<f64>,
+    /// The longest billing period of the contracts running that day.
+    pub term_months: Option<i32>,
 }
 
 impl Assessment {
+    /// The next renewal as known that day (the `days_to_renewal` signal).
+    pub fn next_renewal(&self) -> Option<NaiveDate> {
+        let days = *self.signals.get("days_to_renewal")?;
+        self.as_of.checked_add_signed(TimeDelta::days(days as i64))
+    }
+
+    /// What the churn forecast sees of the account that day.
+    pub fn forecast_features(&self) -> crate::forecast::churn::Features {
+        crate::forecast::churn::Features {
+            score: self.health.score,
+            days_to_renewal: self.signals.get("days_to_renewal").copied(),
+            monthly: crate::forecast::churn::month_to_month(self.term_months),
+        }
+    }
+
     /// The figures shown beside the health, read from the same signals the health
     /// scored: the account page's tiles, the API and the health drivers cannot disagree.
     pub fn figures(&self, windows: &crate::health::Windows) -> crate::figures::AccountFigures {
@@ -176,11 +207,12 @@ pub fn assess(
 ) -> Assessment {
     let inputs = records.inputs(usage, workspace, as_of);
     let signals = signals(&inputs, &model.windows);
+    let facts_term = records.term_months(as_of);
     let facts = PhaseFacts {
         as_of: Some(as_of),
         customer: inputs.mrr > Money::ZERO,
         landed_on: inputs.landed_on,
-        term_months: records.term_months(as_of),
+        term_months: facts_term,
         renewal_date: records.renewal_date,
         usage_tracked: workspace.usage_tracked,
         seats: inputs.seats,
@@ -211,5 +243,6 @@ pub fn assess(
         health,
         signals,
         seats: inputs.seats,
+        term_months: facts_term,
     }
 }

@@ -189,26 +189,39 @@ pub fn signal_label(name: &str) -> Option<String> {
     SIGNALS.iter().find(|s| s.name == name).map(|s| s.label.to_string())
 }
 
-/// The next renewal after `as_of` as known that day: the agreed renewal date when it is
-/// still ahead, else the next end of term of a running line (its start plus whole billing
-/// periods; a line's recorded end is not known in advance).
+/// The next renewal after `as_of` as known that day, per line running then: the end of
+/// its term (its start plus whole billing periods; a line's recorded end is not known in
+/// advance) — or, for a line billed yearly or longer that is still open, the agreed
+/// renewal date while it is ahead (a multi-year term renews then, not each year). The
+/// agreed date is today's: it speaks of the term running today, so a day replayed in an
+/// earlier term (whose lines have ended since) or a monthly line renewing each month does
+/// not take it. Without a running line, the agreed date when it is ahead.
 pub fn next_renewal(renewal_date: Option<NaiveDate>, lines: &[Line], as_of: NaiveDate) -> Option<NaiveDate> {
-    if let Some(r) = renewal_date.filter(|r| *r >= as_of) {
-        return Some(r);
-    }
-    lines
+    let agreed = renewal_date.filter(|r| *r >= as_of);
+    let mut running = lines
         .iter()
         .filter(|l| crate::retention::is_active(l.start_date, l.end_date, as_of))
-        .filter_map(|l| {
-            let period = u32::try_from(l.bill_period_months.max(1)).ok()?;
-            let months = (as_of.year() - l.start_date.year()) * 12 + as_of.month() as i32 - l.start_date.month() as i32;
-            let whole = u32::try_from(months.max(0)).ok()? / period * period;
-            (whole..=whole + 2 * period)
-                .step_by(period as usize)
-                .filter_map(|m| l.start_date.checked_add_months(chrono::Months::new(m)))
-                .find(|d| *d > as_of)
+        .peekable();
+    if running.peek().is_none() {
+        return agreed;
+    }
+    running
+        .filter_map(|l| match agreed {
+            Some(a) if l.end_date.is_none() && l.bill_period_months >= 12 => Some(a),
+            _ => end_of_term(l, as_of),
         })
         .min()
+}
+
+/// The first end of a whole billing period of `line` after `as_of`.
+fn end_of_term(line: &Line, as_of: NaiveDate) -> Option<NaiveDate> {
+    let period = u32::try_from(line.bill_period_months.max(1)).ok()?;
+    let months = (as_of.year() - line.start_date.year()) * 12 + as_of.month() as i32 - line.start_date.month() as i32;
+    let whole = u32::try_from(months.max(0)).ok()? / period * period;
+    (whole..=whole + 2 * period)
+        .step_by(period as usize)
+        .filter_map(|m| line.start_date.checked_add_months(chrono::Months::new(m)))
+        .find(|d| *d > as_of)
 }
 
 fn relative_change(now: f64, before: f64) -> Option<f64> {
@@ -613,6 +626,28 @@ mod tests {
         );
         let monthly = [line("2026-01-31", 1, None), line("2026-05-02", 12, Some("2026-06-01"))];
         assert_eq!(next_renewal(None, &monthly, day("2026-06-30")), Some(day("2026-07-31")));
+        assert_eq!(
+            next_renewal(Some(day("2026-12-01")), &monthly, day("2026-06-30")),
+            Some(day("2026-07-31")),
+            "a monthly line renews each month, whatever the agreed date"
+        );
+        // Replayed in an earlier term: its lines ended at the renewal, and today's agreed
+        // date (a term later) is not that day's next renewal.
+        let renewed = [line("2025-03-01", 12, Some("2026-03-01")), line("2026-03-01", 12, None)];
+        assert_eq!(
+            next_renewal(Some(day("2027-03-01")), &renewed, day("2025-06-30")),
+            Some(day("2026-03-01"))
+        );
+        assert_eq!(
+            next_renewal(Some(day("2027-03-01")), &renewed, day("2026-06-30")),
+            Some(day("2027-03-01"))
+        );
+        let three_years = [line("2025-03-01", 12, None)];
+        assert_eq!(
+            next_renewal(Some(day("2028-03-01")), &three_years, day("2026-06-30")),
+            Some(day("2028-03-01")),
+            "a multi-year term billed yearly renews at its end"
+        );
         assert_eq!(next_renewal(None, &[], day("2026-06-30")), None);
     }
 

@@ -15,4 +15,5 @@ pub mod words;
 pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, changes_since};
 pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, signals};
 pub use model::{HealthModel, Pillar, Scope};
+pub use outcome::Outcome;
 pub use score::{Health, Quadrant, score, score_in};

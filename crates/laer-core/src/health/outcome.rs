@@ -2,6 +2,19 @@
 //! downsold within a horizon ([`crate::health::AccountRecords::churned_or_downsold`]).
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// What became of a customer within the horizon ([`crate::health::AccountRecords::outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// As much MRR at the horizon's end, or more.
+    Stayed,
+    /// Less MRR, but some.
+    Downsold,
+    /// No MRR.
+    Churned,
+}
 
 /// How far ahead validation looks.
 pub const HORIZON_DAYS: i64 = 90;
@@ -94,5 +107,10 @@ mod tests {
             line("2026-02-01", None, 160),
         ]);
         assert_eq!(upsell.churned_or_downsold(day("2026-01-15"), 90), Some(false));
+        use super::Outcome;
+        assert_eq!(churning.outcome(day("2026-01-15"), 90), Some(Outcome::Churned));
+        assert_eq!(downsell.outcome(day("2026-01-15"), 90), Some(Outcome::Downsold));
+        assert_eq!(upsell.outcome(day("2026-01-15"), 90), Some(Outcome::Stayed));
+        assert_eq!(churning.outcome(day("2026-03-01"), 90), None);
     }
 }

@@ -95,6 +95,10 @@ pub struct ValidationReport {
     /// How well each signal alone ranked the same accounts, strongest first.
     #[serde(default)]
     pub signals: Vec<SignalPower>,
+    /// The churn and downsell forecast learned on the same replay, and its check out of
+    /// sample ([`crate::forecast::churn::learn`]).
+    #[serde(default)]
+    pub forecast: Option<crate::forecast::churn::Learning>,
 }
 
 /// One signal's power to rank what happened, on its own.
@@ -205,6 +209,7 @@ pub fn validate(
         calibration: bins,
         days,
         signals: Vec::new(),
+        forecast: None,
     }
 }
 

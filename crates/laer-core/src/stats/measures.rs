@@ -1,5 +1,5 @@
-//! The measures a risk model is judged by: AUC (listing 9.1), top-decile lift (9.2) and
-//! calibration.
+//! The measures a risk model is judged by: AUC (listing 9.1), top-decile lift (9.2),
+//! calibration, and the Brier score and log loss of its probabilities.
 
 use std::cmp::Ordering;
 
@@ -77,6 +77,56 @@ pub fn top_decile_lift(risk: &[f64], churned: &[bool]) -> Option<f64> {
     let top_rate = top_churn as f64 / top as f64;
     let overall_rate = churn_count as f64 / n as f64;
     Some(top_rate / overall_rate)
+}
+
+/// Checks that `predicted` are probabilities, one per outcome.
+fn probabilities(predicted: &[f64], churned: &[bool]) -> Result<(), StatsError> {
+    if predicted.is_empty() {
+        return Err(StatsError::Empty);
+    }
+    if predicted.len() != churned.len() {
+        return Err(StatsError::LengthMismatch {
+            what: "churned",
+            expected: predicted.len(),
+            found: churned.len(),
+        });
+    }
+    match predicted.iter().position(|p| !(0.0..=1.0).contains(p)) {
+        Some(row) => Err(StatsError::NotAProbability {
+            row,
+            value: predicted[row],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The Brier score: the mean squared difference between each predicted probability and
+/// what happened (1 churned, 0 not); 0 is perfect, and always predicting the observed
+/// rate r scores r(1 − r). scikit-learn's `brier_score_loss`.
+pub fn brier(predicted: &[f64], churned: &[bool]) -> Result<f64, StatsError> {
+    probabilities(predicted, churned)?;
+    let sum: f64 = predicted
+        .iter()
+        .zip(churned)
+        .map(|(p, &c)| (p - f64::from(u8::from(c))).powi(2))
+        .sum();
+    Ok(sum / predicted.len() as f64)
+}
+
+/// The mean negative log-likelihood of what happened (natural log), each probability
+/// clipped to [ε, 1 − ε] with ε the machine epsilon, as scikit-learn's `log_loss` does.
+pub fn log_loss(predicted: &[f64], churned: &[bool]) -> Result<f64, StatsError> {
+    probabilities(predicted, churned)?;
+    let eps = f64::EPSILON;
+    let sum: f64 = predicted
+        .iter()
+        .zip(churned)
+        .map(|(p, &c)| {
+            let p = p.clamp(eps, 1.0 - eps);
+            -(if c { p.ln() } else { (1.0 - p).ln() })
+        })
+        .sum();
+    Ok(sum / predicted.len() as f64)
 }
 
 /// One bin of a calibration table.
@@ -221,6 +271,25 @@ mod tests {
         assert_eq!(top_decile_lift(&risk, &[false; 30]), None);
         assert_eq!(top_decile_lift(&[], &[]), None);
         assert_eq!(top_decile_lift(&risk, &[true; 29]), None);
+    }
+
+    #[test]
+    fn brier_and_log_loss_of_hand_computed_cases() {
+        // scikit-learn's documented example: brier_score_loss([0, 1, 1, 0], [0.1, 0.9, 0.8, 0.3]).
+        let churned = [false, true, true, false];
+        let p = [0.1, 0.9, 0.8, 0.3];
+        assert!((brier(&p, &churned).unwrap() - 0.0375).abs() < 1e-15);
+        let expected = -((0.9f64).ln() + (0.9f64).ln() + (0.8f64).ln() + (0.7f64).ln()) / 4.0;
+        assert!((log_loss(&p, &churned).unwrap() - expected).abs() < 1e-15);
+        // Certain and right costs nothing; certain and wrong is clipped, not infinite.
+        assert_eq!(brier(&[1.0, 0.0], &[true, false]), Ok(0.0));
+        assert!(log_loss(&[0.0], &[true]).unwrap().is_finite());
+        assert_eq!(brier(&[], &[]), Err(StatsError::Empty));
+        assert_eq!(
+            brier(&[0.5, -0.1], &[true, false]),
+            Err(StatsError::NotAProbability { row: 1, value: -0.1 })
+        );
+        assert!(matches!(log_loss(&[0.5], &[]), Err(StatsError::LengthMismatch { .. })));
     }
 
     // --- Calibration ---

@@ -4,7 +4,8 @@
 //! - metric scores: z-scores, fat-tailed metrics transformed first (listing 7.5);
 //! - groups of correlated metrics and their group scores (listings 6.4 and 6.3);
 //! - L1- or L2-regularised logistic regression with scikit-learn's liblinear objective (8.2);
-//! - the measures a model is judged by: AUC (9.1), top-decile lift (9.2), calibration;
+//! - the measures a model is judged by: AUC (9.1), top-decile lift (9.2), calibration,
+//!   Brier score and log loss;
 //! - the choice of the regularisation parameter C by time-ordered cross-validation (9.5);
 //! - survival: Kaplan–Meier with Greenwood bands, and the shifted-beta-geometric model of
 //!   contractual retention (`survival`); the Cox proportional-hazards model (`cox`).
@@ -51,7 +52,7 @@ pub use cox::{CoxFit, cox};
 pub use cross_validation::{C_GRID, CrossValidation, CrossValidationScore, cross_validate_c};
 pub use grouping::{GROUP_CORRELATION, MetricGroups, correlation_matrix};
 pub use logistic::{LogisticFit, LogisticOptions, Penalty, logistic_regression};
-pub use measures::{CalibrationBin, auc, calibration, top_decile_lift};
+pub use measures::{CalibrationBin, auc, brier, calibration, log_loss, top_decile_lift};
 pub use scaling::{FAT_TAIL_SKEW, MetricScaling, Transform, fit_scaling, skewness};
 pub use survival::{KaplanMeier, Sbg, Z_95, fit_sbg, kaplan_meier, sbg_log_likelihood};
 

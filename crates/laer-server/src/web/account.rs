@@ -84,6 +84,10 @@ pub(crate) async fn page(
     // users, seats and NPS as the drivers, the success plan and the API.
     let figures = health_now.as_ref().map(|h| h.figures);
     let count = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| format!("{x:.0}"));
+    let churn = super::health::churn_model(accuracy.as_ref());
+    let outlook = health_now
+        .as_ref()
+        .map(|h| laer_core::forecast::churn::outlook(&churn, h.forecast));
     let body = html! {
         div.page-head {
             h1 { (name) }
@@ -95,6 +99,9 @@ pub(crate) async fn page(
             div.kpi { span { "Health" } (super::health::figure_of(health_now.as_ref().and_then(|h| h.health.exact), &super::health::scale_only(accuracy.as_ref()))) }
             div.kpi { span { "ARR" } strong { (money(mrr.times(12))) } }
             div.kpi { span { "Renewal" } strong { (date(a.renewal_date)) } }
+            @if let (Some(o), false) = (&outlook, mrr.is_zero()) {
+                div.kpi { span { "Churn chance, " (o.horizon_days) " days" } strong { a href="#outlook" { (super::forecast::chance(o.churn)) } } }
+            }
             @if let Some(f) = figures {
                 div.kpi { span { "Active users, last " (f.usage_days) " days" }
                     strong { (count(f.active_users)) @if let Some(seats) = f.seats { " / " (count(Some(seats))) " seats" } } }
@@ -121,6 +128,10 @@ pub(crate) async fn page(
         (super::touchpoints::timeline(&user, id, view, touchpoints, comments, &filter.filter(), today))
         @if let Some(now) = &health_now {
             (super::health::panel(now, health_history, accuracy.as_ref(), set_by_hand.as_ref(), &user, id))
+            // A customer's chances of churn and downsell (laer_core::forecast::churn).
+            @if !mrr.is_zero() {
+                (super::forecast::account_section(&churn, &now.forecast, &now.health.drivers, &user))
+            }
         }
         section.card #work {
             h2 { "Work" }

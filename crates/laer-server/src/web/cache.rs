@@ -68,6 +68,7 @@ impl PageCache {
                             phase_reason: h.phase_reason,
                             quadrant: h.quadrant,
                             top_driver: laer_core::attention::top_driver(&h.drivers).cloned(),
+                            next_renewal: h.next_renewal,
                         },
                     )
                 })

@@ -52,15 +52,15 @@ fn urgency_band(urgency: Urgency) -> &'static str {
     }
 }
 
-/// What a score's colour means, for its title: "Urgent: 31% chance of churn or downsell
-/// within 90 days (usual 12%)".
+/// What a score's colour means, for its title: "Urgent: accounts scoring 31 churned or
+/// downsold within 90 days 31% of the time (usual 12%)".
 pub(crate) fn risk_title(attention: &Attention, score: Option<f64>) -> String {
     let Some(urgency) = attention.urgency(score) else {
         return "not enough data to score".into();
     };
     match (&attention.scale, score) {
         (Some(scale), Some(s)) => format!(
-            "{}: {:.0}% chance of churn or downsell within 90 days (usual {:.0}%)",
+            "{}: accounts scoring {s:.0} churned or downsold within 90 days {:.0}% of the time (usual {:.0}%)",
             urgency.label(),
             scale.calibration.churn_probability(s) * 100.0,
             scale.base_rate * 100.0
@@ -89,8 +89,14 @@ pub(crate) fn badge(score: Option<f64>, attention: &Attention) -> Markup {
 pub(crate) fn scale_only(accuracy: Option<&Accuracy>) -> Attention {
     Attention {
         scale: accuracy.and_then(|a| a.scale),
+        churn: Some(churn_model(accuracy)),
         ..Attention::default()
     }
+}
+
+/// The churn forecast learned with the latest validation, else the shipped one.
+pub(crate) fn churn_model(accuracy: Option<&Accuracy>) -> laer_core::forecast::churn::ChurnModel {
+    accuracy.map_or_else(laer_app::health::not_validated_yet, |a| a.churn.clone())
 }
 
 /// Everything the lists rank and colour accounts by: the risk scale of the model's latest
@@ -98,8 +104,9 @@ pub(crate) fn scale_only(accuracy: Option<&Accuracy>) -> Attention {
 pub(crate) async fn attention(state: &AppState, today: NaiveDate) -> Result<Attention, laer_store::StoreError> {
     let (accuracy, work) = tokio::try_join!(accuracy(state), state.store.open_work(today))?;
     Ok(Attention {
-        scale: accuracy.and_then(|a| a.scale),
+        scale: accuracy.as_ref().and_then(|a| a.scale),
         work,
+        churn: Some(churn_model(accuracy.as_ref())),
     })
 }
 
@@ -139,6 +146,8 @@ fn value(measure: &str, v: f64) -> String {
 pub(crate) struct Accuracy {
     /// The risk scale of the report, when it has one.
     pub scale: Option<laer_core::attention::RiskScale>,
+    /// The churn forecast learned with it (the shipped one when the history was short).
+    pub churn: laer_core::forecast::churn::ChurnModel,
 }
 
 /// The health panel of the account page.
@@ -316,6 +325,7 @@ pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_
             .await?
             .map(|(_, report)| Accuracy {
                 scale: report.risk_scale(),
+                churn: report.churn_model(),
             }),
     )
 }
@@ -417,6 +427,7 @@ pub(crate) async fn model_page(State(state): State<AppState>, user: CurrentUser)
                         } } }
                     }
                 }
+                (super::forecast::model_section(r.forecast.as_ref()))
                 section.card {
                     h2 { "Each signal on its own" }
                     p.muted { "How well each signal alone ranked the same accounts (its AUC; the distance from 0.5 is its strength), and the share of accounts that have it." }

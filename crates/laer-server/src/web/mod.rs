@@ -8,6 +8,7 @@ mod cache;
 mod calendars;
 mod chat;
 mod coalesce;
+mod forecast;
 mod forgot;
 pub(crate) mod form;
 mod health;

@@ -112,6 +112,18 @@ fn top_reason(a: &AccountSnapshot) -> Option<String> {
 }
 
 /// "3 open · 2 overdue", or "–".
+/// An account's chances of churn and downsell within the forecast's horizon.
+fn outlook_cell(outlook: Option<&laer_core::forecast::churn::Outlook>) -> Markup {
+    match outlook {
+        Some(o) => html! {
+            span title={"Chance of churn within " (o.horizon_days) " days"} { (super::forecast::chance(o.churn)) }
+            " · "
+            span.muted title={"Chance of downsell within " (o.horizon_days) " days"} { (super::forecast::chance(o.downsell)) }
+        },
+        None => html! { span.muted { "–" } },
+    }
+}
+
 fn open_work(work: OpenWork) -> Markup {
     html! {
         @if work.open == 0 { span.flat { "–" } } @else {
@@ -271,9 +283,10 @@ pub(crate) async fn page(
             }
             p.muted {
                 "Need is the ARR at risk: the chance that the account churns or downsells within 90 days, times its ARR; "
-                "ties go to the account with more overdue tasks. The chance comes from the health model, calibrated on this "
-                "workspace's own history (docs/health.md). Health is red when that chance is at least twice the usual one, "
-                "amber when above the usual, green otherwise; until the model has been checked on your history, by score "
+                "ties go to the account with more overdue tasks. The chances come from the forecast learned on this "
+                "workspace's own history: health and whether a renewal falls within the 90 days (docs/forecasts.md). "
+                "Health is red when accounts with that score churned or downsold at least twice as often as usual, "
+                "amber when more often than usual, green otherwise; until the model has been checked on your history, by score "
                 "(under 40 red, under 70 amber). The top reason is the measure that holds the score down most."
             }
         }
@@ -281,6 +294,7 @@ pub(crate) async fn page(
             thead { tr {
                 th { (sort_link(SortKey::Name, "Account")) " · " (sort_link(SortKey::Need, "need")) }
                 th.num { (sort_link(SortKey::Health, "Health")) }
+                th.num title="Chance of churn, and of downsell, within 90 days (docs/forecasts.md)" { "Churn · downsell" }
                 th { "Top reason" }
                 th { (sort_link(SortKey::Phase, "Phase")) }
                 th { "Lead now" }
@@ -296,6 +310,7 @@ pub(crate) async fn page(
                         td.account { a href={"/accounts/" (a.id)} { (a.display_name()) }
                             @if let Some(s) = &a.segment { br; span.muted.small.segment { (s) } } }
                         td.num.health { (super::health::badge(a.health_score(), &attention)) }
+                        td.num.outlook { (outlook_cell(attention.outlook(a).as_ref())) }
                         td.reason { (top_reason(a).unwrap_or_default()) }
                         td.phase { (phase_badge(a, today, rules)) }
                         td.lead { (lead(a, &user, today, rules)) }
@@ -306,7 +321,7 @@ pub(crate) async fn page(
                         td.num.trend { (trend(a)) }
                     }
                 }
-                @if page.rows.is_empty() { tr { td colspan="10" { "No account matches." } } }
+                @if page.rows.is_empty() { tr { td colspan="11" { "No account matches." } } }
             }
         }
         nav.pages {
@@ -353,11 +368,15 @@ pub(crate) async fn csv(
             "arr",
             "renewal_date",
             "trend_90d",
+            "churn_90d",
+            "downsell_90d",
         ]
         .map(String::from)
         .to_vec(),
     ];
     for a in page.rows {
+        let outlook = attention.outlook(a);
+        let outlook = outlook.as_ref();
         rows.push(vec![
             a.external_id.clone(),
             a.name.clone().unwrap_or_default(),
@@ -373,6 +392,8 @@ pub(crate) async fn csv(
             a.arr().to_string(),
             a.renewal_date.map(|d| d.to_string()).unwrap_or_default(),
             a.trend().map(|t| format!("{t:.4}")).unwrap_or_default(),
+            outlook.map(|o| format!("{:.4}", o.churn)).unwrap_or_default(),
+            outlook.map(|o| format!("{:.4}", o.downsell)).unwrap_or_default(),
         ]);
     }
     Ok(csv_response("portfolio.csv", rows))
