@@ -183,7 +183,7 @@ async fn an_admin_sees_every_page(store: &Store) {
         "a header and every account, the newcomer too"
     );
     assert!(
-        csv.starts_with("external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d")
+        csv.starts_with("external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d,churn_90d,downsell_90d")
     );
 }
 

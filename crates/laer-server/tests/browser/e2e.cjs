@@ -238,7 +238,7 @@ async function main () {
       equal(download.suggestedFilename(), 'portfolio.csv', 'the file name')
       const text = fs.readFileSync(await download.path(), 'utf8')
       const lines = text.trim().split(/\r?\n/)
-      equal(lines[0], 'external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d', 'the CSV header')
+      equal(lines[0], 'external_id,name,phase,health,urgency,top_reason,segment,owner,arr,renewal_date,trend_90d,churn_90d,downsell_90d', 'the CSV header')
       equal(lines.length, everyone.length + 1, 'a CSV line per account and the header')
       equal(new URL(page.url()).pathname, '/portfolio', 'the download leaves the page where it was')
     })
