@@ -313,6 +313,14 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
         }
         None => true,
     };
+    // The quarter's renewal forecast as made at its start: kept once, by the first node
+    // to get here in the quarter.
+    if crate::forecast::keep_quarter_forecast(store, &model.name, day).await? {
+        tracing::info!(
+            "renewal forecast of {} kept",
+            laer_core::bridge::Quarter::containing(day)
+        );
+    }
     if stale {
         let horizon = laer_core::health::outcome::HORIZON_DAYS;
         let days = replay_days(store, model, day, horizon).await?;
@@ -384,6 +392,8 @@ pub struct Replayed {
     pub assessment: Assessment,
     /// What became of it within the horizon after the day.
     pub outcome: laer_core::health::Outcome,
+    /// MRR at the horizon's end over MRR that day, when it was still a customer.
+    pub change: Option<f64>,
     /// Churned or downsold within the horizon after the day.
     pub churned: bool,
 }
@@ -449,6 +459,7 @@ pub async fn replay(
             out.push(Replayed {
                 assessment: laer_core::health::assess(model, r, usage, &workspace, day),
                 outcome,
+                change: r.mrr_change(day, horizon_days),
                 churned: outcome != laer_core::health::Outcome::Stayed,
             });
         }
@@ -495,6 +506,7 @@ pub async fn validation(
                 let decisions = oracle.get(&r.assessment.account_id).map_or(&[][..], Vec::as_slice);
                 laer_core::forecast::churn::oracle_chance(decisions, r.assessment.as_of, horizon_days)
             }),
+            change: r.change,
         })
         .collect();
     report.forecast = Some(laer_core::forecast::churn::learn(&cases, horizon_days));

@@ -22,6 +22,7 @@ pub mod calendars;
 pub mod delivery;
 pub mod demo;
 pub mod digest;
+pub mod forecast;
 pub mod health;
 pub mod logins;
 pub mod people;

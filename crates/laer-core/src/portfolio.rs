@@ -65,6 +65,20 @@ pub struct HealthBrief {
     pub next_renewal: Option<NaiveDate>,
 }
 
+/// The snapshots with each account's kept health (`health` by account id) in.
+pub fn with_health(
+    snapshots: &[AccountSnapshot],
+    health: &std::collections::HashMap<i64, HealthBrief>,
+) -> Vec<AccountSnapshot> {
+    snapshots
+        .iter()
+        .map(|a| AccountSnapshot {
+            health: health.get(&a.id).cloned(),
+            ..a.clone()
+        })
+        .collect()
+}
+
 impl HealthBrief {
     /// What the churn forecast sees of the account on the day its health was kept for,
     /// whose contracts' longest billing period is `term_months`.

@@ -10,13 +10,14 @@ use laer_core::forecast::churn::{ChurnModel, Evaluation, Held, Outlook, Source, 
 use laer_core::limits::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiCaller, ApiQuery, ViewAccounts};
+use crate::extract::{ApiCaller, ApiQuery, ViewAccounts, ViewRevenue};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/forecasts/churn", get(list))
         .route("/api/v1/accounts/{id}/forecast", get(one))
+        .route("/api/v1/forecasts/renewals", get(renewals))
 }
 
 /// The forecast in use: learned with the health model's latest validation here, else
@@ -163,4 +164,22 @@ async fn one(
         reasons,
         source: model.source,
     }))
+}
+
+/// `GET /api/v1/forecasts/renewals`: this quarter's and the next's renewals forecast in
+/// money — each renewal's likelihood, forecast ARR and the system's and owner's calls —
+/// rolled up with 90 % intervals, and each closed quarter's kept forecast against what
+/// happened.
+async fn renewals(
+    _: ApiCaller<ViewRevenue>,
+    State(state): State<AppState>,
+) -> Result<Json<laer_app::forecast::RenewalOutlook>, ApiError> {
+    let today = Utc::now().date_naive();
+    let (snapshots, (model, _)) = tokio::try_join!(
+        async { Ok(state.cache.snapshots(&state.store, today).await?) },
+        model_in_use(&state)
+    )?;
+    Ok(Json(
+        laer_app::forecast::renewal_outlook(&state.store, &model, &snapshots, today).await?,
+    ))
 }

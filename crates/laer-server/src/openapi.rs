@@ -166,6 +166,15 @@ const READS: &[Read] = &[
     },
     Read {
         method: HttpMethod::Get,
+        path: "/api/v1/forecasts/renewals",
+        summary: "This quarter's and the next's renewals forecast in money, with 90 % intervals, and past quarters' accuracy",
+        permission: Some(Permission::ViewRevenue),
+        query: &[],
+        body: &[],
+        answer: "`{\"today\", \"quarters\": [{\"quarter\", \"renewals\", \"renewable_arr\", \"forecast_arr\", \"called_arr\", \"renewed_arr\", \"grr\", \"nrr\", ...}], \"renewals\": [...], \"past\": [...], \"source\"}`",
+    },
+    Read {
+        method: HttpMethod::Get,
         path: "/api/v1/accounts/{id}/plan",
         summary: "The account's success plan",
         permission: Some(Permission::ViewAccounts),

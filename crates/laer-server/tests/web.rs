@@ -198,6 +198,105 @@ async fn health_kept(store: &Store, accounts: usize) {
     panic!("the health engine kept no health within 30 s");
 }
 
+/// Issue 19, item 3: the renewals page forecasts this quarter and the next in money, and
+/// an owner's call, made with a reason, shows beside the system's and is audited; the
+/// API answers the same forecast.
+async fn renewals_are_forecast_and_owners_make_their_call(store: &Store) {
+    use laer_core::bridge::Quarter;
+    let load = seed(store).await;
+    let base = spawn(store).await;
+    health_kept(store, load.accounts).await;
+    let admin = Session::login(&base, laer_app::demo::DEMO_ADMIN, DEMO_PASSWORD)
+        .await
+        .unwrap();
+    let (status, page) = admin.get("/renewals?within=180&mine=0").await;
+    assert_eq!(status, 200);
+    for part in [
+        "id=\"renewal-forecast\"",
+        "Renewed ARR, 90 %",
+        "Past quarters",
+        "Forecast ARR",
+        "Your call",
+    ] {
+        assert!(page.contains(part), "the renewals page shows {part}");
+    }
+    let this = Quarter::containing(today());
+    let account = store
+        .account_snapshots(today())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| {
+            !a.mrr.is_zero()
+                && a.renewal_date
+                    .is_some_and(|d| d >= today() && [this, this.next()].contains(&Quarter::containing(d)))
+        })
+        .expect("a renewal in this quarter or the next");
+    let (id, on) = (account.id.to_string(), account.renewal_date.unwrap().to_string());
+    let csrf = admin.csrf().await;
+    let call = |reason: &'static str| {
+        let (admin, csrf, id, on) = (&admin, csrf.clone(), id.clone(), on.clone());
+        async move {
+            admin
+                .post(
+                    "/renewals/call",
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("account_id", id.as_str()),
+                        ("renewal_date", on.as_str()),
+                        ("category", "at_risk"),
+                        ("amount", "1234"),
+                        ("reason", reason),
+                    ],
+                )
+                .await
+        }
+    };
+    assert_eq!(call("").await, 400, "a call needs a reason");
+    assert!(store.renewal_calls().await.unwrap().is_empty());
+    assert_eq!(call("budget review in January").await, 303);
+    let calls = store.renewal_calls().await.unwrap();
+    let (kept_on, kept) = &calls[&account.id];
+    assert_eq!(kept_on.to_string(), on);
+    assert_eq!(kept.category, laer_core::forecast::renewal::Category::AtRisk);
+    assert_eq!(kept.amount, laer_core::Money::from_units(1234).unwrap());
+    assert!(
+        store
+            .audit_of_account(account.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "renewal_call.set")
+    );
+    let (_, page) = admin.get("/renewals?within=180&mine=0").await;
+    assert!(page.contains("budget review in January"), "the owner's call, with why");
+    let token = store
+        .create_api_token("t", laer_core::access::Role::Leader)
+        .await
+        .unwrap()
+        .secret;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/forecasts/renewals"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["quarters"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(answer["quarters"][0]["quarter"], this.to_string());
+    let row = answer["renewals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["account_id"] == account.id)
+        .unwrap();
+    assert_eq!(row["call"]["category"], "at_risk");
+    let likelihood = row["likelihood"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&likelihood));
+}
+
 async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store) {
     let load = seed(store).await;
     let base = spawn(store).await;
@@ -1543,6 +1642,7 @@ async fn an_admin_links_stripe_customers_by_hand(store: &Store) {
 }
 
 laer_store::backend_tests!(
+    renewals_are_forecast_and_owners_make_their_call,
     a_handoff_note_carries_the_owners_words,
     an_admin_links_stripe_customers_by_hand,
     leaders_edit_playbooks_and_coverage_rules,

@@ -829,6 +829,32 @@ impl Store {
     }
 
     /// Each account's latest stored health on or before `day`.
+    pub async fn health_briefs(
+        &self,
+        day: NaiveDate,
+    ) -> Result<HashMap<i64, laer_core::portfolio::HealthBrief>, StoreError> {
+        Ok(self
+            .latest_health(day)
+            .await?
+            .into_iter()
+            .map(|(id, h)| {
+                (
+                    id,
+                    laer_core::portfolio::HealthBrief {
+                        day: h.day,
+                        score: h.score,
+                        phase: h.phase,
+                        phase_reason: h.phase_reason,
+                        quadrant: h.quadrant,
+                        top_driver: laer_core::attention::top_driver(&h.drivers).cloned(),
+                        next_renewal: h.next_renewal,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Each account's latest kept health as of `day`.
     pub async fn latest_health(&self, day: NaiveDate) -> Result<HashMap<i64, HealthRow>, StoreError> {
         let sql = format!(
             "SELECT {HEALTH_COLUMNS} FROM health_scores h WHERE h.day = \

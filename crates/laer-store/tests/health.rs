@@ -492,7 +492,84 @@ async fn the_demo_oracle_is_kept_per_account(store: &Store) {
     assert_eq!(oracle.len(), 1, "replaced whole");
 }
 
+/// Issue 19, item 3: an owner's call on a renewal needs a reason and an amount of 0 or
+/// more, is replaced when made again, and is audited; a quarter's forecast is kept once,
+/// whichever node keeps it first.
+async fn renewal_calls_are_audited_and_forecasts_kept_once(store: &Store) {
+    use laer_core::forecast::renewal::{Category, Snapshot, quarter};
+    let seed = seed(store).await;
+    let a = seed.ids["a"];
+    let on = day("2027-01-15");
+    let units = |u: i64| Money::from_units(u).unwrap();
+    let refused = |r: Result<(), laer_store::StoreError>, field: &str| match r {
+        Err(laer_store::StoreError::Refused { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("{other:?}"),
+    };
+    refused(
+        store
+            .set_renewal_call(a, on, Category::Commit, units(100), "  ", "ann")
+            .await,
+        "reason",
+    );
+    refused(
+        store
+            .set_renewal_call(a, on, Category::Commit, units(-1), "why", "ann")
+            .await,
+        "amount",
+    );
+    assert!(matches!(
+        store
+            .set_renewal_call(999_999, on, Category::Commit, units(1), "why", "ann")
+            .await,
+        Err(laer_store::StoreError::NotFound(_))
+    ));
+    assert!(
+        store.renewal_calls().await.unwrap().is_empty(),
+        "nothing refused is kept"
+    );
+    store
+        .set_renewal_call(a, on, Category::AtRisk, units(9_000), "budget cut", "ann")
+        .await
+        .unwrap();
+    store
+        .set_renewal_call(a, on, Category::Probable, units(11_000), "sponsor back", "bob")
+        .await
+        .unwrap();
+    let calls = store.renewal_calls().await.unwrap();
+    let (kept_on, call) = &calls[&a];
+    assert_eq!(*kept_on, on);
+    assert_eq!(
+        (call.category, call.amount, call.reason.as_str(), call.set_by.as_str()),
+        (Category::Probable, units(11_000), "sponsor back", "bob")
+    );
+    let audited: Vec<_> = store
+        .audit_of_account(a)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "renewal_call.set")
+        .collect();
+    assert_eq!(audited.len(), 2);
+    assert_eq!(audited[0].details["reason"], "sponsor back");
+
+    let q = laer_core::bridge::Quarter::parse("2027-Q1").unwrap();
+    let snapshot = Snapshot {
+        quarter: q.to_string(),
+        taken_on: day("2027-01-01"),
+        rows: vec![],
+        forecast: quarter(q, &[], &Default::default()),
+    };
+    assert!(store.keep_renewal_forecast(&snapshot).await.unwrap());
+    let later = Snapshot {
+        taken_on: day("2027-01-02"),
+        ..snapshot.clone()
+    };
+    assert!(!store.keep_renewal_forecast(&later).await.unwrap(), "one per quarter");
+    assert_eq!(store.renewal_forecasts().await.unwrap(), vec![snapshot]);
+}
+
 laer_store::backend_tests!(
+    renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
     marking_and_claiming_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,

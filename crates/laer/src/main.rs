@@ -224,6 +224,17 @@ enum ReportCommand {
     /// Retention curves: Kaplan–Meier survival of accounts (95 % bands) and of their
     /// starting revenue, by cohort, segment or plan; each cohort's sBG projection.
     Survival(SurvivalArgs),
+    /// The renewal forecast of this quarter and the next: each renewal's likelihood,
+    /// forecast ARR and calls, the quarters with 90 % intervals, past quarters' accuracy
+    /// (docs/forecasts.md).
+    RenewalForecast(JsonArgs),
+}
+
+#[derive(Args)]
+struct JsonArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -1277,6 +1288,13 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
         ReportCommand::Health(args) => report_health(store, &args, model).await,
         ReportCommand::HealthValidation(args) => report_validation(store, &args, model).await,
         ReportCommand::NrrBridge(args) => report_nrr_bridge(store, &args, model).await,
+        ReportCommand::RenewalForecast(args) => {
+            let today = chrono::Utc::now().date_naive();
+            let model = laer_app::forecast::churn_model(store, &model.name).await?;
+            let accounts = laer_app::forecast::accounts(store, today).await?;
+            let report = laer_app::forecast::renewal_outlook(store, &model, &accounts, today).await?;
+            print_report(args.json, &report, table::renewal_forecast)
+        }
         ReportCommand::Survival(args) => {
             let today = chrono::Utc::now().date_naive();
             let report = laer_app::reports::survival(store, args.by, args.months, today).await?;

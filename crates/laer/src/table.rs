@@ -539,3 +539,88 @@ pub fn churn_forecast_model(f: &laer_core::forecast::churn::Learning) -> String 
     }
     out
 }
+
+/// `laer report renewal-forecast`.
+pub fn renewal_forecast(r: &laer_app::forecast::RenewalOutlook) -> String {
+    let mut out = String::new();
+    if let laer_core::forecast::churn::Source::Shipped { caveat } = &r.source {
+        let _ = writeln!(out, "{caveat}\n");
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:>8} {:>14} {:>14} {:>14} {:>32} {:>20} {:>20}",
+        "quarter",
+        "renewals",
+        "renewable ARR",
+        "forecast ARR",
+        "with calls",
+        "renewed ARR (90 %)",
+        "GRR (90 %)",
+        "NRR (90 %)"
+    );
+    let share = |i: Option<&laer_core::forecast::renewal::Interval>| {
+        i.map_or("-".to_string(), |i| {
+            format!(
+                "{:.1}% ({:.1}–{:.1})",
+                i.expected * 100.0,
+                i.low * 100.0,
+                i.high * 100.0
+            )
+        })
+    };
+    for q in &r.quarters {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>8} {:>14} {:>14.0} {:>14.0} {:>32} {:>20} {:>20}",
+            q.quarter,
+            q.renewals,
+            q.renewable_arr.to_string(),
+            q.forecast_arr,
+            q.called_arr,
+            q.renewed_arr.to_string(),
+            share(q.grr.as_ref()),
+            share(q.nrr.as_ref())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<28} {:>10} {:>14} {:>7} {:>14} {:<15} {:<15}",
+        "account", "renews on", "ARR", "renews", "forecast ARR", "system's call", "owner's call"
+    );
+    for f in &r.renewals {
+        let _ = writeln!(
+            out,
+            "{:<28} {:>10} {:>14} {:>6.1}% {:>14.0} {:<15} {:<15}",
+            f.name.as_deref().unwrap_or(&f.external_id),
+            f.on,
+            f.renewable_arr.to_string(),
+            f.likelihood * 100.0,
+            f.forecast_arr,
+            f.category.label(),
+            f.call
+                .as_ref()
+                .map_or("-".to_string(), |c| format!("{} {}", c.category.label(), c.amount))
+        );
+    }
+    if !r.past.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<8} {:>10} {:>14} {:>14} {:>8} {:>8} {:>7}",
+            "quarter", "made on", "forecast ARR", "actual ARR", "error", "in 90 %", "Brier"
+        );
+        for a in &r.past {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>10} {:>14.0} {:>14.0} {:>8} {:>8} {:>7}",
+                a.quarter,
+                a.taken_on,
+                a.forecast_arr,
+                a.actual_arr,
+                a.error.map_or("-".to_string(), |e| format!("{:.1}%", e * 100.0)),
+                if a.within_interval { "yes" } else { "no" },
+                opt(a.brier, 3)
+            );
+        }
+    }
+    out
+}

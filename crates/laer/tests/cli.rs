@@ -507,6 +507,16 @@ fn health_commands_report_validate_fit_and_set_phases(db: &TestDatabase) {
     assert!(validation["observations"].as_u64().unwrap() > 100, "{validation}");
     let auc = validation["auc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auc));
+    assert!(validation["forecast"]["model"]["churn"].is_object(), "{validation}");
+    // The renewal forecast: this quarter and the next, in money.
+    let renewals = json_output(&["--db", url, "report", "renewal-forecast", "--json"]);
+    assert_eq!(renewals["quarters"].as_array().unwrap().len(), 2, "{renewals}");
+    for q in renewals["quarters"].as_array().unwrap() {
+        let i = &q["renewed_arr"];
+        assert!(i["low"].as_f64().unwrap() <= i["high"].as_f64().unwrap(), "{q}");
+    }
+    let table = run(&mut laer(&["--db", url, "report", "renewal-forecast"]));
+    assert!(text(&table.stdout).contains("renewed ARR (90 %)"));
 
     let dir = tempfile::tempdir().unwrap();
     let fitted = dir.path().join("fitted.toml");

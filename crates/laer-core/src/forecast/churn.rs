@@ -84,6 +84,8 @@ pub struct Case {
     /// The true chance of churn within the horizon, where an oracle knows it (the demo
     /// company: [`oracle_chance`]).
     pub oracle: Option<f64>,
+    /// MRR at the horizon's end over MRR on the day, for an account still a customer.
+    pub change: Option<f64>,
 }
 
 /// The true chance of churn within `horizon_days` after `as_of`, from the renewal
@@ -170,7 +172,80 @@ pub struct ChurnModel {
     /// The mean score of the accounts it learned from: a health effect is measured
     /// against an account scoring this.
     pub typical_score: f64,
+    /// How ARR changes at a renewal that is kept.
+    #[serde(default)]
+    pub kept: KeptChange,
     pub source: Source,
+}
+
+impl ChurnModel {
+    /// The chance of churn at a renewal (one due within the horizon) of an account with
+    /// `score` (none: unscored), month to month or not: what the renewal forecast takes
+    /// the likelihood of renewing from.
+    pub fn churn_at_renewal(&self, score: Option<f64>, monthly: bool) -> f64 {
+        let due = Features {
+            score,
+            days_to_renewal: Some(0.0),
+            monthly,
+        };
+        self.churn.probability(&due.row(self.horizon_days))
+    }
+}
+
+/// How ARR changes at renewals that are kept: the ratio of MRR at the horizon's end to
+/// MRR on the day, over the replayed customers that had a renewal due and stayed (or
+/// downsold) — expansion above 1, contraction below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeptChange {
+    pub mean: f64,
+    /// The ratios' 5th, 10th, …, 95th percentiles: what a simulation draws from.
+    pub percentiles: Vec<f64>,
+    /// Renewals it was learned from.
+    pub renewals: usize,
+}
+
+impl Default for KeptChange {
+    /// No change known: every renewal kept at its ARR.
+    fn default() -> Self {
+        KeptChange {
+            mean: 1.0,
+            percentiles: vec![1.0],
+            renewals: 0,
+        }
+    }
+}
+
+impl KeptChange {
+    /// Learned from ratios (any order; not finite or not positive are left out).
+    pub fn of(ratios: &[f64]) -> KeptChange {
+        let mut r: Vec<f64> = ratios.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+        if r.is_empty() {
+            return KeptChange::default();
+        }
+        r.sort_by(f64::total_cmp);
+        KeptChange {
+            mean: r.iter().sum::<f64>() / r.len() as f64,
+            percentiles: (1..20).filter_map(|k| stats::quantile(&r, k as f64 / 20.0)).collect(),
+            renewals: r.len(),
+        }
+    }
+
+    /// The ratios a simulation draws from, equally likely (never empty): the
+    /// percentiles, scaled so that their mean is [`KeptChange::mean`] — the expected
+    /// ARR of a forecast and of its simulation then agree.
+    pub fn ratios(&self) -> Vec<f64> {
+        let drawn: Vec<f64> = self
+            .percentiles
+            .iter()
+            .copied()
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        if drawn.is_empty() {
+            return vec![self.mean];
+        }
+        let scale = self.mean / (drawn.iter().sum::<f64>() / drawn.len() as f64);
+        drawn.into_iter().map(|r| r * scale).collect()
+    }
 }
 
 /// How the out-of-sample predictions of one outcome did.
@@ -261,6 +336,13 @@ fn learned(cases: &[Case], horizon_days: i64) -> Result<Learning, TooShort> {
             churn,
             downsell,
             typical_score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
+            kept: KeptChange::of(
+                &cases
+                    .iter()
+                    .filter(|c| c.features.renewal_due(horizon_days) && c.outcome != Outcome::Churned)
+                    .filter_map(|c| c.change)
+                    .collect::<Vec<_>>(),
+            ),
             source: Source::Learned {
                 cases: cases.len(),
                 churned,
@@ -404,7 +486,7 @@ fn score(model: &[f64], reference: &[f64], happened: &[bool]) -> Result<Scores, 
 }
 
 /// The model laer ships, for a workspace whose own history is too short: what [`learn`]
-/// learned on the demo company made on 2026-12-04 (`laer demo --accounts 1000 --months
+/// learned on the demo company made on 2026-12-04 (the renewals' changes: on 2026-12-05) (`laer demo --accounts 1000 --months
 /// 36`, then `laer report health-validation`: 17,783 account-days, 817 churned and 1,196
 /// downsold within 90 days; out of sample, churn AUC 0.833 and Brier 0.0394 against 0.0422
 /// for the rate alone), whose churn comes at renewals and follows health as docs/demo.md
@@ -428,6 +510,16 @@ pub fn shipped(caveat: &str) -> ChurnModel {
             monthly: -0.298,
         },
         typical_score: 46.8,
+        // 8,052 renewals kept: most at the same ARR, a tenth cut by 15 % or more, a
+        // tenth grown by 23 % or more.
+        kept: KeptChange {
+            mean: 1.0230,
+            percentiles: vec![
+                0.7255, 0.85, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0897, 1.2308,
+                1.3929,
+            ],
+            renewals: 8_052,
+        },
         source: Source::Shipped {
             caveat: format!(
                 "{caveat}: laer's shipped model stands in, learned on its demo company; its ranking is sound, its probabilities a rough guide until this workspace's history is long enough."
@@ -587,6 +679,11 @@ mod tests {
                     },
                     outcome,
                     oracle: Some(p_churn),
+                    change: (outcome != Outcome::Churned).then_some(if outcome == Outcome::Downsold {
+                        0.7
+                    } else {
+                        1.1
+                    }),
                 });
             }
         }
@@ -689,6 +786,21 @@ mod tests {
             "90 days on"
         );
         assert_eq!(oracle_chance(&[], d("2026-01-15"), 90), 0.0);
+    }
+
+    #[test]
+    fn the_change_of_kept_renewals_is_read_from_those_that_stayed() {
+        let k = KeptChange::of(&[1.0, 1.0, 1.2, 0.8, f64::NAN, -1.0]);
+        assert_eq!(k.renewals, 4, "not finite or not positive left out");
+        assert!((k.mean - 1.0).abs() < 1e-12);
+        assert_eq!(k.percentiles.len(), 19);
+        assert!(k.percentiles.windows(2).all(|w| w[0] <= w[1]));
+        assert!(k.percentiles[0] >= 0.8 && k.percentiles[18] <= 1.2);
+        assert_eq!(KeptChange::of(&[]), KeptChange::default());
+        // Learned with the model: the drawn history keeps at 1.1, downsells to 0.7.
+        let model = learn(&history(150, 24, 11), 90).model;
+        assert!(model.kept.renewals > 100);
+        assert!(model.kept.mean > 0.7 && model.kept.mean < 1.1, "{:?}", model.kept);
     }
 
     #[test]

@@ -76,6 +76,14 @@ impl AccountRecords {
         self.outcome(as_of, horizon_days).map(|o| o != Outcome::Stayed)
     }
 
+    /// MRR `horizon_days` after `as_of` over MRR on `as_of`, for an account that was a
+    /// customer on both days.
+    pub fn mrr_change(&self, as_of: NaiveDate, horizon_days: i64) -> Option<f64> {
+        let now = self.mrr_on(as_of);
+        let later = self.mrr_on(as_of.checked_add_signed(TimeDelta::days(horizon_days))?);
+        (now > Money::ZERO && later > Money::ZERO).then(|| later.to_f64() / now.to_f64())
+    }
+
     /// What became of the account, a customer on `as_of`, `horizon_days` later: no MRR
     /// (churned), less (downsold), or as much or more; `None` when it was not a customer
     /// on `as_of`.

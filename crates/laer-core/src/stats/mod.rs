@@ -56,19 +56,20 @@ pub use measures::{CalibrationBin, auc, brier, calibration, log_loss, top_decile
 pub use scaling::{FAT_TAIL_SKEW, MetricScaling, Transform, fit_scaling, skewness};
 pub use survival::{KaplanMeier, Sbg, Z_95, fit_sbg, kaplan_meier, sbg_log_likelihood};
 
+/// The `p` quantile (0 to 1) of `sorted` (ascending), interpolated linearly between the
+/// closest ranks (numpy's default); `None` when there are none.
+pub fn quantile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = p.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+}
+
 /// The median of `values` (sorted in place; the mean of the middle two when even), `None`
 /// when there are none.
 pub fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
     values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
+    quantile(values, 0.5)
 }
 
 #[cfg(test)]

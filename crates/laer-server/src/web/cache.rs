@@ -53,28 +53,7 @@ impl PageCache {
         let portfolio = store.portfolio_revision().await?;
         let snapshots = current(&self.snapshots, portfolio, today, || store.account_snapshots(today)).await?;
         let revision = store.health_revision().await?;
-        let health = current(&self.health, revision, today, || async {
-            Ok(store
-                .latest_health(today)
-                .await?
-                .into_iter()
-                .map(|(id, h)| {
-                    (
-                        id,
-                        HealthBrief {
-                            day: h.day,
-                            score: h.score,
-                            phase: h.phase,
-                            phase_reason: h.phase_reason,
-                            quadrant: h.quadrant,
-                            top_driver: laer_core::attention::top_driver(&h.drivers).cloned(),
-                            next_renewal: h.next_renewal,
-                        },
-                    )
-                })
-                .collect())
-        })
-        .await?;
+        let health = current(&self.health, revision, today, || store.health_briefs(today)).await?;
         let mut merged = self.with_health.lock().await;
         if let Some(m) = merged
             .as_ref()
@@ -82,15 +61,7 @@ impl PageCache {
         {
             return Ok(m.value.clone());
         }
-        let value: Arc<Vec<AccountSnapshot>> = Arc::new(
-            snapshots
-                .iter()
-                .map(|a| AccountSnapshot {
-                    health: health.get(&a.id).cloned(),
-                    ..a.clone()
-                })
-                .collect(),
-        );
+        let value: Arc<Vec<AccountSnapshot>> = Arc::new(laer_core::portfolio::with_health(&snapshots, &health));
         *merged = Some(Merged {
             snapshots,
             health,

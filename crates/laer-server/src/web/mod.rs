@@ -79,6 +79,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/revenue/accounts", get(revenue::accounts))
         .route("/renewals", get(renewals::page))
         .route("/renewals.csv", get(renewals::csv))
+        .route("/renewals/call", axum::routing::post(renewals::set_call))
         .route("/work", get(work::page))
         .route("/work/tasks/{id}", axum::routing::post(work::change))
         .route("/accounts/{id}/plan", get(plan::page))

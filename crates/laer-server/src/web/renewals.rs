@@ -2,17 +2,21 @@
 //! their health, top risk, ARR and ARR at risk (laer_core::renewals); a person with a
 //! book of their own sees theirs first.
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use laer_core::Money;
 use laer_core::access::Permission;
 use laer_core::bridge::Quarter;
+use laer_core::forecast::renewal::{Category, Interval, QuarterForecast, RenewalForecast};
 use laer_core::model::TeamRole;
 use laer_core::portfolio::AccountSnapshot;
 use laer_core::renewals::{RenewalSort, Window, renewals};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::session::CsrfForm;
 use super::{CurrentUser, Nav, PageError, csv_response, layout, money, require, today};
 use crate::AppState;
 
@@ -143,6 +147,13 @@ pub(crate) async fn page(
         .unwrap_or(1)
         .clamp(1, pages);
     let shown = due.rows.iter().skip((page - 1) * PER_PAGE).take(PER_PAGE);
+    // The renewal forecast (laer_core::forecast::renewal), for those who see revenue.
+    let churn = attention
+        .churn
+        .clone()
+        .unwrap_or_else(laer_app::health::not_validated_yet);
+    let outlook = laer_app::forecast::renewal_outlook(&state.store, &churn, &accounts, today).await?;
+    let forecasts: HashMap<i64, &RenewalForecast> = outlook.renewals.iter().map(|r| (r.account_id, r)).collect();
     let this_quarter = Quarter::containing(today);
     let quarters = [this_quarter, this_quarter.next()];
     let see_revenue = user.role.can(Permission::ViewRevenue);
@@ -193,6 +204,7 @@ pub(crate) async fn page(
         } @else {
             p { a.secondary href={"/renewals.csv?" (params.with(&user, &[]))} { "CSV" } }
         }
+        @if see_revenue { (forecast_section(&outlook)) }
         table.data #renewals {
             thead { tr {
                 th { (sort_link(RenewalSort::Name, "Account")) }
@@ -201,7 +213,12 @@ pub(crate) async fn page(
                 th.num { (sort_link(RenewalSort::Arr, "ARR")) }
                 th.num { (sort_link(RenewalSort::Health, "Health")) }
                 th { "Top risk" }
-                @if see_revenue { th.num { (sort_link(RenewalSort::Risk, "ARR at risk")) } }
+                @if see_revenue {
+                    th.num { (sort_link(RenewalSort::Risk, "ARR at risk")) }
+                    th.num title="The chance it renews, by its health" { "Renews" }
+                    th.num title="The chance it renews × the ARR expected if it does" { "Forecast ARR" }
+                    th { "Call: system · owner" }
+                }
                 th { "Owner" }
             } }
             tbody {
@@ -214,11 +231,17 @@ pub(crate) async fn page(
                         td.num { (money(a.arr())) }
                         td.num.health { (super::health::badge(a.health_score(), &attention)) }
                         td.reason { (a.health.as_ref().and_then(|h| h.top_driver.as_ref()).map(laer_core::attention::reason_in_words).unwrap_or_default()) }
-                        @if see_revenue { td.num { (money(whole(r.arr_at_risk))) } }
+                        @if see_revenue {
+                            td.num { (money(whole(r.arr_at_risk))) }
+                            @let f = forecasts.get(&a.id).copied();
+                            td.num { (f.map_or_else(|| "–".to_string(), |f| super::forecast::chance(f.likelihood))) }
+                            td.num { (f.map_or_else(|| "–".to_string(), |f| money(whole(f.forecast_arr)))) }
+                            td.call { @if let Some(f) = f { (call_cell(&user, f)) } }
+                        }
                         td { (renewal_owner(a).unwrap_or("–")) }
                     }
                 }
-                @if due.rows.is_empty() { tr { td colspan="8" { "Nothing renews " (window_words(window)) "." } } }
+                @if due.rows.is_empty() { tr { td colspan="11" { "Nothing renews " (window_words(window)) "." } } }
             }
         }
         @if pages > 1 {
@@ -230,6 +253,152 @@ pub(crate) async fn page(
         }
     };
     Ok(layout("Renewals", Some(Nav::Renewals), &user, body).into_response())
+}
+
+/// A category as a badge.
+fn category_badge(category: Category) -> Markup {
+    html! { span class={"badge call-" (category.as_str())} { (category.label()) } }
+}
+
+/// A renewal's calls, the system's and the owner's, and the form to make one's own.
+fn call_cell(user: &CurrentUser, f: &RenewalForecast) -> Markup {
+    html! {
+        (category_badge(f.category))
+        @if let Some(c) = &f.call {
+            " · " (category_badge(c.category)) " " (money(c.amount))
+            br; span.muted.small title=(c.reason) { (c.set_by) ", " (c.set_at.date_naive()) }
+        }
+        details.call-form {
+            summary.small { "Your call" }
+            form method="post" action="/renewals/call" {
+                input type="hidden" name="csrf" value=(user.csrf_token);
+                input type="hidden" name="account_id" value=(f.account_id);
+                input type="hidden" name="renewal_date" value=(f.on);
+                label { "Category"
+                    select name="category" {
+                        @for c in Category::ALL {
+                            option value=(c.as_str()) selected[f.called_category() == *c] { (c.label()) }
+                        }
+                    }
+                }
+                label { "ARR to renew"
+                    input type="text" inputmode="decimal" name="amount" required
+                        value=(format!("{:.0}", f.called_arr()));
+                }
+                label { "Why" input type="text" name="reason" required maxlength="2000" placeholder="kept in the audit log"; }
+                button type="submit" { "Set" }
+            }
+        }
+    }
+}
+
+fn interval_cell(i: Option<&Interval>, as_share: bool) -> Markup {
+    let show = |x: f64| {
+        if as_share {
+            format!("{:.1}%", x * 100.0)
+        } else {
+            money(whole(x))
+        }
+    };
+    match i {
+        Some(i) => html! { (show(i.expected)) br; span.muted.small { (show(i.low)) "–" (show(i.high)) } },
+        None => html! { "–" },
+    }
+}
+
+fn quarter_row(q: &QuarterForecast) -> Markup {
+    html! {
+        tr {
+            td { (q.quarter) }
+            td.num { (q.renewals) }
+            td.num { (money(q.renewable_arr)) }
+            td.num { (money(whole(q.forecast_arr))) }
+            td.num { (money(whole(q.called_arr))) }
+            td.num { (interval_cell(Some(&q.renewed_arr), false)) }
+            td.num { (interval_cell(q.grr.as_ref(), true)) }
+            td.num { (interval_cell(q.nrr.as_ref(), true)) }
+            td.small { @for c in q.categories.iter().filter(|c| c.renewals > 0) {
+                (c.category.label()) ": " (c.renewals) " · " (money(whole(c.forecast_arr))) br;
+            } }
+        }
+    }
+}
+
+/// This quarter's and the next's forecast, and how the kept quarters did.
+fn forecast_section(o: &laer_app::forecast::RenewalOutlook) -> Markup {
+    let pct = |x: Option<f64>| x.map_or_else(|| "–".to_string(), |x| format!("{:.1}%", x * 100.0));
+    html! {
+        section.card #renewal-forecast {
+            h2 { "Forecast" }
+            p.muted.small {
+                "Each renewal renews with its likelihood (by its health, docs/forecasts.md) at the ARR expected if it does "
+                "(today's, changed as renewals kept here changed). Intervals hold 90 % of "
+                (o.quarters.first().map_or(0, |q| q.simulations)) " simulated quarters. GRR and NRR are of the ARR renewing."
+                @if let laer_core::forecast::churn::Source::Shipped { caveat } = &o.source { " " (caveat) }
+            }
+            table.data #forecast-quarters {
+                thead { tr { th { "Quarter" } th.num { "Renewals" } th.num { "Renewable ARR" } th.num { "Forecast ARR" }
+                    th.num { "With owners' calls" } th.num { "Renewed ARR, 90 %" } th.num { "GRR" } th.num { "NRR" } th { "By the system's call" } } }
+                tbody { @for q in &o.quarters { (quarter_row(q)) } }
+            }
+            h3 { "Past quarters" }
+            @if o.past.is_empty() {
+                p.muted #forecast-accuracy { "laer keeps each quarter's forecast as made at its start; once a quarter has closed it shows here against what renewed." }
+            } @else {
+                table.data #forecast-accuracy {
+                    thead { tr { th { "Quarter" } th { "Forecast made" } th.num { "Renewals" } th.num { "Forecast ARR" }
+                        th.num { "Owners' calls" } th.num { "Actual ARR" } th.num { "Error" } th.num { "Owners' error" }
+                        th { "In the interval" } th.num { "Brier" } } }
+                    tbody { @for a in &o.past { tr {
+                        td { (a.quarter) } td { (a.taken_on) } td.num { (a.renewals) }
+                        td.num { (money(whole(a.forecast_arr))) } td.num { (money(whole(a.called_arr))) }
+                        td.num { (money(whole(a.actual_arr))) } td.num { (pct(a.error)) } td.num { (pct(a.called_error)) }
+                        td { @if a.within_interval { "yes" } @else { span.down { "no" } } }
+                        td.num { (a.brier.map_or_else(|| "–".to_string(), |b| format!("{b:.3}"))) }
+                    } } }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallForm {
+    account_id: i64,
+    renewal_date: String,
+    category: String,
+    amount: String,
+    reason: Option<String>,
+}
+
+/// `POST /renewals/call`: the owner's call on a renewal — a category and the ARR they
+/// expect to renew, with why; audited.
+pub(crate) async fn set_call(
+    State(state): State<AppState>,
+    CsrfForm { user, form }: CsrfForm<CallForm>,
+) -> Result<Response, PageError> {
+    require(&user, Permission::ViewRevenue)?;
+    super::rights::require_on(&state, &user, Permission::RecordWork, form.account_id).await?;
+    let on =
+        laer_core::parse::date(&form.renewal_date).map_err(|e| PageError::BadRequest(format!("Renewal date: {e}.")))?;
+    let category: Category = form
+        .category
+        .parse()
+        .map_err(|e| PageError::BadRequest(format!("Category: {e}.")))?;
+    let amount =
+        laer_core::parse::money(&form.amount).map_err(|e| PageError::BadRequest(format!("ARR to renew: {e}.")))?;
+    state
+        .store
+        .set_renewal_call(
+            form.account_id,
+            on,
+            category,
+            amount,
+            form.reason.as_deref().unwrap_or_default(),
+            &user.actor(),
+        )
+        .await?;
+    Ok(Redirect::to("/renewals#renewals").into_response())
 }
 
 pub(crate) async fn csv(

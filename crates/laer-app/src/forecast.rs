@@ -1,0 +1,151 @@
+//! The forecasts as served (issue 19): the churn model in use; the renewal forecast of
+//! this quarter and the next, with the owners' calls, and each kept quarter against what
+//! happened; keeping a quarter's forecast at its start (the health engine does, every
+//! day, so the first node to run in a quarter keeps it). docs/forecasts.md.
+
+use chrono::NaiveDate;
+use laer_core::bridge::Quarter;
+use laer_core::forecast::churn::{ChurnModel, Source};
+use laer_core::forecast::renewal::{self, Accuracy, QuarterForecast, RenewalForecast, Snapshot};
+use laer_core::portfolio::AccountSnapshot;
+use laer_store::{Store, StoreError};
+use serde::Serialize;
+
+/// The churn forecast in use: learned with the latest validation of the health model
+/// named `model`, else the shipped one.
+pub async fn churn_model(store: &Store, model: &str) -> Result<ChurnModel, StoreError> {
+    Ok(crate::health::latest_validation(store, model)
+        .await?
+        .map_or_else(crate::health::not_validated_yet, |(_, summary)| summary.churn_model()))
+}
+
+/// Every account as of `today` with its latest kept health.
+pub async fn accounts(store: &Store, today: NaiveDate) -> Result<Vec<AccountSnapshot>, StoreError> {
+    let (accounts, health) = tokio::try_join!(store.account_snapshots(today), store.health_briefs(today))?;
+    Ok(laer_core::portfolio::with_health(&accounts, &health))
+}
+
+/// The renewal forecast as the renewals page, the API and the CLI show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenewalOutlook {
+    pub today: NaiveDate,
+    /// This quarter and the next.
+    pub quarters: Vec<QuarterForecast>,
+    /// Their renewals, soonest first.
+    pub renewals: Vec<RenewalForecast>,
+    /// Each closed quarter whose forecast was kept, against what happened, newest first.
+    pub past: Vec<Accuracy>,
+    pub source: Source,
+}
+
+/// The renewals of this quarter and the next, forecast with `model` and the owners'
+/// calls.
+pub async fn renewal_rows(
+    store: &Store,
+    model: &ChurnModel,
+    accounts: &[AccountSnapshot],
+    today: NaiveDate,
+) -> Result<Vec<RenewalForecast>, StoreError> {
+    let calls = store.renewal_calls().await?;
+    let this = Quarter::containing(today);
+    let next = this.next();
+    let mut rows: Vec<RenewalForecast> = accounts
+        .iter()
+        .filter_map(|a| renewal::renewal(model, a, calls.get(&a.id)))
+        .filter(|r| [this, next].contains(&Quarter::containing(r.on)) || r.on < today)
+        .collect();
+    rows.sort_by_key(|r| (r.on, r.account_id));
+    Ok(rows)
+}
+
+/// The forecast of this quarter and the next, and how the kept quarters did.
+pub async fn renewal_outlook(
+    store: &Store,
+    model: &ChurnModel,
+    accounts: &[AccountSnapshot],
+    today: NaiveDate,
+) -> Result<RenewalOutlook, StoreError> {
+    let rows = renewal_rows(store, model, accounts, today).await?;
+    let this = Quarter::containing(today);
+    // An overdue renewal counts in this quarter.
+    let in_quarters: Vec<RenewalForecast> = rows
+        .iter()
+        .map(|r| RenewalForecast {
+            on: r.on.max(this.first_day().unwrap_or(r.on)),
+            ..r.clone()
+        })
+        .collect();
+    let quarters = [this, this.next()]
+        .iter()
+        .map(|q| renewal::quarter(*q, &in_quarters, &model.kept))
+        .collect();
+    Ok(RenewalOutlook {
+        today,
+        quarters,
+        renewals: rows,
+        past: past_accuracy(store, today).await?,
+        source: model.source.clone(),
+    })
+}
+
+/// Each kept quarter that has closed by `today`, against the ARR its renewing accounts
+/// had on the next quarter's first day; newest first.
+pub async fn past_accuracy(store: &Store, today: NaiveDate) -> Result<Vec<Accuracy>, StoreError> {
+    let kept = store.renewal_forecasts().await?;
+    let closed: Vec<(Snapshot, NaiveDate)> = kept
+        .into_iter()
+        .filter_map(|s| {
+            let end = Quarter::parse(&s.quarter)?.next().first_day()?;
+            (end <= today).then_some((s, end))
+        })
+        .collect();
+    if closed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lines = store.revenue_lines().await?;
+    let mut out: Vec<Accuracy> = closed
+        .iter()
+        .map(|(snapshot, end)| {
+            let mrr = laer_core::retention::mrr_by_account(&lines, *end);
+            renewal::accuracy(snapshot, |id| {
+                mrr.get(&id).map_or(laer_core::Money::ZERO, |a| a.mrr.times(12))
+            })
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
+}
+
+/// Keeps this quarter's forecast as made today, unless one is kept already (by this node
+/// or another); whether it kept one.
+pub async fn keep_quarter_forecast(store: &Store, model_name: &str, today: NaiveDate) -> Result<bool, StoreError> {
+    let quarter = Quarter::containing(today);
+    if store
+        .renewal_forecasts()
+        .await?
+        .iter()
+        .any(|s| s.quarter == quarter.to_string())
+    {
+        return Ok(false);
+    }
+    let model = churn_model(store, model_name).await?;
+    let accounts = accounts(store, today).await?;
+    let rows: Vec<RenewalForecast> = renewal_rows(store, &model, &accounts, today)
+        .await?
+        .into_iter()
+        .filter(|r| Quarter::containing(r.on) == quarter || r.on < today)
+        .map(|r| RenewalForecast {
+            on: r.on.max(today),
+            ..r
+        })
+        .collect();
+    let forecast = renewal::quarter(quarter, &rows, &model.kept);
+    store
+        .keep_renewal_forecast(&Snapshot {
+            quarter: quarter.to_string(),
+            taken_on: today,
+            rows,
+            forecast,
+        })
+        .await
+}
