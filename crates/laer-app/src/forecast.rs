@@ -58,12 +58,57 @@ pub async fn renewal_rows(
     Ok(rows)
 }
 
-/// The forecast of this quarter and the next, and how the kept quarters did.
+/// The quarters' rollups last computed, kept while their input is the same: the
+/// simulation is the renewal forecast's costly part, and its input changes only when a
+/// renewal's date, ARR, likelihood or call does. A pure function's result under a key
+/// of all its input, so whichever node computes it computes the same.
+#[derive(Default)]
+pub struct QuarterMemo(std::sync::Mutex<Option<(u64, Vec<QuarterForecast>)>>);
+
+impl QuarterMemo {
+    fn get_or_compute(&self, key: u64, compute: impl FnOnce() -> Vec<QuarterForecast>) -> Vec<QuarterForecast> {
+        if let Ok(kept) = self.0.lock()
+            && let Some((k, value)) = kept.as_ref()
+            && *k == key
+        {
+            return value.clone();
+        }
+        let value = compute();
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((key, value.clone()));
+        }
+        value
+    }
+}
+
+/// Everything the quarters' rollups are computed from.
+fn memo_key(rows: &[RenewalForecast], kept: &laer_core::forecast::churn::KeptChange, this: Quarter) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    this.to_string().hash(&mut h);
+    kept.mean.to_bits().hash(&mut h);
+    for p in &kept.percentiles {
+        p.to_bits().hash(&mut h);
+    }
+    for r in rows {
+        (r.account_id, r.on, r.renewable_arr.ten_thousandths()).hash(&mut h);
+        (r.likelihood.to_bits(), r.expected_arr.to_bits(), r.category).hash(&mut h);
+        r.call
+            .as_ref()
+            .map(|c| (c.category, c.amount.ten_thousandths()))
+            .hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The forecast of this quarter and the next, and how the kept quarters did; `memo`
+/// keeps the quarters' rollups between calls (the web app's).
 pub async fn renewal_outlook(
     store: &Store,
     model: &ChurnModel,
     accounts: &[AccountSnapshot],
     today: NaiveDate,
+    memo: Option<&QuarterMemo>,
 ) -> Result<RenewalOutlook, StoreError> {
     let rows = renewal_rows(store, model, accounts, today).await?;
     let this = Quarter::containing(today);
@@ -75,10 +120,16 @@ pub async fn renewal_outlook(
             ..r.clone()
         })
         .collect();
-    let quarters = [this, this.next()]
-        .iter()
-        .map(|q| renewal::quarter(*q, &in_quarters, &model.kept))
-        .collect();
+    let compute = || {
+        [this, this.next()]
+            .iter()
+            .map(|q| renewal::quarter(*q, &in_quarters, &model.kept))
+            .collect()
+    };
+    let quarters = match memo {
+        Some(memo) => memo.get_or_compute(memo_key(&in_quarters, &model.kept, this), compute),
+        None => compute(),
+    };
     Ok(RenewalOutlook {
         today,
         quarters,
@@ -148,4 +199,24 @@ pub async fn keep_quarter_forecast(store: &Store, model_name: &str, today: Naive
             forecast,
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memo_keeps_a_rollup_while_its_input_is_the_same() {
+        let memo = QuarterMemo::default();
+        let computed = std::cell::Cell::new(0);
+        let compute = || {
+            computed.set(computed.get() + 1);
+            Vec::new()
+        };
+        memo.get_or_compute(1, compute);
+        memo.get_or_compute(1, compute);
+        assert_eq!(computed.get(), 1);
+        memo.get_or_compute(2, compute);
+        assert_eq!(computed.get(), 2, "another input: computed again");
+    }
 }

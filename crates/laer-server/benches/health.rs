@@ -3,7 +3,7 @@
 //! account's updated score in the running server, and a validation replay.
 //!
 //! cargo bench -p laer-server --bench health -- [--accounts 10000] [--months 12] [--rounds 5]
-//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|update|automation]
+//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|forecast|update|automation]
 //!
 //! Without --db, the demo company is generated into a fresh SQLite file first (about a
 //! minute for 10,000 accounts); with --db (`sqlite:///path/kept.db` or a PostgreSQL
@@ -53,8 +53,8 @@ fn parse_args() -> Args {
             "--only" => {
                 let only = value();
                 assert!(
-                    ["recompute", "replay", "update", "automation"].contains(&only.as_str()),
-                    "--only recompute, replay, update or automation"
+                    ["recompute", "replay", "forecast", "update", "automation"].contains(&only.as_str()),
+                    "--only recompute, replay, forecast, update or automation"
                 );
                 args.only = Some(only);
             }
@@ -225,6 +225,9 @@ async fn main() {
     if run("replay") {
         replay(&store, &model, today).await;
     }
+    if run("forecast") {
+        forecasts(&store, &model, today, args.rounds).await;
+    }
     if run("update") {
         update_delay(&store, &url, today, accounts, &target, args.events).await;
     }
@@ -330,6 +333,50 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
         "  one account ({}): assess + save_health {}",
         target.external_id,
         summary(&one)
+    );
+}
+
+/// The forecasts as the pages compute them (issue 19): every customer's chances of
+/// churn and downsell from the kept health, and the renewal forecast of this quarter and
+/// the next with its simulations; the model learned with the last validation (`replay`
+/// times the learning within it), else the shipped one.
+async fn forecasts(store: &Store, model: &HealthModel, today: NaiveDate, rounds: usize) {
+    let churn = laer_app::forecast::churn_model(store, &model.name)
+        .await
+        .expect("model");
+    let accounts = laer_app::forecast::accounts(store, today).await.expect("accounts");
+    let attention = laer_core::attention::Attention {
+        churn: Some(churn.clone()),
+        ..Default::default()
+    };
+    let (mut chances, mut renewals) = (Vec::new(), Vec::new());
+    let mut counts = (0, 0);
+    for _ in 0..rounds.max(1) {
+        let started = Instant::now();
+        counts.0 = accounts.iter().filter_map(|a| attention.outlook(a)).count();
+        chances.push(started.elapsed());
+        let started = Instant::now();
+        let outlook = laer_app::forecast::renewal_outlook(store, &churn, &accounts, today, None)
+            .await
+            .expect("renewal outlook");
+        renewals.push(started.elapsed());
+        counts.1 = outlook.renewals.len();
+    }
+    chances.sort();
+    renewals.sort();
+    println!(
+        "\nforecasts ({}): churn and downsell chances of {} customers {:.1} ms; the renewal forecast of {} renewals \
+         (two quarters, {} simulations each, calls and kept quarters read) {:.0} ms (medians of {})",
+        match churn.source {
+            laer_core::forecast::churn::Source::Learned { cases, .. } => format!("learned from {cases} account-days"),
+            laer_core::forecast::churn::Source::Shipped { .. } => "the shipped model".to_string(),
+        },
+        counts.0,
+        chances[chances.len() / 2].as_secs_f64() * 1e3,
+        counts.1,
+        laer_core::forecast::renewal::SIMULATIONS,
+        renewals[renewals.len() / 2].as_secs_f64() * 1e3,
+        rounds.max(1)
     );
 }
 

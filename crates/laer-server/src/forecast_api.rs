@@ -180,6 +180,13 @@ async fn renewals(
         model_in_use(&state)
     )?;
     Ok(Json(
-        laer_app::forecast::renewal_outlook(&state.store, &model, &snapshots, today).await?,
+        laer_app::forecast::renewal_outlook(
+            &state.store,
+            &model,
+            &snapshots,
+            today,
+            Some(&state.cache.renewal_quarters),
+        )
+        .await?,
     ))
 }

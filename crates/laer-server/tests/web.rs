@@ -295,6 +295,19 @@ async fn renewals_are_forecast_and_owners_make_their_call(store: &Store) {
     assert_eq!(row["call"]["category"], "at_risk");
     let likelihood = row["likelihood"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&likelihood));
+    // The quarter's total with the owners' calls has the call in (the page asked before
+    // it was made: nothing stale is served).
+    let quarter = Quarter::containing(account.renewal_date.unwrap()).to_string();
+    let q = answer["quarters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["quarter"] == quarter)
+        .unwrap();
+    let called = q["called_arr"].as_f64().unwrap();
+    let forecast = q["forecast_arr"].as_f64().unwrap();
+    let own = row["forecast_arr"].as_f64().unwrap();
+    assert!((called - (forecast - own + 1234.0)).abs() < 0.01, "{q}");
 }
 
 async fn health_shows_with_its_reasons_and_phases_are_set_by_hand(store: &Store) {

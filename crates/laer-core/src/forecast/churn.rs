@@ -411,6 +411,7 @@ fn out_of_sample(cases: &[&Case], horizon_days: i64) -> Result<(usize, Vec<Predi
         }
         let (churn, downsell) = fit(&train, horizon_days)?;
         let rate = |o: Outcome| train.iter().filter(|c| c.outcome == o).count() as f64 / train.len() as f64;
+        let (churn_rate, downsell_rate) = (rate(Outcome::Churned), rate(Outcome::Downsold));
         folds += 1;
         for c in cases
             .iter()
@@ -422,8 +423,8 @@ fn out_of_sample(cases: &[&Case], horizon_days: i64) -> Result<(usize, Vec<Predi
                 outcome: c.outcome,
                 churn: churn.probability(&row),
                 downsell: downsell.probability(&row),
-                churn_rate: rate(Outcome::Churned),
-                downsell_rate: rate(Outcome::Downsold),
+                churn_rate,
+                downsell_rate,
                 oracle: c.oracle,
             });
         }

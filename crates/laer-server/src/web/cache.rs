@@ -26,6 +26,8 @@ pub(crate) struct PageCache {
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
     quarter_phases: Mutex<Option<Cached<PhasesByDay>>>,
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
+    /// The renewal forecast's quarters, kept while their input is the same.
+    pub(crate) renewal_quarters: laer_app::forecast::QuarterMemo,
     /// The account page's reads under way, shared by those asking at once (not kept).
     pub(crate) accounts: super::coalesce::Coalesce<(i64, NaiveDate), super::account::AccountReads>,
 }

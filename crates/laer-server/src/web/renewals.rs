@@ -152,7 +152,14 @@ pub(crate) async fn page(
         .churn
         .clone()
         .unwrap_or_else(laer_app::health::not_validated_yet);
-    let outlook = laer_app::forecast::renewal_outlook(&state.store, &churn, &accounts, today).await?;
+    let outlook = laer_app::forecast::renewal_outlook(
+        &state.store,
+        &churn,
+        &accounts,
+        today,
+        Some(&state.cache.renewal_quarters),
+    )
+    .await?;
     let forecasts: HashMap<i64, &RenewalForecast> = outlook.renewals.iter().map(|r| (r.account_id, r)).collect();
     let this_quarter = Quarter::containing(today);
     let quarters = [this_quarter, this_quarter.next()];
