@@ -5,18 +5,27 @@
 
 use chrono::NaiveDate;
 use laer_core::bridge::Quarter;
-use laer_core::forecast::churn::{ChurnModel, Source};
+use laer_core::forecast::churn::{ChurnModel, Learning, Source};
 use laer_core::forecast::renewal::{self, Accuracy, QuarterForecast, RenewalForecast, Snapshot};
 use laer_core::portfolio::AccountSnapshot;
 use laer_store::{Store, StoreError};
 use serde::Serialize;
 
-/// The churn forecast in use: learned with the latest validation of the health model
-/// named `model`, else the shipped one.
-pub async fn churn_model(store: &Store, model: &str) -> Result<ChurnModel, StoreError> {
+/// The churn forecast in use and its check out of sample: learned with the latest
+/// validation of the health model named `model`, else the shipped one (no check).
+pub async fn learning_in_use(store: &Store, model: &str) -> Result<Learning, StoreError> {
     Ok(crate::health::latest_validation(store, model)
         .await?
-        .map_or_else(crate::health::not_validated_yet, |(_, summary)| summary.churn_model()))
+        .and_then(|(_, summary)| summary.forecast)
+        .unwrap_or_else(|| Learning {
+            model: crate::health::not_validated_yet(),
+            evaluation: None,
+        }))
+}
+
+/// The churn forecast in use ([`learning_in_use`]).
+pub async fn churn_model(store: &Store, model: &str) -> Result<ChurnModel, StoreError> {
+    Ok(learning_in_use(store, model).await?.model)
 }
 
 /// Every account as of `today` with its latest kept health.

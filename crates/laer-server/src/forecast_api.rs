@@ -20,16 +20,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/forecasts/renewals", get(renewals))
 }
 
-/// The forecast in use: learned with the health model's latest validation here, else
-/// the shipped one.
+/// The forecast in use and its check ([`laer_app::forecast::learning_in_use`]).
 async fn model_in_use(state: &AppState) -> Result<(ChurnModel, Option<Evaluation>), ApiError> {
-    let learning = laer_app::health::latest_validation(&state.store, &state.health_model.name)
-        .await?
-        .and_then(|(_, summary)| summary.forecast);
-    Ok(match learning {
-        Some(l) => (l.model, l.evaluation),
-        None => (laer_app::health::not_validated_yet(), None),
-    })
+    let learning = laer_app::forecast::learning_in_use(&state.store, &state.health_model.name).await?;
+    Ok((learning.model, learning.evaluation))
 }
 
 /// Where the forecast comes from, and how it did out of sample.
