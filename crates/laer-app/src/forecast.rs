@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use laer_core::bridge::Quarter;
 use laer_core::forecast::churn::{ChurnModel, Learning, Source};
-use laer_core::forecast::renewal::{self, Accuracy, QuarterForecast, RenewalForecast, Snapshot};
+use laer_core::forecast::renewal::{self, Accuracy, Backtest, QuarterForecast, RenewalForecast, Snapshot};
 use laer_core::portfolio::AccountSnapshot;
 use laer_store::{Store, StoreError};
 use serde::Serialize;
@@ -21,6 +21,14 @@ pub async fn learning_in_use(store: &Store, model: &str) -> Result<Learning, Sto
             model: crate::health::not_validated_yet(),
             evaluation: None,
         }))
+}
+
+/// The renewal forecast replayed over past quarters with the latest validation of the
+/// health model named `model` (none before one).
+pub async fn backtest_in_use(store: &Store, model: &str) -> Result<Option<Backtest>, StoreError> {
+    Ok(crate::health::latest_validation(store, model)
+        .await?
+        .and_then(|(_, summary)| summary.renewal_backtest))
 }
 
 /// The churn forecast in use ([`learning_in_use`]).
@@ -44,6 +52,9 @@ pub struct RenewalOutlook {
     pub renewals: Vec<RenewalForecast>,
     /// Each closed quarter whose forecast was kept, against what happened, newest first.
     pub past: Vec<Accuracy>,
+    /// The forecast replayed over the history's past quarters, with the latest validation
+    /// ([`renewal::backtest`]); none before one.
+    pub replayed: Option<Backtest>,
     pub source: Source,
 }
 
@@ -110,11 +121,13 @@ fn memo_key(rows: &[RenewalForecast], kept: &laer_core::forecast::churn::KeptCha
     h.finish()
 }
 
-/// The forecast of this quarter and the next, and how the kept quarters did; `memo`
-/// keeps the quarters' rollups between calls (the web app's).
+/// The forecast of this quarter and the next, and how the kept quarters did (and the
+/// replayed ones, `replayed`); `memo` keeps the quarters' rollups between calls (the web
+/// app's).
 pub async fn renewal_outlook(
     store: &Store,
     model: &ChurnModel,
+    replayed: Option<Backtest>,
     accounts: &[AccountSnapshot],
     today: NaiveDate,
     memo: Option<&QuarterMemo>,
@@ -144,6 +157,7 @@ pub async fn renewal_outlook(
         quarters,
         renewals: rows,
         past: past_accuracy(store, today).await?,
+        replayed,
         source: model.source.clone(),
     })
 }

@@ -10,7 +10,7 @@ use chrono::{NaiveDate, TimeDelta};
 use laer_core::figures::AccountFigures;
 use laer_core::health::changes_since;
 use laer_core::health::score::DriverChange;
-use laer_core::health::{Assessment, HealthModel};
+use laer_core::health::{AccountRecords, Assessment, HealthModel};
 use laer_store::{Accounts, HealthClaim, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -306,10 +306,13 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
             store.save_health(&assessments, read_at).await?;
         }
     }
-    // A report kept before the churn forecast was learned with it is stale too.
+    // A report kept before the churn forecast and the renewal backtest were made with it
+    // is stale too.
     let stale = match store.validation_of(&model.name).await? {
         Some(v) => {
-            (chrono::Utc::now() - v.computed_at).num_days() >= VALIDATION_DAYS || v.report.get("forecast").is_none()
+            (chrono::Utc::now() - v.computed_at).num_days() >= VALIDATION_DAYS
+                || v.report.get("forecast").is_none()
+                || v.report.get("renewal_backtest").is_none()
         }
         None => true,
     };
@@ -439,16 +442,22 @@ pub async fn replay_days(
 }
 
 /// Every account that was a customer on each of `days`, assessed as of that day, with
-/// what happened within the horizon after it.
+/// what happened within the horizon after it; and every account's records.
+pub struct Replay {
+    pub records: Vec<AccountRecords>,
+    pub rows: Vec<Replayed>,
+}
+
+/// Replays `days` ([`Replay`]).
 pub async fn replay(
     store: &Store,
     model: &HealthModel,
     days: &[NaiveDate],
     today: NaiveDate,
     horizon_days: i64,
-) -> Result<Vec<Replayed>, StoreError> {
+) -> Result<Replay, StoreError> {
     let records = store.health_records(Accounts::All, today).await?;
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for &day in days {
         let (mut usage, workspace) = store.usage_on(day, model.windows.usage_days, Accounts::All).await?;
         for r in &records {
@@ -456,7 +465,7 @@ pub async fn replay(
                 continue;
             };
             let usage = usage.remove(&r.account_id).unwrap_or_default();
-            out.push(Replayed {
+            rows.push(Replayed {
                 assessment: laer_core::health::assess(model, r, usage, &workspace, day),
                 outcome,
                 change: r.mrr_change(day, horizon_days),
@@ -464,7 +473,77 @@ pub async fn replay(
             });
         }
     }
-    Ok(out)
+    Ok(Replay { records, rows })
+}
+
+/// The past quarters among the replayed days: each replayed day that is a quarter's eve
+/// (the day before its first) and whose quarter had closed by `last_known` (the data's
+/// last known day), with the customers that day whose next renewal fell in the quarter
+/// and the ARR each had on the next quarter's first day.
+pub fn replayed_quarters(replay: &Replay, last_known: NaiveDate) -> Vec<laer_core::forecast::renewal::ReplayedQuarter> {
+    use laer_core::bridge::Quarter;
+    use laer_core::forecast::renewal::{ReplayedQuarter, ReplayedRenewal};
+    let records: HashMap<i64, &AccountRecords> = replay.records.iter().map(|r| (r.account_id, r)).collect();
+    let mut quarters: Vec<ReplayedQuarter> = Vec::new();
+    for row in &replay.rows {
+        let eve = row.assessment.as_of;
+        let Some(first) = eve.succ_opt() else { continue };
+        let quarter = Quarter::containing(first);
+        let Some(close) = quarter.next().first_day() else { continue };
+        if quarter.first_day() != Some(first) || close > last_known {
+            continue;
+        }
+        let (Some(on), Some(r)) = (row.assessment.next_renewal(), records.get(&row.assessment.account_id)) else {
+            continue;
+        };
+        if Quarter::containing(on) != quarter {
+            continue;
+        }
+        let renewal = ReplayedRenewal {
+            account_id: r.account_id,
+            on,
+            renewable_arr: r.mrr_on(eve).times(12),
+            features: row.assessment.forecast_features(),
+            actual_arr: r.mrr_on(close).times(12),
+        };
+        match quarters.iter_mut().find(|q| q.eve == eve) {
+            Some(q) => q.renewals.push(renewal),
+            None => quarters.push(ReplayedQuarter {
+                quarter,
+                eve,
+                renewals: vec![renewal],
+            }),
+        }
+    }
+    quarters.sort_by_key(|q| q.eve);
+    quarters
+}
+
+/// Each account between each replayed day on which it was a customer and the next
+/// replayed day: its pillar scores on the first, whether it had left by the second, on
+/// its tenure (days since it landed).
+pub fn stretches(replay: &Replay, days: &[NaiveDate]) -> Vec<laer_core::survival::Stretch> {
+    let records: HashMap<i64, &AccountRecords> = replay.records.iter().map(|r| (r.account_id, r)).collect();
+    let mut days = days.to_vec();
+    days.sort_unstable();
+    days.dedup();
+    replay
+        .rows
+        .iter()
+        .filter_map(|row| {
+            let day = row.assessment.as_of;
+            let next = *days.get(days.binary_search(&day).ok()? + 1)?;
+            let r = records.get(&row.assessment.account_id)?;
+            let landed = r.landed_on()?;
+            Some(laer_core::survival::Stretch {
+                account_id: r.account_id,
+                from_day: (day - landed).num_days() as f64,
+                to_day: (next - landed).num_days() as f64,
+                pillars: row.assessment.health.pillars,
+                left: r.mrr_on(next).is_zero(),
+            })
+        })
+        .collect()
 }
 
 /// `laer report health-validation`: the model replayed over history; the report is also
@@ -476,7 +555,8 @@ pub async fn validation(
     today: NaiveDate,
     horizon_days: i64,
 ) -> Result<laer_core::health::validation::ValidationReport, StoreError> {
-    let replayed = replay(store, model, days, today, horizon_days).await?;
+    let replay = replay(store, model, days, today, horizon_days).await?;
+    let replayed = &replay.rows;
     let observations: Vec<laer_core::health::validation::Observation> = replayed
         .iter()
         .map(|r| laer_core::health::validation::Observation {
@@ -510,6 +590,16 @@ pub async fn validation(
         })
         .collect();
     report.forecast = Some(laer_core::forecast::churn::learn(&cases, horizon_days));
+    let last_known = store.last_data_day(today).await?.unwrap_or(today);
+    report.renewal_backtest = Some(laer_core::forecast::renewal::backtest(
+        &cases,
+        &replayed_quarters(&replay, last_known),
+        horizon_days,
+    ));
+    match laer_core::survival::health_hazards(&stretches(&replay, days)) {
+        Ok(model) => report.health_hazards = Some(model),
+        Err(why) => report.health_hazards_note = Some(why),
+    }
     store
         .save_validation(&model.name, &serde_json::to_value(&report).unwrap_or_default())
         .await?;
@@ -529,6 +619,11 @@ pub struct ValidationSummary {
     pub risk_curve: Option<laer_core::health::model::Calibration>,
     /// The churn forecast learned with it.
     pub forecast: Option<laer_core::forecast::churn::Learning>,
+    /// The renewal forecast replayed over past quarters with it.
+    pub renewal_backtest: Option<laer_core::forecast::renewal::Backtest>,
+    /// The Cox model of leaving on the pillar scores over the same replay, or why not.
+    pub health_hazards: Option<laer_core::survival::HazardModel>,
+    pub health_hazards_note: Option<String>,
 }
 
 impl ValidationSummary {
@@ -606,6 +701,7 @@ pub async fn fit(
     use laer_core::health::validation::{Observation, validate};
     let replayed = replay(store, model, days, today, horizon_days).await?;
     let observations: Vec<FitObservation> = replayed
+        .rows
         .into_iter()
         .map(|r| FitObservation {
             as_of: r.assessment.as_of,

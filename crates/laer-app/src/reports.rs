@@ -304,6 +304,10 @@ pub struct SurvivalReport {
     /// `None` when it cannot be fitted, and `hazards_note` says why.
     pub hazards: Option<laer_core::survival::HazardModel>,
     pub hazards_note: Option<String>,
+    /// The Cox model of leaving on health as it changed, fitted with the latest validation
+    /// of the health model in effect (none before one); or why it could not be.
+    pub health_hazards: Option<laer_core::survival::HazardModel>,
+    pub health_hazards_note: Option<String>,
 }
 
 impl SurvivalReport {
@@ -367,6 +371,7 @@ pub const MAX_SURVIVAL_MONTHS: u32 = 120;
 
 pub async fn survival(
     store: &Store,
+    health_model: &str,
     by: laer_core::survival::CurveBy,
     months: u32,
     today: chrono::NaiveDate,
@@ -382,6 +387,11 @@ pub async fn survival(
         Ok(model) => (Some(model), None),
         Err(why) => (None, Some(why)),
     };
+    let validation = crate::health::latest_validation(store, health_model).await?.map(|(_, v)| v);
+    let (health_hazards, health_hazards_note) = match validation {
+        Some(v) => (v.health_hazards, v.health_hazards_note),
+        None => (None, Some("the health model has not been validated on this history yet".to_string())),
+    };
     Ok(SurvivalReport {
         by,
         known_until,
@@ -389,5 +399,7 @@ pub async fn survival(
         curves: laer_core::survival::survival_curves(&lifetimes, by, months, known_until),
         hazards,
         hazards_note,
+        health_hazards,
+        health_hazards_note,
     })
 }

@@ -115,9 +115,18 @@ async fn an_export_is_judged_only_where_its_horizon_is_known(store: &Store) {
 /// Kaplan–Meier curve is the share still there month by month, and its sBG projection.
 async fn the_exports_cohort_has_its_curve_and_projection(store: &Store) {
     load_export(store).await;
-    let report = laer_app::reports::survival(store, laer_core::survival::CurveBy::Cohort, 36, day("2026-12-01"))
-        .await
-        .unwrap();
+    let model = HealthModel::default();
+    let report = laer_app::reports::survival(
+        store,
+        &model.name,
+        laer_core::survival::CurveBy::Cohort,
+        36,
+        day("2026-12-01"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.health_hazards, None, "no validation yet");
+    assert!(report.health_hazards_note.is_some());
     assert_eq!(report.known_until, day("2025-12-01"));
     assert_eq!(report.curves.len(), 1);
     let c = &report.curves[0];

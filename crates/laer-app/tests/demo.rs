@@ -1,6 +1,7 @@
 //! Storing the demo company, on each backend: what the generator knows beyond its
 //! records reaches the store.
 
+use chrono::Datelike;
 use laer_demo::{DemoConfig, generate_records};
 use laer_store::Store;
 
@@ -121,7 +122,7 @@ async fn the_forecast_is_learned_here_and_scored_against_the_oracle(store: &Stor
     let report = laer_app::health::validation(store, &model, &days, config.today, 90)
         .await
         .unwrap();
-    let forecast = report.forecast.expect("learned with the validation");
+    let forecast = report.forecast.clone().expect("learned with the validation");
     assert!(
         matches!(forecast.model.source, Source::Learned { .. }),
         "{:?}",
@@ -144,6 +145,32 @@ async fn the_forecast_is_learned_here_and_scored_against_the_oracle(store: &Stor
         .unwrap()
         .unwrap();
     assert_eq!(summary.churn_model(), forecast.model);
+
+    // The renewal forecast replayed over the past quarters: each forecast on its eve
+    // (a quarter's eve among the replayed month ends) from what was known then.
+    let backtest = report.renewal_backtest.clone().expect("replayed with the validation");
+    assert!(!backtest.quarters.is_empty(), "{backtest:?}");
+    assert!(!backtest.too_early.is_empty(), "the first quarters have too little before them");
+    for q in &backtest.quarters {
+        assert!(days.contains(&q.taken_on), "{q:?}");
+        assert!(q.taken_on.succ_opt().unwrap().day0() == 0 && q.renewals > 0, "{q:?}");
+        assert!(q.actual_arr > 0.0 && q.error.unwrap() < 0.5, "{q:?}");
+        assert!(q.interval.low <= q.interval.expected && q.interval.expected <= q.interval.high);
+    }
+    assert_eq!(summary.renewal_backtest.as_ref(), Some(&backtest));
+    // Leaving follows adoption in the demo company: the Cox model over the replayed
+    // months finds it, per 10 points of the pillar's score.
+    let hazards = report
+        .health_hazards
+        .clone()
+        .unwrap_or_else(|| panic!("{:?}", report.health_hazards_note));
+    let adoption = hazards
+        .ratios
+        .iter()
+        .find(|r| r.covariate.starts_with("Adoption"))
+        .expect("adoption is a covariate");
+    assert!(adoption.upper < 1.0, "{hazards:#?}");
+    assert_eq!(summary.health_hazards, Some(hazards));
 }
 
 laer_store::backend_tests!(

@@ -4,12 +4,14 @@
 //! `kaplan_meier` must agree on the timeline, the counts, the estimate and its 95 % band
 //! (exponential Greenwood) within 1e-6; and its `CoxPHFitter` (Efron's ties) on rossi and
 //! the regression dataset, where laer's `cox` must agree on every coefficient, standard
-//! error and interval within 1e-4 and on the partial log-likelihood within 1e-6.
+//! error and interval within 1e-4 and on the partial log-likelihood within 1e-6; and its
+//! `CoxTimeVaryingFitter` on the Stanford heart transplant data and on rossi cut into
+//! stretches, where laer's `cox_time_varying` must agree likewise.
 //!
 //! Needs `LAER_TEST_LIFELINES_PYTHON` (a Python with lifelines; `scripts/test` makes one);
 //! skipped without it unless `LAER_TEST_REQUIRE_LIFELINES=1`.
 
-use laer_core::stats::{cox, kaplan_meier};
+use laer_core::stats::{CoxFit, cox, cox_time_varying, kaplan_meier};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -17,6 +19,7 @@ struct Reference {
     lifelines_version: String,
     kaplan_meier: Vec<KmCase>,
     cox: Vec<CoxCase>,
+    cox_time_varying: Vec<CoxCase>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +105,10 @@ struct CoxCase {
     name: String,
     columns: Vec<String>,
     rows: Vec<Vec<f64>>,
+    #[serde(default)]
+    starts: Vec<f64>,
+    /// The durations; a stretch's stop when there are starts.
+    #[serde(alias = "stops")]
     durations: Vec<f64>,
     events: Vec<u8>,
     coef: std::collections::BTreeMap<String, f64>,
@@ -109,6 +116,32 @@ struct CoxCase {
     ci_lower: std::collections::BTreeMap<String, f64>,
     ci_upper: std::collections::BTreeMap<String, f64>,
     log_likelihood: f64,
+}
+
+/// laer's fit agrees with lifelines' on every coefficient, standard error and interval
+/// within 1e-4, and on the partial log-likelihood within 1e-6.
+fn agrees(case: &CoxCase, fit: &CoxFit) {
+    for (j, column) in case.columns.iter().enumerate() {
+        let at = |what: &str| format!("{} {column} ({what})", case.name);
+        let near = |what: &str, laer: f64, lifelines: f64| {
+            assert!(
+                (laer - lifelines).abs() <= 1e-4,
+                "{}: laer {laer}, lifelines {lifelines}",
+                at(what)
+            );
+        };
+        near("coefficient", fit.coefficients[j], case.coef[column]);
+        near("standard error", fit.standard_errors[j], case.se[column]);
+        near("lower", fit.lower[j], case.ci_lower[column]);
+        near("upper", fit.upper[j], case.ci_upper[column]);
+    }
+    assert!(
+        (fit.log_likelihood - case.log_likelihood).abs() <= 1e-6,
+        "{}: laer {}, lifelines {}",
+        case.name,
+        fit.log_likelihood,
+        case.log_likelihood
+    );
 }
 
 #[test]
@@ -119,27 +152,22 @@ fn cox_equals_lifelines() {
     assert!(reference.cox.len() >= 2);
     for case in &reference.cox {
         let observed: Vec<bool> = case.events.iter().map(|e| *e == 1).collect();
-        let fit = cox(&case.rows, &case.durations, &observed).unwrap();
-        for (j, column) in case.columns.iter().enumerate() {
-            let at = |what: &str| format!("{} {column} ({what})", case.name);
-            let near = |what: &str, laer: f64, lifelines: f64| {
-                assert!(
-                    (laer - lifelines).abs() <= 1e-4,
-                    "{}: laer {laer}, lifelines {lifelines}",
-                    at(what)
-                );
-            };
-            near("coefficient", fit.coefficients[j], case.coef[column]);
-            near("standard error", fit.standard_errors[j], case.se[column]);
-            near("lower", fit.lower[j], case.ci_lower[column]);
-            near("upper", fit.upper[j], case.ci_upper[column]);
-        }
-        assert!(
-            (fit.log_likelihood - case.log_likelihood).abs() <= 1e-6,
-            "{}: laer {}, lifelines {}",
-            case.name,
-            fit.log_likelihood,
-            case.log_likelihood
+        agrees(case, &cox(&case.rows, &case.durations, &observed).unwrap());
+    }
+}
+
+#[test]
+fn cox_time_varying_equals_lifelines() {
+    let Some(reference) = reference() else {
+        return;
+    };
+    assert_eq!(reference.cox_time_varying.len(), 2);
+    for case in &reference.cox_time_varying {
+        assert_eq!(case.starts.len(), case.rows.len(), "{}", case.name);
+        let observed: Vec<bool> = case.events.iter().map(|e| *e == 1).collect();
+        agrees(
+            case,
+            &cox_time_varying(&case.rows, &case.starts, &case.durations, &observed).unwrap(),
         );
     }
 }

@@ -356,7 +356,7 @@ async fn forecasts(store: &Store, model: &HealthModel, today: NaiveDate, rounds:
         counts.0 = accounts.iter().filter_map(|a| attention.outlook(a)).count();
         chances.push(started.elapsed());
         let started = Instant::now();
-        let outlook = laer_app::forecast::renewal_outlook(store, &churn, &accounts, today, None)
+        let outlook = laer_app::forecast::renewal_outlook(store, &churn, None, &accounts, today, None)
             .await
             .expect("renewal outlook");
         renewals.push(started.elapsed());

@@ -300,6 +300,6 @@ async fn survival_report(
     let by = q.by.unwrap_or(laer_core::survival::CurveBy::Cohort);
     let today = chrono::Utc::now().date_naive();
     Ok(Json(
-        laer_app::reports::survival(&state.store, by, months, today).await?,
+        laer_app::reports::survival(&state.store, &state.health_model.name, by, months, today).await?,
     ))
 }

@@ -169,14 +169,16 @@ async fn renewals(
     State(state): State<AppState>,
 ) -> Result<Json<laer_app::forecast::RenewalOutlook>, ApiError> {
     let today = Utc::now().date_naive();
-    let (snapshots, (model, _)) = tokio::try_join!(
+    let (snapshots, (model, _), replayed) = tokio::try_join!(
         async { Ok(state.cache.snapshots(&state.store, today).await?) },
-        model_in_use(&state)
+        model_in_use(&state),
+        async { Ok::<_, ApiError>(laer_app::forecast::backtest_in_use(&state.store, &state.health_model.name).await?) }
     )?;
     Ok(Json(
         laer_app::forecast::renewal_outlook(
             &state.store,
             &model,
+            replayed,
             &snapshots,
             today,
             Some(&state.cache.renewal_quarters),

@@ -171,7 +171,7 @@ const READS: &[Read] = &[
         permission: Some(Permission::ViewRevenue),
         query: &[],
         body: &[],
-        answer: "`{\"today\", \"quarters\": [{\"quarter\", \"renewals\", \"renewable_arr\", \"forecast_arr\", \"called_arr\", \"renewed_arr\", \"grr\", \"nrr\", ...}], \"renewals\": [...], \"past\": [...], \"source\"}`",
+        answer: "`{\"today\", \"quarters\": [{\"quarter\", \"renewals\", \"renewable_arr\", \"forecast_arr\", \"called_arr\", \"renewed_arr\", \"grr\", \"nrr\", ...}], \"renewals\": [...], \"past\": [...], \"replayed\": {\"quarters\", \"mean_error\", \"within_interval\", \"too_early\"}, \"source\"}`",
     },
     Read {
         method: HttpMethod::Get,

@@ -1290,14 +1290,16 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
         ReportCommand::NrrBridge(args) => report_nrr_bridge(store, &args, model).await,
         ReportCommand::RenewalForecast(args) => {
             let today = chrono::Utc::now().date_naive();
+            let replayed = laer_app::forecast::backtest_in_use(store, &model.name).await?;
             let model = laer_app::forecast::churn_model(store, &model.name).await?;
             let accounts = laer_app::forecast::accounts(store, today).await?;
-            let report = laer_app::forecast::renewal_outlook(store, &model, &accounts, today, None).await?;
+            let report =
+                laer_app::forecast::renewal_outlook(store, &model, replayed, &accounts, today, None).await?;
             print_report(args.json, &report, table::renewal_forecast)
         }
         ReportCommand::Survival(args) => {
             let today = chrono::Utc::now().date_naive();
-            let report = laer_app::reports::survival(store, args.by, args.months, today).await?;
+            let report = laer_app::reports::survival(store, &model.name, args.by, args.months, today).await?;
             if args.csv {
                 print!("{}", table::survival_csv(&report)?);
                 Ok(())

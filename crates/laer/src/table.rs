@@ -255,6 +255,15 @@ pub fn validation(r: &laer_core::health::validation::ValidationReport) -> String
     if let Some(f) = &r.forecast {
         out.push_str(&churn_forecast_model(f));
     }
+    if let Some(b) = &r.renewal_backtest {
+        out.push_str(&renewal_backtest(b));
+    }
+    hazard_table(
+        &mut out,
+        "What health makes of the chance of leaving, per 10 points of a pillar, month by month (Cox model on this replay",
+        r.health_hazards.as_ref(),
+        r.health_hazards_note.as_deref(),
+    );
     let _ = writeln!(out, "\neach signal alone (AUC; below 0.5: lower is healthier)");
     for p in r.signals.iter().take(15) {
         let _ = writeln!(
@@ -420,13 +429,28 @@ pub fn survival(report: &laer_app::reports::SurvivalReport) -> String {
     out
 }
 
-/// The hazard ratios of `laer report survival`.
+/// The hazard ratios of `laer report survival`: of a start, and of health as it changed.
 fn hazards(out: &mut String, report: &laer_app::reports::SurvivalReport) {
-    match (&report.hazards, &report.hazards_note) {
+    hazard_table(
+        out,
+        "What a start makes of the chance of leaving (Cox model",
+        report.hazards.as_ref(),
+        report.hazards_note.as_deref(),
+    );
+    hazard_table(
+        out,
+        "What health makes of the chance of leaving, per 10 points of a pillar, month by month (Cox model on the validation's replay",
+        report.health_hazards.as_ref(),
+        report.health_hazards_note.as_deref(),
+    );
+}
+
+fn hazard_table(out: &mut String, title: &str, model: Option<&laer_core::survival::HazardModel>, note: Option<&str>) {
+    match (model, note) {
         (Some(h), _) => {
             let _ = writeln!(
                 out,
-                "\nWhat a start makes of the chance of leaving (Cox model, {} accounts, {} ended; against {}):",
+                "\n{title}, {} accounts, {} ended; against {}):",
                 h.accounts, h.ended, h.reference
             );
             for r in &h.ratios {
@@ -438,7 +462,7 @@ fn hazards(out: &mut String, report: &laer_app::reports::SurvivalReport) {
             }
         }
         (None, Some(why)) => {
-            let _ = writeln!(out, "\nNo hazard ratios: {why}.");
+            let _ = writeln!(out, "\n{title}): no hazard ratios: {why}.");
         }
         (None, None) => {}
     }
@@ -540,6 +564,30 @@ pub fn churn_forecast_model(f: &laer_core::forecast::churn::Learning) -> String 
     out
 }
 
+/// The renewal forecast replayed over past quarters.
+fn renewal_backtest(b: &laer_core::forecast::renewal::Backtest) -> String {
+    let mut out = String::from(
+        "\nrenewal forecast replayed: each quarter forecast on its eve by a model learned only from the days \
+         whose horizon had passed by then\n",
+    );
+    if b.quarters.is_empty() {
+        out.push_str("  no past quarter with enough history before it\n");
+    } else {
+        out.push_str(&quarters_against_actual(&b.quarters));
+        let _ = writeln!(
+            out,
+            "mean error {} over {} quarters; the actual within the 90 % interval in {}",
+            b.mean_error.map_or("-".to_string(), |e| format!("{:.1}%", e * 100.0)),
+            b.quarters.len(),
+            b.within_interval
+        );
+    }
+    if !b.too_early.is_empty() {
+        let _ = writeln!(out, "too early to replay (too little history before): {}", b.too_early.join(", "));
+    }
+    out
+}
+
 /// `laer report renewal-forecast`.
 pub fn renewal_forecast(r: &laer_app::forecast::RenewalOutlook) -> String {
     let mut out = String::new();
@@ -603,24 +651,35 @@ pub fn renewal_forecast(r: &laer_app::forecast::RenewalOutlook) -> String {
         );
     }
     if !r.past.is_empty() {
+        out.push('\n');
+        out.push_str(&quarters_against_actual(&r.past));
+    }
+    out
+}
+
+/// Past quarters' renewal forecasts against what happened: those kept at each quarter's
+/// start, or a backtest's.
+fn quarters_against_actual(rows: &[laer_core::forecast::renewal::Accuracy]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:>10} {:>8} {:>14} {:>26} {:>14} {:>8} {:>8} {:>7}",
+        "quarter", "made on", "renewals", "forecast ARR", "renewed ARR (90 %)", "actual ARR", "error", "in 90 %", "Brier"
+    );
+    for a in rows {
         let _ = writeln!(
             out,
-            "\n{:<8} {:>10} {:>14} {:>14} {:>8} {:>8} {:>7}",
-            "quarter", "made on", "forecast ARR", "actual ARR", "error", "in 90 %", "Brier"
+            "{:<8} {:>10} {:>8} {:>14.0} {:>26} {:>14.0} {:>8} {:>8} {:>7}",
+            a.quarter,
+            a.taken_on,
+            a.renewals,
+            a.forecast_arr,
+            a.interval.to_string(),
+            a.actual_arr,
+            a.error.map_or("-".to_string(), |e| format!("{:.1}%", e * 100.0)),
+            if a.within_interval { "yes" } else { "no" },
+            opt(a.brier, 3)
         );
-        for a in &r.past {
-            let _ = writeln!(
-                out,
-                "{:<8} {:>10} {:>14.0} {:>14.0} {:>8} {:>8} {:>7}",
-                a.quarter,
-                a.taken_on,
-                a.forecast_arr,
-                a.actual_arr,
-                a.error.map_or("-".to_string(), |e| format!("{:.1}%", e * 100.0)),
-                if a.within_interval { "yes" } else { "no" },
-                opt(a.brier, 3)
-            );
-        }
     }
     out
 }

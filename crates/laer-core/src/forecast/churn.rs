@@ -319,39 +319,61 @@ pub fn learn(cases: &[Case], horizon_days: i64) -> Learning {
 fn learned(cases: &[Case], horizon_days: i64) -> Result<Learning, TooShort> {
     let mut cases: Vec<&Case> = cases.iter().collect();
     cases.sort_by_key(|c| c.as_of);
+    enough(&cases)?;
+    let evaluation = cross_validate(&cases, horizon_days)?;
+    Ok(Learning {
+        model: model_of(&cases, horizon_days)?,
+        evaluation: Some(evaluation),
+    })
+}
+
+/// Whether `cases` are enough to learn from: [`MIN_CASES`] scored, [`MIN_CHURNED`]
+/// churned, and some not.
+fn enough(cases: &[&Case]) -> Result<(), TooShort> {
     let churned = cases.iter().filter(|c| c.outcome == Outcome::Churned).count();
     let scored = cases.iter().filter(|c| c.features.score.is_some()).count();
     if scored < MIN_CASES || churned < MIN_CHURNED || churned == cases.len() {
         return Err(TooShort::Cases { cases: scored, churned });
     }
-    let evaluation = cross_validate(&cases, horizon_days)?;
-    let (churn, downsell) = fit(&cases, horizon_days)?;
+    Ok(())
+}
+
+/// The model fitted on every one of `cases`, without the out-of-sample check: what a
+/// backtest forecasts a past quarter with, from the days known before it; `None` when
+/// they are too few ([`MIN_CASES`], [`MIN_CHURNED`]).
+pub fn fitted(cases: &[&Case], horizon_days: i64) -> Option<ChurnModel> {
+    let mut cases = cases.to_vec();
+    cases.sort_by_key(|c| c.as_of);
+    enough(&cases).ok()?;
+    model_of(&cases, horizon_days).ok()
+}
+
+/// The model fitted on `cases` (sorted by day).
+fn model_of(cases: &[&Case], horizon_days: i64) -> Result<ChurnModel, TooShort> {
+    let (churn, downsell) = fit(cases, horizon_days)?;
     let scores: Vec<f64> = cases.iter().filter_map(|c| c.features.score).collect();
     let (Some(first), Some(last)) = (cases.first(), cases.last()) else {
         return Err(TooShort::NoFold);
     };
-    Ok(Learning {
-        model: ChurnModel {
-            horizon_days,
-            churn,
-            downsell,
-            typical_score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
-            kept: KeptChange::of(
-                &cases
-                    .iter()
-                    .filter(|c| c.features.renewal_due(horizon_days) && c.outcome != Outcome::Churned)
-                    .filter_map(|c| c.change)
-                    .collect::<Vec<_>>(),
-            ),
-            source: Source::Learned {
-                cases: cases.len(),
-                churned,
-                downsold: cases.iter().filter(|c| c.outcome == Outcome::Downsold).count(),
-                from: first.as_of,
-                to: last.as_of,
-            },
+    Ok(ChurnModel {
+        horizon_days,
+        churn,
+        downsell,
+        typical_score: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
+        kept: KeptChange::of(
+            &cases
+                .iter()
+                .filter(|c| c.features.renewal_due(horizon_days) && c.outcome != Outcome::Churned)
+                .filter_map(|c| c.change)
+                .collect::<Vec<_>>(),
+        ),
+        source: Source::Learned {
+            cases: cases.len(),
+            churned: cases.iter().filter(|c| c.outcome == Outcome::Churned).count(),
+            downsold: cases.iter().filter(|c| c.outcome == Outcome::Downsold).count(),
+            from: first.as_of,
+            to: last.as_of,
         },
-        evaluation: Some(evaluation),
     })
 }
 
@@ -637,12 +659,12 @@ pub fn reasons<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A history drawn from a known model: churn only when a renewal is due, likelier at
     /// low health; downsells rarer and also at low health.
-    fn history(accounts: usize, months: u32, seed: u64) -> Vec<Case> {
+    pub(crate) fn history(accounts: usize, months: u32, seed: u64) -> Vec<Case> {
         let mut state = seed;
         let mut next = move || {
             state = state

@@ -6,6 +6,7 @@
 //! quarter has closed, the forecast kept at its start against what happened.
 //! docs/forecasts.md explains them to the team.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -15,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::Quarter;
-use crate::forecast::churn::{ChurnModel, KeptChange};
+use crate::forecast::churn::{Case, ChurnModel, Features, KeptChange};
 use crate::model::text_enum;
 use crate::money::Money;
 use crate::portfolio::AccountSnapshot;
@@ -113,21 +114,38 @@ pub fn renewal(
     let on = account.renewal_date.filter(|_| !account.mrr.is_zero())?;
     let score = account.health.as_ref().and_then(|h| h.score);
     let monthly = crate::forecast::churn::month_to_month(account.term_months);
-    let likelihood = 1.0 - model.churn_at_renewal(score, monthly);
-    let renewable_arr = account.arr();
-    let expected_arr = renewable_arr.to_f64() * model.kept.mean;
     Some(RenewalForecast {
-        account_id: account.id,
         external_id: account.external_id.clone(),
         name: account.name.clone(),
+        call: call.filter(|(day, _)| *day == on).map(|(_, c)| c.clone()),
+        ..forecast(model, account.id, on, account.arr(), score, monthly)
+    })
+}
+
+/// The forecast of a renewal on `on` of `renewable_arr`, by an account scoring `score`
+/// (none: unscored), month to month or not; without a name or a call.
+fn forecast(
+    model: &ChurnModel,
+    account_id: i64,
+    on: NaiveDate,
+    renewable_arr: Money,
+    score: Option<f64>,
+    monthly: bool,
+) -> RenewalForecast {
+    let likelihood = 1.0 - model.churn_at_renewal(score, monthly);
+    let expected_arr = renewable_arr.to_f64() * model.kept.mean;
+    RenewalForecast {
+        account_id,
+        external_id: String::new(),
+        name: None,
         on,
         renewable_arr,
         likelihood,
         expected_arr,
         forecast_arr: likelihood * expected_arr,
         category: Category::of(likelihood),
-        call: call.filter(|(day, _)| *day == on).map(|(_, c)| c.clone()),
-    })
+        call: None,
+    }
 }
 
 /// A figure's expectation and its 90 % interval over the simulated quarters.
@@ -252,7 +270,7 @@ pub struct Snapshot {
 }
 
 /// A closed quarter's forecast against what happened.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accuracy {
     pub quarter: String,
     pub taken_on: NaiveDate,
@@ -264,7 +282,9 @@ pub struct Accuracy {
     /// |forecast − actual| / actual.
     pub error: Option<f64>,
     pub called_error: Option<f64>,
-    /// Whether the actual fell within the forecast's 90 % interval.
+    /// The forecast's renewed ARR with its 90 % interval.
+    pub interval: Interval,
+    /// Whether the actual fell within it.
     pub within_interval: bool,
     /// Brier score of the likelihoods against whether each renewed (kept some ARR).
     pub brier: Option<f64>,
@@ -292,9 +312,92 @@ pub fn accuracy(snapshot: &Snapshot, actual_arr: impl Fn(i64) -> Money) -> Accur
         actual_arr: total,
         error: error(snapshot.forecast.forecast_arr),
         called_error: error(called),
+        interval: *i,
         within_interval: i.low <= total && total <= i.high,
         brier: crate::stats::brier(&likelihoods, &renewed).ok(),
     }
+}
+
+/// A customer on the eve of a past quarter with a renewal in it, as replayed: what the
+/// forecast would have seen that day, and the ARR it had once the quarter closed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayedRenewal {
+    pub account_id: i64,
+    /// Its next renewal as known on the eve.
+    pub on: NaiveDate,
+    /// Its ARR on the eve.
+    pub renewable_arr: Money,
+    pub features: Features,
+    /// Its ARR on the next quarter's first day.
+    pub actual_arr: Money,
+}
+
+/// A past quarter replayed: its renewals as known on its eve (the day before its first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayedQuarter {
+    pub quarter: Quarter,
+    pub eve: NaiveDate,
+    pub renewals: Vec<ReplayedRenewal>,
+}
+
+/// The renewal forecast replayed over past quarters: each forecast on its eve by a model
+/// learned only from the days whose horizon had passed by then, against what happened.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    pub quarters: Vec<Accuracy>,
+    /// The mean of the quarters' errors (|forecast − actual| / actual).
+    pub mean_error: Option<f64>,
+    /// Quarters whose actual fell within the forecast's 90 % interval.
+    pub within_interval: usize,
+    /// Quarters not replayed: too little history before them to learn from.
+    pub too_early: Vec<String>,
+}
+
+/// Forecasts each of `quarters` on its eve with the churn model fitted on the `cases`
+/// whose whole horizon had passed by then ([`crate::forecast::churn::fitted`]: no outcome
+/// the eve could not have known), rolls it up as the renewals page does, and compares it
+/// with what happened ([`accuracy`]). A quarter with too little history before it is
+/// listed as too early.
+pub fn backtest(cases: &[Case], quarters: &[ReplayedQuarter], horizon_days: i64) -> Backtest {
+    let mut out = Backtest::default();
+    for q in quarters {
+        let known: Vec<&Case> = cases
+            .iter()
+            .filter(|c| (q.eve - c.as_of).num_days() >= horizon_days)
+            .collect();
+        let Some(model) = crate::forecast::churn::fitted(&known, horizon_days) else {
+            out.too_early.push(q.quarter.to_string());
+            continue;
+        };
+        let rows: Vec<RenewalForecast> = q
+            .renewals
+            .iter()
+            .filter(|r| Quarter::containing(r.on) == q.quarter && !r.renewable_arr.is_zero())
+            .map(|r| {
+                forecast(
+                    &model,
+                    r.account_id,
+                    r.on,
+                    r.renewable_arr,
+                    r.features.score,
+                    r.features.monthly,
+                )
+            })
+            .collect();
+        let actual: HashMap<i64, Money> = q.renewals.iter().map(|r| (r.account_id, r.actual_arr)).collect();
+        let snapshot = Snapshot {
+            quarter: q.quarter.to_string(),
+            taken_on: q.eve,
+            forecast: quarter(q.quarter, &rows, &model.kept),
+            rows,
+        };
+        out.quarters
+            .push(accuracy(&snapshot, |id| actual.get(&id).copied().unwrap_or(Money::ZERO)));
+    }
+    let errors: Vec<f64> = out.quarters.iter().filter_map(|a| a.error).collect();
+    out.mean_error = (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64);
+    out.within_interval = out.quarters.iter().filter(|a| a.within_interval).count();
+    out
 }
 
 impl fmt::Display for Interval {
@@ -307,6 +410,7 @@ impl fmt::Display for Interval {
 mod tests {
     use super::*;
     use crate::forecast::churn::shipped;
+    use crate::health::outcome::Outcome;
     use crate::portfolio::HealthBrief;
 
     fn day(s: &str) -> NaiveDate {
@@ -458,5 +562,87 @@ mod tests {
             None,
             "nothing renewed: no ratio"
         );
+    }
+
+    /// The drawn history's quarters: each eve (a day of the history) with the customers
+    /// renewing in the next quarter, each at 12,000 ARR, kept at the drawn change unless
+    /// it churned.
+    fn replayed(cases: &[Case], eves: &[&str]) -> Vec<ReplayedQuarter> {
+        eves.iter()
+            .map(|eve| {
+                let eve = day(eve);
+                let q = Quarter::containing(eve).next();
+                let renewals = cases
+                    .iter()
+                    .filter(|c| c.as_of == eve)
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let on = eve + chrono::TimeDelta::days(c.features.days_to_renewal? as i64);
+                        let arr = 12_000.0 * c.change.unwrap_or(0.0);
+                        Some(ReplayedRenewal {
+                            account_id: i as i64,
+                            on,
+                            renewable_arr: Money::from_units(12_000).unwrap(),
+                            features: c.features,
+                            actual_arr: Money::from_units(arr.round() as i64).unwrap(),
+                        })
+                    })
+                    .collect();
+                ReplayedQuarter {
+                    quarter: q,
+                    eve,
+                    renewals,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn past_quarters_are_forecast_from_what_was_known_before_them() {
+        let cases = crate::forecast::churn::tests::history(600, 24, 3);
+        let eves = ["2024-03-28", "2025-03-28", "2025-06-28", "2025-09-28"];
+        let quarters = replayed(&cases, &eves);
+        let b = backtest(&cases, &quarters, 90);
+        assert_eq!(b.too_early, vec!["2024-Q2".to_string()], "nothing known before its eve");
+        assert_eq!(b.quarters.len(), 3);
+        for (a, q) in b.quarters.iter().zip(&quarters[1..]) {
+            assert_eq!(a.quarter, q.quarter.to_string());
+            assert_eq!(a.taken_on, q.eve);
+            let ours: Vec<&ReplayedRenewal> = q
+                .renewals
+                .iter()
+                .filter(|r| Quarter::containing(r.on) == q.quarter)
+                .collect();
+            assert_eq!(a.renewals, ours.len());
+            let actual: f64 = ours.iter().map(|r| r.actual_arr.to_f64()).sum();
+            assert!((a.actual_arr - actual).abs() < 1e-6);
+            // Drawn from the model it learns: the forecast lands near what happened.
+            assert!(a.error.unwrap() < 0.1, "{a:?}");
+        }
+        let mean = b.quarters.iter().map(|a| a.error.unwrap()).sum::<f64>() / 3.0;
+        assert!((b.mean_error.unwrap() - mean).abs() < 1e-12);
+        assert_eq!(b.within_interval, b.quarters.iter().filter(|a| a.within_interval).count());
+        assert!(b.within_interval >= 2, "{b:?}");
+
+        // Turning upside down every outcome not known by a quarter's eve (its horizon
+        // not passed) leaves that quarter's forecast as it was.
+        let eve = day("2025-03-28");
+        let flipped: Vec<Case> = cases
+            .iter()
+            .map(|c| Case {
+                outcome: match ((eve - c.as_of).num_days() < 90, c.outcome) {
+                    (true, Outcome::Churned) => Outcome::Stayed,
+                    (true, _) => Outcome::Churned,
+                    (false, o) => o,
+                },
+                change: if (eve - c.as_of).num_days() < 90 { Some(3.0) } else { c.change },
+                ..*c
+            })
+            .collect();
+        let again = backtest(&flipped, &quarters[1..2], 90);
+        assert_eq!(again.quarters[0].forecast_arr, b.quarters[0].forecast_arr);
+        // … while a later quarter, which knew them, is forecast otherwise.
+        let later = backtest(&flipped, &quarters[3..], 90);
+        assert_ne!(later.quarters[0].forecast_arr, b.quarters[2].forecast_arr);
     }
 }

@@ -18,6 +18,16 @@ text_enum!(
 );
 
 impl Pillar {
+    /// Its name in a sentence's first word: "Adoption".
+    pub fn label(self) -> &'static str {
+        match self {
+            Pillar::Adoption => "Adoption",
+            Pillar::Experience => "Experience",
+            Pillar::Engagement => "Engagement",
+            Pillar::Transformation => "Transformation",
+        }
+    }
+
     /// The pillar a signal belongs to: support and survey signals to experience, meetings
     /// and contacts to engagement, outcomes to transformation, and usage and contract
     /// signals (per-feature ones included) to adoption.

@@ -99,6 +99,17 @@ pub struct ValidationReport {
     /// sample ([`crate::forecast::churn::learn`]).
     #[serde(default)]
     pub forecast: Option<crate::forecast::churn::Learning>,
+    /// The renewal forecast replayed over the past quarters of the same replay
+    /// ([`crate::forecast::renewal::backtest`]).
+    #[serde(default)]
+    pub renewal_backtest: Option<crate::forecast::renewal::Backtest>,
+    /// The Cox model of leaving on the pillar scores as they changed over the same replay
+    /// ([`crate::survival::health_hazards`]); `None` when it could not be fitted, and
+    /// `health_hazards_note` says why.
+    #[serde(default)]
+    pub health_hazards: Option<crate::survival::HazardModel>,
+    #[serde(default)]
+    pub health_hazards_note: Option<String>,
 }
 
 /// One signal's power to rank what happened, on its own.
@@ -210,6 +221,9 @@ pub fn validate(
         days,
         signals: Vec::new(),
         forecast: None,
+        renewal_backtest: None,
+        health_hazards: None,
+        health_hazards_note: None,
     }
 }
 

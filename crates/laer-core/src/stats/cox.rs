@@ -37,6 +37,37 @@ const MAX_STANDARDISED: f64 = 15.0;
 /// Fits the Cox model: `rows` of covariates (one row per subject, each the same length),
 /// each subject's `durations` and whether its event was `observed` (else censored).
 pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<CoxFit, StatsError> {
+    fit(rows, None, durations, observed)
+}
+
+/// Fits the Cox model with covariates that change over time, in the counting-process
+/// form (as lifelines' `CoxTimeVaryingFitter` and R's `coxph(Surv(start, stop, event))`
+/// take it): each row is one stretch (start, stop] of a subject's time with the
+/// covariates it had then, and `observed` says whether the event ended the stretch. A
+/// stretch is at risk at the times it spans, after its start and up to its stop.
+pub fn cox_time_varying(
+    rows: &[Vec<f64>],
+    starts: &[f64],
+    stops: &[f64],
+    observed: &[bool],
+) -> Result<CoxFit, StatsError> {
+    if starts.len() != rows.len() {
+        return Err(StatsError::LengthMismatch {
+            what: "starts",
+            expected: rows.len(),
+            found: starts.len(),
+        });
+    }
+    if starts.iter().zip(stops).any(|(a, b)| !a.is_finite() || a >= b) {
+        return Err(StatsError::InvalidParameter {
+            name: "starts",
+            requirement: "a finite start before each stop",
+        });
+    }
+    fit(rows, Some(starts), stops, observed)
+}
+
+fn fit(rows: &[Vec<f64>], starts: Option<&[f64]>, durations: &[f64], observed: &[bool]) -> Result<CoxFit, StatsError> {
     let n = rows.len();
     if n == 0 {
         return Err(StatsError::Empty);
@@ -92,12 +123,25 @@ pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<Co
         .iter()
         .map(|r| (0..p).map(|j| (r[j] - mean[j]) / scale[j]).collect())
         .collect();
-    // Longest first: the risk set of a time is everyone seen before it in this order.
+    // Longest first: the risk set of a time is everyone seen before it in this order,
+    // less the stretches that start at or after it (latest start first).
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|a, b| durations[*b].total_cmp(&durations[*a]));
+    let late = starts.map(|starts| {
+        let mut by_start: Vec<usize> = (0..n).collect();
+        by_start.sort_by(|a, b| starts[*b].total_cmp(&starts[*a]));
+        (starts, by_start)
+    });
+    let risk = RiskSets {
+        x: &x,
+        durations,
+        observed,
+        order: &order,
+        late: late.as_ref().map(|(s, o)| (*s, o.as_slice())),
+    };
 
     let mut beta = vec![0.0; p];
-    let (mut ll, mut gradient, mut hessian) = efron(&x, durations, observed, &order, &beta);
+    let (mut ll, mut gradient, mut hessian) = risk.efron(&beta);
     let mut iterations = 0;
     for step in 1..=MAX_STEPS {
         iterations = step;
@@ -110,7 +154,7 @@ pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<Co
         let mut accepted = None;
         for _ in 0..30 {
             let candidate: Vec<f64> = beta.iter().zip(&delta).map(|(b, d)| b - t * d).collect();
-            let next = efron(&x, durations, observed, &order, &candidate);
+            let next = risk.efron(&candidate);
             if next.0.is_finite() && next.0 >= ll - 1e-12 {
                 accepted = Some((candidate, next));
                 break;
@@ -164,68 +208,93 @@ pub fn cox(rows: &[Vec<f64>], durations: &[f64], observed: &[bool]) -> Result<Co
     })
 }
 
-/// Efron's partial log-likelihood at `beta`, its gradient and its Hessian.
-fn efron(
-    x: &[Vec<f64>],
-    durations: &[f64],
-    observed: &[bool],
-    order: &[usize],
-    beta: &[f64],
-) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
-    let p = beta.len();
-    let mut ll = 0.0;
-    let mut gradient = vec![0.0; p];
-    let mut hessian = vec![vec![0.0; p]; p];
-    // Sums over the risk set: φ, φx, φxxᵀ.
-    let mut s0 = 0.0;
-    let mut s1 = vec![0.0; p];
-    let mut s2 = vec![vec![0.0; p]; p];
-    let mut i = 0;
-    while i < order.len() {
-        let t = durations[order[i]];
-        // Everyone at this time joins the risk set; the events among them are the ties.
-        let (mut d0, mut d1, mut d2) = (0.0, vec![0.0; p], vec![vec![0.0; p]; p]);
-        let mut deaths = 0usize;
-        while i < order.len() && durations[order[i]] == t {
-            let k = order[i];
-            let xb: f64 = x[k].iter().zip(beta).map(|(a, b)| a * b).sum();
-            let phi = xb.exp();
-            s0 += phi;
-            for a in 0..p {
-                s1[a] += phi * x[k][a];
-                for b in 0..p {
-                    s2[a][b] += phi * x[k][a] * x[k][b];
+/// The subjects (or stretches) and the order their risk sets are swept in.
+struct RiskSets<'a> {
+    /// Covariates, centred and scaled.
+    x: &'a [Vec<f64>],
+    durations: &'a [f64],
+    observed: &'a [bool],
+    /// By duration, longest first.
+    order: &'a [usize],
+    /// For stretches with a start: the starts, and the stretches by start, latest first.
+    late: Option<(&'a [f64], &'a [usize])>,
+}
+
+impl RiskSets<'_> {
+    /// Adds (`sign` 1) or takes out (−1) subject `k` of the risk set's sums.
+    fn tally(&self, k: usize, beta: &[f64], sign: f64, sums: &mut (f64, Vec<f64>, Vec<Vec<f64>>)) -> (f64, f64) {
+        let x = &self.x[k];
+        let xb: f64 = x.iter().zip(beta).map(|(a, b)| a * b).sum();
+        let phi = xb.exp();
+        let w = sign * phi;
+        sums.0 += w;
+        for a in 0..beta.len() {
+            sums.1[a] += w * x[a];
+            for b in 0..beta.len() {
+                sums.2[a][b] += w * x[a] * x[b];
+            }
+        }
+        (xb, phi)
+    }
+
+    /// Efron's partial log-likelihood at `beta`, its gradient and its Hessian.
+    fn efron(&self, beta: &[f64]) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
+        let (x, durations, observed, order) = (self.x, self.durations, self.observed, self.order);
+        let p = beta.len();
+        let mut ll = 0.0;
+        let mut gradient = vec![0.0; p];
+        let mut hessian = vec![vec![0.0; p]; p];
+        // Sums over the risk set: φ, φx, φxxᵀ.
+        let mut sums = (0.0, vec![0.0; p], vec![vec![0.0; p]; p]);
+        let mut i = 0;
+        let mut gone = 0;
+        while i < order.len() {
+            let t = durations[order[i]];
+            // Everyone at this time joins the risk set; the events among them are the ties.
+            let (mut d0, mut d1, mut d2) = (0.0, vec![0.0; p], vec![vec![0.0; p]; p]);
+            let mut deaths = 0usize;
+            while i < order.len() && durations[order[i]] == t {
+                let k = order[i];
+                let (xb, phi) = self.tally(k, beta, 1.0, &mut sums);
+                if observed[k] {
+                    deaths += 1;
+                    ll += xb;
+                    d0 += phi;
+                    for a in 0..p {
+                        gradient[a] += x[k][a];
+                        d1[a] += phi * x[k][a];
+                        for b in 0..p {
+                            d2[a][b] += phi * x[k][a] * x[k][b];
+                        }
+                    }
+                }
+                i += 1;
+            }
+            // Stretches that start at or after this time are not at risk at it (each was
+            // added at its own, later, stop).
+            if let Some((starts, by_start)) = self.late {
+                while gone < by_start.len() && starts[by_start[gone]] >= t {
+                    self.tally(by_start[gone], beta, -1.0, &mut sums);
+                    gone += 1;
                 }
             }
-            if observed[k] {
-                deaths += 1;
-                ll += xb;
-                d0 += phi;
+            let (s0, s1, s2) = (&sums.0, &sums.1, &sums.2);
+            for l in 0..deaths {
+                let f = l as f64 / deaths as f64;
+                let a0 = s0 - f * d0;
+                ll -= a0.ln();
+                let a1: Vec<f64> = (0..p).map(|a| s1[a] - f * d1[a]).collect();
                 for a in 0..p {
-                    gradient[a] += x[k][a];
-                    d1[a] += phi * x[k][a];
+                    gradient[a] -= a1[a] / a0;
                     for b in 0..p {
-                        d2[a][b] += phi * x[k][a] * x[k][b];
+                        let a2 = s2[a][b] - f * d2[a][b];
+                        hessian[a][b] -= a2 / a0 - a1[a] * a1[b] / (a0 * a0);
                     }
                 }
             }
-            i += 1;
         }
-        for l in 0..deaths {
-            let f = l as f64 / deaths as f64;
-            let a0 = s0 - f * d0;
-            ll -= a0.ln();
-            let a1: Vec<f64> = (0..p).map(|a| s1[a] - f * d1[a]).collect();
-            for a in 0..p {
-                gradient[a] -= a1[a] / a0;
-                for b in 0..p {
-                    let a2 = s2[a][b] - f * d2[a][b];
-                    hessian[a][b] -= a2 / a0 - a1[a] * a1[b] / (a0 * a0);
-                }
-            }
-        }
+        (ll, gradient, hessian)
     }
-    (ll, gradient, hessian)
 }
 
 /// `A⁻¹ b` by Gaussian elimination with partial pivoting; `None` when `A` is singular.
@@ -283,5 +352,60 @@ mod tests {
         assert!(cox(&rows, &durations, &[false; 6]).is_err(), "no event");
         // Every event in one group, none in the other: separation, no estimate.
         assert!(cox(&rows, &durations, &[true, false, true, true, false, false]).is_err());
+    }
+
+    /// A small history with ties and censoring: (covariates, duration, event).
+    fn subjects() -> Vec<(Vec<f64>, f64, bool)> {
+        let mut out = Vec::new();
+        for i in 0..40u32 {
+            let x = f64::from(i % 5) - 2.0;
+            let z = f64::from((i * 7) % 3);
+            let duration = f64::from(1 + (i * 13 + (i % 5) * 3) % 17);
+            out.push((vec![x, z], duration, i % 4 != 0));
+        }
+        out
+    }
+
+    #[test]
+    fn stretches_of_unchanging_covariates_fit_as_one_subject() {
+        let s = subjects();
+        let rows: Vec<Vec<f64>> = s.iter().map(|x| x.0.clone()).collect();
+        let durations: Vec<f64> = s.iter().map(|x| x.1).collect();
+        let observed: Vec<bool> = s.iter().map(|x| x.2).collect();
+        let whole = cox(&rows, &durations, &observed).unwrap();
+        // From 0 to the end in one stretch: the same fit.
+        let zeros = vec![0.0; s.len()];
+        let one = cox_time_varying(&rows, &zeros, &durations, &observed).unwrap();
+        // Cut at 3.5 and 8 (and at 8 exactly where it is a time of events): the same
+        // partial likelihood, since each time's risk set holds the same subjects.
+        let (mut r, mut a, mut b, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (x, d, o) in &s {
+            let cuts: Vec<f64> = [0.0, 3.5, 8.0]
+                .into_iter()
+                .filter(|c| c < d)
+                .chain([*d])
+                .collect();
+            for w in cuts.windows(2) {
+                r.push(x.clone());
+                a.push(w[0]);
+                b.push(w[1]);
+                e.push(*o && w[1] == *d);
+            }
+        }
+        assert!(r.len() > s.len() + 40);
+        let cut = cox_time_varying(&r, &a, &b, &e).unwrap();
+        for fit in [&one, &cut] {
+            for j in 0..2 {
+                assert!((fit.coefficients[j] - whole.coefficients[j]).abs() < 1e-8, "{fit:?} {whole:?}");
+                assert!((fit.standard_errors[j] - whole.standard_errors[j]).abs() < 1e-8);
+            }
+            assert!((fit.log_likelihood - whole.log_likelihood).abs() < 1e-8);
+        }
+        // Left truncation matters: a subject entering late is not at risk before.
+        let late: Vec<f64> = (0..s.len()).map(|i| if i % 2 == 0 { durations[i] - 0.5 } else { 0.0 }).collect();
+        let truncated = cox_time_varying(&rows, &late, &durations, &observed).unwrap();
+        assert!((truncated.log_likelihood - whole.log_likelihood).abs() > 1e-3);
+        assert!(cox_time_varying(&rows, &durations, &durations, &observed).is_err(), "empty stretches");
+        assert!(cox_time_varying(&rows, &zeros[1..], &durations, &observed).is_err(), "lengths");
     }
 }

@@ -8,7 +8,8 @@
 //!   Brier score and log loss;
 //! - the choice of the regularisation parameter C by time-ordered cross-validation (9.5);
 //! - survival: Kaplan–Meier with Greenwood bands, and the shifted-beta-geometric model of
-//!   contractual retention (`survival`); the Cox proportional-hazards model (`cox`).
+//!   contractual retention (`survival`); the Cox proportional-hazards model, with
+//!   covariates fixed or changing over time (`cox`).
 //!
 //! Pure functions over plain numbers. Input that is not a finite number, or that does not fit
 //! together, is an error (or `None`), never a panic.
@@ -48,7 +49,7 @@ mod measures;
 mod scaling;
 mod survival;
 
-pub use cox::{CoxFit, cox};
+pub use cox::{CoxFit, cox, cox_time_varying};
 pub use cross_validation::{C_GRID, CrossValidation, CrossValidationScore, cross_validate_c};
 pub use grouping::{GROUP_CORRELATION, MetricGroups, correlation_matrix};
 pub use logistic::{LogisticFit, LogisticOptions, Penalty, logistic_regression};

@@ -10,6 +10,10 @@ PYTHON: a venv with `pip install lifelines==0.30.3`.  Writes one JSON document:
       timeline (0 plus every distinct duration, event or censored).
   "cox": CoxPHFitter() with default options (Efron ties, Newton-Raphson) on rossi
       and on the regression dataset; coefficients on the original covariate scale.
+  "cox_time_varying": CoxTimeVaryingFitter() (Efron ties) on the Stanford heart
+      transplant data (start, stop, event; age, year, surgery, transplant changing at the
+      transplant) and on rossi cut into stretches at weeks 10, 20 and 30 with prior
+      convictions counted from week 20 on as a covariate that changes between stretches.
 
 NaN (not expected: lifelines fills NaN CI bounds with 1.0) becomes null, listed on stderr.
 """
@@ -18,8 +22,15 @@ import math
 import sys
 
 import lifelines
-from lifelines import CoxPHFitter, KaplanMeierFitter
-from lifelines.datasets import load_dd, load_lymphoma, load_regression_dataset, load_rossi, load_waltons
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter, KaplanMeierFitter
+from lifelines.datasets import (
+    load_dd,
+    load_lymphoma,
+    load_regression_dataset,
+    load_rossi,
+    load_stanford_heart_transplants,
+    load_waltons,
+)
 
 NAN_SEEN = []
 
@@ -104,10 +115,62 @@ def cox_cases():
     return [cox_case("rossi", rossi, "week", "arrest"), cox_case("regression", regression, "T", "E")]
 
 
+def cox_time_varying_case(name, df):
+    """df: columns id, start, stop, event and the covariates."""
+    ctv = CoxTimeVaryingFitter().fit(df, id_col="id", event_col="event", start_col="start", stop_col="stop")
+    columns = [c for c in df.columns if c not in ("id", "start", "stop", "event")]
+    assert list(ctv.params_.index) == columns, (list(ctv.params_.index), columns)
+    ci = ctv.confidence_intervals_
+    as_dict = lambda series: {c: float(series[c]) for c in columns}
+    return {
+        "name": name,
+        "columns": columns,
+        "rows": [[float(v) for v in row] for row in df[columns].values],
+        "starts": [float(v) for v in df["start"].values],
+        "stops": [float(v) for v in df["stop"].values],
+        "events": [int(v) for v in df["event"].values],
+        "coef": as_dict(ctv.params_),
+        "se": as_dict(ctv.standard_errors_),
+        "ci_lower": as_dict(ci["95% lower-bound"]),
+        "ci_upper": as_dict(ci["95% upper-bound"]),
+        "log_likelihood": float(ctv.log_likelihood_),
+    }
+
+
+def rossi_in_stretches():
+    """rossi with each subject's weeks cut at 10, 20 and 30: the event (an arrest) ends
+    the last stretch only; `late_prio` (prior convictions, counted from week 20 on)
+    changes over time."""
+    rossi = load_rossi()
+    rows = []
+    for i, r in rossi.iterrows():
+        cuts = [0] + [c for c in (10, 20, 30) if c < r["week"]] + [r["week"]]
+        for a, b in zip(cuts, cuts[1:]):
+            row = {"id": i, "start": float(a), "stop": float(b), "event": int(r["arrest"] if b == r["week"] else 0)}
+            for c in ("fin", "age", "prio"):
+                row[c] = float(r[c])
+            row["late_prio"] = float(r["prio"]) if a >= 20 else 0.0
+            rows.append(row)
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["id", "start", "stop", "event", "fin", "age", "prio", "late_prio"])
+
+
+def cox_time_varying_cases():
+    heart = load_stanford_heart_transplants()  # start stop event age year surgery transplant id
+    heart = heart[["id", "start", "stop", "event", "age", "year", "surgery", "transplant"]]
+    return [cox_time_varying_case("stanford heart", heart), cox_time_varying_case("rossi in stretches", rossi_in_stretches())]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: lifelines_reference.py OUT.json")
-    doc = {"lifelines_version": lifelines.__version__, "kaplan_meier": kaplan_meier_cases(), "cox": cox_cases()}
+    doc = {
+        "lifelines_version": lifelines.__version__,
+        "kaplan_meier": kaplan_meier_cases(),
+        "cox": cox_cases(),
+        "cox_time_varying": cox_time_varying_cases(),
+    }
     with open(sys.argv[1], "w") as f:
         json.dump(doc, f, allow_nan=False)
     for where in NAN_SEEN:

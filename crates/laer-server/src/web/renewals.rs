@@ -152,9 +152,11 @@ pub(crate) async fn page(
         .churn
         .clone()
         .unwrap_or_else(laer_app::health::not_validated_yet);
+    let replayed = laer_app::forecast::backtest_in_use(&state.store, &state.health_model.name).await?;
     let outlook = laer_app::forecast::renewal_outlook(
         &state.store,
         &churn,
+        replayed,
         &accounts,
         today,
         Some(&state.cache.renewal_quarters),
@@ -360,13 +362,41 @@ fn forecast_section(o: &laer_app::forecast::RenewalOutlook) -> Markup {
                         td { (a.quarter) } td { (a.taken_on) } td.num { (a.renewals) }
                         td.num { (money(whole(a.forecast_arr))) } td.num { (money(whole(a.called_arr))) }
                         td.num { (money(whole(a.actual_arr))) } td.num { (pct(a.error)) } td.num { (pct(a.called_error)) }
-                        td { @if a.within_interval { "yes" } @else { span.down { "no" } } }
-                        td.num { (a.brier.map_or_else(|| "–".to_string(), |b| format!("{b:.3}"))) }
+                        td { (within(a.within_interval)) }
+                        td.num { (brier(a.brier)) }
+                    } } }
+                }
+            }
+            @if let Some(b) = o.replayed.as_ref().filter(|b| !b.quarters.is_empty()) {
+                h3 { "Replayed on history" }
+                p.muted.small {
+                    "Each past quarter forecast as laer would have on its eve, by a model learned only from what was known "
+                    "by then, against the ARR its renewals had when it closed. Mean error " (pct(b.mean_error)) "; the actual within the 90 % interval in "
+                    (b.within_interval) " of " (b.quarters.len()) " quarters."
+                    @if !b.too_early.is_empty() { " Too little history before " (b.too_early.join(", ")) " to replay." }
+                }
+                table.data #forecast-replayed {
+                    thead { tr { th { "Quarter" } th { "Forecast on" } th.num { "Renewals" } th.num { "Forecast ARR" }
+                        th.num { "Renewed ARR, 90 %" } th.num { "Actual ARR" } th.num { "Error" } th { "In the interval" } th.num { "Brier" } } }
+                    tbody { @for a in b.quarters.iter().rev() { tr {
+                        td { (a.quarter) } td { (a.taken_on) } td.num { (a.renewals) }
+                        td.num { (money(whole(a.forecast_arr))) } td.num { (interval_cell(Some(&a.interval), false)) }
+                        td.num { (money(whole(a.actual_arr))) } td.num { (pct(a.error)) }
+                        td { (within(a.within_interval)) }
+                        td.num { (brier(a.brier)) }
                     } } }
                 }
             }
         }
     }
+}
+
+fn within(yes: bool) -> Markup {
+    html! { @if yes { "yes" } @else { span.down { "no" } } }
+}
+
+fn brier(b: Option<f64>) -> String {
+    b.map_or_else(|| "–".to_string(), |b| format!("{b:.3}"))
 }
 
 #[derive(Deserialize)]

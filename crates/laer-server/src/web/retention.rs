@@ -46,7 +46,7 @@ fn by_name(by: CurveBy) -> &'static str {
 async fn report(state: &AppState, user: &CurrentUser, params: &RetentionParams) -> Result<SurvivalReport, PageError> {
     require(user, Permission::ViewRevenue)?;
     let by = by_of(params)?;
-    Ok(laer_app::reports::survival(&state.store, by, MONTHS, today()).await?)
+    Ok(laer_app::reports::survival(&state.store, &state.health_model.name, by, MONTHS, today()).await?)
 }
 
 fn pct(v: f64) -> String {
@@ -203,6 +203,27 @@ pub(crate) async fn page(
                         }
                         table.data {
                             thead { tr { th { "Compared" } th.num { "Hazard ratio" } th.num { "95% interval" } } }
+                            tbody { @for r in &h.ratios { tr {
+                                td { (r.covariate) }
+                                td.num { (format!("×{:.2}", r.hazard_ratio)) }
+                                td.num { (format!("{:.2}–{:.2}", r.lower, r.upper)) }
+                            } } }
+                        }
+                    }
+                    (None, Some(why)) => { p.muted { "No hazard ratios yet: " (why) "." } }
+                    (None, None) => {}
+                }
+            }
+            section.card #health-hazards {
+                h2 { "What health makes of the chance of leaving" }
+                @match (&report.health_hazards, &report.health_hazards_note) {
+                    (Some(h), _) => {
+                        p.muted {
+                            "A Cox proportional-hazards model with health as it changed: every account, month by month over the health model's last validation ("
+                            (h.accounts) " accounts, " (h.ended) " times one left), with its pillar scores at each month's start. How each 10 points of a pillar's score multiply the chance of leaving at any time, against " (h.reference) ", with the 95% interval. Below 1: the healthier stay longer."
+                        }
+                        table.data {
+                            thead { tr { th { "Per 10 points of" } th.num { "Hazard ratio" } th.num { "95% interval" } } }
                             tbody { @for r in &h.ratios { tr {
                                 td { (r.covariate) }
                                 td.num { (format!("×{:.2}", r.hazard_ratio)) }
