@@ -489,7 +489,9 @@ pub fn replayed_quarters(replay: &Replay, last_known: NaiveDate) -> Vec<laer_cor
         let eve = row.assessment.as_of;
         let Some(first) = eve.succ_opt() else { continue };
         let quarter = Quarter::containing(first);
-        let Some(close) = quarter.next().first_day() else { continue };
+        let Some(close) = quarter.next().first_day() else {
+            continue;
+        };
         if quarter.first_day() != Some(first) || close > last_known {
             continue;
         }

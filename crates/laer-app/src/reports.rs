@@ -387,10 +387,15 @@ pub async fn survival(
         Ok(model) => (Some(model), None),
         Err(why) => (None, Some(why)),
     };
-    let validation = crate::health::latest_validation(store, health_model).await?.map(|(_, v)| v);
+    let validation = crate::health::latest_validation(store, health_model)
+        .await?
+        .map(|(_, v)| v);
     let (health_hazards, health_hazards_note) = match validation {
         Some(v) => (v.health_hazards, v.health_hazards_note),
-        None => (None, Some("the health model has not been validated on this history yet".to_string())),
+        None => (
+            None,
+            Some("the health model has not been validated on this history yet".to_string()),
+        ),
     };
     Ok(SurvivalReport {
         by,

@@ -150,7 +150,10 @@ async fn the_forecast_is_learned_here_and_scored_against_the_oracle(store: &Stor
     // (a quarter's eve among the replayed month ends) from what was known then.
     let backtest = report.renewal_backtest.clone().expect("replayed with the validation");
     assert!(!backtest.quarters.is_empty(), "{backtest:?}");
-    assert!(!backtest.too_early.is_empty(), "the first quarters have too little before them");
+    assert!(
+        !backtest.too_early.is_empty(),
+        "the first quarters have too little before them"
+    );
     for q in &backtest.quarters {
         assert!(days.contains(&q.taken_on), "{q:?}");
         assert!(q.taken_on.succ_opt().unwrap().day0() == 0 && q.renewals > 0, "{q:?}");

@@ -293,7 +293,13 @@ async fn renewals_are_forecast_and_owners_make_their_call(store: &Store) {
     });
     store.save_validation(&model.name, &report).await.unwrap();
     let (_, page) = admin.get("/renewals?within=180&mine=0").await;
-    for part in ["Replayed on history", "id=\"forecast-replayed\"", "2026-03-31", "Mean error 5.0%", "0.125"] {
+    for part in [
+        "Replayed on history",
+        "id=\"forecast-replayed\"",
+        "2026-03-31",
+        "Mean error 5.0%",
+        "0.125",
+    ] {
         assert!(page.contains(part), "the replayed quarters show {part}");
     }
     let token = store

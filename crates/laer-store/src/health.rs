@@ -519,8 +519,8 @@ impl Store {
             accounts.condition("d.account_id")
         );
         let ever_sql = format!(
-            "SELECT a.id AS account_id, (SELECT COUNT(DISTINCT u.user_ref) FROM event_user_days u \
-             WHERE u.account_id = a.id AND u.day <= $1) AS users, \
+            "SELECT a.id AS account_id, (SELECT COUNT(*) FROM account_users u \
+             WHERE u.account_id = a.id AND u.first_day <= $1) AS users, \
              (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= $1) AS last_day \
              FROM accounts a WHERE {only}"
         );

@@ -683,8 +683,8 @@ impl Store {
             .collect()
     }
 
-    /// Rows in which the daily rollups and a recount of the events disagree (0 when the
-    /// rollups are right).
+    /// Rows in which the daily rollups (and each user's first day per account) and a
+    /// recount of the events disagree (0 when the rollups are right).
     pub async fn rollup_mismatches(&self) -> Result<i64, StoreError> {
         let days = format!("SELECT account_id, {ACTIVITY_DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
         let stored_days = "SELECT account_id, day, events FROM event_days";
@@ -696,6 +696,10 @@ impl Store {
              WHERE user_ref IS NOT NULL"
         );
         let stored_users = "SELECT account_id, day, event_type_id, user_ref FROM event_user_days";
+        let firsts = format!(
+            "SELECT account_id, user_ref, MIN({ACTIVITY_DAY}) FROM events WHERE user_ref IS NOT NULL GROUP BY 1, 2"
+        );
+        let stored_firsts = "SELECT account_id, user_ref, first_day FROM account_users";
         // Sums kept by adding up may differ from a fresh SUM in the last bits.
         let sums = format!(
             "SELECT COUNT(*) FROM event_type_days s JOIN ({by_type}) r \
@@ -710,6 +714,8 @@ impl Store {
                   + (SELECT COUNT(*) FROM ({counted} EXCEPT {stored_counted}) d) \
                   + (SELECT COUNT(*) FROM ({stored_users} EXCEPT {users}) e) \
                   + (SELECT COUNT(*) FROM ({users} EXCEPT {stored_users}) f) \
+                  + (SELECT COUNT(*) FROM ({firsts} EXCEPT {stored_firsts}) g) \
+                  + (SELECT COUNT(*) FROM ({stored_firsts} EXCEPT {firsts}) h) \
                   + ({sums})"
         );
         let (mismatches,): (i64,) = self.fetch_one(&sql, params![]).await?;

@@ -264,6 +264,25 @@ impl WriteTx {
             self.execute(&sql, params).await?;
         }
 
+        // Each user's first day per account moves only earlier: a row is written only for
+        // a user new to the account or seen before their first day.
+        let firsts: Vec<_> = rollup.first_days.iter().collect();
+        for chunk in firsts.chunks(1_000) {
+            let sql = format!(
+                "INSERT INTO account_users (account_id, user_ref, first_day) VALUES {} \
+                 ON CONFLICT (account_id, user_ref) DO UPDATE SET first_day = excluded.first_day \
+                 WHERE excluded.first_day < account_users.first_day",
+                tuples(chunk.len(), 3)
+            );
+            let mut params = Params::with_capacity(chunk.len() * 3);
+            for &(&(account, user), &day) in chunk {
+                params.push(account);
+                params.push(user);
+                params.push(day);
+            }
+            self.execute(&sql, params).await?;
+        }
+
         let type_rows: Vec<_> = rollup.by_type.iter().collect();
         for chunk in type_rows.chunks(1_000) {
             // `users` starts at 0 and is counted below.
@@ -365,6 +384,25 @@ impl WriteTx {
                 with(from_day, to_day),
             )
             .await?;
+            // First days: the days before the span are as they were, so a user first seen
+            // within it is found again from the span on, and one first seen later may now
+            // be seen earlier.
+            self.execute(
+                &format!("DELETE FROM account_users WHERE first_day BETWEEN $1 AND $2 AND account_id IN ({accounts})"),
+                with(from_day, to_day),
+            )
+            .await?;
+            self.execute(
+                &format!(
+                    "INSERT INTO account_users (account_id, user_ref, first_day) \
+                     SELECT account_id, user_ref, MIN(day) FROM event_user_days \
+                     WHERE day BETWEEN $1 AND $2 AND account_id IN ({accounts}) GROUP BY 1, 2 \
+                     ON CONFLICT (account_id, user_ref) DO UPDATE SET first_day = excluded.first_day \
+                     WHERE excluded.first_day < account_users.first_day"
+                ),
+                with(from_day, i64::MAX),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -452,6 +490,8 @@ struct NewEventsRollup<'a> {
     by_type: std::collections::BTreeMap<(i64, i64, i64), (i64, Option<f64>)>,
     /// Distinct (account, day, type, user).
     users: Vec<(i64, i64, i64, &'a str)>,
+    /// (account, user) → the first day among these events.
+    first_days: std::collections::BTreeMap<(i64, &'a str), i64>,
 }
 
 impl<'a> NewEventsRollup<'a> {
@@ -460,6 +500,7 @@ impl<'a> NewEventsRollup<'a> {
             by_day: Default::default(),
             by_type: Default::default(),
             users: Vec::new(),
+            first_days: Default::default(),
         };
         for e in events {
             let day = activity_day(e.occurred_at.timestamp_micros());
@@ -471,6 +512,8 @@ impl<'a> NewEventsRollup<'a> {
             }
             if let Some(user) = &e.user_ref {
                 rollup.users.push((e.account_id, day, e.event_type_id, user));
+                let first = rollup.first_days.entry((e.account_id, user)).or_insert(day);
+                *first = (*first).min(day);
             }
         }
         rollup.users.sort_unstable();

@@ -1293,8 +1293,7 @@ async fn run_report(store: &Store, command: ReportCommand, model: &laer_core::he
             let replayed = laer_app::forecast::backtest_in_use(store, &model.name).await?;
             let model = laer_app::forecast::churn_model(store, &model.name).await?;
             let accounts = laer_app::forecast::accounts(store, today).await?;
-            let report =
-                laer_app::forecast::renewal_outlook(store, &model, replayed, &accounts, today, None).await?;
+            let report = laer_app::forecast::renewal_outlook(store, &model, replayed, &accounts, today, None).await?;
             print_report(args.json, &report, table::renewal_forecast)
         }
         ReportCommand::Survival(args) => {

@@ -583,7 +583,11 @@ fn renewal_backtest(b: &laer_core::forecast::renewal::Backtest) -> String {
         );
     }
     if !b.too_early.is_empty() {
-        let _ = writeln!(out, "too early to replay (too little history before): {}", b.too_early.join(", "));
+        let _ = writeln!(
+            out,
+            "too early to replay (too little history before): {}",
+            b.too_early.join(", ")
+        );
     }
     out
 }
@@ -664,7 +668,15 @@ fn quarters_against_actual(rows: &[laer_core::forecast::renewal::Accuracy]) -> S
     let _ = writeln!(
         out,
         "{:<8} {:>10} {:>8} {:>14} {:>26} {:>14} {:>8} {:>8} {:>7}",
-        "quarter", "made on", "renewals", "forecast ARR", "renewed ARR (90 %)", "actual ARR", "error", "in 90 %", "Brier"
+        "quarter",
+        "made on",
+        "renewals",
+        "forecast ARR",
+        "renewed ARR (90 %)",
+        "actual ARR",
+        "error",
+        "in 90 %",
+        "Brier"
     );
     for a in rows {
         let _ = writeln!(

@@ -391,8 +391,9 @@ pub fn backtest(cases: &[Case], quarters: &[ReplayedQuarter], horizon_days: i64)
             forecast: quarter(q.quarter, &rows, &model.kept),
             rows,
         };
-        out.quarters
-            .push(accuracy(&snapshot, |id| actual.get(&id).copied().unwrap_or(Money::ZERO)));
+        out.quarters.push(accuracy(&snapshot, |id| {
+            actual.get(&id).copied().unwrap_or(Money::ZERO)
+        }));
     }
     let errors: Vec<f64> = out.quarters.iter().filter_map(|a| a.error).collect();
     out.mean_error = (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64);
@@ -621,7 +622,10 @@ mod tests {
         }
         let mean = b.quarters.iter().map(|a| a.error.unwrap()).sum::<f64>() / 3.0;
         assert!((b.mean_error.unwrap() - mean).abs() < 1e-12);
-        assert_eq!(b.within_interval, b.quarters.iter().filter(|a| a.within_interval).count());
+        assert_eq!(
+            b.within_interval,
+            b.quarters.iter().filter(|a| a.within_interval).count()
+        );
         assert!(b.within_interval >= 2, "{b:?}");
 
         // Turning upside down every outcome not known by a quarter's eve (its horizon
@@ -635,7 +639,11 @@ mod tests {
                     (true, _) => Outcome::Churned,
                     (false, o) => o,
                 },
-                change: if (eve - c.as_of).num_days() < 90 { Some(3.0) } else { c.change },
+                change: if (eve - c.as_of).num_days() < 90 {
+                    Some(3.0)
+                } else {
+                    c.change
+                },
                 ..*c
             })
             .collect();

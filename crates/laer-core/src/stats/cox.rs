@@ -380,11 +380,7 @@ mod tests {
         // partial likelihood, since each time's risk set holds the same subjects.
         let (mut r, mut a, mut b, mut e) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (x, d, o) in &s {
-            let cuts: Vec<f64> = [0.0, 3.5, 8.0]
-                .into_iter()
-                .filter(|c| c < d)
-                .chain([*d])
-                .collect();
+            let cuts: Vec<f64> = [0.0, 3.5, 8.0].into_iter().filter(|c| c < d).chain([*d]).collect();
             for w in cuts.windows(2) {
                 r.push(x.clone());
                 a.push(w[0]);
@@ -396,16 +392,27 @@ mod tests {
         let cut = cox_time_varying(&r, &a, &b, &e).unwrap();
         for fit in [&one, &cut] {
             for j in 0..2 {
-                assert!((fit.coefficients[j] - whole.coefficients[j]).abs() < 1e-8, "{fit:?} {whole:?}");
+                assert!(
+                    (fit.coefficients[j] - whole.coefficients[j]).abs() < 1e-8,
+                    "{fit:?} {whole:?}"
+                );
                 assert!((fit.standard_errors[j] - whole.standard_errors[j]).abs() < 1e-8);
             }
             assert!((fit.log_likelihood - whole.log_likelihood).abs() < 1e-8);
         }
         // Left truncation matters: a subject entering late is not at risk before.
-        let late: Vec<f64> = (0..s.len()).map(|i| if i % 2 == 0 { durations[i] - 0.5 } else { 0.0 }).collect();
+        let late: Vec<f64> = (0..s.len())
+            .map(|i| if i % 2 == 0 { durations[i] - 0.5 } else { 0.0 })
+            .collect();
         let truncated = cox_time_varying(&rows, &late, &durations, &observed).unwrap();
         assert!((truncated.log_likelihood - whole.log_likelihood).abs() > 1e-3);
-        assert!(cox_time_varying(&rows, &durations, &durations, &observed).is_err(), "empty stretches");
-        assert!(cox_time_varying(&rows, &zeros[1..], &durations, &observed).is_err(), "lengths");
+        assert!(
+            cox_time_varying(&rows, &durations, &durations, &observed).is_err(),
+            "empty stretches"
+        );
+        assert!(
+            cox_time_varying(&rows, &zeros[1..], &durations, &observed).is_err(),
+            "lengths"
+        );
     }
 }
