@@ -211,6 +211,57 @@ async fn usage_agrees_with_the_reference_count(store: &Store) {
     }
 }
 
+/// Each user's first day per account (what "users ever" counts) follows the events however
+/// they arrive: a new user and an earlier use, imported (the rollups rebuilt over a span)
+/// and ingested (added to them).
+async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
+    let mut seeded = seed(store).await;
+    let a = seeded.ids["a"];
+    // The reference looks up users' departments; only users ever are compared here.
+    seeded.departments.insert("a-new".into(), "ops".into());
+    let Some(&kind) = seeded.types.keys().min() else {
+        panic!("seeded types")
+    };
+    let event = |user: &str, on: &str, key: i64| NewEvent {
+        account_id: a,
+        occurred_at: noon(day(on)),
+        event_type_id: kind,
+        user_ref: Some(user.into()),
+        value: None,
+        dedup_key: key,
+    };
+    let imported = vec![
+        event("a-new", "2026-05-10", 900_001),
+        event("a-u5", "2026-03-01", 900_002),
+    ];
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&imported).await.unwrap();
+    let span = (
+        a,
+        imported[1].occurred_at.timestamp_micros(),
+        imported[0].occurred_at.timestamp_micros(),
+    );
+    tx.refresh_event_days(&[span]).await.unwrap();
+    tx.commit().await.unwrap();
+    seeded.events.extend(imported);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "after an import");
+    let ingested = vec![
+        event("a-new", "2026-04-01", 900_003),
+        event("a-u5", "2026-06-20", 900_004),
+    ];
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&ingested).await.unwrap();
+    tx.add_event_days(&ingested).await.unwrap();
+    tx.commit().await.unwrap();
+    seeded.events.extend(ingested);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "after ingest");
+    for as_of in ["2026-03-01", "2026-03-31", "2026-04-01", "2026-05-10", "2026-06-30"] {
+        let (usage, _) = store.usage_on(day(as_of), 30, Accounts::All).await.unwrap();
+        let expected = reference(&seeded, a, day(as_of), 30).users_ever;
+        assert_eq!(usage[&a].users_ever, expected, "as of {as_of}");
+    }
+}
+
 async fn writes_mark_accounts_for_recomputation(store: &Store) {
     let seed = seed(store).await;
     let mut marked = laer_store::test_support::claim_marked(store).await;
@@ -571,6 +622,7 @@ async fn renewal_calls_are_audited_and_forecasts_kept_once(store: &Store) {
 laer_store::backend_tests!(
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
+    first_days_follow_the_events_as_they_arrive,
     marking_and_claiming_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
     claimed_marks_survive_a_pass_that_dies,
