@@ -619,13 +619,7 @@ mod tests {
     fn health_hazards_find_the_pillar_that_drives_leaving() {
         // Accounts followed month by month: low adoption makes leaving likelier each
         // month; experience is noise; engagement is scored for too few months to count.
-        let mut state = 7u64;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::uniform(7);
         let mut stretches = Vec::new();
         for id in 0..400 {
             let mut adoption = 100.0 * next();

@@ -665,13 +665,7 @@ pub(crate) mod tests {
     /// A history drawn from a known model: churn only when a renewal is due, likelier at
     /// low health; downsells rarer and also at low health.
     pub(crate) fn history(accounts: usize, months: u32, seed: u64) -> Vec<Case> {
-        let mut state = seed;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::uniform(seed);
         let mut out = Vec::new();
         for m in 0..months {
             let as_of = NaiveDate::from_ymd_opt(2024, 1, 28)

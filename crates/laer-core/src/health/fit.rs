@@ -239,13 +239,7 @@ mod tests {
     /// A history where churn follows low utilisation and many cases; breadth goes with
     /// utilisation; tenure is noise.
     fn history() -> Vec<FitObservation> {
-        let mut state: u64 = 7;
-        let mut next = move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::stats::uniform(7);
         let mut out = Vec::new();
         for i in 0..1_200 {
             let utilisation = next();

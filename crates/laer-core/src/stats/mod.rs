@@ -77,3 +77,16 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
 fn close(a: f64, b: f64, tolerance: f64) -> bool {
     (a - b).abs() <= tolerance
 }
+
+/// Uniform draws in [0, 1) from a 64-bit linear congruential generator seeded with
+/// `seed`: the tests' drawn histories, the same on every run.
+#[cfg(test)]
+pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -88,25 +88,41 @@ def kaplan_meier_cases():
     return cases
 
 
-def cox_case(name, df, duration_col, event_col):
-    cph = CoxPHFitter().fit(df, duration_col=duration_col, event_col=event_col)
-    columns = [c for c in df.columns if c not in (duration_col, event_col)]
-    assert list(cph.params_.index) == columns, (list(cph.params_.index), columns)
-    ci = cph.confidence_intervals_
+def fitted(name, fitter, df, columns, timing):
+    """A fitted Cox model of lifelines as the test reads it: the data (`timing`: the
+    time columns), and coefficients, standard errors, intervals and log-likelihood on
+    the covariates' own scale."""
+    assert list(fitter.params_.index) == columns, (list(fitter.params_.index), columns)
+    ci = fitter.confidence_intervals_
     as_dict = lambda series: {c: float(series[c]) for c in columns}
     return {
         "name": name,
         "columns": columns,
         "rows": [[float(v) for v in row] for row in df[columns].values],
-        "durations": [float(v) for v in df[duration_col].values],
-        "events": [int(v) for v in df[event_col].values],
-        "coef": as_dict(cph.params_),
-        "se": as_dict(cph.standard_errors_),
-        "hazard_ratio": as_dict(cph.hazard_ratios_),
+        **timing,
+        "coef": as_dict(fitter.params_),
+        "se": as_dict(fitter.standard_errors_),
         "ci_lower": as_dict(ci["95% lower-bound"]),
         "ci_upper": as_dict(ci["95% upper-bound"]),
-        "log_likelihood": float(cph.log_likelihood_),
+        "log_likelihood": float(fitter.log_likelihood_),
     }
+
+
+def cox_case(name, df, duration_col, event_col):
+    cph = CoxPHFitter().fit(df, duration_col=duration_col, event_col=event_col)
+    columns = [c for c in df.columns if c not in (duration_col, event_col)]
+    case = fitted(
+        name,
+        cph,
+        df,
+        columns,
+        {
+            "durations": [float(v) for v in df[duration_col].values],
+            "events": [int(v) for v in df[event_col].values],
+        },
+    )
+    case["hazard_ratio"] = {c: float(cph.hazard_ratios_[c]) for c in columns}
+    return case
 
 
 def cox_cases():
@@ -119,22 +135,12 @@ def cox_time_varying_case(name, df):
     """df: columns id, start, stop, event and the covariates."""
     ctv = CoxTimeVaryingFitter().fit(df, id_col="id", event_col="event", start_col="start", stop_col="stop")
     columns = [c for c in df.columns if c not in ("id", "start", "stop", "event")]
-    assert list(ctv.params_.index) == columns, (list(ctv.params_.index), columns)
-    ci = ctv.confidence_intervals_
-    as_dict = lambda series: {c: float(series[c]) for c in columns}
-    return {
-        "name": name,
-        "columns": columns,
-        "rows": [[float(v) for v in row] for row in df[columns].values],
+    timing = {
         "starts": [float(v) for v in df["start"].values],
         "stops": [float(v) for v in df["stop"].values],
         "events": [int(v) for v in df["event"].values],
-        "coef": as_dict(ctv.params_),
-        "se": as_dict(ctv.standard_errors_),
-        "ci_lower": as_dict(ci["95% lower-bound"]),
-        "ci_upper": as_dict(ci["95% upper-bound"]),
-        "log_likelihood": float(ctv.log_likelihood_),
     }
+    return fitted(name, ctv, df, columns, timing)
 
 
 def rossi_in_stretches():

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use laer_app::reports::SurvivalReport;
 use laer_charts::{Color, LineChart, Series, ValueFormat};
 use laer_core::access::Permission;
-use laer_core::survival::{CurveBy, SurvivalCurve};
+use laer_core::survival::{CurveBy, HazardModel, SurvivalCurve};
 use maud::{Markup, html};
 
 use super::{CurrentUser, Nav, PageError, csv_response, figure, layout, require, today};
@@ -47,6 +47,20 @@ async fn report(state: &AppState, user: &CurrentUser, params: &RetentionParams) 
     require(user, Permission::ViewRevenue)?;
     let by = by_of(params)?;
     Ok(laer_app::reports::survival(&state.store, &state.health_model.name, by, MONTHS, today()).await?)
+}
+
+/// A hazard model's ratios, each with its 95 % interval; `what` heads the covariates.
+fn hazard_table(what: &str, h: &HazardModel) -> Markup {
+    html! {
+        table.data {
+            thead { tr { th { (what) } th.num { "Hazard ratio" } th.num { "95% interval" } } }
+            tbody { @for r in &h.ratios { tr {
+                td { (r.covariate) }
+                td.num { (format!("×{:.2}", r.hazard_ratio)) }
+                td.num { (format!("{:.2}–{:.2}", r.lower, r.upper)) }
+            } } }
+        }
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -201,14 +215,7 @@ pub(crate) async fn page(
                         p.muted {
                             "A Cox proportional-hazards model over all " (h.accounts) " accounts (" (h.ended) " ended): how much each plan, segment and doubling of starting MRR multiplies the chance of leaving at any time, against " (h.reference) ", with its 95% interval. Above 1 leaves sooner; an interval across 1 is not told apart from no effect."
                         }
-                        table.data {
-                            thead { tr { th { "Compared" } th.num { "Hazard ratio" } th.num { "95% interval" } } }
-                            tbody { @for r in &h.ratios { tr {
-                                td { (r.covariate) }
-                                td.num { (format!("×{:.2}", r.hazard_ratio)) }
-                                td.num { (format!("{:.2}–{:.2}", r.lower, r.upper)) }
-                            } } }
-                        }
+                        (hazard_table("Compared", h))
                     }
                     (None, Some(why)) => { p.muted { "No hazard ratios yet: " (why) "." } }
                     (None, None) => {}
@@ -222,14 +229,7 @@ pub(crate) async fn page(
                             "A Cox proportional-hazards model with health as it changed: every account, month by month over the health model's last validation ("
                             (h.accounts) " accounts, " (h.ended) " times one left), with its pillar scores at each month's start. How each 10 points of a pillar's score multiply the chance of leaving at any time, against " (h.reference) ", with the 95% interval. Below 1: the healthier stay longer."
                         }
-                        table.data {
-                            thead { tr { th { "Per 10 points of" } th.num { "Hazard ratio" } th.num { "95% interval" } } }
-                            tbody { @for r in &h.ratios { tr {
-                                td { (r.covariate) }
-                                td.num { (format!("×{:.2}", r.hazard_ratio)) }
-                                td.num { (format!("{:.2}–{:.2}", r.lower, r.upper)) }
-                            } } }
-                        }
+                        (hazard_table("Per 10 points of", h))
                     }
                     (None, Some(why)) => { p.muted { "No hazard ratios yet: " (why) "." } }
                     (None, None) => {}
