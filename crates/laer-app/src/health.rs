@@ -173,10 +173,11 @@ pub const BACKFILL_WEEKS: i64 = 12;
 /// Above this many changed accounts, the engine recomputes them all in one pass.
 const DIRTY_BATCH: i64 = 2_000;
 
-/// Keeps health current until the task is dropped: recomputes changed accounts every
-/// half second and all accounts when the day turns; meanwhile, in a task of its own so
-/// that changed accounts never wait for it, fills in weekly history and validates the
-/// model.
+/// Keeps health current until the task is dropped: recomputes changed accounts (and the
+/// kept past phases of those whose history changed) every half second and all accounts
+/// when the day turns; meanwhile, in a task of its own so that changed accounts never
+/// wait for it, keeps the past days' phases the revenue page shows, fills in weekly
+/// history and validates the model.
 pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> NaiveDate) {
     /// Aborts the slow work when the engine stops.
     struct Slow(tokio::task::JoinHandle<()>);
@@ -222,6 +223,10 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
         } else {
             let started = std::time::Instant::now();
             let done = recompute_changed(&store, &model, day).await;
+            // Past days' phases of accounts whose history changed.
+            if let Err(e) = crate::past_phases::refresh(&store, &model).await {
+                tracing::warn!("health: past phases: {e}");
+            }
             // Under a heavy stream of events, rescoring busy accounts must not starve
             // their ingest: the engine takes at most a quarter of the time.
             tokio::time::sleep(started.elapsed() * 3).await;
@@ -289,9 +294,11 @@ async fn rescore(
     saved
 }
 
-/// Weekly history where there is none yet, and the model's accuracy when last measured a
-/// week or more ago.
+/// The phases of the past days the revenue page shows, weekly history where there is none
+/// yet, and the model's accuracy when last measured a week or more ago.
 async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
+    // First the phases the revenue page's bridges group by, so that no request waits.
+    crate::past_phases::keep_shown(store, model, day).await?;
     let kept: HashMap<NaiveDate, i64> = store
         .health_days()
         .await?

@@ -25,6 +25,7 @@ pub mod digest;
 pub mod forecast;
 pub mod health;
 pub mod logins;
+pub mod past_phases;
 pub mod people;
 pub mod reports;
 pub mod singer_sync;

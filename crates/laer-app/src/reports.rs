@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, PhasesByDay, Quarter, QuarterBridge, quarter_bridges};
+use laer_core::bridge::{BridgeBy, CoverageHistory, Grouping, Quarter, QuarterBridge, quarter_bridges};
 use laer_core::fx::Rates;
 use laer_core::health::HealthModel;
 use laer_core::reports::{
@@ -213,8 +213,8 @@ pub async fn nrr_bridge(
     let rates = store.exchange_rates().await?;
     let quarters = match by {
         BridgeBy::Phase => {
-            let phases = phases_on(store, model, quarters).await?;
-            quarter_bridges(&lines, &rates, quarters, Grouping::Phase(&phases))
+            let past = crate::past_phases::past_phases(store, model, quarters, &lines).await?;
+            quarter_bridges(&lines, &rates, quarters, Grouping::Phase(&past.phases))
         }
         BridgeBy::Owner(role) => {
             let coverage = CoverageHistory::new(store.coverage_history(role).await?);
@@ -222,16 +222,6 @@ pub async fn nrr_bridge(
         }
     };
     Ok(NrrBridge { quarters })
-}
-
-/// Every account's phase on each quarter's first day, assessed with `model`.
-pub async fn phases_on(store: &Store, model: &HealthModel, quarters: &[Quarter]) -> Result<PhasesByDay, StoreError> {
-    let mut phases = HashMap::new();
-    for day in quarters.iter().filter_map(|q| q.first_day()) {
-        let assessed = store.assess(model, day, Accounts::All).await?;
-        phases.insert(day, assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect());
-    }
-    Ok(phases)
 }
 
 #[cfg(test)]

@@ -176,7 +176,87 @@ async fn the_forecast_is_learned_here_and_scored_against_the_oracle(store: &Stor
     assert_eq!(summary.health_hazards, Some(hazards));
 }
 
+/// The revenue page's phases on past quarters' first days (issue 20) are those an
+/// assessment gives, kept once; a change to an account's contracts back then marks it,
+/// and its kept phase is read as it was until the engine's refresh assesses it again.
+async fn past_phases_are_kept_once_and_assessed_again_after_history_changes(store: &Store) {
+    use laer_core::bridge::shown_quarters;
+    use laer_core::lifecycle::Phase;
+    use laer_store::Accounts;
+    use std::collections::HashMap;
+
+    let config = config();
+    let model = laer_core::health::HealthModel::default();
+    laer_app::demo::load(store, &config, &model, "demo test password")
+        .await
+        .unwrap();
+    let quarters = shown_quarters(config.today);
+    let days: Vec<chrono::NaiveDate> = quarters.iter().filter_map(|q| q.first_day()).collect();
+    let model = &model;
+    let assessed = |day| async move {
+        store
+            .assess(model, day, Accounts::All)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.account_id, a.phase.phase))
+            .collect::<HashMap<i64, Phase>>()
+    };
+    let quarters = &quarters;
+    let past = |lines: Vec<laer_core::retention::RevenueLine>| async move {
+        laer_app::past_phases::past_phases(store, model, quarters, &lines)
+            .await
+            .unwrap()
+    };
+    let lines = store.revenue_lines().await.unwrap();
+    let first = past(lines.clone()).await;
+    assert_eq!(first.stale, 0);
+    for day in &days {
+        assert_eq!(first.phases[day], assessed(*day).await, "{day}");
+    }
+    assert_eq!(store.kept_phase_days(&model.phase_key()).await.unwrap(), days);
+
+    // A customer on the last kept day has its contracts then ended on that day, as a
+    // correction of its history: it had left by then.
+    let day = *days.last().unwrap();
+    let customers = laer_core::retention::mrr_by_account(&lines, day);
+    let (&account, _) = customers.iter().next().expect("a customer on the last kept day");
+    let before = first.phases[&day][&account];
+    assert_ne!(before, Phase::Churned);
+    let ended: Vec<laer_core::model::NewSubscription> = store
+        .subscription_lines_of(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.line.fields)
+        .filter(|l| l.is_active_on(day))
+        .map(|l| laer_core::model::NewSubscription {
+            end_date: Some(day),
+            ..l
+        })
+        .collect();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&ended).await.unwrap();
+    tx.commit().await.unwrap();
+    let lines = store.revenue_lines().await.unwrap();
+    let marked = past(lines.clone()).await;
+    assert_eq!(marked.stale, 1);
+    assert_eq!(marked.phases, first.phases, "read as kept until assessed again");
+    let now = assessed(day).await[&account];
+    assert!(matches!(now, Phase::Churned | Phase::Land), "{before:?} became {now:?}");
+
+    assert_eq!(laer_app::past_phases::refresh(store, model).await.unwrap(), 1);
+    let refreshed = past(lines).await;
+    assert_eq!(refreshed.stale, 0);
+    for day in &days {
+        assert_eq!(refreshed.phases[day], assessed(*day).await, "{day}");
+    }
+    assert_eq!(refreshed.phases[&day][&account], now);
+    assert_eq!(laer_app::past_phases::refresh(store, model).await.unwrap(), 0);
+}
+
 laer_store::backend_tests!(
     the_profiles_meeting_cadences_are_stored,
     the_forecast_is_learned_here_and_scored_against_the_oracle,
+    past_phases_are_kept_once_and_assessed_again_after_history_changes,
 );

@@ -304,8 +304,8 @@ enum BridgeGroup {
         name: String,
         external_id: String,
     },
-    /// No owner in the role; by phase, an account without one (none in practice: every
-    /// account is assessed).
+    /// No owner in the role; by phase, a customer on the first day without a phase (none
+    /// in practice: every one is assessed).
     Unassigned,
 }
 
@@ -369,6 +369,27 @@ pub fn quarter_to_date(
     bridges_of(lines, rates, &[(quarter, Period { from, to: today })], grouping).pop()
 }
 
+/// The phase on the period's first day of an account that was not a customer then, as
+/// the rules place it ([`crate::lifecycle::phase`], rule 1): land when it had not landed
+/// yet, churned when it had left. It needs no assessment, so phases kept for a past day
+/// need not list accounts added since. `None` for a customer on the first day.
+fn not_a_customer_yet(movement: &AccountMovement) -> Option<Phase> {
+    match movement.kind {
+        MovementKind::New => Some(Phase::Land),
+        MovementKind::Reactivation => Some(Phase::Churned),
+        _ => None,
+    }
+}
+
+/// The quarters the revenue page's bridges show on `today`: the last whole quarters
+/// ([`report_quarters`]' default), then the one under way. Their first days are the past
+/// days whose phases are kept.
+pub fn shown_quarters(today: NaiveDate) -> Vec<Quarter> {
+    let mut quarters = report_quarters(None, None, today);
+    quarters.push(Quarter::containing(today));
+    quarters
+}
+
 fn bridges_of(
     lines: &[RevenueLine],
     rates: &Rates,
@@ -386,7 +407,9 @@ fn bridges_of(
                     let b = bridge(period, &accounts, |a| {
                         phases
                             .get(&a.movement.account_id)
-                            .map_or(BridgeGroup::Unassigned, |p| BridgeGroup::Phase(*p))
+                            .copied()
+                            .or_else(|| not_a_customer_yet(&a.movement))
+                            .map_or(BridgeGroup::Unassigned, BridgeGroup::Phase)
                     });
                     (BridgeBy::Phase, b)
                 }
@@ -776,6 +799,24 @@ mod tests {
         let later = quarter_bridges(&history(), &Rates::none(), &[q(2026, 2)], Grouping::Phase(&phases));
         assert_eq!(later[0].groups.len(), 1);
         assert_eq!(later[0].groups[0].group, "unassigned");
+
+        // Phases kept before accounts 5 and 6 were added (neither was a customer on the
+        // first day) place them as the rules would: the new one in land, the one back in
+        // churned.
+        let kept = HashMap::from([(
+            start,
+            phases[&start]
+                .iter()
+                .filter(|(id, _)| **id <= 4)
+                .map(|(id, p)| (*id, *p))
+                .collect(),
+        )]);
+        let from_kept = quarter_bridges(&history(), &Rates::none(), &[q(2026, 1)], Grouping::Phase(&kept));
+        assert_eq!(from_kept, bridges);
+        // A customer on the first day is never guessed.
+        let without_2 = HashMap::from([(start, HashMap::from([(1, Phase::Adopt)]))]);
+        let guessed = quarter_bridges(&history(), &Rates::none(), &[q(2026, 1)], Grouping::Phase(&without_2));
+        assert!(guessed[0].groups.iter().any(|g| g.group == "unassigned"));
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub async fn accounts(http: &reqwest::Client, url: &str, token: &str) -> Result<
 #[derive(Clone)]
 pub struct Load {
     pub http: reqwest::Client,
-    pub urls: Vec<String>,
+    /// The nodes tracking calls go to, and those pages are read from (the same nodes
+    /// unless the soak splits them).
+    pub track_urls: Vec<String>,
+    pub page_urls: Vec<String>,
     pub write_key: String,
     pub run: String,
     pub accounts: Vec<(i64, String)>,
@@ -96,7 +99,7 @@ impl Load {
     /// the next node); whether it was acknowledged.
     async fn send(&self, node: &mut usize, path: &str, kind: &str, body: &Value, stats: &Arc<Mutex<Stats>>) -> bool {
         for attempt in 0..8 {
-            let url = format!("{}/v1/{path}", self.urls[*node % self.urls.len()]);
+            let url = format!("{}/v1/{path}", self.track_urls[*node % self.track_urls.len()]);
             let started = Instant::now();
             let answer = self
                 .http
@@ -201,7 +204,7 @@ impl Load {
 
     /// Logs in (any node: sessions live in the database); the session cookie.
     async fn log_in(&self, node: usize) -> Result<String> {
-        let url = &self.urls[node % self.urls.len()];
+        let url = &self.page_urls[node % self.page_urls.len()];
         let form = self.http.get(format!("{url}/login")).send().await?;
         let csrf = cookie(&form, "laer_login_csrf").context("the login page set no CSRF cookie")?;
         let answer = self
@@ -237,16 +240,17 @@ impl Load {
                 }
                 continue;
             };
-            let (kind, path) = match dice.below(4) {
+            let (kind, path) = match dice.below(5) {
                 0 => ("page /portfolio".to_string(), "/portfolio".to_string()),
                 1 => ("page /work".into(), "/work".into()),
                 2 => ("page /renewals".into(), "/renewals".into()),
+                3 => ("page /revenue".into(), "/revenue".into()),
                 _ => {
                     let (id, _) = self.accounts[dice.below(self.accounts.len())];
                     ("page /accounts/{id}".into(), format!("/accounts/{id}"))
                 }
             };
-            let url = format!("{}{path}", self.urls[node % self.urls.len()]);
+            let url = format!("{}{path}", self.page_urls[node % self.page_urls.len()]);
             let started = Instant::now();
             let answer = self
                 .http

@@ -57,6 +57,11 @@ struct Args {
     /// rescoring wait for its claim to lapse (`HEALTH_CLAIM_LEASE`, a minute).
     #[arg(long, default_value_t = 90)]
     health_within: u64,
+    /// Split the nodes' work: the last node takes every tracking call, the others serve
+    /// every page, and no node is killed (issue 20: pages served while another node
+    /// ingests, a steady state).
+    #[arg(long)]
+    split: bool,
     /// Keep the database and the nodes' logs afterwards (their place is printed).
     #[arg(long)]
     keep: bool,
@@ -302,7 +307,16 @@ async fn soak_on(args: &Args, laer: &Laer, run: &str) -> Result<bool> {
     // The load, with one node killed halfway and started again.
     let load = Load {
         http: http.clone(),
-        urls: urls.clone(),
+        track_urls: if args.split && urls.len() > 1 {
+            urls[urls.len() - 1..].to_vec()
+        } else {
+            urls.clone()
+        },
+        page_urls: if args.split && urls.len() > 1 {
+            urls[..urls.len() - 1].to_vec()
+        } else {
+            urls.clone()
+        },
         write_key,
         run: run.to_string(),
         accounts,
@@ -315,7 +329,7 @@ async fn soak_on(args: &Args, laer: &Laer, run: &str) -> Result<bool> {
     let workers = load.start(args.tracking_clients, args.page_clients, stats.clone());
     let load_started = Instant::now();
     let mut killed = None;
-    if nodes.len() > 1 {
+    if nodes.len() > 1 && !args.split {
         tokio::time::sleep(Duration::from_secs(args.duration / 2)).await;
         let victim = &mut nodes[1];
         if let Some(mut child) = victim.child.take() {

@@ -474,7 +474,8 @@ impl Store {
                 done += apply_plan(&mut tx, day, plan, actor, deliver).await?;
             }
             if done.owners_started + done.owners_ended > 0 {
-                tx.touch_portfolio().await?;
+                // Owners change from today on: no past day's phase moves.
+                tx.touch_portfolio(&[]).await?;
             }
             tx.commit().await?;
             outcome += done;
@@ -792,7 +793,8 @@ impl Store {
         }
         let ended_reason = format!("By hand: {reason}");
         change_owner(&mut tx, account_id, role, member, &ended_reason, actor, day, at).await?;
-        tx.touch_portfolio().await?;
+        // From today on: no past day's phase moves.
+        tx.touch_portfolio(&[]).await?;
         // The rules look at the account again at once.
         tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
         tx.commit().await
@@ -1002,7 +1004,8 @@ impl WriteTx {
         if !changed.is_empty() {
             changed.sort_unstable();
             changed.dedup();
-            self.touch_portfolio().await?;
+            // Owners imported from today on: no past day's phase moves.
+            self.touch_portfolio(&[]).await?;
             self.mark_health_dirty(crate::sql::Feeds::Account, &changed).await?;
         }
         Ok(count)

@@ -103,7 +103,7 @@ impl WriteTx {
             touched.sort_unstable();
             touched.dedup();
             self.mark_health_dirty(crate::sql::Feeds::Account, &touched).await?;
-            self.touch_portfolio().await?;
+            self.touch_portfolio(&touched).await?;
         }
         Ok(changed)
     }

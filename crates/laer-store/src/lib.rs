@@ -26,6 +26,7 @@ mod ingest;
 mod lease;
 mod login_safety;
 mod logins;
+mod past_phases;
 mod people;
 mod plans;
 mod postgres;
@@ -76,6 +77,7 @@ pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use login_safety::ThrottleKey;
 pub use logins::{LinkEmail, LinkHolder, LinkKind, NewInvite, NewLink, PendingLink, Person, new_link_token};
+pub use past_phases::{KeptPhases, PhasesToken, StalePhases};
 pub use people::{Contact, CustomerWrite, Measurement, Outcome, RateLimit, SharedPlan, Written, new_external_id};
 pub use plans::{MAX_OBJECTIVE_CHARS, MilestoneChange, ShareLink};
 pub use read::{AccountName, AccountPage, FeatureDay, StoredEvent, TeamRow};

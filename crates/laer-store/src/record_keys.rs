@@ -127,7 +127,12 @@ impl WriteTx {
         }
         self.mark_health_dirty(table.feeds, &owners).await?;
         if table.portfolio {
-            self.touch_portfolio().await?;
+            let accounts: &[i64] = if table.feeds == crate::sql::Feeds::Account {
+                &owners
+            } else {
+                &[]
+            };
+            self.touch_portfolio(accounts).await?;
         }
         Ok(owners)
     }

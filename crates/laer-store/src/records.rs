@@ -349,7 +349,7 @@ impl Store {
             return Err(StoreError::Stale { what: what() });
         }
         tx.mark_health_dirty(Feeds::Account, &[after.account_id]).await?;
-        tx.touch_portfolio().await?;
+        tx.touch_portfolio(&[after.account_id]).await?;
         let details = serde_json::json!({
             "id": id,
             "account_id": after.account_id,

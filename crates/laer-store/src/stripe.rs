@@ -231,7 +231,7 @@ impl Store {
                 touched.sort_unstable();
                 touched.dedup();
                 tx.mark_health_dirty(crate::sql::Feeds::Account, &touched).await?;
-                tx.touch_portfolio().await?;
+                tx.touch_portfolio(&touched).await?;
             }
             tx.commit().await?;
         }

@@ -186,17 +186,21 @@ impl WriteTx {
             self.mark_health_dirty(table.feeds, &marked).await?;
         }
         if count.written > 0 && table.portfolio {
-            self.touch_portfolio().await?;
+            let accounts: &[i64] = if table.feeds == Feeds::Account { &marked } else { &[] };
+            self.touch_portfolio(accounts).await?;
         }
         Ok(count)
     }
 
     /// Tells every node that the portfolio's inputs (accounts, lines, team, coverage)
-    /// changed, so that its cached views are made again.
-    pub(crate) async fn touch_portfolio(&mut self) -> Result<(), StoreError> {
+    /// changed, so that its cached views are made again; the phases kept for past days of
+    /// these `accounts`, whose history may have changed, are marked for assessing again
+    /// (crate::past_phases).
+    pub(crate) async fn touch_portfolio(&mut self, accounts: &[i64]) -> Result<(), StoreError> {
         self.execute("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", params![])
             .await?;
-        Ok(())
+        let marks: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, i64::MIN)).collect();
+        self.mark_past_phases(&marks).await
     }
 
     /// Writes records of one kind as their table declares (see [`Stored`]): a record
@@ -237,6 +241,12 @@ impl WriteTx {
         let mut touched: Vec<i64> = rollup.by_day.keys().map(|(a, _)| *a).collect();
         touched.dedup();
         self.mark_health_dirty(Feeds::Account, &touched).await?;
+        // Each account's earliest day (the rollup is in account, then day order): events
+        // of a kept past day change its phase then. An activity day is the midnight
+        // after its events, so they fall on the calendar day before it.
+        let mut earliest: Vec<(i64, i64)> = rollup.by_day.keys().map(|&(a, d)| (a, d - 1)).collect();
+        earliest.dedup_by_key(|(a, _)| *a);
+        self.mark_past_phases(&earliest).await?;
 
         let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|(&(a, d), &n)| [a, d, n]).collect();
         for chunk in day_rows.chunks(1_000) {
@@ -333,6 +343,11 @@ impl WriteTx {
         touched.sort_unstable();
         touched.dedup();
         self.mark_health_dirty(Feeds::Account, &touched).await?;
+        let earliest: Vec<(i64, i64)> = spans
+            .iter()
+            .map(|&(account, first, _)| (account, activity_day(first) - 1))
+            .collect();
+        self.mark_past_phases(&earliest).await?;
         // Accounts whose spans are alike share statements: sorted by their first day and
         // taken a few hundred at a time, each group's rollups are rebuilt over the days
         // of all its spans (which hold every one of them). A batch of recent events from

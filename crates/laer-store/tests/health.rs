@@ -15,6 +15,23 @@ fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
+/// An annual contract line of 900 a month from 2025-01-01, running.
+fn annual_line(account_id: i64, external_id: &str) -> NewSubscription {
+    NewSubscription {
+        external_id: external_id.into(),
+        account_id,
+        product: "suite".into(),
+        start_date: day("2025-01-01"),
+        end_date: None,
+        mrr: Money::from_units(900).unwrap(),
+        quantity: None,
+        units: None,
+        bill_period_months: 12,
+        discount: None,
+        original: None,
+    }
+}
+
 fn noon(d: NaiveDate) -> DateTime<Utc> {
     d.and_hms_opt(12, 0, 0).unwrap().and_utc()
 }
@@ -262,6 +279,140 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
     }
 }
 
+/// Phases kept for past days (issue 20): kept once per rules and day; marked by writes to
+/// an account's history on or before a kept day (events, contracts), not by later ones;
+/// a re-assessment clears only the marks it saw; a keeper overtaken by a write marks what
+/// it kept.
+async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
+    let seeded = seed(store).await;
+    let (a, b, idle) = (seeded.ids["a"], seeded.ids["b"], seeded.ids["idle"]);
+    let Some(&kind) = seeded.types.keys().min() else {
+        panic!("seeded types")
+    };
+    let rules = "rules-1";
+    let (q2, q3) = (day("2026-04-01"), day("2026-07-01"));
+    let number = laer_core::retention::day_number;
+    let mut key = 950_000;
+    let mut ingest = |account: i64, on: &str| {
+        key += 1;
+        let events = vec![NewEvent {
+            account_id: account,
+            occurred_at: noon(day(on)),
+            event_type_id: kind,
+            user_ref: Some("u-late".into()),
+            value: None,
+            dedup_key: key,
+        }];
+        async move {
+            let mut tx = store.begin_write().await.unwrap();
+            tx.upsert(&events).await.unwrap();
+            tx.add_event_days(&events).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    let contract = |account: i64, external_id: &'static str| async move {
+        let mut tx = store.begin_write().await.unwrap();
+        tx.upsert(&[annual_line(account, external_id)]).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    let marked = || async {
+        store
+            .stale_phases(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.account_id, m.since_day, m.marks))
+            .collect::<Vec<_>>()
+    };
+
+    // Nothing kept: history changes mark nothing.
+    ingest(a, "2026-03-20").await;
+    contract(b, "s-b0").await;
+    assert_eq!(marked().await, vec![]);
+
+    let revision = store.past_phases_revision().await.unwrap();
+    let token = store.past_phases_token().await.unwrap();
+    store
+        .keep_phases(rules, q2, &[(a, Phase::Adopt), (b, Phase::Land)], token)
+        .await
+        .unwrap();
+    assert!(store.past_phases_revision().await.unwrap() > revision);
+    // Kept once: a later keeper of the same day changes nothing.
+    let token = store.past_phases_token().await.unwrap();
+    store.keep_phases(rules, q2, &[(a, Phase::Renew)], token).await.unwrap();
+    let kept = store.kept_phases(rules, &[q2, q3]).await.unwrap();
+    assert_eq!(kept.phases.len(), 1, "Q3 was never kept");
+    assert_eq!(
+        (kept.phases[&q2][&a], kept.phases[&q2][&b], kept.stale),
+        (Phase::Adopt, Phase::Land, 0)
+    );
+    assert!(store.kept_phases("other", &[q2]).await.unwrap().phases.is_empty());
+    assert_eq!(store.kept_phase_days(rules).await.unwrap(), vec![q2]);
+
+    // Today's events, after every kept day, mark nothing; one on or before it marks its
+    // account from its day; an import earlier still moves that day back and counts.
+    ingest(a, "2026-06-20").await;
+    assert_eq!(marked().await, vec![]);
+    ingest(a, "2026-04-01").await;
+    assert_eq!(marked().await, vec![(a, number(q2), 1)]);
+    let imported = vec![NewEvent {
+        account_id: a,
+        occurred_at: noon(day("2026-03-10")),
+        event_type_id: kind,
+        user_ref: Some("u-old".into()),
+        value: None,
+        dedup_key: 960_000,
+    }];
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&imported).await.unwrap();
+    let at = imported[0].occurred_at.timestamp_micros();
+    tx.refresh_event_days(&[(a, at, at)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(marked().await, vec![(a, number(day("2026-03-10")), 2)]);
+    // A contract marks its account's whole history.
+    contract(b, "s-b1").await;
+    assert_eq!(
+        marked().await,
+        vec![(a, number(day("2026-03-10")), 2), (b, i64::MIN, 1)]
+    );
+    assert_eq!(store.kept_phases(rules, &[q2]).await.unwrap().stale, 2);
+
+    // Assessed again: the new phase replaces the kept one; the marks seen are cleared,
+    // one made meanwhile stays; the accounts' phases under other rules are dropped.
+    let token = store.past_phases_token().await.unwrap();
+    store
+        .keep_phases("old-rules", q2, &[(a, Phase::Land), (b, Phase::Land)], token)
+        .await
+        .unwrap();
+    let seen = store.stale_phases(100).await.unwrap();
+    store
+        .refresh_phases(rules, q2, &[(a, Phase::Expand), (b, Phase::Adopt)])
+        .await
+        .unwrap();
+    ingest(a, "2026-03-05").await;
+    store.clear_stale_phases(rules, &seen).await.unwrap();
+    assert_eq!(marked().await, vec![(a, number(day("2026-03-05")), 3)]);
+    let kept = store.kept_phases(rules, &[q2]).await.unwrap();
+    assert_eq!(
+        (kept.phases[&q2][&a], kept.phases[&q2][&b], kept.stale),
+        (Phase::Expand, Phase::Adopt, 1)
+    );
+    let old = store.kept_phases("old-rules", &[q2]).await.unwrap();
+    assert!(old.phases.is_empty(), "dropped: {old:?}");
+    let seen = store.stale_phases(100).await.unwrap();
+    store.clear_stale_phases(rules, &seen).await.unwrap();
+    assert_eq!(marked().await, vec![]);
+
+    // A keeper overtaken by a write (here a contract of another account) marks what it
+    // kept from its day, for the engine to assess again.
+    let token = store.past_phases_token().await.unwrap();
+    contract(idle, "s-idle").await;
+    let seen = store.stale_phases(100).await.unwrap();
+    store.clear_stale_phases(rules, &seen).await.unwrap();
+    store.keep_phases(rules, q3, &[(b, Phase::Adopt)], token).await.unwrap();
+    assert_eq!(marked().await, vec![(b, number(q3), 1)]);
+}
+
 async fn writes_mark_accounts_for_recomputation(store: &Store) {
     let seed = seed(store).await;
     let mut marked = laer_store::test_support::claim_marked(store).await;
@@ -317,17 +468,9 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
     let seed = seed(store).await;
     let mut tx = store.begin_write().await.unwrap();
     tx.upsert(&[NewSubscription {
-        external_id: "s-a".into(),
-        account_id: seed.ids["a"],
-        product: "suite".into(),
-        start_date: day("2025-01-01"),
-        end_date: None,
-        mrr: Money::from_units(900).unwrap(),
         quantity: Some(12.0),
         units: Some("seats".into()),
-        bill_period_months: 12,
-        discount: None,
-        original: None,
+        ..annual_line(seed.ids["a"], "s-a")
     }])
     .await
     .unwrap();
@@ -623,6 +766,7 @@ laer_store::backend_tests!(
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
     first_days_follow_the_events_as_they_arrive,
+    past_phases_are_kept_once_and_marked_by_history,
     marking_and_claiming_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
     claimed_marks_survive_a_pass_that_dies,

@@ -204,6 +204,15 @@ impl Default for HealthModel {
 }
 
 impl HealthModel {
+    /// What an account's phase on a day depends on in this model, as a short key: its
+    /// phase rules and its windows (utilisation and breadth are measured over the usage
+    /// window). Two models with the same key place every account in the same phase, so
+    /// phases kept for past days ([`crate::bridge`]) stay valid across other edits.
+    pub fn phase_key(&self) -> String {
+        let rules = serde_json::json!({ "phases": self.phases, "windows": self.windows });
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(rules.to_string().as_bytes()))
+    }
+
     /// Reads and checks a model file's text.
     pub fn from_toml(text: &str) -> Result<HealthModel, ModelError> {
         let model: HealthModel = toml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
@@ -308,6 +317,26 @@ mod tests {
             assert!(model.measures_of(pillar).count() > 0, "{pillar} has measures");
         }
         assert_eq!(HealthModel::from_toml(&model.to_toml()).unwrap(), model);
+    }
+
+    /// Phases kept for past days belong to the rules and windows that placed them: a new
+    /// weight leaves the key as it is, a new phase rule or window does not.
+    #[test]
+    fn the_phase_key_follows_only_what_phases_depend_on() {
+        let model = HealthModel::from_toml(DEFAULT_MODEL).unwrap();
+        let key = model.phase_key();
+        assert_eq!(key.len(), 16);
+        assert_eq!(HealthModel::from_toml(&model.to_toml()).unwrap().phase_key(), key);
+        let mut reweighted = model.clone();
+        reweighted.engagement_floor = 0.9;
+        reweighted.measures.pop();
+        assert_eq!(reweighted.phase_key(), key);
+        let mut rules = model.clone();
+        rules.phases.renew_days += 1;
+        assert_ne!(rules.phase_key(), key);
+        let mut windows = model.clone();
+        windows.windows.usage_days += 1;
+        assert_ne!(windows.phase_key(), key);
     }
 
     #[test]

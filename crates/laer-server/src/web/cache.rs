@@ -1,7 +1,7 @@
 //! Views derived from the store that many pages share, computed once per store revision
 //! and day: the account snapshots (portfolio, renewals) with their kept health, the
-//! subscription lines (revenue), and the phases and CSM coverage the revenue page's NRR
-//! bridge groups by. Every use asks the store for its revisions (small
+//! subscription lines (revenue), and the phases (as kept for past days) and CSM coverage
+//! the revenue page's NRR bridge groups by. Every use asks the store for its revisions (small
 //! reads), so a node never serves a view older than the data; a change on any node shows
 //! on the next request. Health has a revision of its own: it changes every time the
 //! engine keeps new scores, which should not reload the contracts.
@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use laer_core::bridge::{CoverageHistory, PhasesByDay, Quarter};
+use laer_app::past_phases::PastPhases;
+use laer_core::bridge::{CoverageHistory, Quarter};
 use laer_core::health::HealthModel;
 use laer_core::model::TeamRole;
 use laer_core::portfolio::{AccountSnapshot, HealthBrief};
@@ -24,7 +25,7 @@ pub(crate) struct PageCache {
     health: Mutex<Option<Cached<HashMap<i64, HealthBrief>>>>,
     with_health: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
-    quarter_phases: Mutex<Option<Cached<PhasesByDay>>>,
+    past_phases: Mutex<Option<Cached<PastPhases, (i64, i64)>>>,
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
     /// The renewal forecast's quarters, kept while their input is the same.
     pub(crate) renewal_quarters: laer_app::forecast::QuarterMemo,
@@ -39,8 +40,9 @@ struct Merged {
     value: Arc<Vec<AccountSnapshot>>,
 }
 
-struct Cached<T> {
-    revision: i64,
+/// A view, and the store revision (or revisions) and day it was made for.
+struct Cached<T, R = i64> {
+    revision: R,
     day: NaiveDate,
     value: Arc<T>,
 }
@@ -82,23 +84,21 @@ impl PageCache {
         current(&self.lines, revision, today, || store.revenue_lines()).await
     }
 
-    /// Every account's phase on the first day of each of `quarters`, which must follow
-    /// from `today` (the revenue page's NRR bridge: the last whole quarters). Assessing a
-    /// day costs as much as a full health recompute, so the phases are kept per
-    /// portfolio revision and day, not per health revision, which every tracked event
-    /// moves: they are phases of past days, which events arriving now do not change. An
-    /// import of past events, or a phase set by hand, shows in them when contracts or
-    /// coverage next change, or the next day.
-    pub(crate) async fn quarter_phases(
+    /// Every customer's phase on the first day of each of `quarters` (the revenue page's
+    /// NRR bridge), as kept in the store ([`laer_app::past_phases`]): a past day's phase is
+    /// assessed once, not after every write. Read again when the kept phases or the
+    /// portfolio move.
+    pub(crate) async fn past_phases(
         &self,
         store: &Store,
         model: &HealthModel,
         quarters: &[Quarter],
+        lines: &[RevenueLine],
         today: NaiveDate,
-    ) -> Result<Arc<PhasesByDay>, StoreError> {
-        let revision = store.portfolio_revision().await?;
-        current(&self.quarter_phases, revision, today, || {
-            laer_app::reports::phases_on(store, model, quarters)
+    ) -> Result<Arc<PastPhases>, StoreError> {
+        let (portfolio, kept) = tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())?;
+        current(&self.past_phases, (portfolio, kept), today, || {
+            laer_app::past_phases::past_phases(store, model, quarters, lines)
         })
         .await
     }
@@ -119,9 +119,9 @@ impl PageCache {
 
 /// The view in `slot` if the store's `revision` and the day are still those it was made
 /// for; else `load`s it again.
-async fn current<T, F, Fut>(
-    slot: &Mutex<Option<Cached<T>>>,
-    revision: i64,
+async fn current<T, R: PartialEq, F, Fut>(
+    slot: &Mutex<Option<Cached<T, R>>>,
+    revision: R,
     today: NaiveDate,
     load: F,
 ) -> Result<Arc<T>, StoreError>

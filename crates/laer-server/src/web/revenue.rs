@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
-use laer_core::bridge::{Grouping, Quarter, QuarterBridge, quarter_bridges, quarter_to_date, report_quarters};
+use laer_core::bridge::{Grouping, Quarter, QuarterBridge, quarter_bridges, quarter_to_date, shown_quarters};
 use laer_core::fx::Rates;
 use laer_core::model::TeamRole;
 use laer_core::reports::{MonthWithTrailing, months_with_trailing, movements_by_segment, trailing_year};
@@ -110,7 +110,14 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
         &segments,
         months.last().map(|m| trailing_year(&m.period)),
     );
-    let (by_phase, by_csm) = bridges(&state, &lines, &rates, today).await?;
+    let shown = bridges(&state, &lines, &rates, today).await?;
+    let phase_note = match shown.stale_phases {
+        0 => String::new(),
+        n => format!(
+            " The history of {n} account{} changed since its phase was kept: shown as kept until the health engine has assessed it again, in seconds.",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
     let latest = months.last();
     let body = html! {
         div.page-head {
@@ -142,48 +149,50 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             (by_segment)
         }
         (bridge_section("NRR bridge by phase", "bridge-phase",
-            "Each account in its LAER phase on the quarter's first day: accounts not yet landed count in land, those that had left in churned.",
-            &by_phase))
+            &format!("Each account in its LAER phase on the quarter's first day, assessed once and kept: accounts not yet landed count in land, those that had left in churned.{phase_note}"),
+            &shown.by_phase))
         (bridge_section("NRR bridge by owner (CSM)", "bridge-csm",
             "Each account under its CSM on the quarter's first day; an account new or back in the quarter under its CSM on the day it began.",
-            &by_csm))
+            &shown.by_csm))
     };
     Ok(layout("Revenue", Some(Nav::Revenue), &user, body).into_response())
 }
 
-/// The quarters the NRR bridges show: the last whole quarters and the one under way (to
-/// date), the same for the page and its drill-down, whose phases the cache keeps together.
-fn bridge_quarters(today: NaiveDate) -> Vec<Quarter> {
-    let mut quarters = report_quarters(None, None, today);
-    quarters.push(Quarter::containing(today));
-    quarters
+/// The NRR bridges the page shows, and how many accounts' phases wait to be assessed
+/// again.
+struct Bridges {
+    by_phase: Vec<QuarterBridge>,
+    by_csm: Vec<QuarterBridge>,
+    stale_phases: i64,
 }
 
-/// The bridges by phase and by CSM: the whole quarters, then the quarter to date.
+/// The bridges by phase and by CSM of [`shown_quarters`]: the whole quarters, then the
+/// quarter to date; the phases as kept for those days.
 async fn bridges(
     state: &AppState,
     lines: &[RevenueLine],
     rates: &Rates,
     today: NaiveDate,
-) -> Result<(Vec<QuarterBridge>, Vec<QuarterBridge>), PageError> {
-    let quarters = bridge_quarters(today);
-    let (phases, coverage) = tokio::try_join!(
+) -> Result<Bridges, PageError> {
+    let quarters = shown_quarters(today);
+    let (past, coverage) = tokio::try_join!(
         state
             .cache
-            .quarter_phases(&state.store, &state.health_model, &quarters, today),
+            .past_phases(&state.store, &state.health_model, &quarters, lines, today),
         state.cache.csm_coverage(&state.store, today),
     )?;
+    let phases = Grouping::Phase(&past.phases);
+    let owners = Grouping::Owner(TeamRole::Csm, &coverage);
     let whole = &quarters[..quarters.len() - 1];
-    let mut by_phase = quarter_bridges(lines, rates, whole, Grouping::Phase(&phases));
-    by_phase.extend(quarter_to_date(lines, rates, today, Grouping::Phase(&phases)));
-    let mut by_csm = quarter_bridges(lines, rates, whole, Grouping::Owner(TeamRole::Csm, &coverage));
-    by_csm.extend(quarter_to_date(
-        lines,
-        rates,
-        today,
-        Grouping::Owner(TeamRole::Csm, &coverage),
-    ));
-    Ok((by_phase, by_csm))
+    let mut by_phase = quarter_bridges(lines, rates, whole, phases);
+    by_phase.extend(quarter_to_date(lines, rates, today, phases));
+    let mut by_csm = quarter_bridges(lines, rates, whole, owners);
+    by_csm.extend(quarter_to_date(lines, rates, today, owners));
+    Ok(Bridges {
+        by_phase,
+        by_csm,
+        stale_phases: past.stale,
+    })
 }
 
 /// A figure linked to the accounts behind it (nothing to list behind a zero).
@@ -290,10 +299,10 @@ pub(crate) async fn accounts(
             let quarter = Quarter::parse(q).ok_or_else(|| {
                 PageError::BadRequest(format!("Quarter (quarter): expected e.g. 2026-Q3, found {q:?}."))
             })?;
-            let (by_phase, by_csm) = bridges(&state, &lines, &rates, today).await?;
+            let shown = bridges(&state, &lines, &rates, today).await?;
             let list = match params.by.as_deref() {
-                Some("csm") => by_csm,
-                Some("phase") | None => by_phase,
+                Some("csm") => shown.by_csm,
+                Some("phase") | None => shown.by_phase,
                 Some(other) => {
                     return Err(PageError::BadRequest(format!(
                         "By (by): expected phase or csm, found {other:?}."

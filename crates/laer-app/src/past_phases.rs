@@ -1,0 +1,101 @@
+//! Phases on past days, kept once (issue 20): the NRR bridge groups each quarter's
+//! accounts by their phase on its first day. Assessing a day costs a full health
+//! recompute, so each day is assessed once, kept in the store
+//! ([`laer_store::KeptPhases`]), and read from there. A write to an account's history
+//! marks it; the health engine assesses its kept days again ([`refresh`]), and until then
+//! its phase is read as last kept (the page says how many wait). The engine keeps the
+//! days the revenue page shows ahead of the first request ([`keep_shown`]).
+
+use chrono::NaiveDate;
+use laer_core::bridge::{PhasesByDay, Quarter, shown_quarters};
+use laer_core::health::HealthModel;
+use laer_core::lifecycle::Phase;
+use laer_core::retention::{RevenueLine, day_number, mrr_by_account};
+use laer_store::{Accounts, Store, StoreError};
+
+/// Every account's phase on some days, and how many accounts' phases wait to be
+/// assessed again after a change to their history.
+#[derive(Debug, Clone, Default)]
+pub struct PastPhases {
+    pub phases: PhasesByDay,
+    pub stale: i64,
+}
+
+/// How many marked accounts the engine assesses again per pass.
+const REFRESH_BATCH: i64 = 2_000;
+
+/// Each customer's phase on the first day of each of `quarters` as `model`'s rules gave
+/// it, read from what is kept. A day never kept is assessed now and kept; customers on a
+/// kept day without a phase (added since, with contracts back then) are assessed and
+/// kept too. Accounts that were not customers on a day need no phase: the bridge places
+/// them ([`laer_core::bridge`]). `lines` are every subscription line, sorted by account.
+pub async fn past_phases(
+    store: &Store,
+    model: &HealthModel,
+    quarters: &[Quarter],
+    lines: &[RevenueLine],
+) -> Result<PastPhases, StoreError> {
+    let days: Vec<NaiveDate> = quarters.iter().filter_map(|q| q.first_day()).collect();
+    let rules = model.phase_key();
+    let kept = store.kept_phases(&rules, &days).await?;
+    let mut phases = kept.phases;
+    for day in days {
+        let missing: Option<Vec<i64>> = phases.get(&day).map(|on_day| {
+            mrr_by_account(lines, day)
+                .into_keys()
+                .filter(|id| !on_day.contains_key(id))
+                .collect()
+        });
+        if missing.as_ref().is_some_and(Vec::is_empty) {
+            continue;
+        }
+        // Read before assessing: a write after it marks what is kept below.
+        let token = store.past_phases_token().await?;
+        let assessed = match &missing {
+            None => store.assess(model, day, Accounts::All).await?,
+            Some(ids) => store.assess(model, day, Accounts::Only(ids)).await?,
+        };
+        let rows: Vec<(i64, Phase)> = assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect();
+        store.keep_phases(&rules, day, &rows, token).await?;
+        phases.entry(day).or_default().extend(rows);
+    }
+    Ok(PastPhases {
+        phases,
+        stale: kept.stale,
+    })
+}
+
+/// Keeps the phases of the days the revenue page shows on `today`, where not kept yet
+/// (the engine, once a day, so that no request waits for them).
+pub async fn keep_shown(store: &Store, model: &HealthModel, today: NaiveDate) -> Result<(), StoreError> {
+    let lines = store.revenue_lines().await?;
+    past_phases(store, model, &shown_quarters(today), &lines).await?;
+    Ok(())
+}
+
+/// Assesses again the kept days of up to [`REFRESH_BATCH`] marked accounts, each from
+/// the day its history changed on; returns how many were marked. A mark made meanwhile
+/// stays for the next pass.
+pub async fn refresh(store: &Store, model: &HealthModel) -> Result<usize, StoreError> {
+    let marked = store.stale_phases(REFRESH_BATCH).await?;
+    if marked.is_empty() {
+        return Ok(0);
+    }
+    let rules = model.phase_key();
+    for day in store.kept_phase_days(&rules).await? {
+        let number = day_number(day);
+        let ids: Vec<i64> = marked
+            .iter()
+            .filter(|m| m.since_day <= number)
+            .map(|m| m.account_id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let assessed = store.assess(model, day, Accounts::Only(&ids)).await?;
+        let rows: Vec<(i64, Phase)> = assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect();
+        store.refresh_phases(&rules, day, &rows).await?;
+    }
+    store.clear_stale_phases(&rules, &marked).await?;
+    Ok(marked.len())
+}
