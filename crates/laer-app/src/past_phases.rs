@@ -7,7 +7,7 @@
 //! days the revenue page shows ahead of the first request ([`keep_shown`]).
 
 use chrono::NaiveDate;
-use laer_core::bridge::{PhasesByDay, Quarter, shown_quarters};
+use laer_core::bridge::{PhasesByDay, Quarter, begun_quarters};
 use laer_core::health::HealthModel;
 use laer_core::lifecycle::Phase;
 use laer_core::retention::{RevenueLine, day_number, mrr_by_account};
@@ -29,17 +29,26 @@ const REFRESH_BATCH: i64 = 2_000;
 /// kept day without a phase (added since, with contracts back then) are assessed and
 /// kept too. Accounts that were not customers on a day need no phase: the bridge places
 /// them ([`laer_core::bridge`]). `lines` are every subscription line, sorted by account.
+///
+/// Only days before `today` are past and kept: a day under way (or to come) is assessed
+/// on each call, so that its own events never mark what is kept. (The revenue page never
+/// asks for today: a quarter beginning today has nothing to bridge until tomorrow.)
 pub async fn past_phases(
     store: &Store,
     model: &HealthModel,
     quarters: &[Quarter],
     lines: &[RevenueLine],
+    today: NaiveDate,
 ) -> Result<PastPhases, StoreError> {
     let days: Vec<NaiveDate> = quarters.iter().filter_map(|q| q.first_day()).collect();
     let rules = model.phase_key();
     let kept = store.kept_phases(&rules, &days).await?;
     let mut phases = kept.phases;
-    for day in days {
+    for &day in days.iter().filter(|day| **day >= today) {
+        let assessed = store.assess(model, day, Accounts::All).await?;
+        phases.insert(day, assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect());
+    }
+    for day in days.into_iter().filter(|day| *day < today) {
         let missing: Option<Vec<i64>> = phases.get(&day).map(|on_day| {
             mrr_by_account(lines, day)
                 .into_keys()
@@ -69,7 +78,7 @@ pub async fn past_phases(
 /// (the engine, once a day, so that no request waits for them).
 pub async fn keep_shown(store: &Store, model: &HealthModel, today: NaiveDate) -> Result<(), StoreError> {
     let lines = store.revenue_lines().await?;
-    past_phases(store, model, &shown_quarters(today), &lines).await?;
+    past_phases(store, model, &begun_quarters(today), &lines, today).await?;
     Ok(())
 }
 

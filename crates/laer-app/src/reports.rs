@@ -213,7 +213,8 @@ pub async fn nrr_bridge(
     let rates = store.exchange_rates().await?;
     let quarters = match by {
         BridgeBy::Phase => {
-            let past = crate::past_phases::past_phases(store, model, quarters, &lines).await?;
+            let today = chrono::Utc::now().date_naive();
+            let past = crate::past_phases::past_phases(store, model, quarters, &lines, today).await?;
             quarter_bridges(&lines, &rates, quarters, Grouping::Phase(&past.phases))
         }
         BridgeBy::Owner(role) => {

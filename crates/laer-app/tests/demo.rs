@@ -202,9 +202,9 @@ async fn past_phases_are_kept_once_and_assessed_again_after_history_changes(stor
             .map(|a| (a.account_id, a.phase.phase))
             .collect::<HashMap<i64, Phase>>()
     };
-    let quarters = &quarters;
+    let (quarters, today) = (&quarters, config.today);
     let past = |lines: Vec<laer_core::retention::RevenueLine>| async move {
-        laer_app::past_phases::past_phases(store, model, quarters, &lines)
+        laer_app::past_phases::past_phases(store, model, quarters, &lines, today)
             .await
             .unwrap()
     };

@@ -390,6 +390,16 @@ pub fn shown_quarters(today: NaiveDate) -> Vec<Quarter> {
     quarters
 }
 
+/// Of [`shown_quarters`], those begun before `today`: the quarters whose first days'
+/// phases the shown bridges group by (a quarter beginning today has nothing to bridge
+/// until tomorrow).
+pub fn begun_quarters(today: NaiveDate) -> Vec<Quarter> {
+    shown_quarters(today)
+        .into_iter()
+        .filter(|q| q.first_day().is_some_and(|first| first < today))
+        .collect()
+}
+
 fn bridges_of(
     lines: &[RevenueLine],
     rates: &Rates,
@@ -561,6 +571,16 @@ mod tests {
 
     fn q(year: i32, number: u32) -> Quarter {
         Quarter { year, number }
+    }
+
+    /// The page shows the last four whole quarters and the one under way; phases are
+    /// needed for the quarters begun before today.
+    #[test]
+    fn the_shown_quarters_and_those_begun() {
+        let shown = shown_quarters(day("2026-04-01"));
+        assert_eq!(shown, [q(2025, 2), q(2025, 3), q(2025, 4), q(2026, 1), q(2026, 2)]);
+        assert_eq!(begun_quarters(day("2026-04-01")), shown[..4]);
+        assert_eq!(begun_quarters(day("2026-04-02")), shown);
     }
 
     #[test]

@@ -135,7 +135,7 @@ async fn main() {
     // The engine keeps the past days' phases the revenue page shows when it starts (and
     // when the day turns), before any request needs them.
     let started = Instant::now();
-    let shown: Vec<chrono::NaiveDate> = laer_core::bridge::shown_quarters(chrono::Utc::now().date_naive())
+    let shown: Vec<chrono::NaiveDate> = laer_core::bridge::begun_quarters(chrono::Utc::now().date_naive())
         .iter()
         .filter_map(|q| q.first_day())
         .collect();

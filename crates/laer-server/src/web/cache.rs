@@ -98,7 +98,7 @@ impl PageCache {
     ) -> Result<Arc<PastPhases>, StoreError> {
         let (portfolio, kept) = tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())?;
         current(&self.past_phases, (portfolio, kept), today, || {
-            laer_app::past_phases::past_phases(store, model, quarters, lines)
+            laer_app::past_phases::past_phases(store, model, quarters, lines, today)
         })
         .await
     }

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use laer_core::Money;
 use laer_core::access::Permission;
-use laer_core::bridge::{Grouping, Quarter, QuarterBridge, quarter_bridges, quarter_to_date, shown_quarters};
+use laer_core::bridge::{
+    Grouping, Quarter, QuarterBridge, begun_quarters, quarter_bridges, quarter_to_date, shown_quarters,
+};
 use laer_core::fx::Rates;
 use laer_core::model::TeamRole;
 use laer_core::reports::{MonthWithTrailing, months_with_trailing, movements_by_segment, trailing_year};
@@ -175,10 +177,11 @@ async fn bridges(
     today: NaiveDate,
 ) -> Result<Bridges, PageError> {
     let quarters = shown_quarters(today);
+    let begun = begun_quarters(today);
     let (past, coverage) = tokio::try_join!(
         state
             .cache
-            .past_phases(&state.store, &state.health_model, &quarters, lines, today),
+            .past_phases(&state.store, &state.health_model, &begun, lines, today),
         state.cache.csm_coverage(&state.store, today),
     )?;
     let phases = Grouping::Phase(&past.phases);
