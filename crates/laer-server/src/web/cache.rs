@@ -1,7 +1,7 @@
 //! Views derived from the store that many pages share, computed once per store revision
 //! and day: the account snapshots (portfolio, renewals) with their kept health, the
-//! subscription lines (revenue), and the phases (as kept for past days) and CSM coverage
-//! the revenue page's NRR bridge groups by. Every use asks the store for its revisions (small
+//! subscription lines (revenue), the phases (as kept for past days) and CSM coverage
+//! the revenue page's NRR bridge groups by, and the revenue page's content itself. Every use asks the store for its revisions (small
 //! reads), so a node never serves a view older than the data; a change on any node shows
 //! on the next request. Health has a revision of its own: it changes every time the
 //! engine keeps new scores, which should not reload the contracts.
@@ -27,6 +27,8 @@ pub(crate) struct PageCache {
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
     past_phases: Mutex<Option<Cached<PastPhases, (i64, i64)>>>,
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
+    /// The revenue page's content, by the portfolio's and the kept phases' revisions.
+    revenue: Mutex<Option<Cached<maud::Markup, (i64, i64)>>>,
     /// The renewal forecast's quarters, kept while their input is the same.
     pub(crate) renewal_quarters: laer_app::forecast::QuarterMemo,
     /// The account page's reads under way, shared by those asking at once (not kept).
@@ -103,6 +105,24 @@ impl PageCache {
         .await
     }
 
+    /// The revenue page's content as of `today`, made by `build` when the portfolio (its
+    /// lines, accounts, coverage, exchange rates) or the kept phases moved: the months'
+    /// movements, the segments and the bridges are computed once per change, not per
+    /// request.
+    pub(crate) async fn revenue_page<F, Fut>(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        build: F,
+    ) -> Result<Arc<maud::Markup>, super::PageError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<maud::Markup, super::PageError>>,
+    {
+        let (portfolio, kept) = tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())?;
+        current(&self.revenue, (portfolio, kept), today, build).await
+    }
+
     /// Who covered which account as its CSM, and when.
     pub(crate) async fn csm_coverage(
         &self,
@@ -119,15 +139,15 @@ impl PageCache {
 
 /// The view in `slot` if the store's `revision` and the day are still those it was made
 /// for; else `load`s it again.
-async fn current<T, R: PartialEq, F, Fut>(
+async fn current<T, R: PartialEq, E, F, Fut>(
     slot: &Mutex<Option<Cached<T, R>>>,
     revision: R,
     today: NaiveDate,
     load: F,
-) -> Result<Arc<T>, StoreError>
+) -> Result<Arc<T>, E>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     // Held while loading: concurrent requests wait for one load.
     let mut slot = slot.lock().await;

@@ -44,6 +44,16 @@ fn units(m: Money) -> f64 {
 pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Result<Response, PageError> {
     require(&user, Permission::ViewRevenue)?;
     let today = today();
+    // The same for everyone who may see it, and made again only when what it shows moved.
+    let body = state
+        .cache
+        .revenue_page(&state.store, today, || body(&state, today))
+        .await?;
+    Ok(layout("Revenue", Some(Nav::Revenue), &user, (*body).clone()).into_response())
+}
+
+/// The page's content: every figure from the subscription lines as of `today`.
+async fn body(state: &AppState, today: NaiveDate) -> Result<maud::Markup, PageError> {
     let lines = state.cache.revenue_lines(&state.store, today).await?;
     let rates = state.store.exchange_rates().await?;
     let months = months(&lines, &rates, today);
@@ -112,7 +122,7 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
         &segments,
         months.last().map(|m| trailing_year(&m.period)),
     );
-    let shown = bridges(&state, &lines, &rates, today).await?;
+    let shown = bridges(state, &lines, &rates, today).await?;
     let phase_note = match shown.stale_phases {
         0 => String::new(),
         n => format!(
@@ -157,7 +167,7 @@ pub(crate) async fn page(State(state): State<AppState>, user: CurrentUser) -> Re
             "Each account under its CSM on the quarter's first day; an account new or back in the quarter under its CSM on the day it began.",
             &shown.by_csm))
     };
-    Ok(layout("Revenue", Some(Nav::Revenue), &user, body).into_response())
+    Ok(body)
 }
 
 /// The NRR bridges the page shows, and how many accounts' phases wait to be assessed
