@@ -257,6 +257,9 @@ async fn main() {
         types.into_values().min().expect("an event type")
     };
     let today = chrono::Utc::now().date_naive();
+    // Each run's writes are new, on a kept database too: a write that changes nothing
+    // moves no revision.
+    let run = chrono::Utc::now().timestamp();
     let after = ["/revenue", "/portfolio", "/renewals?within=180"];
     println!();
     println!(
@@ -271,7 +274,7 @@ async fn main() {
             match write {
                 "contract, back-dated" => {
                     tx.upsert(&[laer_core::model::NewSubscription {
-                        external_id: format!("bench-after-write-{round}"),
+                        external_id: format!("bench-after-write-{run}-{round}"),
                         account_id: account,
                         product: "bench".into(),
                         start_date: today - chrono::Months::new(7),
@@ -287,9 +290,22 @@ async fn main() {
                     .expect("contract");
                 }
                 "owner" => {
+                    // Another CSM than the one covering it now.
+                    let now = store.current_owners(today).await.expect("owners");
+                    let covering: Vec<i64> = now
+                        .get(&account)
+                        .map(|o| o.iter().map(|o| o.member_id).collect())
+                        .unwrap_or_default();
+                    let next = csm
+                        .iter()
+                        .cycle()
+                        .skip(round)
+                        .find(|m| !covering.contains(m))
+                        .copied()
+                        .expect("another CSM");
                     tx.set_owners(&[laer_core::model::NewOwner {
                         account_id: account,
-                        team_member_id: csm[round % csm.len()],
+                        team_member_id: next,
                         role: laer_core::model::TeamRole::Csm,
                     }])
                     .await
@@ -305,7 +321,7 @@ async fn main() {
                         event_type_id: event_type,
                         user_ref: Some(format!("bench-late-{round}")),
                         value: None,
-                        dedup_key: 7_000_000_000 + round as i64,
+                        dedup_key: run * 1_000 + round as i64,
                     }];
                     tx.upsert(&events).await.expect("event");
                     tx.add_event_days(&events).await.expect("rollups");
