@@ -297,8 +297,11 @@ async fn rescore(
 /// The phases of the past days the revenue page shows, weekly history where there is none
 /// yet, and the model's accuracy when last measured a week or more ago.
 async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
-    // First the phases the revenue page's bridges group by, so that no request waits.
-    crate::past_phases::keep_shown(store, model, day).await?;
+    // First the phases the revenue page's bridges group by, so that no request waits;
+    // should that fail, a request keeps them, and the rest goes on.
+    if let Err(e) = crate::past_phases::keep_shown(store, model, day).await {
+        tracing::warn!("health: keeping past phases: {e}");
+    }
     let kept: HashMap<NaiveDate, i64> = store
         .health_days()
         .await?

@@ -210,6 +210,13 @@ impl Store {
         if seen.is_empty() {
             return Ok(());
         }
+        // On PostgreSQL a mark a writer holds is being made again: it must stay, so it is
+        // skipped rather than waited for (a writer marking several accounts could hold one
+        // this waits for while waiting for one this has deleted). SQLite has one writer.
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         let mut tx = self.begin_write().await?;
         for chunk in seen.chunks(PAGE) {
             let mut p = Params::with_capacity(chunk.len() * 2);
@@ -217,10 +224,12 @@ impl Store {
                 p.push(s.account_id);
                 p.push(s.marks);
             }
+            let values = tuples(chunk.len(), 2);
             tx.execute(
                 &format!(
-                    "DELETE FROM phase_stale WHERE (account_id, marks) IN (VALUES {})",
-                    tuples(chunk.len(), 2)
+                    "DELETE FROM phase_stale WHERE account_id IN \
+                     (SELECT account_id FROM phase_stale WHERE (account_id, marks) IN (VALUES {values}){lock}) \
+                     AND (account_id, marks) IN (VALUES {values})"
                 ),
                 p,
             )
@@ -253,6 +262,10 @@ impl WriteTx {
         on_conflict: &str,
     ) -> Result<(), StoreError> {
         let day = day_number(day);
+        // In account order, so that two nodes keeping the same day lock its rows in one
+        // order.
+        let mut phases = phases.to_vec();
+        phases.sort_unstable_by_key(|(account, _)| *account);
         for chunk in phases.chunks(PAGE) {
             let mut p = Params::with_capacity(chunk.len() * 4);
             for (account_id, phase) in chunk {

@@ -625,17 +625,21 @@ async fn claimed_marks_survive_a_pass_that_dies(store: &Store) {
 
 /// Writers marking accounts (each batch in its own order) and passes claiming and
 /// releasing them, side by side on several connections, never deadlock or fail.
+/// 12 of the accounts 0 to 29, in an order of writer `w`'s and `round`'s own.
+fn some_accounts(w: u64, round: u64) -> Vec<i64> {
+    let mut ids: Vec<i64> = (0..30).collect();
+    ids.sort_by_key(|id| (*id as u64 + 1).wrapping_mul(2_654_435_761 ^ (w * 97 + round)) % 1_009);
+    ids.truncate(12);
+    ids
+}
+
 async fn marking_and_claiming_at_once_never_deadlock(store: &Store) {
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
             let store = store.clone();
             tokio::spawn(async move {
                 for round in 0..60u64 {
-                    // 12 of 30 accounts, in an order of this writer's and round's own.
-                    let mut ids: Vec<i64> = (0..30).collect();
-                    ids.sort_by_key(|id| (*id as u64 + 1).wrapping_mul(2_654_435_761 ^ (w * 97 + round)) % 1_009);
-                    ids.truncate(12);
-                    store.mark_health_dirty(&ids).await?;
+                    store.mark_health_dirty(&some_accounts(w, round)).await?;
                 }
                 Ok::<_, laer_store::StoreError>(())
             })
@@ -648,6 +652,50 @@ async fn marking_and_claiming_at_once_never_deadlock(store: &Store) {
                 for _ in 0..60 {
                     let claim = store.claim_health_dirty(10, Utc::now()).await?;
                     store.release_health_claim(&claim).await?;
+                }
+                Ok::<_, laer_store::StoreError>(())
+            })
+        })
+        .collect();
+    for task in writers.into_iter().chain(passes) {
+        task.await.unwrap().expect("no deadlock, no failure");
+    }
+}
+
+/// Writers marking kept phases and passes assessing them again, at once, never deadlock:
+/// each marks in account order, and on PostgreSQL a clear skips a mark being made again.
+async fn marking_and_clearing_past_phases_at_once_never_deadlock(store: &Store) {
+    let on = day("2026-04-01");
+    let every: Vec<(i64, Phase)> = (0..30).map(|id| (id, Phase::Adopt)).collect();
+    let token = store.past_phases_token().await.unwrap();
+    store.keep_phases("r", on, &every, token).await.unwrap();
+    // A token read before a write to the portfolio: keeping with it marks what it keeps.
+    let outdated = store.past_phases_token().await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[account("later")]).await.unwrap();
+    tx.commit().await.unwrap();
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..40u64 {
+                    let rows: Vec<(i64, Phase)> =
+                        some_accounts(w, round).iter().map(|id| (*id, Phase::Renew)).collect();
+                    store.keep_phases("r", on, &rows, outdated).await?;
+                }
+                Ok::<_, laer_store::StoreError>(())
+            })
+        })
+        .collect();
+    let passes: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    let seen = store.stale_phases(10).await?;
+                    let rows: Vec<(i64, Phase)> = seen.iter().map(|m| (m.account_id, Phase::Expand)).collect();
+                    store.refresh_phases("r", on, &rows).await?;
+                    store.clear_stale_phases("r", &seen).await?;
                 }
                 Ok::<_, laer_store::StoreError>(())
             })
@@ -768,6 +816,7 @@ laer_store::backend_tests!(
     first_days_follow_the_events_as_they_arrive,
     past_phases_are_kept_once_and_marked_by_history,
     marking_and_claiming_at_once_never_deadlock,
+    marking_and_clearing_past_phases_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
     claimed_marks_survive_a_pass_that_dies,
     health_is_kept_per_day_and_phases_set_by_hand_are_audited,
