@@ -45,8 +45,8 @@ pub async fn past_phases(
     let kept = store.kept_phases(&rules, &days).await?;
     let mut phases = kept.phases;
     for &day in days.iter().filter(|day| **day >= today) {
-        let assessed = store.assess(model, day, Accounts::All).await?;
-        phases.insert(day, assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect());
+        let assessed = assessed_phases(store, model, day, Accounts::All).await?;
+        phases.insert(day, assessed.into_iter().collect());
     }
     for day in days.into_iter().filter(|day| *day < today) {
         let missing: Option<Vec<i64>> = phases.get(&day).map(|on_day| {
@@ -60,11 +60,8 @@ pub async fn past_phases(
         }
         // Read before assessing: a write after it marks what is kept below.
         let token = store.past_phases_token().await?;
-        let assessed = match &missing {
-            None => store.assess(model, day, Accounts::All).await?,
-            Some(ids) => store.assess(model, day, Accounts::Only(ids)).await?,
-        };
-        let rows: Vec<(i64, Phase)> = assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect();
+        let accounts = missing.as_deref().map_or(Accounts::All, Accounts::Only);
+        let rows = assessed_phases(store, model, day, accounts).await?;
         store.keep_phases(&rules, day, &rows, token).await?;
         phases.entry(day).or_default().extend(rows);
     }
@@ -101,10 +98,20 @@ pub async fn refresh(store: &Store, model: &HealthModel) -> Result<usize, StoreE
         if ids.is_empty() {
             continue;
         }
-        let assessed = store.assess(model, day, Accounts::Only(&ids)).await?;
-        let rows: Vec<(i64, Phase)> = assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect();
+        let rows = assessed_phases(store, model, day, Accounts::Only(&ids)).await?;
         store.refresh_phases(&rules, day, &rows).await?;
     }
     store.clear_stale_phases(&rules, &marked).await?;
     Ok(marked.len())
+}
+
+/// The chosen accounts' phases on `day`, assessed now.
+async fn assessed_phases(
+    store: &Store,
+    model: &HealthModel,
+    day: NaiveDate,
+    accounts: Accounts<'_>,
+) -> Result<Vec<(i64, Phase)>, StoreError> {
+    let assessed = store.assess(model, day, accounts).await?;
+    Ok(assessed.iter().map(|a| (a.account_id, a.phase.phase)).collect())
 }

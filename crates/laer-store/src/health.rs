@@ -719,8 +719,7 @@ impl Store {
             }
             tx.execute(&sql, p).await?;
         }
-        tx.execute("UPDATE revisions SET n = n + 1 WHERE name = 'health'", params![])
-            .await?;
+        tx.bump_revision("health").await?;
         tx.commit().await
     }
 

@@ -56,6 +56,9 @@ pub struct PhasesToken {
 
 const PAGE: usize = 1_000;
 
+/// What a [`PhasesToken`] is made of.
+const TOKEN_SQL: &str = "SELECT name, n FROM revisions WHERE name IN ('portfolio', 'phase_marks')";
+
 /// The token of the revisions read.
 fn token_of(revisions: &[(String, i64)]) -> PhasesToken {
     let of = |name: &str| revisions.iter().find(|(n, _)| n == name).map_or(0, |(_, n)| *n);
@@ -77,12 +80,7 @@ impl Store {
 
     /// Read before assessing phases to keep ([`Store::keep_phases`]).
     pub async fn past_phases_token(&self) -> Result<PhasesToken, StoreError> {
-        let rows: Vec<(String, i64)> = self
-            .fetch_all(
-                "SELECT name, n FROM revisions WHERE name IN ('portfolio', 'phase_marks')",
-                params![],
-            )
-            .await?;
+        let rows: Vec<(String, i64)> = self.fetch_all(TOKEN_SQL, params![]).await?;
         Ok(token_of(&rows))
     }
 
@@ -141,9 +139,9 @@ impl Store {
     }
 
     /// Keeps these phases of `day` under `rules` where none is kept yet (one kept by
-    /// another node, or already assessed again, stays). If the portfolio or the kept
-    /// phases moved since `token` was read, a write may have come in while they were
-    /// assessed: the accounts are marked, and the engine assesses them again.
+    /// another node, or already assessed again, stays). If the portfolio or the marks
+    /// moved since `token` was read, a write may have come in while they were assessed:
+    /// the accounts are marked, and the engine assesses them again.
     pub async fn keep_phases(
         &self,
         rules: &str,
@@ -156,12 +154,7 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         tx.put_phases(rules, day, phases, "DO NOTHING").await?;
-        let now: Vec<(String, i64)> = tx
-            .fetch_all(
-                "SELECT name, n FROM revisions WHERE name IN ('portfolio', 'phase_marks')",
-                params![],
-            )
-            .await?;
+        let now: Vec<(String, i64)> = tx.fetch_all(TOKEN_SQL, params![]).await?;
         if token_of(&now) != token {
             let day = day_number(day);
             let marks: Vec<(i64, i64)> = phases.iter().map(|(id, _)| (*id, day)).collect();
@@ -288,9 +281,7 @@ impl WriteTx {
     }
 
     async fn touch_past_phases(&mut self) -> Result<(), StoreError> {
-        self.execute("UPDATE revisions SET n = n + 1 WHERE name = 'past_phases'", params![])
-            .await?;
-        Ok(())
+        self.bump_revision("past_phases").await
     }
 
     /// Marks the kept phases of these accounts from each one's day (a day number; one
@@ -340,8 +331,7 @@ impl WriteTx {
         }
         if marked > 0 {
             self.touch_past_phases().await?;
-            self.execute("UPDATE revisions SET n = n + 1 WHERE name = 'phase_marks'", params![])
-                .await?;
+            self.bump_revision("phase_marks").await?;
         }
         Ok(())
     }

@@ -197,10 +197,16 @@ impl WriteTx {
     /// these `accounts`, whose history may have changed, are marked for assessing again
     /// (crate::past_phases).
     pub(crate) async fn touch_portfolio(&mut self, accounts: &[i64]) -> Result<(), StoreError> {
-        self.execute("UPDATE revisions SET n = n + 1 WHERE name = 'portfolio'", params![])
-            .await?;
+        self.bump_revision("portfolio").await?;
         let marks: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, i64::MIN)).collect();
         self.mark_past_phases(&marks).await
+    }
+
+    /// Moves the revision `name` (a row of `revisions`), in this transaction.
+    pub(crate) async fn bump_revision(&mut self, name: &str) -> Result<(), StoreError> {
+        self.execute("UPDATE revisions SET n = n + 1 WHERE name = $1", params![name])
+            .await?;
+        Ok(())
     }
 
     /// Writes records of one kind as their table declares (see [`Stored`]): a record

@@ -1,9 +1,9 @@
 //! Views derived from the store that many pages share, computed once per store revision
 //! and day: the account snapshots (portfolio, renewals) with their kept health, the
 //! subscription lines (revenue), the phases (as kept for past days) and CSM coverage
-//! the revenue page's NRR bridge groups by, and the revenue page's content itself. Every use asks the store for its revisions (small
-//! reads), so a node never serves a view older than the data; a change on any node shows
-//! on the next request. Health has a revision of its own: it changes every time the
+//! the revenue page's NRR bridge groups by, and the revenue page's content itself. Every
+//! use asks the store for its revisions (small reads), so a node never serves a view
+//! older than the data; a change on any node shows on the next request. Health has a revision of its own: it changes every time the
 //! engine keeps new scores, which should not reload the contracts.
 
 use std::collections::HashMap;
@@ -98,8 +98,7 @@ impl PageCache {
         lines: &[RevenueLine],
         today: NaiveDate,
     ) -> Result<Arc<PastPhases>, StoreError> {
-        let (portfolio, kept) = tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())?;
-        current(&self.past_phases, (portfolio, kept), today, || {
+        current(&self.past_phases, revenue_revisions(store).await?, today, || {
             laer_app::past_phases::past_phases(store, model, quarters, lines, today)
         })
         .await
@@ -119,8 +118,7 @@ impl PageCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<maud::Markup, super::PageError>>,
     {
-        let (portfolio, kept) = tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())?;
-        current(&self.revenue, (portfolio, kept), today, build).await
+        current(&self.revenue, revenue_revisions(store).await?, today, build).await
     }
 
     /// Who covered which account as its CSM, and when.
@@ -135,6 +133,12 @@ impl PageCache {
         })
         .await
     }
+}
+
+/// What the revenue page's views are made of: the portfolio's revision and the kept
+/// phases'.
+async fn revenue_revisions(store: &Store) -> Result<(i64, i64), StoreError> {
+    tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())
 }
 
 /// The view in `slot` if the store's `revision` and the day are still those it was made
