@@ -59,6 +59,27 @@ const PAGE: usize = 1_000;
 /// What a [`PhasesToken`] is made of.
 const TOKEN_SQL: &str = "SELECT name, n FROM revisions WHERE name IN ('portfolio', 'phase_marks')";
 
+/// Runs `write` again (up to 3 times in all) when PostgreSQL ends its transaction to
+/// break a deadlock with another writer of the same marks or rows: it wrote nothing, and
+/// running it again is the remedy (as ingest does).
+async fn retrying<F, Fut>(mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Err(e) if e.is_transient() && tries < 3 => {
+                tracing::info!(error = %e, tries, "a past phases transaction was ended by the database; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The token of the revisions read.
 fn token_of(revisions: &[(String, i64)]) -> PhasesToken {
     let of = |name: &str| revisions.iter().find(|(n, _)| n == name).map_or(0, |(_, n)| *n);
@@ -149,6 +170,16 @@ impl Store {
         phases: &[(i64, Phase)],
         token: PhasesToken,
     ) -> Result<(), StoreError> {
+        retrying(|| self.keep_phases_once(rules, day, phases, token)).await
+    }
+
+    async fn keep_phases_once(
+        &self,
+        rules: &str,
+        day: NaiveDate,
+        phases: &[(i64, Phase)],
+        token: PhasesToken,
+    ) -> Result<(), StoreError> {
         if phases.is_empty() {
             return Ok(());
         }
@@ -185,6 +216,15 @@ impl Store {
     /// Keeps these phases of `day` under `rules`, assessed again after the accounts were
     /// marked: they replace what was kept.
     pub async fn refresh_phases(&self, rules: &str, day: NaiveDate, phases: &[(i64, Phase)]) -> Result<(), StoreError> {
+        retrying(|| self.refresh_phases_once(rules, day, phases)).await
+    }
+
+    async fn refresh_phases_once(
+        &self,
+        rules: &str,
+        day: NaiveDate,
+        phases: &[(i64, Phase)],
+    ) -> Result<(), StoreError> {
         if phases.is_empty() {
             return Ok(());
         }
@@ -200,6 +240,10 @@ impl Store {
     /// nothing assesses those again, and should those rules come back, they are assessed
     /// anew when read.
     pub async fn clear_stale_phases(&self, rules: &str, seen: &[StalePhases]) -> Result<(), StoreError> {
+        retrying(|| self.clear_stale_phases_once(rules, seen)).await
+    }
+
+    async fn clear_stale_phases_once(&self, rules: &str, seen: &[StalePhases]) -> Result<(), StoreError> {
         if seen.is_empty() {
             return Ok(());
         }
