@@ -172,9 +172,12 @@ pub async fn account_now(
 pub const BACKFILL_WEEKS: i64 = 12;
 /// Above this many changed accounts, the engine recomputes them all in one pass.
 const DIRTY_BATCH: i64 = 2_000;
+/// How often the engine looks for changed accounts: an event's wait for its account's
+/// score is at most this plus the pass. A look that finds none is one indexed read.
+pub const ENGINE_TICK: Duration = Duration::from_millis(100);
 
 /// Keeps health current until the task is dropped: recomputes changed accounts (and the
-/// kept past phases of those whose history changed) every half second and all accounts
+/// kept past phases of those whose history changed) every [`ENGINE_TICK`] and all accounts
 /// when the day turns; meanwhile, in a task of its own so that changed accounts never
 /// wait for it, keeps the past days' phases the revenue page shows, fills in weekly
 /// history and validates the model.
@@ -191,7 +194,7 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
     // tracked, a new feature), every account's health may change.
     let mut workspace = None;
     let mut slow: Option<Slow> = None;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(ENGINE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
@@ -466,7 +469,11 @@ pub async fn replay(
     today: NaiveDate,
     horizon_days: i64,
 ) -> Result<Replay, StoreError> {
-    let records = store.health_records(Accounts::All, today).await?;
+    let first = days.iter().min().copied().unwrap_or(today);
+    let experience_from = laer_core::health::experience_from(first, &model.windows);
+    let records = store
+        .health_records(Accounts::All, today, Some(experience_from))
+        .await?;
     let mut rows = Vec::new();
     for &day in days {
         let (mut usage, workspace) = store.usage_on(day, model.windows.usage_days, Accounts::All).await?;

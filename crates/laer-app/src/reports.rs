@@ -368,7 +368,7 @@ pub async fn survival(
     today: chrono::NaiveDate,
 ) -> Result<SurvivalReport, StoreError> {
     let known_until = store.last_data_day(today).await?.unwrap_or(today);
-    let records = store.health_records(Accounts::All, known_until).await?;
+    let records = store.health_records(Accounts::All, known_until, None).await?;
     let lifetimes: Vec<laer_core::survival::Lifetime> = records
         .iter()
         .filter_map(|r| laer_core::survival::lifetime(r, known_until))

@@ -3,7 +3,13 @@
 //! account's updated score in the running server, and a validation replay.
 //!
 //! cargo bench -p laer-server --bench health -- [--accounts 10000] [--months 12] [--rounds 5]
-//!     [--events 20] [--db URL | --postgres ADMIN_URL] [--only recompute|replay|forecast|update|automation]
+//!     [--events 20] [--load 0] [--load-accounts 8] [--db URL | --postgres ADMIN_URL]
+//!     [--only recompute|replay|forecast|update|automation]
+//!
+//! --load N: while the update delay is timed, N connections send tracked events as fast
+//! as the server takes them (batches of 100, as the ingest bench does), each event for a
+//! random one of `--load-accounts` customers (8 by default, as the ingest bench's; 0 for
+//! every customer); their rate is reported beside the delays.
 //!
 //! Without --db, the demo company is generated into a fresh SQLite file first (about a
 //! minute for 10,000 accounts); with --db (`sqlite:///path/kept.db` or a PostgreSQL
@@ -28,6 +34,8 @@ struct Args {
     db: Option<String>,
     postgres: Option<String>,
     only: Option<String>,
+    load: usize,
+    load_accounts: usize,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +47,8 @@ fn parse_args() -> Args {
         db: None,
         postgres: None,
         only: None,
+        load: 0,
+        load_accounts: 8,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -48,6 +58,8 @@ fn parse_args() -> Args {
             "--months" => args.months = value().parse().expect("--months N"),
             "--rounds" => args.rounds = value().parse().expect("--rounds N"),
             "--events" => args.events = value().parse().expect("--events N"),
+            "--load" => args.load = value().parse().expect("--load N"),
+            "--load-accounts" => args.load_accounts = value().parse().expect("--load-accounts N"),
             "--db" => args.db = Some(value()),
             "--postgres" => args.postgres = Some(value()),
             "--only" => {
@@ -229,7 +241,22 @@ async fn main() {
         forecasts(&store, &model, today, args.rounds).await;
     }
     if run("update") {
-        update_delay(&store, &url, today, accounts, &target, args.events).await;
+        // Spread through the book, not the largest customers only.
+        let every = match args.load_accounts {
+            0 => 1,
+            n => (snapshots.len() / n).max(1),
+        };
+        let customers: Vec<String> = snapshots
+            .iter()
+            .step_by(every)
+            .filter(|a| a.id != target.id)
+            .map(|a| a.external_id.clone())
+            .collect();
+        let load = Load {
+            connections: args.load,
+            customers: &customers,
+        };
+        update_delay(&store, &url, today, accounts, &target, args.events, load).await;
     }
     if run("automation") {
         automation(&store, &model, today, args.rounds).await;
@@ -284,7 +311,11 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
         accounts = assessments.len();
 
         let started = Instant::now();
-        let records = store.health_records(Accounts::All, today).await.expect("records");
+        let from = laer_core::health::experience_from(today, &model.windows);
+        let records = store
+            .health_records(Accounts::All, today, Some(from))
+            .await
+            .expect("records");
         records_t.push(started.elapsed());
         let started = Instant::now();
         let (mut usage, workspace) = store
@@ -412,6 +443,13 @@ async fn replay(store: &Store, model: &HealthModel, today: NaiveDate) {
     );
 }
 
+/// Tracked events sent while the update delay is timed: `connections` senders, each
+/// event for one of `customers` (external ids).
+struct Load<'a> {
+    connections: usize,
+    customers: &'a [String],
+}
+
 /// The delay from a tracked event to the account's updated score, in a running server
 /// whose health engine keeps scores current.
 async fn update_delay(
@@ -421,7 +459,12 @@ async fn update_delay(
     accounts: i64,
     target: &AccountSnapshot,
     events: usize,
+    load: Load<'_>,
 ) {
+    let Load {
+        connections: load,
+        customers,
+    } = load;
     let probe = Probe::connect(url).await;
     let today_n = laer_core::retention::day_number(today);
     let started_at = now_micros();
@@ -468,11 +511,57 @@ async fn update_delay(
     // Let the recompute the group call caused pass.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
 
+    // The load, if any: tracked events for random customers until the timing ends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loaders = Vec::new();
+    for connection in 0..load {
+        let (base, key, stop) = (base.clone(), key.clone(), stop.clone());
+        let customers = customers.to_vec();
+        loaders.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut sent = 0_u64;
+            let mut pick = 0x9E37_79B9_7F4A_7C15_u64 ^ connection as u64;
+            for round in 0_u64.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let calls: Vec<serde_json::Value> = (0..100)
+                    .map(|i| {
+                        // xorshift: a different customer for each event.
+                        pick ^= pick << 13;
+                        pick ^= pick >> 7;
+                        pick ^= pick << 17;
+                        let customer = &customers[(pick % customers.len() as u64) as usize];
+                        json!({"type": "track", "userId": format!("load-{customer}-{}", pick % 5),
+                               "event": "Dashboard viewed",
+                               "messageId": format!("load-{}-{connection}-{round}-{i}", std::process::id()),
+                               "context": {"groupId": customer}})
+                    })
+                    .collect();
+                let response = http
+                    .post(format!("{base}/v1/batch"))
+                    .basic_auth(&key, Some(""))
+                    .json(&json!({"batch": calls}))
+                    .send()
+                    .await
+                    .expect("batch");
+                assert!(response.status().is_success(), "batch: {}", response.status());
+                sent += 100;
+            }
+            sent
+        }));
+    }
+    let loaded = Instant::now();
+    if load > 0 {
+        // Let the engine meet the stream before timing.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+
     let mut delays = Vec::new();
     let mut acks = Vec::new();
     for i in 0..events {
         // "Dashboard viewed" is a feature of the demo's catalogue: no new event type.
-        // Arrive at different points of the engine's half-second tick.
+        // Arrive at different points of the engine's tick.
         tokio::time::sleep(Duration::from_millis(700 + (i as u64 * 137) % 500)).await;
         let sent = Instant::now();
         let response = post(
@@ -496,6 +585,17 @@ async fn update_delay(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         delays.push(sent.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut loaded_events = 0;
+    for loader in loaders {
+        loaded_events += loader.await.expect("load");
+    }
+    if load > 0 {
+        println!(
+            "under load: {load} connections sent {loaded_events} events for random customers, {:.0} events/s",
+            loaded_events as f64 / loaded.elapsed().as_secs_f64()
+        );
     }
     delays.sort();
     acks.sort();

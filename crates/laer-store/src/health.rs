@@ -10,6 +10,7 @@ use crate::decode::Column;
 use crate::exec::{Params, params};
 use crate::{Store, StoreError};
 use laer_core::Money;
+use laer_core::health::recent::RECENT_DAYS;
 use laer_core::health::score::{Driver, PillarScores};
 use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace, assess};
 use laer_core::lifecycle::Phase;
@@ -144,6 +145,16 @@ mod rows {
     }
 
     #[derive(sqlx::FromRow)]
+    pub(super) struct RecentUsers {
+        pub account_id: i64,
+        pub last_day: i64,
+        pub users_now: i64,
+        pub users_before: i64,
+        pub departments_now: i64,
+        pub departments_before: i64,
+    }
+
+    #[derive(sqlx::FromRow)]
     pub(super) struct WindowUsers {
         pub account_id: i64,
         pub is_now: i64,
@@ -154,9 +165,9 @@ mod rows {
     #[derive(sqlx::FromRow)]
     pub(super) struct WindowFeature {
         pub account_id: i64,
-        pub is_now: i64,
-        pub feature: String,
-        pub events: i64,
+        pub event_type_id: i64,
+        pub now: i64,
+        pub before: i64,
     }
 
     #[derive(sqlx::FromRow)]
@@ -212,13 +223,19 @@ mod rows {
 }
 
 impl Store {
-    /// The records of the chosen accounts, ordered by id.
+    /// The records of the chosen accounts, ordered by id; support cases and survey
+    /// answers only from `experience_from` on (cases opened or closed then or later: see
+    /// [`laer_core::health::experience_from`]), or all of them when `None`.
     pub async fn health_records(
         &self,
         accounts: Accounts<'_>,
         today: NaiveDate,
+        experience_from: Option<NaiveDate>,
     ) -> Result<Vec<AccountRecords>, StoreError> {
         let only = |column: &str| accounts.condition(column);
+        let from = experience_from
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
         let ids: Vec<rows::Renewal> = self
             .fetch_all(
                 &format!("SELECT id, renewal_date FROM accounts WHERE {} ORDER BY id", only("id")),
@@ -267,10 +284,11 @@ impl Store {
             .fetch_all(
                 &format!(
                     "SELECT account_id, external_id, opened_at, closed_at, severity, kind, status \
-                     FROM support_cases WHERE {} ORDER BY account_id, opened_at",
+                     FROM support_cases WHERE (opened_at >= $1 OR closed_at >= $1) AND {} \
+                     ORDER BY account_id, opened_at",
                     only("account_id")
                 ),
-                params![],
+                params![from],
             )
             .await?;
         let column = |name| Column("support_cases", name);
@@ -339,10 +357,10 @@ impl Store {
             .fetch_all(
                 &format!(
                     "SELECT account_id, external_id, contact_ref, survey, score, responded_at \
-                     FROM survey_responses WHERE {} ORDER BY account_id, responded_at",
+                     FROM survey_responses WHERE responded_at >= $1 AND {} ORDER BY account_id, responded_at",
                     only("account_id")
                 ),
-                params![],
+                params![from],
             )
             .await?;
         for s in surveys {
@@ -500,23 +518,81 @@ impl Store {
         let only = accounts.condition("a.id");
         let mut usage: HashMap<i64, UsageOn> = HashMap::new();
 
-        // Each active user once per window (the rollup has a row per feature and day),
-        // then their departments: half the lookups. The rollups are read by their key,
-        // account first, without a join to accounts.
-        let users_sql = format!(
-            "SELECT w.account_id, w.is_now, COUNT(*) AS users, COUNT(DISTINCT p.department) AS departments FROM \
-             (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > $1 THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
-             u.user_ref FROM event_user_days u WHERE u.day > $2 AND u.day <= $3 AND {}) w \
-             LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
-             GROUP BY w.account_id, w.is_now",
-            accounts.condition("u.account_id")
+        // Users active per window and their departments: from each user's remembered
+        // days (laer_core::health::RecentDays::active_in, in SQL), one row per user.
+        // Both windows lie within the 63 days a user's row remembers unless the account
+        // has use after `as_of` (a day replayed) or the windows are longer: then its users
+        // are counted from the day rows, each active user once per window (the rollup
+        // has a row per feature and day), then their departments.
+        let remembered = 2 * i64::from(window_days) <= RECENT_DAYS;
+        let before = "(last_day <= $1 OR ((recent >> CAST(last_day - $1 AS INTEGER)) & $3) <> 0)";
+        let recent_sql = format!(
+            "SELECT account_id, MAX(last_day) AS last_day, \
+             SUM(CASE WHEN last_day > $1 THEN 1 ELSE 0 END) AS users_now, \
+             SUM(CASE WHEN {before} THEN 1 ELSE 0 END) AS users_before, \
+             COUNT(DISTINCT CASE WHEN last_day > $1 THEN department END) AS departments_now, \
+             COUNT(DISTINCT CASE WHEN {before} THEN department END) AS departments_before \
+             FROM account_users WHERE last_day > $2 AND {} GROUP BY account_id",
+            accounts.condition("account_id")
         );
+        let scanned_sql = |accounts: Accounts<'_>| {
+            format!(
+                "SELECT w.account_id, w.is_now, COUNT(*) AS users, COUNT(DISTINCT p.department) AS departments FROM \
+                 (SELECT DISTINCT u.account_id, CAST(CASE WHEN u.day > $1 THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
+                 u.user_ref FROM accounts a CROSS JOIN event_user_days u \
+                 WHERE u.account_id = a.id AND u.day > $2 AND u.day <= $3 AND {}) w \
+                 LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
+                 GROUP BY w.account_id, w.is_now",
+                accounts.condition("a.id")
+            )
+        };
+        let users = async {
+            let mut counted = Vec::new();
+            let mut later = Vec::new();
+            if remembered {
+                let mask = (1_i64 << window_days) - 1;
+                let rows: Vec<rows::RecentUsers> = self.fetch_all(&recent_sql, params![split, start, mask]).await?;
+                for r in rows {
+                    if r.last_day > end {
+                        later.push(r.account_id);
+                        continue;
+                    }
+                    for (is_now, users, departments) in [
+                        (1, r.users_now, r.departments_now),
+                        (0, r.users_before, r.departments_before),
+                    ] {
+                        if users > 0 {
+                            counted.push(rows::WindowUsers {
+                                account_id: r.account_id,
+                                is_now,
+                                users,
+                                departments,
+                            });
+                        }
+                    }
+                }
+            }
+            let rescan = match (remembered, later.is_empty()) {
+                (false, _) => Some(accounts),
+                (true, false) => Some(Accounts::Only(&later)),
+                (true, true) => None,
+            };
+            if let Some(rescan) = rescan {
+                let scanned: Vec<rows::WindowUsers> =
+                    self.fetch_all(&scanned_sql(rescan), params![split, start, end]).await?;
+                counted.extend(scanned);
+            }
+            Ok::<_, StoreError>(counted)
+        };
+        // Each account's rows of the windows' days read by their key, account by account
+        // (SQLite would otherwise scan every day of every account); both windows in one
+        // row per account and feature.
         let features_sql = format!(
-            "SELECT d.account_id, CAST(CASE WHEN d.day > $1 THEN 1 ELSE 0 END AS BIGINT) AS is_now, \
-             t.name AS feature, CAST(SUM(d.events) AS BIGINT) AS events \
-             FROM event_type_days d JOIN event_types t ON t.id = d.event_type_id \
-             WHERE d.day > $2 AND d.day <= $3 AND {} GROUP BY 1, 2, 3",
-            accounts.condition("d.account_id")
+            "SELECT d.account_id, d.event_type_id, \
+             CAST(SUM(CASE WHEN d.day > $1 THEN d.events ELSE 0 END) AS BIGINT) AS now, \
+             CAST(SUM(CASE WHEN d.day > $1 THEN 0 ELSE d.events END) AS BIGINT) AS before \
+             FROM accounts a CROSS JOIN event_type_days d \
+             WHERE d.account_id = a.id AND d.day > $2 AND d.day <= $3 AND {only} GROUP BY 1, 2"
         );
         let ever_sql = format!(
             "SELECT a.id AS account_id, (SELECT COUNT(*) FROM account_users u \
@@ -527,13 +603,13 @@ impl Store {
         // Independent statements, each on a connection of its own: on several cores the
         // wait is the longest of them rather than their sum.
         let window = || params![split, start, end];
-        let (users, features, ever, workspace): (Vec<rows::WindowUsers>, Vec<rows::WindowFeature>, Vec<rows::Ever>, _) =
-            tokio::try_join!(
-                self.fetch_all(&users_sql, window()),
-                self.fetch_all(&features_sql, window()),
-                self.fetch_all(&ever_sql, params![end]),
-                self.workspace(),
-            )?;
+        let (users, features, type_names, ever, workspace) = tokio::try_join!(
+            users,
+            self.fetch_all::<rows::WindowFeature>(&features_sql, window()),
+            self.fetch_all::<(i64, String)>("SELECT id, name FROM event_types", params![]),
+            self.fetch_all::<rows::Ever>(&ever_sql, params![end]),
+            self.workspace(),
+        )?;
         for r in users {
             let u = usage.entry(r.account_id).or_default();
             let w = if r.is_now == 1 { &mut u.now } else { &mut u.before };
@@ -541,10 +617,18 @@ impl Store {
             w.active_departments = u32::try_from(r.departments).unwrap_or(u32::MAX);
         }
 
+        // Types of one name are one feature.
+        let names: HashMap<i64, String> = type_names.into_iter().collect();
         for r in features {
+            let Some(name) = names.get(&r.event_type_id) else {
+                continue;
+            };
             let u = usage.entry(r.account_id).or_default();
-            let w = if r.is_now == 1 { &mut u.now } else { &mut u.before };
-            *w.events.entry(r.feature).or_default() += r.events;
+            for (w, events) in [(&mut u.now, r.now), (&mut u.before, r.before)] {
+                if events > 0 {
+                    *w.events.entry(name.clone()).or_default() += events;
+                }
+            }
         }
 
         for r in ever {
@@ -660,11 +744,12 @@ impl Store {
         as_of: NaiveDate,
         accounts: Accounts<'_>,
     ) -> Result<Vec<Assessment>, StoreError> {
-        // Read side by side, on connections of their own.
-        let (records, (mut usage, workspace)) = tokio::try_join!(
-            self.health_records(accounts, as_of),
-            self.usage_on(as_of, model.windows.usage_days, accounts)
-        )?;
+        // One after the other: each keeps a core busy (SQLite's thread and the rows'
+        // decoding), and the usage reads run side by side within; on two cores, reading
+        // records and usage at once took longer than their sum.
+        let experience_from = laer_core::health::experience_from(as_of, &model.windows);
+        let records = self.health_records(accounts, as_of, Some(experience_from)).await?;
+        let (mut usage, workspace) = self.usage_on(as_of, model.windows.usage_days, accounts).await?;
         Ok(records
             .iter()
             .map(|r| {
@@ -738,6 +823,21 @@ impl Store {
         // a write marking them again), so it never waits for one that may wait for it;
         // SQLite has one writer at a time. The outer condition is checked again on each
         // row as it is updated, so no row goes to two claims.
+        // The engine asks several times a second: when nothing waits, a read answers
+        // without taking SQLite's one writer from ingest.
+        let (waiting,): (i64,) = self
+            .fetch_one(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM health_dirty \
+                 WHERE claim IS NULL OR claimed_until <= $1 LIMIT 1) x",
+                params![now_s],
+            )
+            .await?;
+        if waiting == 0 {
+            return Ok(HealthClaim {
+                token,
+                accounts: Vec::new(),
+            });
+        }
         let lock = match self.backend() {
             crate::Backend::Sqlite => "",
             crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",

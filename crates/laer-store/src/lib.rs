@@ -140,6 +140,7 @@ impl Store {
             tokio::spawn(sqlite::checkpoint_in_background(
                 pool.clone(),
                 std::time::Duration::from_secs(1),
+                sqlite::WAL_FRAMES_BEFORE_TRUNCATE,
             ));
             writer = Some(sqlite::connect(&path, 1).await?);
             Pool::Sqlite(pool)

@@ -683,8 +683,9 @@ impl Store {
             .collect()
     }
 
-    /// Rows in which the daily rollups (and each user's first day per account) and a
-    /// recount of the events disagree (0 when the rollups are right).
+    /// Rows in which the daily rollups (and each user's first day, remembered days and
+    /// department per account) and a recount of the events disagree (0 when the rollups
+    /// are right).
     pub async fn rollup_mismatches(&self) -> Result<i64, StoreError> {
         let days = format!("SELECT account_id, {ACTIVITY_DAY} AS day, COUNT(*) AS events FROM events GROUP BY 1, 2");
         let stored_days = "SELECT account_id, day, events FROM event_days";
@@ -696,10 +697,18 @@ impl Store {
              WHERE user_ref IS NOT NULL"
         );
         let stored_users = "SELECT account_id, day, event_type_id, user_ref FROM event_user_days";
+        // Each user's first and last day, the 63 days up to the last, and department.
         let firsts = format!(
-            "SELECT account_id, user_ref, MIN({ACTIVITY_DAY}) FROM events WHERE user_ref IS NOT NULL GROUP BY 1, 2"
+            "SELECT w.account_id, w.user_ref, MIN(w.day) AS first_day, MAX(w.l) AS last_day, \
+             CAST(SUM(CASE WHEN w.l - w.day < 63 THEN CAST(1 AS BIGINT) << CAST(w.l - w.day AS INTEGER) ELSE 0 END) \
+             AS BIGINT) AS recent, MAX(p.department) AS department \
+             FROM (SELECT account_id, user_ref, day, MAX(day) OVER (PARTITION BY account_id, user_ref) AS l \
+             FROM (SELECT DISTINCT account_id, user_ref, {ACTIVITY_DAY} AS day FROM events \
+             WHERE user_ref IS NOT NULL) d) w \
+             LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
+             GROUP BY w.account_id, w.user_ref"
         );
-        let stored_firsts = "SELECT account_id, user_ref, first_day FROM account_users";
+        let stored_firsts = "SELECT account_id, user_ref, first_day, last_day, recent, department FROM account_users";
         // Sums kept by adding up may differ from a fresh SUM in the last bits.
         let sums = format!(
             "SELECT COUNT(*) FROM event_type_days s JOIN ({by_type}) r \

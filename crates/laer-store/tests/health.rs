@@ -88,7 +88,9 @@ async fn seed(store: &Store) -> Seeded {
         for u in 0..n {
             let user = format!("{account}-u{u}");
             let department = ["sales", "ops", "finance"][u % 3].to_string();
-            departments.insert(user.clone(), department.clone());
+            if u != 0 {
+                departments.insert(user.clone(), department.clone());
+            }
             users.push(NewProductUser {
                 external_id: user,
                 account_id: ids[account],
@@ -166,8 +168,7 @@ fn reference(seed: &Seeded, account: i64, as_of: NaiveDate, days: i64) -> UsageO
         users.dedup();
         let mut departments: Vec<&str> = users
             .iter()
-            .filter(|u| !u.ends_with("-u0"))
-            .map(|u| seed.departments[*u].as_str())
+            .filter_map(|u| seed.departments.get(*u).map(String::as_str))
             .collect();
         departments.sort_unstable();
         departments.dedup();
@@ -277,6 +278,61 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
         let expected = reference(&seeded, a, day(as_of), 30).users_ever;
         assert_eq!(usage[&a].users_ever, expected, "as of {as_of}");
     }
+}
+
+/// Active users' departments follow product users as they change (a new department, a
+/// user moved to another account, a user removed), and windows too long for the days
+/// each user's row remembers are counted from the day rows: both agree with the
+/// reference, and the rollups with a recount.
+async fn departments_and_long_windows_agree_with_the_reference(store: &Store) {
+    let mut seeded = seed(store).await;
+    let (a, b) = (seeded.ids["a"], seeded.ids["b"]);
+    agrees_for_long_windows(store, &seeded, "as seeded").await;
+    let user = |external_id: &str, account_id: i64, department: &str| NewProductUser {
+        external_id: external_id.into(),
+        account_id,
+        email: None,
+        name: None,
+        department: Some(department.into()),
+        created_at: None,
+    };
+    // a-u1 moves to a department of its own; a-u0 gets one; b-u1 moves to account a,
+    // where it has no use: its department no longer counts in b.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[
+        user("a-u1", a, "legal"),
+        user("a-u0", a, "ops"),
+        user("b-u1", a, "sales"),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    seeded.departments.insert("a-u1".into(), "legal".into());
+    seeded.departments.insert("a-u0".into(), "ops".into());
+    seeded.departments.remove("b-u1");
+    agrees_for_long_windows(store, &seeded, "departments changed").await;
+    // And back: b-u1's department counts in b again.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[user("b-u1", b, "finance")]).await.unwrap();
+    tx.commit().await.unwrap();
+    seeded.departments.insert("b-u1".into(), "finance".into());
+    agrees_for_long_windows(store, &seeded, "moved back").await;
+}
+
+async fn agrees_for_long_windows(store: &Store, seeded: &Seeded, what: &str) {
+    for as_of in ["2026-05-31", "2026-06-30"] {
+        let as_of = day(as_of);
+        for days in [30, 40] {
+            let (usage, _) = store.usage_on(as_of, days as u32, Accounts::All).await.unwrap();
+            for name in ["a", "b"] {
+                let id = seeded.ids[name];
+                let expected = reference(seeded, id, as_of, days);
+                let got = usage.get(&id).cloned().unwrap_or_default();
+                assert_eq!(got, expected, "{what}: {name} as of {as_of}, {days} days");
+            }
+        }
+    }
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "{what}");
 }
 
 /// Phases kept for past days (issue 20): kept once per rules and day; marked by writes to
@@ -814,6 +870,7 @@ laer_store::backend_tests!(
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
     first_days_follow_the_events_as_they_arrive,
+    departments_and_long_windows_agree_with_the_reference,
     past_phases_are_kept_once_and_marked_by_history,
     marking_and_claiming_at_once_never_deadlock,
     marking_and_clearing_past_phases_at_once_never_deadlock,

@@ -186,7 +186,7 @@ async fn contacts_are_added_edited_and_deactivated(store: &Store) {
         [("c-bob", true), ("c-ada", false)]
     );
     let records = store
-        .health_records(laer_store::Accounts::Only(&[acme]), day("2026-06-30"))
+        .health_records(laer_store::Accounts::Only(&[acme]), day("2026-06-30"), None)
         .await
         .unwrap();
     assert_eq!(records[0].relationship.contact_teams.len(), 1, "only Bob counts");

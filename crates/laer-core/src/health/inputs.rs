@@ -18,6 +18,17 @@ pub const DAYS_PER_MONTH: f64 = 365.25 / 12.0;
 /// Days in which a burst of support cases counts (`cases_last_14_days`).
 pub const RECENT_CASE_DAYS: u32 = 14;
 
+/// The first day whose support cases (opened or closed that day or later) and survey
+/// answers any signal on `as_of` looks at: the experience window's and the recent cases'
+/// (the longer), and a day more. Those of earlier days say nothing that day, so the store
+/// need not read them.
+pub fn experience_from(as_of: NaiveDate, windows: &Windows) -> NaiveDate {
+    let days = windows.experience_days.max(RECENT_CASE_DAYS);
+    as_of
+        .checked_sub_signed(TimeDelta::days(i64::from(days)))
+        .unwrap_or(NaiveDate::MIN)
+}
+
 /// Use of the product in one window of days (`end - days`, `end`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WindowUse {
@@ -693,6 +704,48 @@ mod tests {
             "contacts_engaged",
         ] {
             assert!(!s.contains_key(absent), "{absent}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Cases opened and closed, and surveys answered, before `experience_from` change
+        /// no signal: the store may leave them unread.
+        #[test]
+        fn records_before_experience_from_change_no_signal(
+            cases in proptest::collection::vec((0_i64..400, proptest::option::of(0_i64..60), 1_i32..5, proptest::bool::ANY), 0..30),
+            surveys in proptest::collection::vec((0_i64..400, 0_i32..11, proptest::bool::ANY), 0..20),
+            experience_days in 1_u32..120,
+        ) {
+            use crate::model::{CaseKind, CaseStatus};
+            let windows = Windows { experience_days, ..Windows::default() };
+            let as_of = day("2026-06-30");
+            // Instants from 400 days before the day to its end, at odd hours.
+            let at = |hours_back: i64| end_of(as_of).unwrap() - TimeDelta::hours(hours_back * 23 + 1);
+            let mut r = relationship();
+            r.cases = cases.iter().enumerate().map(|(i, &(back, closed_after, severity, how_to))| NewSupportCase {
+                external_id: format!("c{i}"),
+                account_id: 1,
+                opened_at: at(back),
+                closed_at: closed_after.map(|d| at(back) + TimeDelta::hours(d * 17)),
+                severity,
+                kind: if how_to { CaseKind::HowTo } else { CaseKind::Defect },
+                status: CaseStatus::Open,
+                subject: None,
+            }).collect();
+            r.surveys = surveys.iter().enumerate().map(|(i, &(back, score, nps))| NewSurveyResponse {
+                external_id: format!("s{i}"),
+                account_id: 1,
+                contact_ref: None,
+                survey: if nps { SurveyKind::Nps } else { SurveyKind::Csat },
+                score: if nps { score } else { score.clamp(1, 5) },
+                responded_at: at(back),
+                comment: None,
+            }).collect();
+            let from = experience_from(as_of, &windows).and_hms_opt(0, 0, 0).unwrap().and_utc();
+            let mut read = r.clone();
+            read.cases.retain(|c| c.opened_at >= from || c.closed_at.is_some_and(|t| t >= from));
+            read.surveys.retain(|s| s.responded_at >= from);
+            proptest::prop_assert_eq!(signals(&inputs(&r), &windows), signals(&inputs(&read), &windows));
         }
     }
 }

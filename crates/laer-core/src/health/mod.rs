@@ -8,12 +8,14 @@ pub mod fit;
 pub mod inputs;
 pub mod model;
 pub mod outcome;
+pub mod recent;
 pub mod score;
 pub mod validation;
 pub mod words;
 
 pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, changes_since};
-pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, signals};
+pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, experience_from, signals};
 pub use model::{HealthModel, Pillar, Scope};
 pub use outcome::Outcome;
+pub use recent::RecentDays;
 pub use score::{Health, Quadrant, score, score_in};
