@@ -133,8 +133,26 @@ impl Call {
     }
 }
 
-/// The path of the first key or string holding a NUL character.
+/// The path of the first key or string holding a NUL character. Every call of every
+/// batch is checked: the paths are only written out when there is one.
 fn nul_at(value: &Value, path: &str) -> Option<String> {
+    if holds_nul(value) {
+        path_of_nul(value, path)
+    } else {
+        None
+    }
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+fn path_of_nul(value: &Value, path: &str) -> Option<String> {
     let join = |key: &str| {
         if path.is_empty() {
             key.to_string()
@@ -151,12 +169,12 @@ fn nul_at(value: &Value, path: &str) -> Option<String> {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, v)| nul_at(v, &format!("{path}[{i}]"))),
+            .find_map(|(i, v)| path_of_nul(v, &format!("{path}[{i}]"))),
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             if k.contains('\0') {
                 Some(join(&k.replace('\0', "\\u0000")))
             } else {
-                nul_at(v, &join(k))
+                path_of_nul(v, &join(k))
             }
         }),
         _ => None,

@@ -866,7 +866,195 @@ async fn renewal_calls_are_audited_and_forecasts_kept_once(store: &Store) {
     assert_eq!(store.renewal_forecasts().await.unwrap(), vec![snapshot]);
 }
 
+/// What `health_records` reads back is what was written, each kind of record, including
+/// values a lossy read would change (a float's last digit, an empty list, a missing value),
+/// and leaves out cases and answers from before the experience window.
+async fn records_are_read_back_as_written(store: &Store) {
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[account("a"), account("quiet")]).await.unwrap();
+    let ids = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    let a = ids["a"];
+    let third = 1.0_f64 / 3.0;
+    let lines = [
+        NewSubscription {
+            quantity: Some(third),
+            units: Some("seats".into()),
+            ..annual_line(a, "l-2")
+        },
+        NewSubscription {
+            start_date: day("2024-07-01"),
+            end_date: Some(day("2024-12-31")),
+            bill_period_months: 1,
+            ..annual_line(a, "l-1")
+        },
+    ];
+    tx.upsert(&lines).await.unwrap();
+    let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+    let case = |id: &str, opened: &str, closed: Option<&str>| NewSupportCase {
+        external_id: id.into(),
+        account_id: a,
+        opened_at: at(opened),
+        closed_at: closed.map(at),
+        severity: 2,
+        kind: CaseKind::Defect,
+        status: if closed.is_some() {
+            CaseStatus::Closed
+        } else {
+            CaseStatus::Open
+        },
+        subject: Some("not read by health".into()),
+    };
+    tx.upsert(&[
+        case("c-old", "2026-01-02T10:00:00Z", Some("2026-01-05T10:00:00Z")),
+        case("c-long", "2026-01-10T10:00:00Z", Some("2026-06-20T10:00:00Z")),
+        case("c-new", "2026-06-25T09:30:00.000001Z", None),
+    ])
+    .await
+    .unwrap();
+    let touchpoint = |id: &str, held: &str, teams: &[&str]| NewTouchpoint {
+        external_id: id.into(),
+        account_id: a,
+        held_at: at(held),
+        kind: TouchpointKind::Meeting,
+        purpose: None,
+        status: MeetingStatus::Held,
+        duration_minutes: None,
+        stakeholder_teams: teams.iter().map(|t| (*t).to_string()).collect(),
+        contact_ids: Vec::new(),
+        team_member_ids: Vec::new(),
+        summary: None,
+        next_step: None,
+    };
+    tx.upsert(&[
+        touchpoint("t-2", "2026-06-10T15:00:00Z", &[]),
+        touchpoint("t-1", "2026-03-10T15:00:00Z", &["security", "executive"]),
+    ])
+    .await
+    .unwrap();
+    let answer = |id: &str, on: &str, contact: Option<&str>| NewSurveyResponse {
+        external_id: id.into(),
+        account_id: a,
+        contact_ref: contact.map(Into::into),
+        survey: SurveyKind::Nps,
+        score: 9,
+        responded_at: at(on),
+        comment: Some("not read by health".into()),
+    };
+    tx.upsert(&[
+        answer("s-old", "2025-12-01T08:00:00Z", Some("ada")),
+        answer("s-new", "2026-06-01T08:00:00Z", None),
+    ])
+    .await
+    .unwrap();
+    let contact = |id: &str, team: Option<&str>| NewContact {
+        external_id: id.into(),
+        account_id: a,
+        name: None,
+        email: None,
+        phone: None,
+        title: None,
+        stakeholder_team: team.map(Into::into),
+        role: None,
+    };
+    tx.upsert(&[contact("p-1", Some("security")), contact("p-2", None)])
+        .await
+        .unwrap();
+    tx.upsert(&[NewMeetingCadence::new(a, "security", 30).unwrap()])
+        .await
+        .unwrap();
+    let outcome = |id: &str, baseline: f64| NewOutcome {
+        external_id: id.into(),
+        account_id: a,
+        name: format!("outcome {id}"),
+        unit: None,
+        baseline,
+        target: 1e300,
+        start_date: Some(day("2026-01-01")),
+        target_date: None,
+        direction: laer_core::model::Direction::Lower,
+    };
+    let outcomes = [outcome("o-1", 0.1 + 0.2), outcome("o-2", 123_456_789.123_456_78)];
+    tx.upsert(&outcomes).await.unwrap();
+    let o1 = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o-1"];
+    let measured = [(day("2026-05-01"), third), (day("2026-02-01"), 5e-324)];
+    let measurements: Vec<NewOutcomeMeasurement> = measured
+        .iter()
+        .map(|&(measured_on, value)| NewOutcomeMeasurement {
+            outcome_id: o1,
+            measured_on,
+            value,
+            source: None,
+            note: None,
+            recorded_by: None,
+        })
+        .collect();
+    tx.upsert(&measurements).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let today = day("2026-06-30");
+    let read = store
+        .health_records(Accounts::All, today, Some(day("2026-02-01")))
+        .await
+        .unwrap();
+    let as_read = |t: &NewTouchpoint, teams: &[&str]| NewTouchpoint {
+        stakeholder_teams: teams.iter().map(|t| (*t).to_string()).collect(),
+        ..t.clone()
+    };
+    let case_read = |id: &str| {
+        let c = [
+            case("c-long", "2026-01-10T10:00:00Z", Some("2026-06-20T10:00:00Z")),
+            case("c-new", "2026-06-25T09:30:00.000001Z", None),
+        ]
+        .into_iter()
+        .find(|c| c.external_id == id)
+        .unwrap();
+        NewSupportCase { subject: None, ..c }
+    };
+    let line = |l: &NewSubscription| laer_core::health::Line {
+        product: l.product.clone(),
+        start_date: l.start_date,
+        end_date: l.end_date,
+        mrr: l.mrr,
+        quantity: l.quantity,
+        units: l.units.clone(),
+        bill_period_months: l.bill_period_months,
+    };
+    let expected = laer_core::health::AccountRecords {
+        account_id: a,
+        lines: vec![line(&lines[1]), line(&lines[0])],
+        relationship: laer_core::health::Relationship {
+            cases: vec![case_read("c-long"), case_read("c-new")],
+            surveys: vec![NewSurveyResponse {
+                comment: None,
+                ..answer("s-new", "2026-06-01T08:00:00Z", None)
+            }],
+            touchpoints: vec![
+                as_read(
+                    &touchpoint("t-1", "2026-03-10T15:00:00Z", &[]),
+                    &["executive", "security"],
+                ),
+                touchpoint("t-2", "2026-06-10T15:00:00Z", &[]),
+            ],
+            contact_teams: vec![Some("security".into()), None],
+            cadences: [("security".to_string(), 30)].into(),
+            outcomes: outcomes.to_vec(),
+            measurements: vec![vec![measured[1], measured[0]], Vec::new()],
+        },
+        ..Default::default()
+    };
+    assert_eq!(read.len(), 2, "every account, in id order");
+    assert_eq!(read[0], expected);
+    assert_eq!(
+        read[1],
+        laer_core::health::AccountRecords {
+            account_id: ids["quiet"],
+            ..Default::default()
+        }
+    );
+}
+
 laer_store::backend_tests!(
+    records_are_read_back_as_written,
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
     first_days_follow_the_events_as_they_arrive,
