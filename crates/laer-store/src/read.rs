@@ -699,14 +699,11 @@ impl Store {
         let stored_users = "SELECT account_id, day, event_type_id, user_ref FROM event_user_days";
         // Each user's first and last day, the 63 days up to the last, and department.
         let firsts = format!(
-            "SELECT w.account_id, w.user_ref, MIN(w.day) AS first_day, MAX(w.l) AS last_day, \
-             CAST(SUM(CASE WHEN w.l - w.day < 63 THEN CAST(1 AS BIGINT) << CAST(w.l - w.day AS INTEGER) ELSE 0 END) \
-             AS BIGINT) AS recent, MAX(p.department) AS department \
-             FROM (SELECT account_id, user_ref, day, MAX(day) OVER (PARTITION BY account_id, user_ref) AS l \
-             FROM (SELECT DISTINCT account_id, user_ref, {ACTIVITY_DAY} AS day FROM events \
-             WHERE user_ref IS NOT NULL) d) w \
-             LEFT JOIN product_users p ON p.external_id = w.user_ref AND p.account_id = w.account_id \
-             GROUP BY w.account_id, w.user_ref"
+            "SELECT g.account_id, g.user_ref, g.first_day, g.last_day, g.recent, p.department FROM ({}) g \
+             LEFT JOIN product_users p ON p.external_id = g.user_ref AND p.account_id = g.account_id",
+            crate::sql::user_days_grouped(&format!(
+                "SELECT DISTINCT account_id, user_ref, {ACTIVITY_DAY} AS day FROM events WHERE user_ref IS NOT NULL"
+            ))
         );
         let stored_firsts = "SELECT account_id, user_ref, first_day, last_day, recent, department FROM account_users";
         // Sums kept by adding up may differ from a fresh SUM in the last bits.

@@ -16,6 +16,20 @@ pub(crate) fn event_type_days_from_events(filter: &str) -> String {
     )
 }
 
+/// Each user's first day, last day and last 63 days of use as bits (what
+/// [`laer_core::health::RecentDays`] keeps) grouped from `days`, a statement of distinct
+/// `(account_id, user_ref, day)`: the rows of `account_users` but their department.
+pub(crate) fn user_days_grouped(days: &str) -> String {
+    format!(
+        "SELECT account_id, user_ref, MIN(day) AS first_day, MAX(l) AS last_day, \
+         CAST(SUM(CASE WHEN l - day < {days_kept} THEN CAST(1 AS BIGINT) << CAST(l - day AS INTEGER) ELSE 0 END) \
+         AS BIGINT) AS recent \
+         FROM (SELECT account_id, user_ref, day, MAX(day) OVER (PARTITION BY account_id, user_ref) AS l \
+         FROM ({days}) d) w GROUP BY account_id, user_ref",
+        days_kept = laer_core::health::recent::RECENT_DAYS
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnConflict {
     /// Replace the stored values when they differ (records with an external id).

@@ -472,14 +472,10 @@ impl WriteTx {
                     "SELECT account_id, user_ref, day AS first_day, day AS last_day, 1 AS recent FROM event_user_days \
                      WHERE day >= $1 AND account_id IN ({users_of}) ORDER BY account_id, day"
                 ),
-                Backend::Postgres => format!(
-                    "SELECT account_id, user_ref, MIN(day) AS first_day, MAX(l) AS last_day, \
-                     CAST(SUM(CASE WHEN l - day < 63 THEN CAST(1 AS BIGINT) << CAST(l - day AS INTEGER) ELSE 0 END) \
-                     AS BIGINT) AS recent \
-                     FROM (SELECT account_id, user_ref, day, MAX(day) OVER (PARTITION BY account_id, user_ref) AS l \
-                     FROM (SELECT DISTINCT account_id, user_ref, day FROM event_user_days \
-                     WHERE day >= $1 AND account_id IN ({users_of})) d) w GROUP BY account_id, user_ref"
-                ),
+                Backend::Postgres => crate::sql::user_days_grouped(&format!(
+                    "SELECT DISTINCT account_id, user_ref, day FROM event_user_days \
+                     WHERE day >= $1 AND account_id IN ({users_of})"
+                )),
             };
             self.execute(
                 &format!(
