@@ -280,31 +280,19 @@ pub struct ParsedEvent {
 pub struct EventWrites {
     /// The ids of the event types this import created, by name.
     created_types: HashMap<String, i64>,
-    /// Each account's (first, last) event instant, whose daily rollups are made again at
-    /// the end.
-    spans: HashMap<i64, (i64, i64)>,
 }
 
 impl Batch for ParsedEvent {
     type State = EventWrites;
 
+    /// Writes the batch's events and adds the new ones to the daily rollups.
     async fn write(
         tx: &mut WriteTx,
         records: Vec<ParsedEvent>,
         state: &mut EventWrites,
     ) -> Result<WriteCount, StoreError> {
-        laer_core::model::extend_event_spans(&mut state.spans, records.iter().map(|p| &p.event));
         let events = resolve_new_event_types(tx, records, &mut state.created_types).await?;
-        tx.upsert(&events).await
-    }
-
-    /// Brings the daily rollups of the accounts and days the events fell on up to date.
-    async fn finish(tx: &mut WriteTx, state: EventWrites, written: WriteCount) -> Result<(), StoreError> {
-        if written.written > 0 && !state.spans.is_empty() {
-            let spans: Vec<(i64, i64, i64)> = state.spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
-            tx.refresh_event_days(&spans).await?;
-        }
-        Ok(())
+        tx.add_events(&events).await
     }
 }
 

@@ -19,6 +19,9 @@ pub enum StoreError {
     BackupNotSqlite,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of a bulk write run straight on SQLite's connection (`execute_each`).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the ingest writer has stopped")]

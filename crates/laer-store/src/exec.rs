@@ -273,6 +273,145 @@ impl Store {
     }
 }
 
+/// Rows a bulk write on SQLite runs between two turns of the runtime.
+const SQLITE_ROWS_AT_A_TIME: usize = 4_096;
+
+/// Rows of one multi-row statement in [`sqlite_each`].
+pub(crate) const SQLITE_ROWS_PER_STATEMENT: usize = 64;
+
+/// Chunks written row by row after a multi-row statement met a row stored already.
+const ONE_BY_ONE_AFTER_A_CONFLICT: usize = 16;
+
+/// How [`sqlite_each`] writes rows: `one` is the statement for one row (PostgreSQL's
+/// `$N` form), with whatever `ON CONFLICT` its table needs; `many`, the plain `INSERT` of
+/// [`SQLITE_ROWS_PER_STATEMENT`] rows, without one.
+pub(crate) struct SqliteRows {
+    pub one: String,
+    pub many: Option<String>,
+}
+
+/// Runs a write for each of `rows`, each the statement's parameters in order, inside
+/// SQLite transaction `tx`; whether each row changed the database (inserted, or updated
+/// where an `ON CONFLICT ... WHERE` allowed it).
+///
+/// The statements are prepared once and run on the connection itself, through the
+/// handle sqlx lends while its worker waits. A multi-row statement through sqlx costs a
+/// statement text, an argument list and a worker message per thousand rows, and copies
+/// each value twice: on the book's crm5 events, more time than SQLite's own work.
+///
+/// Rows go `many` at a time while none is stored already: a plain `INSERT` that
+/// succeeds wrote every row, as `one` would have. One that meets a stored row is undone
+/// by SQLite (a failed statement leaves the transaction as it was before it) and its
+/// rows are written one by one with `one`, which says which of them changed anything;
+/// so are the next chunks, since a file met once again often is again.
+pub(crate) async fn sqlite_each(
+    tx: &mut sqlx::SqliteConnection,
+    statements: SqliteRows,
+    rows: &[Vec<Value<'_>>],
+) -> Result<Vec<bool>, StoreError> {
+    let one = sqlite_statement(&statements.one);
+    let many = statements.many.as_deref().map(sqlite_statement);
+    let mut changed = Vec::with_capacity(rows.len());
+    let mut one_by_one = 0;
+    // A few thousand rows at a time, so that a large write does not hold the runtime's
+    // thread for long at a stretch.
+    for chunk in rows.chunks(SQLITE_ROWS_AT_A_TIME) {
+        let mut handle = tx.lock_handle().await?;
+        write_chunk(
+            handle.as_raw_handle(),
+            (&one, many.as_ref()),
+            chunk,
+            &mut one_by_one,
+            &mut changed,
+        )?;
+        drop(handle);
+        tokio::task::yield_now().await;
+    }
+    Ok(changed)
+}
+
+/// A statement for SQLite, with the index of the value each `?` takes ([`sqlite_statement`]).
+type Prepared = (String, Vec<usize>);
+
+/// Writes `chunk` on SQLite connection `db` as [`sqlite_each`] says, pushing whether each
+/// row changed the database; `one_by_one` counts the statements still to be written row
+/// by row after a conflict.
+fn write_chunk(
+    db: std::ptr::NonNull<rusqlite::ffi::sqlite3>,
+    (one, many): (&Prepared, Option<&Prepared>),
+    chunk: &[Vec<Value<'_>>],
+    one_by_one: &mut usize,
+    changed: &mut Vec<bool>,
+) -> Result<(), StoreError> {
+    // SAFETY: sqlx's `LockedSqliteHandle` guarantees that its worker makes no call on
+    // this connection while the handle is held, which outlives `connection`; rusqlite
+    // does not close a connection made from a borrowed handle, and the statements it
+    // prepares are finalized when they drop, before the handle is given back.
+    #[allow(unsafe_code)]
+    let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
+    let mut single = connection.prepare(&one.0)?;
+    let mut multi = match many {
+        Some((sql, _)) if chunk.len() >= SQLITE_ROWS_PER_STATEMENT => Some(connection.prepare(sql)?),
+        _ => None,
+    };
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        let (now, later) = rest.split_at(SQLITE_ROWS_PER_STATEMENT.min(rest.len()));
+        rest = later;
+        let fits = |(_, order): &Prepared| order.len() == now.len() * now[0].len();
+        let plain = many.is_some_and(fits) && now.len() == SQLITE_ROWS_PER_STATEMENT;
+        if let Some(multi) = multi.as_mut().filter(|_| plain && *one_by_one == 0) {
+            let mut at = 1;
+            for row in now {
+                bind(multi, &mut at, row, 0..row.len())?;
+            }
+            match multi.raw_execute() {
+                Ok(_) => {
+                    changed.extend(std::iter::repeat_n(true, now.len()));
+                    continue;
+                }
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    *one_by_one = ONE_BY_ONE_AFTER_A_CONFLICT;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            *one_by_one = one_by_one.saturating_sub(1);
+        }
+        for row in now {
+            let mut at = 1;
+            bind(&mut single, &mut at, row, one.1.iter().copied())?;
+            changed.push(single.raw_execute()? > 0);
+        }
+    }
+    Ok(())
+}
+
+/// Binds the values of `row` at `order` to `statement`'s parameters from `at` on.
+fn bind(
+    statement: &mut rusqlite::Statement<'_>,
+    at: &mut usize,
+    row: &[Value<'_>],
+    order: impl Iterator<Item = usize>,
+) -> Result<(), StoreError> {
+    for index in order {
+        let value = row.get(index).ok_or_else(|| {
+            StoreError::Corrupt(format!("a statement names parameter ${} of {}", index + 1, row.len()))
+        })?;
+        let i = *at;
+        match value {
+            Value::Int(v) => statement.raw_bind_parameter(i, v)?,
+            Value::Float(v) => statement.raw_bind_parameter(i, v)?,
+            Value::Text(v) => statement.raw_bind_parameter(i, v.as_deref())?,
+            // As sqlx writes a date on SQLite: ISO 8601 text.
+            Value::Date(v) => statement.raw_bind_parameter(i, v.map(|d| d.format("%F").to_string()))?,
+            Value::Bytes(v) => statement.raw_bind_parameter(i, v.as_deref())?,
+        }
+        *at += 1;
+    }
+    Ok(())
+}
+
 impl WriteTx {
     /// Runs one statement inside the transaction; rows affected.
     pub(crate) async fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {

@@ -15,7 +15,7 @@ use laer_core::model::NewEvent;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{StoreError, WriteCount};
+use crate::StoreError;
 
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
@@ -113,21 +113,20 @@ pub(crate) const COPY_MIN_ROWS: usize = 2_000;
 /// PostgreSQL takes events fastest through COPY. When no stored event can collide with
 /// the batch (the usual first import), the batch is copied straight into the table;
 /// otherwise it goes through a staging table and one insert that skips stored events.
+/// Whether each row was new (written), in order.
 pub(crate) async fn copy_events(
     tx: &mut Transaction<'static, Postgres>,
     rows: &[NewEvent],
-) -> Result<WriteCount, StoreError> {
+) -> Result<Vec<bool>, StoreError> {
     if rows.is_empty() {
-        return Ok(WriteCount::default());
+        return Ok(Vec::new());
     }
-    let n = rows.len() as u64;
     // Keys repeat within a batch only for identical rows far apart in an unsorted file,
-    // which are the same event (see laer_core::dedup).
+    // which are the same event (see laer_core::dedup): the first is written.
+    let key = |e: &NewEvent| (e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key);
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    let unique: Vec<&NewEvent> = rows
-        .iter()
-        .filter(|e| seen.insert((e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key)))
-        .collect();
+    let first: Vec<bool> = rows.iter().map(|e| seen.insert(key(e))).collect();
+    let unique: Vec<&NewEvent> = rows.iter().zip(&first).filter(|(_, f)| **f).map(|(e, _)| e).collect();
     let data = copy_data(&unique);
     const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
 
@@ -143,11 +142,7 @@ pub(crate) async fn copy_events(
         match direct {
             Ok(()) => {
                 sqlx::query("RELEASE SAVEPOINT events_copy").execute(&mut **tx).await?;
-                let written = unique.len() as u64;
-                return Ok(WriteCount {
-                    written,
-                    unchanged: n - written,
-                });
+                return Ok(first);
             }
             // Another writer stored one of these events meanwhile: take the careful path.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -167,15 +162,19 @@ pub(crate) async fn copy_events(
         .await?;
     copy.send(data.as_bytes()).await?;
     copy.finish().await?;
-    let inserted = sqlx::query("INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING")
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let inserted: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING \
+         RETURNING account_id, occurred_at, dedup_key",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
-    Ok(WriteCount {
-        written: inserted,
-        unchanged: n - inserted.min(n),
-    })
+    let inserted: std::collections::HashSet<(i64, i64, i64)> = inserted.into_iter().collect();
+    Ok(rows
+        .iter()
+        .zip(first)
+        .map(|(e, first)| first && inserted.contains(&key(e)))
+        .collect())
 }
 
 /// Whether any stored event lies in the time span the batch covers for one of its accounts.

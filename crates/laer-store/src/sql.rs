@@ -89,6 +89,21 @@ impl Table {
         (30_000 / self.columns.len()).min(1_000)
     }
 
+    /// How SQLite's bulk writes ([`crate::exec::sqlite_each`]) write rows of this table:
+    /// one by one with [`Table::insert_sql`], or many at a time with a plain `INSERT`,
+    /// which fails on any row stored already.
+    pub(crate) fn sqlite_rows(&self) -> crate::exec::SqliteRows {
+        crate::exec::SqliteRows {
+            one: self.insert_sql(Backend::Sqlite, 1),
+            many: Some(format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                self.name,
+                self.columns.join(", "),
+                crate::exec::tuples(crate::exec::SQLITE_ROWS_PER_STATEMENT, self.columns.len())
+            )),
+        }
+    }
+
     /// `INSERT ... VALUES ($1, ...), ... ON CONFLICT ...` for `rows` rows. Updates only
     /// touch rows whose values differ, so the affected-row count says how many changed.
     pub(crate) fn insert_sql(&self, backend: Backend, rows: usize) -> String {

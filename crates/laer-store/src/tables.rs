@@ -233,7 +233,7 @@ impl Stored for NewEvent {
             // COPY (PostgreSQL only) pays off for the large batches of imports; a few
             // rows (an ingest request) go faster as one INSERT.
             WriteTx::Postgres(tx) if records.len() >= postgres::COPY_MIN_ROWS => {
-                postgres::copy_events(tx, records).await
+                Ok(WriteCount::of(&postgres::copy_events(tx, records).await?))
             }
             _ => {
                 tx.write_rows(Self::TABLE, records.iter().map(Self::row).collect())

@@ -7,7 +7,7 @@ use laer_core::model::{NewAuditEntry, NewEvent, NewMilestone};
 use laer_core::retention::{MICROS_PER_DAY, activity_day};
 use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
 
-use crate::exec::{Params, Value, list, params, tuples};
+use crate::exec::{Params, SQLITE_ROWS_PER_STATEMENT, SqliteRows, Value, list, params, tuples};
 use crate::sql::{ACTIVITY_DAY, Feeds, Table, event_type_days_from_events};
 use crate::tables::{MILESTONES, Stored, TableRow, milestone_row};
 use crate::{Backend, Pool, Store, StoreError, postgres};
@@ -49,6 +49,17 @@ fn account_users_conflict() -> String {
 pub struct WriteCount {
     pub written: u64,
     pub unchanged: u64,
+}
+
+impl WriteCount {
+    /// The count of rows that each changed the database or not.
+    pub(crate) fn of(changed: &[bool]) -> WriteCount {
+        let written = changed.iter().filter(|&&c| c).count() as u64;
+        WriteCount {
+            written,
+            unchanged: changed.len() as u64 - written,
+        }
+    }
 }
 
 impl std::ops::AddAssign for WriteCount {
@@ -193,22 +204,27 @@ impl WriteTx {
         marked.sort_unstable();
         marked.dedup();
         let backend = self.backend();
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let mut params = Params::with_capacity(table.batch_rows() * table.columns.len());
-            let mut n = 0;
-            for row in rows.by_ref().take(table.batch_rows()) {
-                for value in row.0 {
-                    params.push(value);
+        let rows: Vec<Vec<Value>> = rows.into_iter().map(|r| r.0).collect();
+        if let WriteTx::Sqlite(tx) = self {
+            count += WriteCount::of(&crate::exec::sqlite_each(tx, table.sqlite_rows(), &rows).await?);
+        } else {
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let mut params = Params::with_capacity(table.batch_rows() * table.columns.len());
+                let mut n = 0;
+                for row in rows.by_ref().take(table.batch_rows()) {
+                    for value in row {
+                        params.push(value);
+                    }
+                    n += 1;
                 }
-                n += 1;
+                let affected = self.execute(&table.insert_sql(backend, n), params).await?;
+                let n = n as u64;
+                count += WriteCount {
+                    written: affected,
+                    unchanged: n - affected.min(n),
+                };
             }
-            let affected = self.execute(&table.insert_sql(backend, n), params).await?;
-            let n = n as u64;
-            count += WriteCount {
-                written: affected,
-                unchanged: n - affected.min(n),
-            };
         }
         if count.written > 0 {
             self.mark_health_dirty(table.feeds, &marked).await?;
@@ -267,6 +283,34 @@ impl WriteTx {
     /// Adds events just written, every one of them new, to the daily rollups: counts and
     /// value sums add up; users join the day's user rows, which give the distinct count.
     pub async fn add_event_days(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
+        self.add_new_event_days(&events.iter().collect::<Vec<_>>()).await
+    }
+
+    /// Writes events (one already stored, with the same account, instant and key, is
+    /// kept) and adds those that are new to the daily rollups: a batch of an import.
+    pub async fn add_events(&mut self, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
+        let changed = match self {
+            WriteTx::Sqlite(tx) => {
+                let rows: Vec<Vec<Value>> = events.iter().map(|e| e.row().0).collect();
+                crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), &rows).await?
+            }
+            WriteTx::Postgres(tx) => postgres::copy_events(tx, events).await?,
+        };
+        let new: Vec<&NewEvent> = events
+            .iter()
+            .zip(&changed)
+            .filter(|(_, c)| **c)
+            .map(|(e, _)| e)
+            .collect();
+        self.add_new_event_days(&new).await?;
+        Ok(WriteCount::of(&changed))
+    }
+
+    /// [`WriteTx::add_event_days`] of events given by reference.
+    async fn add_new_event_days(&mut self, events: &[&NewEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
         let rollup = NewEventsRollup::of(events);
         let mut accounts: Vec<String> = rollup.by_type.keys().map(|(a, _, _)| format!("account:{a}")).collect();
         accounts.dedup();
@@ -292,20 +336,46 @@ impl WriteTx {
             self.execute(&sql, ints(chunk.as_flattened())).await?;
         }
 
-        for chunk in rollup.users.chunks(1_000) {
-            let sql = format!(
-                "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) VALUES {} \
-                 ON CONFLICT DO NOTHING",
-                tuples(chunk.len(), 4)
-            );
-            let mut params = Params::with_capacity(chunk.len() * 4);
-            for &(account, day, event_type, user) in chunk {
-                params.push(account);
-                params.push(day);
-                params.push(event_type);
-                params.push(user);
+        // A user new to a day and feature adds one to its distinct count: the insert says
+        // which rows are new (on SQLite row by row; on PostgreSQL by RETURNING them).
+        let mut new_users: HashMap<(i64, i64, i64), i64> = HashMap::new();
+        const USER_DAY: &str = "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref)";
+        match self {
+            WriteTx::Sqlite(tx) => {
+                let rows: Vec<Vec<Value>> = rollup
+                    .users
+                    .iter()
+                    .map(|&(a, d, t, u)| vec![Value::from(a), Value::from(d), Value::from(t), Value::from(u)])
+                    .collect();
+                let one = format!("{USER_DAY} VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING");
+                let many = format!("{USER_DAY} VALUES {}", tuples(SQLITE_ROWS_PER_STATEMENT, 4));
+                let statements = SqliteRows { one, many: Some(many) };
+                let changed = crate::exec::sqlite_each(tx, statements, &rows).await?;
+                for (&(a, d, t, _), new) in rollup.users.iter().zip(changed) {
+                    if new {
+                        *new_users.entry((a, d, t)).or_default() += 1;
+                    }
+                }
             }
-            self.execute(&sql, params).await?;
+            WriteTx::Postgres(_) => {
+                for chunk in rollup.users.chunks(1_000) {
+                    let sql = format!(
+                        "{USER_DAY} VALUES {} ON CONFLICT DO NOTHING RETURNING account_id, day, event_type_id",
+                        tuples(chunk.len(), 4)
+                    );
+                    let mut params = Params::with_capacity(chunk.len() * 4);
+                    for &(account, day, event_type, user) in chunk {
+                        params.push(account);
+                        params.push(day);
+                        params.push(event_type);
+                        params.push(user);
+                    }
+                    let new: Vec<(i64, i64, i64)> = self.fetch_all(&sql, params).await?;
+                    for key in new {
+                        *new_users.entry(key).or_default() += 1;
+                    }
+                }
+            }
         }
 
         // Each user's first day per account moves only earlier, the remembered days only
@@ -334,11 +404,10 @@ impl WriteTx {
 
         let type_rows: Vec<_> = rollup.by_type.iter().collect();
         for chunk in type_rows.chunks(1_000) {
-            // `users` starts at 0 and is counted below.
             let sql = format!(
                 "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
                  ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
-                 events = event_type_days.events + excluded.events, \
+                 events = event_type_days.events + excluded.events, users = event_type_days.users + excluded.users, \
                  value_sum = CASE WHEN excluded.value_sum IS NULL THEN event_type_days.value_sum \
                  ELSE COALESCE(event_type_days.value_sum, 0) + excluded.value_sum END",
                 tuples(chunk.len(), 6)
@@ -350,20 +419,9 @@ impl WriteTx {
                 params.push(event_type);
                 params.push(events);
                 params.push(value_sum);
-                params.push(0_i64);
+                params.push(new_users.get(&(account, day, event_type)).copied().unwrap_or(0));
             }
             self.execute(&sql, params).await?;
-            // Distinct users: counted from the user rows of just the touched days, which
-            // stay as small as a day's users of one feature.
-            let keys: Vec<i64> = chunk.iter().flat_map(|&(&(a, d, t), _)| [a, d, t]).collect();
-            let sql = format!(
-                "UPDATE event_type_days SET users = (SELECT COUNT(*) FROM event_user_days u \
-                 WHERE u.account_id = event_type_days.account_id AND u.day = event_type_days.day \
-                 AND u.event_type_id = event_type_days.event_type_id) \
-                 WHERE (account_id, day, event_type_id) IN (VALUES {})",
-                tuples(chunk.len(), 3)
-            );
-            self.execute(&sql, ints(&keys)).await?;
         }
         Ok(())
     }
@@ -587,7 +645,7 @@ struct NewEventsRollup<'a> {
 }
 
 impl<'a> NewEventsRollup<'a> {
-    fn of(events: &'a [NewEvent]) -> Self {
+    fn of(events: &[&'a NewEvent]) -> Self {
         let mut rollup = NewEventsRollup {
             by_day: Default::default(),
             by_type: Default::default(),

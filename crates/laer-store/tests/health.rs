@@ -280,6 +280,80 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
     }
 }
 
+/// Events added in batches (as an import writes them) keep every rollup exact: events
+/// already stored and repeats within a batch are kept once and counted once; a user new
+/// to a day and feature adds one to its distinct users, a known one nothing. Batches are
+/// larger than the rows SQLite writes at a stretch.
+async fn added_events_keep_the_rollups_exact(store: &Store) {
+    let mut seeded = seed(store).await;
+    let (a, b) = (seeded.ids["a"], seeded.ids["b"]);
+    let types: Vec<i64> = seeded.types.keys().copied().collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let start = day("2026-02-20");
+    for round in 0..3 {
+        let mut batch: Vec<NewEvent> = Vec::new();
+        // Some events stored already, from the seed or an earlier round.
+        for _ in 0..2_000 {
+            batch.push(seeded.events[next(seeded.events.len() as u64) as usize].clone());
+        }
+        for i in 0..6_000 {
+            let account = if next(3) == 0 { b } else { a };
+            let users = if account == a { 12 } else { 5 };
+            let prefix = if account == a { "a" } else { "b" };
+            let event = NewEvent {
+                account_id: account,
+                occurred_at: noon(start + TimeDelta::days(next(150) as i64)) + TimeDelta::minutes(next(90) as i64),
+                event_type_id: types[next(types.len() as u64) as usize],
+                // Known users and new ones; some events have none.
+                user_ref: (next(10) != 0).then(|| format!("{prefix}-u{}", next(users))),
+                value: (next(4) == 0).then(|| next(1000) as f64 / 8.0),
+                dedup_key: 1_000_000 * (round + 1) + i,
+            };
+            if next(50) == 0 {
+                batch.push(event.clone()); // the same event twice in one batch
+            }
+            batch.push(event);
+        }
+        let mut keys = std::collections::HashSet::new();
+        for e in &seeded.events {
+            keys.insert((e.account_id, e.occurred_at, e.dedup_key));
+        }
+        let new: Vec<NewEvent> = batch
+            .iter()
+            .filter(|e| keys.insert((e.account_id, e.occurred_at, e.dedup_key)))
+            .cloned()
+            .collect();
+        let mut tx = store.begin_write().await.unwrap();
+        let written = tx.add_events(&batch).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            written.written,
+            new.len() as u64,
+            "round {round}: each new event written once"
+        );
+        assert_eq!(written.unchanged, (batch.len() - new.len()) as u64, "round {round}");
+        seeded.events.extend(new);
+        assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "round {round}");
+    }
+    for as_of in ["2026-03-01", "2026-04-15", "2026-06-01", "2026-07-20"] {
+        let (usage, _) = store.usage_on(day(as_of), 30, Accounts::All).await.unwrap();
+        for account in [a, b] {
+            let expected = reference(&seeded, account, day(as_of), 30);
+            assert_eq!(
+                usage.get(&account).cloned().unwrap_or_default(),
+                expected,
+                "as of {as_of}"
+            );
+        }
+    }
+}
+
 /// Active users' departments follow product users as they change (a new department, a
 /// user moved to another account, a user removed), and windows too long for the days
 /// each user's row remembers are counted from the day rows: both agree with the
@@ -1058,6 +1132,7 @@ laer_store::backend_tests!(
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,
     first_days_follow_the_events_as_they_arrive,
+    added_events_keep_the_rollups_exact,
     departments_and_long_windows_agree_with_the_reference,
     past_phases_are_kept_once_and_marked_by_history,
     marking_and_claiming_at_once_never_deadlock,
