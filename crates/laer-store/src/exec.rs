@@ -274,10 +274,10 @@ impl Store {
 }
 
 /// Rows a bulk write on SQLite runs between two turns of the runtime.
-const SQLITE_ROWS_AT_A_TIME: usize = 4_096;
+const SQLITE_ROWS_AT_A_TIME: usize = 16_384;
 
 /// Rows of one multi-row statement in [`sqlite_each`].
-pub(crate) const SQLITE_ROWS_PER_STATEMENT: usize = 64;
+pub(crate) const SQLITE_ROWS_PER_STATEMENT: usize = 256;
 
 /// Chunks written row by row after a multi-row statement met a row stored already.
 const ONE_BY_ONE_AFTER_A_CONFLICT: usize = 16;

@@ -312,21 +312,19 @@ impl WriteTx {
             return Ok(());
         }
         let rollup = NewEventsRollup::of(events);
-        let mut accounts: Vec<String> = rollup.by_type.keys().map(|(a, _, _)| format!("account:{a}")).collect();
-        accounts.dedup();
-        self.lock(accounts.iter().map(String::as_str)).await?;
-
-        let mut touched: Vec<i64> = rollup.by_day.keys().map(|(a, _)| *a).collect();
+        let mut touched: Vec<i64> = rollup.by_day.iter().map(|((a, _), _)| *a).collect();
         touched.dedup();
+        let accounts: Vec<String> = touched.iter().map(|a| format!("account:{a}")).collect();
+        self.lock(accounts.iter().map(String::as_str)).await?;
         self.mark_health_dirty(Feeds::Account, &touched).await?;
         // Each account's earliest day (the rollup is in account, then day order): events
         // of a kept past day change its phase then. An activity day is the midnight
         // after its events, so they fall on the calendar day before it.
-        let mut earliest: Vec<(i64, i64)> = rollup.by_day.keys().map(|&(a, d)| (a, d - 1)).collect();
+        let mut earliest: Vec<(i64, i64)> = rollup.by_day.iter().map(|&((a, d), _)| (a, d - 1)).collect();
         earliest.dedup_by_key(|(a, _)| *a);
         self.mark_past_phases(&earliest).await?;
 
-        let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|(&(a, d), &n)| [a, d, n]).collect();
+        let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|&((a, d), n)| [a, d, n]).collect();
         for chunk in day_rows.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_days (account_id, day, events) VALUES {} \
@@ -381,7 +379,7 @@ impl WriteTx {
         // Each user's first day per account moves only earlier, the remembered days only
         // gain: a row is written for a user new to the account, seen before their first
         // day, or on a day not yet remembered. A new row takes the user's department.
-        let users: Vec<_> = rollup.account_users.iter().collect();
+        let users: Vec<_> = rollup.account_users.iter().map(|(k, v)| (k, v)).collect();
         let conflict = account_users_conflict();
         for chunk in users.chunks(1_000) {
             let sql = format!(
@@ -402,7 +400,7 @@ impl WriteTx {
             self.execute(&sql, params).await?;
         }
 
-        let type_rows: Vec<_> = rollup.by_type.iter().collect();
+        let type_rows: Vec<_> = rollup.by_type.iter().map(|(k, v)| (k, v)).collect();
         for chunk in type_rows.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
@@ -632,46 +630,85 @@ fn insert_event_type_days(filter: &str) -> String {
     )
 }
 
-/// What a set of new events adds to the daily rollups.
+/// (account, day, event type): a row of `event_type_days`.
+type FeatureDay = (i64, i64, i64);
+
+/// A user's first day among some events, and their days.
+type UserDays = (i64, RecentDays);
+
+/// What a set of new events adds to the daily rollups, each list in key order.
 struct NewEventsRollup<'a> {
     /// (account, day) → events.
-    by_day: std::collections::BTreeMap<(i64, i64), i64>,
+    by_day: Vec<((i64, i64), i64)>,
     /// (account, day, type) → (events, value sum).
-    by_type: std::collections::BTreeMap<(i64, i64, i64), (i64, Option<f64>)>,
+    by_type: Vec<(FeatureDay, (i64, Option<f64>))>,
     /// Distinct (account, day, type, user).
     users: Vec<(i64, i64, i64, &'a str)>,
     /// (account, user) → the first day among these events, and their days.
-    account_users: std::collections::BTreeMap<(i64, &'a str), (i64, RecentDays)>,
+    account_users: Vec<((i64, &'a str), UserDays)>,
 }
 
 impl<'a> NewEventsRollup<'a> {
+    /// Events are taken a day of one account at a time (sorted by account, day and their
+    /// order in `events`; a file sorted by account and time, as exports are, is sorted
+    /// already), so that grouping by feature and finding distinct users sorts a day's
+    /// few events, not the whole batch. Values add up in the events' order.
     fn of(events: &[&'a NewEvent]) -> Self {
+        let mut order: Vec<(i64, i64, usize)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.account_id, activity_day(e.occurred_at.timestamp_micros()), i))
+            .collect();
+        order.sort_unstable();
         let mut rollup = NewEventsRollup {
-            by_day: Default::default(),
-            by_type: Default::default(),
+            by_day: Vec::new(),
+            by_type: Vec::new(),
             users: Vec::new(),
-            account_users: Default::default(),
+            account_users: Vec::new(),
         };
-        for e in events {
-            let day = activity_day(e.occurred_at.timestamp_micros());
-            *rollup.by_day.entry((e.account_id, day)).or_default() += 1;
-            let (events, value_sum) = rollup.by_type.entry((e.account_id, day, e.event_type_id)).or_default();
-            *events += 1;
-            if let Some(v) = e.value {
-                *value_sum = Some(value_sum.unwrap_or(0.0) + v);
+        let mut account_users: HashMap<(i64, &'a str), UserDays> = HashMap::new();
+        let mut by_feature: Vec<(i64, usize)> = Vec::new();
+        let mut feature_users: Vec<&'a str> = Vec::new();
+        let mut day_users: Vec<&'a str> = Vec::new();
+        for day_events in order.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+            let (account, day) = (day_events[0].0, day_events[0].1);
+            rollup.by_day.push(((account, day), day_events.len() as i64));
+            by_feature.clear();
+            by_feature.extend(day_events.iter().map(|&(_, _, i)| (events[i].event_type_id, i)));
+            by_feature.sort_unstable();
+            day_users.clear();
+            for same in by_feature.chunk_by(|a, b| a.0 == b.0) {
+                let feature = same[0].0;
+                let mut value_sum = None;
+                for &(_, i) in same {
+                    if let Some(v) = events[i].value {
+                        value_sum = Some(value_sum.unwrap_or(0.0) + v);
+                    }
+                }
+                rollup
+                    .by_type
+                    .push(((account, day, feature), (same.len() as i64, value_sum)));
+                feature_users.clear();
+                feature_users.extend(same.iter().filter_map(|&(_, i)| events[i].user_ref.as_deref()));
+                feature_users.sort_unstable();
+                feature_users.dedup();
+                rollup
+                    .users
+                    .extend(feature_users.iter().map(|&u| (account, day, feature, u)));
+                day_users.extend_from_slice(&feature_users);
             }
-            if let Some(user) = &e.user_ref {
-                rollup.users.push((e.account_id, day, e.event_type_id, user));
-                let (first, days) = rollup
-                    .account_users
-                    .entry((e.account_id, user))
+            day_users.sort_unstable();
+            day_users.dedup();
+            for &user in &day_users {
+                let (first, days) = account_users
+                    .entry((account, user))
                     .or_insert((day, RecentDays::on(day)));
                 *first = (*first).min(day);
                 *days = days.merge(RecentDays::on(day));
             }
         }
-        rollup.users.sort_unstable();
-        rollup.users.dedup();
+        rollup.account_users = account_users.into_iter().collect();
+        rollup.account_users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         rollup
     }
 }
