@@ -294,10 +294,11 @@ pub(crate) struct SqliteRows {
 /// SQLite transaction `tx`; whether each row changed the database (inserted, or updated
 /// where an `ON CONFLICT ... WHERE` allowed it).
 ///
-/// The statements are prepared once and run on the connection itself, through the
-/// handle sqlx lends while its worker waits. A multi-row statement through sqlx costs a
-/// statement text, an argument list and a worker message per thousand rows, and copies
-/// each value twice: on the book's crm5 events, more time than SQLite's own work.
+/// The statements are prepared once per few thousand rows and run on the connection
+/// itself, through the handle sqlx lends while its worker waits. A multi-row statement
+/// through sqlx costs a statement text, an argument list and a worker message per
+/// thousand rows, and copies each value twice: on the book's crm5 events, more time
+/// than SQLite's own work.
 ///
 /// Rows go `many` at a time while none is stored already: a plain `INSERT` that
 /// succeeds wrote every row, as `one` would have. One that meets a stored row is undone
@@ -350,17 +351,22 @@ fn write_chunk(
     #[allow(unsafe_code)]
     let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
     let mut single = connection.prepare(&one.0)?;
+    // The multi-row statement, when the chunk has that many rows and it takes theirs.
+    let width = chunk.first().map_or(0, Vec::len);
     let mut multi = match many {
-        Some((sql, _)) if chunk.len() >= SQLITE_ROWS_PER_STATEMENT => Some(connection.prepare(sql)?),
+        Some((sql, order))
+            if chunk.len() >= SQLITE_ROWS_PER_STATEMENT && order.len() == SQLITE_ROWS_PER_STATEMENT * width =>
+        {
+            Some(connection.prepare(sql)?)
+        }
         _ => None,
     };
     let mut rest = chunk;
     while !rest.is_empty() {
         let (now, later) = rest.split_at(SQLITE_ROWS_PER_STATEMENT.min(rest.len()));
         rest = later;
-        let fits = |(_, order): &Prepared| order.len() == now.len() * now[0].len();
-        let plain = many.is_some_and(fits) && now.len() == SQLITE_ROWS_PER_STATEMENT;
-        if let Some(multi) = multi.as_mut().filter(|_| plain && *one_by_one == 0) {
+        let plain = now.len() == SQLITE_ROWS_PER_STATEMENT && *one_by_one == 0;
+        if let Some(multi) = multi.as_mut().filter(|_| plain) {
             let mut at = 1;
             for row in now {
                 bind(multi, &mut at, row, 0..row.len())?;
