@@ -12,7 +12,7 @@ use laer_core::model::{
     NewTask, NewTeamMember, NewTouchpoint, TaskStatus, TeamRole, TouchpointKind,
 };
 use laer_core::parse;
-use laer_store::{IdLookup, StoreError, WriteCount, WriteTx};
+use laer_store::{EventLoad, IdLookup, StoreError, WriteCount, WriteTx};
 
 use crate::RowError;
 use crate::columns::{ColumnSpec, Row, opt, req};
@@ -280,19 +280,26 @@ pub struct ParsedEvent {
 pub struct EventWrites {
     /// The ids of the event types this import created, by name.
     created_types: HashMap<String, i64>,
+    /// What the batches have yet to add to the daily rollups.
+    load: EventLoad,
 }
 
 impl Batch for ParsedEvent {
     type State = EventWrites;
 
-    /// Writes the batch's events and adds the new ones to the daily rollups.
+    /// Writes the batch's events; the new ones join the daily rollups (see
+    /// [`WriteTx::load_events`]).
     async fn write(
         tx: &mut WriteTx,
         records: Vec<ParsedEvent>,
         state: &mut EventWrites,
     ) -> Result<WriteCount, StoreError> {
         let events = resolve_new_event_types(tx, records, &mut state.created_types).await?;
-        tx.add_events(&events).await
+        tx.load_events(&mut state.load, &events).await
+    }
+
+    async fn finish(tx: &mut WriteTx, state: EventWrites, _: WriteCount) -> Result<(), StoreError> {
+        tx.finish_event_load(state.load).await
     }
 }
 

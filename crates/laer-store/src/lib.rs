@@ -93,7 +93,7 @@ pub use stripe_connection::{NewStripeConnection, StripeConnection, StripeSync, S
 pub use tables::{Stored, TableRow};
 pub use touchpoints::{ContactChoice, Named, Touchpoint, TouchpointChoices};
 pub use views::{MAX_VIEW_NAME_CHARS, MAX_VIEW_QUERY_CHARS, MAX_VIEWS, SavedView};
-pub use write::{IdLookup, WriteCount, WriteTx};
+pub use write::{EventLoad, IdLookup, WriteCount, WriteTx};
 
 /// Something just created with its secret (a write key, an API token, a share link's
 /// token, a webhook's signing secret): the secret is shown only now; the store keeps it

@@ -157,11 +157,7 @@ pub(crate) async fn copy_events(
     sqlx::query("CREATE TEMPORARY TABLE IF NOT EXISTS events_stage (LIKE events INCLUDING DEFAULTS) ON COMMIT DROP")
         .execute(&mut **tx)
         .await?;
-    let mut copy = tx
-        .copy_in_raw(&format!("COPY events_stage {COLUMNS} FROM STDIN"))
-        .await?;
-    copy.send(data.as_bytes()).await?;
-    copy.finish().await?;
+    copy_in(tx, &format!("COPY events_stage {COLUMNS} FROM STDIN"), &data).await?;
     let inserted: Vec<(i64, i64, i64)> = sqlx::query_as(
         "INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING \
          RETURNING account_id, occurred_at, dedup_key",
@@ -175,6 +171,64 @@ pub(crate) async fn copy_events(
         .zip(first)
         .map(|(e, first)| first && inserted.contains(&key(e)))
         .collect())
+}
+
+/// Stages what a batch of new events adds to the rollups (see
+/// [`crate::WriteTx::load_events`]) in temporary tables of this transaction, by COPY:
+/// (account, day, type) with its events and value sum; (account, day, type, user); and
+/// (account, user) with the user's first day, last day and recent days as bits.
+pub(crate) async fn stage_rollup(
+    tx: &mut Transaction<'static, Postgres>,
+    rollup: &crate::write::NewEventsRollup<'_>,
+) -> Result<(), StoreError> {
+    for table in [
+        "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage_types (account_id BIGINT NOT NULL, day BIGINT NOT NULL, \
+         event_type_id BIGINT NOT NULL, events BIGINT NOT NULL, value_sum DOUBLE PRECISION) ON COMMIT DROP",
+        "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage_users (account_id BIGINT NOT NULL, day BIGINT NOT NULL, \
+         event_type_id BIGINT NOT NULL, user_ref TEXT NOT NULL) ON COMMIT DROP",
+        "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage_account_users (account_id BIGINT NOT NULL, \
+         user_ref TEXT NOT NULL, first_day BIGINT NOT NULL, last_day BIGINT NOT NULL, recent BIGINT NOT NULL) \
+         ON COMMIT DROP",
+    ] {
+        sqlx::query(table).execute(&mut **tx).await?;
+    }
+    let mut data = String::with_capacity(rollup.by_type.len() * 40);
+    for &((account, day, event_type), (events, value_sum)) in &rollup.by_type {
+        let _ = write!(data, "{account}\t{day}\t{event_type}\t{events}\t");
+        match value_sum {
+            Some(v) => {
+                let _ = write!(data, "{v:?}");
+            }
+            None => data.push_str("\\N"),
+        }
+        data.push('\n');
+    }
+    copy_in(tx, "COPY events_stage_types FROM STDIN", &data).await?;
+    let mut data = String::with_capacity(rollup.users.len() * 40);
+    for &(account, day, event_type, user) in &rollup.users {
+        let _ = write!(data, "{account}\t{day}\t{event_type}\t");
+        copy_text(&mut data, user);
+        data.push('\n');
+    }
+    copy_in(tx, "COPY events_stage_users FROM STDIN", &data).await?;
+    let mut data = String::with_capacity(rollup.account_users.len() * 48);
+    for &((account, user), (first, recent)) in &rollup.account_users {
+        let _ = write!(data, "{account}\t");
+        copy_text(&mut data, user);
+        let _ = writeln!(data, "\t{first}\t{}\t{}", recent.last_day, recent.bits);
+    }
+    copy_in(tx, "COPY events_stage_account_users FROM STDIN", &data).await
+}
+
+/// Sends rows in COPY's text format to a `COPY ... FROM STDIN` statement.
+async fn copy_in(tx: &mut Transaction<'static, Postgres>, statement: &str, data: &str) -> Result<(), StoreError> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut copy = tx.copy_in_raw(statement).await?;
+    copy.send(data.as_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
 }
 
 /// Whether any stored event lies in the time span the batch covers for one of its accounts.

@@ -29,6 +29,31 @@ const RECENT_MERGE: &str = "(CASE WHEN excluded.last_day >= account_users.last_d
       ELSE ((excluded.recent << CAST(account_users.last_day - excluded.last_day AS INTEGER)) \
             & 9223372036854775807) END)) END)";
 
+/// How a proposed `event_type_days` row's value sum adds to a stored one's (a sum of no
+/// values is NULL).
+macro_rules! type_days_value {
+    () => {
+        "value_sum = CASE WHEN excluded.value_sum IS NULL THEN event_type_days.value_sum \
+         ELSE COALESCE(event_type_days.value_sum, 0) + excluded.value_sum END"
+    };
+}
+const TYPE_DAYS_VALUE: &str = type_days_value!();
+
+/// How rows proposed for `event_type_days` add to stored ones: events and distinct
+/// users add up (the users are those new to the row), and so do values where there are.
+const TYPE_DAYS_ADD: &str = concat!(
+    "ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
+     events = event_type_days.events + excluded.events, users = event_type_days.users + excluded.users, ",
+    type_days_value!()
+);
+
+/// What a load of events (see [`WriteTx::load_events`]) has yet to add to the rollups.
+#[derive(Debug, Default)]
+pub struct EventLoad {
+    /// On PostgreSQL, each account with new events staged, and their earliest day.
+    earliest: std::collections::BTreeMap<i64, i64>,
+}
+
 /// How proposed `account_users` rows meet stored ones: the earlier first day, the later
 /// last day, the days of both; a row is written only when that changes it.
 fn account_users_conflict() -> String {
@@ -296,14 +321,95 @@ impl WriteTx {
             }
             WriteTx::Postgres(tx) => postgres::copy_events(tx, events).await?,
         };
-        let new: Vec<&NewEvent> = events
-            .iter()
-            .zip(&changed)
-            .filter(|(_, c)| **c)
-            .map(|(e, _)| e)
-            .collect();
+        let new = written(events, &changed);
         self.add_new_event_days(&new).await?;
         Ok(WriteCount::of(&changed))
+    }
+
+    /// Writes one batch of a load of events (an import: many batches in one
+    /// transaction), as [`WriteTx::add_events`] does, but adds what the new ones bring to
+    /// the daily rollups only at [`WriteTx::finish_event_load`] on PostgreSQL.
+    ///
+    /// Adding to the rollups takes each account's lock until the transaction ends. A
+    /// load that took them batch by batch would take them out of their order, and could
+    /// wait for a lock that another writer (ingest) holds while that writer waits for one
+    /// of the load's: a deadlock, which PostgreSQL ends by failing one of the two. So on
+    /// PostgreSQL the batches' rollups wait in temporary tables, and the end takes every
+    /// lock at once, in order, and adds them with a few set-wise statements. Until then
+    /// the load holds no lock that ingest waits for (bar the keys of the very events it
+    /// writes). SQLite runs one writer at a time: the batches add theirs as they go.
+    pub async fn load_events(&mut self, load: &mut EventLoad, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
+        let WriteTx::Postgres(tx) = self else {
+            return self.add_events(events).await;
+        };
+        let changed = postgres::copy_events(tx, events).await?;
+        let new = written(events, &changed);
+        if !new.is_empty() {
+            let rollup = NewEventsRollup::of(&new);
+            for &((account, day), _) in &rollup.by_day {
+                let earliest = load.earliest.entry(account).or_insert(day);
+                *earliest = (*earliest).min(day);
+            }
+            postgres::stage_rollup(tx, &rollup).await?;
+        }
+        Ok(WriteCount::of(&changed))
+    }
+
+    /// Adds what a load's batches staged to the daily rollups (see
+    /// [`WriteTx::load_events`]): every account's lock at once, then one statement per
+    /// table that adds the staged rows in key order.
+    pub async fn finish_event_load(&mut self, load: EventLoad) -> Result<(), StoreError> {
+        if load.earliest.is_empty() {
+            return Ok(());
+        }
+        let touched: Vec<i64> = load.earliest.keys().copied().collect();
+        let names: Vec<String> = touched.iter().map(|a| format!("account:{a}")).collect();
+        self.lock(names.iter().map(String::as_str)).await?;
+        self.mark_health_dirty(Feeds::Account, &touched).await?;
+        // As in `add_new_event_days`: the calendar day before each earliest activity day.
+        let earliest: Vec<(i64, i64)> = load.earliest.iter().map(|(&a, &d)| (a, d - 1)).collect();
+        self.mark_past_phases(&earliest).await?;
+        let statements = [
+            "INSERT INTO event_days (account_id, day, events) \
+             SELECT account_id, day, CAST(SUM(events) AS BIGINT) FROM events_stage_types GROUP BY 1, 2 ORDER BY 1, 2 \
+             ON CONFLICT (account_id, day) DO UPDATE SET events = event_days.events + excluded.events"
+                .to_string(),
+            // Users join their rows in key order (a repeat across batches meets its first
+            // and is skipped); then each (account, day, type)'s distinct users are its rows,
+            // counted again: the accounts' locks keep every other writer of those rows out.
+            "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
+             SELECT account_id, day, event_type_id, user_ref FROM events_stage_users ORDER BY 1, 2, 3, 4 \
+             ON CONFLICT DO NOTHING"
+                .to_string(),
+            format!(
+                "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) \
+                 SELECT s.account_id, s.day, s.event_type_id, s.events, s.value_sum, \
+                 (SELECT COUNT(*) FROM event_user_days u WHERE u.account_id = s.account_id AND u.day = s.day \
+                 AND u.event_type_id = s.event_type_id) \
+                 FROM (SELECT account_id, day, event_type_id, CAST(SUM(events) AS BIGINT) AS events, \
+                 SUM(value_sum) AS value_sum FROM events_stage_types GROUP BY 1, 2, 3) s ORDER BY 1, 2, 3 \
+                 ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
+                 events = event_type_days.events + excluded.events, users = excluded.users, {TYPE_DAYS_VALUE}"
+            ),
+            // Each user's staged rows merged as `RECENT_MERGE` merges two: the earliest
+            // first day, the latest last day, the days of all of them.
+            format!(
+                "INSERT INTO account_users (account_id, user_ref, first_day, last_day, recent, department) \
+                 SELECT g.account_id, g.user_ref, g.first_day, g.last_day, g.recent, \
+                 (SELECT p.department FROM product_users p WHERE p.external_id = g.user_ref AND p.account_id = g.account_id) \
+                 FROM (SELECT account_id, user_ref, MIN(first_day) AS first_day, l AS last_day, \
+                 BIT_OR(CASE WHEN l - last_day >= 63 THEN 0 \
+                 ELSE (recent << CAST(l - last_day AS INTEGER)) & 9223372036854775807 END) AS recent \
+                 FROM (SELECT s.*, MAX(last_day) OVER (PARTITION BY account_id, user_ref) AS l \
+                 FROM events_stage_account_users s) w GROUP BY account_id, user_ref, l) g ORDER BY 1, 2 {}",
+                account_users_conflict()
+            ),
+            "TRUNCATE events_stage_types, events_stage_users, events_stage_account_users".to_string(),
+        ];
+        for statement in &statements {
+            self.execute(statement, params![]).await?;
+        }
+        Ok(())
     }
 
     /// [`WriteTx::add_event_days`] of events given by reference.
@@ -404,10 +510,7 @@ impl WriteTx {
         for chunk in type_rows.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
-                 ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
-                 events = event_type_days.events + excluded.events, users = event_type_days.users + excluded.users, \
-                 value_sum = CASE WHEN excluded.value_sum IS NULL THEN event_type_days.value_sum \
-                 ELSE COALESCE(event_type_days.value_sum, 0) + excluded.value_sum END",
+                 {TYPE_DAYS_ADD}",
                 tuples(chunk.len(), 6)
             );
             let mut params = Params::with_capacity(chunk.len() * 6);
@@ -630,22 +733,32 @@ fn insert_event_type_days(filter: &str) -> String {
     )
 }
 
+/// The events a write found new (`changed` says which, in order).
+fn written<'e>(events: &'e [NewEvent], changed: &[bool]) -> Vec<&'e NewEvent> {
+    events
+        .iter()
+        .zip(changed)
+        .filter(|(_, c)| **c)
+        .map(|(e, _)| e)
+        .collect()
+}
+
 /// (account, day, event type): a row of `event_type_days`.
-type FeatureDay = (i64, i64, i64);
+pub(crate) type FeatureDay = (i64, i64, i64);
 
 /// A user's first day among some events, and their days.
-type UserDays = (i64, RecentDays);
+pub(crate) type UserDays = (i64, RecentDays);
 
 /// What a set of new events adds to the daily rollups, each list in key order.
-struct NewEventsRollup<'a> {
+pub(crate) struct NewEventsRollup<'a> {
     /// (account, day) → events.
-    by_day: Vec<((i64, i64), i64)>,
+    pub(crate) by_day: Vec<((i64, i64), i64)>,
     /// (account, day, type) → (events, value sum).
-    by_type: Vec<(FeatureDay, (i64, Option<f64>))>,
+    pub(crate) by_type: Vec<(FeatureDay, (i64, Option<f64>))>,
     /// Distinct (account, day, type, user).
-    users: Vec<(i64, i64, i64, &'a str)>,
+    pub(crate) users: Vec<(i64, i64, i64, &'a str)>,
     /// (account, user) → the first day among these events, and their days.
-    account_users: Vec<((i64, &'a str), UserDays)>,
+    pub(crate) account_users: Vec<((i64, &'a str), UserDays)>,
 }
 
 impl<'a> NewEventsRollup<'a> {

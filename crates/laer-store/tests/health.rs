@@ -9,7 +9,7 @@ use laer_core::Money;
 use laer_core::health::{HealthModel, UsageOn, WindowUse};
 use laer_core::lifecycle::Phase;
 use laer_core::model::*;
-use laer_store::{Accounts, IdLookup, Store};
+use laer_store::{Accounts, EventLoad, IdLookup, Store, WriteCount};
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -329,8 +329,22 @@ async fn added_events_keep_the_rollups_exact(store: &Store) {
             .filter(|e| keys.insert((e.account_id, e.occurred_at, e.dedup_key)))
             .cloned()
             .collect();
+        // The first round in one call; the others as a load of several batches in one
+        // transaction (an import), repeats falling in different batches.
         let mut tx = store.begin_write().await.unwrap();
-        let written = tx.add_events(&batch).await.unwrap();
+        let written = if round == 0 {
+            tx.add_events(&batch).await.unwrap()
+        } else {
+            let mut load = EventLoad::default();
+            let mut written = WriteCount::default();
+            for part in batch.chunks(batch.len() / (round as usize + 1) + 1) {
+                let count = tx.load_events(&mut load, part).await.unwrap();
+                written.written += count.written;
+                written.unchanged += count.unchanged;
+            }
+            tx.finish_event_load(load).await.unwrap();
+            written
+        };
         tx.commit().await.unwrap();
         assert_eq!(
             written.written,
@@ -350,6 +364,80 @@ async fn added_events_keep_the_rollups_exact(store: &Store) {
                 expected,
                 "as of {as_of}"
             );
+        }
+    }
+}
+
+/// A load of events (an import) beside ingest on the same accounts: neither fails and
+/// the rollups come out exact. The load's first batch names one account; ingest then
+/// adds events of it and twenty more; the load's second batch names all of them. A load
+/// holding the first account's lock while taking the others' would meet ingest holding
+/// some of those while waiting for the first: a deadlock on PostgreSQL.
+async fn a_load_beside_ingest_neither_fails(store: &Store) {
+    let seeded = seed(store).await;
+    let mut tx = store.begin_write().await.unwrap();
+    let names: Vec<String> = (0..20).map(|i| format!("more-{i}")).collect();
+    let more: Vec<NewAccount> = names.iter().map(|n| account(n)).collect();
+    tx.upsert(&more).await.unwrap();
+    let ids = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    tx.commit().await.unwrap();
+    let first = seeded.ids["a"];
+    let mut accounts: Vec<i64> = names.iter().map(|n| ids[n]).collect();
+    accounts.push(first);
+    let kind = *seeded.types.keys().min().unwrap();
+    let events = |accounts: &[i64], key: i64, user: &str| -> Vec<NewEvent> {
+        accounts
+            .iter()
+            .flat_map(|&account_id| {
+                (0..3).map(move |d| NewEvent {
+                    account_id,
+                    occurred_at: noon(day("2026-07-10") + TimeDelta::days(d)),
+                    event_type_id: kind,
+                    user_ref: Some(user.to_string()),
+                    value: Some(2.5),
+                    dedup_key: key,
+                })
+            })
+            .collect()
+    };
+
+    let mut load_tx = store.begin_write().await.unwrap();
+    let mut load = EventLoad::default();
+    load_tx
+        .load_events(&mut load, &events(&[first], 1, "importer"))
+        .await
+        .unwrap();
+    let ingest = {
+        let store = store.clone();
+        let batch = events(&accounts, 2, "live");
+        tokio::spawn(async move {
+            let mut tx = store.begin_write().await?;
+            tx.add_events(&batch).await?;
+            tx.commit().await
+        })
+    };
+    // Ingest runs to its end meanwhile where it can (PostgreSQL), or waits for the load's
+    // transaction (SQLite's one writer).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    load_tx
+        .load_events(&mut load, &events(&accounts, 3, "importer"))
+        .await
+        .unwrap();
+    load_tx.finish_event_load(load).await.unwrap();
+    load_tx.commit().await.expect("the load commits");
+    ingest.await.unwrap().expect("ingest commits");
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
+    let as_of = day("2026-07-20");
+    let (usage, _) = store.usage_on(as_of, 30, Accounts::All).await.unwrap();
+    for account in &accounts {
+        let got = usage.get(account).cloned().unwrap_or_default();
+        if *account == first {
+            let seeded = reference(&seeded, first, as_of, 30);
+            assert_eq!(got.now.total_events(), seeded.now.total_events() + 9);
+            assert_eq!(got.now.active_users, seeded.now.active_users + 2);
+        } else {
+            assert_eq!(got.now.total_events(), 6, "account {account}");
+            assert_eq!(got.now.active_users, 2, "account {account}");
         }
     }
 }
@@ -1133,6 +1221,7 @@ laer_store::backend_tests!(
     usage_agrees_with_the_reference_count,
     first_days_follow_the_events_as_they_arrive,
     added_events_keep_the_rollups_exact,
+    a_load_beside_ingest_neither_fails,
     departments_and_long_windows_agree_with_the_reference,
     past_phases_are_kept_once_and_marked_by_history,
     marking_and_claiming_at_once_never_deadlock,
