@@ -305,10 +305,10 @@ pub(crate) struct SqliteRows {
 /// by SQLite (a failed statement leaves the transaction as it was before it) and its
 /// rows are written one by one with `one`, which says which of them changed anything;
 /// so are the next chunks, since a file met once again often is again.
-pub(crate) async fn sqlite_each(
+pub(crate) async fn sqlite_each<R: BulkRow>(
     tx: &mut sqlx::SqliteConnection,
     statements: SqliteRows,
-    rows: &[Vec<Value<'_>>],
+    rows: &[R],
 ) -> Result<Vec<bool>, StoreError> {
     let one = sqlite_statement(&statements.one);
     let many = statements.many.as_deref().map(sqlite_statement);
@@ -331,16 +331,29 @@ pub(crate) async fn sqlite_each(
     Ok(changed)
 }
 
+/// A row [`sqlite_each`] writes: its values, lent for the time of binding them. Records
+/// written in bulk (events, user rows) lend values made on the stack, so that millions of
+/// rows cost no allocation each.
+pub(crate) trait BulkRow: Sync {
+    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T;
+}
+
+impl BulkRow for Vec<Value<'_>> {
+    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+        bind(self)
+    }
+}
+
 /// A statement for SQLite, with the index of the value each `?` takes ([`sqlite_statement`]).
 type Prepared = (String, Vec<usize>);
 
 /// Writes `chunk` on SQLite connection `db` as [`sqlite_each`] says, pushing whether each
 /// row changed the database; `one_by_one` counts the statements still to be written row
 /// by row after a conflict.
-fn write_chunk(
+fn write_chunk<R: BulkRow>(
     db: std::ptr::NonNull<rusqlite::ffi::sqlite3>,
     (one, many): (&Prepared, Option<&Prepared>),
-    chunk: &[Vec<Value<'_>>],
+    chunk: &[R],
     one_by_one: &mut usize,
     changed: &mut Vec<bool>,
 ) -> Result<(), StoreError> {
@@ -352,7 +365,7 @@ fn write_chunk(
     let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
     let mut single = connection.prepare(&one.0)?;
     // The multi-row statement, when the chunk has that many rows and it takes theirs.
-    let width = chunk.first().map_or(0, Vec::len);
+    let width = chunk.first().map_or(0, |row| row.with_values(|values| values.len()));
     let mut multi = match many {
         Some((sql, order))
             if chunk.len() >= SQLITE_ROWS_PER_STATEMENT && order.len() == SQLITE_ROWS_PER_STATEMENT * width =>
@@ -369,7 +382,7 @@ fn write_chunk(
         if let Some(multi) = multi.as_mut().filter(|_| plain) {
             let mut at = 1;
             for row in now {
-                bind(multi, &mut at, row, 0..row.len())?;
+                row.with_values(|values| bind(multi, &mut at, values, 0..values.len()))?;
             }
             match multi.raw_execute() {
                 Ok(_) => {
@@ -386,7 +399,7 @@ fn write_chunk(
         }
         for row in now {
             let mut at = 1;
-            bind(&mut single, &mut at, row, one.1.iter().copied())?;
+            row.with_values(|values| bind(&mut single, &mut at, values, one.1.iter().copied()))?;
             changed.push(single.raw_execute()? > 0);
         }
     }

@@ -218,14 +218,7 @@ impl Stored for NewEvent {
     };
 
     fn row(&self) -> TableRow<'_> {
-        row![
-            self.account_id,
-            self.occurred_at.timestamp_micros(),
-            self.dedup_key,
-            self.event_type_id,
-            &self.user_ref,
-            self.value,
-        ]
+        TableRow(event_values(self).into())
     }
 
     async fn write(tx: &mut WriteTx, records: &[Self]) -> Result<WriteCount, StoreError> {
@@ -235,7 +228,11 @@ impl Stored for NewEvent {
             WriteTx::Postgres(tx) if records.len() >= postgres::COPY_MIN_ROWS => {
                 Ok(WriteCount::of(&postgres::copy_events(tx, records).await?))
             }
-            _ => {
+            // Events feed no health or portfolio mark of their own (their rollups do).
+            WriteTx::Sqlite(tx) => Ok(WriteCount::of(
+                &crate::exec::sqlite_each(tx, Self::TABLE.sqlite_rows(), records).await?,
+            )),
+            WriteTx::Postgres(_) => {
                 tx.write_rows(Self::TABLE, records.iter().map(Self::row).collect())
                     .await
             }
@@ -602,4 +599,22 @@ pub(crate) fn milestone_row(position: usize, m: &NewMilestone) -> TableRow<'_> {
         Value::Int(i64::try_from(position).ok()),
         time(Some(chrono::Utc::now())),
     ]
+}
+
+/// An event's values in the order of its table's columns, without allocating.
+fn event_values(e: &NewEvent) -> [Value<'_>; 6] {
+    [
+        Value::from(e.account_id),
+        Value::from(e.occurred_at.timestamp_micros()),
+        Value::from(e.dedup_key),
+        Value::from(e.event_type_id),
+        Value::from(&e.user_ref),
+        Value::from(e.value),
+    ]
+}
+
+impl crate::exec::BulkRow for NewEvent {
+    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+        bind(&event_values(self))
+    }
 }

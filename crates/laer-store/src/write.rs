@@ -315,10 +315,7 @@ impl WriteTx {
     /// kept) and adds those that are new to the daily rollups: a batch of an import.
     pub async fn add_events(&mut self, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
         let changed = match self {
-            WriteTx::Sqlite(tx) => {
-                let rows: Vec<Vec<Value>> = events.iter().map(|e| e.row().0).collect();
-                crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), &rows).await?
-            }
+            WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), events).await?,
             WriteTx::Postgres(tx) => postgres::copy_events(tx, events).await?,
         };
         let new = written(events, &changed);
@@ -446,15 +443,10 @@ impl WriteTx {
         const USER_DAY: &str = "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref)";
         match self {
             WriteTx::Sqlite(tx) => {
-                let rows: Vec<Vec<Value>> = rollup
-                    .users
-                    .iter()
-                    .map(|&(a, d, t, u)| vec![Value::from(a), Value::from(d), Value::from(t), Value::from(u)])
-                    .collect();
                 let one = format!("{USER_DAY} VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING");
                 let many = format!("{USER_DAY} VALUES {}", tuples(SQLITE_ROWS_PER_STATEMENT, 4));
                 let statements = SqliteRows { one, many: Some(many) };
-                let changed = crate::exec::sqlite_each(tx, statements, &rows).await?;
+                let changed = crate::exec::sqlite_each(tx, statements, &rollup.users).await?;
                 for (&(a, d, t, _), new) in rollup.users.iter().zip(changed) {
                     if new {
                         *new_users.entry((a, d, t)).or_default() += 1;
@@ -731,6 +723,19 @@ fn insert_event_type_days(filter: &str) -> String {
         "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
         event_type_days_from_events(filter)
     )
+}
+
+/// A user row of `event_user_days`: (account, day, event type, user).
+impl crate::exec::BulkRow for (i64, i64, i64, &str) {
+    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+        let &(account, day, event_type, user) = self;
+        bind(&[
+            Value::from(account),
+            Value::from(day),
+            Value::from(event_type),
+            Value::from(user),
+        ])
+    }
 }
 
 /// The events a write found new (`changed` says which, in order).
