@@ -7,9 +7,9 @@ use chrono::{NaiveDate, TimeDelta};
 use laer_core::access::Role;
 use laer_core::health::HealthModel;
 use laer_core::model::TaskStatus;
-use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole, extend_event_spans};
+use laer_core::model::{NewCoverageAssignment, NewEvent, NewMeetingCadence, TeamRole};
 use laer_demo::{DemoCompany, DemoConfig, generate_records};
-use laer_store::{AutomationOutcome, IdLookup, Store, StoreError, TaskChange, TaskFilter, WriteTx};
+use laer_store::{AutomationOutcome, EventLoad, IdLookup, Store, StoreError, TaskChange, TaskFilter, WriteTx};
 
 use crate::automation::Automation;
 
@@ -83,6 +83,10 @@ pub async fn load(
     let mut tx = store.begin_write().await?;
     let ids = store_records(&mut tx, &company, (!replayed).then_some(config.today)).await?;
     let mut events: u64 = 0;
+    // Events go in as an import's do: in batches, added to the daily rollups as they go
+    // (SQLite) or at the end (PostgreSQL; see `WriteTx::load_events`).
+    let mut load = EventLoad::default();
+    let mut pending: Vec<NewEvent> = Vec::new();
     for account in 0..usage.accounts() {
         let Some(&account_id) = ids.accounts.get(account) else {
             continue;
@@ -92,15 +96,15 @@ pub async fn load(
             e.account_id = account_id;
             e.event_type_id = lookup(&ids.event_types, e.event_type_id, "an event type")?;
         }
-        for chunk in batch.chunks(50_000) {
-            tx.upsert(chunk).await?;
-            let mut spans = HashMap::new();
-            extend_event_spans(&mut spans, chunk);
-            let spans: Vec<(i64, i64, i64)> = spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
-            tx.refresh_event_days(&spans).await?;
-        }
         events += batch.len() as u64;
+        pending.extend(batch);
+        if pending.len() >= 50_000 {
+            tx.load_events(&mut load, &pending).await?;
+            pending.clear();
+        }
     }
+    tx.load_events(&mut load, &pending).await?;
+    tx.finish_event_load(load).await?;
     tx.commit().await?;
     // The oracle: each renewal decision's true chance of churn (docs/forecasts.md).
     let mut oracle = Vec::new();

@@ -323,8 +323,7 @@ async fn main() {
                         value: None,
                         dedup_key: run * 1_000 + round as i64,
                     }];
-                    tx.upsert(&events).await.expect("event");
-                    tx.add_event_days(&events).await.expect("rollups");
+                    tx.add_events(&events).await.expect("event and its rollups");
                 }
             }
             tx.commit().await.expect("commit");

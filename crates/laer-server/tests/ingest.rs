@@ -259,13 +259,17 @@ async fn feature_rollups_count_each_user_once(store: &Store) {
     let second = json!({"batch": [track("bob", Some(0.25), "e4"), track("cem", None, "e5"), track("ann", None, "e1")]});
     assert_eq!(client.post("batch", &first).await.0, 200);
     assert_eq!(client.post("batch", &second).await.0, 200);
+    // Bob again under another message id (another use: an event per message) and a
+    // user new to the day.
+    let third = json!({"batch": [track("bob", None, "e6"), track("dan", Some(1.0), "e7")]});
+    assert_eq!(client.post("batch", &third).await.0, 200);
     let acme = store.account_by_external_id("acme").await.unwrap().unwrap();
     let days = store.feature_days(acme.id).await.unwrap();
     assert_eq!(days.len(), 1, "{days:?}");
     let day = &days[0];
     assert_eq!(day.day, chrono::NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
-    assert_eq!((day.feature.as_str(), day.events, day.users), ("Export", 5, 3));
-    assert_eq!(day.value_sum, Some(3.75));
+    assert_eq!((day.feature.as_str(), day.events, day.users), ("Export", 7, 4));
+    assert_eq!(day.value_sum, Some(4.75));
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
 }
 

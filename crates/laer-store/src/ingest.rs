@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use laer_core::dedup::ContentHasher;
-use laer_core::model::{NewAccount, NewEvent, NewProductUser, extend_event_spans};
+use laer_core::model::{NewAccount, NewEvent, NewProductUser};
 use laer_core::segment::{Call, CallKind};
 use laer_core::tracking::TrackingUpdates;
 use serde::Serialize;
@@ -752,13 +752,12 @@ impl Applier {
         Ok(id)
     }
 
-    /// Writes the queued events, marks their messages attributed, and brings the daily
-    /// activity rollup up to date.
+    /// Marks the queued events' messages attributed, writes the events and adds the new
+    /// ones to the daily rollups.
     async fn finish(self, tx: &mut WriteTx) -> Result<(), StoreError> {
         if self.events.is_empty() {
             return Ok(());
         }
-        let written = tx.upsert(&self.events).await?;
         let mut by_key: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
         for (key, id) in &self.attributed {
             by_key.entry(*key).or_default().push(id);
@@ -777,14 +776,10 @@ impl Applier {
                 tx.execute(&sql, params).await?;
             }
         }
-        if written.written == self.events.len() as u64 {
-            // Every event is new (the log let each message through once): add them.
-            return tx.add_event_days(&self.events).await;
-        }
-        let mut spans = HashMap::new();
-        extend_event_spans(&mut spans, &self.events);
-        let spans: Vec<(i64, i64, i64)> = spans.into_iter().map(|(a, (lo, hi))| (a, lo, hi)).collect();
-        tx.refresh_event_days(&spans).await
+        // Adds to the daily rollups the events that are new: one stored already (the same
+        // use sent again under another message id) adds nothing.
+        tx.add_events(&self.events).await?;
+        Ok(())
     }
 }
 

@@ -110,6 +110,54 @@ pub(crate) async fn lock<'a>(
 /// Below this many events, PostgreSQL gets a plain INSERT instead of COPY.
 pub(crate) const COPY_MIN_ROWS: usize = 2_000;
 
+/// Writes events, each one stored already (same account, instant and key) kept as it is:
+/// by COPY from [`COPY_MIN_ROWS`] on, else as one multi-row insert (an ingest group),
+/// which `RETURNING` says which were new. Whether each row was new, in order.
+pub(crate) async fn write_events(
+    tx: &mut Transaction<'static, Postgres>,
+    rows: &[NewEvent],
+) -> Result<Vec<bool>, StoreError> {
+    if rows.len() >= COPY_MIN_ROWS {
+        return copy_events(tx, rows).await;
+    }
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql =
+        String::from("INSERT INTO events (account_id, occurred_at, dedup_key, event_type_id, user_ref, value) VALUES ");
+    sql.push_str(&crate::exec::tuples(rows.len(), 6));
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING account_id, occurred_at, dedup_key");
+    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    for e in rows {
+        query = query
+            .bind(e.account_id)
+            .bind(e.occurred_at.timestamp_micros())
+            .bind(e.dedup_key)
+            .bind(e.event_type_id)
+            .bind(e.user_ref.as_deref())
+            .bind(e.value);
+    }
+    let inserted: std::collections::HashSet<(i64, i64, i64)> = query.fetch_all(&mut **tx).await?.into_iter().collect();
+    Ok(first_written(rows, &inserted))
+}
+
+/// Whether each row was written: its key is among those `inserted`, and it is the first
+/// row with that key (a repeat within a batch is the same event, written once).
+fn first_written(rows: &[NewEvent], inserted: &std::collections::HashSet<(i64, i64, i64)>) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    rows.iter()
+        .map(|e| {
+            let key = event_key(e);
+            inserted.contains(&key) && seen.insert(key)
+        })
+        .collect()
+}
+
+/// An event's key: account, instant in microseconds, content key.
+fn event_key(e: &NewEvent) -> (i64, i64, i64) {
+    (e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key)
+}
+
 /// PostgreSQL takes events fastest through COPY. When no stored event can collide with
 /// the batch (the usual first import), the batch is copied straight into the table;
 /// otherwise it goes through a staging table and one insert that skips stored events.
@@ -123,9 +171,8 @@ pub(crate) async fn copy_events(
     }
     // Keys repeat within a batch only for identical rows far apart in an unsorted file,
     // which are the same event (see laer_core::dedup): the first is written.
-    let key = |e: &NewEvent| (e.account_id, e.occurred_at.timestamp_micros(), e.dedup_key);
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
-    let first: Vec<bool> = rows.iter().map(|e| seen.insert(key(e))).collect();
+    let first: Vec<bool> = rows.iter().map(|e| seen.insert(event_key(e))).collect();
     let unique: Vec<&NewEvent> = rows.iter().zip(&first).filter(|(_, f)| **f).map(|(e, _)| e).collect();
     let data = copy_data(&unique);
     const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
@@ -165,12 +212,7 @@ pub(crate) async fn copy_events(
     .fetch_all(&mut **tx)
     .await?;
     sqlx::query("TRUNCATE events_stage").execute(&mut **tx).await?;
-    let inserted: std::collections::HashSet<(i64, i64, i64)> = inserted.into_iter().collect();
-    Ok(rows
-        .iter()
-        .zip(first)
-        .map(|(e, first)| first && inserted.contains(&key(e)))
-        .collect())
+    Ok(first_written(rows, &inserted.into_iter().collect()))
 }
 
 /// Stages what a batch of new events adds to the rollups (see

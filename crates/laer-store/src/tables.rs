@@ -222,21 +222,12 @@ impl Stored for NewEvent {
     }
 
     async fn write(tx: &mut WriteTx, records: &[Self]) -> Result<WriteCount, StoreError> {
-        match tx {
-            // COPY (PostgreSQL only) pays off for the large batches of imports; a few
-            // rows (an ingest request) go faster as one INSERT.
-            WriteTx::Postgres(tx) if records.len() >= postgres::COPY_MIN_ROWS => {
-                Ok(WriteCount::of(&postgres::copy_events(tx, records).await?))
-            }
-            // Events feed no health or portfolio mark of their own (their rollups do).
-            WriteTx::Sqlite(tx) => Ok(WriteCount::of(
-                &crate::exec::sqlite_each(tx, Self::TABLE.sqlite_rows(), records).await?,
-            )),
-            WriteTx::Postgres(_) => {
-                tx.write_rows(Self::TABLE, records.iter().map(Self::row).collect())
-                    .await
-            }
-        }
+        // Events feed no health or portfolio mark of their own (their rollups do).
+        let changed = match tx {
+            WriteTx::Postgres(tx) => postgres::write_events(tx, records).await?,
+            WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, Self::TABLE.sqlite_rows(), records).await?,
+        };
+        Ok(WriteCount::of(&changed))
     }
 }
 

@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use laer_core::health::RecentDays;
 use laer_core::model::{NewAuditEntry, NewEvent, NewMilestone};
-use laer_core::retention::{MICROS_PER_DAY, activity_day};
+use laer_core::retention::activity_day;
 use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
 
 use crate::exec::{Params, SQLITE_ROWS_PER_STATEMENT, SqliteRows, Value, list, params, tuples};
-use crate::sql::{ACTIVITY_DAY, Feeds, Table, event_type_days_from_events};
+use crate::sql::{Feeds, Table};
 use crate::tables::{MILESTONES, Stored, TableRow, milestone_row};
 use crate::{Backend, Pool, Store, StoreError, postgres};
 
@@ -305,18 +305,12 @@ impl WriteTx {
         }
     }
 
-    /// Adds events just written, every one of them new, to the daily rollups: counts and
-    /// value sums add up; users join the day's user rows, which give the distinct count.
-    pub async fn add_event_days(&mut self, events: &[NewEvent]) -> Result<(), StoreError> {
-        self.add_new_event_days(&events.iter().collect::<Vec<_>>()).await
-    }
-
     /// Writes events (one already stored, with the same account, instant and key, is
     /// kept) and adds those that are new to the daily rollups: a batch of an import.
     pub async fn add_events(&mut self, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
         let changed = match self {
             WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), events).await?,
-            WriteTx::Postgres(tx) => postgres::copy_events(tx, events).await?,
+            WriteTx::Postgres(tx) => postgres::write_events(tx, events).await?,
         };
         let new = written(events, &changed);
         self.add_new_event_days(&new).await?;
@@ -339,7 +333,7 @@ impl WriteTx {
         let WriteTx::Postgres(tx) = self else {
             return self.add_events(events).await;
         };
-        let changed = postgres::copy_events(tx, events).await?;
+        let changed = postgres::write_events(tx, events).await?;
         let new = written(events, &changed);
         if !new.is_empty() {
             let rollup = NewEventsRollup::of(&new);
@@ -409,7 +403,8 @@ impl WriteTx {
         Ok(())
     }
 
-    /// [`WriteTx::add_event_days`] of events given by reference.
+    /// Adds events just written, every one of them new, to the daily rollups: counts and
+    /// value sums add up; users join the day's user rows, which give the distinct count.
     async fn add_new_event_days(&mut self, events: &[&NewEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
@@ -519,137 +514,6 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Recomputes the daily rollups (per account; per account and event type; the users
-    /// per account, day and type) for each (account, first instant, last instant) span
-    /// from the stored events; call after writing events.
-    pub async fn refresh_event_days(&mut self, spans: &[(i64, i64, i64)]) -> Result<(), StoreError> {
-        let mut accounts: Vec<String> = spans
-            .iter()
-            .map(|(account, _, _)| format!("account:{account}"))
-            .collect();
-        accounts.sort();
-        self.lock(accounts.iter().map(String::as_str)).await?;
-        let mut touched: Vec<i64> = spans.iter().map(|(account, _, _)| *account).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        self.mark_health_dirty(Feeds::Account, &touched).await?;
-        let earliest: Vec<(i64, i64)> = spans
-            .iter()
-            .map(|&(account, first, _)| (account, activity_day(first) - 1))
-            .collect();
-        self.mark_past_phases(&earliest).await?;
-        // Accounts whose spans are alike share statements: sorted by their first day and
-        // taken a few hundred at a time, each group's rollups are rebuilt over the days
-        // of all its spans (which hold every one of them). A batch of recent events from
-        // thousands of accounts is then a few statements, not six per account.
-        let mut spans = spans.to_vec();
-        spans.sort_by_key(|&(account, first, _)| (activity_day(first), account));
-        for group in spans.chunks(REFRESH_GROUP) {
-            let from_day = group
-                .iter()
-                .map(|&(_, first, _)| activity_day(first))
-                .min()
-                .unwrap_or(0);
-            let to_day = group.iter().map(|&(_, _, last)| activity_day(last)).max().unwrap_or(0);
-            let (after, until) = ((from_day - 1) * MICROS_PER_DAY, to_day * MICROS_PER_DAY);
-            let accounts = list(3, group.len());
-            let with = |a: i64, b: i64| {
-                let mut params = Params::with_capacity(group.len() + 2);
-                params.push(a);
-                params.push(b);
-                for &(account, _, _) in group {
-                    params.push(account);
-                }
-                params
-            };
-            for table in ["event_type_days", "event_user_days", "event_days"] {
-                self.execute(
-                    &format!("DELETE FROM {table} WHERE day BETWEEN $1 AND $2 AND account_id IN ({accounts})"),
-                    with(from_day, to_day),
-                )
-                .await?;
-            }
-            let events = format!("WHERE occurred_at > $1 AND occurred_at <= $2 AND account_id IN ({accounts})");
-            self.execute(&insert_event_type_days(&events), with(after, until))
-                .await?;
-            self.execute(
-                &format!(
-                    "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
-                     SELECT DISTINCT account_id, {ACTIVITY_DAY}, event_type_id, user_ref FROM events \
-                     {events} AND user_ref IS NOT NULL"
-                ),
-                with(after, until),
-            )
-            .await?;
-            self.execute(
-                &format!(
-                    "INSERT INTO event_days (account_id, day, events) SELECT account_id, day, SUM(events) \
-                     FROM event_type_days WHERE day BETWEEN $1 AND $2 AND account_id IN ({accounts}) GROUP BY 1, 2"
-                ),
-                with(from_day, to_day),
-            )
-            .await?;
-            // Users: those with a day from the span's first on have their rows again.
-            let users_of = list(2, group.len());
-            let with_day = |day: i64| {
-                let mut params = Params::with_capacity(group.len() + 1);
-                params.push(day);
-                for &(account, _, _) in group {
-                    params.push(account);
-                }
-                params
-            };
-            // Rows of users whose days all came before it stay as they are; the others
-            // are rebuilt from their first day on, merged row by row in key order on
-            // SQLite (where that is three times faster than grouping), each user's days
-            // grouped first on PostgreSQL (which merges a row once per statement).
-            let (since,): (Option<i64>,) = self
-                .fetch_one(
-                    &format!(
-                        "SELECT MIN(first_day) FROM account_users WHERE last_day >= $1 \
-                         AND account_id IN ({users_of})"
-                    ),
-                    with_day(from_day),
-                )
-                .await?;
-            let since = since.map_or(from_day, |s| s.min(from_day));
-            self.execute(
-                &format!("DELETE FROM account_users WHERE last_day >= $1 AND account_id IN ({users_of})"),
-                with_day(from_day),
-            )
-            .await?;
-            let rows = match self.backend() {
-                Backend::Sqlite => format!(
-                    "SELECT account_id, user_ref, day AS first_day, day AS last_day, 1 AS recent FROM event_user_days \
-                     WHERE day >= $1 AND account_id IN ({users_of}) ORDER BY account_id, day"
-                ),
-                Backend::Postgres => crate::sql::user_days_grouped(&format!(
-                    "SELECT DISTINCT account_id, user_ref, day FROM event_user_days \
-                     WHERE day >= $1 AND account_id IN ({users_of})"
-                )),
-            };
-            self.execute(
-                &format!(
-                    "INSERT INTO account_users (account_id, user_ref, first_day, last_day, recent) \
-                     SELECT * FROM ({rows}) r WHERE 1 = 1 {}",
-                    account_users_conflict()
-                ),
-                with_day(since),
-            )
-            .await?;
-            self.execute(
-                &format!(
-                    "UPDATE account_users SET department = (SELECT p.department FROM product_users p \
-                     WHERE p.external_id = account_users.user_ref AND p.account_id = account_users.account_id) \
-                     WHERE last_day >= $1 AND account_id IN ({users_of})"
-                ),
-                with_day(from_day),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
     /// Records that the health of these accounts (or of the accounts of these outcomes,
     /// for measurements) needs computing again.
     pub(crate) async fn mark_health_dirty(&mut self, feeds: Feeds, ids: &[i64]) -> Result<(), StoreError> {
@@ -705,9 +569,6 @@ impl WriteTx {
     }
 }
 
-/// How many accounts' event rollups one set of statements rebuilds.
-const REFRESH_GROUP: usize = 500;
-
 /// Whole numbers as the parameters `$1, $2, ...`.
 pub(crate) fn ints(values: &[i64]) -> Params<'static> {
     let mut params = Params::with_capacity(values.len());
@@ -715,14 +576,6 @@ pub(crate) fn ints(values: &[i64]) -> Params<'static> {
         params.push(*v);
     }
     params
-}
-
-/// Rebuilds the per-event-type rollup rows of the events `filter` selects.
-fn insert_event_type_days(filter: &str) -> String {
-    format!(
-        "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) {}",
-        event_type_days_from_events(filter)
-    )
 }
 
 /// A user row of `event_user_days`: (account, day, event type, user).

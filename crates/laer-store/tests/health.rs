@@ -136,8 +136,7 @@ async fn seed(store: &Store) -> Seeded {
         value: None,
         dedup_key: key,
     });
-    tx.upsert(&events).await.unwrap();
-    tx.add_event_days(&events).await.unwrap();
+    tx.add_events(&events).await.unwrap();
     tx.commit().await.unwrap();
     Seeded {
         ids,
@@ -253,13 +252,9 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
         event("a-u5", "2026-03-01", 900_002),
     ];
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert(&imported).await.unwrap();
-    let span = (
-        a,
-        imported[1].occurred_at.timestamp_micros(),
-        imported[0].occurred_at.timestamp_micros(),
-    );
-    tx.refresh_event_days(&[span]).await.unwrap();
+    let mut load = EventLoad::default();
+    tx.load_events(&mut load, &imported).await.unwrap();
+    tx.finish_event_load(load).await.unwrap();
     tx.commit().await.unwrap();
     seeded.events.extend(imported);
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "after an import");
@@ -268,8 +263,7 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
         event("a-u5", "2026-06-20", 900_004),
     ];
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert(&ingested).await.unwrap();
-    tx.add_event_days(&ingested).await.unwrap();
+    tx.add_events(&ingested).await.unwrap();
     tx.commit().await.unwrap();
     seeded.events.extend(ingested);
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0, "after ingest");
@@ -329,11 +323,18 @@ async fn added_events_keep_the_rollups_exact(store: &Store) {
             .filter(|e| keys.insert((e.account_id, e.occurred_at, e.dedup_key)))
             .cloned()
             .collect();
-        // The first round in one call; the others as a load of several batches in one
-        // transaction (an import), repeats falling in different batches.
+        // The first round as ingest writes, in calls of fewer events than PostgreSQL
+        // copies; the others as a load of several batches in one transaction (an
+        // import), repeats falling in different batches.
         let mut tx = store.begin_write().await.unwrap();
         let written = if round == 0 {
-            tx.add_events(&batch).await.unwrap()
+            let mut written = WriteCount::default();
+            for part in batch.chunks(1_500) {
+                let count = tx.add_events(part).await.unwrap();
+                written.written += count.written;
+                written.unchanged += count.unchanged;
+            }
+            written
         } else {
             let mut load = EventLoad::default();
             let mut written = WriteCount::default();
@@ -523,8 +524,7 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
         }];
         async move {
             let mut tx = store.begin_write().await.unwrap();
-            tx.upsert(&events).await.unwrap();
-            tx.add_event_days(&events).await.unwrap();
+            tx.add_events(&events).await.unwrap();
             tx.commit().await.unwrap();
         }
     };
@@ -582,9 +582,9 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
         dedup_key: 960_000,
     }];
     let mut tx = store.begin_write().await.unwrap();
-    tx.upsert(&imported).await.unwrap();
-    let at = imported[0].occurred_at.timestamp_micros();
-    tx.refresh_event_days(&[(a, at, at)]).await.unwrap();
+    let mut load = EventLoad::default();
+    tx.load_events(&mut load, &imported).await.unwrap();
+    tx.finish_event_load(load).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(marked().await, vec![(a, number(day("2026-03-10")), 2)]);
     // A contract marks its account's whole history.

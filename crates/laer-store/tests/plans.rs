@@ -359,8 +359,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         dedup_key: i as i64,
     })
     .collect();
-    tx.upsert(&events).await.unwrap();
-    tx.add_event_days(&events).await.unwrap();
+    tx.add_events(&events).await.unwrap();
     tx.commit().await.unwrap();
     let task = store
         .tasks(
