@@ -776,8 +776,9 @@ impl Applier {
                 tx.execute(&sql, params).await?;
             }
         }
-        // Adds to the daily rollups the events that are new: one stored already (the same
-        // use sent again under another message id) adds nothing.
+        // Adds the new events to the daily rollups. An event is keyed by its message (the
+        // same use sent under another message id is another event), so only a message
+        // applied twice could meet a stored one, which would add nothing.
         tx.add_events(&self.events).await?;
         Ok(())
     }
