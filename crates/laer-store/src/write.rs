@@ -306,7 +306,8 @@ impl WriteTx {
     }
 
     /// Writes events (one already stored, with the same account, instant and key, is
-    /// kept) and adds those that are new to the daily rollups: a batch of an import.
+    /// kept) and adds those that are new to the daily rollups, in one go: ingest's group.
+    /// Many batches in one transaction (an import) use [`WriteTx::load_events`].
     pub async fn add_events(&mut self, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
         let changed = match self {
             WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), events).await?,
