@@ -173,7 +173,7 @@ pub(crate) async fn copy_events(
     // which are the same event (see laer_core::dedup): the first is written.
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
     let first: Vec<bool> = rows.iter().map(|e| seen.insert(event_key(e))).collect();
-    let unique: Vec<&NewEvent> = rows.iter().zip(&first).filter(|(_, f)| **f).map(|(e, _)| e).collect();
+    let unique = crate::write::written(rows, &first);
     let data = copy_data(&unique);
     const COLUMNS: &str = "(account_id, occurred_at, dedup_key, event_type_id, user_ref, value)";
 

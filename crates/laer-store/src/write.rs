@@ -354,13 +354,8 @@ impl WriteTx {
         if load.earliest.is_empty() {
             return Ok(());
         }
-        let touched: Vec<i64> = load.earliest.keys().copied().collect();
-        let names: Vec<String> = touched.iter().map(|a| format!("account:{a}")).collect();
-        self.lock(names.iter().map(String::as_str)).await?;
-        self.mark_health_dirty(Feeds::Account, &touched).await?;
-        // As in `add_new_event_days`: the calendar day before each earliest activity day.
-        let earliest: Vec<(i64, i64)> = load.earliest.iter().map(|(&a, &d)| (a, d - 1)).collect();
-        self.mark_past_phases(&earliest).await?;
+        let earliest: Vec<(i64, i64)> = load.earliest.into_iter().collect();
+        self.lock_and_mark_event_accounts(&earliest).await?;
         let statements = [
             "INSERT INTO event_days (account_id, day, events) \
              SELECT account_id, day, CAST(SUM(events) AS BIGINT) FROM events_stage_types GROUP BY 1, 2 ORDER BY 1, 2 \
@@ -404,6 +399,19 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Before new events join the rollups of these (account, earliest activity day) pairs,
+    /// one per account in account order: takes the accounts' locks, marks their health for
+    /// computing again, and marks their phases kept from the calendar day before that
+    /// activity day on (an activity day is the midnight after its events).
+    async fn lock_and_mark_event_accounts(&mut self, earliest: &[(i64, i64)]) -> Result<(), StoreError> {
+        let accounts: Vec<i64> = earliest.iter().map(|&(a, _)| a).collect();
+        let names: Vec<String> = accounts.iter().map(|a| format!("account:{a}")).collect();
+        self.lock(names.iter().map(String::as_str)).await?;
+        self.mark_health_dirty(Feeds::Account, &accounts).await?;
+        let marks: Vec<(i64, i64)> = earliest.iter().map(|&(a, d)| (a, d - 1)).collect();
+        self.mark_past_phases(&marks).await
+    }
+
     /// Adds events just written, every one of them new, to the daily rollups: counts and
     /// value sums add up; users join the day's user rows, which give the distinct count.
     async fn add_new_event_days(&mut self, events: &[&NewEvent]) -> Result<(), StoreError> {
@@ -411,17 +419,10 @@ impl WriteTx {
             return Ok(());
         }
         let rollup = NewEventsRollup::of(events);
-        let mut touched: Vec<i64> = rollup.by_day.iter().map(|((a, _), _)| *a).collect();
-        touched.dedup();
-        let accounts: Vec<String> = touched.iter().map(|a| format!("account:{a}")).collect();
-        self.lock(accounts.iter().map(String::as_str)).await?;
-        self.mark_health_dirty(Feeds::Account, &touched).await?;
-        // Each account's earliest day (the rollup is in account, then day order): events
-        // of a kept past day change its phase then. An activity day is the midnight
-        // after its events, so they fall on the calendar day before it.
-        let mut earliest: Vec<(i64, i64)> = rollup.by_day.iter().map(|&((a, d), _)| (a, d - 1)).collect();
+        // Each account's earliest day (the rollup is in account, then day order).
+        let mut earliest: Vec<(i64, i64)> = rollup.by_day.iter().map(|&((a, d), _)| (a, d)).collect();
         earliest.dedup_by_key(|(a, _)| *a);
-        self.mark_past_phases(&earliest).await?;
+        self.lock_and_mark_event_accounts(&earliest).await?;
 
         let day_rows: Vec<[i64; 3]> = rollup.by_day.iter().map(|&((a, d), n)| [a, d, n]).collect();
         for chunk in day_rows.chunks(1_000) {
@@ -473,9 +474,8 @@ impl WriteTx {
         // Each user's first day per account moves only earlier, the remembered days only
         // gain: a row is written for a user new to the account, seen before their first
         // day, or on a day not yet remembered. A new row takes the user's department.
-        let users: Vec<_> = rollup.account_users.iter().map(|(k, v)| (k, v)).collect();
         let conflict = account_users_conflict();
-        for chunk in users.chunks(1_000) {
+        for chunk in rollup.account_users.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO account_users (account_id, user_ref, first_day, last_day, recent, department) \
                  SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
@@ -484,7 +484,7 @@ impl WriteTx {
                 tuples(chunk.len(), 5)
             );
             let mut params = Params::with_capacity(chunk.len() * 5);
-            for &(&(account, user), &(first, recent)) in chunk {
+            for &((account, user), (first, recent)) in chunk {
                 params.push(account);
                 params.push(user);
                 params.push(first);
@@ -494,15 +494,14 @@ impl WriteTx {
             self.execute(&sql, params).await?;
         }
 
-        let type_rows: Vec<_> = rollup.by_type.iter().map(|(k, v)| (k, v)).collect();
-        for chunk in type_rows.chunks(1_000) {
+        for chunk in rollup.by_type.chunks(1_000) {
             let sql = format!(
                 "INSERT INTO event_type_days (account_id, day, event_type_id, events, value_sum, users) VALUES {} \
                  {TYPE_DAYS_ADD}",
                 tuples(chunk.len(), 6)
             );
             let mut params = Params::with_capacity(chunk.len() * 6);
-            for &(&(account, day, event_type), &(events, value_sum)) in chunk {
+            for &((account, day, event_type), (events, value_sum)) in chunk {
                 params.push(account);
                 params.push(day);
                 params.push(event_type);
@@ -593,7 +592,7 @@ impl crate::exec::BulkRow for (i64, i64, i64, &str) {
 }
 
 /// The events a write found new (`changed` says which, in order).
-fn written<'e>(events: &'e [NewEvent], changed: &[bool]) -> Vec<&'e NewEvent> {
+pub(crate) fn written<'e>(events: &'e [NewEvent], changed: &[bool]) -> Vec<&'e NewEvent> {
     events
         .iter()
         .zip(changed)
