@@ -64,8 +64,10 @@ fn login_role(roles: &[TeamRole]) -> Role {
     }
 }
 
-/// Generates the demo company for `config` and stores it in one transaction, with its
-/// events account by account; then adds a login for the administrator and for every
+/// Generates the demo company for `config` and stores its records in one transaction,
+/// then its events account by account, committed every [`EVENTS_PER_COMMIT`] (so that a
+/// large company's write-ahead log is checkpointed as it goes rather than growing to
+/// the size of the database); then adds a login for the administrator and for every
 /// team member, all with `password` — there is no shared default: `laer demo` and
 /// `laer serve --demo` make a random one (`logins::random_password`) and print it once;
 /// tests pass their own. Marks the workspace as the demo's, so that every page says so.
@@ -76,16 +78,32 @@ pub async fn load(
     model: &HealthModel,
     password: &str,
 ) -> Result<DemoLoad, DemoError> {
+    load_committing_every(store, config, model, password, EVENTS_PER_COMMIT).await
+}
+
+/// [`load`], committing the events every `events_per_commit` (tests commit often).
+pub async fn load_committing_every(
+    store: &Store,
+    config: &DemoConfig,
+    model: &HealthModel,
+    password: &str,
+    events_per_commit: usize,
+) -> Result<DemoLoad, DemoError> {
+    let batch_size = events_per_commit.clamp(1, 50_000);
     let (company, usage) = generate_records(config);
     // Once the rules have run over the demo, coverage is theirs: loading the demo again
     // must not bring back what they ended.
     let replayed = !store.playbook_counts().await?.is_empty();
     let mut tx = store.begin_write().await?;
     let ids = store_records(&mut tx, &company, (!replayed).then_some(config.today)).await?;
+    tx.commit().await?;
     let mut events: u64 = 0;
     // Events go in as an import's do: in batches, added to the daily rollups as they go
-    // (SQLite) or at the end (PostgreSQL; see `WriteTx::load_events`).
+    // (SQLite) or at each commit (PostgreSQL; see `WriteTx::load_events`). Stored again,
+    // a company adds only the events it lacks.
+    let mut tx = store.begin_write().await?;
     let mut load = EventLoad::default();
+    let mut in_tx: usize = 0;
     let mut pending: Vec<NewEvent> = Vec::new();
     for account in 0..usage.accounts() {
         let Some(&account_id) = ids.accounts.get(account) else {
@@ -98,14 +116,22 @@ pub async fn load(
         }
         events += batch.len() as u64;
         pending.extend(batch);
-        if pending.len() >= 50_000 {
+        if pending.len() >= batch_size {
             tx.load_events(&mut load, &pending).await?;
+            in_tx += pending.len();
             pending.clear();
+            if in_tx >= events_per_commit {
+                tx.finish_event_load(std::mem::take(&mut load)).await?;
+                tx.commit().await?;
+                tx = store.begin_write().await?;
+                in_tx = 0;
+            }
         }
     }
     tx.load_events(&mut load, &pending).await?;
     tx.finish_event_load(load).await?;
     tx.commit().await?;
+    drop(usage);
     // The oracle: each renewal decision's true chance of churn (docs/forecasts.md).
     let mut oracle = Vec::new();
     for (account, profile) in company.profiles.iter().enumerate() {
@@ -132,13 +158,16 @@ pub async fn load(
         store.upsert_user(email, &record.name, role, &hash, member_id).await?;
         logins.push((email.clone(), role));
     }
+    let accounts = company.accounts.len();
+    // The replay assesses every account weekly: the records need not be held beside it.
+    drop(company);
     let automation = if replayed {
         AutomationOutcome::default()
     } else {
         replay_automation(store, config.today, model).await?
     };
     Ok(DemoLoad {
-        accounts: company.accounts.len(),
+        accounts,
         events,
         logins,
         automation,
@@ -171,6 +200,10 @@ async fn replay_automation(
     }
     Ok(outcome)
 }
+
+/// Events stored in one transaction of [`load`]: about 250 MiB of SQLite's write-ahead
+/// log, which the store checkpoints between commits.
+pub const EVENTS_PER_COMMIT: usize = 1_000_000;
 
 fn replay_start(today: NaiveDate) -> NaiveDate {
     today - TimeDelta::weeks(REPLAY_WEEKS)

@@ -255,7 +255,28 @@ async fn past_phases_are_kept_once_and_assessed_again_after_history_changes(stor
     assert_eq!(laer_app::past_phases::refresh(store, model).await.unwrap(), 0);
 }
 
+/// The events go in over many commits, every one stored once with its rollups exact;
+/// storing the company again adds none.
+async fn events_committed_in_parts_are_all_stored_once(store: &Store) {
+    let config = config();
+    let model = laer_core::health::HealthModel::default();
+    let load = laer_app::demo::load_committing_every(store, &config, &model, "demo test password", 2_000)
+        .await
+        .unwrap();
+    assert!(load.events > 20_000, "several commits: {} events", load.events);
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.events as u64, load.events);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
+
+    laer_app::demo::load_committing_every(store, &config, &model, "demo test password", 3_000)
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().events, counts.events);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
+}
+
 laer_store::backend_tests!(
+    events_committed_in_parts_are_all_stored_once,
     the_profiles_meeting_cadences_are_stored,
     the_forecast_is_learned_here_and_scored_against_the_oracle,
     past_phases_are_kept_once_and_assessed_again_after_history_changes,

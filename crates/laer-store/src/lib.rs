@@ -117,7 +117,7 @@ pub struct Store {
     pool: Pool,
     /// SQLite writes one transaction at a time; this process's writers wait their turn
     /// here, for a connection of their own, which readers never hold up.
-    sqlite_writer: std::sync::Arc<tokio::sync::Mutex<Option<SqlitePool>>>,
+    sqlite_writer: sqlite::WriterTurn,
     ingest_queue: ingest::IngestQueue,
     /// SQLite: the progress of imports running in this process (`imports.rs`).
     live_runs: imports::LiveRuns,
@@ -133,16 +133,17 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), creating an
     /// SQLite file and its directory when missing, and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let mut writer = None;
+        let sqlite_writer: sqlite::WriterTurn = Default::default();
         let pool = if let Some(path) = sqlite_path(url) {
             sqlite::create_files(&path)?;
             let pool = sqlite::connect(&path, sqlite::READ_CONNECTIONS).await?;
+            *sqlite_writer.lock().await = Some(sqlite::connect(&path, 1).await?);
             tokio::spawn(sqlite::checkpoint_in_background(
                 pool.clone(),
+                sqlite_writer.clone(),
                 std::time::Duration::from_secs(1),
                 sqlite::WAL_FRAMES_BEFORE_TRUNCATE,
             ));
-            writer = Some(sqlite::connect(&path, 1).await?);
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Pool::Postgres(postgres::connect(url).await?)
@@ -151,7 +152,7 @@ impl Store {
         };
         let store = Store {
             pool,
-            sqlite_writer: std::sync::Arc::new(tokio::sync::Mutex::new(writer)),
+            sqlite_writer,
             ingest_queue: Default::default(),
             live_runs: Default::default(),
         };
