@@ -102,12 +102,22 @@ pub(crate) fn churn_model(accuracy: Option<&Accuracy>) -> laer_core::forecast::c
 /// Everything the lists rank and colour accounts by: the risk scale of the model's latest
 /// validation here, and each account's open work today.
 pub(crate) async fn attention(state: &AppState, today: NaiveDate) -> Result<Attention, laer_store::StoreError> {
+    Ok(attention_and_backtest(state, today).await?.0)
+}
+
+/// [`attention`], and the renewal forecast replayed over past quarters with the same
+/// validation (none before one): the renewals page reads the validation once.
+pub(crate) async fn attention_and_backtest(
+    state: &AppState,
+    today: NaiveDate,
+) -> Result<(Attention, Option<laer_core::forecast::renewal::Backtest>), laer_store::StoreError> {
     let (accuracy, work) = tokio::try_join!(accuracy(state), state.store.open_work(today))?;
-    Ok(Attention {
+    let attention = Attention {
         scale: accuracy.as_ref().and_then(|a| a.scale),
         work,
         churn: Some(churn_model(accuracy.as_ref())),
-    })
+    };
+    Ok((attention, accuracy.and_then(|a| a.backtest)))
 }
 
 fn label(measure: &str) -> String {
@@ -148,6 +158,8 @@ pub(crate) struct Accuracy {
     pub scale: Option<laer_core::attention::RiskScale>,
     /// The churn forecast learned with it (the shipped one when the history was short).
     pub churn: laer_core::forecast::churn::ChurnModel,
+    /// The renewal forecast replayed over past quarters with it.
+    pub backtest: Option<laer_core::forecast::renewal::Backtest>,
 }
 
 /// The health panel of the account page.
@@ -326,6 +338,7 @@ pub(crate) async fn accuracy(state: &AppState) -> Result<Option<Accuracy>, laer_
             .map(|(_, report)| Accuracy {
                 scale: report.risk_scale(),
                 churn: report.churn_model(),
+                backtest: report.renewal_backtest,
             }),
     )
 }

@@ -130,9 +130,9 @@ pub(crate) async fn page(
     ])?;
     let today = today();
     let window = params.window();
-    let (accounts, attention, views) = tokio::try_join!(
+    let (accounts, (attention, replayed), views) = tokio::try_join!(
         state.cache.snapshots(&state.store, today),
-        super::health::attention(&state, today),
+        super::health::attention_and_backtest(&state, today),
         state.store.views_of(user.id, "renewals"),
     )?;
     let member = params.member(&user);
@@ -152,7 +152,6 @@ pub(crate) async fn page(
         .churn
         .clone()
         .unwrap_or_else(laer_app::health::not_validated_yet);
-    let replayed = laer_app::forecast::backtest_in_use(&state.store, &state.health_model.name).await?;
     let outlook = laer_app::forecast::renewal_outlook(
         &state.store,
         &churn,
