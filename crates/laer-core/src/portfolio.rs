@@ -312,12 +312,16 @@ pub fn portfolio<'a>(
 }
 
 /// The name shown for account `id` among `accounts`: its name, else its external id, else
-/// "account {id}" for one not among them.
+/// "account {id}" for one not among them. Accounts in id order (as the store reads them)
+/// are searched by halves, so that a list naming many of them (the revenue drill-down)
+/// does not scan every account for each.
 pub fn name_of(accounts: &[AccountSnapshot], id: i64) -> String {
-    accounts
-        .iter()
-        .find(|a| a.id == id)
-        .map_or_else(|| format!("account {id}"), |a| a.display_name().to_string())
+    let found = match accounts.binary_search_by_key(&id, |a| a.id) {
+        Ok(at) => accounts.get(at),
+        // Not in id order, or not there.
+        Err(_) => accounts.iter().find(|a| a.id == id),
+    };
+    found.map_or_else(|| format!("account {id}"), |a| a.display_name().to_string())
 }
 
 /// The accounts whose name or external id holds `text` (any case), by name: the header's
@@ -367,6 +371,21 @@ mod tests {
             }],
             health: None,
         }
+    }
+
+    #[test]
+    fn names_are_found_in_id_order_and_out_of_it() {
+        let mut accounts: Vec<AccountSnapshot> = (1..=50).map(|id| account(id * 3, &format!("A{id}"), 10)).collect();
+        for id in 1..=50 {
+            assert_eq!(name_of(&accounts, id * 3), format!("A{id}"));
+        }
+        assert_eq!(name_of(&accounts, 4), "account 4");
+        accounts.reverse();
+        accounts.swap(3, 40);
+        for id in 1..=50 {
+            assert_eq!(name_of(&accounts, id * 3), format!("A{id}"));
+        }
+        assert_eq!(name_of(&accounts, 151), "account 151");
     }
 
     #[test]
