@@ -216,8 +216,13 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
                 if slow.as_ref().is_none_or(|s| s.0.is_finished()) {
                     let (store, model) = (store.clone(), model.clone());
                     slow = Some(Slow(tokio::spawn(async move {
-                        if let Err(e) = history_and_accuracy(&store, &model, day).await {
-                            tracing::warn!("health history or validation: {e}");
+                        let started = std::time::Instant::now();
+                        match history_and_accuracy(&store, &model, day).await {
+                            Ok(()) => tracing::info!(
+                                "the day's history and validation done in {} ms",
+                                started.elapsed().as_millis()
+                            ),
+                            Err(e) => tracing::warn!("health history or validation: {e}"),
                         }
                     })));
                 }
@@ -302,8 +307,13 @@ async fn rescore(
 async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
     // First the phases the revenue page's bridges group by, so that no request waits;
     // should that fail, a request keeps them, and the rest goes on.
-    if let Err(e) = crate::past_phases::keep_shown(store, model, day).await {
-        tracing::warn!("health: keeping past phases: {e}");
+    let started = std::time::Instant::now();
+    match crate::past_phases::keep_shown(store, model, day).await {
+        Ok(()) => tracing::info!(
+            "phases of the revenue page's past days kept in {} ms",
+            started.elapsed().as_millis()
+        ),
+        Err(e) => tracing::warn!("health: keeping past phases: {e}"),
     }
     let kept: HashMap<NaiveDate, i64> = store
         .health_days()
