@@ -201,8 +201,8 @@ async fn replay_automation(
     Ok(outcome)
 }
 
-/// Events stored in one transaction of [`load`]: about 250 MiB of SQLite's write-ahead
-/// log, which the store checkpoints between commits.
+/// Events stored in one transaction of [`load`]: SQLite's write-ahead log holds at most
+/// about one such transaction's pages, since the store empties it between commits.
 pub const EVENTS_PER_COMMIT: usize = 1_000_000;
 
 fn replay_start(today: NaiveDate) -> NaiveDate {
