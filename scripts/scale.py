@@ -55,6 +55,18 @@ def run_peak(argv, env):
     return seconds, usage.ru_maxrss / 1024, err
 
 
+def stored(laer, env):
+    """`laer status --json`: how many records of each kind the database holds."""
+    out = subprocess.run([laer, "status", "--json"], env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def summary(times):
+    """p50, p95 and max of milliseconds, rounded."""
+    times = sorted(times)
+    return {"p50": round(quantile(times, 0.5), 1), "p95": round(quantile(times, 0.95), 1), "max": round(times[-1], 1)}
+
+
 def file_size(path):
     return os.path.getsize(path) if os.path.exists(path) else 0
 
@@ -168,7 +180,7 @@ def main():
     result = {"accounts": args.accounts, "months": args.months, "dir": directory, "db_path": db_path}
 
     # 1. The company.
-    status = json.loads(subprocess.run([laer, "status", "--json"], env=env, capture_output=True, text=True, check=True).stdout)
+    status = stored(laer, env)
     if status["accounts"] == 0:
         seconds, peak, err = run_peak(
             [laer, "demo", "--accounts", str(args.accounts), "--months", str(args.months)], env
@@ -176,7 +188,7 @@ def main():
         result["generate_s"] = round(seconds, 1)
         result["generate_peak_mib"] = round(peak)
         print("\n".join(line for line in err.splitlines() if "demo company" in line))
-        status = json.loads(subprocess.run([laer, "status", "--json"], env=env, capture_output=True, text=True, check=True).stdout)
+        status = stored(laer, env)
     result["events"] = status["events"]
     result["stored_accounts"] = status["accounts"]
 
@@ -193,7 +205,7 @@ def main():
             [laer, "serve", "--listen", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            measure_server(args, result, server, port, log_path, started)
+            measure_server(args, result, laer, env, server, port, log_path, started)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=120)
@@ -226,7 +238,7 @@ def main():
     print(f"written to {path}")
 
 
-def measure_server(args, result, server, port, log_path, started):
+def measure_server(args, result, laer, env, server, port, log_path, started):
     client = Client(port)
     while True:
         try:
@@ -298,16 +310,15 @@ def measure_server(args, result, server, port, log_path, started):
             if status != 200:
                 sys.exit(f"{paths[round_ % len(paths)]}: {status}")
             times.append(seconds * 1e3)
-        times.sort()
-        figures = {"p50": round(quantile(times, 0.5), 1), "p95": round(quantile(times, 0.95), 1), "max": round(times[-1], 1)}
+        figures = summary(times)
         result["pages"][name] = figures
         print(f"{name:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
 
     # The first request after a write: a new contract line through the REST API, then the
     # pages that show the portfolio's money.
     token = subprocess.run(
-        [os.path.abspath(args.laer), "tokens", "create", "--name", f"scale-{int(time.time())}", "--role", "admin", "--json"],
-        env=dict(os.environ, LAER_DATA_DIR=result["dir"], LAER_DATABASE_URL=f"sqlite://{os.path.join(result['dir'], 'laer.db')}"),
+        [laer, "tokens", "create", "--name", f"scale-{int(time.time())}", "--role", "admin", "--json"],
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -341,8 +352,7 @@ def measure_server(args, result, server, port, log_path, started):
             waits[path].append(seconds * 1e3)
     result["after_write"] = {}
     for path, times in waits.items():
-        times.sort()
-        figures = {"p50": round(quantile(times, 0.5), 1), "p95": round(quantile(times, 0.95), 1), "max": round(times[-1], 1)}
+        figures = summary(times)
         result["after_write"][path] = figures
         print(f"{'after a contract: ' + path:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
 

@@ -101,7 +101,7 @@ pub(crate) async fn checkpoint_in_background(pool: SqlitePool, turn: WriterTurn,
             Ok((_, frames, _)) if frames > max_frames => {
                 // In the writers' queue: a writer that begins again as soon as it has
                 // committed would otherwise never leave SQLite's write lock to the
-                // checkpoint (the demo's 100,000 accounts grew the log past 5 GB).
+                // checkpoint (the demo's 100,000 accounts grew the log past 7 GB).
                 let _turn = turn.lock().await;
                 let started = std::time::Instant::now();
                 let truncated = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
