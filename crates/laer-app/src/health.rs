@@ -151,10 +151,11 @@ pub async fn account_now(
         return Ok(None);
     };
     let ids = [account_id];
-    let now = store.assess(model, today, Accounts::Only(&ids)).await?;
-    let before = store
-        .assess(model, today - TimeDelta::days(7), Accounts::Only(&ids))
-        .await?;
+    // Independent reads: at once, each on connections of its own.
+    let (now, before) = tokio::try_join!(
+        store.assess(model, today, Accounts::Only(&ids)),
+        store.assess(model, today - TimeDelta::days(7), Accounts::Only(&ids)),
+    )?;
     let (Some(now), before) = (now.into_iter().next(), before.into_iter().next()) else {
         return Ok(None);
     };

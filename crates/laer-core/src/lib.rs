@@ -2,6 +2,7 @@
 //! Pure functions over plain data: no I/O, no async, no database.
 
 pub mod access;
+pub mod activity;
 pub mod attention;
 pub mod automation;
 pub mod billing;

@@ -79,6 +79,21 @@ pub fn with_health(
         .collect()
 }
 
+/// `merged` (the snapshots [`with_health`] gave) with the kept health of the accounts
+/// `changed` taken again from `health`: the same as [`with_health`] of the snapshots and
+/// `health`, when the other accounts' health is unchanged, without copying every account.
+pub fn patch_health(
+    merged: &mut [AccountSnapshot],
+    health: &std::collections::HashMap<i64, HealthBrief>,
+    changed: &[i64],
+) {
+    for id in changed {
+        if let Some(at) = position_of(merged, *id) {
+            merged[at].health = health.get(id).cloned();
+        }
+    }
+}
+
 impl HealthBrief {
     /// What the churn forecast sees of the account on the day its health was kept for,
     /// whose contracts' longest billing period is `term_months`.
@@ -316,12 +331,17 @@ pub fn portfolio<'a>(
 /// are searched by halves, so that a list naming many of them (the revenue drill-down)
 /// does not scan every account for each.
 pub fn name_of(accounts: &[AccountSnapshot], id: i64) -> String {
-    let found = match accounts.binary_search_by_key(&id, |a| a.id) {
-        Ok(at) => accounts.get(at),
+    position_of(accounts, id).map_or_else(|| format!("account {id}"), |at| accounts[at].display_name().to_string())
+}
+
+/// Where the account with `id` is among `accounts`: searched by halves, as they are in id
+/// order when the store reads them, else by a scan.
+fn position_of(accounts: &[AccountSnapshot], id: i64) -> Option<usize> {
+    match accounts.binary_search_by_key(&id, |a| a.id) {
+        Ok(at) => Some(at),
         // Not in id order, or not there.
-        Err(_) => accounts.iter().find(|a| a.id == id),
-    };
-    found.map_or_else(|| format!("account {id}"), |a| a.display_name().to_string())
+        Err(_) => accounts.iter().position(|a| a.id == id),
+    }
 }
 
 /// The accounts whose name or external id holds `text` (any case), by name: the header's
@@ -386,6 +406,52 @@ mod tests {
             assert_eq!(name_of(&accounts, id * 3), format!("A{id}"));
         }
         assert_eq!(name_of(&accounts, 151), "account 151");
+    }
+
+    proptest::proptest! {
+        /// Patching the accounts whose health changed gives what merging everything again
+        /// gives, whether the accounts come in id order or not.
+        #[test]
+        fn patching_changed_health_equals_merging_again(
+            ids in proptest::collection::btree_set(1_i64..400, 0..40),
+            before in proptest::collection::vec(proptest::option::of(0_u8..100), 40),
+            after in proptest::collection::vec(proptest::option::of(0_u8..100), 40),
+            shuffled in proptest::bool::ANY,
+        ) {
+            let brief = |score: u8| HealthBrief {
+                day: day("2026-06-01"),
+                score: Some(f64::from(score)),
+                phase: Phase::Adopt,
+                phase_reason: format!("reason {score}"),
+                quadrant: None,
+                top_driver: None,
+                next_renewal: None,
+            };
+            let mut snapshots: Vec<AccountSnapshot> = ids.iter().map(|id| account(*id, "A", 10)).collect();
+            if shuffled {
+                snapshots.reverse();
+            }
+            // Briefs for the listed accounts and some that are not (an account not among
+            // the snapshots), before and after.
+            let keyed = |scores: &[Option<u8>]| -> std::collections::HashMap<i64, HealthBrief> {
+                ids.iter()
+                    .copied()
+                    .chain([1_000])
+                    .zip(scores)
+                    .filter_map(|(id, s)| s.map(|s| (id, brief(s))))
+                    .collect()
+            };
+            let (old, new) = (keyed(&before), keyed(&after));
+            let changed: Vec<i64> = old
+                .keys()
+                .chain(new.keys())
+                .copied()
+                .filter(|id| old.get(id) != new.get(id))
+                .collect();
+            let mut merged = with_health(&snapshots, &old);
+            patch_health(&mut merged, &new, &changed);
+            proptest::prop_assert_eq!(merged, with_health(&snapshots, &new));
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use crate::decode::Column;
 use crate::exec::params;
+use crate::sql::json;
 use crate::{Store, StoreError};
+use laer_core::activity::{DaySpan, DayUsers, distinct_users};
 use laer_core::model::{Account, Subscription};
 use laer_core::retention::day_number;
 
@@ -101,6 +103,13 @@ pub const FEATURE_DAYS: i64 = 90;
 mod rows {
     use chrono::NaiveDate;
 
+    /// One activity day's users, packed (`crate::sql::json::bag`).
+    #[derive(sqlx::FromRow)]
+    pub(super) struct DayUsers {
+        pub day: i64,
+        pub users: String,
+    }
+
     #[derive(sqlx::FromRow)]
     pub(super) struct Contact {
         pub name: Option<String>,
@@ -147,6 +156,26 @@ mod rows {
 }
 
 impl Store {
+    /// Each activity day's users of the account, for the days after `after` up to and
+    /// including `through`: a row per day, its users packed, so that the distinct users
+    /// of any windows within are counted in memory (`laer_core::activity`).
+    pub(crate) async fn users_by_day(&self, id: i64, after: i64, through: i64) -> Result<Vec<DayUsers>, StoreError> {
+        let sql = format!(
+            "SELECT day, {} AS users FROM event_user_days WHERE account_id = $1 AND day > $2 AND day <= $3 GROUP BY day",
+            json::bag(self.backend(), "user_ref")
+        );
+        let rows: Vec<rows::DayUsers> = self.fetch_all(&sql, params![id, after, through]).await?;
+        let column = Column("event_user_days", "user_ref");
+        rows.into_iter()
+            .map(|r| {
+                Ok(DayUsers {
+                    day: r.day,
+                    users: column.packed(id, &r.users)?,
+                })
+            })
+            .collect()
+    }
+
     /// The account with id `id` and everything the 360 page shows, as of `today`.
     pub async fn account_view(&self, id: i64, today: NaiveDate) -> Result<Option<AccountView>, StoreError> {
         let Some(account) = self.account(id).await? else {
@@ -198,21 +227,27 @@ impl Store {
         // Activity day D holds the events of the calendar day before it.
         let today_day = day_number(today) + 1;
         let oldest = today_day - 30 * ACTIVITY_WINDOWS;
-        let windows = |table: &str, value: &str| {
-            format!(
-                "SELECT ($1 - day) / 30 AS \"window\", {value} AS count FROM {table} \
-                 WHERE account_id = $2 AND day <= $1 AND day > $3 GROUP BY 1 ORDER BY 1"
-            )
-        };
-        let active_users: Vec<WindowCount> = self
-            .fetch_all(
-                &windows("event_user_days", "COUNT(DISTINCT user_ref)"),
-                params![today_day, id, oldest],
-            )
-            .await?;
+        let spans: Vec<DaySpan> = (0..ACTIVITY_WINDOWS)
+            .map(|n| DaySpan {
+                after: today_day - 30 * (n + 1),
+                through: today_day - 30 * n,
+            })
+            .collect();
+        let days = self.users_by_day(id, oldest, today_day).await?;
+        // As a count grouped in SQL gives them: windows without use are absent.
+        let active_users: Vec<WindowCount> = distinct_users(&days, &spans)
+            .into_iter()
+            .zip(0..)
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, window)| WindowCount {
+                window,
+                count: i64::from(count),
+            })
+            .collect();
         let events: Vec<WindowCount> = self
             .fetch_all(
-                &windows("event_days", "CAST(SUM(events) AS BIGINT)"),
+                "SELECT ($1 - day) / 30 AS \"window\", CAST(SUM(events) AS BIGINT) AS count FROM event_days \
+                 WHERE account_id = $2 AND day <= $1 AND day > $3 GROUP BY 1 ORDER BY 1",
                 params![today_day, id, oldest],
             )
             .await?;

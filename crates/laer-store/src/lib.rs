@@ -72,7 +72,10 @@ pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, 
 pub use error::StoreError;
 pub use files::{create_private_dir, create_private_file, readable_by_others};
 pub use handoff_notes::{HandoffNote, MAX_HANDOFF_NOTE_CHARS};
-pub use health::{Accounts, HEALTH_CLAIM_LEASE, HealthClaim, HealthDay, HealthRow, PhaseOverride, Validation};
+pub use health::{
+    Accounts, HEALTH_CHANGES_KEPT, HEALTH_CHANGES_LISTED, HEALTH_CLAIM_LEASE, HealthChanges, HealthClaim, HealthDay,
+    HealthRow, PhaseOverride, Validation,
+};
 pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use login_safety::ThrottleKey;

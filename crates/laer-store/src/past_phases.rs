@@ -325,7 +325,7 @@ impl WriteTx {
     }
 
     async fn touch_past_phases(&mut self) -> Result<(), StoreError> {
-        self.bump_revision("past_phases").await
+        self.bump_revision("past_phases").await.map(drop)
     }
 
     /// Marks the kept phases of these accounts from each one's day (a day number; one

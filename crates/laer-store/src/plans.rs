@@ -4,6 +4,7 @@
 //! are); every change is audited.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use laer_core::activity::{DaySpan, distinct_users};
 use laer_core::health::{AccountRecords, Line};
 use laer_core::model::{Milestone, MilestoneSide, NewMilestone, NewOutcome, TouchpointKind};
 use laer_core::retention::day_number;
@@ -152,12 +153,6 @@ mod rows {
         pub kind: String,
         pub purpose: Option<String>,
         pub stakeholder_team: Option<String>,
-    }
-
-    #[derive(sqlx::FromRow)]
-    pub(super) struct WindowUsers {
-        pub window: i64,
-        pub users: i64,
     }
 
     #[derive(sqlx::FromRow)]
@@ -323,27 +318,24 @@ impl Store {
         // [from, until) are activity days (from, until].
         let activity = |w: &UsageWindow| (day_number(w.from), day_number(w.until));
         let windows = usage_windows(interventions, today);
-        let mut active_users = Vec::with_capacity(windows.len());
-        // One statement for all windows, a few dozen index ranges of one account.
-        for chunk in windows.chunks(100) {
-            let mut sql = Vec::with_capacity(chunk.len());
-            let mut params = params![account_id];
-            for (i, w) in chunk.iter().enumerate() {
-                let (from, until) = activity(w);
-                sql.push(format!(
-                    "SELECT CAST({i} AS BIGINT) AS \"window\", COUNT(DISTINCT user_ref) AS users FROM event_user_days \
-                     WHERE account_id = $1 AND day > {} AND day <= {}",
-                    params.placeholder(from),
-                    params.placeholder(until)
-                ));
+        let spans: Vec<DaySpan> = windows
+            .iter()
+            .map(|w| {
+                let (after, through) = activity(w);
+                DaySpan { after, through }
+            })
+            .collect();
+        // Every window's days read once, a row per day (`Store::users_by_day`).
+        let active_users = match (
+            spans.iter().map(|s| s.after).min(),
+            spans.iter().map(|s| s.through).max(),
+        ) {
+            (Some(after), Some(through)) => {
+                let days = self.users_by_day(account_id, after, through).await?;
+                windows.iter().copied().zip(distinct_users(&days, &spans)).collect()
             }
-            let counts: Vec<rows::WindowUsers> = self.fetch_all(&sql.join(" UNION ALL "), params).await?;
-            for c in counts {
-                if let Some(w) = usize::try_from(c.window).ok().and_then(|i| chunk.get(i)) {
-                    active_users.push((*w, u32::try_from(c.users).unwrap_or(u32::MAX)));
-                }
-            }
-        }
+            _ => Vec::new(),
+        };
         let recent = activity(&UsageWindow {
             from: today + TimeDelta::days(1 - ACTIVE_DAYS),
             until: today + TimeDelta::days(1),

@@ -271,11 +271,18 @@ impl WriteTx {
         self.mark_past_phases(&marks).await
     }
 
-    /// Moves the revision `name` (a row of `revisions`), in this transaction.
-    pub(crate) async fn bump_revision(&mut self, name: &str) -> Result<(), StoreError> {
-        self.execute("UPDATE revisions SET n = n + 1 WHERE name = $1", params![name])
+    /// Moves the revision `name` (a row of `revisions`), in this transaction, and gives
+    /// the new one. The row stays locked until the transaction ends, so revisions commit
+    /// in order: once a reader sees revision n, every transaction that made one up to n
+    /// has committed.
+    pub(crate) async fn bump_revision(&mut self, name: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = self
+            .fetch_one(
+                "UPDATE revisions SET n = n + 1 WHERE name = $1 RETURNING n",
+                params![name],
+            )
             .await?;
-        Ok(())
+        Ok(n)
     }
 
     /// Writes records of one kind as their table declares (see [`Stored`]): a record

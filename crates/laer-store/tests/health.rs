@@ -1215,7 +1215,75 @@ async fn records_are_read_back_as_written(store: &Store) {
     );
 }
 
+/// The pages keep every account's health and read again only what each save changed:
+/// each save lists its accounts under the revision it made; a reader too far behind, or
+/// after a save of too many, is told to read everything again.
+async fn each_save_of_health_lists_the_accounts_it_changed(store: &Store) {
+    let seed = seed(store).await;
+    let (a, b) = (seed.ids["a"], seed.ids["b"]);
+    let model = HealthModel::default();
+    let as_of = day("2026-06-30");
+    let assessed = store.assess(&model, as_of, Accounts::All).await.unwrap();
+    let of = |ids: &[i64]| -> Vec<laer_core::health::Assessment> {
+        assessed
+            .iter()
+            .filter(|x| ids.contains(&x.account_id))
+            .cloned()
+            .collect()
+    };
+    let start = store.health_revision().await.unwrap();
+    let changes = |since| async move { store.health_changes(since).await.unwrap() };
+    assert_eq!(changes(start).await.accounts, Some(vec![]), "nothing saved since");
+
+    store.save_health(&of(&[b, a]), noon(as_of)).await.unwrap();
+    store.save_health(&of(&[b]), noon(as_of)).await.unwrap();
+    let mut both = vec![a, b];
+    both.sort_unstable();
+    let now = changes(start).await;
+    assert_eq!((now.revision, now.accounts), (start + 2, Some(both.clone())));
+    assert_eq!(changes(start + 1).await.accounts, Some(vec![b]));
+    assert_eq!(changes(start + 2).await.accounts, Some(vec![]));
+    let briefs = store
+        .health_briefs_of(day("2026-07-04"), Accounts::Only(&[b]))
+        .await
+        .unwrap();
+    assert_eq!(
+        briefs.keys().copied().collect::<Vec<_>>(),
+        [b],
+        "only the account asked for"
+    );
+    assert_eq!(briefs[&b], store.health_briefs(day("2026-07-04")).await.unwrap()[&b]);
+    assert_eq!(changes(start + 3).await.accounts, None, "a revision not made yet");
+
+    // A save of more accounts than are listed: every account is read again.
+    let many: Vec<laer_core::health::Assessment> = (0..=laer_store::HEALTH_CHANGES_LISTED as i64)
+        .map(|i| laer_core::health::Assessment {
+            account_id: 1_000_000 + i,
+            ..assessed[0].clone()
+        })
+        .collect();
+    store.save_health(&many, noon(as_of)).await.unwrap();
+    assert_eq!(changes(start + 2).await.accounts, None);
+    assert_eq!(changes(start + 3).await.accounts, Some(vec![]));
+
+    // Only the latest saves are kept.
+    for _ in 0..laer_store::HEALTH_CHANGES_KEPT {
+        store.save_health(&of(&[a]), noon(as_of)).await.unwrap();
+    }
+    let last = start + 3 + laer_store::HEALTH_CHANGES_KEPT;
+    assert_eq!(
+        changes(last - laer_store::HEALTH_CHANGES_KEPT).await.accounts,
+        Some(vec![a])
+    );
+    assert_eq!(
+        changes(last - laer_store::HEALTH_CHANGES_KEPT - 1).await.accounts,
+        None,
+        "forgotten"
+    );
+}
+
 laer_store::backend_tests!(
+    each_save_of_health_lists_the_accounts_it_changed,
     records_are_read_back_as_written,
     renewal_calls_are_audited_and_forecasts_kept_once,
     usage_agrees_with_the_reference_count,

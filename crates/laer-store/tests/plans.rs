@@ -342,6 +342,7 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
     let report = tx.id_lookup(IdLookup::EventTypesByExternalId).await.unwrap()["1"];
     let events: Vec<NewEvent> = [
         ("u1", "2026-06-29T10:00:00Z"),
+        ("u1", "2026-06-29T15:00:00Z"),
         // Midnight belongs to the day before (docs/metrics.md): May 31, not June.
         ("u2", "2026-06-01T00:00:00Z"),
         ("u3", "2026-06-15T12:00:00Z"),
@@ -444,6 +445,17 @@ async fn a_plan_reads_its_records_and_counts_usage_per_window(store: &Store) {
         Some(2),
         "after it: u2 (May 31) and u3"
     );
+
+    // The account page's 30-day windows back from today (June 1-30, May 2-31, April 2 to
+    // May 1): each window's distinct users, windows without use absent.
+    let view = store.account_view(acme, today).await.unwrap().unwrap();
+    let counts = |w: &[laer_store::WindowCount]| w.iter().map(|c| (c.window, c.count)).collect::<Vec<_>>();
+    assert_eq!(
+        counts(&view.active_users),
+        [(0, 2), (1, 1), (2, 2)],
+        "u1 (twice) and u3; u2 on May 31; u3 and u4"
+    );
+    assert_eq!(counts(&view.events), [(0, 3), (1, 1), (2, 2)]);
 
     let plan = laer_core::success_plan::assemble(&r, today);
     assert_eq!(plan.implement.enablement.active_users, 2);

@@ -3,8 +3,9 @@
 //! subscription lines (revenue), the phases (as kept for past days) and CSM coverage
 //! the revenue page's NRR bridge groups by, and the revenue page's content itself. Every
 //! use asks the store for its revisions (small reads), so a node never serves a view
-//! older than the data; a change on any node shows on the next request. Health has a revision of its own: it changes every time the
-//! engine keeps new scores, which should not reload the contracts.
+//! older than the data; a change on any node shows on the next request. Health has a
+//! revision of its own: it changes every time the engine keeps new scores, which should
+//! not reload the contracts, and the accounts it kept are read again, not every account.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,13 +17,12 @@ use laer_core::health::HealthModel;
 use laer_core::model::TeamRole;
 use laer_core::portfolio::{AccountSnapshot, HealthBrief};
 use laer_core::retention::RevenueLine;
-use laer_store::{Store, StoreError};
+use laer_store::{Accounts, HealthChanges, Store, StoreError};
 use tokio::sync::Mutex;
 
 #[derive(Default)]
 pub(crate) struct PageCache {
     snapshots: Mutex<Option<Cached<Vec<AccountSnapshot>>>>,
-    health: Mutex<Option<Cached<HashMap<i64, HealthBrief>>>>,
     with_health: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
     past_phases: Mutex<Option<Cached<PastPhases, (i64, i64)>>>,
@@ -35,10 +35,13 @@ pub(crate) struct PageCache {
     pub(crate) accounts: super::coalesce::Coalesce<(i64, NaiveDate), super::account::AccountReads>,
 }
 
-/// The snapshots with health, and the two views they were made of.
+/// The snapshots with health, what they were made of, and the health revision and day
+/// that health is of.
 struct Merged {
     snapshots: Arc<Vec<AccountSnapshot>>,
-    health: Arc<HashMap<i64, HealthBrief>>,
+    health: HashMap<i64, HealthBrief>,
+    revision: i64,
+    day: NaiveDate,
     value: Arc<Vec<AccountSnapshot>>,
 }
 
@@ -50,7 +53,9 @@ struct Cached<T, R = i64> {
 }
 
 impl PageCache {
-    /// Every account as of `today`, with its latest kept health.
+    /// Every account as of `today`, with its latest kept health. When the engine has kept
+    /// new health, only the accounts it saved since are read again
+    /// ([`Store::health_changes`]): while events stream in it saves several times a second.
     pub(crate) async fn snapshots(
         &self,
         store: &Store,
@@ -58,22 +63,53 @@ impl PageCache {
     ) -> Result<Arc<Vec<AccountSnapshot>>, StoreError> {
         let portfolio = store.portfolio_revision().await?;
         let snapshots = current(&self.snapshots, portfolio, today, || store.account_snapshots(today)).await?;
-        let revision = store.health_revision().await?;
-        let health = current(&self.health, revision, today, || store.health_briefs(today)).await?;
-        let mut merged = self.with_health.lock().await;
-        if let Some(m) = merged
-            .as_ref()
-            .filter(|m| Arc::ptr_eq(&m.snapshots, &snapshots) && Arc::ptr_eq(&m.health, &health))
-        {
-            return Ok(m.value.clone());
+        // Held while reading: concurrent requests wait for one read.
+        let mut kept = self.with_health.lock().await;
+        let changes = match kept.as_ref().filter(|m| m.day == today) {
+            Some(m) => store.health_changes(m.revision).await?,
+            None => HealthChanges {
+                revision: store.health_revision().await?,
+                accounts: None,
+            },
+        };
+        match (kept.as_mut(), changes.accounts) {
+            (Some(m), Some(changed)) if m.day == today => {
+                if !changed.is_empty() {
+                    let briefs = store.health_briefs_of(today, Accounts::Only(&changed)).await?;
+                    for id in &changed {
+                        match briefs.get(id) {
+                            Some(b) => m.health.insert(*id, b.clone()),
+                            None => m.health.remove(id),
+                        };
+                    }
+                }
+                m.revision = changes.revision;
+                if Arc::ptr_eq(&m.snapshots, &snapshots) {
+                    // Copies the accounts only if a page still holds them.
+                    laer_core::portfolio::patch_health(
+                        Arc::<Vec<AccountSnapshot>>::make_mut(&mut m.value),
+                        &m.health,
+                        &changed,
+                    );
+                } else {
+                    m.value = Arc::new(laer_core::portfolio::with_health(&snapshots, &m.health));
+                    m.snapshots = snapshots;
+                }
+                Ok(m.value.clone())
+            }
+            _ => {
+                let health = store.health_briefs(today).await?;
+                let value = Arc::new(laer_core::portfolio::with_health(&snapshots, &health));
+                *kept = Some(Merged {
+                    snapshots,
+                    health,
+                    revision: changes.revision,
+                    day: today,
+                    value: value.clone(),
+                });
+                Ok(value)
+            }
         }
-        let value: Arc<Vec<AccountSnapshot>> = Arc::new(laer_core::portfolio::with_health(&snapshots, &health));
-        *merged = Some(Merged {
-            snapshots,
-            health,
-            value: value.clone(),
-        });
-        Ok(value)
     }
 
     /// Every subscription line, sorted by account.

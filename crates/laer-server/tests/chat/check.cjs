@@ -45,6 +45,8 @@ if (slack.length > 0) {
     execFileSync(process.execPath, [path.join(modules, "typescript/bin/tsc"), "-p", dir], { encoding: "utf8" });
   } catch (e) {
     problems.push(`slack: ${(e.stdout || "") + (e.stderr || "")}`.trim());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
