@@ -14,7 +14,9 @@ run measures the same database again; default a new temporary directory):
    (from its log), then every page, logged in, `--rounds` times each (p50, p95, max),
    once that start-up work is done or `--settle` seconds passed, and the first request
    to the revenue, portfolio and renewals pages after a write through the REST API (a
-   new contract line), with the server's peak resident memory (VmHWM) over all of it;
+   new contract line), and to the portfolio and work pages after the engine kept new
+   health (a survey answer), with the server's peak resident memory (VmHWM) over all
+   of it;
 4. every `laer report` a CS leader runs, each timed, with its peak memory.
 
 Standard library only; prints a table and writes DIR/scale-N.json (`--reports-only`: the
@@ -355,6 +357,38 @@ def measure_server(args, result, laer, env, server, port, log_path, started):
         figures = summary(times)
         result["after_write"][path] = figures
         print(f"{'after a contract: ' + path:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
+
+    # The first request after the engine kept new health: a survey answer through the
+    # REST API, then time for the engine (it looks every 100 ms; one account takes a few).
+    kept = ["/portfolio", "/work?show=all"]
+    waits = {p: [] for p in kept}
+    for round_ in range(min(args.rounds, 20)):
+        answer = {
+            "external_id": f"scale-{run}-{round_}",
+            "account_id": externals[round_ % len(externals)],
+            "survey": "nps",
+            "score": round_ % 11,
+            "responded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        response, body = api.request(
+            "POST",
+            "/api/v1/records/survey-responses",
+            body=json.dumps({"records": [answer]}),
+            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+        )
+        if response.status >= 300:
+            sys.exit(f"survey answer: {response.status} {body[:300]!r}")
+        time.sleep(0.6)
+        for path in kept:
+            seconds, status, _ = client.timed(path)
+            if status != 200:
+                sys.exit(f"{path}: {status}")
+            waits[path].append(seconds * 1e3)
+    result["after_health"] = {}
+    for path, times in waits.items():
+        figures = summary(times)
+        result["after_health"][path] = figures
+        print(f"{'after health kept: ' + path:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
 
     result["serve_peak_mib"] = round(vm_hwm(server.pid))
 
