@@ -85,6 +85,9 @@ impl PageCache {
                 }
                 m.revision = changes.revision;
                 if Arc::ptr_eq(&m.snapshots, &snapshots) {
+                    if changed.is_empty() {
+                        return Ok(m.value.clone());
+                    }
                     // Copies the accounts only if a page still holds them.
                     laer_core::portfolio::patch_health(
                         Arc::<Vec<AccountSnapshot>>::make_mut(&mut m.value),
