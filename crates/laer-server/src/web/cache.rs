@@ -29,6 +29,8 @@ pub(crate) struct PageCache {
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
     /// The revenue page's content, by the portfolio's and the kept phases' revisions.
     revenue: Mutex<Option<Cached<maud::Markup, (i64, i64)>>>,
+    /// The revenue page's NRR bridges, by the same revisions (the drill-downs list them).
+    bridges: Mutex<Option<Cached<super::revenue::Bridges, (i64, i64)>>>,
     /// The renewal forecast's quarters, kept while their input is the same.
     pub(crate) renewal_quarters: laer_app::forecast::QuarterMemo,
     /// The account page's reads under way, shared by those asking at once (not kept).
@@ -158,6 +160,22 @@ impl PageCache {
         Fut: std::future::Future<Output = Result<maud::Markup, super::PageError>>,
     {
         current(&self.revenue, revenue_revisions(store).await?, today, build).await
+    }
+
+    /// The revenue page's NRR bridges as of `today`, made by `build` when the portfolio
+    /// or the kept phases moved: the page and each drill-down into them share one
+    /// computation per change.
+    pub(crate) async fn revenue_bridges<F, Fut>(
+        &self,
+        store: &Store,
+        today: NaiveDate,
+        build: F,
+    ) -> Result<Arc<super::revenue::Bridges>, super::PageError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<super::revenue::Bridges, super::PageError>>,
+    {
+        current(&self.bridges, revenue_revisions(store).await?, today, build).await
     }
 
     /// Who covered which account as its CSM, and when.

@@ -5,6 +5,7 @@
 //! nrr-bridge`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -122,7 +123,7 @@ async fn body(state: &AppState, today: NaiveDate) -> Result<maud::Markup, PageEr
         &segments,
         months.last().map(|m| trailing_year(&m.period)),
     );
-    let shown = bridges(state, &lines, &rates, today).await?;
+    let shown = shown_bridges(state, &lines, &rates, today).await?;
     let phase_note = match shown.stale_phases {
         0 => String::new(),
         n => format!(
@@ -172,10 +173,24 @@ async fn body(state: &AppState, today: NaiveDate) -> Result<maud::Markup, PageEr
 
 /// The NRR bridges the page shows, and how many accounts' phases wait to be assessed
 /// again.
-struct Bridges {
+pub(crate) struct Bridges {
     by_phase: Vec<QuarterBridge>,
     by_csm: Vec<QuarterBridge>,
     stale_phases: i64,
+}
+
+/// The bridges the page shows, made once per change of what they rest on
+/// ([`super::cache::PageCache::revenue_bridges`]): the page and its drill-downs share them.
+async fn shown_bridges(
+    state: &AppState,
+    lines: &[RevenueLine],
+    rates: &Rates,
+    today: NaiveDate,
+) -> Result<Arc<Bridges>, PageError> {
+    state
+        .cache
+        .revenue_bridges(&state.store, today, || bridges(state, lines, rates, today))
+        .await
 }
 
 /// The bridges by phase and by CSM of [`shown_quarters`]: the whole quarters, then the
@@ -312,10 +327,10 @@ pub(crate) async fn accounts(
             let quarter = Quarter::parse(q).ok_or_else(|| {
                 PageError::BadRequest(format!("Quarter (quarter): expected e.g. 2026-Q3, found {q:?}."))
             })?;
-            let shown = bridges(&state, &lines, &rates, today).await?;
+            let shown = shown_bridges(&state, &lines, &rates, today).await?;
             let list = match params.by.as_deref() {
-                Some("csm") => shown.by_csm,
-                Some("phase") | None => shown.by_phase,
+                Some("csm") => &shown.by_csm,
+                Some("phase") | None => &shown.by_phase,
                 Some(other) => {
                     return Err(PageError::BadRequest(format!(
                         "By (by): expected phase or csm, found {other:?}."
@@ -323,8 +338,9 @@ pub(crate) async fn accounts(
                 }
             };
             let bridge = list
-                .into_iter()
+                .iter()
                 .find(|b| b.quarter == quarter.to_string())
+                .cloned()
                 .ok_or_else(|| PageError::NotFound(format!("bridge of {quarter} on this page")))?;
             let caption = quarter_caption(&bridge);
             match params.group.as_deref() {
