@@ -123,7 +123,7 @@ async fn body(state: &AppState, today: NaiveDate) -> Result<maud::Markup, PageEr
         &segments,
         months.last().map(|m| trailing_year(&m.period)),
     );
-    let shown = shown_bridges(state, &lines, &rates, today).await?;
+    let shown = shown_bridges(state, today).await?;
     let phase_note = match shown.stale_phases {
         0 => String::new(),
         n => format!(
@@ -181,15 +181,16 @@ pub(crate) struct Bridges {
 
 /// The bridges the page shows, made once per change of what they rest on
 /// ([`super::cache::PageCache::revenue_bridges`]): the page and its drill-downs share them.
-async fn shown_bridges(
-    state: &AppState,
-    lines: &[RevenueLine],
-    rates: &Rates,
-    today: NaiveDate,
-) -> Result<Arc<Bridges>, PageError> {
+/// The lines and rates are read once the revisions are known, so that bridges are never
+/// kept under a revision newer than what they were made of.
+async fn shown_bridges(state: &AppState, today: NaiveDate) -> Result<Arc<Bridges>, PageError> {
     state
         .cache
-        .revenue_bridges(&state.store, today, || bridges(state, lines, rates, today))
+        .revenue_bridges(&state.store, today, || async {
+            let lines = state.cache.revenue_lines(&state.store, today).await?;
+            let rates = state.store.exchange_rates().await?;
+            bridges(state, &lines, &rates, today).await
+        })
         .await
 }
 
@@ -327,7 +328,7 @@ pub(crate) async fn accounts(
             let quarter = Quarter::parse(q).ok_or_else(|| {
                 PageError::BadRequest(format!("Quarter (quarter): expected e.g. 2026-Q3, found {q:?}."))
             })?;
-            let shown = shown_bridges(&state, &lines, &rates, today).await?;
+            let shown = shown_bridges(&state, today).await?;
             let list = match params.by.as_deref() {
                 Some("csm") => &shown.by_csm,
                 Some("phase") | None => &shown.by_phase,
