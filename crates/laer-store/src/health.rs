@@ -856,8 +856,12 @@ impl Store {
         let mut accounts: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
         accounts.sort_unstable();
         accounts.dedup();
-        let listed = (accounts.len() <= HEALTH_CHANGES_LISTED)
-            .then(|| serde_json::to_string(&accounts).unwrap_or_else(|_| "[]".into()));
+        // Not listed (NULL): readers read every account again.
+        let listed = if accounts.len() <= HEALTH_CHANGES_LISTED {
+            serde_json::to_string(&accounts).ok()
+        } else {
+            None
+        };
         tx.execute(
             "INSERT INTO health_changes (revision, accounts) VALUES ($1, $2)",
             params![revision, listed],
