@@ -149,6 +149,37 @@ def vm_hwm(pid):
     return 0.0
 
 
+def print_row(name, figures):
+    print(f"{name:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
+
+
+def first_requests_after(api, client, bearer, kind, records, pages, label, settle=0.0):
+    """Each record written alone through the REST API (`/api/v1/records/KIND`), then,
+    `settle` seconds later, each page asked for once: the figures per page."""
+    waits = {p: [] for p in pages}
+    for record in records:
+        response, body = api.request(
+            "POST",
+            f"/api/v1/records/{kind}",
+            body=json.dumps({"records": [record]}),
+            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+        )
+        if response.status >= 300:
+            sys.exit(f"{kind}: {response.status} {body[:300]!r}")
+        time.sleep(settle)
+        for path in pages:
+            seconds, status, _ = client.timed(path)
+            if status != 200:
+                sys.exit(f"{path}: {status}")
+            waits[path].append(seconds * 1e3)
+    result = {}
+    for path, times in waits.items():
+        figures = summary(times)
+        result[path] = figures
+        print_row(f"{label}: {path}", figures)
+    return result
+
+
 def wait_for_log(path, pattern, deadline):
     """The first match of pattern in the log at path, or None when deadline passes."""
     regex = re.compile(pattern)
@@ -314,7 +345,7 @@ def measure_server(args, result, laer, env, server, port, log_path, started):
             times.append(seconds * 1e3)
         figures = summary(times)
         result["pages"][name] = figures
-        print(f"{name:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
+        print_row(name, figures)
 
     # The first request after a write: a new contract line through the REST API, then the
     # pages that show the portfolio's money.
@@ -326,69 +357,37 @@ def measure_server(args, result, laer, env, server, port, log_path, started):
         check=True,
     )
     bearer = json.loads(token.stdout)["token"]
-    after = ["/revenue", "/portfolio", "/renewals?within=180"]
-    waits = {p: [] for p in after}
     api = Client(port)
     run = int(time.time())
-    for round_ in range(min(args.rounds, 20)):
-        account = externals[round_ % len(externals)]
-        line = {
+    rounds = range(min(args.rounds, 20))
+    lines = [
+        {
             "external_id": f"scale-{run}-{round_}",
-            "account_id": account,
+            "account_id": externals[round_ % len(externals)],
             "product": "scale",
             "start_date": today,
             "mrr": 10 + round_,
         }
-        response, body = api.request(
-            "POST",
-            "/api/v1/records/subscriptions",
-            body=json.dumps({"records": [line]}),
-            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
-        )
-        if response.status >= 300:
-            sys.exit(f"contract line: {response.status} {body[:300]!r}")
-        for path in after:
-            seconds, status, _ = client.timed(path)
-            if status != 200:
-                sys.exit(f"{path}: {status}")
-            waits[path].append(seconds * 1e3)
-    result["after_write"] = {}
-    for path, times in waits.items():
-        figures = summary(times)
-        result["after_write"][path] = figures
-        print(f"{'after a contract: ' + path:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
-
-    # The first request after the engine kept new health: a survey answer through the
-    # REST API, then time for the engine (it looks every 100 ms; one account takes a few).
-    kept = ["/portfolio", "/work?show=all"]
-    waits = {p: [] for p in kept}
-    for round_ in range(min(args.rounds, 20)):
-        answer = {
+        for round_ in rounds
+    ]
+    result["after_write"] = first_requests_after(
+        api, client, bearer, "subscriptions", lines, ["/revenue", "/portfolio", "/renewals?within=180"], "after a contract"
+    )
+    # The first request after the engine kept new health: a survey answer, then time for
+    # the engine (it looks every 100 ms; one account takes a few).
+    answers = [
+        {
             "external_id": f"scale-{run}-{round_}",
             "account_id": externals[round_ % len(externals)],
             "survey": "nps",
             "score": round_ % 11,
             "responded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        response, body = api.request(
-            "POST",
-            "/api/v1/records/survey-responses",
-            body=json.dumps({"records": [answer]}),
-            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
-        )
-        if response.status >= 300:
-            sys.exit(f"survey answer: {response.status} {body[:300]!r}")
-        time.sleep(0.6)
-        for path in kept:
-            seconds, status, _ = client.timed(path)
-            if status != 200:
-                sys.exit(f"{path}: {status}")
-            waits[path].append(seconds * 1e3)
-    result["after_health"] = {}
-    for path, times in waits.items():
-        figures = summary(times)
-        result["after_health"][path] = figures
-        print(f"{'after health kept: ' + path:<32} {figures['p50']:>8} {figures['p95']:>8} {figures['max']:>8}")
+        for round_ in rounds
+    ]
+    result["after_health"] = first_requests_after(
+        api, client, bearer, "survey-responses", answers, ["/portfolio", "/work?show=all"], "after health kept", 0.6
+    )
 
     result["serve_peak_mib"] = round(vm_hwm(server.pid))
 
