@@ -239,7 +239,7 @@ impl CoverageSpell {
 }
 
 /// Who covered which account in one role, and when.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CoverageHistory {
     by_account: HashMap<i64, Vec<CoverageSpell>>,
 }
@@ -251,6 +251,18 @@ impl CoverageHistory {
             by_account.entry(spell.account_id).or_default().push(spell);
         }
         CoverageHistory { by_account }
+    }
+
+    /// The history with the `changed` accounts' spells replaced by `fresh` (read again
+    /// for those accounts): the same as [`CoverageHistory::new`] of every spell read again,
+    /// when the other accounts' did not change.
+    pub fn replace(&mut self, changed: &[i64], fresh: Vec<CoverageSpell>) {
+        for id in changed {
+            self.by_account.remove(id);
+        }
+        for spell in fresh {
+            self.by_account.entry(spell.account_id).or_default().push(spell);
+        }
     }
 
     /// The account's owner on `day`; of several, the first by name (then id), as the
@@ -764,6 +776,31 @@ mod tests {
         assert_eq!(name(2, "2025-05-31"), Some("Zoe"));
         assert_eq!(name(2, "2025-06-01"), Some("Bo"), "of two, the first by name");
         assert_eq!(name(3, "2025-06-01"), None);
+    }
+
+    #[test]
+    fn replacing_changed_accounts_is_reading_every_spell_again() {
+        let before = vec![
+            spell(1, 10, "Kim", "2025-01-01", None),
+            spell(2, 12, "Zoe", "2025-01-01", None),
+            spell(3, 13, "Bo", "2025-06-01", None),
+        ];
+        // Account 1 handed over, 2 lost its CSM, 4 gained one; 3 listed, unchanged.
+        let after = vec![
+            spell(1, 10, "Kim", "2025-01-01", Some("2026-02-01")),
+            spell(1, 11, "Ana", "2026-02-01", None),
+            spell(3, 13, "Bo", "2025-06-01", None),
+            spell(4, 12, "Zoe", "2026-03-01", None),
+        ];
+        let changed = [1, 2, 3, 4];
+        let fresh = after
+            .iter()
+            .filter(|s| changed.contains(&s.account_id))
+            .cloned()
+            .collect();
+        let mut history = CoverageHistory::new(before);
+        history.replace(&changed, fresh);
+        assert_eq!(history, CoverageHistory::new(after));
     }
 
     fn labels(b: &QuarterBridge) -> Vec<(&str, Money, Money)> {

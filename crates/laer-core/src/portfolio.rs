@@ -94,6 +94,28 @@ pub fn patch_health(
     }
 }
 
+/// `kept`, items in account order (each account's in the order its reader gives them:
+/// snapshots, subscription lines), with every item of the `changed` accounts (ids in
+/// order) replaced by `fresh`, the same reader's items of those accounts: what reading
+/// every account again gives when the others did not change. An account listed without
+/// fresh items is gone; one not kept is added in its place. Moves items, copies none.
+pub fn replace_accounts<T>(kept: &mut Vec<T>, changed: &[i64], fresh: Vec<T>, account: impl Fn(&T) -> i64) {
+    let old = std::mem::take(kept);
+    let mut fresh = fresh.into_iter().peekable();
+    kept.reserve(old.len());
+    for item in old {
+        let id = account(&item);
+        if changed.binary_search(&id).is_ok() {
+            continue;
+        }
+        while let Some(new) = fresh.next_if(|f| account(f) < id) {
+            kept.push(new);
+        }
+        kept.push(item);
+    }
+    kept.extend(fresh);
+}
+
 impl HealthBrief {
     /// What the churn forecast sees of the account on the day its health was kept for,
     /// whose contracts' longest billing period is `term_months`.
@@ -451,6 +473,37 @@ mod tests {
             let mut merged = with_health(&snapshots, &old);
             patch_health(&mut merged, &new, &changed);
             proptest::prop_assert_eq!(merged, with_health(&snapshots, &new));
+        }
+
+        /// Replacing the accounts that changed gives what reading everything again gives:
+        /// items gone, added, changed in number, the others as they were.
+        #[test]
+        fn replacing_changed_accounts_is_reading_again(
+            before in proptest::collection::btree_map(1_i64..60, proptest::collection::vec(0_u8..5, 0..4), 0..40),
+            after in proptest::collection::btree_map(1_i64..60, proptest::collection::vec(0_u8..5, 0..4), 0..40),
+            extra in proptest::collection::btree_set(1_i64..60, 0..5),
+        ) {
+            // An account's items in its reader's order: (account, item).
+            let flat = |m: &std::collections::BTreeMap<i64, Vec<u8>>| -> Vec<(i64, u8)> {
+                m.iter().flat_map(|(a, items)| items.iter().map(move |i| (*a, *i))).collect()
+            };
+            // The accounts that differ, and some that did not (listed all the same).
+            let mut changed: Vec<i64> = before
+                .keys()
+                .chain(after.keys())
+                .filter(|a| before.get(a) != after.get(a))
+                .chain(extra.iter())
+                .copied()
+                .collect();
+            changed.sort_unstable();
+            changed.dedup();
+            let fresh: Vec<(i64, u8)> = flat(&after)
+                .into_iter()
+                .filter(|(a, _)| changed.binary_search(a).is_ok())
+                .collect();
+            let mut kept = flat(&before);
+            replace_accounts(&mut kept, &changed, fresh, |(a, _)| *a);
+            proptest::prop_assert_eq!(kept, flat(&after));
         }
     }
 

@@ -470,12 +470,17 @@ impl Store {
             let names: Vec<String> = batch.iter().map(|p| format!("account:{}", p.account_id)).collect();
             tx.lock(names.iter().map(String::as_str)).await?;
             let mut done = AutomationOutcome::default();
+            let mut owners_changed = Vec::new();
             for plan in batch {
-                done += apply_plan(&mut tx, day, plan, actor, deliver).await?;
+                let applied = apply_plan(&mut tx, day, plan, actor, deliver).await?;
+                if applied.owners_started + applied.owners_ended > 0 {
+                    owners_changed.push(plan.account_id);
+                }
+                done += applied;
             }
-            if done.owners_started + done.owners_ended > 0 {
+            if !owners_changed.is_empty() {
                 // Owners change from today on: no past day's phase moves.
-                tx.touch_portfolio(&[]).await?;
+                tx.touch_portfolio(Accounts::Only(&owners_changed)).await?;
             }
             tx.commit().await?;
             outcome += done;
@@ -794,7 +799,7 @@ impl Store {
         let ended_reason = format!("By hand: {reason}");
         change_owner(&mut tx, account_id, role, member, &ended_reason, actor, day, at).await?;
         // From today on: no past day's phase moves.
-        tx.touch_portfolio(&[]).await?;
+        tx.touch_portfolio(Accounts::Only(&[account_id])).await?;
         // The rules look at the account again at once.
         tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
         tx.commit().await
@@ -1005,7 +1010,7 @@ impl WriteTx {
             changed.sort_unstable();
             changed.dedup();
             // Owners imported from today on: no past day's phase moves.
-            self.touch_portfolio(&[]).await?;
+            self.touch_portfolio(Accounts::Only(&changed)).await?;
             self.mark_health_dirty(crate::sql::Feeds::Account, &changed).await?;
         }
         Ok(count)

@@ -18,23 +18,7 @@ use laer_core::lifecycle::Phase;
 use laer_core::model::{NewAuditEntry, NewOutcome, NewSupportCase, NewSurveyResponse, NewTouchpoint, TeamRole};
 use laer_core::retention::day_number;
 
-/// How many accounts a save of health lists in `health_changes`; beyond, readers read
-/// every account's health again, which is as quick.
-pub const HEALTH_CHANGES_LISTED: usize = 2_000;
-/// How many saves of health `health_changes` keeps (at most ten a second while events
-/// stream in: minutes of them). A reader further behind reads everything again.
-pub const HEALTH_CHANGES_KEPT: i64 = 1_000;
-
-/// The accounts whose kept health changed since a revision ([`Store::health_changes`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthChanges {
-    /// The health revision they go up to.
-    pub revision: i64,
-    /// In id order; `None` when not known: every account's health is to be read again.
-    pub accounts: Option<Vec<i64>>,
-}
-
-/// Which accounts to read.
+/// Which accounts: to read, or that a change touched ([`crate::Store::changes`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Accounts<'a> {
     All,
@@ -850,73 +834,10 @@ impl Store {
             }
             tx.execute(&sql, p).await?;
         }
-        // Which accounts this revision changed, for the pages' kept health
-        // (Store::health_changes); the oldest beyond HEALTH_CHANGES_KEPT go.
-        let revision = tx.bump_revision("health").await?;
-        let mut accounts: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        // Not listed (NULL): readers read every account again.
-        let listed = if accounts.len() <= HEALTH_CHANGES_LISTED {
-            serde_json::to_string(&accounts).ok()
-        } else {
-            None
-        };
-        tx.execute(
-            "INSERT INTO health_changes (revision, accounts) VALUES ($1, $2)",
-            params![revision, listed],
-        )
-        .await?;
-        tx.execute(
-            "DELETE FROM health_changes WHERE revision <= $1",
-            params![revision - HEALTH_CHANGES_KEPT],
-        )
-        .await?;
+        // Which accounts this save changed, for the pages' kept health (Store::changes).
+        let accounts: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
+        tx.bump_listed(crate::Listed::Health, Accounts::Only(&accounts)).await?;
         tx.commit().await
-    }
-
-    /// The accounts whose kept health changed after health revision `since`
-    /// ([`Store::health_revision`]): `accounts` is `None` when they are not known (too many,
-    /// or `since` is older than the changes kept), and then every account's is to be read
-    /// again. Exact on several nodes: health revisions commit in order.
-    pub async fn health_changes(&self, since: i64) -> Result<HealthChanges, StoreError> {
-        let revision = self.health_revision().await?;
-        let unknown = HealthChanges {
-            revision,
-            accounts: None,
-        };
-        if revision < since {
-            return Ok(unknown);
-        }
-        let rows: Vec<(i64, Option<String>)> = self
-            .fetch_all(
-                "SELECT revision, accounts FROM health_changes WHERE revision > $1 AND revision <= $2 ORDER BY revision",
-                params![since, revision],
-            )
-            .await?;
-        if i64::try_from(rows.len()).ok() != Some(revision - since) {
-            return Ok(unknown);
-        }
-        let column = Column("health_changes", "accounts");
-        let mut accounts = Vec::new();
-        for (n, listed) in rows {
-            let Some(listed) = listed else {
-                return Ok(unknown);
-            };
-            accounts.extend(
-                serde_json::from_str::<Vec<i64>>(&listed)
-                    .map_err(|e| column.unreadable(format!("revision {n}: {e}")))?,
-            );
-            if accounts.len() > HEALTH_CHANGES_LISTED {
-                return Ok(unknown);
-            }
-        }
-        accounts.sort_unstable();
-        accounts.dedup();
-        Ok(HealthChanges {
-            revision,
-            accounts: Some(accounts),
-        })
     }
 
     /// Claims up to `limit` of the accounts whose data changed since their health was last
@@ -1031,11 +952,7 @@ impl Store {
 
     /// Changes whenever health is saved.
     pub async fn health_revision(&self) -> Result<i64, StoreError> {
-        let n: Option<(i64,)> = self
-            .fetch_optional("SELECT n FROM revisions WHERE name = 'health'", params![])
-            .await?;
-        // Before the first save there may be no revision yet.
-        Ok(n.map_or(0, |(n,)| n))
+        self.revision(crate::Listed::Health).await
     }
 
     /// Each account's latest stored health on or before `day`.

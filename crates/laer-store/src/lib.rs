@@ -11,6 +11,7 @@ mod audit;
 mod automation;
 mod backup;
 mod calendars;
+mod changes;
 mod chat;
 mod decode;
 mod delivery;
@@ -67,15 +68,13 @@ pub use automation::{
 pub use calendars::{
     CALENDAR_EVERY_MINUTES, CalendarClaim, CalendarConnection, CalendarEnd, CalendarWrite, NewCalendar,
 };
+pub use changes::{CHANGES_KEPT, CHANGES_LISTED, Changes, Listed};
 pub use chat::{ChatHook, DigestDue, MAX_CHAT_HOOK_NAME, NewChatHook, check_hook_name, digest_key};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRow, EVENT_TYPES, Target, Webhook};
 pub use error::StoreError;
 pub use files::{create_private_dir, create_private_file, readable_by_others};
 pub use handoff_notes::{HandoffNote, MAX_HANDOFF_NOTE_CHARS};
-pub use health::{
-    Accounts, HEALTH_CHANGES_KEPT, HEALTH_CHANGES_LISTED, HEALTH_CLAIM_LEASE, HealthChanges, HealthClaim, HealthDay,
-    HealthRow, PhaseOverride, Validation,
-};
+pub use health::{Accounts, HEALTH_CLAIM_LEASE, HealthClaim, HealthDay, HealthRow, PhaseOverride, Validation};
 pub use imports::{ImportRun, NewImportRun, RunOutcome, RunProgress, UPLOAD_CHUNK_BYTES, UPLOAD_KEPT_HOURS, Upload};
 pub use ingest::{IngestOutcome, WriteKey, random_id};
 pub use login_safety::ThrottleKey;

@@ -358,18 +358,23 @@ impl Store {
 
     /// Every subscription line's account, dates and MRR, sorted by account.
     pub async fn revenue_lines(&self) -> Result<Vec<RevenueLine>, StoreError> {
-        Ok(self.lines(false).await?.into_iter().map(|l| l.line).collect())
+        self.revenue_lines_of(crate::Accounts::All).await
+    }
+
+    /// The chosen accounts' subscription lines, as [`Store::revenue_lines`].
+    pub async fn revenue_lines_of(&self, accounts: crate::Accounts<'_>) -> Result<Vec<RevenueLine>, StoreError> {
+        Ok(self.lines(false, accounts).await?.into_iter().map(|l| l.line).collect())
     }
 
     /// Every subscription line with its product, sorted by account.
     pub async fn plan_lines(&self) -> Result<Vec<PlanLine>, StoreError> {
-        self.lines(true).await
+        self.lines(true, crate::Accounts::All).await
     }
 
-    /// Every subscription line, sorted by account, then by start; with its product if
-    /// `products`. Packed per account (crate::sql::json): a row per line took three times
-    /// as long to hand over.
-    async fn lines(&self, products: bool) -> Result<Vec<PlanLine>, StoreError> {
+    /// The chosen accounts' subscription lines, sorted by account, then by start; with
+    /// its product if `products`. Packed per account (crate::sql::json): a row per line
+    /// took three times as long to hand over.
+    async fn lines(&self, products: bool, accounts: crate::Accounts<'_>) -> Result<Vec<PlanLine>, StoreError> {
         let backend = self.backend();
         let item = json::tuple(
             backend,
@@ -384,8 +389,9 @@ impl Store {
             ],
         );
         let sql = format!(
-            "SELECT account_id, {} AS records FROM subscriptions GROUP BY account_id ORDER BY account_id",
-            json::list(backend, &item, "start_date, id")
+            "SELECT account_id, {} AS records FROM subscriptions WHERE {} GROUP BY account_id ORDER BY account_id",
+            json::list(backend, &item, "start_date, id"),
+            accounts.condition("account_id")
         );
         let rows: Vec<(i64, String)> = self.fetch_all(&sql, params![]).await?;
         let column = Column("subscriptions", "(records)");
@@ -500,6 +506,15 @@ impl Store {
     /// Every account as the portfolio shows it on `today`: MRR then and
     /// [`laer_core::portfolio::TREND_DAYS`] before, first contract, current coverage.
     pub async fn account_snapshots(&self, today: NaiveDate) -> Result<Vec<AccountSnapshot>, StoreError> {
+        self.account_snapshots_of(today, crate::Accounts::All).await
+    }
+
+    /// The chosen accounts as [`Store::account_snapshots`] gives them, in id order.
+    pub async fn account_snapshots_of(
+        &self,
+        today: NaiveDate,
+        accounts: crate::Accounts<'_>,
+    ) -> Result<Vec<AccountSnapshot>, StoreError> {
         let before = today - chrono::TimeDelta::days(laer_core::portfolio::TREND_DAYS);
         #[derive(sqlx::FromRow)]
         struct Contracts {
@@ -524,16 +539,20 @@ impl Store {
              MAX(CASE WHEN {today} THEN s.bill_period_months END) AS term_months, \
              CAST(SUM(CASE WHEN {today} THEN s.mrr ELSE 0 END) AS BIGINT) AS mrr, \
              CAST(SUM(CASE WHEN {before} THEN s.mrr ELSE 0 END) AS BIGINT) AS mrr_before \
-             FROM subscriptions s GROUP BY s.account_id",
+             FROM subscriptions s WHERE {chosen} GROUP BY s.account_id",
             today = active("$1"),
             before = active("$2"),
+            chosen = accounts.condition("s.account_id"),
         );
         let contracts: Vec<Contracts> = self.fetch_all(&sql, params![today, before]).await?;
         let mut contracts: HashMap<i64, Contracts> = contracts.into_iter().map(|c| (c.account_id, c)).collect();
-        let sql = "SELECT id, external_id, name, segment, renewal_date FROM accounts ORDER BY id";
-        let accounts: Vec<Listed> = self.fetch_all(sql, params![]).await?;
-        let mut owners = self.current_owners(today).await?;
-        Ok(accounts
+        let sql = format!(
+            "SELECT id, external_id, name, segment, renewal_date FROM accounts WHERE {} ORDER BY id",
+            accounts.condition("id")
+        );
+        let listed: Vec<Listed> = self.fetch_all(&sql, params![]).await?;
+        let mut owners = self.current_owners_of(today, accounts).await?;
+        Ok(listed
             .into_iter()
             .map(|a| {
                 // An account without lines has no contract: no MRR, never landed.
@@ -564,14 +583,20 @@ impl Store {
     /// A number that changes whenever accounts, subscriptions, team members or coverage
     /// change: views derived from them (the portfolio) are current while it stays.
     pub async fn portfolio_revision(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = self
-            .fetch_one("SELECT n FROM revisions WHERE name = 'portfolio'", params![])
-            .await?;
-        Ok(n)
+        self.revision(crate::Listed::Portfolio).await
     }
 
     /// Who covers each account on `today`, by account, in role order.
     pub async fn current_owners(&self, today: NaiveDate) -> Result<HashMap<i64, Vec<Owner>>, StoreError> {
+        self.current_owners_of(today, crate::Accounts::All).await
+    }
+
+    /// Who covers each of the chosen accounts on `today`, as [`Store::current_owners`].
+    async fn current_owners_of(
+        &self,
+        today: NaiveDate,
+        accounts: crate::Accounts<'_>,
+    ) -> Result<HashMap<i64, Vec<Owner>>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
             account_id: i64,
@@ -579,10 +604,13 @@ impl Store {
             member_id: i64,
             name: String,
         }
-        let sql = "SELECT c.account_id, c.role, m.id AS member_id, m.name FROM coverage_assignments c \
-                   JOIN team_members m ON m.id = c.team_member_id \
-                   WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) ORDER BY c.account_id, c.role, m.name";
-        let rows: Vec<Row> = self.fetch_all(sql, params![today]).await?;
+        let sql = format!(
+            "SELECT c.account_id, c.role, m.id AS member_id, m.name FROM coverage_assignments c \
+             JOIN team_members m ON m.id = c.team_member_id \
+             WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) AND {} ORDER BY c.account_id, c.role, m.name",
+            accounts.condition("c.account_id")
+        );
+        let rows: Vec<Row> = self.fetch_all(&sql, params![today]).await?;
         let mut owners: HashMap<i64, Vec<Owner>> = HashMap::new();
         for Row {
             account_id,
@@ -603,6 +631,15 @@ impl Store {
     /// Every coverage of an account in `role`, past and present: who covered which
     /// account when, for the owner on any day (the NRR bridge).
     pub async fn coverage_history(&self, role: TeamRole) -> Result<Vec<CoverageSpell>, StoreError> {
+        self.coverage_history_of(role, crate::Accounts::All).await
+    }
+
+    /// The chosen accounts' coverage in `role`, as [`Store::coverage_history`].
+    pub async fn coverage_history_of(
+        &self,
+        role: TeamRole,
+        accounts: crate::Accounts<'_>,
+    ) -> Result<Vec<CoverageSpell>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Spell {
             account_id: i64,
@@ -612,10 +649,13 @@ impl Store {
             since: NaiveDate,
             until: Option<NaiveDate>,
         }
-        let sql = "SELECT c.account_id, m.id AS member_id, m.name, m.external_id, c.since, c.until \
-                   FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id WHERE c.role = $1 \
-                   ORDER BY c.account_id, c.since, m.id";
-        let rows: Vec<Spell> = self.fetch_all(sql, params![role.as_str()]).await?;
+        let sql = format!(
+            "SELECT c.account_id, m.id AS member_id, m.name, m.external_id, c.since, c.until \
+             FROM coverage_assignments c JOIN team_members m ON m.id = c.team_member_id WHERE c.role = $1 AND {} \
+             ORDER BY c.account_id, c.since, m.id",
+            accounts.condition("c.account_id")
+        );
+        let rows: Vec<Spell> = self.fetch_all(&sql, params![role.as_str()]).await?;
         Ok(rows
             .into_iter()
             .map(|s| CoverageSpell {

@@ -127,12 +127,7 @@ impl WriteTx {
         }
         self.mark_health_dirty(table.feeds, &owners).await?;
         if table.portfolio {
-            let accounts: &[i64] = if table.feeds == crate::sql::Feeds::Account {
-                &owners
-            } else {
-                &[]
-            };
-            self.touch_portfolio(accounts).await?;
+            self.portfolio_rows_changed(table, &owners).await?;
         }
         Ok(owners)
     }

@@ -10,7 +10,7 @@ use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
 use crate::exec::{Params, SQLITE_ROWS_PER_STATEMENT, SqliteRows, Value, list, params, tuples};
 use crate::sql::{Feeds, Table};
 use crate::tables::{MILESTONES, Stored, TableRow, milestone_row};
-use crate::{Backend, Pool, Store, StoreError, postgres};
+use crate::{Accounts, Backend, Listed, Pool, Store, StoreError, postgres};
 
 /// How a mark meets an account already marked: a claim on it is cleared, so that a pass
 /// rescoring it now leaves it marked for the next ([`Store::claim_health_dirty`]).
@@ -255,18 +255,33 @@ impl WriteTx {
             self.mark_health_dirty(table.feeds, &marked).await?;
         }
         if count.written > 0 && table.portfolio {
-            let accounts: &[i64] = if table.feeds == Feeds::Account { &marked } else { &[] };
-            self.touch_portfolio(accounts).await?;
+            self.portfolio_rows_changed(table, &marked).await?;
         }
         Ok(count)
     }
 
-    /// Tells every node that the portfolio's inputs (accounts, lines, team, coverage)
-    /// changed, so that its cached views are made again; the phases kept for past days of
-    /// these `accounts`, whose history may have changed, are marked for assessing again
-    /// (crate::past_phases).
-    pub(crate) async fn touch_portfolio(&mut self, accounts: &[i64]) -> Result<(), StoreError> {
-        self.bump_revision("portfolio").await?;
+    /// Marks what a write to `table` (one of the portfolio's) changed: the accounts it
+    /// names (`owners`, of a table that [`Feeds::Account`]) and their history; of a table
+    /// whose rows name no account (accounts, team members), every account.
+    pub(crate) async fn portfolio_rows_changed(&mut self, table: &Table, owners: &[i64]) -> Result<(), StoreError> {
+        if table.feeds == Feeds::Account {
+            self.touch_portfolio(Accounts::Only(owners)).await?;
+            self.history_changed(owners).await
+        } else {
+            self.touch_portfolio(Accounts::All).await
+        }
+    }
+
+    /// Tells every node that the portfolio's inputs (accounts, lines, team, coverage) of
+    /// the `changed` accounts moved, so that the views made of them are made again: of
+    /// those accounts only, when listed ([`Store::changes`](crate::Store::changes)).
+    pub(crate) async fn touch_portfolio(&mut self, changed: Accounts<'_>) -> Result<(), StoreError> {
+        self.bump_listed(Listed::Portfolio, changed).await.map(drop)
+    }
+
+    /// Marks the phases kept for past days of `accounts`, whose history (contracts,
+    /// coverage) may have changed, for assessing again (crate::past_phases).
+    pub(crate) async fn history_changed(&mut self, accounts: &[i64]) -> Result<(), StoreError> {
         let marks: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, i64::MIN)).collect();
         self.mark_past_phases(&marks).await
     }

@@ -9,7 +9,7 @@ use laer_core::Money;
 use laer_core::health::{HealthModel, UsageOn, WindowUse};
 use laer_core::lifecycle::Phase;
 use laer_core::model::*;
-use laer_store::{Accounts, EventLoad, IdLookup, Store, WriteCount};
+use laer_store::{Accounts, EventLoad, IdLookup, Listed, Store, WriteCount};
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -1232,7 +1232,7 @@ async fn each_save_of_health_lists_the_accounts_it_changed(store: &Store) {
             .collect()
     };
     let start = store.health_revision().await.unwrap();
-    let changes = |since| async move { store.health_changes(since).await.unwrap() };
+    let changes = |since| async move { store.changes(Listed::Health, since).await.unwrap() };
     assert_eq!(changes(start).await.accounts, Some(vec![]), "nothing saved since");
 
     store.save_health(&of(&[b, a]), noon(as_of)).await.unwrap();
@@ -1256,7 +1256,7 @@ async fn each_save_of_health_lists_the_accounts_it_changed(store: &Store) {
     assert_eq!(changes(start + 3).await.accounts, None, "a revision not made yet");
 
     // A save of more accounts than are listed: every account is read again.
-    let many: Vec<laer_core::health::Assessment> = (0..=laer_store::HEALTH_CHANGES_LISTED as i64)
+    let many: Vec<laer_core::health::Assessment> = (0..=laer_store::CHANGES_LISTED as i64)
         .map(|i| laer_core::health::Assessment {
             account_id: 1_000_000 + i,
             ..assessed[0].clone()
@@ -1267,16 +1267,13 @@ async fn each_save_of_health_lists_the_accounts_it_changed(store: &Store) {
     assert_eq!(changes(start + 3).await.accounts, Some(vec![]));
 
     // Only the latest saves are kept.
-    for _ in 0..laer_store::HEALTH_CHANGES_KEPT {
+    for _ in 0..laer_store::CHANGES_KEPT {
         store.save_health(&of(&[a]), noon(as_of)).await.unwrap();
     }
-    let last = start + 3 + laer_store::HEALTH_CHANGES_KEPT;
+    let last = start + 3 + laer_store::CHANGES_KEPT;
+    assert_eq!(changes(last - laer_store::CHANGES_KEPT).await.accounts, Some(vec![a]));
     assert_eq!(
-        changes(last - laer_store::HEALTH_CHANGES_KEPT).await.accounts,
-        Some(vec![a])
-    );
-    assert_eq!(
-        changes(last - laer_store::HEALTH_CHANGES_KEPT - 1).await.accounts,
+        changes(last - laer_store::CHANGES_KEPT - 1).await.accounts,
         None,
         "forgotten"
     );

@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeDelta, Utc};
 use laer_core::Money;
+use laer_core::automation::TaskDraft;
+use laer_core::bridge::CoverageHistory;
 use laer_core::model::*;
-use laer_store::{IdLookup, LineChange, OnExisting, Store, StoreError, TaskChange};
+use laer_core::portfolio::replace_accounts;
+use laer_store::{Accounts, IdLookup, KeyPart, LineChange, Listed, OnExisting, Store, StoreError, TaskChange};
 
 fn day(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
@@ -327,9 +330,186 @@ async fn tasks_of_ones_own_and_their_comments(store: &Store) {
     );
 }
 
+/// Every account's snapshot, subscription lines and CSM coverage: the views the pages
+/// keep of the portfolio.
+async fn portfolio_views(
+    store: &Store,
+    today: chrono::NaiveDate,
+    accounts: Accounts<'_>,
+) -> (
+    Vec<laer_core::portfolio::AccountSnapshot>,
+    Vec<laer_core::retention::RevenueLine>,
+    Vec<laer_core::bridge::CoverageSpell>,
+) {
+    (
+        store.account_snapshots_of(today, accounts).await.unwrap(),
+        store.revenue_lines_of(accounts).await.unwrap(),
+        store.coverage_history_of(TeamRole::Csm, accounts).await.unwrap(),
+    )
+}
+
+/// The pages keep the portfolio's views and, when it moves, read again only the accounts
+/// its changes list (Store::changes): each way of writing contracts and coverage lists
+/// the accounts it changed, so that the kept views with those accounts read again are
+/// what reading everything again gives; a write that cannot say which lists none.
+async fn each_portfolio_change_lists_the_accounts_it_changed(store: &Store) {
+    let acme = seed(store).await;
+    let today = Utc::now().date_naive();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[account("globex", "Globex"), account("initech", "Initech")])
+        .await
+        .unwrap();
+    tx.upsert(&[NewTeamMember {
+        external_id: "kim".into(),
+        name: "Kim".into(),
+        email: None,
+        roles: Some(vec![TeamRole::Csm]),
+    }])
+    .await
+    .unwrap();
+    let ids = tx.id_lookup(IdLookup::Accounts).await.unwrap();
+    let (globex, initech) = (ids["globex"], ids["initech"]);
+    let kim = tx.id_lookup(IdLookup::TeamMembers).await.unwrap()["kim"];
+    tx.commit().await.unwrap();
+    let line = |external_id: &str, account_id, mrr| NewSubscription {
+        external_id: external_id.into(),
+        account_id,
+        product: "suite".into(),
+        start_date: today - TimeDelta::days(200),
+        end_date: None,
+        mrr: Money::from_units(mrr).unwrap(),
+        quantity: None,
+        units: None,
+        bill_period_months: 12,
+        discount: None,
+        original: None,
+    };
+    let start = store.revision(Listed::Portfolio).await.unwrap();
+    let (mut snapshots, mut lines, spells) = portfolio_views(store, today, Accounts::All).await;
+    let mut coverage = CoverageHistory::new(spells);
+    let listed_since = |since| async move { store.changes(Listed::Portfolio, since).await.unwrap() };
+    assert_eq!(
+        listed_since(start).await.accounts,
+        Some(vec![]),
+        "nothing written since"
+    );
+
+    // A line by hand.
+    let mut at = start;
+    let added = store
+        .create_record(
+            &line("web-1", acme, 1_000),
+            "web-1",
+            OnExisting::Keep,
+            "subscription.added",
+            "kim",
+        )
+        .await
+        .unwrap();
+    let now = listed_since(at).await;
+    assert_eq!(now.accounts, Some(vec![acme]), "a line by hand");
+    at = now.revision;
+    // Its change.
+    store
+        .change_subscription(added.id, 1, &LineChange::End(today - TimeDelta::days(3)), "kim")
+        .await
+        .unwrap();
+    assert_eq!(listed_since(at).await.accounts, Some(vec![acme]), "a line changed");
+    at = store.revision(Listed::Portfolio).await.unwrap();
+    // An import of lines and coverage.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[line("crm-1", globex, 500), line("crm-2", initech, 700)])
+        .await
+        .unwrap();
+    tx.upsert(&[NewCoverageAssignment {
+        account_id: globex,
+        team_member_id: kim,
+        role: TeamRole::Csm,
+        since: today - TimeDelta::days(30),
+        until: None,
+        reason: "imported".into(),
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        listed_since(at).await.accounts,
+        Some(vec![globex, initech]),
+        "an import"
+    );
+    at = store.revision(Listed::Portfolio).await.unwrap();
+    // An owner by hand, and owners a CRM names.
+    let draft = TaskDraft {
+        role: TeamRole::Csm,
+        title: "Hand-off: Initech".into(),
+        due_on: today + TimeDelta::days(3),
+        steps: vec!["Call them".into()],
+        reason: "Kim takes over".into(),
+        context: "why".into(),
+    };
+    store
+        .assign_by_hand(initech, TeamRole::Csm, Some((kim, &draft)), "takes over", "lead", today)
+        .await
+        .unwrap();
+    assert_eq!(listed_since(at).await.accounts, Some(vec![initech]), "an owner by hand");
+    at = store.revision(Listed::Portfolio).await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.set_owners(&[NewOwner {
+        account_id: acme,
+        team_member_id: kim,
+        role: TeamRole::Csm,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        listed_since(at).await.accounts,
+        Some(vec![acme]),
+        "an owner a CRM names"
+    );
+    at = store.revision(Listed::Portfolio).await.unwrap();
+    // A line deleted through the API.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.delete::<NewSubscription>(&[KeyPart::Text("crm-1")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(listed_since(at).await.accounts, Some(vec![globex]), "a line deleted");
+
+    // The views kept at the start, with the accounts listed since read again, are the
+    // views read again in full.
+    let changes = listed_since(start).await;
+    let changed = changes.accounts.expect("every change listed");
+    assert_eq!(changed, {
+        let mut all = vec![acme, globex, initech];
+        all.sort_unstable();
+        all
+    });
+    let (fresh_snapshots, fresh_lines, fresh_spells) = portfolio_views(store, today, Accounts::Only(&changed)).await;
+    replace_accounts(&mut snapshots, &changed, fresh_snapshots, |a| a.id);
+    replace_accounts(&mut lines, &changed, fresh_lines, |l| l.account_id);
+    coverage.replace(&changed, fresh_spells);
+    let (all_snapshots, all_lines, all_spells) = portfolio_views(store, today, Accounts::All).await;
+    assert_eq!(snapshots, all_snapshots);
+    assert!(
+        snapshots.iter().any(|a| a.id == initech && !a.owners.is_empty()),
+        "{snapshots:?}"
+    );
+    assert_eq!(lines, all_lines);
+    assert_eq!(coverage, CoverageHistory::new(all_spells));
+
+    // Accounts written (an import does not know their ids before): every account.
+    let at = store.revision(Listed::Portfolio).await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[account("hooli", "Hooli")]).await.unwrap();
+    tx.commit().await.unwrap();
+    let after = listed_since(at).await;
+    assert_eq!((after.revision, after.accounts), (at + 1, None));
+    assert_eq!(listed_since(after.revision).await.accounts, Some(vec![]));
+}
+
 laer_store::backend_tests!(
     survey_answers_and_cases_are_audited_once_and_mark_health,
     an_account_by_hand_is_created_once_and_keeps_its_external_id,
     contract_lines_are_added_changed_and_ended_without_lost_updates,
     tasks_of_ones_own_and_their_comments,
+    each_portfolio_change_lists_the_accounts_it_changed,
 );

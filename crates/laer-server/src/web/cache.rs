@@ -5,7 +5,9 @@
 //! use asks the store for its revisions (small reads), so a node never serves a view
 //! older than the data; a change on any node shows on the next request. Health has a
 //! revision of its own: it changes every time the engine keeps new scores, which should
-//! not reload the contracts, and the accounts it kept are read again, not every account.
+//! not reload the contracts. Both revisions list the accounts each change touched
+//! ([`Store::changes`]): the snapshots, lines and coverage of those accounts are read
+//! again, not every account's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,13 +19,12 @@ use laer_core::health::HealthModel;
 use laer_core::model::TeamRole;
 use laer_core::portfolio::{AccountSnapshot, HealthBrief};
 use laer_core::retention::RevenueLine;
-use laer_store::{Accounts, HealthChanges, Store, StoreError};
+use laer_store::{Accounts, Listed, Store, StoreError};
 use tokio::sync::Mutex;
 
 #[derive(Default)]
 pub(crate) struct PageCache {
-    snapshots: Mutex<Option<Cached<Vec<AccountSnapshot>>>>,
-    with_health: Mutex<Option<Merged>>,
+    snapshots: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
     past_phases: Mutex<Option<Cached<PastPhases, (i64, i64)>>>,
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
@@ -37,13 +38,13 @@ pub(crate) struct PageCache {
     pub(crate) accounts: super::coalesce::Coalesce<(i64, NaiveDate), super::account::AccountReads>,
 }
 
-/// The snapshots with health, what they were made of, and the health revision and day
-/// that health is of.
+/// Every account's snapshot with its kept health, the health it was merged with, and the
+/// portfolio and health revisions and the day they are of.
 struct Merged {
-    snapshots: Arc<Vec<AccountSnapshot>>,
-    health: HashMap<i64, HealthBrief>,
-    revision: i64,
+    portfolio: i64,
+    health_revision: i64,
     day: NaiveDate,
+    health: HashMap<i64, HealthBrief>,
     value: Arc<Vec<AccountSnapshot>>,
 }
 
@@ -55,76 +56,99 @@ struct Cached<T, R = i64> {
 }
 
 impl PageCache {
-    /// Every account as of `today`, with its latest kept health. When the engine has kept
-    /// new health, only the accounts it saved since are read again
-    /// ([`Store::health_changes`]): while events stream in it saves several times a second.
+    /// Every account as of `today`, with its latest kept health. When the portfolio or
+    /// health moved, only the accounts changed since are read again
+    /// ([`Store::changes`]): while events stream in the engine saves health several times a
+    /// second, and a contract or an owner changes one account.
     pub(crate) async fn snapshots(
         &self,
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<AccountSnapshot>>, StoreError> {
-        let portfolio = store.portfolio_revision().await?;
-        let snapshots = current(&self.snapshots, portfolio, today, || store.account_snapshots(today)).await?;
         // Held while reading: concurrent requests wait for one read.
-        let mut kept = self.with_health.lock().await;
-        let changes = match kept.as_ref().filter(|m| m.day == today) {
-            Some(m) => store.health_changes(m.revision).await?,
-            None => HealthChanges {
-                revision: store.health_revision().await?,
-                accounts: None,
-            },
+        let mut kept = self.snapshots.lock().await;
+        let Some(m) = kept.as_mut().filter(|m| m.day == today) else {
+            // The revisions first: what is read after is at least as new.
+            let (portfolio, health_revision) =
+                tokio::try_join!(store.revision(Listed::Portfolio), store.revision(Listed::Health))?;
+            let (snapshots, health) = tokio::try_join!(store.account_snapshots(today), store.health_briefs(today))?;
+            let value = Arc::new(laer_core::portfolio::with_health(&snapshots, &health));
+            *kept = Some(Merged {
+                portfolio,
+                health_revision,
+                day: today,
+                health,
+                value: value.clone(),
+            });
+            return Ok(value);
         };
-        match (kept.as_mut(), changes.accounts) {
-            (Some(m), Some(changed)) if m.day == today => {
-                if !changed.is_empty() {
-                    let briefs = store.health_briefs_of(today, Accounts::Only(&changed)).await?;
-                    for id in &changed {
-                        match briefs.get(id) {
-                            Some(b) => m.health.insert(*id, b.clone()),
-                            None => m.health.remove(id),
-                        };
-                    }
+        let (portfolio, health) = tokio::try_join!(
+            store.changes(Listed::Portfolio, m.portfolio),
+            store.changes(Listed::Health, m.health_revision)
+        )?;
+        // Health first: snapshots read again take the health kept now.
+        match &health.accounts {
+            None => m.health = store.health_briefs(today).await?,
+            Some(changed) if !changed.is_empty() => {
+                let briefs = store.health_briefs_of(today, Accounts::Only(changed)).await?;
+                for id in changed {
+                    match briefs.get(id) {
+                        Some(b) => m.health.insert(*id, b.clone()),
+                        None => m.health.remove(id),
+                    };
                 }
-                m.revision = changes.revision;
-                if Arc::ptr_eq(&m.snapshots, &snapshots) {
-                    if changed.is_empty() {
-                        return Ok(m.value.clone());
-                    }
+            }
+            Some(_) => {}
+        }
+        match portfolio.accounts {
+            None => {
+                let snapshots = store.account_snapshots(today).await?;
+                m.value = Arc::new(laer_core::portfolio::with_health(&snapshots, &m.health));
+            }
+            Some(changed) => {
+                if !changed.is_empty() {
+                    let fresh = store.account_snapshots_of(today, Accounts::Only(&changed)).await?;
+                    let fresh = laer_core::portfolio::with_health(&fresh, &m.health);
                     // Copies the accounts only if a page still holds them.
-                    laer_core::portfolio::patch_health(
+                    let value = Arc::make_mut(&mut m.value);
+                    laer_core::portfolio::replace_accounts(value, &changed, fresh, |a| a.id);
+                }
+                match health.accounts {
+                    None => m.value = Arc::new(laer_core::portfolio::with_health(&m.value, &m.health)),
+                    Some(changed) if !changed.is_empty() => laer_core::portfolio::patch_health(
                         Arc::<Vec<AccountSnapshot>>::make_mut(&mut m.value),
                         &m.health,
                         &changed,
-                    );
-                } else {
-                    m.value = Arc::new(laer_core::portfolio::with_health(&snapshots, &m.health));
-                    m.snapshots = snapshots;
+                    ),
+                    Some(_) => {}
                 }
-                Ok(m.value.clone())
-            }
-            _ => {
-                let health = store.health_briefs(today).await?;
-                let value = Arc::new(laer_core::portfolio::with_health(&snapshots, &health));
-                *kept = Some(Merged {
-                    snapshots,
-                    health,
-                    revision: changes.revision,
-                    day: today,
-                    value: value.clone(),
-                });
-                Ok(value)
             }
         }
+        m.portfolio = portfolio.revision;
+        m.health_revision = health.revision;
+        Ok(m.value.clone())
     }
 
-    /// Every subscription line, sorted by account.
+    /// Every subscription line, sorted by account; when the portfolio moved, the lines of
+    /// the accounts changed since are read again.
     pub(crate) async fn revenue_lines(
         &self,
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<Vec<RevenueLine>>, StoreError> {
-        let revision = store.portfolio_revision().await?;
-        current(&self.lines, revision, today, || store.revenue_lines()).await
+        patched(
+            &self.lines,
+            store,
+            today,
+            || store.revenue_lines(),
+            |changed| async move {
+                let fresh = store.revenue_lines_of(Accounts::Only(&changed)).await?;
+                Ok(move |lines: &mut Vec<RevenueLine>| {
+                    laer_core::portfolio::replace_accounts(lines, &changed, fresh, |l| l.account_id)
+                })
+            },
+        )
+        .await
     }
 
     /// Every customer's phase on the first day of each of `quarters` (the revenue page's
@@ -178,16 +202,25 @@ impl PageCache {
         current(&self.bridges, revenue_revisions(store).await?, today, build).await
     }
 
-    /// Who covered which account as its CSM, and when.
+    /// Who covered which account as its CSM, and when; when the portfolio moved, the
+    /// coverage of the accounts changed since is read again.
     pub(crate) async fn csm_coverage(
         &self,
         store: &Store,
         today: NaiveDate,
     ) -> Result<Arc<CoverageHistory>, StoreError> {
-        let revision = store.portfolio_revision().await?;
-        current(&self.csm_coverage, revision, today, || async {
-            Ok(CoverageHistory::new(store.coverage_history(TeamRole::Csm).await?))
-        })
+        patched(
+            &self.csm_coverage,
+            store,
+            today,
+            || async { Ok(CoverageHistory::new(store.coverage_history(TeamRole::Csm).await?)) },
+            |changed| async move {
+                let fresh = store
+                    .coverage_history_of(TeamRole::Csm, Accounts::Only(&changed))
+                    .await?;
+                Ok(move |history: &mut CoverageHistory| history.replace(&changed, fresh))
+            },
+        )
         .await
     }
 }
@@ -196,6 +229,50 @@ impl PageCache {
 /// phases'.
 async fn revenue_revisions(store: &Store) -> Result<(i64, i64), StoreError> {
     tokio::try_join!(store.portfolio_revision(), store.past_phases_revision())
+}
+
+/// The view in `slot`, made of the portfolio (by account), brought up to the portfolio's
+/// revision: if the accounts changed since it was made are listed ([`Store::changes`]),
+/// `patch` reads theirs again and gives what replaces them in the view; else (or on
+/// another day) `load` reads it all again.
+async fn patched<T, L, LF, P, PF, A>(
+    slot: &Mutex<Option<Cached<T>>>,
+    store: &Store,
+    today: NaiveDate,
+    load: L,
+    patch: P,
+) -> Result<Arc<T>, StoreError>
+where
+    T: Clone,
+    L: FnOnce() -> LF,
+    LF: std::future::Future<Output = Result<T, StoreError>>,
+    P: FnOnce(Vec<i64>) -> PF,
+    PF: std::future::Future<Output = Result<A, StoreError>>,
+    A: FnOnce(&mut T),
+{
+    // Held while reading: concurrent requests wait for one read.
+    let mut slot = slot.lock().await;
+    if let Some(c) = slot.as_mut().filter(|c| c.day == today) {
+        let changes = store.changes(Listed::Portfolio, c.revision).await?;
+        if let Some(changed) = changes.accounts {
+            if !changed.is_empty() {
+                let apply = patch(changed).await?;
+                // Copies the view only if a page still holds it.
+                apply(Arc::make_mut(&mut c.value));
+            }
+            c.revision = changes.revision;
+            return Ok(c.value.clone());
+        }
+    }
+    // The revision first: what is read after is at least as new.
+    let revision = store.revision(Listed::Portfolio).await?;
+    let value = Arc::new(load().await?);
+    *slot = Some(Cached {
+        revision,
+        day: today,
+        value: value.clone(),
+    });
+    Ok(value)
 }
 
 /// The view in `slot` if the store's `revision` and the day are still those it was made
