@@ -10,8 +10,8 @@ use chrono::NaiveDate;
 use laer_core::bridge::{PhasesByDay, Quarter, begun_quarters};
 use laer_core::health::HealthModel;
 use laer_core::lifecycle::Phase;
-use laer_core::retention::{RevenueLine, day_number, mrr_by_account};
-use laer_store::{Accounts, Store, StoreError};
+use laer_core::retention::{RevenueLine, day_number};
+use laer_store::{Accounts, KeptPhases, Store, StoreError};
 
 /// Every account's phase on some days, and how many accounts' phases wait to be
 /// assessed again after a change to their history.
@@ -40,20 +40,43 @@ pub async fn past_phases(
     lines: &[RevenueLine],
     today: NaiveDate,
 ) -> Result<PastPhases, StoreError> {
-    let days: Vec<NaiveDate> = quarters.iter().filter_map(|q| q.first_day()).collect();
+    let days = first_days(quarters);
+    let kept = store.kept_phases(&model.phase_key(), &days).await?;
+    complete(store, model, &days, lines, today, kept).await
+}
+
+/// The first day of each of `quarters`: the days whose phases the bridge groups by.
+pub fn first_days(quarters: &[Quarter]) -> Vec<NaiveDate> {
+    quarters.iter().filter_map(|q| q.first_day()).collect()
+}
+
+/// [`past_phases`] of `days` from the phases `kept` under `model`'s rules (read from the
+/// store, or kept in memory as the store has them): the days and customers missing are
+/// assessed and kept.
+pub async fn complete(
+    store: &Store,
+    model: &HealthModel,
+    days: &[NaiveDate],
+    lines: &[RevenueLine],
+    today: NaiveDate,
+    kept: KeptPhases,
+) -> Result<PastPhases, StoreError> {
     let rules = model.phase_key();
-    let kept = store.kept_phases(&rules, &days).await?;
     let mut phases = kept.phases;
     for &day in days.iter().filter(|day| **day >= today) {
         let assessed = assessed_phases(store, model, day, Accounts::All).await?;
         phases.insert(day, assessed.into_iter().collect());
     }
-    for day in days.into_iter().filter(|day| *day < today) {
+    for &day in days.iter().filter(|day| **day < today) {
+        // The customers on the day (lines in account order) without a kept phase.
         let missing: Option<Vec<i64>> = phases.get(&day).map(|on_day| {
-            mrr_by_account(lines, day)
-                .into_keys()
-                .filter(|id| !on_day.contains_key(id))
-                .collect()
+            let mut ids: Vec<i64> = lines
+                .iter()
+                .filter(|l| l.is_active_on(day) && !on_day.contains_key(&l.account_id))
+                .map(|l| l.account_id)
+                .collect();
+            ids.dedup();
+            ids
         });
         if missing.as_ref().is_some_and(Vec::is_empty) {
             continue;

@@ -299,6 +299,22 @@ impl BridgeBy {
 /// Each account's phase, by day.
 pub type PhasesByDay = HashMap<NaiveDate, HashMap<i64, Phase>>;
 
+/// `kept` with the phases of the `changed` accounts on every day replaced by `fresh`
+/// (those accounts' phases read again): the same as reading every account's again, when
+/// the others did not change. A day left without any phase is dropped, as a read finds
+/// none.
+pub fn replace_phases(kept: &mut PhasesByDay, changed: &[i64], fresh: PhasesByDay) {
+    for phases in kept.values_mut() {
+        for id in changed {
+            phases.remove(id);
+        }
+    }
+    kept.retain(|_, phases| !phases.is_empty());
+    for (day, phases) in fresh {
+        kept.entry(day).or_default().extend(phases);
+    }
+}
+
 /// What [`quarter_bridges`] groups with: each quarter's phases as the rules gave them on
 /// its first day, or the coverage history of the role.
 #[derive(Debug, Clone, Copy)]
@@ -776,6 +792,31 @@ mod tests {
         assert_eq!(name(2, "2025-05-31"), Some("Zoe"));
         assert_eq!(name(2, "2025-06-01"), Some("Bo"), "of two, the first by name");
         assert_eq!(name(3, "2025-06-01"), None);
+    }
+
+    #[test]
+    fn replacing_changed_accounts_is_reading_every_phase_again() {
+        let (d1, d2) = (day("2026-01-01"), day("2026-04-01"));
+        let mut kept = PhasesByDay::from([
+            (d1, HashMap::from([(1, Phase::Adopt), (2, Phase::Renew)])),
+            (d2, HashMap::from([(2, Phase::Renew)])),
+        ]);
+        // Account 2 assessed again on both days, 3 kept on the second; 1 listed, unchanged.
+        let fresh = PhasesByDay::from([
+            (d1, HashMap::from([(1, Phase::Adopt), (2, Phase::Expand)])),
+            (d2, HashMap::from([(2, Phase::Churned), (3, Phase::Land)])),
+        ]);
+        replace_phases(&mut kept, &[1, 2, 3], fresh);
+        assert_eq!(
+            kept,
+            PhasesByDay::from([
+                (d1, HashMap::from([(1, Phase::Adopt), (2, Phase::Expand)])),
+                (d2, HashMap::from([(2, Phase::Churned), (3, Phase::Land)])),
+            ])
+        );
+        // Listed with nothing kept: gone from every day, and an empty day with them.
+        replace_phases(&mut kept, &[2, 3], PhasesByDay::new());
+        assert_eq!(kept, PhasesByDay::from([(d1, HashMap::from([(1, Phase::Adopt)]))]));
     }
 
     #[test]

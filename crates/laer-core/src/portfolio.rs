@@ -94,6 +94,14 @@ pub fn patch_health(
     }
 }
 
+/// Each account's segment, of those that have one.
+pub fn segments(accounts: &[AccountSnapshot]) -> std::collections::HashMap<i64, String> {
+    accounts
+        .iter()
+        .filter_map(|a| Some((a.id, a.segment.clone()?)))
+        .collect()
+}
+
 /// `kept`, items in account order (each account's in the order its reader gives them:
 /// snapshots, subscription lines), with every item of the `changed` accounts (ids in
 /// order) replaced by `fresh`, the same reader's items of those accounts: what reading

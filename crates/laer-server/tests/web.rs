@@ -1689,7 +1689,7 @@ async fn an_admin_links_stripe_customers_by_hand(store: &Store) {
 
 /// What a page shows of the portfolio, from a server that kept its views and from one
 /// that reads everything anew: the portfolio and renewals lists, the revenue months and
-/// the NRR bridge by CSM.
+/// the NRR bridges by phase and by CSM.
 async fn portfolio_pages(session: &Session) -> Vec<String> {
     let mut shown = Vec::new();
     for path in ["/portfolio.csv?owner=all", "/renewals.csv", "/revenue.csv"] {
@@ -1699,8 +1699,10 @@ async fn portfolio_pages(session: &Session) -> Vec<String> {
     }
     let (status, page) = session.get("/revenue").await;
     assert_eq!(status, 200);
-    let bridge = &page[page.find("id=\"bridge-csm\"").expect("the bridge by CSM")..];
-    shown.push(bridge[..bridge.find("</section>").unwrap_or(bridge.len())].to_string());
+    for id in ["bridge-phase", "bridge-csm"] {
+        let bridge = &page[page.find(&format!("id=\"{id}\"")).expect(id)..];
+        shown.push(bridge[..bridge.find("</section>").unwrap_or(bridge.len())].to_string());
+    }
     shown
 }
 

@@ -24,6 +24,8 @@ pub enum Listed {
     /// Accounts, subscription lines, team members and coverage: what the portfolio's
     /// snapshots, the revenue lines and the owners on past days are made of.
     Portfolio,
+    /// The phases kept for past days and their marks ([`crate::KeptPhases`]).
+    PastPhases,
 }
 
 impl Listed {
@@ -32,6 +34,7 @@ impl Listed {
         match self {
             Listed::Health => "health",
             Listed::Portfolio => "portfolio",
+            Listed::PastPhases => "past_phases",
         }
     }
 }

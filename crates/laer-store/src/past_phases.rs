@@ -23,7 +23,7 @@ use laer_core::retention::day_number;
 use crate::decode::Column;
 use crate::exec::{Params, list, params, tuples};
 use crate::sql::json;
-use crate::{Backend, Store, StoreError, WriteTx};
+use crate::{Accounts, Backend, Listed, Store, StoreError, WriteTx};
 
 /// The phases kept for some days, and how many accounts wait for theirs to be assessed
 /// again.
@@ -94,10 +94,7 @@ impl Store {
     /// Moves whenever phases are kept, assessed again or marked: the kept phases a node
     /// holds in memory are current while it stands.
     pub async fn past_phases_revision(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = self
-            .fetch_one("SELECT n FROM revisions WHERE name = 'past_phases'", params![])
-            .await?;
-        Ok(n)
+        self.revision(Listed::PastPhases).await
     }
 
     /// Read before assessing phases to keep ([`Store::keep_phases`]).
@@ -108,6 +105,17 @@ impl Store {
 
     /// The phases kept under `rules` for `days`.
     pub async fn kept_phases(&self, rules: &str, days: &[NaiveDate]) -> Result<KeptPhases, StoreError> {
+        self.kept_phases_of(rules, days, Accounts::All).await
+    }
+
+    /// The phases kept under `rules` for `days` of the chosen accounts (and how many
+    /// accounts wait to be assessed again, of all).
+    pub async fn kept_phases_of(
+        &self,
+        rules: &str,
+        days: &[NaiveDate],
+        accounts: Accounts<'_>,
+    ) -> Result<KeptPhases, StoreError> {
         let mut kept = KeptPhases::default();
         if !days.is_empty() {
             let mut p = Params::with_capacity(days.len() + 1);
@@ -121,9 +129,11 @@ impl Store {
             let rows: Vec<(i64, String)> = self
                 .fetch_all(
                     &format!(
-                        "SELECT day, {} AS phases FROM phase_days WHERE rules = $1 AND day IN ({}) GROUP BY day",
+                        "SELECT day, {} AS phases FROM phase_days WHERE rules = $1 AND day IN ({}) AND {} \
+                         GROUP BY day",
                         json::bag(backend, &json::tuple(backend, &["account_id", "phase"])),
-                        list(2, days.len())
+                        list(2, days.len()),
+                        accounts.condition("account_id")
                     ),
                     p,
                 )
@@ -188,7 +198,8 @@ impl Store {
             let marks: Vec<(i64, i64)> = phases.iter().map(|(id, _)| (*id, day)).collect();
             tx.mark_past_phases(&marks).await?;
         }
-        tx.touch_past_phases().await?;
+        let ids: Vec<i64> = phases.iter().map(|(id, _)| *id).collect();
+        tx.touch_past_phases(Accounts::Only(&ids)).await?;
         tx.commit().await
     }
 
@@ -228,7 +239,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         tx.put_phases(rules, day, phases, "DO UPDATE SET phase = excluded.phase")
             .await?;
-        tx.touch_past_phases().await?;
+        let ids: Vec<i64> = phases.iter().map(|(id, _)| *id).collect();
+        tx.touch_past_phases(Accounts::Only(&ids)).await?;
         tx.commit().await
     }
 
@@ -282,7 +294,8 @@ impl Store {
             )
             .await?;
         }
-        tx.touch_past_phases().await?;
+        let ids: Vec<i64> = seen.iter().map(|s| s.account_id).collect();
+        tx.touch_past_phases(Accounts::Only(&ids)).await?;
         tx.commit().await
     }
 }
@@ -321,8 +334,10 @@ impl WriteTx {
         Ok(())
     }
 
-    async fn touch_past_phases(&mut self) -> Result<(), StoreError> {
-        self.bump_revision("past_phases").await.map(drop)
+    /// Moves the `past_phases` revision, listing the `accounts` whose kept phases or
+    /// marks changed ([`Store::changes`]).
+    async fn touch_past_phases(&mut self, accounts: Accounts<'_>) -> Result<(), StoreError> {
+        self.bump_listed(Listed::PastPhases, accounts).await.map(drop)
     }
 
     /// Marks the kept phases of these accounts from each one's day (a day number; one
@@ -371,7 +386,8 @@ impl WriteTx {
                 .await?;
         }
         if marked > 0 {
-            self.touch_past_phases().await?;
+            let ids: Vec<i64> = marks.iter().map(|(account, _)| *account).collect();
+            self.touch_past_phases(Accounts::Only(&ids)).await?;
             self.bump_revision("phase_marks").await?;
         }
         Ok(())

@@ -555,6 +555,9 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
         .await
         .unwrap();
     assert!(store.past_phases_revision().await.unwrap() > revision);
+    // What a page keeps, brought up to date below with the accounts each change lists.
+    let view_revision = store.past_phases_revision().await.unwrap();
+    let mut view = store.kept_phases(rules, &[q2, q3]).await.unwrap().phases;
     // Kept once: a later keeper of the same day changes nothing.
     let token = store.past_phases_token().await.unwrap();
     store.keep_phases(rules, q2, &[(a, Phase::Renew)], token).await.unwrap();
@@ -603,10 +606,18 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
         .await
         .unwrap();
     let seen = store.stale_phases(100).await.unwrap();
+    let before = store.past_phases_revision().await.unwrap();
     store
         .refresh_phases(rules, q2, &[(a, Phase::Expand), (b, Phase::Adopt)])
         .await
         .unwrap();
+    let mut both = vec![a, b];
+    both.sort_unstable();
+    assert_eq!(
+        store.changes(Listed::PastPhases, before).await.unwrap().accounts,
+        Some(both),
+        "assessed again: those accounts"
+    );
     ingest(a, "2026-03-05").await;
     store.clear_stale_phases(rules, &seen).await.unwrap();
     assert_eq!(marked().await, vec![(a, number(day("2026-03-05")), 3)]);
@@ -629,6 +640,22 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
     store.clear_stale_phases(rules, &seen).await.unwrap();
     store.keep_phases(rules, q3, &[(b, Phase::Adopt)], token).await.unwrap();
     assert_eq!(marked().await, vec![(b, number(q3), 1)]);
+
+    // The phases the page kept, with those of the accounts listed since read again, are
+    // the phases read again in full.
+    let changed = store
+        .changes(Listed::PastPhases, view_revision)
+        .await
+        .unwrap()
+        .accounts
+        .expect("every change listed");
+    let fresh = store
+        .kept_phases_of(rules, &[q2, q3], Accounts::Only(&changed))
+        .await
+        .unwrap();
+    laer_core::bridge::replace_phases(&mut view, &changed, fresh.phases);
+    let now = store.kept_phases(rules, &[q2, q3]).await.unwrap();
+    assert_eq!((view, fresh.stale), (now.phases, now.stale));
 }
 
 async fn writes_mark_accounts_for_recomputation(store: &Store) {

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use laer_app::past_phases::PastPhases;
-use laer_core::bridge::{CoverageHistory, Quarter};
+use laer_core::bridge::{CoverageHistory, PhasesByDay, Quarter};
 use laer_core::health::HealthModel;
 use laer_core::model::TeamRole;
 use laer_core::portfolio::{AccountSnapshot, HealthBrief};
 use laer_core::retention::RevenueLine;
-use laer_store::{Accounts, Listed, Store, StoreError};
+use laer_store::{Accounts, KeptPhases, Listed, Store, StoreError};
 use tokio::sync::Mutex;
 
 #[derive(Default)]
@@ -27,6 +27,7 @@ pub(crate) struct PageCache {
     snapshots: Mutex<Option<Merged>>,
     lines: Mutex<Option<Cached<Vec<RevenueLine>>>>,
     past_phases: Mutex<Option<Cached<PastPhases, (i64, i64)>>>,
+    kept_phases: Mutex<Option<KeptDays>>,
     csm_coverage: Mutex<Option<Cached<CoverageHistory>>>,
     /// The revenue page's content, by the portfolio's and the kept phases' revisions.
     revenue: Mutex<Option<Cached<maud::Markup, (i64, i64)>>>,
@@ -46,6 +47,15 @@ struct Merged {
     day: NaiveDate,
     health: HashMap<i64, HealthBrief>,
     value: Arc<Vec<AccountSnapshot>>,
+}
+
+/// The phases kept for some days under some rules, as the store has them at a revision
+/// of the kept phases.
+struct KeptDays {
+    revision: i64,
+    rules: String,
+    days: Vec<NaiveDate>,
+    phases: PhasesByDay,
 }
 
 /// A view, and the store revision (or revisions) and day it was made for.
@@ -163,10 +173,43 @@ impl PageCache {
         lines: &[RevenueLine],
         today: NaiveDate,
     ) -> Result<Arc<PastPhases>, StoreError> {
-        current(&self.past_phases, revenue_revisions(store).await?, today, || {
-            laer_app::past_phases::past_phases(store, model, quarters, lines, today)
+        current(&self.past_phases, revenue_revisions(store).await?, today, || async {
+            let days = laer_app::past_phases::first_days(quarters);
+            let rules = model.phase_key();
+            let kept = self.kept_phases(store, &rules, &days).await?;
+            laer_app::past_phases::complete(store, model, &days, lines, today, kept).await
         })
         .await
+    }
+
+    /// The phases kept under `rules` for `days`, as the store has them: when its kept
+    /// phases moved, those of the accounts listed since are read again
+    /// ([`Store::changes`]); a contract written marks its account, and the engine assesses
+    /// that account's days again, which changes no other account's.
+    async fn kept_phases(&self, store: &Store, rules: &str, days: &[NaiveDate]) -> Result<KeptPhases, StoreError> {
+        let mut slot = self.kept_phases.lock().await;
+        if let Some(k) = slot.as_mut().filter(|k| k.rules == rules && k.days == days) {
+            let changes = store.changes(Listed::PastPhases, k.revision).await?;
+            if let Some(changed) = changes.accounts {
+                let fresh = store.kept_phases_of(rules, days, Accounts::Only(&changed)).await?;
+                laer_core::bridge::replace_phases(&mut k.phases, &changed, fresh.phases);
+                k.revision = changes.revision;
+                return Ok(KeptPhases {
+                    phases: k.phases.clone(),
+                    stale: fresh.stale,
+                });
+            }
+        }
+        // The revision first: what is read after is at least as new.
+        let revision = store.revision(Listed::PastPhases).await?;
+        let kept = store.kept_phases(rules, days).await?;
+        *slot = Some(KeptDays {
+            revision,
+            rules: rules.to_string(),
+            days: days.to_vec(),
+            phases: kept.phases.clone(),
+        });
+        Ok(kept)
     }
 
     /// The revenue page's content as of `today`, made by `build` when the portfolio (its

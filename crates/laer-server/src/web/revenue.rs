@@ -116,7 +116,8 @@ async fn body(state: &AppState, today: NaiveDate) -> Result<maud::Markup, PageEr
         .series(ChartSeries::new("Logo churn per month", months.iter().map(|m| m.logo_churn)).color(Color::VERMILLION))
         .to_svg();
 
-    let segments = state.store.account_attribute("segment").await?.unwrap_or_default();
+    // The accounts' segments as the kept snapshots have them.
+    let segments = laer_core::portfolio::segments(&state.cache.snapshots(&state.store, today).await?);
     let by_segment = segment_table(
         &lines,
         &rates,
