@@ -163,17 +163,19 @@ impl PageCache {
 
     /// Every customer's phase on the first day of each of `quarters` (the revenue page's
     /// NRR bridge), as kept in the store ([`laer_app::past_phases`]): a past day's phase is
-    /// assessed once, not after every write. Read again when the kept phases or the
-    /// portfolio move.
+    /// assessed once, not after every write. Made again when the kept phases or the
+    /// portfolio move, of the lines read once those revisions are known, so that it is
+    /// never kept under a revision newer than the lines it was made of.
     pub(crate) async fn past_phases(
         &self,
         store: &Store,
         model: &HealthModel,
         quarters: &[Quarter],
-        lines: &[RevenueLine],
         today: NaiveDate,
     ) -> Result<Arc<PastPhases>, StoreError> {
         current(&self.past_phases, revenue_revisions(store).await?, today, || async {
+            let lines = self.revenue_lines(store, today).await?;
+            let lines = lines.as_slice();
             let days = laer_app::past_phases::first_days(quarters);
             let rules = model.phase_key();
             let kept = self.kept_phases(store, &rules, &days).await?;

@@ -208,7 +208,7 @@ async fn bridges(
     let (past, coverage) = tokio::try_join!(
         state
             .cache
-            .past_phases(&state.store, &state.health_model, &begun, lines, today),
+            .past_phases(&state.store, &state.health_model, &begun, today),
         state.cache.csm_coverage(&state.store, today),
     )?;
     let phases = Grouping::Phase(&past.phases);
