@@ -5,9 +5,9 @@
 //! use asks the store for its revisions (small reads), so a node never serves a view
 //! older than the data; a change on any node shows on the next request. Health has a
 //! revision of its own: it changes every time the engine keeps new scores, which should
-//! not reload the contracts. Both revisions list the accounts each change touched
-//! ([`Store::changes`]): the snapshots, lines and coverage of those accounts are read
-//! again, not every account's.
+//! not reload the contracts. Health, the portfolio and the kept past phases list the
+//! accounts each change touched ([`Store::changes`]): the health, snapshots, lines,
+//! coverage and kept phases of those accounts are read again, not every account's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
