@@ -103,7 +103,6 @@ impl WriteTx {
             touched.sort_unstable();
             touched.dedup();
             self.mark_health_dirty(crate::sql::Feeds::Account, &touched).await?;
-            self.touch_portfolio(crate::Accounts::Only(&touched)).await?;
             self.history_changed(&touched).await?;
         }
         Ok(changed)

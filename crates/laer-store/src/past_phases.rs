@@ -198,8 +198,7 @@ impl Store {
             let marks: Vec<(i64, i64)> = phases.iter().map(|(id, _)| (*id, day)).collect();
             tx.mark_past_phases(&marks).await?;
         }
-        let ids: Vec<i64> = phases.iter().map(|(id, _)| *id).collect();
-        tx.touch_past_phases(Accounts::Only(&ids)).await?;
+        tx.touch_past_phases(phases.iter().map(|(id, _)| *id)).await?;
         tx.commit().await
     }
 
@@ -239,8 +238,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         tx.put_phases(rules, day, phases, "DO UPDATE SET phase = excluded.phase")
             .await?;
-        let ids: Vec<i64> = phases.iter().map(|(id, _)| *id).collect();
-        tx.touch_past_phases(Accounts::Only(&ids)).await?;
+        tx.touch_past_phases(phases.iter().map(|(id, _)| *id)).await?;
         tx.commit().await
     }
 
@@ -294,8 +292,7 @@ impl Store {
             )
             .await?;
         }
-        let ids: Vec<i64> = seen.iter().map(|s| s.account_id).collect();
-        tx.touch_past_phases(Accounts::Only(&ids)).await?;
+        tx.touch_past_phases(seen.iter().map(|s| s.account_id)).await?;
         tx.commit().await
     }
 }
@@ -336,8 +333,11 @@ impl WriteTx {
 
     /// Moves the `past_phases` revision, listing the `accounts` whose kept phases or
     /// marks changed ([`Store::changes`]).
-    async fn touch_past_phases(&mut self, accounts: Accounts<'_>) -> Result<(), StoreError> {
-        self.bump_listed(Listed::PastPhases, accounts).await.map(drop)
+    async fn touch_past_phases(&mut self, accounts: impl Iterator<Item = i64>) -> Result<(), StoreError> {
+        let ids: Vec<i64> = accounts.collect();
+        self.bump_listed(Listed::PastPhases, Accounts::Only(&ids))
+            .await
+            .map(drop)
     }
 
     /// Marks the kept phases of these accounts from each one's day (a day number; one
@@ -386,8 +386,8 @@ impl WriteTx {
                 .await?;
         }
         if marked > 0 {
-            let ids: Vec<i64> = marks.iter().map(|(account, _)| *account).collect();
-            self.touch_past_phases(Accounts::Only(&ids)).await?;
+            self.touch_past_phases(marks.iter().map(|(account, _)| *account))
+                .await?;
             self.bump_revision("phase_marks").await?;
         }
         Ok(())

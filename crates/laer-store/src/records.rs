@@ -349,7 +349,6 @@ impl Store {
             return Err(StoreError::Stale { what: what() });
         }
         tx.mark_health_dirty(Feeds::Account, &[after.account_id]).await?;
-        tx.touch_portfolio(crate::Accounts::Only(&[after.account_id])).await?;
         tx.history_changed(&[after.account_id]).await?;
         let details = serde_json::json!({
             "id": id,

@@ -231,7 +231,6 @@ impl Store {
                 touched.sort_unstable();
                 touched.dedup();
                 tx.mark_health_dirty(crate::sql::Feeds::Account, &touched).await?;
-                tx.touch_portfolio(crate::Accounts::Only(&touched)).await?;
                 tx.history_changed(&touched).await?;
             }
             tx.commit().await?;

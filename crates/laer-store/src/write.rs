@@ -265,7 +265,6 @@ impl WriteTx {
     /// whose rows name no account (accounts, team members), every account.
     pub(crate) async fn portfolio_rows_changed(&mut self, table: &Table, owners: &[i64]) -> Result<(), StoreError> {
         if table.feeds == Feeds::Account {
-            self.touch_portfolio(Accounts::Only(owners)).await?;
             self.history_changed(owners).await
         } else {
             self.touch_portfolio(Accounts::All).await
@@ -279,9 +278,11 @@ impl WriteTx {
         self.bump_listed(Listed::Portfolio, changed).await.map(drop)
     }
 
-    /// Marks the phases kept for past days of `accounts`, whose history (contracts,
-    /// coverage) may have changed, for assessing again (crate::past_phases).
+    /// Tells that the history (contracts, coverage) of `accounts` changed: their
+    /// portfolio views are made again ([`WriteTx::touch_portfolio`]) and the phases kept
+    /// for their past days are marked for assessing again (crate::past_phases).
     pub(crate) async fn history_changed(&mut self, accounts: &[i64]) -> Result<(), StoreError> {
+        self.touch_portfolio(Accounts::Only(accounts)).await?;
         let marks: Vec<(i64, i64)> = accounts.iter().map(|a| (*a, i64::MIN)).collect();
         self.mark_past_phases(&marks).await
     }

@@ -51,7 +51,7 @@ async fn seed(store: &Store) -> Seeded {
     }
 }
 
-fn draft(title: &str, due: &str) -> TaskDraft {
+pub(crate) fn draft(title: &str, due: &str) -> TaskDraft {
     TaskDraft {
         role: TeamRole::Csm,
         title: title.into(),

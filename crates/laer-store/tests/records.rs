@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeDelta, Utc};
 use laer_core::Money;
-use laer_core::automation::TaskDraft;
 use laer_core::bridge::CoverageHistory;
 use laer_core::model::*;
 use laer_core::portfolio::replace_accounts;
@@ -439,14 +438,7 @@ async fn each_portfolio_change_lists_the_accounts_it_changed(store: &Store) {
     );
     at = store.revision(Listed::Portfolio).await.unwrap();
     // An owner by hand, and owners a CRM names.
-    let draft = TaskDraft {
-        role: TeamRole::Csm,
-        title: "Hand-off: Initech".into(),
-        due_on: today + TimeDelta::days(3),
-        steps: vec!["Call them".into()],
-        reason: "Kim takes over".into(),
-        context: "why".into(),
-    };
+    let draft = crate::automation::draft("Hand-off: Initech", &(today + TimeDelta::days(3)).to_string());
     store
         .assign_by_hand(initech, TeamRole::Csm, Some((kim, &draft)), "takes over", "lead", today)
         .await
