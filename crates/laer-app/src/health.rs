@@ -11,7 +11,7 @@ use laer_core::figures::AccountFigures;
 use laer_core::health::changes_since;
 use laer_core::health::score::DriverChange;
 use laer_core::health::{AccountRecords, Assessment, HealthModel};
-use laer_store::{Accounts, HealthClaim, Store, StoreError};
+use laer_store::{Accounts, HealthClaim, KeptRecords, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// One account in `laer report health` and `GET /api/v1/accounts/{id}/health`.
@@ -195,6 +195,7 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
     // tracked, a new feature), every account's health may change.
     let mut workspace = None;
     let mut slow: Option<Slow> = None;
+    let mut kept = KeptRecords::default();
     let mut tick = tokio::time::interval(ENGINE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,7 +209,7 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
             }
         };
         let result = if computed_day != Some(day) || now != workspace {
-            let done = recompute_all(&store, &model, day).await;
+            let done = recompute_all(&store, &model, day, &mut kept).await;
             if done.is_ok() {
                 workspace = now;
             }
@@ -231,7 +232,7 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
             done
         } else {
             let started = std::time::Instant::now();
-            let done = recompute_changed(&store, &model, day).await;
+            let done = recompute_changed(&store, &model, day, &mut kept).await;
             // Past days' phases of accounts whose history changed.
             if let Err(e) = crate::past_phases::refresh(&store, &model).await {
                 tracing::warn!("health: past phases: {e}");
@@ -247,11 +248,16 @@ pub async fn run_engine(store: Store, model: Arc<HealthModel>, today: fn() -> Na
     }
 }
 
-async fn recompute_all(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
+async fn recompute_all(
+    store: &Store,
+    model: &HealthModel,
+    day: NaiveDate,
+    kept: &mut KeptRecords,
+) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     // Whatever is marked now is covered by this pass.
     let claims = claim_all(store, Vec::new()).await?;
-    let assessments = rescore(store, model, day, Accounts::All, &claims).await?;
+    let assessments = rescore(store, model, day, Accounts::All, &claims, kept).await?;
     automate(store, &assessments).await;
     tracing::info!(
         "health of {} accounts computed in {} ms",
@@ -274,19 +280,20 @@ async fn claim_all(store: &Store, mut claims: Vec<HealthClaim>) -> Result<Vec<He
     }
 }
 
-/// Scores `accounts` and saves their health; then the claimed marks are released, or, if
-/// scoring or saving failed, set again for the next tick. (Should this node die first,
-/// the claims lapse and another node rescores them.)
+/// Scores `accounts` from the records kept and saves their health; then the claimed
+/// marks are released, or, if scoring or saving failed, set again for the next tick.
+/// (Should this node die first, the claims lapse and another node rescores them.)
 async fn rescore(
     store: &Store,
     model: &HealthModel,
     day: NaiveDate,
     accounts: Accounts<'_>,
     claims: &[HealthClaim],
+    kept: &mut KeptRecords,
 ) -> Result<Vec<Assessment>, StoreError> {
     let saved = async {
         let read_at = chrono::Utc::now();
-        let assessments = store.assess(model, day, accounts).await?;
+        let assessments = kept.assess(store, model, day, accounts).await?;
         store.save_health(&assessments, read_at).await?;
         Ok::<_, StoreError>(assessments)
     }
@@ -369,14 +376,19 @@ async fn history_and_accuracy(store: &Store, model: &HealthModel, day: NaiveDate
 /// How often the engine validates the model in effect again.
 const VALIDATION_DAYS: i64 = 7;
 
-async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -> Result<(), StoreError> {
+async fn recompute_changed(
+    store: &Store,
+    model: &HealthModel,
+    day: NaiveDate,
+    kept: &mut KeptRecords,
+) -> Result<(), StoreError> {
     let claim = store.claim_health_dirty(DIRTY_BATCH, chrono::Utc::now()).await?;
     if claim.accounts.is_empty() {
         return Ok(());
     }
     let assessments = if claim.accounts.len() as i64 == DIRTY_BATCH {
         let claims = claim_all(store, vec![claim]).await?;
-        rescore(store, model, day, Accounts::All, &claims).await?
+        rescore(store, model, day, Accounts::All, &claims, kept).await?
     } else {
         rescore(
             store,
@@ -384,6 +396,7 @@ async fn recompute_changed(store: &Store, model: &HealthModel, day: NaiveDate) -
             day,
             Accounts::Only(&claim.accounts),
             std::slice::from_ref(&claim),
+            kept,
         )
         .await?
     };

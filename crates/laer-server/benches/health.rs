@@ -19,7 +19,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use laer_core::health::{HealthModel, assess};
+use laer_core::health::HealthModel;
 use laer_core::portfolio::AccountSnapshot;
 use laer_demo::DemoConfig;
 use laer_server::Server;
@@ -295,9 +295,10 @@ async fn automation(store: &Store, model: &HealthModel, today: NaiveDate, rounds
     );
 }
 
-/// A full recompute, as the engine makes it when the day turns: Store::assess of every
-/// account plus save_health; then the same again piece by piece. And the engine's work
-/// for one changed account.
+/// A full recompute, as the engine makes it when the day turns (the records kept from
+/// its pass before) and as anything else makes it (Store::assess of every account, plus
+/// save_health); then the latter again piece by piece. And the engine's work for one
+/// changed account.
 async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, rounds: usize, target: &AccountSnapshot) {
     println!("\nfull recompute of every account as of {today}, {rounds} rounds:");
     let mut totals = Vec::new();
@@ -318,30 +319,33 @@ async fn full_recompute(store: &Store, model: &HealthModel, today: NaiveDate, ro
             .expect("records");
         records_t.push(started.elapsed());
         let started = Instant::now();
-        let (mut usage, workspace) = store
+        let (usage, workspace) = store
             .usage_on(today, model.windows.usage_days, Accounts::All)
             .await
             .expect("usage");
         usage_t.push(started.elapsed());
         let started = Instant::now();
-        let assessments: Vec<_> = records
-            .iter()
-            .map(|r| {
-                assess(
-                    model,
-                    r,
-                    usage.remove(&r.account_id).unwrap_or_default(),
-                    &workspace,
-                    today,
-                )
-            })
-            .collect();
+        let assessments = laer_core::health::assess_each(model, &records, usage, &workspace, today);
         compute_t.push(started.elapsed());
         let started = Instant::now();
         store.save_health(&assessments, chrono::Utc::now()).await.expect("save");
         save_t.push(started.elapsed());
     }
+    // The engine's pass over every account (the day turning, or every account marked):
+    // its records kept from the pass before, only those listed since read again.
+    let mut kept = laer_store::KeptRecords::default();
+    kept.assess(store, model, today, Accounts::All)
+        .await
+        .expect("keep records");
+    let mut engine = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let assessments = kept.assess(store, model, today, Accounts::All).await.expect("assess");
+        store.save_health(&assessments, chrono::Utc::now()).await.expect("save");
+        engine.push(started.elapsed());
+    }
     println!("  {accounts} accounts");
+    println!("  the engine's pass, records kept {}", summary(&engine));
     println!("  assess + save_health        {}", summary(&totals));
     println!("    read health_records       {}", summary(&records_t));
     println!("    read usage_on             {}", summary(&usage_t));

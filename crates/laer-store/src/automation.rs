@@ -798,10 +798,11 @@ impl Store {
         }
         let ended_reason = format!("By hand: {reason}");
         change_owner(&mut tx, account_id, role, member, &ended_reason, actor, day, at).await?;
+        // The rules look at the account again at once (coverage is read for each pass:
+        // its records did not change).
+        tx.mark_accounts_dirty(&[account_id]).await?;
         // From today on: no past day's phase moves.
         tx.touch_portfolio(Accounts::Only(&[account_id])).await?;
-        // The rules look at the account again at once.
-        tx.mark_health_dirty(crate::sql::Feeds::Account, &[account_id]).await?;
         tx.commit().await
     }
 
@@ -1009,9 +1010,9 @@ impl WriteTx {
         if !changed.is_empty() {
             changed.sort_unstable();
             changed.dedup();
+            self.mark_accounts_dirty(&changed).await?;
             // Owners imported from today on: no past day's phase moves.
             self.touch_portfolio(Accounts::Only(&changed)).await?;
-            self.mark_health_dirty(crate::sql::Feeds::Account, &changed).await?;
         }
         Ok(count)
     }

@@ -26,6 +26,10 @@ pub enum Listed {
     Portfolio,
     /// The phases kept for past days and their marks ([`crate::KeptPhases`]).
     PastPhases,
+    /// The records health is computed from, read by [`Store::kept_health_records`]:
+    /// every write that marks an account's health for computing again, other than
+    /// tracked events; accounts written list none.
+    HealthRecords,
 }
 
 impl Listed {
@@ -35,6 +39,7 @@ impl Listed {
             Listed::Health => "health",
             Listed::Portfolio => "portfolio",
             Listed::PastPhases => "past_phases",
+            Listed::HealthRecords => "health_records",
         }
     }
 }

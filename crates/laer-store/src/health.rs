@@ -13,7 +13,7 @@ use crate::{Store, StoreError};
 use laer_core::Money;
 use laer_core::health::recent::RECENT_DAYS;
 use laer_core::health::score::{Driver, PillarScores};
-use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace, assess};
+use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace};
 use laer_core::lifecycle::Phase;
 use laer_core::model::{NewAuditEntry, NewOutcome, NewSupportCase, NewSurveyResponse, NewTouchpoint, TeamRole};
 use laer_core::retention::day_number;
@@ -212,6 +212,25 @@ impl Store {
         &self,
         accounts: Accounts<'_>,
         today: NaiveDate,
+        experience_from: Option<NaiveDate>,
+    ) -> Result<Vec<AccountRecords>, StoreError> {
+        let mut records = self.kept_health_records(accounts, experience_from).await?;
+        let covered = self.expansion_specialists(accounts, today).await?;
+        for r in &mut records {
+            r.expansion_specialist = covered.binary_search(&r.account_id).is_ok();
+        }
+        Ok(records)
+    }
+
+    /// What [`Store::health_records`] reads that does not depend on the day: all but
+    /// whether an expansion specialist covers the account
+    /// ([`Store::expansion_specialists`]). Read with an earlier `experience_from`,
+    /// the records give the same health as with a later one (cases and answers before it
+    /// change no signal), so they can be kept from day to day; the writes that change
+    /// them list their accounts under [`crate::Listed::HealthRecords`].
+    pub async fn kept_health_records(
+        &self,
+        accounts: Accounts<'_>,
         experience_from: Option<NaiveDate>,
     ) -> Result<Vec<AccountRecords>, StoreError> {
         let only = |column: &str| accounts.condition(column);
@@ -474,21 +493,6 @@ impl Store {
             }
         }
 
-        // Current coverage, as Store::current_owners reads it, of the chosen accounts.
-        let coverage = format!(
-            "SELECT c.account_id, c.role AS text FROM coverage_assignments c \
-             JOIN team_members m ON m.id = c.team_member_id \
-             WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) AND {}",
-            only("c.account_id")
-        );
-        let roles: Vec<rows::Text> = self.fetch_all(&coverage, params![today]).await?;
-        for row in roles {
-            let role: TeamRole = Column("coverage_assignments", "role").parsed(&row.text)?;
-            if let Some(r) = records.get_mut(&row.account_id) {
-                r.expansion_specialist |= role == TeamRole::ExpansionSpecialist;
-            }
-        }
-
         let by_hand: Vec<rows::Text> = self
             .fetch_all(
                 &format!(
@@ -504,6 +508,26 @@ impl Store {
             }
         }
         Ok(records.into_values().collect())
+    }
+
+    /// Of `accounts`, those an expansion specialist covers on `today`, in id order: the
+    /// current coverage as [`Store::current_owners`] reads it.
+    pub async fn expansion_specialists(
+        &self,
+        accounts: Accounts<'_>,
+        today: NaiveDate,
+    ) -> Result<Vec<i64>, StoreError> {
+        let coverage = format!(
+            "SELECT DISTINCT c.account_id FROM coverage_assignments c \
+             JOIN team_members m ON m.id = c.team_member_id \
+             WHERE c.since <= $1 AND (c.until IS NULL OR c.until > $1) AND c.role = $2 AND {} \
+             ORDER BY c.account_id",
+            accounts.condition("c.account_id")
+        );
+        let covered: Vec<(i64,)> = self
+            .fetch_all(&coverage, params![today, TeamRole::ExpansionSpecialist.as_str()])
+            .await?;
+        Ok(covered.into_iter().map(|(id,)| id).collect())
     }
 
     /// Usage of the chosen accounts as of `as_of`: the `window_days` ending that day and
@@ -776,22 +800,13 @@ impl Store {
         // two cores, 1.48 s for a full recompute against 1.79 s one after the other; when
         // each row was handed over on its own, it was the other way round).
         let experience_from = laer_core::health::experience_from(as_of, &model.windows);
-        let (records, (mut usage, workspace)) = tokio::try_join!(
+        let (records, (usage, workspace)) = tokio::try_join!(
             self.health_records(accounts, as_of, Some(experience_from)),
             self.usage_on(as_of, model.windows.usage_days, accounts)
         )?;
-        Ok(records
-            .iter()
-            .map(|r| {
-                assess(
-                    model,
-                    r,
-                    usage.remove(&r.account_id).unwrap_or_default(),
-                    &workspace,
-                    as_of,
-                )
-            })
-            .collect())
+        Ok(laer_core::health::assess_each(
+            model, &records, usage, &workspace, as_of,
+        ))
     }
 
     /// Keeps these assessments as their accounts' health of their day, replacing what
@@ -917,11 +932,11 @@ impl Store {
         tx.commit().await
     }
 
-    /// Marks accounts for their health to be computed again (also after a failed pass,
-    /// whose claim this clears).
+    /// Marks accounts for their health to be computed again, their records unchanged
+    /// (after a failed pass, whose claim this clears).
     pub async fn mark_health_dirty(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        tx.mark_health_dirty(crate::sql::Feeds::Account, ids).await?;
+        tx.mark_accounts_dirty(ids).await?;
         tx.commit().await
     }
 

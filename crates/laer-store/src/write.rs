@@ -267,6 +267,9 @@ impl WriteTx {
         if table.feeds == Feeds::Account {
             self.history_changed(owners).await
         } else {
+            // Accounts and team members: an account's renewal date, or its records gone
+            // with it, are among the records health is computed from.
+            self.bump_listed(Listed::HealthRecords, Accounts::All).await?;
             self.touch_portfolio(Accounts::All).await
         }
     }
@@ -430,7 +433,7 @@ impl WriteTx {
         let accounts: Vec<i64> = earliest.iter().map(|&(a, _)| a).collect();
         let names: Vec<String> = accounts.iter().map(|a| format!("account:{a}")).collect();
         self.lock(names.iter().map(String::as_str)).await?;
-        self.mark_health_dirty(Feeds::Account, &accounts).await?;
+        self.mark_accounts_dirty(&accounts).await?;
         let marks: Vec<(i64, i64)> = earliest.iter().map(|&(a, d)| (a, d - 1)).collect();
         self.mark_past_phases(&marks).await
     }
@@ -537,30 +540,55 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records that the health of these accounts (or of the accounts of these outcomes,
-    /// for measurements) needs computing again.
+    /// Records that the records health is computed from changed for these accounts (or
+    /// for the accounts of these outcomes, for measurements): marks their health for
+    /// computing again, and lists them under the `health_records` revision so that the
+    /// records kept of them are read again ([`Store::kept_health_records`]).
     pub(crate) async fn mark_health_dirty(&mut self, feeds: Feeds, ids: &[i64]) -> Result<(), StoreError> {
-        if feeds == Feeds::Nothing {
+        let accounts = match feeds {
+            Feeds::Nothing => return Ok(()),
+            Feeds::Account => ids.to_vec(),
+            Feeds::Outcome => {
+                let mut accounts = Vec::new();
+                for chunk in ids.chunks(1_000) {
+                    let rows: Vec<(i64,)> = self
+                        .fetch_all(
+                            &format!(
+                                "SELECT DISTINCT account_id FROM outcomes WHERE id IN ({})",
+                                list(1, chunk.len())
+                            ),
+                            ints(chunk),
+                        )
+                        .await?;
+                    accounts.extend(rows.into_iter().map(|(a,)| a));
+                }
+                accounts
+            }
+        };
+        if accounts.is_empty() {
             return Ok(());
         }
+        // The revision's row first, then the marks, and the portfolio's revision after
+        // both (every writer takes them in this order, so that none waits for another
+        // in turn on PostgreSQL).
+        self.bump_listed(Listed::HealthRecords, Accounts::Only(&accounts))
+            .await?;
+        self.mark_accounts_dirty(&accounts).await
+    }
+
+    /// Marks the health of these accounts for computing again when their records did not
+    /// change: new tracked events, or a pass that failed.
+    pub(crate) async fn mark_accounts_dirty(&mut self, ids: &[i64]) -> Result<(), StoreError> {
         // Every writer marks in account order, so two writers marking the same accounts
         // take their rows' locks in the same order and never wait for each other in turn.
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(1_000) {
-            let sql = if feeds == Feeds::Outcome {
-                format!(
-                    "INSERT INTO health_dirty (account_id) SELECT DISTINCT account_id FROM outcomes \
-                     WHERE id IN ({}) ORDER BY account_id {MARK_DIRTY_CONFLICT}",
-                    list(1, chunk.len())
-                )
-            } else {
-                format!(
-                    "INSERT INTO health_dirty (account_id) VALUES {} {MARK_DIRTY_CONFLICT}",
-                    tuples(chunk.len(), 1)
-                )
-            };
+            let sql = format!(
+                "INSERT INTO health_dirty (account_id) VALUES {} {MARK_DIRTY_CONFLICT}",
+                tuples(chunk.len(), 1)
+            );
             self.execute(&sql, ints(chunk)).await?;
         }
         Ok(())

@@ -658,37 +658,23 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
     assert_eq!((view, fresh.stale), (now.phases, now.stale));
 }
 
-async fn writes_mark_accounts_for_recomputation(store: &Store) {
-    let seed = seed(store).await;
-    let mut marked = laer_store::test_support::claim_marked(store).await;
-    marked.sort_unstable();
-    let mut expected = vec![seed.ids["a"], seed.ids["b"]];
-    expected.sort_unstable();
-    assert_eq!(marked, expected, "events and product users mark their accounts");
-    assert!(
-        laer_store::test_support::claim_marked(store).await.is_empty(),
-        "taken once"
-    );
-
-    let mut tx = store.begin_write().await.unwrap();
-    tx.upsert(&[NewOutcome {
+/// The account's outcome "o", not measured yet.
+fn outcome_of(account_id: i64) -> NewOutcome {
+    NewOutcome {
         external_id: "o".into(),
-        account_id: seed.ids["idle"],
+        account_id,
         name: "Offices on local breakout".into(),
         unit: None,
         baseline: 0.0,
         target: 1.0,
         start_date: Some(day("2026-01-01")),
         target_date: Some(day("2026-12-31")),
-        direction: laer_core::model::Direction::Higher,
-    }])
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(
-        laer_store::test_support::claim_marked(store).await,
-        vec![seed.ids["idle"]]
-    );
+        direction: Direction::Higher,
+    }
+}
+
+/// Measures outcome "o" on 2026-06-01.
+async fn measure_outcome(store: &Store) {
     let mut tx = store.begin_write().await.unwrap();
     let outcome = tx.id_lookup(IdLookup::Outcomes).await.unwrap()["o"];
     tx.upsert(&[NewOutcomeMeasurement {
@@ -702,6 +688,28 @@ async fn writes_mark_accounts_for_recomputation(store: &Store) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
+}
+
+async fn writes_mark_accounts_for_recomputation(store: &Store) {
+    let seed = seed(store).await;
+    let mut marked = laer_store::test_support::claim_marked(store).await;
+    marked.sort_unstable();
+    let mut expected = vec![seed.ids["a"], seed.ids["b"]];
+    expected.sort_unstable();
+    assert_eq!(marked, expected, "events and product users mark their accounts");
+    assert!(
+        laer_store::test_support::claim_marked(store).await.is_empty(),
+        "taken once"
+    );
+
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[outcome_of(seed.ids["idle"])]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        laer_store::test_support::claim_marked(store).await,
+        vec![seed.ids["idle"]]
+    );
+    measure_outcome(store).await;
     assert_eq!(
         laer_store::test_support::claim_marked(store).await,
         vec![seed.ids["idle"]],
@@ -796,6 +804,246 @@ async fn health_is_kept_per_day_and_phases_set_by_hand_are_audited(store: &Store
     assert_eq!(audit[0].details["before"], "expand");
     assert_eq!(audit[1].action, "phase.set");
     assert_eq!(audit[1].details["reason"], "Signed an expansion LOI");
+}
+
+/// The health engine keeps every account's records between its passes
+/// (laer_store::KeptRecords) and reads again only the accounts that the writes since
+/// listed: after each way of changing what health is computed from, the health made from
+/// the kept records is the health made from records read again, and the write listed
+/// exactly its account (an account written lists none: every account is read again;
+/// tracked events and coverage list none either, since both are read for each pass).
+async fn kept_health_records_follow_each_write(store: &Store) {
+    let seed = seed(store).await;
+    let (a, b, idle) = (seed.ids["a"], seed.ids["b"], seed.ids["idle"]);
+    let model = HealthModel::default();
+    let as_of = day("2026-06-30");
+    let mut kept = laer_store::KeptRecords::default();
+    let mut at = store.revision(Listed::HealthRecords).await.unwrap();
+    // Checks the kept health against health read again, of every account and of one.
+    let check_on = async |kept: &mut laer_store::KeptRecords, as_of: NaiveDate, what: &str| {
+        let fresh = store.assess(&model, as_of, Accounts::All).await.unwrap();
+        let from_kept = kept.assess(store, &model, as_of, Accounts::All).await.unwrap();
+        assert_eq!(from_kept, fresh, "every account, after {what}");
+        let only = [b];
+        assert_eq!(
+            kept.assess(store, &model, as_of, Accounts::Only(&only)).await.unwrap(),
+            store.assess(&model, as_of, Accounts::Only(&only)).await.unwrap(),
+            "one account, after {what}"
+        );
+    };
+    // The same, and gives the accounts listed since the last check.
+    let mut check = async |kept: &mut laer_store::KeptRecords, what: &str| {
+        check_on(kept, as_of, what).await;
+        let changes = store.changes(Listed::HealthRecords, at).await.unwrap();
+        at = changes.revision;
+        changes.accounts
+    };
+    assert_eq!(check(&mut kept, "the first read").await, Some(vec![]));
+
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewSubscription {
+        quantity: Some(12.0),
+        units: Some("seats".into()),
+        ..annual_line(a, "s-a")
+    }])
+    .await
+    .unwrap();
+    tx.upsert(&[annual_line(b, "s-b")]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut both = vec![a, b];
+    both.sort_unstable();
+    assert_eq!(check(&mut kept, "contract lines").await, Some(both));
+
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewSupportCase {
+        external_id: "case-1".into(),
+        account_id: b,
+        opened_at: noon(day("2026-06-20")),
+        closed_at: None,
+        severity: 1,
+        kind: CaseKind::Defect,
+        status: CaseStatus::Open,
+        subject: None,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(check(&mut kept, "a support case").await, Some(vec![b]));
+
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewSurveyResponse {
+        external_id: "nps-1".into(),
+        account_id: a,
+        contact_ref: None,
+        survey: SurveyKind::Nps,
+        score: 3,
+        responded_at: noon(day("2026-06-25")),
+        comment: None,
+    }])
+    .await
+    .unwrap();
+    tx.upsert(&[NewContact {
+        external_id: "ceo".into(),
+        account_id: a,
+        name: None,
+        email: None,
+        phone: None,
+        title: None,
+        stakeholder_team: Some("executive".into()),
+        role: None,
+    }])
+    .await
+    .unwrap();
+    tx.upsert(&[NewMeetingCadence {
+        account_id: a,
+        stakeholder_team: "executive".into(),
+        every_days: 30,
+    }])
+    .await
+    .unwrap();
+    tx.upsert(&[NewTouchpoint {
+        external_id: "qbr".into(),
+        account_id: a,
+        held_at: noon(day("2026-06-10")),
+        kind: TouchpointKind::Meeting,
+        purpose: None,
+        status: MeetingStatus::Held,
+        duration_minutes: None,
+        stakeholder_teams: vec!["executive".into()],
+        contact_ids: Vec::new(),
+        team_member_ids: Vec::new(),
+        summary: None,
+        next_step: None,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        check(&mut kept, "an answer, a contact, a cadence and a meeting").await,
+        Some(vec![a])
+    );
+
+    // A measurement names its outcome, not the account.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[outcome_of(idle)]).await.unwrap();
+    tx.upsert(&[annual_line(idle, "s-idle")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(check(&mut kept, "an outcome").await, Some(vec![idle]));
+    measure_outcome(store).await;
+    assert_eq!(check(&mut kept, "a measurement").await, Some(vec![idle]));
+
+    // A product user in a new department; a phase set by hand; a case deleted.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewProductUser {
+        external_id: "b-new".into(),
+        account_id: b,
+        email: None,
+        name: None,
+        department: Some("legal".into()),
+        created_at: None,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(check(&mut kept, "a product user").await, Some(vec![b]));
+    store
+        .set_phase(a, Some(Phase::Expand), "Signed an expansion LOI", "lead@example.com")
+        .await
+        .unwrap();
+    assert_eq!(check(&mut kept, "a phase set by hand").await, Some(vec![a]));
+    let mut tx = store.begin_write().await.unwrap();
+    tx.delete::<NewSupportCase>(&[laer_store::KeyPart::Text("case-1")])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(check(&mut kept, "a case deleted").await, Some(vec![b]));
+
+    // Tracked events and coverage are read for each pass: they list nothing.
+    let mut tx = store.begin_write().await.unwrap();
+    let report = *seed.types.iter().find(|(_, n)| *n == "report").unwrap().0;
+    tx.add_events(&[NewEvent {
+        account_id: idle,
+        occurred_at: noon(day("2026-06-29")),
+        event_type_id: report,
+        user_ref: Some("idle-u1".into()),
+        value: None,
+        dedup_key: 1_000_000,
+    }])
+    .await
+    .unwrap();
+    tx.upsert(&[NewTeamMember {
+        external_id: "kim".into(),
+        name: "Kim".into(),
+        email: None,
+        roles: Some(vec![TeamRole::ExpansionSpecialist]),
+    }])
+    .await
+    .unwrap();
+    let kim = tx.id_lookup(IdLookup::TeamMembers).await.unwrap()["kim"];
+    tx.commit().await.unwrap();
+    // A team member written lists none, as an account does.
+    assert_eq!(check(&mut kept, "a team member").await, None);
+    let mut tx = store.begin_write().await.unwrap();
+    tx.add_events(&[NewEvent {
+        account_id: idle,
+        occurred_at: noon(day("2026-06-30")),
+        event_type_id: report,
+        user_ref: Some("idle-u2".into()),
+        value: None,
+        dedup_key: 1_000_001,
+    }])
+    .await
+    .unwrap();
+    let specialist = NewCoverageAssignment {
+        account_id: b,
+        team_member_id: kim,
+        role: TeamRole::ExpansionSpecialist,
+        since: day("2026-06-01"),
+        until: None,
+        reason: "expansion".into(),
+    };
+    tx.upsert(std::slice::from_ref(&specialist)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        check(&mut kept, "events and coverage").await,
+        Some(vec![b]),
+        "coverage lists its account, events none"
+    );
+    // Coverage that ends on a day: read for each day, as the day turns.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewCoverageAssignment {
+        until: Some(as_of),
+        ..specialist
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let eve = as_of - TimeDelta::days(1);
+    check_on(&mut kept, eve, "coverage, the day before it ends").await;
+    let phase_of_b = |assessed: Vec<laer_core::health::Assessment>| assessed[0].phase.phase;
+    let only = [b];
+    assert_eq!(
+        phase_of_b(kept.assess(store, &model, eve, Accounts::Only(&only)).await.unwrap()),
+        Phase::Expand,
+        "an expansion specialist covers it"
+    );
+    assert_eq!(check(&mut kept, "coverage ended").await, Some(vec![b]));
+    assert_eq!(
+        phase_of_b(kept.assess(store, &model, as_of, Accounts::Only(&only)).await.unwrap()),
+        Phase::Adopt,
+        "no longer"
+    );
+
+    // An account's renewal date: an account written lists none.
+    let mut tx = store.begin_write().await.unwrap();
+    tx.upsert(&[NewAccount {
+        renewal_date: Some(day("2026-08-01")),
+        ..account("b")
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(check(&mut kept, "a renewal date").await, None);
 }
 
 /// A pass claims marked accounts rather than taking them: a node that dies before saving
@@ -1319,6 +1567,7 @@ laer_store::backend_tests!(
     marking_and_claiming_at_once_never_deadlock,
     marking_and_clearing_past_phases_at_once_never_deadlock,
     writes_mark_accounts_for_recomputation,
+    kept_health_records_follow_each_write,
     claimed_marks_survive_a_pass_that_dies,
     health_is_kept_per_day_and_phases_set_by_hand_are_audited,
     the_demo_oracle_is_kept_per_account,

@@ -205,6 +205,24 @@ pub fn changes_since(model: &HealthModel, before: &Assessment, now: &Assessment)
     changes(model, &scope, &before.signals, &now.signals)
 }
 
+/// Assesses each account of `records` as of `as_of`, in their order, with its usage
+/// taken from `usage` (none when absent).
+pub fn assess_each<'a>(
+    model: &HealthModel,
+    records: impl IntoIterator<Item = &'a AccountRecords>,
+    mut usage: std::collections::HashMap<i64, UsageOn>,
+    workspace: &Workspace,
+    as_of: NaiveDate,
+) -> Vec<Assessment> {
+    records
+        .into_iter()
+        .map(|r| {
+            let used = usage.remove(&r.account_id).unwrap_or_default();
+            assess(model, r, used, workspace, as_of)
+        })
+        .collect()
+}
+
 /// Assesses one account as of `as_of`.
 pub fn assess(
     model: &HealthModel,

@@ -13,7 +13,7 @@ pub mod score;
 pub mod validation;
 pub mod words;
 
-pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, changes_since};
+pub use assess::{AccountRecords, Assessment, UsageOn, Workspace, assess, assess_each, changes_since};
 pub use inputs::{AccountInputs, Line, Relationship, Signals, WindowUse, Windows, experience_from, signals};
 pub use model::{HealthModel, Pillar, Scope};
 pub use outcome::Outcome;
