@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use crate::decode::Column;
 use crate::exec::{Params, params};
 use crate::sql::json;
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, WriteTx};
 use laer_core::Money;
 use laer_core::health::recent::RECENT_DAYS;
 use laer_core::health::score::{Driver, PillarScores};
@@ -814,44 +814,28 @@ impl Store {
     /// data behind them was read (before [`Store::assess`]), kept as `computed_at`. So when
     /// two nodes rescore one account at once, the later reading stays, whichever saves last.
     pub async fn save_health(&self, assessments: &[Assessment], read_at: DateTime<Utc>) -> Result<(), StoreError> {
-        if assessments.is_empty() {
+        self.save_health_releasing(assessments, read_at, &[]).await
+    }
+
+    /// [`Store::save_health`], releasing the claims of the pass that made the
+    /// assessments in the same transaction ([`Store::release_health_claim`]): under a
+    /// stream of events, each write of a pass waits its turn behind ingest on SQLite.
+    pub async fn save_health_releasing(
+        &self,
+        assessments: &[Assessment],
+        read_at: DateTime<Utc>,
+        claims: &[HealthClaim],
+    ) -> Result<(), StoreError> {
+        if assessments.is_empty() && claims.is_empty() {
             return Ok(());
         }
-        let now = read_at.timestamp_micros();
         let mut tx = self.begin_write().await?;
-        for chunk in assessments.chunks(500) {
-            let sql = format!(
-                "INSERT INTO health_scores ({HEALTH_COLUMNS}, computed_at) VALUES {} \
-                 ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, adoption = excluded.adoption, \
-                 experience = excluded.experience, engagement = excluded.engagement, \
-                 transformation = excluded.transformation, quadrant = excluded.quadrant, phase = excluded.phase, \
-                 phase_reason = excluded.phase_reason, drivers = excluded.drivers, \
-                 next_renewal = excluded.next_renewal, computed_at = excluded.computed_at \
-                 WHERE health_scores.computed_at <= excluded.computed_at",
-                crate::exec::tuples(chunk.len(), 13)
-            );
-            let mut p = Params::with_capacity(chunk.len() * 13);
-            for a in chunk {
-                let h = &a.health;
-                p.push(a.account_id);
-                p.push(day_number(a.as_of));
-                p.push(h.score);
-                p.push(h.pillars.adoption);
-                p.push(h.pillars.experience);
-                p.push(h.pillars.engagement);
-                p.push(h.pillars.transformation);
-                p.push(h.quadrant.map(|q| q.as_str()));
-                p.push(a.phase.phase.as_str());
-                p.push(&a.phase.reason);
-                p.push(serde_json::to_string(&h.drivers).unwrap_or_else(|_| "[]".into()));
-                p.push(a.next_renewal().map(day_number));
-                p.push(now);
-            }
-            tx.execute(&sql, p).await?;
+        if !assessments.is_empty() {
+            save_health_in(&mut tx, assessments, read_at).await?;
         }
-        // Which accounts this save changed, for the pages' kept health (Store::changes).
-        let accounts: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
-        tx.bump_listed(crate::Listed::Health, Accounts::Only(&accounts)).await?;
+        for claim in claims {
+            release_in(&mut tx, claim).await?;
+        }
         tx.commit().await
     }
 
@@ -916,19 +900,8 @@ impl Store {
         // claim lapsed, claimed again): either way it must stay, so it is skipped rather
         // than waited for. Were it waited for, a writer marking several accounts could
         // hold one this waits for while waiting for one this has deleted.
-        let lock = match self.backend() {
-            crate::Backend::Sqlite => "",
-            crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
         let mut tx = self.begin_write().await?;
-        tx.execute(
-            &format!(
-                "DELETE FROM health_dirty WHERE account_id IN \
-                 (SELECT account_id FROM health_dirty WHERE claim = $1{lock}) AND claim = $1"
-            ),
-            params![claim.token],
-        )
-        .await?;
+        release_in(&mut tx, claim).await?;
         tx.commit().await
     }
 
@@ -1182,4 +1155,65 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// Upserts the assessments in `tx` ([`Store::save_health`]).
+async fn save_health_in(
+    tx: &mut WriteTx,
+    assessments: &[Assessment],
+    read_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = read_at.timestamp_micros();
+    for chunk in assessments.chunks(500) {
+        let sql = format!(
+            "INSERT INTO health_scores ({HEALTH_COLUMNS}, computed_at) VALUES {} \
+             ON CONFLICT (account_id, day) DO UPDATE SET score = excluded.score, adoption = excluded.adoption, \
+             experience = excluded.experience, engagement = excluded.engagement, \
+             transformation = excluded.transformation, quadrant = excluded.quadrant, phase = excluded.phase, \
+             phase_reason = excluded.phase_reason, drivers = excluded.drivers, \
+             next_renewal = excluded.next_renewal, computed_at = excluded.computed_at \
+             WHERE health_scores.computed_at <= excluded.computed_at",
+            crate::exec::tuples(chunk.len(), 13)
+        );
+        let mut p = Params::with_capacity(chunk.len() * 13);
+        for a in chunk {
+            let h = &a.health;
+            p.push(a.account_id);
+            p.push(day_number(a.as_of));
+            p.push(h.score);
+            p.push(h.pillars.adoption);
+            p.push(h.pillars.experience);
+            p.push(h.pillars.engagement);
+            p.push(h.pillars.transformation);
+            p.push(h.quadrant.map(|q| q.as_str()));
+            p.push(a.phase.phase.as_str());
+            p.push(&a.phase.reason);
+            p.push(serde_json::to_string(&h.drivers).unwrap_or_else(|_| "[]".into()));
+            p.push(a.next_renewal().map(day_number));
+            p.push(now);
+        }
+        tx.execute(&sql, p).await?;
+    }
+    // Which accounts this save changed, for the pages' kept health (Store::changes).
+    let accounts: Vec<i64> = assessments.iter().map(|a| a.account_id).collect();
+    tx.bump_listed(crate::Listed::Health, Accounts::Only(&accounts)).await?;
+    Ok(())
+}
+
+/// Deletes the marks `claim` holds that were not made again since, in `tx`
+/// ([`Store::release_health_claim`]).
+async fn release_in(tx: &mut WriteTx, claim: &HealthClaim) -> Result<(), StoreError> {
+    let lock = match tx.backend() {
+        crate::Backend::Sqlite => "",
+        crate::Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    tx.execute(
+        &format!(
+            "DELETE FROM health_dirty WHERE account_id IN \
+             (SELECT account_id FROM health_dirty WHERE claim = $1{lock}) AND claim = $1"
+        ),
+        params![claim.token],
+    )
+    .await?;
+    Ok(())
 }
