@@ -285,8 +285,8 @@ async fn claim_all(store: &Store, mut claims: Vec<HealthClaim>) -> Result<Vec<He
 
 /// Scores `accounts` from the records kept and saves their health, releasing the claimed
 /// marks in the same transaction; if scoring or saving failed, sets them again for the
-/// next tick.
-/// (Should this node die first, the claims lapse and another node rescores them.)
+/// next tick. (Should this node die first, the claims lapse and another node rescores
+/// them.)
 async fn rescore(
     store: &Store,
     model: &HealthModel,

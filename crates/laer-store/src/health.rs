@@ -216,9 +216,7 @@ impl Store {
     ) -> Result<Vec<AccountRecords>, StoreError> {
         let mut records = self.kept_health_records(accounts, experience_from).await?;
         let covered = self.expansion_specialists(accounts, today).await?;
-        for r in &mut records {
-            r.expansion_specialist = covered.binary_search(&r.account_id).is_ok();
-        }
+        set_specialists(&mut records, &covered);
         Ok(records)
     }
 
@@ -1154,6 +1152,14 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+/// Sets whether an expansion specialist covers each of `records`: those in `covered`
+/// ([`Store::expansion_specialists`], in id order).
+pub(crate) fn set_specialists<'a>(records: impl IntoIterator<Item = &'a mut AccountRecords>, covered: &[i64]) {
+    for r in records {
+        r.expansion_specialist = covered.binary_search(&r.account_id).is_ok();
     }
 }
 

@@ -61,9 +61,7 @@ impl KeptRecords {
                     .collect()
             }
         };
-        for r in &mut chosen {
-            r.expansion_specialist = covered.binary_search(&r.account_id).is_ok();
-        }
+        crate::health::set_specialists(chosen.iter_mut().map(|r| &mut **r), &covered);
         Ok(laer_core::health::assess_each(
             model,
             chosen.into_iter().map(|r| &*r),
