@@ -133,6 +133,24 @@ impl Probe {
         }
     }
 
+    /// Whether the account is marked for rescoring (or claimed by a pass not saved yet).
+    async fn marked(&self, account: i64) -> bool {
+        let sql = "SELECT COUNT(*) FROM health_dirty WHERE account_id = $1";
+        let n: i64 = match self {
+            Probe::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(account)
+                .fetch_one(pool)
+                .await
+                .expect("probe"),
+            Probe::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(account)
+                .fetch_one(pool)
+                .await
+                .expect("probe"),
+        };
+        n > 0
+    }
+
     /// Accounts whose health of `day` was saved at or after `since`.
     async fn saved_since(&self, day: i64, since: i64) -> i64 {
         let sql = "SELECT COUNT(*) FROM health_scores WHERE day = $1 AND computed_at >= $2";
@@ -568,6 +586,7 @@ async fn update_delay(
         // Arrive at different points of the engine's tick.
         tokio::time::sleep(Duration::from_millis(700 + (i as u64 * 137) % 500)).await;
         let sent = Instant::now();
+        let sent_at = now_micros();
         let response = post(
             "track",
             json!({"userId": user, "event": "Dashboard viewed", "messageId": format!("{user}-{i}")}),
@@ -575,13 +594,18 @@ async fn update_delay(
         .await
         .expect("track");
         assert!(response.status().is_success(), "track: {}", response.status());
-        let acked_at = now_micros();
         acks.push(sent.elapsed());
+        // The event's transaction marked the account before the answer came. The mark
+        // goes only with the health of a pass that claimed it after that, saved in the
+        // same transaction (Store::save_health_releasing): a score that includes the
+        // event. That pass may have read its data before the answer reached this side,
+        // so its `computed_at` is compared with the sending, not the answer.
         loop {
-            if probe
-                .computed_at(target.id, today_n)
-                .await
-                .is_some_and(|at| at > acked_at)
+            if !probe.marked(target.id).await
+                && probe
+                    .computed_at(target.id, today_n)
+                    .await
+                    .is_some_and(|at| at > sent_at)
             {
                 break;
             }
