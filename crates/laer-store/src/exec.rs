@@ -273,6 +273,140 @@ impl Store {
     }
 }
 
+/// A row as [`Store::scan`] hands it: its columns read in place.
+pub(crate) trait Scanned {
+    /// An integer column's value (`NULL` is an error).
+    fn int(&self, column: usize) -> Result<i64, StoreError>;
+    /// A text column's value, lent for the time of the call.
+    fn text(&self, column: usize) -> Result<Option<&str>, StoreError>;
+}
+
+impl Scanned for rusqlite::Row<'_> {
+    fn int(&self, column: usize) -> Result<i64, StoreError> {
+        let value = self.get_ref(column)?;
+        value.as_i64().map_err(|e| scanned_corrupt(column, e))
+    }
+
+    fn text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+        let value = self.get_ref(column)?;
+        value.as_str_or_null().map_err(|e| scanned_corrupt(column, e))
+    }
+}
+
+fn scanned_corrupt(column: usize, e: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Corrupt(format!("column {} of a row read: {e}", column + 1))
+}
+
+impl Scanned for PgRow {
+    fn int(&self, column: usize) -> Result<i64, StoreError> {
+        Ok(sqlx::Row::try_get(self, column)?)
+    }
+
+    fn text(&self, column: usize) -> Result<Option<&str>, StoreError> {
+        Ok(sqlx::Row::try_get(self, column)?)
+    }
+}
+
+impl Params<'_> {
+    /// The same values, owning their text.
+    fn into_owned(self) -> Params<'static> {
+        Params(
+            self.0
+                .into_iter()
+                .map(|v| match v {
+                    Value::Int(v) => Value::Int(v),
+                    Value::Float(v) => Value::Float(v),
+                    Value::Text(v) => Value::Text(v.map(|t| Cow::Owned(t.into_owned()))),
+                    Value::Date(v) => Value::Date(v),
+                    Value::Bytes(v) => Value::Bytes(v.map(|b| Cow::Owned(b.into_owned()))),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Store {
+    /// Folds every row of one statement into `acc` with `each` as it is read, keeping
+    /// none: for reads of many rows that come down to a few figures (issue 20: a full
+    /// health pass folds a million users' rows). On SQLite the rows are stepped on the
+    /// connection itself, on a thread for blocking work (as [`sqlite_each`] writes, through
+    /// the handle sqlx lends), which costs a small part of what sqlx's row by row
+    /// messages and copies do; on PostgreSQL they stream.
+    pub(crate) async fn scan<A, F>(&self, sql: &str, params: Params<'_>, mut acc: A, each: F) -> Result<A, StoreError>
+    where
+        A: Send + 'static,
+        F: Fn(&mut A, &dyn Scanned) -> Result<(), StoreError> + Send + 'static,
+    {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let mut connection = pool.acquire().await?;
+                let (sql, order) = sqlite_statement(sql);
+                let params = params.into_owned();
+                let runtime = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    let mut handle = runtime.block_on(connection.lock_handle())?;
+                    scan_sqlite(handle.as_raw_handle(), (&sql, &order), &params, &mut acc, &each)?;
+                    Ok(acc)
+                })
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("a read stopped: {e}")))?
+            }
+            Pool::Postgres(pool) => {
+                use futures_util::TryStreamExt;
+                let mut rows = sqlx::query_with(AssertSqlSafe(sql), params.postgres()?).fetch(pool);
+                while let Some(row) = rows.try_next().await? {
+                    each(&mut acc, &row)?;
+                }
+                Ok(acc)
+            }
+        }
+    }
+}
+
+impl Store {
+    /// [`Store::scan`] of several statements side by side (the parts of one read, each on a
+    /// connection of its own), each folded into an accumulator of its own, in order.
+    pub(crate) async fn scan_parts<A, F>(
+        &self,
+        statements: &[String],
+        params: Params<'_>,
+        each: F,
+    ) -> Result<Vec<A>, StoreError>
+    where
+        A: Default + Send + 'static,
+        F: Fn(&mut A, &dyn Scanned) -> Result<(), StoreError> + Clone + Send + 'static,
+    {
+        futures_util::future::try_join_all(
+            statements
+                .iter()
+                .map(|sql| self.scan(sql, params.clone(), A::default(), each.clone())),
+        )
+        .await
+    }
+}
+
+/// Steps statement `sql` (with the values of `params` in `order`) on SQLite connection
+/// `db`, handing each row to `each`.
+fn scan_sqlite<A>(
+    db: std::ptr::NonNull<rusqlite::ffi::sqlite3>,
+    (sql, order): (&str, &[usize]),
+    params: &Params<'_>,
+    acc: &mut A,
+    each: &dyn Fn(&mut A, &dyn Scanned) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    // SAFETY: as in `write_chunk`: the handle is held for longer than `connection`, whose
+    // statement is finalized when it drops.
+    #[allow(unsafe_code)]
+    let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
+    let mut statement = connection.prepare(sql)?;
+    bind(&mut statement, &mut 1, &params.0, order.iter().copied())?;
+    let mut rows = statement.raw_query();
+    while let Some(row) = rows.next()? {
+        each(acc, row)?;
+    }
+    Ok(())
+}
+
 /// Rows a bulk write on SQLite runs between two turns of the runtime.
 const SQLITE_ROWS_AT_A_TIME: usize = 16_384;
 

@@ -11,7 +11,7 @@ use crate::exec::{Params, params};
 use crate::sql::json;
 use crate::{Store, StoreError, WriteTx};
 use laer_core::Money;
-use laer_core::health::recent::RECENT_DAYS;
+use laer_core::health::recent::{ActiveUsers, RECENT_DAYS, RecentDays};
 use laer_core::health::score::{Driver, PillarScores};
 use laer_core::health::{AccountRecords, Assessment, HealthModel, Line, Quadrant, UsageOn, Workspace};
 use laer_core::lifecycle::Phase;
@@ -26,6 +26,28 @@ pub enum Accounts<'a> {
 }
 
 impl Accounts<'_> {
+    /// Conditions on `column` that together choose these accounts, in up to `n` parts of
+    /// about as many accounts each (for reads of a few hundred accounts or more, split so
+    /// that each part runs on a core of its own). `ids` are the least and greatest
+    /// account ids, which splits every account into ranges.
+    pub(crate) fn parts(&self, column: &str, ids: Option<(i64, i64)>, n: usize) -> Vec<String> {
+        const AT_LEAST: usize = 500;
+        match (self, ids) {
+            (Accounts::All, Some((least, greatest))) if n > 1 && greatest > least => id_ranges(least, greatest, n)
+                .into_iter()
+                .map(|(from, to)| format!("{column} >= {from} AND {column} < {to}"))
+                .collect(),
+            (Accounts::Only(ids), _) if n > 1 && ids.len() >= AT_LEAST * 2 => {
+                let mut ids = ids.to_vec();
+                ids.sort_unstable();
+                ids.chunks(ids.len().div_ceil(n))
+                    .map(|chunk| Accounts::Only(chunk).condition(column))
+                    .collect()
+            }
+            _ => vec![self.condition(column)],
+        }
+    }
+
     /// A condition on `column` (ids are integers: safe to write into the text).
     pub(crate) fn condition(&self, column: &str) -> String {
         match self {
@@ -37,6 +59,19 @@ impl Accounts<'_> {
             }
         }
     }
+}
+
+/// `n` ranges `[from, to)` of about equal width that together hold every id from `least`
+/// to `greatest`, each once.
+fn id_ranges(least: i64, greatest: i64, n: usize) -> Vec<(i64, i64)> {
+    let n = i64::try_from(n.max(1)).unwrap_or(1);
+    let width = (greatest.saturating_sub(least)) / n + 1;
+    (0..n)
+        .map(|i| {
+            let from = least.saturating_add(i.saturating_mul(width));
+            (from, from.saturating_add(width))
+        })
+        .collect()
 }
 
 /// The rows [`Store::health_records`] reads, one struct per statement.
@@ -132,16 +167,6 @@ mod rows {
     pub(super) struct Text {
         pub account_id: i64,
         pub text: String,
-    }
-
-    #[derive(sqlx::FromRow)]
-    pub(super) struct RecentUsers {
-        pub account_id: i64,
-        pub last_day: i64,
-        pub users_now: i64,
-        pub users_before: i64,
-        pub departments_now: i64,
-        pub departments_before: i64,
     }
 
     #[derive(sqlx::FromRow)]
@@ -545,22 +570,34 @@ impl Store {
         let mut usage: HashMap<i64, UsageOn> = HashMap::new();
 
         // Users active per window and their departments: from each user's remembered
-        // days (laer_core::health::RecentDays::active_in, in SQL), one row per user.
-        // Both windows lie within the 63 days a user's row remembers unless the account
-        // has use after `as_of` (a day replayed) or the windows are longer: then its users
-        // are counted from the day rows, each active user once per window (the rollup
-        // has a row per feature and day), then their departments.
+        // days, one row per user, folded as they are read
+        // (laer_core::health::recent::ActiveUsers). Both windows lie within the 63 days a
+        // user's row remembers unless the account has use after `as_of` (a day replayed)
+        // or the windows are longer: then its users are counted from the day rows, each
+        // active user once per window (the rollup has a row per feature and day), then
+        // their departments.
         let remembered = 2 * i64::from(window_days) <= RECENT_DAYS;
-        let before = "(last_day <= $1 OR ((recent >> CAST(last_day - $1 AS INTEGER)) & $3) <> 0)";
-        let recent_sql = format!(
-            "SELECT account_id, MAX(last_day) AS last_day, \
-             SUM(CASE WHEN last_day > $1 THEN 1 ELSE 0 END) AS users_now, \
-             SUM(CASE WHEN {before} THEN 1 ELSE 0 END) AS users_before, \
-             COUNT(DISTINCT CASE WHEN last_day > $1 THEN department END) AS departments_now, \
-             COUNT(DISTINCT CASE WHEN {before} THEN department END) AS departments_before \
-             FROM account_users WHERE last_day > $2 AND {} GROUP BY account_id",
-            accounts.condition("account_id")
-        );
+        // The two large reads (users, feature days) go in parts, side by side.
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let ids = match accounts {
+            Accounts::All if parts > 1 => {
+                let (least, greatest): (Option<i64>, Option<i64>) = self
+                    .fetch_one("SELECT MIN(id), MAX(id) FROM accounts", params![])
+                    .await?;
+                least.zip(greatest)
+            }
+            _ => None,
+        };
+        let recent_sql: Vec<String> = accounts
+            .parts("account_id", ids, parts)
+            .into_iter()
+            .map(|condition| {
+                format!(
+                    "SELECT account_id, last_day, recent, department FROM account_users \
+                     WHERE last_day > $1 AND {condition}"
+                )
+            })
+            .collect();
         let scanned_sql = |accounts: Accounts<'_>| {
             format!(
                 "SELECT w.account_id, w.is_now, COUNT(*) AS users, COUNT(DISTINCT p.department) AS departments FROM \
@@ -576,27 +613,38 @@ impl Store {
             let mut counted = Vec::new();
             let mut later = Vec::new();
             if remembered {
-                let mask = (1_i64 << window_days) - 1;
-                let rows: Vec<rows::RecentUsers> = self.fetch_all(&recent_sql, params![split, start, mask]).await?;
-                for r in rows {
-                    if r.last_day > end {
-                        later.push(r.account_id);
+                let windows = (start, split, end);
+                let active = self
+                    .scan_parts(
+                        &recent_sql,
+                        params![start],
+                        move |active: &mut HashMap<i64, ActiveUsers>, row| {
+                            let days = RecentDays {
+                                last_day: row.int(1)?,
+                                bits: row.int(2)?,
+                            };
+                            active.entry(row.int(0)?).or_default().add(days, row.text(3)?, windows);
+                            Ok(())
+                        },
+                    )
+                    .await?;
+                for (account_id, users) in active.into_iter().flatten() {
+                    if users.last_day > end || users.unanswered {
+                        later.push(account_id);
                         continue;
                     }
-                    for (is_now, users, departments) in [
-                        (1, r.users_now, r.departments_now),
-                        (0, r.users_before, r.departments_before),
-                    ] {
-                        if users > 0 {
+                    for (is_now, window) in [(1, &users.now), (0, &users.before)] {
+                        if window.users > 0 {
                             counted.push(rows::WindowUsers {
-                                account_id: r.account_id,
+                                account_id,
                                 is_now,
-                                users,
-                                departments,
+                                users: i64::from(window.users),
+                                departments: i64::from(window.departments()),
                             });
                         }
                     }
                 }
+                later.sort_unstable();
             }
             let rescan = match (remembered, later.is_empty()) {
                 (false, _) => Some(accounts),
@@ -611,18 +659,41 @@ impl Store {
             Ok::<_, StoreError>(counted)
         };
         // Each account's rows of the windows' days read by their key, account by account
-        // (SQLite would otherwise scan every day of every account), packed per account
-        // (crate::sql::json): (type, in the later window, events). Summed here: grouping
-        // them by type in SQL sorts every row, which took longer than the read itself.
-        let feature_day = json::tuple(
-            self.backend(),
-            &["d.event_type_id", "CASE WHEN d.day > $1 THEN 1 ELSE 0 END", "d.events"],
-        );
-        let features_sql = format!(
-            "SELECT a.id AS account_id, {} AS records \
-             FROM accounts a CROSS JOIN event_type_days d \
-             WHERE d.account_id = a.id AND d.day > $2 AND d.day <= $3 AND {only} GROUP BY a.id",
-            json::bag(self.backend(), &feature_day)
+        // (SQLite would otherwise scan every day of every account), summed per feature
+        // and window as they are read: grouping them in SQL sorts every row, and packing
+        // them per account took longer than the read itself.
+        let features_sql: Vec<String> = accounts
+            .parts("a.id", ids, parts)
+            .into_iter()
+            .map(|condition| {
+                format!(
+                    "SELECT a.id, d.day, d.event_type_id, d.events \
+                     FROM accounts a CROSS JOIN event_type_days d \
+                     WHERE d.account_id = a.id AND d.day > $1 AND d.day <= $2 AND {condition}"
+                )
+            })
+            .collect();
+        // (type, events in the later window, events in the earlier), a few per account.
+        let features = self.scan_parts(
+            &features_sql,
+            params![start, end],
+            move |sums: &mut HashMap<i64, Vec<(i64, i64, i64)>>, row| {
+                let (account_id, day, type_id, events) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
+                let sums = sums.entry(account_id).or_default();
+                let i = match sums.iter().position(|s| s.0 == type_id) {
+                    Some(i) => i,
+                    None => {
+                        sums.push((type_id, 0, 0));
+                        sums.len() - 1
+                    }
+                };
+                if day > split {
+                    sums[i].1 += events;
+                } else {
+                    sums[i].2 += events;
+                }
+                Ok(())
+            },
         );
         let ever_sql = format!(
             "SELECT a.id AS account_id, (SELECT COUNT(*) FROM account_users u \
@@ -632,10 +703,9 @@ impl Store {
         );
         // Independent statements, each on a connection of its own: on several cores the
         // wait is the longest of them rather than their sum.
-        let window = || params![split, start, end];
         let (users, features, type_names, ever, workspace) = tokio::try_join!(
             users,
-            self.fetch_all::<rows::Packed>(&features_sql, window()),
+            features,
             self.fetch_all::<(i64, String)>("SELECT id, name FROM event_types", params![]),
             self.fetch_all::<rows::Ever>(&ever_sql, params![end]),
             self.workspace(),
@@ -649,25 +719,8 @@ impl Store {
 
         // Types of one name are one feature.
         let names: HashMap<i64, String> = type_names.into_iter().collect();
-        let column = Column("event_type_days", "(records)");
-        for r in features {
-            // (type, events in the later window, events in the earlier), a few per account.
-            let mut sums: Vec<(i64, i64, i64)> = Vec::new();
-            for (type_id, is_now, events) in column.packed::<(i64, i64, i64)>(r.account_id, &r.records)? {
-                let i = match sums.iter().position(|s| s.0 == type_id) {
-                    Some(i) => i,
-                    None => {
-                        sums.push((type_id, 0, 0));
-                        sums.len() - 1
-                    }
-                };
-                if is_now == 1 {
-                    sums[i].1 += events;
-                } else {
-                    sums[i].2 += events;
-                }
-            }
-            let u = usage.entry(r.account_id).or_default();
+        for (account_id, sums) in features.into_iter().flatten() {
+            let u = usage.entry(account_id).or_default();
             for (type_id, now, before) in sums {
                 let Some(name) = names.get(&type_id) else {
                     continue;
@@ -1222,4 +1275,23 @@ async fn release_in(tx: &mut WriteTx, claim: &HealthClaim) -> Result<(), StoreEr
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_hold_every_id_once() {
+        for (least, greatest) in [(1, 2), (1, 10), (5, 10_004), (-3, 7), (1, 1)] {
+            for n in 1..6 {
+                let ranges = id_ranges(least, greatest, n);
+                assert_eq!(ranges.len(), n);
+                for id in least..=greatest {
+                    let holding = ranges.iter().filter(|(from, to)| *from <= id && id < *to).count();
+                    assert_eq!(holding, 1, "{id} in {ranges:?}");
+                }
+            }
+        }
+    }
 }

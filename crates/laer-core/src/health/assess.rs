@@ -206,7 +206,9 @@ pub fn changes_since(model: &HealthModel, before: &Assessment, now: &Assessment)
 }
 
 /// Assesses each account of `records` as of `as_of`, in their order, with its usage
-/// taken from `usage` (none when absent).
+/// taken from `usage` (none when absent). Many accounts are assessed in parts, a thread
+/// each, on as many cores as there are (up to 4): each account's assessment depends on
+/// its own records only.
 pub fn assess_each<'a>(
     model: &HealthModel,
     records: impl IntoIterator<Item = &'a AccountRecords>,
@@ -214,13 +216,42 @@ pub fn assess_each<'a>(
     workspace: &Workspace,
     as_of: NaiveDate,
 ) -> Vec<Assessment> {
-    records
+    /// Fewer accounts than this a thread are not worth its start.
+    const PER_THREAD: usize = 1_000;
+    let mut each: Vec<(&AccountRecords, UsageOn)> = records
         .into_iter()
-        .map(|r| {
-            let used = usage.remove(&r.account_id).unwrap_or_default();
-            assess(model, r, used, workspace, as_of)
-        })
-        .collect()
+        .map(|r| (r, usage.remove(&r.account_id).unwrap_or_default()))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let threads = cores.min(each.len() / PER_THREAD).max(1);
+    let assess_part = |part: Vec<(&AccountRecords, UsageOn)>| -> Vec<Assessment> {
+        part.into_iter()
+            .map(|(r, used)| assess(model, r, used, workspace, as_of))
+            .collect()
+    };
+    if threads == 1 {
+        return assess_part(each);
+    }
+    let size = each.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while each.len() > size {
+        let rest = each.split_off(size);
+        parts.push(std::mem::replace(&mut each, rest));
+    }
+    parts.push(each);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || assess_part(part)))
+            .collect();
+        running
+            .into_iter()
+            .flat_map(|thread| match thread.join() {
+                Ok(assessed) => assessed,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// Assesses one account as of `as_of`.
@@ -270,5 +301,66 @@ pub fn assess(
         signals,
         seats: inputs.seats,
         term_months: facts_term,
+    }
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use super::*;
+
+    /// Assessed in parts on threads, every account comes back in order, as alone.
+    #[test]
+    fn assessing_in_parts_gives_each_account_as_alone() {
+        let model = HealthModel::default();
+        let day = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
+        let workspace = Workspace {
+            features: vec!["report".into()],
+            usage_tracked: true,
+        };
+        let records: Vec<AccountRecords> = (0..2_600)
+            .map(|i| AccountRecords {
+                account_id: 7 * i + 1,
+                departments: (i % 5) as u32,
+                renewal_date: day.checked_add_days(chrono::Days::new((i % 300) as u64)),
+                ..AccountRecords::default()
+            })
+            .collect();
+        let usage: std::collections::HashMap<i64, UsageOn> = records
+            .iter()
+            .filter(|r| r.account_id % 3 != 0)
+            .map(|r| {
+                let window = |n: i64| WindowUse {
+                    active_users: (n % 40) as u32,
+                    active_departments: (n % 4) as u32,
+                    events: [("report".to_string(), n % 97)].into_iter().collect(),
+                };
+                let usage = UsageOn {
+                    now: window(r.account_id),
+                    before: window(r.account_id / 2),
+                    users_ever: (r.account_id % 60) as u32,
+                    last_use_on: day.checked_sub_days(chrono::Days::new((r.account_id % 50) as u64)),
+                };
+                (r.account_id, usage)
+            })
+            .collect();
+        let alone: Vec<Assessment> = records
+            .iter()
+            .map(|r| {
+                assess(
+                    &model,
+                    r,
+                    usage.get(&r.account_id).cloned().unwrap_or_default(),
+                    &workspace,
+                    day,
+                )
+            })
+            .collect();
+        let each = assess_each(&model, &records, usage, &workspace, day);
+        assert_eq!(each.len(), alone.len());
+        for (a, b) in each.iter().zip(&alone) {
+            assert_eq!(a.account_id, b.account_id);
+            assert_eq!(a.health.score, b.health.score);
+            assert_eq!(a.signals, b.signals);
+        }
     }
 }

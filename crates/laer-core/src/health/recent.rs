@@ -1,8 +1,8 @@
 //! A user's recent days of use, kept per account so that the users active in a usage
 //! window are a count over one row per user rather than a distinct count over every day's
-//! rows (issue 20). The store keeps [`RecentDays`] in `account_users` and mirrors
-//! [`RecentDays::merge`] and [`RecentDays::active_in`] in SQL; its tests compare both
-//! with a count over the raw events.
+//! rows (issue 20). The store keeps [`RecentDays`] in `account_users`, mirrors
+//! [`RecentDays::merge`] in SQL as events arrive, and folds the rows it reads through
+//! [`ActiveUsers`]; its tests compare the counts with a count over the raw events.
 
 use serde::Serialize;
 
@@ -74,6 +74,61 @@ impl RecentDays {
     }
 }
 
+/// The users of one account active in two adjacent windows of days, (`start`, `split`]
+/// ("before") and (`split`, `end`] ("now"), and their distinct departments: counted user
+/// by user from their [`RecentDays`] ([`ActiveUsers::add`]). The store folds each
+/// account's `account_users` rows through it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActiveUsers {
+    pub now: ActiveIn,
+    pub before: ActiveIn,
+    /// The latest day any of the users was active.
+    pub last_day: i64,
+    /// Whether a user's remembered days could not say whether they were active in a
+    /// window (it reaches back past the memory): the count must come from day rows.
+    pub unanswered: bool,
+}
+
+/// Users active in one window, and the distinct departments they belong to (users with
+/// none are not a department).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActiveIn {
+    pub users: u32,
+    /// In order, each once; a few per account.
+    departments: Vec<String>,
+}
+
+impl ActiveIn {
+    /// How many distinct departments the active users belong to.
+    pub fn departments(&self) -> u32 {
+        u32::try_from(self.departments.len()).unwrap_or(u32::MAX)
+    }
+
+    fn add(&mut self, department: Option<&str>) {
+        self.users = self.users.saturating_add(1);
+        if let Some(department) = department
+            && let Err(at) = self.departments.binary_search_by(|d| d.as_str().cmp(department))
+        {
+            self.departments.insert(at, department.to_string());
+        }
+    }
+}
+
+impl ActiveUsers {
+    /// Counts one user, active on `days`, of `department`, in the windows (`start`,
+    /// `split`] and (`split`, `end`].
+    pub fn add(&mut self, days: RecentDays, department: Option<&str>, (start, split, end): (i64, i64, i64)) {
+        self.last_day = self.last_day.max(days.last_day);
+        for (window, after, until) in [(&mut self.now, split, end), (&mut self.before, start, split)] {
+            match days.active_in(after, until) {
+                Some(true) => window.add(department),
+                Some(false) => {}
+                None => self.unanswered = true,
+            }
+        }
+    }
+}
+
 /// `bits` moved `by` days into the past (bits past the memory dropped).
 fn shifted(bits: i64, by: i64) -> i64 {
     if by >= RECENT_DAYS {
@@ -119,6 +174,41 @@ mod tests {
                 prop_assert!(recent.active_in(after, until).is_some());
             }
             prop_assert!(recent.bits >= 0);
+        }
+    }
+
+    proptest! {
+        /// Users and departments in each window are what a count over the users' days
+        /// gives.
+        #[test]
+        fn active_users_count_as_the_days_would(
+            users in proptest::collection::vec(
+                (proptest::collection::vec(100_i64..160, 1..12), proptest::option::of(0_u8..4)),
+                0..30,
+            ),
+            split in 140_i64..150,
+            width in 1_i64..20,
+        ) {
+            let (start, end) = (split - width, split + width);
+            let mut active = ActiveUsers::default();
+            let mut truth: [(u32, BTreeSet<u8>); 2] = Default::default();
+            for (days, department) in &users {
+                let name = department.map(|d| format!("team {d}"));
+                active.add(of(days).unwrap(), name.as_deref(), (start, split, end));
+                for (i, (after, until)) in [(split, end), (start, split)].into_iter().enumerate() {
+                    if days.iter().any(|d| *d > after && *d <= until) {
+                        truth[i].0 += 1;
+                        truth[i].1.extend(*department);
+                    }
+                }
+            }
+            prop_assert!(!active.unanswered);
+            for (window, (users, departments)) in [&active.now, &active.before].into_iter().zip(&truth) {
+                prop_assert_eq!(window.users, *users);
+                prop_assert_eq!(window.departments() as usize, departments.len());
+            }
+            let last = users.iter().flat_map(|(d, _)| d.iter().copied()).max().unwrap_or(0);
+            prop_assert_eq!(active.last_day, last);
         }
     }
 
