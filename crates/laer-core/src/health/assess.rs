@@ -224,24 +224,18 @@ pub fn assess_each<'a>(
         .collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     let threads = cores.min(each.len() / PER_THREAD).max(1);
-    let assess_part = |part: Vec<(&AccountRecords, UsageOn)>| -> Vec<Assessment> {
-        part.into_iter()
-            .map(|(r, used)| assess(model, r, used, workspace, as_of))
+    let assess_part = |part: &mut [(&AccountRecords, UsageOn)]| -> Vec<Assessment> {
+        part.iter_mut()
+            .map(|(r, used)| assess(model, r, std::mem::take(used), workspace, as_of))
             .collect()
     };
     if threads == 1 {
-        return assess_part(each);
+        return assess_part(&mut each);
     }
     let size = each.len().div_ceil(threads);
-    let mut parts = Vec::with_capacity(threads);
-    while each.len() > size {
-        let rest = each.split_off(size);
-        parts.push(std::mem::replace(&mut each, rest));
-    }
-    parts.push(each);
     std::thread::scope(|scope| {
-        let running: Vec<_> = parts
-            .into_iter()
+        let running: Vec<_> = each
+            .chunks_mut(size)
             .map(|part| scope.spawn(move || assess_part(part)))
             .collect();
         running
