@@ -577,8 +577,13 @@ impl Store {
         // active user once per window (the rollup has a row per feature and day), then
         // their departments.
         let remembered = 2 * i64::from(window_days) <= RECENT_DAYS;
-        // The two large reads (users, feature days) go in parts, side by side.
-        let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        // The two large reads (users, feature days) go in parts, side by side, on SQLite;
+        // PostgreSQL counts them itself, and spreads a statement over its cores as it sees
+        // fit (a part would scan all of `account_users` again).
+        let parts = match self.backend() {
+            crate::Backend::Sqlite => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            crate::Backend::Postgres => 1,
+        };
         let ids = match accounts {
             Accounts::All if parts > 1 => {
                 let (least, greatest): (Option<i64>, Option<i64>) = self
@@ -588,14 +593,36 @@ impl Store {
             }
             _ => None,
         };
+        let windows = (start, split, end);
+        // SQLite hands over each user's row and the core folds them; PostgreSQL counts
+        // them itself, grouped by account and department, through the core's masks of
+        // the windows' days (sending every row over its socket took three times as long
+        // as reading them), and the core adds up the groups.
         let recent_sql: Vec<String> = accounts
-            .parts("account_id", ids, parts)
+            .parts("u.account_id", ids, parts)
             .into_iter()
-            .map(|condition| {
-                format!(
-                    "SELECT account_id, last_day, recent, department FROM account_users \
-                     WHERE last_day > $1 AND {condition}"
-                )
+            .map(|condition| match self.backend() {
+                crate::Backend::Sqlite => format!(
+                    "SELECT u.account_id, u.last_day, u.recent, u.department FROM account_users u \
+                     WHERE u.last_day > $1 AND {condition}"
+                ),
+                crate::Backend::Postgres => {
+                    // Integers of the core's: safe to write into the text.
+                    let masks: Vec<String> = ActiveUsers::masks(windows)
+                        .into_iter()
+                        .map(|(day, now, before)| format!("({day}, CAST({now} AS BIGINT), CAST({before} AS BIGINT))"))
+                        .collect();
+                    format!(
+                        "SELECT u.account_id, u.department, \
+                         COUNT(*) FILTER (WHERE u.recent & m.now_bits <> 0) AS now_users, \
+                         COUNT(*) FILTER (WHERE u.recent & m.before_bits <> 0) AS before_users, \
+                         MAX(u.last_day) AS last_day \
+                         FROM account_users u LEFT JOIN (VALUES {}) AS m(last_day, now_bits, before_bits) \
+                         ON m.last_day = u.last_day \
+                         WHERE u.last_day > $1 AND {condition} GROUP BY u.account_id, u.department",
+                        masks.join(", ")
+                    )
+                }
             })
             .collect();
         let scanned_sql = |accounts: Accounts<'_>| {
@@ -613,21 +640,39 @@ impl Store {
             let mut counted = Vec::new();
             let mut later = Vec::new();
             if remembered {
-                let windows = (start, split, end);
-                let active = self
-                    .scan_parts(
-                        &recent_sql,
-                        params![start],
-                        move |active: &mut HashMap<i64, ActiveUsers>, row| {
-                            let days = RecentDays {
-                                last_day: row.int(1)?,
-                                bits: row.int(2)?,
-                            };
-                            active.entry(row.int(0)?).or_default().add(days, row.text(3)?, windows);
-                            Ok(())
-                        },
-                    )
-                    .await?;
+                let active = match self.backend() {
+                    crate::Backend::Sqlite => {
+                        self.scan_parts(
+                            &recent_sql,
+                            params![start],
+                            move |active: &mut HashMap<i64, ActiveUsers>, row| {
+                                let days = RecentDays {
+                                    last_day: row.int(1)?,
+                                    bits: row.int(2)?,
+                                };
+                                active.entry(row.int(0)?).or_default().add(days, row.text(3)?, windows);
+                                Ok(())
+                            },
+                        )
+                        .await?
+                    }
+                    crate::Backend::Postgres => {
+                        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+                        self.scan_parts(
+                            &recent_sql,
+                            params![start],
+                            move |active: &mut HashMap<i64, ActiveUsers>, row| {
+                                let users = (count(row.int(2)?), count(row.int(3)?));
+                                active
+                                    .entry(row.int(0)?)
+                                    .or_default()
+                                    .add_counted(row.text(1)?, users, row.int(4)?);
+                                Ok(())
+                            },
+                        )
+                        .await?
+                    }
+                };
                 for (account_id, users) in active.into_iter().flatten() {
                     if users.last_day > end || users.unanswered {
                         later.push(account_id);
@@ -658,39 +703,44 @@ impl Store {
             }
             Ok::<_, StoreError>(counted)
         };
-        // Each account's rows of the windows' days read by their key, account by account
-        // (SQLite would otherwise scan every day of every account), summed per feature
-        // and window as they are read: grouping them in SQL sorts every row, and packing
-        // them per account took longer than the read itself.
+        // Each account's rows of the windows' days, summed per feature and window. SQLite
+        // reads them by their key, account by account (it would otherwise scan every day of
+        // every account), and they are summed as they are read: grouping them in SQL sorts
+        // every row. PostgreSQL sums them itself.
         let features_sql: Vec<String> = accounts
             .parts("a.id", ids, parts)
             .into_iter()
-            .map(|condition| {
-                format!(
-                    "SELECT a.id, d.day, d.event_type_id, d.events \
+            .map(|condition| match self.backend() {
+                crate::Backend::Sqlite => format!(
+                    "SELECT a.id, d.event_type_id, CASE WHEN d.day > $3 THEN d.events ELSE 0 END, \
+                     CASE WHEN d.day > $3 THEN 0 ELSE d.events END \
                      FROM accounts a CROSS JOIN event_type_days d \
                      WHERE d.account_id = a.id AND d.day > $1 AND d.day <= $2 AND {condition}"
-                )
+                ),
+                // By their key too, account by account: faster than scanning every day and
+                // sorting the windows' rows to group them.
+                crate::Backend::Postgres => format!(
+                    "SELECT a.id, s.event_type_id, s.now, s.before FROM accounts a CROSS JOIN LATERAL \
+                     (SELECT d.event_type_id, CAST(SUM(CASE WHEN d.day > $3 THEN d.events ELSE 0 END) AS BIGINT) AS now, \
+                     CAST(SUM(CASE WHEN d.day > $3 THEN 0 ELSE d.events END) AS BIGINT) AS before \
+                     FROM event_type_days d WHERE d.account_id = a.id AND d.day > $1 AND d.day <= $2 \
+                     GROUP BY d.event_type_id) s WHERE {condition}"
+                ),
             })
             .collect();
         // (type, events in the later window, events in the earlier), a few per account.
         let features = self.scan_parts(
             &features_sql,
-            params![start, end],
+            params![start, end, split],
             move |sums: &mut HashMap<i64, Vec<(i64, i64, i64)>>, row| {
-                let (account_id, day, type_id, events) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
+                let (account_id, type_id, now, before) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
                 let sums = sums.entry(account_id).or_default();
-                let i = match sums.iter().position(|s| s.0 == type_id) {
-                    Some(i) => i,
-                    None => {
-                        sums.push((type_id, 0, 0));
-                        sums.len() - 1
+                match sums.iter_mut().find(|s| s.0 == type_id) {
+                    Some(sum) => {
+                        sum.1 += now;
+                        sum.2 += before;
                     }
-                };
-                if day > split {
-                    sums[i].1 += events;
-                } else {
-                    sums[i].2 += events;
+                    None => sums.push((type_id, now, before)),
                 }
                 Ok(())
             },

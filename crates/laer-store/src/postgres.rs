@@ -18,7 +18,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::StoreError;
 
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    let options: PgConnectOptions = url.parse()?;
+    // No JIT compiling: laer's statements take a fraction of a second, and compiling one
+    // whose plan looks costly (a read per account of the health pass's usage) took longer
+    // than running it (ARCHITECTURE.md, "Storage").
+    let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
     let port = options.get_port();
     Ok(PgPoolOptions::new()
         .max_connections(16)

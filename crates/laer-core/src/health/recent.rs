@@ -60,17 +60,22 @@ impl RecentDays {
 
     /// The bits of the days in (`after`, `until`] that are remembered.
     fn window_bits(&self, after: i64, until: i64) -> i64 {
-        let from = (self.last_day - until).max(0);
-        let to = (self.last_day - after).min(RECENT_DAYS);
-        if from >= to {
-            return 0;
-        }
-        let mask = if to - from >= RECENT_DAYS {
-            RECENT_MASK
-        } else {
-            (1 << (to - from)) - 1
-        };
-        (self.bits >> from) & mask
+        self.bits & window_mask(self.last_day, after, until)
+    }
+}
+
+/// The bits a [`RecentDays`] whose last day is `last_day` sets for days in (`after`,
+/// `until`], as far as its memory reaches.
+pub fn window_mask(last_day: i64, after: i64, until: i64) -> i64 {
+    let from = (last_day - until).max(0);
+    let to = (last_day - after).min(RECENT_DAYS);
+    if from >= to {
+        return 0;
+    }
+    if to - from >= RECENT_DAYS {
+        RECENT_MASK
+    } else {
+        ((1 << (to - from)) - 1) << from
     }
 }
 
@@ -104,8 +109,12 @@ impl ActiveIn {
         u32::try_from(self.departments.len()).unwrap_or(u32::MAX)
     }
 
-    fn add(&mut self, department: Option<&str>) {
-        self.users = self.users.saturating_add(1);
+    /// Counts `users` more of `department`.
+    fn add(&mut self, users: u32, department: Option<&str>) {
+        if users == 0 {
+            return;
+        }
+        self.users = self.users.saturating_add(users);
         if let Some(department) = department
             && let Err(at) = self.departments.binary_search_by(|d| d.as_str().cmp(department))
         {
@@ -115,13 +124,33 @@ impl ActiveIn {
 }
 
 impl ActiveUsers {
+    /// For a database that counts the users itself: for each last day in (`start`,
+    /// `end`], the bits of a user's [`RecentDays`] that are days of the windows (`split`,
+    /// `end`] ("now") and (`start`, `split`] ("before") — `(last_day, now, before)`. A user
+    /// whose bits meet a window's is active in it. The answer is whole when both windows
+    /// lie within the memory (`end - start <= RECENT_DAYS`); a user whose last day is past
+    /// `end` is not answered by them.
+    pub fn masks((start, split, end): (i64, i64, i64)) -> Vec<(i64, i64, i64)> {
+        (start + 1..=end)
+            .map(|day| (day, window_mask(day, split, end), window_mask(day, start, split)))
+            .collect()
+    }
+
+    /// Counts `now` and `before` users of `department` active in each window, counted by
+    /// the database through [`ActiveUsers::masks`]; `last_day` is the latest day of theirs.
+    pub fn add_counted(&mut self, department: Option<&str>, (now, before): (u32, u32), last_day: i64) {
+        self.last_day = self.last_day.max(last_day);
+        self.now.add(now, department);
+        self.before.add(before, department);
+    }
+
     /// Counts one user, active on `days`, of `department`, in the windows (`start`,
     /// `split`] and (`split`, `end`].
     pub fn add(&mut self, days: RecentDays, department: Option<&str>, (start, split, end): (i64, i64, i64)) {
         self.last_day = self.last_day.max(days.last_day);
         for (window, after, until) in [(&mut self.now, split, end), (&mut self.before, start, split)] {
             match days.active_in(after, until) {
-                Some(true) => window.add(department),
+                Some(true) => window.add(1, department),
                 Some(false) => {}
                 None => self.unanswered = true,
             }
@@ -142,7 +171,7 @@ fn shifted(bits: i64, by: i64) -> i64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn of(days: &[i64]) -> Option<RecentDays> {
         days.iter().map(|&d| RecentDays::on(d)).reduce(RecentDays::merge)
@@ -165,6 +194,9 @@ mod tests {
             prop_assert_eq!(recent.last_day, *set.iter().next_back().unwrap());
             let until = after + width;
             let truth = until > after && set.range(after + 1..=until).next().is_some();
+            // The mask a database is given answers as `active_in` does (no for unknown).
+            let met = recent.bits & window_mask(recent.last_day, after, until) != 0;
+            prop_assert_eq!(met, recent.active_in(after, until) == Some(true));
             match recent.active_in(after, until) {
                 Some(answer) => prop_assert_eq!(answer, truth),
                 None => prop_assert!(after + 1 < recent.last_day - (RECENT_DAYS - 1)),
@@ -209,6 +241,31 @@ mod tests {
             }
             let last = users.iter().flat_map(|(d, _)| d.iter().copied()).max().unwrap_or(0);
             prop_assert_eq!(active.last_day, last);
+
+            // As a database counts them through the masks: the users whose last day is
+            // after `start`, grouped by department.
+            let masks = ActiveUsers::masks((start, split, end));
+            let mut groups: BTreeMap<Option<String>, (u32, u32, i64)> = BTreeMap::new();
+            for (days, department) in &users {
+                let recent = of(days).unwrap();
+                if recent.last_day <= start {
+                    continue;
+                }
+                let group = groups.entry(department.map(|d| format!("team {d}"))).or_default();
+                if let Some((_, now, before)) = masks.iter().find(|m| m.0 == recent.last_day) {
+                    group.0 += u32::from(recent.bits & now != 0);
+                    group.1 += u32::from(recent.bits & before != 0);
+                }
+                group.2 = group.2.max(recent.last_day);
+            }
+            let mut counted = ActiveUsers::default();
+            for (department, (now, before, last_day)) in &groups {
+                counted.add_counted(department.as_deref(), (*now, *before), *last_day);
+            }
+            if counted.last_day <= end {
+                prop_assert_eq!(&counted.now, &active.now);
+                prop_assert_eq!(&counted.before, &active.before);
+            }
         }
     }
 
