@@ -178,13 +178,6 @@ mod rows {
     }
 
     #[derive(sqlx::FromRow)]
-    pub(super) struct Ever {
-        pub account_id: i64,
-        pub users: i64,
-        pub last_day: Option<i64>,
-    }
-
-    #[derive(sqlx::FromRow)]
     pub(super) struct Health {
         pub account_id: i64,
         pub day: i64,
@@ -569,8 +562,8 @@ impl Store {
         let only = accounts.condition("a.id");
         let mut usage: HashMap<i64, UsageOn> = HashMap::new();
 
-        // Users active per window and their departments: from each user's remembered
-        // days, one row per user, folded as they are read
+        // Users active per window and their departments, and users ever: from each user's
+        // row (first day, remembered days, department), folded as they are read
         // (laer_core::health::recent::ActiveUsers). Both windows lie within the 63 days a
         // user's row remembers unless the account has use after `as_of` (a day replayed)
         // or the windows are longer: then its users are counted from the day rows, each
@@ -594,17 +587,18 @@ impl Store {
             _ => None,
         };
         let windows = (start, split, end);
-        // SQLite hands over each user's row and the core folds them; PostgreSQL counts
-        // them itself, grouped by account and department, through the core's masks of
-        // the windows' days (sending every row over its socket took three times as long
-        // as reading them), and the core adds up the groups.
+        // Each account's users (active per window, and ever): SQLite hands over each
+        // user's row and the core folds them; PostgreSQL counts them itself, grouped by
+        // account and department, through the core's masks of the windows' days (sending
+        // every row over its socket took three times as long as reading them), and the
+        // core adds up the groups.
         let recent_sql: Vec<String> = accounts
             .parts("u.account_id", ids, parts)
             .into_iter()
             .map(|condition| match self.backend() {
                 crate::Backend::Sqlite => format!(
-                    "SELECT u.account_id, u.last_day, u.recent, u.department FROM account_users u \
-                     WHERE u.last_day > $1 AND {condition}"
+                    "SELECT u.account_id, u.last_day, u.recent, u.department, u.first_day \
+                     FROM account_users u WHERE {condition}"
                 ),
                 crate::Backend::Postgres => {
                     // Integers of the core's: safe to write into the text.
@@ -616,10 +610,10 @@ impl Store {
                         "SELECT u.account_id, u.department, \
                          COUNT(*) FILTER (WHERE u.recent & m.now_bits <> 0) AS now_users, \
                          COUNT(*) FILTER (WHERE u.recent & m.before_bits <> 0) AS before_users, \
-                         MAX(u.last_day) AS last_day \
+                         COUNT(*) FILTER (WHERE u.first_day <= $1) AS ever, MAX(u.last_day) AS last_day \
                          FROM account_users u LEFT JOIN (VALUES {}) AS m(last_day, now_bits, before_bits) \
                          ON m.last_day = u.last_day \
-                         WHERE u.last_day > $1 AND {condition} GROUP BY u.account_id, u.department",
+                         WHERE {condition} GROUP BY u.account_id, u.department",
                         masks.join(", ")
                     )
                 }
@@ -637,60 +631,64 @@ impl Store {
             )
         };
         let users = async {
+            let active = match self.backend() {
+                crate::Backend::Sqlite => {
+                    self.scan_parts(
+                        &recent_sql,
+                        params![],
+                        move |active: &mut HashMap<i64, ActiveUsers>, row| {
+                            let days = RecentDays {
+                                last_day: row.int(1)?,
+                                bits: row.int(2)?,
+                            };
+                            let user = (days, row.int(4)?);
+                            active.entry(row.int(0)?).or_default().add(user, row.text(3)?, windows);
+                            Ok(())
+                        },
+                    )
+                    .await?
+                }
+                crate::Backend::Postgres => {
+                    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+                    self.scan_parts(
+                        &recent_sql,
+                        params![end],
+                        move |active: &mut HashMap<i64, ActiveUsers>, row| {
+                            let users = (count(row.int(2)?), count(row.int(3)?), count(row.int(4)?));
+                            active
+                                .entry(row.int(0)?)
+                                .or_default()
+                                .add_counted(row.text(1)?, users, row.int(5)?);
+                            Ok(())
+                        },
+                    )
+                    .await?
+                }
+            };
             let mut counted = Vec::new();
+            let mut ever = Vec::new();
             let mut later = Vec::new();
-            if remembered {
-                let active = match self.backend() {
-                    crate::Backend::Sqlite => {
-                        self.scan_parts(
-                            &recent_sql,
-                            params![start],
-                            move |active: &mut HashMap<i64, ActiveUsers>, row| {
-                                let days = RecentDays {
-                                    last_day: row.int(1)?,
-                                    bits: row.int(2)?,
-                                };
-                                active.entry(row.int(0)?).or_default().add(days, row.text(3)?, windows);
-                                Ok(())
-                            },
-                        )
-                        .await?
-                    }
-                    crate::Backend::Postgres => {
-                        let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-                        self.scan_parts(
-                            &recent_sql,
-                            params![start],
-                            move |active: &mut HashMap<i64, ActiveUsers>, row| {
-                                let users = (count(row.int(2)?), count(row.int(3)?));
-                                active
-                                    .entry(row.int(0)?)
-                                    .or_default()
-                                    .add_counted(row.text(1)?, users, row.int(4)?);
-                                Ok(())
-                            },
-                        )
-                        .await?
-                    }
-                };
-                for (account_id, users) in active.into_iter().flatten() {
-                    if users.last_day > end || users.unanswered {
-                        later.push(account_id);
-                        continue;
-                    }
-                    for (is_now, window) in [(1, &users.now), (0, &users.before)] {
-                        if window.users > 0 {
-                            counted.push(rows::WindowUsers {
-                                account_id,
-                                is_now,
-                                users: i64::from(window.users),
-                                departments: i64::from(window.departments()),
-                            });
-                        }
+            for (account_id, users) in active.into_iter().flatten() {
+                ever.push((account_id, users.ever));
+                if !remembered {
+                    continue;
+                }
+                if users.last_day > end || users.unanswered {
+                    later.push(account_id);
+                    continue;
+                }
+                for (is_now, window) in [(1, &users.now), (0, &users.before)] {
+                    if window.users > 0 {
+                        counted.push(rows::WindowUsers {
+                            account_id,
+                            is_now,
+                            users: i64::from(window.users),
+                            departments: i64::from(window.departments()),
+                        });
                     }
                 }
-                later.sort_unstable();
             }
+            later.sort_unstable();
             let rescan = match (remembered, later.is_empty()) {
                 (false, _) => Some(accounts),
                 (true, false) => Some(Accounts::Only(&later)),
@@ -701,7 +699,7 @@ impl Store {
                     self.fetch_all(&scanned_sql(rescan), params![split, start, end]).await?;
                 counted.extend(scanned);
             }
-            Ok::<_, StoreError>(counted)
+            Ok::<_, StoreError>((counted, ever))
         };
         // Each account's rows of the windows' days, summed per feature and window. SQLite
         // reads them by their key, account by account (it would otherwise scan every day of
@@ -745,19 +743,18 @@ impl Store {
                 Ok(())
             },
         );
-        let ever_sql = format!(
-            "SELECT a.id AS account_id, (SELECT COUNT(*) FROM account_users u \
-             WHERE u.account_id = a.id AND u.first_day <= $1) AS users, \
+        let last_use_sql = format!(
+            "SELECT a.id AS account_id, \
              (SELECT MAX(e.day) FROM event_days e WHERE e.account_id = a.id AND e.day <= $1) AS last_day \
              FROM accounts a WHERE {only}"
         );
         // Independent statements, each on a connection of its own: on several cores the
         // wait is the longest of them rather than their sum.
-        let (users, features, type_names, ever, workspace) = tokio::try_join!(
+        let ((users, ever), features, type_names, last_use, workspace) = tokio::try_join!(
             users,
             features,
             self.fetch_all::<(i64, String)>("SELECT id, name FROM event_types", params![]),
-            self.fetch_all::<rows::Ever>(&ever_sql, params![end]),
+            self.fetch_all::<(i64, Option<i64>)>(&last_use_sql, params![end]),
             self.workspace(),
         )?;
         for r in users {
@@ -783,14 +780,16 @@ impl Store {
             }
         }
 
-        for r in ever {
-            if r.last_day.is_none() && r.users == 0 {
-                continue;
+        for (account_id, users) in ever {
+            if users > 0 {
+                usage.entry(account_id).or_default().users_ever = users;
             }
-            let u = usage.entry(r.account_id).or_default();
-            u.users_ever = u32::try_from(r.users).unwrap_or(u32::MAX);
-            // The last activity day D holds the use of calendar day D - 1.
-            u.last_use_on = r.last_day.map(|d| Column("event_days", "day").day(d - 1)).transpose()?;
+        }
+        for (account_id, last_day) in last_use {
+            if let Some(day) = last_day {
+                // The last activity day D holds the use of calendar day D - 1.
+                usage.entry(account_id).or_default().last_use_on = Some(Column("event_days", "day").day(day - 1)?);
+            }
         }
 
         Ok((usage, workspace))

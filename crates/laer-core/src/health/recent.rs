@@ -87,6 +87,8 @@ pub fn window_mask(last_day: i64, after: i64, until: i64) -> i64 {
 pub struct ActiveUsers {
     pub now: ActiveIn,
     pub before: ActiveIn,
+    /// Users whose first day is on or before the windows' end.
+    pub ever: u32,
     /// The latest day any of the users was active.
     pub last_day: i64,
     /// Whether a user's remembered days could not say whether they were active in a
@@ -137,17 +139,25 @@ impl ActiveUsers {
     }
 
     /// Counts `now` and `before` users of `department` active in each window, counted by
-    /// the database through [`ActiveUsers::masks`]; `last_day` is the latest day of theirs.
-    pub fn add_counted(&mut self, department: Option<&str>, (now, before): (u32, u32), last_day: i64) {
+    /// the database through [`ActiveUsers::masks`], and `ever` users of theirs whose first
+    /// day is on or before the windows' end; `last_day` is the latest day of theirs.
+    pub fn add_counted(&mut self, department: Option<&str>, (now, before, ever): (u32, u32, u32), last_day: i64) {
         self.last_day = self.last_day.max(last_day);
+        self.ever = self.ever.saturating_add(ever);
         self.now.add(now, department);
         self.before.add(before, department);
     }
 
-    /// Counts one user, active on `days`, of `department`, in the windows (`start`,
-    /// `split`] and (`split`, `end`].
-    pub fn add(&mut self, days: RecentDays, department: Option<&str>, (start, split, end): (i64, i64, i64)) {
+    /// Counts one user, active on `days` and first on `first_day`, of `department`, in the
+    /// windows (`start`, `split`] and (`split`, `end`], and among the users ever as of `end`.
+    pub fn add(
+        &mut self,
+        (days, first_day): (RecentDays, i64),
+        department: Option<&str>,
+        (start, split, end): (i64, i64, i64),
+    ) {
         self.last_day = self.last_day.max(days.last_day);
+        self.ever = self.ever.saturating_add(u32::from(first_day <= end));
         for (window, after, until) in [(&mut self.now, split, end), (&mut self.before, start, split)] {
             match days.active_in(after, until) {
                 Some(true) => window.add(1, department),
@@ -224,9 +234,10 @@ mod tests {
             let (start, end) = (split - width, split + width);
             let mut active = ActiveUsers::default();
             let mut truth: [(u32, BTreeSet<u8>); 2] = Default::default();
+            let first = |days: &Vec<i64>| days.iter().copied().min().unwrap();
             for (days, department) in &users {
                 let name = department.map(|d| format!("team {d}"));
-                active.add(of(days).unwrap(), name.as_deref(), (start, split, end));
+                active.add((of(days).unwrap(), first(days)), name.as_deref(), (start, split, end));
                 for (i, (after, until)) in [(split, end), (start, split)].into_iter().enumerate() {
                     if days.iter().any(|d| *d > after && *d <= until) {
                         truth[i].0 += 1;
@@ -241,27 +252,27 @@ mod tests {
             }
             let last = users.iter().flat_map(|(d, _)| d.iter().copied()).max().unwrap_or(0);
             prop_assert_eq!(active.last_day, last);
+            let ever = users.iter().filter(|(days, _)| first(days) <= end).count();
+            prop_assert_eq!(active.ever as usize, ever);
 
-            // As a database counts them through the masks: the users whose last day is
-            // after `start`, grouped by department.
+            // As a database counts them through the masks, grouped by department.
             let masks = ActiveUsers::masks((start, split, end));
-            let mut groups: BTreeMap<Option<String>, (u32, u32, i64)> = BTreeMap::new();
+            let mut groups: BTreeMap<Option<String>, (u32, u32, u32, i64)> = BTreeMap::new();
             for (days, department) in &users {
                 let recent = of(days).unwrap();
-                if recent.last_day <= start {
-                    continue;
-                }
                 let group = groups.entry(department.map(|d| format!("team {d}"))).or_default();
                 if let Some((_, now, before)) = masks.iter().find(|m| m.0 == recent.last_day) {
                     group.0 += u32::from(recent.bits & now != 0);
                     group.1 += u32::from(recent.bits & before != 0);
                 }
-                group.2 = group.2.max(recent.last_day);
+                group.2 += u32::from(first(days) <= end);
+                group.3 = group.3.max(recent.last_day);
             }
             let mut counted = ActiveUsers::default();
-            for (department, (now, before, last_day)) in &groups {
-                counted.add_counted(department.as_deref(), (*now, *before), *last_day);
+            for (department, (now, before, ever, last_day)) in &groups {
+                counted.add_counted(department.as_deref(), (*now, *before, *ever), *last_day);
             }
+            prop_assert_eq!(counted.ever, active.ever);
             if counted.last_day <= end {
                 prop_assert_eq!(&counted.now, &active.now);
                 prop_assert_eq!(&counted.before, &active.before);
