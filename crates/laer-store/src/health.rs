@@ -563,8 +563,8 @@ impl Store {
         let mut usage: HashMap<i64, UsageOn> = HashMap::new();
 
         // Users active per window and their departments, and users ever: from each user's
-        // row (first day, remembered days, department), folded as they are read
-        // (laer_core::health::recent::ActiveUsers). Both windows lie within the 63 days a
+        // row (first day, remembered days, department), through
+        // laer_core::health::recent::ActiveUsers. Both windows lie within the 63 days a
         // user's row remembers unless the account has use after `as_of` (a day replayed)
         // or the windows are longer: then its users are counted from the day rows, each
         // active user once per window (the rollup has a row per feature and day), then
@@ -601,11 +601,20 @@ impl Store {
                      FROM account_users u WHERE {condition}"
                 ),
                 crate::Backend::Postgres => {
-                    // Integers of the core's: safe to write into the text.
-                    let masks: Vec<String> = ActiveUsers::masks(windows)
-                        .into_iter()
-                        .map(|(day, now, before)| format!("({day}, CAST({now} AS BIGINT), CAST({before} AS BIGINT))"))
-                        .collect();
+                    // Integers of the core's: safe to write into the text. Windows longer
+                    // than the days remembered are counted from the day rows: no masks
+                    // then, only a row that meets no user.
+                    let mut masks: Vec<String> = if remembered {
+                        ActiveUsers::masks(windows)
+                    } else {
+                        Vec::new()
+                    }
+                    .into_iter()
+                    .map(|(day, now, before)| format!("({day}, CAST({now} AS BIGINT), CAST({before} AS BIGINT))"))
+                    .collect();
+                    if masks.is_empty() {
+                        masks.push("(CAST(NULL AS BIGINT), CAST(0 AS BIGINT), CAST(0 AS BIGINT))".into());
+                    }
                     format!(
                         "SELECT u.account_id, u.department, \
                          COUNT(*) FILTER (WHERE u.recent & m.now_bits <> 0) AS now_users, \

@@ -18,17 +18,23 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::StoreError;
 
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
-    // No JIT compiling: laer's statements take a fraction of a second, and compiling one
-    // whose plan looks costly (a read per account of the health pass's usage) took longer
-    // than running it (ARCHITECTURE.md, "Storage").
-    let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([("jit", "off")]);
+    let options: PgConnectOptions = url.parse()?;
     let port = options.get_port();
     Ok(PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(move |_, _| {
+        .after_connect(move |connection, _| {
             Box::pin(async move {
                 disable_nagle(port);
+                // No JIT compiling: laer's statements take a fraction of a second, and
+                // compiling one whose plan looks costly (a read per account of the health
+                // pass's usage) took longer than running it (ARCHITECTURE.md, "Storage").
+                // A statement rather than a startup option, which connection poolers such
+                // as PgBouncer refuse; a server without JIT (before PostgreSQL 11) does
+                // not know the setting, and has nothing to turn off.
+                if let Err(e) = sqlx::Executor::execute(&mut *connection, "SET jit = off").await {
+                    tracing::debug!("JIT left as the server has it: {e}");
+                }
                 Ok(())
             })
         })
