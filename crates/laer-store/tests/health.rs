@@ -226,6 +226,18 @@ async fn usage_agrees_with_the_reference_count(store: &Store) {
         let (just_b, _) = store.usage_on(as_of, 30, Accounts::Only(&only)).await.unwrap();
         assert_eq!(just_b.len(), usage.contains_key(&seed.ids["b"]) as usize);
     }
+    // Every day from the use's last month to well past its end: each user's last day and
+    // every day of use meet each edge of both windows (a first and a last day of each).
+    let mut as_of = day("2026-06-01");
+    while as_of <= day("2026-09-05") {
+        let (usage, _) = store.usage_on(as_of, 30, Accounts::All).await.unwrap();
+        for name in ["a", "b"] {
+            let id = seed.ids[name];
+            let got = usage.get(&id).cloned().unwrap_or_default();
+            assert_eq!(got, reference(&seed, id, as_of, 30), "account {name} as of {as_of}");
+        }
+        as_of += TimeDelta::days(1);
+    }
 }
 
 /// Each user's first day per account (what "users ever" counts) follows the events however
