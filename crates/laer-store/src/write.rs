@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use laer_core::health::RecentDays;
+use laer_core::health::recent::{RECENT_DAYS, RECENT_MASK};
 use laer_core::model::{NewAuditEntry, NewEvent, NewMilestone};
 use laer_core::retention::activity_day;
 use sqlx::{Postgres, Sqlite, SqlitePool, Transaction};
@@ -17,17 +18,26 @@ use crate::{Accounts, Backend, Listed, Pool, Store, StoreError, postgres};
 const MARK_DIRTY_CONFLICT: &str = "ON CONFLICT (account_id) DO UPDATE SET claim = NULL, claimed_until = NULL \
                                    WHERE health_dirty.claim IS NOT NULL";
 
+/// Remembered days `bits` moved `by` days into the past, in SQL: what
+/// [`laer_core::health::RecentDays::merge`] does to the earlier of two (the days past the
+/// memory dropped, the sign bit never set). Every operator parenthesised: PostgreSQL
+/// gives `<<`, `&` and `|` one precedence.
+fn shifted_recent(bits: &str, by: &str) -> String {
+    format!("(CASE WHEN {by} >= {RECENT_DAYS} THEN 0 ELSE (({bits} << CAST({by} AS INTEGER)) & {RECENT_MASK}) END)")
+}
+
 /// A stored user's remembered days merged with a proposed row's, in SQL: what
-/// [`laer_core::health::RecentDays::merge`] does (63 days, the sign bit never set).
-/// Every operator parenthesised: PostgreSQL gives `<<`, `&` and `|` one precedence.
-const RECENT_MERGE: &str = "(CASE WHEN excluded.last_day >= account_users.last_day THEN (excluded.recent | \
-     (CASE WHEN excluded.last_day - account_users.last_day >= 63 THEN 0 \
-      ELSE ((account_users.recent << CAST(excluded.last_day - account_users.last_day AS INTEGER)) \
-            & 9223372036854775807) END)) \
-     ELSE (account_users.recent | \
-     (CASE WHEN account_users.last_day - excluded.last_day >= 63 THEN 0 \
-      ELSE ((excluded.recent << CAST(account_users.last_day - excluded.last_day AS INTEGER)) \
-            & 9223372036854775807) END)) END)";
+/// [`laer_core::health::RecentDays::merge`] does.
+fn recent_merge() -> String {
+    let (stored, proposed) = (
+        shifted_recent("account_users.recent", "excluded.last_day - account_users.last_day"),
+        shifted_recent("excluded.recent", "account_users.last_day - excluded.last_day"),
+    );
+    format!(
+        "(CASE WHEN excluded.last_day >= account_users.last_day THEN (excluded.recent | {stored}) \
+         ELSE (account_users.recent | {proposed}) END)"
+    )
+}
 
 /// How a proposed `event_type_days` row's value sum adds to a stored one's (a sum of no
 /// values is NULL).
@@ -57,15 +67,16 @@ pub struct EventLoad {
 /// How proposed `account_users` rows meet stored ones: the earlier first day, the later
 /// last day, the days of both; a row is written only when that changes it.
 fn account_users_conflict() -> String {
+    let merge = recent_merge();
     format!(
         "ON CONFLICT (account_id, user_ref) DO UPDATE SET \
          first_day = CASE WHEN excluded.first_day < account_users.first_day \
                      THEN excluded.first_day ELSE account_users.first_day END, \
          last_day = CASE WHEN excluded.last_day > account_users.last_day \
                     THEN excluded.last_day ELSE account_users.last_day END, \
-         recent = {RECENT_MERGE} \
+         recent = {merge} \
          WHERE excluded.first_day < account_users.first_day OR excluded.last_day > account_users.last_day \
-         OR {RECENT_MERGE} <> account_users.recent"
+         OR {merge} <> account_users.recent"
     )
 }
 
@@ -404,17 +415,17 @@ impl WriteTx {
                  ON CONFLICT (account_id, day, event_type_id) DO UPDATE SET \
                  events = event_type_days.events + excluded.events, users = excluded.users, {TYPE_DAYS_VALUE}"
             ),
-            // Each user's staged rows merged as `RECENT_MERGE` merges two: the earliest
+            // Each user's staged rows merged as `recent_merge` merges two: the earliest
             // first day, the latest last day, the days of all of them.
             format!(
                 "INSERT INTO account_users (account_id, user_ref, first_day, last_day, recent, department) \
                  SELECT g.account_id, g.user_ref, g.first_day, g.last_day, g.recent, \
                  (SELECT p.department FROM product_users p WHERE p.external_id = g.user_ref AND p.account_id = g.account_id) \
                  FROM (SELECT account_id, user_ref, MIN(first_day) AS first_day, l AS last_day, \
-                 BIT_OR(CASE WHEN l - last_day >= 63 THEN 0 \
-                 ELSE (recent << CAST(l - last_day AS INTEGER)) & 9223372036854775807 END) AS recent \
+                 BIT_OR({}) AS recent \
                  FROM (SELECT s.*, MAX(last_day) OVER (PARTITION BY account_id, user_ref) AS l \
                  FROM events_stage_account_users s) w GROUP BY account_id, user_ref, l) g ORDER BY 1, 2 {}",
+                shifted_recent("recent", "l - last_day"),
                 account_users_conflict()
             ),
             "TRUNCATE events_stage_types, events_stage_users, events_stage_account_users".to_string(),
