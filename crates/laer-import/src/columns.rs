@@ -1,8 +1,6 @@
 //! The columns of a kind, and the rows read through them: a CSV line under its file's
 //! header, or a JSON object (a REST write) whose keys are the same column names.
 
-use std::collections::HashMap;
-
 use crate::RowError;
 
 /// A column a kind knows: its name in laer, other names it is accepted under, and
@@ -35,7 +33,9 @@ pub const fn opt(name: &'static str, aliases: &'static [&'static str]) -> Column
 /// Where each known column sits in a file (or object), and the columns laer does not know.
 #[derive(Debug)]
 pub struct Header {
-    index: HashMap<&'static str, usize>,
+    /// Each known column's position; a few, searched for every field of every row, which
+    /// costs less than hashing the name.
+    index: Vec<(&'static str, usize)>,
     /// Header names that match no spec, with their positions.
     pub(crate) extra: Vec<(String, usize)>,
 }
@@ -79,17 +79,18 @@ impl Header {
 
     /// Where each name sits, without asking for the required ones.
     pub(crate) fn locate(names: &csv::StringRecord, specs: &[ColumnSpec]) -> Result<Header, RowError> {
-        let mut index = HashMap::new();
+        let mut index: Vec<(&'static str, usize)> = Vec::new();
         let mut extra = Vec::new();
         for (i, raw) in names.iter().enumerate() {
             match spec_for(raw, specs) {
                 Some(spec) => {
-                    if index.insert(spec.name, i).is_some() {
+                    if index.iter().any(|&(name, _)| name == spec.name) {
                         return Err(RowError::header(format!(
                             "column {:?} appears twice (as {raw:?} and an earlier name for it)",
                             spec.name
                         )));
                     }
+                    index.push((spec.name, i));
                 }
                 None => extra.push((raw.trim().to_string(), i)),
             }
@@ -97,8 +98,12 @@ impl Header {
         Ok(Header { index, extra })
     }
 
+    fn position(&self, column: &str) -> Option<usize> {
+        self.index.iter().find(|&&(name, _)| name == column).map(|&(_, i)| i)
+    }
+
     pub(crate) fn has(&self, column: &str) -> bool {
-        self.index.contains_key(column)
+        self.position(column).is_some()
     }
 
     /// Rejects columns no spec knows, so that a misspelt column is not silently dropped.
@@ -141,7 +146,7 @@ impl<'a> Row<'a> {
 
     /// The trimmed field, or `None` when the column is absent or the field empty.
     pub(crate) fn get(&self, column: &'static str) -> Option<&'a str> {
-        let i = *self.header.index.get(column)?;
+        let i = self.header.position(column)?;
         let value = self.record.get(i)?.trim();
         (!value.is_empty()).then_some(value)
     }
@@ -291,4 +296,45 @@ fn column_of<'a>(key: &'a str, specs: &[ColumnSpec]) -> &'a str {
         .iter()
         .find(|s| s.name == name || s.aliases.contains(&name.as_str()))
         .map_or(key, |s| s.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[ColumnSpec] = &[
+        req("account_id", &["account"]),
+        req("event_time", &["timestamp"]),
+        opt("user_id", &["user"]),
+        opt("event_value", &["value"]),
+    ];
+
+    #[test]
+    fn fields_are_found_by_their_column_whatever_its_name_and_place() {
+        let names = csv::StringRecord::from(vec!["Value", "extra", "TIMESTAMP", "Account"]);
+        let header = Header::resolve(&names, SPECS).unwrap();
+        let record = csv::StringRecord::from(vec![" 2.5 ", "x", "2026-01-02", "acme"]);
+        let row = Row {
+            record: &record,
+            header: &header,
+            line: 2,
+        };
+        assert_eq!(row.get("account_id"), Some("acme"));
+        assert_eq!(row.get("event_time"), Some("2026-01-02"));
+        assert_eq!(row.get("event_value"), Some("2.5"));
+        assert!(!row.has("user_id"));
+        assert_eq!(row.get("user_id"), None);
+        assert_eq!(header.extra, vec![("extra".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused() {
+        let names = csv::StringRecord::from(vec!["account_id", "event_time", "account"]);
+        let error = Header::resolve(&names, SPECS).err().unwrap();
+        assert!(
+            error.message.contains("\"account_id\" appears twice"),
+            "{}",
+            error.message
+        );
+    }
 }

@@ -11,6 +11,10 @@ use laer_store::{IdLookup, Store, StoreError, Stored, WriteCount, WriteTx};
 use crate::RowError;
 use crate::columns::{ColumnSpec, Row};
 
+/// A map looked up for every row of a file: foldhash, seeded per process (std's SipHash,
+/// in these lookups and the column names', took about 6 % of a crm5 import's CPU).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// One kind of record from outside (a CSV file, a JSON object): its columns and how one
 /// row becomes the core record the store writes. The record's table and its binding to
 /// the columns are the store's side of the same kind ([`laer_store::Stored`]); a new
@@ -129,11 +133,12 @@ pub(crate) struct EventTypeRef {
 /// What rows are resolved against: laer ids of referenced records, and what earlier rows
 /// of the same file (or request) were.
 pub struct Context {
-    accounts: HashMap<String, i64>,
+    /// Looked up for every row (see [`FastMap`]).
+    accounts: FastMap<String, i64>,
     pub(crate) contacts: HashMap<String, i64>,
     pub(crate) outcomes: HashMap<String, i64>,
     pub(crate) team_members: HashMap<String, i64>,
-    pub(crate) event_types_by_external_id: HashMap<String, i64>,
+    pub(crate) event_types_by_external_id: FastMap<String, i64>,
     pub(crate) event_types_by_name: HashMap<String, EventTypeRef>,
     /// External ids seen in this file: a repeat is an error, not a silent overwrite.
     seen_external_ids: HashSet<String>,
@@ -146,11 +151,11 @@ impl Context {
     /// A context that knows no records yet.
     fn empty() -> Context {
         Context {
-            accounts: HashMap::new(),
+            accounts: FastMap::default(),
             contacts: HashMap::new(),
             outcomes: HashMap::new(),
             team_members: HashMap::new(),
-            event_types_by_external_id: HashMap::new(),
+            event_types_by_external_id: FastMap::default(),
             event_types_by_name: HashMap::new(),
             seen_external_ids: HashSet::new(),
             occurrences: OccurrenceCounter::new(),
@@ -213,7 +218,7 @@ impl Context {
         let mut context = Context::empty();
         for refers in K::REFERS_TO {
             match refers {
-                Refers::Accounts => context.accounts = tx.id_lookup(IdLookup::Accounts).await?,
+                Refers::Accounts => context.accounts = tx.id_lookup(IdLookup::Accounts).await?.into_iter().collect(),
                 Refers::Contacts => context.contacts = tx.id_lookup(IdLookup::Contacts).await?,
                 Refers::Outcomes => context.outcomes = tx.id_lookup(IdLookup::Outcomes).await?,
                 Refers::TeamMembers => context.team_members = tx.id_lookup(IdLookup::TeamMembers).await?,
@@ -224,7 +229,11 @@ impl Context {
     }
 
     async fn load_event_types(&mut self, tx: &mut impl Lookups) -> Result<(), StoreError> {
-        self.event_types_by_external_id = tx.id_lookup(IdLookup::EventTypesByExternalId).await?;
+        self.event_types_by_external_id = tx
+            .id_lookup(IdLookup::EventTypesByExternalId)
+            .await?
+            .into_iter()
+            .collect();
         let by_name = tx.id_lookup(IdLookup::EventTypesByName).await?;
         let external_of: HashMap<i64, &String> =
             self.event_types_by_external_id.iter().map(|(e, id)| (*id, e)).collect();
