@@ -601,8 +601,9 @@ impl Store {
                      FROM account_users u WHERE {condition}"
                 ),
                 crate::Backend::Postgres => {
-                    // The masks as two arrays indexed by a row's last day less the first
-                    // day's offset: an index past either end is NULL and meets no user, as
+                    // The masks (one per day from `start + 1` to `end`) as two arrays
+                    // indexed by a row's last day less `start`, PostgreSQL's arrays
+                    // starting at 1: an index past either end is NULL and meets no user, as
                     // does every row when windows longer than the days remembered are
                     // counted from the day rows (no masks then). Indexing a constant array
                     // costs PostgreSQL less than joining a list of rows to each user's row
@@ -612,7 +613,7 @@ impl Store {
                     } else {
                         Vec::new()
                     };
-                    let offset = masks.first().map_or(0, |&(day, _, _)| day - 1);
+                    debug_assert!(masks.iter().zip(start + 1..).all(|(&(day, _, _), at)| day == at));
                     // Integers of the core's: safe to write into the text.
                     let (now, before): (Vec<String>, Vec<String>) = masks
                         .iter()
@@ -622,8 +623,8 @@ impl Store {
                     let (now, before) = (array(now), array(before));
                     format!(
                         "SELECT u.account_id, u.department, \
-                         COUNT(*) FILTER (WHERE u.recent & {now}[u.last_day - {offset}] <> 0) AS now_users, \
-                         COUNT(*) FILTER (WHERE u.recent & {before}[u.last_day - {offset}] <> 0) AS before_users, \
+                         COUNT(*) FILTER (WHERE u.recent & {now}[u.last_day - {start}] <> 0) AS now_users, \
+                         COUNT(*) FILTER (WHERE u.recent & {before}[u.last_day - {start}] <> 0) AS before_users, \
                          COUNT(*) FILTER (WHERE u.first_day <= $1) AS ever, MAX(u.last_day) AS last_day \
                          FROM account_users u WHERE {condition} GROUP BY u.account_id, u.department"
                     )

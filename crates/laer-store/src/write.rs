@@ -23,7 +23,7 @@ const MARK_DIRTY_CONFLICT: &str = "ON CONFLICT (account_id) DO UPDATE SET claim 
 /// memory dropped, the sign bit never set). Every operator parenthesised: PostgreSQL
 /// gives `<<`, `&` and `|` one precedence.
 fn shifted_recent(bits: &str, by: &str) -> String {
-    format!("(CASE WHEN {by} >= {RECENT_DAYS} THEN 0 ELSE (({bits} << CAST({by} AS INTEGER)) & {RECENT_MASK}) END)")
+    format!("(CASE WHEN ({by}) >= {RECENT_DAYS} THEN 0 ELSE (({bits} << CAST(({by}) AS INTEGER)) & {RECENT_MASK}) END)")
 }
 
 /// A stored user's remembered days merged with a proposed row's, in SQL: what
