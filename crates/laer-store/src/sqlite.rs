@@ -195,11 +195,11 @@ mod tests {
         let wal = dir.path().join("wal.db-wal");
         let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
         let (mut emptied, mut largest) = (0, 0);
-        for _ in 0..400 {
+        for round in 0..400 {
             // As `Store::begin_write` does: the turn, then the transaction.
             let writer = turn.lock().await;
             // A checkpoint that emptied the log ran just before this turn.
-            emptied += usize::from(size() == 0);
+            emptied += usize::from(round > 0 && size() == 0);
             let mut tx = writer.as_ref().unwrap().begin_with("BEGIN IMMEDIATE").await.unwrap();
             for _ in 0..10 {
                 sqlx::query("INSERT INTO t VALUES (zeroblob(4000))")
@@ -211,9 +211,15 @@ mod tests {
             drop(writer);
             largest = largest.max(size());
         }
-        assert!(emptied > 0, "the log was never emptied; it grew to {largest} bytes");
-        // 400 commits of 10 pages: 16 MB in one log without the checkpoints.
-        assert!(largest < 8_000_000, "the log grew to {largest} bytes");
+        // Emptied again and again while the writes went on. How large the log grows
+        // between two checkpoints depends on how the machine schedules the two tasks (a
+        // loaded CI machine saw 9.9 MB), so only that it was emptied is asserted, and
+        // that it never held every commit (400 of 10 pages: 16 MB without checkpoints).
+        assert!(
+            emptied >= 2,
+            "the log was emptied {emptied} times; it grew to {largest} bytes"
+        );
+        assert!(largest < 400 * 10 * 4000, "the log grew to {largest} bytes");
         pool.close().await;
     }
 }
