@@ -7,7 +7,7 @@
 use std::cell::Cell;
 
 use chrono::{TimeZone, Utc};
-use laer_core::segment::{CallKind, Envelope, parse_batch, parse_call};
+use laer_core::segment::{CallKind, Envelope, parse_batch, parse_call, text_may_hold_nul};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -47,10 +47,13 @@ fuzz_target!(|data: &[u8]| {
         batch_context: None,
         received_at,
         fresh_message_id: &fresh,
+        // As the server does: the calls are searched for NUL only when their text may
+        // hold one, so the assertion below checks that shortcut too.
+        may_hold_nul: text_may_hold_nul(body),
     };
     let calls = match endpoint {
-        None => parse_batch(&value, body.len(), &envelope),
-        Some(_) => parse_call(&value, &envelope).map(|call| vec![call]),
+        None => parse_batch(value, body.len(), &envelope),
+        Some(_) => parse_call(value, &envelope).map(|call| vec![call]),
     };
     let Ok(calls) = calls else {
         return;

@@ -10,7 +10,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine;
 use chrono::Utc;
-use laer_core::segment::{CallKind, Envelope, MAX_BATCH_BYTES, MAX_CALL_BYTES, parse_batch, parse_call};
+use laer_core::segment::{
+    CallKind, Envelope, MAX_BATCH_BYTES, MAX_CALL_BYTES, parse_batch, parse_call, text_may_hold_nul,
+};
 use serde_json::{Value, json};
 
 use crate::{ApiError, AppState};
@@ -103,10 +105,11 @@ async fn receive_inner(state: &AppState, call: &str, headers: &HeaderMap, body: 
             batch_context: None,
             received_at: Utc::now(),
             fresh_message_id: &fresh_id,
+            may_hold_nul: text_may_hold_nul(&bytes),
         };
         match endpoint {
-            None => parse_batch(&value, bytes.len(), &envelope),
-            Some(_) => parse_call(&value, &envelope).map(|c| vec![c]),
+            None => parse_batch(value, bytes.len(), &envelope),
+            Some(_) => parse_call(value, &envelope).map(|c| vec![c]),
         }
         .map_err(|e| ApiError::bad_request(e.to_string(), json!({"index": e.index, "field": e.field})))?
     };

@@ -21,8 +21,9 @@ fn call(kind: CallKind, body: Value) -> Call {
         batch_context: None,
         received_at: Utc::now(),
         fresh_message_id: &|| laer_store::random_id().unwrap(),
+        may_hold_nul: true,
     };
-    parse_call(&body, &envelope).unwrap()
+    parse_call(body, &envelope).unwrap()
 }
 
 fn track(user: &str, event: &str, message_id: &str) -> Call {
