@@ -13,7 +13,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::decode::Column;
-use crate::exec::{Params, list, params, tuples};
+use crate::exec::{BulkRow, Params, Value as ExecValue, list, params, tuples};
+use crate::sql::{Feeds, OnConflict, Table};
 use crate::write::{IdLookup, KeyId};
 use crate::{Backend, Store, StoreError, Stored, WriteTx};
 
@@ -409,79 +410,111 @@ struct Batch<'a> {
     payloads: &'a [String],
 }
 
+/// The log of calls: every call under its write key and message id, a repeat kept out.
+const MESSAGES: &Table = &Table {
+    name: "ingest_messages",
+    columns: &[
+        "message_id",
+        "write_key_id",
+        "kind",
+        "user_key",
+        "user_ref",
+        "event",
+        "value",
+        "occurred_at",
+        "received_at",
+        "payload",
+        "attributed",
+    ],
+    json_columns: &[],
+    key: &["write_key_id", "message_id"],
+    on_conflict: OnConflict::Ignore,
+    feeds: Feeds::Nothing,
+    portfolio: false,
+};
+
+/// One call as its log entry ([`MESSAGES`]).
+struct Logged<'a> {
+    write_key_id: i64,
+    call: &'a Call,
+    payload: &'a str,
+    attributed: bool,
+}
+
+impl<'a> Logged<'a> {
+    /// Its values in the order of [`MESSAGES`]' columns.
+    fn values(&self) -> [ExecValue<'a>; 11] {
+        let call = self.call;
+        [
+            ExecValue::from(&call.message_id),
+            ExecValue::from(self.write_key_id),
+            ExecValue::from(call.kind.as_str()),
+            ExecValue::from(call.user_key()),
+            ExecValue::from(call.user_id.as_deref().or(call.anonymous_id.as_deref())),
+            ExecValue::from(&call.event),
+            ExecValue::from(call.value()),
+            ExecValue::from(call.timestamp.timestamp_micros()),
+            ExecValue::from(call.received_at.timestamp_micros()),
+            ExecValue::from(self.payload),
+            ExecValue::from(i64::from(self.attributed)),
+        ]
+    }
+}
+
+impl BulkRow for Logged<'_> {
+    fn with_values<T>(&self, bind: impl FnOnce(&[ExecValue<'_>]) -> T) -> T {
+        bind(&self.values())
+    }
+}
+
 /// Appends the calls to the log; returns the message ids that were not there yet under
 /// the batch's write key.
 async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> Result<HashSet<String>, StoreError> {
-    const COLUMNS: usize = 11;
-    const ROWS: usize = 2_000 / COLUMNS;
-    let mut new = HashSet::new();
-    let rows = batch
+    let rows: Vec<Logged> = batch
         .calls
         .iter()
         .zip(batch.payloads)
         .zip(attributed)
-        .collect::<Vec<_>>();
-    for chunk in rows.chunks(ROWS) {
-        // PostgreSQL says which rows it inserted. SQLite would hand each returned row over
-        // from its worker thread one at a time; there, this transaction holds the only
-        // write lock, so the ids stored beforehand tell the same.
-        let (returning, stored) = match tx.backend() {
-            Backend::Postgres => (" RETURNING message_id", HashSet::new()),
-            Backend::Sqlite => {
-                let ids: Vec<&str> = chunk.iter().map(|((call, _), _)| call.message_id.as_str()).collect();
-                ("", stored_message_ids(tx, batch.write_key_id, &ids).await?)
-            }
-        };
-        let sql = format!(
-            "INSERT INTO ingest_messages (message_id, write_key_id, kind, user_key, user_ref, event, value, \
-             occurred_at, received_at, payload, attributed) VALUES {} \
-             ON CONFLICT (write_key_id, message_id) DO NOTHING{returning}",
-            tuples(chunk.len(), COLUMNS)
-        );
-        let mut params = Params::with_capacity(chunk.len() * COLUMNS);
-        for ((call, payload), attributed) in chunk {
-            params.push(&call.message_id);
-            params.push(batch.write_key_id);
-            params.push(call.kind.as_str());
-            params.push(call.user_key());
-            params.push(call.user_id.as_deref().or(call.anonymous_id.as_deref()));
-            params.push(&call.event);
-            params.push(call.value());
-            params.push(call.timestamp.timestamp_micros());
-            params.push(call.received_at.timestamp_micros());
-            params.push(payload.as_str());
-            params.push(i64::from(**attributed));
-        }
-        if returning.is_empty() {
-            tx.execute(&sql, params).await?;
+        .map(|((call, payload), &attributed)| Logged {
+            write_key_id: batch.write_key_id,
+            call,
+            payload,
+            attributed,
+        })
+        .collect();
+    let mut new = HashSet::new();
+    match tx {
+        // SQLite writes them as it writes events, on the connection itself, and says
+        // which rows were new: a statement per 256 rows while none is stored already,
+        // through no argument list or worker message (a multi-row insert through sqlx,
+        // and a read of the stored ids before it, took more).
+        WriteTx::Sqlite(tx) => {
+            let changed = crate::exec::sqlite_each(tx, MESSAGES.sqlite_rows(), &rows).await?;
             new.extend(
-                chunk
-                    .iter()
-                    .map(|((call, _), _)| &call.message_id)
-                    .filter(|id| !stored.contains(*id))
-                    .cloned(),
+                rows.iter()
+                    .zip(changed)
+                    .filter(|(_, changed)| *changed)
+                    .map(|(row, _)| row.call.message_id.clone()),
             );
-        } else {
-            let inserted: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
-            new.extend(inserted.into_iter().map(|(id,)| id));
+        }
+        // PostgreSQL says which rows it inserted.
+        WriteTx::Postgres(_) => {
+            let per_statement = 2_000 / MESSAGES.columns.len();
+            for chunk in rows.chunks(per_statement) {
+                let sql = format!(
+                    "{} RETURNING message_id",
+                    MESSAGES.insert_sql(Backend::Postgres, chunk.len())
+                );
+                let mut params = Params::with_capacity(chunk.len() * MESSAGES.columns.len());
+                for value in chunk.iter().flat_map(Logged::values) {
+                    params.push(value);
+                }
+                let inserted: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
+                new.extend(inserted.into_iter().map(|(id,)| id));
+            }
         }
     }
     Ok(new)
-}
-
-/// Which of these message ids the log holds under this write key.
-async fn stored_message_ids(tx: &mut WriteTx, write_key_id: i64, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-    let sql = format!(
-        "SELECT message_id FROM ingest_messages WHERE write_key_id = $1 AND message_id IN ({})",
-        list(2, ids.len())
-    );
-    let mut params = Params::with_capacity(ids.len() + 1);
-    params.push(write_key_id);
-    for id in ids {
-        params.push(*id);
-    }
-    let rows: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// A usage event waiting for, or given, its account.

@@ -106,6 +106,30 @@ async fn a_message_id_is_unique_per_key(store: &Store) {
     assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
 }
 
+/// Large requests go into the log many rows per statement: one that meets a call stored
+/// already (a client sending a batch again after a timeout, with new calls after it)
+/// still stores each new call once and counts each repeat.
+async fn a_large_batch_sent_again_stores_only_its_new_calls(store: &Store) {
+    let key = store.create_write_key("web").await.unwrap().record.id;
+    let group = call(CallKind::Group, json!({"userId": "u1", "groupId": "acme"}));
+    store.ingest(key, vec![group]).await.unwrap();
+    let batch = |ids: std::ops::Range<usize>| -> Vec<Call> {
+        ids.map(|i| track("u1", &format!("Feature {}", i % 7), &format!("m{i}")))
+            .collect()
+    };
+    assert_eq!(store.ingest(key, batch(0..700)).await.unwrap(), outcome(700, 0));
+    // The first 700 again, 600 new ones, and one of those twice.
+    let mut again = batch(0..1_300);
+    again.push(track("u1", "Feature 0", "m1000"));
+    assert_eq!(store.ingest(key, again).await.unwrap(), outcome(600, 701));
+    let account = store.account_by_external_id("acme").await.unwrap().unwrap();
+    assert_eq!(store.events_of(account.id).await.unwrap().len(), 1_300);
+    // New calls after them go many at a time again.
+    assert_eq!(store.ingest(key, batch(1_300..2_000)).await.unwrap(), outcome(700, 0));
+    assert_eq!(store.events_of(account.id).await.unwrap().len(), 2_000);
+    assert_eq!(store.rollup_mismatches().await.unwrap(), 0);
+}
+
 async fn import(store: &Store) {
     let mut tx = store.begin_write().await.unwrap();
     tx.upsert(&[NewAccount {
@@ -400,6 +424,7 @@ async fn an_import_during_tracking_calls_stands(store: &Store) {
 
 laer_store::backend_tests!(
     a_message_id_is_unique_per_key,
+    a_large_batch_sent_again_stores_only_its_new_calls,
     tracking_fills_blanks_and_keeps_imported_values,
     an_imported_product_user_stays_in_its_account,
     an_import_during_tracking_calls_stands,
