@@ -225,8 +225,27 @@ async fn batches_of_any_size_keep_one_event_per_key(store: &Store) {
             unchanged: 2
         }
     );
+    // A large batch over stored events' span keeps them (PostgreSQL finds the overlap
+    // and stages the batch) ...
+    let over: Vec<NewEvent> = (2_000..4_500).map(event).collect();
+    assert_eq!(
+        tx.upsert(&over).await.unwrap(),
+        WriteCount {
+            written: 1_500,
+            unchanged: 1_000
+        }
+    );
+    // ... and one past every stored event is written straight (copied on PostgreSQL).
+    let after: Vec<NewEvent> = (6_000..8_000).map(event).collect();
+    assert_eq!(
+        tx.upsert(&after).await.unwrap(),
+        WriteCount {
+            written: 2_000,
+            unchanged: 0
+        }
+    );
     tx.commit().await.unwrap();
-    assert_eq!(store.counts().await.unwrap().events, 3_001);
+    assert_eq!(store.counts().await.unwrap().events, 6_501);
 }
 
 async fn every_entity_round_trips_its_count(store: &Store) {
