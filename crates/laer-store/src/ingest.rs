@@ -180,22 +180,25 @@ impl Store {
     /// Stores and applies the calls of one request: all of them or none. Requests that
     /// arrive together are committed together (group commit); the answer comes once the
     /// request's calls are durable.
-    pub async fn ingest(&self, write_key_id: i64, mut calls: Vec<Call>) -> Result<IngestOutcome, StoreError> {
+    pub async fn ingest(&self, write_key_id: i64, calls: Vec<Call>) -> Result<IngestOutcome, StoreError> {
         let queue = self.ingest_writer();
         let (reply, answer) = tokio::sync::oneshot::channel();
-        // Serialized (and dropped) here, in parallel with other requests, not in the writer.
-        let payloads = calls
-            .iter_mut()
-            .map(|c| std::mem::take(&mut c.payload).to_string())
+        // What the writer needs of each call is worked out here, in parallel with other
+        // requests, so that the one writer only writes.
+        let calls = calls
+            .into_iter()
+            .map(|call| Received::new(write_key_id, call))
             .collect();
         let request = IngestRequest {
             write_key_id,
             calls,
-            payloads,
             reply,
         };
         queue.send(request).await.map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
+        let (outcome, spent) = answer.await.map_err(|_| StoreError::WriterGone)?;
+        // The calls come back to be freed here rather than on the writer's thread.
+        drop(spent);
+        outcome
     }
 
     /// The queue of this process's ingest writer, started on first use and started
@@ -256,10 +259,12 @@ impl Store {
 
     async fn commit_group(&self, group: Vec<IngestRequest>) {
         let batches: Vec<Batch> = group.iter().map(IngestRequest::batch).collect();
-        match self.apply_retrying(&batches).await {
+        let applied = self.apply_retrying(&batches).await;
+        drop(batches);
+        match applied {
             Ok(outcomes) => {
                 for (request, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = request.reply.send(Ok(outcome));
+                    request.answer(Ok(outcome));
                 }
             }
             // One request's failure must not fail the others: retry each alone.
@@ -270,12 +275,12 @@ impl Store {
                         .apply_retrying(&[request.batch()])
                         .await
                         .map(|outcomes| outcomes.into_iter().next().unwrap_or_default());
-                    let _ = request.reply.send(outcome);
+                    request.answer(outcome);
                 }
             }
             Err(e) => {
                 if let Some(request) = group.into_iter().next() {
-                    let _ = request.reply.send(Err(e));
+                    request.answer(Err(e));
                 }
             }
         }
@@ -302,24 +307,28 @@ impl Store {
     async fn apply_requests(&self, requests: &[Batch<'_>]) -> Result<Vec<IngestOutcome>, StoreError> {
         let started = std::time::Instant::now();
         let mut tx = self.begin_write().await?;
+        let begun = started.elapsed();
         let all = || requests.iter().flat_map(|r| r.calls.iter());
         // Calls about the same user run one transaction at a time, so that a link and the
         // events it attributes cannot miss each other.
-        let mut user_keys: Vec<String> = Vec::new();
-        for call in all() {
-            user_keys.push(call.user_key());
-            if let Some(previous) = &call.previous_id {
-                user_keys.push(previous.clone());
-                user_keys.push(format!("anon:{previous}"));
-            }
-        }
-        user_keys.sort_unstable();
-        user_keys.dedup();
+        // The group's few users among its many calls: sorted as borrowed keys first.
+        let previous: Vec<String> = all()
+            .filter_map(|r| r.call.previous_id.as_ref())
+            .flat_map(|previous| [previous.clone(), format!("anon:{previous}")])
+            .collect();
+        let mut keys: Vec<&str> = all()
+            .map(|r| r.user_key.as_str())
+            .chain(previous.iter().map(String::as_str))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let user_keys: Vec<String> = keys.into_iter().map(str::to_string).collect();
         let mut locks: Vec<String> = user_keys.iter().map(|k| format!("user:{k}")).collect();
         // Group traits read, compare and write an account's fields: one transaction at a
         // time per account.
         locks.extend(
             all()
+                .map(|r| &r.call)
                 .filter(|c| c.kind == CallKind::Group && !c.attributes.is_empty())
                 .filter_map(|c| c.group_id.as_ref())
                 .map(|g| format!("group:{g}")),
@@ -328,36 +337,42 @@ impl Store {
         locks.dedup();
         tx.lock(locks.iter().map(String::as_str)).await?;
         let mut applier = Applier::default();
-        applier.prefetch(&mut tx, &user_keys, all()).await?;
-        let mut new = HashSet::new();
-        let mut attributed_at_log = Vec::new();
-        for request in requests {
-            // A usage call whose account is already known is logged as attributed, which
-            // spares marking it later.
-            let attributed: Vec<bool> = request.calls.iter().map(|c| applier.attributable_now(c)).collect();
-            let logged = log_calls(&mut tx, request, &attributed).await?;
-            new.extend(logged.into_iter().map(|id| (request.write_key_id, id)));
-            attributed_at_log.push(attributed);
-        }
+        applier.prefetch(&mut tx, &user_keys, all().map(|r| &r.call)).await?;
+        let prepared = started.elapsed();
+        // A usage call whose account is already known is logged as attributed, which
+        // spares marking it later.
+        let attributed: Vec<bool> = all().map(|r| applier.attributable_now(r)).collect();
+        let new = log_calls(&mut tx, requests, &attributed).await?;
+        let logged = started.elapsed();
         let mut outcomes = Vec::with_capacity(requests.len());
-        for (request, attributed) in requests.iter().zip(attributed_at_log) {
+        let mut each = new.into_iter().zip(attributed);
+        for request in requests {
             let mut outcome = IngestOutcome::default();
-            for (call, attributed) in request.calls.iter().zip(attributed) {
-                // `remove`: a message id twice in one group (under one key) counts once.
-                if new.remove(&(request.write_key_id, call.message_id.clone())) {
+            for (received, (new, attributed)) in request.calls.iter().zip(each.by_ref()) {
+                // A message id twice in one group (under one key) is new once.
+                if new {
                     outcome.accepted += 1;
-                    applier.apply(&mut tx, request.write_key_id, call, attributed).await?;
+                    applier
+                        .apply(&mut tx, request.write_key_id, received, attributed)
+                        .await?;
                 } else {
                     outcome.duplicates += 1;
                 }
             }
             outcomes.push(outcome);
         }
+        let applied = started.elapsed();
         applier.finish(&mut tx).await?;
+        let finished = started.elapsed();
         tx.commit().await?;
         tracing::debug!(
             requests = requests.len(),
             calls = all().count(),
+            begun_us = begun.as_micros() as u64,
+            prepared_us = (prepared - begun).as_micros() as u64,
+            logged_us = (logged - prepared).as_micros() as u64,
+            applied_us = (applied - logged).as_micros() as u64,
+            finished_us = (finished - applied).as_micros() as u64,
             elapsed_us = started.elapsed().as_micros() as u64,
             "ingest group committed"
         );
@@ -387,27 +402,66 @@ pub(crate) type IngestQueue = std::sync::Arc<std::sync::Mutex<Option<tokio::sync
 
 pub(crate) struct IngestRequest {
     write_key_id: i64,
-    calls: Vec<Call>,
-    /// Each call's payload as JSON text.
-    payloads: Vec<String>,
-    reply: tokio::sync::oneshot::Sender<Result<IngestOutcome, StoreError>>,
+    calls: Vec<Received>,
+    reply: tokio::sync::oneshot::Sender<Answer>,
 }
+
+/// What the writer answers a request: its outcome, and its calls given back to be freed
+/// by the request's task.
+type Answer = (Result<IngestOutcome, StoreError>, Vec<Received>);
 
 impl IngestRequest {
     fn batch(&self) -> Batch<'_> {
         Batch {
             write_key_id: self.write_key_id,
             calls: &self.calls,
-            payloads: &self.payloads,
         }
     }
+
+    fn answer(self, outcome: Result<IngestOutcome, StoreError>) {
+        // A request whose client has gone has no one to answer; its calls are freed here.
+        let _ = self.reply.send((outcome, self.calls));
+    }
+}
+
+/// A call as the writer takes it, with what the writer needs of it worked out before.
+pub(crate) struct Received {
+    call: Call,
+    /// The call's payload as JSON text.
+    payload: String,
+    /// [`Call::user_key`].
+    user_key: String,
+    /// [`Call::value`].
+    value: Option<f64>,
+    /// The key of the call's event, should it be one ([`event_key`]).
+    dedup_key: i64,
+}
+
+impl Received {
+    fn new(write_key_id: i64, mut call: Call) -> Received {
+        Received {
+            payload: std::mem::take(&mut call.payload).to_string(),
+            user_key: call.user_key(),
+            value: call.value(),
+            dedup_key: event_key(write_key_id, &call.message_id),
+            call,
+        }
+    }
+}
+
+/// One event per message: its key comes from the write key and the message id.
+fn event_key(write_key_id: i64, message_id: &str) -> i64 {
+    ContentHasher::new()
+        .text(Some("segment"))
+        .int(Some(write_key_id))
+        .text(Some(message_id))
+        .finish() as i64
 }
 
 /// The calls of one request, as the writer applies them.
 struct Batch<'a> {
     write_key_id: i64,
-    calls: &'a [Call],
-    payloads: &'a [String],
+    calls: &'a [Received],
 }
 
 /// The log of calls: every call under its write key and message id, a repeat kept out.
@@ -436,26 +490,26 @@ const MESSAGES: &Table = &Table {
 /// One call as its log entry ([`MESSAGES`]).
 struct Logged<'a> {
     write_key_id: i64,
-    call: &'a Call,
-    payload: &'a str,
+    received: &'a Received,
     attributed: bool,
 }
 
 impl<'a> Logged<'a> {
     /// Its values in the order of [`MESSAGES`]' columns.
     fn values(&self) -> [ExecValue<'a>; 11] {
-        let call = self.call;
+        let received = self.received;
+        let call = &received.call;
         [
             ExecValue::from(&call.message_id),
             ExecValue::from(self.write_key_id),
             ExecValue::from(call.kind.as_str()),
-            ExecValue::from(call.user_key()),
+            ExecValue::from(&received.user_key),
             ExecValue::from(call.user_id.as_deref().or(call.anonymous_id.as_deref())),
             ExecValue::from(&call.event),
-            ExecValue::from(call.value()),
+            ExecValue::from(received.value),
             ExecValue::from(call.timestamp.timestamp_micros()),
             ExecValue::from(call.received_at.timestamp_micros()),
-            ExecValue::from(self.payload),
+            ExecValue::from(&received.payload),
             ExecValue::from(i64::from(self.attributed)),
         ]
     }
@@ -467,54 +521,50 @@ impl BulkRow for Logged<'_> {
     }
 }
 
-/// Appends the calls to the log; returns the message ids that were not there yet under
-/// the batch's write key.
-async fn log_calls(tx: &mut WriteTx, batch: &Batch<'_>, attributed: &[bool]) -> Result<HashSet<String>, StoreError> {
-    let rows: Vec<Logged> = batch
-        .calls
+/// Appends the calls of a group's requests to the log (`attributed`: whether each, in
+/// order, is logged as attributed); whether each was new, in the same order. A message id
+/// not yet stored under its write key is new once: a repeat in the group is not.
+async fn log_calls(tx: &mut WriteTx, requests: &[Batch<'_>], attributed: &[bool]) -> Result<Vec<bool>, StoreError> {
+    let rows: Vec<Logged> = requests
         .iter()
-        .zip(batch.payloads)
+        .flat_map(|batch| batch.calls.iter().map(|received| (batch.write_key_id, received)))
         .zip(attributed)
-        .map(|((call, payload), &attributed)| Logged {
-            write_key_id: batch.write_key_id,
-            call,
-            payload,
+        .map(|((write_key_id, received), &attributed)| Logged {
+            write_key_id,
+            received,
             attributed,
         })
         .collect();
-    let mut new = HashSet::new();
     match tx {
         // SQLite writes them as it writes events, on the connection itself, and says
         // which rows were new: a statement per 256 rows while none is stored already,
         // through no argument list or worker message (a multi-row insert through sqlx,
-        // and a read of the stored ids before it, took more).
-        WriteTx::Sqlite(tx) => {
-            let changed = crate::exec::sqlite_each(tx, MESSAGES.sqlite_rows(), &rows).await?;
-            new.extend(
-                rows.iter()
-                    .zip(changed)
-                    .filter(|(_, changed)| *changed)
-                    .map(|(row, _)| row.call.message_id.clone()),
-            );
-        }
+        // and a read of the stored ids before it, took more). The whole group at once:
+        // a request alone is less than a multi-row statement's rows.
+        WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, MESSAGES.sqlite_rows(), &rows).await,
         // PostgreSQL says which rows it inserted.
         WriteTx::Postgres(_) => {
             let per_statement = 2_000 / MESSAGES.columns.len();
+            let mut inserted: HashSet<(i64, String)> = HashSet::new();
             for chunk in rows.chunks(per_statement) {
                 let sql = format!(
-                    "{} RETURNING message_id",
+                    "{} RETURNING write_key_id, message_id",
                     MESSAGES.insert_sql(Backend::Postgres, chunk.len())
                 );
                 let mut params = Params::with_capacity(chunk.len() * MESSAGES.columns.len());
                 for value in chunk.iter().flat_map(Logged::values) {
                     params.push(value);
                 }
-                let inserted: Vec<(String,)> = tx.fetch_all(&sql, params).await?;
-                new.extend(inserted.into_iter().map(|(id,)| id));
+                let rows: Vec<(i64, String)> = tx.fetch_all(&sql, params).await?;
+                inserted.extend(rows);
             }
+            // `remove`: the first of a message's rows in the group is the new one.
+            Ok(rows
+                .iter()
+                .map(|row| inserted.remove(&(row.write_key_id, row.received.call.message_id.clone())))
+                .collect())
         }
     }
-    Ok(new)
 }
 
 /// A usage event waiting for, or given, its account.
@@ -527,6 +577,8 @@ struct PendingEvent {
     event: String,
     value: Option<f64>,
     occurred_at: i64,
+    /// Its key ([`event_key`]).
+    dedup_key: i64,
 }
 
 /// Applies calls inside the transaction: links users to accounts, keeps product users,
@@ -552,8 +604,9 @@ struct Applier {
 impl Applier {
     /// Whether a usage call's account is known before any call of the group is applied:
     /// the call names it, or the user is linked. Every other call counts as attributed.
-    fn attributable_now(&self, call: &Call) -> bool {
-        !call.kind.is_usage() || call.group_id.is_some() || matches!(self.links.get(&call.user_key()), Some(Some(_)))
+    fn attributable_now(&self, received: &Received) -> bool {
+        let call = &received.call;
+        !call.kind.is_usage() || call.group_id.is_some() || matches!(self.links.get(&received.user_key), Some(Some(_)))
     }
 
     /// Applies one new call of the write key `key`; `logged_attributed`: its log entry is
@@ -562,14 +615,14 @@ impl Applier {
         &mut self,
         tx: &mut WriteTx,
         key: i64,
-        call: &Call,
+        received: &Received,
         logged_attributed: bool,
     ) -> Result<(), StoreError> {
-        let user_key = call.user_key();
+        let (call, user_key) = (&received.call, &received.user_key);
         if let Some(group_id) = &call.group_id {
             let traits = (call.kind == CallKind::Group).then_some(&call.attributes);
             let id = self.account(tx, key, group_id, traits).await?;
-            self.link(tx, key, &user_key, id).await?;
+            self.link(tx, key, user_key, id).await?;
         }
         if call.kind == CallKind::Alias
             && let Some(previous) = &call.previous_id
@@ -577,19 +630,19 @@ impl Applier {
             // The previous identity is a user id or an anonymous id; either identity's
             // account becomes the other's.
             for previous in [previous.clone(), format!("anon:{previous}")] {
-                match (self.linked(tx, &previous).await?, self.linked(tx, &user_key).await?) {
-                    (Some(id), None) => self.link(tx, key, &user_key, id).await?,
+                match (self.linked(tx, &previous).await?, self.linked(tx, user_key).await?) {
+                    (Some(id), None) => self.link(tx, key, user_key, id).await?,
                     (None, Some(id)) => self.link(tx, key, &previous, id).await?,
                     _ => {}
                 }
             }
         }
-        let Some(account_id) = self.linked(tx, &user_key).await? else {
+        let Some(account_id) = self.linked(tx, user_key).await? else {
             return Ok(());
         };
         if call.kind == CallKind::Identify {
             let source = self.source(tx, key).await?;
-            refresh_product_user(tx, &source, &user_key, account_id).await?;
+            refresh_product_user(tx, &source, user_key, account_id).await?;
         }
         if call.kind.is_usage() {
             let event = PendingEvent {
@@ -598,8 +651,9 @@ impl Applier {
                 logged_attributed,
                 user_ref: call.user_id.clone().or_else(|| call.anonymous_id.clone()),
                 event: call.event.clone().unwrap_or_default(),
-                value: call.value(),
+                value: received.value,
                 occurred_at: call.timestamp.timestamp_micros(),
+                dedup_key: received.dedup_key,
             };
             self.queue(tx, account_id, event).await?;
         }
@@ -673,6 +727,7 @@ impl Applier {
             )
             .await?;
         for w in rows {
+            let dedup_key = event_key(w.write_key_id, &w.message_id);
             let event = PendingEvent {
                 write_key_id: w.write_key_id,
                 message_id: w.message_id,
@@ -683,6 +738,7 @@ impl Applier {
                 event: w.event.unwrap_or_default(),
                 value: w.value,
                 occurred_at: w.occurred_at,
+                dedup_key,
             };
             self.queue(tx, account_id, event).await?;
         }
@@ -737,7 +793,24 @@ impl Applier {
     }
 
     async fn queue(&mut self, tx: &mut WriteTx, account_id: i64, p: PendingEvent) -> Result<(), StoreError> {
-        if !self.queued.insert((p.write_key_id, p.message_id.clone())) {
+        // Kept by its message; the id moves into the set unless the log entry is still to
+        // be marked attributed.
+        let PendingEvent {
+            write_key_id,
+            message_id,
+            logged_attributed,
+            ..
+        } = p;
+        let first = if logged_attributed {
+            self.queued.insert((write_key_id, message_id))
+        } else {
+            let first = self.queued.insert((write_key_id, message_id.clone()));
+            if first {
+                self.attributed.push((write_key_id, message_id));
+            }
+            first
+        };
+        if !first {
             return Ok(());
         }
         let event_type_id = self.event_type(tx, &p.event).await?;
@@ -748,16 +821,8 @@ impl Applier {
             event_type_id,
             user_ref: p.user_ref,
             value: p.value,
-            // One event per message: its key comes from the write key and the message id.
-            dedup_key: ContentHasher::new()
-                .text(Some("segment"))
-                .int(Some(p.write_key_id))
-                .text(Some(&p.message_id))
-                .finish() as i64,
+            dedup_key: p.dedup_key,
         });
-        if !p.logged_attributed {
-            self.attributed.push((p.write_key_id, p.message_id));
-        }
         Ok(())
     }
 
