@@ -11,26 +11,59 @@
 
 use std::collections::HashMap;
 
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Bytes a record's fields usually take; longer ones move to the heap.
+const INLINE_BYTES: usize = 96;
 
 /// Hashes record fields into a stable 64-bit value (XXH3, fixed across versions).
-#[derive(Default)]
-pub struct ContentHasher(Xxh3);
+///
+/// The fields are gathered and hashed in one go: XXH3 of the whole gives what its
+/// streaming form gives for the same bytes, without that form's 600 bytes of state to
+/// set up for each record (a tenth of an import's parsing, with two hashes an event).
+pub struct ContentHasher {
+    inline: [u8; INLINE_BYTES],
+    len: usize,
+    /// All the bytes, once they outgrow `inline`.
+    heap: Vec<u8>,
+}
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        ContentHasher {
+            inline: [0; INLINE_BYTES],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+}
 
 impl ContentHasher {
     pub fn new() -> Self {
         Self::default()
     }
 
+    fn update(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() {
+            if let Some(room) = self.inline.get_mut(self.len..self.len + bytes.len()) {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+                return;
+            }
+            self.heap.extend_from_slice(&self.inline[..self.len]);
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+
     pub fn text(mut self, value: Option<&str>) -> Self {
         match value {
             // Length-prefixed so that field boundaries cannot shift.
             Some(s) => {
-                self.0.update(&[1]);
-                self.0.update(&(s.len() as u64).to_le_bytes());
-                self.0.update(s.as_bytes());
+                self.update(&[1]);
+                self.update(&(s.len() as u64).to_le_bytes());
+                self.update(s.as_bytes());
             }
-            None => self.0.update(&[0]),
+            None => self.update(&[0]),
         }
         self
     }
@@ -38,10 +71,10 @@ impl ContentHasher {
     pub fn int(mut self, value: Option<i64>) -> Self {
         match value {
             Some(i) => {
-                self.0.update(&[1]);
-                self.0.update(&i.to_le_bytes());
+                self.update(&[1]);
+                self.update(&i.to_le_bytes());
             }
-            None => self.0.update(&[0]),
+            None => self.update(&[0]),
         }
         self
     }
@@ -53,7 +86,11 @@ impl ContentHasher {
     }
 
     pub fn finish(self) -> u64 {
-        self.0.digest()
+        if self.heap.is_empty() {
+            xxh3_64(&self.inline[..self.len])
+        } else {
+            xxh3_64(&self.heap)
+        }
     }
 }
 
@@ -156,6 +193,21 @@ mod tests {
         // Pinned values: a change of the hash would make every earlier import look new.
         assert_eq!(base, PINNED_EVENT_KEY);
         assert_eq!(row_external_id(0, 0), PINNED_ROW_ID);
+    }
+
+    #[test]
+    fn a_hash_is_xxh3_of_the_fields_bytes_however_long() {
+        for len in [0, 10, 80, 87, 88, 95, 96, 97, 300, 5_000] {
+            let text = "x".repeat(len);
+            let mut streamed = xxhash_rust::xxh3::Xxh3::new();
+            streamed.update(&[1]);
+            streamed.update(&(len as u64).to_le_bytes());
+            streamed.update(text.as_bytes());
+            streamed.update(&[1]);
+            streamed.update(&7_i64.to_le_bytes());
+            let hashed = ContentHasher::new().text(Some(&text)).int(Some(7)).finish();
+            assert_eq!(hashed, streamed.digest(), "a text of {len} bytes");
+        }
     }
 
     #[test]

@@ -434,7 +434,9 @@ async fn import_kind<K: ImportKind>(
                 continue;
             }
             if batch.len() >= K::BATCH_SIZE {
-                let full = std::mem::take(&mut batch);
+                // The next batch's room at once: grown push by push, a batch of events is
+                // copied again at each doubling.
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(K::BATCH_SIZE));
                 // Once a file is known to be rejected, keep validating but stop writing
                 // (and drop what was parsed, so that memory stays bounded).
                 if (error_count == 0 || options.skip_invalid) && batches.send(full).await.is_err() {

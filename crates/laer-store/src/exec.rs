@@ -497,7 +497,8 @@ fn write_chunk<R: BulkRow>(
     // prepares are finalized when they drop, before the handle is given back.
     #[allow(unsafe_code)]
     let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
-    let mut single = connection.prepare(&one.0)?;
+    // The single-row statement, prepared when a row goes alone.
+    let mut single: Option<rusqlite::Statement<'_>> = None;
     // The multi-row statement, when the chunk has that many rows and it takes theirs.
     let width = chunk.first().map_or(0, |row| row.with_values(|values| values.len()));
     let mut multi = match many {
@@ -531,9 +532,13 @@ fn write_chunk<R: BulkRow>(
         } else {
             *one_by_one = one_by_one.saturating_sub(1);
         }
+        let single = match &mut single {
+            Some(statement) => statement,
+            None => single.insert(connection.prepare(&one.0)?),
+        };
         for row in now {
             let mut at = 1;
-            row.with_values(|values| bind(&mut single, &mut at, values, one.1.iter().copied()))?;
+            row.with_values(|values| bind(single, &mut at, values, one.1.iter().copied()))?;
             changed.push(single.raw_execute()? > 0);
         }
     }
