@@ -117,9 +117,8 @@ pub async fn load_committing_every(
         events += batch.len() as u64;
         pending.extend(batch);
         if pending.len() >= batch_size {
-            tx.load_events(&mut load, &pending).await?;
             in_tx += pending.len();
-            pending.clear();
+            tx.load_events(&mut load, std::mem::take(&mut pending)).await?;
             if in_tx >= events_per_commit {
                 tx.finish_event_load(std::mem::take(&mut load)).await?;
                 tx.commit().await?;
@@ -128,7 +127,7 @@ pub async fn load_committing_every(
             }
         }
     }
-    tx.load_events(&mut load, &pending).await?;
+    tx.load_events(&mut load, pending).await?;
     tx.finish_event_load(load).await?;
     tx.commit().await?;
     drop(usage);

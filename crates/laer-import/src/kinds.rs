@@ -295,7 +295,7 @@ impl Batch for ParsedEvent {
         state: &mut EventWrites,
     ) -> Result<WriteCount, StoreError> {
         let events = resolve_new_event_types(tx, records, &mut state.created_types).await?;
-        tx.load_events(&mut state.load, &events).await
+        tx.load_events(&mut state.load, events).await
     }
 
     async fn finish(tx: &mut WriteTx, state: EventWrites, _: WriteCount) -> Result<(), StoreError> {

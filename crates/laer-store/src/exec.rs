@@ -19,6 +19,9 @@ use sqlx::{Arguments, AssertSqlSafe};
 
 use crate::{Pool, Store, StoreError, WriteTx};
 
+mod statement;
+use statement::Statement;
+
 /// A row type both backends decode: a `#[derive(sqlx::FromRow)]` struct (or, for one
 /// column, a one-element tuple).
 pub(crate) trait Row:
@@ -413,8 +416,43 @@ const SQLITE_ROWS_AT_A_TIME: usize = 16_384;
 /// Rows of one multi-row statement in [`sqlite_each`].
 pub(crate) const SQLITE_ROWS_PER_STATEMENT: usize = 256;
 
-/// Chunks written row by row after a multi-row statement met a row stored already.
-const ONE_BY_ONE_AFTER_A_CONFLICT: usize = 16;
+/// After multi-row statements met a row stored already: how many of the next go row by
+/// row before one is tried again. The first conflict sends only its own rows one by one;
+/// each further conflict in a row doubles the statements that follow it so, up to
+/// [`OneByOne::AT_MOST`]; a multi-row statement that succeeds starts it again. An
+/// import's batch often meets the previous batch's last user rows (a day of one user cut
+/// in two) once, at its start, and goes on in bulk; a file met again meets stored rows
+/// throughout, and soon goes mostly row by row.
+#[derive(Debug, Default)]
+struct OneByOne {
+    /// Statements still to go row by row.
+    left: usize,
+    /// Conflicts since a multi-row statement last succeeded.
+    streak: u32,
+}
+
+impl OneByOne {
+    const AT_MOST: usize = 16;
+
+    /// Whether the next statement's rows may go in one multi-row statement; counts one
+    /// that may not.
+    fn next_in_bulk(&mut self) -> bool {
+        if self.left == 0 {
+            return true;
+        }
+        self.left -= 1;
+        false
+    }
+
+    fn conflict(&mut self) {
+        self.left = (1_usize << self.streak.min(5)).saturating_sub(1).min(Self::AT_MOST);
+        self.streak = self.streak.saturating_add(1);
+    }
+
+    fn succeeded(&mut self) {
+        self.streak = 0;
+    }
+}
 
 /// How [`sqlite_each`] writes rows: `one` is the statement for one row (PostgreSQL's
 /// `$N` form), with whatever `ON CONFLICT` its table needs; `many`, the plain `INSERT` of
@@ -438,7 +476,7 @@ pub(crate) struct SqliteRows {
 /// succeeds wrote every row, as `one` would have. One that meets a stored row is undone
 /// by SQLite (a failed statement leaves the transaction as it was before it) and its
 /// rows are written one by one with `one`, which says which of them changed anything;
-/// so are the next chunks, since a file met once again often is again.
+/// so may be the next ones ([`OneByOne`]).
 pub(crate) async fn sqlite_each<R: BulkRow>(
     tx: &mut sqlx::SqliteConnection,
     statements: SqliteRows,
@@ -447,7 +485,7 @@ pub(crate) async fn sqlite_each<R: BulkRow>(
     let one = sqlite_statement(&statements.one);
     let many = statements.many.as_deref().map(sqlite_statement);
     let mut changed = Vec::with_capacity(rows.len());
-    let mut one_by_one = 0;
+    let mut one_by_one = OneByOne::default();
     // A few thousand rows at a time, so that a large write does not hold the runtime's
     // thread for long at a stretch.
     for chunk in rows.chunks(SQLITE_ROWS_AT_A_TIME) {
@@ -467,13 +505,14 @@ pub(crate) async fn sqlite_each<R: BulkRow>(
 
 /// A row [`sqlite_each`] writes: its values, lent for the time of binding them. Records
 /// written in bulk (events, user rows) lend values made on the stack, so that millions of
-/// rows cost no allocation each.
+/// rows cost no allocation each; a text or blob they borrow from the row itself (for
+/// `'r`) is read in place by SQLite rather than copied ([`statement`]).
 pub(crate) trait BulkRow: Sync {
-    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T;
+    fn with_values<'r, T>(&'r self, bind: impl FnOnce(&[Value<'r>]) -> T) -> T;
 }
 
 impl BulkRow for Vec<Value<'_>> {
-    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+    fn with_values<'r, T>(&'r self, bind: impl FnOnce(&[Value<'r>]) -> T) -> T {
         bind(self)
     }
 }
@@ -482,30 +521,26 @@ impl BulkRow for Vec<Value<'_>> {
 type Prepared = (String, Vec<usize>);
 
 /// Writes `chunk` on SQLite connection `db` as [`sqlite_each`] says, pushing whether each
-/// row changed the database; `one_by_one` counts the statements still to be written row
-/// by row after a conflict.
+/// row changed the database; `one_by_one` says which statements go row by row after a
+/// conflict. `db` is the handle of sqlx's `LockedSqliteHandle`, held
+/// meanwhile: sqlx's worker makes no call on the connection until it is given back, after
+/// this function's statements are finalized.
 fn write_chunk<R: BulkRow>(
     db: std::ptr::NonNull<rusqlite::ffi::sqlite3>,
     (one, many): (&Prepared, Option<&Prepared>),
     chunk: &[R],
-    one_by_one: &mut usize,
+    one_by_one: &mut OneByOne,
     changed: &mut Vec<bool>,
 ) -> Result<(), StoreError> {
-    // SAFETY: sqlx's `LockedSqliteHandle` guarantees that its worker makes no call on
-    // this connection while the handle is held, which outlives `connection`; rusqlite
-    // does not close a connection made from a borrowed handle, and the statements it
-    // prepares are finalized when they drop, before the handle is given back.
-    #[allow(unsafe_code)]
-    let connection = unsafe { rusqlite::Connection::from_handle(db.as_ptr())? };
     // The single-row statement, prepared when a row goes alone.
-    let mut single: Option<rusqlite::Statement<'_>> = None;
+    let mut single: Option<Statement<'_>> = None;
     // The multi-row statement, when the chunk has that many rows and it takes theirs.
     let width = chunk.first().map_or(0, |row| row.with_values(|values| values.len()));
     let mut multi = match many {
         Some((sql, order))
             if chunk.len() >= SQLITE_ROWS_PER_STATEMENT && order.len() == SQLITE_ROWS_PER_STATEMENT * width =>
         {
-            Some(connection.prepare(sql)?)
+            Some(Statement::prepare(db, sql)?)
         }
         _ => None,
     };
@@ -513,33 +548,57 @@ fn write_chunk<R: BulkRow>(
     while !rest.is_empty() {
         let (now, later) = rest.split_at(SQLITE_ROWS_PER_STATEMENT.min(rest.len()));
         rest = later;
-        let plain = now.len() == SQLITE_ROWS_PER_STATEMENT && *one_by_one == 0;
+        let plain = now.len() == SQLITE_ROWS_PER_STATEMENT && multi.is_some() && one_by_one.next_in_bulk();
         if let Some(multi) = multi.as_mut().filter(|_| plain) {
             let mut at = 1;
             for row in now {
-                row.with_values(|values| bind(multi, &mut at, values, 0..values.len()))?;
+                row.with_values(|values| {
+                    if values.len() != width {
+                        return Err(StoreError::Corrupt(format!(
+                            "a bulk write's row of {} values where the first had {width}",
+                            values.len()
+                        )));
+                    }
+                    for value in values {
+                        multi.bind(at, value)?;
+                        at += 1;
+                    }
+                    Ok(())
+                })?;
             }
-            match multi.raw_execute() {
+            match multi.execute() {
                 Ok(_) => {
+                    one_by_one.succeeded();
                     changed.extend(std::iter::repeat_n(true, now.len()));
                     continue;
                 }
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    *one_by_one = ONE_BY_ONE_AFTER_A_CONFLICT;
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    one_by_one.conflict();
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
-        } else {
-            *one_by_one = one_by_one.saturating_sub(1);
         }
         let single = match &mut single {
             Some(statement) => statement,
-            None => single.insert(connection.prepare(&one.0)?),
+            None => single.insert(Statement::prepare(db, &one.0)?),
         };
         for row in now {
-            let mut at = 1;
-            row.with_values(|values| bind(single, &mut at, values, one.1.iter().copied()))?;
-            changed.push(single.raw_execute()? > 0);
+            row.with_values(|values| {
+                for (at, &index) in one.1.iter().enumerate() {
+                    let value = values.get(index).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "a statement names parameter ${} of {}",
+                            index + 1,
+                            values.len()
+                        ))
+                    })?;
+                    single.bind(at + 1, value)?;
+                }
+                Ok::<_, StoreError>(())
+            })?;
+            changed.push(single.execute()? > 0);
         }
     }
     Ok(())
@@ -666,6 +725,43 @@ mod tests {
         );
         assert_eq!(sqlite_statement("SELECT 1"), ("SELECT 1".to_string(), vec![]));
         assert_eq!(sqlite_statement("SELECT json_extract(d, '$.x') = $1").1, vec![0]);
+    }
+
+    #[test]
+    fn conflicts_in_a_row_send_more_statements_row_by_row_and_a_success_starts_again() {
+        let mut one_by_one = OneByOne::default();
+        // Statements that go in bulk, of the next `n` (conflicting each time one is tried).
+        let tried = |one_by_one: &mut OneByOne, n: usize| {
+            (0..n)
+                .map(|_| {
+                    let bulk = one_by_one.next_in_bulk();
+                    if bulk {
+                        one_by_one.conflict();
+                    }
+                    bulk
+                })
+                .collect::<Vec<bool>>()
+        };
+        assert!(one_by_one.next_in_bulk());
+        one_by_one.conflict();
+        // The first conflict's rows alone went one by one: the next statement is tried.
+        assert!(one_by_one.next_in_bulk());
+        one_by_one.succeeded();
+        assert!(one_by_one.next_in_bulk());
+        one_by_one.conflict();
+        // Each conflict in a row doubles what follows it row by row: 0, 1, 3, 7, 15, 16, 16.
+        let pattern = tried(&mut one_by_one, 1 + 2 + 4 + 8 + 16 + 17 + 17);
+        let bulk_at: Vec<usize> = pattern
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(bulk_at, [0, 2, 6, 14, 30, 47, 64]);
+        // A success starts again from the first conflict.
+        one_by_one.succeeded();
+        one_by_one.conflict();
+        assert!(one_by_one.next_in_bulk());
     }
 
     #[test]

@@ -516,7 +516,7 @@ impl<'a> Logged<'a> {
 }
 
 impl BulkRow for Logged<'_> {
-    fn with_values<T>(&self, bind: impl FnOnce(&[ExecValue<'_>]) -> T) -> T {
+    fn with_values<'r, T>(&'r self, bind: impl FnOnce(&[ExecValue<'r>]) -> T) -> T {
         bind(&self.values())
     }
 }

@@ -2,7 +2,8 @@
 //! lives here: COPY for large batches of events, advisory locks, and the connection
 //! set-up; every other statement runs through the shared executor (`exec.rs`).
 
-// The only unsafe code in laer: setsockopt and getpeername on sqlx's own sockets, to set
+// Unsafe code, as in laer's only other place for it (`exec`: SQLite's own calls on the
+// connection sqlx lends): setsockopt and getpeername on sqlx's own sockets, to set
 // TCP_NODELAY until sqlx does again (ARCHITECTURE.md, Tracking API).
 #![allow(unsafe_code)]
 
@@ -230,7 +231,8 @@ pub(crate) async fn copy_events(
 /// (account, user) with the user's first day, last day and recent days as bits.
 pub(crate) async fn stage_rollup(
     tx: &mut Transaction<'static, Postgres>,
-    rollup: &crate::write::NewEventsRollup<'_>,
+    events: &[NewEvent],
+    rollup: &crate::write::NewEventsRollup,
 ) -> Result<(), StoreError> {
     for table in [
         "CREATE TEMPORARY TABLE IF NOT EXISTS events_stage_types (account_id BIGINT NOT NULL, day BIGINT NOT NULL, \
@@ -255,15 +257,17 @@ pub(crate) async fn stage_rollup(
         data.push('\n');
     }
     copy_in(tx, "COPY events_stage_types FROM STDIN", &data).await?;
-    let mut data = String::with_capacity(rollup.users.len() * 40);
-    for &(account, day, event_type, user) in &rollup.users {
+    let users = rollup.users(events);
+    let mut data = String::with_capacity(users.len() * 40);
+    for &(account, day, event_type, user) in &users {
         let _ = write!(data, "{account}\t{day}\t{event_type}\t");
         copy_text(&mut data, user);
         data.push('\n');
     }
     copy_in(tx, "COPY events_stage_users FROM STDIN", &data).await?;
-    let mut data = String::with_capacity(rollup.account_users.len() * 48);
-    for &((account, user), (first, recent)) in &rollup.account_users {
+    let account_users = rollup.account_users(events);
+    let mut data = String::with_capacity(account_users.len() * 48);
+    for &((account, user), (first, recent)) in &account_users {
         let _ = write!(data, "{account}\t");
         copy_text(&mut data, user);
         let _ = writeln!(data, "\t{first}\t{}\t{}", recent.last_day, recent.bits);

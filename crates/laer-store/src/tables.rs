@@ -605,7 +605,7 @@ fn event_values(e: &NewEvent) -> [Value<'_>; 6] {
 }
 
 impl crate::exec::BulkRow for NewEvent {
-    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+    fn with_values<'r, T>(&'r self, bind: impl FnOnce(&[Value<'r>]) -> T) -> T {
         bind(&event_values(self))
     }
 }

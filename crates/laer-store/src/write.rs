@@ -1,6 +1,7 @@
 //! Writes, always inside one transaction: a file that fails validation leaves nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use laer_core::health::RecentDays;
 use laer_core::health::recent::{RECENT_DAYS, RECENT_MASK};
@@ -346,18 +347,29 @@ impl WriteTx {
     /// kept) and adds those that are new to the daily rollups, in one go: ingest's group.
     /// Many batches in one transaction (an import) use [`WriteTx::load_events`].
     pub async fn add_events(&mut self, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
-        let changed = match self {
-            WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), events).await?,
-            WriteTx::Postgres(tx) => postgres::write_events(tx, events).await?,
-        };
-        let new = written(events, &changed);
-        self.add_new_event_days(&new).await?;
+        let changed = self.write_events(events).await?;
+        let rollup = NewEventsRollup::of(events, |i| changed.get(i).copied().unwrap_or(false));
+        self.add_new_event_days(events, &rollup).await?;
         Ok(WriteCount::of(&changed))
+    }
+
+    /// Writes events, keeping one already stored; whether each, in order, was new.
+    async fn write_events(&mut self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+        match self {
+            WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, NewEvent::TABLE.sqlite_rows(), events).await,
+            WriteTx::Postgres(tx) => postgres::write_events(tx, events).await,
+        }
     }
 
     /// Writes one batch of a load of events (an import: many batches in one
     /// transaction), as [`WriteTx::add_events`] does, but adds what the new ones bring to
     /// the daily rollups only at [`WriteTx::finish_event_load`] on PostgreSQL.
+    ///
+    /// What the batch adds to the rollups if every event is new, as an import's usually
+    /// are, is worked out on another thread while the database writes the events: the
+    /// writer's thread sets an import's pace, and this was about a tenth of its work
+    /// (crm5's events on SQLite). When some event was stored already, it is worked out
+    /// again for the new ones.
     ///
     /// Adding to the rollups takes each account's lock until the transaction ends. A
     /// load that took them batch by batch would take them out of their order, and could
@@ -367,19 +379,36 @@ impl WriteTx {
     /// lock at once, in order, and adds them with a few set-wise statements. Until then
     /// the load holds no lock that ingest waits for (bar the keys of the very events it
     /// writes). SQLite runs one writer at a time: the batches add theirs as they go.
-    pub async fn load_events(&mut self, load: &mut EventLoad, events: &[NewEvent]) -> Result<WriteCount, StoreError> {
-        let WriteTx::Postgres(tx) = self else {
-            return self.add_events(events).await;
+    pub async fn load_events(&mut self, load: &mut EventLoad, events: Vec<NewEvent>) -> Result<WriteCount, StoreError> {
+        if events.is_empty() {
+            return Ok(WriteCount::default());
+        }
+        let events = Arc::new(events);
+        let if_all_new = {
+            let events = Arc::clone(&events);
+            tokio::task::spawn_blocking(move || NewEventsRollup::of(&events, |_| true))
         };
-        let changed = postgres::write_events(tx, events).await?;
-        let new = written(events, &changed);
-        if !new.is_empty() {
-            let rollup = NewEventsRollup::of(&new);
-            for &((account, day), _) in &rollup.by_day {
-                let earliest = load.earliest.entry(account).or_insert(day);
-                *earliest = (*earliest).min(day);
+        let changed = self.write_events(&events).await?;
+        let rollup = if changed.iter().all(|&new| new) {
+            match if_all_new.await {
+                Ok(rollup) => rollup,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The runtime is shutting down: work it out here.
+                Err(_) => NewEventsRollup::of(&events, |_| true),
             }
-            postgres::stage_rollup(tx, &rollup).await?;
+        } else {
+            NewEventsRollup::of(&events, |i| changed.get(i).copied().unwrap_or(false))
+        };
+        match self {
+            WriteTx::Sqlite(_) => self.add_new_event_days(&events, &rollup).await?,
+            WriteTx::Postgres(_) if rollup.by_day.is_empty() => {}
+            WriteTx::Postgres(tx) => {
+                for &((account, day), _) in &rollup.by_day {
+                    let earliest = load.earliest.entry(account).or_insert(day);
+                    *earliest = (*earliest).min(day);
+                }
+                postgres::stage_rollup(tx, &events, &rollup).await?;
+            }
         }
         Ok(WriteCount::of(&changed))
     }
@@ -451,11 +480,10 @@ impl WriteTx {
 
     /// Adds events just written, every one of them new, to the daily rollups: counts and
     /// value sums add up; users join the day's user rows, which give the distinct count.
-    async fn add_new_event_days(&mut self, events: &[&NewEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
+    async fn add_new_event_days(&mut self, events: &[NewEvent], rollup: &NewEventsRollup) -> Result<(), StoreError> {
+        if rollup.by_day.is_empty() {
             return Ok(());
         }
-        let rollup = NewEventsRollup::of(events);
         // Each account's earliest day (the rollup is in account, then day order).
         let mut earliest: Vec<(i64, i64)> = rollup.by_day.iter().map(|&((a, d), _)| (a, d)).collect();
         earliest.dedup_by_key(|(a, _)| *a);
@@ -480,15 +508,16 @@ impl WriteTx {
                 let one = format!("{USER_DAY} VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING");
                 let many = format!("{USER_DAY} VALUES {}", tuples(SQLITE_ROWS_PER_STATEMENT, 4));
                 let statements = SqliteRows { one, many: Some(many) };
-                let changed = crate::exec::sqlite_each(tx, statements, &rollup.users).await?;
-                for (&(a, d, t, _), new) in rollup.users.iter().zip(changed) {
+                let users = rollup.users(events);
+                let changed = crate::exec::sqlite_each(tx, statements, &users).await?;
+                for (&(a, d, t, _), new) in users.iter().zip(changed) {
                     if new {
                         *new_users.entry((a, d, t)).or_default() += 1;
                     }
                 }
             }
             WriteTx::Postgres(_) => {
-                for chunk in rollup.users.chunks(1_000) {
+                for chunk in rollup.users(events).chunks(1_000) {
                     let sql = format!(
                         "{USER_DAY} VALUES {} ON CONFLICT DO NOTHING RETURNING account_id, day, event_type_id",
                         tuples(chunk.len(), 4)
@@ -512,7 +541,7 @@ impl WriteTx {
         // gain: a row is written for a user new to the account, seen before their first
         // day, or on a day not yet remembered. A new row takes the user's department.
         let conflict = account_users_conflict();
-        for chunk in rollup.account_users.chunks(1_000) {
+        for chunk in rollup.account_users(events).chunks(1_000) {
             let sql = format!(
                 "INSERT INTO account_users (account_id, user_ref, first_day, last_day, recent, department) \
                  SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
@@ -642,7 +671,7 @@ pub(crate) fn ints(values: &[i64]) -> Params<'static> {
 
 /// A user row of `event_user_days`: (account, day, event type, user).
 impl crate::exec::BulkRow for (i64, i64, i64, &str) {
-    fn with_values<T>(&self, bind: impl FnOnce(&[Value<'_>]) -> T) -> T {
+    fn with_values<'r, T>(&'r self, bind: impl FnOnce(&[Value<'r>]) -> T) -> T {
         let &(account, day, event_type, user) = self;
         bind(&[
             Value::from(account),
@@ -669,27 +698,41 @@ pub(crate) type FeatureDay = (i64, i64, i64);
 /// A user's first day among some events, and their days.
 pub(crate) type UserDays = (i64, RecentDays);
 
-/// What a set of new events adds to the daily rollups, each list in key order.
-pub(crate) struct NewEventsRollup<'a> {
+/// What the new ones among a list of events add to the daily rollups, each list in key
+/// order. A user is named by the position of one of their events in the list, so that a
+/// rollup holds no text of its own and can be worked out on another thread while the
+/// events are written ([`WriteTx::load_events`]).
+pub(crate) struct NewEventsRollup {
     /// (account, day) → events.
     pub(crate) by_day: Vec<((i64, i64), i64)>,
     /// (account, day, type) → (events, value sum).
     pub(crate) by_type: Vec<(FeatureDay, (i64, Option<f64>))>,
     /// Distinct (account, day, type, user).
-    pub(crate) users: Vec<(i64, i64, i64, &'a str)>,
+    users: Vec<(FeatureDay, usize)>,
     /// (account, user) → the first day among these events, and their days.
-    pub(crate) account_users: Vec<((i64, &'a str), UserDays)>,
+    account_users: Vec<((i64, usize), UserDays)>,
 }
 
-impl<'a> NewEventsRollup<'a> {
+/// The user of the event at `position` (one the rollup names has a user).
+fn user_of(events: &[NewEvent], position: usize) -> &str {
+    events
+        .get(position)
+        .and_then(|e| e.user_ref.as_deref())
+        .unwrap_or_default()
+}
+
+impl NewEventsRollup {
+    /// What the events at the positions `is_new` takes add to the rollups.
+    ///
     /// Events are taken a day of one account at a time (sorted by account, day and their
     /// order in `events`; a file sorted by account and time, as exports are, is sorted
     /// already), so that grouping by feature and finding distinct users sorts a day's
     /// few events, not the whole batch. Values add up in the events' order.
-    fn of(events: &[&'a NewEvent]) -> Self {
+    pub(crate) fn of(events: &[NewEvent], is_new: impl Fn(usize) -> bool) -> Self {
         let mut order: Vec<(i64, i64, usize)> = events
             .iter()
             .enumerate()
+            .filter(|&(i, _)| is_new(i))
             .map(|(i, e)| (e.account_id, activity_day(e.occurred_at.timestamp_micros()), i))
             .collect();
         order.sort_unstable();
@@ -699,10 +742,12 @@ impl<'a> NewEventsRollup<'a> {
             users: Vec::new(),
             account_users: Vec::new(),
         };
-        let mut account_users: HashMap<(i64, &'a str), UserDays> = HashMap::new();
+        // A user's text with the position of an event of theirs: the first such event
+        // stands for them, whichever of their texts is kept.
+        let mut account_users: HashMap<(i64, &str), (usize, UserDays)> = HashMap::new();
         let mut by_feature: Vec<(i64, usize)> = Vec::new();
-        let mut feature_users: Vec<&'a str> = Vec::new();
-        let mut day_users: Vec<&'a str> = Vec::new();
+        let mut feature_users: Vec<(&str, usize)> = Vec::new();
+        let mut day_users: Vec<(&str, usize)> = Vec::new();
         for day_events in order.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
             let (account, day) = (day_events[0].0, day_events[0].1);
             rollup.by_day.push(((account, day), day_events.len() as i64));
@@ -722,27 +767,51 @@ impl<'a> NewEventsRollup<'a> {
                     .by_type
                     .push(((account, day, feature), (same.len() as i64, value_sum)));
                 feature_users.clear();
-                feature_users.extend(same.iter().filter_map(|&(_, i)| events[i].user_ref.as_deref()));
+                feature_users.extend(
+                    same.iter()
+                        .filter_map(|&(_, i)| events[i].user_ref.as_deref().map(|u| (u, i))),
+                );
                 feature_users.sort_unstable();
-                feature_users.dedup();
+                feature_users.dedup_by_key(|(u, _)| *u);
                 rollup
                     .users
-                    .extend(feature_users.iter().map(|&u| (account, day, feature, u)));
+                    .extend(feature_users.iter().map(|&(_, i)| ((account, day, feature), i)));
                 day_users.extend_from_slice(&feature_users);
             }
             day_users.sort_unstable();
-            day_users.dedup();
-            for &user in &day_users {
-                let (first, days) = account_users
+            day_users.dedup_by_key(|(u, _)| *u);
+            for &(user, i) in &day_users {
+                let (_, (first, days)) = account_users
                     .entry((account, user))
-                    .or_insert((day, RecentDays::on(day)));
+                    .or_insert((i, (day, RecentDays::on(day))));
                 *first = (*first).min(day);
                 *days = days.merge(RecentDays::on(day));
             }
         }
-        rollup.account_users = account_users.into_iter().collect();
-        rollup.account_users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut by_user: Vec<_> = account_users.into_iter().collect();
+        by_user.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rollup.account_users = by_user
+            .into_iter()
+            .map(|((account, _), (i, days))| ((account, i), days))
+            .collect();
         rollup
+    }
+
+    /// Distinct (account, day, type, user) of `events`, the list the rollup was made of.
+    pub(crate) fn users<'e>(&self, events: &'e [NewEvent]) -> Vec<(i64, i64, i64, &'e str)> {
+        self.users
+            .iter()
+            .map(|&((account, day, feature), i)| (account, day, feature, user_of(events, i)))
+            .collect()
+    }
+
+    /// (account, user) → the first day and the days, of `events`, the list the rollup was
+    /// made of.
+    pub(crate) fn account_users<'e>(&self, events: &'e [NewEvent]) -> Vec<((i64, &'e str), UserDays)> {
+        self.account_users
+            .iter()
+            .map(|&((account, i), days)| ((account, user_of(events, i)), days))
+            .collect()
     }
 }
 

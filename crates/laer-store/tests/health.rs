@@ -265,7 +265,7 @@ async fn first_days_follow_the_events_as_they_arrive(store: &Store) {
     ];
     let mut tx = store.begin_write().await.unwrap();
     let mut load = EventLoad::default();
-    tx.load_events(&mut load, &imported).await.unwrap();
+    tx.load_events(&mut load, imported.clone()).await.unwrap();
     tx.finish_event_load(load).await.unwrap();
     tx.commit().await.unwrap();
     seeded.events.extend(imported);
@@ -351,7 +351,7 @@ async fn added_events_keep_the_rollups_exact(store: &Store) {
             let mut load = EventLoad::default();
             let mut written = WriteCount::default();
             for part in batch.chunks(batch.len() / (round as usize + 1) + 1) {
-                let count = tx.load_events(&mut load, part).await.unwrap();
+                let count = tx.load_events(&mut load, part.to_vec()).await.unwrap();
                 written.written += count.written;
                 written.unchanged += count.unchanged;
             }
@@ -417,7 +417,7 @@ async fn a_load_beside_ingest_neither_fails(store: &Store) {
     let mut load_tx = store.begin_write().await.unwrap();
     let mut load = EventLoad::default();
     load_tx
-        .load_events(&mut load, &events(&[first], 1, "importer"))
+        .load_events(&mut load, events(&[first], 1, "importer"))
         .await
         .unwrap();
     let ingest = {
@@ -433,7 +433,7 @@ async fn a_load_beside_ingest_neither_fails(store: &Store) {
     // transaction (SQLite's one writer).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     load_tx
-        .load_events(&mut load, &events(&accounts, 3, "importer"))
+        .load_events(&mut load, events(&accounts, 3, "importer"))
         .await
         .unwrap();
     load_tx.finish_event_load(load).await.unwrap();
@@ -598,7 +598,7 @@ async fn past_phases_are_kept_once_and_marked_by_history(store: &Store) {
     }];
     let mut tx = store.begin_write().await.unwrap();
     let mut load = EventLoad::default();
-    tx.load_events(&mut load, &imported).await.unwrap();
+    tx.load_events(&mut load, imported.clone()).await.unwrap();
     tx.finish_event_load(load).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(marked().await, vec![(a, number(day("2026-03-10")), 2)]);
