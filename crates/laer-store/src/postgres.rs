@@ -121,8 +121,8 @@ pub(crate) async fn lock<'a>(
 pub(crate) const COPY_MIN_ROWS: usize = 2_000;
 
 /// Writes events, each one stored already (same account, instant and key) kept as it is:
-/// by COPY from [`COPY_MIN_ROWS`] on, else as one multi-row insert (an ingest group),
-/// which `RETURNING` says which were new. Whether each row was new, in order.
+/// by COPY from [`COPY_MIN_ROWS`] on, else as one insert of the rows as arrays (an ingest
+/// group), which `RETURNING` says which were new. Whether each row was new, in order.
 pub(crate) async fn write_events(
     tx: &mut Transaction<'static, Postgres>,
     rows: &[NewEvent],
@@ -133,22 +133,69 @@ pub(crate) async fn write_events(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql =
-        String::from("INSERT INTO events (account_id, occurred_at, dedup_key, event_type_id, user_ref, value) VALUES ");
-    sql.push_str(&crate::exec::tuples(rows.len(), 6));
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING account_id, occurred_at, dedup_key");
-    let mut query = sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe(sql));
+    // Each column as one array, unnested: one statement text whatever the rows' number,
+    // which PostgreSQL plans once (a multi-row `VALUES` of six parameters a row was parsed
+    // and planned for each count of rows).
+    let n = rows.len();
+    let (mut accounts, mut instants, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut types, mut users, mut values) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for e in rows {
-        query = query
-            .bind(e.account_id)
-            .bind(e.occurred_at.timestamp_micros())
-            .bind(e.dedup_key)
-            .bind(e.event_type_id)
-            .bind(e.user_ref.as_deref())
-            .bind(e.value);
+        accounts.push(e.account_id);
+        instants.push(e.occurred_at.timestamp_micros());
+        keys.push(e.dedup_key);
+        types.push(e.event_type_id);
+        users.push(e.user_ref.as_deref());
+        values.push(e.value);
     }
+    let query = sqlx::query_as::<_, (i64, i64, i64)>(
+        "INSERT INTO events (account_id, occurred_at, dedup_key, event_type_id, user_ref, value) \
+         SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], \
+         $6::DOUBLE PRECISION[]) ON CONFLICT DO NOTHING RETURNING account_id, occurred_at, dedup_key",
+    )
+    .bind(accounts)
+    .bind(instants)
+    .bind(keys)
+    .bind(types)
+    .bind(users)
+    .bind(values);
     let inserted: std::collections::HashSet<(i64, i64, i64)> = query.fetch_all(&mut **tx).await?.into_iter().collect();
     Ok(first_written(rows, &inserted))
+}
+
+/// Adds user rows to `event_user_days`, one already there kept: the (account, day, event
+/// type) of each row that was new. The rows go as one array per column, unnested: one
+/// statement text whatever their number, which PostgreSQL plans once.
+pub(crate) async fn add_user_days(
+    tx: &mut Transaction<'static, Postgres>,
+    users: &[(i64, i64, i64, &str)],
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = users.len();
+    let (mut accounts, mut days, mut types, mut refs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for &(account, day, event_type, user) in users {
+        accounts.push(account);
+        days.push(day);
+        types.push(event_type);
+        refs.push(user);
+    }
+    Ok(sqlx::query_as(
+        "INSERT INTO event_user_days (account_id, day, event_type_id, user_ref) \
+         SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[]) \
+         ON CONFLICT DO NOTHING RETURNING account_id, day, event_type_id",
+    )
+    .bind(accounts)
+    .bind(days)
+    .bind(types)
+    .bind(refs)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 /// Whether each row was written: its key is among those `inserted`, and it is the first

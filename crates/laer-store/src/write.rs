@@ -516,23 +516,9 @@ impl WriteTx {
                     }
                 }
             }
-            WriteTx::Postgres(_) => {
-                for chunk in rollup.users(events).chunks(1_000) {
-                    let sql = format!(
-                        "{USER_DAY} VALUES {} ON CONFLICT DO NOTHING RETURNING account_id, day, event_type_id",
-                        tuples(chunk.len(), 4)
-                    );
-                    let mut params = Params::with_capacity(chunk.len() * 4);
-                    for &(account, day, event_type, user) in chunk {
-                        params.push(account);
-                        params.push(day);
-                        params.push(event_type);
-                        params.push(user);
-                    }
-                    let new: Vec<(i64, i64, i64)> = self.fetch_all(&sql, params).await?;
-                    for key in new {
-                        *new_users.entry(key).or_default() += 1;
-                    }
+            WriteTx::Postgres(tx) => {
+                for key in postgres::add_user_days(tx, &rollup.users(events)).await? {
+                    *new_users.entry(key).or_default() += 1;
                 }
             }
         }
