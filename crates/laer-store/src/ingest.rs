@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decode::Column;
 use crate::exec::{BulkRow, Params, Value as ExecValue, list, params, tuples};
+use crate::postgres;
 use crate::sql::{Feeds, OnConflict, Table};
 use crate::write::{IdLookup, KeyId};
 use crate::{Backend, Store, StoreError, Stored, WriteTx};
@@ -544,7 +545,7 @@ async fn log_calls(tx: &mut WriteTx, requests: &[Batch<'_>], attributed: &[bool]
         WriteTx::Sqlite(tx) => crate::exec::sqlite_each(tx, MESSAGES.sqlite_rows(), &rows).await,
         // PostgreSQL says which rows it inserted.
         WriteTx::Postgres(tx) => {
-            let inserted = log_calls_postgres(tx, &rows).await?;
+            let inserted = postgres::log_calls(tx, MESSAGES, log_columns(&rows)).await?;
             let mut inserted: HashSet<(i64, &str)> = inserted.iter().map(|(k, m)| (*k, m.as_str())).collect();
             // `remove`: the first of a message's rows in the group is the new one.
             Ok(rows
@@ -555,67 +556,28 @@ async fn log_calls(tx: &mut WriteTx, requests: &[Batch<'_>], attributed: &[bool]
     }
 }
 
-/// Appends `rows` to the log of calls on PostgreSQL in one statement whatever their
-/// number, each column bound as one array and unnested: the (write key, message id) of
-/// the rows inserted. A multi-row `VALUES` (181 rows of 11 parameters a statement, and a
-/// statement text for each count of rows in a group's last one) had PostgreSQL parse and
-/// plan up to 2,000 parameters a statement: 1.27 ms a statement, the largest part of the
-/// database's time under ingest.
-async fn log_calls_postgres(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    rows: &[Logged<'_>],
-) -> Result<Vec<(i64, String)>, StoreError> {
-    let n = rows.len();
-    let (mut message_ids, mut keys, mut kinds, mut user_keys) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut user_refs, mut events, mut values, mut occurred) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut received_at, mut payloads, mut attributed) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+/// The log's rows as PostgreSQL takes them, one array per column of [`MESSAGES`]
+/// ([`postgres::log_calls`]).
+fn log_columns<'a>(rows: &[Logged<'a>]) -> postgres::LogColumns<'a> {
+    let mut columns = postgres::LogColumns::with_capacity(rows.len());
     for row in rows {
         let received = row.received;
         let call = &received.call;
-        message_ids.push(call.message_id.as_str());
-        keys.push(row.write_key_id);
-        kinds.push(call.kind.as_str());
-        user_keys.push(received.user_key.as_str());
-        user_refs.push(call.user_id.as_deref().or(call.anonymous_id.as_deref()));
-        events.push(call.event.as_deref());
-        values.push(received.value);
-        occurred.push(call.timestamp.timestamp_micros());
-        received_at.push(call.received_at.timestamp_micros());
-        payloads.push(received.payload.as_str());
-        attributed.push(i64::from(row.attributed));
+        columns.message_ids.push(call.message_id.as_str());
+        columns.write_key_ids.push(row.write_key_id);
+        columns.kinds.push(call.kind.as_str());
+        columns.user_keys.push(received.user_key.as_str());
+        columns
+            .user_refs
+            .push(call.user_id.as_deref().or(call.anonymous_id.as_deref()));
+        columns.events.push(call.event.as_deref());
+        columns.values.push(received.value);
+        columns.occurred_at.push(call.timestamp.timestamp_micros());
+        columns.received_at.push(call.received_at.timestamp_micros());
+        columns.payloads.push(received.payload.as_str());
+        columns.attributed.push(i64::from(row.attributed));
     }
-    let sql = format!(
-        "INSERT INTO {} ({}) SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], \
-         $6::TEXT[], $7::DOUBLE PRECISION[], $8::BIGINT[], $9::BIGINT[], $10::TEXT[], $11::BIGINT[]) \
-         ON CONFLICT DO NOTHING RETURNING write_key_id, message_id",
-        MESSAGES.name,
-        MESSAGES.columns.join(", ")
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(message_ids)
-        .bind(keys)
-        .bind(kinds)
-        .bind(user_keys)
-        .bind(user_refs)
-        .bind(events)
-        .bind(values)
-        .bind(occurred)
-        .bind(received_at)
-        .bind(payloads)
-        .bind(attributed)
-        .fetch_all(&mut **tx)
-        .await?)
+    columns
 }
 
 /// A usage event waiting for, or given, its account.
